@@ -1,0 +1,165 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId};
+
+/// Delivers Digis loyalty-app invitations from the membership database's outbox, and shows
+/// support staff what happened to each member.
+#[derive(Debug, Parser)]
+#[command(name = "digis-relay", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (default: ./digis-relay.toml if present).
+    #[arg(long, global = true, value_name = "FILE", env = "DIGIS_RELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://digis-relay.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Folder of the sync log (scheduler_digis_sync.txt) [default: logs].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the relay's tables, view and triggers.
+    Migrate {
+        /// Also create the reference membership tables (demo, tests, staging only).
+        #[arg(long)]
+        host_schema: bool,
+    },
+    /// Run the relay as a service (headless).
+    Run {
+        /// Process everything due now, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Serve the export, /healthz and /metrics on this address.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Open the support dashboard.
+    Tui {
+        /// Do not run a relay in this process (headless relays serve the database).
+        #[arg(long)]
+        no_relay: bool,
+    },
+    /// Show the product working: embedded SQLite, a built-in fake Digis, the dashboard.
+    Demo {
+        /// No terminal: print progress and a summary.
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this many seconds (headless default 30).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+    },
+    /// Relay state and counts by outbox state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the payload that would be sent for each user of a subscription (sends nothing).
+    Preview {
+        #[arg(long, value_name = "ID")]
+        subscription: SubscriptionId,
+        #[arg(long, value_name = "ID")]
+        person: Option<PersonId>,
+    },
+    /// What happened to a subscription (ExtInfo1) or a card number (ExtInfo20)?
+    Search(SearchArgs),
+    /// Put failed (or discarded) rows back in the queue, due now.
+    Retry {
+        #[arg(value_name = "ID", required_unless_present = "all_failed")]
+        ids: Vec<OutboxId>,
+        /// Every failed row.
+        #[arg(long, conflicts_with = "ids")]
+        all_failed: bool,
+    },
+    /// Send the invitation again even though Digis already has the member.
+    Resend {
+        #[arg(long, value_name = "ID")]
+        subscription: SubscriptionId,
+        #[arg(long, value_name = "ID")]
+        person: Option<PersonId>,
+    },
+    /// Mark rows as not to be sent.
+    Discard {
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<OutboxId>,
+        #[arg(long, default_value = "discarded by operator")]
+        reason: String,
+    },
+    /// Stop every relay from sending (they keep running and say why).
+    Pause {
+        #[arg(long, default_value = "paused by operator")]
+        reason: String,
+    },
+    /// Let the relays send again.
+    Resume,
+    /// Make every pending row due now and wake the relays.
+    Sync {
+        /// Also queue every user of an ACTIVE subscription that Digis does not have.
+        #[arg(long)]
+        reconcile: bool,
+    },
+    /// Write the DigisAllActive export (every user of every ACTIVE subscription).
+    Export {
+        /// The export's name; only DigisAllActive exists.
+        #[arg(value_enum)]
+        name: ExportName,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check configuration, database, relays and Digis reachability.
+    Doctor,
+    /// A local stand-in for the Digis import API, with fault injection.
+    FakeDigis(FakeDigisArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("term").required(true).args(["ext_info1", "ext_info20"])))]
+pub struct SearchArgs {
+    /// Subscription id (ExtInfo1).
+    #[arg(long = "ext-info1", value_name = "ID")]
+    pub ext_info1: Option<SubscriptionId>,
+    /// Card number (ExtInfo20), leading zeros included.
+    #[arg(long = "ext-info20", value_name = "CARD")]
+    pub ext_info20: Option<CardNumber>,
+    #[arg(long)]
+    pub json: bool,
+    /// Only log lines and attempts from this day on (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct FakeDigisArgs {
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
+    pub listen: String,
+    /// Append every request received to this file (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Fault rules, e.g. `status=500,times=1`, `card=34231451,status=400`, `delay_ms=2000`,
+    /// `drop`, `status=429,retry_after=5`, `no_id`, `success_false`. Repeatable; first match wins.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<String>,
+    /// Token the fake requires in `?token=` (default: accept any).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportName {
+    #[value(name = "DigisAllActive")]
+    DigisAllActive,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+}

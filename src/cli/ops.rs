@@ -1,0 +1,277 @@
+//! Routing, and the small commands that are a storage call and a message: migrate, preview,
+//! status and the operator actions.
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use super::args::Command;
+use super::setup::Context;
+use crate::domain::OutboxId;
+use crate::payload;
+
+pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate { host_schema } => migrate(&ctx, host_schema).await,
+        Command::Preview {
+            subscription,
+            person,
+        } => preview(&ctx, subscription, person).await,
+        Command::Status { json } => status(&ctx, json).await,
+        Command::Retry { ids, all_failed } => retry(&ctx, ids, all_failed).await,
+        Command::Resend {
+            subscription,
+            person,
+        } => {
+            let s = ctx.storage().await?;
+            let ids = s.resend(subscription, person, Utc::now()).await?;
+            if ids.is_empty() {
+                println!(
+                    "nothing queued: subscription {subscription} has no such user, or a row for them is already waiting"
+                );
+            } else {
+                println!(
+                    "queued {} row(s) to send again: {}",
+                    ids.len(),
+                    join_ids(&ids)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Discard { ids, reason } => {
+            let s = ctx.storage().await?;
+            let changed = s.discard(&ids, &reason, Utc::now()).await?;
+            println!(
+                "discarded {} of {} row(s){}",
+                changed.len(),
+                ids.len(),
+                skipped(&ids, &changed, "not pending or failed")
+            );
+            Ok(if changed.len() == ids.len() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Pause { reason } => {
+            let s = ctx.storage().await?;
+            s.pause(&reason, &crate::util::operator_name(), Utc::now())
+                .await?;
+            println!("paused: {reason} (relays keep running and send nothing until `digis-relay resume`)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume => {
+            let s = ctx.storage().await?;
+            s.resume().await?;
+            println!("resumed: relays send again");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { reconcile } => {
+            let s = ctx.storage().await?;
+            let r = s.sync(reconcile, Utc::now()).await?;
+            print!("{} waiting row(s) made due now", r.made_due);
+            if reconcile {
+                print!("; {} missing member(s) queued", r.queued);
+            }
+            println!("; relays woken");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => anyhow::bail!(
+            "`{}` is not available in this build yet",
+            command_name(&other)
+        ),
+    }
+}
+
+fn command_name(c: &Command) -> String {
+    format!("{c:?}")
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+fn join_ids(ids: &[OutboxId]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn skipped(asked: &[OutboxId], changed: &[OutboxId], why: &str) -> String {
+    let left: Vec<OutboxId> = asked
+        .iter()
+        .filter(|i| !changed.contains(i))
+        .copied()
+        .collect();
+    if left.is_empty() {
+        String::new()
+    } else {
+        format!("; left alone ({why}, or no such row): {}", join_ids(&left))
+    }
+}
+
+async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
+    let s = ctx.connect().await?;
+    s.migrate(host_schema).await.context("migrate")?;
+    let report = s.schema_report().await?;
+    if !report.host_tables_missing.is_empty() {
+        anyhow::bail!(
+            "migrated, but the membership tables {} are missing: the triggers cannot fire (use --host-schema for a demo database)",
+            report.host_tables_missing.join(", ")
+        );
+    }
+    println!(
+        "migrated {}{}",
+        crate::util::redact_db_url(&ctx.config.database_url),
+        if host_schema {
+            " (with the reference host schema)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn preview(
+    ctx: &Context,
+    subscription: crate::domain::SubscriptionId,
+    person: Option<crate::domain::PersonId>,
+) -> anyhow::Result<ExitCode> {
+    let s = ctx.storage().await?;
+    let members = s.members_of_subscription(subscription, person).await?;
+    if members.is_empty() {
+        let why = match s.subscription_status(subscription).await? {
+            None => format!("there is no subscription {subscription}"),
+            Some(_) if person.is_some() => {
+                format!(
+                    "person {} is not a user of subscription {subscription}",
+                    person.map(|p| p.0).unwrap_or_default()
+                )
+            }
+            Some(_) => format!("subscription {subscription} has no users"),
+        };
+        anyhow::bail!("nothing to preview: {why}");
+    }
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for m in &members {
+        match payload::build(m, &ctx.config.payload) {
+            Ok(p) => writeln!(out, "{}", p.to_json())?,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+        if !m.is_active() {
+            eprintln!(
+                "note: subscription {} is {}, so the relay would not send this (it sends only ACTIVE ones)",
+                m.subscription_id, m.subscription_status
+            );
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let s = ctx.storage().await?;
+    let counts = s.counts().await?;
+    let control = s.control().await?;
+    let relays = s.relays().await?;
+    let endpoint = ctx
+        .config
+        .endpoint()
+        .map(|e| e.redacted())
+        .unwrap_or_else(|e| format!("invalid: {e}"));
+    if json {
+        let v = serde_json::json!({
+            "use_digis": ctx.config.use_digis,
+            "paused": control.paused,
+            "pause_reason": control.pause_reason,
+            "paused_by": control.paused_by,
+            "paused_at": control.paused_at,
+            "counts": counts,
+            "relays": relays,
+            "digis_endpoint": endpoint,
+            "database": crate::util::redact_db_url(&ctx.config.database_url),
+        });
+        println!("{v}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "database   {}",
+        crate::util::redact_db_url(&ctx.config.database_url)
+    );
+    println!(
+        "digis      {}{}",
+        endpoint,
+        if ctx.config.use_digis {
+            ""
+        } else {
+            " (useDigis is false: nothing is sent)"
+        }
+    );
+    if control.paused {
+        println!(
+            "delivery   PAUSED: {} (by {})",
+            control.pause_reason.as_deref().unwrap_or("no reason given"),
+            control.paused_by.as_deref().unwrap_or("unknown")
+        );
+    } else {
+        println!("delivery   running");
+    }
+    println!(
+        "outbox     pending {}  sending {}  sent {}  failed {}  discarded {}",
+        counts.pending, counts.sending, counts.sent, counts.failed, counts.discarded
+    );
+    if relays.is_empty() {
+        println!("relays     none has ever run against this database (start `digis-relay run`)");
+    }
+    let now = Utc::now();
+    for r in &relays {
+        let age = (now - r.heartbeat_at).num_seconds();
+        println!(
+            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago)",
+            r.relay_id,
+            r.hostname,
+            r.pid,
+            r.state,
+            r.detail
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default(),
+            age
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn retry(ctx: &Context, ids: Vec<OutboxId>, all_failed: bool) -> anyhow::Result<ExitCode> {
+    let s = ctx.storage().await?;
+    if all_failed {
+        let n = s.retry_all_failed(Utc::now()).await?;
+        println!("{n} failed row(s) queued again, due now");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let changed = s.retry(&ids, Utc::now()).await?;
+    println!(
+        "queued {} of {} row(s) again{}",
+        changed.len(),
+        ids.len(),
+        skipped(
+            &ids,
+            &changed,
+            "being sent, already sent, or another row for that member is waiting"
+        )
+    );
+    Ok(if changed.len() == ids.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

@@ -1,0 +1,50 @@
+//! What every command needs: the configuration, and a database connection on demand.
+use anyhow::Context as _;
+
+use crate::config::{Config, Overrides};
+use crate::storage::{self, DynStorage};
+
+use super::Cli;
+
+pub struct Context {
+    pub config: Config,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> anyhow::Result<Self> {
+        let overrides = Overrides {
+            database_url: cli.database_url.clone(),
+            log_dir: cli.log_dir.clone(),
+        };
+        let config = Config::load(cli.config.as_deref(), &overrides)?;
+        Ok(Self { config })
+    }
+
+    /// Connects and checks that the relay's tables are there, so a forgotten `migrate` is one
+    /// clear line instead of an SQL error later.
+    pub async fn storage(&self) -> anyhow::Result<DynStorage> {
+        let s = self.connect().await?;
+        let report = s.schema_report().await?;
+        if !report.relay_tables_missing.is_empty() || !report.view_present {
+            anyhow::bail!(
+                "the database {} is not migrated (missing: {}); run `digis-relay migrate` first",
+                crate::util::redact_db_url(&self.config.database_url),
+                report
+                    .relay_tables_missing
+                    .iter()
+                    .cloned()
+                    .chain((!report.view_present).then(|| "digis_member view".to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(s)
+    }
+
+    /// Connects without checking the schema (for `migrate` and `doctor`).
+    pub async fn connect(&self) -> anyhow::Result<DynStorage> {
+        storage::connect(&self.config.database_url)
+            .await
+            .with_context(|| "database unreachable".to_string())
+    }
+}

@@ -1,0 +1,439 @@
+//! Configuration: TOML file, overridden by environment variables, overridden by flags
+//! (DESIGN §9). The seed's own camelCase setting names are accepted beside snake_case ones so a
+//! gym can copy its settings across.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::digis::endpoint::{DigisEndpoint, EndpointError};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
+/// Looked for in the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "digis-relay.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database_url: String,
+    pub log_dir: PathBuf,
+    #[serde(alias = "useDigis")]
+    pub use_digis: bool,
+    #[serde(alias = "digisUrl")]
+    pub digis_url: String,
+    #[serde(alias = "digisServiceAuthToken")]
+    pub digis_service_auth_token: String,
+    #[serde(alias = "digisUserAuthToken")]
+    pub digis_user_auth_token: String,
+    /// Holds the API key (`brp?token=...`): a secret, never displayed unredacted.
+    #[serde(alias = "digisUrlPostfix")]
+    pub digis_url_postfix: String,
+    #[serde(alias = "digisAuthorizationHeader")]
+    pub digis_authorization_header: String,
+    /// PEM file with an extra CA to trust beside the bundled roots.
+    pub digis_ca_file: Option<PathBuf>,
+    /// Allow plain http:// to a host other than loopback (staging only).
+    pub digis_allow_http: bool,
+    /// JSON pointer (RFC 6901) to the external id in Digis's answer, e.g. `/data/id`.
+    pub digis_external_id_pointer: Option<String>,
+    pub digis_connect_timeout_ms: u64,
+    pub digis_timeout_ms: u64,
+    pub payload: PayloadConfig,
+    pub relay: RelayConfig,
+    pub export: ExportConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PayloadConfig {
+    pub template_id: i64,
+    pub creation_type_id: i64,
+    pub unique_url_type: i64,
+    /// ISO 3166-1 alpha-2 region for phone numbers with neither a calling code nor an address
+    /// country.
+    pub default_region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    pub batch_size: u32,
+    pub concurrency: u32,
+    /// 0 = no limit.
+    pub max_requests_per_second: u32,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub lease_ms: u64,
+    pub poll_interval_ms: u64,
+    pub retention_days: u32,
+    /// Consecutive retryable failures that open the circuit.
+    pub circuit_failure_threshold: u32,
+    /// How long the circuit stays open before one probe request.
+    pub circuit_open_ms: u64,
+    /// How often a relay paused by a configuration error (401/403/404) probes again.
+    pub config_error_probe_ms: u64,
+    pub heartbeat_ms: u64,
+    /// A stable name for this relay in the relays table; empty = hostname and process id.
+    pub relay_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    pub listen: String,
+    /// Empty = `/export/DigisAllActive` is off. A secret: never displayed.
+    pub token: String,
+    pub page_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            log_dir: PathBuf::from("logs"),
+            use_digis: true,
+            digis_url: "https://api.iqey.org".into(),
+            digis_service_auth_token: "v1/import".into(),
+            digis_user_auth_token: "single".into(),
+            digis_url_postfix: String::new(),
+            digis_authorization_header: "Legacy".into(),
+            digis_ca_file: None,
+            digis_allow_http: false,
+            digis_external_id_pointer: None,
+            digis_connect_timeout_ms: 5_000,
+            digis_timeout_ms: 30_000,
+            payload: PayloadConfig::default(),
+            relay: RelayConfig::default(),
+            export: ExportConfig::default(),
+        }
+    }
+}
+
+impl Default for PayloadConfig {
+    fn default() -> Self {
+        Self {
+            template_id: 311,
+            creation_type_id: 6,
+            unique_url_type: 1,
+            default_region: "SE".into(),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            concurrency: 4,
+            max_requests_per_second: 10,
+            max_attempts: 12,
+            backoff_base_ms: 30_000,
+            backoff_max_ms: 3_600_000,
+            lease_ms: 60_000,
+            poll_interval_ms: 5_000,
+            retention_days: 90,
+            circuit_failure_threshold: 5,
+            circuit_open_ms: 60_000,
+            config_error_probe_ms: 300_000,
+            heartbeat_ms: 5_000,
+            relay_id: String::new(),
+        }
+    }
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9187".into(),
+            token: String::new(),
+            page_size: 500,
+        }
+    }
+}
+
+/// A configuration problem, always naming the key.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("invalid configuration: `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the file's or environment's value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults ← file ← environment ← flags. `file` of `None` reads
+    /// `digis-relay.toml` from the working directory if there is one.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::new(
+                        "--config",
+                        format!("no such file: {}", path.display()),
+                    ));
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.is_file() {
+                    fig = fig.merge(Toml::file_exact(default));
+                }
+            }
+        }
+        // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
+        fig = fig
+            .merge(
+                Env::prefixed("DIGIS_RELAY_")
+                    .split("__")
+                    .ignore(&["config"]),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that cannot be expressed by types alone. Each error names its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_url.trim().is_empty() {
+            return Err(ConfigError::new("database_url", "must not be empty"));
+        }
+        crate::storage::Backend::from_url(&self.database_url)
+            .map_err(|e| ConfigError::new("database_url", e.to_string()))?;
+        if self.use_digis {
+            // Only the shape is checked here; a missing token is `doctor`'s business, so that
+            // `preview`, `search` and the dashboard work before Digis is set up.
+            match self.endpoint() {
+                Ok(_) | Err(EndpointError::MissingPostfix) => {}
+                Err(e) => return Err(ConfigError::new(e.key(), e.to_string())),
+            }
+        }
+        if self.digis_authorization_header.contains(['\r', '\n']) {
+            return Err(ConfigError::new(
+                "digisAuthorizationHeader",
+                "must be a single line",
+            ));
+        }
+        if let Some(p) = &self.digis_external_id_pointer {
+            if !p.is_empty() && !p.starts_with('/') {
+                return Err(ConfigError::new(
+                    "digis_external_id_pointer",
+                    "a JSON pointer starts with '/', e.g. \"/data/id\"",
+                ));
+            }
+        }
+        let p = &self.payload;
+        for (key, v) in [
+            ("payload.template_id", p.template_id),
+            ("payload.creation_type_id", p.creation_type_id),
+            ("payload.unique_url_type", p.unique_url_type),
+        ] {
+            if v < 0 {
+                return Err(ConfigError::new(key, "must not be negative"));
+            }
+        }
+        if crate::payload::phone::parse_region(&p.default_region).is_none() {
+            return Err(ConfigError::new(
+                "payload.default_region",
+                format!(
+                    "`{}` is not an ISO 3166-1 alpha-2 region such as SE",
+                    p.default_region
+                ),
+            ));
+        }
+        let r = &self.relay;
+        for (key, v) in [
+            ("relay.batch_size", r.batch_size as u64),
+            ("relay.concurrency", r.concurrency as u64),
+            ("relay.max_attempts", r.max_attempts as u64),
+            ("relay.backoff_base_ms", r.backoff_base_ms),
+            ("relay.lease_ms", r.lease_ms),
+            ("relay.poll_interval_ms", r.poll_interval_ms),
+            (
+                "relay.circuit_failure_threshold",
+                r.circuit_failure_threshold as u64,
+            ),
+            ("relay.heartbeat_ms", r.heartbeat_ms),
+            ("digis_timeout_ms", self.digis_timeout_ms),
+            ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
+            ("export.page_size", self.export.page_size as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if r.backoff_max_ms < r.backoff_base_ms {
+            return Err(ConfigError::new(
+                "relay.backoff_max_ms",
+                "must not be smaller than relay.backoff_base_ms",
+            ));
+        }
+        if r.lease_ms <= self.digis_timeout_ms {
+            // A lease shorter than a request could let a second relay claim a row that is still
+            // in flight: that is a second SMS.
+            return Err(ConfigError::new(
+                "relay.lease_ms",
+                format!(
+                    "must be longer than digis_timeout_ms ({} ms) so a slow request is not claimed twice",
+                    self.digis_timeout_ms
+                ),
+            ));
+        }
+        if !self.export.listen.is_empty() && self.export.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "export.listen",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:9187",
+                    self.export.listen
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The composed Digis import URL (DESIGN §5).
+    pub fn endpoint(&self) -> Result<DigisEndpoint, EndpointError> {
+        DigisEndpoint::compose(
+            &self.digis_url,
+            &self.digis_service_auth_token,
+            &self.digis_user_auth_token,
+            &self.digis_url_postfix,
+            self.digis_allow_http,
+        )
+    }
+
+    pub fn sync_log_path(&self) -> PathBuf {
+        self.log_dir.join(crate::synclog::FILE_NAME)
+    }
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    let err = err
+        .into_iter()
+        .next()
+        .expect("a figment error holds at least one error");
+    let key = if err.path.is_empty() {
+        match &err.kind {
+            figment::error::Kind::UnknownField(f, _) => f.clone(),
+            figment::error::Kind::MissingField(f) => f.to_string(),
+            _ => "(file)".to_string(),
+        }
+    } else {
+        let mut path = err.path.join(".");
+        if let figment::error::Kind::UnknownField(f, _) = &err.kind {
+            path = format!("{path}.{f}");
+        }
+        path
+    };
+    let message = match &err.kind {
+        figment::error::Kind::UnknownField(f, _) => format!("unknown key `{f}`"),
+        kind => kind.to_string(),
+    };
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(src) => format!(" (from {src})"),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    ConfigError {
+        key,
+        message: format!("{message}{origin}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(toml: &str) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(toml.as_bytes()).unwrap();
+        Config::load(Some(f.path()), &Overrides::default())
+    }
+
+    #[test]
+    fn seed_names_and_snake_case_both_work() {
+        let c = load_str(
+            "useDigis = false\ndigisUrl = \"https://example.org\"\ndigis_url_postfix = \"brp?token=K\"\n",
+        )
+        .unwrap();
+        assert!(!c.use_digis);
+        assert_eq!(c.digis_url, "https://example.org");
+        assert_eq!(c.digis_url_postfix, "brp?token=K");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_in_one_line() {
+        let err = load_str("[relay]\nbatch_size = \"many\"\n").unwrap_err();
+        assert_eq!(err.key, "relay.batch_size");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load_str("[relay]\nbatch_sise = 3\n").unwrap_err();
+        assert!(err.to_string().contains("batch_sise"), "{err}");
+    }
+
+    #[test]
+    fn zero_and_contradictions_are_refused() {
+        assert_eq!(
+            load_str("[relay]\nconcurrency = 0\n").unwrap_err().key,
+            "relay.concurrency"
+        );
+        assert_eq!(
+            load_str("[payload]\ndefault_region = \"XX\"\n")
+                .unwrap_err()
+                .key,
+            "payload.default_region"
+        );
+        assert_eq!(
+            load_str("digisUrl = \"ftp://x\"\n").unwrap_err().key,
+            "digisUrl"
+        );
+        assert_eq!(
+            load_str("[relay]\nlease_ms = 1000\n").unwrap_err().key,
+            "relay.lease_ms"
+        );
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/x.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "--config");
+    }
+}

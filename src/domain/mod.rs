@@ -1,0 +1,9 @@
+//! Domain types made once at the edge (CLI arguments, database rows) so the rest of the code
+//! never re-checks raw strings or integers.
+mod card;
+mod ids;
+mod state;
+
+pub use card::{CardNumber, CardNumberError};
+pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
+pub use state::{OutboxState, UnknownState};

@@ -1,0 +1,15 @@
+//! digis-relay: delivers Digis loyalty-app invitations from a membership database's outbox and
+//! lets support staff see, fix and prove what happened. See DESIGN.md (shared) and README.md.
+pub mod cli;
+pub mod config;
+pub mod digis;
+pub mod domain;
+pub mod payload;
+pub mod storage;
+pub mod synclog;
+pub mod util;
+
+/// UTC time as the sync log and the SQLite tables write it (`2026-11-28T12:00:00.000Z`).
+pub fn storage_time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

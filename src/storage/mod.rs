@@ -1,0 +1,248 @@
+//! The storage layer: one trait, one implementation per database (like River's drivers). All
+//! SQL for a database lives in its own module and in `migrations/<database>/`.
+pub mod model;
+pub mod postgres;
+pub mod sqlite;
+mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database URL `{0}` is not supported: use sqlite://FILE or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{context}: {source}")]
+    Query {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database holds a value this version does not understand: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Adds what was being done to a sqlx error.
+pub(crate) trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| StorageError::Query { context, source })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend> {
+        let url = url.trim();
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl(crate::util::redact_db_url(
+                url,
+            )))
+        }
+    }
+}
+
+/// Everything the relay, the operator commands, search, the dashboard and the export need
+/// from the database. Times passed in are "now" as the caller sees it, so tests can move time.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Applies the relay-owned migrations; with `host_schema`, first the reference host schema
+    /// from assets/ (for the demo and tests; a real installation already has its tables).
+    async fn migrate(&self, host_schema: bool) -> Result<()>;
+
+    /// What is installed, for `doctor`.
+    async fn schema_report(&self) -> Result<SchemaReport>;
+
+    async fn ping(&self) -> Result<()>;
+
+    // --- the relay ---
+
+    /// Claims up to `limit` due `pending` rows plus `sending` rows whose lease expired, in one
+    /// statement, and charges each an attempt. Never hands one row to two claimers.
+    async fn claim(
+        &self,
+        relay_id: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedRow>>;
+
+    /// Extends the lease of rows this claim still holds; returns how many it still holds.
+    async fn renew_lease(&self, rows: &[(OutboxId, String)], until: DateTime<Utc>) -> Result<u64>;
+
+    /// Ends a claimed row, records the attempt, and on `Sent` records the pair in `digis` — all
+    /// in one transaction that only commits while the claim is still held.
+    async fn complete(
+        &self,
+        row: &ClaimedRow,
+        completion: &Completion,
+        attempt: &AttemptRecord,
+        now: DateTime<Utc>,
+    ) -> Result<CompleteResult>;
+
+    /// Puts rows this relay still holds back to `pending`, due now, without charging the
+    /// attempt (graceful stop).
+    async fn release(&self, rows: &[(OutboxId, String)], now: DateTime<Utc>) -> Result<u64>;
+
+    async fn heartbeat(&self, info: &RelayInfo) -> Result<()>;
+    async fn relays(&self) -> Result<Vec<RelayInfo>>;
+
+    /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// A hint that work may be waiting: PostgreSQL's NOTIFY, or an operator action in this
+    /// process. Never the delivery itself: relays poll as well.
+    fn wakeup(&self) -> Arc<Notify>;
+
+    // --- operators ---
+
+    /// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now, with a
+    /// fresh attempt budget. Returns the ids that changed.
+    async fn retry(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<Vec<OutboxId>>;
+    async fn retry_all_failed(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// `pending` or `failed` rows to `discarded` with `reason`. Returns the ids that changed.
+    async fn discard(
+        &self,
+        ids: &[OutboxId],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>>;
+    /// Queues the users of a subscription again even if Digis already has them.
+    async fn resend(
+        &self,
+        subscription: SubscriptionId,
+        person: Option<PersonId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>>;
+    async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn resume(&self) -> Result<()>;
+    async fn control(&self) -> Result<Control>;
+    /// Makes every pending row due now and wakes the relays; `reconcile` also queues every
+    /// user of an ACTIVE subscription missing from `digis`.
+    async fn sync(&self, reconcile: bool, now: DateTime<Utc>) -> Result<SyncResult>;
+
+    // --- reading ---
+
+    async fn counts(&self) -> Result<Counts>;
+    async fn list(&self, query: &ListQuery) -> Result<Vec<OutboxRow>>;
+    async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>>;
+    async fn rows_for_subscription(&self, id: SubscriptionId) -> Result<Vec<OutboxRow>>;
+    async fn rows_for_card(&self, card: &CardNumber) -> Result<Vec<OutboxRow>>;
+    async fn attempts(&self, id: OutboxId) -> Result<Vec<AttemptRow>>;
+    async fn digis_rows(
+        &self,
+        subscription: Option<SubscriptionId>,
+        person: Option<PersonId>,
+    ) -> Result<Vec<DigisRow>>;
+    /// Members of a subscription as the view shows them, optionally one person.
+    async fn members_of_subscription(
+        &self,
+        id: SubscriptionId,
+        person: Option<PersonId>,
+    ) -> Result<Vec<MemberRow>>;
+    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>>;
+    /// Status of a subscription in the host table (`None`: no such subscription).
+    async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>>;
+    /// Persons holding a card number in the host table, whether or not they use a subscription.
+    async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>>;
+    /// Users of ACTIVE subscriptions after `after` in (subscription_id, person_id) order.
+    async fn active_members_page(
+        &self,
+        after: Option<(SubscriptionId, PersonId)>,
+        limit: u32,
+    ) -> Result<Vec<MemberRow>>;
+}
+
+pub type DynStorage = Arc<dyn Storage>;
+
+/// Opens the database named by `url` (creating an SQLite file if needed).
+pub async fn connect(url: &str) -> Result<DynStorage> {
+    match Backend::from_url(url)? {
+        Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStorage::connect(url).await?)),
+        Backend::Postgres => Ok(Arc::new(postgres::PgStorage::connect(url).await?)),
+    }
+}
+
+/// Every state, for callers that want to iterate counts.
+pub fn states() -> [OutboxState; 5] {
+    OutboxState::ALL
+}
+
+/// The membership system's tables the relay reads.
+pub const HOST_TABLES: [&str; 5] = [
+    "business_unit",
+    "person",
+    "address",
+    "subscription",
+    "subscription_user",
+];
+/// The tables the relay's migrations create.
+pub const RELAY_TABLES: [&str; 5] = [
+    "digis",
+    "digis_outbox",
+    "digis_attempt",
+    "digis_relay",
+    "digis_control",
+];
+
+/// Joins claimed rows with their member and `digis` rows.
+fn assemble_claims(
+    rows: Vec<OutboxRow>,
+    members: Vec<MemberRow>,
+    synced: Vec<DigisRow>,
+    token: &str,
+) -> Vec<ClaimedRow> {
+    rows.into_iter()
+        .map(|row| {
+            let member = members
+                .iter()
+                .find(|m| {
+                    m.subscription_id == row.subscription_id.0 && m.person_id == row.person_id.0
+                })
+                .cloned();
+            let synced = synced
+                .iter()
+                .find(|d| d.subscription_id == row.subscription_id && d.person_id == row.person_id)
+                .cloned();
+            ClaimedRow {
+                row,
+                claim_token: token.to_string(),
+                member,
+                synced,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! Rows as the storage layer hands them out. Times are UTC; the SQLite implementation stores
+//! them as fixed-width ISO-8601 text so that text order is time order.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+
+/// One row of the `digis_member` view: everything the payload needs for one (subscription,
+/// user) pair. Dates stay text here (`YYYY-MM-DD` as the database gives them) because a host
+/// database may hold a malformed one: the payload builder turns that into a per-row error that
+/// names the field, instead of the whole query failing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberRow {
+    pub subscription_id: i64,
+    pub person_id: i64,
+    pub subscription_status: String,
+    pub start_date: Option<String>,
+    pub max_end: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_date: Option<String>,
+    pub sex: Option<String>,
+    pub email: Option<String>,
+    pub allow_email: bool,
+    pub allow_sms: bool,
+    pub mobile_country_code: Option<String>,
+    pub mobile_number: Option<String>,
+    pub card_number: Option<String>,
+    pub unit_id: Option<i64>,
+    pub unit_name: Option<String>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub postal_city: Option<String>,
+    pub country_alpha2: Option<String>,
+}
+
+impl MemberRow {
+    pub fn subscription(&self) -> SubscriptionId {
+        SubscriptionId(self.subscription_id)
+    }
+    pub fn person(&self) -> PersonId {
+        PersonId(self.person_id)
+    }
+    pub fn is_active(&self) -> bool {
+        self.subscription_status == "ACTIVE"
+    }
+}
+
+/// One `digis_outbox` row, with the member's current card number (from `digis_member`, so it
+/// is `None` once the user was removed from the subscription).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    pub id: OutboxId,
+    pub subscription_id: SubscriptionId,
+    pub person_id: PersonId,
+    pub state: OutboxState,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_http_status: Option<i32>,
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// Queued by `resend`: sent even though the pair is already in `digis`.
+    pub resend: bool,
+    pub card_number: Option<String>,
+}
+
+/// A row handed to one relay under a lease. Completing it needs the claim token: a relay whose
+/// lease was taken over by another cannot complete it.
+#[derive(Debug, Clone)]
+pub struct ClaimedRow {
+    pub row: OutboxRow,
+    pub claim_token: String,
+    /// The member as the view shows it now (`None`: the user left the subscription).
+    pub member: Option<MemberRow>,
+    /// The pair's `digis` row, if Digis already accepted it.
+    pub synced: Option<DigisRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DigisRow {
+    pub subscription_id: SubscriptionId,
+    pub person_id: PersonId,
+    pub external_id: Option<String>,
+    pub synced_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRow {
+    pub outbox_id: OutboxId,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub relay_id: String,
+    pub http_status: Option<i32>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// What a relay records about one try, whatever the outcome.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub relay_id: String,
+    pub http_status: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// How a claimed row ends. The storage applies it only while the claim is still held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// Digis accepted it: the row is `sent` and the pair goes into `digis`.
+    Sent { external_id: Option<String> },
+    /// Try again at `next_attempt_at`.
+    Retry { next_attempt_at: DateTime<Utc> },
+    /// Needs a person.
+    Failed,
+    /// Must not be sent; `reason` says why.
+    Discarded { reason: String },
+    /// Not this row's fault (relay paused, circuit open, configuration error): back to
+    /// `pending` at `next_attempt_at` without charging the attempt.
+    Released { next_attempt_at: DateTime<Utc> },
+}
+
+impl Completion {
+    /// The `outcome` word of the sync log and `digis_attempt`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Completion::Sent { .. } => "sent",
+            Completion::Retry { .. } => "retry",
+            Completion::Failed => "failed",
+            Completion::Discarded { .. } => "discarded",
+            Completion::Released { .. } => "paused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteResult {
+    Applied,
+    /// The claim was taken over (the lease expired and another relay claimed the row) or an
+    /// operator changed the row meanwhile: nothing was applied.
+    LeaseLost,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub discarded: u64,
+}
+
+impl Counts {
+    pub fn get(&self, state: OutboxState) -> u64 {
+        match state {
+            OutboxState::Pending => self.pending,
+            OutboxState::Sending => self.sending,
+            OutboxState::Sent => self.sent,
+            OutboxState::Failed => self.failed,
+            OutboxState::Discarded => self.discarded,
+        }
+    }
+    pub fn set(&mut self, state: OutboxState, n: u64) {
+        match state {
+            OutboxState::Pending => self.pending = n,
+            OutboxState::Sending => self.sending = n,
+            OutboxState::Sent => self.sent = n,
+            OutboxState::Failed => self.failed = n,
+            OutboxState::Discarded => self.discarded = n,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        OutboxState::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+}
+
+/// The pause flag and the last sync request, shared by every relay through the database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Control {
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    pub paused_by: Option<String>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub sync_requested_at: Option<DateTime<Utc>>,
+}
+
+/// One relay's heartbeat row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelayInfo {
+    pub relay_id: String,
+    pub hostname: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// running, paused, circuit_open, disabled (useDigis off) or stopped.
+    pub state: String,
+    pub detail: Option<String>,
+}
+
+/// Keyset-paged listing of the outbox, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub state: Option<OutboxState>,
+    /// Rows with a smaller id than this (the next page down).
+    pub before: Option<OutboxId>,
+    /// Rows with a larger id than this (the page above), still returned newest first.
+    pub after: Option<OutboxId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncResult {
+    /// Pending rows that were waiting for a retry and are now due.
+    pub made_due: u64,
+    /// Rows queued by `--reconcile`.
+    pub queued: u64,
+}
+
+/// What `doctor` needs to know about the relay-owned objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaReport {
+    pub host_tables_missing: Vec<String>,
+    pub relay_tables_missing: Vec<String>,
+    pub view_present: bool,
+    pub triggers_missing: Vec<String>,
+}
+
+impl SchemaReport {
+    pub fn is_complete(&self) -> bool {
+        self.host_tables_missing.is_empty()
+            && self.relay_tables_missing.is_empty()
+            && self.view_present
+            && self.triggers_missing.is_empty()
+    }
+}

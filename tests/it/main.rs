@@ -1,0 +1,4 @@
+//! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod common;
+mod storage_ops;
+mod triggers;

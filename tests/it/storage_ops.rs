@@ -1,0 +1,562 @@
+//! The storage trait against both databases: claims, leases, completions, operator actions,
+//! listing and lookups.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use digis_relay::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
+use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, ListQuery};
+
+use crate::both_databases;
+use crate::common::TestDb;
+
+fn attempt(relay: &str) -> AttemptRecord {
+    AttemptRecord {
+        started_at: Utc::now(),
+        duration_ms: 3,
+        relay_id: relay.into(),
+        http_status: Some(200),
+        error: None,
+    }
+}
+
+both_databases!(
+    claim_hands_out_rows_with_their_member,
+    concurrent_claimers_never_share_a_row,
+    expired_lease_is_claimed_again_and_stale_completion_refused,
+    retry_and_released_and_attempt_history,
+    operator_retry_discard_resend,
+    pause_resume_and_sync_reconcile,
+    counts_listing_and_lookups,
+    removed_user_claims_with_no_member,
+    prune_removes_only_old_finished_rows,
+);
+
+async fn claim_hands_out_rows_with_their_member(db: TestDb) {
+    db.active_with(863, &[1, 2]).await;
+    let s = db.storage();
+    let claimed = s
+        .claim("relay-a", 10, Duration::from_secs(60), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for c in &claimed {
+        assert_eq!(c.row.state, OutboxState::Sending);
+        assert_eq!(c.row.attempts, 1);
+        assert_eq!(c.row.locked_by.as_deref(), Some("relay-a"));
+        let m = c.member.as_ref().expect("member from the view");
+        assert_eq!(m.person_id, c.row.person_id.0);
+        assert_eq!(
+            m.card_number.as_deref(),
+            Some(format!("{}", 34_000_000 + m.person_id).as_str())
+        );
+        assert!(m.is_active());
+        assert!(c.synced.is_none());
+    }
+    // Nothing left to claim.
+    assert!(s
+        .claim("relay-b", 10, Duration::from_secs(60), Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn concurrent_claimers_never_share_a_row(db: TestDb) {
+    // 1,000 rows: 100 subscriptions of 10 users each.
+    let mut sql = String::from("INSERT INTO business_unit (id, name) VALUES (1, 'U');");
+    for p in 1..=1000 {
+        sql.push_str(&format!(
+            "INSERT INTO person (id, unit_id, mobile_number, card_number) VALUES ({p}, 1, '0701234567', '{p}');"
+        ));
+    }
+    for s in 1..=100 {
+        sql.push_str(&format!("INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');"));
+        for u in 0..10 {
+            sql.push_str(&format!(
+                "INSERT INTO subscription_user (subscription_id, person_id) VALUES ({s}, {});",
+                (s - 1) * 10 + u + 1
+            ));
+        }
+    }
+    db.exec(&sql).await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
+            .await,
+        1000
+    );
+
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let s = db.storage();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = s
+                    .claim(
+                        &format!("claimer-{i}"),
+                        25,
+                        Duration::from_secs(60),
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                mine.extend(batch.into_iter().map(|c| c.row.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    let mut per_claimer = Vec::new();
+    for t in tasks {
+        let mine = t.await.unwrap();
+        per_claimer.push(mine.len());
+        all.extend(mine);
+    }
+    let unique: HashSet<OutboxId> = all.iter().copied().collect();
+    assert_eq!(all.len(), 1000, "claims per claimer: {per_claimer:?}");
+    assert_eq!(unique.len(), 1000, "a row was handed to two claimers");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'sending' AND attempts = 1")
+            .await,
+        1000
+    );
+}
+
+async fn expired_lease_is_claimed_again_and_stale_completion_refused(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let s = db.storage();
+    let t0 = Utc::now();
+    let a = s
+        .claim("relay-a", 10, Duration::from_secs(30), t0)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    // Within the lease nobody else gets it.
+    assert!(s
+        .claim(
+            "relay-b",
+            10,
+            Duration::from_secs(30),
+            t0 + chrono::Duration::seconds(10)
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    // After it expired, relay-b does.
+    let later = t0 + chrono::Duration::seconds(31);
+    let b = s
+        .claim("relay-b", 10, Duration::from_secs(30), later)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].row.id, a[0].row.id);
+    assert_eq!(b[0].row.attempts, 2);
+    // relay-a comes back late: refused, and recorded as stale.
+    let r = s
+        .complete(
+            &a[0],
+            &Completion::Sent {
+                external_id: Some("A".into()),
+            },
+            &attempt("relay-a"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CompleteResult::LeaseLost);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 0);
+    // relay-b's completion applies.
+    let r = s
+        .complete(
+            &b[0],
+            &Completion::Sent {
+                external_id: Some("B".into()),
+            },
+            &attempt("relay-b"),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CompleteResult::Applied);
+    let row = s.outbox_row(a[0].row.id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutboxState::Sent);
+    assert_eq!(row.external_id.as_deref(), Some("B"));
+    let digis = s.digis_rows(Some(SubscriptionId(5)), None).await.unwrap();
+    assert_eq!(digis.len(), 1);
+    assert_eq!(digis[0].external_id.as_deref(), Some("B"));
+    let attempts = s.attempts(row.id).await.unwrap();
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["stale_sent", "sent"]);
+    // A second completion by the winner is refused too (the row is no longer sending).
+    let again = s
+        .complete(&b[0], &Completion::Failed, &attempt("relay-b"), later)
+        .await
+        .unwrap();
+    assert_eq!(again, CompleteResult::LeaseLost);
+    assert_eq!(
+        s.outbox_row(row.id).await.unwrap().unwrap().state,
+        OutboxState::Sent
+    );
+}
+
+async fn retry_and_released_and_attempt_history(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let c = s
+        .claim("r", 1, Duration::from_secs(60), now)
+        .await
+        .unwrap()
+        .remove(0);
+    let next = now + chrono::Duration::seconds(120);
+    let mut a = attempt("r");
+    a.http_status = Some(503);
+    a.error = Some("HTTP 503".into());
+    assert_eq!(
+        s.complete(
+            &c,
+            &Completion::Retry {
+                next_attempt_at: next
+            },
+            &a,
+            now
+        )
+        .await
+        .unwrap(),
+        CompleteResult::Applied
+    );
+    let row = s.outbox_row(c.row.id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutboxState::Pending);
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.last_http_status, Some(503));
+    assert_eq!(row.last_error.as_deref(), Some("HTTP 503"));
+    assert!((row.next_attempt_at - next).num_milliseconds().abs() <= 1);
+    // Not due yet.
+    assert!(s
+        .claim("r", 1, Duration::from_secs(60), now)
+        .await
+        .unwrap()
+        .is_empty());
+    let c = s
+        .claim("r", 1, Duration::from_secs(60), next)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.row.attempts, 2);
+    // Released (relay paused): the attempt is not charged.
+    let mut a = attempt("r");
+    a.http_status = Some(401);
+    s.complete(
+        &c,
+        &Completion::Released {
+            next_attempt_at: next,
+        },
+        &a,
+        next,
+    )
+    .await
+    .unwrap();
+    let row = s.outbox_row(c.row.id).await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Pending, 1));
+    let outcomes: Vec<String> = s
+        .attempts(row.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["retry", "paused"]);
+    // Graceful-stop release gives back the attempt too.
+    let c = s
+        .claim("r", 1, Duration::from_secs(60), next)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        s.release(&[(c.row.id, c.claim_token.clone())], next)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.outbox_row(c.row.id).await.unwrap().unwrap().attempts, 1);
+}
+
+async fn operator_retry_discard_resend(db: TestDb) {
+    db.active_with(5, &[1, 2]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let claimed = s
+        .claim("r", 10, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    s.complete(&claimed[0], &Completion::Failed, &attempt("r"), now)
+        .await
+        .unwrap();
+    s.complete(
+        &claimed[1],
+        &Completion::Sent { external_id: None },
+        &attempt("r"),
+        now,
+    )
+    .await
+    .unwrap();
+    let failed = claimed[0].row.id;
+    let sent = claimed[1].row.id;
+    // Retry: the failed row comes back, the sent one does not.
+    let changed = s.retry(&[failed, sent, OutboxId(9999)], now).await.unwrap();
+    assert_eq!(changed, vec![failed]);
+    let row = s.outbox_row(failed).await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Pending, 0));
+    // Discard a pending row; a sent one cannot be discarded.
+    let changed = s
+        .discard(&[failed, sent], "member asked not to", now)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![failed]);
+    let row = s.outbox_row(failed).await.unwrap().unwrap();
+    assert_eq!(row.state, OutboxState::Discarded);
+    assert_eq!(row.reason.as_deref(), Some("member asked not to"));
+    // Resend person 2 (already in digis): a new row flagged resend.
+    let ids = s
+        .resend(SubscriptionId(5), Some(PersonId(2)), now)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let row = s.outbox_row(ids[0]).await.unwrap().unwrap();
+    assert!(row.resend);
+    assert_eq!(
+        (row.person_id, row.state),
+        (PersonId(2), OutboxState::Pending)
+    );
+    // Resending again while that row waits queues nothing.
+    assert!(s
+        .resend(SubscriptionId(5), Some(PersonId(2)), now)
+        .await
+        .unwrap()
+        .is_empty());
+    // Retry all failed.
+    let c = s
+        .claim("r", 10, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    for x in &c {
+        s.complete(x, &Completion::Failed, &attempt("r"), now)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.retry_all_failed(now).await.unwrap(), c.len() as u64);
+    assert_eq!(s.counts().await.unwrap().failed, 0);
+}
+
+async fn pause_resume_and_sync_reconcile(db: TestDb) {
+    let s = db.storage();
+    let now = Utc::now();
+    assert!(!s.control().await.unwrap().paused);
+    s.pause("Digis maintenance", "anna@support", now)
+        .await
+        .unwrap();
+    let c = s.control().await.unwrap();
+    assert!(c.paused);
+    assert_eq!(c.pause_reason.as_deref(), Some("Digis maintenance"));
+    assert_eq!(c.paused_by.as_deref(), Some("anna@support"));
+    s.resume().await.unwrap();
+    let c = s.control().await.unwrap();
+    assert!(!c.paused && c.pause_reason.is_none());
+
+    // A member that the trigger never saw (the relay was installed later).
+    db.active_with(5, &[1, 2]).await;
+    db.exec("DELETE FROM digis_outbox").await;
+    db.exec("INSERT INTO digis (subscription_id, person_id, external_id) VALUES (5, 1, 'old')")
+        .await;
+    // A waiting retry.
+    db.active_with(6, &[3]).await;
+    db.exec("UPDATE digis_outbox SET next_attempt_at = '2999-01-01T00:00:00.000Z' WHERE subscription_id = 6").await;
+    let r = s.sync(true, now).await.unwrap();
+    assert_eq!(r.made_due, 1);
+    assert_eq!(
+        r.queued, 1,
+        "only person 2 of subscription 5 is missing from digis"
+    );
+    assert!(s.control().await.unwrap().sync_requested_at.is_some());
+    let claimed = s
+        .claim(
+            "r",
+            10,
+            Duration::from_secs(60),
+            now + chrono::Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    let mut pairs: Vec<(i64, i64)> = claimed
+        .iter()
+        .map(|c| (c.row.subscription_id.0, c.row.person_id.0))
+        .collect();
+    pairs.sort();
+    assert_eq!(pairs, vec![(5, 2), (6, 3)]);
+}
+
+async fn counts_listing_and_lookups(db: TestDb) {
+    for sub in 1..=30 {
+        db.active_with(sub, &[sub]).await;
+    }
+    let s = db.storage();
+    let now = Utc::now();
+    let claimed = s.claim("r", 5, Duration::from_secs(60), now).await.unwrap();
+    for c in &claimed[..3] {
+        s.complete(c, &Completion::Failed, &attempt("r"), now)
+            .await
+            .unwrap();
+    }
+    let counts = s.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.sending,
+            counts.failed,
+            counts.total()
+        ),
+        (25, 2, 3, 30)
+    );
+
+    // Keyset pages of 7, newest first, cover every row once.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s
+            .list(&ListQuery {
+                state: None,
+                before,
+                after: None,
+                limit: 7,
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.windows(2).all(|w| w[0].id > w[1].id));
+        before = page.last().map(|r| r.id);
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    assert_eq!(seen.len(), 30);
+    // Paging back up returns the page above, still newest first.
+    let first = s
+        .list(&ListQuery {
+            limit: 7,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let second = s
+        .list(&ListQuery {
+            before: first.last().map(|r| r.id),
+            limit: 7,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let up = s
+        .list(&ListQuery {
+            after: second.first().map(|r| r.id),
+            limit: 7,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        up.iter().map(|r| r.id).collect::<Vec<_>>(),
+        first.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    // Filtered by state.
+    let failed = s
+        .list(&ListQuery {
+            state: Some(OutboxState::Failed),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 3);
+    assert!(failed.iter().all(|r| r.state == OutboxState::Failed));
+
+    // Lookups by subscription and by card (with the card number on the row).
+    let rows = s.rows_for_subscription(SubscriptionId(7)).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].card_number.as_deref(), Some("34000007"));
+    let card: CardNumber = "34000007".parse().unwrap();
+    assert_eq!(s.rows_for_card(&card).await.unwrap().len(), 1);
+    assert_eq!(
+        s.members_by_card(&card).await.unwrap()[0].subscription_id,
+        7
+    );
+    assert_eq!(s.persons_by_card(&card).await.unwrap(), vec![PersonId(7)]);
+    // SQL metacharacters are just text.
+    let evil: CardNumber = "1-OR-1".parse().unwrap();
+    assert!(s.rows_for_card(&evil).await.unwrap().is_empty());
+    assert_eq!(
+        s.subscription_status(SubscriptionId(7))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ACTIVE")
+    );
+    assert_eq!(
+        s.subscription_status(SubscriptionId(999)).await.unwrap(),
+        None
+    );
+    // Export pages: every active member once, in key order.
+    let p1 = s.active_members_page(None, 20).await.unwrap();
+    let last = p1.last().unwrap();
+    let p2 = s
+        .active_members_page(Some((last.subscription(), last.person())), 20)
+        .await
+        .unwrap();
+    assert_eq!(p1.len() + p2.len(), 30);
+}
+
+async fn removed_user_claims_with_no_member(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    db.exec("DELETE FROM subscription_user WHERE person_id = 1")
+        .await;
+    let c = db
+        .storage
+        .claim("r", 1, Duration::from_secs(60), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    assert!(c[0].member.is_none());
+}
+
+async fn prune_removes_only_old_finished_rows(db: TestDb) {
+    db.active_with(5, &[1, 2, 3]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let c = s.claim("r", 2, Duration::from_secs(60), now).await.unwrap();
+    s.complete(
+        &c[0],
+        &Completion::Sent { external_id: None },
+        &attempt("r"),
+        now,
+    )
+    .await
+    .unwrap();
+    s.complete(&c[1], &Completion::Failed, &attempt("r"), now)
+        .await
+        .unwrap();
+    assert_eq!(s.prune(now - chrono::Duration::days(1)).await.unwrap(), 0);
+    assert_eq!(
+        s.prune(now + chrono::Duration::seconds(1)).await.unwrap(),
+        1
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox").await, 2);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_attempt").await,
+        1,
+        "the sent row's attempts went with it"
+    );
+    // The digis row stays: it is the record that the member got the SMS.
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 1);
+}
