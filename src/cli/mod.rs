@@ -1,7 +1,9 @@
 //! The command line (DESIGN §8). Argument parsing lives here; each command's work lives in
 //! its own module so this file only routes.
 mod args;
+pub mod logging;
 mod ops;
+mod run;
 mod setup;
 
 use std::process::ExitCode;

@@ -14,6 +14,7 @@ use crate::payload;
 pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate { host_schema } => migrate(&ctx, host_schema).await,
+        Command::Run { once, listen } => super::run::run(ctx, once, listen).await,
         Command::Preview {
             subscription,
             person,
