@@ -6,6 +6,19 @@ pub fn init_stderr() {
     let filter = EnvFilter::try_from_env("DIGIS_RELAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn,digis_relay=info"));
+    // The HTTP stack logs request URLs at debug level, and the Digis URL carries the token in
+    // its query: keep those crates quiet whatever the operator asked for.
+    let filter = [
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("static directive"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod common;
-mod storage_ops;
 mod relay_outcomes;
+mod relay_service;
+mod storage_ops;
 mod triggers;

@@ -47,7 +47,10 @@ pub async fn once(r: &Relay) {
 }
 
 pub async fn all_rows(db: &TestDb) -> Vec<digis_relay::storage::OutboxRow> {
-    let q = digis_relay::storage::ListQuery { limit: 100_000, ..Default::default() };
+    let q = digis_relay::storage::ListQuery {
+        limit: 100_000,
+        ..Default::default()
+    };
     let mut rows = db.storage.list(&q).await.unwrap();
     rows.reverse();
     rows
@@ -64,7 +67,10 @@ fn log_lines(db: &TestDb) -> Vec<String> {
 async fn ok_mock(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/v1/import/single/brp"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Success": true, "ExternalId": "TE-1"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"Success": true, "ExternalId": "TE-1"})),
+        )
         .mount(server)
         .await;
 }
@@ -95,8 +101,16 @@ async fn delivers_exact_payloads_and_records_them(db: TestDb) {
     assert_eq!(requests.len(), 3);
     let mut expected = Vec::new();
     for sub in [863, 864] {
-        for m in db.storage.members_of_subscription(SubscriptionId(sub), None).await.unwrap() {
-            expected.push(serde_json::to_value(digis_relay::payload::build(&m, &cfg.payload).unwrap()).unwrap());
+        for m in db
+            .storage
+            .members_of_subscription(SubscriptionId(sub), None)
+            .await
+            .unwrap()
+        {
+            expected.push(
+                serde_json::to_value(digis_relay::payload::build(&m, &cfg.payload).unwrap())
+                    .unwrap(),
+            );
         }
     }
     for r in &requests {
@@ -106,21 +120,42 @@ async fn delivers_exact_payloads_and_records_them(db: TestDb) {
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert!(expected.contains(&body), "unexpected body {body}");
         // Key order is part of the contract.
-        let keys: Vec<&str> = body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         assert_eq!(keys, digis_relay::payload::CSV_HEADER.to_vec());
     }
     let sent = all_rows(&db).await;
     assert_eq!(sent.len(), 3);
-    assert!(sent.iter().all(|r| r.state == OutboxState::Sent && r.external_id.as_deref() == Some("TE-1")));
+    assert!(sent
+        .iter()
+        .all(|r| r.state == OutboxState::Sent && r.external_id.as_deref() == Some("TE-1")));
     let digis = db.storage.digis_rows(None, None).await.unwrap();
     assert_eq!(digis.len(), 3);
-    assert!(digis.iter().all(|d| d.external_id.as_deref() == Some("TE-1")));
+    assert!(digis
+        .iter()
+        .all(|d| d.external_id.as_deref() == Some("TE-1")));
     let lines = log_lines(&db);
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("ExtInfo1:863, ExtInfo20:34000001 ")));
-    assert!(lines.iter().any(|l| l.contains("ExtInfo1:864, ExtInfo20:34000003 ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("ExtInfo1:863, ExtInfo20:34000001 ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("ExtInfo1:864, ExtInfo20:34000003 ")));
     for l in &lines {
-        for part in ["outbox=", "person=", "attempt=1", "outcome=sent", "status=200", "external_id=TE-1", "ms="] {
+        for part in [
+            "outbox=",
+            "person=",
+            "attempt=1",
+            "outcome=sent",
+            "status=200",
+            "external_id=TE-1",
+            "ms=",
+        ] {
             assert!(l.contains(part), "{part} missing in {l}");
         }
     }
@@ -147,18 +182,34 @@ async fn run_until_settled(db: &TestDb, r: &Relay) {
 async fn server_error_then_success_is_sent_once(db: TestDb) {
     db.active_with(5, &[1]).await;
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).with_priority(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
     ok_mock(&server).await;
     let r = relay(&db, config_for(&server.uri(), &db));
     run_until_settled(&db, &r).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     let row = &all_rows(&db).await[0];
     assert_eq!((row.state, row.attempts), (OutboxState::Sent, 2));
-    let outcomes: Vec<String> = db.storage.attempts(row.id).await.unwrap().into_iter().map(|a| a.outcome).collect();
+    let outcomes: Vec<String> = db
+        .storage
+        .attempts(row.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
     assert_eq!(outcomes, ["retry", "sent"]);
     assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 1);
     let lines = log_lines(&db);
-    assert!(lines[0].contains("outcome=retry status=500"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("outcome=retry status=500"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[1].contains("outcome=sent status=200"), "{}", lines[1]);
 }
 
@@ -182,7 +233,11 @@ async fn timeout_is_retried_later(db: TestDb) {
     let row = pending_row(&db).await;
     assert_eq!(row.attempts, 1);
     assert_eq!(row.last_http_status, None);
-    assert!(row.last_error.as_deref().unwrap().contains("timeout"), "{:?}", row.last_error);
+    assert!(
+        row.last_error.as_deref().unwrap().contains("timeout"),
+        "{:?}",
+        row.last_error
+    );
     assert!(!row.last_error.unwrap().contains(TOKEN));
 }
 
@@ -221,7 +276,10 @@ async fn too_many_requests_obeys_retry_after(db: TestDb) {
     let r = relay(&db, config_for(&server.uri(), &db));
     once(&r).await;
     let row = pending_row(&db).await;
-    assert!(row.next_attempt_at >= before + chrono::Duration::seconds(120), "{row:?}");
+    assert!(
+        row.next_attempt_at >= before + chrono::Duration::seconds(120),
+        "{row:?}"
+    );
     assert_eq!(row.last_http_status, Some(429));
     // No request before it: another run sends nothing.
     once(&r).await;
@@ -232,7 +290,10 @@ async fn bad_request_fails_with_the_message(db: TestDb) {
     db.active_with(5, &[1]).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"Message": "MobileNumber 0701 is invalid"})))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"Message": "MobileNumber 0701 is invalid"})),
+        )
         .mount(&server)
         .await;
     let r = relay(&db, config_for(&server.uri(), &db));
@@ -240,19 +301,31 @@ async fn bad_request_fails_with_the_message(db: TestDb) {
     let row = all_rows(&db).await.remove(0);
     assert_eq!(row.state, OutboxState::Failed);
     assert_eq!(row.last_http_status, Some(400));
-    assert!(row.last_error.unwrap().contains("MobileNumber 0701 is invalid"));
+    assert!(row
+        .last_error
+        .unwrap()
+        .contains("MobileNumber 0701 is invalid"));
     let line = &log_lines(&db)[0];
     assert!(line.contains("outcome=failed status=400"), "{line}");
-    assert!(!line.contains("0701"), "Digis's message stays out of the log: {line}");
+    assert!(
+        !line.contains("0701"),
+        "Digis's message stays out of the log: {line}"
+    );
     once(&r).await;
-    assert_eq!(server.received_requests().await.unwrap().len(), 1, "a failed row is not retried by itself");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "a failed row is not retried by itself"
+    );
 }
 
 async fn accepted_without_id_is_sent_and_not_retried(db: TestDb) {
     db.active_with(5, &[1]).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Success": true})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"Success": true})),
+        )
         .mount(&server)
         .await;
     let r = relay(&db, config_for(&server.uri(), &db));
@@ -263,7 +336,11 @@ async fn accepted_without_id_is_sent_and_not_retried(db: TestDb) {
     assert_eq!(row.state, OutboxState::Sent);
     assert_eq!(row.external_id, None);
     assert!(row.last_error.unwrap().contains("no external id"));
-    let d = db.storage.digis_rows(Some(SubscriptionId(5)), Some(PersonId(1))).await.unwrap();
+    let d = db
+        .storage
+        .digis_rows(Some(SubscriptionId(5)), Some(PersonId(1)))
+        .await
+        .unwrap();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].external_id, None);
 }
@@ -272,7 +349,11 @@ async fn success_false_fails(db: TestDb) {
     db.active_with(5, &[1]).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Success": false, "Message": "Duplicate contact"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"Success": false, "Message": "Duplicate contact"}),
+            ),
+        )
         .mount(&server)
         .await;
     once(&relay(&db, config_for(&server.uri(), &db))).await;
@@ -285,19 +366,35 @@ async fn success_false_fails(db: TestDb) {
 async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
     db.active_with(5, &[1, 2, 3]).await;
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(401)).up_to_n_times(1).with_priority(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
     ok_mock(&server).await;
     let mut cfg = config_for(&server.uri(), &db);
     cfg.relay.concurrency = 1;
     let r = relay(&db, cfg);
     once(&r).await;
-    assert_eq!(server.received_requests().await.unwrap().len(), 1, "the rest of the batch was not sent");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the rest of the batch was not sent"
+    );
     let control = db.storage.control().await.unwrap();
     assert!(control.paused);
-    assert!(control.pause_reason.as_deref().unwrap().contains("401"), "{control:?}");
+    assert!(
+        control.pause_reason.as_deref().unwrap().contains("401"),
+        "{control:?}"
+    );
     assert!(control.paused_by.as_deref().unwrap().starts_with("relay:"));
     let rows = all_rows(&db).await;
-    assert!(rows.iter().all(|r| r.state == OutboxState::Pending && r.attempts == 0), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.state == OutboxState::Pending && r.attempts == 0),
+        "{rows:?}"
+    );
     let line = &log_lines(&db)[0];
     assert!(line.contains("outcome=paused status=401"), "{line}");
     // Paused: nothing is sent.
@@ -321,9 +418,20 @@ async fn bad_phone_fails_that_row_only(db: TestDb) {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     let counts = db.storage.counts().await.unwrap();
     assert_eq!((counts.sent, counts.failed), (2, 1));
-    let failed = db.storage.list(&digis_relay::storage::ListQuery { state: Some(OutboxState::Failed), limit: 10, ..Default::default() }).await.unwrap();
+    let failed = db
+        .storage
+        .list(&digis_relay::storage::ListQuery {
+            state: Some(OutboxState::Failed),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let err = failed[0].last_error.as_deref().unwrap();
-    assert!(err.contains("person 2") && err.contains("MobileNumber"), "{err}");
+    assert!(
+        err.contains("person 2") && err.contains("MobileNumber"),
+        "{err}"
+    );
 }
 
 async fn subscription_ended_before_send_is_discarded(db: TestDb) {
