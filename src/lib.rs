@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod digis;
+pub mod doctor;
 pub mod domain;
 pub mod payload;
 pub mod relay;

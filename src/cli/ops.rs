@@ -20,6 +20,18 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             person,
         } => preview(&ctx, subscription, person).await,
         Command::Status { json } => status(&ctx, json).await,
+        Command::Doctor { no_network } => {
+            let checks = crate::doctor::run(&ctx.config, !no_network).await;
+            print!("{}", crate::doctor::render(&checks));
+            let failed = checks
+                .iter()
+                .any(|c| c.level == crate::doctor::Level::Error);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Retry { ids, all_failed } => retry(&ctx, ids, all_failed).await,
         Command::Resend {
             subscription,

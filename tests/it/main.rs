@@ -1,5 +1,6 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod common;
+mod doctor;
 mod relay_outcomes;
 mod relay_service;
 mod storage_ops;
