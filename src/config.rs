@@ -475,6 +475,32 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_every_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/digis-relay.example.toml");
+        let loaded = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let expected = Config { digis_url_postfix: "brp?token=APIKEY_FROM_WAYS".into(), ..Config::default() };
+        assert_eq!(loaded, expected);
+        // Every key of the defaults appears in the file (commented-out optional ones included).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &defaults {
+            match v.as_table() {
+                Some(t) => keys.extend(t.keys().cloned()),
+                None => keys.push(k.clone()),
+            }
+        }
+        for k in ["digis_ca_file", "digis_external_id_pointer"] {
+            keys.push(k.into());
+        }
+        for k in keys {
+            let seed = SEED_NAMES.iter().find(|(_, s)| *s == k).map(|(c, _)| *c);
+            let shown = text.contains(&format!("{k} =")) || seed.is_some_and(|c| text.contains(&format!("{c} =")));
+            assert!(shown, "`{k}` is not documented in the example file");
+        }
+    }
+
+    #[test]
     fn missing_config_file_is_an_error() {
         let err = Config::load(
             Some(Path::new("/nonexistent/x.toml")),
