@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod digis;
 pub mod domain;
+pub mod fake_digis;
 pub mod payload;
 pub mod storage;
 pub mod synclog;

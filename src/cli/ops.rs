@@ -77,6 +77,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             println!("; relays woken");
             Ok(ExitCode::SUCCESS)
         }
+        Command::FakeDigis(a) => {
+            crate::fake_digis::cli::run(&a.listen, a.record, &a.faults, a.token).await
+        }
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)
