@@ -281,6 +281,23 @@ impl FakeHandle {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits until `done` holds for the requests received so far (checked on every arrival);
+    /// false on timeout. E.g. `fake.wait_until(t, |r| r.iter().filter(|r| r.is_accepted()).count() >= 5)`.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> bool {
+        let mut rx = self.state.count.subscribe();
+        let check = async {
+            loop {
+                if done(&self.state.lock().received) {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, check).await.unwrap_or(false)
+    }
+
     /// Stops accepting, closes open connections and waits for the server task.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
