@@ -29,6 +29,8 @@ pub async fn run(
         )
         .with_target(false)
         .try_init();
+    // Before the address is printed: whoever reads it may send SIGTERM at once.
+    let stop = stop_signal()?;
     let fake = start(
         listen,
         FakeConfig {
@@ -49,7 +51,7 @@ pub async fn run(
         }
         out.flush()?;
     }
-    wait_for_stop().await?;
+    stop.await?;
     let (received, accepted, duplicates) = (
         fake.received().len(),
         fake.accepted().len(),
@@ -62,19 +64,25 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_stop() -> anyhow::Result<()> {
+/// Registers the SIGINT/SIGTERM handlers now and returns the wait for either.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            Ok(())
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
+    Ok(async {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")
+    })
 }
