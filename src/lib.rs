@@ -5,6 +5,7 @@ pub mod config;
 pub mod digis;
 pub mod doctor;
 pub mod domain;
+pub mod fake_digis;
 pub mod payload;
 pub mod relay;
 pub mod storage;

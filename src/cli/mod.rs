@@ -47,6 +47,11 @@ pub fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The fake stands in for Digis and reads no configuration: a broken digis-relay.toml in
+    // the working directory must not stop it.
+    if let Command::FakeDigis(a) = cli.command {
+        return crate::fake_digis::cli::run(&a.listen, a.record, &a.faults, a.token).await;
+    }
     let ctx = setup::Context::new(&cli)?;
     ops::dispatch(ctx, cli.command).await
 }

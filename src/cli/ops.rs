@@ -90,6 +90,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             println!("; relays woken");
             Ok(ExitCode::SUCCESS)
         }
+        Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)

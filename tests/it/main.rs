@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod common;
 mod doctor;
+mod fake_digis;
 mod relay_outcomes;
 mod relay_service;
 mod storage_ops;
