@@ -478,7 +478,10 @@ mod tests {
     fn the_example_file_documents_every_default() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/digis-relay.example.toml");
         let loaded = Config::load(Some(&path), &Overrides::default()).unwrap();
-        let expected = Config { digis_url_postfix: "brp?token=APIKEY_FROM_WAYS".into(), ..Config::default() };
+        let expected = Config {
+            digis_url_postfix: "brp?token=APIKEY_FROM_WAYS".into(),
+            ..Config::default()
+        };
         assert_eq!(loaded, expected);
         // Every key of the defaults appears in the file (commented-out optional ones included).
         let text = std::fs::read_to_string(&path).unwrap();
@@ -495,7 +498,8 @@ mod tests {
         }
         for k in keys {
             let seed = SEED_NAMES.iter().find(|(_, s)| *s == k).map(|(c, _)| *c);
-            let shown = text.contains(&format!("{k} =")) || seed.is_some_and(|c| text.contains(&format!("{c} =")));
+            let shown = text.contains(&format!("{k} ="))
+                || seed.is_some_and(|c| text.contains(&format!("{c} =")));
             assert!(shown, "`{k}` is not documented in the example file");
         }
     }

@@ -267,3 +267,87 @@ async fn two_relays_on_postgres_send_every_row_exactly_once() {
     assert_eq!(persons.len(), 2000, "a member was sent twice");
     assert_eq!(db.storage.counts().await.unwrap().sent, 2000);
 }
+
+both_databases!(binary_run_once_against_fake_digis);
+
+/// The whole path as a gym runs it: saves in the membership tables, `run --once`, the project's
+/// own fake Digis over loopback.
+async fn binary_run_once_against_fake_digis(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.active_with(863, &[1, 2]).await;
+    db.active_with(900, &[3]).await;
+    db.person(4).await;
+    db.subscription(901, "PAUSED").await;
+    db.add_user(901, 4).await;
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            token: Some(TOKEN.into()),
+            rules: vec!["card=34000003,status=400,message=Invalid mobile"
+                .parse()
+                .unwrap()],
+            record: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = write_config(&db, &fake.base_url(), "");
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = fake.received();
+    assert_eq!(
+        received.len(),
+        3,
+        "the PAUSED subscription's user is not sent"
+    );
+    let cfg = digis_relay::config::Config::load(Some(&config), &Default::default()).unwrap();
+    for r in &received {
+        assert_eq!(r.query_token.as_deref(), Some(TOKEN));
+        assert_eq!(r.path, "/v1/import/single/brp");
+        let sub = r.body["ExtInfo1"].as_i64().unwrap();
+        let person = r.body["ExtInfo4"].as_i64().unwrap();
+        let member = db
+            .storage
+            .members_of_subscription(
+                digis_relay::domain::SubscriptionId(sub),
+                Some(digis_relay::domain::PersonId(person)),
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        let expected =
+            serde_json::to_value(digis_relay::payload::build(&member, &cfg.payload).unwrap())
+                .unwrap();
+        assert_eq!(r.body, expected);
+    }
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 2);
+    let digis = db.storage.digis_rows(None, None).await.unwrap();
+    assert_eq!(digis.len(), 2);
+    for d in &digis {
+        let a = accepted
+            .iter()
+            .find(|a| a.body["ExtInfo4"].as_i64() == Some(d.person_id.0))
+            .unwrap();
+        assert_eq!(
+            d.external_id, a.external_id,
+            "digis holds the fake's external id"
+        );
+    }
+    let counts = db.storage.counts().await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.pending), (2, 1, 0));
+    let log = std::fs::read_to_string(db.dir.path().join("logs/scheduler_digis_sync.txt")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    assert!(log
+        .lines()
+        .any(|l| l.contains("ExtInfo1:900, ExtInfo20:34000003 ")
+            && l.contains("outcome=failed status=400")));
+    assert_eq!(fake.duplicates(), 0);
+}
