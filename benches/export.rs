@@ -193,7 +193,10 @@ async fn export(url: &str, mode: &str) {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 200);
-            assert!(resp.content_length().is_none(), "streamed, not sized in advance");
+            assert!(
+                resp.content_length().is_none(),
+                "streamed, not sized in advance"
+            );
             let (mut bytes, mut objects, mut depth) = (0u64, 0u64, 0i32);
             // Counts top-level objects without parsing (no string in the data holds braces).
             while let Some(chunk) = resp.chunk().await.unwrap() {

@@ -134,9 +134,7 @@ impl Metrics {
             .deliveries
             .get_or_create(&[("outcome", outcome)])
             .inc();
-        self.inner
-            .attempt_duration
-            .observe(duration.as_secs_f64());
+        self.inner.attempt_duration.observe(duration.as_secs_f64());
     }
 
     /// Digis accepted an invitation at `at`.

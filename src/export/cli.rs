@@ -71,7 +71,12 @@ async fn to_file(
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let result = write_export(storage, config, format, &mut out, tick).await;
     let result = match result {
-        Ok(s) => out.into_inner().sync_all().await.map(|_| s).map_err(Into::into),
+        Ok(s) => out
+            .into_inner()
+            .sync_all()
+            .await
+            .map(|_| s)
+            .map_err(Into::into),
         Err(e) => Err(e),
     };
     match result {

@@ -16,8 +16,8 @@ use futures::Stream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::domain::{PersonId, SubscriptionId};
 use crate::config::PayloadConfig;
+use crate::domain::{PersonId, SubscriptionId};
 use crate::payload;
 use crate::storage::{DynStorage, Storage, StorageError};
 
@@ -132,7 +132,10 @@ impl Exporter {
     }
 
     /// The next chunk, or `None` when the export is complete.
-    pub async fn next_chunk(&mut self, storage: &dyn Storage) -> Result<Option<Bytes>, ExportError> {
+    pub async fn next_chunk(
+        &mut self,
+        storage: &dyn Storage,
+    ) -> Result<Option<Bytes>, ExportError> {
         if self.phase == Phase::Done {
             return Ok(None);
         }
@@ -252,27 +255,24 @@ pub fn export_stream(
     format: ExportFormat,
 ) -> impl Stream<Item = Result<Bytes, ExportError>> + Send + 'static {
     let exporter = Exporter::new(cfg, format);
-    futures::stream::try_unfold(
-        (storage, exporter),
-        |(storage, mut exporter)| async move {
-            match exporter.next_chunk(storage.as_ref()).await {
-                Ok(Some(chunk)) => Ok(Some((chunk, (storage, exporter)))),
-                Ok(None) => {
-                    let s = exporter.summary();
-                    tracing::info!(
-                        written = s.written,
-                        skipped = s.skipped,
-                        "export {NAME} served"
-                    );
-                    Ok(None)
-                }
-                Err(e) => {
-                    tracing::error!("export {NAME} cut off: {e}");
-                    Err(e)
-                }
+    futures::stream::try_unfold((storage, exporter), |(storage, mut exporter)| async move {
+        match exporter.next_chunk(storage.as_ref()).await {
+            Ok(Some(chunk)) => Ok(Some((chunk, (storage, exporter)))),
+            Ok(None) => {
+                let s = exporter.summary();
+                tracing::info!(
+                    written = s.written,
+                    skipped = s.skipped,
+                    "export {NAME} served"
+                );
+                Ok(None)
             }
-        },
-    )
+            Err(e) => {
+                tracing::error!("export {NAME} cut off: {e}");
+                Err(e)
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -114,12 +114,7 @@ async fn export_all_active(
         None => ExportFormat::Json,
         Some(f) => match ExportFormat::parse(f) {
             Some(f) => f,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "`format` must be json or csv",
-                )
-            }
+            None => return error(StatusCode::BAD_REQUEST, "`format` must be json or csv"),
         },
     };
     // The first page is read before answering, so an unreachable database is a 503 and not a
@@ -155,7 +150,12 @@ async fn export_all_active(
             ),
         )
         .body(body)
-        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"))
+        .unwrap_or_else(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot build the response",
+            )
+        })
 }
 
 /// True when the bearer token or the `token` query parameter equals `expected`. Each candidate

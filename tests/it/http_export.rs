@@ -239,9 +239,17 @@ async fn json_and_csv_agree_with_the_payload_builder(db: TestDb) {
     // (subscription, person) order.
     let order: Vec<(i64, i64)> = got
         .iter()
-        .map(|o| (o["ExtInfo1"].as_i64().unwrap(), o["ExtInfo4"].as_i64().unwrap()))
+        .map(|o| {
+            (
+                o["ExtInfo1"].as_i64().unwrap(),
+                o["ExtInfo4"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(order, vec![(100, 1), (100, 2), (100, 3), (101, 1), (101, 4)]);
+    assert_eq!(
+        order,
+        vec![(100, 1), (100, 2), (100, 3), (101, 1), (101, 4)]
+    );
     // The sparse member: nulls, never the string "null".
     let sparse = &got[4];
     assert!(sparse["Gender"].is_null() && sparse["DOB"].is_null() && sparse["Zip"].is_null());
@@ -280,7 +288,11 @@ async fn csv_escapes_commas_quotes_and_newlines(db: TestDb) {
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let header = rdr.headers().unwrap().clone();
     let records: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
-    assert_eq!(records.len(), 1, "the newline in a name does not split the record");
+    assert_eq!(
+        records.len(),
+        1,
+        "the newline in a name does not split the record"
+    );
     let rec = &records[0];
     let field = |name: &str| {
         let i = header.iter().position(|h| h == name).unwrap();
@@ -305,11 +317,15 @@ async fn non_active_subscriptions_are_excluded(db: TestDb) {
     let srv = start(&db, config(&db, TOKEN, 2)).await;
     let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
     let got: Vec<serde_json::Value> = r.json().await.unwrap();
-    let subs: std::collections::BTreeSet<i64> =
-        got.iter().map(|o| o["ExtInfo1"].as_i64().unwrap()).collect();
+    let subs: std::collections::BTreeSet<i64> = got
+        .iter()
+        .map(|o| o["ExtInfo1"].as_i64().unwrap())
+        .collect();
     assert_eq!(subs, [100, 101].into_iter().collect());
-    let persons: std::collections::BTreeSet<i64> =
-        got.iter().map(|o| o["ExtInfo4"].as_i64().unwrap()).collect();
+    let persons: std::collections::BTreeSet<i64> = got
+        .iter()
+        .map(|o| o["ExtInfo4"].as_i64().unwrap())
+        .collect();
     assert!(!persons.contains(&5) && !persons.contains(&6) && !persons.contains(&7));
     assert_eq!(got.len(), 5);
     // Reactivated: back in the export.
@@ -317,7 +333,9 @@ async fn non_active_subscriptions_are_excluded(db: TestDb) {
     let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
     let got: Vec<serde_json::Value> = r.json().await.unwrap();
     assert_eq!(got.len(), 6);
-    assert!(got.iter().any(|o| o["ExtInfo1"] == 200 && o["ExtInfo4"] == 5));
+    assert!(got
+        .iter()
+        .any(|o| o["ExtInfo1"] == 200 && o["ExtInfo4"] == 5));
 }
 
 async fn member_with_a_bad_phone_is_skipped_and_counted(db: TestDb) {
@@ -354,7 +372,11 @@ async fn member_with_a_bad_phone_is_skipped_and_counted(db: TestDb) {
         skipped,
         vec![(100, 8, "MobileNumber"), (101, 9, "MobileNumber")]
     );
-    assert_eq!(seen.last(), Some(&7), "progress counts every member looked at");
+    assert_eq!(
+        seen.last(),
+        Some(&7),
+        "progress counts every member looked at"
+    );
     assert!(seen.windows(2).all(|w| w[0] <= w[1]));
     let got: Vec<serde_json::Value> = serde_json::from_slice(&buf).unwrap();
     assert_eq!(got.len(), 5);
@@ -450,7 +472,15 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
                 "TYPE" => {
                     let t = parts.next().expect("a type");
                     assert!(
-                        ["counter", "gauge", "histogram", "summary", "info", "unknown"].contains(&t),
+                        [
+                            "counter",
+                            "gauge",
+                            "histogram",
+                            "summary",
+                            "info",
+                            "unknown"
+                        ]
+                        .contains(&t),
                         "{line}"
                     );
                     types.insert(name.to_string(), t.to_string());
@@ -553,13 +583,21 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     s.discard(&[pending[0].id], "test", now).await.unwrap();
     let counts = s.counts().await.unwrap();
     assert_eq!(
-        (counts.pending, counts.sending, counts.sent, counts.failed, counts.discarded),
+        (
+            counts.pending,
+            counts.sending,
+            counts.sent,
+            counts.failed,
+            counts.discarded
+        ),
         (2, 1, 1, 1, 1)
     );
 
     let srv = start(&db, config(&db, "", 500)).await;
-    srv.metrics.record_attempt("sent", Duration::from_millis(120));
-    srv.metrics.record_attempt("retry", Duration::from_millis(40));
+    srv.metrics
+        .record_attempt("sent", Duration::from_millis(120));
+    srv.metrics
+        .record_attempt("retry", Duration::from_millis(40));
     srv.metrics.record_attempt("retry", Duration::from_secs(2));
     srv.metrics.record_success(
         chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
@@ -577,15 +615,25 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     let samples = parse_prometheus(&text);
     for state in digis_relay::domain::OutboxState::ALL {
         assert_eq!(
-            sample(&samples, "digis_outbox_depth", Some(("state", state.as_str()))).value,
+            sample(
+                &samples,
+                "digis_outbox_depth",
+                Some(("state", state.as_str()))
+            )
+            .value,
             counts.get(state) as f64,
             "depth of {state:?}"
         );
     }
-    let delivered = |o: &str| sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value;
+    let delivered =
+        |o: &str| sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value;
     assert_eq!(delivered("sent"), 1.0);
     assert_eq!(delivered("retry"), 2.0);
-    assert_eq!(delivered("failed"), 0.0, "every outcome is present from the start");
+    assert_eq!(
+        delivered("failed"),
+        0.0,
+        "every outcome is present from the start"
+    );
     assert_eq!(
         sample(&samples, "digis_attempt_duration_seconds_count", None).value,
         3.0
@@ -593,14 +641,22 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     let sum = sample(&samples, "digis_attempt_duration_seconds_sum", None).value;
     assert!((sum - 2.16).abs() < 1e-9, "{sum}");
     assert_eq!(
-        sample(&samples, "digis_attempt_duration_seconds_bucket", Some(("le", "+Inf"))).value,
+        sample(
+            &samples,
+            "digis_attempt_duration_seconds_bucket",
+            Some(("le", "+Inf"))
+        )
+        .value,
         3.0
     );
     assert_eq!(
         sample(&samples, "digis_last_success_timestamp_seconds", None).value,
         1_795_867_200.0
     );
-    assert_eq!(sample(&samples, "digis_relay_circuit_open", None).value, 1.0);
+    assert_eq!(
+        sample(&samples, "digis_relay_circuit_open", None).value,
+        1.0
+    );
     assert_eq!(
         sample(&samples, "digis_relay_paused", None).value,
         1.0,
@@ -723,7 +779,10 @@ async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
             stderr.contains("person 8 (subscription 100): MobileNumber"),
             "{stderr}"
         );
-        assert!(!stderr.contains("12"), "no phone number in the output: {stderr}");
+        assert!(
+            !stderr.contains("12"),
+            "no phone number in the output: {stderr}"
+        );
 
         // To a file.
         let path = db.dir.path().join(format!("all.{format}"));
@@ -740,9 +799,17 @@ async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
             &[],
         )
         .await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout.is_empty());
-        assert_eq!(std::fs::read(&path).unwrap(), from_http.as_ref(), "{format}: file");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            from_http.as_ref(),
+            "{format}: file"
+        );
         assert!(!db.dir.path().join(format!("all.{format}.partial")).exists());
     }
 
@@ -802,4 +869,100 @@ async fn healthz_is_503_when_the_database_is_gone() {
     let samples = parse_prometheus(&text);
     assert_eq!(sample(&samples, "digis_database_up", None).value, 0.0);
     assert!(!samples.iter().any(|s| s.name == "digis_outbox_depth"));
+}
+
+/// Collects what a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+both_databases!(logs_hold_neither_the_token_nor_personal_data);
+
+async fn logs_hold_neither_the_token_nor_personal_data(db: TestDb) {
+    seed(&db).await;
+    let mut bad = Person::ordinary(8);
+    bad.mobile_number = Some("555-31337".into());
+    db.person_with(&bad).await;
+    db.add_user(100, 8).await;
+    let url = db.url.clone();
+    let cfg = config(&db, TOKEN, 2);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // A subscriber of its own on a thread of its own, so no other test's logs mix in and no
+    // global subscriber is taken from other tests.
+    std::thread::spawn(move || {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let storage = digis_relay::storage::connect(&url).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state = AppState {
+                storage,
+                config: Arc::new(cfg),
+                metrics: Metrics::new(),
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(serve(listener, state, async {
+                let _ = rx.await;
+            }));
+            let c = client();
+            let base = format!("http://{addr}/export/DigisAllActive");
+            let r = c
+                .get(format!("{base}?token={TOKEN}&format=csv"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+            let r = c
+                .get(format!("{base}?token=not-{TOKEN}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            let r = c.get(&base).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+            tx.send(()).unwrap();
+            server.await.unwrap().unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("token=***"), "the request is logged: {log}");
+    assert!(log.contains("status=401"), "{log}");
+    assert!(
+        log.contains("person=8") && log.contains("MobileNumber"),
+        "the skip is logged with ids and field: {log}"
+    );
+    assert!(!log.contains(TOKEN), "token in the log: {log}");
+    for personal in [
+        "31337",
+        "Förnamn",
+        "Efternamn",
+        "example.se",
+        "1990-05-17",
+        "Anna",
+    ] {
+        assert!(!log.contains(personal), "`{personal}` in the log: {log}");
+    }
 }
