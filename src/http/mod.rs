@@ -98,10 +98,9 @@ async fn export_all_active(
             "the DigisAllActive export is off: no export.token is configured",
         );
     }
-    let Ok(Query(params)) = params else {
-        return error(StatusCode::BAD_REQUEST, "malformed query string");
-    };
-    if !authorized(expected, &headers, params.token.as_deref()) {
+    // Authorisation comes first, so that nothing about the request is judged for a stranger.
+    let query_token = params.as_ref().ok().and_then(|q| q.token.as_deref());
+    if !authorized(expected, &headers, query_token) {
         let mut r = error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong token: send `Authorization: Bearer TOKEN` or ?token=TOKEN",
@@ -110,6 +109,9 @@ async fn export_all_active(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
+    let Ok(Query(params)) = params else {
+        return error(StatusCode::BAD_REQUEST, "malformed query string");
+    };
     let format = match params.format.as_deref() {
         None => ExportFormat::Json,
         Some(f) => match ExportFormat::parse(f) {

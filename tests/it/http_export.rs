@@ -181,6 +181,19 @@ async fn token_by_header_and_by_query(db: TestDb) {
     // A wrong token never learns whether the format was right.
     let r = c.get(format!("{url}?format=xml")).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    let r = c
+        .get(format!("{url}?format=csv&format=json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a malformed query without a token");
+    let r = c
+        .get(format!("{url}?format=csv&format=json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a malformed query with the token");
 }
 
 async fn export_is_off_without_a_token(db: TestDb) {
