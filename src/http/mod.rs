@@ -64,6 +64,12 @@ pub async fn serve(
             }
         );
     }
+    let token_len = state.config.export.token.chars().count();
+    if token_len > 0 && token_len < 16 {
+        tracing::warn!(
+            "export.token has only {token_len} characters: anyone who guesses it can download every member; use 16 or more random characters"
+        );
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
