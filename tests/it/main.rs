@@ -4,5 +4,6 @@ mod doctor;
 mod fake_digis;
 mod relay_outcomes;
 mod relay_service;
+mod http_export;
 mod storage_ops;
 mod triggers;
