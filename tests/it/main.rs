@@ -2,8 +2,8 @@
 mod common;
 mod doctor;
 mod fake_digis;
+mod http_export;
 mod relay_outcomes;
 mod relay_service;
-mod http_export;
 mod storage_ops;
 mod triggers;

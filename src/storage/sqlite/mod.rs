@@ -288,7 +288,10 @@ impl Storage for SqliteStorage {
 
     async fn host_exec(&self, sql: &str) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *tx).await.ctx("writing host tables")?;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *tx)
+            .await
+            .ctx("writing host tables")?;
         tx.commit().await.ctx("committing a host write")?;
         Ok(())
     }
