@@ -5,6 +5,7 @@ pub mod config;
 pub mod digis;
 pub mod domain;
 pub mod payload;
+pub mod search;
 pub mod storage;
 pub mod synclog;
 pub mod util;
