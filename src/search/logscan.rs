@@ -198,7 +198,7 @@ pub fn scan_path(
         hits,
         matching: 0,
     };
-    searcher().search_file(&matcher(term), &file, &mut sink)?;
+    searcher().search_file(matcher(term), &file, &mut sink)?;
     let matching_lines = sink.matching;
     Ok(ScannedFile {
         name,
@@ -255,14 +255,12 @@ impl Sink for HitSink<'_> {
     type Error = io::Error;
 
     fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
-        let mut line_no = mat.line_number().unwrap_or(0);
+        let first = mat.line_number().unwrap_or(0);
         // Without multi-line mode a match is one line, but be exact if several are reported.
-        for raw in mat.lines() {
+        for (n, raw) in (first..).zip(mat.lines()) {
             let raw = trim_eol(raw);
             let text = String::from_utf8_lossy(raw).into_owned();
             let at = line_time(&text);
-            let n = line_no;
-            line_no += 1;
             if let (Some(since), Some(at)) = (self.since, at) {
                 if at < since {
                     continue;

@@ -24,26 +24,64 @@ struct Env<'a> {
     relays_idle: Vec<String>,
 }
 
+/// Something that stops every delivery: what it is, and what to do about it.
+struct Blocker {
+    what: String,
+    fix: String,
+}
+
 impl Env<'_> {
-    fn blockers(&self) -> Vec<String> {
+    fn blockers(&self) -> Vec<Blocker> {
         let mut b = Vec::new();
         if !self.use_digis {
-            b.push("useDigis is false in the configuration, so nothing is sent".to_string());
+            b.push(Blocker {
+                what: "useDigis is false in the configuration, so nothing is sent".into(),
+                fix: "set useDigis = true in the configuration".into(),
+            });
         }
         if let Some(reason) = self.paused {
-            b.push(format!(
-                "delivery is paused ({reason}); `digis-relay resume` lets the relays send again"
-            ));
+            b.push(Blocker {
+                what: format!("delivery is paused ({reason})"),
+                fix: "`digis-relay resume` lets the relays send again".into(),
+            });
         }
         if !self.relay_running {
-            b.push(format!(
-                "no relay is running (no heartbeat in the last {} s): start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")",
-                self.stale_secs
-            ));
-        } else if !self.relays_idle.is_empty() && self.use_digis && self.paused.is_none() {
-            b.extend(self.relays_idle.iter().cloned());
+            b.push(Blocker {
+                what: format!(
+                    "no relay is running (no heartbeat in the last {} s)",
+                    self.stale_secs
+                ),
+                fix: "start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")".into(),
+            });
+        } else if self.use_digis && self.paused.is_none() {
+            b.extend(self.relays_idle.iter().map(|r| Blocker {
+                what: r.clone(),
+                fix: "see `digis-relay status` and `digis-relay doctor`".into(),
+            }));
         }
         b
+    }
+}
+
+fn whats(b: &[Blocker]) -> String {
+    b.iter()
+        .map(|b| b.what.as_str())
+        .collect::<Vec<_>>()
+        .join("; and ")
+}
+
+fn fixes(b: &[Blocker]) -> String {
+    b.iter()
+        .map(|b| b.fix.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -389,10 +427,10 @@ fn from_row(
                 )
             } else if r.attempts == 0 {
                 format!(
-                    "Queued on {} (outbox row {}{}), not tried yet; {}.",
+                    "Queued {} as outbox row {}{}, not tried yet; {}.",
                     when(r.created_at, now),
                     r.id,
-                    if r.resend { ", a resend" } else { "" },
+                    if r.resend { " (a resend)" } else { "" },
                     due(r.next_attempt_at, now)
                 )
             } else {
@@ -421,8 +459,8 @@ fn from_row(
                         .to_string(),
                 )
             } else {
-                s.push_str(&format!(" But {}.", blockers.join("; and ")));
-                Some(format!("Fix that first: {}.", blockers.join("; ")))
+                s.push_str(&format!(" But {}.", whats(&blockers)));
+                Some(format!("{}.", capitalised(&fixes(&blockers))))
             };
             (VerdictKind::Waiting, s, advice)
         }
@@ -455,9 +493,8 @@ fn from_row(
                 VerdictKind::Failed,
                 summary,
                 Some(format!(
-                    "{}{}, then `digis-relay retry {}` (or save the subscription again).",
-                    what[..1].to_uppercase(),
-                    &what[1..],
+                    "{}, then `digis-relay retry {}` (or save the subscription again).",
+                    capitalised(what),
                     r.id
                 )),
             )
@@ -579,7 +616,7 @@ fn never_queued(ctx: &Ctx<'_>) -> Verdict {
     };
     let blockers = ctx.env.blockers();
     if !blockers.is_empty() {
-        let note = format!("Note: {}.", blockers.join("; "));
+        let note = format!("Note: {}: {}.", whats(&blockers), fixes(&blockers));
         advice = Some(match advice {
             Some(a) => format!("{a} {note}"),
             None => note,
@@ -641,8 +678,18 @@ fn no_match(
             }
         }
     };
-    for b in env.blockers() {
-        s.push_str(&format!(" Also: {b}."));
+    let exists = match term {
+        SearchTerm::Subscription(id) => facts
+            .subscriptions
+            .get(id)
+            .is_some_and(|f| f.status.is_some()),
+        SearchTerm::Card(_) => !verdicts.is_empty(),
+    };
+    // When the number itself is unknown, the relay's state is not the cause: leave it out.
+    if exists {
+        for b in env.blockers() {
+            s.push_str(&format!(" Also: {}; {}.", b.what, b.fix));
+        }
     }
     s
 }
