@@ -418,7 +418,16 @@ fn from_row(
             None,
         ),
         OutboxState::Pending | OutboxState::Sending => {
-            let mut s = if r.state == OutboxState::Sending {
+            let lease_over = r.locked_until.filter(|u| *u < now);
+            let mut s = if let (OutboxState::Sending, Some(until)) = (r.state, lease_over) {
+                format!(
+                    "Claimed by relay {} for attempt {}, but its lease ran out {} (the relay stopped mid-send?): the next relay to poll takes it over (outbox row {}).",
+                    r.locked_by.as_deref().unwrap_or("?"),
+                    r.attempts,
+                    when(until, now),
+                    r.id
+                )
+            } else if r.state == OutboxState::Sending {
                 format!(
                     "Being sent now by relay {} (attempt {}, outbox row {}).",
                     r.locked_by.as_deref().unwrap_or("?"),

@@ -555,6 +555,30 @@ async fn waiting_row_names_the_missing_relay_and_use_digis(db: TestDb) {
     assert!(r.paused);
     assert!(r.verdicts[0].summary.contains("Digis maintenance"));
     assert!(render_text(&r).contains("PAUSED (Digis maintenance)"));
+
+    // Claimed: being sent; a lease that ran out is named as such.
+    s.resume().await.unwrap();
+    let c = s
+        .claim("relay-x", 10, Duration::from_secs(1), now)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::Waiting);
+    assert_eq!(r.verdicts[0].state, Some(OutboxState::Sending));
+    assert!(
+        r.verdicts[0]
+            .summary
+            .contains("Being sent now by relay relay-x"),
+        "{}",
+        r.verdicts[0].summary
+    );
+    let r = find(&db, &sub(863), &opts(now + chrono::Duration::minutes(1))).await;
+    assert!(
+        r.verdicts[0].summary.contains("lease ran out"),
+        "{}",
+        r.verdicts[0].summary
+    );
 }
 
 async fn pruned_row_still_shows_from_the_log(db: TestDb) {
