@@ -5,5 +5,6 @@ mod fake_digis;
 mod http_export;
 mod relay_outcomes;
 mod relay_service;
+mod search;
 mod storage_ops;
 mod triggers;
