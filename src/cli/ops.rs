@@ -77,6 +77,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             println!("; relays woken");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tui { no_relay } => {
+            crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
+        }
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)

@@ -1,0 +1,79 @@
+//! Who is relaying: one line per heartbeat row.
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::theme::{Level, Theme};
+use super::{span_text, time_text};
+use crate::tui::app::App;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .border_style(theme.border())
+        .title(Span::styled(" Relays ", theme.bold()));
+    let relays = match &app.relays {
+        None => {
+            frame.render_widget(Paragraph::new("loading…").centered().block(block), area);
+            return;
+        }
+        Some(r) if r.is_empty() => {
+            frame.render_widget(
+                Paragraph::new(
+                    "no relay has ever run against this database: start `digis-relay run`",
+                )
+                .centered()
+                .block(block),
+                area,
+            );
+            return;
+        }
+        Some(r) => r,
+    };
+    let stale_ms = 3 * app.env.heartbeat_ms as i64;
+    let header = Row::new(
+        ["relay", "host", "pid", "version", "state", "heartbeat", "started", "detail"]
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = relays.iter().map(|r| {
+        let age = (app.now - r.heartbeat_at).num_milliseconds();
+        let stale = age > stale_ms || r.state == "stopped";
+        let state_style = match (stale, r.state.as_str()) {
+            (true, _) => theme.dim(),
+            (false, "running") => theme.level(Level::Ok),
+            (false, "disabled") => theme.level(Level::Warn),
+            _ => theme.level(Level::Bad),
+        };
+        let state = if stale && r.state != "stopped" {
+            format!("{} (gone?)", r.state)
+        } else {
+            r.state.clone()
+        };
+        Row::new(vec![
+            Cell::from(r.relay_id.clone()),
+            Cell::from(r.hostname.clone()),
+            Cell::from(r.pid.to_string()),
+            Cell::from(r.version.clone()),
+            Cell::from(Span::styled(state, state_style)),
+            Cell::from(format!("{} ago", span_text(age / 1000))),
+            Cell::from(time_text(r.started_at)),
+            Cell::from(r.detail.clone().unwrap_or_default()),
+        ])
+    });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Length(12),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(18),
+        Constraint::Length(9),
+        Constraint::Length(20),
+        Constraint::Min(10),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(Some(app.relay_selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
