@@ -2,3 +2,4 @@
 mod common;
 mod storage_ops;
 mod triggers;
+mod tui_dashboard;

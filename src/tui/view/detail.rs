@@ -72,14 +72,10 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
     }
     out.push(Line::from(vec![
         Span::styled("last response ", theme.bold()),
-        Span::raw(format!(
-            "HTTP {}  {}",
-            opt(&r.last_http_status),
-            match note_text(r) {
-                s if s.is_empty() => "—".to_string(),
-                s => s,
-            }
-        )),
+        Span::raw(match note_text(r) {
+            s if s.is_empty() => "none yet".to_string(),
+            s => s,
+        }),
     ]));
     if let Some(reason) = &r.reason {
         out.push(Line::from(format!("reason {reason}")));
@@ -103,12 +99,13 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
     for a in &d.attempts {
         out.push(Line::from(vec![
             Span::raw(format!(
-                "  #{:<2} {}  {:>5} ms  {}  HTTP {}  ",
+                "  #{:<2} {}  {:>5} ms  {}  {}  ",
                 a.attempt,
                 time_text(a.started_at),
                 a.duration_ms,
                 a.relay_id,
-                opt(&a.http_status)
+                a.http_status
+                    .map_or_else(|| "no response".to_string(), |s| format!("HTTP {s}"))
             )),
             Span::styled(
                 a.outcome.clone(),

@@ -63,7 +63,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let hint = " ? help  q quit ";
+    let hint = " ? help q quit ";
     let [left, right] = Layout::horizontal([
         Constraint::Min(0),
         Constraint::Length(hint.len() as u16),
@@ -83,7 +83,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Line::from(Span::styled(format!(" {}", s.text), style))
     } else {
         Line::from(Span::styled(
-            " Enter detail · r retry · x discard · e resend · s sync · p pause · / search",
+            " Enter detail · r retry · x discard · s sync · p pause · / search",
             theme.dim(),
         ))
     };

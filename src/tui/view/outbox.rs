@@ -1,7 +1,7 @@
 //! The outbox table: one page of rows (keyset paging), filtered by state.
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::span_text;
@@ -27,13 +27,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if app.page.has_older {
         more.push("▼ PgDn older");
     }
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(theme.border())
-        .title(Line::from(title))
-        .title_bottom(Line::from(Span::styled(
-            format!(" {} ", more.join("  ")),
-            theme.dim(),
-        )).right_aligned());
+        .title(Line::from(title));
+    if !more.is_empty() {
+        block = block.title_bottom(
+            Line::from(Span::styled(format!(" {} ", more.join("  ")), theme.dim()))
+                .right_aligned(),
+        );
+    }
 
     if !app.page.loaded || app.page.rows.is_empty() {
         let text = if !app.page.loaded {
@@ -69,20 +71,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ])
     });
     let widths = [
+        // Sized so that the error column keeps ~20 characters at 80 columns.
+        Constraint::Length(7),
         Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(11),
+        Constraint::Length(10),
         Constraint::Length(7),
         Constraint::Length(9),
         Constraint::Length(3),
-        Constraint::Length(8),
+        Constraint::Length(6),
         Constraint::Min(10),
     ];
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .column_spacing(1)
-        .row_highlight_style(theme.selected());
+        .row_highlight_style(theme.selected())
+        // A visible marker as well as reverse video: NO_COLOR terminals and snapshots show it.
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -31,8 +31,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(r) => r,
     };
     let stale_ms = 3 * app.env.heartbeat_ms as i64;
+    let wide = area.width >= 120;
+    let mut names = vec!["relay", "host", "pid", "state", "heartbeat"];
+    if wide {
+        names.extend(["version", "started"]);
+    }
+    names.push("detail");
     let header = Row::new(
-        ["relay", "host", "pid", "version", "state", "heartbeat", "started", "detail"]
+        names
+            .into_iter()
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
     let rows = relays.iter().map(|r| {
@@ -44,32 +51,40 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             (false, "disabled") => theme.level(Level::Warn),
             _ => theme.level(Level::Bad),
         };
+        // No heartbeat for three intervals: whatever it last said, it is not working now.
         let state = if stale && r.state != "stopped" {
-            format!("{} (gone?)", r.state)
+            "silent".to_string()
         } else {
             r.state.clone()
         };
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(r.relay_id.clone()),
             Cell::from(r.hostname.clone()),
             Cell::from(r.pid.to_string()),
-            Cell::from(r.version.clone()),
             Cell::from(Span::styled(state, state_style)),
             Cell::from(format!("{} ago", span_text(age / 1000))),
-            Cell::from(time_text(r.started_at)),
-            Cell::from(r.detail.clone().unwrap_or_default()),
-        ])
+        ];
+        if wide {
+            cells.push(Cell::from(r.version.clone()));
+            cells.push(Cell::from(time_text(r.started_at)));
+        }
+        cells.push(Cell::from(r.detail.clone().unwrap_or_default()));
+        Row::new(cells)
     });
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(12),
+    let longest = |f: fn(&crate::storage::RelayInfo) -> usize, cap: usize| {
+        relays.iter().map(f).max().unwrap_or(0).clamp(5, cap) as u16
+    };
+    let mut widths = vec![
+        Constraint::Length(longest(|r| r.relay_id.chars().count(), 24)),
+        Constraint::Length(longest(|r| r.hostname.chars().count(), 16)),
         Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(18),
+        Constraint::Length(12),
         Constraint::Length(9),
-        Constraint::Length(20),
-        Constraint::Min(10),
     ];
+    if wide {
+        widths.extend([Constraint::Length(8), Constraint::Length(20)]);
+    }
+    widths.push(Constraint::Fill(1));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
