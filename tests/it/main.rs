@@ -3,3 +3,4 @@ mod common;
 mod storage_ops;
 mod triggers;
 mod tui_dashboard;
+mod tui_e2e;
