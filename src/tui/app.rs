@@ -210,9 +210,7 @@ impl Throughput {
         }
         self.minute = Some(self.minute.map_or(minute, |m| m.max(minute)));
         // Pruning lowers the sent count; that is not negative throughput.
-        let delta = self
-            .last_sent
-            .map_or(0, |last| sent.saturating_sub(last));
+        let delta = self.last_sent.map_or(0, |last| sent.saturating_sub(last));
         self.last_sent = Some(sent);
         if let Some(b) = self.buckets.back_mut() {
             *b += delta;
@@ -361,7 +359,10 @@ mod tests {
         t.record(t0 + chrono::Duration::seconds(61), 125);
         t.record(t0 + chrono::Duration::seconds(62), 20); // pruned
         t.record(t0 + chrono::Duration::seconds(190), 23);
-        assert_eq!(t.buckets.iter().copied().collect::<Vec<_>>(), vec![10, 15, 0, 3]);
+        assert_eq!(
+            t.buckets.iter().copied().collect::<Vec<_>>(),
+            vec![10, 15, 0, 3]
+        );
         assert_eq!(t.last_minute(), 0);
     }
 

@@ -49,6 +49,7 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let _restore = RestoreOnDrop;
+    exit_on_panic();
     let size = terminal.size().context("reading the terminal size")?;
     let mut app = App::new(env, Utc::now(), size.height);
     if !opts.relay_running_here {
@@ -109,6 +110,16 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     drop(terminal);
     ratatui::try_restore().context("restoring the terminal")?;
     result
+}
+
+/// ratatui's hook restores the terminal on a panic; a panic in an effect task would then leave
+/// the dashboard drawing into a cooked terminal. A panic is a bug: say so and stop.
+fn exit_on_panic() {
+    let restore_and_print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_and_print(info);
+        std::process::exit(101);
+    }));
 }
 
 /// Restores the terminal when `run` leaves early with an error.

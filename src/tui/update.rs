@@ -64,7 +64,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓ / k j", "move the selection (pages at the edges)"),
     ("PgUp / PgDn", "previous / next page"),
     ("g / G", "newest / oldest rows"),
-    ("f / ← → h l", "filter: all, pending, sending, sent, failed, discarded"),
+    (
+        "f / ← → h l",
+        "filter: all, pending, sending, sent, failed, discarded",
+    ),
     ("Enter", "detail: payload preview, attempts, last response"),
     ("r", "retry the selected row"),
     ("R", "retry every failed row (asks first)"),
@@ -137,7 +140,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Acted { ok, text } => {
-            app.set_status(if ok { StatusKind::Ok } else { StatusKind::Error }, text);
+            app.set_status(
+                if ok {
+                    StatusKind::Ok
+                } else {
+                    StatusKind::Error
+                },
+                text,
+            );
             let mut effects = vec![status_effect(app), reload(app)];
             effects.extend(detail_effect(app));
             effects

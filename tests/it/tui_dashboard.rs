@@ -87,8 +87,7 @@ fn row(id: i64, sub: i64, person: i64, state: OutboxState) -> OutboxRow {
 fn all_rows() -> Vec<OutboxRow> {
     use OutboxState::*;
     let states = [
-        Pending, Failed, Sent, Sending, Sent, Discarded, Pending, Sent, Failed, Sent, Pending,
-        Sent,
+        Pending, Failed, Sent, Sending, Sent, Discarded, Pending, Sent, Failed, Sent, Pending, Sent,
     ];
     states
         .iter()
@@ -292,9 +291,8 @@ fn snapshot_relays_view() {
 #[test]
 fn header_tells_the_truth_about_delivery() {
     use view::theme::Level;
-    let texts = |app: &App| -> Vec<String> {
-        view::delivery(app).into_iter().map(|(_, t)| t).collect()
-    };
+    let texts =
+        |app: &App| -> Vec<String> { view::delivery(app).into_iter().map(|(_, t)| t).collect() };
     let mut app = fixture(24);
     assert_eq!(view::delivery(&app)[0].0, Level::Ok);
 
@@ -320,7 +318,11 @@ fn header_tells_the_truth_about_delivery() {
 
     // Heartbeat older than three intervals: the relay is gone.
     app.relays = Some(vec![relay("relay-a", "running", None, 16)]);
-    assert!(texts(&app)[0].contains("NO RELAY SEEN for 16 s"), "{:?}", texts(&app));
+    assert!(
+        texts(&app)[0].contains("NO RELAY SEEN for 16 s"),
+        "{:?}",
+        texts(&app)
+    );
     app.relays = Some(Vec::new());
     assert!(texts(&app)[0].contains("NO RELAY has ever run"));
 
@@ -347,7 +349,12 @@ fn stray_keys_do_not_answer_a_question() {
     assert_eq!(app.page.rows[2].state, OutboxState::Sent);
     update(&mut app, Msg::char('x'));
     assert!(app.confirm.is_none());
-    assert!(app.status.as_ref().unwrap().text.contains("only pending or failed"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("only pending or failed"));
 }
 
 #[test]
@@ -374,7 +381,10 @@ fn stale_page_answers_are_dropped() {
             }),
         },
     );
-    assert_eq!(app.page.rows, before, "an old answer replaced a newer request");
+    assert_eq!(
+        app.page.rows, before,
+        "an old answer replaced a newer request"
+    );
 }
 
 // --- actions against real databases ---------------------------------------------------------
@@ -430,7 +440,10 @@ async fn retry_key_puts_a_failed_row_back(db: TestDb) {
     settle(&mut app, &exec, Msg::char('r')).await;
     assert_eq!(state_of(&db, id).await, OutboxState::Pending);
     let status = app.status.clone().unwrap();
-    assert!(status.text.contains(&format!("row {id} queued again")), "{status:?}");
+    assert!(
+        status.text.contains(&format!("row {id} queued again")),
+        "{status:?}"
+    );
     // The screen follows without waiting for the tick.
     assert_eq!(app.page.rows[0].state, OutboxState::Pending);
     assert_eq!(app.counts.unwrap().pending, 1);
@@ -447,21 +460,35 @@ async fn discard_asks_and_discards(db: TestDb) {
     settle(&mut app, &exec, Msg::char('x')).await;
     assert!(app.confirm.is_some());
     settle(&mut app, &exec, Msg::char('n')).await;
-    assert_eq!(state_of(&db, id).await, OutboxState::Pending, "n must not discard");
+    assert_eq!(
+        state_of(&db, id).await,
+        OutboxState::Pending,
+        "n must not discard"
+    );
     settle(&mut app, &exec, Msg::char('x')).await;
     settle(&mut app, &exec, Msg::char('y')).await;
     assert_eq!(state_of(&db, id).await, OutboxState::Discarded);
     let row = db.storage().outbox_row(id).await.unwrap().unwrap();
-    assert!(row.reason.unwrap().starts_with("discarded from the dashboard by "));
+    assert!(row
+        .reason
+        .unwrap()
+        .starts_with("discarded from the dashboard by "));
     assert!(app.status.unwrap().text.contains("discarded"));
     // The other row is untouched.
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'").await, 1);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
+            .await,
+        1
+    );
 }
 
 async fn pause_asks_and_resume_does_not(db: TestDb) {
     let (mut app, exec) = dashboard(&db, 24).await;
     settle(&mut app, &exec, Msg::char('p')).await;
-    assert!(!db.storage().control().await.unwrap().paused, "p must ask first");
+    assert!(
+        !db.storage().control().await.unwrap().paused,
+        "p must ask first"
+    );
     settle(&mut app, &exec, Msg::char('y')).await;
     let c = db.storage().control().await.unwrap();
     assert!(c.paused);
@@ -481,16 +508,41 @@ async fn retry_all_failed_and_sync(db: TestDb) {
     let (mut app, exec) = dashboard(&db, 24).await;
     settle(&mut app, &exec, Msg::char('R')).await;
     assert_eq!(app.confirm.as_ref().unwrap().action, Effect::RetryAllFailed);
-    assert!(app.confirm.as_ref().unwrap().question.contains("Queue 3 failed"));
+    assert!(app
+        .confirm
+        .as_ref()
+        .unwrap()
+        .question
+        .contains("Queue 3 failed"));
     settle(&mut app, &exec, Msg::char('y')).await;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'").await, 3);
-    assert!(app.status.as_ref().unwrap().text.contains("3 failed row(s) queued again"));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
+            .await,
+        3
+    );
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("3 failed row(s) queued again"));
 
     db.exec("UPDATE digis_outbox SET next_attempt_at = '2099-01-01T00:00:00.000Z'")
         .await;
     settle(&mut app, &exec, Msg::char('s')).await;
-    assert!(db.storage().control().await.unwrap().sync_requested_at.is_some());
-    assert!(app.status.as_ref().unwrap().text.contains("3 waiting row(s) made due"));
+    assert!(db
+        .storage()
+        .control()
+        .await
+        .unwrap()
+        .sync_requested_at
+        .is_some());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("3 waiting row(s) made due"));
 }
 
 async fn resend_queues_a_sent_member_again(db: TestDb) {
@@ -501,11 +553,23 @@ async fn resend_queues_a_sent_member_again(db: TestDb) {
         .await;
     let (mut app, exec) = dashboard(&db, 24).await;
     settle(&mut app, &exec, Msg::char('e')).await;
-    assert!(app.confirm.as_ref().unwrap().question.contains("second SMS"));
+    assert!(app
+        .confirm
+        .as_ref()
+        .unwrap()
+        .question
+        .contains("second SMS"));
     settle(&mut app, &exec, Msg::char('y')).await;
-    let rows = db.storage().rows_for_subscription(SubscriptionId(863)).await.unwrap();
+    let rows = db
+        .storage()
+        .rows_for_subscription(SubscriptionId(863))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!((rows[1].state, rows[1].resend), (OutboxState::Pending, true));
+    assert_eq!(
+        (rows[1].state, rows[1].resend),
+        (OutboxState::Pending, true)
+    );
     // The new row is on top of the refreshed page.
     assert_eq!(app.page.rows[0].id, rows[1].id);
 }
@@ -539,7 +603,8 @@ async fn detail_shows_payload_and_attempts(db: TestDb) {
     settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
     assert!(app.detail.is_none());
     // A member removed from the subscription: the detail says nothing would be sent.
-    db.exec("DELETE FROM subscription_user WHERE person_id = 7").await;
+    db.exec("DELETE FROM subscription_user WHERE person_id = 7")
+        .await;
     settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
     match &app.detail.as_ref().unwrap().data {
         Some(Ok(d)) => assert!(d.payload.as_ref().unwrap_err().contains("no longer a user")),
@@ -552,7 +617,11 @@ async fn paging_walks_the_whole_outbox(db: TestDb) {
         db.active_with(sub, &[sub]).await;
     }
     let ids: Vec<i64> = {
-        let rows = db.storage().rows_for_subscription(SubscriptionId(1)).await.unwrap();
+        let rows = db
+            .storage()
+            .rows_for_subscription(SubscriptionId(1))
+            .await
+            .unwrap();
         let first = rows[0].id.0;
         (first..first + 10).rev().collect()
     };

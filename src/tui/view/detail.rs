@@ -37,7 +37,8 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, theme: &Theme) {
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "—".to_string(), |v| v.to_string())
+    v.as_ref()
+        .map_or_else(|| "—".to_string(), |v| v.to_string())
 }
 
 fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
@@ -115,7 +116,12 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
                     _ => theme.level(Level::Bad),
                 },
             ),
-            Span::raw(a.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()),
+            Span::raw(
+                a.error
+                    .as_ref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default(),
+            ),
         ]));
     }
     out.push(Line::from(""));

@@ -53,7 +53,9 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
                 let secs = newest.map_or(0, |t| (app.now - t).num_seconds().max(0));
                 out.push((
                     Level::Bad,
-                    format!("NO RELAY SEEN for {secs} s: nothing is sent (start `digis-relay run`)"),
+                    format!(
+                        "NO RELAY SEEN for {secs} s: nothing is sent (start `digis-relay run`)"
+                    ),
                 ));
             }
             for r in live {
@@ -65,10 +67,9 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
                     )),
                     // The pause flag already says so; a relay that paused itself (401 from
                     // Digis) is news.
-                    "paused" if paused.is_none() => out.push((
-                        Level::Bad,
-                        format!("relay {} PAUSED: {detail}", r.relay_id),
-                    )),
+                    "paused" if paused.is_none() => {
+                        out.push((Level::Bad, format!("relay {} PAUSED: {detail}", r.relay_id)))
+                    }
                     "disabled" if app.env.use_digis => out.push((
                         Level::Warn,
                         format!("relay {} has useDigis off: {detail}", r.relay_id),
@@ -84,10 +85,7 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
         } else {
             ""
         };
-        out.push((
-            Level::Ok,
-            format!("RUNNING: {alive} relay(s) alive{here}"),
-        ));
+        out.push((Level::Ok, format!("RUNNING: {alive} relay(s) alive{here}")));
     }
     out
 }
@@ -138,16 +136,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), counts_area);
-    frame.render_widget(
-        Paragraph::new(Span::styled(label, theme.dim())),
-        label_area,
-    );
+    frame.render_widget(Paragraph::new(Span::styled(label, theme.dim())), label_area);
     // Right-aligned: the newest minute is always at the right edge.
     let data: Vec<u64> = app.throughput.buckets.iter().copied().collect();
     let skip = data.len().saturating_sub(spark_w as usize);
     let shown = &data[skip..];
     let pad = spark_w as usize - shown.len();
-    let bars: Vec<u64> = std::iter::repeat_n(0, pad).chain(shown.iter().copied()).collect();
+    let bars: Vec<u64> = std::iter::repeat_n(0, pad)
+        .chain(shown.iter().copied())
+        .collect();
     frame.render_widget(
         Sparkline::default().data(&bars).style(theme.sparkline()),
         spark_area,

@@ -9,7 +9,11 @@ use super::theme::Theme;
 use crate::tui::update::KEYS;
 
 pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let key_w = KEYS.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let key_w = KEYS
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     let lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| {

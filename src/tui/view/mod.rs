@@ -64,11 +64,8 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let hint = " ? help q quit ";
-    let [left, right] = Layout::horizontal([
-        Constraint::Min(0),
-        Constraint::Length(hint.len() as u16),
-    ])
-    .areas(area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(hint.len() as u16)]).areas(area);
     let line = if let Some(e) = &app.db_error {
         Line::from(Span::styled(
             format!(" database: {e}"),
@@ -115,7 +112,7 @@ pub fn count_text(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

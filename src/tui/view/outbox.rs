@@ -32,8 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .title(Line::from(title));
     if !more.is_empty() {
         block = block.title_bottom(
-            Line::from(Span::styled(format!(" {} ", more.join("  ")), theme.dim()))
-                .right_aligned(),
+            Line::from(Span::styled(format!(" {} ", more.join("  ")), theme.dim())).right_aligned(),
         );
     }
 
@@ -55,8 +54,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 
     let header = Row::new(
-        ["id", "ExtInfo1", "ExtInfo20", "person", "state", "att", "next", "last error / note"]
-            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+        [
+            "id",
+            "ExtInfo1",
+            "ExtInfo20",
+            "person",
+            "state",
+            "att",
+            "next",
+            "last error / note",
+        ]
+        .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
     let rows = app.page.rows.iter().map(|r| {
         Row::new(vec![
