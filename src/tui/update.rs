@@ -346,6 +346,11 @@ fn search_input(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match key.code {
         KeyCode::Esc => app.search.editing = false,
+        KeyCode::Tab | KeyCode::BackTab => {
+            app.search.editing = false;
+            let step = if key.code == KeyCode::Tab { 1 } else { 3 };
+            return switch_view(app, next_view(app.view, step));
+        }
         KeyCode::Enter => {
             let term = app.search.input.trim().to_string();
             if term.is_empty() {

@@ -697,3 +697,28 @@ async fn filter_shows_only_that_state(db: TestDb) {
     assert_eq!(app.filter, Filter::State(OutboxState::Discarded));
     assert!(render(&app, 80, 24).contains("no discarded rows"));
 }
+
+#[test]
+fn search_input_takes_every_key_until_enter_or_esc() {
+    let mut app = fixture(24);
+    assert!(update(&mut app, Msg::char('/')).is_empty());
+    assert_eq!(app.view, View::Search);
+    for c in "8q".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    assert!(!app.should_quit, "q while typing is text, not quit");
+    update(&mut app, Msg::key(KeyCode::Backspace));
+    update(&mut app, Msg::char('6'));
+    update(&mut app, Msg::char('3'));
+    let effects = update(&mut app, Msg::key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::Search("863".into())]);
+    assert!(matches!(&app.search.result, SearchResult::Running(t) if t == "863"));
+    update(
+        &mut app,
+        Msg::Searched("863".into(), Ok(vec!["verdict: sent".into()])),
+    );
+    assert!(render(&app, 80, 24).contains("verdict: sent"));
+    // Not editing any more: q quits.
+    update(&mut app, Msg::char('q'));
+    assert!(app.should_quit);
+}
