@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Serialized};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -19,18 +19,12 @@ pub const DEFAULT_CONFIG_FILE: &str = "digis-relay.toml";
 pub struct Config {
     pub database_url: String,
     pub log_dir: PathBuf,
-    #[serde(alias = "useDigis")]
     pub use_digis: bool,
-    #[serde(alias = "digisUrl")]
     pub digis_url: String,
-    #[serde(alias = "digisServiceAuthToken")]
     pub digis_service_auth_token: String,
-    #[serde(alias = "digisUserAuthToken")]
     pub digis_user_auth_token: String,
     /// Holds the API key (`brp?token=...`): a secret, never displayed unredacted.
-    #[serde(alias = "digisUrlPostfix")]
     pub digis_url_postfix: String,
-    #[serde(alias = "digisAuthorizationHeader")]
     pub digis_authorization_header: String,
     /// PEM file with an extra CA to trust beside the bundled roots.
     pub digis_ca_file: Option<PathBuf>,
@@ -193,12 +187,12 @@ impl Config {
                         format!("no such file: {}", path.display()),
                     ));
                 }
-                fig = fig.merge(Toml::file_exact(path));
+                fig = fig.merge(Serialized::defaults(read_file(path)?));
             }
             None => {
                 let default = Path::new(DEFAULT_CONFIG_FILE);
                 if default.is_file() {
-                    fig = fig.merge(Toml::file_exact(default));
+                    fig = fig.merge(Serialized::defaults(read_file(default)?));
                 }
             }
         }
@@ -207,7 +201,7 @@ impl Config {
             .merge(
                 Env::prefixed("DIGIS_RELAY_")
                     .split("__")
-                    .ignore(&["config"]),
+                    .ignore(&["config", "log", "test_pg"]),
             )
             .merge(
                 Env::raw()
@@ -334,6 +328,46 @@ impl Config {
     }
 }
 
+/// The seed's setting names and their snake_case spellings.
+const SEED_NAMES: [(&str, &str); 6] = [
+    ("useDigis", "use_digis"),
+    ("digisUrl", "digis_url"),
+    ("digisServiceAuthToken", "digis_service_auth_token"),
+    ("digisUserAuthToken", "digis_user_auth_token"),
+    ("digisUrlPostfix", "digis_url_postfix"),
+    ("digisAuthorizationHeader", "digis_authorization_header"),
+];
+
+/// Reads the TOML file and renames the seed's camelCase keys to snake_case, so that a value
+/// given either way overrides the default (serde aliases would see a duplicate field).
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|sp| text[..sp.start].lines().count().max(1))
+            .unwrap_or(0);
+        ConfigError::new(
+            &format!("{}:{line}", path.display()),
+            e.message().replace('\n', " "),
+        )
+    })?;
+    for (seed, snake) in SEED_NAMES {
+        if let Some(v) = table.remove(seed) {
+            if table.contains_key(snake) {
+                return Err(ConfigError::new(
+                    seed,
+                    format!("given twice, also as `{snake}`"),
+                ));
+            }
+            table.insert(snake.to_string(), v);
+        }
+    }
+    Ok(table)
+}
+
 fn from_figment(err: figment::Error) -> ConfigError {
     let err = err
         .into_iter()
@@ -348,7 +382,9 @@ fn from_figment(err: figment::Error) -> ConfigError {
     } else {
         let mut path = err.path.join(".");
         if let figment::error::Kind::UnknownField(f, _) = &err.kind {
-            path = format!("{path}.{f}");
+            if err.path.last() != Some(f) {
+                path = format!("{path}.{f}");
+            }
         }
         path
     };
@@ -425,6 +461,47 @@ mod tests {
             load_str("[relay]\nlease_ms = 1000\n").unwrap_err().key,
             "relay.lease_ms"
         );
+    }
+
+    #[test]
+    fn a_seed_name_overrides_the_default_and_twice_is_refused() {
+        let c = load_str("digisUrl = \"https://x.example\"\ndigisUrlPostfix = \"brp?token=K\"\n")
+            .unwrap();
+        assert_eq!(c.digis_url, "https://x.example");
+        let err = load_str("digisUrl = \"https://a\"\ndigis_url = \"https://b\"\n").unwrap_err();
+        assert_eq!(err.key, "digisUrl");
+        let err = load_str("[relay\nbatch_size = 1\n").unwrap_err();
+        assert!(err.key.ends_with(":1"), "{err}");
+    }
+
+    #[test]
+    fn the_example_file_documents_every_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/digis-relay.example.toml");
+        let loaded = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let expected = Config {
+            digis_url_postfix: "brp?token=APIKEY_FROM_WAYS".into(),
+            ..Config::default()
+        };
+        assert_eq!(loaded, expected);
+        // Every key of the defaults appears in the file (commented-out optional ones included).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &defaults {
+            match v.as_table() {
+                Some(t) => keys.extend(t.keys().cloned()),
+                None => keys.push(k.clone()),
+            }
+        }
+        for k in ["digis_ca_file", "digis_external_id_pointer"] {
+            keys.push(k.into());
+        }
+        for k in keys {
+            let seed = SEED_NAMES.iter().find(|(_, s)| *s == k).map(|(c, _)| *c);
+            let shown = text.contains(&format!("{k} ="))
+                || seed.is_some_and(|c| text.contains(&format!("{c} =")));
+            assert!(shown, "`{k}` is not documented in the example file");
+        }
     }
 
     #[test]

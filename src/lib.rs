@@ -3,8 +3,11 @@
 pub mod cli;
 pub mod config;
 pub mod digis;
+pub mod doctor;
 pub mod domain;
+pub mod fake_digis;
 pub mod payload;
+pub mod relay;
 pub mod storage;
 pub mod synclog;
 pub mod tui;

@@ -115,7 +115,11 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Check configuration, database, relays and Digis reachability.
-    Doctor,
+    Doctor {
+        /// Skip the request to Digis (offline machines).
+        #[arg(long)]
+        no_network: bool,
+    },
     /// A local stand-in for the Digis import API, with fault injection.
     FakeDigis(FakeDigisArgs),
 }

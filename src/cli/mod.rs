@@ -1,7 +1,9 @@
 //! The command line (DESIGN §8). Argument parsing lives here; each command's work lives in
 //! its own module so this file only routes.
 mod args;
+pub mod logging;
 mod ops;
+mod run;
 mod setup;
 
 use std::process::ExitCode;
@@ -45,6 +47,11 @@ pub fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The fake stands in for Digis and reads no configuration: a broken digis-relay.toml in
+    // the working directory must not stop it.
+    if let Command::FakeDigis(a) = cli.command {
+        return crate::fake_digis::cli::run(&a.listen, a.record, &a.faults, a.token).await;
+    }
     let ctx = setup::Context::new(&cli)?;
     ops::dispatch(ctx, cli.command).await
 }

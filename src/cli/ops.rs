@@ -14,11 +14,24 @@ use crate::payload;
 pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Migrate { host_schema } => migrate(&ctx, host_schema).await,
+        Command::Run { once, listen } => super::run::run(ctx, once, listen).await,
         Command::Preview {
             subscription,
             person,
         } => preview(&ctx, subscription, person).await,
         Command::Status { json } => status(&ctx, json).await,
+        Command::Doctor { no_network } => {
+            let checks = crate::doctor::run(&ctx.config, !no_network).await;
+            print!("{}", crate::doctor::render(&checks));
+            let failed = checks
+                .iter()
+                .any(|c| c.level == crate::doctor::Level::Error);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Retry { ids, all_failed } => retry(&ctx, ids, all_failed).await,
         Command::Resend {
             subscription,
@@ -80,6 +93,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Tui { no_relay } => {
             crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
         }
+        Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)

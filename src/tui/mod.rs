@@ -52,12 +52,14 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     exit_on_panic();
     let size = terminal.size().context("reading the terminal size")?;
     let mut app = App::new(env, Utc::now(), size.height);
-    if !opts.relay_running_here {
-        app.set_status(
-            StatusKind::Info,
-            "no relay runs in this dashboard: relays on this database deliver (see the header)",
-        );
-    }
+    app.set_status(
+        StatusKind::Info,
+        if opts.relay_running_here {
+            "a relay runs in this dashboard while it is open"
+        } else {
+            "no relay runs in this dashboard (--no-relay): relays on this database deliver"
+        },
+    );
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let stop = Arc::new(AtomicBool::new(false));
@@ -181,10 +183,23 @@ pub fn init_logging() -> bool {
         return false;
     }
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
-    let subscriber = tracing_subscriber::registry().with(
-        tui_logger::TuiTracingSubscriberLayer
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
-    );
+    // As for the stderr log of `run`: the HTTP stack logs request URLs (the Digis URL holds the
+    // token) at debug level, so those crates stay at warn whatever was asked for.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIGIS_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,digis_relay=info"));
+    let filter = [
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("static directive"))
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(tui_logger::TuiTracingSubscriberLayer.with_filter(filter));
     // Not `try_init`: that would also install a `log` bridge, and tui-logger is the `log`
     // logger already.
     tracing::subscriber::set_global_default(subscriber).is_ok()

@@ -1,5 +1,9 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod common;
+mod doctor;
+mod fake_digis;
+mod relay_outcomes;
+mod relay_service;
 mod storage_ops;
 mod triggers;
 mod tui_dashboard;

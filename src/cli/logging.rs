@@ -1,0 +1,56 @@
+//! Diagnostic logging to stderr (tracing). Nothing logged anywhere in the program carries
+//! personal data: only ids, states and our own words (see `synclog` for the audit log).
+use tracing_subscriber::EnvFilter;
+
+pub fn init_stderr() {
+    let filter = EnvFilter::try_from_env("DIGIS_RELAY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn,digis_relay=info"));
+    // The HTTP stack logs request URLs at debug level, and the Digis URL carries the token in
+    // its query: keep those crates quiet whatever the operator asked for.
+    let filter = [
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("static directive"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping: finishing requests in flight");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,163 @@
+//! The Digis HTTP client: rustls with bundled (webpki) roots, so TLS does not depend on the
+//! host's CA store — the seed's "needs Java 8u101 for the certificate" problem, solved once.
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::endpoint::{DigisEndpoint, EndpointError};
+use super::outcome::{classify, Outcome};
+use crate::config::Config;
+use crate::payload::Payload;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid configuration: `{key}`: {source}")]
+    Endpoint {
+        key: &'static str,
+        #[source]
+        source: EndpointError,
+    },
+    #[error("invalid configuration: `digis_ca_file`: {0}")]
+    CaFile(String),
+    #[error("invalid configuration: `digisAuthorizationHeader`: not a valid header value")]
+    AuthHeader,
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+#[derive(Clone)]
+pub struct DigisClient {
+    http: reqwest::Client,
+    endpoint: DigisEndpoint,
+    authorization: reqwest::header::HeaderValue,
+    id_pointer: Option<String>,
+}
+
+impl std::fmt::Debug for DigisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DigisClient({})", self.endpoint)
+    }
+}
+
+impl DigisClient {
+    pub fn new(cfg: &Config) -> Result<Self, ClientError> {
+        let endpoint = cfg.endpoint().map_err(|e| ClientError::Endpoint {
+            key: e.key(),
+            source: e,
+        })?;
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_millis(cfg.digis_connect_timeout_ms))
+            .timeout(Duration::from_millis(cfg.digis_timeout_ms))
+            .user_agent(concat!("digis-relay/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the token in the query to wherever it points.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &cfg.digis_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
+        let authorization = reqwest::header::HeaderValue::from_str(&cfg.digis_authorization_header)
+            .map_err(|_| ClientError::AuthHeader)?;
+        Ok(Self {
+            http,
+            endpoint,
+            authorization,
+            id_pointer: cfg
+                .digis_external_id_pointer
+                .clone()
+                .filter(|p| !p.is_empty()),
+        })
+    }
+
+    pub fn endpoint(&self) -> &DigisEndpoint {
+        &self.endpoint
+    }
+
+    /// Posts one member. Never fails: every way a request can end is an [`Outcome`].
+    pub async fn send(&self, payload: &Payload) -> Outcome {
+        let result = self
+            .http
+            .post(self.endpoint.expose().clone())
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+            .json(payload)
+            .send()
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return transport_failure(e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) if (200..300).contains(&status) => {
+                // Digis said yes before the body broke off: it has the member. Retrying could
+                // send a second SMS, so this counts as accepted without an id.
+                return Outcome::Accepted {
+                    status,
+                    external_id: None,
+                    warning: Some(format!(
+                        "the answer's body could not be read: {}",
+                        describe(&e)
+                    )),
+                };
+            }
+            Err(e) => return transport_failure(e),
+        };
+        classify(
+            status,
+            retry_after.as_deref(),
+            &body,
+            self.id_pointer.as_deref(),
+            Utc::now(),
+        )
+    }
+}
+
+/// Connection errors and timeouts: retry later. The URL (with its token) is stripped.
+fn transport_failure(e: reqwest::Error) -> Outcome {
+    Outcome::RetryLater {
+        status: None,
+        reason: describe(&e),
+        retry_after: None,
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "answer broken off"
+    } else {
+        "request failed"
+    };
+    // The source chain says what happened (refused, reset, ...) without the URL.
+    let mut detail = String::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = s.to_string();
+        src = s.source();
+    }
+    let text = if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    };
+    // Belt and braces: no query string may survive into a message.
+    match text.find("token=") {
+        Some(i) => format!("{}token=***", &text[..i]),
+        None => text,
+    }
+}

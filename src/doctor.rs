@@ -1,0 +1,294 @@
+//! `digis-relay doctor`: one line per check, ok / warning / error with what to do — the seed's
+//! operating notes turned into checks ("Digis sync must be activated", "needs a modern root
+//! store", ...).
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::storage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub level: Level,
+    pub message: String,
+}
+
+fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check {
+    Check {
+        name,
+        level,
+        message: message.into(),
+    }
+}
+
+/// Runs every check. Never fails: a failing check is an `Error` line.
+pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
+    let mut out = Vec::new();
+    out.extend(config_checks(config));
+    out.extend(database_checks(config).await);
+    if probe_digis && config.use_digis {
+        out.push(reachability(config).await);
+    }
+    out
+}
+
+fn config_checks(config: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    out.push(if config.use_digis {
+        check("useDigis", Level::Ok, "true: invitations are sent")
+    } else {
+        check(
+            "useDigis",
+            Level::Warning,
+            "false: nothing is sent (set useDigis = true to deliver)",
+        )
+    });
+    match config.endpoint() {
+        Ok(e) => {
+            out.push(check("digis url", Level::Ok, e.redacted()));
+            out.push(if e.has_token() {
+                check("digis token", Level::Ok, "present (shown as ***)")
+            } else {
+                check(
+                    "digis token",
+                    Level::Error,
+                    "digisUrlPostfix has no token=...; Digis will answer 401 (set digisUrlPostfix = \"brp?token=APIKEY_FROM_WAYS\")",
+                )
+            });
+        }
+        Err(e) => out.push(check(
+            "digis url",
+            Level::Error,
+            format!("`{}`: {e}", e.key()),
+        )),
+    }
+    if config.digis_authorization_header.trim().is_empty() {
+        out.push(check(
+            "authorization",
+            Level::Warning,
+            "digisAuthorizationHeader is empty (the seed uses \"Legacy\")",
+        ));
+    }
+    out.push(if config.export.token.is_empty() {
+        check("export", Level::Warning, "export.token is empty: GET /export/DigisAllActive is off (Digis's nightly sync needs it)")
+    } else {
+        check("export", Level::Ok, format!("DigisAllActive served on {} with a token (hidden)", config.export.listen))
+    });
+    out
+}
+
+async fn database_checks(config: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    let shown = crate::util::redact_db_url(&config.database_url);
+    if let Some(path) = config
+        .database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| config.database_url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if !path.is_empty() && path != ":memory:" && !std::path::Path::new(path).exists() {
+            out.push(check(
+                "database",
+                Level::Error,
+                format!("{shown} does not exist; run `digis-relay migrate` (add --host-schema for a demo database)"),
+            ));
+            return out;
+        }
+    }
+    let db = match tokio::time::timeout(
+        Duration::from_secs(10),
+        storage::connect(&config.database_url),
+    )
+    .await
+    {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            out.push(check("database", Level::Error, format!("unreachable: {e}")));
+            return out;
+        }
+        Err(_) => {
+            out.push(check(
+                "database",
+                Level::Error,
+                format!("{shown}: no answer within 10 s"),
+            ));
+            return out;
+        }
+    };
+    if let Err(e) = db.ping().await {
+        out.push(check("database", Level::Error, format!("unreachable: {e}")));
+        return out;
+    }
+    out.push(check("database", Level::Ok, format!("{shown} reachable")));
+    let report = match db.schema_report().await {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(check("schema", Level::Error, e.to_string()));
+            return out;
+        }
+    };
+    out.push(if report.host_tables_missing.is_empty() {
+        check("host tables", Level::Ok, "membership tables present")
+    } else {
+        check(
+            "host tables",
+            Level::Error,
+            format!("missing {}: point database_url at the membership database (or `migrate --host-schema` for a demo)", report.host_tables_missing.join(", ")),
+        )
+    });
+    let migrated = report.relay_tables_missing.is_empty();
+    out.push(if migrated {
+        check("migrated", Level::Ok, "relay tables present")
+    } else {
+        check(
+            "migrated",
+            Level::Error,
+            format!(
+                "missing {}: run `digis-relay migrate`",
+                report.relay_tables_missing.join(", ")
+            ),
+        )
+    });
+    out.push(if report.view_present {
+        check("view", Level::Ok, "digis_member present")
+    } else {
+        check(
+            "view",
+            Level::Error,
+            "digis_member view missing: run `digis-relay migrate`",
+        )
+    });
+    out.push(if report.triggers_missing.is_empty() {
+        check("triggers", Level::Ok, "installed: saving an ACTIVE subscription queues its users")
+    } else {
+        check(
+            "triggers",
+            Level::Error,
+            format!("missing {}: saves are not queued; run `digis-relay migrate` (or recreate them from migrations/)", report.triggers_missing.join(", ")),
+        )
+    });
+    if !migrated {
+        return out;
+    }
+    match db.relays().await {
+        Ok(relays) => {
+            let stale = Duration::from_millis(config.relay.heartbeat_ms * 3);
+            let live: Vec<_> = relays
+                .iter()
+                .filter(|r| {
+                    r.state != "stopped"
+                        && (Utc::now() - r.heartbeat_at).to_std().unwrap_or_default() <= stale
+                })
+                .collect();
+            out.push(match (live.is_empty(), relays.first()) {
+                (false, _) => check("relay", Level::Ok, format!("{} running ({})", live.len(), live.iter().map(|r| r.relay_id.as_str()).collect::<Vec<_>>().join(", "))),
+                (true, Some(r)) => check(
+                    "relay",
+                    Level::Warning,
+                    format!(
+                        "no relay running; last seen {} s ago ({}): start `digis-relay run` (the seed's \"activate Digis sync\")",
+                        (Utc::now() - r.heartbeat_at).num_seconds(),
+                        r.relay_id
+                    ),
+                ),
+                (true, None) => check("relay", Level::Warning, "no relay has ever run against this database: start `digis-relay run`"),
+            });
+        }
+        Err(e) => out.push(check("relay", Level::Error, e.to_string())),
+    }
+    if let Ok(c) = db.control().await {
+        if c.paused {
+            out.push(check(
+                "paused",
+                Level::Warning,
+                format!(
+                    "delivery is paused: {} (by {}); `digis-relay resume` when fixed",
+                    c.pause_reason.unwrap_or_default(),
+                    c.paused_by.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if let Ok(c) = db.counts().await {
+        if c.failed > 0 {
+            out.push(check(
+                "failed rows",
+                Level::Warning,
+                format!(
+                    "{} row(s) need a person: see `digis-relay tui` or `search`, then `retry`",
+                    c.failed
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Can we reach Digis and complete a TLS handshake with the bundled roots? Any HTTP answer
+/// counts: the token is not sent.
+async fn reachability(config: &Config) -> Check {
+    let Ok(base) = url::Url::parse(config.digis_url.trim()) else {
+        return check("digis reachable", Level::Error, "digisUrl is not a URL");
+    };
+    let client = match reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return check("digis reachable", Level::Error, e.without_url().to_string()),
+    };
+    match client.head(base.clone()).send().await {
+        Ok(r) => check(
+            "digis reachable",
+            Level::Ok,
+            format!(
+                "{} answered HTTP {}{}",
+                base.host_str().unwrap_or_default(),
+                r.status().as_u16(),
+                if base.scheme() == "https" {
+                    " over TLS (certificate verified with bundled roots)"
+                } else {
+                    " (plain http)"
+                }
+            ),
+        ),
+        Err(e) => check(
+            "digis reachable",
+            Level::Error,
+            format!(
+                "cannot reach {}: {}",
+                base.host_str().unwrap_or_default(),
+                e.without_url()
+            ),
+        ),
+    }
+}
+
+pub fn render(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        let tag = match c.level {
+            Level::Ok => "ok     ",
+            Level::Warning => "warning",
+            Level::Error => "error  ",
+        };
+        s.push_str(&format!("{tag}  {:<16} {}\n", c.name, c.message));
+    }
+    let errors = checks.iter().filter(|c| c.level == Level::Error).count();
+    let warnings = checks.iter().filter(|c| c.level == Level::Warning).count();
+    s.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
+    s
+}

@@ -1,0 +1,290 @@
+//! What to do with one claimed row: the checks before sending, and the mapping from Digis's
+//! answer to the row's next state. Kept free of I/O so each rule is tested on its own.
+//!
+//! Two kinds of error text: `db_error` goes to `digis_outbox.last_error` (support reads it in
+//! the dashboard, like the membership database itself, it may hold Digis's own words), while
+//! `log_error` goes to the sync log and must never carry personal data, so it holds only our
+//! own words.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::backoff::Backoff;
+use crate::digis::Outcome;
+use crate::storage::{ClaimedRow, Completion};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub completion: Completion,
+    pub http_status: Option<u16>,
+    pub db_error: Option<String>,
+    pub log_error: Option<String>,
+}
+
+impl Decision {
+    fn plain(completion: Completion, why: Option<String>) -> Self {
+        Self {
+            completion,
+            http_status: None,
+            db_error: why.clone(),
+            log_error: why,
+        }
+    }
+}
+
+/// Reasons not to send at all, checked against the database as it is now.
+pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
+    let Some(member) = &c.member else {
+        let why = "the member is no longer a user of the subscription".to_string();
+        return Some(Decision::plain(
+            Completion::Discarded {
+                reason: why.clone(),
+            },
+            Some(why),
+        ));
+    };
+    if !member.is_active() {
+        let why = format!(
+            "the subscription is {}, not ACTIVE",
+            member.subscription_status
+        );
+        return Some(Decision::plain(
+            Completion::Discarded {
+                reason: why.clone(),
+            },
+            Some(why),
+        ));
+    }
+    if let (Some(d), false) = (&c.synced, c.row.resend) {
+        let why = format!(
+            "already synced at {} (external id {})",
+            crate::storage_time_text(d.synced_at),
+            d.external_id.as_deref().unwrap_or("none")
+        );
+        return Some(Decision::plain(
+            Completion::Discarded {
+                reason: why.clone(),
+            },
+            Some(why),
+        ));
+    }
+    if c.row.attempts as i64 > max_attempts as i64 {
+        let why = format!("gave up after {} attempts", max_attempts);
+        return Some(Decision::plain(Completion::Failed, Some(why)));
+    }
+    None
+}
+
+/// Maps Digis's answer to the row's next state.
+pub fn after_send(
+    outcome: &Outcome,
+    attempts: u32,
+    max_attempts: u32,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+    rng: &mut impl rand::Rng,
+) -> Decision {
+    let status = outcome.http_status();
+    match outcome {
+        Outcome::Accepted {
+            external_id,
+            warning,
+            ..
+        } => Decision {
+            completion: Completion::Sent {
+                external_id: external_id.clone(),
+            },
+            http_status: status,
+            db_error: warning.clone(),
+            log_error: warning
+                .as_ref()
+                .map(|_| "accepted without an external id".to_string()),
+        },
+        Outcome::Rejected { status, message } => Decision {
+            completion: Completion::Failed,
+            http_status: Some(*status),
+            db_error: Some(format!(
+                "Digis rejected the member (HTTP {status}): {message}"
+            )),
+            log_error: Some(format!("rejected by Digis (HTTP {status})")),
+        },
+        Outcome::RetryLater {
+            reason,
+            retry_after,
+            ..
+        } => {
+            if attempts >= max_attempts {
+                let why = format!("gave up after {attempts} attempts; last: {reason}");
+                Decision {
+                    completion: Completion::Failed,
+                    http_status: status,
+                    db_error: Some(why.clone()),
+                    log_error: Some(why),
+                }
+            } else {
+                let delay = backoff.delay(attempts, *retry_after, rng);
+                let next =
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                Decision {
+                    completion: Completion::Retry {
+                        next_attempt_at: next,
+                    },
+                    http_status: status,
+                    db_error: Some(reason.clone()),
+                    log_error: Some(reason.clone()),
+                }
+            }
+        }
+        Outcome::ConfigError { status, reason } => Decision {
+            completion: Completion::Released {
+                next_attempt_at: now,
+            },
+            http_status: Some(*status),
+            db_error: Some(reason.clone()),
+            log_error: Some(format!("HTTP {status}: configuration error, relay paused")),
+        },
+    }
+}
+
+/// The pause reason a relay writes for itself; `paused_by` starts with this prefix so relays
+/// know they may probe and lift it, while a person's pause is left alone.
+pub const SELF_PAUSE_PREFIX: &str = "relay:";
+
+pub fn probe_due(
+    paused_at: Option<DateTime<Utc>>,
+    sync_at: Option<DateTime<Utc>>,
+    every: Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(paused_at) = paused_at else {
+        return true;
+    };
+    if sync_at.is_some_and(|s| s > paused_at) {
+        return true;
+    }
+    now - paused_at >= chrono::Duration::from_std(every).unwrap_or(chrono::Duration::minutes(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+    use crate::storage::{DigisRow, MemberRow, OutboxRow};
+
+    fn claimed(status: &str, synced: bool, resend: bool, attempts: i32) -> ClaimedRow {
+        let now = Utc::now();
+        ClaimedRow {
+            row: OutboxRow {
+                id: OutboxId(1),
+                subscription_id: SubscriptionId(5),
+                person_id: PersonId(9),
+                state: OutboxState::Sending,
+                attempts,
+                next_attempt_at: now,
+                locked_by: None,
+                locked_until: None,
+                last_error: None,
+                last_http_status: None,
+                external_id: None,
+                created_at: now,
+                sent_at: None,
+                reason: None,
+                resend,
+                card_number: None,
+            },
+            claim_token: "t".into(),
+            member: Some(MemberRow {
+                subscription_status: status.into(),
+                ..Default::default()
+            }),
+            synced: synced.then(|| DigisRow {
+                subscription_id: SubscriptionId(5),
+                person_id: PersonId(9),
+                external_id: Some("E".into()),
+                synced_at: now,
+            }),
+        }
+    }
+
+    #[test]
+    fn prechecks() {
+        assert_eq!(precheck(&claimed("ACTIVE", false, false, 1), 12), None);
+        let d = precheck(&claimed("ENDED", false, false, 1), 12).unwrap();
+        assert!(
+            matches!(d.completion, Completion::Discarded { ref reason } if reason.contains("ENDED"))
+        );
+        let d = precheck(&claimed("ACTIVE", true, false, 1), 12).unwrap();
+        assert!(
+            matches!(d.completion, Completion::Discarded { ref reason } if reason.contains("already synced"))
+        );
+        assert_eq!(
+            precheck(&claimed("ACTIVE", true, true, 1), 12),
+            None,
+            "a resend is sent anyway"
+        );
+        let mut no_member = claimed("ACTIVE", false, false, 1);
+        no_member.member = None;
+        assert!(matches!(
+            precheck(&no_member, 12).unwrap().completion,
+            Completion::Discarded { .. }
+        ));
+        assert_eq!(
+            precheck(&claimed("ACTIVE", false, false, 13), 12)
+                .unwrap()
+                .completion,
+            Completion::Failed
+        );
+    }
+
+    #[test]
+    fn outcomes_map_to_states() {
+        let b = Backoff {
+            base: Duration::from_secs(30),
+            cap: Duration::from_secs(3600),
+        };
+        let now = Utc::now();
+        let mut rng = rand::rng();
+        let retry = Outcome::RetryLater {
+            status: Some(503),
+            reason: "HTTP 503".into(),
+            retry_after: Some(Duration::from_secs(600)),
+        };
+        let d = after_send(&retry, 1, 12, &b, now, &mut rng);
+        match d.completion {
+            Completion::Retry { next_attempt_at } => {
+                assert!(next_attempt_at >= now + chrono::Duration::seconds(600))
+            }
+            c => panic!("{c:?}"),
+        }
+        assert_eq!(
+            after_send(&retry, 12, 12, &b, now, &mut rng).completion,
+            Completion::Failed
+        );
+        let rej = Outcome::Rejected {
+            status: 400,
+            message: "Invalid phone 0701234567".into(),
+        };
+        let d = after_send(&rej, 1, 12, &b, now, &mut rng);
+        assert_eq!(d.completion, Completion::Failed);
+        assert!(d.db_error.unwrap().contains("Invalid phone"));
+        assert!(
+            !d.log_error.unwrap().contains("0701234567"),
+            "Digis's words stay out of the log"
+        );
+        let cfg = Outcome::ConfigError {
+            status: 401,
+            reason: "bad token".into(),
+        };
+        assert!(matches!(
+            after_send(&cfg, 1, 12, &b, now, &mut rng).completion,
+            Completion::Released { .. }
+        ));
+        assert!(probe_due(
+            Some(now),
+            Some(now + chrono::Duration::seconds(1)),
+            Duration::from_secs(300),
+            now
+        ));
+        assert!(!probe_due(Some(now), None, Duration::from_secs(300), now));
+    }
+}

@@ -1,0 +1,17 @@
+//! What the relay reports as it works, for metrics and the dashboard. Default methods do
+//! nothing so an observer implements only what it needs.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub trait Observer: Send + Sync {
+    /// One attempt ended with `outcome` (sent, retry, failed, discarded, paused).
+    fn attempt(&self, _outcome: &str, _duration: Duration) {}
+    /// Digis accepted a member.
+    fn success(&self, _at: DateTime<Utc>) {}
+    /// The relay's state changed.
+    fn state(&self, _paused: bool, _circuit_open: bool) {}
+}
+
+pub struct NoObserver;
+impl Observer for NoObserver {}

@@ -1,0 +1,447 @@
+//! The relay against an HTTP-level fake of Digis (wiremock, or a raw socket for a dropped
+//! connection), on both databases: every outcome class of DESIGN §5.
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use digis_relay::config::Config;
+use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
+use digis_relay::relay::Relay;
+use digis_relay::synclog::SyncLog;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::both_databases;
+use crate::common::TestDb;
+
+pub const TOKEN: &str = "SECRET-TOKEN-4711";
+
+pub fn config_for(base_url: &str, db: &TestDb) -> Config {
+    let mut c = Config {
+        database_url: db.url.clone(),
+        log_dir: db.dir.path().join("logs"),
+        digis_url: base_url.to_string(),
+        digis_url_postfix: format!("brp?token={TOKEN}"),
+        digis_timeout_ms: 500,
+        digis_connect_timeout_ms: 500,
+        ..Config::default()
+    };
+    c.relay.backoff_base_ms = 1;
+    c.relay.backoff_max_ms = 2;
+    c.relay.lease_ms = 5_000;
+    c.relay.max_requests_per_second = 0;
+    c.relay.poll_interval_ms = 50;
+    c.relay.relay_id = "test-relay".into();
+    c
+}
+
+pub fn relay(db: &TestDb, config: Config) -> Relay {
+    let log = Arc::new(SyncLog::open(&config.log_dir).unwrap());
+    Relay::new(db.storage(), Arc::new(config), log).unwrap()
+}
+
+pub async fn once(r: &Relay) {
+    r.run(CancellationToken::new(), true).await.unwrap();
+}
+
+pub async fn all_rows(db: &TestDb) -> Vec<digis_relay::storage::OutboxRow> {
+    let q = digis_relay::storage::ListQuery {
+        limit: 100_000,
+        ..Default::default()
+    };
+    let mut rows = db.storage.list(&q).await.unwrap();
+    rows.reverse();
+    rows
+}
+
+fn log_lines(db: &TestDb) -> Vec<String> {
+    std::fs::read_to_string(db.dir.path().join("logs").join("scheduler_digis_sync.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn ok_mock(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/v1/import/single/brp"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"Success": true, "ExternalId": "TE-1"})),
+        )
+        .mount(server)
+        .await;
+}
+
+both_databases!(
+    delivers_exact_payloads_and_records_them,
+    server_error_then_success_is_sent_once,
+    timeout_is_retried_later,
+    dropped_connection_is_retried_later,
+    too_many_requests_obeys_retry_after,
+    bad_request_fails_with_the_message,
+    accepted_without_id_is_sent_and_not_retried,
+    success_false_fails,
+    unauthorized_pauses_without_charging_and_resumes,
+    bad_phone_fails_that_row_only,
+    subscription_ended_before_send_is_discarded,
+);
+
+async fn delivers_exact_payloads_and_records_them(db: TestDb) {
+    db.active_with(863, &[1, 2]).await;
+    db.active_with(864, &[3]).await;
+    let server = MockServer::start().await;
+    ok_mock(&server).await;
+    let cfg = config_for(&server.uri(), &db);
+    once(&relay(&db, cfg.clone())).await;
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3);
+    let mut expected = Vec::new();
+    for sub in [863, 864] {
+        for m in db
+            .storage
+            .members_of_subscription(SubscriptionId(sub), None)
+            .await
+            .unwrap()
+        {
+            expected.push(
+                serde_json::to_value(digis_relay::payload::build(&m, &cfg.payload).unwrap())
+                    .unwrap(),
+            );
+        }
+    }
+    for r in &requests {
+        assert_eq!(r.url.query(), Some(format!("token={TOKEN}").as_str()));
+        assert_eq!(r.headers.get("authorization").unwrap(), "Legacy");
+        assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(expected.contains(&body), "unexpected body {body}");
+        // Key order is part of the contract.
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, digis_relay::payload::CSV_HEADER.to_vec());
+    }
+    let sent = all_rows(&db).await;
+    assert_eq!(sent.len(), 3);
+    assert!(sent
+        .iter()
+        .all(|r| r.state == OutboxState::Sent && r.external_id.as_deref() == Some("TE-1")));
+    let digis = db.storage.digis_rows(None, None).await.unwrap();
+    assert_eq!(digis.len(), 3);
+    assert!(digis
+        .iter()
+        .all(|d| d.external_id.as_deref() == Some("TE-1")));
+    let lines = log_lines(&db);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("ExtInfo1:863, ExtInfo20:34000001 ")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("ExtInfo1:864, ExtInfo20:34000003 ")));
+    for l in &lines {
+        for part in [
+            "outbox=",
+            "person=",
+            "attempt=1",
+            "outcome=sent",
+            "status=200",
+            "external_id=TE-1",
+            "ms=",
+        ] {
+            assert!(l.contains(part), "{part} missing in {l}");
+        }
+    }
+    let relays = db.storage.relays().await.unwrap();
+    assert_eq!(relays[0].relay_id, "test-relay");
+}
+
+async fn run_until_settled(db: &TestDb, r: &Relay) {
+    // A retry is due after a backoff of at most 2 ms: wait for it (a condition), then run.
+    for _ in 0..50 {
+        once(r).await;
+        let rows = all_rows(db).await;
+        if rows.iter().all(|r| r.state != OutboxState::Pending) {
+            return;
+        }
+        let due = rows.iter().map(|r| r.next_attempt_at).max().unwrap();
+        while Utc::now() <= due {
+            tokio::task::yield_now().await;
+        }
+    }
+    panic!("rows never settled");
+}
+
+async fn server_error_then_success_is_sent_once(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    ok_mock(&server).await;
+    let r = relay(&db, config_for(&server.uri(), &db));
+    run_until_settled(&db, &r).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let row = &all_rows(&db).await[0];
+    assert_eq!((row.state, row.attempts), (OutboxState::Sent, 2));
+    let outcomes: Vec<String> = db
+        .storage
+        .attempts(row.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["retry", "sent"]);
+    assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 1);
+    let lines = log_lines(&db);
+    assert!(
+        lines[0].contains("outcome=retry status=500"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("outcome=sent status=200"), "{}", lines[1]);
+}
+
+async fn pending_row(db: &TestDb) -> digis_relay::storage::OutboxRow {
+    let row = all_rows(db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Pending, "{row:?}");
+    row
+}
+
+async fn timeout_is_retried_later(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    let mut cfg = config_for(&server.uri(), &db);
+    cfg.relay.backoff_base_ms = 600_000;
+    cfg.relay.backoff_max_ms = 600_000;
+    once(&relay(&db, cfg)).await;
+    let row = pending_row(&db).await;
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.last_http_status, None);
+    assert!(
+        row.last_error.as_deref().unwrap().contains("timeout"),
+        "{:?}",
+        row.last_error
+    );
+    assert!(!row.last_error.unwrap().contains(TOKEN));
+}
+
+async fn dropped_connection_is_retried_later(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(sock); // no HTTP answer at all
+        }
+    });
+    let mut cfg = config_for(&format!("http://{addr}"), &db);
+    cfg.relay.backoff_base_ms = 600_000;
+    cfg.relay.backoff_max_ms = 600_000;
+    once(&relay(&db, cfg)).await;
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let row = pending_row(&db).await;
+    assert_eq!((row.attempts, row.last_http_status), (1, None));
+    assert!(row.next_attempt_at > Utc::now());
+    let line = &log_lines(&db)[0];
+    assert!(line.contains("outcome=retry status=-"), "{line}");
+}
+
+async fn too_many_requests_obeys_retry_after(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "120"))
+        .mount(&server)
+        .await;
+    let before = Utc::now();
+    let r = relay(&db, config_for(&server.uri(), &db));
+    once(&r).await;
+    let row = pending_row(&db).await;
+    assert!(
+        row.next_attempt_at >= before + chrono::Duration::seconds(120),
+        "{row:?}"
+    );
+    assert_eq!(row.last_http_status, Some(429));
+    // No request before it: another run sends nothing.
+    once(&r).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+async fn bad_request_fails_with_the_message(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"Message": "MobileNumber 0701 is invalid"})),
+        )
+        .mount(&server)
+        .await;
+    let r = relay(&db, config_for(&server.uri(), &db));
+    once(&r).await;
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Failed);
+    assert_eq!(row.last_http_status, Some(400));
+    assert!(row
+        .last_error
+        .unwrap()
+        .contains("MobileNumber 0701 is invalid"));
+    let line = &log_lines(&db)[0];
+    assert!(line.contains("outcome=failed status=400"), "{line}");
+    assert!(
+        !line.contains("0701"),
+        "Digis's message stays out of the log: {line}"
+    );
+    once(&r).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "a failed row is not retried by itself"
+    );
+}
+
+async fn accepted_without_id_is_sent_and_not_retried(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"Success": true})),
+        )
+        .mount(&server)
+        .await;
+    let r = relay(&db, config_for(&server.uri(), &db));
+    once(&r).await;
+    once(&r).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Sent);
+    assert_eq!(row.external_id, None);
+    assert!(row.last_error.unwrap().contains("no external id"));
+    let d = db
+        .storage
+        .digis_rows(Some(SubscriptionId(5)), Some(PersonId(1)))
+        .await
+        .unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].external_id, None);
+}
+
+async fn success_false_fails(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"Success": false, "Message": "Duplicate contact"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Failed);
+    assert!(row.last_error.unwrap().contains("Duplicate contact"));
+    assert!(db.storage.digis_rows(None, None).await.unwrap().is_empty());
+}
+
+async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
+    db.active_with(5, &[1, 2, 3]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    ok_mock(&server).await;
+    let mut cfg = config_for(&server.uri(), &db);
+    cfg.relay.concurrency = 1;
+    let r = relay(&db, cfg);
+    once(&r).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the rest of the batch was not sent"
+    );
+    let control = db.storage.control().await.unwrap();
+    assert!(control.paused);
+    assert!(
+        control.pause_reason.as_deref().unwrap().contains("401"),
+        "{control:?}"
+    );
+    assert!(control.paused_by.as_deref().unwrap().starts_with("relay:"));
+    let rows = all_rows(&db).await;
+    assert!(
+        rows.iter()
+            .all(|r| r.state == OutboxState::Pending && r.attempts == 0),
+        "{rows:?}"
+    );
+    let line = &log_lines(&db)[0];
+    assert!(line.contains("outcome=paused status=401"), "{line}");
+    // Paused: nothing is sent.
+    once(&r).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    // An operator fixed the token and resumes.
+    db.storage.resume().await.unwrap();
+    once(&r).await;
+    assert_eq!(db.storage.counts().await.unwrap().sent, 3);
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+async fn bad_phone_fails_that_row_only(db: TestDb) {
+    let mut p = crate::common::Person::ordinary(2);
+    p.mobile_number = Some("08-123 456 78".into()); // a Stockholm landline
+    db.person_with(&p).await;
+    db.active_with(5, &[1, 2, 3]).await;
+    let server = MockServer::start().await;
+    ok_mock(&server).await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let counts = db.storage.counts().await.unwrap();
+    assert_eq!((counts.sent, counts.failed), (2, 1));
+    let failed = db
+        .storage
+        .list(&digis_relay::storage::ListQuery {
+            state: Some(OutboxState::Failed),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let err = failed[0].last_error.as_deref().unwrap();
+    assert!(
+        err.contains("person 2") && err.contains("MobileNumber"),
+        "{err}"
+    );
+}
+
+async fn subscription_ended_before_send_is_discarded(db: TestDb) {
+    db.active_with(5, &[1]).await;
+    db.set_status(5, "ENDED").await;
+    let server = MockServer::start().await;
+    ok_mock(&server).await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    assert!(server.received_requests().await.unwrap().is_empty());
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Discarded);
+    assert!(row.reason.unwrap().contains("ENDED"));
+}

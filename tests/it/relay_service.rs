@@ -1,0 +1,353 @@
+//! The relay as a service: the real binary, several relays on one database, a crash mid-batch,
+//! and what it writes (no personal data, no token).
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use digis_relay::domain::OutboxState;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::both_databases;
+use crate::common::TestDb;
+use crate::relay_outcomes::{all_rows, config_for, relay, TOKEN};
+
+const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+
+fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
+    let path = db.dir.path().join("digis-relay.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
+             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 1000\n{extra}",
+            db.url,
+            db.dir.path().join("logs").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn ok_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"ExternalId": "TE-9"})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+both_databases!(
+    binary_run_once_writes_nothing_personal,
+    killed_relay_loses_nothing
+);
+
+async fn binary_run_once_writes_nothing_personal(db: TestDb) {
+    let mut p = crate::common::Person::ordinary(1);
+    p.first_name = Some("Åsa".into());
+    p.last_name = Some("Öberg-Lindqvist".into());
+    p.email = Some("asa.oberg@example.se".into());
+    p.birth_date = Some("1984-02-29".into());
+    p.mobile_number = Some("0046 70 987 65 43".into());
+    db.person_with(&p).await;
+    let mut bad = crate::common::Person::ordinary(2);
+    bad.first_name = Some("Kalle".into());
+    bad.last_name = Some("Nilssonsson".into());
+    bad.mobile_number = Some("08-555 123 45".into());
+    bad.email = Some("kalle@example.se".into());
+    db.person_with(&bad).await;
+    db.active_with(863, &[1, 2]).await;
+    let server = ok_server().await;
+    let config = write_config(&db, &server.uri(), "");
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .env("DIGIS_RELAY_LOG", "trace")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("sent 1") && stdout.contains("failed 1"),
+        "{stdout}"
+    );
+    let mut written = vec![
+        ("stdout".to_string(), stdout),
+        ("stderr".to_string(), stderr),
+    ];
+    for entry in std::fs::read_dir(db.dir.path().join("logs")).unwrap() {
+        let path = entry.unwrap().path();
+        written.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+    }
+    assert!(written
+        .iter()
+        .any(|(_, text)| text.contains("ExtInfo1:863, ExtInfo20:34000001")));
+    let secrets = [
+        "Åsa",
+        "Öberg",
+        "asa.oberg",
+        "1984-02-29",
+        "987 65 43",
+        "709876543",
+        "Kalle",
+        "Nilssonsson",
+        "kalle@",
+        "555 123",
+        "855512345",
+        TOKEN,
+    ];
+    for (name, text) in &written {
+        for s in secrets {
+            assert!(!text.contains(s), "{name} contains `{s}`:\n{text}");
+        }
+    }
+    // The token is not in the database's error texts either.
+    for r in all_rows(&db).await {
+        assert!(!r.last_error.unwrap_or_default().contains(TOKEN));
+    }
+}
+
+async fn killed_relay_loses_nothing(db: TestDb) {
+    let subs: Vec<i64> = (1..=12).collect();
+    for s in &subs {
+        db.active_with(*s, &[*s]).await;
+    }
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ExternalId": "SLOW"}))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .mount(&slow)
+        .await;
+    let config = write_config(
+        &db,
+        &slow.uri(),
+        "[relay]\nconcurrency = 1\nbatch_size = 12\nlease_ms = 1500\nmax_requests_per_second = 0\n[export]\nlisten = \"\"\n",
+    );
+    let mut child = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it in the middle of the batch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while slow.received_requests().await.unwrap().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the relay never sent");
+        tokio::task::yield_now().await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = db.storage.counts().await.unwrap();
+    assert!(
+        before.sending > 0,
+        "rows were left under the dead relay's lease: {before:?}"
+    );
+    // Until the lease expires nobody takes them; then another run sends the rest.
+    let server = ok_server().await;
+    let mut cfg = config_for(&server.uri(), &db);
+    cfg.relay.lease_ms = 1500;
+    cfg.digis_timeout_ms = 1000;
+    let r = relay(&db, cfg);
+    loop {
+        r.run(CancellationToken::new(), true).await.unwrap();
+        let c = db.storage.counts().await.unwrap();
+        if c.sent == 12 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(30),
+            "not drained: {c:?}"
+        );
+        let until = all_rows(&db)
+            .await
+            .iter()
+            .filter_map(|r| r.locked_until)
+            .max();
+        while until.is_some_and(|u| Utc::now() <= u) {
+            tokio::task::yield_now().await;
+        }
+    }
+    let rows = all_rows(&db).await;
+    assert!(rows.iter().all(|r| r.state == OutboxState::Sent));
+    assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 12);
+    // Measured, not assumed: requests Digis saw for a member already seen by the killed relay.
+    let first: Vec<serde_json::Value> = slow
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let second: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let dups = second
+        .iter()
+        .filter(|b| first.iter().any(|f| f["ExtInfo4"] == b["ExtInfo4"]))
+        .count();
+    eprintln!(
+        "killed mid-batch: {} requests before the kill, {} after, {dups} possible duplicate(s)",
+        first.len(),
+        second.len()
+    );
+    assert!(
+        dups <= 1,
+        "only the request in flight at the kill may repeat (concurrency 1): {dups}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_on_postgres_send_every_row_exactly_once() {
+    let db = TestDb::postgres().await;
+    let mut sql = String::from("INSERT INTO business_unit (id, name) VALUES (1, 'U');");
+    for p in 1..=2000 {
+        sql.push_str(&format!(
+            "INSERT INTO person (id, unit_id, mobile_number, card_number) VALUES ({p}, 1, '070-{:03} {:02} {:02}', '{p}');",
+            100 + p % 900,
+            p % 100,
+            (p / 100) % 100
+        ));
+    }
+    for s in 1..=200 {
+        sql.push_str(&format!("INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');"));
+        for u in 1..=10 {
+            sql.push_str(&format!(
+                "INSERT INTO subscription_user (subscription_id, person_id) VALUES ({s}, {});",
+                (s - 1) * 10 + u
+            ));
+        }
+    }
+    db.exec(&sql).await;
+    let server = ok_server().await;
+    let mut handles = Vec::new();
+    for name in ["relay-a", "relay-b"] {
+        let mut cfg = config_for(&server.uri(), &db);
+        cfg.relay.relay_id = name.into();
+        cfg.relay.batch_size = 50;
+        let r = relay(&db, cfg);
+        handles.push(tokio::spawn(async move {
+            r.run(CancellationToken::new(), true).await.unwrap()
+        }));
+    }
+    let mut per_relay = Vec::new();
+    for h in handles {
+        per_relay.push(h.await.unwrap().sent);
+    }
+    assert_eq!(per_relay.iter().sum::<u64>(), 2000, "{per_relay:?}");
+    assert!(
+        per_relay.iter().all(|n| *n > 0),
+        "both relays took work: {per_relay:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2000);
+    let mut persons: Vec<i64> = requests
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["ExtInfo4"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    persons.sort();
+    persons.dedup();
+    assert_eq!(persons.len(), 2000, "a member was sent twice");
+    assert_eq!(db.storage.counts().await.unwrap().sent, 2000);
+}
+
+both_databases!(binary_run_once_against_fake_digis);
+
+/// The whole path as a gym runs it: saves in the membership tables, `run --once`, the project's
+/// own fake Digis over loopback.
+async fn binary_run_once_against_fake_digis(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.active_with(863, &[1, 2]).await;
+    db.active_with(900, &[3]).await;
+    db.person(4).await;
+    db.subscription(901, "PAUSED").await;
+    db.add_user(901, 4).await;
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            token: Some(TOKEN.into()),
+            rules: vec!["card=34000003,status=400,message=Invalid mobile"
+                .parse()
+                .unwrap()],
+            record: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = write_config(&db, &fake.base_url(), "");
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = fake.received();
+    assert_eq!(
+        received.len(),
+        3,
+        "the PAUSED subscription's user is not sent"
+    );
+    let cfg = digis_relay::config::Config::load(Some(&config), &Default::default()).unwrap();
+    for r in &received {
+        assert_eq!(r.query_token.as_deref(), Some(TOKEN));
+        assert_eq!(r.path, "/v1/import/single/brp");
+        let sub = r.body["ExtInfo1"].as_i64().unwrap();
+        let person = r.body["ExtInfo4"].as_i64().unwrap();
+        let member = db
+            .storage
+            .members_of_subscription(
+                digis_relay::domain::SubscriptionId(sub),
+                Some(digis_relay::domain::PersonId(person)),
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        let expected =
+            serde_json::to_value(digis_relay::payload::build(&member, &cfg.payload).unwrap())
+                .unwrap();
+        assert_eq!(r.body, expected);
+    }
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 2);
+    let digis = db.storage.digis_rows(None, None).await.unwrap();
+    assert_eq!(digis.len(), 2);
+    for d in &digis {
+        let a = accepted
+            .iter()
+            .find(|a| a.body["ExtInfo4"].as_i64() == Some(d.person_id.0))
+            .unwrap();
+        assert_eq!(
+            d.external_id, a.external_id,
+            "digis holds the fake's external id"
+        );
+    }
+    let counts = db.storage.counts().await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.pending), (2, 1, 0));
+    let log = std::fs::read_to_string(db.dir.path().join("logs/scheduler_digis_sync.txt")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    assert!(log
+        .lines()
+        .any(|l| l.contains("ExtInfo1:900, ExtInfo20:34000003 ")
+            && l.contains("outcome=failed status=400")));
+    assert_eq!(fake.duplicates(), 0);
+}
