@@ -135,12 +135,14 @@ impl Drop for RestoreOnDrop {
 
 fn spawn_effects(exec: &Executor, tx: &UnboundedSender<Msg>, effects: Vec<Effect>) {
     for effect in effects {
-        if !matches!(
-            effect,
-            Effect::LoadStatus | Effect::LoadPage { .. } | Effect::LoadDetail(_)
-        ) {
+        match &effect {
+            Effect::LoadStatus | Effect::LoadPage { .. } | Effect::LoadDetail(_) => {}
+            // What was typed may be a name: never logged.
+            Effect::Search(_) => tracing::info!(target: "digis_relay::tui", "dashboard search"),
             // Ids and the action only: what an operator did, never whom it concerned by name.
-            tracing::info!(target: "digis_relay::tui", action = ?effect, "dashboard action");
+            other => {
+                tracing::info!(target: "digis_relay::tui", action = ?other, "dashboard action")
+            }
         }
         let exec = exec.clone();
         let tx = tx.clone();
