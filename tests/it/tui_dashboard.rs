@@ -722,3 +722,22 @@ fn search_input_takes_every_key_until_enter_or_esc() {
     update(&mut app, Msg::char('q'));
     assert!(app.should_quit);
 }
+
+#[test]
+fn no_color_means_no_color() {
+    use ratatui::style::Color;
+    let colors = |no_color: bool| -> usize {
+        let mut app = fixture(24);
+        app.env.no_color = no_color;
+        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        t.draw(|f| view::draw(f, &app)).unwrap();
+        t.backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert_eq!(colors(true), 0, "NO_COLOR set, yet colours were drawn");
+    assert!(colors(false) > 0, "without NO_COLOR the states are coloured");
+}
