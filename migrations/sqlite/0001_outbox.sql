@@ -75,7 +75,7 @@ INSERT INTO digis_control (id) VALUES (1);
 -- The payload builder reads only this view: adapting to another host schema means editing
 -- this view and the triggers below, nothing else.
 CREATE VIEW digis_member AS
-SELECT s.id                  AS subscription_id,
+SELECT su.subscription_id    AS subscription_id,
        su.person_id          AS person_id,
        s.status              AS subscription_status,
        s.start_date          AS start_date,

@@ -53,6 +53,12 @@ pub enum Command {
         /// Stop after this many seconds (headless default 30).
         #[arg(long, value_name = "SECS")]
         duration: Option<u64>,
+        /// Folder for the demo's database and logs (emptied at start).
+        #[arg(long, value_name = "DIR", default_value = "digis-relay-demo")]
+        dir: std::path::PathBuf,
+        /// How many members to create.
+        #[arg(long, default_value_t = 300)]
+        members: usize,
     },
     /// Relay state and counts by outbox state.
     Status {

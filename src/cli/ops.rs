@@ -94,6 +94,13 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
         }
         Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
+        Command::Export { format, output, .. } => {
+            let format = match format {
+                super::args::ExportFormat::Json => crate::export::ExportFormat::Json,
+                super::args::ExportFormat::Csv => crate::export::ExportFormat::Csv,
+            };
+            crate::export::cli::run(ctx.storage().await?, &ctx.config, format, output).await
+        }
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)

@@ -1,10 +1,12 @@
-//! `digis-relay run [--once] [--listen ADDR]`: the relay as a service.
+//! `digis-relay run [--once] [--listen ADDR]`: the relay as a service, with the HTTP listener
+//! (export, /healthz, /metrics) beside it unless `--once`.
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use super::setup::Context;
+use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::synclog::SyncLog;
 
@@ -13,13 +15,55 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
     let storage = ctx.storage().await?;
     let config = Arc::new(ctx.config);
     let synclog = Arc::new(SyncLog::open(&config.log_dir)?);
-    let relay = Relay::new(storage.clone(), config.clone(), synclog).context("digis client")?;
+    let metrics = Metrics::new();
+    let relay = Relay::new(storage.clone(), config.clone(), synclog)
+        .context("digis client")?
+        .with_observer(Arc::new(metrics.clone()));
     if !config.use_digis {
         eprintln!("useDigis is false: the relay runs but sends nothing");
     }
     let shutdown = super::logging::shutdown_on_signals();
-    let _ = &listen;
-    let tally = relay.run(shutdown, once).await?;
+    // `run --once` is a batch job: no listener unless asked for.
+    let addr = listen.or_else(|| {
+        (!once && !config.export.listen.is_empty()).then(|| config.export.listen.clone())
+    });
+    let server = match addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (export.listen / --listen)"))?;
+            let bound = listener.local_addr()?;
+            eprintln!(
+                "listening on http://{bound} (/healthz, /metrics{})",
+                if config.export.token.is_empty() {
+                    "; export off: no export.token"
+                } else {
+                    ", /export/DigisAllActive"
+                }
+            );
+            let state = crate::http::AppState {
+                storage: storage.clone(),
+                config: config.clone(),
+                metrics,
+            };
+            let stop = shutdown.clone();
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                state,
+                async move { stop.cancelled().await },
+            )))
+        }
+        None => None,
+    };
+    let tally = relay.run(shutdown.clone(), once).await;
+    shutdown.cancel();
+    if let Some(server) = server {
+        server
+            .await
+            .context("HTTP listener")?
+            .context("HTTP listener")?;
+    }
+    let tally = tally?;
     if once {
         let control = storage.control().await?;
         println!(

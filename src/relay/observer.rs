@@ -15,3 +15,17 @@ pub trait Observer: Send + Sync {
 
 pub struct NoObserver;
 impl Observer for NoObserver {}
+
+/// The Prometheus metrics follow the relay.
+impl Observer for crate::metrics::Metrics {
+    fn attempt(&self, outcome: &str, duration: Duration) {
+        self.record_attempt(outcome, duration);
+    }
+    fn success(&self, at: DateTime<Utc>) {
+        self.record_success(at);
+    }
+    fn state(&self, paused: bool, circuit_open: bool) {
+        self.set_paused(paused);
+        self.set_circuit_open(circuit_open);
+    }
+}

@@ -88,6 +88,10 @@ pub trait Storage: Send + Sync {
 
     async fn ping(&self) -> Result<()>;
 
+    /// Runs SQL against the membership tables as the membership system would. For the demo
+    /// and staging only: the relay itself never writes host tables.
+    async fn host_exec(&self, sql: &str) -> Result<()>;
+
     // --- the relay ---
 
     /// Claims up to `limit` due `pending` rows plus `sending` rows whose lease expired, in one

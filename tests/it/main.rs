@@ -2,6 +2,7 @@
 mod common;
 mod doctor;
 mod fake_digis;
+mod http_export;
 mod relay_outcomes;
 mod relay_service;
 mod storage_ops;

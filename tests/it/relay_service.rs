@@ -351,3 +351,89 @@ async fn binary_run_once_against_fake_digis(db: TestDb) {
             && l.contains("outcome=failed status=400")));
     assert_eq!(fake.duplicates(), 0);
 }
+
+both_databases!(service_serves_health_and_metrics_and_stops_on_sigterm);
+
+/// `run` as systemd runs it: it delivers, serves /healthz and /metrics, and on SIGTERM stops
+/// cleanly and says so in the relays table.
+async fn service_serves_health_and_metrics_and_stops_on_sigterm(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.active_with(1, &[1, 2, 3]).await;
+    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "[relay]\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
+    );
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            let text = r.text().await.unwrap();
+            if text.contains("digis_deliveries_total{outcome=\"sent\"} 3") {
+                break text;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics never showed 3 sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        metrics.contains("digis_outbox_depth{state=\"sent\"} 3"),
+        "{metrics}"
+    );
+    let health: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["database"]["reachable"], true, "{health}");
+    // Saved while it runs: PostgreSQL's NOTIFY or the poll picks it up.
+    db.active_with(2, &[4]).await;
+    assert!(fake.wait_for_requests(4, Duration::from_secs(30)).await);
+    nix_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let relays = db.storage.relays().await.unwrap();
+    assert_eq!(relays[0].state, "stopped");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {pid}");
+}

@@ -286,6 +286,16 @@ impl Storage for SqliteStorage {
         })
     }
 
+    async fn host_exec(&self, sql: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *tx)
+            .await
+            .ctx("writing host tables")?;
+        tx.commit().await.ctx("committing a host write")?;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -1,0 +1,336 @@
+//! The HTTP listener (DESIGN §10): `GET /export/DigisAllActive`, `GET /healthz`, `GET /metrics`.
+//!
+//! Started by `run --listen ADDR` (or `export.listen`) through [`serve`]. The export token is
+//! a secret: it is compared in constant time and never logged (request logs show `token=***`).
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use futures::StreamExt;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::export::{self, ExportFormat};
+use crate::metrics::{self, Metrics};
+use crate::storage::{Backend, DynStorage};
+
+/// What every handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: DynStorage,
+    pub config: Arc<Config>,
+    pub metrics: Metrics,
+}
+
+/// A `/healthz` database check that takes longer than this counts as unreachable.
+const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The routes, for [`serve`] and for tests that drive the router directly.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(&format!("/export/{}", export::NAME), get(export_all_active))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight (an export being streamed)
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            "HTTP listener on http://{addr} (/export/{}{}, /healthz, /metrics)",
+            export::NAME,
+            if state.config.export.token.is_empty() {
+                " is off: no export.token"
+            } else {
+                ""
+            }
+        );
+    }
+    let token_len = state.config.export.token.chars().count();
+    if token_len > 0 && token_len < 16 {
+        tracing::warn!(
+            "export.token has only {token_len} characters: anyone who guesses it can download every member; use 16 or more random characters"
+        );
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: try /export/DigisAllActive, /healthz or /metrics",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportParams {
+    format: Option<String>,
+    token: Option<String>,
+}
+
+async fn export_all_active(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    let expected = st.config.export.token.as_str();
+    if expected.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the DigisAllActive export is off: no export.token is configured",
+        );
+    }
+    // Authorisation comes first, so that nothing about the request is judged for a stranger.
+    let query_token = params.as_ref().ok().and_then(|q| q.token.as_deref());
+    if !authorized(expected, &headers, query_token) {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: send `Authorization: Bearer TOKEN` or ?token=TOKEN",
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    let Ok(Query(params)) = params else {
+        return error(StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    let format = match params.format.as_deref() {
+        None => ExportFormat::Json,
+        Some(f) => match ExportFormat::parse(f) {
+            Some(f) => f,
+            None => return error(StatusCode::BAD_REQUEST, "`format` must be json or csv"),
+        },
+    };
+    // The first page is read before answering, so an unreachable database is a 503 and not a
+    // 200 whose body breaks off at once.
+    let mut stream = Box::pin(export::export_stream(
+        st.storage.clone(),
+        &st.config,
+        format,
+    ));
+    let first = match stream.next().await {
+        Some(Ok(first)) => first,
+        Some(Err(e)) => {
+            tracing::error!("export {}: {e}", export::NAME);
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the export cannot read the database; see the relay's log",
+            );
+        }
+        None => axum::body::Bytes::new(),
+    };
+    let body = Body::from_stream(futures::stream::once(async { Ok(first) }).chain(stream));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, format.content_type())
+        // Personal data: no cache may keep a copy.
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"{}.{}\"",
+                export::NAME,
+                format.extension()
+            ),
+        )
+        .body(body)
+        .unwrap_or_else(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot build the response",
+            )
+        })
+}
+
+/// True when the bearer token or the `token` query parameter equals `expected`. Each candidate
+/// is compared in constant time (only the length can be learnt from timing).
+fn authorized(expected: &str, headers: &HeaderMap, query_token: Option<&str>) -> bool {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
+    let matches = |given: &str| -> bool { bool::from(given.as_bytes().ct_eq(expected.as_bytes())) };
+    // Both are compared whenever both are given, so timing does not tell which one was right.
+    let by_header = bearer.map(matches).unwrap_or(false);
+    let by_query = query_token.map(matches).unwrap_or(false);
+    by_header | by_query
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    let s = st.storage.as_ref();
+    let ping = tokio::time::timeout(HEALTH_DB_TIMEOUT, s.ping()).await;
+    let reachable = match ping {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!("healthz: database unreachable: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                "healthz: database did not answer within {}s",
+                HEALTH_DB_TIMEOUT.as_secs()
+            );
+            false
+        }
+    };
+    let backend = match s.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let (control, relays) = if reachable {
+        (s.control().await.ok(), s.relays().await.ok())
+    } else {
+        (None, None)
+    };
+    let now = Utc::now();
+    // A relay is alive while its heartbeat is younger than three heartbeat periods.
+    let stale_after = (st.config.relay.heartbeat_ms as i64).saturating_mul(3) / 1000;
+    let relays_json: Vec<serde_json::Value> = relays
+        .iter()
+        .flatten()
+        .map(|r| {
+            let age = (now - r.heartbeat_at).num_seconds().max(0);
+            serde_json::json!({
+                "relay_id": r.relay_id,
+                "hostname": r.hostname,
+                "pid": r.pid,
+                "version": r.version,
+                "state": r.state,
+                "detail": r.detail,
+                "heartbeat_age_seconds": age,
+                "alive": r.state != "stopped" && age <= stale_after.max(1),
+            })
+        })
+        .collect();
+    let alive: Vec<&serde_json::Value> = relays_json
+        .iter()
+        .filter(|r| r["alive"] == serde_json::Value::Bool(true))
+        .collect();
+    let circuit_open = alive.iter().any(|r| r["state"] == "circuit_open");
+    let body = serde_json::json!({
+        "status": if reachable { "ok" } else { "database unreachable" },
+        "database": { "reachable": reachable, "backend": backend },
+        "use_digis": st.config.use_digis,
+        "paused": control.as_ref().map(|c| c.paused),
+        "pause_reason": control.as_ref().and_then(|c| c.pause_reason.clone()),
+        "circuit_open": circuit_open,
+        "relays_alive": alive.len(),
+        "relays": relays_json,
+        "export_enabled": !st.config.export.token.is_empty(),
+    });
+    let status = if reachable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    match st.metrics.render(st.storage.as_ref()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// One line per request, the query's `token` shown as `***`. The export is logged at info,
+/// the frequent health and metrics scrapes at debug.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let target = redacted_target(req.uri());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    if target.starts_with("/export") || status >= 400 {
+        tracing::info!(%method, target = %target, status, ms, "http request");
+    } else {
+        tracing::debug!(%method, target = %target, status, ms, "http request");
+    }
+    response
+}
+
+/// Path and query with the value of every `token` parameter replaced by `***`.
+pub fn redacted_target(uri: &Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
+            if key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("access_token") {
+                format!("{key}=***")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_redacted_from_logged_targets() {
+        let uri: Uri = "/export/DigisAllActive?format=csv&token=s3cret&x=1"
+            .parse()
+            .unwrap();
+        let t = redacted_target(&uri);
+        assert_eq!(t, "/export/DigisAllActive?format=csv&token=***&x=1");
+        assert!(!t.contains("s3cret"));
+        let uri: Uri = "/x?TOKEN=abc".parse().unwrap();
+        assert_eq!(redacted_target(&uri), "/x?TOKEN=***");
+        let uri: Uri = "/healthz".parse().unwrap();
+        assert_eq!(redacted_target(&uri), "/healthz");
+    }
+
+    #[test]
+    fn bearer_or_query_token() {
+        let mut h = HeaderMap::new();
+        assert!(!authorized("abc", &h, None));
+        assert!(authorized("abc", &h, Some("abc")));
+        assert!(!authorized("abc", &h, Some("abd")));
+        assert!(!authorized("abc", &h, Some("")));
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert!(authorized("abc", &h, None));
+        h.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert!(authorized("abc", &h, None));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(!authorized("abc", &h, None));
+        h.insert(header::AUTHORIZATION, "Bearer abcd".parse().unwrap());
+        assert!(!authorized("abc", &h, None));
+    }
+}

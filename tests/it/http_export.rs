@@ -1,0 +1,981 @@
+//! The HTTP listener (export, healthz, metrics) and the `export` command, against both
+//! databases, over real TCP and the real binary.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use digis_relay::config::Config;
+use digis_relay::export::{self, ExportFormat};
+use digis_relay::http::{serve, AppState};
+use digis_relay::metrics::Metrics;
+use digis_relay::payload;
+use digis_relay::storage::{AttemptRecord, Completion, MemberRow};
+
+use crate::both_databases;
+use crate::common::{Person, TestDb};
+
+const TOKEN: &str = "export-s3cret-token";
+
+struct Server {
+    base: String,
+    metrics: Metrics,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn config(db: &TestDb, token: &str, page_size: u32) -> Config {
+    let mut c = Config {
+        database_url: db.url.clone(),
+        ..Config::default()
+    };
+    c.export.token = token.to_string();
+    c.export.page_size = page_size;
+    c
+}
+
+async fn start(db: &TestDb, cfg: Config) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Metrics::new();
+    let state = AppState {
+        storage: db.storage(),
+        config: Arc::new(cfg),
+        metrics: metrics.clone(),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        metrics,
+        _stop: tx,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A person with personal data that needs CSV quoting, and one with much left empty.
+fn awkward(id: i64) -> Person {
+    let mut p = Person::ordinary(id);
+    p.first_name = Some("Anna, \"Annie\"".into());
+    p.last_name = Some("Lind\nBerg".into());
+    p.address = Some((
+        "Storgatan 1, lgh 1101".into(),
+        "111 22".into(),
+        "Malmö \"C\"".into(),
+        "se".into(),
+    ));
+    p
+}
+
+fn sparse(id: i64) -> Person {
+    let mut p = Person::ordinary(id);
+    p.sex = None;
+    p.birth_date = None;
+    p.email = None;
+    p.address = None;
+    p
+}
+
+/// Members of ACTIVE 100 (1, 2, awkward 3), ACTIVE 101 (sparse 4 and 1 again), and
+/// subscriptions that must not be exported: PAUSED 200 (5), ENDED 201 (6), CANCELLED 202 (7).
+async fn seed(db: &TestDb) {
+    db.person(1).await;
+    db.person(2).await;
+    db.person_with(&awkward(3)).await;
+    db.person_with(&sparse(4)).await;
+    for p in 5..=7 {
+        db.person(p).await;
+    }
+    db.active_with(100, &[1, 2, 3]).await;
+    db.active_with(101, &[4, 1]).await;
+    for (s, status, p) in [(200, "PAUSED", 5), (201, "ENDED", 6), (202, "CANCELLED", 7)] {
+        db.subscription(s, status).await;
+        db.add_user(s, p).await;
+    }
+}
+
+/// Every active member as the storage gives them, for computing the expected export.
+async fn active_members(db: &TestDb) -> Vec<MemberRow> {
+    db.storage()
+        .active_members_page(None, 10_000)
+        .await
+        .unwrap()
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
+}
+
+both_databases!(
+    token_by_header_and_by_query,
+    export_is_off_without_a_token,
+    json_and_csv_agree_with_the_payload_builder,
+    csv_escapes_commas_quotes_and_newlines,
+    non_active_subscriptions_are_excluded,
+    member_with_a_bad_phone_is_skipped_and_counted,
+    page_size_does_not_change_the_bytes,
+    metrics_parse_and_depth_matches_the_database,
+    healthz_reports_database_pause_and_relays,
+    export_command_writes_the_endpoints_bytes,
+);
+
+async fn token_by_header_and_by_query(db: TestDb) {
+    seed(&db).await;
+    let srv = start(&db, config(&db, TOKEN, 500)).await;
+    let url = format!("{}/export/DigisAllActive", srv.base);
+    let c = client();
+
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401, "missing token");
+    assert_eq!(
+        r.headers().get("www-authenticate").unwrap(),
+        "Bearer",
+        "401 says how to authenticate"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
+
+    let r = c.get(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401, "wrong bearer token");
+    let r = c
+        .get(&url)
+        .bearer_auth(&TOKEN[..TOKEN.len() - 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a prefix of the token");
+    let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 200, "right bearer token");
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let arr: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert_eq!(arr.len(), 5);
+
+    let r = c.get(format!("{url}?token=wrong")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "wrong query token");
+    let r = c.get(format!("{url}?token=")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "empty query token");
+    let r = c.get(format!("{url}?token={TOKEN}")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "right query token");
+    let r = c
+        .get(format!("{url}?format=csv&token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "right query token with csv");
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+
+    let r = c
+        .get(format!("{url}?format=xml&token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown format");
+    // A wrong token never learns whether the format was right.
+    let r = c.get(format!("{url}?format=xml")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(format!("{url}?format=csv&format=json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a malformed query without a token");
+    let r = c
+        .get(format!("{url}?format=csv&format=json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a malformed query with the token");
+}
+
+async fn export_is_off_without_a_token(db: TestDb) {
+    seed(&db).await;
+    let srv = start(&db, config(&db, "", 500)).await;
+    for url in [
+        format!("{}/export/DigisAllActive", srv.base),
+        format!("{}/export/DigisAllActive?token=", srv.base),
+        format!("{}/export/DigisAllActive?token=anything", srv.base),
+    ] {
+        let r = get(&url).await;
+        assert_eq!(r.status(), 404, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("off"),
+            "says the export is off: {body}"
+        );
+    }
+    // An empty bearer token must not match the empty configured token.
+    let r = client()
+        .get(format!("{}/export/DigisAllActive", srv.base))
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+async fn json_and_csv_agree_with_the_payload_builder(db: TestDb) {
+    seed(&db).await;
+    let cfg = config(&db, TOKEN, 500);
+    let expected: Vec<payload::Payload> = active_members(&db)
+        .await
+        .iter()
+        .map(|m| payload::build(m, &cfg.payload).unwrap())
+        .collect();
+    assert_eq!(expected.len(), 5);
+    let srv = start(&db, cfg).await;
+
+    let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let got: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let want: Vec<serde_json::Value> = expected
+        .iter()
+        .map(|p| serde_json::from_str(&p.to_json()).unwrap())
+        .collect();
+    assert_eq!(got, want);
+    // Key order is the contract's (serde_json keeps it with preserve_order).
+    let keys: Vec<&String> = got[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, payload::CSV_HEADER.to_vec());
+    // Each object is byte for byte what `preview` prints.
+    for p in &expected {
+        assert!(text.contains(&p.to_json()), "{}", p.to_json());
+    }
+    // (subscription, person) order.
+    let order: Vec<(i64, i64)> = got
+        .iter()
+        .map(|o| {
+            (
+                o["ExtInfo1"].as_i64().unwrap(),
+                o["ExtInfo4"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec![(100, 1), (100, 2), (100, 3), (101, 1), (101, 4)]
+    );
+    // The sparse member: nulls, never the string "null".
+    let sparse = &got[4];
+    assert!(sparse["Gender"].is_null() && sparse["DOB"].is_null() && sparse["Zip"].is_null());
+
+    let r = get(&format!(
+        "{}/export/DigisAllActive?format=csv&token={TOKEN}",
+        srv.base
+    ))
+    .await;
+    assert_eq!(r.status(), 200);
+    let csv_text = r.text().await.unwrap();
+    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, payload::CSV_HEADER.to_vec());
+    let rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let want_rows: Vec<Vec<String>> = expected.iter().map(|p| p.csv_record()).collect();
+    assert_eq!(rows, want_rows);
+}
+
+async fn csv_escapes_commas_quotes_and_newlines(db: TestDb) {
+    db.person_with(&awkward(3)).await;
+    db.active_with(100, &[3]).await;
+    let srv = start(&db, config(&db, TOKEN, 500)).await;
+    let r = client()
+        .get(format!("{}/export/DigisAllActive?format=csv", srv.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"Anna, \"\"Annie\"\"\""), "{text}");
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(
+        records.len(),
+        1,
+        "the newline in a name does not split the record"
+    );
+    let rec = &records[0];
+    let field = |name: &str| {
+        let i = header.iter().position(|h| h == name).unwrap();
+        rec.get(i).unwrap().to_string()
+    };
+    assert_eq!(field("FirstName"), "Anna, \"Annie\"");
+    assert_eq!(field("LastName"), "Lind\nBerg");
+    assert_eq!(field("Address"), "Storgatan 1, lgh 1101");
+    assert_eq!(field("City"), "Malmö \"C\"");
+    assert_eq!(field("ISOCountryCode"), "SE");
+    assert_eq!(field("ExtInfo1"), "100");
+    assert_eq!(field("ExtInfo20"), "34000003");
+    assert_eq!(field("Gender"), "Female");
+    assert_eq!(rec.len(), payload::CSV_HEADER.len());
+}
+
+async fn non_active_subscriptions_are_excluded(db: TestDb) {
+    seed(&db).await;
+    // A subscription that was ACTIVE and has ended since.
+    db.active_with(102, &[2]).await;
+    db.set_status(102, "ENDED").await;
+    let srv = start(&db, config(&db, TOKEN, 2)).await;
+    let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
+    let got: Vec<serde_json::Value> = r.json().await.unwrap();
+    let subs: std::collections::BTreeSet<i64> = got
+        .iter()
+        .map(|o| o["ExtInfo1"].as_i64().unwrap())
+        .collect();
+    assert_eq!(subs, [100, 101].into_iter().collect());
+    let persons: std::collections::BTreeSet<i64> = got
+        .iter()
+        .map(|o| o["ExtInfo4"].as_i64().unwrap())
+        .collect();
+    assert!(!persons.contains(&5) && !persons.contains(&6) && !persons.contains(&7));
+    assert_eq!(got.len(), 5);
+    // Reactivated: back in the export.
+    db.set_status(200, "ACTIVE").await;
+    let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
+    let got: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert_eq!(got.len(), 6);
+    assert!(got
+        .iter()
+        .any(|o| o["ExtInfo1"] == 200 && o["ExtInfo4"] == 5));
+}
+
+async fn member_with_a_bad_phone_is_skipped_and_counted(db: TestDb) {
+    seed(&db).await;
+    let mut bad = Person::ordinary(8);
+    bad.mobile_number = Some("12".into());
+    db.person_with(&bad).await;
+    let mut none = Person::ordinary(9);
+    none.mobile_number = None;
+    db.person_with(&none).await;
+    db.add_user(100, 8).await;
+    db.add_user(101, 9).await;
+    let cfg = config(&db, TOKEN, 2);
+
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = Vec::new();
+    let summary = export::write_export(
+        db.storage().as_ref(),
+        &cfg,
+        ExportFormat::Json,
+        &mut buf,
+        |n| seen.push(n),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.written, 5);
+    assert_eq!(summary.skipped, 2);
+    let skipped: Vec<(i64, i64, &str)> = summary
+        .skipped_examples
+        .iter()
+        .map(|s| (s.subscription_id, s.person_id, s.field))
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![(100, 8, "MobileNumber"), (101, 9, "MobileNumber")]
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&7),
+        "progress counts every member looked at"
+    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    let got: Vec<serde_json::Value> = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|o| o["ExtInfo4"] != 8 && o["ExtInfo4"] != 9));
+
+    // The endpoint leaves them out too, and still answers 200 with valid JSON.
+    let srv = start(&db, cfg).await;
+    let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), buf.as_slice());
+}
+
+async fn page_size_does_not_change_the_bytes(db: TestDb) {
+    seed(&db).await;
+    for format in [ExportFormat::Json, ExportFormat::Csv] {
+        let mut outputs = Vec::new();
+        for page in [1, 2, 3, 5, 6, 500] {
+            let mut buf: Vec<u8> = Vec::new();
+            export::write_export(
+                db.storage().as_ref(),
+                &config(&db, TOKEN, page),
+                format,
+                &mut buf,
+                |_| {},
+            )
+            .await
+            .unwrap();
+            outputs.push((page, buf));
+        }
+        for (page, out) in &outputs[1..] {
+            assert_eq!(
+                out, &outputs[0].1,
+                "{format:?} with page size {page} differs from page size 1"
+            );
+        }
+    }
+    // An empty export is still a valid document.
+    db.exec("UPDATE subscription SET status = 'ENDED'").await;
+    let mut buf: Vec<u8> = Vec::new();
+    let s = export::write_export(
+        db.storage().as_ref(),
+        &config(&db, TOKEN, 2),
+        ExportFormat::Json,
+        &mut buf,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.written, 0);
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&buf).unwrap();
+    assert!(v.is_empty());
+    let mut buf: Vec<u8> = Vec::new();
+    export::write_export(
+        db.storage().as_ref(),
+        &config(&db, TOKEN, 2),
+        ExportFormat::Csv,
+        &mut buf,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(buf).unwrap(),
+        format!("{}\r\n", payload::CSV_HEADER.join(","))
+    );
+}
+
+/// One parsed sample of the Prometheus/OpenMetrics text format.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: HashMap<String, String>,
+    value: f64,
+}
+
+/// A strict enough reader of the text exposition format: every line is a `# HELP`/`# TYPE`/
+/// `# UNIT` comment, `# EOF` (last), or `name{label="value",...} value`; every sample belongs
+/// to a family declared by `# TYPE`.
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").unwrap();
+    let label_re = regex::Regex::new(r#"^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$"#).unwrap();
+    let mut types: HashMap<String, String> = HashMap::new();
+    let mut samples = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF");
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            let name = parts.next().expect("comment names a metric");
+            assert!(name_re.is_match(name), "{line}");
+            match kind {
+                "TYPE" => {
+                    let t = parts.next().expect("a type");
+                    assert!(
+                        [
+                            "counter",
+                            "gauge",
+                            "histogram",
+                            "summary",
+                            "info",
+                            "unknown"
+                        ]
+                        .contains(&t),
+                        "{line}"
+                    );
+                    types.insert(name.to_string(), t.to_string());
+                }
+                "HELP" | "UNIT" => {}
+                _ => panic!("unexpected comment: {line}"),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => {
+                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
+                let labels = if inner.is_empty() {
+                    HashMap::new()
+                } else {
+                    inner
+                        .split(',')
+                        .map(|kv| {
+                            let c = label_re.captures(kv).unwrap_or_else(|| panic!("{line}"));
+                            (c[1].to_string(), c[2].to_string())
+                        })
+                        .collect()
+                };
+                (n, labels)
+            }
+            None => (series, HashMap::new()),
+        };
+        assert!(name_re.is_match(name), "{line}");
+        let family = ["_total", "_bucket", "_sum", "_count", "_created"]
+            .iter()
+            .find_map(|suf| name.strip_suffix(suf).filter(|f| types.contains_key(*f)))
+            .unwrap_or(name);
+        assert!(types.contains_key(family), "no # TYPE for {name}");
+        samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+fn sample<'a>(samples: &'a [Sample], name: &str, label: Option<(&str, &str)>) -> &'a Sample {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && label
+                    .map(|(k, v)| s.labels.get(k).map(String::as_str) == Some(v))
+                    .unwrap_or(true)
+        })
+        .unwrap_or_else(|| panic!("no sample {name} {label:?}"))
+}
+
+async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
+    // Rows in every state: 6 pending from the triggers, then claim, complete and discard.
+    db.active_with(100, &[1, 2, 3, 4, 5, 6]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let claimed = s
+        .claim("relay-t", 3, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let attempt = AttemptRecord {
+        started_at: now,
+        duration_ms: 12,
+        relay_id: "relay-t".into(),
+        http_status: Some(200),
+        error: None,
+    };
+    s.complete(
+        &claimed[0],
+        &Completion::Sent {
+            external_id: Some("x1".into()),
+        },
+        &attempt,
+        now,
+    )
+    .await
+    .unwrap();
+    s.complete(&claimed[1], &Completion::Failed, &attempt, now)
+        .await
+        .unwrap();
+    let pending: Vec<_> = db
+        .storage()
+        .list(&digis_relay::storage::ListQuery {
+            state: Some(digis_relay::domain::OutboxState::Pending),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.discard(&[pending[0].id], "test", now).await.unwrap();
+    let counts = s.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.sending,
+            counts.sent,
+            counts.failed,
+            counts.discarded
+        ),
+        (2, 1, 1, 1, 1)
+    );
+
+    let srv = start(&db, config(&db, "", 500)).await;
+    srv.metrics
+        .record_attempt("sent", Duration::from_millis(120));
+    srv.metrics
+        .record_attempt("retry", Duration::from_millis(40));
+    srv.metrics.record_attempt("retry", Duration::from_secs(2));
+    srv.metrics.record_success(
+        chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    srv.metrics.set_circuit_open(true);
+    s.pause("maintenance", "test", now).await.unwrap();
+
+    let r = get(&format!("{}/metrics", srv.base)).await;
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = r.text().await.unwrap();
+    let samples = parse_prometheus(&text);
+    for state in digis_relay::domain::OutboxState::ALL {
+        assert_eq!(
+            sample(
+                &samples,
+                "digis_outbox_depth",
+                Some(("state", state.as_str()))
+            )
+            .value,
+            counts.get(state) as f64,
+            "depth of {state:?}"
+        );
+    }
+    let delivered =
+        |o: &str| sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value;
+    assert_eq!(delivered("sent"), 1.0);
+    assert_eq!(delivered("retry"), 2.0);
+    assert_eq!(
+        delivered("failed"),
+        0.0,
+        "every outcome is present from the start"
+    );
+    assert_eq!(
+        sample(&samples, "digis_attempt_duration_seconds_count", None).value,
+        3.0
+    );
+    let sum = sample(&samples, "digis_attempt_duration_seconds_sum", None).value;
+    assert!((sum - 2.16).abs() < 1e-9, "{sum}");
+    assert_eq!(
+        sample(
+            &samples,
+            "digis_attempt_duration_seconds_bucket",
+            Some(("le", "+Inf"))
+        )
+        .value,
+        3.0
+    );
+    assert_eq!(
+        sample(&samples, "digis_last_success_timestamp_seconds", None).value,
+        1_795_867_200.0
+    );
+    assert_eq!(
+        sample(&samples, "digis_relay_circuit_open", None).value,
+        1.0
+    );
+    assert_eq!(
+        sample(&samples, "digis_relay_paused", None).value,
+        1.0,
+        "the database's pause flag"
+    );
+    assert_eq!(sample(&samples, "digis_database_up", None).value, 1.0);
+
+    // Read at scrape time: a change in the database shows in the next scrape.
+    s.resume().await.unwrap();
+    s.retry_all_failed(Utc::now()).await.unwrap();
+    let counts = s.counts().await.unwrap();
+    let text = get(&format!("{}/metrics", srv.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let samples = parse_prometheus(&text);
+    assert_eq!(
+        sample(&samples, "digis_outbox_depth", Some(("state", "pending"))).value,
+        counts.pending as f64
+    );
+    assert_eq!(
+        sample(&samples, "digis_outbox_depth", Some(("state", "failed"))).value,
+        0.0
+    );
+    assert_eq!(sample(&samples, "digis_relay_paused", None).value, 0.0);
+}
+
+async fn healthz_reports_database_pause_and_relays(db: TestDb) {
+    let srv = start(&db, config(&db, TOKEN, 500)).await;
+    let r = get(&format!("{}/healthz", srv.base)).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["database"]["reachable"], true);
+    assert_eq!(v["paused"], false);
+    assert_eq!(v["use_digis"], true);
+    assert_eq!(v["export_enabled"], true);
+    assert_eq!(v["relays"].as_array().unwrap().len(), 0);
+    assert_eq!(v["relays_alive"], 0);
+
+    let s = db.storage();
+    let now = Utc::now();
+    s.pause("Digis answered 401", "relay-h", now).await.unwrap();
+    s.heartbeat(&digis_relay::storage::RelayInfo {
+        relay_id: "relay-h".into(),
+        hostname: "host-a".into(),
+        pid: 42,
+        version: "test".into(),
+        started_at: now,
+        heartbeat_at: now,
+        state: "circuit_open".into(),
+        detail: Some("5 failures in a row".into()),
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = get(&format!("{}/healthz", srv.base))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["paused"], true);
+    assert_eq!(v["pause_reason"], "Digis answered 401");
+    assert_eq!(v["circuit_open"], true);
+    assert_eq!(v["relays_alive"], 1);
+    let relay = &v["relays"][0];
+    assert_eq!(relay["relay_id"], "relay-h");
+    assert_eq!(relay["state"], "circuit_open");
+    assert!(relay["heartbeat_age_seconds"].as_i64().unwrap() <= 5);
+    // The token is nowhere in the answer.
+    assert!(!v.to_string().contains(TOKEN));
+}
+
+/// Runs the real binary against the test database.
+async fn cli(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"));
+    cmd.arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .current_dir(db.dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DIGIS_RELAY_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
+    seed(&db).await;
+    let mut bad = Person::ordinary(8);
+    bad.mobile_number = Some("12".into());
+    db.person_with(&bad).await;
+    db.add_user(100, 8).await;
+    let srv = start(&db, config(&db, TOKEN, 2)).await;
+    for (format, query) in [("json", ""), ("csv", "&format=csv")] {
+        let from_http = get(&format!(
+            "{}/export/DigisAllActive?token={TOKEN}{query}",
+            srv.base
+        ))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+
+        // To standard output, with another page size.
+        let out = cli(
+            &db,
+            &["export", "DigisAllActive", "--format", format],
+            &[("DIGIS_RELAY_EXPORT__PAGE_SIZE", "3")],
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(out.stdout, from_http.as_ref(), "{format}: stdout");
+        assert!(
+            stderr.contains("5 member(s) written") && stderr.contains("1 skipped"),
+            "summary: {stderr}"
+        );
+        assert!(
+            stderr.contains("person 8 (subscription 100): MobileNumber"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("12"),
+            "no phone number in the output: {stderr}"
+        );
+
+        // To a file.
+        let path = db.dir.path().join(format!("all.{format}"));
+        let out = cli(
+            &db,
+            &[
+                "export",
+                "DigisAllActive",
+                "--format",
+                format,
+                "--output",
+                path.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            from_http.as_ref(),
+            "{format}: file"
+        );
+        assert!(!db.dir.path().join(format!("all.{format}.partial")).exists());
+    }
+
+    // The JSON objects are exactly what `preview` prints for each subscription.
+    let from_http = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut previewed = Vec::new();
+    for sub in ["100", "101"] {
+        let out = cli(&db, &["preview", "--subscription", sub], &[]).await;
+        previewed.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        );
+    }
+    let exported: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&from_http)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(exported, previewed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_503_when_the_database_is_gone() {
+    let db = TestDb::postgres().await;
+    let srv = start(&db, config(&db, TOKEN, 500)).await;
+    assert_eq!(get(&format!("{}/healthz", srv.base)).await.status(), 200);
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let r = get(&format!("{}/healthz", srv.base)).await;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["database"]["reachable"], false);
+    // The export says so instead of sending a 200 that breaks off.
+    let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
+    assert_eq!(r.status(), 503);
+    // Metrics still answer, saying the database is down.
+    let text = get(&format!("{}/metrics", srv.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let samples = parse_prometheus(&text);
+    assert_eq!(sample(&samples, "digis_database_up", None).value, 0.0);
+    assert!(!samples.iter().any(|s| s.name == "digis_outbox_depth"));
+}
+
+/// Collects what a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+both_databases!(logs_hold_neither_the_token_nor_personal_data);
+
+async fn logs_hold_neither_the_token_nor_personal_data(db: TestDb) {
+    seed(&db).await;
+    let mut bad = Person::ordinary(8);
+    bad.mobile_number = Some("555-31337".into());
+    db.person_with(&bad).await;
+    db.add_user(100, 8).await;
+    let url = db.url.clone();
+    let cfg = config(&db, TOKEN, 2);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // A subscriber of its own on a thread of its own, so no other test's logs mix in and no
+    // global subscriber is taken from other tests.
+    std::thread::spawn(move || {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let storage = digis_relay::storage::connect(&url).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state = AppState {
+                storage,
+                config: Arc::new(cfg),
+                metrics: Metrics::new(),
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(serve(listener, state, async {
+                let _ = rx.await;
+            }));
+            let c = client();
+            let base = format!("http://{addr}/export/DigisAllActive");
+            let r = c
+                .get(format!("{base}?token={TOKEN}&format=csv"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+            let r = c
+                .get(format!("{base}?token=not-{TOKEN}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            let r = c.get(&base).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+            tx.send(()).unwrap();
+            server.await.unwrap().unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("token=***"), "the request is logged: {log}");
+    assert!(log.contains("status=401"), "{log}");
+    assert!(
+        log.contains("person=8") && log.contains("MobileNumber"),
+        "the skip is logged with ids and field: {log}"
+    );
+    assert!(!log.contains(TOKEN), "token in the log: {log}");
+    for personal in [
+        "31337",
+        "Förnamn",
+        "Efternamn",
+        "example.se",
+        "1990-05-17",
+        "Anna",
+    ] {
+        assert!(!log.contains(personal), "`{personal}` in the log: {log}");
+    }
+}
