@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod payload;
 pub mod relay;
+pub mod search;
 pub mod storage;
 pub mod synclog;
 pub mod tui;

@@ -101,6 +101,17 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             };
             crate::export::cli::run(ctx.storage().await?, &ctx.config, format, output).await
         }
+        Command::Search(a) => {
+            crate::search::cli::run(
+                &ctx.config,
+                ctx.storage().await?,
+                a.ext_info1,
+                a.ext_info20,
+                a.json,
+                a.since,
+            )
+            .await
+        }
         other => anyhow::bail!(
             "`{}` is not available in this build yet",
             command_name(&other)

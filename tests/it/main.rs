@@ -1,10 +1,12 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod cli_ops;
 mod common;
 mod doctor;
 mod fake_digis;
 mod http_export;
 mod relay_outcomes;
 mod relay_service;
+mod search;
 mod storage_ops;
 mod triggers;
 mod tui_dashboard;

@@ -138,7 +138,7 @@ impl PgStorage {
             .options([("DateStyle", "ISO")]);
         let pool = PgPoolOptions::new()
             .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts)
             .await
             .map_err(connect_err)?;

@@ -1,0 +1,134 @@
+//! What the database knows about a term, read through the `Storage` trait only (so both
+//! databases answer alike, and the dashboard's connection can be reused).
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::logscan::LogHit;
+use super::SearchTerm;
+use crate::domain::{OutboxId, PersonId, SubscriptionId};
+use crate::storage::{
+    AttemptRow, Control, DigisRow, MemberRow, OutboxRow, RelayInfo, Result, Storage,
+};
+
+pub(super) type Pair = (SubscriptionId, PersonId);
+
+/// What can be asked before the log scan has finished.
+pub(super) struct Seed {
+    pairs: BTreeSet<Pair>,
+    persons_with_card: Option<Vec<PersonId>>,
+    relays: Vec<RelayInfo>,
+    control: Control,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct SubscriptionFacts {
+    /// `None`: no such subscription in the host table.
+    pub status: Option<String>,
+    pub members: Vec<MemberRow>,
+    pub rows: Vec<OutboxRow>,
+    pub attempts: HashMap<OutboxId, Vec<AttemptRow>>,
+    pub digis: Vec<DigisRow>,
+}
+
+pub(super) struct Facts {
+    /// Every (subscription, person) the term matches, from any source.
+    pub pairs: BTreeSet<Pair>,
+    pub subscriptions: BTreeMap<SubscriptionId, SubscriptionFacts>,
+    /// For a card term: the persons holding that card now.
+    pub persons_with_card: Option<Vec<PersonId>>,
+    pub relays: Vec<RelayInfo>,
+    pub control: Control,
+}
+
+pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<Seed> {
+    let mut pairs = BTreeSet::new();
+    let mut persons_with_card = None;
+    if let SearchTerm::Card(card) = term {
+        for m in storage.members_by_card(card).await? {
+            pairs.insert((m.subscription(), m.person()));
+        }
+        for r in storage.rows_for_card(card).await? {
+            pairs.insert((r.subscription_id, r.person_id));
+        }
+        let persons = storage.persons_by_card(card).await?;
+        // A person who left every subscription is no longer in the view: the `digis` table
+        // still knows which subscriptions they were sent for.
+        for p in &persons {
+            for d in storage.digis_rows(None, Some(*p)).await? {
+                pairs.insert((d.subscription_id, d.person_id));
+            }
+        }
+        persons_with_card = Some(persons);
+    }
+    Ok(Seed {
+        pairs,
+        persons_with_card,
+        relays: storage.relays().await?,
+        control: storage.control().await?,
+    })
+}
+
+/// Loads every subscription involved, with the pairs the log lines add.
+pub(super) async fn load(
+    storage: &dyn Storage,
+    term: &SearchTerm,
+    seed: Seed,
+    hits: &[LogHit],
+) -> Result<Facts> {
+    let mut pairs = seed.pairs;
+    for h in hits {
+        let sub = match term {
+            SearchTerm::Subscription(id) => Some(*id),
+            SearchTerm::Card(_) => h.fields.subscription_id.map(SubscriptionId),
+        };
+        if let (Some(s), Some(p)) = (sub, h.fields.person_id) {
+            pairs.insert((s, PersonId(p)));
+        }
+    }
+    let mut subs: BTreeSet<SubscriptionId> = pairs.iter().map(|(s, _)| *s).collect();
+    if let SearchTerm::Subscription(id) = term {
+        subs.insert(*id);
+    }
+
+    let mut subscriptions = BTreeMap::new();
+    for s in subs {
+        let mut f = SubscriptionFacts {
+            status: storage.subscription_status(s).await?,
+            rows: storage.rows_for_subscription(s).await?,
+            digis: storage.digis_rows(Some(s), None).await?,
+            ..Default::default()
+        };
+        match term {
+            SearchTerm::Subscription(_) => {
+                f.members = storage.members_of_subscription(s, None).await?;
+                pairs.extend(f.members.iter().map(|m| (m.subscription(), m.person())));
+                pairs.extend(f.rows.iter().map(|r| (r.subscription_id, r.person_id)));
+                pairs.extend(f.digis.iter().map(|d| (d.subscription_id, d.person_id)));
+            }
+            SearchTerm::Card(_) => {
+                // Only the card holders' part of the subscription matters.
+                let persons: Vec<PersonId> = pairs
+                    .iter()
+                    .filter(|(ps, _)| *ps == s)
+                    .map(|(_, p)| *p)
+                    .collect();
+                for p in &persons {
+                    f.members
+                        .extend(storage.members_of_subscription(s, Some(*p)).await?);
+                }
+                f.rows.retain(|r| persons.contains(&r.person_id));
+                f.digis.retain(|d| persons.contains(&d.person_id));
+            }
+        }
+        for r in &f.rows {
+            f.attempts.insert(r.id, storage.attempts(r.id).await?);
+        }
+        subscriptions.insert(s, f);
+    }
+    Ok(Facts {
+        pairs,
+        subscriptions,
+        persons_with_card: seed.persons_with_card,
+        relays: seed.relays,
+        control: seed.control,
+    })
+}

@@ -1,0 +1,423 @@
+//! Finds the lines of the sync log (DESIGN §7) that mention one ExtInfo1 or ExtInfo20 value,
+//! in `scheduler_digis_sync.txt` and its rotated siblings
+//! `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`.
+//!
+//! The search is ripgrep's own engine (`grep-searcher` with a `grep-regex` matcher): files are
+//! streamed through a fixed buffer, never read whole, and the matcher's literal prefilter
+//! (memchr/Teddy) skips non-candidate text, so months of logs cost seconds, not minutes.
+//!
+//! Matching is by whole token: `ExtInfo1:863` matches `ExtInfo1:863,` but neither
+//! `ExtInfo1:8630,` nor `ExtInfo1:1863,`; `ExtInfo20:0034` matches only that card, leading
+//! zeros included, never `ExtInfo20:00345` or `ExtInfo20:034`.
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
+use serde::Serialize;
+
+use super::SearchTerm;
+use crate::synclog::FILE_NAME;
+
+/// More matching lines than this for one term is not a support question any more; the scan
+/// stops and says so rather than filling memory.
+pub const MAX_HITS: usize = 20_000;
+
+/// One sync-log file of the folder, as its name describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    pub name: String,
+    /// The day in a rotated file's name; `None` for the current file.
+    pub date: Option<NaiveDate>,
+    /// The `.N` suffix of a second file of the same day (0 when there is none).
+    pub seq: u32,
+}
+
+/// A file that was searched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScannedFile {
+    /// File name inside the log folder.
+    pub name: String,
+    pub bytes: u64,
+    pub matching_lines: u64,
+}
+
+/// What one line of the sync log says, as far as it follows the contract's `key=value` form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LineFields {
+    pub relay_id: Option<String>,
+    pub subscription_id: Option<i64>,
+    pub card_number: Option<String>,
+    pub outbox_id: Option<i64>,
+    pub person_id: Option<i64>,
+    pub attempt: Option<i32>,
+    pub outcome: Option<String>,
+    pub http_status: Option<i32>,
+    pub external_id: Option<String>,
+    pub ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// One matching line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHit {
+    pub file: String,
+    /// 1-based line number in its file.
+    pub line: u64,
+    /// The line without its terminator (invalid UTF-8 replaced).
+    pub text: String,
+    /// The time at the start of the line, when it has one.
+    pub at: Option<DateTime<Utc>>,
+    pub fields: LineFields,
+}
+
+/// Everything a scan of the folder found.
+#[derive(Debug, Clone, Default)]
+pub struct LogScan {
+    pub dir_exists: bool,
+    pub files: Vec<ScannedFile>,
+    /// Rotated files left out because they are older than `since`.
+    pub skipped: Vec<String>,
+    pub hits: Vec<LogHit>,
+    /// Files that could not be read, and the hit cap; the scan carries on past them.
+    pub warnings: Vec<String>,
+}
+
+impl LogFile {
+    /// Recognises `scheduler_digis_sync.txt`, `scheduler_digis_sync.txt.YYYY-MM-DD` and
+    /// `scheduler_digis_sync.txt.YYYY-MM-DD.N`; anything else in the folder is not ours.
+    pub fn from_name(dir: &Path, name: &str) -> Option<LogFile> {
+        let file = |date, seq| LogFile {
+            path: dir.join(name),
+            name: name.to_string(),
+            date,
+            seq,
+        };
+        let rest = name.strip_prefix(FILE_NAME)?;
+        if rest.is_empty() {
+            return Some(file(None, 0));
+        }
+        let rest = rest.strip_prefix('.')?;
+        let (day, seq) = match rest.split_once('.') {
+            Some((d, n)) => (d, n.parse::<u32>().ok()?),
+            None => (rest, 0),
+        };
+        if day.len() != 10 {
+            return None;
+        }
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        Some(file(Some(date), seq))
+    }
+}
+
+/// The sync-log files in `dir`, oldest first (rotated by date and sequence, the current file
+/// last). A missing folder is `Ok(None)`.
+pub fn log_files(dir: &Path) -> io::Result<Option<Vec<LogFile>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot list the log folder {}: {e}", dir.display()),
+            ))
+        }
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if let Some(f) = LogFile::from_name(dir, &name) {
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                files.push(f);
+            }
+        }
+    }
+    files.sort_by_key(|f| (f.date.is_none(), f.date, f.seq));
+    Ok(Some(files))
+}
+
+/// The regex that finds `term` as a whole token. Public for the benchmark.
+pub fn pattern(term: &SearchTerm) -> String {
+    // `(?-u:\b)` before the key keeps `XExtInfo1:` out; the class after the value ends the
+    // token: a digit (8630), a card character or the end of the line decide.
+    match term {
+        SearchTerm::Subscription(id) => {
+            format!(r"(?-u:\b)ExtInfo1:{}(?:[^0-9A-Za-z_]|$)", id.get())
+        }
+        SearchTerm::Card(card) => format!(
+            r"(?-u:\b)ExtInfo20:{}(?:[^0-9A-Za-z_-]|$)",
+            regex::escape(card.as_str())
+        ),
+    }
+}
+
+/// A matcher for `term` that never matches across a line end (so the searcher may run it over
+/// whole buffers) and treats `\r\n` as a line end (logs copied from Windows).
+pub fn matcher(term: &SearchTerm) -> RegexMatcher {
+    RegexMatcherBuilder::new()
+        .line_terminator(Some(b'\n'))
+        .multi_line(true)
+        .crlf(true)
+        .unicode(false)
+        .build(&pattern(term))
+        .expect("the pattern is built from validated ids and escaped card numbers")
+}
+
+fn searcher() -> Searcher {
+    SearcherBuilder::new()
+        .line_number(true)
+        .line_terminator(grep_matcher::LineTerminator::crlf())
+        // A crash can leave NUL bytes in a log: keep searching past them.
+        .binary_detection(BinaryDetection::none())
+        .build()
+}
+
+/// Searches one file, appending its matching lines from `since` on to `hits` (at most
+/// [`MAX_HITS`] in all). Returns what was scanned.
+pub fn scan_path(
+    path: &Path,
+    term: &SearchTerm,
+    since: Option<NaiveDate>,
+    hits: &mut Vec<LogHit>,
+) -> io::Result<ScannedFile> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let file = File::open(path)?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut sink = HitSink {
+        file: &name,
+        since: since.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
+        hits,
+        matching: 0,
+    };
+    searcher().search_file(matcher(term), &file, &mut sink)?;
+    let matching_lines = sink.matching;
+    Ok(ScannedFile {
+        name,
+        bytes,
+        matching_lines,
+    })
+}
+
+/// Searches every sync-log file in `dir`, oldest first. Rotated files from before `since`
+/// (with a day's slack for a line written just after midnight before rotation) are skipped.
+pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan {
+    let mut out = LogScan::default();
+    let files = match log_files(dir) {
+        Ok(Some(f)) => f,
+        Ok(None) => return out,
+        Err(e) => {
+            out.dir_exists = true;
+            out.warnings.push(e.to_string());
+            return out;
+        }
+    };
+    out.dir_exists = true;
+    for f in files {
+        if let (Some(since), Some(day)) = (since, f.date) {
+            if day.succ_opt().is_some_and(|next| next < since) {
+                out.skipped.push(f.name);
+                continue;
+            }
+        }
+        match scan_path(&f.path, term, since, &mut out.hits) {
+            Ok(s) => out.files.push(s),
+            Err(e) => out
+                .warnings
+                .push(format!("cannot read log file {}: {e}", f.path.display())),
+        }
+        if out.hits.len() >= MAX_HITS {
+            out.warnings.push(format!(
+                "stopped after {MAX_HITS} matching log lines; narrow the search with --since"
+            ));
+            break;
+        }
+    }
+    out
+}
+
+struct HitSink<'a> {
+    file: &'a str,
+    since: Option<DateTime<Utc>>,
+    hits: &'a mut Vec<LogHit>,
+    matching: u64,
+}
+
+impl Sink for HitSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
+        let first = mat.line_number().unwrap_or(0);
+        // Without multi-line mode a match is one line, but be exact if several are reported.
+        for (n, raw) in (first..).zip(mat.lines()) {
+            let raw = trim_eol(raw);
+            let text = String::from_utf8_lossy(raw).into_owned();
+            let at = line_time(&text);
+            if let (Some(since), Some(at)) = (self.since, at) {
+                if at < since {
+                    continue;
+                }
+            }
+            self.matching += 1;
+            self.hits.push(LogHit {
+                file: self.file.to_string(),
+                line: n,
+                fields: parse_fields(&text),
+                text,
+                at,
+            });
+        }
+        Ok(self.hits.len() < MAX_HITS)
+    }
+}
+
+fn trim_eol(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = b {
+        b = rest;
+    }
+    b
+}
+
+/// The time at the start of a line: the contract's `2026-11-28T12:00:00.123Z`, or the forms
+/// older loggers used (`2026-11-28 12:00:00,123`, taken as UTC).
+pub fn line_time(line: &str) -> Option<DateTime<Utc>> {
+    let first = line.split_ascii_whitespace().next()?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(first) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let head = line.get(..23).or_else(|| line.get(..19))?;
+    let head = head.replace(',', ".");
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(&head, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+/// Reads the contract's fields out of a line; unknown or malformed values stay `None`.
+pub fn parse_fields(line: &str) -> LineFields {
+    let mut f = LineFields::default();
+    let (head, error) = match line.find(" error=\"") {
+        Some(i) => {
+            let e = &line[i + 8..];
+            (
+                &line[..i],
+                Some(e.strip_suffix('"').unwrap_or(e).to_string()),
+            )
+        }
+        None => (line, None),
+    };
+    f.error = error;
+    let dash = |v: &str| (!v.is_empty() && v != "-").then(|| v.to_string());
+    for tok in head.split_ascii_whitespace() {
+        if let Some(v) = tok.strip_prefix("ExtInfo1:") {
+            f.subscription_id = v.trim_end_matches(',').parse().ok();
+        } else if let Some(v) = tok.strip_prefix("ExtInfo20:") {
+            f.card_number = dash(v.trim_end_matches(','));
+        } else if let Some((k, v)) = tok.split_once('=') {
+            match k {
+                "relay" => f.relay_id = dash(v),
+                "outbox" => f.outbox_id = v.parse().ok(),
+                "person" => f.person_id = v.parse().ok(),
+                "attempt" => f.attempt = v.parse().ok(),
+                "outcome" => f.outcome = dash(v),
+                "status" => f.http_status = v.parse().ok(),
+                "external_id" => f.external_id = dash(v),
+                "ms" => f.ms = v.parse().ok(),
+                _ => {}
+            }
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CardNumber, SubscriptionId};
+
+    fn hits(term: &SearchTerm, text: &str) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(FILE_NAME);
+        std::fs::write(&p, text).unwrap();
+        let mut out = Vec::new();
+        scan_path(&p, term, None, &mut out).unwrap();
+        out.into_iter().map(|h| h.line).collect()
+    }
+
+    #[test]
+    fn subscription_tokens_match_whole() {
+        let t = SearchTerm::Subscription(SubscriptionId(863));
+        let text = "a ExtInfo1:863, ExtInfo20:1\n\
+                    b ExtInfo1:8630, ExtInfo20:1\n\
+                    c ExtInfo1:1863, ExtInfo20:1\n\
+                    d ExtInfo1:863\n\
+                    e XExtInfo1:863, x\n\
+                    f ExtInfo1:863,\r\n";
+        assert_eq!(hits(&t, text), vec![1, 4, 6]);
+    }
+
+    #[test]
+    fn card_tokens_match_whole_with_leading_zeros() {
+        let t = SearchTerm::Card("0034".parse::<CardNumber>().unwrap());
+        let text = "ExtInfo20:0034 outbox=1\n\
+                    ExtInfo20:034 outbox=2\n\
+                    ExtInfo20:00345 outbox=3\n\
+                    ExtInfo20:0034-1 outbox=4\n\
+                    ExtInfo20:0034\n\
+                    ExtInfo20:0034\r\n\
+                    ExtInfo20:0034, x\n\
+                    ExtInfo20:0034";
+        assert_eq!(hits(&t, text), vec![1, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn names_of_rotated_files() {
+        let d = Path::new("/l");
+        assert_eq!(LogFile::from_name(d, FILE_NAME).unwrap().date, None);
+        let f = LogFile::from_name(d, "scheduler_digis_sync.txt.2026-11-27.2").unwrap();
+        assert_eq!(f.date, NaiveDate::from_ymd_opt(2026, 11, 27));
+        assert_eq!(f.seq, 2);
+        for bad in [
+            "scheduler_digis_sync.txt.gz",
+            "scheduler_digis_sync.txt.2026-11-27.x",
+            "scheduler_digis_sync.txtx",
+            "other.txt",
+        ] {
+            assert!(LogFile::from_name(d, bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_contract_fields() {
+        let l = "2026-11-28T12:00:00.123Z relay=r1 ExtInfo1:863, ExtInfo20:0034 outbox=5 person=1042 attempt=2 outcome=retry status=503 external_id=- ms=35 error=\"Digis answered 503 Service Unavailable\"";
+        let f = parse_fields(l);
+        assert_eq!(f.subscription_id, Some(863));
+        assert_eq!(f.card_number.as_deref(), Some("0034"));
+        assert_eq!(f.outbox_id, Some(5));
+        assert_eq!(f.person_id, Some(1042));
+        assert_eq!(f.attempt, Some(2));
+        assert_eq!(f.outcome.as_deref(), Some("retry"));
+        assert_eq!(f.http_status, Some(503));
+        assert_eq!(f.external_id, None);
+        assert_eq!(
+            f.error.as_deref(),
+            Some("Digis answered 503 Service Unavailable")
+        );
+        assert_eq!(
+            line_time(l).unwrap().to_rfc3339(),
+            "2026-11-28T12:00:00.123+00:00"
+        );
+        assert!(line_time("2026-11-28 12:00:00,123 INFO x").is_some());
+        assert!(line_time("garbage").is_none());
+    }
+}

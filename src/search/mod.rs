@@ -1,0 +1,339 @@
+//! Support search: "did this member get the SMS?" by ExtInfo1 (subscription id) or ExtInfo20
+//! (card number).
+//!
+//! One call, [`search`], merges everything that is known about the term into one timeline per
+//! (subscription, person) match, oldest first: the outbox rows and their states, every attempt
+//! with its status and error, the `digis` row (external id, time), the member's current
+//! subscription status, whether a relay is running, and the matching lines of every sync-log
+//! file in the log folder, rotated ones included. A log line whose outbox row was pruned from
+//! the database still appears (old history lives in the logs). Each match gets a plain-language
+//! verdict: sent, waiting, failed, discarded or never queued.
+//!
+//! The API is shared with the dashboard and kept stable:
+//! - [`SearchTerm`] (`FromStr` accepts `ExtInfo1:863`, `ExtInfo20:0034`, and bare digits as a
+//!   subscription id — a UI that knows which box was typed in builds the variant itself);
+//! - [`search`] with [`SearchOptions`] → [`SearchReport`] (`Serialize`: the `search --json`
+//!   shape documented in the README);
+//! - [`render_text`] for the human output.
+pub mod cli;
+mod db;
+pub mod logscan;
+mod render;
+mod verdict;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::storage::{Storage, StorageError};
+
+pub use logscan::ScannedFile;
+pub use render::render_text;
+
+/// What support searches for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SearchTerm {
+    /// ExtInfo1: `subscription.id`.
+    Subscription(SubscriptionId),
+    /// ExtInfo20: `person.card_number`, compared whole, leading zeros included.
+    Card(CardNumber),
+}
+
+impl SearchTerm {
+    /// `ext_info1` or `ext_info20`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SearchTerm::Subscription(_) => "ext_info1",
+            SearchTerm::Card(_) => "ext_info20",
+        }
+    }
+
+    /// The value as it appears in the sync log.
+    pub fn value(&self) -> String {
+        match self {
+            SearchTerm::Subscription(id) => id.to_string(),
+            SearchTerm::Card(c) => c.to_string(),
+        }
+    }
+}
+
+/// `ExtInfo1:863` / `ExtInfo20:0034`, the form support greps for.
+impl fmt::Display for SearchTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SearchTerm::Subscription(id) => write!(f, "ExtInfo1:{id}"),
+            SearchTerm::Card(c) => write!(f, "ExtInfo20:{c}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SearchTermError {
+    #[error("ExtInfo1: {0}")]
+    Subscription(#[from] crate::domain::IdError),
+    #[error("ExtInfo20: {0}")]
+    Card(#[from] crate::domain::CardNumberError),
+    #[error(
+        "`{0}` is neither ExtInfo1:ID, ExtInfo20:CARD nor a subscription id (a card number needs the ExtInfo20: prefix)"
+    )]
+    Unknown(String),
+}
+
+/// Accepts `ExtInfo1:863`, `ExtInfo20:0034` (prefixes in any case, a trailing comma as copied
+/// from a log line is ignored) and bare digits as a subscription id. Bare digits are ambiguous
+/// (a card number can be all digits too): a UI that knows which was meant builds the variant.
+impl FromStr for SearchTerm {
+    type Err = SearchTermError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let strip = |prefix: &str| {
+            s.get(..prefix.len())
+                .filter(|h| h.eq_ignore_ascii_case(prefix))
+                .map(|_| s[prefix.len()..].trim().trim_end_matches(','))
+        };
+        if let Some(v) = strip("ExtInfo20:") {
+            return Ok(SearchTerm::Card(v.parse()?));
+        }
+        if let Some(v) = strip("ExtInfo1:") {
+            return Ok(SearchTerm::Subscription(v.parse()?));
+        }
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(SearchTerm::Subscription(s.parse()?));
+        }
+        Err(SearchTermError::Unknown(s.to_string()))
+    }
+}
+
+/// `{"kind": "ext_info1", "value": "863", "log_token": "ExtInfo1:863"}`.
+impl Serialize for SearchTerm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("SearchTerm", 3)?;
+        st.serialize_field("kind", self.kind())?;
+        st.serialize_field("value", &self.value())?;
+        st.serialize_field("log_token", &self.to_string())?;
+        st.end()
+    }
+}
+
+/// A relay is taken for dead when its last heartbeat is older than this (unless configured).
+pub const DEFAULT_RELAY_STALE_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Timeline events (attempts, log lines, ...) before this day (UTC) are left out, and
+    /// rotated log files of earlier days are not read. The verdict still uses everything.
+    pub since: Option<NaiveDate>,
+    /// The configuration's `useDigis`: with it off nothing is sent, and the verdict says so.
+    pub use_digis: bool,
+    pub now: DateTime<Utc>,
+    /// A relay whose heartbeat is older than this does not count as running.
+    pub relay_stale_after: Duration,
+}
+
+impl SearchOptions {
+    pub fn new(use_digis: bool, now: DateTime<Utc>) -> Self {
+        Self {
+            since: None,
+            use_digis,
+            now,
+            relay_stale_after: DEFAULT_RELAY_STALE_AFTER,
+        }
+    }
+
+    /// `useDigis` from the configuration, and a relay counted dead after three missed
+    /// heartbeats (at least 30 s).
+    pub fn from_config(config: &crate::config::Config, now: DateTime<Utc>) -> Self {
+        let three = Duration::from_millis(config.relay.heartbeat_ms.saturating_mul(3));
+        Self {
+            relay_stale_after: three.max(DEFAULT_RELAY_STALE_AFTER),
+            ..Self::new(config.use_digis, now)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictKind {
+    /// Digis accepted it (from the outbox, the `digis` table, or the sync log).
+    Sent,
+    /// A row is queued or being sent.
+    Waiting,
+    /// Needs a person: rejected, bad data or attempts exhausted.
+    Failed,
+    /// Will not be sent (no longer active, user removed, already synced, or an operator).
+    Discarded,
+    /// Nothing was ever queued for this member.
+    NeverQueued,
+}
+
+impl VerdictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Sent => "sent",
+            VerdictKind::Waiting => "waiting",
+            VerdictKind::Failed => "failed",
+            VerdictKind::Discarded => "discarded",
+            VerdictKind::NeverQueued => "never_queued",
+        }
+    }
+}
+
+/// Where a timeline event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    Database,
+    Log,
+}
+
+/// One thing that happened to a member, in time order within [`MemberVerdict::timeline`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEvent {
+    /// `None` only for a log line without a readable time at its start.
+    pub at: Option<DateTime<Utc>>,
+    pub source: EventSource,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Every variant's fields are always present in JSON (`null` when unknown).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// An outbox row was created (by a trigger, `resend` or `sync --reconcile`).
+    Queued {
+        outbox_id: OutboxId,
+        /// The row's state now.
+        state: OutboxState,
+        resend: bool,
+    },
+    /// One try, from `digis_attempt`.
+    Attempt {
+        outbox_id: OutboxId,
+        attempt: i32,
+        outcome: String,
+        http_status: Option<i32>,
+        error: Option<String>,
+        relay_id: String,
+        duration_ms: i64,
+    },
+    /// The pair's `digis` row: Digis accepted it.
+    Synced { external_id: Option<String> },
+    /// A matching line of a sync-log file.
+    LogLine {
+        file: String,
+        line: u64,
+        text: String,
+        outbox_id: Option<i64>,
+        attempt: Option<i32>,
+        outcome: Option<String>,
+        http_status: Option<i32>,
+        external_id: Option<String>,
+    },
+}
+
+/// One (subscription, person) match with its verdict and timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberVerdict {
+    pub subscription_id: SubscriptionId,
+    pub person_id: PersonId,
+    /// The member's card number now, else the last one the log shows.
+    pub card_number: Option<String>,
+    /// The subscription's status in the membership system now (`None`: it does not exist).
+    pub subscription_status: Option<String>,
+    /// Whether the person is a user of the subscription now.
+    pub is_user: bool,
+    pub verdict: VerdictKind,
+    /// One sentence, the answer to "did they get the SMS?".
+    pub summary: String,
+    /// What support can do about it, when anything.
+    pub advice: Option<String>,
+    /// The outbox row the verdict is about (the newest), if any.
+    pub outbox_id: Option<OutboxId>,
+    pub state: Option<OutboxState>,
+    pub attempts: Option<i32>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub external_id: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_http_status: Option<i32>,
+    pub reason: Option<String>,
+    /// Oldest first; limited to `since` when given.
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// A relay as search reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelaySummary {
+    pub relay_id: String,
+    pub hostname: String,
+    /// running, paused, circuit_open, disabled or stopped, as the relay last said.
+    pub state: String,
+    pub detail: Option<String>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Heartbeat within `relay_stale_after` and not stopped.
+    pub alive: bool,
+}
+
+/// Everything [`search`] found. Serialised as the `search --json` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchReport {
+    pub term: SearchTerm,
+    pub searched_at: DateTime<Utc>,
+    pub since: Option<NaiveDate>,
+    /// One per (subscription, person) match, by subscription then person.
+    pub verdicts: Vec<MemberVerdict>,
+    /// Set when nothing at all was found: the plain "no match" sentence and the likely cause.
+    pub not_found: Option<String>,
+    /// Matching log lines that name no person (or a subscription with several matches), so
+    /// they could not be put on one member's timeline.
+    pub other_log_lines: Vec<TimelineEvent>,
+    pub use_digis: bool,
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    /// Some relay has a fresh heartbeat.
+    pub relay_running: bool,
+    pub relays: Vec<RelaySummary>,
+    pub log_dir: String,
+    pub log_dir_exists: bool,
+    pub log_files_scanned: Vec<ScannedFile>,
+    /// Rotated files not read because they are older than `since`.
+    pub log_files_skipped: Vec<String>,
+    pub bytes_scanned: u64,
+    /// Unreadable log files and the like; the search carried on past them.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the log scan stopped unexpectedly: {0}")]
+    Scan(String),
+}
+
+/// Answers "what happened to this subscription / card?" from the database and the sync logs
+/// in `log_dir` (a missing folder is not an error: the report says so).
+pub async fn search(
+    storage: &dyn Storage,
+    log_dir: &Path,
+    term: &SearchTerm,
+    opts: &SearchOptions,
+) -> Result<SearchReport, SearchError> {
+    // The log scan is blocking file I/O: it runs on the blocking pool while the database
+    // answers.
+    let scan = {
+        let (dir, term, since) = (log_dir.to_path_buf(), term.clone(), opts.since);
+        tokio::task::spawn_blocking(move || logscan::scan(&dir, &term, since))
+    };
+    let seed = db::seed(storage, term).await;
+    let scan = scan.await.map_err(|e| SearchError::Scan(e.to_string()))?;
+    let facts = db::load(storage, term, seed?, &scan.hits).await?;
+    Ok(verdict::report(term, log_dir, opts, facts, scan))
+}

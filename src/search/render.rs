@@ -1,0 +1,223 @@
+//! The human output of `search`: the verdicts first (what support was asked), then the
+//! evidence, one timeline per match.
+use std::fmt::Write;
+
+use super::verdict::relative;
+use super::{Event, EventSource, MemberVerdict, SearchReport, TimelineEvent, VerdictKind};
+
+pub fn render_text(r: &SearchReport) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let now = r.searched_at;
+
+    // The verdict comes first.
+    if let Some(nf) = &r.not_found {
+        let _ = writeln!(o, "{nf}");
+    } else {
+        let _ = writeln!(
+            o,
+            "{}: {}",
+            r.term,
+            match r.verdicts.len() {
+                0 => "only log lines that name no member".to_string(),
+                1 => "1 member".to_string(),
+                n => format!("{n} members"),
+            }
+        );
+        for v in &r.verdicts {
+            let _ = writeln!(o, "  {} {}: {}", label(v.verdict), who(v), v.summary);
+            if let Some(a) = &v.advice {
+                let _ = writeln!(o, "      what to do: {a}");
+            }
+        }
+    }
+
+    // The state of delivery, in one line.
+    let relay = if r.relay_running {
+        let alive: Vec<String> = r
+            .relays
+            .iter()
+            .filter(|x| x.alive)
+            .map(|x| {
+                format!(
+                    "{} {} (heartbeat {})",
+                    x.relay_id,
+                    x.state,
+                    relative(x.heartbeat_at, now)
+                )
+            })
+            .collect();
+        format!("running: {}", alive.join(", "))
+    } else if let Some(last) = r.relays.iter().max_by_key(|x| x.heartbeat_at) {
+        format!(
+            "NONE RUNNING (last heartbeat {} by {})",
+            relative(last.heartbeat_at, now),
+            last.relay_id
+        )
+    } else {
+        "NONE has ever run against this database".to_string()
+    };
+    let _ = writeln!(
+        o,
+        "\nrelay: {relay} · useDigis: {} · delivery: {}",
+        if r.use_digis { "on" } else { "OFF" },
+        if r.paused {
+            format!(
+                "PAUSED ({})",
+                r.pause_reason.as_deref().unwrap_or("no reason given")
+            )
+        } else {
+            "not paused".into()
+        }
+    );
+
+    for v in &r.verdicts {
+        let _ = writeln!(
+            o,
+            "\n── subscription {} ({}) · person {}{}{} ──",
+            v.subscription_id,
+            v.subscription_status
+                .as_deref()
+                .unwrap_or("no such subscription"),
+            v.person_id,
+            v.card_number
+                .as_deref()
+                .map(|c| format!(" · card {c}"))
+                .unwrap_or_default(),
+            if v.is_user { "" } else { " · not a user now" }
+        );
+        if v.timeline.is_empty() {
+            let _ = writeln!(o, "  (no event{})", since_note(r));
+        }
+        for e in &v.timeline {
+            let _ = writeln!(o, "  {}", event_line(e));
+        }
+    }
+    if !r.other_log_lines.is_empty() {
+        let _ = writeln!(o, "\n── log lines that name no single member ──");
+        for e in &r.other_log_lines {
+            let _ = writeln!(o, "  {}", event_line(e));
+        }
+    }
+
+    let _ = writeln!(o);
+    if r.log_dir_exists {
+        let names: Vec<&str> = r
+            .log_files_scanned
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let _ = writeln!(
+            o,
+            "searched {} log file(s), {}, in {}{}{}",
+            names.len(),
+            size(r.bytes_scanned),
+            r.log_dir,
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", names.join(", "))
+            },
+            if r.log_files_skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} older file(s) skipped{})",
+                    r.log_files_skipped.len(),
+                    since_note(r)
+                )
+            }
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "the log folder {} does not exist: searched the database only",
+            r.log_dir
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    out
+}
+
+fn label(k: VerdictKind) -> &'static str {
+    match k {
+        VerdictKind::Sent => "SENT        ",
+        VerdictKind::Waiting => "WAITING     ",
+        VerdictKind::Failed => "FAILED      ",
+        VerdictKind::Discarded => "DISCARDED   ",
+        VerdictKind::NeverQueued => "NEVER QUEUED",
+    }
+}
+
+fn who(v: &MemberVerdict) -> String {
+    format!(
+        "subscription {} person {}{}",
+        v.subscription_id,
+        v.person_id,
+        v.card_number
+            .as_deref()
+            .map(|c| format!(" (card {c})"))
+            .unwrap_or_default()
+    )
+}
+
+fn since_note(r: &SearchReport) -> String {
+    r.since.map(|d| format!(" since {d}")).unwrap_or_default()
+}
+
+fn event_line(e: &TimelineEvent) -> String {
+    let at =
+        e.at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_else(|| format!("{:23}", "(time unknown)"));
+    let src = match e.source {
+        EventSource::Database => "db ",
+        EventSource::Log => "log",
+    };
+    let what = match &e.event {
+        Event::Queued {
+            outbox_id,
+            state,
+            resend,
+        } => format!(
+            "queued        outbox row {outbox_id}{} (now {state})",
+            if *resend { ", resend" } else { "" }
+        ),
+        Event::Attempt {
+            attempt,
+            outcome,
+            http_status,
+            error,
+            relay_id,
+            duration_ms,
+            ..
+        } => format!(
+            "attempt {attempt:<5} {outcome}{}{} ({duration_ms} ms, relay {relay_id})",
+            http_status
+                .map(|s| format!(", HTTP {s}"))
+                .unwrap_or_default(),
+            error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
+        Event::Synced { external_id } => format!(
+            "synced        digis row, external id {}",
+            external_id.as_deref().unwrap_or("(none)")
+        ),
+        Event::LogLine {
+            file, line, text, ..
+        } => format!("{file}:{line}  {text}"),
+    };
+    format!("{at}  {src}  {what}")
+}
+
+fn size(bytes: u64) -> String {
+    const MB: f64 = 1024.0 * 1024.0;
+    if bytes as f64 >= MB {
+        format!("{:.1} MB", bytes as f64 / MB)
+    } else {
+        format!("{:.1} kB", bytes as f64 / 1024.0)
+    }
+}

@@ -1,0 +1,223 @@
+//! The operator commands through the real binary (DESIGN §8): what support staff type.
+use std::process::Command;
+
+use chrono::Utc;
+use digis_relay::domain::OutboxState;
+use digis_relay::storage::{AttemptRecord, Completion};
+
+use crate::both_databases;
+use crate::common::{Person, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+
+struct Out {
+    ok: bool,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn cli(db: &TestDb, args: &[&str]) -> Out {
+    let out = Command::new(BIN)
+        .current_dir(db.dir.path())
+        .args(["--database-url", &db.url])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    Out {
+        ok: out.status.success(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+both_databases!(
+    status_json_has_the_contract_shape,
+    operator_commands_change_the_database,
+    preview_prints_the_payloads
+);
+
+async fn status_json_has_the_contract_shape(db: TestDb) {
+    db.active_with(5, &[1, 2]).await;
+    let out = cli(&db, &["status", "--json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["use_digis"], true);
+    assert_eq!(v["paused"], false);
+    assert!(v["pause_reason"].is_null());
+    for state in ["pending", "sending", "sent", "failed", "discarded"] {
+        assert!(v["counts"][state].is_u64(), "{state}: {v}");
+    }
+    assert_eq!(v["counts"]["pending"], 2);
+    assert!(v["relays"].is_array());
+    let human = cli(&db, &["status"]);
+    assert!(human.stdout.contains("pending 2"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("no relay has ever run")
+            || human.stdout.contains("none has ever run"),
+        "{}",
+        human.stdout
+    );
+}
+
+async fn operator_commands_change_the_database(db: TestDb) {
+    db.active_with(5, &[1, 2]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let claimed = s
+        .claim("r", 10, std::time::Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    let a = AttemptRecord {
+        started_at: now,
+        duration_ms: 1,
+        relay_id: "r".into(),
+        http_status: Some(400),
+        error: Some("bad".into()),
+    };
+    s.complete(&claimed[0], &Completion::Failed, &a, now)
+        .await
+        .unwrap();
+    s.complete(
+        &claimed[1],
+        &Completion::Sent {
+            external_id: Some("E".into()),
+        },
+        &a,
+        now,
+    )
+    .await
+    .unwrap();
+    let failed = claimed[0].row.id.to_string();
+    let sent = claimed[1].row.id.to_string();
+
+    let out = cli(&db, &["pause", "--reason", "Digis maintenance tonight"]);
+    assert!(out.ok, "{}", out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(cli(&db, &["status", "--json"]).stdout.trim()).unwrap();
+    assert_eq!(
+        (v["paused"].as_bool(), v["pause_reason"].as_str()),
+        (Some(true), Some("Digis maintenance tonight"))
+    );
+    assert!(cli(&db, &["resume"]).ok);
+    assert!(!s.control().await.unwrap().paused);
+
+    // Retrying a sent row is refused by name; the failed one goes back.
+    let out = cli(&db, &["retry", &failed, &sent]);
+    assert_eq!(
+        out.code, 2,
+        "partial success is not success: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("queued 1 of 2") && out.stdout.contains(&sent),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        s.outbox_row(claimed[0].row.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        OutboxState::Pending
+    );
+    let out = cli(&db, &["discard", &failed, "--reason", "member left"]);
+    assert!(out.ok, "{}{}", out.stdout, out.stderr);
+    let row = s.outbox_row(claimed[0].row.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.reason.as_deref()),
+        (OutboxState::Discarded, Some("member left"))
+    );
+    let out = cli(&db, &["resend", "--subscription", "5", "--person", "2"]);
+    assert!(
+        out.ok && out.stdout.contains("queued 1 row"),
+        "{}",
+        out.stdout
+    );
+    let out = cli(&db, &["sync", "--reconcile"]);
+    assert!(
+        out.ok && out.stdout.contains("1 missing member(s) queued"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(s.counts().await.unwrap().pending, 2);
+    // Bad input is one clear line.
+    let out = cli(&db, &["retry", "abc"]);
+    assert!(
+        !out.ok && out.stderr.contains("not a valid outbox id"),
+        "{}",
+        out.stderr
+    );
+}
+
+async fn preview_prints_the_payloads(db: TestDb) {
+    let mut bad = Person::ordinary(2);
+    bad.mobile_number = Some("12".into());
+    db.person_with(&bad).await;
+    db.active_with(863, &[1, 2]).await;
+    let out = cli(&db, &["preview", "--subscription", "863", "--person", "1"]);
+    assert!(out.ok, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["ExtInfo1"], 863);
+    assert_eq!(v["ExtInfo20"], "34000001");
+    assert_eq!(v["MobileCountryCode"], "46");
+    let out = cli(&db, &["preview", "--subscription", "863"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stdout.lines().count(),
+        1,
+        "the good member is still printed"
+    );
+    assert!(
+        out.stderr.contains("person 2") && out.stderr.contains("MobileNumber"),
+        "{}",
+        out.stderr
+    );
+    let out = cli(&db, &["preview", "--subscription", "999"]);
+    assert!(
+        !out.ok && out.stderr.contains("no subscription 999"),
+        "{}",
+        out.stderr
+    );
+    // Nothing was sent or queued by previewing.
+    assert_eq!(db.storage.counts().await.unwrap().sending, 0);
+}
+
+#[test]
+fn bad_configuration_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("digis-relay.toml"),
+        "[relay]\nbatch_size = \"lots\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("`relay.batch_size`"), "{err}");
+    // An unreachable database is one line too.
+    std::fs::write(dir.path().join("empty.toml"), "").unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            "empty.toml",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("database unreachable"), "{err}");
+}

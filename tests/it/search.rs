@@ -1,0 +1,938 @@
+//! Support search (`digis_relay::search`) against both databases and generated sync logs.
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
+use digis_relay::search::{
+    render_text, search, Event, EventSource, SearchOptions, SearchReport, SearchTerm, VerdictKind,
+};
+use digis_relay::storage::{AttemptRecord, ClaimedRow, Completion, RelayInfo, Storage};
+use digis_relay::synclog::{SyncLine, SyncLog, FILE_NAME};
+use serde_json::Value;
+
+use crate::both_databases;
+use crate::common::{Person, TestDb};
+
+both_databases!(
+    exact_subscription_token_boundaries,
+    rotated_files_merge_oldest_first_and_since_skips_old_ones,
+    card_number_with_leading_zeros_matches_whole,
+    subscription_with_two_users_has_two_timelines,
+    never_queued_members_say_why,
+    failed_row_after_retries_tells_what_to_do,
+    waiting_row_names_the_missing_relay_and_use_digis,
+    pruned_row_still_shows_from_the_log,
+    sql_metacharacters_are_plain_text,
+    empty_or_missing_log_folder,
+    json_shape_is_stable,
+    cli_search_json_and_exit_codes,
+);
+
+const RELAY: &str = "relay-t";
+
+fn log_dir(db: &TestDb) -> std::path::PathBuf {
+    db.dir.path().join("logs")
+}
+
+fn opts(now: DateTime<Utc>) -> SearchOptions {
+    SearchOptions::new(true, now)
+}
+
+fn sub(id: i64) -> SearchTerm {
+    SearchTerm::Subscription(SubscriptionId(id))
+}
+
+fn card(c: &str) -> SearchTerm {
+    SearchTerm::Card(c.parse::<CardNumber>().unwrap())
+}
+
+async fn find(db: &TestDb, term: &SearchTerm, opts: &SearchOptions) -> SearchReport {
+    search(db.storage().as_ref(), &log_dir(db), term, opts)
+        .await
+        .unwrap()
+}
+
+async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
+    s.heartbeat(&RelayInfo {
+        relay_id: RELAY.into(),
+        hostname: "test-host".into(),
+        pid: 1,
+        version: "0".into(),
+        started_at: at,
+        heartbeat_at: at,
+        state: "running".into(),
+        detail: None,
+    })
+    .await
+    .unwrap();
+}
+
+/// What a relay does for every due row at `now`: claim, complete as `decide` says, and write
+/// the sync-log line.
+async fn relay_pass(
+    db: &TestDb,
+    log: &SyncLog,
+    now: DateTime<Utc>,
+    decide: impl Fn(&ClaimedRow) -> (Completion, Option<u16>, Option<String>),
+) -> Vec<ClaimedRow> {
+    let s = db.storage();
+    beat(s.as_ref(), now).await;
+    let claimed = s
+        .claim(RELAY, 100, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    for c in &claimed {
+        let (completion, status, error) = decide(c);
+        let record = AttemptRecord {
+            started_at: now,
+            duration_ms: 35,
+            relay_id: RELAY.into(),
+            http_status: status.map(i32::from),
+            error: error.clone(),
+        };
+        s.complete(c, &completion, &record, now).await.unwrap();
+        let external_id = match &completion {
+            Completion::Sent { external_id } => external_id.clone(),
+            _ => None,
+        };
+        log.write(&SyncLine {
+            at: now,
+            relay_id: RELAY,
+            subscription_id: c.row.subscription_id.0,
+            card_number: c.member.as_ref().and_then(|m| m.card_number.as_deref()),
+            outbox_id: c.row.id.0,
+            person_id: c.row.person_id.0,
+            attempt: c.row.attempts,
+            outcome: completion.outcome(),
+            http_status: status,
+            external_id: external_id.as_deref(),
+            ms: 35,
+            error: error.as_deref(),
+        })
+        .unwrap();
+    }
+    claimed
+}
+
+fn sent(c: &ClaimedRow) -> (Completion, Option<u16>, Option<String>) {
+    (
+        Completion::Sent {
+            external_id: Some(format!("TE-{}", c.row.person_id)),
+        },
+        Some(200),
+        None,
+    )
+}
+
+fn log_lines(v: &digis_relay::search::MemberVerdict) -> Vec<String> {
+    v.timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::LogLine { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn line(
+    at: DateTime<Utc>,
+    sub: i64,
+    card: &str,
+    outbox: i64,
+    person: i64,
+    outcome: &str,
+) -> String {
+    SyncLine {
+        at,
+        relay_id: RELAY,
+        subscription_id: sub,
+        card_number: Some(card),
+        outbox_id: outbox,
+        person_id: person,
+        attempt: 1,
+        outcome,
+        http_status: Some(200),
+        external_id: Some("TE-X"),
+        ms: 10,
+        error: None,
+    }
+    .render()
+}
+
+async fn exact_subscription_token_boundaries(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    db.active_with(8630, &[2]).await;
+    db.active_with(1863, &[3]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    relay_pass(&db, &log, now, sent).await;
+
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1, "{r:#?}");
+    let v = &r.verdicts[0];
+    assert_eq!(v.subscription_id, SubscriptionId(863));
+    assert_eq!(v.person_id, PersonId(1));
+    assert_eq!(v.verdict, VerdictKind::Sent);
+    assert_eq!(v.external_id.as_deref(), Some("TE-1"));
+    let lines = log_lines(v);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("ExtInfo1:863, "), "{}", lines[0]);
+    assert_eq!(r.log_files_scanned.len(), 1);
+    assert_eq!(r.log_files_scanned[0].matching_lines, 1);
+    assert!(r.other_log_lines.is_empty());
+    assert!(r.not_found.is_none());
+    // Each of the others finds only itself.
+    for (id, person) in [(8630, 2), (1863, 3)] {
+        let r = find(&db, &sub(id), &opts(now)).await;
+        assert_eq!(r.verdicts.len(), 1);
+        assert_eq!(r.verdicts[0].person_id, PersonId(person));
+        assert_eq!(r.log_files_scanned[0].matching_lines, 1);
+    }
+    let text = render_text(&r);
+    assert!(text.starts_with("ExtInfo1:863: 1 member\n  SENT"), "{text}");
+}
+
+async fn rotated_files_merge_oldest_first_and_since_skips_old_ones(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let dir = log_dir(&db);
+    let now = Utc::now();
+    let day = |n: i64| now - chrono::Duration::days(n);
+    let c = "34000001";
+    // Written through the real writer, so rotation names the files as the relay would.
+    let log = SyncLog::open(&dir).unwrap();
+    for (n, outcome) in [(3, "retry"), (1, "retry"), (0, "sent")] {
+        log.write(&SyncLine {
+            at: day(n),
+            relay_id: RELAY,
+            subscription_id: 863,
+            card_number: Some(c),
+            outbox_id: 1,
+            person_id: 1,
+            attempt: 3 - n as i32 + 1,
+            outcome,
+            http_status: Some(if outcome == "sent" { 200 } else { 503 }),
+            external_id: None,
+            ms: 10,
+            error: None,
+        })
+        .unwrap();
+    }
+    // A second file of the same day (two relays rotated the same day), and an unrelated file.
+    let d1 = day(1).date_naive();
+    write_lines(
+        &dir,
+        &format!("{FILE_NAME}.{d1}.1"),
+        &[line(
+            day(1) + chrono::Duration::seconds(1),
+            863,
+            c,
+            1,
+            1,
+            "retry",
+        )],
+    );
+    write_lines(&dir, "other.log", &[line(day(1), 863, c, 1, 1, "sent")]);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "{names:?}");
+
+    let r = find(&db, &sub(863), &opts(now)).await;
+    let scanned: Vec<&str> = r
+        .log_files_scanned
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        scanned,
+        [
+            format!("{FILE_NAME}.{}", day(3).date_naive()),
+            format!("{FILE_NAME}.{d1}"),
+            format!("{FILE_NAME}.{d1}.1"),
+            FILE_NAME.to_string()
+        ]
+    );
+    let v = &r.verdicts[0];
+    let times: Vec<DateTime<Utc>> = v
+        .timeline
+        .iter()
+        .filter(|e| e.source == EventSource::Log)
+        .map(|e| e.at.unwrap())
+        .collect();
+    assert_eq!(times.len(), 4, "{:#?}", v.timeline);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // The whole timeline (database events included) is oldest first.
+    let all: Vec<DateTime<Utc>> = v.timeline.iter().map(|e| e.at.unwrap()).collect();
+    assert!(all.windows(2).all(|w| w[0] <= w[1]), "{all:?}");
+
+    // --since: the file of three days ago is not read, the lines of yesterday on are kept.
+    let mut o = opts(now);
+    o.since = Some(d1);
+    let r = find(&db, &sub(863), &o).await;
+    assert_eq!(
+        r.log_files_skipped,
+        [format!("{FILE_NAME}.{}", day(3).date_naive())]
+    );
+    assert_eq!(r.log_files_scanned.len(), 3);
+    assert_eq!(log_lines(&r.verdicts[0]).len(), 3);
+    assert!(r.verdicts[0]
+        .timeline
+        .iter()
+        .all(|e| e.at.unwrap().date_naive() >= d1));
+}
+
+async fn card_number_with_leading_zeros_matches_whole(db: TestDb) {
+    for (id, c) in [(1, "0034231451"), (2, "34231451"), (3, "00342314510")] {
+        db.person_with(&Person {
+            card_number: Some(c.into()),
+            ..Person::ordinary(id)
+        })
+        .await;
+    }
+    db.active_with(863, &[1]).await;
+    db.active_with(864, &[2]).await;
+    db.active_with(865, &[3]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    relay_pass(&db, &log, now, sent).await;
+
+    let r = find(&db, &card("0034231451"), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1, "{r:#?}");
+    let v = &r.verdicts[0];
+    assert_eq!(
+        (v.subscription_id, v.person_id),
+        (SubscriptionId(863), PersonId(1))
+    );
+    assert_eq!(v.card_number.as_deref(), Some("0034231451"));
+    assert_eq!(v.verdict, VerdictKind::Sent);
+    let lines = log_lines(v);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("ExtInfo20:0034231451 "), "{}", lines[0]);
+    assert_eq!(r.log_files_scanned[0].matching_lines, 1);
+
+    let r = find(&db, &card("34231451"), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(r.verdicts[0].person_id, PersonId(2));
+    assert_eq!(r.log_files_scanned[0].matching_lines, 1);
+
+    // Without the leading zeros it is another card: no match, and the hint says so.
+    let r = find(&db, &card("034231451"), &opts(now)).await;
+    assert!(r.verdicts.is_empty());
+    let nf = r.not_found.expect("not found");
+    assert!(nf.contains("no person has card number 034231451"), "{nf}");
+    assert!(nf.contains("leading zeros"), "{nf}");
+}
+
+async fn subscription_with_two_users_has_two_timelines(db: TestDb) {
+    db.active_with(863, &[1, 2]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    // Person 1 is accepted; person 2's number is refused for now.
+    relay_pass(&db, &log, now, |c| {
+        if c.row.person_id == PersonId(1) {
+            sent(c)
+        } else {
+            (
+                Completion::Retry {
+                    next_attempt_at: now + chrono::Duration::minutes(5),
+                },
+                Some(503),
+                Some("Digis answered 503".into()),
+            )
+        }
+    })
+    .await;
+
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 2);
+    let (a, b) = (&r.verdicts[0], &r.verdicts[1]);
+    assert_eq!(a.person_id, PersonId(1));
+    assert_eq!(b.person_id, PersonId(2));
+    assert_eq!(a.verdict, VerdictKind::Sent);
+    assert_eq!(b.verdict, VerdictKind::Waiting);
+    assert!(
+        b.summary.contains("Digis answered 503 (HTTP 503)"),
+        "{}",
+        b.summary
+    );
+    assert!(b.summary.contains("next attempt"), "{}", b.summary);
+    assert_eq!(b.next_attempt_at.map(|t| t > now), Some(true));
+    assert!(r.relay_running);
+    // Each timeline holds only its own member's lines.
+    for v in [a, b] {
+        let lines = log_lines(v);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains(&format!("person={} ", v.person_id)));
+        assert!(v
+            .timeline
+            .iter()
+            .any(|e| matches!(e.event, Event::Queued { .. })));
+        assert!(v
+            .timeline
+            .iter()
+            .any(|e| matches!(e.event, Event::Attempt { .. })));
+    }
+    assert!(a.timeline.iter().any(|e| matches!(&e.event, Event::Synced { external_id } if external_id.as_deref() == Some("TE-1"))));
+    let text = render_text(&r);
+    assert!(text.starts_with("ExtInfo1:863: 2 members\n"), "{text}");
+    assert!(text.contains("WAITING"), "{text}");
+}
+
+async fn never_queued_members_say_why(db: TestDb) {
+    let now = Utc::now();
+    beat(db.storage().as_ref(), now).await;
+    // No such subscription.
+    let r = find(&db, &sub(4242), &opts(now)).await;
+    let nf = r.not_found.expect("not found");
+    assert!(nf.contains("there is no subscription 4242"), "{nf}");
+
+    // PAUSED: the trigger queues only ACTIVE ones.
+    db.person(1).await;
+    db.subscription(863, "PAUSED").await;
+    db.add_user(863, 1).await;
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::NeverQueued);
+    assert!(
+        r.verdicts[0].summary.contains("PAUSED"),
+        "{}",
+        r.verdicts[0].summary
+    );
+    assert!(r.not_found.as_deref().unwrap().contains("is PAUSED"));
+
+    // ACTIVE, but in the table before the relay was installed (no row was ever queued).
+    db.active_with(900, &[2]).await;
+    db.exec("DELETE FROM digis_outbox WHERE subscription_id = 900")
+        .await;
+    let r = find(&db, &sub(900), &opts(now)).await;
+    let v = &r.verdicts[0];
+    assert_eq!(v.verdict, VerdictKind::NeverQueued);
+    assert!(v.advice.as_deref().unwrap().contains("sync --reconcile"));
+    assert!(r
+        .not_found
+        .as_deref()
+        .unwrap()
+        .contains("has not been saved"));
+
+    // A subscription nobody was added to.
+    db.subscription(901, "ACTIVE").await;
+    let r = find(&db, &sub(901), &opts(now)).await;
+    assert!(r.verdicts.is_empty());
+    assert!(r.not_found.as_deref().unwrap().contains("has no users"));
+
+    // A card whose holder uses no subscription.
+    db.person_with(&Person {
+        card_number: Some("777".into()),
+        ..Person::ordinary(3)
+    })
+    .await;
+    let r = find(&db, &card("777"), &opts(now)).await;
+    let nf = r.not_found.expect("not found");
+    assert!(
+        nf.contains("person 3 holds card 777 but is not a user"),
+        "{nf}"
+    );
+
+    // useDigis off and no relay heard from: both named.
+    let mut o = opts(now + chrono::Duration::minutes(10));
+    o.use_digis = false;
+    let r = find(&db, &sub(863), &o).await;
+    assert!(!r.relay_running);
+    let nf = r.not_found.unwrap();
+    assert!(nf.contains("useDigis is false"), "{nf}");
+    assert!(nf.contains("no relay is running"), "{nf}");
+}
+
+async fn failed_row_after_retries_tells_what_to_do(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let t0 = Utc::now();
+    let t1 = t0 + chrono::Duration::minutes(1);
+    let t2 = t0 + chrono::Duration::minutes(3);
+    for (i, at) in [t0, t1].into_iter().enumerate() {
+        let next = if i == 0 { t1 } else { t2 };
+        let claimed = relay_pass(&db, &log, at, |_| {
+            (
+                Completion::Retry {
+                    next_attempt_at: next,
+                },
+                Some(503),
+                Some("Digis answered 503".into()),
+            )
+        })
+        .await;
+        assert_eq!(claimed.len(), 1);
+    }
+    let claimed = relay_pass(&db, &log, t2, |_| {
+        (
+            Completion::Failed,
+            Some(400),
+            Some("Digis rejected the contact: MobileNumber invalid".into()),
+        )
+    })
+    .await;
+    let id = claimed[0].row.id;
+
+    let r = find(&db, &sub(863), &opts(t2)).await;
+    let v = &r.verdicts[0];
+    assert_eq!(v.verdict, VerdictKind::Failed);
+    assert_eq!(v.state, Some(OutboxState::Failed));
+    assert_eq!(v.attempts, Some(3));
+    assert_eq!(v.last_http_status, Some(400));
+    assert!(v.summary.contains("after 3 attempts"), "{}", v.summary);
+    assert!(v.summary.contains("MobileNumber invalid"), "{}", v.summary);
+    let advice = v.advice.as_deref().unwrap();
+    assert!(
+        advice.contains(&format!("digis-relay retry {id}")),
+        "{advice}"
+    );
+    let outcomes: Vec<(i32, String, Option<i32>)> = v
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Attempt {
+                attempt,
+                outcome,
+                http_status,
+                ..
+            } => Some((*attempt, outcome.clone(), *http_status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (1, "retry".into(), Some(503)),
+            (2, "retry".into(), Some(503)),
+            (3, "failed".into(), Some(400))
+        ]
+    );
+    assert_eq!(log_lines(v).len(), 3);
+    assert!(log_lines(v)[2].contains("outcome=failed"));
+    let text = render_text(&r);
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(text.contains("what to do:"), "{text}");
+}
+
+async fn waiting_row_names_the_missing_relay_and_use_digis(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    // A relay that stopped beating long ago.
+    beat(s.as_ref(), now - chrono::Duration::hours(2)).await;
+    let r = find(&db, &sub(863), &opts(now)).await;
+    let v = &r.verdicts[0];
+    assert_eq!(v.verdict, VerdictKind::Waiting);
+    assert!(v.summary.contains("not tried yet"), "{}", v.summary);
+    assert!(v.summary.contains("no relay is running"), "{}", v.summary);
+    assert!(!r.relay_running);
+    assert!(!r.relays[0].alive);
+    assert!(r.not_found.is_none(), "a queued row is a match");
+
+    // With a live relay but useDigis off, that is the blocker.
+    beat(s.as_ref(), now).await;
+    let mut o = opts(now);
+    o.use_digis = false;
+    let r = find(&db, &sub(863), &o).await;
+    assert!(r.relay_running);
+    let v = &r.verdicts[0];
+    assert!(v.summary.contains("useDigis is false"), "{}", v.summary);
+    assert!(!v.summary.contains("no relay"), "{}", v.summary);
+
+    // Paused delivery is named with its reason.
+    s.pause("Digis maintenance", "support", now).await.unwrap();
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert!(r.paused);
+    assert!(r.verdicts[0].summary.contains("Digis maintenance"));
+    assert!(render_text(&r).contains("PAUSED (Digis maintenance)"));
+
+    // Claimed: being sent; a lease that ran out is named as such.
+    s.resume().await.unwrap();
+    let c = s
+        .claim("relay-x", 10, Duration::from_secs(1), now)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::Waiting);
+    assert_eq!(r.verdicts[0].state, Some(OutboxState::Sending));
+    assert!(
+        r.verdicts[0]
+            .summary
+            .contains("Being sent now by relay relay-x"),
+        "{}",
+        r.verdicts[0].summary
+    );
+    let r = find(&db, &sub(863), &opts(now + chrono::Duration::minutes(1))).await;
+    assert!(
+        r.verdicts[0].summary.contains("lease ran out"),
+        "{}",
+        r.verdicts[0].summary
+    );
+}
+
+async fn pruned_row_still_shows_from_the_log(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    relay_pass(&db, &log, now, sent).await;
+    // Months later: the row is pruned, and the digis table was cleared by hand.
+    let pruned = db
+        .storage()
+        .prune(now + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::Sent);
+    assert!(
+        r.verdicts[0].summary.contains("digis table"),
+        "{}",
+        r.verdicts[0].summary
+    );
+
+    db.exec("DELETE FROM digis").await;
+    // A line from an old relay run for a member that has since left the subscription.
+    let old = now - chrono::Duration::days(40);
+    write_lines(
+        &log_dir(&db),
+        &format!("{FILE_NAME}.{}", old.date_naive()),
+        &[line(old, 863, "34000099", 17, 99, "sent")],
+    );
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 2, "{r:#?}");
+    let v1 = &r.verdicts[0];
+    assert_eq!(v1.outbox_id, None);
+    assert_eq!(v1.verdict, VerdictKind::Sent);
+    assert!(
+        v1.summary.contains("according to the sync log"),
+        "{}",
+        v1.summary
+    );
+    let v99 = &r.verdicts[1];
+    assert_eq!(v99.person_id, PersonId(99));
+    assert!(!v99.is_user);
+    assert_eq!(v99.card_number.as_deref(), Some("34000099"));
+    assert_eq!(v99.verdict, VerdictKind::Sent);
+    assert_eq!(log_lines(v99).len(), 1);
+    // The card finds it too, though no person holds that card any more.
+    let r = find(&db, &card("34000099"), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(r.verdicts[0].person_id, PersonId(99));
+    assert!(r.not_found.is_none());
+}
+
+async fn sql_metacharacters_are_plain_text(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    // What a card number may contain can still look like SQL: `--` is a comment.
+    db.person_with(&Person {
+        card_number: Some("12--34".into()),
+        ..Person::ordinary(2)
+    })
+    .await;
+    db.add_user(863, 2).await;
+    let now = Utc::now();
+    let r = find(&db, &card("12--34"), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(r.verdicts[0].person_id, PersonId(2));
+    let r = find(&db, &card("1--"), &opts(now)).await;
+    assert!(r.verdicts.is_empty());
+    assert!(r.not_found.is_some());
+    // Quotes, semicolons and spaces never reach the database: the term is refused whole.
+    for bad in [
+        "ExtInfo20:1' OR '1'='1",
+        "ExtInfo20:1; DROP TABLE person",
+        "ExtInfo1:863 OR 1=1",
+        "863; DELETE FROM digis_outbox",
+        "ExtInfo20:.*",
+    ] {
+        let e = bad.parse::<SearchTerm>().unwrap_err().to_string();
+        assert!(
+            e.starts_with("ExtInfo") || e.contains("neither"),
+            "{bad}: {e}"
+        );
+    }
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM person").await, 2);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox").await, 2);
+    // And the forms support pastes do parse.
+    assert_eq!("ExtInfo1:863,".parse::<SearchTerm>().unwrap(), sub(863));
+    assert_eq!("863".parse::<SearchTerm>().unwrap(), sub(863));
+    assert_eq!(
+        "extinfo20: 0034231451".parse::<SearchTerm>().unwrap(),
+        card("0034231451")
+    );
+}
+
+async fn empty_or_missing_log_folder(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let now = Utc::now();
+    // Missing: the database still answers.
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert!(!r.log_dir_exists);
+    assert!(r.log_files_scanned.is_empty());
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::Waiting);
+    assert!(render_text(&r).contains("does not exist: searched the database only"));
+    let r = find(&db, &sub(5), &opts(now)).await;
+    assert!(r.not_found.unwrap().contains("does not exist"));
+    // Empty: exists, nothing scanned, no warning.
+    std::fs::create_dir_all(log_dir(&db)).unwrap();
+    std::fs::write(log_dir(&db).join("unrelated.txt"), "ExtInfo1:863, x\n").unwrap();
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert!(r.log_dir_exists);
+    assert!(r.log_files_scanned.is_empty());
+    assert!(r.warnings.is_empty());
+    assert_eq!(r.bytes_scanned, 0);
+    assert_eq!(log_lines(&r.verdicts[0]).len(), 0);
+    // An empty log file is scanned without complaint.
+    std::fs::write(log_dir(&db).join(FILE_NAME), "").unwrap();
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.log_files_scanned.len(), 1);
+    assert_eq!(r.log_files_scanned[0].matching_lines, 0);
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn sorted(k: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
+    k.sort();
+    k
+}
+
+/// The documented `search --json` shape (README): exact key sets and value types.
+pub fn assert_json_shape(v: &Value) {
+    assert_eq!(
+        keys(v),
+        sorted(&[
+            "term",
+            "searched_at",
+            "since",
+            "verdicts",
+            "not_found",
+            "other_log_lines",
+            "use_digis",
+            "paused",
+            "pause_reason",
+            "relay_running",
+            "relays",
+            "log_dir",
+            "log_dir_exists",
+            "log_files_scanned",
+            "log_files_skipped",
+            "bytes_scanned",
+            "warnings",
+        ])
+    );
+    assert_eq!(keys(&v["term"]), sorted(&["kind", "value", "log_token"]));
+    assert!(v["term"]["value"].is_string());
+    assert!(v["searched_at"].is_string());
+    assert!(v["use_digis"].is_boolean() && v["paused"].is_boolean());
+    assert!(v["relay_running"].is_boolean() && v["log_dir_exists"].is_boolean());
+    assert!(v["bytes_scanned"].is_u64());
+    assert!(v["not_found"].is_null() || v["not_found"].is_string());
+    for r in v["relays"].as_array().unwrap() {
+        assert_eq!(
+            keys(r),
+            sorted(&[
+                "relay_id",
+                "hostname",
+                "state",
+                "detail",
+                "heartbeat_at",
+                "alive"
+            ])
+        );
+        assert!(r["alive"].is_boolean());
+    }
+    for f in v["log_files_scanned"].as_array().unwrap() {
+        assert_eq!(keys(f), sorted(&["name", "bytes", "matching_lines"]));
+        assert!(f["bytes"].is_u64() && f["matching_lines"].is_u64());
+    }
+    assert!(v["log_files_skipped"].is_array() && v["warnings"].is_array());
+    for e in v["other_log_lines"].as_array().unwrap() {
+        assert_event_shape(e);
+    }
+    for m in v["verdicts"].as_array().unwrap() {
+        assert_eq!(
+            keys(m),
+            sorted(&[
+                "subscription_id",
+                "person_id",
+                "card_number",
+                "subscription_status",
+                "is_user",
+                "verdict",
+                "summary",
+                "advice",
+                "outbox_id",
+                "state",
+                "attempts",
+                "sent_at",
+                "external_id",
+                "next_attempt_at",
+                "last_error",
+                "last_http_status",
+                "reason",
+                "timeline",
+            ])
+        );
+        assert!(m["subscription_id"].is_i64() && m["person_id"].is_i64());
+        assert!(m["is_user"].is_boolean() && m["summary"].is_string());
+        assert!(["sent", "waiting", "failed", "discarded", "never_queued"]
+            .contains(&m["verdict"].as_str().unwrap()));
+        assert!(m["card_number"].is_null() || m["card_number"].is_string());
+        assert!(m["outbox_id"].is_null() || m["outbox_id"].is_i64());
+        for e in m["timeline"].as_array().unwrap() {
+            assert_event_shape(e);
+        }
+    }
+}
+
+fn assert_event_shape(e: &Value) {
+    let common = ["at", "source", "kind"];
+    let own: &[&str] = match e["kind"].as_str().unwrap() {
+        "queued" => &["outbox_id", "state", "resend"],
+        "attempt" => &[
+            "outbox_id",
+            "attempt",
+            "outcome",
+            "http_status",
+            "error",
+            "relay_id",
+            "duration_ms",
+        ],
+        "synced" => &["external_id"],
+        "log_line" => &[
+            "file",
+            "line",
+            "text",
+            "outbox_id",
+            "attempt",
+            "outcome",
+            "http_status",
+            "external_id",
+        ],
+        other => panic!("undocumented event kind {other}"),
+    };
+    let all: Vec<&str> = common.iter().chain(own).copied().collect();
+    assert_eq!(keys(e), sorted(&all));
+    assert!(["database", "log"].contains(&e["source"].as_str().unwrap()));
+    assert!(e["at"].is_string() || e["at"].is_null());
+}
+
+async fn json_shape_is_stable(db: TestDb) {
+    db.active_with(863, &[1, 2]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    relay_pass(&db, &log, now, |c| {
+        if c.row.person_id == PersonId(1) {
+            sent(c)
+        } else {
+            (Completion::Failed, Some(400), Some("rejected".into()))
+        }
+    })
+    .await;
+    // A line that names no person, so `other_log_lines` is not empty.
+    write_lines(
+        &log_dir(&db),
+        &format!("{FILE_NAME}.2026-01-02"),
+        &["2026-01-02T10:00:00.000Z legacy ExtInfo1:863, ExtInfo20:1 saved".to_string()],
+    );
+    let mut o = opts(now);
+    o.since = Some(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+    let r = find(&db, &sub(863), &o).await;
+    let v = serde_json::to_value(&r).unwrap();
+    assert_json_shape(&v);
+    assert_eq!(v["term"]["kind"], "ext_info1");
+    assert_eq!(v["term"]["value"], "863");
+    assert_eq!(v["term"]["log_token"], "ExtInfo1:863");
+    assert_eq!(v["since"], "2026-01-01");
+    assert_eq!(v["verdicts"][0]["verdict"], "sent");
+    assert_eq!(v["verdicts"][0]["external_id"], "TE-1");
+    assert_eq!(v["verdicts"][1]["verdict"], "failed");
+    assert_eq!(v["verdicts"][1]["state"], "failed");
+    assert_eq!(v["other_log_lines"].as_array().unwrap().len(), 1);
+    let kinds: Vec<&str> = v["verdicts"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in ["queued", "attempt", "synced", "log_line"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    // Not-found reports keep the same shape.
+    let r = find(&db, &card("0000"), &opts(now)).await;
+    let v = serde_json::to_value(&r).unwrap();
+    assert_json_shape(&v);
+    assert_eq!(v["term"]["kind"], "ext_info20");
+    assert!(v["not_found"].is_string());
+}
+
+async fn cli_search_json_and_exit_codes(db: TestDb) {
+    db.active_with(863, &[1]).await;
+    let log = SyncLog::open(&log_dir(&db)).unwrap();
+    let now = Utc::now();
+    relay_pass(&db, &log, now, sent).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+            .current_dir(db.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DIGIS_RELAY_CONFIG")
+            .arg("--database-url")
+            .arg(&db.url)
+            .arg("--log-dir")
+            .arg(log_dir(&db))
+            .arg("search")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--ext-info1", "863", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one JSON object");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_json_shape(&v);
+    assert_eq!(v["verdicts"][0]["verdict"], "sent");
+    assert_eq!(v["log_files_scanned"][0]["matching_lines"], 1);
+
+    let out = run(&["--ext-info20", "34000001", "--since", "2000-01-01"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("ExtInfo20:34000001: 1 member\n  SENT"),
+        "{text}"
+    );
+
+    // Nothing found: exit 1, the reason on stdout.
+    let out = run(&["--ext-info1", "8630"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no subscription 8630"));
+
+    // Bad input: one line naming the argument, nothing run.
+    let out = run(&["--ext-info20", "1' OR '1'='1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ext-info20"), "{err}");
+    let out = run(&["--ext-info1", "863", "--ext-info20", "1"]);
+    assert_ne!(out.status.code(), Some(0));
+}
