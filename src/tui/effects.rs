@@ -243,14 +243,77 @@ impl Executor {
         })
     }
 
-    async fn search(&self, term: &str) -> Result<Vec<String>, String> {
-        let _ = term;
-        Err(SEARCH_UNAVAILABLE.to_string())
+    /// The search module's report as text. Bare digits may be a subscription id or a card
+    /// number: both are searched, and a reading that found nothing is left out when the other
+    /// found something.
+    async fn search(&self, input: &str) -> Result<Vec<String>, String> {
+        let terms = search_terms(input)?;
+        let opts = crate::search::SearchOptions::from_config(&self.config, Utc::now());
+        let mut found = Vec::new();
+        let mut missed = Vec::new();
+        for term in &terms {
+            let report = crate::search::search(&*self.storage, &self.config.log_dir, term, &opts)
+                .await
+                .map_err(|e| e.to_string().replace('\n', " "))?;
+            let text = crate::search::render_text(&report);
+            if report.not_found.is_none() {
+                found.push(text);
+            } else {
+                missed.push((term.to_string(), text));
+            }
+        }
+        let mut lines: Vec<String> = Vec::new();
+        if found.is_empty() {
+            for (_, text) in &missed {
+                if !lines.is_empty() {
+                    lines.push(String::new());
+                }
+                lines.extend(text.lines().map(str::to_string));
+            }
+        } else {
+            for text in &found {
+                if !lines.is_empty() {
+                    lines.push(String::new());
+                }
+                lines.extend(text.lines().map(str::to_string));
+            }
+            for (term, _) in &missed {
+                lines.push(format!("(nothing found as {term})"));
+            }
+        }
+        Ok(lines)
     }
 }
 
-pub const SEARCH_UNAVAILABLE: &str =
-    "search is not built into this dashboard yet: use `digis-relay search --ext-info1 ID` or `digis-relay search --ext-info20 CARD`";
+/// What to search for: `ExtInfo1:863` / `ExtInfo20:0034` as written, bare digits both ways
+/// (a leading zero can only be a card), anything else as a card number.
+pub fn search_terms(input: &str) -> Result<Vec<crate::search::SearchTerm>, String> {
+    use crate::search::SearchTerm;
+    let s = input.trim();
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("extinfo1:") || lower.starts_with("extinfo20:") {
+        return s
+            .parse::<SearchTerm>()
+            .map(|t| vec![t])
+            .map_err(|e| e.to_string());
+    }
+    let mut terms = Vec::new();
+    if !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(id) = s.parse::<SubscriptionId>() {
+            terms.push(SearchTerm::Subscription(id));
+        }
+    }
+    match s.parse::<crate::domain::CardNumber>() {
+        Ok(card) => terms.push(SearchTerm::Card(card)),
+        Err(e) if terms.is_empty() => {
+            return Err(format!(
+                "not a subscription id (ExtInfo1) or a card number (ExtInfo20): {e}"
+            ))
+        }
+        Err(_) => {}
+    }
+    Ok(terms)
+}
 
 /// The payload's keys and JSON values in contract order.
 pub fn payload_pairs(p: &crate::payload::Payload) -> Vec<(String, String)> {

@@ -237,16 +237,104 @@ fn snapshot_detail() {
     insta::assert_snapshot!("detail_80x24", render(&app, 80, 24));
 }
 
+/// A search report as the search module returns it, with fixed times.
+fn search_report() -> digis_relay::search::SearchReport {
+    use digis_relay::search::*;
+    let at = |m: i64| Some(t0() - Duration::minutes(m));
+    SearchReport {
+        term: SearchTerm::Card("34231451".parse().unwrap()),
+        searched_at: t0(),
+        since: None,
+        verdicts: vec![MemberVerdict {
+            subscription_id: SubscriptionId(863),
+            person_id: PersonId(7),
+            card_number: Some("34231451".into()),
+            subscription_status: Some("ACTIVE".into()),
+            is_user: true,
+            verdict: VerdictKind::Failed,
+            summary: "Digis rejected it (HTTP 400): MobileNumber is not a valid mobile number"
+                .into(),
+            advice: Some("correct the mobile number in BRP, then retry row 59".into()),
+            outbox_id: Some(OutboxId(59)),
+            state: Some(OutboxState::Failed),
+            attempts: Some(2),
+            sent_at: None,
+            external_id: None,
+            next_attempt_at: None,
+            last_error: Some("MobileNumber is not a valid mobile number".into()),
+            last_http_status: Some(400),
+            reason: None,
+            timeline: vec![
+                TimelineEvent {
+                    at: at(30),
+                    source: EventSource::Database,
+                    event: Event::Queued {
+                        outbox_id: OutboxId(59),
+                        state: OutboxState::Failed,
+                        resend: false,
+                    },
+                },
+                TimelineEvent {
+                    at: at(10),
+                    source: EventSource::Database,
+                    event: Event::Attempt {
+                        outbox_id: OutboxId(59),
+                        attempt: 2,
+                        outcome: "failed".into(),
+                        http_status: Some(400),
+                        error: Some("MobileNumber is not a valid mobile number".into()),
+                        relay_id: "relay-a".into(),
+                        duration_ms: 212,
+                    },
+                },
+            ],
+        }],
+        not_found: None,
+        other_log_lines: Vec::new(),
+        use_digis: true,
+        paused: false,
+        pause_reason: None,
+        relay_running: true,
+        relays: vec![RelaySummary {
+            relay_id: "relay-a".into(),
+            hostname: "gym-server".into(),
+            state: "running".into(),
+            detail: None,
+            heartbeat_at: t0() - Duration::seconds(2),
+            alive: true,
+        }],
+        log_dir: "logs".into(),
+        log_dir_exists: true,
+        log_files_scanned: vec![ScannedFile {
+            name: "scheduler_digis_sync.txt".into(),
+            bytes: 20_480,
+            matching_lines: 2,
+        }],
+        log_files_skipped: Vec::new(),
+        bytes_scanned: 20_480,
+        warnings: Vec::new(),
+    }
+}
+
 #[test]
-fn snapshot_search_view() {
-    let mut app = fixture(24);
+fn snapshot_search_result() {
+    let mut app = fixture(30);
     app.view = View::Search;
-    app.search.input = "863".into();
-    app.search.result = SearchResult::Failed {
-        term: "863".into(),
-        error: digis_relay::tui::effects::SEARCH_UNAVAILABLE.into(),
+    app.search.input = "34231451".into();
+    let text = digis_relay::search::render_text(&search_report());
+    app.search.result = SearchResult::Done {
+        term: "34231451".into(),
+        lines: text.lines().map(str::to_string).collect(),
     };
-    insta::assert_snapshot!("search_80x24", render(&app, 80, 24));
+    insta::assert_snapshot!("search_result_100x30", render(&app, 100, 30));
+    insta::assert_snapshot!("search_result_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_search_view_empty() {
+    let mut app = fixture(24);
+    update(&mut app, Msg::char('/'));
+    insta::assert_snapshot!("search_empty_80x24", render(&app, 80, 24));
 }
 
 #[test]
@@ -390,6 +478,7 @@ fn stale_page_answers_are_dropped() {
 // --- actions against real databases ---------------------------------------------------------
 
 both_databases!(
+    search_view_runs_the_search_module,
     retry_key_puts_a_failed_row_back,
     discard_asks_and_discards,
     pause_asks_and_resume_does_not,
@@ -739,5 +828,61 @@ fn no_color_means_no_color() {
             .count()
     };
     assert_eq!(colors(true), 0, "NO_COLOR set, yet colours were drawn");
-    assert!(colors(false) > 0, "without NO_COLOR the states are coloured");
+    assert!(
+        colors(false) > 0,
+        "without NO_COLOR the states are coloured"
+    );
+}
+
+/// `/`, clear the box (Ctrl-U), type `text`, Enter.
+fn typed(text: &str) -> Vec<Msg> {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    let mut msgs = vec![
+        Msg::char('/'),
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    ];
+    msgs.extend(text.chars().map(Msg::char));
+    msgs.push(Msg::key(KeyCode::Enter));
+    msgs
+}
+
+async fn search_view_runs_the_search_module(db: TestDb) {
+    db.active_with(863, &[7]).await;
+    fail_all(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    let card = "34000007"; // Person::ordinary(7)'s card
+    for msg in typed(card) {
+        settle(&mut app, &exec, msg).await;
+    }
+    let lines = match &app.search.result {
+        SearchResult::Done { lines, .. } => lines.join("\n"),
+        other => panic!("no result: {other:?}"),
+    };
+    assert!(lines.contains("FAILED"), "{lines}");
+    assert!(lines.contains("subscription 863 person 7"), "{lines}");
+    // Bare digits are tried as a subscription id too; that reading found nothing here.
+    assert!(
+        lines.contains("(nothing found as ExtInfo1:34000007)"),
+        "{lines}"
+    );
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("subscription 863 person 7"), "{screen}");
+
+    // The subscription id finds the same member.
+    for msg in typed("863") {
+        settle(&mut app, &exec, msg).await;
+    }
+    match &app.search.result {
+        SearchResult::Done { lines, .. } => {
+            assert!(lines.join("\n").contains("person 7"), "{lines:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not an id or a card: said plainly, nothing searched.
+    for msg in typed("Anna S") {
+        settle(&mut app, &exec, msg).await;
+    }
+    assert!(
+        matches!(&app.search.result, SearchResult::Failed { error, .. } if error.contains("not a subscription id"))
+    );
 }

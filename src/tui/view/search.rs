@@ -58,7 +58,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Line::from(format!("search for {term}:")),
             Line::from(Span::styled(error.clone(), theme.level(Level::Warn))),
         ],
-        SearchResult::Done { lines, .. } => lines.iter().map(|l| Line::from(l.clone())).collect(),
+        SearchResult::Done { lines, .. } => lines
+            .iter()
+            .map(|l| Line::from(Span::styled(l.clone(), verdict_style(l, theme))))
+            .collect(),
     };
     frame.render_widget(
         Paragraph::new(lines)
@@ -67,4 +70,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .scroll((s.scroll, 0)),
         results_area,
     );
+}
+
+/// The verdict lines of the search module's text, coloured by what they mean.
+fn verdict_style(line: &str, theme: &Theme) -> ratatui::style::Style {
+    let t = line.trim_start();
+    if !line.starts_with("  ") || line.starts_with("    ") {
+        return theme.plain();
+    }
+    if t.starts_with("SENT ") {
+        theme.level(Level::Ok)
+    } else if t.starts_with("FAILED ") || t.starts_with("NEVER QUEUED") {
+        theme.level(Level::Bad)
+    } else if t.starts_with("WAITING ") || t.starts_with("DISCARDED ") {
+        theme.level(Level::Warn)
+    } else {
+        theme.plain()
+    }
 }
