@@ -50,7 +50,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .title(Span::styled(" Result ", theme.bold()));
     let lines: Vec<Line> = match &s.result {
         SearchResult::None => vec![Line::from(Span::styled(
-            "Type a subscription id or a card number and press Enter. A number is looked up both ways.",
+            "Type a subscription id or a card number and press Enter. Digits are looked up both ways; ExtInfo1:863 or ExtInfo20:0034 (as in the sync log) picks one.",
             theme.dim(),
         ))],
         SearchResult::Running(term) => vec![Line::from(format!("searching for {term}…"))],
