@@ -886,3 +886,20 @@ async fn search_view_runs_the_search_module(db: TestDb) {
         matches!(&app.search.result, SearchResult::Failed { error, .. } if error.contains("not a subscription id"))
     );
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = fixture(24);
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(detail_fixture())),
+        scroll: 3,
+    });
+    for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10)] {
+        for view in View::ALL {
+            app.view = view;
+            app.help = w > 10;
+            let _ = render(&app, w, h);
+        }
+    }
+}
