@@ -16,12 +16,17 @@ use super::TuiOptions;
 /// as the dashboard is open (the embedded, zero-setup mode); with it, relays elsewhere on the
 /// same database deliver and the dashboard only reads and writes rows.
 pub async fn run(storage: DynStorage, config: &Config, no_relay: bool) -> anyhow::Result<ExitCode> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        anyhow::bail!("the dashboard needs a terminal; use `digis-relay status` in scripts");
+    }
     let config = Arc::new(config.clone());
     let relay = if no_relay {
         None
     } else {
         let synclog = Arc::new(SyncLog::open(&config.log_dir)?);
-        let relay = Relay::new(storage.clone(), config.clone(), synclog).context("digis client")?;
+        let relay = Relay::new(storage.clone(), config.clone(), synclog).context(
+            "cannot run a relay in the dashboard (`tui --no-relay` opens it without one)",
+        )?;
         let stop = CancellationToken::new();
         let task = tokio::spawn({
             let stop = stop.clone();
