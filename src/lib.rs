@@ -14,6 +14,7 @@ pub mod relay;
 pub mod search;
 pub mod storage;
 pub mod synclog;
+pub mod tui;
 pub mod util;
 
 /// UTC time as the sync log and the SQLite tables write it (`2026-11-28T12:00:00.000Z`).

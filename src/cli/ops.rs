@@ -90,6 +90,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             println!("; relays woken");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tui { no_relay } => {
+            crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
+        }
         Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
         Command::Export { format, output, .. } => {
             let format = match format {

@@ -9,3 +9,5 @@ mod relay_service;
 mod search;
 mod storage_ops;
 mod triggers;
+mod tui_dashboard;
+mod tui_e2e;

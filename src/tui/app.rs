@@ -1,0 +1,378 @@
+//! The dashboard's whole state. Drawing reads only this; the database is reached through
+//! effects (see `effects.rs`) whose results come back as messages, so a slow query never
+//! holds up a frame.
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::domain::{OutboxId, OutboxState};
+use crate::storage::{AttemptRow, Control, Counts, DigisRow, OutboxRow, RelayInfo};
+
+/// How many minutes of throughput the sparkline shows.
+pub const THROUGHPUT_MINUTES: usize = 30;
+/// Rows of chrome around the outbox table: title bar, three header lines, status line, the
+/// table's two borders and its column header.
+pub const TABLE_CHROME_ROWS: u16 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Outbox,
+    Search,
+    Relays,
+    Log,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Outbox, View::Search, View::Relays, View::Log];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Outbox => "Outbox",
+            View::Search => "Search",
+            View::Relays => "Relays",
+            View::Log => "Log",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+}
+
+/// The outbox filter: one state, or every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    State(OutboxState),
+}
+
+impl Filter {
+    /// The order `f` / `l` cycle through; "failed" early because that is what support opens
+    /// the dashboard for.
+    pub const CYCLE: [Filter; 6] = [
+        Filter::All,
+        Filter::State(OutboxState::Pending),
+        Filter::State(OutboxState::Sending),
+        Filter::State(OutboxState::Sent),
+        Filter::State(OutboxState::Failed),
+        Filter::State(OutboxState::Discarded),
+    ];
+
+    pub fn state(self) -> Option<OutboxState> {
+        match self {
+            Filter::All => None,
+            Filter::State(s) => Some(s),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Filter::All => "all",
+            Filter::State(s) => s.as_str(),
+        }
+    }
+
+    pub fn next(self) -> Filter {
+        let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
+        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
+    }
+
+    pub fn prev(self) -> Filter {
+        let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
+        Self::CYCLE[(i + Self::CYCLE.len() - 1) % Self::CYCLE.len()]
+    }
+}
+
+/// Where the shown page sits in the outbox (keyset paging, newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The newest rows.
+    Newest,
+    /// Rows older than this id.
+    Before(OutboxId),
+    /// The nearest rows newer than this id.
+    After(OutboxId),
+    /// The oldest rows.
+    Oldest,
+}
+
+/// Which row to select once a page arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    First,
+    Last,
+    /// This row if it is still on the page, else the same position.
+    Keep(Option<OutboxId>, usize),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub rows: Vec<OutboxRow>,
+    pub anchor: Option<Anchor>,
+    pub has_newer: bool,
+    pub has_older: bool,
+    pub loaded: bool,
+}
+
+/// What the detail pane shows for one row.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub row: OutboxRow,
+    pub attempts: Vec<AttemptRow>,
+    /// The pair's `digis` row, when Digis accepted it.
+    pub synced: Option<DigisRow>,
+    /// The payload that would be sent now, as (key, JSON value) in contract order, or why it
+    /// cannot be built. Personal data: shown on screen only, never logged.
+    pub payload: Result<Vec<(String, String)>, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DetailPane {
+    pub id: OutboxId,
+    pub data: Option<Result<Detail, String>>,
+    pub scroll: u16,
+}
+
+/// An action waiting for y/n.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub question: String,
+    pub action: crate::tui::effects::Effect,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum SearchResult {
+    #[default]
+    None,
+    Running(String),
+    Done {
+        term: String,
+        lines: Vec<String>,
+    },
+    Failed {
+        term: String,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchState {
+    pub input: String,
+    /// Keys go to the input box.
+    pub editing: bool,
+    pub result: SearchResult,
+    pub scroll: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusLine {
+    pub text: String,
+    pub kind: StatusKind,
+}
+
+/// Sent rows per minute, derived from successive `counts().sent` samples.
+#[derive(Debug, Clone, Default)]
+pub struct Throughput {
+    /// Oldest first; the last bucket is the current minute.
+    pub buckets: VecDeque<u64>,
+    minute: Option<i64>,
+    last_sent: Option<u64>,
+}
+
+impl Throughput {
+    pub fn from_buckets(buckets: &[u64]) -> Throughput {
+        Throughput {
+            buckets: buckets.iter().copied().collect(),
+            minute: None,
+            last_sent: None,
+        }
+    }
+
+    pub fn record(&mut self, at: DateTime<Utc>, sent: u64) {
+        let minute = at.timestamp().div_euclid(60);
+        match self.minute {
+            None => self.buckets.push_back(0),
+            Some(m) if minute > m => {
+                // Empty minutes (the dashboard was busy or the machine slept) count as zero.
+                for _ in 0..(minute - m).min(THROUGHPUT_MINUTES as i64) {
+                    self.buckets.push_back(0);
+                }
+            }
+            _ => {}
+        }
+        self.minute = Some(self.minute.map_or(minute, |m| m.max(minute)));
+        // Pruning lowers the sent count; that is not negative throughput.
+        let delta = self.last_sent.map_or(0, |last| sent.saturating_sub(last));
+        self.last_sent = Some(sent);
+        if let Some(b) = self.buckets.back_mut() {
+            *b += delta;
+        }
+        while self.buckets.len() > THROUGHPUT_MINUTES {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// Sent in the last complete minute (or the current one when there is no other).
+    pub fn last_minute(&self) -> u64 {
+        let n = self.buckets.len();
+        match n {
+            0 => 0,
+            1 => self.buckets[0],
+            _ => self.buckets[n - 2],
+        }
+    }
+}
+
+/// What the dashboard knows about its surroundings, copied from the configuration once so
+/// drawing does not need it (and the token is already hidden).
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub use_digis: bool,
+    /// The Digis endpoint with secrets as `***`, or why it is invalid.
+    pub endpoint: String,
+    pub database: String,
+    pub heartbeat_ms: u64,
+    pub relay_running_here: bool,
+    pub no_color: bool,
+}
+
+impl Environment {
+    pub fn from_config(config: &Config, relay_running_here: bool, no_color: bool) -> Self {
+        Environment {
+            use_digis: config.use_digis,
+            endpoint: match config.endpoint() {
+                Ok(e) => e.to_string(),
+                Err(e) => format!("not usable: {e}"),
+            },
+            database: crate::util::redact_db_url(&config.database_url),
+            heartbeat_ms: config.relay.heartbeat_ms,
+            relay_running_here,
+            no_color,
+        }
+    }
+}
+
+/// Queries in flight, so the tick does not pile up requests behind a slow database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inflight {
+    pub status: bool,
+    pub page: bool,
+    pub detail: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub env: Environment,
+    pub view: View,
+    pub filter: Filter,
+    pub page: Page,
+    /// Rows per page: the table's visible height.
+    pub page_size: u32,
+    /// Sequence of the newest page request; older answers are dropped.
+    pub page_seq: u64,
+    pub selected: usize,
+    pub detail: Option<DetailPane>,
+    pub counts: Option<Counts>,
+    pub control: Option<Control>,
+    pub relays: Option<Vec<RelayInfo>>,
+    pub relay_selected: usize,
+    pub throughput: Throughput,
+    pub confirm: Option<Confirm>,
+    pub search: SearchState,
+    pub status: Option<StatusLine>,
+    /// The last failure to read the database; cleared by the next success.
+    pub db_error: Option<String>,
+    pub help: bool,
+    pub now: DateTime<Utc>,
+    pub inflight: Inflight,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(env: Environment, now: DateTime<Utc>, height: u16) -> App {
+        App {
+            env,
+            view: View::Outbox,
+            filter: Filter::All,
+            page: Page::default(),
+            page_size: page_size_for(height),
+            page_seq: 0,
+            selected: 0,
+            detail: None,
+            counts: None,
+            control: None,
+            relays: None,
+            relay_selected: 0,
+            throughput: Throughput::default(),
+            confirm: None,
+            search: SearchState::default(),
+            status: None,
+            db_error: None,
+            help: false,
+            now,
+            inflight: Inflight::default(),
+            should_quit: false,
+        }
+    }
+
+    pub fn selected_row(&self) -> Option<&OutboxRow> {
+        self.page.rows.get(self.selected)
+    }
+
+    pub fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
+        self.status = Some(StatusLine {
+            text: text.into(),
+            kind,
+        });
+    }
+
+    /// True when any overlay takes the keys.
+    pub fn overlay_open(&self) -> bool {
+        self.help || self.confirm.is_some()
+    }
+}
+
+/// Rows that fit in the table for a terminal of `height` rows.
+pub fn page_size_for(height: u16) -> u32 {
+    u32::from(height.saturating_sub(TABLE_CHROME_ROWS)).max(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn throughput_buckets_by_minute_and_ignores_pruning() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let mut t = Throughput::default();
+        t.record(t0, 100);
+        t.record(t0 + chrono::Duration::seconds(30), 110);
+        t.record(t0 + chrono::Duration::seconds(61), 125);
+        t.record(t0 + chrono::Duration::seconds(62), 20); // pruned
+        t.record(t0 + chrono::Duration::seconds(190), 23);
+        assert_eq!(
+            t.buckets.iter().copied().collect::<Vec<_>>(),
+            vec![10, 15, 0, 3]
+        );
+        assert_eq!(t.last_minute(), 0);
+    }
+
+    #[test]
+    fn filters_cycle_both_ways() {
+        let mut f = Filter::All;
+        for _ in 0..Filter::CYCLE.len() {
+            f = f.next();
+        }
+        assert_eq!(f, Filter::All);
+        assert_eq!(Filter::All.prev(), Filter::State(OutboxState::Discarded));
+    }
+}

@@ -1,0 +1,350 @@
+//! Effects: what `update` asks of the outside world. Every one is a database read or write
+//! (the dashboard never talks to a relay directly), executed off the render path; its result
+//! comes back as a [`Msg`].
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::app::{Anchor, App, Detail, Select};
+use super::update::{update, Msg, PageData, StatusData};
+use crate::config::Config;
+use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::storage::{DynStorage, ListQuery};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Counts, the pause flag and the relays.
+    LoadStatus,
+    LoadPage {
+        seq: u64,
+        state: Option<OutboxState>,
+        anchor: Anchor,
+        limit: u32,
+        select: Select,
+    },
+    LoadDetail(OutboxId),
+    Retry(OutboxId),
+    RetryAllFailed,
+    Discard(OutboxId),
+    Resend {
+        subscription: SubscriptionId,
+        person: PersonId,
+    },
+    SyncNow,
+    Pause,
+    Resume,
+    Search(String),
+}
+
+/// Runs effects against the database. Cheap to clone: one per spawned task.
+#[derive(Clone)]
+pub struct Executor {
+    pub storage: DynStorage,
+    pub config: Arc<Config>,
+    /// Who the dashboard acts for, recorded with a pause (`paused_by`) and a discard reason.
+    pub operator: String,
+}
+
+impl Executor {
+    pub fn new(storage: DynStorage, config: Arc<Config>) -> Executor {
+        Executor {
+            storage,
+            config,
+            operator: crate::util::operator_name(),
+        }
+    }
+
+    pub async fn execute(&self, effect: Effect) -> Msg {
+        let now = Utc::now();
+        match effect {
+            Effect::LoadStatus => Msg::Status(self.status(now).await.map_err(err)),
+            Effect::LoadPage {
+                seq,
+                state,
+                anchor,
+                limit,
+                select,
+            } => Msg::Page {
+                seq,
+                anchor,
+                select,
+                result: self.page(state, anchor, limit).await.map_err(err),
+            },
+            Effect::LoadDetail(id) => Msg::Detail(id, self.detail(id).await),
+            Effect::Retry(id) => acted(self.storage.retry(&[id], now).await.map(|changed| {
+                if changed.contains(&id) {
+                    (true, format!("row {id} queued again, due now"))
+                } else {
+                    (
+                        false,
+                        format!(
+                            "row {id} left alone: it is being sent or already sent, or another row for that member is waiting"
+                        ),
+                    )
+                }
+            })),
+            Effect::RetryAllFailed => acted(
+                self.storage
+                    .retry_all_failed(now)
+                    .await
+                    .map(|n| (true, format!("{n} failed row(s) queued again, due now"))),
+            ),
+            Effect::Discard(id) => {
+                let reason = format!("discarded from the dashboard by {}", self.operator);
+                acted(self.storage.discard(&[id], &reason, now).await.map(|c| {
+                    if c.contains(&id) {
+                        (true, format!("row {id} discarded: it will not be sent"))
+                    } else {
+                        (
+                            false,
+                            format!("row {id} left alone: only pending or failed rows can be discarded"),
+                        )
+                    }
+                }))
+            }
+            Effect::Resend {
+                subscription,
+                person,
+            } => acted(
+                self.storage
+                    .resend(subscription, Some(person), now)
+                    .await
+                    .map(|ids| match ids.first() {
+                        Some(id) => (
+                            true,
+                            format!(
+                                "queued row {id} to send ExtInfo1 {subscription} person {person} again"
+                            ),
+                        ),
+                        None => (
+                            false,
+                            format!(
+                                "nothing queued: person {person} is no longer a user of subscription {subscription}, or a row for them is already waiting"
+                            ),
+                        ),
+                    }),
+            ),
+            Effect::SyncNow => acted(self.storage.sync(false, now).await.map(|r| {
+                (
+                    true,
+                    format!("sync requested: {} waiting row(s) made due now", r.made_due),
+                )
+            })),
+            Effect::Pause => acted(
+                self.storage
+                    .pause("paused from the dashboard", &self.operator, now)
+                    .await
+                    .map(|_| {
+                        (
+                            true,
+                            "paused: every relay stops sending until resumed (p)".to_string(),
+                        )
+                    }),
+            ),
+            Effect::Resume => acted(
+                self.storage
+                    .resume()
+                    .await
+                    .map(|_| (true, "resumed: relays send again".to_string())),
+            ),
+            Effect::Search(term) => Msg::Searched(term.clone(), self.search(&term).await),
+        }
+    }
+
+    async fn status(&self, now: DateTime<Utc>) -> crate::storage::Result<StatusData> {
+        let counts = self.storage.counts().await?;
+        let control = self.storage.control().await?;
+        let relays = self.storage.relays().await?;
+        Ok(StatusData {
+            counts,
+            control,
+            relays,
+            at: now,
+        })
+    }
+
+    async fn page(
+        &self,
+        state: Option<OutboxState>,
+        anchor: Anchor,
+        limit: u32,
+    ) -> crate::storage::Result<PageData> {
+        // One row more than shown says whether there is another page that way.
+        let mut q = ListQuery {
+            state,
+            before: None,
+            after: None,
+            limit: limit + 1,
+        };
+        match anchor {
+            Anchor::Newest => {}
+            Anchor::Before(id) => q.before = Some(id),
+            Anchor::After(id) => q.after = Some(id),
+            Anchor::Oldest => q.after = Some(OutboxId(0)),
+        }
+        let mut rows = self.storage.list(&q).await?;
+        let more = rows.len() > limit as usize;
+        let upward = matches!(anchor, Anchor::After(_) | Anchor::Oldest);
+        if more {
+            if upward {
+                // Newest first: the extra row is the newest one, beyond the page's top.
+                rows.remove(0);
+            } else {
+                rows.truncate(limit as usize);
+            }
+        }
+        let (has_newer, has_older) = match anchor {
+            Anchor::Newest => (false, more),
+            Anchor::Before(_) => (true, more),
+            Anchor::After(_) => (more, true),
+            Anchor::Oldest => (more, false),
+        };
+        Ok(PageData {
+            rows,
+            has_newer,
+            has_older,
+        })
+    }
+
+    async fn detail(&self, id: OutboxId) -> Result<Detail, String> {
+        let row = self
+            .storage
+            .outbox_row(id)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| format!("row {id} no longer exists (pruned?)"))?;
+        let attempts = self.storage.attempts(id).await.map_err(err)?;
+        let synced = self
+            .storage
+            .digis_rows(Some(row.subscription_id), Some(row.person_id))
+            .await
+            .map_err(err)?
+            .into_iter()
+            .next();
+        let members = self
+            .storage
+            .members_of_subscription(row.subscription_id, Some(row.person_id))
+            .await
+            .map_err(err)?;
+        let payload = match members.first() {
+            None => Err(format!(
+                "person {} is no longer a user of subscription {}: nothing would be sent",
+                row.person_id, row.subscription_id
+            )),
+            Some(m) => crate::payload::build(m, &self.config.payload)
+                .map_err(|e| e.to_string())
+                .map(|p| payload_pairs(&p)),
+        };
+        Ok(Detail {
+            row,
+            attempts,
+            synced,
+            payload,
+        })
+    }
+
+    /// The search module's report as text. Bare digits may be a subscription id or a card
+    /// number: both are searched, and a reading that found nothing is left out when the other
+    /// found something.
+    async fn search(&self, input: &str) -> Result<Vec<String>, String> {
+        let terms = search_terms(input)?;
+        let opts = crate::search::SearchOptions::from_config(&self.config, Utc::now());
+        let mut found = Vec::new();
+        let mut missed = Vec::new();
+        for term in &terms {
+            let report = crate::search::search(&*self.storage, &self.config.log_dir, term, &opts)
+                .await
+                .map_err(|e| e.to_string().replace('\n', " "))?;
+            let text = crate::search::render_text(&report);
+            if report.not_found.is_none() {
+                found.push(text);
+            } else {
+                missed.push((term.to_string(), text));
+            }
+        }
+        let mut lines: Vec<String> = Vec::new();
+        if found.is_empty() {
+            for (_, text) in &missed {
+                if !lines.is_empty() {
+                    lines.push(String::new());
+                }
+                lines.extend(text.lines().map(str::to_string));
+            }
+        } else {
+            for text in &found {
+                if !lines.is_empty() {
+                    lines.push(String::new());
+                }
+                lines.extend(text.lines().map(str::to_string));
+            }
+            for (term, _) in &missed {
+                lines.push(format!("(nothing found as {term})"));
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// What to search for: `ExtInfo1:863` / `ExtInfo20:0034` as written, bare digits both ways
+/// (a leading zero can only be a card), anything else as a card number.
+pub fn search_terms(input: &str) -> Result<Vec<crate::search::SearchTerm>, String> {
+    use crate::search::SearchTerm;
+    let s = input.trim();
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("extinfo1:") || lower.starts_with("extinfo20:") {
+        return s
+            .parse::<SearchTerm>()
+            .map(|t| vec![t])
+            .map_err(|e| e.to_string());
+    }
+    let mut terms = Vec::new();
+    if !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(id) = s.parse::<SubscriptionId>() {
+            terms.push(SearchTerm::Subscription(id));
+        }
+    }
+    match s.parse::<crate::domain::CardNumber>() {
+        Ok(card) => terms.push(SearchTerm::Card(card)),
+        Err(e) if terms.is_empty() => {
+            return Err(format!(
+                "not a subscription id (ExtInfo1) or a card number (ExtInfo20): {e}"
+            ))
+        }
+        Err(_) => {}
+    }
+    Ok(terms)
+}
+
+/// The payload's keys and JSON values in contract order.
+pub fn payload_pairs(p: &crate::payload::Payload) -> Vec<(String, String)> {
+    match serde_json::to_value(p) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn err(e: crate::storage::StorageError) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+fn acted(r: crate::storage::Result<(bool, String)>) -> Msg {
+    match r {
+        Ok((ok, text)) => Msg::Acted { ok, text },
+        Err(e) => Msg::Acted {
+            ok: false,
+            text: format!("action failed: {}", err(e)),
+        },
+    }
+}
+
+/// Feeds `msg` to `update` and runs every effect it leads to, in order, until nothing is left.
+/// The binary runs effects on tasks instead; tests use this to go through the same code.
+pub async fn settle(app: &mut App, exec: &Executor, msg: Msg) {
+    let mut queue = std::collections::VecDeque::from(update(app, msg));
+    while let Some(effect) = queue.pop_front() {
+        let reply = exec.execute(effect).await;
+        queue.extend(update(app, reply));
+    }
+}

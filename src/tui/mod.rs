@@ -1,0 +1,208 @@
+//! The support dashboard (DESIGN §11), in The Elm Architecture's shape: [`app::App`] is the
+//! state, [`update::update`] the only place it changes, [`effects`] the database work (run on
+//! tasks, so a slow query never holds up a frame) and [`view`] a pure function of the state.
+pub mod app;
+pub mod cli;
+pub mod effects;
+pub mod update;
+pub mod view;
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use ratatui::crossterm::event::{self, Event};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::storage::DynStorage;
+use app::{App, Environment, StatusKind, View};
+use effects::{Effect, Executor};
+use update::{update, Msg};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TuiOptions {
+    /// A relay runs in this process (the header says so).
+    pub relay_running_here: bool,
+}
+
+/// How often counts, relays and the shown page are refreshed.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Runs the dashboard until `q`, Ctrl-C, SIGTERM or SIGINT. The terminal is restored on every
+/// way out, including a panic (ratatui's panic hook) and an error.
+pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the dashboard needs a terminal; use `digis-relay status` in scripts");
+    }
+    init_logging();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let env = Environment::from_config(&config, opts.relay_running_here, no_color);
+    let exec = Executor::new(storage, config);
+    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut sighup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let _restore = RestoreOnDrop;
+    exit_on_panic();
+    let size = terminal.size().context("reading the terminal size")?;
+    let mut app = App::new(env, Utc::now(), size.height);
+    app.set_status(
+        StatusKind::Info,
+        if opts.relay_running_here {
+            "a relay runs in this dashboard while it is open"
+        } else {
+            "no relay runs in this dashboard (--no-relay): relays on this database deliver"
+        },
+    );
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(tx.clone(), stop.clone());
+
+    let mut refresh = tokio::time::interval(REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The log widget fills from other threads; redraw it more often than the data refresh.
+    let mut log_redraw = tokio::time::interval(Duration::from_millis(250));
+    log_redraw.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    let mut dirty = true;
+    let result: anyhow::Result<()> = async {
+        loop {
+            if dirty {
+                terminal
+                    .draw(|f| view::draw(f, &app))
+                    .context("drawing the dashboard")?;
+                dirty = false;
+            }
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    spawn_effects(&exec, &tx, update(&mut app, msg));
+                    // Apply everything already waiting before the next frame.
+                    while let Ok(msg) = rx.try_recv() {
+                        spawn_effects(&exec, &tx, update(&mut app, msg));
+                    }
+                    dirty = true;
+                }
+                _ = refresh.tick() => {
+                    spawn_effects(&exec, &tx, update(&mut app, Msg::Tick(Utc::now())));
+                    dirty = true;
+                }
+                _ = log_redraw.tick() => dirty |= app.view == View::Log,
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                _ = sighup.recv() => break,
+            }
+            if app.should_quit {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+
+    stop.store(true, Ordering::SeqCst);
+    let _ = input.join();
+    drop(terminal);
+    ratatui::try_restore().context("restoring the terminal")?;
+    result
+}
+
+/// ratatui's hook restores the terminal on a panic; a panic in an effect task would then leave
+/// the dashboard drawing into a cooked terminal. A panic is a bug: say so and stop.
+fn exit_on_panic() {
+    let restore_and_print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_and_print(info);
+        std::process::exit(101);
+    }));
+}
+
+/// Restores the terminal when `run` leaves early with an error.
+struct RestoreOnDrop;
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        let _ = ratatui::try_restore();
+    }
+}
+
+fn spawn_effects(exec: &Executor, tx: &UnboundedSender<Msg>, effects: Vec<Effect>) {
+    for effect in effects {
+        match &effect {
+            Effect::LoadStatus | Effect::LoadPage { .. } | Effect::LoadDetail(_) => {}
+            // What was typed may be a name: never logged.
+            Effect::Search(_) => tracing::info!(target: "digis_relay::tui", "dashboard search"),
+            // Ids and the action only: what an operator did, never whom it concerned by name.
+            other => {
+                tracing::info!(target: "digis_relay::tui", action = ?other, "dashboard action")
+            }
+        }
+        let exec = exec.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(exec.execute(effect).await);
+        });
+    }
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reader blocks) until `stop`.
+fn spawn_input(tx: UnboundedSender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => {
+                    let msg = match event::read() {
+                        Ok(Event::Key(k)) => Msg::Key(k),
+                        Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                        Ok(_) => continue,
+                        Err(_) => break,
+                    };
+                    if tx.send(msg).is_err() {
+                        break;
+                    }
+                }
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// Sends this process's tracing events to the log view. Returns false when another global
+/// subscriber was installed first (then that one must include
+/// `tui_logger::TuiTracingSubscriberLayer` for the view to show anything).
+pub fn init_logging() -> bool {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_err() {
+        return false;
+    }
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+    // As for the stderr log of `run`: the HTTP stack logs request URLs (the Digis URL holds the
+    // token) at debug level, so those crates stay at warn whatever was asked for.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIGIS_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,digis_relay=info"));
+    let filter = [
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| {
+        f.add_directive(d.parse().expect("static directive"))
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(tui_logger::TuiTracingSubscriberLayer.with_filter(filter));
+    // Not `try_init`: that would also install a `log` bridge, and tui-logger is the `log`
+    // logger already.
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}

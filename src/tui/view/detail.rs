@@ -1,0 +1,156 @@
+//! The detail pane of one outbox row: the row, the last response, every attempt and the
+//! payload that would be sent now. The payload is the one place where personal data appears,
+//! on screen only.
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::outbox::note_text;
+use super::theme::{Level, Theme};
+use super::time_text;
+use crate::tui::app::{Detail, DetailPane};
+
+pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, theme: &Theme) {
+    let block = Block::bordered()
+        .border_style(theme.border())
+        .title(Span::styled(format!(" Row {} ", pane.id), theme.bold()))
+        .title_bottom(
+            Line::from(Span::styled(
+                " j/k scroll · r retry · x discard · e resend · Esc back ",
+                theme.dim(),
+            ))
+            .right_aligned(),
+        );
+    let lines = match &pane.data {
+        None => vec![Line::from(Span::styled("loading…", theme.dim()))],
+        Some(Err(e)) => vec![Line::from(Span::styled(e.clone(), theme.level(Level::Bad)))],
+        Some(Ok(d)) => lines(d, area.width, theme),
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((pane.scroll, 0)),
+        area,
+    );
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "—".to_string(), |v| v.to_string())
+}
+
+fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
+    let r = &d.row;
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled(r.state.as_str().to_uppercase(), theme.state(r.state)),
+            Span::raw(format!(
+                "  ExtInfo1 {}  ExtInfo20 {}  person {}  attempts {}",
+                r.subscription_id,
+                r.card_number.as_deref().unwrap_or("— (no longer a user)"),
+                r.person_id,
+                r.attempts
+            )),
+        ]),
+        Line::from(format!(
+            "created {}  next attempt {}  sent {}",
+            time_text(r.created_at),
+            if r.state == crate::domain::OutboxState::Pending {
+                time_text(r.next_attempt_at)
+            } else {
+                "—".into()
+            },
+            r.sent_at.map_or("—".into(), time_text),
+        )),
+    ];
+    if let Some(by) = &r.locked_by {
+        out.push(Line::from(format!(
+            "claimed by {by} until {}",
+            r.locked_until.map_or("—".into(), time_text)
+        )));
+    }
+    out.push(Line::from(vec![
+        Span::styled("last response ", theme.bold()),
+        Span::raw(match note_text(r) {
+            s if s.is_empty() => "none yet".to_string(),
+            s => s,
+        }),
+    ]));
+    if let Some(reason) = &r.reason {
+        out.push(Line::from(format!("reason {reason}")));
+    }
+    out.push(Line::from(match &d.synced {
+        Some(s) => format!(
+            "in digis since {} with external id {}",
+            time_text(s.synced_at),
+            opt(&s.external_id)
+        ),
+        None => "not in digis: Digis has not accepted this member yet".to_string(),
+    }));
+    out.push(Line::from(""));
+    out.push(Line::from(Span::styled(
+        format!("Attempts ({})", d.attempts.len()),
+        theme.bold(),
+    )));
+    if d.attempts.is_empty() {
+        out.push(Line::from(Span::styled("  none yet", theme.dim())));
+    }
+    for a in &d.attempts {
+        out.push(Line::from(vec![
+            Span::raw(format!(
+                "  #{:<2} {}  {:>5} ms  {}  {}  ",
+                a.attempt,
+                time_text(a.started_at),
+                a.duration_ms,
+                a.relay_id,
+                a.http_status
+                    .map_or_else(|| "no response".to_string(), |s| format!("HTTP {s}"))
+            )),
+            Span::styled(
+                a.outcome.clone(),
+                match a.outcome.as_str() {
+                    "sent" => theme.level(Level::Ok),
+                    "retry" | "paused" => theme.level(Level::Warn),
+                    _ => theme.level(Level::Bad),
+                },
+            ),
+            Span::raw(
+                a.error
+                    .as_ref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default(),
+            ),
+        ]));
+    }
+    out.push(Line::from(""));
+    out.push(Line::from(Span::styled(
+        "Payload preview (what would be sent now; personal data, shown here only)",
+        theme.bold(),
+    )));
+    match &d.payload {
+        Err(e) => out.push(Line::from(Span::styled(
+            format!("  cannot be built: {e}"),
+            theme.level(Level::Bad),
+        ))),
+        Ok(pairs) => {
+            // Two columns when there is room: the payload has 27 keys.
+            let two = width >= 100;
+            let cell = |(k, v): &(String, String)| format!("  {k:<21}{v:<26}");
+            if two {
+                let half = pairs.len().div_ceil(2);
+                for i in 0..half {
+                    let left = cell(&pairs[i]);
+                    let right = pairs.get(half + i).map(cell).unwrap_or_default();
+                    out.push(Line::from(format!("{left}{right}")));
+                }
+            } else {
+                for p in pairs {
+                    out.push(Line::from(cell(p)));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,147 @@
+//! Drawing: a pure function of [`App`]. One module per area of the screen.
+mod confirm;
+mod detail;
+mod header;
+mod help;
+mod log;
+mod outbox;
+mod relays;
+mod search;
+pub mod theme;
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::app::{App, StatusKind, View};
+pub use header::delivery;
+use theme::{Level, Theme};
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let theme = Theme::new(app.env.no_color);
+    let [tabs, head, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_tabs(frame, tabs, app, &theme);
+    header::draw(frame, head, app, &theme);
+    match app.view {
+        View::Outbox => match &app.detail {
+            Some(pane) => detail::draw(frame, body, pane, &theme),
+            None => outbox::draw(frame, body, app, &theme),
+        },
+        View::Search => search::draw(frame, body, app, &theme),
+        View::Relays => relays::draw(frame, body, app, &theme),
+        View::Log => log::draw(frame, body, &theme),
+    }
+    draw_status(frame, status, app, &theme);
+    if app.help {
+        help::draw(frame, frame.area(), &theme);
+    }
+    if let Some(c) = &app.confirm {
+        confirm::draw(frame, frame.area(), c, &theme);
+    }
+}
+
+fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans = vec![Span::styled(" digis-relay ", theme.bold()), Span::raw("│")];
+    for (i, v) in View::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, v.title());
+        spans.push(if *v == app.view {
+            Span::styled(label, theme.active_tab())
+        } else {
+            Span::raw(label)
+        });
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let hint = " ? help q quit ";
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(hint.len() as u16)]).areas(area);
+    let line = if let Some(e) = &app.db_error {
+        Line::from(Span::styled(
+            format!(" database: {e}"),
+            theme.level(Level::Bad),
+        ))
+    } else if let Some(s) = &app.status {
+        let style = match s.kind {
+            StatusKind::Info => theme.plain(),
+            StatusKind::Ok => theme.level(Level::Ok),
+            StatusKind::Error => theme.level(Level::Bad),
+        };
+        Line::from(Span::styled(format!(" {}", s.text), style))
+    } else {
+        Line::from(Span::styled(
+            " Enter detail · r retry · x discard · s sync · p pause · / search",
+            theme.dim(),
+        ))
+    };
+    frame.render_widget(Paragraph::new(line), left);
+    frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), right);
+}
+
+/// A compact span of time: `42s`, `5m`, `3h`, `2d`.
+pub fn span_text(secs: i64) -> String {
+    let s = secs.abs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+/// Times are shown in UTC, like the sync log, so a line on screen can be found in the log.
+pub fn time_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// Thousands separated by a thin space would confuse copy/paste; a plain comma reads fine.
+pub fn count_text(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rectangle of at most `w` x `h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_spans_read_well() {
+        assert_eq!(count_text(1_000_000), "1,000,000");
+        assert_eq!(count_text(999), "999");
+        assert_eq!(span_text(42), "42s");
+        assert_eq!(span_text(-300), "5m");
+        assert_eq!(span_text(7200), "2h");
+    }
+}

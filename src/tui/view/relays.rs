@@ -1,0 +1,94 @@
+//! Who is relaying: one line per heartbeat row.
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::theme::{Level, Theme};
+use super::{span_text, time_text};
+use crate::tui::app::App;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .border_style(theme.border())
+        .title(Span::styled(" Relays ", theme.bold()));
+    let relays = match &app.relays {
+        None => {
+            frame.render_widget(Paragraph::new("loading…").centered().block(block), area);
+            return;
+        }
+        Some(r) if r.is_empty() => {
+            frame.render_widget(
+                Paragraph::new(
+                    "no relay has ever run against this database: start `digis-relay run`",
+                )
+                .centered()
+                .block(block),
+                area,
+            );
+            return;
+        }
+        Some(r) => r,
+    };
+    let stale_ms = 3 * app.env.heartbeat_ms as i64;
+    let wide = area.width >= 120;
+    let mut names = vec!["relay", "host", "pid", "state", "heartbeat"];
+    if wide {
+        names.extend(["version", "started"]);
+    }
+    names.push("detail");
+    let header = Row::new(
+        names
+            .into_iter()
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = relays.iter().map(|r| {
+        let age = (app.now - r.heartbeat_at).num_milliseconds();
+        let stale = age > stale_ms || r.state == "stopped";
+        let state_style = match (stale, r.state.as_str()) {
+            (true, _) => theme.dim(),
+            (false, "running") => theme.level(Level::Ok),
+            (false, "disabled") => theme.level(Level::Warn),
+            _ => theme.level(Level::Bad),
+        };
+        // No heartbeat for three intervals: whatever it last said, it is not working now.
+        let state = if stale && r.state != "stopped" {
+            "silent".to_string()
+        } else {
+            r.state.clone()
+        };
+        let mut cells = vec![
+            Cell::from(r.relay_id.clone()),
+            Cell::from(r.hostname.clone()),
+            Cell::from(r.pid.to_string()),
+            Cell::from(Span::styled(state, state_style)),
+            Cell::from(format!("{} ago", span_text(age / 1000))),
+        ];
+        if wide {
+            cells.push(Cell::from(r.version.clone()));
+            cells.push(Cell::from(time_text(r.started_at)));
+        }
+        cells.push(Cell::from(r.detail.clone().unwrap_or_default()));
+        Row::new(cells)
+    });
+    let longest = |f: fn(&crate::storage::RelayInfo) -> usize, cap: usize| {
+        relays.iter().map(f).max().unwrap_or(0).clamp(5, cap) as u16
+    };
+    let mut widths = vec![
+        Constraint::Length(longest(|r| r.relay_id.chars().count(), 24)),
+        Constraint::Length(longest(|r| r.hostname.chars().count(), 16)),
+        Constraint::Length(7),
+        Constraint::Length(12),
+        Constraint::Length(9),
+    ];
+    if wide {
+        widths.extend([Constraint::Length(8), Constraint::Length(20)]);
+    }
+    widths.push(Constraint::Fill(1));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(Some(app.relay_selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,905 @@
+//! The dashboard: screens snapshot-tested from a constructed state (fixed data, fixed time), and
+//! actions driven through the same `update` + effect executor the binary uses, against real
+//! databases.
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use digis_relay::config::Config;
+use digis_relay::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use digis_relay::storage::{AttemptRow, Control, Counts, OutboxRow, RelayInfo};
+use digis_relay::tui::app::{
+    Anchor, App, Confirm, Detail, DetailPane, Environment, Filter, SearchResult, Throughput, View,
+};
+use digis_relay::tui::effects::{settle, Effect, Executor};
+use digis_relay::tui::update::{update, Msg, KEYS};
+use digis_relay::tui::view;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::KeyCode;
+use ratatui::Terminal;
+
+use crate::both_databases;
+use crate::common::TestDb;
+
+// --- fixtures -------------------------------------------------------------------------------
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+}
+
+fn env() -> Environment {
+    Environment {
+        use_digis: true,
+        endpoint: "https://api.iqey.org/v1/import/single/brp?token=***".into(),
+        database: "sqlite://digis-relay.db".into(),
+        heartbeat_ms: 5_000,
+        relay_running_here: false,
+        no_color: true,
+    }
+}
+
+fn row(id: i64, sub: i64, person: i64, state: OutboxState) -> OutboxRow {
+    let mut r = OutboxRow {
+        id: OutboxId(id),
+        subscription_id: SubscriptionId(sub),
+        person_id: PersonId(person),
+        state,
+        attempts: 0,
+        next_attempt_at: t0(),
+        locked_by: None,
+        locked_until: None,
+        last_error: None,
+        last_http_status: None,
+        external_id: None,
+        created_at: t0() - Duration::minutes(90 - id),
+        sent_at: None,
+        reason: None,
+        resend: false,
+        card_number: Some(format!("{}", 34_231_400 + person)),
+    };
+    match state {
+        OutboxState::Pending if id % 2 == 0 => {
+            r.attempts = 2;
+            r.next_attempt_at = t0() + Duration::seconds(95);
+            r.last_http_status = Some(503);
+            r.last_error = Some("Service Unavailable".into());
+        }
+        OutboxState::Sending => {
+            r.attempts = 1;
+            r.locked_by = Some("relay-a".into());
+            r.locked_until = Some(t0() + Duration::seconds(40));
+        }
+        OutboxState::Sent => {
+            r.attempts = 1;
+            r.external_id = Some(format!("DG-{}", 9000 + id));
+            r.sent_at = Some(t0() - Duration::minutes(5));
+        }
+        OutboxState::Failed => {
+            r.attempts = 1;
+            r.last_http_status = Some(400);
+            r.last_error = Some("MobileNumber is not a valid mobile number".into());
+        }
+        OutboxState::Discarded => r.reason = Some("subscription is ENDED".into()),
+        _ => {}
+    }
+    r
+}
+
+fn all_rows() -> Vec<OutboxRow> {
+    use OutboxState::*;
+    let states = [
+        Pending, Failed, Sent, Sending, Sent, Discarded, Pending, Sent, Failed, Sent, Pending, Sent,
+    ];
+    states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let id = 60 - i as i64;
+            row(id, 860 + id % 7, 100 + id, *s)
+        })
+        .collect()
+}
+
+fn relay(id: &str, state: &str, detail: Option<&str>, age_s: i64) -> RelayInfo {
+    RelayInfo {
+        relay_id: id.into(),
+        hostname: "gym-server".into(),
+        pid: 4242,
+        version: "0.1.0".into(),
+        started_at: t0() - Duration::hours(3),
+        heartbeat_at: t0() - Duration::seconds(age_s),
+        state: state.into(),
+        detail: detail.map(Into::into),
+    }
+}
+
+/// A dashboard as it looks with a running relay and a mixed outbox.
+fn fixture(height: u16) -> App {
+    let mut app = App::new(env(), t0(), height);
+    app.counts = Some(Counts {
+        pending: 3,
+        sending: 1,
+        sent: 48_211,
+        failed: 2,
+        discarded: 1,
+    });
+    app.control = Some(Control::default());
+    app.relays = Some(vec![relay("relay-a", "running", None, 2)]);
+    app.throughput = Throughput::from_buckets(&[
+        0, 2, 5, 9, 14, 12, 7, 3, 0, 0, 4, 8, 15, 21, 18, 11, 6, 2, 1, 0, 5, 9,
+    ]);
+    show(&mut app, Filter::All);
+    app
+}
+
+fn show(app: &mut App, filter: Filter) {
+    app.filter = filter;
+    let rows: Vec<OutboxRow> = all_rows()
+        .into_iter()
+        .filter(|r| filter.state().is_none_or(|s| s == r.state))
+        .take(app.page_size as usize)
+        .collect();
+    app.page.rows = rows;
+    app.page.anchor = Some(Anchor::Newest);
+    app.page.has_older = filter == Filter::All;
+    app.page.loaded = true;
+    app.selected = 1.min(app.page.rows.len().saturating_sub(1));
+}
+
+fn detail_fixture() -> Detail {
+    let mut r = row(59, 863, 7, OutboxState::Failed);
+    r.attempts = 2;
+    Detail {
+        row: r,
+        attempts: vec![
+            AttemptRow {
+                outbox_id: OutboxId(59),
+                attempt: 1,
+                started_at: t0() - Duration::minutes(20),
+                duration_ms: 30_004,
+                relay_id: "relay-a".into(),
+                http_status: None,
+                outcome: "retry".into(),
+                error: Some("timed out after 30000 ms".into()),
+            },
+            AttemptRow {
+                outbox_id: OutboxId(59),
+                attempt: 2,
+                started_at: t0() - Duration::minutes(10),
+                duration_ms: 212,
+                relay_id: "relay-a".into(),
+                http_status: Some(400),
+                outcome: "failed".into(),
+                error: Some("MobileNumber is not a valid mobile number".into()),
+            },
+        ],
+        synced: None,
+        payload: Ok([
+            ("IsSendSMS", "true"),
+            ("TemplateId", "311"),
+            ("FirstName", "\"Anna\""),
+            ("LastName", "\"Svensson\""),
+            ("Address", "\"Storgatan 1\""),
+            ("City", "\"Stockholm\""),
+            ("DOB", "\"1990-05-17\""),
+            ("Email", "\"anna@example.se\""),
+            ("Gender", "\"Female\""),
+            ("MobileCountryCode", "\"46\""),
+            ("MobileNumber", "\"701234567\""),
+            ("ExtInfo1", "863"),
+            ("ExtInfo20", "\"34231407\""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()),
+    }
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app)).unwrap();
+    t.backend().to_string()
+}
+
+// --- snapshots ------------------------------------------------------------------------------
+
+#[test]
+fn snapshot_overview() {
+    let app = fixture(30);
+    insta::assert_snapshot!("overview_120x30", render(&app, 120, 30));
+}
+
+#[test]
+fn snapshot_each_filter() {
+    for f in Filter::CYCLE {
+        let mut app = fixture(30);
+        show(&mut app, f);
+        insta::assert_snapshot!(format!("filter_{}", f.label()), render(&app, 100, 30));
+    }
+}
+
+#[test]
+fn snapshot_narrow_80x24() {
+    let app = fixture(24);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("1 Outbox"), "{screen}");
+    insta::assert_snapshot!("overview_80x24", screen);
+}
+
+#[test]
+fn snapshot_detail() {
+    let mut app = fixture(40);
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(detail_fixture())),
+        scroll: 0,
+    });
+    insta::assert_snapshot!("detail_120x40", render(&app, 120, 40));
+    insta::assert_snapshot!("detail_80x24", render(&app, 80, 24));
+}
+
+/// A search report as the search module returns it, with fixed times.
+fn search_report() -> digis_relay::search::SearchReport {
+    use digis_relay::search::*;
+    let at = |m: i64| Some(t0() - Duration::minutes(m));
+    SearchReport {
+        term: SearchTerm::Card("34231451".parse().unwrap()),
+        searched_at: t0(),
+        since: None,
+        verdicts: vec![MemberVerdict {
+            subscription_id: SubscriptionId(863),
+            person_id: PersonId(7),
+            card_number: Some("34231451".into()),
+            subscription_status: Some("ACTIVE".into()),
+            is_user: true,
+            verdict: VerdictKind::Failed,
+            summary: "Digis rejected it (HTTP 400): MobileNumber is not a valid mobile number"
+                .into(),
+            advice: Some("correct the mobile number in BRP, then retry row 59".into()),
+            outbox_id: Some(OutboxId(59)),
+            state: Some(OutboxState::Failed),
+            attempts: Some(2),
+            sent_at: None,
+            external_id: None,
+            next_attempt_at: None,
+            last_error: Some("MobileNumber is not a valid mobile number".into()),
+            last_http_status: Some(400),
+            reason: None,
+            timeline: vec![
+                TimelineEvent {
+                    at: at(30),
+                    source: EventSource::Database,
+                    event: Event::Queued {
+                        outbox_id: OutboxId(59),
+                        state: OutboxState::Failed,
+                        resend: false,
+                    },
+                },
+                TimelineEvent {
+                    at: at(10),
+                    source: EventSource::Database,
+                    event: Event::Attempt {
+                        outbox_id: OutboxId(59),
+                        attempt: 2,
+                        outcome: "failed".into(),
+                        http_status: Some(400),
+                        error: Some("MobileNumber is not a valid mobile number".into()),
+                        relay_id: "relay-a".into(),
+                        duration_ms: 212,
+                    },
+                },
+            ],
+        }],
+        not_found: None,
+        other_log_lines: Vec::new(),
+        use_digis: true,
+        paused: false,
+        pause_reason: None,
+        relay_running: true,
+        relays: vec![RelaySummary {
+            relay_id: "relay-a".into(),
+            hostname: "gym-server".into(),
+            state: "running".into(),
+            detail: None,
+            heartbeat_at: t0() - Duration::seconds(2),
+            alive: true,
+        }],
+        log_dir: "logs".into(),
+        log_dir_exists: true,
+        log_files_scanned: vec![ScannedFile {
+            name: "scheduler_digis_sync.txt".into(),
+            bytes: 20_480,
+            matching_lines: 2,
+        }],
+        log_files_skipped: Vec::new(),
+        bytes_scanned: 20_480,
+        warnings: Vec::new(),
+    }
+}
+
+#[test]
+fn snapshot_search_result() {
+    let mut app = fixture(30);
+    app.view = View::Search;
+    app.search.input = "34231451".into();
+    let text = digis_relay::search::render_text(&search_report());
+    app.search.result = SearchResult::Done {
+        term: "34231451".into(),
+        lines: text.lines().map(str::to_string).collect(),
+    };
+    insta::assert_snapshot!("search_result_100x30", render(&app, 100, 30));
+    insta::assert_snapshot!("search_result_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_search_view_empty() {
+    let mut app = fixture(24);
+    update(&mut app, Msg::char('/'));
+    insta::assert_snapshot!("search_empty_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_help_lists_every_key() {
+    let mut app = fixture(24);
+    app.help = true;
+    let screen = render(&app, 80, 24);
+    for (key, _) in KEYS {
+        assert!(screen.contains(key), "help lacks {key}:\n{screen}");
+    }
+    insta::assert_snapshot!("help_80x24", screen);
+}
+
+#[test]
+fn snapshot_confirm_dialog() {
+    let mut app = fixture(24);
+    app.confirm = Some(Confirm {
+        question: "Discard row 59 (ExtInfo1 863, person 7)? It will not be sent.".into(),
+        action: Effect::Discard(OutboxId(59)),
+    });
+    insta::assert_snapshot!("confirm_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_relays_view() {
+    let mut app = fixture(24);
+    app.view = View::Relays;
+    app.relays = Some(vec![
+        relay("relay-a", "running", None, 2),
+        relay(
+            "relay-b",
+            "circuit_open",
+            Some("Digis failing (5 x HTTP 503); retry at 12:01:00Z"),
+            3,
+        ),
+        relay("relay-old", "stopped", None, 86_400),
+    ]);
+    insta::assert_snapshot!("relays_80x24", render(&app, 80, 24));
+    insta::assert_snapshot!("relays_120x24", render(&app, 120, 24));
+}
+
+#[test]
+fn header_tells_the_truth_about_delivery() {
+    use view::theme::Level;
+    let texts =
+        |app: &App| -> Vec<String> { view::delivery(app).into_iter().map(|(_, t)| t).collect() };
+    let mut app = fixture(24);
+    assert_eq!(view::delivery(&app)[0].0, Level::Ok);
+
+    app.control = Some(Control {
+        paused: true,
+        pause_reason: Some("Digis answered 401: check digisUrlPostfix".into()),
+        paused_by: Some("relay-a".into()),
+        paused_at: Some(t0() - Duration::seconds(300)),
+        sync_requested_at: None,
+    });
+    let t = texts(&app).join(" | ");
+    assert!(t.contains("PAUSED: Digis answered 401"), "{t}");
+    assert!(t.contains("by relay-a, 5m ago"), "{t}");
+
+    app.control = Some(Control::default());
+    app.relays = Some(vec![relay(
+        "relay-a",
+        "circuit_open",
+        Some("retry at 12:01:00Z"),
+        1,
+    )]);
+    assert!(texts(&app)[0].contains("CIRCUIT OPEN at relay-a: retry at 12:01:00Z"));
+
+    // Heartbeat older than three intervals: the relay is gone.
+    app.relays = Some(vec![relay("relay-a", "running", None, 16)]);
+    assert!(
+        texts(&app)[0].contains("NO RELAY SEEN for 16 s"),
+        "{:?}",
+        texts(&app)
+    );
+    app.relays = Some(Vec::new());
+    assert!(texts(&app)[0].contains("NO RELAY has ever run"));
+
+    app.relays = Some(vec![relay("relay-a", "running", None, 1)]);
+    app.env.use_digis = false;
+    assert_eq!(texts(&app)[0], "useDigis is off: nothing is sent");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("useDigis is off"), "{screen}");
+    assert!(screen.contains("token=***"), "{screen}");
+}
+
+#[test]
+fn stray_keys_do_not_answer_a_question() {
+    let mut app = fixture(24);
+    assert!(update(&mut app, Msg::char('x')).is_empty());
+    let asked = app.confirm.clone().expect("x asks first");
+    assert_eq!(asked.action, Effect::Discard(app.page.rows[1].id));
+    assert!(update(&mut app, Msg::char('j')).is_empty());
+    assert!(app.confirm.is_some());
+    assert!(update(&mut app, Msg::key(KeyCode::Esc)).is_empty());
+    assert!(app.confirm.is_none());
+    // A sent row cannot be discarded: said at once, no dialog.
+    app.selected = 2;
+    assert_eq!(app.page.rows[2].state, OutboxState::Sent);
+    update(&mut app, Msg::char('x'));
+    assert!(app.confirm.is_none());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("only pending or failed"));
+}
+
+#[test]
+fn stale_page_answers_are_dropped() {
+    let mut app = fixture(24);
+    let first = update(&mut app, Msg::char('f'));
+    let second = update(&mut app, Msg::char('f'));
+    let seq = |e: &[Effect]| match e[0] {
+        Effect::LoadPage { seq, .. } => seq,
+        _ => panic!("expected a page load"),
+    };
+    assert!(seq(&first) < seq(&second));
+    let before = app.page.rows.clone();
+    update(
+        &mut app,
+        Msg::Page {
+            seq: seq(&first),
+            anchor: Anchor::Newest,
+            select: digis_relay::tui::app::Select::First,
+            result: Ok(digis_relay::tui::update::PageData {
+                rows: Vec::new(),
+                has_newer: false,
+                has_older: false,
+            }),
+        },
+    );
+    assert_eq!(
+        app.page.rows, before,
+        "an old answer replaced a newer request"
+    );
+}
+
+// --- actions against real databases ---------------------------------------------------------
+
+both_databases!(
+    search_view_runs_the_search_module,
+    retry_key_puts_a_failed_row_back,
+    discard_asks_and_discards,
+    pause_asks_and_resume_does_not,
+    retry_all_failed_and_sync,
+    resend_queues_a_sent_member_again,
+    detail_shows_payload_and_attempts,
+    paging_walks_the_whole_outbox,
+    filter_shows_only_that_state,
+);
+
+async fn dashboard(db: &TestDb, height: u16) -> (App, Executor) {
+    let config = Arc::new(Config::default());
+    let mut app = App::new(
+        Environment::from_config(&config, false, true),
+        Utc::now(),
+        height,
+    );
+    let exec = Executor::new(db.storage(), config);
+    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
+    assert!(app.page.loaded && app.counts.is_some() && app.control.is_some());
+    (app, exec)
+}
+
+async fn state_of(db: &TestDb, id: OutboxId) -> OutboxState {
+    db.storage().outbox_row(id).await.unwrap().unwrap().state
+}
+
+fn select(app: &mut App, id: OutboxId) {
+    app.selected = app
+        .page
+        .rows
+        .iter()
+        .position(|r| r.id == id)
+        .unwrap_or_else(|| panic!("row {id} is not on the page"));
+}
+
+async fn fail_all(db: &TestDb) {
+    db.exec("UPDATE digis_outbox SET state = 'failed', attempts = 1, last_http_status = 400, last_error = 'MobileNumber is not a valid mobile number'")
+        .await;
+}
+
+async fn retry_key_puts_a_failed_row_back(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    fail_all(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    let id = app.page.rows[0].id;
+    assert_eq!(app.page.rows[0].state, OutboxState::Failed);
+    settle(&mut app, &exec, Msg::char('r')).await;
+    assert_eq!(state_of(&db, id).await, OutboxState::Pending);
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.text.contains(&format!("row {id} queued again")),
+        "{status:?}"
+    );
+    // The screen follows without waiting for the tick.
+    assert_eq!(app.page.rows[0].state, OutboxState::Pending);
+    assert_eq!(app.counts.unwrap().pending, 1);
+    // Retrying a row that is already waiting says so and changes nothing harmful.
+    settle(&mut app, &exec, Msg::char('r')).await;
+    assert_eq!(state_of(&db, id).await, OutboxState::Pending);
+}
+
+async fn discard_asks_and_discards(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    let id = app.page.rows[1].id;
+    select(&mut app, id);
+    settle(&mut app, &exec, Msg::char('x')).await;
+    assert!(app.confirm.is_some());
+    settle(&mut app, &exec, Msg::char('n')).await;
+    assert_eq!(
+        state_of(&db, id).await,
+        OutboxState::Pending,
+        "n must not discard"
+    );
+    settle(&mut app, &exec, Msg::char('x')).await;
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(state_of(&db, id).await, OutboxState::Discarded);
+    let row = db.storage().outbox_row(id).await.unwrap().unwrap();
+    assert!(row
+        .reason
+        .unwrap()
+        .starts_with("discarded from the dashboard by "));
+    assert!(app.status.unwrap().text.contains("discarded"));
+    // The other row is untouched.
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
+            .await,
+        1
+    );
+}
+
+async fn pause_asks_and_resume_does_not(db: TestDb) {
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::char('p')).await;
+    assert!(
+        !db.storage().control().await.unwrap().paused,
+        "p must ask first"
+    );
+    settle(&mut app, &exec, Msg::char('y')).await;
+    let c = db.storage().control().await.unwrap();
+    assert!(c.paused);
+    assert_eq!(c.pause_reason.as_deref(), Some("paused from the dashboard"));
+    assert!(c.paused_by.is_some());
+    assert!(view::delivery(&app)[0].1.contains("PAUSED"));
+    settle(&mut app, &exec, Msg::char('p')).await;
+    assert!(app.confirm.is_none());
+    assert!(!db.storage().control().await.unwrap().paused);
+    assert!(!app.control.as_ref().unwrap().paused);
+}
+
+async fn retry_all_failed_and_sync(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    db.active_with(864, &[9]).await;
+    fail_all(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::char('R')).await;
+    assert_eq!(app.confirm.as_ref().unwrap().action, Effect::RetryAllFailed);
+    assert!(app
+        .confirm
+        .as_ref()
+        .unwrap()
+        .question
+        .contains("Queue 3 failed"));
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
+            .await,
+        3
+    );
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("3 failed row(s) queued again"));
+
+    db.exec("UPDATE digis_outbox SET next_attempt_at = '2099-01-01T00:00:00.000Z'")
+        .await;
+    settle(&mut app, &exec, Msg::char('s')).await;
+    assert!(db
+        .storage()
+        .control()
+        .await
+        .unwrap()
+        .sync_requested_at
+        .is_some());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("3 waiting row(s) made due"));
+}
+
+async fn resend_queues_a_sent_member_again(db: TestDb) {
+    db.active_with(863, &[7]).await;
+    db.exec("UPDATE digis_outbox SET state = 'sent', attempts = 1, external_id = 'DG-1'")
+        .await;
+    db.exec("INSERT INTO digis (subscription_id, person_id, external_id) VALUES (863, 7, 'DG-1')")
+        .await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::char('e')).await;
+    assert!(app
+        .confirm
+        .as_ref()
+        .unwrap()
+        .question
+        .contains("second SMS"));
+    settle(&mut app, &exec, Msg::char('y')).await;
+    let rows = db
+        .storage()
+        .rows_for_subscription(SubscriptionId(863))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[1].state, rows[1].resend),
+        (OutboxState::Pending, true)
+    );
+    // The new row is on top of the refreshed page.
+    assert_eq!(app.page.rows[0].id, rows[1].id);
+}
+
+async fn detail_shows_payload_and_attempts(db: TestDb) {
+    db.active_with(863, &[7]).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    let pane = app.detail.as_ref().expect("Enter opens the detail");
+    let d = match &pane.data {
+        Some(Ok(d)) => d.clone(),
+        other => panic!("detail not loaded: {other:?}"),
+    };
+    assert_eq!(d.row.subscription_id, SubscriptionId(863));
+    let payload = d.payload.expect("payload builds");
+    assert_eq!(payload[0], ("IsSendSMS".to_string(), "true".to_string()));
+    assert!(payload.contains(&("FirstName".to_string(), "\"Förnamn7\"".to_string())));
+    assert!(payload.contains(&("ExtInfo1".to_string(), "863".to_string())));
+    assert!(d.attempts.is_empty() && d.synced.is_none());
+    let screen = render(&app, 100, 40);
+    assert!(screen.contains("Förnamn7"), "{screen}");
+    assert!(screen.contains("not in digis"), "{screen}");
+    // Actions work from the detail, on its row.
+    settle(&mut app, &exec, Msg::char('x')).await;
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(state_of(&db, d.row.id).await, OutboxState::Discarded);
+    assert!(matches!(
+        &app.detail.as_ref().unwrap().data,
+        Some(Ok(d)) if d.row.state == OutboxState::Discarded
+    ));
+    settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
+    assert!(app.detail.is_none());
+    // A member removed from the subscription: the detail says nothing would be sent.
+    db.exec("DELETE FROM subscription_user WHERE person_id = 7")
+        .await;
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    match &app.detail.as_ref().unwrap().data {
+        Some(Ok(d)) => assert!(d.payload.as_ref().unwrap_err().contains("no longer a user")),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn paging_walks_the_whole_outbox(db: TestDb) {
+    for sub in 1..=10 {
+        db.active_with(sub, &[sub]).await;
+    }
+    let ids: Vec<i64> = {
+        let rows = db
+            .storage()
+            .rows_for_subscription(SubscriptionId(1))
+            .await
+            .unwrap();
+        let first = rows[0].id.0;
+        (first..first + 10).rev().collect()
+    };
+    // Height 12: four rows per page.
+    let (mut app, exec) = dashboard(&db, 12).await;
+    assert_eq!(app.page_size, 4);
+    let page = |app: &App| app.page.rows.iter().map(|r| r.id.0).collect::<Vec<_>>();
+    let selected = |app: &App| app.selected_row().unwrap().id.0;
+    assert_eq!(page(&app), ids[0..4]);
+    assert!(app.page.has_older && !app.page.has_newer);
+    // j past the bottom opens the next page at its top.
+    for _ in 0..4 {
+        settle(&mut app, &exec, Msg::char('j')).await;
+    }
+    assert_eq!(page(&app), ids[4..8]);
+    assert_eq!(selected(&app), ids[4]);
+    settle(&mut app, &exec, Msg::key(KeyCode::PageDown)).await;
+    assert_eq!(page(&app), ids[8..10]);
+    assert!(!app.page.has_older);
+    // k past the top goes back up and selects the nearest row.
+    settle(&mut app, &exec, Msg::char('k')).await;
+    assert_eq!(page(&app), ids[4..8]);
+    assert_eq!(selected(&app), ids[7]);
+    settle(&mut app, &exec, Msg::key(KeyCode::PageUp)).await;
+    assert_eq!(page(&app), ids[0..4]);
+    settle(&mut app, &exec, Msg::char('G')).await;
+    assert_eq!(page(&app), ids[6..10]);
+    assert_eq!(selected(&app), ids[9]);
+    settle(&mut app, &exec, Msg::char('g')).await;
+    assert_eq!(selected(&app), ids[0]);
+    // A resize changes the page size and reloads.
+    settle(&mut app, &exec, Msg::Resize(80, 14)).await;
+    assert_eq!(page(&app), ids[0..6]);
+    // Refresh keeps the selected row even when new rows arrive above it.
+    settle(&mut app, &exec, Msg::char('j')).await;
+    let keep = selected(&app);
+    db.active_with(11, &[11]).await;
+    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
+    assert_eq!(selected(&app), keep);
+    assert_eq!(app.page.rows.len(), 6);
+}
+
+async fn filter_shows_only_that_state(db: TestDb) {
+    for sub in 1..=4 {
+        db.active_with(sub, &[sub]).await;
+    }
+    db.exec("UPDATE digis_outbox SET state = 'failed' WHERE subscription_id IN (1, 3)")
+        .await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    assert_eq!(app.page.rows.len(), 4);
+    let mut seen = Vec::new();
+    for _ in 0..Filter::CYCLE.len() {
+        settle(&mut app, &exec, Msg::char('f')).await;
+        let states: Vec<OutboxState> = app.page.rows.iter().map(|r| r.state).collect();
+        seen.push((app.filter, states));
+    }
+    let failed = &seen
+        .iter()
+        .find(|(f, _)| *f == Filter::State(OutboxState::Failed))
+        .unwrap()
+        .1;
+    assert_eq!(failed, &vec![OutboxState::Failed; 2]);
+    let pending = &seen
+        .iter()
+        .find(|(f, _)| *f == Filter::State(OutboxState::Pending))
+        .unwrap()
+        .1;
+    assert_eq!(pending, &vec![OutboxState::Pending; 2]);
+    assert_eq!(seen.last().unwrap().0, Filter::All);
+    assert_eq!(seen.last().unwrap().1.len(), 4);
+    // h goes back.
+    settle(&mut app, &exec, Msg::char('h')).await;
+    assert_eq!(app.filter, Filter::State(OutboxState::Discarded));
+    assert!(render(&app, 80, 24).contains("no discarded rows"));
+}
+
+#[test]
+fn search_input_takes_every_key_until_enter_or_esc() {
+    let mut app = fixture(24);
+    assert!(update(&mut app, Msg::char('/')).is_empty());
+    assert_eq!(app.view, View::Search);
+    for c in "8q".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    assert!(!app.should_quit, "q while typing is text, not quit");
+    update(&mut app, Msg::key(KeyCode::Backspace));
+    update(&mut app, Msg::char('6'));
+    update(&mut app, Msg::char('3'));
+    let effects = update(&mut app, Msg::key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::Search("863".into())]);
+    assert!(matches!(&app.search.result, SearchResult::Running(t) if t == "863"));
+    update(
+        &mut app,
+        Msg::Searched("863".into(), Ok(vec!["verdict: sent".into()])),
+    );
+    assert!(render(&app, 80, 24).contains("verdict: sent"));
+    // Not editing any more: q quits.
+    update(&mut app, Msg::char('q'));
+    assert!(app.should_quit);
+}
+
+#[test]
+fn no_color_means_no_color() {
+    use ratatui::style::Color;
+    let colors = |no_color: bool| -> usize {
+        let mut app = fixture(24);
+        app.env.no_color = no_color;
+        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        t.draw(|f| view::draw(f, &app)).unwrap();
+        t.backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert_eq!(colors(true), 0, "NO_COLOR set, yet colours were drawn");
+    assert!(
+        colors(false) > 0,
+        "without NO_COLOR the states are coloured"
+    );
+}
+
+/// `/`, clear the box (Ctrl-U), type `text`, Enter.
+fn typed(text: &str) -> Vec<Msg> {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    let mut msgs = vec![
+        Msg::char('/'),
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    ];
+    msgs.extend(text.chars().map(Msg::char));
+    msgs.push(Msg::key(KeyCode::Enter));
+    msgs
+}
+
+async fn search_view_runs_the_search_module(db: TestDb) {
+    db.active_with(863, &[7]).await;
+    fail_all(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    let card = "34000007"; // Person::ordinary(7)'s card
+    for msg in typed(card) {
+        settle(&mut app, &exec, msg).await;
+    }
+    let lines = match &app.search.result {
+        SearchResult::Done { lines, .. } => lines.join("\n"),
+        other => panic!("no result: {other:?}"),
+    };
+    assert!(lines.contains("FAILED"), "{lines}");
+    assert!(lines.contains("subscription 863 person 7"), "{lines}");
+    // Bare digits are tried as a subscription id too; that reading found nothing here.
+    assert!(
+        lines.contains("(nothing found as ExtInfo1:34000007)"),
+        "{lines}"
+    );
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("subscription 863 person 7"), "{screen}");
+
+    // The subscription id finds the same member.
+    for msg in typed("863") {
+        settle(&mut app, &exec, msg).await;
+    }
+    match &app.search.result {
+        SearchResult::Done { lines, .. } => {
+            assert!(lines.join("\n").contains("person 7"), "{lines:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not an id or a card: said plainly, nothing searched.
+    for msg in typed("Anna S") {
+        settle(&mut app, &exec, msg).await;
+    }
+    assert!(
+        matches!(&app.search.result, SearchResult::Failed { error, .. } if error.contains("not a subscription id"))
+    );
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = fixture(24);
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(detail_fixture())),
+        scroll: 3,
+    });
+    for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10)] {
+        for view in View::ALL {
+            app.view = view;
+            app.help = w > 10;
+            let _ = render(&app, w, h);
+        }
+    }
+}
