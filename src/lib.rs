@@ -2,6 +2,7 @@
 //! lets support staff see, fix and prove what happened. See DESIGN.md (shared) and README.md.
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod digis;
 pub mod doctor;
 pub mod domain;

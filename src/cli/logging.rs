@@ -19,7 +19,10 @@ pub fn init_stderr() {
     .fold(filter, |f, d| {
         f.add_directive(d.parse().expect("static directive"))
     });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)

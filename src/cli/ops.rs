@@ -93,6 +93,12 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Tui { no_relay } => {
             crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
         }
+        Command::Demo {
+            headless,
+            duration,
+            dir,
+            members,
+        } => crate::demo::cli::demo(headless, duration, dir, members).await,
         Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
         Command::Export { format, output, .. } => {
             let format = match format {
@@ -112,19 +118,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             )
             .await
         }
-        other => anyhow::bail!(
-            "`{}` is not available in this build yet",
-            command_name(&other)
-        ),
     }
-}
-
-fn command_name(c: &Command) -> String {
-    format!("{c:?}")
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_lowercase()
 }
 
 fn join_ids(ids: &[OutboxId]) -> String {

@@ -4,11 +4,21 @@ use std::time::Duration;
 
 use super::{run, DemoOptions};
 
-pub async fn demo(headless: bool, duration: Option<u64>, dir: std::path::PathBuf, members: usize) -> anyhow::Result<ExitCode> {
+pub async fn demo(
+    headless: bool,
+    duration: Option<u64>,
+    dir: std::path::PathBuf,
+    members: usize,
+) -> anyhow::Result<ExitCode> {
     if headless {
         crate::cli::logging::init_stderr();
     }
-    let opts = DemoOptions { headless, duration: duration.map(Duration::from_secs), dir, members };
+    let opts = DemoOptions {
+        headless,
+        duration: duration.map(Duration::from_secs),
+        dir,
+        members,
+    };
     let s = run(opts).await?;
     println!("summary:");
     println!("  queued:    {}", s.queued);
@@ -17,9 +27,15 @@ pub async fn demo(headless: bool, duration: Option<u64>, dir: std::path::PathBuf
     println!("  retried:   {}", s.retried);
     println!("  discarded: {}", s.discarded);
     println!("  waiting:   {}", s.pending);
-    println!("  fake Digis received {} request(s), {} duplicate(s)", s.digis_requests, s.duplicates);
+    println!(
+        "  fake Digis received {} request(s), {} duplicate(s)",
+        s.digis_requests, s.duplicates
+    );
     if let Some(card) = s.failed_cards.first() {
-        println!("why did one fail? digis-relay --database-url {} search --ext-info20 {card}", s.database_url);
+        println!(
+            "why did one fail? digis-relay --database-url {} search --ext-info20 {card}",
+            s.database_url
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

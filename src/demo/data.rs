@@ -6,17 +6,43 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 
 const FIRST: [&str; 24] = [
-    "Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Sara", "Mikael", "Åsa", "Örjan", "Lena", "Per",
-    "Ingrid", "Björn", "Elin", "Måns", "Sofia", "Anders", "Ebba", "Gösta", "Linnéa", "Oskar", "Märta", "Nils",
+    "Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Sara", "Mikael", "Åsa", "Örjan", "Lena",
+    "Per", "Ingrid", "Björn", "Elin", "Måns", "Sofia", "Anders", "Ebba", "Gösta", "Linnéa",
+    "Oskar", "Märta", "Nils",
 ];
 const LAST: [&str; 20] = [
-    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
-    "Svensson", "Gustafsson", "Pettersson", "Jönsson", "Lindqvist", "Öberg", "Åkesson", "Bäckström",
-    "Sjöberg", "Ekström", "Holmgren", "Dahlén",
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Pettersson",
+    "Jönsson",
+    "Lindqvist",
+    "Öberg",
+    "Åkesson",
+    "Bäckström",
+    "Sjöberg",
+    "Ekström",
+    "Holmgren",
+    "Dahlén",
 ];
 const STREETS: [&str; 10] = [
-    "Storgatan", "Drottninggatan", "Kungsgatan", "Sveavägen", "Götgatan", "Hornsgatan",
-    "Vasagatan", "Skolgatan", "Ringvägen", "Strandvägen",
+    "Storgatan",
+    "Drottninggatan",
+    "Kungsgatan",
+    "Sveavägen",
+    "Götgatan",
+    "Hornsgatan",
+    "Vasagatan",
+    "Skolgatan",
+    "Ringvägen",
+    "Strandvägen",
 ];
 const CITIES: [(&str, &str); 6] = [
     ("111 22", "Stockholm"),
@@ -26,7 +52,11 @@ const CITIES: [(&str, &str); 6] = [
     ("164 40", "Kista"),
     ("118 25", "Stockholm"),
 ];
-pub const UNITS: [(i64, &str); 3] = [(1, "Stamina Centrum"), (2, "Stamina Söder"), (3, "Stamina Kista")];
+pub const UNITS: [(i64, &str); 3] = [
+    (1, "Stamina Centrum"),
+    (2, "Stamina Söder"),
+    (3, "Stamina Kista"),
+];
 
 /// A member with all the host columns, as SQL literals are built from it.
 #[derive(Debug, Clone)]
@@ -49,7 +79,10 @@ pub struct DemoPerson {
 }
 
 fn swedish_mobile(rng: &mut StdRng) -> String {
-    let prefix = ["70", "72", "73", "76", "79"].choose(rng).copied().unwrap_or("70");
+    let prefix = ["70", "72", "73", "76", "79"]
+        .choose(rng)
+        .copied()
+        .unwrap_or("70");
     let a: u32 = rng.random_range(100..1000);
     let b: u32 = rng.random_range(10..100);
     let c: u32 = rng.random_range(10..100);
@@ -65,14 +98,34 @@ fn swedish_mobile(rng: &mut StdRng) -> String {
 
 pub fn person(id: i64, family_name: Option<&str>, rng: &mut StdRng) -> DemoPerson {
     let first = FIRST.choose(rng).copied().unwrap_or("Anna").to_string();
-    let last = family_name.map(str::to_string).unwrap_or_else(|| LAST.choose(rng).copied().unwrap_or("Andersson").to_string());
+    let last = family_name
+        .map(str::to_string)
+        .unwrap_or_else(|| LAST.choose(rng).copied().unwrap_or("Andersson").to_string());
     let roll: u32 = rng.random_range(0..100);
     // About 4 % cannot get an SMS: a landline, a half number, or nothing at all.
     let (cc, mobile, bad_phone) = match roll {
-        0 => (Some("46"), Some(format!("08-{} {} {}", rng.random_range(100..1000), rng.random_range(100..1000), rng.random_range(10..100))), true),
+        0 => (
+            Some("46"),
+            Some(format!(
+                "08-{} {} {}",
+                rng.random_range(100..1000),
+                rng.random_range(100..1000),
+                rng.random_range(10..100)
+            )),
+            true,
+        ),
         1 => (Some("46"), Some("070-12".to_string()), true),
         2 | 3 => (None, None, true),
-        4 | 5 => (Some("47"), Some(format!("+47 4{} {} {}", rng.random_range(10..100), rng.random_range(10..100), rng.random_range(100..1000))), false),
+        4 | 5 => (
+            Some("47"),
+            Some(format!(
+                "+47 4{} {} {}",
+                rng.random_range(10..100),
+                rng.random_range(10..100),
+                rng.random_range(100..1000)
+            )),
+            false,
+        ),
         _ => (Some("46"), Some(swedish_mobile(rng)), false),
     };
     let email_local = format!("{}.{}", first.to_lowercase(), last.to_lowercase())
@@ -83,11 +136,25 @@ pub fn person(id: i64, family_name: Option<&str>, rng: &mut StdRng) -> DemoPerso
         0 => None,
         1 => Some(format!("{email_local}@")),
         2 => Some(format!("{email_local} at example.se")),
-        _ => Some(format!("{email_local}{}@example.se", rng.random_range(1..99))),
+        _ => Some(format!(
+            "{email_local}{}@example.se",
+            rng.random_range(1..99)
+        )),
     };
-    let (zip, city) = CITIES.choose(rng).copied().unwrap_or(("111 22", "Stockholm"));
+    let (zip, city) = CITIES
+        .choose(rng)
+        .copied()
+        .unwrap_or(("111 22", "Stockholm"));
     let address = (rng.random_range(0..15) != 0).then(|| {
-        (format!("{} {}", STREETS.choose(rng).copied().unwrap_or("Storgatan"), rng.random_range(1..90)), zip.to_string(), city.to_string())
+        (
+            format!(
+                "{} {}",
+                STREETS.choose(rng).copied().unwrap_or("Storgatan"),
+                rng.random_range(1..90)
+            ),
+            zip.to_string(),
+            city.to_string(),
+        )
     });
     let year: i32 = rng.random_range(1950..2010);
     DemoPerson {
@@ -95,7 +162,13 @@ pub fn person(id: i64, family_name: Option<&str>, rng: &mut StdRng) -> DemoPerso
         unit_id: UNITS.choose(rng).map(|u| u.0).unwrap_or(1),
         first_name: first,
         last_name: last,
-        birth_date: (rng.random_range(0..12) != 0).then(|| format!("{year}-{:02}-{:02}", rng.random_range(1..13), rng.random_range(1..29))),
+        birth_date: (rng.random_range(0..12) != 0).then(|| {
+            format!(
+                "{year}-{:02}-{:02}",
+                rng.random_range(1..13),
+                rng.random_range(1..29)
+            )
+        }),
         sex: match rng.random_range(0..10) {
             0 => None,
             1..=5 => Some("FEMALE"),
@@ -107,14 +180,20 @@ pub fn person(id: i64, family_name: Option<&str>, rng: &mut StdRng) -> DemoPerso
         mobile_country_code: cc,
         mobile_number: mobile,
         // Some cards have leading zeros, as printed on old key tags.
-        card_number: if rng.random_range(0..8) == 0 { format!("00{}", rng.random_range(100_000..1_000_000)) } else { format!("{}", 34_000_000 + id * 7 + rng.random_range(0..7)) },
+        card_number: if rng.random_range(0..8) == 0 {
+            format!("00{}", rng.random_range(100_000..1_000_000))
+        } else {
+            format!("{}", 34_000_000 + id * 7 + rng.random_range(0..7))
+        },
         address,
         bad_phone,
     }
 }
 
 fn lit(v: &Option<String>) -> String {
-    v.as_ref().map(|s| format!("'{}'", s.replace('\'', "''"))).unwrap_or_else(|| "NULL".into())
+    v.as_ref()
+        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .unwrap_or_else(|| "NULL".into())
 }
 
 impl DemoPerson {
@@ -149,5 +228,8 @@ impl DemoPerson {
 }
 
 pub fn units_sql() -> String {
-    UNITS.iter().map(|(id, name)| format!("INSERT INTO business_unit (id, name) VALUES ({id}, '{name}');")).collect()
+    UNITS
+        .iter()
+        .map(|(id, name)| format!("INSERT INTO business_unit (id, name) VALUES ({id}, '{name}');"))
+        .collect()
 }

@@ -60,7 +60,7 @@ fn demo_config(dir: &std::path::Path, digis_url: &str) -> Config {
     };
     c.relay.backoff_base_ms = 1_000;
     c.relay.backoff_max_ms = 4_000;
-    c.relay.max_requests_per_second = 25;
+    c.relay.max_requests_per_second = 40;
     c.relay.poll_interval_ms = 500;
     c.relay.lease_ms = 15_000;
     c.relay.heartbeat_ms = 1_000;
@@ -72,7 +72,8 @@ fn demo_config(dir: &std::path::Path, digis_url: &str) -> Config {
 }
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
-    std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+    std::fs::create_dir_all(&opts.dir)
+        .with_context(|| format!("cannot create {}", opts.dir.display()))?;
     // A fresh demo each time: the folder is the demo's own.
     for f in ["demo.db", "demo.db-wal", "demo.db-shm"] {
         let _ = std::fs::remove_file(opts.dir.join(f));
@@ -82,16 +83,29 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut rng = StdRng::seed_from_u64(863);
     let people = plan_people(opts.members, &mut rng);
     // One member with a perfectly good number that Digis rejects anyway (a 400 with a message).
-    let rejected_card = people.iter().flatten().find(|p| !p.bad_phone).map(|p| p.card_number.clone());
+    let rejected_card = people
+        .iter()
+        .flatten()
+        .find(|p| !p.bad_phone)
+        .map(|p| p.card_number.clone());
     let mut rules: Vec<FaultRule> = Vec::new();
     if let Some(card) = &rejected_card {
-        rules.push(format!("card={card},status=400,message=Invalid MobileNumber for this template").parse()?);
+        rules.push(
+            format!("card={card},status=400,message=Invalid MobileNumber for this template")
+                .parse()?,
+        );
     }
     rules.push("delay_ms=40".parse()?);
     let fake = Arc::new(
-        fake_digis::start("127.0.0.1:0", FakeConfig { rules: rules.clone(), ..Default::default() })
-            .await
-            .context("starting the fake Digis")?,
+        fake_digis::start(
+            "127.0.0.1:0",
+            FakeConfig {
+                rules: rules.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .context("starting the fake Digis")?,
     );
     let config = Arc::new(demo_config(&opts.dir, &fake.base_url()));
     let storage = storage::connect(&config.database_url).await?;
@@ -99,7 +113,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     exec(&storage, &data::units_sql()).await?;
 
     let stop = CancellationToken::new();
-    let relay = Arc::new(Relay::new(storage.clone(), config.clone(), Arc::new(SyncLog::open(&config.log_dir)?))?);
+    let relay = Arc::new(Relay::new(
+        storage.clone(),
+        config.clone(),
+        Arc::new(SyncLog::open(&config.log_dir)?),
+    )?);
     let relay_task = {
         let relay = relay.clone();
         let stop = stop.clone();
@@ -122,12 +140,17 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     if opts.headless {
         let total = opts.duration.unwrap_or(Duration::from_secs(30));
         let started = tokio::time::Instant::now();
-        println!("demo: {} (fake Digis at {})", opts.dir.display(), fake.base_url());
+        println!(
+            "demo: {} (fake Digis at {})",
+            opts.dir.display(),
+            fake.base_url()
+        );
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let interrupted = crate::cli::logging::shutdown_on_signals();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::cli::logging::shutdown_on_signals().cancelled() => break,
+                _ = interrupted.cancelled() => break,
             }
             let c = storage.counts().await?;
             let t = relay.tally();
@@ -145,8 +168,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             }
         }
     } else {
-        crate::tui::run(storage.clone(), config.clone(), crate::tui::TuiOptions { relay_running_here: true, ..Default::default() })
-            .await?;
+        crate::tui::run(
+            storage.clone(),
+            config.clone(),
+            crate::tui::TuiOptions {
+                relay_running_here: true,
+            },
+        )
+        .await?;
     }
     stop.cancel();
     let _ = generator.await;
@@ -162,7 +191,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         digis_requests: fake.received().len(),
         duplicates: fake.duplicates(),
         failed_cards: storage
-            .list(&crate::storage::ListQuery { state: Some(crate::domain::OutboxState::Failed), limit: 3, ..Default::default() })
+            .list(&crate::storage::ListQuery {
+                state: Some(crate::domain::OutboxState::Failed),
+                limit: 3,
+                ..Default::default()
+            })
             .await?
             .into_iter()
             .filter_map(|r| r.card_number)
@@ -185,7 +218,11 @@ fn plan_people(members: usize, rng: &mut StdRng) -> Vec<Vec<data::DemoPerson>> {
     let mut next_id = 1001;
     let mut count = 0;
     while count < members {
-        let size = if rng.random_range(0..10) < 7 { 1 } else { rng.random_range(2..5) };
+        let size = if rng.random_range(0..10) < 7 {
+            1
+        } else {
+            rng.random_range(2..5)
+        };
         let mut family = Vec::new();
         let first = data::person(next_id, None, rng);
         let name = first.last_name.clone();
@@ -220,10 +257,17 @@ async fn generate(
         for p in &users {
             sql.push_str(&p.insert_sql());
         }
-        let end = if rng.random_range(0..4) == 0 { "NULL".to_string() } else { format!("'{}-12-31'", 2027 + rng.random_range(0..3)) };
+        let end = if rng.random_range(0..4) == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'{}-12-31'", 2027 + rng.random_range(0..3))
+        };
         sql.push_str(&format!("INSERT INTO subscription (id, status, start_date, max_end, message) VALUES ({sub_id}, '{status}', '2026-11-01', {end}, 'demo');"));
         for p in &users {
-            sql.push_str(&format!("INSERT INTO subscription_user (subscription_id, person_id) VALUES ({sub_id}, {});", p.id));
+            sql.push_str(&format!(
+                "INSERT INTO subscription_user (subscription_id, person_id) VALUES ({sub_id}, {});",
+                p.id
+            ));
         }
         storage.host_exec(&sql).await?;
         if status == "PAUSED" {
@@ -249,7 +293,11 @@ async fn generate(
         }
     }
     for id in paused {
-        storage.host_exec(&format!("UPDATE subscription SET status = 'ACTIVE', message = 'activated' WHERE id = {id};")).await?;
+        storage
+            .host_exec(&format!(
+                "UPDATE subscription SET status = 'ACTIVE', message = 'activated' WHERE id = {id};"
+            ))
+            .await?;
     }
     Ok(())
 }
