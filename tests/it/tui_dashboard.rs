@@ -756,7 +756,10 @@ async fn paging_walks_the_whole_outbox(db: TestDb) {
     db.active_with(12, &[12]).await;
     settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
     assert_eq!(app.selected, 0);
-    assert_eq!(app.selected_row().unwrap().subscription_id, SubscriptionId(12));
+    assert_eq!(
+        app.selected_row().unwrap().subscription_id,
+        SubscriptionId(12)
+    );
 }
 
 async fn filter_shows_only_that_state(db: TestDb) {
