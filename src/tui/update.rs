@@ -229,10 +229,15 @@ fn load_page(app: &mut App, anchor: Anchor, select: Select) -> Effect {
     }
 }
 
-/// The shown page again, keeping the selected row.
+/// The shown page again, keeping the selected row; on the newest page with the top row
+/// selected, the selection follows the head as new rows arrive.
 fn reload(app: &mut App) -> Effect {
     let anchor = app.page.anchor.unwrap_or(Anchor::Newest);
-    let select = Select::Keep(app.selected_row().map(|r| r.id), app.selected);
+    let select = if anchor == Anchor::Newest && app.selected == 0 {
+        Select::First
+    } else {
+        Select::Keep(app.selected_row().map(|r| r.id), app.selected)
+    };
     load_page(app, anchor, select)
 }
 

@@ -751,6 +751,15 @@ async fn paging_walks_the_whole_outbox(db: TestDb) {
     settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
     assert_eq!(selected(&app), keep);
     assert_eq!(app.page.rows.len(), 6);
+    // At the top, the selection follows the newest row.
+    settle(&mut app, &exec, Msg::char('g')).await;
+    db.active_with(12, &[12]).await;
+    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
+    assert_eq!(app.selected, 0);
+    assert_eq!(
+        app.selected_row().unwrap().subscription_id,
+        SubscriptionId(12)
+    );
 }
 
 async fn filter_shows_only_that_state(db: TestDb) {

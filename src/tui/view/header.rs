@@ -110,14 +110,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ]);
     frame.render_widget(Paragraph::new(endpoint), l2);
 
-    let spark_w = (area.width / 4).clamp(8, 30);
-    let label = format!(" {}/min ", app.throughput.last_minute());
-    let [counts_area, label_area, spark_area] = Layout::horizontal([
-        Constraint::Min(0),
-        Constraint::Length(label.len() as u16),
-        Constraint::Length(spark_w),
-    ])
-    .areas(l3);
     let mut spans = vec![Span::raw(" outbox   ")];
     match &app.counts {
         None => spans.push(Span::styled("…", theme.dim())),
@@ -135,7 +127,26 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
         }
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), counts_area);
+    // The counts come first; the sparkline gets what is left, up to 30 minutes.
+    let counts = Line::from(spans);
+    let label = format!(" {}/min ", app.throughput.last_minute());
+    let free = l3.width.saturating_sub(counts.width() as u16);
+    let label_w = if free >= label.len() as u16 {
+        label.len() as u16
+    } else {
+        0
+    };
+    let spark_w = match free - label_w {
+        w if w >= 5 => w.min(30),
+        _ => 0,
+    };
+    let [counts_area, label_area, spark_area] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(label_w),
+        Constraint::Length(spark_w),
+    ])
+    .areas(l3);
+    frame.render_widget(Paragraph::new(counts), counts_area);
     frame.render_widget(Paragraph::new(Span::styled(label, theme.dim())), label_area);
     // Right-aligned: the newest minute is always at the right edge.
     let data: Vec<u64> = app.throughput.buckets.iter().copied().collect();

@@ -130,6 +130,8 @@ pub fn note_text(r: &OutboxRow) -> String {
         },
         OutboxState::Discarded => r.reason.clone().unwrap_or_else(|| "discarded".into()),
         _ => match (&r.last_error, r.last_http_status) {
+            // The relay's own texts often name the status already.
+            (Some(e), Some(s)) if e.contains(&format!("HTTP {s}")) => e.clone(),
             (Some(e), _) => format!("{status}{e}"),
             (None, Some(s)) => format!("HTTP {s}"),
             (None, None) if r.resend => "resend requested".into(),
