@@ -530,6 +530,8 @@ impl Relay {
             ms: duration_ms,
             error: log_error.as_deref(),
         };
+        // The same words on the live log (the dashboard's Log view, journald): ids only.
+        tracing::info!(target: "digis_relay::sync", "{}", line.render());
         if let Err(e) = self.synclog.write(&line) {
             tracing::error!(
                 "cannot write the sync log {}: {e}",
