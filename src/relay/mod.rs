@@ -77,8 +77,9 @@ pub struct Relay {
     started_at: DateTime<Utc>,
     /// (state, detail) for the heartbeat row, shared with the heartbeat task.
     status: Arc<Mutex<(String, Option<String>)>>,
-    /// The last "sync now" seen, so a new one can close an open circuit.
-    last_sync: Mutex<Option<DateTime<Utc>>>,
+    /// The last "sync now" seen (outer `None`: not looked yet), so a new one can probe an open
+    /// circuit at once.
+    last_sync: Mutex<Option<Option<DateTime<Utc>>>>,
     /// Set when Digis answered 401/403/404 during a batch: the rest is not sent.
     config_error: AtomicBool,
     counters: Counters,
@@ -273,16 +274,19 @@ impl Relay {
         let control = self.storage.control().await?;
         let mut limit = self.config.relay.batch_size;
         // Sync now: an open circuit probes at once.
-        if let Some(sync_at) = control.sync_requested_at {
+        {
             let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.is_none_or(|s| sync_at > s) {
-                if seen.is_some() {
+            match *seen {
+                // The first look is the baseline: a sync from before this relay started is old news.
+                None => *seen = Some(control.sync_requested_at),
+                Some(before) if control.sync_requested_at > before => {
                     self.circuit
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .probe_now();
+                    *seen = Some(control.sync_requested_at);
                 }
-                *seen = Some(sync_at);
+                Some(_) => {}
             }
         }
         if control.paused {

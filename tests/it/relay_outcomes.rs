@@ -445,3 +445,50 @@ async fn subscription_ended_before_send_is_discarded(db: TestDb) {
     assert_eq!(row.state, OutboxState::Discarded);
     assert!(row.reason.unwrap().contains("ENDED"));
 }
+
+both_databases!(circuit_opens_instead_of_burning_attempts);
+
+/// Digis down: after `circuit_failure_threshold` failures in a row the relay stops sending, gives
+/// the rest of the batch back without charging attempts, and says so in its heartbeat.
+async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
+    db.active_with(5, &[1, 2, 3, 4, 5, 6]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let mut cfg = config_for(&server.uri(), &db);
+    cfg.relay.concurrency = 1;
+    cfg.relay.circuit_failure_threshold = 2;
+    cfg.relay.circuit_open_ms = 600_000;
+    cfg.relay.backoff_base_ms = 600_000;
+    cfg.relay.backoff_max_ms = 600_000;
+    let r = relay(&db, cfg);
+    once(&r).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "two failures open the circuit"
+    );
+    let rows = all_rows(&db).await;
+    assert!(rows.iter().all(|r| r.state == OutboxState::Pending));
+    assert_eq!(rows.iter().filter(|r| r.attempts == 1).count(), 2);
+    assert_eq!(
+        rows.iter().filter(|r| r.attempts == 0).count(),
+        4,
+        "the rest were not charged: {rows:?}"
+    );
+    // While open nothing is sent, even though the released rows are due now.
+    once(&r).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let relays = db.storage.relays().await.unwrap();
+    assert_eq!(relays[0].relay_id, "test-relay");
+    // An operator's "sync now" lets one probe through at once.
+    db.storage.sync(false, Utc::now()).await.unwrap();
+    once(&r).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        3,
+        "exactly one probe"
+    );
+}
