@@ -2,13 +2,14 @@
 //! personal data: only ids, states and our own words (see `synclog` for the audit log).
 use tracing_subscriber::EnvFilter;
 
-pub fn init_stderr() {
+/// The log filter every subscriber uses: `DIGIS_RELAY_LOG` (or `RUST_LOG`), default
+/// `warn,digis_relay=info`. The HTTP stack logs request URLs at debug level, and the Digis URL
+/// carries the token in its query: those crates stay at warn whatever the operator asked for.
+pub fn filter() -> EnvFilter {
     let filter = EnvFilter::try_from_env("DIGIS_RELAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn,digis_relay=info"));
-    // The HTTP stack logs request URLs at debug level, and the Digis URL carries the token in
-    // its query: keep those crates quiet whatever the operator asked for.
-    let filter = [
+    [
         "hyper=warn",
         "hyper_util=warn",
         "reqwest=warn",
@@ -18,7 +19,11 @@ pub fn init_stderr() {
     .into_iter()
     .fold(filter, |f, d| {
         f.add_directive(d.parse().expect("static directive"))
-    });
+    })
+}
+
+pub fn init_stderr() {
+    let filter = filter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()

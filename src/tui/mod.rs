@@ -185,21 +185,9 @@ pub fn init_logging() -> bool {
         return false;
     }
     tui_logger::set_default_level(tui_logger::LevelFilter::Info);
-    // As for the stderr log of `run`: the HTTP stack logs request URLs (the Digis URL holds the
-    // token) at debug level, so those crates stay at warn whatever was asked for.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DIGIS_RELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,digis_relay=info"));
-    let filter = [
-        "hyper=warn",
-        "hyper_util=warn",
-        "reqwest=warn",
-        "h2=warn",
-        "rustls=warn",
-    ]
-    .into_iter()
-    .fold(filter, |f, d| {
-        f.add_directive(d.parse().expect("static directive"))
-    });
+    // The same filter as the stderr log: it keeps the HTTP stack (which logs the token-bearing
+    // URL at debug level) at warn.
+    let filter = crate::cli::logging::filter();
     let subscriber = tracing_subscriber::registry()
         .with(tui_logger::TuiTracingSubscriberLayer.with_filter(filter));
     // Not `try_init`: that would also install a `log` bridge, and tui-logger is the `log`
