@@ -437,3 +437,82 @@ fn nix_kill(pid: u32, signal: &str) {
         .success();
     assert!(ok, "kill -{signal} {pid}");
 }
+
+both_databases!(sigterm_finishes_in_flight_and_gives_back_the_rest);
+
+/// SIGTERM mid-batch: the request in flight completes and is recorded, the rows not yet sent go
+/// back to `pending` without an attempt charged, and nothing is left `sending`.
+async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.active_with(1, &[1, 2, 3, 4, 5, 6]).await;
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            rules: vec!["delay_ms=700".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "[relay]\nconcurrency = 1\n[export]\nlisten = \"\"\n",
+    );
+    let mut child = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        fake.wait_for_requests(1, Duration::from_secs(30)).await,
+        "the relay never sent"
+    );
+    nix_kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    let rows = all_rows(&db).await;
+    let sent = rows.iter().filter(|r| r.state == OutboxState::Sent).count();
+    assert!(sent >= 1, "the request in flight was completed: {rows:?}");
+    assert_eq!(
+        sent,
+        fake.received().len(),
+        "every request Digis saw is recorded as sent"
+    );
+    assert!(
+        rows.iter().all(|r| r.state != OutboxState::Sending),
+        "{rows:?}"
+    );
+    for r in rows.iter().filter(|r| r.state == OutboxState::Pending) {
+        assert_eq!(r.attempts, 0, "given back without charging: {r:?}");
+    }
+    assert!(
+        rows.iter().any(|r| r.state == OutboxState::Pending),
+        "the rest was given back, not sent"
+    );
+}
+
+/// PostgreSQL wakes idle relays with NOTIFY: a save reaches the storage's wake-up hint (which
+/// the relay's idle wait selects on) without any poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notify_reaches_the_wakeup() {
+    let db = TestDb::postgres().await;
+    // Wait until the storage's listener is connected, so its connect-time wake-up is past.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while db
+        .scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+        .await
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "the listener never connected");
+        tokio::task::yield_now().await;
+    }
+    let wake = db.storage.wakeup();
+    let woken = wake.notified();
+    db.active_with(1, &[1]).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), woken).await;
+    assert!(
+        got.is_ok(),
+        "the trigger's NOTIFY did not reach the relay's wake-up"
+    );
+}
