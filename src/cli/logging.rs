@@ -6,9 +6,14 @@ use tracing_subscriber::EnvFilter;
 /// `warn,digis_relay=info`. The HTTP stack logs request URLs at debug level, and the Digis URL
 /// carries the token in its query: those crates stay at warn whatever the operator asked for.
 pub fn filter() -> EnvFilter {
+    filter_or("warn,digis_relay=info")
+}
+
+/// [`filter`] with another default for when neither variable is set.
+pub fn filter_or(default: &str) -> EnvFilter {
     let filter = EnvFilter::try_from_env("DIGIS_RELAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("warn,digis_relay=info"));
+        .unwrap_or_else(|_| EnvFilter::new(default));
     [
         "hyper=warn",
         "hyper_util=warn",
@@ -23,7 +28,10 @@ pub fn filter() -> EnvFilter {
 }
 
 pub fn init_stderr() {
-    let filter = filter();
+    init_stderr_with(filter());
+}
+
+pub fn init_stderr_with(filter: EnvFilter) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()

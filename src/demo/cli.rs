@@ -11,7 +11,11 @@ pub async fn demo(
     members: usize,
 ) -> anyhow::Result<ExitCode> {
     if headless {
-        crate::cli::logging::init_stderr();
+        // The progress lines are the point here: one line per attempt would drown them (they
+        // are in the sync log under --dir).
+        crate::cli::logging::init_stderr_with(crate::cli::logging::filter_or(
+            "warn,digis_relay=info,digis_relay::sync=warn",
+        ));
     }
     let opts = DemoOptions {
         headless,
