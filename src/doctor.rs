@@ -91,13 +91,8 @@ fn config_checks(config: &Config) -> Vec<Check> {
 async fn database_checks(config: &Config) -> Vec<Check> {
     let mut out = Vec::new();
     let shown = crate::util::redact_db_url(&config.database_url);
-    if let Some(path) = config
-        .database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| config.database_url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or(path);
-        if !path.is_empty() && path != ":memory:" && !std::path::Path::new(path).exists() {
+    if let Some(path) = storage::sqlite::file_of(&config.database_url) {
+        if !path.exists() {
             out.push(check(
                 "database",
                 Level::Error,

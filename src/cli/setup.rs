@@ -23,6 +23,15 @@ impl Context {
     /// Connects and checks that the relay's tables are there, so a forgotten `migrate` is one
     /// clear line instead of an SQL error later.
     pub async fn storage(&self) -> anyhow::Result<DynStorage> {
+        // Opening would create an empty SQLite file: say what is wrong instead.
+        if let Some(path) = storage::sqlite::file_of(&self.config.database_url) {
+            if !path.exists() {
+                anyhow::bail!(
+                    "no database at {}: run `digis-relay migrate` first (--host-schema for a demo database), or set database_url",
+                    path.display()
+                );
+            }
+        }
         let s = self.connect().await?;
         let report = s.schema_report().await?;
         if !report.relay_tables_missing.is_empty() || !report.view_present {

@@ -220,4 +220,13 @@ fn bad_configuration_is_one_line_naming_the_key() {
     assert!(!out.status.success());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("database unreachable"), "{err}");
+    // A missing SQLite file is named, and not created as an empty database.
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--config", "empty.toml", "--database-url", "sqlite://missing.db", "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no database at missing.db"), "{err}");
+    assert!(!dir.path().join("missing.db").exists());
 }

@@ -113,6 +113,15 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(",")
 }
 
+/// The file an `sqlite:` URL names (`None` for in-memory databases and other URLs).
+pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 impl SqliteStorage {
     pub async fn connect(url: &str) -> Result<Self> {
         let connect_err = |source| StorageError::Connect {
