@@ -223,10 +223,19 @@ fn bad_configuration_is_one_line_naming_the_key() {
     // A missing SQLite file is named, and not created as an empty database.
     let out = Command::new(BIN)
         .current_dir(dir.path())
-        .args(["--config", "empty.toml", "--database-url", "sqlite://missing.db", "status"])
+        .args([
+            "--config",
+            "empty.toml",
+            "--database-url",
+            "sqlite://missing.db",
+            "status",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no database at missing.db"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no database at missing.db"),
+        "{err}"
+    );
     assert!(!dir.path().join("missing.db").exists());
 }
