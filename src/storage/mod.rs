@@ -2,6 +2,7 @@
 //! SQL for a database lives in its own module and in `migrations/<database>/`.
 pub mod model;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod time;
 

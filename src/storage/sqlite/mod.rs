@@ -65,39 +65,6 @@ fn outbox_row(r: &SqliteRow) -> Result<OutboxRow> {
     })
 }
 
-fn member_row(r: &SqliteRow) -> Result<MemberRow> {
-    let c = "reading digis_member";
-    Ok(MemberRow {
-        subscription_id: r.try_get("subscription_id").ctx(c)?,
-        person_id: r.try_get("person_id").ctx(c)?,
-        subscription_status: r.try_get("subscription_status").ctx(c)?,
-        start_date: r.try_get("start_date").ctx(c)?,
-        max_end: r.try_get("max_end").ctx(c)?,
-        first_name: r.try_get("first_name").ctx(c)?,
-        last_name: r.try_get("last_name").ctx(c)?,
-        birth_date: r.try_get("birth_date").ctx(c)?,
-        sex: r.try_get("sex").ctx(c)?,
-        email: r.try_get("email").ctx(c)?,
-        allow_email: r
-            .try_get::<Option<bool>, _>("allow_email")
-            .ctx(c)?
-            .unwrap_or(false),
-        allow_sms: r
-            .try_get::<Option<bool>, _>("allow_sms")
-            .ctx(c)?
-            .unwrap_or(false),
-        mobile_country_code: r.try_get("mobile_country_code").ctx(c)?,
-        mobile_number: r.try_get("mobile_number").ctx(c)?,
-        card_number: r.try_get("card_number").ctx(c)?,
-        unit_id: r.try_get("unit_id").ctx(c)?,
-        unit_name: r.try_get("unit_name").ctx(c)?,
-        street_address: r.try_get("street_address").ctx(c)?,
-        postal_code: r.try_get("postal_code").ctx(c)?,
-        postal_city: r.try_get("postal_city").ctx(c)?,
-        country_alpha2: r.try_get("country_alpha2").ctx(c)?,
-    })
-}
-
 fn digis_row(r: &SqliteRow) -> Result<DigisRow> {
     let c = "reading digis";
     let synced: String = r.try_get("synced_at").ctx(c)?;
@@ -188,7 +155,7 @@ impl SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading members of claimed rows")?;
-        rows.iter().map(member_row).collect()
+        rows.iter().map(super::rows::member_row).collect()
     }
 
     async fn digis_for_pairs(&self, pairs: &[(i64, i64)]) -> Result<Vec<DigisRow>> {
@@ -876,7 +843,7 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading a subscription's members")?;
-        rows.iter().map(member_row).collect()
+        rows.iter().map(super::rows::member_row).collect()
     }
 
     async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>> {
@@ -887,7 +854,7 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading members by card")?;
-        rows.iter().map(member_row).collect()
+        rows.iter().map(super::rows::member_row).collect()
     }
 
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>> {
@@ -932,6 +899,6 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading active members")?;
-        rows.iter().map(member_row).collect()
+        rows.iter().map(super::rows::member_row).collect()
     }
 }
