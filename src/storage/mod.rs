@@ -165,6 +165,8 @@ pub trait Storage: Send + Sync {
     async fn list(&self, query: &ListQuery) -> Result<Vec<OutboxRow>>;
     async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>>;
     async fn rows_for_subscription(&self, id: SubscriptionId) -> Result<Vec<OutboxRow>>;
+    /// Rows of whoever holds the card now, including users who have since left the
+    /// subscription (found through the person table).
     async fn rows_for_card(&self, card: &CardNumber) -> Result<Vec<OutboxRow>>;
     async fn attempts(&self, id: OutboxId) -> Result<Vec<AttemptRow>>;
     async fn digis_rows(

@@ -777,7 +777,8 @@ impl Storage for SqliteStorage {
 
     async fn rows_for_card(&self, card: &CardNumber) -> Result<Vec<OutboxRow>> {
         let sql = format!(
-            "{OUTBOX_SELECT} WHERE o.person_id IN (SELECT person_id FROM digis_member WHERE card_number = ?) ORDER BY o.id"
+            "{OUTBOX_SELECT} WHERE o.person_id IN (SELECT person_id FROM digis_member WHERE card_number = ?1 \
+             UNION SELECT id FROM person WHERE card_number = ?1) ORDER BY o.id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(card.as_str())
