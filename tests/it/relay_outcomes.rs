@@ -492,3 +492,52 @@ async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
         "exactly one probe"
     );
 }
+
+/// SQLite keeps whatever the membership system wrote, whatever the column's declared type. Odd
+/// values fail only their own row (naming the field), and the rest of the batch is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_host_values_in_sqlite_fail_only_their_row() {
+    let db = TestDb::sqlite().await;
+    db.active_with(5, &[1, 2, 3]).await;
+    // A number in a name column, "yes" in a flag, a card stored as a number, a birth date
+    // typed as digits.
+    db.exec(
+        "UPDATE person SET first_name = 42, allow_sms = 'yes', card_number = 34000001 WHERE id = 1",
+    )
+    .await;
+    db.exec("UPDATE person SET birth_date = 19900517 WHERE id = 2")
+        .await;
+    let server = MockServer::start().await;
+    ok_mock(&server).await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    let counts = db.storage.counts().await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.failed, counts.sending),
+        (2, 1, 0),
+        "{counts:?}"
+    );
+    let bodies: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let p1 = bodies
+        .iter()
+        .find(|b| b["ExtInfo4"] == 1)
+        .expect("person 1 was sent");
+    assert_eq!(p1["FirstName"], "42");
+    assert_eq!(
+        p1["IsSmsOptIn"], false,
+        "only a clear yes counts as consent"
+    );
+    assert_eq!(p1["ExtInfo20"], "34000001");
+    let failed = all_rows(&db)
+        .await
+        .into_iter()
+        .find(|r| r.state == OutboxState::Failed)
+        .unwrap();
+    let err = failed.last_error.unwrap();
+    assert!(err.contains("person 2") && err.contains("DOB"), "{err}");
+}

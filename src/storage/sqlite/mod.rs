@@ -27,17 +27,28 @@ pub struct SqliteStorage {
 const OUTBOX_SELECT: &str = "SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, \
     o.next_attempt_at, o.locked_by, o.locked_until, o.claim_token, o.last_error, \
     o.last_http_status, o.external_id, o.created_at, o.sent_at, o.reason, o.resend, \
-    (SELECT m.card_number FROM digis_member m \
+    (SELECT CAST(m.card_number AS TEXT) FROM digis_member m \
       WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id) AS card_number \
     FROM digis_outbox o";
 
-const MEMBER_SELECT: &str = "SELECT subscription_id, person_id, subscription_status, \
-    CAST(start_date AS TEXT) AS start_date, CAST(max_end AS TEXT) AS max_end, first_name, \
-    last_name, CAST(birth_date AS TEXT) AS birth_date, sex, email, allow_email, allow_sms, \
+// SQLite columns hold whatever the membership system wrote into them (its typing is by value,
+// not by column), so every column is cast to the type the mapping decodes: a number in a name
+// column or "yes" in a flag then cannot make a whole batch unreadable. A malformed date still
+// reaches the payload builder, which fails that one row naming the field.
+const MEMBER_SELECT: &str = "SELECT CAST(subscription_id AS INTEGER) AS subscription_id, \
+    CAST(person_id AS INTEGER) AS person_id, \
+    CAST(subscription_status AS TEXT) AS subscription_status, \
+    CAST(start_date AS TEXT) AS start_date, CAST(max_end AS TEXT) AS max_end, \
+    CAST(first_name AS TEXT) AS first_name, CAST(last_name AS TEXT) AS last_name, \
+    CAST(birth_date AS TEXT) AS birth_date, CAST(sex AS TEXT) AS sex, CAST(email AS TEXT) AS email, \
+    (allow_email IN (1, '1', 'true', 'TRUE', 't', 'T')) AS allow_email, \
+    (allow_sms IN (1, '1', 'true', 'TRUE', 't', 'T')) AS allow_sms, \
     CAST(mobile_country_code AS TEXT) AS mobile_country_code, \
     CAST(mobile_number AS TEXT) AS mobile_number, CAST(card_number AS TEXT) AS card_number, \
-    unit_id, unit_name, street_address, CAST(postal_code AS TEXT) AS postal_code, postal_city, \
-    country_alpha2 FROM digis_member";
+    CAST(unit_id AS INTEGER) AS unit_id, CAST(unit_name AS TEXT) AS unit_name, \
+    CAST(street_address AS TEXT) AS street_address, CAST(postal_code AS TEXT) AS postal_code, \
+    CAST(postal_city AS TEXT) AS postal_city, CAST(country_alpha2 AS TEXT) AS country_alpha2 \
+    FROM digis_member";
 
 fn outbox_row(r: &SqliteRow) -> Result<OutboxRow> {
     let state: String = r.try_get("state").ctx("reading an outbox row")?;
