@@ -393,6 +393,7 @@ impl Relay {
         Ok(BatchEnd::Worked(n))
     }
 
+    /// One claimed row from start to finish: decide, complete, log.
     async fn process(
         &self,
         client: &DigisClient,
@@ -401,79 +402,114 @@ impl Relay {
     ) -> Result<(), StorageError> {
         let started = Utc::now();
         let clock = std::time::Instant::now();
+        match self.decide(client, &c, shutdown).await? {
+            Some(decision) => self.finish(&c, decision, started, clock).await,
+            None => {
+                // Not sending now is not the row's fault: give it back without an attempt.
+                let held = [(c.row.id, c.claim_token.clone())];
+                self.storage.release(&held, Utc::now()).await.map(|_| ())
+            }
+        }
+    }
+
+    /// What happens to the row; `None` when it must go back unsent (stopping, paused by a
+    /// configuration error in this batch, circuit open).
+    async fn decide(
+        &self,
+        client: &DigisClient,
+        c: &ClaimedRow,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Decision>, StorageError> {
         let max = self.config.relay.max_attempts;
-        let decision = match precheck(&c, max) {
-            Some(d) => d,
-            None => match crate::payload::build(
-                c.member.as_ref().expect("precheck ensures a member"),
-                &self.config.payload,
-            ) {
-                Err(e) => {
-                    let why = e.to_string();
-                    Decision {
-                        completion: Completion::Failed,
-                        http_status: None,
-                        db_error: Some(why.clone()),
-                        log_error: Some(why),
-                    }
-                }
-                Ok(payload) => {
-                    // Not sending now is not the row's fault: give it back without an attempt.
-                    let blocked = shutdown.is_cancelled()
-                        || self.config_error.load(Ordering::SeqCst)
-                        || !self
-                            .circuit
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .allows(Utc::now());
-                    if blocked {
-                        self.storage
-                            .release(&[(c.row.id, c.claim_token.clone())], Utc::now())
-                            .await?;
-                        return Ok(());
-                    }
-                    self.limiter.acquire().await;
-                    let outcome = client.send(&payload).await;
-                    let now = Utc::now();
-                    {
-                        let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-                        match &outcome {
-                            Outcome::RetryLater { .. } => {
-                                if circuit.failure(now) {
-                                    tracing::warn!(
-                                        "relay {}: circuit opened after repeated failures",
-                                        self.relay_id
-                                    );
-                                }
-                            }
-                            _ => circuit.success(),
-                        }
-                    }
-                    if let Outcome::ConfigError { reason, .. } = &outcome {
-                        if !self.config_error.swap(true, Ordering::SeqCst) {
-                            let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-                            self.storage.pause(reason, &by, now).await?;
-                            tracing::error!("relay {}: paused: {reason}", self.relay_id);
-                            self.set_status("paused", Some(reason.clone()));
-                        }
-                    }
-                    if let Outcome::Accepted {
-                        warning: Some(w), ..
-                    } = &outcome
-                    {
-                        tracing::warn!("outbox {}: {w}", c.row.id);
-                    }
-                    after_send(
-                        &outcome,
-                        c.row.attempts.max(0) as u32,
-                        max,
-                        &self.backoff,
-                        now,
-                        &mut rand::rng(),
-                    )
-                }
-            },
+        if let Some(d) = precheck(c, max) {
+            return Ok(Some(d));
+        }
+        let member = c.member.as_ref().expect("precheck ensures a member");
+        let payload = match crate::payload::build(member, &self.config.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = e.to_string();
+                return Ok(Some(Decision {
+                    completion: Completion::Failed,
+                    http_status: None,
+                    db_error: Some(why.clone()),
+                    log_error: Some(why),
+                }));
+            }
         };
+        if shutdown.is_cancelled()
+            || self.config_error.load(Ordering::SeqCst)
+            || !self.circuit_allows()
+        {
+            return Ok(None);
+        }
+        self.limiter.acquire().await;
+        let outcome = client.send(&payload).await;
+        let now = Utc::now();
+        self.observe_outcome(&outcome, now).await?;
+        if let Outcome::Accepted {
+            warning: Some(w), ..
+        } = &outcome
+        {
+            tracing::warn!("outbox {}: {w}", c.row.id);
+        }
+        let attempts = c.row.attempts.max(0) as u32;
+        Ok(Some(after_send(
+            &outcome,
+            attempts,
+            max,
+            &self.backoff,
+            now,
+            &mut rand::rng(),
+        )))
+    }
+
+    fn circuit_allows(&self) -> bool {
+        self.circuit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allows(Utc::now())
+    }
+
+    /// Feeds the circuit, and pauses every relay on a configuration error (once per batch).
+    async fn observe_outcome(
+        &self,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        {
+            let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+            match outcome {
+                Outcome::RetryLater { .. } => {
+                    if circuit.failure(now) {
+                        tracing::warn!(
+                            "relay {}: circuit opened after repeated failures",
+                            self.relay_id
+                        );
+                    }
+                }
+                _ => circuit.success(),
+            }
+        }
+        if let Outcome::ConfigError { reason, .. } = outcome {
+            if !self.config_error.swap(true, Ordering::SeqCst) {
+                let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+                self.storage.pause(reason, &by, now).await?;
+                tracing::error!("relay {}: paused: {reason}", self.relay_id);
+                self.set_status("paused", Some(reason.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the row under its claim, then counts, observes and logs the attempt.
+    async fn finish(
+        &self,
+        c: &ClaimedRow,
+        decision: Decision,
+        started: DateTime<Utc>,
+        clock: std::time::Instant,
+    ) -> Result<(), StorageError> {
         let duration_ms = clock.elapsed().as_millis() as i64;
         let attempt = AttemptRecord {
             started_at: started,
@@ -484,7 +520,7 @@ impl Relay {
         };
         let result = self
             .storage
-            .complete(&c, &decision.completion, &attempt, Utc::now())
+            .complete(c, &decision.completion, &attempt, Utc::now())
             .await?;
         let outcome = decision.completion.outcome();
         let mut log_error = decision.log_error.clone();
@@ -520,11 +556,7 @@ impl Relay {
             at: started,
             relay_id: &self.relay_id,
             subscription_id: c.row.subscription_id.0,
-            card_number: c
-                .member
-                .as_ref()
-                .and_then(|m| m.card_number.as_deref())
-                .or(c.row.card_number.as_deref()),
+            card_number: c.row.card_number.as_deref(),
             outbox_id: c.row.id.0,
             person_id: c.row.person_id.0,
             attempt: c.row.attempts,
