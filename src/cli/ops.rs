@@ -38,7 +38,14 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             person,
         } => {
             let s = ctx.storage().await?;
-            let ids = s.resend(subscription, person, Utc::now()).await?;
+            let ids = s
+                .resend(
+                    subscription,
+                    person,
+                    &crate::util::operator_name(),
+                    Utc::now(),
+                )
+                .await?;
             if ids.is_empty() {
                 println!(
                     "nothing queued: subscription {subscription} has no such user, or a row for them is already waiting"
@@ -54,7 +61,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         }
         Command::Discard { ids, reason } => {
             let s = ctx.storage().await?;
-            let changed = s.discard(&ids, &reason, Utc::now()).await?;
+            let changed = s
+                .discard(&ids, &reason, &crate::util::operator_name(), Utc::now())
+                .await?;
             println!(
                 "discarded {} of {} row(s){}",
                 changed.len(),
@@ -76,13 +85,15 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         }
         Command::Resume => {
             let s = ctx.storage().await?;
-            s.resume().await?;
+            s.resume(&crate::util::operator_name(), Utc::now()).await?;
             println!("resumed: relays send again");
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { reconcile } => {
             let s = ctx.storage().await?;
-            let r = s.sync(reconcile, Utc::now()).await?;
+            let r = s
+                .sync(reconcile, &crate::util::operator_name(), Utc::now())
+                .await?;
             print!("{} waiting row(s) made due now", r.made_due);
             if reconcile {
                 print!("; {} missing member(s) queued", r.queued);
@@ -283,11 +294,15 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 async fn retry(ctx: &Context, ids: Vec<OutboxId>, all_failed: bool) -> anyhow::Result<ExitCode> {
     let s = ctx.storage().await?;
     if all_failed {
-        let n = s.retry_all_failed(Utc::now()).await?;
+        let n = s
+            .retry_all_failed(&crate::util::operator_name(), Utc::now())
+            .await?;
         println!("{n} failed row(s) queued again, due now");
         return Ok(ExitCode::SUCCESS);
     }
-    let changed = s.retry(&ids, Utc::now()).await?;
+    let changed = s
+        .retry(&ids, &crate::util::operator_name(), Utc::now())
+        .await?;
     println!(
         "queued {} of {} row(s) again{}",
         changed.len(),

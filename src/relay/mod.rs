@@ -376,7 +376,8 @@ impl Relay {
             // Paused: set in process(); the status follows at the next batch.
         } else if control.paused {
             // The probe went through: lift the relay's own pause.
-            self.storage.resume().await?;
+            let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+            self.storage.resume(&actor, Utc::now()).await?;
             tracing::info!(
                 "relay {}: Digis accepts the configuration again; pause lifted",
                 self.relay_id

@@ -6,7 +6,7 @@ use super::logscan::LogHit;
 use super::SearchTerm;
 use crate::domain::{OutboxId, PersonId, SubscriptionId};
 use crate::storage::{
-    AttemptRow, Control, DigisRow, MemberRow, OutboxRow, RelayInfo, Result, Storage,
+    AttemptRow, Control, DigisRow, EventRow, MemberRow, OutboxRow, RelayInfo, Result, Storage,
 };
 
 pub(super) type Pair = (SubscriptionId, PersonId);
@@ -26,6 +26,8 @@ pub(super) struct SubscriptionFacts {
     pub members: Vec<MemberRow>,
     pub rows: Vec<OutboxRow>,
     pub attempts: HashMap<OutboxId, Vec<AttemptRow>>,
+    /// What operators did to the rows (retry, discard, resend), oldest first.
+    pub events: Vec<EventRow>,
     pub digis: Vec<DigisRow>,
 }
 
@@ -122,6 +124,8 @@ pub(super) async fn load(
         for r in &f.rows {
             f.attempts.insert(r.id, storage.attempts(r.id).await?);
         }
+        let ids: Vec<OutboxId> = f.rows.iter().map(|r| r.id).collect();
+        f.events = storage.events(&ids).await?;
         subscriptions.insert(s, f);
     }
     Ok(Facts {

@@ -225,6 +225,14 @@ pub enum Event {
     },
     /// The pair's `digis` row: Digis accepted it.
     Synced { external_id: Option<String> },
+    /// Someone acted on the row by hand (from `digis_event`): retry, retry_all_failed, discard
+    /// or resend, with who did it.
+    Operator {
+        outbox_id: Option<OutboxId>,
+        action: String,
+        actor: String,
+        detail: Option<String>,
+    },
     /// A matching line of a sync-log file.
     LogLine {
         file: String,

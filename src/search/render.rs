@@ -206,6 +206,19 @@ fn event_line(e: &TimelineEvent) -> String {
             "synced        digis row, external id {}",
             external_id.as_deref().unwrap_or("(none)")
         ),
+        Event::Operator {
+            action,
+            actor,
+            detail,
+            ..
+        } => format!(
+            "{:<13} by {actor}{}",
+            action,
+            detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
         Event::LogLine {
             file, line, text, ..
         } => format!("{file}:{line}  {text}"),

@@ -315,6 +315,21 @@ fn member(
             ));
         }
     }
+    for e in sf
+        .events
+        .iter()
+        .filter(|e| rows.iter().any(|r| Some(r.id) == e.outbox_id))
+    {
+        timeline.push(db(
+            e.at,
+            Event::Operator {
+                outbox_id: e.outbox_id,
+                action: e.action.clone(),
+                actor: e.actor.clone(),
+                detail: e.detail.clone(),
+            },
+        ));
+    }
     if let Some(d) = digis {
         timeline.push(db(
             d.synced_at,

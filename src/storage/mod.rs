@@ -132,17 +132,23 @@ pub trait Storage: Send + Sync {
     /// process. Never the delivery itself: relays poll as well.
     fn wakeup(&self) -> Arc<Notify>;
 
-    // --- operators ---
+    // --- operators: each records who did it in `digis_event`, in the same transaction ---
 
     /// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now, with a
     /// fresh attempt budget. Returns the ids that changed.
-    async fn retry(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<Vec<OutboxId>>;
-    async fn retry_all_failed(&self, now: DateTime<Utc>) -> Result<u64>;
+    async fn retry(
+        &self,
+        ids: &[OutboxId],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>>;
+    async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64>;
     /// `pending` or `failed` rows to `discarded` with `reason`. Returns the ids that changed.
     async fn discard(
         &self,
         ids: &[OutboxId],
         reason: &str,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>>;
     /// Queues the users of a subscription again even if Digis already has them.
@@ -150,14 +156,17 @@ pub trait Storage: Send + Sync {
         &self,
         subscription: SubscriptionId,
         person: Option<PersonId>,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>>;
     async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()>;
-    async fn resume(&self) -> Result<()>;
+    async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()>;
     async fn control(&self) -> Result<Control>;
     /// Makes every pending row due now and wakes the relays; `reconcile` also queues every
     /// user of an ACTIVE subscription missing from `digis`.
-    async fn sync(&self, reconcile: bool, now: DateTime<Utc>) -> Result<SyncResult>;
+    async fn sync(&self, reconcile: bool, actor: &str, now: DateTime<Utc>) -> Result<SyncResult>;
+    /// What operators did to these rows, oldest first.
+    async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>>;
 
     // --- reading ---
 
@@ -217,12 +226,13 @@ pub const HOST_TABLES: [&str; 5] = [
     "subscription_user",
 ];
 /// The tables the relay's migrations create.
-pub const RELAY_TABLES: [&str; 5] = [
+pub const RELAY_TABLES: [&str; 6] = [
     "digis",
     "digis_outbox",
     "digis_attempt",
     "digis_relay",
     "digis_control",
+    "digis_event",
 ];
 
 /// Joins claimed rows with their member and `digis` rows.

@@ -241,3 +241,17 @@ impl SchemaReport {
             && self.triggers_missing.is_empty()
     }
 }
+
+/// Something an operator (or a relay lifting its own pause) did by hand, from `digis_event`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub at: DateTime<Utc>,
+    /// `user@host`, `tui:user@host` or `relay:<id>`.
+    pub actor: String,
+    /// retry, retry_all_failed, discard, resend, pause, resume or sync.
+    pub action: String,
+    pub outbox_id: Option<OutboxId>,
+    pub subscription_id: Option<SubscriptionId>,
+    pub person_id: Option<PersonId>,
+    pub detail: Option<String>,
+}

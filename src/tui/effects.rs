@@ -71,7 +71,7 @@ impl Executor {
                 result: self.page(state, anchor, limit).await.map_err(err),
             },
             Effect::LoadDetail(id) => Msg::Detail(id, self.detail(id).await),
-            Effect::Retry(id) => acted(self.storage.retry(&[id], now).await.map(|changed| {
+            Effect::Retry(id) => acted(self.storage.retry(&[id], &self.operator, now).await.map(|changed| {
                 if changed.contains(&id) {
                     (true, format!("row {id} queued again, due now"))
                 } else {
@@ -85,13 +85,13 @@ impl Executor {
             })),
             Effect::RetryAllFailed => acted(
                 self.storage
-                    .retry_all_failed(now)
+                    .retry_all_failed(&self.operator, now)
                     .await
                     .map(|n| (true, format!("{n} failed row(s) queued again, due now"))),
             ),
             Effect::Discard(id) => {
                 let reason = format!("discarded from the dashboard by {}", self.operator);
-                acted(self.storage.discard(&[id], &reason, now).await.map(|c| {
+                acted(self.storage.discard(&[id], &reason, &self.operator, now).await.map(|c| {
                     if c.contains(&id) {
                         (true, format!("row {id} discarded: it will not be sent"))
                     } else {
@@ -107,7 +107,7 @@ impl Executor {
                 person,
             } => acted(
                 self.storage
-                    .resend(subscription, Some(person), now)
+                    .resend(subscription, Some(person), &self.operator, now)
                     .await
                     .map(|ids| match ids.first() {
                         Some(id) => (
@@ -124,7 +124,7 @@ impl Executor {
                         ),
                     }),
             ),
-            Effect::SyncNow => acted(self.storage.sync(false, now).await.map(|r| {
+            Effect::SyncNow => acted(self.storage.sync(false, &self.operator, now).await.map(|r| {
                 (
                     true,
                     format!("sync requested: {} waiting row(s) made due now", r.made_due),
@@ -143,7 +143,7 @@ impl Executor {
             ),
             Effect::Resume => acted(
                 self.storage
-                    .resume()
+                    .resume(&self.operator, now)
                     .await
                     .map(|_| (true, "resumed: relays send again".to_string())),
             ),

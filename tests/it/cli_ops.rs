@@ -131,6 +131,32 @@ async fn operator_commands_change_the_database(db: TestDb) {
         (row.state, row.reason.as_deref()),
         (OutboxState::Discarded, Some("member left"))
     );
+    // Search shows who discarded it, and why.
+    let out = cli(&db, &["search", "--ext-info1", "5", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let timeline = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["timeline"].as_array().unwrap().clone())
+        .collect::<Vec<_>>();
+    let discard = timeline
+        .iter()
+        .find(|e| e["kind"] == "operator" && e["action"] == "discard")
+        .unwrap_or_else(|| panic!("no discard event in {report}"));
+    assert_eq!(discard["detail"], "member left");
+    assert!(
+        discard["actor"].as_str().unwrap().contains('@'),
+        "{discard}"
+    );
+    assert!(timeline
+        .iter()
+        .any(|e| e["kind"] == "operator" && e["action"] == "retry"));
+    let text = cli(&db, &["search", "--ext-info1", "5"]).stdout;
+    assert!(
+        text.contains("discard") && text.contains("member left"),
+        "{text}"
+    );
     let out = cli(&db, &["resend", "--subscription", "5", "--person", "2"]);
     assert!(
         out.ok && out.stdout.contains("queued 1 row"),

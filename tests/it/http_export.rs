@@ -593,7 +593,9 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
         })
         .await
         .unwrap();
-    s.discard(&[pending[0].id], "test", now).await.unwrap();
+    s.discard(&[pending[0].id], "test", "test", now)
+        .await
+        .unwrap();
     let counts = s.counts().await.unwrap();
     assert_eq!(
         (
@@ -678,8 +680,8 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     assert_eq!(sample(&samples, "digis_database_up", None).value, 1.0);
 
     // Read at scrape time: a change in the database shows in the next scrape.
-    s.resume().await.unwrap();
-    s.retry_all_failed(Utc::now()).await.unwrap();
+    s.resume("test", Utc::now()).await.unwrap();
+    s.retry_all_failed("test", Utc::now()).await.unwrap();
     let counts = s.counts().await.unwrap();
     let text = get(&format!("{}/metrics", srv.base))
         .await

@@ -401,7 +401,7 @@ async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
     once(&r).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     // An operator fixed the token and resumes.
-    db.storage.resume().await.unwrap();
+    db.storage.resume("test", Utc::now()).await.unwrap();
     once(&r).await;
     assert_eq!(db.storage.counts().await.unwrap().sent, 3);
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
@@ -484,7 +484,7 @@ async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
     let relays = db.storage.relays().await.unwrap();
     assert_eq!(relays[0].relay_id, "test-relay");
     // An operator's "sync now" lets one probe through at once.
-    db.storage.sync(false, Utc::now()).await.unwrap();
+    db.storage.sync(false, "test", Utc::now()).await.unwrap();
     once(&r).await;
     assert_eq!(
         server.received_requests().await.unwrap().len(),

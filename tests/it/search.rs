@@ -557,7 +557,7 @@ async fn waiting_row_names_the_missing_relay_and_use_digis(db: TestDb) {
     assert!(render_text(&r).contains("PAUSED (Digis maintenance)"));
 
     // Claimed: being sent; a lease that ran out is named as such.
-    s.resume().await.unwrap();
+    s.resume("test", Utc::now()).await.unwrap();
     let c = s
         .claim("relay-x", 10, Duration::from_secs(1), now)
         .await

@@ -306,13 +306,16 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let failed = claimed[0].row.id;
     let sent = claimed[1].row.id;
     // Retry: the failed row comes back, the sent one does not.
-    let changed = s.retry(&[failed, sent, OutboxId(9999)], now).await.unwrap();
+    let changed = s
+        .retry(&[failed, sent, OutboxId(9999)], "test", now)
+        .await
+        .unwrap();
     assert_eq!(changed, vec![failed]);
     let row = s.outbox_row(failed).await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 0));
     // Discard a pending row; a sent one cannot be discarded.
     let changed = s
-        .discard(&[failed, sent], "member asked not to", now)
+        .discard(&[failed, sent], "member asked not to", "test", now)
         .await
         .unwrap();
     assert_eq!(changed, vec![failed]);
@@ -321,7 +324,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
     assert_eq!(row.reason.as_deref(), Some("member asked not to"));
     // Resend person 2 (already in digis): a new row flagged resend.
     let ids = s
-        .resend(SubscriptionId(5), Some(PersonId(2)), now)
+        .resend(SubscriptionId(5), Some(PersonId(2)), "test", now)
         .await
         .unwrap();
     assert_eq!(ids.len(), 1);
@@ -331,9 +334,30 @@ async fn operator_retry_discard_resend(db: TestDb) {
         (row.person_id, row.state),
         (PersonId(2), OutboxState::Pending)
     );
+    // Who did what is on record, per row.
+    let events = s.events(&[failed, ids[0]]).await.unwrap();
+    let seen: Vec<(String, Option<OutboxId>, Option<String>)> = events
+        .iter()
+        .map(|e| (e.action.clone(), e.outbox_id, e.detail.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("retry".to_string(), Some(failed), None),
+            (
+                "discard".to_string(),
+                Some(failed),
+                Some("member asked not to".to_string())
+            ),
+            ("resend".to_string(), Some(ids[0]), None),
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.actor == "test" && e.person_id.is_some()));
     // Resending again while that row waits queues nothing.
     assert!(s
-        .resend(SubscriptionId(5), Some(PersonId(2)), now)
+        .resend(SubscriptionId(5), Some(PersonId(2)), "test", now)
         .await
         .unwrap()
         .is_empty());
@@ -347,7 +371,10 @@ async fn operator_retry_discard_resend(db: TestDb) {
             .await
             .unwrap();
     }
-    assert_eq!(s.retry_all_failed(now).await.unwrap(), c.len() as u64);
+    assert_eq!(
+        s.retry_all_failed("test", now).await.unwrap(),
+        c.len() as u64
+    );
     assert_eq!(s.counts().await.unwrap().failed, 0);
 }
 
@@ -362,7 +389,7 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
     assert!(c.paused);
     assert_eq!(c.pause_reason.as_deref(), Some("Digis maintenance"));
     assert_eq!(c.paused_by.as_deref(), Some("anna@support"));
-    s.resume().await.unwrap();
+    s.resume("test", Utc::now()).await.unwrap();
     let c = s.control().await.unwrap();
     assert!(!c.paused && c.pause_reason.is_none());
 
@@ -374,7 +401,7 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
     // A waiting retry.
     db.active_with(6, &[3]).await;
     db.exec("UPDATE digis_outbox SET next_attempt_at = '2999-01-01T00:00:00.000Z' WHERE subscription_id = 6").await;
-    let r = s.sync(true, now).await.unwrap();
+    let r = s.sync(true, "test", now).await.unwrap();
     assert_eq!(r.made_due, 1);
     assert_eq!(
         r.queued, 1,

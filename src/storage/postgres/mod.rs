@@ -89,6 +89,54 @@ fn ids_of(rows: &[PgRow]) -> Result<Vec<OutboxId>> {
         .ctx("reading ids")
 }
 
+/// What an operator did, as `digis_event` records it.
+struct Event<'a> {
+    action: &'a str,
+    actor: &'a str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+}
+
+/// One event per outbox row, carrying the row's pair so search finds it by member.
+async fn record_row_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    e: &Event<'_>,
+    ids: &[OutboxId],
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO digis_event (at, actor, action, outbox_id, subscription_id, person_id, detail) \
+         SELECT $1, $2, $3, id, subscription_id, person_id, $4 FROM digis_outbox WHERE id = ANY($5) ORDER BY id",
+    )
+    .bind(e.now)
+    .bind(e.actor)
+    .bind(e.action)
+    .bind(e.detail.as_deref())
+    .bind(raw_ids(ids))
+    .execute(&mut **tx)
+    .await
+    .ctx("recording the operator's action")?;
+    Ok(())
+}
+
+/// An event about the whole relay (pause, resume, sync).
+async fn record_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    e: &Event<'_>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO digis_event (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
+        .bind(e.now)
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.detail.as_deref())
+        .execute(&mut **tx)
+        .await
+        .ctx("recording the operator's action")?;
+    Ok(())
+}
+
 fn raw_ids(ids: &[OutboxId]) -> Vec<i64> {
     ids.iter().map(|i| i.0).collect()
 }
@@ -528,7 +576,13 @@ impl Storage for PgStorage {
         self.wake.clone()
     }
 
-    async fn retry(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<Vec<OutboxId>> {
+    async fn retry(
+        &self,
+        ids: &[OutboxId],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>> {
+        let mut tx = self.pool.begin().await.ctx("starting a retry")?;
         let rows = sqlx::query(
             "UPDATE digis_outbox AS o SET state = 'pending', attempts = 0, next_attempt_at = $1, \
              reason = NULL, updated_at = $1 \
@@ -539,39 +593,67 @@ impl Storage for PgStorage {
         )
         .bind(now)
         .bind(raw_ids(ids))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .ctx("retrying rows")?;
-        self.notify().await?;
         let mut out = ids_of(&rows)?;
         out.sort();
+        record_row_events(
+            &mut tx,
+            &Event {
+                action: "retry",
+                actor,
+                detail: None,
+                now,
+            },
+            &out,
+        )
+        .await?;
+        tx.commit().await.ctx("committing a retry")?;
+        self.notify().await?;
         Ok(out)
     }
 
-    async fn retry_all_failed(&self, now: DateTime<Utc>) -> Result<u64> {
-        let n = sqlx::query(
+    async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.ctx("starting a retry")?;
+        let rows = sqlx::query(
             "UPDATE digis_outbox AS o SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1 \
              WHERE o.state = 'failed' \
                AND NOT EXISTS (SELECT 1 FROM digis_outbox x WHERE x.subscription_id = o.subscription_id \
                     AND x.person_id = o.person_id AND x.state IN ('pending', 'sending')) \
                AND o.id = (SELECT MAX(y.id) FROM digis_outbox y WHERE y.subscription_id = o.subscription_id \
-                    AND y.person_id = o.person_id AND y.state = 'failed')",
+                    AND y.person_id = o.person_id AND y.state = 'failed') \
+             RETURNING o.id",
         )
         .bind(now)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await
-        .ctx("retrying failed rows")?
-        .rows_affected();
+        .ctx("retrying failed rows")?;
+        let ids = ids_of(&rows)?;
+        record_row_events(
+            &mut tx,
+            &Event {
+                action: "retry_all_failed",
+                actor,
+                detail: None,
+                now,
+            },
+            &ids,
+        )
+        .await?;
+        tx.commit().await.ctx("committing a retry")?;
         self.notify().await?;
-        Ok(n)
+        Ok(ids.len() as u64)
     }
 
     async fn discard(
         &self,
         ids: &[OutboxId],
         reason: &str,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>> {
+        let mut tx = self.pool.begin().await.ctx("starting a discard")?;
         let rows = sqlx::query(
             "UPDATE digis_outbox SET state = 'discarded', reason = $1, updated_at = $2 \
              WHERE id = ANY($3) AND state IN ('pending', 'failed') RETURNING id",
@@ -579,11 +661,19 @@ impl Storage for PgStorage {
         .bind(reason)
         .bind(now)
         .bind(raw_ids(ids))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .ctx("discarding rows")?;
         let mut out = ids_of(&rows)?;
         out.sort();
+        let e = Event {
+            action: "discard",
+            actor,
+            detail: Some(reason.to_string()),
+            now,
+        };
+        record_row_events(&mut tx, &e, &out).await?;
+        tx.commit().await.ctx("committing a discard")?;
         Ok(out)
     }
 
@@ -591,8 +681,10 @@ impl Storage for PgStorage {
         &self,
         subscription: SubscriptionId,
         person: Option<PersonId>,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>> {
+        let mut tx = self.pool.begin().await.ctx("starting a resend")?;
         let rows = sqlx::query(
             "INSERT INTO digis_outbox (subscription_id, person_id, resend, reason, next_attempt_at, created_at, updated_at) \
              SELECT m.subscription_id, m.person_id, true, 'resend requested', $1, $1, $1 FROM digis_member m \
@@ -605,29 +697,68 @@ impl Storage for PgStorage {
         .bind(now)
         .bind(subscription.0)
         .bind(person.map(|p| p.0))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .ctx("queueing a resend")?;
+        let ids = ids_of(&rows)?;
+        record_row_events(
+            &mut tx,
+            &Event {
+                action: "resend",
+                actor,
+                detail: None,
+                now,
+            },
+            &ids,
+        )
+        .await?;
+        tx.commit().await.ctx("committing a resend")?;
         self.wake.notify_waiters();
-        ids_of(&rows)
+        Ok(ids)
     }
 
     async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool.begin().await.ctx("starting a pause")?;
         sqlx::query("UPDATE digis_control SET paused = true, pause_reason = $1, paused_by = $2, paused_at = $3 WHERE id = 1")
             .bind(reason)
             .bind(by)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .ctx("pausing")?;
+        record_event(
+            &mut tx,
+            &Event {
+                action: "pause",
+                actor: by,
+                detail: Some(reason.to_string()),
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await.ctx("committing a pause")?;
         Ok(())
     }
 
-    async fn resume(&self) -> Result<()> {
-        sqlx::query("UPDATE digis_control SET paused = false, pause_reason = NULL, paused_by = NULL, paused_at = NULL WHERE id = 1")
-            .execute(&self.pool)
-            .await
-            .ctx("resuming")?;
+    async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool.begin().await.ctx("starting a resume")?;
+        sqlx::query(
+            "UPDATE digis_control SET paused = false, pause_reason = NULL, paused_by = NULL, paused_at = NULL WHERE id = 1",
+        )
+        .execute(&mut *tx)
+        .await
+        .ctx("resuming")?;
+        record_event(
+            &mut tx,
+            &Event {
+                action: "resume",
+                actor,
+                detail: None,
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await.ctx("committing a resume")?;
         self.notify().await
     }
 
@@ -649,7 +780,7 @@ impl Storage for PgStorage {
         })
     }
 
-    async fn sync(&self, reconcile: bool, now: DateTime<Utc>) -> Result<SyncResult> {
+    async fn sync(&self, reconcile: bool, actor: &str, now: DateTime<Utc>) -> Result<SyncResult> {
         let mut tx = self.pool.begin().await.ctx("starting a sync")?;
         let made_due = sqlx::query(
             "UPDATE digis_outbox SET next_attempt_at = $1, updated_at = $1 WHERE state = 'pending' AND next_attempt_at > $1",
@@ -681,9 +812,64 @@ impl Storage for PgStorage {
             .execute(&mut *tx)
             .await
             .ctx("recording the sync request")?;
+        let detail = format!(
+            "{made_due} made due{}",
+            if reconcile {
+                format!(", {queued} queued by reconcile")
+            } else {
+                String::new()
+            }
+        );
+        record_event(
+            &mut tx,
+            &Event {
+                action: "sync",
+                actor,
+                detail: Some(detail),
+                now,
+            },
+        )
+        .await?;
         tx.commit().await.ctx("committing a sync")?;
         self.notify().await?;
         Ok(SyncResult { made_due, queued })
+    }
+
+    async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>> {
+        if outbox_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT at, actor, action, outbox_id, subscription_id, person_id, detail FROM digis_event \
+             WHERE outbox_id = ANY($1) ORDER BY id",
+        )
+        .bind(raw_ids(outbox_ids))
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading operator events")?;
+        rows.iter()
+            .map(|r| {
+                let c = "reading operator events";
+                Ok(EventRow {
+                    at: r.try_get("at").ctx(c)?,
+                    actor: r.try_get("actor").ctx(c)?,
+                    action: r.try_get("action").ctx(c)?,
+                    outbox_id: r
+                        .try_get::<Option<i64>, _>("outbox_id")
+                        .ctx(c)?
+                        .map(OutboxId),
+                    subscription_id: r
+                        .try_get::<Option<i64>, _>("subscription_id")
+                        .ctx(c)?
+                        .map(SubscriptionId),
+                    person_id: r
+                        .try_get::<Option<i64>, _>("person_id")
+                        .ctx(c)?
+                        .map(PersonId),
+                    detail: r.try_get("detail").ctx(c)?,
+                })
+            })
+            .collect()
     }
 
     async fn counts(&self) -> Result<Counts> {

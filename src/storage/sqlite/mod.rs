@@ -186,11 +186,14 @@ impl SqliteStorage {
         rows.iter().map(digis_row).collect()
     }
 
+    /// Runs an `UPDATE ... WHERE id IN ({ids}) RETURNING id` and records `event` for every
+    /// row it changed, in one transaction.
     async fn ids_update(
         &self,
         sql: &str,
         ids: &[OutboxId],
         binds: Vec<String>,
+        event: Event<'_>,
     ) -> Result<Vec<OutboxId>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -210,15 +213,63 @@ impl SqliteStorage {
         }
         let mut tx = self.write_tx().await?;
         let rows = q.fetch_all(&mut *tx).await.ctx("updating outbox rows")?;
-        tx.commit().await.ctx("committing")?;
         let mut changed: Vec<OutboxId> = rows
             .iter()
             .map(|r| r.try_get::<i64, _>(0).map(OutboxId))
             .collect::<Result<_, _>>()
             .ctx("reading ids")?;
         changed.sort();
+        record_row_events(&mut tx, &event, &changed).await?;
+        tx.commit().await.ctx("committing")?;
         Ok(changed)
     }
+}
+
+/// What an operator did, as `digis_event` records it.
+struct Event<'a> {
+    action: &'a str,
+    actor: &'a str,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+}
+
+/// One event per outbox row, carrying the row's pair so search finds it by member.
+async fn record_row_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    e: &Event<'_>,
+    ids: &[OutboxId],
+) -> Result<()> {
+    for id in ids {
+        sqlx::query(
+            "INSERT INTO digis_event (at, actor, action, outbox_id, subscription_id, person_id, detail) \
+             SELECT ?1, ?2, ?3, id, subscription_id, person_id, ?4 FROM digis_outbox WHERE id = ?5",
+        )
+        .bind(to_text(e.now))
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.detail.as_deref())
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await
+        .ctx("recording the operator's action")?;
+    }
+    Ok(())
+}
+
+/// An event about the whole relay (pause, resume, sync).
+async fn record_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    e: &Event<'_>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO digis_event (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)")
+        .bind(to_text(e.now))
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.detail.as_deref())
+        .execute(&mut **tx)
+        .await
+        .ctx("recording the operator's action")?;
+    Ok(())
 }
 
 #[async_trait]
@@ -551,7 +602,12 @@ impl Storage for SqliteStorage {
         self.wake.clone()
     }
 
-    async fn retry(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<Vec<OutboxId>> {
+    async fn retry(
+        &self,
+        ids: &[OutboxId],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>> {
         let changed = self
             .ids_update(
                 "UPDATE digis_outbox AS o SET state = 'pending', attempts = 0, next_attempt_at = ?1, \
@@ -562,36 +618,49 @@ impl Storage for SqliteStorage {
                  RETURNING id",
                 ids,
                 vec![to_text(now)],
+                Event { action: "retry", actor, detail: None, now },
             )
             .await?;
         self.wake.notify_waiters();
         Ok(changed)
     }
 
-    async fn retry_all_failed(&self, now: DateTime<Utc>) -> Result<u64> {
+    async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let n = sqlx::query(
+        let ids: Vec<OutboxId> = sqlx::query(
             "UPDATE digis_outbox AS o SET state = 'pending', attempts = 0, next_attempt_at = ?1, updated_at = ?1 \
              WHERE o.state = 'failed' \
                AND NOT EXISTS (SELECT 1 FROM digis_outbox x WHERE x.subscription_id = o.subscription_id \
                     AND x.person_id = o.person_id AND x.state IN ('pending', 'sending')) \
                AND o.id = (SELECT MAX(y.id) FROM digis_outbox y WHERE y.subscription_id = o.subscription_id \
-                    AND y.person_id = o.person_id AND y.state = 'failed')",
+                    AND y.person_id = o.person_id AND y.state = 'failed') \
+             RETURNING id",
         )
         .bind(to_text(now))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .ctx("retrying failed rows")?
-        .rows_affected();
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0).map(OutboxId))
+        .collect::<Result<_, _>>()
+        .ctx("reading ids")?;
+        let e = Event {
+            action: "retry_all_failed",
+            actor,
+            detail: None,
+            now,
+        };
+        record_row_events(&mut tx, &e, &ids).await?;
         tx.commit().await.ctx("committing")?;
         self.wake.notify_waiters();
-        Ok(n)
+        Ok(ids.len() as u64)
     }
 
     async fn discard(
         &self,
         ids: &[OutboxId],
         reason: &str,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>> {
         self.ids_update(
@@ -599,6 +668,12 @@ impl Storage for SqliteStorage {
              WHERE id IN ({ids}) AND state IN ('pending', 'failed') RETURNING id",
             ids,
             vec![reason.to_string(), to_text(now)],
+            Event {
+                action: "discard",
+                actor,
+                detail: Some(reason.to_string()),
+                now,
+            },
         )
         .await
     }
@@ -607,6 +682,7 @@ impl Storage for SqliteStorage {
         &self,
         subscription: SubscriptionId,
         person: Option<PersonId>,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxId>> {
         let now_s = to_text(now);
@@ -625,12 +701,25 @@ impl Storage for SqliteStorage {
         .fetch_all(&mut *tx)
         .await
         .ctx("queueing a resend")?;
-        tx.commit().await.ctx("committing a resend")?;
-        self.wake.notify_waiters();
-        rows.iter()
+        let ids: Vec<OutboxId> = rows
+            .iter()
             .map(|r| r.try_get::<i64, _>(0).map(OutboxId))
             .collect::<Result<_, _>>()
-            .ctx("reading ids")
+            .ctx("reading ids")?;
+        record_row_events(
+            &mut tx,
+            &Event {
+                action: "resend",
+                actor,
+                detail: None,
+                now,
+            },
+            &ids,
+        )
+        .await?;
+        tx.commit().await.ctx("committing a resend")?;
+        self.wake.notify_waiters();
+        Ok(ids)
     }
 
     async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()> {
@@ -642,16 +731,38 @@ impl Storage for SqliteStorage {
             .execute(&mut *tx)
             .await
             .ctx("pausing")?;
+        record_event(
+            &mut tx,
+            &Event {
+                action: "pause",
+                actor: by,
+                detail: Some(reason.to_string()),
+                now,
+            },
+        )
+        .await?;
         tx.commit().await.ctx("committing a pause")?;
         Ok(())
     }
 
-    async fn resume(&self) -> Result<()> {
+    async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE digis_control SET paused = 0, pause_reason = NULL, paused_by = NULL, paused_at = NULL WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .ctx("resuming")?;
+        sqlx::query(
+            "UPDATE digis_control SET paused = 0, pause_reason = NULL, paused_by = NULL, paused_at = NULL WHERE id = 1",
+        )
+        .execute(&mut *tx)
+        .await
+        .ctx("resuming")?;
+        record_event(
+            &mut tx,
+            &Event {
+                action: "resume",
+                actor,
+                detail: None,
+                now,
+            },
+        )
+        .await?;
         tx.commit().await.ctx("committing a resume")?;
         self.wake.notify_waiters();
         Ok(())
@@ -679,7 +790,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    async fn sync(&self, reconcile: bool, now: DateTime<Utc>) -> Result<SyncResult> {
+    async fn sync(&self, reconcile: bool, actor: &str, now: DateTime<Utc>) -> Result<SyncResult> {
         let now_s = to_text(now);
         let mut tx = self.write_tx().await?;
         let made_due = sqlx::query(
@@ -711,9 +822,69 @@ impl Storage for SqliteStorage {
             .execute(&mut *tx)
             .await
             .ctx("recording the sync request")?;
+        let detail = format!(
+            "{made_due} made due{}",
+            if reconcile {
+                format!(", {queued} queued by reconcile")
+            } else {
+                String::new()
+            }
+        );
+        record_event(
+            &mut tx,
+            &Event {
+                action: "sync",
+                actor,
+                detail: Some(detail),
+                now,
+            },
+        )
+        .await?;
         tx.commit().await.ctx("committing a sync")?;
         self.wake.notify_waiters();
         Ok(SyncResult { made_due, queued })
+    }
+
+    async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>> {
+        if outbox_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT at, actor, action, outbox_id, subscription_id, person_id, detail FROM digis_event \
+             WHERE outbox_id IN ({}) ORDER BY id",
+            placeholders(outbox_ids.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in outbox_ids {
+            q = q.bind(id.0);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading operator events")?;
+        rows.iter()
+            .map(|r| {
+                let c = "reading operator events";
+                Ok(EventRow {
+                    at: from_text(&r.try_get::<String, _>("at").ctx(c)?)?,
+                    actor: r.try_get("actor").ctx(c)?,
+                    action: r.try_get("action").ctx(c)?,
+                    outbox_id: r
+                        .try_get::<Option<i64>, _>("outbox_id")
+                        .ctx(c)?
+                        .map(OutboxId),
+                    subscription_id: r
+                        .try_get::<Option<i64>, _>("subscription_id")
+                        .ctx(c)?
+                        .map(SubscriptionId),
+                    person_id: r
+                        .try_get::<Option<i64>, _>("person_id")
+                        .ctx(c)?
+                        .map(PersonId),
+                    detail: r.try_get("detail").ctx(c)?,
+                })
+            })
+            .collect()
     }
 
     async fn counts(&self) -> Result<Counts> {

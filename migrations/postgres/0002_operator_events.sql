@@ -1,0 +1,13 @@
+-- Who did what by hand (retry, discard, resend, pause, resume, sync), so support can prove it.
+CREATE TABLE digis_event (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at              TIMESTAMPTZ NOT NULL,
+    actor           TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    outbox_id       BIGINT,
+    subscription_id BIGINT,
+    person_id       BIGINT,
+    detail          TEXT
+);
+CREATE INDEX digis_event_outbox ON digis_event (outbox_id);
+CREATE INDEX digis_event_pair ON digis_event (subscription_id, person_id);
