@@ -125,7 +125,8 @@ pub trait Storage: Send + Sync {
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()>;
     async fn relays(&self) -> Result<Vec<RelayInfo>>;
 
-    /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`.
+    /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`,
+    /// and operator events older than that.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// A hint that work may be waiting: PostgreSQL's NOTIFY, or an operator action in this

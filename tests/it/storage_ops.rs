@@ -573,7 +573,16 @@ async fn prune_removes_only_old_finished_rows(db: TestDb) {
     s.complete(&c[1], &Completion::Failed, &attempt("r"), now)
         .await
         .unwrap();
+    s.pause("old pause", "test", now - chrono::Duration::days(100))
+        .await
+        .unwrap();
+    s.pause("recent pause", "test", now).await.unwrap();
     assert_eq!(s.prune(now - chrono::Duration::days(1)).await.unwrap(), 0);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_event").await,
+        1,
+        "the old event went, the recent one stays"
+    );
     assert_eq!(
         s.prune(now + chrono::Duration::seconds(1)).await.unwrap(),
         1

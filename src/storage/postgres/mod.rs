@@ -562,14 +562,22 @@ impl Storage for PgStorage {
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {
-        Ok(sqlx::query(
+        let mut tx = self.pool.begin().await.ctx("starting a prune")?;
+        let n = sqlx::query(
             "DELETE FROM digis_outbox WHERE state IN ('sent', 'discarded') AND updated_at < $1",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .ctx("pruning old rows")?
-        .rows_affected())
+        .rows_affected();
+        sqlx::query("DELETE FROM digis_event WHERE at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .ctx("pruning old operator events")?;
+        tx.commit().await.ctx("committing a prune")?;
+        Ok(n)
     }
 
     fn wakeup(&self) -> Arc<Notify> {

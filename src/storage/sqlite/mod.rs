@@ -594,6 +594,11 @@ impl Storage for SqliteStorage {
         .await
         .ctx("pruning old rows")?
         .rows_affected();
+        sqlx::query("DELETE FROM digis_event WHERE at < ?")
+            .bind(to_text(before))
+            .execute(&mut *tx)
+            .await
+            .ctx("pruning old operator events")?;
         tx.commit().await.ctx("committing a prune")?;
         Ok(n)
     }
