@@ -120,6 +120,8 @@ pub struct Page {
 pub struct Detail {
     pub row: OutboxRow,
     pub attempts: Vec<AttemptRow>,
+    /// What operators did to the row by hand (retry, discard, resend), oldest first.
+    pub events: Vec<crate::storage::EventRow>,
     /// The pair's `digis` row, when Digis accepted it.
     pub synced: Option<DigisRow>,
     /// The payload that would be sent now, as (key, JSON value) in contract order, or why it

@@ -214,6 +214,7 @@ impl Executor {
             .map_err(err)?
             .ok_or_else(|| format!("row {id} no longer exists (pruned?)"))?;
         let attempts = self.storage.attempts(id).await.map_err(err)?;
+        let events = self.storage.events(&[id]).await.map_err(err)?;
         let synced = self
             .storage
             .digis_rows(Some(row.subscription_id), Some(row.person_id))
@@ -238,6 +239,7 @@ impl Executor {
         Ok(Detail {
             row,
             attempts,
+            events,
             synced,
             payload,
         })

@@ -150,6 +150,7 @@ fn detail_fixture() -> Detail {
     r.attempts = 2;
     Detail {
         row: r,
+        events: vec![],
         attempts: vec![
             AttemptRow {
                 outbox_id: OutboxId(59),
@@ -689,6 +690,22 @@ async fn detail_shows_payload_and_attempts(db: TestDb) {
         &app.detail.as_ref().unwrap().data,
         Some(Ok(d)) if d.row.state == OutboxState::Discarded
     ));
+    // Who discarded it is on record and on screen.
+    match &app.detail.as_ref().unwrap().data {
+        Some(Ok(d)) => assert_eq!(
+            d.events
+                .iter()
+                .map(|e| e.action.as_str())
+                .collect::<Vec<_>>(),
+            ["discard"]
+        ),
+        other => panic!("detail not reloaded: {other:?}"),
+    }
+    let screen = render(&app, 100, 40);
+    assert!(
+        screen.contains("By hand") && screen.contains("discard by"),
+        "{screen}"
+    );
     settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
     assert!(app.detail.is_none());
     // A member removed from the subscription: the detail says nothing would be sent.

@@ -124,6 +124,22 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
             ),
         ]));
     }
+    if !d.events.is_empty() {
+        out.push(Line::from(""));
+        out.push(Line::from(Span::styled("By hand", theme.bold())));
+        for e in &d.events {
+            out.push(Line::from(format!(
+                "  {}  {} by {}{}",
+                time_text(e.at),
+                e.action,
+                e.actor,
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
     out.push(Line::from(""));
     out.push(Line::from(Span::styled(
         "Payload preview (what would be sent now; personal data, shown here only)",
