@@ -82,10 +82,6 @@ impl DigisEndpoint {
         redact_url(&self.0)
     }
 
-    pub fn host(&self) -> String {
-        self.0.host_str().unwrap_or_default().to_string()
-    }
-
     pub fn has_token(&self) -> bool {
         self.0
             .query_pairs()
@@ -134,15 +130,6 @@ pub fn redact_url(url: &Url) -> String {
         return format!("{}?{}", out, q.join("&"));
     }
     out.to_string()
-}
-
-/// Redacts a token that may hide in free text, such as an error message that quotes a URL.
-pub fn redact_text(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s, "***");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -209,9 +196,5 @@ mod tests {
         let r = redact_url(&u);
         assert!(!r.contains("S3CRET") && !r.contains("pw@"), "{r}");
         assert!(r.contains("page=2"));
-        assert_eq!(
-            redact_text("error for url ...token=abcd", &["abcd"]),
-            "error for url ...token=***"
-        );
     }
 }

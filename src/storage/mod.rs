@@ -213,11 +213,6 @@ pub async fn connect(url: &str) -> Result<DynStorage> {
     }
 }
 
-/// Every state, for callers that want to iterate counts.
-pub fn states() -> [OutboxState; 5] {
-    OutboxState::ALL
-}
-
 /// The membership system's tables the relay reads.
 pub const HOST_TABLES: [&str; 5] = [
     "business_unit",
