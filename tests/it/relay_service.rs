@@ -30,6 +30,16 @@ fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf
     path
 }
 
+/// `digis-relay run` as a service, quiet, with this configuration.
+fn spawn_run(config: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 async fn ok_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -133,12 +143,7 @@ async fn killed_relay_loses_nothing(db: TestDb) {
         &slow.uri(),
         "[relay]\nconcurrency = 1\nbatch_size = 12\nlease_ms = 1500\nmax_requests_per_second = 0\n[export]\nlisten = \"\"\n",
     );
-    let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&config);
     // Kill it in the middle of the batch.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while slow.received_requests().await.unwrap().len() < 3 {
@@ -459,12 +464,7 @@ async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
         &fake.base_url(),
         "[relay]\nconcurrency = 1\n[export]\nlisten = \"\"\n",
     );
-    let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&config);
     assert!(
         fake.wait_for_requests(1, Duration::from_secs(30)).await,
         "the relay never sent"
