@@ -33,7 +33,7 @@ pub enum Outcome {
         reason: String,
         retry_after: Option<Duration>,
     },
-    /// The configuration is wrong, not the row (401, 403, 404): pause, don't charge.
+    /// The configuration is wrong, not the row (3xx, 401, 403, 404): pause, don't charge.
     ConfigError { status: u16, reason: String },
 }
 
