@@ -280,7 +280,12 @@ pub fn render(checks: &[Check]) -> String {
             Level::Warning => "warning",
             Level::Error => "error  ",
         };
-        s.push_str(&format!("{tag}  {:<16} {}\n", c.name, c.message));
+        // A check's message may quote stored text (a pause reason, Digis's words).
+        s.push_str(&format!(
+            "{tag}  {:<16} {}\n",
+            c.name,
+            crate::sanitize::for_display(&c.message)
+        ));
     }
     let errors = checks.iter().filter(|c| c.level == Level::Error).count();
     let warnings = checks.iter().filter(|c| c.level == Level::Warning).count();

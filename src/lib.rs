@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod payload;
 pub mod relay;
+pub mod sanitize;
 pub mod search;
 pub mod storage;
 pub mod synclog;

@@ -219,6 +219,7 @@ async fn preview(
 }
 
 async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::sanitize::for_display;
     let s = ctx.storage().await?;
     let counts = s.counts().await?;
     let control = s.control().await?;
@@ -259,8 +260,8 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     if control.paused {
         println!(
             "delivery   PAUSED: {} (by {})",
-            control.pause_reason.as_deref().unwrap_or("no reason given"),
-            control.paused_by.as_deref().unwrap_or("unknown")
+            for_display(control.pause_reason.as_deref().unwrap_or("no reason given")),
+            for_display(control.paused_by.as_deref().unwrap_or("unknown"))
         );
     } else {
         println!("delivery   running");
@@ -277,13 +278,13 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         let age = (now - r.heartbeat_at).num_seconds();
         println!(
             "relay      {} on {} pid {}: {}{} (heartbeat {}s ago)",
-            r.relay_id,
-            r.hostname,
+            for_display(&r.relay_id),
+            for_display(&r.hostname),
             r.pid,
-            r.state,
+            for_display(&r.state),
             r.detail
                 .as_deref()
-                .map(|d| format!(", {d}"))
+                .map(|d| format!(", {}", for_display(d)))
                 .unwrap_or_default(),
             age
         );

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::endpoint::{DigisEndpoint, EndpointError};
-use super::outcome::{classify, Outcome};
+use super::outcome::{classify, Answer, Outcome, Rules, BODY_LIMIT};
 use crate::config::Config;
 use crate::payload::Payload;
 
@@ -31,6 +31,9 @@ pub struct DigisClient {
     endpoint: DigisEndpoint,
     authorization: reqwest::header::HeaderValue,
     id_pointer: Option<String>,
+    retry_cap: Duration,
+    /// The configured tokens, redacted wherever Digis echoes them back.
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for DigisClient {
@@ -64,8 +67,14 @@ impl DigisClient {
             .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
         let authorization = reqwest::header::HeaderValue::from_str(&cfg.digis_authorization_header)
             .map_err(|_| ClientError::AuthHeader)?;
+        let mut secrets = endpoint.secrets();
+        if !cfg.export.token.trim().is_empty() {
+            secrets.push(cfg.export.token.trim().to_string());
+        }
         Ok(Self {
             http,
+            retry_cap: Duration::from_millis(cfg.relay.backoff_max_ms),
+            secrets,
             endpoint,
             authorization,
             id_pointer: cfg
@@ -90,15 +99,19 @@ impl DigisClient {
             .await;
         let response = match result {
             Ok(r) => r,
-            Err(e) => return transport_failure(e),
+            Err(e) => return self.transport_failure(e),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = match response.bytes().await {
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header(reqwest::header::RETRY_AFTER);
+        let location = header(reqwest::header::LOCATION);
+        let body = match read_prefix(response, BODY_LIMIT).await {
             Ok(b) => b,
             Err(e) if (200..300).contains(&status) => {
                 // Digis said yes before the body broke off: it has the member. Retrying could
@@ -108,29 +121,60 @@ impl DigisClient {
                     external_id: None,
                     warning: Some(format!(
                         "the answer's body could not be read: {}",
-                        describe(&e)
+                        self.describe(&e)
                     )),
                 };
             }
-            Err(e) => return transport_failure(e),
+            Err(e) => return self.transport_failure(e),
         };
         classify(
-            status,
-            retry_after.as_deref(),
-            &body,
-            self.id_pointer.as_deref(),
+            &Answer {
+                status,
+                retry_after: retry_after.as_deref(),
+                location: location.as_deref(),
+                body: &body,
+            },
+            &Rules {
+                id_pointer: self.id_pointer.as_deref(),
+                retry_cap: self.retry_cap,
+                secrets: &self.secrets,
+            },
             Utc::now(),
         )
     }
+
+    /// Connection errors and timeouts: retry later. The URL (with its token) is stripped.
+    fn transport_failure(&self, e: reqwest::Error) -> Outcome {
+        Outcome::RetryLater {
+            status: None,
+            reason: self.describe(&e),
+            retry_after: None,
+        }
+    }
+
+    fn describe(&self, e: &reqwest::Error) -> String {
+        crate::sanitize::clean_untrusted(&describe(e), &self.secrets)
+    }
 }
 
-/// Connection errors and timeouts: retry later. The URL (with its token) is stripped.
-fn transport_failure(e: reqwest::Error) -> Outcome {
-    Outcome::RetryLater {
-        status: None,
-        reason: describe(&e),
-        retry_after: None,
+/// Reads at most `limit` bytes of the body and drops the rest unread: an answer of any size
+/// costs at most `limit` bytes of memory, and dropping the response closes the connection
+/// instead of waiting for the rest.
+pub async fn read_prefix(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
     }
+    Ok(body)
 }
 
 fn describe(e: &reqwest::Error) -> String {

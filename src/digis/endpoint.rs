@@ -82,6 +82,34 @@ impl DigisEndpoint {
         redact_url(&self.0)
     }
 
+    /// The secret values in the URL (query parameters like `token`, a password), as written and
+    /// as decoded, for redaction wherever a text could echo them.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let raw = self
+            .0
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|p| p.split_once('='));
+        for (k, v) in raw {
+            if is_secret_param(k) && !v.is_empty() {
+                out.push(v.to_string());
+            }
+        }
+        for (k, v) in self.0.query_pairs() {
+            if is_secret_param(&k) && !v.is_empty() {
+                out.push(v.into_owned());
+            }
+        }
+        if let Some(p) = self.0.password() {
+            out.push(p.to_string());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn has_token(&self) -> bool {
         self.0
             .query_pairs()
@@ -156,6 +184,7 @@ mod tests {
         );
         assert!(!format!("{e:?}").contains("APIKEY"));
         assert!(e.has_token());
+        assert_eq!(e.secrets(), vec!["APIKEY".to_string()]);
     }
 
     #[test]

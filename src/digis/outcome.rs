@@ -33,7 +33,7 @@ pub enum Outcome {
         reason: String,
         retry_after: Option<Duration>,
     },
-    /// The configuration is wrong, not the row (401, 403, 404): pause, don't charge.
+    /// The configuration is wrong, not the row (3xx, 401, 403, 404): pause, don't charge.
     ConfigError { status: u16, reason: String },
 }
 
@@ -48,19 +48,50 @@ impl Outcome {
     }
 }
 
-/// Classifies a complete HTTP answer.
-pub fn classify(
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-    id_pointer: Option<&str>,
-    now: DateTime<Utc>,
-) -> Outcome {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
-    let message = json
-        .as_ref()
-        .and_then(message_of)
-        .unwrap_or_else(|| short_text(body));
+/// An answer as it came off the wire: nothing in it is trusted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Answer<'a> {
+    pub status: u16,
+    pub retry_after: Option<&'a str>,
+    pub location: Option<&'a str>,
+    /// At most [`BODY_LIMIT`] bytes: the client stops reading there.
+    pub body: &'a [u8],
+}
+
+/// What the configuration says about reading answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub id_pointer: Option<&'a str>,
+    /// `Retry-After` is obeyed up to this long (DESIGN §5: never later than `backoff_max_ms`).
+    pub retry_cap: Duration,
+    /// Replaced by `***` wherever Digis echoes them back.
+    pub secrets: &'a [String],
+}
+
+/// The most of an answer's body the client reads; the rest is dropped unread. Digis's real
+/// answers are a few hundred bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Digis's texts kept in the outcome are cut to this many characters.
+const TEXT_LIMIT: usize = 300;
+
+/// Classifies an answer. Every text in the result is cleaned of control characters and
+/// secrets here, once, so whatever stores, logs or shows it may trust it.
+pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
+    let clean = |s: &str| {
+        truncate(
+            &crate::sanitize::clean_untrusted(s, rules.secrets),
+            TEXT_LIMIT,
+        )
+    };
+    let status = a.status;
+    let json: Option<Value> = serde_json::from_slice(a.body).ok();
+    let message = clean(
+        &json
+            .as_ref()
+            .and_then(message_of)
+            .unwrap_or_else(|| String::from_utf8_lossy(a.body).trim().to_string()),
+    );
     match status {
         200..=299 => {
             if let Some(obj) = json.as_ref().and_then(Value::as_object) {
@@ -70,12 +101,26 @@ pub fn classify(
                     return Outcome::Rejected { status, message: msg };
                 }
             }
-            let external_id = json.as_ref().and_then(|v| external_id(v, id_pointer));
+            let external_id = json
+                .as_ref()
+                .and_then(|v| external_id(v, rules.id_pointer))
+                .map(|id| clean(&id))
+                .filter(|id| !id.is_empty());
             let warning = external_id
                 .is_none()
                 .then(|| format!("Digis accepted the member (HTTP {status}) but its answer has no external id"));
             Outcome::Accepted { status, external_id, warning }
         }
+        // A redirect is never followed (it would carry the token wherever it points): the
+        // endpoint moved, which is the configuration's fault, not the row's.
+        300..=399 => Outcome::ConfigError {
+            status,
+            reason: format!(
+                "Digis answered HTTP {status} {}, a redirect{}, which is not followed: check digisUrl and digisUrlPostfix",
+                reason_phrase(status),
+                a.location.map(|l| format!(" to {}", clean(l))).unwrap_or_default()
+            ),
+        },
         401 | 403 | 404 => Outcome::ConfigError {
             status,
             reason: format!(
@@ -87,7 +132,7 @@ pub fn classify(
         408 | 425 | 429 | 500 | 502 | 503 | 504 => Outcome::RetryLater {
             status: Some(status),
             reason: format!("HTTP {status} {}", reason_phrase(status)),
-            retry_after: retry_after.and_then(|h| parse_retry_after(h, now)),
+            retry_after: a.retry_after.and_then(|h| parse_retry_after(h, now, rules.retry_cap)),
         },
         _ => Outcome::Rejected {
             status,
@@ -112,11 +157,6 @@ fn message_of(v: &Value) -> Option<String> {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         })
-        .map(|s| truncate(&s, 300))
-}
-
-fn short_text(body: &[u8]) -> String {
-    truncate(String::from_utf8_lossy(body).trim(), 300)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -144,22 +184,63 @@ pub fn external_id(v: &Value, pointer: Option<&str>) -> Option<String> {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date; a date in the past means "now".
-pub fn parse_retry_after(h: &str, now: DateTime<Utc>) -> Option<Duration> {
+/// `Retry-After` as seconds or an HTTP date, at most `cap`; a date in the past means "now".
+/// Digis's number is untrusted: any size is read without overflow and then capped.
+pub fn parse_retry_after(h: &str, now: DateTime<Utc>, cap: Duration) -> Option<Duration> {
     let h = h.trim();
-    if let Ok(secs) = h.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is still "a very long time".
+        let secs = h.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(cap));
     }
     let at: DateTime<Utc> = httpdate::parse_http_date(h).ok()?.into();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        at.signed_duration_since(now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(cap),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const TOKEN: &str = "SECRET-TOKEN-4711";
+
+    fn rules<'a>(secrets: &'a [String]) -> Rules<'a> {
+        Rules {
+            id_pointer: None,
+            retry_cap: HOUR,
+            secrets,
+        }
+    }
 
     fn c(status: u16, body: &str) -> Outcome {
-        classify(status, None, body.as_bytes(), None, Utc::now())
+        let a = Answer {
+            status,
+            body: body.as_bytes(),
+            ..Default::default()
+        };
+        classify(&a, &rules(&[]), Utc::now())
+    }
+
+    fn texts(o: &Outcome) -> Vec<String> {
+        match o {
+            Outcome::Accepted {
+                external_id,
+                warning,
+                ..
+            } => [external_id.clone(), warning.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Outcome::Rejected { message, .. } => vec![message.clone()],
+            Outcome::RetryLater { reason, .. } => vec![reason.clone()],
+            Outcome::ConfigError { reason, .. } => vec![reason.clone()],
+        }
     }
 
     #[test]
@@ -188,13 +269,16 @@ mod tests {
 
     #[test]
     fn pointer_wins_and_missing_id_is_still_sent() {
-        let o = classify(
-            201,
-            None,
-            br#"{"data":{"id":"P"},"Id":"no"}"#,
-            Some("/data/id"),
-            Utc::now(),
-        );
+        let a = Answer {
+            status: 201,
+            body: br#"{"data":{"id":"P"},"Id":"no"}"#,
+            ..Default::default()
+        };
+        let r = Rules {
+            id_pointer: Some("/data/id"),
+            ..rules(&[])
+        };
+        let o = classify(&a, &r, Utc::now());
         assert!(matches!(o, Outcome::Accepted { external_id: Some(ref i), .. } if i == "P"));
         match c(200, r#"{"Success":true}"#) {
             Outcome::Accepted {
@@ -256,18 +340,156 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         let now = Utc::now();
         assert_eq!(
-            parse_retry_after("120", now),
+            parse_retry_after("120", now, HOUR),
             Some(Duration::from_secs(120))
         );
         let later = now + chrono::Duration::seconds(90);
-        let d = parse_retry_after(&httpdate::fmt_http_date(later.into()), now).unwrap();
+        let d = parse_retry_after(&httpdate::fmt_http_date(later.into()), now, HOUR).unwrap();
         assert!((88..=90).contains(&d.as_secs()), "{d:?}");
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now, HOUR),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("soon", now), None);
-        let o = classify(429, Some("7"), b"", None, now);
+        assert_eq!(parse_retry_after("soon", now, HOUR), None);
+        let a = Answer {
+            status: 429,
+            retry_after: Some("7"),
+            ..Default::default()
+        };
+        let o = classify(&a, &rules(&[]), now);
         assert!(matches!(o, Outcome::RetryLater { retry_after: Some(d), .. } if d.as_secs() == 7));
+    }
+
+    #[test]
+    fn huge_retry_after_is_capped_not_overflowed() {
+        let now = Utc::now();
+        for h in [
+            "10000000000000",
+            "1000000000000",
+            "99999999999999999999999999",
+            "3600",
+        ] {
+            assert_eq!(parse_retry_after(h, now, HOUR), Some(HOUR), "{h}");
+        }
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now, HOUR),
+            Some(HOUR)
+        );
+        assert_eq!(parse_retry_after("-5", now, HOUR), None);
+    }
+
+    #[test]
+    fn redirects_are_a_configuration_problem() {
+        for s in [301, 302, 303, 307, 308] {
+            let a = Answer {
+                status: s,
+                location: Some("https://elsewhere.example/brp?token=SECRET-TOKEN-4711"),
+                ..Default::default()
+            };
+            match classify(&a, &rules(&[]), Utc::now()) {
+                Outcome::ConfigError { status, reason } => {
+                    assert_eq!(status, s);
+                    assert!(reason.contains("redirect") && reason.contains("elsewhere.example"));
+                    assert!(!reason.contains(TOKEN), "{reason}");
+                }
+                o => panic!("{s}: {o:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn digis_words_are_cleaned_before_anyone_sees_them() {
+        let secrets = vec![TOKEN.to_string()];
+        let body = format!(
+            r#"{{"Message":"Cannot POST /v1/import/single/brp?token={TOKEN}\u001b[2J\nfake"}}"#
+        );
+        let a = Answer {
+            status: 404,
+            body: body.as_bytes(),
+            ..Default::default()
+        };
+        let o = classify(&a, &rules(&secrets), Utc::now());
+        let reason = &texts(&o)[0];
+        assert!(matches!(o, Outcome::ConfigError { .. }));
+        assert!(!reason.contains(TOKEN), "{reason}");
+        assert!(reason.contains("token=***"), "{reason}");
+        assert!(
+            !reason.contains('\u{1b}') && !reason.contains('\n'),
+            "{reason}"
+        );
+        // The token echoed bare, as an id, is redacted too.
+        let body = format!(r#"{{"ExternalId":"id-{TOKEN}"}}"#);
+        let a = Answer {
+            status: 200,
+            body: body.as_bytes(),
+            ..Default::default()
+        };
+        let o = classify(&a, &rules(&secrets), Utc::now());
+        assert!(matches!(o, Outcome::Accepted { external_id: Some(ref i), .. } if i == "id-***"));
+    }
+
+    proptest! {
+        #[test]
+        fn retry_after_never_panics_and_never_exceeds_the_cap(
+            h in prop_oneof![
+                "\\PC{0,40}",
+                "[0-9]{1,40}",
+                any::<u64>().prop_map(|n| n.to_string()),
+                (0i64..253_402_300_799).prop_map(|t| httpdate::fmt_http_date(
+                    std::time::UNIX_EPOCH + Duration::from_secs(t as u64))),
+            ],
+            cap_s in 0u64..10_000_000,
+        ) {
+            let cap = Duration::from_secs(cap_s);
+            if let Some(d) = parse_retry_after(&h, Utc::now(), cap) {
+                prop_assert!(d <= cap);
+            }
+        }
+
+        #[test]
+        fn http_dates_round_trip(t in 0u64..253_402_300_799) {
+            let at = std::time::UNIX_EPOCH + Duration::from_secs(t);
+            let text = httpdate::fmt_http_date(at);
+            let epoch = DateTime::<Utc>::from(std::time::UNIX_EPOCH);
+            let d = parse_retry_after(&text, epoch, Duration::MAX).unwrap();
+            prop_assert_eq!(d, Duration::from_secs(t));
+        }
+
+        #[test]
+        fn any_answer_classifies_safely(
+            status in 100u16..=999,
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                "\\PC{0,60}".prop_map(|m| format!(r#"{{"Message":"{m}?token={TOKEN}&x \u001b[2J"}}"#).into_bytes()),
+                "\\PC{0,60}".prop_map(|m| format!(r#"{{"ExternalId":"{m}{TOKEN}","Success":true}}"#).into_bytes()),
+                any::<String>().prop_map(|m| serde_json::json!({"error": m, "Id": m}).to_string().into_bytes()),
+            ],
+            retry_after in proptest::option::of(any::<String>()),
+            location in proptest::option::of(any::<String>().prop_map(|l| format!("{l}{TOKEN}"))),
+        ) {
+            let secrets = vec![TOKEN.to_string()];
+            let a = Answer {
+                status,
+                retry_after: retry_after.as_deref(),
+                location: location.as_deref(),
+                body: &body,
+            };
+            let o = classify(&a, &rules(&secrets), Utc::now());
+            match (status, &o) {
+                (200..=299, Outcome::RetryLater { .. } | Outcome::ConfigError { .. }) => {
+                    prop_assert!(false, "2xx became {o:?}")
+                }
+                (300..=399 | 401 | 403 | 404, Outcome::ConfigError { .. }) => {}
+                (300..=399 | 401 | 403 | 404, _) => prop_assert!(false, "{status} became {o:?}"),
+                _ => {}
+            }
+            if let Outcome::RetryLater { retry_after: Some(d), .. } = &o {
+                prop_assert!(*d <= HOUR);
+            }
+            for t in texts(&o) {
+                prop_assert!(!t.contains(TOKEN), "{t:?}");
+                prop_assert!(!t.chars().any(crate::sanitize::is_unsafe_char), "{t:?}");
+            }
+        }
     }
 }

@@ -19,12 +19,13 @@ impl Backoff {
         Duration::from_millis(ms.min(self.cap.as_millis() as u64))
     }
 
-    /// A random delay in [0, ceiling], never shorter than `at_least` (Digis's Retry-After).
+    /// A random delay in [0, ceiling], never shorter than `at_least` (Digis's Retry-After),
+    /// and never longer than the cap whatever Digis asked for (DESIGN §5).
     pub fn delay(&self, attempts: u32, at_least: Option<Duration>, rng: &mut impl Rng) -> Duration {
         let ceiling = self.ceiling(attempts).as_millis() as u64;
         let jittered = Duration::from_millis(rng.random_range(0..=ceiling));
         match at_least {
-            Some(min) => jittered.max(min),
+            Some(min) => jittered.max(min.min(self.cap)),
             None => jittered,
         }
     }
@@ -58,7 +59,9 @@ mod tests {
             base: Duration::from_millis(10),
             cap: Duration::from_millis(20),
         };
+        let d = b.delay(1, Some(Duration::from_millis(15)), &mut rand::rng());
+        assert_eq!(d, Duration::from_millis(15));
         let d = b.delay(1, Some(Duration::from_secs(5)), &mut rand::rng());
-        assert_eq!(d, Duration::from_secs(5));
+        assert_eq!(d, Duration::from_millis(20), "capped at backoff_max");
     }
 }

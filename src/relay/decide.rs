@@ -123,8 +123,8 @@ pub fn after_send(
                 }
             } else {
                 let delay = backoff.delay(attempts, *retry_after, rng);
-                let next =
-                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                // Saturating: Digis's Retry-After is untrusted and must not be able to panic us.
+                let next = crate::storage::time::saturating_add(now, delay);
                 Decision {
                     completion: Completion::Retry {
                         next_attempt_at: next,
@@ -286,5 +286,30 @@ mod tests {
             now
         ));
         assert!(!probe_due(Some(now), None, Duration::from_secs(300), now));
+    }
+
+    #[test]
+    fn a_huge_retry_after_waits_at_most_the_cap() {
+        let b = Backoff {
+            base: Duration::from_secs(30),
+            cap: Duration::from_secs(3600),
+        };
+        let now = Utc::now();
+        for secs in [u64::MAX, 10_000_000_000_000, 1_000_000_000_000] {
+            let retry = Outcome::RetryLater {
+                status: Some(429),
+                reason: "HTTP 429".into(),
+                retry_after: Some(Duration::from_secs(secs)),
+            };
+            match after_send(&retry, 1, 12, &b, now, &mut rand::rng()).completion {
+                Completion::Retry { next_attempt_at } => {
+                    assert!(
+                        next_attempt_at <= now + chrono::Duration::seconds(3600),
+                        "{secs}"
+                    )
+                }
+                c => panic!("{c:?}"),
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::verdict::relative;
 use super::{Event, EventSource, MemberVerdict, SearchReport, TimelineEvent, VerdictKind};
+use crate::sanitize::for_display as d;
 
 pub fn render_text(r: &SearchReport) -> String {
     let mut out = String::new();
@@ -25,9 +26,9 @@ pub fn render_text(r: &SearchReport) -> String {
             }
         );
         for v in &r.verdicts {
-            let _ = writeln!(o, "  {} {}: {}", label(v.verdict), who(v), v.summary);
+            let _ = writeln!(o, "  {} {}: {}", label(v.verdict), who(v), d(&v.summary));
             if let Some(a) = &v.advice {
-                let _ = writeln!(o, "      what to do: {a}");
+                let _ = writeln!(o, "      what to do: {}", d(a));
             }
         }
     }
@@ -41,8 +42,8 @@ pub fn render_text(r: &SearchReport) -> String {
             .map(|x| {
                 format!(
                     "{} {} (heartbeat {})",
-                    x.relay_id,
-                    x.state,
+                    d(&x.relay_id),
+                    d(&x.state),
                     relative(x.heartbeat_at, now)
                 )
             })
@@ -52,7 +53,7 @@ pub fn render_text(r: &SearchReport) -> String {
         format!(
             "NONE RUNNING (last heartbeat {} by {})",
             relative(last.heartbeat_at, now),
-            last.relay_id
+            d(&last.relay_id)
         )
     } else {
         "NONE has ever run against this database".to_string()
@@ -64,7 +65,7 @@ pub fn render_text(r: &SearchReport) -> String {
         if r.paused {
             format!(
                 "PAUSED ({})",
-                r.pause_reason.as_deref().unwrap_or("no reason given")
+                d(r.pause_reason.as_deref().unwrap_or("no reason given"))
             )
         } else {
             "not paused".into()
@@ -76,13 +77,13 @@ pub fn render_text(r: &SearchReport) -> String {
             o,
             "\n── subscription {} ({}) · person {}{}{} ──",
             v.subscription_id,
-            v.subscription_status
+            d(v.subscription_status
                 .as_deref()
-                .unwrap_or("no such subscription"),
+                .unwrap_or("no such subscription")),
             v.person_id,
             v.card_number
                 .as_deref()
-                .map(|c| format!(" · card {c}"))
+                .map(|c| format!(" · card {}", d(c)))
                 .unwrap_or_default(),
             if v.is_user { "" } else { " · not a user now" }
         );
@@ -136,7 +137,7 @@ pub fn render_text(r: &SearchReport) -> String {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(o, "warning: {w}");
+        let _ = writeln!(o, "warning: {}", d(w));
     }
     out
 }
@@ -158,7 +159,7 @@ fn who(v: &MemberVerdict) -> String {
         v.person_id,
         v.card_number
             .as_deref()
-            .map(|c| format!(" (card {c})"))
+            .map(|c| format!(" (card {})", d(c)))
             .unwrap_or_default()
     )
 }
@@ -193,18 +194,20 @@ fn event_line(e: &TimelineEvent) -> String {
             duration_ms,
             ..
         } => format!(
-            "attempt {attempt:<5} {outcome}{}{} ({duration_ms} ms, relay {relay_id})",
+            "attempt {attempt:<5} {}{}{} ({duration_ms} ms, relay {})",
+            d(outcome),
             http_status
                 .map(|s| format!(", HTTP {s}"))
                 .unwrap_or_default(),
             error
                 .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
+                .map(|e| format!(": {}", d(e)))
+                .unwrap_or_default(),
+            d(relay_id)
         ),
         Event::Synced { external_id } => format!(
             "synced        digis row, external id {}",
-            external_id.as_deref().unwrap_or("(none)")
+            d(external_id.as_deref().unwrap_or("(none)"))
         ),
         Event::Operator {
             action,
@@ -212,16 +215,17 @@ fn event_line(e: &TimelineEvent) -> String {
             detail,
             ..
         } => format!(
-            "{:<13} by {actor}{}",
-            action,
+            "{:<13} by {}{}",
+            d(action),
+            d(actor),
             detail
                 .as_deref()
-                .map(|d| format!(": {d}"))
+                .map(|x| format!(": {}", d(x)))
                 .unwrap_or_default()
         ),
         Event::LogLine {
             file, line, text, ..
-        } => format!("{file}:{line}  {text}"),
+        } => format!("{}:{line}  {}", d(file), d(text)),
     };
     format!("{at}  {src}  {what}")
 }

@@ -4,7 +4,7 @@ pub mod model;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
-mod time;
+pub(crate) mod time;
 
 use std::sync::Arc;
 use std::time::Duration;

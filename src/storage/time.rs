@@ -1,12 +1,31 @@
 //! SQLite has no timestamp type: times are stored as fixed-width ISO-8601 text in UTC with
 //! milliseconds (`2026-11-28T12:00:00.000Z`, the same as the triggers' `strftime`), so that
 //! text comparison is time comparison.
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::StorageError;
 
+/// The latest time stored: 9999-12-31T23:59:59.999Z. Past year 9999 the text would need a
+/// sign and a fifth digit (`+10000-…`), and `+` sorts before `2`: such a row would look due at
+/// once and could not be read back.
+pub fn latest() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999))
+        .expect("a valid date")
+        .and_utc()
+}
+
+/// `t` plus `d`, never past [`latest`] and never overflowing, whatever `d` is.
+pub fn saturating_add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or_else(latest)
+        .min(latest())
+}
+
 pub fn to_text(t: DateTime<Utc>) -> String {
-    crate::storage_time_text(t)
+    crate::storage_time_text(t.min(latest()))
 }
 
 pub fn from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
@@ -32,5 +51,23 @@ mod tests {
         assert_eq!(from_text(&to_text(b)).unwrap(), b);
         assert_eq!(to_text(a), "2026-01-02T03:04:05.000Z");
         assert_eq!(from_text("2026-01-02 03:04:05").unwrap(), a);
+    }
+
+    #[test]
+    fn far_future_times_are_clamped_so_text_order_holds() {
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(to_text(far), "9999-12-31T23:59:59.999Z");
+        assert!(to_text(far) > to_text(Utc::now()));
+        assert_eq!(from_text(&to_text(far)).unwrap(), latest());
+        let now = Utc::now();
+        assert_eq!(saturating_add(now, std::time::Duration::MAX), latest());
+        assert_eq!(
+            saturating_add(now, std::time::Duration::from_secs(10_000_000_000_000)),
+            latest()
+        );
+        assert_eq!(
+            saturating_add(now, std::time::Duration::from_secs(5)),
+            now + chrono::Duration::seconds(5)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod cli_ops;
 mod common;
+mod digis_edges;
 mod doctor;
 mod fake_digis;
 mod http_export;

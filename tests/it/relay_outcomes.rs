@@ -273,7 +273,10 @@ async fn too_many_requests_obeys_retry_after(db: TestDb) {
         .mount(&server)
         .await;
     let before = Utc::now();
-    let r = relay(&db, config_for(&server.uri(), &db));
+    let mut cfg = config_for(&server.uri(), &db);
+    // Retry-After is obeyed up to backoff_max (DESIGN §5).
+    cfg.relay.backoff_max_ms = 3_600_000;
+    let r = relay(&db, cfg);
     once(&r).await;
     let row = pending_row(&db).await;
     assert!(
