@@ -929,3 +929,37 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+/// Texts from outside (Digis's messages, an operator's pause reason, a relay's detail) may hold
+/// terminal escapes or newlines; the dashboard shows them escaped, never raw.
+#[test]
+fn stored_texts_are_shown_escaped_on_every_screen() {
+    const EVIL: &str = "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nsecond line";
+    let mut app = fixture(40);
+    let mut d = detail_fixture();
+    d.row.last_error = Some(EVIL.into());
+    d.row.reason = Some(EVIL.into());
+    d.attempts[1].error = Some(EVIL.into());
+    app.page.rows[1].last_error = Some(EVIL.into());
+    app.relays = Some(vec![relay("relay-a", "paused", Some(EVIL), 2)]);
+    let mut screens = vec![render(&app, 160, 40)];
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(d)),
+        scroll: 0,
+    });
+    screens.push(render(&app, 160, 40));
+    app.detail = None;
+    app.view = View::Relays;
+    screens.push(render(&app, 160, 40));
+    for (i, screen) in screens.iter().enumerate() {
+        assert!(
+            !screen.chars().any(|c| c.is_control() && c != '\n'),
+            "screen {i} holds a raw control character:\n{screen:?}"
+        );
+        assert!(
+            screen.contains("bad\\u{1b}[2J"),
+            "screen {i} shows the text escaped:\n{screen}"
+        );
+    }
+}

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::outbox::note_text;
 use super::theme::{Level, Theme};
 use super::time_text;
+use crate::sanitize::for_display;
 use crate::tui::app::{Detail, DetailPane};
 
 pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, theme: &Theme) {
@@ -79,7 +80,7 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
         }),
     ]));
     if let Some(reason) = &r.reason {
-        out.push(Line::from(format!("reason {reason}")));
+        out.push(Line::from(format!("reason {}", for_display(reason))));
     }
     out.push(Line::from(match &d.synced {
         Some(s) => format!(
@@ -119,7 +120,7 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
             Span::raw(
                 a.error
                     .as_ref()
-                    .map(|e| format!("  {e}"))
+                    .map(|e| format!("  {}", for_display(e)))
                     .unwrap_or_default(),
             ),
         ]));
@@ -135,7 +136,7 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
                 e.actor,
                 e.detail
                     .as_deref()
-                    .map(|d| format!(": {d}"))
+                    .map(|d| format!(": {}", for_display(d)))
                     .unwrap_or_default()
             )));
         }

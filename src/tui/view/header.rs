@@ -25,7 +25,9 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
             Level::Bad,
             format!(
                 "PAUSED: {} (by {}{since}; p resumes)",
-                c.pause_reason.as_deref().unwrap_or("no reason given"),
+                &crate::sanitize::for_display(
+                    c.pause_reason.as_deref().unwrap_or("no reason given")
+                ),
                 c.paused_by.as_deref().unwrap_or("unknown"),
             ),
         ));
@@ -59,7 +61,7 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
                 ));
             }
             for r in live {
-                let detail = r.detail.as_deref().unwrap_or("");
+                let detail = crate::sanitize::for_display(r.detail.as_deref().unwrap_or(""));
                 match r.state.as_str() {
                     "circuit_open" => out.push((
                         Level::Bad,

@@ -118,7 +118,12 @@ fn next_text(app: &App, r: &OutboxRow) -> String {
 }
 
 /// The one thing to know about the row: the last error, why it was discarded, or Digis's id.
+/// Shown escaped: the texts come from Digis and from operators.
 pub fn note_text(r: &OutboxRow) -> String {
+    crate::sanitize::for_display(&raw_note(r))
+}
+
+fn raw_note(r: &OutboxRow) -> String {
     let status = r
         .last_http_status
         .map(|s| format!("HTTP {s}: "))

@@ -68,7 +68,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             cells.push(Cell::from(r.version.clone()));
             cells.push(Cell::from(time_text(r.started_at)));
         }
-        cells.push(Cell::from(r.detail.clone().unwrap_or_default()));
+        cells.push(Cell::from(crate::sanitize::for_display(
+            r.detail.as_deref().unwrap_or_default(),
+        )));
         Row::new(cells)
     });
     let longest = |f: fn(&crate::storage::RelayInfo) -> usize, cap: usize| {
