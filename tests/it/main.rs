@@ -4,6 +4,7 @@ mod common;
 mod doctor;
 mod fake_digis;
 mod http_export;
+mod log_http_edges;
 mod relay_outcomes;
 mod relay_service;
 mod search;
