@@ -523,3 +523,59 @@ async fn a_slow_but_moving_export_is_not_cut() {
         "the download took only {took:?}: not slow enough to prove anything"
     );
 }
+
+// --- item 5: search trusts only whole lines --------------------------------------------------
+
+both_databases!(a_line_that_does_not_parse_whole_decides_no_verdict);
+
+/// An old or hand-edited line with the right tokens in the wrong form (a second `person=`, a
+/// broken card) is shown, never taken for a delivery: the member without any row stays "never
+/// queued", and a card found inside another line's value makes no member.
+async fn a_line_that_does_not_parse_whole_decides_no_verdict(db: TestDb) {
+    use digis_relay::domain::SubscriptionId;
+    use digis_relay::search::{search, SearchOptions, SearchTerm, VerdictKind};
+    db.active_with(863, &[1]).await;
+    // Pruned long ago: only the log could speak for person 1.
+    db.exec("DELETE FROM digis_outbox").await;
+    let dir = db.dir.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = |card: &str| {
+        format!("2026-11-28T12:00:00.000Z relay=r ExtInfo1:863, ExtInfo20:{card} outbox=9 person=1 attempt=1 outcome=sent status=200 external_id=X ms=1")
+    };
+    let lines = [
+        good("34000001").replace("person=1", "person=1 person=1"),
+        good("3400 0001"),
+        // Written before values were escaped: the card held `ExtInfo20:31337` (a raw `:`).
+        good("1;ExtInfo20:31337").replace("person=1", "person=5"),
+        good("34000001").replace("status=200", "status=+200"),
+    ];
+    std::fs::write(
+        dir.join(digis_relay::synclog::FILE_NAME),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let now = chrono::Utc::now();
+    let opts = SearchOptions::new(true, now);
+    let r = search(
+        db.storage().as_ref(),
+        &dir,
+        &SearchTerm::Subscription(SubscriptionId(863)),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.verdicts.len(), 1, "{r:#?}");
+    assert_eq!(r.verdicts[0].verdict, VerdictKind::NeverQueued, "{r:#?}");
+    // Every line is only shown.
+    assert_eq!(r.other_log_lines.len(), 4, "{r:#?}");
+    let r = search(
+        db.storage().as_ref(),
+        &dir,
+        &"ExtInfo20:31337".parse().unwrap(),
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert!(r.verdicts.is_empty(), "{r:#?}");
+    assert_eq!(r.other_log_lines.len(), 1, "{r:#?}");
+}
