@@ -78,10 +78,23 @@ pub struct RelayConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ExportConfig {
     pub listen: String,
-    /// Empty = `/export/DigisAllActive` is off. A secret: never displayed.
+    /// Empty = `/export/DigisAllActive` is off. A secret: never displayed. When set, at least
+    /// [`MIN_EXPORT_TOKEN_CHARS`] characters without spaces or control characters.
     pub token: String,
     pub page_size: u32,
+    /// A client must send its whole request head within this time, or it is disconnected
+    /// (a slow sender cannot hold a connection).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no bytes read or written for this long is closed (between keep-alive
+    /// requests, or a download nobody reads). A slow but moving export is not cut.
+    pub idle_timeout_ms: u64,
+    /// Open connections at most; one more is answered 503 and closed at once.
+    pub max_connections: u32,
 }
+
+/// The export hands out every member's personal data: a token shorter than this can be
+/// guessed, so it is refused as a configuration error rather than warned about.
+pub const MIN_EXPORT_TOKEN_CHARS: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -144,6 +157,9 @@ impl Default for ExportConfig {
             listen: "127.0.0.1:9187".into(),
             token: String::new(),
             page_size: 500,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 64,
         }
     }
 }
@@ -278,6 +294,12 @@ impl Config {
             ("digis_timeout_ms", self.digis_timeout_ms),
             ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
             ("export.page_size", self.export.page_size as u64),
+            (
+                "export.header_read_timeout_ms",
+                self.export.header_read_timeout_ms,
+            ),
+            ("export.idle_timeout_ms", self.export.idle_timeout_ms),
+            ("export.max_connections", self.export.max_connections as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
@@ -300,6 +322,7 @@ impl Config {
                 ),
             ));
         }
+        export_token(&self.export.token)?;
         if !self.export.listen.is_empty() && self.export.listen.parse::<SocketAddr>().is_err() {
             return Err(ConfigError::new(
                 "export.listen",
@@ -326,6 +349,34 @@ impl Config {
     pub fn sync_log_path(&self) -> PathBuf {
         self.log_dir.join(crate::synclog::FILE_NAME)
     }
+}
+
+/// Empty turns the export off; anything else must be a real secret. The messages never repeat
+/// the token.
+fn export_token(token: &str) -> Result<(), ConfigError> {
+    if token.is_empty() {
+        return Ok(());
+    }
+    let err = |m: String| Err(ConfigError::new("export.token", m));
+    if token.trim().is_empty() {
+        return err(
+            "is blank (only spaces): leave it empty (\"\") to turn the export off, or set a random token"
+                .into(),
+        );
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return err(
+            "must not contain spaces or control characters (it is sent as `Authorization: Bearer TOKEN`)"
+                .into(),
+        );
+    }
+    let n = token.chars().count();
+    if n < MIN_EXPORT_TOKEN_CHARS {
+        return err(format!(
+            "has only {n} characters: use at least {MIN_EXPORT_TOKEN_CHARS} random ones (anyone who guesses it can download every member)"
+        ));
+    }
+    Ok(())
 }
 
 /// The seed's setting names and their snake_case spellings.
@@ -392,17 +443,11 @@ fn from_figment(err: figment::Error) -> ConfigError {
         figment::error::Kind::UnknownField(f, _) => format!("unknown key `{f}`"),
         kind => kind.to_string(),
     };
-    let origin = err
-        .metadata
-        .as_ref()
-        .map(|m| match &m.source {
-            Some(src) => format!(" (from {src})"),
-            None => format!(" (from {})", m.name),
-        })
-        .unwrap_or_default();
+    // figment's own origin (`from src/config.rs:190:33`: where the defaults were merged) is
+    // about our code, not the user's file: the key names the place to fix.
     ConfigError {
         key,
-        message: format!("{message}{origin}"),
+        message: message.replace(['\n', '\r'], " "),
     }
 }
 
@@ -502,6 +547,32 @@ mod tests {
                 || seed.is_some_and(|c| text.contains(&format!("{c} =")));
             assert!(shown, "`{k}` is not documented in the example file");
         }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_not_our_source() {
+        let err = load_str("[relay]\nbatch_size = \"many\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("src/") && !text.contains("(from"), "{text}");
+        assert!(text.contains("relay.batch_size"), "{text}");
+    }
+
+    #[test]
+    fn a_blank_or_short_export_token_is_refused() {
+        for bad in [" ", "   \t ", "a token with spaces in it", "short-token"] {
+            let err = load_str(&format!("[export]\ntoken = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(err.key, "export.token", "{bad:?}: {err}");
+            assert!(!err.to_string().contains('\n'));
+            if bad.trim().len() > 3 {
+                assert!(
+                    !err.to_string().contains(bad),
+                    "the message repeats the token: {err}"
+                );
+            }
+        }
+        let ok = load_str("[export]\ntoken = \"0123456789abcdef\"\n").unwrap();
+        assert_eq!(ok.export.token.len(), 16);
+        assert!(load_str("[export]\ntoken = \"\"\n").is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `digis-relay doctor`: one line per check, ok / warning / error with what to do — the seed's
 //! operating notes turned into checks ("Digis sync must be activated", "needs a modern root
 //! store", ...).
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -36,6 +37,7 @@ fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check 
 pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     let mut out = Vec::new();
     out.extend(config_checks(config));
+    out.push(log_folder(&config.log_dir));
     out.extend(database_checks(config).await);
     if probe_digis && config.use_digis {
         out.push(reachability(config).await);
@@ -86,6 +88,73 @@ fn config_checks(config: &Config) -> Vec<Check> {
         check("export", Level::Ok, format!("DigisAllActive served on {} with a token (hidden)", config.export.listen))
     });
     out
+}
+
+/// The sync log's folder: there (or creatable) and writable, so `run` can start and every
+/// delivery leaves its line. Probed with a file of our own that is removed again.
+fn log_folder(dir: &Path) -> Check {
+    const NAME: &str = "log folder";
+    let shown = dir.display();
+    let probe = |d: &Path| -> std::io::Result<()> {
+        let p = d.join(format!(".digis-relay-doctor-{}", std::process::id()));
+        std::fs::write(&p, b"")?;
+        std::fs::remove_file(&p)
+    };
+    if !dir.exists() {
+        // The nearest existing ancestor decides whether `run` can create it.
+        let parent = dir
+            .ancestors()
+            .skip(1)
+            .find(|a| a.as_os_str().is_empty() || a.exists())
+            .map(|a| {
+                if a.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    a
+                }
+            });
+        return match parent.map(probe) {
+            Some(Ok(())) => check(
+                NAME,
+                Level::Ok,
+                format!("{shown} does not exist yet; `run` creates it"),
+            ),
+            Some(Err(e)) => check(
+                NAME,
+                Level::Error,
+                format!("{shown} does not exist and cannot be created ({e}): create it, writable by the relay, or set log_dir"),
+            ),
+            None => check(NAME, Level::Error, format!("{shown} cannot be created: set log_dir")),
+        };
+    }
+    if !dir.is_dir() {
+        return check(
+            NAME,
+            Level::Error,
+            format!("{shown} is not a folder: set log_dir to a folder"),
+        );
+    }
+    if let Err(e) = probe(dir) {
+        return check(
+            NAME,
+            Level::Error,
+            format!("{shown} is not writable ({e}): `run` refuses to start without its sync log"),
+        );
+    }
+    let file = dir.join(crate::synclog::FILE_NAME);
+    if file.exists() {
+        if let Err(e) = std::fs::OpenOptions::new().append(true).open(&file) {
+            return check(
+                NAME,
+                Level::Error,
+                format!(
+                    "{} is not writable ({e}): `run` refuses to start without its sync log",
+                    file.display()
+                ),
+            );
+        }
+    }
+    check(NAME, Level::Ok, format!("{shown} writable"))
 }
 
 async fn database_checks(config: &Config) -> Vec<Check> {

@@ -11,9 +11,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
 pub const FILE_NAME: &str = "scheduler_digis_sync.txt";
 
@@ -41,40 +43,186 @@ impl SyncLine<'_> {
         let mut s = format!(
             "{} relay={} ExtInfo1:{}, ExtInfo20:{} outbox={} person={} attempt={} outcome={} status={} external_id={} ms={}",
             crate::storage_time_text(self.at),
-            token(self.relay_id),
+            escape_or_dash(Some(self.relay_id)),
             self.subscription_id,
-            self.card_number.unwrap_or(""),
+            escape_value(self.card_number.unwrap_or("")),
             self.outbox_id,
             self.person_id,
             self.attempt,
-            self.outcome,
+            escape_or_dash(Some(self.outcome)),
             self.http_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
-            self.external_id.map(token).unwrap_or_else(|| "-".into()),
+            escape_or_dash(self.external_id),
             self.ms,
         );
         if let Some(e) = self.error {
-            s.push_str(&format!(" error=\"{}\"", e.replace(['"', '\n', '\r'], "'")));
+            s.push_str(" error=\"");
+            s.extend(utf8_percent_encode(e, ERROR_ESCAPED));
+            s.push('"');
         }
         s
     }
 }
 
-/// Keeps a free-form value on one token: spaces and newlines would break `key=value` parsing.
-fn token(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_whitespace() || c == '"' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+// The escaping (DESIGN §7): every value is one token, so no host data can forge a line or a
+// field. A value is percent-encoded (RFC 3986 style, `%XX` per UTF-8 byte), but only for the
+// bytes that could end a token or a line, start a field, or be mistaken for an escape: control
+// characters (newlines included), space, `"`, `%`, `,`, `:`, `=`, `\` and every non-ASCII byte
+// (Unicode has line and paragraph separators of its own). Ordinary cards, ids and relay names
+// contain none of these, so their lines stay byte-identical and `grep 'ExtInfo1:863,
+// ExtInfo20:34231451'` keeps working; `:` is escaped so that `ExtInfo20:` can never appear
+// inside a value. A lone `-` means "none", so a value that is exactly `-` is written `%2D`.
+// The error text is quoted and may hold spaces and punctuation; only controls, non-ASCII, `"`,
+// `%` and `\` are encoded there.
+const VALUE_ESCAPED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b',')
+    .add(b':')
+    .add(b'=')
+    .add(b'\\');
+const ERROR_ESCAPED: &AsciiSet = &CONTROLS.add(b'"').add(b'%').add(b'\\');
+
+/// One value as one token (see the escaping rules above). Public so the search can look for a
+/// card exactly as it is written.
+pub fn escape_value(v: &str) -> String {
+    if v == "-" {
+        return "%2D".into();
+    }
+    utf8_percent_encode(v, VALUE_ESCAPED).to_string()
 }
+
+fn escape_or_dash(v: Option<&str>) -> String {
+    v.map(escape_value).unwrap_or_else(|| "-".into())
+}
+
+/// The inverse of [`escape_value`], strictly: a token holding a byte that the writer would
+/// have escaped, or a malformed escape, was not written by us and is refused.
+fn unescape(token: &str, allowed: impl Fn(u8) -> bool) -> Option<String> {
+    let b = token.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            i += 3;
+        } else if allowed(b[i]) {
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    percent_decode_str(token)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+fn unescape_value(token: &str) -> Option<String> {
+    unescape(token, |c| {
+        c.is_ascii_graphic() && !matches!(c, b'"' | b'%' | b',' | b':' | b'=' | b'\\')
+    })
+}
+
+fn unescape_or_dash(token: &str) -> Option<Option<String>> {
+    if token == "-" {
+        Some(None)
+    } else {
+        unescape_value(token).map(Some)
+    }
+}
+
+/// A sync-log line read back: what [`SyncLine`] held, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRecord {
+    pub at: DateTime<Utc>,
+    pub relay_id: String,
+    pub subscription_id: i64,
+    /// `None` when the line has an empty card (a member without one).
+    pub card_number: Option<String>,
+    pub outbox_id: i64,
+    pub person_id: i64,
+    pub attempt: i32,
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub external_id: Option<String>,
+    pub ms: i64,
+    pub error: Option<String>,
+}
+
+/// Reads a line exactly as [`SyncLine::render`] writes it, or not at all: a line that does not
+/// parse whole (another program's, hand-edited, or cut short) is `None`, so nothing in it can
+/// be taken for a delivery.
+pub fn parse_line(line: &str) -> Option<SyncRecord> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    // No value can hold a space or a `"`, so the first ` error="` is the error field's.
+    let (head, error) = match line.split_once(" error=\"") {
+        Some((head, rest)) => {
+            let quoted = rest.strip_suffix('"')?;
+            let e = unescape(quoted, |c| {
+                (c == b' ' || c.is_ascii_graphic()) && !matches!(c, b'"' | b'%' | b'\\')
+            })?;
+            (head, Some(e))
+        }
+        None => (line, None),
+    };
+    let t: Vec<&str> = head.split(' ').collect();
+    let [at, relay, sub, card, outbox, person, attempt, outcome, status, external_id, ms] =
+        t.as_slice()
+    else {
+        return None;
+    };
+    let field = |tok: &'_ str, key: &str| -> Option<String> {
+        tok.strip_prefix(key)?.strip_prefix('=').map(str::to_string)
+    };
+    let number = |tok: &str, key: &str| -> Option<i64> { strict_int(&field(tok, key)?) };
+    let outcome = field(outcome, "outcome")?;
+    if outcome.is_empty() || !outcome.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
+        return None;
+    }
+    let status = match field(status, "status")?.as_str() {
+        "-" => None,
+        s => Some(u16::try_from(strict_int(s)?).ok()?),
+    };
+    let card = card.strip_prefix("ExtInfo20:")?;
+    Some(SyncRecord {
+        at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        relay_id: unescape_or_dash(&field(relay, "relay")?)??,
+        subscription_id: strict_int(sub.strip_prefix("ExtInfo1:")?.strip_suffix(',')?)?,
+        card_number: if card.is_empty() {
+            None
+        } else {
+            Some(unescape_value(card)?)
+        },
+        outbox_id: number(outbox, "outbox")?,
+        person_id: number(person, "person")?,
+        attempt: i32::try_from(number(attempt, "attempt")?).ok()?,
+        outcome,
+        http_status: status,
+        external_id: unescape_or_dash(&field(external_id, "external_id")?)?,
+        ms: number(ms, "ms")?,
+        error,
+    })
+}
+
+/// An integer as `format!("{}")` writes it (no `+`, no leading zeros, no spaces).
+fn strict_int(s: &str) -> Option<i64> {
+    let n: i64 = s.parse().ok()?;
+    (n.to_string() == s).then_some(n)
+}
+
+/// Counts lines that could not be written, for health: a relay that delivers without an audit
+/// trail must not say it is fine.
+#[derive(Debug, Default)]
+struct Failures(AtomicU64);
 
 pub struct SyncLog {
     dir: PathBuf,
     state: Mutex<Option<(NaiveDate, File)>>,
+    failures: Failures,
 }
 
 impl SyncLog {
@@ -89,6 +237,7 @@ impl SyncLog {
         Ok(SyncLog {
             dir: dir.to_path_buf(),
             state: Mutex::new(None),
+            failures: Failures::default(),
         })
     }
 
@@ -96,7 +245,38 @@ impl SyncLog {
         self.dir.join(FILE_NAME)
     }
 
+    /// Opens today's file for appending once, so that `run` refuses to start when it could
+    /// deliver without leaving the audit trail (a read-only folder or file).
+    pub fn check_writable(&self) -> io::Result<()> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path())
+            .map(drop)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write the sync log {}: {e}", self.path().display()),
+                )
+            })
+    }
+
+    /// Writes one line. A failure is returned and also counted (see [`SyncLog::write_failures`]).
     pub fn write(&self, line: &SyncLine<'_>) -> io::Result<()> {
+        let r = self.write_line(line);
+        if r.is_err() {
+            self.failures.0.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Lines that could not be written since this log was opened: the relay's health reads it
+    /// (a delivery without its audit line makes the relay degraded).
+    pub fn write_failures(&self) -> u64 {
+        self.failures.0.load(Ordering::Relaxed)
+    }
+
+    fn write_line(&self, line: &SyncLine<'_>) -> io::Result<()> {
         let mut text = line.render();
         text.push('\n');
         let day = line.at.date_naive();
@@ -182,6 +362,184 @@ mod tests {
             line(at).render(),
             "2026-11-28T12:00:00.000Z relay=r1 ExtInfo1:863, ExtInfo20:0034231451 outbox=5 person=1042 attempt=1 outcome=sent status=200 external_id=ext-1 ms=12"
         );
+    }
+
+    #[test]
+    fn renders_and_reads_back_the_contract_form() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let mut l = line(at);
+        l.error = Some("Digis answered 503: \"busy\", token=***");
+        l.external_id = None;
+        let text = l.render();
+        assert!(
+            text.ends_with(
+                " external_id=- ms=12 error=\"Digis answered 503: %22busy%22, token=***\""
+            ),
+            "{text}"
+        );
+        let r = parse_line(&text).unwrap();
+        assert_eq!(r.error.as_deref(), l.error);
+        assert_eq!(r.external_id, None);
+        assert_eq!(r.card_number.as_deref(), Some("0034231451"));
+    }
+
+    #[test]
+    fn a_forged_card_stays_on_its_own_line_and_field() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let forged = "1\n2026-11-28T12:00:00.000Z relay=x ExtInfo1:424242, ExtInfo20:31337 outbox=1 person=1 attempt=1 outcome=sent status=200 external_id=- ms=1";
+        let mut l = line(at);
+        l.card_number = Some(forged);
+        let text = l.render();
+        assert!(
+            !text.contains('\n') && !text.contains("ExtInfo20:31337"),
+            "{text}"
+        );
+        assert!(!text.contains("ExtInfo1:424242"), "{text}");
+        assert_eq!(
+            parse_line(&text).unwrap().card_number.as_deref(),
+            Some(forged)
+        );
+        l.card_number = Some("1234 5678");
+        let text = l.render();
+        assert!(text.contains("ExtInfo20:1234%205678 outbox=5"), "{text}");
+        assert_eq!(parse_line(&text).unwrap().person_id, 1042);
+    }
+
+    #[test]
+    fn lines_that_do_not_parse_whole_are_refused() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let good = line(at).render();
+        assert!(parse_line(&good).is_some());
+        for bad in [
+            "2026-01-02T10:00:00.000Z legacy ExtInfo1:863, ExtInfo20:1 saved".to_string(),
+            good.replace("outbox=5", "outbox=5 outbox=6"),
+            good.replace("person=1042", "person=01042"),
+            good.replace("ExtInfo20:0034231451", "ExtInfo20:00 34"),
+            good.replace("ExtInfo20:0034231451", "ExtInfo20:a=b"),
+            good.replace("ExtInfo20:0034231451", "ExtInfo20:%4"),
+            good.replace("ExtInfo20:0034231451", "ExtInfo20:%FF"),
+            good.replace("ms=12", "ms=12 error=\"a\"b\""),
+            good.replace("ms=12", "ms=12 error=\"open"),
+            good.replace("outcome=sent", "outcome=SENT"),
+            good.replace("status=200", "status=70000"),
+            format!("x{good}"),
+            good[..good.len() - 3].to_string(),
+        ] {
+            assert!(parse_line(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_write_failure_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SyncLog::open(dir.path()).unwrap();
+        log.write(&line(Utc::now())).unwrap();
+        assert_eq!(log.write_failures(), 0);
+        // The file's place is taken by a folder: every write fails from now on.
+        drop(log);
+        let log = SyncLog::open(dir.path()).unwrap();
+        std::fs::remove_file(log.path()).unwrap();
+        std::fs::create_dir(log.path()).unwrap();
+        assert!(log.check_writable().is_err());
+        assert!(log.write(&line(Utc::now())).is_err());
+        assert!(log.write(&line(Utc::now())).is_err());
+        assert_eq!(log.write_failures(), 2);
+    }
+
+    mod round_trip {
+        use super::super::*;
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[0-9A-Za-z -]{0,12}",
+                // Characters that matter to the format, densely.
+                proptest::collection::vec(
+                    prop_oneof![
+                        Just('\n'),
+                        Just('\r'),
+                        Just(' '),
+                        Just('"'),
+                        Just('%'),
+                        Just(','),
+                        Just(':'),
+                        Just('='),
+                        Just('\\'),
+                        Just('-'),
+                        Just('\u{2028}'),
+                        Just('\u{85}'),
+                        Just('\u{1b}'),
+                        Just('0'),
+                        Just('E'),
+                    ],
+                    0..16
+                )
+                .prop_map(|v| v.into_iter().collect()),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_value_survives_and_stays_on_one_line(
+                millis in 0i64..4_102_444_800_000,
+                relay in text(),
+                sub in any::<i64>(),
+                card in proptest::option::of(text()),
+                outbox in any::<i64>(),
+                person in any::<i64>(),
+                attempt in any::<i32>(),
+                outcome in prop::sample::select(vec!["sent", "retry", "failed", "discarded", "paused"]),
+                status in proptest::option::of(any::<u16>()),
+                external_id in proptest::option::of(text()),
+                ms in any::<i64>(),
+                error in proptest::option::of(text()),
+            ) {
+                let at = Utc.timestamp_millis_opt(millis).unwrap();
+                let l = SyncLine {
+                    at,
+                    relay_id: &relay,
+                    subscription_id: sub,
+                    card_number: card.as_deref(),
+                    outbox_id: outbox,
+                    person_id: person,
+                    attempt,
+                    outcome,
+                    http_status: status,
+                    external_id: external_id.as_deref(),
+                    ms,
+                    error: error.as_deref(),
+                };
+                let text = l.render();
+                prop_assert!(!text.contains(['\n', '\r']), "{}", text);
+                prop_assert!(text.is_ascii(), "{}", text);
+                prop_assert_eq!(text.matches("ExtInfo1:").count(), 1);
+                prop_assert_eq!(text.matches("ExtInfo20:").count(), 1);
+                let r = parse_line(&text);
+                prop_assert!(r.is_some(), "did not parse: {}", text);
+                let r = r.unwrap();
+                prop_assert_eq!(r.at, at);
+                prop_assert_eq!(&r.relay_id, &relay);
+                prop_assert_eq!(r.subscription_id, sub);
+                // An empty card is written as none (DESIGN §4: empty values are missing).
+                prop_assert_eq!(r.card_number, card.filter(|c| !c.is_empty()));
+                prop_assert_eq!(r.outbox_id, outbox);
+                prop_assert_eq!(r.person_id, person);
+                prop_assert_eq!(r.attempt, attempt);
+                prop_assert_eq!(r.outcome.as_str(), outcome);
+                prop_assert_eq!(r.http_status, status);
+                prop_assert_eq!(r.external_id, external_id);
+                prop_assert_eq!(r.ms, ms);
+                prop_assert_eq!(r.error, error);
+            }
+
+            #[test]
+            fn ordinary_cards_and_ids_are_written_as_they_are(card in "[0-9A-Za-z_.-]{1,20}") {
+                prop_assume!(card != "-");
+                prop_assert_eq!(escape_value(&card), card);
+            }
+        }
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub enum Command {
         #[arg(long, conflicts_with = "ids")]
         all_failed: bool,
     },
-    /// Send the invitation again even though Digis already has the member.
+    /// Send the invitation again even though Digis already has the member (exit 2 if nothing
+    /// was queued).
     Resend {
         #[arg(long, value_name = "ID")]
         subscription: SubscriptionId,

@@ -36,29 +36,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Resend {
             subscription,
             person,
-        } => {
-            let s = ctx.storage().await?;
-            let ids = s
-                .resend(
-                    subscription,
-                    person,
-                    &crate::util::operator_name(),
-                    Utc::now(),
-                )
-                .await?;
-            if ids.is_empty() {
-                println!(
-                    "nothing queued: subscription {subscription} has no such user, or a row for them is already waiting"
-                );
-            } else {
-                println!(
-                    "queued {} row(s) to send again: {}",
-                    ids.len(),
-                    join_ids(&ids)
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => resend(&ctx, subscription, person).await,
         Command::Discard { ids, reason } => {
             let s = ctx.storage().await?;
             let changed = s
@@ -152,8 +130,73 @@ fn skipped(asked: &[OutboxId], changed: &[OutboxId], why: &str) -> String {
     }
 }
 
+/// Queues a member again. Nothing queued exits 2 with the reason, as `retry` and `discard` do
+/// when an id does not apply.
+async fn resend(
+    ctx: &Context,
+    subscription: crate::domain::SubscriptionId,
+    person: Option<crate::domain::PersonId>,
+) -> anyhow::Result<ExitCode> {
+    let s = ctx.storage().await?;
+    let ids = s
+        .resend(
+            subscription,
+            person,
+            &crate::util::operator_name(),
+            Utc::now(),
+        )
+        .await?;
+    if !ids.is_empty() {
+        println!(
+            "queued {} row(s) to send again: {}",
+            ids.len(),
+            join_ids(&ids)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let why = match s.subscription_status(subscription).await? {
+        None => format!("there is no subscription {subscription}"),
+        Some(_) => match person {
+            Some(p)
+                if s.members_of_subscription(subscription, Some(p))
+                    .await?
+                    .is_empty() =>
+            {
+                format!("person {p} is not a user of subscription {subscription}")
+            }
+            Some(p) => format!(
+                "a row for person {p} of subscription {subscription} is already waiting to be sent"
+            ),
+            None if s
+                .members_of_subscription(subscription, None)
+                .await?
+                .is_empty() =>
+            {
+                format!("subscription {subscription} has no users")
+            }
+            None => format!(
+                "every user of subscription {subscription} already has a row waiting to be sent"
+            ),
+        },
+    };
+    eprintln!("error: nothing queued: {why}");
+    Ok(ExitCode::from(2))
+}
+
 async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
     let s = ctx.connect().await?;
+    if !host_schema {
+        // The triggers are created on the membership tables: without them the migration
+        // would stop at an SQL error naming one table (`no such table: main.subscription`).
+        let report = s.schema_report().await?;
+        if !report.host_tables_missing.is_empty() {
+            anyhow::bail!(
+                "the membership tables {} are missing from {}, so the triggers cannot be created; point database_url at the membership database, or run `digis-relay migrate --host-schema` to create the reference tables (a demo or test database)",
+                report.host_tables_missing.join(", "),
+                crate::util::redact_db_url(&ctx.config.database_url)
+            );
+        }
+    }
     s.migrate(host_schema).await.context("migrate")?;
     let report = s.schema_report().await?;
     if !report.host_tables_missing.is_empty() {

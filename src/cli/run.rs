@@ -14,7 +14,10 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
     super::logging::init_stderr();
     let storage = ctx.storage().await?;
     let config = Arc::new(ctx.config);
+    // Delivering without the audit line support greps for is worse than not starting: an
+    // unwritable log folder is one line and a non-zero exit, before anything is claimed.
     let synclog = Arc::new(SyncLog::open(&config.log_dir)?);
+    synclog.check_writable()?;
     let metrics = Metrics::new();
     let relay = Relay::new(storage.clone(), config.clone(), synclog)
         .context("digis client")?

@@ -24,6 +24,8 @@ use crate::export::{self, ExportFormat};
 use crate::metrics::{self, Metrics};
 use crate::storage::{Backend, DynStorage};
 
+mod listener;
+
 /// What every handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -47,7 +49,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight (an export being streamed)
-/// finish.
+/// finish. Header-read and idle timeouts and a connection cap apply (see `listener`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -64,15 +66,9 @@ pub async fn serve(
             }
         );
     }
-    let token_len = state.config.export.token.chars().count();
-    if token_len > 0 && token_len < 16 {
-        tracing::warn!(
-            "export.token has only {token_len} characters: anyone who guesses it can download every member; use 16 or more random characters"
-        );
-    }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // A short or blank token is refused by `Config::validate` (export.token).
+    let limits = listener::Limits::from(&state.config.export);
+    listener::serve(listener, router(state), limits, shutdown).await
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

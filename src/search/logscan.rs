@@ -45,9 +45,11 @@ pub struct ScannedFile {
     pub matching_lines: u64,
 }
 
-/// What one line of the sync log says, as far as it follows the contract's `key=value` form.
+/// What one line of the sync log says, when it is a whole line in the contract's form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LineFields {
+    /// The line parsed whole as the relay writes it; when false every other field is `None`.
+    pub parsed: bool,
     pub relay_id: Option<String>,
     pub subscription_id: Option<i64>,
     pub card_number: Option<String>,
@@ -150,9 +152,11 @@ pub fn pattern(term: &SearchTerm) -> String {
         SearchTerm::Subscription(id) => {
             format!(r"(?-u:\b)ExtInfo1:{}(?:[^0-9A-Za-z_]|$)", id.get())
         }
+        // The card as the writer escapes it: the same bytes for every card `CardNumber`
+        // accepts today, and still right if it ever accepts more.
         SearchTerm::Card(card) => format!(
-            r"(?-u:\b)ExtInfo20:{}(?:[^0-9A-Za-z_-]|$)",
-            regex::escape(card.as_str())
+            r"(?-u:\b)ExtInfo20:{}(?:[^0-9A-Za-z_%-]|$)",
+            regex::escape(&crate::synclog::escape_value(card.as_str()))
         ),
     }
 }
@@ -194,6 +198,7 @@ pub fn scan_path(
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut sink = HitSink {
         file: &name,
+        term,
         since: since.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
         hits,
         matching: 0,
@@ -246,6 +251,7 @@ pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan 
 
 struct HitSink<'a> {
     file: &'a str,
+    term: &'a SearchTerm,
     since: Option<DateTime<Utc>>,
     hits: &'a mut Vec<LogHit>,
     matching: u64,
@@ -266,11 +272,15 @@ impl Sink for HitSink<'_> {
                     continue;
                 }
             }
+            let fields = parse_fields(&text);
+            if !names_term(&fields, self.term) {
+                continue;
+            }
             self.matching += 1;
             self.hits.push(LogHit {
                 file: self.file.to_string(),
                 line: n,
-                fields: parse_fields(&text),
+                fields,
                 text,
                 at,
             });
@@ -303,41 +313,40 @@ pub fn line_time(line: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// Reads the contract's fields out of a line; unknown or malformed values stay `None`.
+/// Reads the contract's fields out of a line that parses whole (`synclog::parse_line`); any
+/// other line has every field `None` and `parsed` false, so it can be shown but never taken for
+/// a delivery.
 pub fn parse_fields(line: &str) -> LineFields {
-    let mut f = LineFields::default();
-    let (head, error) = match line.find(" error=\"") {
-        Some(i) => {
-            let e = &line[i + 8..];
-            (
-                &line[..i],
-                Some(e.strip_suffix('"').unwrap_or(e).to_string()),
-            )
-        }
-        None => (line, None),
+    let Some(r) = crate::synclog::parse_line(line) else {
+        return LineFields::default();
     };
-    f.error = error;
-    let dash = |v: &str| (!v.is_empty() && v != "-").then(|| v.to_string());
-    for tok in head.split_ascii_whitespace() {
-        if let Some(v) = tok.strip_prefix("ExtInfo1:") {
-            f.subscription_id = v.trim_end_matches(',').parse().ok();
-        } else if let Some(v) = tok.strip_prefix("ExtInfo20:") {
-            f.card_number = dash(v.trim_end_matches(','));
-        } else if let Some((k, v)) = tok.split_once('=') {
-            match k {
-                "relay" => f.relay_id = dash(v),
-                "outbox" => f.outbox_id = v.parse().ok(),
-                "person" => f.person_id = v.parse().ok(),
-                "attempt" => f.attempt = v.parse().ok(),
-                "outcome" => f.outcome = dash(v),
-                "status" => f.http_status = v.parse().ok(),
-                "external_id" => f.external_id = dash(v),
-                "ms" => f.ms = v.parse().ok(),
-                _ => {}
-            }
-        }
+    LineFields {
+        parsed: true,
+        relay_id: Some(r.relay_id),
+        subscription_id: Some(r.subscription_id),
+        card_number: r.card_number,
+        outbox_id: Some(r.outbox_id),
+        person_id: Some(r.person_id),
+        attempt: Some(r.attempt),
+        outcome: Some(r.outcome),
+        http_status: r.http_status.map(i32::from),
+        external_id: r.external_id,
+        ms: Some(r.ms),
+        error: r.error,
     }
-    f
+}
+
+/// False for a line that parses whole but names another value than the one searched for: the
+/// matcher found the term's text where the log has no such field (a line written before values
+/// were escaped, whose card held `ExtInfo20:...`). Such a line is not about this term at all.
+fn names_term(fields: &LineFields, term: &SearchTerm) -> bool {
+    if !fields.parsed {
+        return true;
+    }
+    match term {
+        SearchTerm::Subscription(id) => fields.subscription_id == Some(id.get()),
+        SearchTerm::Card(c) => fields.card_number.as_deref() == Some(c.as_str()),
+    }
 }
 
 #[cfg(test)]

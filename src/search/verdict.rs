@@ -171,15 +171,10 @@ pub(super) fn report(
             SearchTerm::Subscription(id) => Some(*id),
             SearchTerm::Card(_) => h.fields.subscription_id.map(SubscriptionId),
         };
+        // Only a line that parsed whole speaks for a member; any other line is shown beside
+        // the verdicts and never decides one.
         let pair = match (sub, h.fields.person_id) {
-            (Some(s), Some(p)) => Some((s, crate::domain::PersonId(p))),
-            (Some(s), None) => {
-                let mut of_sub = facts.pairs.iter().filter(|(ps, _)| *ps == s);
-                match (of_sub.next(), of_sub.next()) {
-                    (Some(only), None) => Some(*only),
-                    _ => None,
-                }
-            }
+            (Some(s), Some(p)) if h.fields.parsed => Some((s, crate::domain::PersonId(p))),
             _ => None,
         };
         match pair {

@@ -32,7 +32,7 @@ async fn good_toml() -> (MockServer, String) {
         .mount(&server)
         .await;
     let toml = format!(
-        "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=DOCTOR-SECRET\"\n[export]\ntoken = \"EXPORT-SECRET\"\n",
+        "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=DOCTOR-SECRET\"\n[export]\ntoken = \"EXPORT-SECRET-0123456789\"\n",
         server.uri()
     );
     (server, toml)

@@ -5,6 +5,7 @@ mod digis_edges;
 mod doctor;
 mod fake_digis;
 mod http_export;
+mod log_http_edges;
 mod relay_outcomes;
 mod relay_service;
 mod search;
