@@ -50,7 +50,7 @@ fn markdown(runs: &[Value], when: &str) -> String {
     let mut md =
         format!("Measured {when} on the release binary (`target/release/digis-relay`).\n\n");
     let of = |t: &'static str| runs.iter().filter(move |r| r["test"] == t);
-    md.push_str("| SIGKILL drain | rows | kills | lost | stuck `sending` | duplicates | of which outside the answer→commit window | max answer→kill ms | requests | leaks | s |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| SIGKILL drain | rows | kills | lost | stuck `sending` | duplicates | answered before a kill: max ms | read by Digis after the kill: count (max ms) | outside the answer→commit window | requests | leaks | s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in of("kills") {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",

@@ -103,11 +103,6 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
 
     let received = fake.received();
     let (early, min_slack_ms, retry_afters) = retry_after_check(&received);
-    assert!(
-        early.is_empty(),
-        "{} request(s) came before the Retry-After they were given: {early:#?}",
-        early.len()
-    );
     let faults = injected(&fake.base_url()).await;
     let total_faults: u64 = faults.values().filter_map(|v| v.as_u64()).sum();
     assert!(
@@ -115,18 +110,8 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
         "the mix injected faults: {faults:?}"
     );
     let duplicates = fake.duplicates();
-    assert_eq!(
-        duplicates, 0,
-        "no crash, so no member may be accepted twice"
-    );
     let limit_mib = harness::env_usize("RELIABILITY_RSS_LIMIT_MIB", 256) as u64;
-    assert!(
-        peak_kib / 1024 <= limit_mib,
-        "peak RSS {} MiB over {limit_mib} MiB",
-        peak_kib / 1024
-    );
     let scan = harness::leak_scan(&db).await;
-    assert!(scan.findings.is_empty(), "leaks: {:#?}", scan.findings);
     harness::write_figures(
         &format!("{name}-{}", db_name(db.kind)),
         serde_json::json!({
@@ -151,6 +136,21 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
             "seconds": started.elapsed().as_secs_f64().round(),
         }),
     );
+    assert!(
+        early.is_empty(),
+        "{} request(s) came before the Retry-After they were given: {early:#?}",
+        early.len()
+    );
+    assert_eq!(
+        duplicates, 0,
+        "no crash, so no member may be accepted twice"
+    );
+    assert!(
+        peak_kib / 1024 <= limit_mib,
+        "peak RSS {} MiB over {limit_mib} MiB",
+        peak_kib / 1024
+    );
+    assert!(scan.findings.is_empty(), "leaks: {:#?}", scan.findings);
 }
 
 /// Requests that came for a member sooner than the `Retry-After` (in seconds) of the answer
