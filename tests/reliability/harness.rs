@@ -370,3 +370,41 @@ pub fn write_figures(name: &str, figures: serde_json::Value) {
     )
     .unwrap();
 }
+
+crate::both_databases!(the_leak_scan_finds_what_is_planted);
+
+/// The scan is only worth its zero if it finds a leak: plant each kind where runs write.
+async fn the_leak_scan_finds_what_is_planted(db: TestDb) {
+    seed(&db, 3).await;
+    assert!(leak_scan(&db).await.findings.is_empty(), "a clean start");
+    let m = member(2);
+    let national = m.phone.replace('-', "")[1..].to_string();
+    std::fs::write(
+        out_dir(&db).join("run-0.stderr"),
+        format!("x {} y\nz={national} ok\n", m.first),
+    )
+    .unwrap();
+    std::fs::create_dir_all(db.dir.path().join("logs")).unwrap();
+    std::fs::write(
+        db.dir.path().join("logs/scheduler_digis_sync.txt"),
+        format!("born {} at 2026-12-02T01:02:03.739912345Z\n", m.birth),
+    )
+    .unwrap();
+    db.exec(&format!(
+        "UPDATE digis_outbox SET last_error = 'Cannot POST ?token={TOKEN} for {}' WHERE id = 1",
+        m.email
+    ))
+    .await;
+    let found = leak_scan(&db).await.findings;
+    for what in ["Qwynth", &national, &m.birth, "qz.leak", TOKEN] {
+        assert!(
+            found.iter().any(|f| f.contains(what)),
+            "`{what}` not found: {found:#?}"
+        );
+    }
+    assert_eq!(
+        found.len(),
+        5,
+        "a timestamp's fraction is not a phone: {found:#?}"
+    );
+}
