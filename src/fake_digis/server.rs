@@ -134,11 +134,8 @@ fn shaped_body(body: &Value, bytes: Option<u64>, slow_ms: Option<u64>) -> Body {
         }
         _ => pieces.push(text.into()),
     }
-    let pause = slow_ms.map(|ms| {
-        let gaps = pieces.len().clamp(1, 10) as u64;
-        // Spread the pauses over the first pieces so the whole body takes about `ms`.
-        (Duration::from_millis(ms / gaps), gaps as usize)
-    });
+    // Ten pauses before the first pieces, so the whole body takes about `ms`.
+    let pause = slow_ms.map(|ms| (Duration::from_millis(ms / 10), 10usize));
     if let Some((_, gaps)) = pause {
         if pieces.len() < gaps + 1 {
             // Split a short body so there is something to trickle.
