@@ -2,7 +2,8 @@
 //!
 //! It answers `POST` on any path like Digis does (an external id per accepted member), records
 //! every request, and injects faults chosen by [`FaultRule`]s: status codes, delays, dropped
-//! connections, `Retry-After`, 2xx without an id and 2xx with `Success:false`.
+//! connections, `Retry-After`, 2xx without an id, 2xx with `Success:false`, huge and slow bodies,
+//! each optionally at random (`percent`).
 //!
 //! Control endpoints for use from another process: `GET /_fake/health`, `GET /_fake/received`,
 //! `GET /_fake/accepted`, `GET /_fake/rules`, `PUT /_fake/rules`.
@@ -51,6 +52,12 @@ pub struct Received {
     pub status: u16,
     /// The external id answered, if any.
     pub external_id: Option<String>,
+    /// The `Retry-After` header answered, if any, so a test can check the next request waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// How long the fake waited before answering (or dropping), after `at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
 }
 
 impl Received {
@@ -62,6 +69,14 @@ impl Received {
     /// `ExtInfo20` (the card number) of the body as text, if present.
     pub fn ext_info20(&self) -> Option<String> {
         self.body.get("ExtInfo20").and_then(rule::as_text)
+    }
+
+    /// When the answer's head was sent (or the connection dropped): `at` plus the rule's delay.
+    pub fn answered_at(&self) -> DateTime<Utc> {
+        let delay = i64::try_from(self.delay_ms.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.at
+            .checked_add_signed(chrono::TimeDelta::milliseconds(delay))
+            .unwrap_or(self.at)
     }
 
     /// Answered 2xx with an external id: Digis holds the member.
@@ -113,6 +128,11 @@ impl State {
         for r in inner.rules.iter_mut() {
             if r.rule.times.is_some_and(|t| r.used >= t) || !r.rule.filters_match(body) {
                 continue;
+            }
+            if let Some(p) = r.rule.percent {
+                if rand::random_range(0..100u8) >= p {
+                    continue;
+                }
             }
             r.used += 1;
             return Some(r.rule.clone());

@@ -41,6 +41,16 @@ pub struct FaultRule {
     /// Apply to the first N matching requests only; then the rule is spent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
+    /// Pad the answer's JSON body to this many bytes (a huge answer, streamed in chunks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+    /// Trickle the answer's body over this many milliseconds (headers first, then slow chunks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_body_ms: Option<u64>,
+    /// Apply to a matching request with this chance (1-100 %); a request the dice spares goes on
+    /// to the next rule. Lets one rule list mix faults at random, as a soak needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -56,7 +66,8 @@ pub struct FaultRuleError {
 }
 
 const KEYS: &str =
-    "card, subscription, status, delay_ms, drop, retry_after, no_id, success_false, message, times";
+    "card, subscription, status, delay_ms, drop, retry_after, no_id, success_false, \
+                    body_bytes, slow_body_ms, percent, message, times";
 
 impl FaultRule {
     /// Checks combinations that cannot mean anything; `Err` is the reason.
@@ -93,6 +104,16 @@ impl FaultRule {
         }
         if self.times == Some(0) {
             return Err("times=0 would never apply".into());
+        }
+        if self.drop && (self.body_bytes.is_some() || self.slow_body_ms.is_some()) {
+            return Err(
+                "drop sends no response, so body_bytes and slow_body_ms mean nothing".into(),
+            );
+        }
+        if let Some(p) = self.percent {
+            if !(1..=100).contains(&p) {
+                return Err(format!("percent={p} is not a chance of 1 to 100"));
+            }
         }
         Ok(())
     }
@@ -221,6 +242,26 @@ impl FromStr for FaultRule {
                     r.message = Some(value.unwrap_or_default().to_string());
                     free_text = Some("message");
                 }
+                "body_bytes" => {
+                    r.body_bytes =
+                        Some(parse_num(s, key, needs_value(value)?, "a number of bytes")?)
+                }
+                "slow_body_ms" => {
+                    r.slow_body_ms = Some(parse_num(
+                        s,
+                        key,
+                        needs_value(value)?,
+                        "a number of milliseconds",
+                    )?)
+                }
+                "percent" => {
+                    r.percent = Some(parse_num(
+                        s,
+                        key,
+                        needs_value(value)?,
+                        "a chance of 1 to 100",
+                    )?)
+                }
                 "drop" => r.drop = parse_flag(s, key, value)?,
                 "no_id" => r.no_id = parse_flag(s, key, value)?,
                 "success_false" => r.success_false = parse_flag(s, key, value)?,
@@ -264,6 +305,15 @@ impl fmt::Display for FaultRule {
         }
         if self.success_false {
             parts.push("success_false".into());
+        }
+        if let Some(b) = self.body_bytes {
+            parts.push(format!("body_bytes={b}"));
+        }
+        if let Some(ms) = self.slow_body_ms {
+            parts.push(format!("slow_body_ms={ms}"));
+        }
+        if let Some(p) = self.percent {
+            parts.push(format!("percent={p}"));
         }
         if let Some(t) = self.times {
             parts.push(format!("times={t}"));
@@ -354,6 +404,7 @@ mod tests {
             "card=0042,status=400,message=Bad, very bad",
             "status=429,retry_after=Wed, 21 Oct 2015 07:28:00 GMT",
             "subscription=5,delay_ms=100,drop,times=3",
+            "status=500,body_bytes=100000,slow_body_ms=300,percent=5",
             "no_id",
             "success_false,message=nope",
         ] {
@@ -372,6 +423,27 @@ mod tests {
             r.retry_after.as_deref(),
             Some("Wed, 21 Oct 2015 07:28:00 GMT")
         );
+    }
+
+    #[test]
+    fn soak_keys_parse_and_are_checked() {
+        let r: FaultRule = "body_bytes=5000000,slow_body_ms=200,percent=3"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (r.body_bytes, r.slow_body_ms, r.percent),
+            (Some(5_000_000), Some(200), Some(3))
+        );
+        for bad in [
+            "percent=0",
+            "percent=101",
+            "drop,body_bytes=10",
+            "drop,slow_body_ms=5",
+        ] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
+        }
+        let e = "percent=abc".parse::<FaultRule>().unwrap_err();
+        assert!(e.to_string().contains("chance"), "{e}");
     }
 
     #[test]

@@ -4,9 +4,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use chrono::Utc;
+use futures::StreamExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -88,6 +89,8 @@ enum Answer {
         retry_after: Option<String>,
         external_id: Option<String>,
         delay: Option<u64>,
+        body_bytes: Option<u64>,
+        slow_body_ms: Option<u64>,
     },
     Drop {
         delay: Option<u64>,
@@ -101,7 +104,56 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Answer {
         retry_after: None,
         external_id: None,
         delay: None,
+        body_bytes: None,
+        slow_body_ms: None,
     }
+}
+
+/// Chunks of a shaped body; padding is sent in pieces of this size so a huge answer is never
+/// held in the fake's memory.
+const CHUNK: usize = 64 * 1024;
+
+/// `body` as JSON, padded with a trailing `"Padding"` field to `bytes` in all (when larger), and
+/// trickled over `slow_ms` in about ten pieces. The answer stays valid JSON with its fields first,
+/// so a client that reads it whole still finds the id.
+fn shaped_body(body: &Value, bytes: Option<u64>, slow_ms: Option<u64>) -> Body {
+    let text = body.to_string();
+    let mut pieces: Vec<Bytes> = Vec::new();
+    match bytes.map(|b| usize::try_from(b).unwrap_or(usize::MAX)) {
+        Some(total) if total > text.len() + 16 => {
+            let head = format!("{},\"Padding\":\"", text.trim_end_matches('}'));
+            let mut left = total.saturating_sub(head.len() + 2);
+            pieces.push(head.into());
+            let filler = Bytes::from(vec![b'x'; CHUNK]);
+            while left > 0 {
+                let n = left.min(CHUNK);
+                pieces.push(filler.slice(..n));
+                left -= n;
+            }
+            pieces.push(Bytes::from_static(b"\"}"));
+        }
+        _ => pieces.push(text.into()),
+    }
+    // Ten pauses before the first pieces, so the whole body takes about `ms`.
+    let pause = slow_ms.map(|ms| (Duration::from_millis(ms / 10), 10usize));
+    if let Some((_, gaps)) = pause {
+        if pieces.len() < gaps + 1 {
+            // Split a short body so there is something to trickle.
+            let all: Vec<u8> = pieces.concat();
+            let step = all.len().div_ceil(gaps + 1).max(1);
+            pieces = all.chunks(step).map(Bytes::copy_from_slice).collect();
+        }
+    }
+    let stream =
+        futures::stream::iter(pieces.into_iter().enumerate()).then(move |(i, b)| async move {
+            if let Some((gap, gaps)) = pause {
+                if i > 0 && i <= gaps {
+                    tokio::time::sleep(gap).await;
+                }
+            }
+            Ok::<_, Infallible>(b)
+        });
+    Body::from_stream(stream)
 }
 
 async fn handle(state: &State, drop_now: &Notify, req: Request<Incoming>) -> Response<Body> {
@@ -143,6 +195,8 @@ async fn handle(state: &State, drop_now: &Notify, req: Request<Incoming>) -> Res
         body,
         status: 0,
         external_id: None,
+        retry_after: None,
+        delay_ms: None,
     };
     let answer = decide(state, &method, &rec, parsed.as_ref());
     let delay = match &answer {
@@ -150,14 +204,17 @@ async fn handle(state: &State, drop_now: &Notify, req: Request<Incoming>) -> Res
             status,
             external_id,
             delay,
+            retry_after,
             ..
         } => {
             rec.status = status.as_u16();
             rec.external_id = external_id.clone();
+            rec.retry_after = retry_after.clone();
             *delay
         }
         Answer::Drop { delay } => *delay,
     };
+    rec.delay_ms = delay;
     tracing::info!(
         target: "fake_digis",
         "{} {} -> {} ExtInfo1={} ExtInfo20={} ExternalId={}",
@@ -183,9 +240,14 @@ async fn handle(state: &State, drop_now: &Notify, req: Request<Incoming>) -> Res
             status,
             body,
             retry_after,
+            body_bytes,
+            slow_body_ms,
             ..
         } => {
             let mut r = json_response(status, &body);
+            if body_bytes.is_some() || slow_body_ms.is_some() {
+                *r.body_mut() = shaped_body(&body, body_bytes, slow_body_ms);
+            }
             if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -241,6 +303,7 @@ fn apply(state: &State, rule: FaultRule) -> Answer {
         return Answer::Drop { delay };
     }
     let retry_after = rule.retry_after.clone();
+    let (body_bytes, slow_body_ms) = (rule.body_bytes, rule.slow_body_ms);
     let (status, body, external_id) = match rule.status.map(StatusCode::from_u16) {
         Some(Ok(s)) if !s.is_success() => {
             let message = rule
@@ -274,6 +337,8 @@ fn apply(state: &State, rule: FaultRule) -> Answer {
         retry_after,
         external_id,
         delay,
+        body_bytes,
+        slow_body_ms,
     }
 }
 
