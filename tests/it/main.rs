@@ -1,8 +1,10 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod cli_ops;
 mod common;
+mod db_outage;
 mod doctor;
 mod fake_digis;
+mod health;
 mod http_export;
 mod relay_outcomes;
 mod relay_service;
