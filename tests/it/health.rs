@@ -13,13 +13,19 @@ use crate::relay_outcomes::TOKEN;
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
+/// A configuration file for the real binary (`digis_timeout_ms` 1 s unless `extra` sets it).
 pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
     let path = db.dir.path().join("digis-relay.toml");
+    let timeout = if extra.contains("digis_timeout_ms") {
+        ""
+    } else {
+        "digis_timeout_ms = 1000\n"
+    };
     std::fs::write(
         &path,
         format!(
             "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 1000\n{extra}",
+             digisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
             db.url,
             db.dir.path().join("logs").display()
         ),
