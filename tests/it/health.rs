@@ -309,3 +309,61 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+both_databases!(a_relay_whose_batches_cannot_run_is_degraded_and_recovers);
+
+async fn wait_for_state(db: &TestDb, state: &str) -> RelayInfo {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = db
+            .storage
+            .relays()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.state == state)
+        {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {state}: {:?}",
+            db.storage.relays().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Database errors batch after batch (here: a relay table gone) make the relay `degraded`
+/// with the error as the reason; once batches run again it says `running`.
+async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
+    use std::sync::Arc;
+    let mut cfg = crate::relay_outcomes::config_for("http://127.0.0.1:9", &db);
+    cfg.relay.poll_interval_ms = 20;
+    cfg.relay.heartbeat_ms = 50;
+    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let (relay, stop) = (relay.clone(), stop.clone());
+        async move { relay.run(stop, false).await }
+    });
+    wait_for_state(&db, "running").await;
+    db.exec("ALTER TABLE digis_control RENAME TO digis_control_away")
+        .await;
+    let r = wait_for_state(&db, "degraded").await;
+    let detail = r.detail.unwrap_or_default();
+    assert!(
+        detail.contains("could not run") && detail.contains("digis_control"),
+        "{detail}"
+    );
+    let h = digis_relay::health::read(db.storage.as_ref(), true, 0, Utc::now()).await;
+    assert!(
+        !h.healthy && h.has(digis_relay::health::Kind::Degraded),
+        "{h:?}"
+    );
+    db.exec("ALTER TABLE digis_control_away RENAME TO digis_control")
+        .await;
+    wait_for_state(&db, "running").await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
