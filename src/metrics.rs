@@ -168,10 +168,12 @@ impl Metrics {
     pub async fn render(&self, storage: &dyn Storage) -> Result<String, MetricsError> {
         let inner = &self.inner;
         let _one_at_a_time = inner.render.lock().await;
-        let counts = storage.counts().await;
         let control = storage.control().await;
         let now = Utc::now();
         let oldest = storage.oldest_due_pending(now).await;
+        // Read last, just before encoding: a delivery this process already counted is then
+        // (nearly always) in the depth too, so the two agree on one scrape.
+        let counts = storage.counts().await;
         match &oldest {
             Ok(t) => {
                 inner
