@@ -164,3 +164,72 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
     assert_delivers_again(&db, &fake, 1).await;
     stop(child);
 }
+
+/// The pid of the relay's LISTEN connection, once there is one other than `not`.
+async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<i32>) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+        )
+        .bind(name)
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap();
+        if let Some(pid) = pids.into_iter().find(|p| Some(*p) != not) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the relay never LISTENs again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every connection to the database cut at once (what a server restart does to a relay): the
+/// pool and the LISTEN connection come back by themselves, so a save afterwards is delivered
+/// at once by NOTIFY, not at the next poll a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
+    use std::sync::Arc;
+    let db = TestDb::postgres().await;
+    let fake = slow_fake(0).await;
+    let mut cfg = crate::relay_outcomes::config_for(&fake.base_url(), &db);
+    cfg.relay.poll_interval_ms = 120_000;
+    cfg.relay.heartbeat_ms = 100;
+    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let (relay, stop) = (relay.clone(), stop.clone());
+        async move { relay.run(stop, false).await }
+    });
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let first = wait_listening(&mut admin, &name, None).await;
+    db.active_with(1, &[1]).await;
+    wait_until_sent(&db, 1, Duration::from_secs(20)).await;
+
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    wait_listening(&mut admin, &name, Some(first)).await;
+    let before = db.storage.relays().await.unwrap()[0].heartbeat_at;
+    db.active_with(2, &[2]).await;
+    // Far sooner than the two-minute poll: the wake-up came through the new LISTEN connection.
+    wait_until_sent(&db, 2, Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.storage.relays().await.unwrap()[0].heartbeat_at <= before {
+        assert!(
+            Instant::now() < deadline,
+            "heartbeats stopped after the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.duplicates(), 0);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
