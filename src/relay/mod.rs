@@ -811,3 +811,46 @@ impl HeartbeatCtx {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(source: sqlx::Error) -> StorageError {
+        StorageError::Query {
+            context: "x",
+            source,
+        }
+    }
+
+    #[test]
+    fn only_errors_that_can_pass_are_held() {
+        assert!(is_transient(&query(sqlx::Error::PoolTimedOut)));
+        assert!(is_transient(&query(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        )))));
+        assert!(!is_transient(&query(sqlx::Error::RowNotFound)));
+        assert!(!is_transient(&StorageError::Corrupt("t".into())));
+        assert!(!is_transient(&StorageError::Refused("r".into())));
+    }
+
+    #[test]
+    fn degraded_after_three_bad_batches_and_at_once_for_the_sync_log() {
+        let mut t = Trouble {
+            failing_batches: DEGRADED_AFTER_BATCHES - 1,
+            row_error: Some("outbox 7: MobileNumber: not a mobile number".into()),
+            ..Trouble::default()
+        };
+        assert_eq!(t.reason(), None);
+        t.failing_batches += 1;
+        assert!(t.reason().unwrap().contains("outbox 7"));
+        let mut t = Trouble {
+            db_errors: DEGRADED_AFTER_BATCHES,
+            db_error: Some("no such table".into()),
+            ..Trouble::default()
+        };
+        assert!(t.reason().unwrap().contains("could not run: no such table"));
+        t.synclog = Some("cannot write the sync log".into());
+        assert_eq!(t.reason().unwrap(), "cannot write the sync log");
+    }
+}
