@@ -184,6 +184,7 @@ async fn run(rows: i64) {
         heartbeat_at: Utc::now(),
         state: "running".into(),
         detail: None,
+        heartbeat_ms: Some(5_000),
     }]);
     let effects = update(&mut app, Msg::char('G'));
     for e in effects {

@@ -70,6 +70,9 @@ pub struct RelayConfig {
     /// How often a relay paused by a configuration error (401/403/404) probes again.
     pub config_error_probe_ms: u64,
     pub heartbeat_ms: u64,
+    /// Health says "backlog too old" (and `/healthz` fails) once a due `pending` row has waited
+    /// longer than this; 0 = never.
+    pub backlog_max_age_ms: u64,
     /// A stable name for this relay in the relays table; empty = hostname and process id.
     pub relay_id: String,
 }
@@ -146,6 +149,7 @@ impl Default for RelayConfig {
             circuit_open_ms: 60_000,
             config_error_probe_ms: 300_000,
             heartbeat_ms: 5_000,
+            backlog_max_age_ms: 900_000,
             relay_id: String::new(),
         }
     }

@@ -245,15 +245,13 @@ async fn database_checks(config: &Config) -> Vec<Check> {
     if !migrated {
         return out;
     }
+    let now = Utc::now();
     match db.relays().await {
         Ok(relays) => {
-            let stale = Duration::from_millis(config.relay.heartbeat_ms * 3);
+            // Judged by each relay's own heartbeat interval, not this reader's configuration.
             let live: Vec<_> = relays
                 .iter()
-                .filter(|r| {
-                    r.state != "stopped"
-                        && (Utc::now() - r.heartbeat_at).to_std().unwrap_or_default() <= stale
-                })
+                .filter(|r| crate::health::is_live(r, now))
                 .collect();
             out.push(match (live.is_empty(), relays.first()) {
                 (false, _) => check("relay", Level::Ok, format!("{} running ({})", live.len(), live.iter().map(|r| r.relay_id.as_str()).collect::<Vec<_>>().join(", "))),
@@ -262,7 +260,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
                     Level::Warning,
                     format!(
                         "no relay running; last seen {} s ago ({}): start `digis-relay run` (the seed's \"activate Digis sync\")",
-                        (Utc::now() - r.heartbeat_at).num_seconds(),
+                        (now - r.heartbeat_at).num_seconds(),
                         r.relay_id
                     ),
                 ),
@@ -271,6 +269,15 @@ async fn database_checks(config: &Config) -> Vec<Check> {
         }
         Err(e) => out.push(check("relay", Level::Error, e.to_string())),
     }
+    out.extend(delivery_checks(
+        &crate::health::read(
+            db.as_ref(),
+            config.use_digis,
+            config.relay.backlog_max_age_ms,
+            now,
+        )
+        .await,
+    ));
     if let Ok(c) = db.control().await {
         if c.paused {
             out.push(check(
@@ -297,6 +304,40 @@ async fn database_checks(config: &Config) -> Vec<Check> {
         }
     }
     out
+}
+
+/// The health assessment's blockers that no other check already reports (useDigis, the relay
+/// line and the pause line do), as `delivery` lines.
+fn delivery_checks(h: &crate::health::Health) -> Vec<Check> {
+    use crate::health::Kind;
+    let lines: Vec<Check> = h
+        .blockers
+        .iter()
+        .filter_map(|b| {
+            let level = match b.kind {
+                Kind::Degraded => Level::Error,
+                Kind::BacklogTooOld | Kind::CircuitOpen => Level::Warning,
+                // Reported by their own lines above.
+                Kind::DatabaseUnreachable
+                | Kind::UseDigisOff
+                | Kind::NoLiveRelay
+                | Kind::Paused
+                | Kind::SelfPaused => return None,
+            };
+            Some(check("delivery", level, b.message.clone()))
+        })
+        .collect();
+    if lines.is_empty() && h.healthy {
+        return vec![check(
+            "delivery",
+            Level::Ok,
+            format!(
+                "healthy; the oldest due row has waited {} s",
+                h.oldest_pending_age_seconds
+            ),
+        )];
+    }
+    lines
 }
 
 /// Can we reach Digis and complete a TLS handshake with the bundled roots? Any HTTP answer

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod domain;
 pub mod export;
 pub mod fake_digis;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod payload;

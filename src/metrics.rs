@@ -47,6 +47,8 @@ struct Inner {
     circuit_open: Gauge,
     last_success: Gauge<f64, AtomicU64>,
     database_up: Gauge,
+    /// No labels; a family only so that it can be left out when the database is unreachable.
+    oldest_pending_age: Family<Vec<(&'static str, &'static str)>, Gauge>,
     /// One scrape at a time: a scrape sets the depth gauges and then encodes them.
     render: tokio::sync::Mutex<()>,
 }
@@ -106,8 +108,15 @@ impl Metrics {
             "1 when the last scrape could read the database",
             database_up.clone(),
         );
+        let oldest_pending_age = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        registry.register(
+            "digis_outbox_oldest_pending_age_seconds",
+            "Seconds the longest-waiting due pending row has waited since it became due (0: none is due); read from the database at scrape time",
+            oldest_pending_age.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                oldest_pending_age,
                 registry,
                 depth,
                 deliveries,
@@ -159,8 +168,24 @@ impl Metrics {
     pub async fn render(&self, storage: &dyn Storage) -> Result<String, MetricsError> {
         let inner = &self.inner;
         let _one_at_a_time = inner.render.lock().await;
-        let counts = storage.counts().await;
         let control = storage.control().await;
+        let now = Utc::now();
+        let oldest = storage.oldest_due_pending(now).await;
+        // Read last, just before encoding: a delivery this process already counted is then
+        // (nearly always) in the depth too, so the two agree on one scrape.
+        let counts = storage.counts().await;
+        match &oldest {
+            Ok(t) => {
+                inner
+                    .oldest_pending_age
+                    .get_or_create(&Vec::new())
+                    .set(crate::health::backlog_age_seconds(*t, now));
+            }
+            Err(e) => {
+                tracing::warn!("metrics: cannot read the oldest due pending row: {e}");
+                inner.oldest_pending_age.clear();
+            }
+        }
         match &counts {
             Ok(c) => {
                 for state in OutboxState::ALL {
@@ -181,7 +206,7 @@ impl Metrics {
             .set((db_paused || inner.paused_here.get() != 0) as i64);
         inner
             .database_up
-            .set((counts.is_ok() && control.is_ok()) as i64);
+            .set((counts.is_ok() && control.is_ok() && oldest.is_ok()) as i64);
         let mut text = String::with_capacity(4096);
         encode(&mut text, &inner.registry)?;
         Ok(text)

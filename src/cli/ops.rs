@@ -267,6 +267,16 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let counts = s.counts().await?;
     let control = s.control().await?;
     let relays = s.relays().await?;
+    let now = Utc::now();
+    let health = crate::health::assess(&crate::health::Inputs {
+        use_digis: ctx.config.use_digis,
+        database_reachable: true,
+        control: Some(&control),
+        relays: Some(&relays),
+        oldest_due_pending: s.oldest_due_pending(now).await?,
+        backlog_max_age_ms: ctx.config.relay.backlog_max_age_ms,
+        now,
+    });
     let endpoint = ctx
         .config
         .endpoint()
@@ -283,6 +293,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             "relays": relays,
             "digis_endpoint": endpoint,
             "database": crate::util::redact_db_url(&ctx.config.database_url),
+            "health": health,
         });
         println!("{v}");
         return Ok(ExitCode::SUCCESS);
@@ -310,17 +321,32 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         println!("delivery   running");
     }
     println!(
+        "health     {}{}",
+        health.status,
+        if health.healthy {
+            ""
+        } else {
+            " (/healthz answers 503)"
+        }
+    );
+    for b in &health.blockers {
+        println!(
+            "  {}{}",
+            if b.fails_healthz { "! " } else { "- " },
+            b.message
+        );
+    }
+    println!(
         "outbox     pending {}  sending {}  sent {}  failed {}  discarded {}",
         counts.pending, counts.sending, counts.sent, counts.failed, counts.discarded
     );
     if relays.is_empty() {
         println!("relays     none has ever run against this database (start `digis-relay run`)");
     }
-    let now = Utc::now();
     for r in &relays {
         let age = (now - r.heartbeat_at).num_seconds();
         println!(
-            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago)",
+            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago{})",
             for_display(&r.relay_id),
             for_display(&r.hostname),
             r.pid,
@@ -329,7 +355,12 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map(|d| format!(", {}", for_display(d)))
                 .unwrap_or_default(),
-            age
+            age,
+            if crate::health::is_live(r, now) {
+                ""
+            } else {
+                ", not alive"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -181,6 +181,8 @@ fn authorized(expected: &str, headers: &HeaderMap, query_token: Option<&str>) ->
     by_header | by_query
 }
 
+/// 200 while [`crate::health`] finds nothing a person must act on; otherwise 503 with the
+/// reason. The body is the same either way, with the whole assessment under `health`.
 async fn healthz(State(st): State<AppState>) -> Response {
     let s = st.storage.as_ref();
     let ping = tokio::time::timeout(HEALTH_DB_TIMEOUT, s.ping()).await;
@@ -202,19 +204,34 @@ async fn healthz(State(st): State<AppState>) -> Response {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let (control, relays) = if reachable {
-        (s.control().await.ok(), s.relays().await.ok())
-    } else {
-        (None, None)
-    };
     let now = Utc::now();
-    // A relay is alive while its heartbeat is younger than three heartbeat periods.
-    let stale_after = (st.config.relay.heartbeat_ms as i64).saturating_mul(3) / 1000;
+    let (control, relays, oldest) = if reachable {
+        let read = async {
+            (
+                s.control().await.ok(),
+                s.relays().await.ok(),
+                s.oldest_due_pending(now).await.ok().flatten(),
+            )
+        };
+        tokio::time::timeout(HEALTH_DB_TIMEOUT, read)
+            .await
+            .unwrap_or((None, None, None))
+    } else {
+        (None, None, None)
+    };
+    let health = crate::health::assess(&crate::health::Inputs {
+        use_digis: st.config.use_digis,
+        database_reachable: reachable,
+        control: control.as_ref(),
+        relays: relays.as_deref(),
+        oldest_due_pending: oldest,
+        backlog_max_age_ms: st.config.relay.backlog_max_age_ms,
+        now,
+    });
     let relays_json: Vec<serde_json::Value> = relays
         .iter()
         .flatten()
         .map(|r| {
-            let age = (now - r.heartbeat_at).num_seconds().max(0);
             serde_json::json!({
                 "relay_id": r.relay_id,
                 "hostname": r.hostname,
@@ -222,28 +239,37 @@ async fn healthz(State(st): State<AppState>) -> Response {
                 "version": r.version,
                 "state": r.state,
                 "detail": r.detail,
-                "heartbeat_age_seconds": age,
-                "alive": r.state != "stopped" && age <= stale_after.max(1),
+                "heartbeat_age_seconds": (now - r.heartbeat_at).num_seconds().max(0),
+                "heartbeat_ms": r.heartbeat_ms,
+                "alive": crate::health::is_live(r, now),
             })
         })
         .collect();
-    let alive: Vec<&serde_json::Value> = relays_json
+    let reason = health
+        .blockers
         .iter()
-        .filter(|r| r["alive"] == serde_json::Value::Bool(true))
-        .collect();
-    let circuit_open = alive.iter().any(|r| r["state"] == "circuit_open");
+        .find(|b| b.fails_healthz)
+        .map(|b| b.message.clone());
     let body = serde_json::json!({
-        "status": if reachable { "ok" } else { "database unreachable" },
+        "status": match (reachable, health.healthy) {
+            (false, _) => "database unreachable",
+            (true, true) => "ok",
+            (true, false) => "unhealthy",
+        },
+        "reason": reason,
         "database": { "reachable": reachable, "backend": backend },
         "use_digis": st.config.use_digis,
         "paused": control.as_ref().map(|c| c.paused),
         "pause_reason": control.as_ref().and_then(|c| c.pause_reason.clone()),
-        "circuit_open": circuit_open,
-        "relays_alive": alive.len(),
+        "circuit_open": health.has(crate::health::Kind::CircuitOpen),
+        "degraded": health.has(crate::health::Kind::Degraded),
+        "relays_alive": health.live_relays.len(),
         "relays": relays_json,
+        "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
         "export_enabled": !st.config.export.token.is_empty(),
+        "health": health,
     });
-    let status = if reachable {
+    let status = if health.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -1,7 +1,8 @@
 //! The relay (DESIGN §6): claims due rows under a lease, re-checks them, sends them to Digis
 //! with bounded concurrency and a rate limit, and completes each in one transaction that only
 //! commits while the lease is held. Delivery is at-least-once: the only window for a second
-//! SMS is a crash between Digis's 2xx and the commit.
+//! SMS is a crash between Digis's 2xx and the commit: a database outage is not a crash, so an
+//! answer already received is held and committed once the database is back (see [`hold`]).
 mod backoff;
 mod circuit;
 pub mod decide;
@@ -21,6 +22,8 @@ pub use circuit::{Circuit, CircuitState};
 use decide::{after_send, precheck, probe_due, Decision, SELF_PAUSE_PREFIX};
 use limiter::RateLimiter;
 pub use observer::{NoObserver, Observer};
+
+use crate::health::DEGRADED;
 
 use crate::config::Config;
 use crate::digis::{ClientError, DigisClient, Outcome};
@@ -83,6 +86,84 @@ pub struct Relay {
     /// Set when Digis answered 401/403/404 during a batch: the rest is not sent.
     config_error: AtomicBool,
     counters: Counters,
+    /// Set while the database refuses a completion: no new request goes to Digis then, since
+    /// its answer could not be recorded.
+    db_down: AtomicBool,
+    trouble: Mutex<Trouble>,
+    /// Rows of the current batch that ended badly (failed, or could not be completed) and
+    /// rows that went through (sent or discarded), for [`Trouble`].
+    batch_bad: AtomicU64,
+    batch_good: AtomicU64,
+}
+
+/// Consecutive bad batches (every row failed, or the batch could not run) that make a relay
+/// `degraded`: one bad batch can be one bad member or a blip; three in a row is a relay that
+/// keeps failing.
+pub const DEGRADED_AFTER_BATCHES: u32 = 3;
+
+/// How long a completion (an answer Digis already gave) is held and retried while the database
+/// is unreachable. Long enough for a database restart or failover; bounded so a relay whose
+/// database is gone for good still ends.
+pub const HOLD_MAX: Duration = Duration::from_secs(600);
+const HOLD_FIRST_WAIT: Duration = Duration::from_millis(100);
+const HOLD_MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Why the relay keeps failing, if it does.
+#[derive(Debug, Default)]
+struct Trouble {
+    /// Batches in a row that could not run (claiming or reading failed); cleared by a batch
+    /// that could, even an empty one.
+    db_errors: u32,
+    db_error: Option<String>,
+    /// Batches in a row in which every row failed; cleared only by a row that went through (an
+    /// idle relay whose last batches all failed is still a relay that fails).
+    failing_batches: u32,
+    /// The last row failure seen, for the reason.
+    row_error: Option<String>,
+    /// The sync log cannot be written: delivery goes unlogged, which support relies on.
+    synclog: Option<String>,
+}
+
+impl Trouble {
+    fn reason(&self) -> Option<String> {
+        if let Some(s) = &self.synclog {
+            return Some(s.clone());
+        }
+        if self.db_errors >= DEGRADED_AFTER_BATCHES {
+            return Some(format!(
+                "{} batches in a row could not run: {}",
+                self.db_errors,
+                self.db_error.as_deref().unwrap_or("database error")
+            ));
+        }
+        (self.failing_batches >= DEGRADED_AFTER_BATCHES).then(|| {
+            format!(
+                "every row of the last {} batches failed; last: {}",
+                self.failing_batches,
+                self.row_error.as_deref().unwrap_or("see the sync log")
+            )
+        })
+    }
+}
+
+/// Whether retrying `e` later may succeed (the database is restarting, unreachable or busy),
+/// as opposed to an error that will repeat (a constraint, a value it cannot decode).
+pub fn is_transient(e: &StorageError) -> bool {
+    use sqlx::error::ErrorKind;
+    let source = match e {
+        StorageError::Query { source, .. } | StorageError::Connect { source, .. } => source,
+        _ => return false,
+    };
+    match source {
+        sqlx::Error::Database(db) => matches!(db.kind(), ErrorKind::Other),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
 }
 
 /// How a batch ended.
@@ -133,6 +214,10 @@ impl Relay {
             last_sync: Mutex::new(None),
             config_error: AtomicBool::new(false),
             counters: Counters::default(),
+            db_down: AtomicBool::new(false),
+            trouble: Mutex::new(Trouble::default()),
+            batch_bad: AtomicU64::new(0),
+            batch_good: AtomicU64::new(0),
             config,
         })
     }
@@ -151,10 +236,21 @@ impl Relay {
     }
 
     fn set_status(&self, state: &str, detail: Option<String>) {
+        // "running" would hide a relay that keeps failing; the other states say more already.
+        let trouble = (state == "running")
+            .then(|| self.trouble().reason())
+            .flatten();
+        let (state, detail) = match trouble {
+            Some(why) => (DEGRADED, Some(why)),
+            None => (state, detail),
+        };
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         if s.0 != state || s.1 != detail {
             if s.0 != state {
                 match &detail {
+                    Some(d) if state == DEGRADED => {
+                        tracing::error!("relay {}: {state} ({d})", self.relay_id)
+                    }
                     Some(d) => tracing::info!("relay {}: {state} ({d})", self.relay_id),
                     None => tracing::info!("relay {}: {state}", self.relay_id),
                 }
@@ -166,14 +262,84 @@ impl Relay {
     }
 
     pub async fn heartbeat(&self) -> Result<(), StorageError> {
+        self.heartbeat_ctx().beat().await
+    }
+
+    fn heartbeat_ctx(&self) -> HeartbeatCtx {
         HeartbeatCtx {
             storage: self.storage.clone(),
             relay_id: self.relay_id.clone(),
             started_at: self.started_at,
             status: self.status.clone(),
+            heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
         }
-        .beat()
-        .await
+    }
+
+    /// The state and detail the next heartbeat writes.
+    pub fn status(&self) -> (String, Option<String>) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn trouble(&self) -> std::sync::MutexGuard<'_, Trouble> {
+        self.trouble.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A batch could not run (`Some(why)`) or could (`None`).
+    fn batch_ran(&self, error: Option<String>) {
+        let mut t = self.trouble();
+        match error {
+            Some(why) => {
+                t.db_errors = t.db_errors.saturating_add(1);
+                t.db_error = Some(why);
+            }
+            None => {
+                t.db_errors = 0;
+                t.db_error = None;
+            }
+        }
+    }
+
+    /// Runs `op` until it succeeds, retrying with backoff (up to [`HOLD_MAX`]) while the
+    /// database is unreachable, so an answer Digis already gave is not dropped and sent again.
+    async fn hold<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StorageError>>,
+    {
+        let started = std::time::Instant::now();
+        let mut wait = HOLD_FIRST_WAIT;
+        let mut held = false;
+        loop {
+            match op().await {
+                Ok(v) => {
+                    if held {
+                        self.db_down.store(false, Ordering::SeqCst);
+                        tracing::info!(
+                            "relay {}: the database is back; {what} committed after {} ms",
+                            self.relay_id,
+                            started.elapsed().as_millis()
+                        );
+                    }
+                    return Ok(v);
+                }
+                Err(e) if is_transient(&e) && started.elapsed() < HOLD_MAX => {
+                    if !held {
+                        tracing::warn!(
+                            "relay {}: {what} held until the database answers again: {e}",
+                            self.relay_id
+                        );
+                        held = true;
+                    }
+                    self.db_down.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(HOLD_MAX_WAIT);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Runs until `shutdown` (or, with `once`, until nothing is due). In-flight requests finish;
@@ -191,12 +357,7 @@ impl Relay {
         let hb_stop = CancellationToken::new();
         let hb = {
             let stop = hb_stop.clone();
-            let beat = HeartbeatCtx {
-                storage: self.storage.clone(),
-                relay_id: self.relay_id.clone(),
-                started_at: self.started_at,
-                status: self.status.clone(),
-            };
+            let beat = self.heartbeat_ctx();
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
@@ -220,6 +381,7 @@ impl Relay {
                 Err(e) if once => break Err(e),
                 Err(e) => {
                     // The database may be restarting: say so and keep trying.
+                    self.batch_ran(Some(e.to_string()));
                     self.set_status("running", Some(format!("database error: {e}")));
                     tracing::error!("relay {}: {e}", self.relay_id);
                     BatchEnd::Blocked
@@ -336,6 +498,7 @@ impl Relay {
             .storage
             .claim(&self.relay_id, limit, lease, now)
             .await?;
+        self.batch_ran(None);
         if claimed.is_empty() {
             if !control.paused {
                 self.set_status("running", None);
@@ -343,6 +506,8 @@ impl Relay {
             return Ok(BatchEnd::Idle);
         }
         self.config_error.store(false, Ordering::SeqCst);
+        self.batch_bad.store(0, Ordering::SeqCst);
+        self.batch_good.store(0, Ordering::SeqCst);
         let n = claimed.len();
         let held: Vec<(crate::domain::OutboxId, String)> = claimed
             .iter()
@@ -351,8 +516,11 @@ impl Relay {
         let work = futures::stream::iter(claimed).for_each_concurrent(
             self.config.relay.concurrency as usize,
             |c| async move {
+                let id = c.row.id;
                 if let Err(e) = self.process(client, c, shutdown).await {
-                    tracing::error!("relay {}: {e}", self.relay_id);
+                    self.batch_bad.fetch_add(1, Ordering::SeqCst);
+                    tracing::error!("relay {}: outbox {id}: {e}", self.relay_id);
+                    self.trouble().row_error = Some(format!("outbox {id}: {e}"));
                 }
             },
         );
@@ -370,6 +538,17 @@ impl Relay {
         tokio::select! {
             _ = work => {}
             _ = renew => {}
+        }
+        let bad = self.batch_bad.load(Ordering::SeqCst);
+        let good = self.batch_good.load(Ordering::SeqCst);
+        {
+            let mut t = self.trouble();
+            if good > 0 {
+                t.failing_batches = 0;
+                t.row_error = None;
+            } else if bad > 0 {
+                t.failing_batches = t.failing_batches.saturating_add(1);
+            }
         }
         let now = Utc::now();
         if self.config_error.load(Ordering::SeqCst) {
@@ -408,7 +587,9 @@ impl Relay {
             None => {
                 // Not sending now is not the row's fault: give it back without an attempt.
                 let held = [(c.row.id, c.claim_token.clone())];
-                self.storage.release(&held, Utc::now()).await.map(|_| ())
+                self.hold("a release", || self.storage.release(&held, Utc::now()))
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -440,6 +621,7 @@ impl Relay {
         };
         if shutdown.is_cancelled()
             || self.config_error.load(Ordering::SeqCst)
+            || self.db_down.load(Ordering::SeqCst)
             || !self.circuit_allows()
         {
             return Ok(None);
@@ -520,8 +702,10 @@ impl Relay {
             error: decision.db_error.clone(),
         };
         let result = self
-            .storage
-            .complete(c, &decision.completion, &attempt, Utc::now())
+            .hold("a completion", || {
+                self.storage
+                    .complete(c, &decision.completion, &attempt, Utc::now())
+            })
             .await?;
         let outcome = decision.completion.outcome();
         let mut log_error = decision.log_error.clone();
@@ -535,6 +719,17 @@ impl Relay {
                     Completion::Released { .. } => &self.counters.paused,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                match &decision.completion {
+                    Completion::Failed => {
+                        self.batch_bad.fetch_add(1, Ordering::SeqCst);
+                        let why = decision.db_error.as_deref().unwrap_or("failed");
+                        self.trouble().row_error = Some(format!("outbox {}: {why}", c.row.id));
+                    }
+                    Completion::Sent { .. } | Completion::Discarded { .. } => {
+                        self.batch_good.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Completion::Retry { .. } | Completion::Released { .. } => {}
+                }
                 self.observer.attempt(outcome, clock.elapsed());
                 if matches!(decision.completion, Completion::Sent { .. }) {
                     self.observer.success(Utc::now());
@@ -569,11 +764,18 @@ impl Relay {
         };
         // The same words on the live log (the dashboard's Log view, journald): ids only.
         tracing::info!(target: "digis_relay::sync", "{}", line.render());
-        if let Err(e) = self.synclog.write(&line) {
-            tracing::error!(
-                "cannot write the sync log {}: {e}",
-                self.synclog.path().display()
-            );
+        let written = self.synclog.write(&line);
+        let mut t = self.trouble();
+        match written {
+            Ok(()) => t.synclog = None,
+            Err(e) => {
+                let why = format!(
+                    "cannot write the sync log {}: {e}",
+                    self.synclog.path().display()
+                );
+                tracing::error!("{why}");
+                t.synclog = Some(why);
+            }
         }
         Ok(())
     }
@@ -584,6 +786,7 @@ struct HeartbeatCtx {
     relay_id: String,
     started_at: DateTime<Utc>,
     status: Arc<Mutex<(String, Option<String>)>>,
+    heartbeat_ms: i64,
 }
 
 impl HeartbeatCtx {
@@ -603,7 +806,51 @@ impl HeartbeatCtx {
                 heartbeat_at: Utc::now(),
                 state,
                 detail,
+                heartbeat_ms: Some(self.heartbeat_ms),
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(source: sqlx::Error) -> StorageError {
+        StorageError::Query {
+            context: "x",
+            source,
+        }
+    }
+
+    #[test]
+    fn only_errors_that_can_pass_are_held() {
+        assert!(is_transient(&query(sqlx::Error::PoolTimedOut)));
+        assert!(is_transient(&query(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        )))));
+        assert!(!is_transient(&query(sqlx::Error::RowNotFound)));
+        assert!(!is_transient(&StorageError::Corrupt("t".into())));
+        assert!(!is_transient(&StorageError::Refused("r".into())));
+    }
+
+    #[test]
+    fn degraded_after_three_bad_batches_and_at_once_for_the_sync_log() {
+        let mut t = Trouble {
+            failing_batches: DEGRADED_AFTER_BATCHES - 1,
+            row_error: Some("outbox 7: MobileNumber: not a mobile number".into()),
+            ..Trouble::default()
+        };
+        assert_eq!(t.reason(), None);
+        t.failing_batches += 1;
+        assert!(t.reason().unwrap().contains("outbox 7"));
+        let mut t = Trouble {
+            db_errors: DEGRADED_AFTER_BATCHES,
+            db_error: Some("no such table".into()),
+            ..Trouble::default()
+        };
+        assert!(t.reason().unwrap().contains("could not run: no such table"));
+        t.synclog = Some("cannot write the sync log".into());
+        assert_eq!(t.reason().unwrap(), "cannot write the sync log");
     }
 }

@@ -124,6 +124,9 @@ pub trait Storage: Send + Sync {
 
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()>;
     async fn relays(&self) -> Result<Vec<RelayInfo>>;
+    /// When the longest-waiting due `pending` row became due (`None`: nothing is due), for the
+    /// backlog-age metric and health input.
+    async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
 
     /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`,
     /// and operator events older than that.

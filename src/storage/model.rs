@@ -200,9 +200,13 @@ pub struct RelayInfo {
     pub version: String,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
-    /// running, paused, circuit_open, disabled (useDigis off) or stopped.
+    /// running, paused, circuit_open, degraded (keeps failing: `detail` says why), disabled
+    /// (useDigis off) or stopped.
     pub state: String,
     pub detail: Option<String>,
+    /// The relay's own heartbeat interval: it is live while its last heartbeat is younger than
+    /// a few of these (`crate::health::LIVENESS_FACTOR`). `None`: written by an older version.
+    pub heartbeat_ms: Option<i64>,
 }
 
 /// Keyset-paged listing of the outbox, newest first.

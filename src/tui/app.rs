@@ -242,6 +242,8 @@ pub struct Environment {
     pub endpoint: String,
     pub database: String,
     pub heartbeat_ms: u64,
+    /// `relay.backlog_max_age_ms`, for the health assessment.
+    pub backlog_max_age_ms: u64,
     pub relay_running_here: bool,
     pub no_color: bool,
 }
@@ -256,6 +258,7 @@ impl Environment {
             },
             database: crate::util::redact_db_url(&config.database_url),
             heartbeat_ms: config.relay.heartbeat_ms,
+            backlog_max_age_ms: config.relay.backlog_max_age_ms,
             relay_running_here,
             no_color,
         }
@@ -285,6 +288,8 @@ pub struct App {
     pub counts: Option<Counts>,
     pub control: Option<Control>,
     pub relays: Option<Vec<RelayInfo>>,
+    /// When the longest-waiting due pending row became due.
+    pub oldest_due_pending: Option<DateTime<Utc>>,
     pub relay_selected: usize,
     pub throughput: Throughput,
     pub confirm: Option<Confirm>,
@@ -312,6 +317,7 @@ impl App {
             counts: None,
             control: None,
             relays: None,
+            oldest_due_pending: None,
             relay_selected: 0,
             throughput: Throughput::default(),
             confirm: None,

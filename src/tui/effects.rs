@@ -155,10 +155,12 @@ impl Executor {
         let counts = self.storage.counts().await?;
         let control = self.storage.control().await?;
         let relays = self.storage.relays().await?;
+        let oldest_due_pending = self.storage.oldest_due_pending(now).await?;
         Ok(StatusData {
             counts,
             control,
             relays,
+            oldest_due_pending,
             at: now,
         })
     }

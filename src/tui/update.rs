@@ -15,6 +15,7 @@ pub struct StatusData {
     pub counts: Counts,
     pub control: Control,
     pub relays: Vec<RelayInfo>,
+    pub oldest_due_pending: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
 }
 
@@ -110,6 +111,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.control = Some(s.control);
                     app.relay_selected = app.relay_selected.min(s.relays.len().saturating_sub(1));
                     app.relays = Some(s.relays);
+                    app.oldest_due_pending = s.oldest_due_pending;
                     app.db_error = None;
                 }
                 Err(e) => app.db_error = Some(e),

@@ -703,8 +703,11 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
 async fn healthz_reports_database_pause_and_relays(db: TestDb) {
     let srv = start(&db, config(&db, TOKEN, 500)).await;
     let r = get(&format!("{}/healthz", srv.base)).await;
-    assert_eq!(r.status(), 200);
+    // No relay alive: nothing is delivered, which a probe must hear.
+    assert_eq!(r.status(), 503);
     let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "unhealthy");
+    assert!(v["reason"].as_str().unwrap().contains("NO RELAY"), "{v}");
     assert_eq!(v["database"]["reachable"], true);
     assert_eq!(v["paused"], false);
     assert_eq!(v["use_digis"], true);
@@ -724,14 +727,14 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
         heartbeat_at: now,
         state: "circuit_open".into(),
         detail: Some("5 failures in a row".into()),
+        heartbeat_ms: Some(5_000),
     })
     .await
     .unwrap();
-    let v: serde_json::Value = get(&format!("{}/healthz", srv.base))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r = get(&format!("{}/healthz", srv.base)).await;
+    // An operator's pause and an open circuit block delivery but are not unhealthy.
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["paused"], true);
     assert_eq!(v["pause_reason"], "Digis answered 401");
     assert_eq!(v["circuit_open"], true);
@@ -857,6 +860,21 @@ async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
 async fn healthz_is_503_when_the_database_is_gone() {
     let db = TestDb::postgres().await;
     let srv = start(&db, config(&db, TOKEN, 500)).await;
+    let now = Utc::now();
+    db.storage
+        .heartbeat(&digis_relay::storage::RelayInfo {
+            relay_id: "relay-h".into(),
+            hostname: "host-a".into(),
+            pid: 42,
+            version: "test".into(),
+            started_at: now,
+            heartbeat_at: now,
+            state: "running".into(),
+            detail: None,
+            heartbeat_ms: Some(60_000),
+        })
+        .await
+        .unwrap();
     assert_eq!(get(&format!("{}/healthz", srv.base)).await.status(), 200);
     let name = db.url.rsplit('/').next().unwrap().to_string();
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")

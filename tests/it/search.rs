@@ -63,6 +63,7 @@ async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
         heartbeat_at: at,
         state: "running".into(),
         detail: None,
+        heartbeat_ms: Some(5_000),
     })
     .await
     .unwrap();

@@ -32,6 +32,7 @@ fn env() -> Environment {
         endpoint: "https://api.iqey.org/v1/import/single/brp?token=***".into(),
         database: "sqlite://digis-relay.db".into(),
         heartbeat_ms: 5_000,
+        backlog_max_age_ms: 900_000,
         relay_running_here: false,
         no_color: true,
     }
@@ -109,6 +110,7 @@ fn relay(id: &str, state: &str, detail: Option<&str>, age_s: i64) -> RelayInfo {
         heartbeat_at: t0() - Duration::seconds(age_s),
         state: state.into(),
         detail: detail.map(Into::into),
+        heartbeat_ms: Some(5_000),
     }
 }
 

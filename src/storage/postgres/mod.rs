@@ -516,11 +516,12 @@ impl Storage for PgStorage {
 
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {
         sqlx::query(
-            "INSERT INTO digis_relay (relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO digis_relay (relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail, heartbeat_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (relay_id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, \
              version = excluded.version, started_at = excluded.started_at, \
-             heartbeat_at = excluded.heartbeat_at, state = excluded.state, detail = excluded.detail",
+             heartbeat_at = excluded.heartbeat_at, state = excluded.state, detail = excluded.detail, \
+             heartbeat_ms = excluded.heartbeat_ms",
         )
         .bind(&info.relay_id)
         .bind(&info.hostname)
@@ -530,6 +531,7 @@ impl Storage for PgStorage {
         .bind(info.heartbeat_at)
         .bind(&info.state)
         .bind(&info.detail)
+        .bind(info.heartbeat_ms)
         .execute(&self.pool)
         .await
         .ctx("writing a heartbeat")?;
@@ -538,7 +540,7 @@ impl Storage for PgStorage {
 
     async fn relays(&self) -> Result<Vec<RelayInfo>> {
         let rows = sqlx::query(
-            "SELECT relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail \
+            "SELECT relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail, heartbeat_ms \
              FROM digis_relay ORDER BY heartbeat_at DESC",
         )
         .fetch_all(&self.pool)
@@ -556,9 +558,21 @@ impl Storage for PgStorage {
                     heartbeat_at: r.try_get("heartbeat_at").ctx(c)?,
                     state: r.try_get("state").ctx(c)?,
                     detail: r.try_get("detail").ctx(c)?,
+                    heartbeat_ms: r.try_get("heartbeat_ms").ctx(c)?,
                 })
             })
             .collect()
+    }
+
+    async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM digis_outbox \
+             WHERE state = 'pending' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading the oldest due pending row")
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {

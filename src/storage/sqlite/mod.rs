@@ -538,11 +538,12 @@ impl Storage for SqliteStorage {
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO digis_relay (relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO digis_relay (relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail, heartbeat_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (relay_id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, \
              version = excluded.version, started_at = excluded.started_at, \
-             heartbeat_at = excluded.heartbeat_at, state = excluded.state, detail = excluded.detail",
+             heartbeat_at = excluded.heartbeat_at, state = excluded.state, detail = excluded.detail, \
+             heartbeat_ms = excluded.heartbeat_ms",
         )
         .bind(&info.relay_id)
         .bind(&info.hostname)
@@ -552,6 +553,7 @@ impl Storage for SqliteStorage {
         .bind(to_text(info.heartbeat_at))
         .bind(&info.state)
         .bind(&info.detail)
+        .bind(info.heartbeat_ms)
         .execute(&mut *tx)
         .await
         .ctx("writing a heartbeat")?;
@@ -561,7 +563,7 @@ impl Storage for SqliteStorage {
 
     async fn relays(&self) -> Result<Vec<RelayInfo>> {
         let rows = sqlx::query(
-            "SELECT relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail \
+            "SELECT relay_id, hostname, pid, version, started_at, heartbeat_at, state, detail, heartbeat_ms \
              FROM digis_relay ORDER BY heartbeat_at DESC",
         )
         .fetch_all(&self.pool)
@@ -579,9 +581,22 @@ impl Storage for SqliteStorage {
                     heartbeat_at: from_text(&r.try_get::<String, _>("heartbeat_at").ctx(c)?)?,
                     state: r.try_get("state").ctx(c)?,
                     detail: r.try_get("detail").ctx(c)?,
+                    heartbeat_ms: r.try_get("heartbeat_ms").ctx(c)?,
                 })
             })
             .collect()
+    }
+
+    async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let oldest: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM digis_outbox \
+             WHERE state = 'pending' AND next_attempt_at <= ?",
+        )
+        .bind(to_text(now))
+        .fetch_one(&self.pool)
+        .await
+        .ctx("reading the oldest due pending row")?;
+        oldest.as_deref().map(from_text).transpose()
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {

@@ -10,76 +10,48 @@ use crate::domain::OutboxState;
 use crate::tui::app::App;
 
 /// What stops or slows delivery right now, worst first; a single `Ok` line when nothing does.
+/// The same assessment as `/healthz`, `status` and `doctor` ([`crate::health`]).
 pub fn delivery(app: &App) -> Vec<(Level, String)> {
+    use crate::health::Kind;
+    let health = crate::health::assess(&crate::health::Inputs {
+        use_digis: app.env.use_digis,
+        // The dashboard's own read failures show in its status line.
+        database_reachable: true,
+        control: app.control.as_ref(),
+        relays: app.relays.as_deref(),
+        oldest_due_pending: app.oldest_due_pending,
+        backlog_max_age_ms: app.env.backlog_max_age_ms,
+        now: app.now,
+    });
     let mut out: Vec<(Level, String)> = Vec::new();
-    if !app.env.use_digis {
-        out.push((Level::Bad, "useDigis is off: nothing is sent".into()));
-    }
-    let paused = app.control.as_ref().filter(|c| c.paused);
-    if let Some(c) = paused {
-        let since = c
-            .paused_at
-            .map(|t| format!(", {} ago", span_text((app.now - t).num_seconds())))
-            .unwrap_or_default();
-        out.push((
-            Level::Bad,
-            format!(
-                "PAUSED: {} (by {}{since}; p resumes)",
-                &crate::sanitize::for_display(
-                    c.pause_reason.as_deref().unwrap_or("no reason given")
-                ),
-                c.paused_by.as_deref().unwrap_or("unknown"),
-            ),
-        ));
-    }
-    let stale_ms = 3 * app.env.heartbeat_ms as i64;
-    let mut alive = 0;
-    match &app.relays {
-        None => out.push((Level::Warn, "reading the database…".into())),
-        Some(relays) if relays.is_empty() => out.push((
-            Level::Bad,
-            "NO RELAY has ever run on this database: nothing is sent (start `digis-relay run`)"
-                .into(),
-        )),
-        Some(relays) => {
-            let live: Vec<_> = relays
-                .iter()
-                .filter(|r| {
-                    r.state != "stopped"
-                        && (app.now - r.heartbeat_at).num_milliseconds() <= stale_ms
-                })
-                .collect();
-            alive = live.len();
-            if live.is_empty() {
-                let newest = relays.iter().map(|r| r.heartbeat_at).max();
-                let secs = newest.map_or(0, |t| (app.now - t).num_seconds().max(0));
-                out.push((
-                    Level::Bad,
-                    format!(
-                        "NO RELAY SEEN for {secs} s: nothing is sent (start `digis-relay run`)"
-                    ),
-                ));
+    for b in &health.blockers {
+        let text = match b.kind {
+            Kind::Paused | Kind::SelfPaused if b.relay_id.is_none() => {
+                let since = b
+                    .since
+                    .map(|t| format!(", {} ago", span_text((app.now - t).num_seconds())))
+                    .unwrap_or_default();
+                let reason = app
+                    .control
+                    .as_ref()
+                    .and_then(|c| c.pause_reason.as_deref())
+                    .unwrap_or("no reason given");
+                format!(
+                    "PAUSED: {reason} (by {}{since}; p resumes)",
+                    b.by.as_deref().unwrap_or("unknown"),
+                )
             }
-            for r in live {
-                let detail = crate::sanitize::for_display(r.detail.as_deref().unwrap_or(""));
-                match r.state.as_str() {
-                    "circuit_open" => out.push((
-                        Level::Bad,
-                        format!("CIRCUIT OPEN at {}: {detail}", r.relay_id),
-                    )),
-                    // The pause flag already says so; a relay that paused itself (401 from
-                    // Digis) is news.
-                    "paused" if paused.is_none() => {
-                        out.push((Level::Bad, format!("relay {} PAUSED: {detail}", r.relay_id)))
-                    }
-                    "disabled" if app.env.use_digis => out.push((
-                        Level::Warn,
-                        format!("relay {} has useDigis off: {detail}", r.relay_id),
-                    )),
-                    _ => {}
-                }
-            }
-        }
+            _ => b.message.clone(),
+        };
+        let level = match b.kind {
+            Kind::UseDigisOff if b.relay_id.is_some() => Level::Warn,
+            _ => Level::Bad,
+        };
+        // Reasons and relay details come from Digis and operators: shown escaped.
+        out.push((level, crate::sanitize::for_display(&text)));
+    }
+    if app.relays.is_none() {
+        out.push((Level::Warn, "reading the database…".into()));
     }
     if out.is_empty() {
         let here = if app.env.relay_running_here {
@@ -87,7 +59,10 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
         } else {
             ""
         };
-        out.push((Level::Ok, format!("RUNNING: {alive} relay(s) alive{here}")));
+        out.push((
+            Level::Ok,
+            format!("RUNNING: {} relay(s) alive{here}", health.live_relays.len()),
+        ));
     }
     out
 }

@@ -30,7 +30,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Some(r) => r,
     };
-    let stale_ms = 3 * app.env.heartbeat_ms as i64;
     let wide = area.width >= 120;
     let mut names = vec!["relay", "host", "pid", "state", "heartbeat"];
     if wide {
@@ -44,7 +43,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
     let rows = relays.iter().map(|r| {
         let age = (app.now - r.heartbeat_at).num_milliseconds();
-        let stale = age > stale_ms || r.state == "stopped";
+        // Each relay by its own heartbeat interval, as the header and /healthz judge it.
+        let stale = !crate::health::is_live(r, app.now);
         let state_style = match (stale, r.state.as_str()) {
             (true, _) => theme.dim(),
             (false, "running") => theme.level(Level::Ok),

@@ -1,0 +1,417 @@
+//! One assessment of delivery health, shared by `/healthz`, `status`, `doctor` and the
+//! dashboard header, so that no two surfaces can disagree about whether invitations go out.
+//!
+//! What fails `/healthz` (503) is what a person must act on: the database is unreachable, no
+//! relay is alive, a relay keeps failing (degraded), the relay paused itself because Digis
+//! rejected the configuration, or the backlog is older than `relay.backlog_max_age_ms`. What
+//! does not: `useDigis = false` and a pause set by an operator (both deliberate: a probe that
+//! failed for them would page someone, or restart the relay, for a choice somebody made), and
+//! an open circuit (Digis is down, not us; the relay recovers by itself, and if the outage lasts
+//! the backlog-age check turns it into a failure).
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::storage::{Control, RelayInfo};
+
+/// A relay is live while its last heartbeat is younger than this many of its own intervals.
+pub const LIVENESS_FACTOR: i64 = 3;
+
+/// The interval assumed for heartbeat rows written before relays recorded their own (the
+/// default `relay.heartbeat_ms` of those versions).
+pub const LEGACY_HEARTBEAT_MS: i64 = 5_000;
+
+/// The relay state word for "keeps failing" (with the reason in the heartbeat's detail).
+pub const DEGRADED: &str = "degraded";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    DatabaseUnreachable,
+    UseDigisOff,
+    Degraded,
+    /// A relay paused delivery itself: Digis rejected the configuration (401/403/404/3xx).
+    SelfPaused,
+    /// An operator paused delivery.
+    Paused,
+    NoLiveRelay,
+    CircuitOpen,
+    BacklogTooOld,
+}
+
+impl Kind {
+    /// Whether this blocker makes `/healthz` answer 503 (see the module comment for why).
+    pub fn fails_healthz(self) -> bool {
+        match self {
+            Kind::DatabaseUnreachable
+            | Kind::Degraded
+            | Kind::SelfPaused
+            | Kind::NoLiveRelay
+            | Kind::BacklogTooOld => true,
+            Kind::UseDigisOff | Kind::Paused | Kind::CircuitOpen => false,
+        }
+    }
+}
+
+/// One thing that stops or slows delivery now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blocker {
+    pub kind: Kind,
+    pub fails_healthz: bool,
+    /// One line for people, without secrets (pause reasons and relay details are stored
+    /// redacted).
+    pub message: String,
+    /// The relay it is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
+    /// Paused: by whom and since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Blocker {
+    fn new(kind: Kind, message: impl Into<String>) -> Blocker {
+        Blocker {
+            kind,
+            fails_healthz: kind.fails_healthz(),
+            message: message.into(),
+            relay_id: None,
+            by: None,
+            since: None,
+        }
+    }
+
+    fn relay(mut self, id: &str) -> Blocker {
+        self.relay_id = Some(id.to_string());
+        self
+    }
+}
+
+/// What is known when assessing; `None` where it could not be read.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The reader's own `useDigis` (the process serving `/healthz` runs a relay with it).
+    pub use_digis: bool,
+    pub database_reachable: bool,
+    pub control: Option<&'a Control>,
+    pub relays: Option<&'a [RelayInfo]>,
+    /// When the longest-waiting due `pending` row became due.
+    pub oldest_due_pending: Option<DateTime<Utc>>,
+    /// `relay.backlog_max_age_ms`; 0 = never too old.
+    pub backlog_max_age_ms: u64,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `ok` (nothing in the way), `blocked` (something deliberate or self-healing in the way)
+    /// or `unhealthy` (what `/healthz` answers 503 for).
+    pub status: &'static str,
+    pub healthy: bool,
+    pub live_relays: Vec<String>,
+    /// Seconds the longest-waiting due `pending` row has waited (0: none is due).
+    pub oldest_pending_age_seconds: i64,
+    /// Worst first.
+    pub blockers: Vec<Blocker>,
+}
+
+impl Health {
+    pub fn has(&self, kind: Kind) -> bool {
+        self.blockers.iter().any(|b| b.kind == kind)
+    }
+}
+
+/// Whether `r` is alive at `now`, judged by its own heartbeat interval.
+pub fn is_live(r: &RelayInfo, now: DateTime<Utc>) -> bool {
+    if r.state == "stopped" {
+        return false;
+    }
+    let every = r
+        .heartbeat_ms
+        .filter(|ms| *ms > 0)
+        .unwrap_or(LEGACY_HEARTBEAT_MS);
+    let window = every.saturating_mul(LIVENESS_FACTOR);
+    (now - r.heartbeat_at).num_milliseconds() < window
+}
+
+/// Seconds since `oldest_due` (0 when nothing is due or the clock says it is not due yet).
+pub fn backlog_age_seconds(oldest_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+    oldest_due.map_or(0, |t| (now - t).num_seconds().max(0))
+}
+
+pub fn assess(i: &Inputs<'_>) -> Health {
+    let mut out = Vec::new();
+    let live: Vec<&RelayInfo> = i
+        .relays
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| is_live(r, i.now))
+        .collect();
+    if !i.database_reachable {
+        out.push(Blocker::new(
+            Kind::DatabaseUnreachable,
+            "the database is unreachable: nothing can be claimed or recorded",
+        ));
+    }
+    if !i.use_digis {
+        out.push(Blocker::new(
+            Kind::UseDigisOff,
+            "useDigis is off: nothing is sent",
+        ));
+    }
+    for r in live.iter().filter(|r| r.state == "disabled" && i.use_digis) {
+        out.push(
+            Blocker::new(
+                Kind::UseDigisOff,
+                format!("relay {} has useDigis off: nothing is sent", r.relay_id),
+            )
+            .relay(&r.relay_id),
+        );
+    }
+    for r in live.iter().filter(|r| r.state == DEGRADED) {
+        out.push(
+            Blocker::new(
+                Kind::Degraded,
+                format!(
+                    "relay {} is DEGRADED: {}",
+                    r.relay_id,
+                    r.detail.as_deref().unwrap_or("it keeps failing")
+                ),
+            )
+            .relay(&r.relay_id),
+        );
+    }
+    let paused = i.control.filter(|c| c.paused);
+    if let Some(c) = paused {
+        let by_relay = c
+            .paused_by
+            .as_deref()
+            .is_some_and(|b| b.starts_with(crate::relay::decide::SELF_PAUSE_PREFIX));
+        let reason = c.pause_reason.as_deref().unwrap_or("no reason given");
+        let mut b = if by_relay {
+            Blocker::new(
+                Kind::SelfPaused,
+                format!("PAUSED by the relay: {reason} (fix the configuration, then `resume`)"),
+            )
+        } else {
+            Blocker::new(Kind::Paused, format!("PAUSED: {reason}"))
+        };
+        b.by = c.paused_by.clone();
+        b.since = c.paused_at;
+        out.push(b);
+    } else {
+        // A relay that paused itself in this very batch, before the flag was read back.
+        for r in live.iter().filter(|r| r.state == "paused") {
+            out.push(
+                Blocker::new(
+                    Kind::SelfPaused,
+                    format!(
+                        "relay {} PAUSED: {}",
+                        r.relay_id,
+                        r.detail.as_deref().unwrap_or("")
+                    ),
+                )
+                .relay(&r.relay_id),
+            );
+        }
+    }
+    match i.relays {
+        // Not read (the database is unreachable): that blocker already says enough.
+        None => {}
+        Some([]) => out.push(Blocker::new(
+            Kind::NoLiveRelay,
+            "NO RELAY has ever run on this database: nothing is sent (start `digis-relay run`)",
+        )),
+        Some(all) if live.is_empty() => {
+            let newest = all.iter().map(|r| r.heartbeat_at).max();
+            let secs = newest.map_or(0, |t| (i.now - t).num_seconds().max(0));
+            out.push(Blocker::new(
+                Kind::NoLiveRelay,
+                format!("NO RELAY SEEN for {secs} s: nothing is sent (start `digis-relay run`)"),
+            ));
+        }
+        Some(_) => {}
+    }
+    for r in live.iter().filter(|r| r.state == "circuit_open") {
+        out.push(
+            Blocker::new(
+                Kind::CircuitOpen,
+                format!(
+                    "CIRCUIT OPEN at {}: {}",
+                    r.relay_id,
+                    r.detail.as_deref().unwrap_or("")
+                ),
+            )
+            .relay(&r.relay_id),
+        );
+    }
+    let age = backlog_age_seconds(i.oldest_due_pending, i.now);
+    let max_s = (i.backlog_max_age_ms / 1000) as i64;
+    if i.backlog_max_age_ms > 0 && age.saturating_mul(1000) > i.backlog_max_age_ms as i64 {
+        out.push(Blocker::new(
+            Kind::BacklogTooOld,
+            format!(
+                "BACKLOG TOO OLD: a due row has waited {age} s (more than relay.backlog_max_age_ms = {max_s} s)"
+            ),
+        ));
+    }
+    let healthy = !out.iter().any(|b| b.fails_healthz);
+    Health {
+        status: if out.is_empty() {
+            "ok"
+        } else if healthy {
+            "blocked"
+        } else {
+            "unhealthy"
+        },
+        healthy,
+        live_relays: live.iter().map(|r| r.relay_id.clone()).collect(),
+        oldest_pending_age_seconds: age,
+        blockers: out,
+    }
+}
+
+/// Reads what [`assess`] needs from `storage` and assesses it. A database that cannot be read
+/// is a blocker, never an error.
+pub async fn read(
+    storage: &dyn crate::storage::Storage,
+    use_digis: bool,
+    backlog_max_age_ms: u64,
+    now: DateTime<Utc>,
+) -> Health {
+    let reachable = storage.ping().await.is_ok();
+    let (control, relays, oldest) = if reachable {
+        let control = storage.control().await;
+        let relays = storage.relays().await;
+        let oldest = storage.oldest_due_pending(now).await;
+        for e in [
+            control.as_ref().err(),
+            relays.as_ref().err(),
+            oldest.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tracing::warn!("health: {e}");
+        }
+        (control.ok(), relays.ok(), oldest.ok().flatten())
+    } else {
+        (None, None, None)
+    };
+    assess(&Inputs {
+        use_digis,
+        database_reachable: reachable,
+        control: control.as_ref(),
+        relays: relays.as_deref(),
+        oldest_due_pending: oldest,
+        backlog_max_age_ms,
+        now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn relay(state: &str, age_ms: i64, every_ms: Option<i64>, now: DateTime<Utc>) -> RelayInfo {
+        RelayInfo {
+            relay_id: "r1".into(),
+            hostname: "h".into(),
+            pid: 1,
+            version: "t".into(),
+            started_at: now - Duration::hours(1),
+            heartbeat_at: now - Duration::milliseconds(age_ms),
+            state: state.into(),
+            detail: Some("why".into()),
+            heartbeat_ms: every_ms,
+        }
+    }
+
+    fn inputs<'a>(relays: &'a [RelayInfo], now: DateTime<Utc>) -> Inputs<'a> {
+        Inputs {
+            use_digis: true,
+            database_reachable: true,
+            control: None,
+            relays: Some(relays),
+            oldest_due_pending: None,
+            backlog_max_age_ms: 60_000,
+            now,
+        }
+    }
+
+    #[test]
+    fn liveness_uses_the_relays_own_interval() {
+        let now = Utc::now();
+        // 50 s old: dead at a 5 s rhythm, alive at a 60 s one, whatever the reader has.
+        assert!(!is_live(&relay("running", 50_000, Some(5_000), now), now));
+        assert!(is_live(&relay("running", 50_000, Some(60_000), now), now));
+        assert!(!is_live(&relay("running", 15_000, None, now), now));
+        assert!(is_live(&relay("running", 14_000, None, now), now));
+        assert!(!is_live(&relay("stopped", 0, Some(5_000), now), now));
+    }
+
+    #[test]
+    fn degraded_and_no_relay_fail_healthz_operator_pause_does_not() {
+        let now = Utc::now();
+        let ok = [relay("running", 0, Some(5_000), now)];
+        let h = assess(&inputs(&ok, now));
+        assert_eq!((h.status, h.healthy, h.blockers.len()), ("ok", true, 0));
+
+        let bad = [relay(DEGRADED, 0, Some(5_000), now)];
+        let h = assess(&inputs(&bad, now));
+        assert!(!h.healthy && h.has(Kind::Degraded), "{h:?}");
+        assert!(h.blockers[0].message.contains("why"));
+
+        let none: [RelayInfo; 0] = [];
+        assert!(!assess(&inputs(&none, now)).healthy);
+
+        let control = Control {
+            paused: true,
+            pause_reason: Some("maintenance".into()),
+            paused_by: Some("alice@host".into()),
+            ..Control::default()
+        };
+        let mut i = inputs(&ok, now);
+        i.control = Some(&control);
+        let h = assess(&i);
+        assert!(h.healthy && h.has(Kind::Paused) && h.status == "blocked");
+
+        let by_relay = Control {
+            paused_by: Some(format!("{}r1", crate::relay::decide::SELF_PAUSE_PREFIX)),
+            ..control.clone()
+        };
+        i.control = Some(&by_relay);
+        assert!(!assess(&i).healthy);
+    }
+
+    #[test]
+    fn backlog_age_is_a_health_input_with_a_threshold() {
+        let now = Utc::now();
+        let ok = [relay("running", 0, Some(5_000), now)];
+        let mut i = inputs(&ok, now);
+        i.oldest_due_pending = Some(now - Duration::seconds(59));
+        let h = assess(&i);
+        assert!(h.healthy);
+        assert_eq!(h.oldest_pending_age_seconds, 59);
+        i.oldest_due_pending = Some(now - Duration::seconds(61));
+        let h = assess(&i);
+        assert!(!h.healthy && h.has(Kind::BacklogTooOld), "{h:?}");
+        i.backlog_max_age_ms = 0;
+        assert!(assess(&i).healthy);
+        // A row due in the future is not waiting.
+        assert_eq!(backlog_age_seconds(Some(now + Duration::hours(1)), now), 0);
+    }
+
+    #[test]
+    fn circuit_open_and_use_digis_off_are_blockers_but_not_unhealthy() {
+        let now = Utc::now();
+        let open = [relay("circuit_open", 0, Some(5_000), now)];
+        let mut i = inputs(&open, now);
+        i.use_digis = false;
+        let h = assess(&i);
+        assert!(h.healthy && h.has(Kind::CircuitOpen) && h.has(Kind::UseDigisOff));
+        assert_eq!(h.blockers[0].kind, Kind::UseDigisOff);
+    }
+}

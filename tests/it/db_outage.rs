@@ -1,0 +1,235 @@
+//! A database outage causes no second SMS (DESIGN §6): an answer Digis gave while the database
+//! was unreachable is held and committed once it is back, instead of being dropped (which left
+//! the row `sending` until its lease expired and sent it again). The real binary, a real outage
+//! of this test's own database only, the project's fake Digis.
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use digis_relay::domain::OutboxState;
+use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+use crate::common::TestDb;
+use crate::health::write_config;
+use crate::relay_outcomes::all_rows;
+
+const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+
+/// Every answer takes `delay_ms`: the window in which the test cuts the database.
+async fn slow_fake(delay_ms: u64) -> FakeHandle {
+    fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            token: Some(crate::relay_outcomes::TOKEN.into()),
+            rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
+            record: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn spawn_run(config: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for_requests(fake: &FakeHandle, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.received().len() < n {
+        assert!(Instant::now() < deadline, "Digis never got request {n}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_until_sent(db: &TestDb, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let sent = all_rows(db)
+            .await
+            .iter()
+            .filter(|r| r.state == OutboxState::Sent)
+            .count();
+        if sent >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {sent} of {n} sent: {:?}",
+            db.storage.counts().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+/// After the outage, a new save is delivered too: the relay reconnected by itself.
+async fn assert_delivers_again(db: &TestDb, fake: &FakeHandle, sent_before: usize) {
+    db.active_with(2, &[2]).await;
+    wait_until_sent(db, sent_before + 1, Duration::from_secs(60)).await;
+    assert_eq!(fake.duplicates(), 0, "no member was sent twice");
+    assert_eq!(fake.received().len(), sent_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
+    let db = TestDb::postgres().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(1_500).await;
+    // The outage (5 s) outlasts the lease (3 s): dropped, the answer would be sent again.
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+    );
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let child = spawn_run(&config);
+    wait_for_requests(&fake, 1).await;
+    // Digis is answering; the database goes away before the answer can be committed. Only
+    // this test's database: the shared server keeps running.
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+        )))
+        .await
+        .unwrap();
+    wait_until_sent(&db, 1, Duration::from_secs(60)).await;
+    assert_eq!(
+        fake.received().len(),
+        1,
+        "the held answer was not sent again"
+    );
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.attempts, 1, "{row:?}");
+    assert_delivers_again(&db, &fake, 1).await;
+    stop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second_sms() {
+    let db = TestDb::sqlite().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(1_000).await;
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+    );
+    let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let child = spawn_run(&config);
+    wait_for_requests(&fake, 1).await;
+    // Another writer holds the database longer than the relay's 30 s busy timeout (and its
+    // 3 s lease): the completion fails with "database is locked" instead of waiting.
+    locker.execute("BEGIN EXCLUSIVE").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(36)).await;
+    locker.execute("COMMIT").await.unwrap();
+    drop(locker);
+    wait_until_sent(&db, 1, Duration::from_secs(60)).await;
+    assert_eq!(
+        fake.received().len(),
+        1,
+        "the held answer was not sent again"
+    );
+    assert_delivers_again(&db, &fake, 1).await;
+    stop(child);
+}
+
+/// The pid of the relay's LISTEN connection, once there is one other than `not`.
+async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<i32>) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+        )
+        .bind(name)
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap();
+        if let Some(pid) = pids.into_iter().find(|p| Some(*p) != not) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the relay never LISTENs again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every connection to the database cut at once (what a server restart does to a relay): the
+/// pool and the LISTEN connection come back by themselves, so a save afterwards is delivered
+/// at once by NOTIFY, not at the next poll a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
+    use std::sync::Arc;
+    let db = TestDb::postgres().await;
+    let fake = slow_fake(0).await;
+    let mut cfg = crate::relay_outcomes::config_for(&fake.base_url(), &db);
+    cfg.relay.poll_interval_ms = 120_000;
+    cfg.relay.heartbeat_ms = 100;
+    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let (relay, stop) = (relay.clone(), stop.clone());
+        async move { relay.run(stop, false).await }
+    });
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let first = wait_listening(&mut admin, &name, None).await;
+    db.active_with(1, &[1]).await;
+    wait_until_sent(&db, 1, Duration::from_secs(20)).await;
+
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    wait_listening(&mut admin, &name, Some(first)).await;
+    let before = db.storage.relays().await.unwrap()[0].heartbeat_at;
+    db.active_with(2, &[2]).await;
+    // Far sooner than the two-minute poll: the wake-up came through the new LISTEN connection.
+    wait_until_sent(&db, 2, Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.storage.relays().await.unwrap()[0].heartbeat_at <= before {
+        assert!(
+            Instant::now() < deadline,
+            "heartbeats stopped after the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.duplicates(), 0);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}

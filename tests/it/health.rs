@@ -1,0 +1,369 @@
+//! Health tells the truth: one assessment behind `/healthz`, `status`, `doctor` and the
+//! dashboard; liveness by each relay's own heartbeat interval; `degraded` for a relay that keeps
+//! failing; the backlog age as a metric and a health input. Both databases, the real binary.
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use digis_relay::storage::RelayInfo;
+
+use crate::both_databases;
+use crate::common::{Person, TestDb};
+use crate::relay_outcomes::TOKEN;
+
+const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+
+/// A configuration file for the real binary (`digis_timeout_ms` 1 s unless `extra` sets it).
+pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
+    let path = db.dir.path().join("digis-relay.toml");
+    let timeout = if extra.contains("digis_timeout_ms") {
+        ""
+    } else {
+        "digis_timeout_ms = 1000\n"
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
+             digisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
+            db.url,
+            db.dir.path().join("logs").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn cli(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--config", config.to_str().unwrap()])
+        .args(args)
+        .env_remove("DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn status_json(config: &std::path::Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let out = cli(config, &["status", "--json"], env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn relay_row(id: &str, age_s: i64, heartbeat_ms: Option<i64>) -> RelayInfo {
+    let now = Utc::now();
+    RelayInfo {
+        relay_id: id.into(),
+        hostname: "h".into(),
+        pid: 1,
+        version: "t".into(),
+        started_at: now - chrono::Duration::hours(1),
+        heartbeat_at: now - chrono::Duration::seconds(age_s),
+        state: "running".into(),
+        detail: None,
+        heartbeat_ms,
+    }
+}
+
+/// Sets when a member's outbox row is due (ISO text works for both databases).
+async fn due_at(db: &TestDb, person: i64, at: chrono::DateTime<Utc>) {
+    db.exec(&format!(
+        "UPDATE digis_outbox SET next_attempt_at = '{}' WHERE person_id = {person}",
+        digis_relay::storage_time_text(at)
+    ))
+    .await;
+}
+
+both_databases!(
+    storage_keeps_the_heartbeat_interval_and_finds_the_oldest_due_row,
+    metrics_show_the_backlog_age,
+    status_judges_liveness_by_each_relays_own_interval,
+    an_old_backlog_is_a_health_blocker,
+    a_relay_that_keeps_failing_is_degraded_everywhere
+);
+
+async fn storage_keeps_the_heartbeat_interval_and_finds_the_oldest_due_row(db: TestDb) {
+    let s = db.storage();
+    s.heartbeat(&relay_row("r1", 0, Some(60_000)))
+        .await
+        .unwrap();
+    s.heartbeat(&relay_row("r0", 0, None)).await.unwrap();
+    let relays = s.relays().await.unwrap();
+    let by_id = |id: &str| {
+        relays
+            .iter()
+            .find(|r| r.relay_id == id)
+            .unwrap()
+            .heartbeat_ms
+    };
+    assert_eq!(by_id("r1"), Some(60_000));
+    assert_eq!(by_id("r0"), None);
+
+    let now = Utc::now();
+    assert_eq!(s.oldest_due_pending(now).await.unwrap(), None);
+    db.active_with(1, &[1, 2, 3]).await;
+    let oldest = now - chrono::Duration::seconds(600);
+    due_at(&db, 1, oldest).await;
+    due_at(&db, 2, now + chrono::Duration::hours(1)).await;
+    due_at(&db, 3, now - chrono::Duration::hours(2)).await;
+    db.exec("UPDATE digis_outbox SET state = 'failed' WHERE person_id = 3")
+        .await;
+    let got = s.oldest_due_pending(now).await.unwrap().unwrap();
+    assert_eq!(
+        got.timestamp_millis(),
+        oldest.timestamp_millis(),
+        "a failed row and a row not yet due do not count"
+    );
+    db.exec("UPDATE digis_outbox SET state = 'sent' WHERE person_id = 1")
+        .await;
+    assert_eq!(s.oldest_due_pending(now).await.unwrap(), None);
+}
+
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|v| v.parse().unwrap())
+}
+
+async fn metrics_show_the_backlog_age(db: TestDb) {
+    let metrics = digis_relay::metrics::Metrics::new();
+    let name = "digis_outbox_oldest_pending_age_seconds";
+    let text = metrics.render(db.storage.as_ref()).await.unwrap();
+    assert_eq!(gauge(&text, name), Some(0.0), "{text}");
+    db.active_with(1, &[1, 2]).await;
+    due_at(&db, 1, Utc::now() - chrono::Duration::seconds(120)).await;
+    let text = metrics.render(db.storage.as_ref()).await.unwrap();
+    let age = gauge(&text, name).unwrap();
+    assert!((120.0..180.0).contains(&age), "{age}");
+    assert!(text.contains("# HELP digis_outbox_oldest_pending_age_seconds"));
+}
+
+async fn status_judges_liveness_by_each_relays_own_interval(db: TestDb) {
+    let s = db.storage();
+    // 30 s since the last heartbeat: alive for a relay beating every 60 s, dead for one beating
+    // every 5 s. The reader's own heartbeat_ms (default 5 s) must not matter.
+    s.heartbeat(&relay_row("slow", 30, Some(60_000)))
+        .await
+        .unwrap();
+    s.heartbeat(&relay_row("fast", 30, Some(5_000)))
+        .await
+        .unwrap();
+    let config = write_config(&db, "http://127.0.0.1:9", "[export]\nlisten = \"\"\n");
+    let v = status_json(&config, &[]);
+    assert_eq!(
+        v["health"]["live_relays"],
+        serde_json::json!(["slow"]),
+        "{v}"
+    );
+    assert_eq!(v["health"]["healthy"], true, "{v}");
+    // The existing keys stay.
+    for key in ["use_digis", "paused", "pause_reason", "counts", "relays"] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    let text = String::from_utf8(cli(&config, &["status"], &[]).stdout).unwrap();
+    assert!(text.contains("health     ok"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("relay      fast") && l.contains("not alive")),
+        "{text}"
+    );
+    // Nobody alive: unhealthy, said the same way by status and doctor.
+    s.heartbeat(&relay_row("slow", 200, Some(60_000)))
+        .await
+        .unwrap();
+    let v = status_json(&config, &[]);
+    assert_eq!(v["health"]["healthy"], false, "{v}");
+    assert_eq!(v["health"]["blockers"][0]["kind"], "no_live_relay", "{v}");
+}
+
+async fn an_old_backlog_is_a_health_blocker(db: TestDb) {
+    db.storage
+        .heartbeat(&relay_row("r1", 0, Some(600_000)))
+        .await
+        .unwrap();
+    db.active_with(1, &[1]).await;
+    due_at(&db, 1, Utc::now() - chrono::Duration::seconds(120)).await;
+    let config = write_config(&db, "http://127.0.0.1:9", "[export]\nlisten = \"\"\n");
+    let v = status_json(&config, &[]);
+    assert_eq!(
+        v["health"]["healthy"], true,
+        "below the default 15 min: {v}"
+    );
+    let age = v["health"]["oldest_pending_age_seconds"].as_i64().unwrap();
+    assert!((120..180).contains(&age), "{v}");
+    let tight = [("DIGIS_RELAY_RELAY__BACKLOG_MAX_AGE_MS", "60000")];
+    let v = status_json(&config, &tight);
+    assert_eq!(v["health"]["healthy"], false, "{v}");
+    assert_eq!(v["health"]["blockers"][0]["kind"], "backlog_too_old", "{v}");
+    let text = String::from_utf8(cli(&config, &["status"], &tight).stdout).unwrap();
+    assert!(text.contains("BACKLOG TOO OLD"), "{text}");
+    let out = cli(&config, &["doctor", "--no-network"], &tight);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("warning") && l.contains("delivery") && l.contains("BACKLOG")),
+        "{text}"
+    );
+}
+
+async fn get_health(http: &reqwest::Client, port: u16) -> Option<(u16, serde_json::Value)> {
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.json().await.ok()?))
+}
+
+/// Every row failing, batch after batch: `degraded` with the reason in `/healthz` (503),
+/// `status`, `doctor` (error); a row that goes through again clears it.
+async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.subscription(1, "ACTIVE").await;
+    for p in 1..=4 {
+        let mut bad = Person::ordinary(p);
+        bad.mobile_number = Some("12".into());
+        db.person_with(&bad).await;
+        db.add_user(1, p).await;
+    }
+    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
+    );
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Some((503, v)) = get_health(&http, port).await {
+            if v["degraded"] == true {
+                break v;
+            }
+        }
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("DEGRADED") && reason.contains("MobileNumber"),
+        "the reason names the failure: {health}"
+    );
+    assert_eq!(fake.received().len(), 0);
+
+    let v = status_json(&config, &[]);
+    assert_eq!(v["health"]["blockers"][0]["kind"], "degraded", "{v}");
+    assert_eq!(v["relays"][0]["state"], "degraded", "{v}");
+    let text = String::from_utf8(cli(&config, &["status"], &[]).stdout).unwrap();
+    assert!(text.contains("DEGRADED"), "{text}");
+    let out = cli(&config, &["doctor", "--no-network"], &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("error") && l.contains("delivery") && l.contains("DEGRADED")),
+        "{text}"
+    );
+
+    // A member who goes through clears it.
+    db.active_with(2, &[5]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, v)) = get_health(&http, port).await {
+            assert_eq!(v["degraded"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.received().len(), 1);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+both_databases!(a_relay_whose_batches_cannot_run_is_degraded_and_recovers);
+
+async fn wait_for_state(db: &TestDb, state: &str) -> RelayInfo {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = db
+            .storage
+            .relays()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.state == state)
+        {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {state}: {:?}",
+            db.storage.relays().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Database errors batch after batch (here: a relay table gone) make the relay `degraded`
+/// with the error as the reason; once batches run again it says `running`.
+async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
+    use std::sync::Arc;
+    let mut cfg = crate::relay_outcomes::config_for("http://127.0.0.1:9", &db);
+    cfg.relay.poll_interval_ms = 20;
+    cfg.relay.heartbeat_ms = 50;
+    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let (relay, stop) = (relay.clone(), stop.clone());
+        async move { relay.run(stop, false).await }
+    });
+    wait_for_state(&db, "running").await;
+    db.exec("ALTER TABLE digis_control RENAME TO digis_control_away")
+        .await;
+    let r = wait_for_state(&db, "degraded").await;
+    let detail = r.detail.unwrap_or_default();
+    assert!(
+        detail.contains("could not run") && detail.contains("digis_control"),
+        "{detail}"
+    );
+    let h = digis_relay::health::read(db.storage.as_ref(), true, 0, Utc::now()).await;
+    assert!(
+        !h.healthy && h.has(digis_relay::health::Kind::Degraded),
+        "{h:?}"
+    );
+    db.exec("ALTER TABLE digis_control_away RENAME TO digis_control")
+        .await;
+    wait_for_state(&db, "running").await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
+}
