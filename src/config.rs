@@ -14,6 +14,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
 /// Looked for in the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "digis-relay.toml";
 
+/// The longest duration any `*_ms` key may hold.
+pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -309,6 +312,32 @@ impl Config {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
         }
+        // Every duration is added to "now" somewhere (leases, circuit, probes, backoff): bounding
+        // them here keeps that arithmetic far from overflow and catches a typo'd extra zero.
+        for (key, v) in [
+            ("relay.backoff_base_ms", r.backoff_base_ms),
+            ("relay.backoff_max_ms", r.backoff_max_ms),
+            ("relay.lease_ms", r.lease_ms),
+            ("relay.poll_interval_ms", r.poll_interval_ms),
+            ("relay.circuit_open_ms", r.circuit_open_ms),
+            ("relay.config_error_probe_ms", r.config_error_probe_ms),
+            ("relay.heartbeat_ms", r.heartbeat_ms),
+            ("relay.backlog_max_age_ms", r.backlog_max_age_ms),
+            ("digis_timeout_ms", self.digis_timeout_ms),
+            ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
+            (
+                "export.header_read_timeout_ms",
+                self.export.header_read_timeout_ms,
+            ),
+            ("export.idle_timeout_ms", self.export.idle_timeout_ms),
+        ] {
+            if v > MAX_DURATION_MS {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be at most {MAX_DURATION_MS} ms (30 days)"),
+                ));
+            }
+        }
         if r.backoff_max_ms < r.backoff_base_ms {
             return Err(ConfigError::new(
                 "relay.backoff_max_ms",
@@ -337,6 +366,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Every secret the configuration holds (the Digis URL's token values and the export token),
+    /// for redacting them from any text that comes from outside before it is stored or shown.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.endpoint().map(|e| e.secrets()).unwrap_or_default();
+        if !self.export.token.trim().is_empty() {
+            secrets.push(self.export.token.trim().to_string());
+        }
+        secrets
     }
 
     /// The composed Digis import URL (DESIGN §5).
@@ -510,6 +549,17 @@ mod tests {
             load_str("[relay]\nlease_ms = 1000\n").unwrap_err().key,
             "relay.lease_ms"
         );
+        // Huge durations would overflow "now + lease" and panic the relay.
+        for key in [
+            "lease_ms",
+            "circuit_open_ms",
+            "config_error_probe_ms",
+            "backoff_max_ms",
+        ] {
+            let err = load_str(&format!("[relay]\n{key} = 9223372036854775807\n")).unwrap_err();
+            assert_eq!(err.key, format!("relay.{key}"), "{err}");
+            assert!(err.to_string().contains("at most"), "{err}");
+        }
     }
 
     #[test]

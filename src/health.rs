@@ -75,7 +75,9 @@ impl Blocker {
         Blocker {
             kind,
             fails_healthz: kind.fails_healthz(),
-            message: message.into(),
+            // Messages quote pause reasons and relay details (from Digis, from operators):
+            // escaped once here, for every surface that shows a blocker.
+            message: crate::sanitize::for_display(&message.into()),
             relay_id: None,
             by: None,
             since: None,

@@ -38,6 +38,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             person,
         } => resend(&ctx, subscription, person).await,
         Command::Discard { ids, reason } => {
+            let reason = operator_text(&ctx, &reason);
             let s = ctx.storage().await?;
             let changed = s
                 .discard(&ids, &reason, &crate::util::operator_name(), Utc::now())
@@ -55,6 +56,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             })
         }
         Command::Pause { reason } => {
+            let reason = operator_text(&ctx, &reason);
             let s = ctx.storage().await?;
             s.pause(&reason, &crate::util::operator_name(), Utc::now())
                 .await?;
@@ -128,6 +130,13 @@ fn skipped(asked: &[OutboxId], changed: &[OutboxId], why: &str) -> String {
     } else {
         format!("; left alone ({why}, or no such row): {}", join_ids(&left))
     }
+}
+
+/// What an operator typed, made safe to store and show to others: control characters escaped,
+/// anything token-like redacted (a pasted URL), and at most 500 characters.
+fn operator_text(ctx: &Context, text: &str) -> String {
+    let cleaned = crate::sanitize::clean_untrusted(text.trim(), &ctx.config.secrets());
+    cleaned.chars().take(500).collect()
 }
 
 /// Queues a member again. Nothing queued exits 2 with the reason, as `retry` and `discard` do

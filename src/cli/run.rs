@@ -30,6 +30,11 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
     let addr = listen.or_else(|| {
         (!once && !config.export.listen.is_empty()).then(|| config.export.listen.clone())
     });
+    if addr.is_some() {
+        // The first /healthz must already see this relay: a probe during start-up would
+        // otherwise read "no live relay" and restart a service that is fine.
+        relay.heartbeat().await.context("first heartbeat")?;
+    }
     let server = match addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -85,7 +90,7 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
         if control.paused {
             println!(
                 "delivery is paused: {}",
-                control.pause_reason.unwrap_or_default()
+                crate::sanitize::for_display(&control.pause_reason.unwrap_or_default())
             );
         }
     }

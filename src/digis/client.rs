@@ -67,10 +67,7 @@ impl DigisClient {
             .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
         let authorization = reqwest::header::HeaderValue::from_str(&cfg.digis_authorization_header)
             .map_err(|_| ClientError::AuthHeader)?;
-        let mut secrets = endpoint.secrets();
-        if !cfg.export.token.trim().is_empty() {
-            secrets.push(cfg.export.token.trim().to_string());
-        }
+        let secrets = cfg.secrets();
         Ok(Self {
             http,
             retry_cap: Duration::from_millis(cfg.relay.backoff_max_ms),

@@ -93,8 +93,6 @@ pub(super) fn report(
     scan: LogScan,
 ) -> SearchReport {
     let now = opts.now;
-    let stale =
-        chrono::Duration::from_std(opts.relay_stale_after).unwrap_or(chrono::Duration::seconds(30));
     let relays: Vec<RelaySummary> = facts
         .relays
         .iter()
@@ -104,7 +102,7 @@ pub(super) fn report(
             state: r.state.clone(),
             detail: r.detail.clone(),
             heartbeat_at: r.heartbeat_at,
-            alive: r.state != "stopped" && now - r.heartbeat_at <= stale,
+            alive: crate::health::is_live(r, now),
         })
         .collect();
     let alive: Vec<&RelaySummary> = relays.iter().filter(|r| r.alive).collect();

@@ -36,8 +36,45 @@ fn cli(db: &TestDb, args: &[&str]) -> Out {
 both_databases!(
     status_json_has_the_contract_shape,
     operator_commands_change_the_database,
-    preview_prints_the_payloads
+    preview_prints_the_payloads,
+    operator_reasons_are_cleaned_before_they_are_stored
 );
+
+/// An operator's reason is shown to everyone else (dashboard header, status, search): escapes,
+/// a pasted URL's token and a runaway paste are cleaned before it is stored.
+async fn operator_reasons_are_cleaned_before_they_are_stored(db: TestDb) {
+    db.active_with(7, &[1]).await;
+    let s = db.storage();
+    let id = s
+        .rows_for_subscription(digis_relay::domain::SubscriptionId(7))
+        .await
+        .unwrap()[0]
+        .id;
+    let evil = format!(
+        "moved\u{1b}[2J see https://x.example/brp?token=hunter2secret\n{}",
+        "y".repeat(5000)
+    );
+    let out = cli(&db, &["pause", "--reason", &evil]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+    let control = s.control().await.unwrap();
+    let reason = control.pause_reason.unwrap();
+    assert!(
+        !reason.contains('\u{1b}') && !reason.contains('\n'),
+        "{reason:?}"
+    );
+    assert!(!reason.contains("hunter2secret"), "{reason}");
+    assert!(reason.starts_with("moved\\u{1b}[2J see"), "{reason}");
+    assert!(reason.chars().count() <= 500, "{}", reason.len());
+    let out = cli(&db, &["discard", &id.0.to_string(), "--reason", &evil]);
+    assert!(out.ok, "{} {}", out.stdout, out.stderr);
+    let row = s.outbox_row(id).await.unwrap().unwrap();
+    let reason = row.reason.unwrap();
+    assert!(
+        !reason.contains("hunter2secret") && !reason.contains('\u{1b}'),
+        "{reason}"
+    );
+}
 
 async fn status_json_has_the_contract_shape(db: TestDb) {
     db.active_with(5, &[1, 2]).await;

@@ -173,6 +173,21 @@ async fn status_judges_liveness_by_each_relays_own_interval(db: TestDb) {
             .any(|l| l.contains("relay      fast") && l.contains("not alive")),
         "{text}"
     );
+    // Search judges liveness by the same rule (it used the reader's heartbeat_ms).
+    db.active_with(3, &[1]).await;
+    let out = cli(&config, &["search", "--ext-info1", "3", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alive = |id: &str| {
+        v["relays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["relay_id"] == id)
+            .map(|r| r["alive"].clone())
+    };
+    assert_eq!(alive("slow"), Some(serde_json::json!(true)), "{v}");
+    assert_eq!(alive("fast"), Some(serde_json::json!(false)), "{v}");
+    assert_eq!(v["relay_running"], true, "{v}");
     // Nobody alive: unhealthy, said the same way by status and doctor.
     s.heartbeat(&relay_row("slow", 200, Some(60_000)))
         .await
