@@ -38,16 +38,19 @@ const OUTBOX_SELECT: &str = "SELECT o.id, o.subscription_id, o.person_id, o.stat
       WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id LIMIT 1) AS card_number \
     FROM digis_outbox o";
 
-// `::text` so a host that adapted the view (dates as text, numbers as strings) still reads.
-const MEMBER_SELECT: &str = "SELECT subscription_id::bigint AS subscription_id, \
-    person_id::bigint AS person_id, subscription_status::text AS subscription_status, \
+// Every column as `::text`, typed per row in `decode`: a host that adapted the view (a text
+// flag, dates as text, ids as strings) then fails the one row that does not fit, instead of
+// a cast error failing the whole query. ORDER BY must name `m.` columns: the bare names are
+// the text aliases, which sort as text.
+const MEMBER_SELECT: &str = "SELECT subscription_id::text AS subscription_id, \
+    person_id::text AS person_id, subscription_status::text AS subscription_status, \
     start_date::text AS start_date, max_end::text AS max_end, first_name::text AS first_name, \
     last_name::text AS last_name, birth_date::text AS birth_date, sex::text AS sex, \
-    email::text AS email, allow_email::boolean AS allow_email, allow_sms::boolean AS allow_sms, \
+    email::text AS email, allow_email::text AS allow_email, allow_sms::text AS allow_sms, \
     mobile_country_code::text AS mobile_country_code, mobile_number::text AS mobile_number, \
-    card_number::text AS card_number, unit_id::bigint AS unit_id, unit_name::text AS unit_name, \
+    card_number::text AS card_number, unit_id::text AS unit_id, unit_name::text AS unit_name, \
     street_address::text AS street_address, postal_code::text AS postal_code, \
-    postal_city::text AS postal_city, country_alpha2::text AS country_alpha2 FROM digis_member";
+    postal_city::text AS postal_city, country_alpha2::text AS country_alpha2 FROM digis_member m";
 
 fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
     let c = "reading an outbox row";
@@ -69,6 +72,7 @@ fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
         reason: r.try_get("reason").ctx(c)?,
         resend: r.try_get("resend").ctx(c)?,
         card_number: r.try_get("card_number").ctx(c)?,
+        defect: None,
     })
 }
 
@@ -350,8 +354,8 @@ impl Storage for PgStorage {
                 .await
                 .ctx("reading members of claimed rows")?
                 .iter()
-                .map(super::rows::member_row)
-                .collect::<Result<Vec<_>>>()?
+                .map(super::decode::member)
+                .collect::<Vec<_>>()
         };
         let synced = if rows.is_empty() {
             Vec::new()
@@ -993,27 +997,27 @@ impl Storage for PgStorage {
         &self,
         id: SubscriptionId,
         person: Option<PersonId>,
-    ) -> Result<Vec<MemberRow>> {
-        let sql = format!("{MEMBER_SELECT} WHERE subscription_id = $1 AND ($2::bigint IS NULL OR person_id = $2) ORDER BY person_id");
+    ) -> Result<Vec<MemberRead>> {
+        let sql = format!("{MEMBER_SELECT} WHERE subscription_id = $1 AND ($2::bigint IS NULL OR person_id = $2) ORDER BY m.person_id");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(id.0)
             .bind(person.map(|p| p.0))
             .fetch_all(&self.pool)
             .await
             .ctx("reading a subscription's members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
-    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>> {
+    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRead>> {
         let sql = format!(
-            "{MEMBER_SELECT} WHERE card_number::text = $1 ORDER BY subscription_id, person_id"
+            "{MEMBER_SELECT} WHERE card_number::text = $1 ORDER BY m.subscription_id, m.person_id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(card.as_str())
             .fetch_all(&self.pool)
             .await
             .ctx("reading members by card")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>> {
@@ -1043,13 +1047,13 @@ impl Storage for PgStorage {
         &self,
         after: Option<(SubscriptionId, PersonId)>,
         limit: u32,
-    ) -> Result<Vec<MemberRow>> {
+    ) -> Result<Vec<MemberRead>> {
         let (s, p) = after
             .map(|(s, p)| (s.0, p.0))
             .unwrap_or((i64::MIN, i64::MIN));
         let sql = format!(
-            "{MEMBER_SELECT} WHERE subscription_status = 'ACTIVE' AND (subscription_id, person_id) > ($1, $2) \
-             ORDER BY subscription_id, person_id LIMIT $3"
+            "{MEMBER_SELECT} WHERE subscription_status = 'ACTIVE' AND (m.subscription_id, m.person_id) > ($1, $2) \
+             ORDER BY m.subscription_id, m.person_id LIMIT $3"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(s)
@@ -1058,6 +1062,6 @@ impl Storage for PgStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading active members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 }
