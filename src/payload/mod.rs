@@ -7,6 +7,8 @@
 //! libphonenumber's rules. A row that cannot be sent gives a [`PayloadError`] naming the person,
 //! the subscription and the field, and never any personal data.
 pub mod phone;
+#[cfg(test)]
+mod props;
 pub mod text;
 
 use std::fmt;
