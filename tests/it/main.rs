@@ -4,6 +4,7 @@ mod cli_ops;
 mod common;
 mod doctor;
 mod fake_digis;
+mod host_rows;
 mod http_export;
 mod relay_outcomes;
 mod relay_service;
