@@ -774,6 +774,82 @@ mod tests {
     }
 
     #[test]
+    fn host_values_are_validated_per_field() {
+        type Spoil = fn(&mut MemberRow);
+        let cases: Vec<(Spoil, &str, &str)> = vec![
+            (
+                |m| m.subscription_id = -7,
+                "ExtInfo1",
+                "the subscription id is not positive",
+            ),
+            (
+                |m| m.person_id = 0,
+                "ExtInfo4",
+                "the person id is not positive",
+            ),
+            (
+                |m| m.unit_id = Some(0),
+                "ExtInfo3",
+                "the unit id is not positive",
+            ),
+            (
+                |m| m.card_number = s("1234 5678"),
+                "ExtInfo20",
+                "card number contains a space at character 5",
+            ),
+            (
+                |m| m.card_number = Some("9".repeat(10_000)),
+                "ExtInfo20",
+                "card number is too long",
+            ),
+            (
+                |m| m.first_name = Some("A".repeat(10_000)),
+                "FirstName",
+                "too long (10000 characters, at most 200)",
+            ),
+            (
+                |m| m.last_name = s("Svens\u{1b}[2Json"),
+                "LastName",
+                "contains a control character (U+001B",
+            ),
+            (
+                |m| m.postal_city = s("Ma\0lmö"),
+                "City",
+                "contains a control character",
+            ),
+            (
+                |m| m.birth_date = s("2090-01-01"),
+                "DOB",
+                "a birth date in the future",
+            ),
+            (
+                |m| m.birth_date = s("1850-01-01"),
+                "DOB",
+                "a birth date before 1900-01-01",
+            ),
+            (
+                |m| m.mobile_number = s("07O1234008"),
+                "MobileNumber",
+                "contains a letter at character 3",
+            ),
+        ];
+        for (spoil, field, message) in cases {
+            let mut m = anna();
+            spoil(&mut m);
+            let e = err(&m);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.starts_with(message), "{e}");
+        }
+        // Line breaks and tabs inside a value become spaces; a name at the cap is sent.
+        let mut m = anna();
+        m.street_address = s("Storgatan 1\nLgh 1102");
+        m.first_name = Some("Å".repeat(200));
+        let v = value(&m);
+        assert_eq!(v["Address"], "Storgatan 1 Lgh 1102");
+        assert_eq!(v["FirstName"].as_str().unwrap().chars().count(), 200);
+    }
+
+    #[test]
     fn missing_card_number_is_an_error() {
         for card in [None, s(""), s("  ")] {
             let mut m = anna();
