@@ -84,23 +84,45 @@ fn member() -> impl Strategy<Value = MemberRow> {
         )
 }
 
+fn clean_text() -> impl Strategy<Value = Option<String>> {
+    prop::option::of("[ \\ta-zA-Z0-9åäöÅÄÖé'\"@.,-]{0,40}")
+}
+
 /// Rows that mostly build, so the payload side of the property is exercised too.
 fn plausible_member() -> impl Strategy<Value = MemberRow> {
     (
         member(),
-        1..i64::MAX,
-        1..i64::MAX,
-        "7[0-9]{8}",
-        "[0-9]{4,12}",
+        (1..i64::MAX, 1..i64::MAX, prop::option::of(1..i64::MAX)),
+        ("7[0-9]{8}", "[0-9A-Z-]{1,20}"),
+        (clean_text(), clean_text(), clean_text(), clean_text()),
+        (clean_text(), clean_text(), clean_text()),
+        (
+            prop::option::of("19[0-9]{2}-0[1-9]-1[0-9]"),
+            prop::option::of("20[2-9][0-9]-1[0-2]-2[0-8]"),
+            prop::option::of("SE|se|NO| fi |X"),
+        ),
     )
-        .prop_map(|(mut m, s, p, mobile, card)| {
-            m.subscription_id = s;
-            m.person_id = p;
-            m.mobile_country_code = Some("46".into());
-            m.mobile_number = Some(format!("0{mobile}"));
-            m.card_number = Some(card);
-            m
-        })
+        .prop_map(
+            |(mut m, (s, p, unit), (mobile, card), (f, l, e, st), (z, c, un), (dob, end, cc))| {
+                m.subscription_id = s;
+                m.person_id = p;
+                m.unit_id = unit;
+                m.mobile_country_code = Some("46".into());
+                m.mobile_number = Some(format!("0{mobile}"));
+                m.card_number = Some(card);
+                m.first_name = f;
+                m.last_name = l;
+                m.email = e;
+                m.street_address = st;
+                m.postal_code = z.map(|z| z.chars().take(20).collect());
+                m.postal_city = c;
+                m.unit_name = un;
+                m.birth_date = dob;
+                m.max_end = end;
+                m.country_alpha2 = cc;
+                m
+            },
+        )
 }
 
 fn check(m: &MemberRow) -> Result<(), TestCaseError> {
@@ -173,4 +195,19 @@ proptest! {
             prop_assert!(again.as_ref().is_ok_and(|a| *a == m), "{}", number);
         }
     }
+}
+
+/// Guards the property above: if the strategy stopped producing rows that build, the
+/// payload half of the property would pass without checking anything.
+#[test]
+fn plausible_rows_mostly_build() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let built = (0..400)
+        .filter(|_| {
+            let m = plausible_member().new_tree(&mut runner).unwrap().current();
+            build(&m, &PayloadConfig::default()).is_ok()
+        })
+        .count();
+    assert!(built >= 100, "only {built} of 400 built");
 }
