@@ -55,15 +55,18 @@ impl Cells for SqliteRow {
     }
 }
 
-/// PostgreSQL's member query selects every column as `::text`, so a value the view's types
-/// allow but the relay does not (a text flag, a huge id) is typed here, per row.
+/// PostgreSQL's member query selects every column as the bytes of its text, so a value the
+/// view's types allow but the relay does not (a text flag, a huge id) is typed here, per row,
+/// and so are bytes that are not UTF-8 (a database in SQL_ASCII encoding stores any).
 impl Cells for PgRow {
     fn cell(&self, column: &str) -> Cell {
-        match self.try_get::<Option<String>, _>(column) {
+        match self.try_get::<Option<Vec<u8>>, _>(column) {
             Ok(None) => Cell::Null,
-            Ok(Some(s)) => Cell::Text(s),
-            // A database in SQL_ASCII encoding hands out bytes that are not UTF-8.
-            Err(_) => Cell::Bad("is not valid UTF-8 text"),
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                Ok(s) => Cell::Text(s),
+                Err(_) => Cell::Bad("is not valid UTF-8"),
+            },
+            Err(_) => Cell::Bad("cannot be read"),
         }
     }
 }

@@ -161,3 +161,63 @@ async fn sqlite_outbox_row_with_a_text_person_id_is_listed_and_fails_alone() {
         .iter()
         .any(|c| c.member.as_ref().is_some_and(|m| m.person_id == 1)));
 }
+
+/// A PostgreSQL database in SQL_ASCII encoding stores bytes as given, so a name can hold
+/// Latin-1 bytes that are not UTF-8 (older installations exist). That row fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sql_ascii_name_that_is_not_utf8_fails_alone() {
+    use sqlx::Executor;
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    let name = format!("drt_ascii_{}_{}", std::process::id(), rand::random::<u32>());
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let db_url = url.to_string();
+    let result = async move {
+        let s = digis_relay::storage::connect(&db_url).await.unwrap();
+        s.migrate(true).await.unwrap();
+        let mut sql = String::from("INSERT INTO business_unit VALUES (1, 'Gym');");
+        for p in 1..=3 {
+            sql.push_str(&format!(
+                "INSERT INTO person (id, unit_id, first_name, mobile_number, card_number) \
+                 VALUES ({p}, 1, 'Anna', '0701234567', '3400000{p}');"
+            ));
+        }
+        sql.push_str(
+            "UPDATE person SET first_name = 'J' || E'\\xF6' || 'rn' WHERE id = 2; \
+             INSERT INTO subscription (id, status, start_date) VALUES (10, 'ACTIVE', '2026-01-01'); \
+             INSERT INTO subscription_user VALUES (10, 1), (10, 2), (10, 3);",
+        );
+        s.host_exec(&sql).await.unwrap();
+        let claimed = s
+            .claim("t", 10, Duration::from_secs(60), Utc::now())
+            .await
+            .expect("the claim does not fail for everyone");
+        let defects: Vec<String> = claimed
+            .iter()
+            .filter_map(|c| c.row.defect.as_ref().map(|d| d.to_string()))
+            .collect();
+        assert_eq!(defects.len(), 1, "{defects:?}");
+        assert!(
+            defects[0].contains("person 2 (subscription 10): column first_name"),
+            "{defects:?}"
+        );
+        assert_eq!(claimed.iter().filter(|c| c.member.is_some()).count(), 2);
+    };
+    // Dropped whatever happened, then the outcome is reported.
+    let outcome = tokio::spawn(result).await;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+    outcome.unwrap();
+}

@@ -34,31 +34,66 @@ impl Drop for PgStorage {
 const OUTBOX_SELECT: &str = "SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, \
     o.next_attempt_at, o.locked_by, o.locked_until, o.claim_token, o.last_error, \
     o.last_http_status, o.external_id, o.created_at, o.sent_at, o.reason, o.resend, \
-    (SELECT m.card_number::text FROM digis_member m \
+    (SELECT convert_to(m.card_number::text, CASE WHEN getdatabaseencoding() = 'SQL_ASCII' \
+      THEN 'SQL_ASCII' ELSE 'UTF8' END::name) FROM digis_member m \
       WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id LIMIT 1) AS card_number \
     FROM digis_outbox o";
 
-// Every column as `::text`, typed per row in `decode`: a host that adapted the view (a text
-// flag, dates as text, ids as strings) then fails the one row that does not fit, instead of
-// a cast error failing the whole query. ORDER BY must name `m.` columns: the bare names are
-// the text aliases, which sort as text.
-const MEMBER_SELECT: &str = "SELECT subscription_id::text AS subscription_id, \
-    person_id::text AS person_id, subscription_status::text AS subscription_status, \
-    start_date::text AS start_date, max_end::text AS max_end, first_name::text AS first_name, \
-    last_name::text AS last_name, birth_date::text AS birth_date, sex::text AS sex, \
-    email::text AS email, allow_email::text AS allow_email, allow_sms::text AS allow_sms, \
-    mobile_country_code::text AS mobile_country_code, mobile_number::text AS mobile_number, \
-    card_number::text AS card_number, unit_id::text AS unit_id, unit_name::text AS unit_name, \
-    street_address::text AS street_address, postal_code::text AS postal_code, \
-    postal_city::text AS postal_city, country_alpha2::text AS country_alpha2 FROM digis_member m";
+// Every column as the bytes of its text, typed per row in `decode`: a host that adapted the
+// view (a text flag, ids as strings) then fails the one row that does not fit, instead of a
+// cast error failing the whole query. The bytes are UTF-8 (`convert_to`), except in a
+// database in SQL_ASCII encoding, which stores any bytes and cannot convert: there they come
+// as stored, so one name that is not UTF-8 fails its row, not the query ("invalid byte
+// sequence"). ORDER BY must name `m.` columns: the bare names are the aliases.
+const MEMBER_SELECT: &str = "SELECT convert_to(subscription_id::text, e.enc) AS subscription_id, \
+    convert_to(person_id::text, e.enc) AS person_id, \
+    convert_to(subscription_status::text, e.enc) AS subscription_status, \
+    convert_to(start_date::text, e.enc) AS start_date, \
+    convert_to(max_end::text, e.enc) AS max_end, \
+    convert_to(first_name::text, e.enc) AS first_name, \
+    convert_to(last_name::text, e.enc) AS last_name, \
+    convert_to(birth_date::text, e.enc) AS birth_date, \
+    convert_to(sex::text, e.enc) AS sex, \
+    convert_to(email::text, e.enc) AS email, \
+    convert_to(allow_email::text, e.enc) AS allow_email, \
+    convert_to(allow_sms::text, e.enc) AS allow_sms, \
+    convert_to(mobile_country_code::text, e.enc) AS mobile_country_code, \
+    convert_to(mobile_number::text, e.enc) AS mobile_number, \
+    convert_to(card_number::text, e.enc) AS card_number, \
+    convert_to(unit_id::text, e.enc) AS unit_id, \
+    convert_to(unit_name::text, e.enc) AS unit_name, \
+    convert_to(street_address::text, e.enc) AS street_address, \
+    convert_to(postal_code::text, e.enc) AS postal_code, \
+    convert_to(postal_city::text, e.enc) AS postal_city, \
+    convert_to(country_alpha2::text, e.enc) AS country_alpha2 \
+    FROM digis_member m CROSS JOIN (SELECT CASE WHEN getdatabaseencoding() = 'SQL_ASCII' \
+    THEN 'SQL_ASCII' ELSE 'UTF8' END::name AS enc) e";
 
 fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
+    use super::decode::{text, Cells};
     let c = "reading an outbox row";
     let state: String = r.try_get("state").ctx(c)?;
+    let id: i64 = r.try_get("id").ctx(c)?;
+    let subscription_id: i64 = r.try_get("subscription_id").ctx(c)?;
+    let person_id: i64 = r.try_get("person_id").ctx(c)?;
+    // The card comes from the host's view: unreadable bytes are this row's defect only.
+    let (card_number, defect) = match text(r.cell("card_number")) {
+        Ok(card) => (card, None),
+        Err(problem) => (
+            None,
+            Some(Box::new(RowDefect {
+                outbox_id: Some(OutboxId(id)),
+                subscription: StoredId::Int(subscription_id),
+                person: StoredId::Int(person_id),
+                column: "card_number",
+                problem: problem.to_string(),
+            })),
+        ),
+    };
     Ok(OutboxRow {
-        id: OutboxId(r.try_get("id").ctx(c)?),
-        subscription_id: SubscriptionId(r.try_get("subscription_id").ctx(c)?),
-        person_id: PersonId(r.try_get("person_id").ctx(c)?),
+        id: OutboxId(id),
+        subscription_id: SubscriptionId(subscription_id),
+        person_id: PersonId(person_id),
         state: OutboxState::from_str(&state).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         attempts: r.try_get("attempts").ctx(c)?,
         next_attempt_at: r.try_get("next_attempt_at").ctx(c)?,
@@ -71,8 +106,8 @@ fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
         sent_at: r.try_get("sent_at").ctx(c)?,
         reason: r.try_get("reason").ctx(c)?,
         resend: r.try_get("resend").ctx(c)?,
-        card_number: r.try_get("card_number").ctx(c)?,
-        defect: None,
+        card_number,
+        defect,
     })
 }
 
