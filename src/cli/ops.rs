@@ -248,7 +248,15 @@ async fn preview(
     }
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
-    for m in &members {
+    for read in &members {
+        let m = match read {
+            Ok(m) => m,
+            Err(d) => {
+                failed += 1;
+                eprintln!("error: {d}");
+                continue;
+            }
+        };
         match payload::build(m, &ctx.config.payload) {
             Ok(p) => writeln!(out, "{}", p.to_json())?,
             Err(e) => {

@@ -9,12 +9,29 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct CardNumber(String);
 
+/// The longest card number accepted (ExtInfo20). Real cards are 8–20 characters.
+pub const MAX_CARD_LEN: usize = 64;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CardNumberError {
     #[error("a card number cannot be empty")]
     Empty,
-    #[error("card number `{0}` contains a character other than letters, digits and '-'")]
+    /// Says which character and where, never repeating the whole value: it may come from a
+    /// host row and hold a line break or a terminal escape.
+    #[error("card number contains {0}: only letters A-Z, digits and '-' are allowed")]
     BadCharacter(String),
+    #[error("card number is too long ({0} characters, at most {MAX_CARD_LEN})")]
+    TooLong(usize),
+}
+
+/// `a space at character 5`, `'O' at character 3`, `U+001B at character 1`.
+fn describe(i: usize, c: char) -> String {
+    let what = match c {
+        ' ' => "a space".to_string(),
+        c if c.is_ascii_graphic() => format!("'{c}'"),
+        c => format!("U+{:04X}", c as u32),
+    };
+    format!("{what} at character {}", i + 1)
 }
 
 impl CardNumber {
@@ -30,10 +47,19 @@ impl FromStr for CardNumber {
         if s.is_empty() {
             return Err(CardNumberError::Empty);
         }
-        // The sync log is searched for `ExtInfo20:<card>` as a whole token, so a card number
-        // must not contain the separators that end a token.
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(CardNumberError::BadCharacter(s.to_string()));
+        // One rule for the relay, preview and search: a card the relay sends can always be
+        // searched for. The sync log is searched for `ExtInfo20:<card>` as a whole token and
+        // card readers give letters and digits, so a space or other sign is a typing error to
+        // fix in the membership system, not a card to send (and then never find).
+        if let Some((i, c)) = s
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(CardNumberError::BadCharacter(describe(i, c)));
+        }
+        if s.len() > MAX_CARD_LEN {
+            return Err(CardNumberError::TooLong(s.len()));
         }
         Ok(Self(s.to_string()))
     }
@@ -66,5 +92,18 @@ mod tests {
             "1'; drop".parse::<CardNumber>(),
             Err(CardNumberError::BadCharacter(_))
         ));
+        assert_eq!(
+            "1234 5678".parse::<CardNumber>().unwrap_err().to_string(),
+            "card number contains a space at character 5: only letters A-Z, digits and '-' are allowed"
+        );
+        let forged = "1\nExtInfo1:424242 outcome=sent"
+            .parse::<CardNumber>()
+            .unwrap_err();
+        assert!(!forged.to_string().contains("424242"), "{forged}");
+        assert_eq!(
+            "9".repeat(65).parse::<CardNumber>(),
+            Err(CardNumberError::TooLong(65))
+        );
+        assert!("9".repeat(64).parse::<CardNumber>().is_ok());
     }
 }

@@ -21,6 +21,15 @@ macro_rules! id_type {
             pub fn get(self) -> i64 {
                 self.0
             }
+
+            /// The one rule for ids read from the host or typed by a person: positive.
+            pub fn new(v: i64) -> Result<Self, IdError> {
+                if v > 0 {
+                    Ok(Self(v))
+                } else {
+                    Err(IdError { kind: $kind, input: v.to_string() })
+                }
+            }
         }
 
         impl fmt::Display for $name {
@@ -33,7 +42,7 @@ macro_rules! id_type {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s.trim().parse::<i64>() {
-                    Ok(v) if v > 0 => Ok(Self(v)),
+                    Ok(v) => Self::new(v).map_err(|_| IdError { kind: $kind, input: s.to_string() }),
                     _ => Err(IdError { kind: $kind, input: s.to_string() }),
                 }
             }

@@ -4,6 +4,6 @@ mod card;
 mod ids;
 mod state;
 
-pub use card::{CardNumber, CardNumberError};
+pub use card::{CardNumber, CardNumberError, MAX_CARD_LEN};
 pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
 pub use state::{OutboxState, UnknownState};

@@ -61,8 +61,9 @@ impl ExportFormat {
     }
 }
 
-/// A member left out of the export because no payload could be built for them. Ids and the
-/// payload field only: never the offending value (it is personal data).
+/// A member left out of the export because no payload could be built for them, or their host
+/// row cannot be read. Ids and the payload field (or the host column) only: never the
+/// offending value (it is personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub subscription_id: i64,
@@ -131,6 +132,17 @@ impl Exporter {
         self.summary.written + self.summary.skipped
     }
 
+    fn skip(&mut self, subscription_id: i64, person_id: i64, field: &'static str) {
+        self.summary.skipped += 1;
+        if self.summary.skipped_examples.len() < SKIPPED_EXAMPLES {
+            self.summary.skipped_examples.push(Skipped {
+                subscription_id,
+                person_id,
+                field,
+            });
+        }
+    }
+
     /// The next chunk, or `None` when the export is complete.
     pub async fn next_chunk(
         &mut self,
@@ -152,7 +164,21 @@ impl Exporter {
             }
             self.phase = Phase::Pages;
         }
-        for member in &page {
+        for read in &page {
+            let member = match read {
+                Ok(m) => m,
+                Err(d) => {
+                    // One unreadable host row is skipped and counted, never an error for the
+                    // page: the ids and the column only, no personal data.
+                    tracing::warn!("export {NAME}: member skipped, the row cannot be read: {d}");
+                    self.skip(
+                        d.subscription.int().unwrap_or(0),
+                        d.person.int().unwrap_or(0),
+                        d.column,
+                    );
+                    continue;
+                }
+            };
             // ACTIVE is the page query's filter; re-checked so that a storage bug could never
             // put a paused or ended membership into Digis's nightly import.
             if !member.is_active() {
@@ -179,19 +205,19 @@ impl Exporter {
                         field = e.field,
                         "export {NAME}: member skipped, no payload can be built"
                     );
-                    self.summary.skipped += 1;
-                    if self.summary.skipped_examples.len() < SKIPPED_EXAMPLES {
-                        self.summary.skipped_examples.push(Skipped {
-                            subscription_id: e.subscription_id,
-                            person_id: e.person_id,
-                            field: e.field,
-                        });
-                    }
+                    self.skip(e.subscription_id, e.person_id, e.field);
                 }
             }
         }
-        if let Some(m) = page.last() {
-            self.after = Some((m.subscription(), m.person()));
+        // The cursor moves past unreadable rows too, so a page of them cannot repeat forever.
+        if let Some(key) = page.iter().rev().find_map(|r| match r {
+            Ok(m) => Some((m.subscription(), m.person())),
+            Err(d) => Some((
+                SubscriptionId(d.subscription.int()?),
+                PersonId(d.person.int()?),
+            )),
+        }) {
+            self.after = Some(key);
         }
         if last_page {
             if self.format == ExportFormat::Json {

@@ -7,13 +7,17 @@
 //! libphonenumber's rules. A row that cannot be sent gives a [`PayloadError`] naming the person,
 //! the subscription and the field, and never any personal data.
 pub mod phone;
+#[cfg(test)]
+mod props;
+pub mod text;
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::PayloadConfig;
+use crate::domain::{CardNumber, CardNumberError, PersonId, SubscriptionId, UnitId};
 use crate::storage::model::MemberRow;
 
 use self::phone::PhoneError;
@@ -168,12 +172,19 @@ pub struct PayloadError {
     pub message: String,
 }
 
+/// The earliest birth date accepted: anything older is a placeholder or a typing error.
+pub const OLDEST_DOB: &str = "1900-01-01";
+
 /// Builds the payload for one `digis_member` row.
 ///
-/// Errors, checked in key order: `DOB` (malformed birth date), `MobileNumber` (missing, not a
-/// valid number, or not a mobile number), `ExtInfo5` (malformed `max_end`), `ExtInfo20` (no
-/// card number: it is how support finds the member). A missing unit, address, name, e-mail,
-/// sex or birth date is not an error: the key is `null`.
+/// Errors, checked in key order: `FirstName`, `LastName`, `Address`, `City`, `Email`, `Zip`,
+/// `ExtInfo2` (a control character other than tab/CR/LF, or longer than the field's cap, see
+/// [`text`]), `DOB` (not a calendar date, in the future, or before [`OLDEST_DOB`]),
+/// `MobileNumber` (missing, a letter or other sign in it, not a valid number, or not a mobile
+/// number), `ExtInfo1`/`ExtInfo4`/`ExtInfo3` (an id that is not positive), `ExtInfo5`
+/// (`max_end` not a calendar date), `ExtInfo20` (no card number, a character other than
+/// letters, digits and '-', or longer than 64: the one [`CardNumber`] rule search uses too).
+/// A missing unit, address, name, e-mail, sex or birth date is not an error: the key is `null`.
 pub fn build(member: &MemberRow, cfg: &PayloadConfig) -> Result<Payload, PayloadError> {
     let fail = |field: &'static str, message: String| PayloadError {
         subscription_id: member.subscription_id,
@@ -181,8 +192,19 @@ pub fn build(member: &MemberRow, cfg: &PayloadConfig) -> Result<Payload, Payload
         field,
         message,
     };
+    let txt = |field: &'static str, value: &Option<String>, cap: usize| {
+        text::field(value.as_deref(), cap).map_err(|m| fail(field, m))
+    };
 
-    let dob = date(member.birth_date.as_deref()).map_err(|m| fail("DOB", m))?;
+    let first_name = txt("FirstName", &member.first_name, text::MAX_TEXT)?;
+    let last_name = txt("LastName", &member.last_name, text::MAX_TEXT)?;
+    let address = txt("Address", &member.street_address, text::MAX_TEXT)?;
+    let city = txt("City", &member.postal_city, text::MAX_TEXT)?;
+    let email = txt("Email", &member.email, text::MAX_EMAIL)?;
+    let zip = txt("Zip", &member.postal_code, text::MAX_ZIP)?;
+    let unit_name = txt("ExtInfo2", &member.unit_name, text::MAX_TEXT)?;
+
+    let dob = birth_date(member.birth_date.as_deref()).map_err(|m| fail("DOB", m))?;
 
     let mobile = phone::parse_mobile(
         clean(member.mobile_number.as_deref()).unwrap_or(""),
@@ -192,21 +214,38 @@ pub fn build(member: &MemberRow, cfg: &PayloadConfig) -> Result<Payload, Payload
     )
     .map_err(|e: PhoneError| fail("MobileNumber", e.to_string()))?;
 
+    let subscription = SubscriptionId::new(member.subscription_id)
+        .map_err(|_| fail("ExtInfo1", "the subscription id is not positive".into()))?;
+    let person = PersonId::new(member.person_id)
+        .map_err(|_| fail("ExtInfo4", "the person id is not positive".into()))?;
+    let unit = member
+        .unit_id
+        .map(UnitId::new)
+        .transpose()
+        .map_err(|_| fail("ExtInfo3", "the unit id is not positive".into()))?;
+
     let max_end = date(member.max_end.as_deref()).map_err(|m| fail("ExtInfo5", m))?;
 
-    let card = clean(member.card_number.as_deref())
-        .ok_or_else(|| fail("ExtInfo20", "no card number".to_string()))?;
+    let card = match member
+        .card_number
+        .as_deref()
+        .unwrap_or("")
+        .parse::<CardNumber>()
+    {
+        Ok(c) => c,
+        Err(CardNumberError::Empty) => return Err(fail("ExtInfo20", "no card number".into())),
+        Err(e) => return Err(fail("ExtInfo20", e.to_string())),
+    };
 
-    let email = owned(member.email.as_deref());
     let email_ok = email.as_deref().is_some_and(is_valid_email);
 
     Ok(Payload {
         is_send_sms: true,
         template_id: cfg.template_id,
-        first_name: owned(member.first_name.as_deref()),
-        last_name: owned(member.last_name.as_deref()),
-        address: owned(member.street_address.as_deref()),
-        city: owned(member.postal_city.as_deref()),
+        first_name,
+        last_name,
+        address,
+        city,
         dob,
         email,
         gender: member.sex.as_deref().and_then(Gender::from_sex),
@@ -219,15 +258,32 @@ pub fn build(member: &MemberRow, cfg: &PayloadConfig) -> Result<Payload, Payload
         creation_type_id: cfg.creation_type_id,
         is_convert_to_unique_url: true,
         unique_url_type: cfg.unique_url_type,
-        ext_info1: member.subscription_id,
-        ext_info2: owned(member.unit_name.as_deref()),
-        ext_info3: member.unit_id,
-        ext_info4: member.person_id,
+        ext_info1: subscription.get(),
+        ext_info2: unit_name,
+        ext_info3: unit.map(UnitId::get),
+        ext_info4: person.get(),
         ext_info5: max_end,
-        ext_info20: card.to_string(),
+        ext_info20: card.as_str().to_string(),
         iso_country_code: clean(member.country_alpha2.as_deref()).and_then(alpha2),
-        zip: owned(member.postal_code.as_deref()),
+        zip,
     })
+}
+
+/// A birth date: a calendar date, not after today (UTC) and not before [`OLDEST_DOB`].
+fn birth_date(value: Option<&str>) -> Result<Option<String>, String> {
+    let Some(day) = date(value)? else {
+        return Ok(None);
+    };
+    let today = Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    // Both are `YYYY-MM-DD` with four-digit years (`date` checks the shape): text order is
+    // date order.
+    if day > today {
+        return Err("a birth date in the future".into());
+    }
+    if day.as_str() < OLDEST_DOB {
+        return Err(format!("a birth date before {OLDEST_DOB}"));
+    }
+    Ok(Some(day))
 }
 
 impl Payload {
@@ -279,10 +335,6 @@ impl Payload {
 /// Trimmed, and `None` when nothing is left.
 fn clean(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn owned(value: Option<&str>) -> Option<String> {
-    clean(value).map(str::to_string)
 }
 
 /// Upper-cased when it is two ASCII letters, else `None`.
@@ -719,6 +771,82 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn host_values_are_validated_per_field() {
+        type Spoil = fn(&mut MemberRow);
+        let cases: Vec<(Spoil, &str, &str)> = vec![
+            (
+                |m| m.subscription_id = -7,
+                "ExtInfo1",
+                "the subscription id is not positive",
+            ),
+            (
+                |m| m.person_id = 0,
+                "ExtInfo4",
+                "the person id is not positive",
+            ),
+            (
+                |m| m.unit_id = Some(0),
+                "ExtInfo3",
+                "the unit id is not positive",
+            ),
+            (
+                |m| m.card_number = s("1234 5678"),
+                "ExtInfo20",
+                "card number contains a space at character 5",
+            ),
+            (
+                |m| m.card_number = Some("9".repeat(10_000)),
+                "ExtInfo20",
+                "card number is too long",
+            ),
+            (
+                |m| m.first_name = Some("A".repeat(10_000)),
+                "FirstName",
+                "too long (10000 characters, at most 200)",
+            ),
+            (
+                |m| m.last_name = s("Svens\u{1b}[2Json"),
+                "LastName",
+                "contains a control character (U+001B",
+            ),
+            (
+                |m| m.postal_city = s("Ma\0lmö"),
+                "City",
+                "contains a control character",
+            ),
+            (
+                |m| m.birth_date = s("2090-01-01"),
+                "DOB",
+                "a birth date in the future",
+            ),
+            (
+                |m| m.birth_date = s("1850-01-01"),
+                "DOB",
+                "a birth date before 1900-01-01",
+            ),
+            (
+                |m| m.mobile_number = s("07O1234008"),
+                "MobileNumber",
+                "contains a letter at character 3",
+            ),
+        ];
+        for (spoil, field, message) in cases {
+            let mut m = anna();
+            spoil(&mut m);
+            let e = err(&m);
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.starts_with(message), "{e}");
+        }
+        // Line breaks and tabs inside a value become spaces; a name at the cap is sent.
+        let mut m = anna();
+        m.street_address = s("Storgatan 1\nLgh 1102");
+        m.first_name = Some("Å".repeat(200));
+        let v = value(&m);
+        assert_eq!(v["Address"], "Storgatan 1 Lgh 1102");
+        assert_eq!(v["FirstName"].as_str().unwrap().chars().count(), 200);
     }
 
     #[test]

@@ -82,6 +82,14 @@ pub enum PhoneError {
     Missing,
     #[error("not a phone number: {0}")]
     Unparsable(String),
+    /// A letter where a digit belongs (`07O1234008`: the letter O): libphonenumber would
+    /// read it as a vanity number or report "no digits", neither of which says what to fix.
+    #[error("contains a letter at character {0}: a phone number is digits, spaces, '-', '(', ')', '.', '/' and a leading '+'")]
+    Letter(usize),
+    #[error("contains a character that does not belong in a phone number (U+{code:04X} at character {at})")]
+    BadCharacter { at: usize, code: u32 },
+    #[error("too long to be a phone number ({0} characters)")]
+    TooLong(usize),
     #[error("not a valid number for region {region}")]
     Invalid { region: String },
     #[error("not a mobile number for region {region}")]
@@ -105,6 +113,7 @@ pub fn parse_mobile(
     if number.is_empty() {
         return Err(PhoneError::Missing);
     }
+    check_characters(number)?;
     let region = calling_code
         .and_then(region_for_calling_code)
         .or_else(|| address_country.and_then(parse_region))
@@ -151,6 +160,32 @@ pub fn parse_mobile(
         // Display keeps the leading zeros that are part of the significant number (Italy).
         national_number: parsed.national().to_string(),
     })
+}
+
+/// The longest typed number read: the longest valid number is 15 digits (E.164), plus room
+/// for `00`, spaces and separators.
+pub const MAX_TYPED_LEN: usize = 40;
+
+/// What a typed number may hold before libphonenumber reads it.
+fn check_characters(number: &str) -> Result<(), PhoneError> {
+    let n = number.chars().count();
+    if n > MAX_TYPED_LEN {
+        return Err(PhoneError::TooLong(n));
+    }
+    for (i, c) in number.chars().enumerate() {
+        match c {
+            '0'..='9' | ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
+            '+' if i == 0 => {}
+            c if c.is_alphabetic() => return Err(PhoneError::Letter(i + 1)),
+            c => {
+                return Err(PhoneError::BadCharacter {
+                    at: i + 1,
+                    code: c as u32,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_international(parsed: &PhoneNumber) -> bool {
@@ -381,11 +416,22 @@ mod tests {
     fn missing_unparsable_and_invalid() {
         assert_eq!(se(""), Err(PhoneError::Missing));
         assert_eq!(se("   \t"), Err(PhoneError::Missing));
-        assert!(
-            matches!(se("n/a"), Err(PhoneError::Unparsable(_))),
-            "{:?}",
-            se("n/a")
+        // A letter is named as such: "no digits to read" did not say what to fix.
+        assert_eq!(se("n/a"), Err(PhoneError::Letter(1)));
+        assert_eq!(se("07O1234008"), Err(PhoneError::Letter(3)));
+        assert!(se("07O1234008")
+            .unwrap_err()
+            .to_string()
+            .starts_with("contains a letter at character 3"));
+        assert_eq!(
+            se("070\u{1b}1234567"),
+            Err(PhoneError::BadCharacter { at: 4, code: 0x1b })
         );
+        assert_eq!(se(&"7".repeat(10_000)), Err(PhoneError::TooLong(10_000)));
+        assert!(matches!(
+            se("++46"),
+            Err(PhoneError::BadCharacter { at: 2, .. })
+        ));
         // Too few or too many digits for a Swedish mobile number.
         for typed in ["12", "070-123", "070-123 45 67 89 01", "+46 70 123"] {
             let err = se(typed).unwrap_err();

@@ -34,6 +34,11 @@ impl Decision {
 
 /// Reasons not to send at all, checked against the database as it is now.
 pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
+    // Host data that cannot be read fails this row alone; its text names ids and the
+    // column only, never a value, so it may go to the sync log too.
+    if let Some(d) = &c.row.defect {
+        return Some(Decision::plain(Completion::Failed, Some(d.to_string())));
+    }
     let Some(member) = &c.member else {
         let why = "the member is no longer a user of the subscription".to_string();
         return Some(Decision::plain(
@@ -191,6 +196,7 @@ mod tests {
                 reason: None,
                 resend,
                 card_number: None,
+                defect: None,
             },
             claim_token: "t".into(),
             member: Some(MemberRow {

@@ -6,7 +6,8 @@ use super::logscan::LogHit;
 use super::SearchTerm;
 use crate::domain::{OutboxId, PersonId, SubscriptionId};
 use crate::storage::{
-    AttemptRow, Control, DigisRow, EventRow, MemberRow, OutboxRow, RelayInfo, Result, Storage,
+    AttemptRow, Control, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, RelayInfo, Result,
+    RowDefect, Storage,
 };
 
 pub(super) type Pair = (SubscriptionId, PersonId);
@@ -24,11 +25,45 @@ pub(super) struct SubscriptionFacts {
     /// `None`: no such subscription in the host table.
     pub status: Option<String>,
     pub members: Vec<MemberRow>,
+    /// Member rows the host database holds but the relay cannot read, with why.
+    pub defects: Vec<RowDefect>,
     pub rows: Vec<OutboxRow>,
     pub attempts: HashMap<OutboxId, Vec<AttemptRow>>,
     /// What operators did to the rows (retry, discard, resend), oldest first.
     pub events: Vec<EventRow>,
     pub digis: Vec<DigisRow>,
+}
+
+impl SubscriptionFacts {
+    fn add_members(&mut self, reads: Vec<MemberRead>) {
+        for r in reads {
+            match r {
+                Ok(m) => self.members.push(m),
+                Err(d) => self.defects.push(d),
+            }
+        }
+    }
+
+    /// Why the pair's member row cannot be read, if it cannot.
+    pub fn defect_of(&self, person: PersonId) -> Option<&RowDefect> {
+        self.defects
+            .iter()
+            .find(|d| d.person.int() == Some(person.0))
+    }
+}
+
+fn defect_pair(d: &RowDefect) -> Option<Pair> {
+    Some((
+        SubscriptionId(d.subscription.int()?),
+        PersonId(d.person.int()?),
+    ))
+}
+
+fn pair_of(m: &MemberRead) -> Option<Pair> {
+    match m {
+        Ok(m) => Some((m.subscription(), m.person())),
+        Err(d) => defect_pair(d),
+    }
 }
 
 pub(super) struct Facts {
@@ -46,7 +81,7 @@ pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<See
     let mut persons_with_card = None;
     if let SearchTerm::Card(card) = term {
         for m in storage.members_by_card(card).await? {
-            pairs.insert((m.subscription(), m.person()));
+            pairs.extend(pair_of(&m));
         }
         for r in storage.rows_for_card(card).await? {
             pairs.insert((r.subscription_id, r.person_id));
@@ -101,8 +136,9 @@ pub(super) async fn load(
         };
         match term {
             SearchTerm::Subscription(_) => {
-                f.members = storage.members_of_subscription(s, None).await?;
+                f.add_members(storage.members_of_subscription(s, None).await?);
                 pairs.extend(f.members.iter().map(|m| (m.subscription(), m.person())));
+                pairs.extend(f.defects.iter().filter_map(defect_pair));
                 pairs.extend(f.rows.iter().map(|r| (r.subscription_id, r.person_id)));
                 pairs.extend(f.digis.iter().map(|d| (d.subscription_id, d.person_id)));
             }
@@ -114,8 +150,7 @@ pub(super) async fn load(
                     .map(|(_, p)| *p)
                     .collect();
                 for p in &persons {
-                    f.members
-                        .extend(storage.members_of_subscription(s, Some(*p)).await?);
+                    f.add_members(storage.members_of_subscription(s, Some(*p)).await?);
                 }
                 f.rows.retain(|r| persons.contains(&r.person_id));
                 f.digis.retain(|d| persons.contains(&d.person_id));

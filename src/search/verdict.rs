@@ -259,6 +259,7 @@ fn member(
     let empty = Default::default();
     let sf = facts.subscriptions.get(&s).unwrap_or(&empty);
     let m = sf.members.iter().find(|m| m.person() == p);
+    let defect = sf.defect_of(p);
     let mut rows: Vec<&OutboxRow> = sf.rows.iter().filter(|r| r.person_id == p).collect();
     rows.sort_by_key(|r| r.id);
     let digis = sf.digis.iter().find(|d| d.person_id == p);
@@ -342,7 +343,7 @@ fn member(
         s,
         p,
         status: status.as_deref(),
-        is_user: m.is_some(),
+        is_user: m.is_some() || defect.is_some(),
         env,
     };
     let last_attempt_at = latest.and_then(|r| {
@@ -351,7 +352,7 @@ fn member(
             .and_then(|a| a.last())
             .map(|a| a.started_at)
     });
-    let (verdict, summary, advice) = match latest {
+    let (verdict, summary, mut advice) = match latest {
         Some(r) => from_row(&ctx, r, last_attempt_at, digis),
         None => match digis {
             Some(d) => sent_from_digis(d, env.now),
@@ -361,12 +362,22 @@ fn member(
             },
         },
     };
+    if let Some(d) = defect {
+        // The row the relay would read cannot be typed: say so first, whatever else is known.
+        let fix = format!(
+            "the membership system's row cannot be read ({d}): correct it there, then save the subscription again"
+        );
+        advice = Some(match advice {
+            Some(a) => format!("{fix}; {a}"),
+            None => fix,
+        });
+    }
     MemberVerdict {
         subscription_id: s,
         person_id: p,
         card_number,
         subscription_status: status,
-        is_user: m.is_some(),
+        is_user: m.is_some() || defect.is_some(),
         verdict,
         summary,
         advice,

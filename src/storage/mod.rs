@@ -1,8 +1,8 @@
 //! The storage layer: one trait, one implementation per database (like River's drivers). All
 //! SQL for a database lives in its own module and in `migrations/<database>/`.
+mod decode;
 pub mod model;
 pub mod postgres;
-mod rows;
 pub mod sqlite;
 pub(crate) mod time;
 
@@ -187,23 +187,25 @@ pub trait Storage: Send + Sync {
         subscription: Option<SubscriptionId>,
         person: Option<PersonId>,
     ) -> Result<Vec<DigisRow>>;
-    /// Members of a subscription as the view shows them, optionally one person.
+    /// Members of a subscription as the view shows them, optionally one person. Member reads
+    /// are per row: one that cannot be read is an `Err` naming its column, beside the others.
     async fn members_of_subscription(
         &self,
         id: SubscriptionId,
         person: Option<PersonId>,
-    ) -> Result<Vec<MemberRow>>;
-    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>>;
+    ) -> Result<Vec<MemberRead>>;
+    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRead>>;
     /// Status of a subscription in the host table (`None`: no such subscription).
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>>;
     /// Persons holding a card number in the host table, whether or not they use a subscription.
     async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>>;
     /// Users of ACTIVE subscriptions after `after` in (subscription_id, person_id) order.
+    /// A row that cannot be read is an `Err` in its place (it still counts towards `limit`).
     async fn active_members_page(
         &self,
         after: Option<(SubscriptionId, PersonId)>,
         limit: u32,
-    ) -> Result<Vec<MemberRow>>;
+    ) -> Result<Vec<MemberRead>>;
 }
 
 pub type DynStorage = Arc<dyn Storage>;
@@ -234,21 +236,37 @@ pub const RELAY_TABLES: [&str; 6] = [
     "digis_event",
 ];
 
-/// Joins claimed rows with their member and `digis` rows.
+/// Joins claimed rows with their member and `digis` rows. A member row that cannot be read
+/// becomes the claimed row's defect, so the relay fails that row alone.
 fn assemble_claims(
     rows: Vec<OutboxRow>,
-    members: Vec<MemberRow>,
+    members: Vec<MemberRead>,
     synced: Vec<DigisRow>,
     token: &str,
 ) -> Vec<ClaimedRow> {
     rows.into_iter()
-        .map(|row| {
-            let member = members
-                .iter()
-                .find(|m| {
-                    m.subscription_id == row.subscription_id.0 && m.person_id == row.person_id.0
-                })
-                .cloned();
+        .map(|mut row| {
+            let mut member = None;
+            if row.defect.is_none() {
+                let (s, p) = (row.subscription_id.0, row.person_id.0);
+                for m in &members {
+                    match m {
+                        Ok(m) if m.subscription_id == s && m.person_id == p => {
+                            member = Some(m.clone())
+                        }
+                        Err(d) if d.subscription.int() == Some(s) && d.person.int() == Some(p) => {
+                            row.defect = Some(Box::new(RowDefect {
+                                outbox_id: Some(row.id),
+                                ..d.clone()
+                            }));
+                        }
+                        _ => {}
+                    }
+                }
+                if row.defect.is_some() {
+                    member = None;
+                }
+            }
             let synced = synced
                 .iter()
                 .find(|d| d.subscription_id == row.subscription_id && d.person_id == row.person_id)

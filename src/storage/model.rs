@@ -67,7 +67,91 @@ pub struct OutboxRow {
     /// Queued by `resend`: sent even though the pair is already in `digis`.
     pub resend: bool,
     pub card_number: Option<String>,
+    /// Why the host data behind this row cannot be read (text in an id column, invalid UTF-8,
+    /// ...). The relay fails such a row alone instead of the whole batch; listings show it.
+    /// When the outbox row's own ids are unreadable they are `0` here (no valid id is 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defect: Option<Box<RowDefect>>,
 }
+
+/// An id as the host database stores it: a whole number, or something else described for
+/// people (never repeated when it could be personal data, see [`StoredId::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum StoredId {
+    Int(i64),
+    Other(String),
+}
+
+impl StoredId {
+    /// Describes a value that is not a whole number. Short numeric-looking text is shown as
+    /// stored (`2000.5`, `-0`), anything else only by kind: a name typed into an id column
+    /// is personal data and must not reach a log.
+    pub fn describe(kind: &str, shown: Option<&str>) -> StoredId {
+        match shown {
+            Some(s)
+                if !s.is_empty()
+                    && s.len() <= 24
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+            {
+                StoredId::Other(s.to_string())
+            }
+            _ => StoredId::Other(format!("<{kind}>")),
+        }
+    }
+
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            StoredId::Int(v) => Some(*v),
+            StoredId::Other(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for StoredId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredId::Int(v) => write!(f, "{v}"),
+            StoredId::Other(s) => write!(f, "{s} (as stored)"),
+        }
+    }
+}
+
+/// One host row the relay cannot read or type. It fails that row alone: it never fails a
+/// claim, an export page, a preview or a search for anyone else (DESIGN §6). The text names
+/// the outbox row, the person and the column, never the value of a personal column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct RowDefect {
+    pub outbox_id: Option<OutboxId>,
+    pub subscription: StoredId,
+    pub person: StoredId,
+    /// The `digis_member` (or `digis_outbox`) column, e.g. `person_id`, `first_name`.
+    pub column: &'static str,
+    /// What is wrong, e.g. `is not an integer`, `is not valid UTF-8`.
+    pub problem: String,
+}
+
+impl std::fmt::Display for RowDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.outbox_id {
+            Some(id) => write!(
+                f,
+                "outbox {id}, person {} (subscription {})",
+                self.person, self.subscription
+            )?,
+            None => write!(
+                f,
+                "subscription {}, person {}",
+                self.subscription, self.person
+            )?,
+        }
+        write!(f, ": column {} {}", self.column, self.problem)
+    }
+}
+
+/// A `digis_member` row as read: the row, or why it cannot be read.
+pub type MemberRead = std::result::Result<MemberRow, RowDefect>;
 
 /// A row handed to one relay under a lease. Completing it needs the claim token: a relay whose
 /// lease was taken over by another cannot complete it.

@@ -234,7 +234,8 @@ impl Executor {
                 "person {} is no longer a user of subscription {}: nothing would be sent",
                 row.person_id, row.subscription_id
             )),
-            Some(m) => crate::payload::build(m, &self.config.payload)
+            Some(Err(d)) => Err(d.to_string()),
+            Some(Ok(m)) => crate::payload::build(m, &self.config.payload)
                 .map_err(|e| e.to_string())
                 .map(|p| payload_pairs(&p)),
         };

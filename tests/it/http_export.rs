@@ -107,6 +107,9 @@ async fn active_members(db: &TestDb) -> Vec<MemberRow> {
         .active_members_page(None, 10_000)
         .await
         .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
 }
 
 async fn get(url: &str) -> reqwest::Response {
@@ -312,7 +315,9 @@ async fn csv_escapes_commas_quotes_and_newlines(db: TestDb) {
         rec.get(i).unwrap().to_string()
     };
     assert_eq!(field("FirstName"), "Anna, \"Annie\"");
-    assert_eq!(field("LastName"), "Lind\nBerg");
+    // A line break inside a value becomes a space (payload::text): the CSV writer would
+    // quote it, but Digis's import and support's eyes read one line per member.
+    assert_eq!(field("LastName"), "Lind Berg");
     assert_eq!(field("Address"), "Storgatan 1, lgh 1101");
     assert_eq!(field("City"), "Malmö \"C\"");
     assert_eq!(field("ISOCountryCode"), "SE");

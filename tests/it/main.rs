@@ -1,4 +1,5 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod bad_input_corpus;
 mod cli_ops;
 mod common;
 mod db_outage;
@@ -6,6 +7,7 @@ mod digis_edges;
 mod doctor;
 mod fake_digis;
 mod health;
+mod host_rows;
 mod http_export;
 mod log_http_edges;
 mod relay_outcomes;

@@ -326,7 +326,8 @@ async fn binary_run_once_against_fake_digis(db: TestDb) {
             )
             .await
             .unwrap()
-            .remove(0);
+            .remove(0)
+            .unwrap();
         let expected =
             serde_json::to_value(digis_relay::payload::build(&member, &cfg.payload).unwrap())
                 .unwrap();

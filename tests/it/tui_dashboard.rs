@@ -56,6 +56,7 @@ fn row(id: i64, sub: i64, person: i64, state: OutboxState) -> OutboxRow {
         reason: None,
         resend: false,
         card_number: Some(format!("{}", 34_231_400 + person)),
+        defect: None,
     };
     match state {
         OutboxState::Pending if id % 2 == 0 => {

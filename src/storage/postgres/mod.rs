@@ -34,28 +34,66 @@ impl Drop for PgStorage {
 const OUTBOX_SELECT: &str = "SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, \
     o.next_attempt_at, o.locked_by, o.locked_until, o.claim_token, o.last_error, \
     o.last_http_status, o.external_id, o.created_at, o.sent_at, o.reason, o.resend, \
-    (SELECT m.card_number::text FROM digis_member m \
+    (SELECT convert_to(m.card_number::text, CASE WHEN getdatabaseencoding() = 'SQL_ASCII' \
+      THEN 'SQL_ASCII' ELSE 'UTF8' END::name) FROM digis_member m \
       WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id LIMIT 1) AS card_number \
     FROM digis_outbox o";
 
-// `::text` so a host that adapted the view (dates as text, numbers as strings) still reads.
-const MEMBER_SELECT: &str = "SELECT subscription_id::bigint AS subscription_id, \
-    person_id::bigint AS person_id, subscription_status::text AS subscription_status, \
-    start_date::text AS start_date, max_end::text AS max_end, first_name::text AS first_name, \
-    last_name::text AS last_name, birth_date::text AS birth_date, sex::text AS sex, \
-    email::text AS email, allow_email::boolean AS allow_email, allow_sms::boolean AS allow_sms, \
-    mobile_country_code::text AS mobile_country_code, mobile_number::text AS mobile_number, \
-    card_number::text AS card_number, unit_id::bigint AS unit_id, unit_name::text AS unit_name, \
-    street_address::text AS street_address, postal_code::text AS postal_code, \
-    postal_city::text AS postal_city, country_alpha2::text AS country_alpha2 FROM digis_member";
+// Every column as the bytes of its text, typed per row in `decode`: a host that adapted the
+// view (a text flag, ids as strings) then fails the one row that does not fit, instead of a
+// cast error failing the whole query. The bytes are UTF-8 (`convert_to`), except in a
+// database in SQL_ASCII encoding, which stores any bytes and cannot convert: there they come
+// as stored, so one name that is not UTF-8 fails its row, not the query ("invalid byte
+// sequence"). ORDER BY must name `m.` columns: the bare names are the aliases.
+const MEMBER_SELECT: &str = "SELECT convert_to(subscription_id::text, e.enc) AS subscription_id, \
+    convert_to(person_id::text, e.enc) AS person_id, \
+    convert_to(subscription_status::text, e.enc) AS subscription_status, \
+    convert_to(start_date::text, e.enc) AS start_date, \
+    convert_to(max_end::text, e.enc) AS max_end, \
+    convert_to(first_name::text, e.enc) AS first_name, \
+    convert_to(last_name::text, e.enc) AS last_name, \
+    convert_to(birth_date::text, e.enc) AS birth_date, \
+    convert_to(sex::text, e.enc) AS sex, \
+    convert_to(email::text, e.enc) AS email, \
+    convert_to(allow_email::text, e.enc) AS allow_email, \
+    convert_to(allow_sms::text, e.enc) AS allow_sms, \
+    convert_to(mobile_country_code::text, e.enc) AS mobile_country_code, \
+    convert_to(mobile_number::text, e.enc) AS mobile_number, \
+    convert_to(card_number::text, e.enc) AS card_number, \
+    convert_to(unit_id::text, e.enc) AS unit_id, \
+    convert_to(unit_name::text, e.enc) AS unit_name, \
+    convert_to(street_address::text, e.enc) AS street_address, \
+    convert_to(postal_code::text, e.enc) AS postal_code, \
+    convert_to(postal_city::text, e.enc) AS postal_city, \
+    convert_to(country_alpha2::text, e.enc) AS country_alpha2 \
+    FROM digis_member m CROSS JOIN (SELECT CASE WHEN getdatabaseencoding() = 'SQL_ASCII' \
+    THEN 'SQL_ASCII' ELSE 'UTF8' END::name AS enc) e";
 
 fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
+    use super::decode::{text, Cells};
     let c = "reading an outbox row";
     let state: String = r.try_get("state").ctx(c)?;
+    let id: i64 = r.try_get("id").ctx(c)?;
+    let subscription_id: i64 = r.try_get("subscription_id").ctx(c)?;
+    let person_id: i64 = r.try_get("person_id").ctx(c)?;
+    // The card comes from the host's view: unreadable bytes are this row's defect only.
+    let (card_number, defect) = match text(r.cell("card_number")) {
+        Ok(card) => (card, None),
+        Err(problem) => (
+            None,
+            Some(Box::new(RowDefect {
+                outbox_id: Some(OutboxId(id)),
+                subscription: StoredId::Int(subscription_id),
+                person: StoredId::Int(person_id),
+                column: "card_number",
+                problem: problem.to_string(),
+            })),
+        ),
+    };
     Ok(OutboxRow {
-        id: OutboxId(r.try_get("id").ctx(c)?),
-        subscription_id: SubscriptionId(r.try_get("subscription_id").ctx(c)?),
-        person_id: PersonId(r.try_get("person_id").ctx(c)?),
+        id: OutboxId(id),
+        subscription_id: SubscriptionId(subscription_id),
+        person_id: PersonId(person_id),
         state: OutboxState::from_str(&state).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         attempts: r.try_get("attempts").ctx(c)?,
         next_attempt_at: r.try_get("next_attempt_at").ctx(c)?,
@@ -68,7 +106,8 @@ fn outbox_row(r: &PgRow) -> Result<OutboxRow> {
         sent_at: r.try_get("sent_at").ctx(c)?,
         reason: r.try_get("reason").ctx(c)?,
         resend: r.try_get("resend").ctx(c)?,
-        card_number: r.try_get("card_number").ctx(c)?,
+        card_number,
+        defect,
     })
 }
 
@@ -350,8 +389,8 @@ impl Storage for PgStorage {
                 .await
                 .ctx("reading members of claimed rows")?
                 .iter()
-                .map(super::rows::member_row)
-                .collect::<Result<Vec<_>>>()?
+                .map(super::decode::member)
+                .collect::<Vec<_>>()
         };
         let synced = if rows.is_empty() {
             Vec::new()
@@ -1007,27 +1046,27 @@ impl Storage for PgStorage {
         &self,
         id: SubscriptionId,
         person: Option<PersonId>,
-    ) -> Result<Vec<MemberRow>> {
-        let sql = format!("{MEMBER_SELECT} WHERE subscription_id = $1 AND ($2::bigint IS NULL OR person_id = $2) ORDER BY person_id");
+    ) -> Result<Vec<MemberRead>> {
+        let sql = format!("{MEMBER_SELECT} WHERE subscription_id = $1 AND ($2::bigint IS NULL OR person_id = $2) ORDER BY m.person_id");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(id.0)
             .bind(person.map(|p| p.0))
             .fetch_all(&self.pool)
             .await
             .ctx("reading a subscription's members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
-    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>> {
+    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRead>> {
         let sql = format!(
-            "{MEMBER_SELECT} WHERE card_number::text = $1 ORDER BY subscription_id, person_id"
+            "{MEMBER_SELECT} WHERE card_number::text = $1 ORDER BY m.subscription_id, m.person_id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(card.as_str())
             .fetch_all(&self.pool)
             .await
             .ctx("reading members by card")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>> {
@@ -1057,13 +1096,13 @@ impl Storage for PgStorage {
         &self,
         after: Option<(SubscriptionId, PersonId)>,
         limit: u32,
-    ) -> Result<Vec<MemberRow>> {
+    ) -> Result<Vec<MemberRead>> {
         let (s, p) = after
             .map(|(s, p)| (s.0, p.0))
             .unwrap_or((i64::MIN, i64::MIN));
         let sql = format!(
-            "{MEMBER_SELECT} WHERE subscription_status = 'ACTIVE' AND (subscription_id, person_id) > ($1, $2) \
-             ORDER BY subscription_id, person_id LIMIT $3"
+            "{MEMBER_SELECT} WHERE subscription_status = 'ACTIVE' AND (m.subscription_id, m.person_id) > ($1, $2) \
+             ORDER BY m.subscription_id, m.person_id LIMIT $3"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(s)
@@ -1072,6 +1111,6 @@ impl Storage for PgStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading active members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 }

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use tokio::sync::Notify;
 
+use super::decode::Cell;
 use super::time::{from_text, to_text};
 use super::*;
 
@@ -27,52 +28,77 @@ pub struct SqliteStorage {
 const OUTBOX_SELECT: &str = "SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, \
     o.next_attempt_at, o.locked_by, o.locked_until, o.claim_token, o.last_error, \
     o.last_http_status, o.external_id, o.created_at, o.sent_at, o.reason, o.resend, \
-    (SELECT CAST(m.card_number AS TEXT) FROM digis_member m \
+    (SELECT m.card_number FROM digis_member m \
       WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id) AS card_number \
     FROM digis_outbox o";
 
 // SQLite columns hold whatever the membership system wrote into them (its typing is by value,
-// not by column), so every column is cast to the type the mapping decodes: a number in a name
-// column or "yes" in a flag then cannot make a whole batch unreadable. A malformed date still
-// reaches the payload builder, which fails that one row naming the field.
-const MEMBER_SELECT: &str = "SELECT CAST(subscription_id AS INTEGER) AS subscription_id, \
-    CAST(person_id AS INTEGER) AS person_id, \
-    CAST(subscription_status AS TEXT) AS subscription_status, \
-    CAST(start_date AS TEXT) AS start_date, CAST(max_end AS TEXT) AS max_end, \
-    CAST(first_name AS TEXT) AS first_name, CAST(last_name AS TEXT) AS last_name, \
-    CAST(birth_date AS TEXT) AS birth_date, CAST(sex AS TEXT) AS sex, CAST(email AS TEXT) AS email, \
-    (allow_email IN (1, '1', 'true', 'TRUE', 't', 'T')) AS allow_email, \
-    (allow_sms IN (1, '1', 'true', 'TRUE', 't', 'T')) AS allow_sms, \
-    CAST(mobile_country_code AS TEXT) AS mobile_country_code, \
-    CAST(mobile_number AS TEXT) AS mobile_number, CAST(card_number AS TEXT) AS card_number, \
-    CAST(unit_id AS INTEGER) AS unit_id, CAST(unit_name AS TEXT) AS unit_name, \
-    CAST(street_address AS TEXT) AS street_address, CAST(postal_code AS TEXT) AS postal_code, \
-    CAST(postal_city AS TEXT) AS postal_city, CAST(country_alpha2 AS TEXT) AS country_alpha2 \
-    FROM digis_member";
+// not by column), so nothing is cast here: `decode` types each value and turns one that does
+// not fit (text in an id, invalid UTF-8 in a name, `2` in a flag) into that row's defect.
+const MEMBER_SELECT: &str = "SELECT subscription_id, person_id, subscription_status, start_date, \
+    max_end, first_name, last_name, birth_date, sex, email, allow_email, allow_sms, \
+    mobile_country_code, mobile_number, card_number, unit_id, unit_name, street_address, \
+    postal_code, postal_city, country_alpha2 FROM digis_member";
 
 fn outbox_row(r: &SqliteRow) -> Result<OutboxRow> {
-    let state: String = r.try_get("state").ctx("reading an outbox row")?;
+    use super::decode::{int, stored, text, Cells};
+    let c = "reading an outbox row";
+    let state: String = r.try_get("state").ctx(c)?;
     let ts = |col: &str| -> Result<Option<DateTime<Utc>>> {
-        let v: Option<String> = r.try_get(col).ctx("reading an outbox row")?;
+        let v: Option<String> = r.try_get(col).ctx(c)?;
         v.as_deref().map(from_text).transpose()
     };
+    let id = OutboxId(r.try_get("id").ctx(c)?);
+    // The triggers copy the ids from `subscription_user`, so they are as untrusted as the
+    // host row: a row whose ids are not whole numbers is still listed, with its defect.
+    let (sub_cell, person_cell) = (r.cell("subscription_id"), r.cell("person_id"));
+    let mut defect = None;
+    let mut note = |column: &'static str, problem: &str| {
+        defect.get_or_insert_with(|| {
+            Box::new(RowDefect {
+                outbox_id: Some(id),
+                subscription: stored(&sub_cell),
+                person: stored(&person_cell),
+                column,
+                problem: problem.to_string(),
+            })
+        });
+    };
+    let mut id_of = |column: &'static str, cell: &Cell| match int(cell.clone()) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            note(column, "is empty");
+            0
+        }
+        Err(p) => {
+            note(column, p);
+            0
+        }
+    };
+    let subscription_id = id_of("subscription_id", &sub_cell);
+    let person_id = id_of("person_id", &person_cell);
+    let card_number = text(r.cell("card_number")).unwrap_or_else(|p| {
+        note("card_number", p);
+        None
+    });
     Ok(OutboxRow {
-        id: OutboxId(r.try_get("id").ctx("reading an outbox row")?),
-        subscription_id: SubscriptionId(r.try_get("subscription_id").ctx("reading an outbox row")?),
-        person_id: PersonId(r.try_get("person_id").ctx("reading an outbox row")?),
+        id,
+        subscription_id: SubscriptionId(subscription_id),
+        person_id: PersonId(person_id),
         state: OutboxState::from_str(&state).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-        attempts: r.try_get("attempts").ctx("reading an outbox row")?,
+        attempts: r.try_get("attempts").ctx(c)?,
         next_attempt_at: ts("next_attempt_at")?.unwrap_or_default(),
-        locked_by: r.try_get("locked_by").ctx("reading an outbox row")?,
+        locked_by: r.try_get("locked_by").ctx(c)?,
         locked_until: ts("locked_until")?,
-        last_error: r.try_get("last_error").ctx("reading an outbox row")?,
-        last_http_status: r.try_get("last_http_status").ctx("reading an outbox row")?,
-        external_id: r.try_get("external_id").ctx("reading an outbox row")?,
+        last_error: r.try_get("last_error").ctx(c)?,
+        last_http_status: r.try_get("last_http_status").ctx(c)?,
+        external_id: r.try_get("external_id").ctx(c)?,
         created_at: ts("created_at")?.unwrap_or_default(),
         sent_at: ts("sent_at")?,
-        reason: r.try_get("reason").ctx("reading an outbox row")?,
-        resend: r.try_get("resend").ctx("reading an outbox row")?,
-        card_number: r.try_get("card_number").ctx("reading an outbox row")?,
+        reason: r.try_get("reason").ctx(c)?,
+        resend: r.try_get("resend").ctx(c)?,
+        card_number,
+        defect,
     })
 }
 
@@ -151,7 +177,7 @@ impl SqliteStorage {
         rows.iter().map(outbox_row).collect()
     }
 
-    async fn members_for_pairs(&self, pairs: &[(i64, i64)]) -> Result<Vec<MemberRow>> {
+    async fn members_for_pairs(&self, pairs: &[(i64, i64)]) -> Result<Vec<MemberRead>> {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
@@ -166,7 +192,7 @@ impl SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading members of claimed rows")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
     async fn digis_for_pairs(&self, pairs: &[(i64, i64)]) -> Result<Vec<DigisRow>> {
@@ -378,6 +404,7 @@ impl Storage for SqliteStorage {
         let rows = self.rows_by_ids(&ids).await?;
         let pairs: Vec<(i64, i64)> = rows
             .iter()
+            .filter(|r| r.defect.is_none())
             .map(|r| (r.subscription_id.0, r.person_id.0))
             .collect();
         let members = self.members_for_pairs(&pairs).await?;
@@ -1038,7 +1065,7 @@ impl Storage for SqliteStorage {
         &self,
         id: SubscriptionId,
         person: Option<PersonId>,
-    ) -> Result<Vec<MemberRow>> {
+    ) -> Result<Vec<MemberRead>> {
         let sql = format!("{MEMBER_SELECT} WHERE subscription_id = ?1 AND (?2 IS NULL OR person_id = ?2) ORDER BY person_id");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(id.0)
@@ -1046,10 +1073,10 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading a subscription's members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
-    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRow>> {
+    async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRead>> {
         let sql =
             format!("{MEMBER_SELECT} WHERE card_number = ? ORDER BY subscription_id, person_id");
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -1057,7 +1084,7 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading members by card")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>> {
@@ -1087,7 +1114,7 @@ impl Storage for SqliteStorage {
         &self,
         after: Option<(SubscriptionId, PersonId)>,
         limit: u32,
-    ) -> Result<Vec<MemberRow>> {
+    ) -> Result<Vec<MemberRead>> {
         let (s, p) = after
             .map(|(s, p)| (s.0, p.0))
             .unwrap_or((i64::MIN, i64::MIN));
@@ -1102,6 +1129,6 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.pool)
             .await
             .ctx("reading active members")?;
-        rows.iter().map(super::rows::member_row).collect()
+        Ok(rows.iter().map(super::decode::member).collect())
     }
 }
