@@ -1,5 +1,5 @@
-//! The command line (DESIGN §8). Argument parsing lives here; each command's work lives in
-//! its own module so this file only routes.
+//! The command line (ARCHITECTURE.md, CLI). Argument parsing lives here; each command's work lives
+//! in its own module so this file only routes.
 mod args;
 pub mod logging;
 mod ops;

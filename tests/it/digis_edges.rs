@@ -1,5 +1,5 @@
-//! Digis's answers are untrusted (DESIGN §5, issue 10 items 2, 3, 4, 6, 7, 11): a huge
-//! `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
+//! Digis's answers are untrusted (ARCHITECTURE.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
+//! huge `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
 //! through the relay and the real binary, on both databases.
 use std::process::Command;
 use std::time::Duration;
