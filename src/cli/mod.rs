@@ -25,11 +25,18 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `search` answers 1 for "nothing matched" (like grep), so a search that could not run at
+    // all (database unreachable, bad configuration) needs its own code.
+    let failed = if matches!(cli.command, Command::Search(_)) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::FAILURE
+    };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            failed
         }
     }
 }

@@ -823,6 +823,21 @@ mod tests {
         }
     }
 
+    /// systemd's SIGKILL must not come while answers are still held: that would be the second
+    /// SMS the hold exists to prevent.
+    #[test]
+    fn the_service_unit_waits_longer_than_answers_are_held() {
+        let unit = include_str!("../../assets/digis-relay.service");
+        let secs: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .expect("the unit sets TimeoutStopSec")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(secs > HOLD_MAX.as_secs() + 60, "TimeoutStopSec={secs}");
+    }
+
     #[test]
     fn only_errors_that_can_pass_are_held() {
         assert!(is_transient(&query(sqlx::Error::PoolTimedOut)));
