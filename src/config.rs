@@ -1,6 +1,6 @@
 //! Configuration: TOML file, overridden by environment variables, overridden by flags
-//! (DESIGN §9). The seed's own camelCase setting names are accepted beside snake_case ones so a
-//! gym can copy its settings across.
+//! (ARCHITECTURE.md, Configuration). The seed's own camelCase setting names are accepted beside
+//! snake_case ones so a gym can copy its settings across.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -378,7 +378,7 @@ impl Config {
         secrets
     }
 
-    /// The composed Digis import URL (DESIGN §5).
+    /// The composed Digis import URL (ARCHITECTURE.md, Digis HTTP).
     pub fn endpoint(&self) -> Result<DigisEndpoint, EndpointError> {
         DigisEndpoint::compose(
             &self.digis_url,

@@ -202,8 +202,10 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         b.by = c.paused_by.clone();
         b.since = c.paused_at;
         out.push(b);
-    } else {
-        // A relay that paused itself in this very batch, before the flag was read back.
+    } else if i.control.is_none() {
+        // The flag could not be read: the relays' own word is all there is. When it was read,
+        // it is the truth: a relay still saying `paused` just after a `resume` has simply not
+        // run its next batch yet, and must not turn /healthz red.
         for r in live.iter().filter(|r| r.state == "paused") {
             out.push(
                 Blocker::new(
@@ -386,6 +388,17 @@ mod tests {
         };
         i.control = Some(&by_relay);
         assert!(!assess(&i).healthy);
+    }
+
+    #[test]
+    fn a_relay_still_saying_paused_after_resume_is_not_a_blocker() {
+        let now = Utc::now();
+        let lagging = [relay("paused", 1_000, Some(5_000), now)];
+        let resumed = Control::default();
+        let mut i = inputs(&lagging, now);
+        i.control = Some(&resumed);
+        let h = assess(&i);
+        assert!(h.healthy && h.blockers.is_empty(), "{h:?}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Prometheus metrics for `GET /metrics` (DESIGN §10), in the OpenMetrics text format.
+//! Prometheus metrics for `GET /metrics` (ARCHITECTURE.md, Export, health and metrics), in the
+//! OpenMetrics text format.
 //!
 //! The outbox depth is read from the database at scrape time (it is shared by every relay and
 //! changed by operators, so a counter kept in this process would drift); the rest is what this

@@ -1,5 +1,6 @@
-//! The sync log (DESIGN §7): `{log_dir}/scheduler_digis_sync.txt`, one line per attempt, so
-//! support can keep grepping for `ExtInfo1:863, ExtInfo20:34231451` as the seed tells them to.
+//! The sync log (ARCHITECTURE.md, Sync log): `{log_dir}/scheduler_digis_sync.txt`, one line per
+//! attempt, so support can keep grepping for `ExtInfo1:863, ExtInfo20:34231451` as the seed tells
+//! them to.
 //!
 //! Written synchronously by the relay rather than through tracing: the lines are the audit
 //! trail, so none may be dropped under load (tracing-appender's non-blocking writer drops), and
@@ -63,16 +64,16 @@ impl SyncLine<'_> {
     }
 }
 
-// The escaping (DESIGN §7): every value is one token, so no host data can forge a line or a
-// field. A value is percent-encoded (RFC 3986 style, `%XX` per UTF-8 byte), but only for the
-// bytes that could end a token or a line, start a field, or be mistaken for an escape: control
+// The escaping (ARCHITECTURE.md, Sync log): every value is one token, so no host data can forge a
+// line or a field. A value is percent-encoded (RFC 3986 style, `%XX` per UTF-8 byte), but only for
+// the bytes that could end a token or a line, start a field, or be mistaken for an escape: control
 // characters (newlines included), space, `"`, `%`, `,`, `:`, `=`, `\` and every non-ASCII byte
 // (Unicode has line and paragraph separators of its own). Ordinary cards, ids and relay names
 // contain none of these, so their lines stay byte-identical and `grep 'ExtInfo1:863,
-// ExtInfo20:34231451'` keeps working; `:` is escaped so that `ExtInfo20:` can never appear
-// inside a value. A lone `-` means "none", so a value that is exactly `-` is written `%2D`.
-// The error text is quoted and may hold spaces and punctuation; only controls, non-ASCII, `"`,
-// `%` and `\` are encoded there.
+// ExtInfo20:34231451'` keeps working; `:` is escaped so that `ExtInfo20:` can never appear inside a
+// value. A lone `-` means "none", so a value that is exactly `-` is written `%2D`. The error text
+// is quoted and may hold spaces and punctuation; only controls, non-ASCII, `"`, `%` and `\` are
+// encoded there.
 const VALUE_ESCAPED: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
@@ -522,7 +523,8 @@ mod tests {
                 prop_assert_eq!(r.at, at);
                 prop_assert_eq!(&r.relay_id, &relay);
                 prop_assert_eq!(r.subscription_id, sub);
-                // An empty card is written as none (DESIGN §4: empty values are missing).
+                // An empty card is written as none (ARCHITECTURE.md, Payload: empty values are
+                // missing).
                 prop_assert_eq!(r.card_number, card.filter(|c| !c.is_empty()));
                 prop_assert_eq!(r.outbox_id, outbox);
                 prop_assert_eq!(r.person_id, person);

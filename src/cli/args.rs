@@ -72,7 +72,8 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         person: Option<PersonId>,
     },
-    /// What happened to a subscription (ExtInfo1) or a card number (ExtInfo20)?
+    /// What happened to a subscription (ExtInfo1) or a card number (ExtInfo20)? Exit status:
+    /// 0 matched, 1 nothing matched, 2 bad arguments, 3 could not search.
     Search(SearchArgs),
     /// Put failed (or discarded) rows back in the queue, due now.
     Retry {

@@ -1,5 +1,5 @@
-//! The command line (DESIGN §8). Argument parsing lives here; each command's work lives in
-//! its own module so this file only routes.
+//! The command line (ARCHITECTURE.md, CLI). Argument parsing lives here; each command's work lives
+//! in its own module so this file only routes.
 mod args;
 pub mod logging;
 mod ops;
@@ -25,11 +25,18 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `search` answers 1 for "nothing matched" (like grep), so a search that could not run at
+    // all (database unreachable, bad configuration) needs its own code.
+    let failed = if matches!(cli.command, Command::Search(_)) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::FAILURE
+    };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            failed
         }
     }
 }

@@ -122,7 +122,16 @@ impl DigisClient {
                     )),
                 };
             }
-            Err(e) => return self.transport_failure(e),
+            // The status is Digis's word even when the body broke off: a 401 or a redirect
+            // still pauses, a 400 still fails the row, a 503 still waits. Retrying them as a
+            // network error would burn attempts and feed the circuit for no reason.
+            Err(e) => {
+                tracing::debug!(
+                    "HTTP {status}: the answer's body could not be read: {}",
+                    self.describe(&e)
+                );
+                Vec::new()
+            }
         };
         classify(
             &Answer {

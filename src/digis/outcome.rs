@@ -1,5 +1,5 @@
-//! What a Digis answer means for the row (DESIGN §5). Pure functions of status, headers and
-//! body, so every rule is unit-tested without a network.
+//! What a Digis answer means for the row (ARCHITECTURE.md, Digis HTTP). Pure functions of status,
+//! headers and body, so every rule is unit-tested without a network.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -62,7 +62,8 @@ pub struct Answer<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {
     pub id_pointer: Option<&'a str>,
-    /// `Retry-After` is obeyed up to this long (DESIGN §5: never later than `backoff_max_ms`).
+    /// `Retry-After` is obeyed up to this long (ARCHITECTURE.md, Digis HTTP: never later than
+    /// `backoff_max_ms`).
     pub retry_cap: Duration,
     /// Replaced by `***` wherever Digis echoes them back.
     pub secrets: &'a [String],

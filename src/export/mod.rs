@@ -1,5 +1,5 @@
-//! The `DigisAllActive` export (DESIGN §10): every user of every ACTIVE subscription, one payload
-//! object each, as a JSON array or as CSV.
+//! The `DigisAllActive` export (ARCHITECTURE.md, Export, health and metrics): every user of every
+//! ACTIVE subscription, one payload object each, as a JSON array or as CSV.
 //!
 //! The export is produced page by page (`export.page_size` members per page, keyset-paged in
 //! (subscription, person) order) and each page becomes one chunk of bytes, so memory does not

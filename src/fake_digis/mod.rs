@@ -1,4 +1,5 @@
-//! A local stand-in for the Digis import API (DESIGN §5), for tests, the demo and staging.
+//! A local stand-in for the Digis import API (ARCHITECTURE.md, Digis HTTP), for tests, the demo and
+//! staging.
 //!
 //! It answers `POST` on any path like Digis does (an external id per accepted member), records
 //! every request, and injects faults chosen by [`FaultRule`]s: status codes, delays, dropped

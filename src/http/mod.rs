@@ -1,4 +1,5 @@
-//! The HTTP listener (DESIGN §10): `GET /export/DigisAllActive`, `GET /healthz`, `GET /metrics`.
+//! The HTTP listener (ARCHITECTURE.md, Export, health and metrics): `GET /export/DigisAllActive`,
+//! `GET /healthz`, `GET /metrics`.
 //!
 //! Started by `run --listen ADDR` (or `export.listen`) through [`serve`]. The export token is
 //! a secret: it is compared in constant time and never logged (request logs show `token=***`).

@@ -1,5 +1,6 @@
-//! The JSON object sent to Digis for one (subscription, user) pair (DESIGN §4, contract), built
-//! from a `digis_member` row, and the same fields as CSV cells for the `DigisAllActive` export.
+//! The JSON object sent to Digis for one (subscription, user) pair (ARCHITECTURE.md, Payload; a
+//! contract), built from a `digis_member` row, and the same fields as CSV cells for the
+//! `DigisAllActive` export.
 //!
 //! Unlike the seed's Groovy mapping: a missing value is JSON `null` (never the string `"null"`),
 //! every string is trimmed and an empty one is `null`, `Gender` is `null` when the sex is not

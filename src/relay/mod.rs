@@ -1,8 +1,8 @@
-//! The relay (DESIGN §6): claims due rows under a lease, re-checks them, sends them to Digis
-//! with bounded concurrency and a rate limit, and completes each in one transaction that only
-//! commits while the lease is held. Delivery is at-least-once: the only window for a second
-//! SMS is a crash between Digis's 2xx and the commit: a database outage is not a crash, so an
-//! answer already received is held and committed once the database is back (see [`hold`]).
+//! The relay (ARCHITECTURE.md, Delivery path): claims due rows under a lease, re-checks them, sends
+//! them to Digis with bounded concurrency and a rate limit, and completes each in one transaction
+//! that only commits while the lease is held. Delivery is at-least-once: the only window for a
+//! second SMS is a crash between Digis's 2xx and the commit: a database outage is not a crash, so
+//! an answer already received is held and committed once the database is back (see [`hold`]).
 mod backoff;
 mod circuit;
 pub mod decide;
@@ -821,6 +821,21 @@ mod tests {
             context: "x",
             source,
         }
+    }
+
+    /// systemd's SIGKILL must not come while answers are still held: that would be the second
+    /// SMS the hold exists to prevent.
+    #[test]
+    fn the_service_unit_waits_longer_than_answers_are_held() {
+        let unit = include_str!("../../assets/digis-relay.service");
+        let secs: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .expect("the unit sets TimeoutStopSec")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(secs > HOLD_MAX.as_secs() + 60, "TimeoutStopSec={secs}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Finds the lines of the sync log (DESIGN §7) that mention one ExtInfo1 or ExtInfo20 value,
-//! in `scheduler_digis_sync.txt` and its rotated siblings
+//! Finds the lines of the sync log (ARCHITECTURE.md, Sync log) that mention one ExtInfo1 or
+//! ExtInfo20 value, in `scheduler_digis_sync.txt` and its rotated siblings
 //! `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`.
 //!
 //! The search is ripgrep's own engine (`grep-searcher` with a `grep-regex` matcher): files are

@@ -119,8 +119,8 @@ impl std::fmt::Display for StoredId {
 }
 
 /// One host row the relay cannot read or type. It fails that row alone: it never fails a
-/// claim, an export page, a preview or a search for anyone else (DESIGN §6). The text names
-/// the outbox row, the person and the column, never the value of a personal column.
+/// claim, an export page, a preview or a search for anyone else (ARCHITECTURE.md, Untrusted edges).
+/// The text names the outbox row, the person and the column, never the value of a personal column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct RowDefect {
     pub outbox_id: Option<OutboxId>,

@@ -1,6 +1,7 @@
-//! The support dashboard (DESIGN §11), in The Elm Architecture's shape: [`app::App`] is the
-//! state, [`update::update`] the only place it changes, [`effects`] the database work (run on
-//! tasks, so a slow query never holds up a frame) and [`view`] a pure function of the state.
+//! The support dashboard (ARCHITECTURE.md, Dashboard), in The Elm Architecture's shape:
+//! [`app::App`] is the state, [`update::update`] the only place it changes, [`effects`] the
+//! database work (run on tasks, so a slow query never holds up a frame) and [`view`] a pure
+//! function of the state.
 pub mod app;
 pub mod cli;
 pub mod effects;

@@ -1,7 +1,7 @@
-//! A database outage causes no second SMS (DESIGN §6): an answer Digis gave while the database
-//! was unreachable is held and committed once it is back, instead of being dropped (which left
-//! the row `sending` until its lease expired and sent it again). The real binary, a real outage
-//! of this test's own database only, the project's fake Digis.
+//! A database outage causes no second SMS (ARCHITECTURE.md, Delivery path): an answer Digis gave
+//! while the database was unreachable is held and committed once it is back, instead of being
+//! dropped (which left the row `sending` until its lease expired and sent it again). The real
+//! binary, a real outage of this test's own database only, the project's fake Digis.
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
-//! Digis's answers are untrusted (DESIGN §5, issue 10 items 2, 3, 4, 6, 7, 11): a huge
-//! `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
+//! Digis's answers are untrusted (ARCHITECTURE.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
+//! huge `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
 //! through the relay and the real binary, on both databases.
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +25,7 @@ both_databases!(
     huge_answers_are_read_through_a_cap,
     redirect_pauses_like_a_configuration_error,
     terminal_escapes_never_reach_the_screen,
+    a_status_whose_body_breaks_off_still_counts,
 );
 
 fn write_config(db: &TestDb, digis_url: &str, relay_extra: &str) -> std::path::PathBuf {
@@ -416,4 +417,55 @@ async fn terminal_escapes_never_reach_the_screen(db: TestDb) {
             assert!(out.contains("maintenance\\u{1b}[2J\\nforged"), "{out}");
         }
     }
+}
+
+/// A hand-written Digis that answers `status` (and `extra` header lines), announces a 1000-byte
+/// body, sends 10 bytes of it and closes the connection.
+async fn broken_answer(status: u16, extra: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let extra = extra.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 8192];
+            let mut req = Vec::new();
+            // The request head and its small JSON body arrive well within a few reads.
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: 1000\r\n\r\n{{\"Message\""
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    url
+}
+
+/// A status whose body broke off was retried as a network error: a 401 or a redirect never
+/// paused, a 400 never failed, and each charged an attempt. The status decides.
+async fn a_status_whose_body_breaks_off_still_counts(db: TestDb) {
+    db.active_with(41, &[41]).await;
+    let mut cfg = config_for(&broken_answer(401, "").await, &db);
+    cfg.relay.concurrency = 1;
+    once(&relay(&db, cfg)).await;
+    let control = db.storage.control().await.unwrap();
+    assert!(control.paused, "401 pauses: {control:?}");
+    let row = all_rows(&db).await.pop().unwrap();
+    assert_eq!(
+        (row.state, row.attempts),
+        (OutboxState::Pending, 0),
+        "{row:?}"
+    );
+    db.storage.resume("test", Utc::now()).await.unwrap();
+
+    let cfg = config_for(&broken_answer(400, "").await, &db);
+    once(&relay(&db, cfg)).await;
+    let row = all_rows(&db).await.pop().unwrap();
+    assert_eq!(row.state, OutboxState::Failed, "400 fails the row: {row:?}");
+    assert_eq!(row.last_http_status, Some(400), "{row:?}");
 }

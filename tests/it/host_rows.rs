@@ -1,5 +1,5 @@
-//! One host row that cannot be read fails only itself (issue 10 item 1, DESIGN §6): in a
-//! claim, on any export page, in the dashboard's listing, on both databases.
+//! One host row that cannot be read fails only itself (issue 10 item 1, ARCHITECTURE.md, Untrusted
+//! edges): in a claim, on any export page, in the dashboard's listing, on both databases.
 use chrono::Utc;
 use digis_relay::config::Config;
 use digis_relay::domain::SubscriptionId;

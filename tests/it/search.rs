@@ -935,5 +935,22 @@ async fn cli_search_json_and_exit_codes(db: TestDb) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--ext-info20"), "{err}");
     let out = run(&["--ext-info1", "863", "--ext-info20", "1"]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2), "both terms are bad arguments");
+
+    // Could not search at all (the database is gone): 3, never the "nothing matched" 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        .current_dir(db.dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DIGIS_RELAY_CONFIG")
+        .args([
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/gone",
+            "search",
+        ])
+        .args(["--ext-info1", "863"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

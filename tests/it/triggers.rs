@@ -1,4 +1,4 @@
-//! DESIGN §3: what a save in the membership system queues.
+//! ARCHITECTURE.md, Relay-owned schema (triggers): what a save in the membership system queues.
 use crate::both_databases;
 use crate::common::TestDb;
 use chrono::Utc;

@@ -14,7 +14,7 @@ const MAX_ATTEMPTS: i64 = 12;
 /// Longer than the relay's request timeout, so the relay gives up first.
 const TIMEOUT_DELAY_MS: u64 = 1_500;
 /// Huge answers: a success and an error much larger than any sane answer (the relay reads at
-/// most a bounded prefix, DESIGN §5).
+/// most a bounded prefix, ARCHITECTURE.md, Digis HTTP).
 const HUGE_OK: u64 = 8_000_000;
 const HUGE_ERR: u64 = 4_000_000;
 
@@ -72,7 +72,7 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
     .await
     .unwrap();
     // Small backoff so the soak takes minutes; backoff_max_ms above the largest Retry-After so
-    // the cap (DESIGN §5) does not shorten the wait Digis asked for.
+    // the cap (ARCHITECTURE.md, Digis HTTP) does not shorten the wait Digis asked for.
     let config = harness::write_config(
         &db,
         &fake.base_url(),
