@@ -50,18 +50,21 @@ fn markdown(runs: &[Value], when: &str) -> String {
     let mut md =
         format!("Measured {when} on the release binary (`target/release/digis-relay`).\n\n");
     let of = |t: &'static str| runs.iter().filter(move |r| r["test"] == t);
-    md.push_str("| SIGKILL drain | rows | kills | lost | stuck `sending` | duplicates | answered before a kill: max ms | read by Digis after the kill: count (max ms) | outside the answer→commit window | requests | leaks | s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| SIGKILL drain | rows | kills | lost | stuck `sending` | duplicates | answers not committed | answered before a kill: max ms | answered after the kill: count (max ms) | duplicates outside the answer→commit window | requests | leaks | s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in of("kills") {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n",
             n(&r["database"]),
             n(&r["rows"]),
             n(&r["kills"]),
             n(&r["lost"]),
             n(&r["stuck_sending"]),
             n(&r["duplicates"]),
-            n(&r["duplicates_outside_window"]),
+            n(&r["uncommitted_answers"]),
             n(&r["max_answer_to_kill_ms"]),
+            n(&r["answered_after_kill"]),
+            n(&r["max_kill_to_answer_ms"]),
+            n(&r["duplicates_outside_window"]),
             n(&r["requests"]),
             n(&r["leaks"]),
             n(&r["seconds"])
