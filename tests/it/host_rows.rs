@@ -39,6 +39,7 @@ async fn spoil(db: &TestDb, p: i64) -> &'static str {
 
 both_databases!(
     unreadable_row_on_a_later_export_page_is_skipped,
+    unreadable_row_on_a_later_page_of_the_http_export_is_skipped,
     unreadable_row_fails_alone_in_a_claim
 );
 
@@ -74,6 +75,68 @@ async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
     );
     assert_eq!((summary.written, summary.skipped), (6, 1));
     assert_eq!(summary.skipped_examples[0].person_id, 6);
+}
+
+/// The same over HTTP, where it was seen: a 503, or an empty reply when the row sat on a later
+/// page (the status line had already gone out).
+async fn unreadable_row_on_a_later_page_of_the_http_export_is_skipped(db: TestDb) {
+    const TOKEN: &str = "host-rows-export-token";
+    for s in 1..=7 {
+        db.active_with(s, &[s]).await;
+    }
+    spoil(&db, 6).await;
+    let mut cfg = Config {
+        database_url: db.url.clone(),
+        ..Config::default()
+    };
+    cfg.export.page_size = 2;
+    cfg.export.token = TOKEN.into();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = digis_relay::http::AppState {
+        storage: db.storage(),
+        config: std::sync::Arc::new(cfg),
+        metrics: digis_relay::metrics::Metrics::new(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(digis_relay::http::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    for (format, people) in [("json", "1,2,3,4,5,7"), ("csv", "1,2,3,4,5,7")] {
+        let r = reqwest::Client::new()
+            .get(format!(
+                "http://{addr}/export/DigisAllActive?format={format}"
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{format}");
+        let body = r.text().await.expect("the whole body arrives");
+        let got: Vec<i64> = if format == "json" {
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            rows.iter()
+                .map(|r| r["ExtInfo4"].as_i64().unwrap())
+                .collect()
+        } else {
+            let mut rd = csv::Reader::from_reader(body.as_bytes());
+            let col = rd
+                .headers()
+                .unwrap()
+                .iter()
+                .position(|h| h == "ExtInfo4")
+                .unwrap();
+            rd.records()
+                .map(|r| r.unwrap()[col].parse().unwrap())
+                .collect()
+        };
+        let want: Vec<i64> = people.split(',').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(
+            got, want,
+            "{format}: the page after the unreadable row is there too"
+        );
+    }
+    let _ = stop.send(());
 }
 
 async fn unreadable_row_fails_alone_in_a_claim(db: TestDb) {
