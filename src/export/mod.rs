@@ -210,16 +210,27 @@ impl Exporter {
             }
         }
         // The cursor moves past unreadable rows too, so a page of them cannot repeat forever.
-        if let Some(key) = page.iter().rev().find_map(|r| match r {
+        let key = page.iter().rev().find_map(|r| match r {
             Ok(m) => Some((m.subscription(), m.person())),
             Err(d) => Some((
                 SubscriptionId(d.subscription.int()?),
                 PersonId(d.person.int()?),
             )),
-        }) {
-            self.after = Some(key);
+        });
+        // A whole page whose ids are not numbers (SQLite sorts text after every number, so
+        // they are the end of the table) gives no key to move on from: reading it again would
+        // loop for ever, so the export ends there, with those rows counted as skipped.
+        let stuck = !last_page && (key.is_none() || key == self.after);
+        if stuck {
+            tracing::warn!(
+                "export {NAME}: stopped at a page of rows whose ids are not numbers ({} rows)",
+                page.len()
+            );
         }
-        if last_page {
+        if key.is_some() {
+            self.after = key;
+        }
+        if last_page || stuck {
             if self.format == ExportFormat::Json {
                 buf.extend_from_slice(if self.summary.written > 0 {
                     b"\n]\n"

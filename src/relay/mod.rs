@@ -337,7 +337,13 @@ impl Relay {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(HOLD_MAX_WAIT);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Given up (or a real error): nothing is held any more, so the relay must
+                    // not go on releasing every row unsent. If the database is still down, the
+                    // next claim fails and the loop waits a poll as usual.
+                    self.db_down.store(false, Ordering::SeqCst);
+                    return Err(e);
+                }
             }
         }
     }
@@ -722,7 +728,9 @@ impl Relay {
                 match &decision.completion {
                     Completion::Failed => {
                         self.batch_bad.fetch_add(1, Ordering::SeqCst);
-                        let why = decision.db_error.as_deref().unwrap_or("failed");
+                        // The log's value-free words, never Digis's own message: this reason
+                        // reaches stderr and /healthz, and Digis may quote the member's data.
+                        let why = decision.log_error.as_deref().unwrap_or("failed");
                         self.trouble().row_error = Some(format!("outbox {}: {why}", c.row.id));
                     }
                     Completion::Sent { .. } | Completion::Discarded { .. } => {
@@ -752,7 +760,13 @@ impl Relay {
             at: started,
             relay_id: &self.relay_id,
             subscription_id: c.row.subscription_id.0,
-            card_number: c.row.card_number.as_deref(),
+            // As the payload sends it (trimmed), so `ExtInfo20:{card}` is what support searches.
+            card_number: c
+                .row
+                .card_number
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
             outbox_id: c.row.id.0,
             person_id: c.row.person_id.0,
             attempt: c.row.attempts,
@@ -847,6 +861,41 @@ mod tests {
         assert!(!is_transient(&query(sqlx::Error::RowNotFound)));
         assert!(!is_transient(&StorageError::Corrupt("t".into())));
         assert!(!is_transient(&StorageError::Refused("r".into())));
+    }
+
+    /// A hold that gives up must not leave the relay believing the database is down: it would
+    /// release every row it claims, unsent, for ever.
+    #[tokio::test]
+    async fn a_hold_that_gives_up_sends_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let storage: DynStorage = Arc::new(
+            crate::storage::sqlite::SqliteStorage::connect(&url)
+                .await
+                .unwrap(),
+        );
+        let config = Arc::new(Config {
+            database_url: url,
+            use_digis: false,
+            ..Config::default()
+        });
+        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
+        let relay = Relay::new(storage, config, synclog).unwrap();
+        let mut calls = 0;
+        let got: Result<(), StorageError> = relay
+            .hold("a test", || {
+                calls += 1;
+                let e = if calls == 1 {
+                    query(sqlx::Error::PoolTimedOut)
+                } else {
+                    StorageError::Corrupt("x".into())
+                };
+                async move { Err(e) }
+            })
+            .await;
+        assert!(got.is_err());
+        assert_eq!(calls, 2, "the transient error was held once");
+        assert!(!relay.db_down.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -89,11 +89,14 @@ impl StoredId {
     /// is personal data and must not reach a log.
     pub fn describe(kind: &str, shown: Option<&str>) -> StoredId {
         match shown {
+            // Only what reads as one number: a birth date (`1990-05-01`) or a phone number
+            // (`070-1234567`) typed into an id column is made of the same characters.
             Some(s)
                 if !s.is_empty()
                     && s.len() <= 24
                     && s.bytes()
-                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+                    && s.parse::<f64>().is_ok() =>
             {
                 StoredId::Other(s.to_string())
             }
@@ -342,4 +345,26 @@ pub struct EventRow {
     pub subscription_id: Option<SubscriptionId>,
     pub person_id: Option<PersonId>,
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod stored_id_tests {
+    use super::StoredId;
+
+    #[test]
+    fn only_numbers_are_shown_as_stored() {
+        for shown in ["2000.5", "-0", "1e3"] {
+            assert_eq!(
+                StoredId::describe("real", Some(shown)),
+                StoredId::Other(shown.into())
+            );
+        }
+        for personal in ["1990-05-01", "070-1234567", "+46-70-123"] {
+            assert_eq!(
+                StoredId::describe("text", Some(personal)),
+                StoredId::Other("<text>".into()),
+                "{personal}"
+            );
+        }
+    }
 }

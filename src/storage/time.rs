@@ -32,6 +32,12 @@ pub fn from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
+    // Versions before the clamp wrote `+33715-08-25T…` for a huge Retry-After. Such a row
+    // must read back (as the latest time) or it blocks every claim: the SQL already sees it as
+    // due (`+` sorts first), so it is simply sent, which is what it was waiting for.
+    if s.starts_with('+') && s[1..].split('-').next().is_some_and(|y| y.len() > 4) {
+        return Ok(latest());
+    }
     // Rows written by hand with datetime('now') have a space and no zone.
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
         .map(|n| n.and_utc())
@@ -42,6 +48,12 @@ pub fn from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn times_past_year_9999_from_older_versions_read_back_as_the_latest() {
+        assert_eq!(from_text("+33715-08-25T03:04:05.000Z").unwrap(), latest());
+        assert!(from_text("+12").is_err());
+    }
 
     #[test]
     fn text_order_is_time_order_and_round_trips() {

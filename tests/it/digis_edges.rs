@@ -469,3 +469,23 @@ async fn a_status_whose_body_breaks_off_still_counts(db: TestDb) {
     assert_eq!(row.state, OutboxState::Failed, "400 fails the row: {row:?}");
     assert_eq!(row.last_http_status, Some(400), "{row:?}");
 }
+
+/// Rows that an older version poisoned with `+33715-…` (item 3) blocked every claim after the
+/// upgrade too: they now read back and are sent, and the rows beside them as well.
+#[tokio::test]
+async fn rows_poisoned_by_an_older_version_are_sent_after_the_upgrade() {
+    let db = TestDb::sqlite().await;
+    db.active_with(51, &[1, 2]).await;
+    db.exec(
+        "UPDATE digis_outbox SET next_attempt_at = '+33715-08-25T03:04:05.000Z' WHERE person_id = 1",
+    )
+    .await;
+    let server = answer(200, serde_json::json!({"ExternalId": "x"})).await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    let rows = all_rows(&db).await;
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::Sent),
+        "{rows:?}"
+    );
+}

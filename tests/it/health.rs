@@ -84,8 +84,86 @@ both_databases!(
     metrics_show_the_backlog_age,
     status_judges_liveness_by_each_relays_own_interval,
     an_old_backlog_is_a_health_blocker,
-    a_relay_that_keeps_failing_is_degraded_everywhere
+    a_relay_that_keeps_failing_is_degraded_everywhere,
+    digis_words_never_reach_the_degraded_reason
 );
+
+/// Digis's rejection messages can quote the member's own data ("Invalid phone 0701234567").
+/// They are stored on the row (support reads them there) but the degraded reason goes to the
+/// log, stderr and the unauthenticated /healthz: it must carry only the value-free summary.
+async fn digis_words_never_reach_the_degraded_reason(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig, FaultRule};
+    const QUOTED: &str = "0701234567";
+    db.active_with(1, &[1, 2, 3, 4]).await;
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            rules: vec![FaultRule {
+                status: Some(400),
+                message: Some(format!("Invalid phone {QUOTED}")),
+                ..FaultRule::default()
+            }],
+            ..FakeConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
+    );
+    let child = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        if let Some((503, v)) = get_health(&http, port).await {
+            if v["degraded"] == true {
+                break v;
+            }
+        }
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("400"),
+        "the reason still says what failed: {reason}"
+    );
+    assert!(!health.to_string().contains(QUOTED), "{health}");
+    let rows = db.storage().relays().await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| !r.detail.clone().unwrap_or_default().contains(QUOTED)),
+        "{rows:?}"
+    );
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().unwrap();
+    let logs =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logs.contains("DEGRADED") || logs.contains("degraded"),
+        "{logs}"
+    );
+    assert!(!logs.contains(QUOTED), "{logs}");
+}
 
 async fn storage_keeps_the_heartbeat_interval_and_finds_the_oldest_due_row(db: TestDb) {
     let s = db.storage();
