@@ -26,6 +26,7 @@ both_databases!(
     redirect_pauses_like_a_configuration_error,
     terminal_escapes_never_reach_the_screen,
     a_status_whose_body_breaks_off_still_counts,
+    the_sync_log_names_the_card_as_it_was_sent,
 );
 
 fn write_config(db: &TestDb, digis_url: &str, relay_extra: &str) -> std::path::PathBuf {
@@ -487,5 +488,28 @@ async fn rows_poisoned_by_an_older_version_are_sent_after_the_upgrade() {
     assert!(
         rows.iter().all(|r| r.state == OutboxState::Sent),
         "{rows:?}"
+    );
+}
+
+/// A card stored with a trailing space is sent trimmed; the sync log said
+/// `ExtInfo20:0034231451%20`, so `search --ext-info20 0034231451` missed the line.
+async fn the_sync_log_names_the_card_as_it_was_sent(db: TestDb) {
+    let mut p = crate::common::Person::ordinary(1);
+    p.card_number = Some("0034231451 ".into());
+    db.person_with(&p).await;
+    db.subscription(61, "ACTIVE").await;
+    db.add_user(61, 1).await;
+    let server = answer(200, serde_json::json!({"ExternalId": "x"})).await;
+    once(&relay(&db, config_for(&server.uri(), &db))).await;
+    let log = std::fs::read_to_string(
+        db.dir
+            .path()
+            .join("logs")
+            .join(digis_relay::synclog::FILE_NAME),
+    )
+    .unwrap();
+    assert!(
+        log.contains("ExtInfo1:61, ExtInfo20:0034231451 outbox="),
+        "{log}"
     );
 }

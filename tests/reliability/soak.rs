@@ -142,7 +142,10 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
         early.len()
     );
     // Otherwise "none came early" would hold of a soak that never sent a Retry-After at all.
-    assert!(retry_afters > 0, "no Retry-After answer was followed by a retry to check");
+    assert!(
+        retry_afters > 0,
+        "no Retry-After answer was followed by a retry to check"
+    );
     assert_eq!(
         duplicates, 0,
         "no crash, so no member may be accepted twice"
