@@ -683,7 +683,12 @@ impl Relay {
         if let Outcome::ConfigError { reason, .. } = outcome {
             if !self.config_error.swap(true, Ordering::SeqCst) {
                 let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-                self.storage.pause(reason, &by, now).await?;
+                // Held like a completion: dropped, the row would wait out its lease and be
+                // sent again only to get the same answer.
+                self.hold("the relay's own pause", || {
+                    self.storage.pause(reason, &by, now)
+                })
+                .await?;
                 tracing::error!("relay {}: paused: {reason}", self.relay_id);
                 self.set_status("paused", Some(reason.clone()));
             }

@@ -133,6 +133,78 @@ async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
     stop(child);
 }
 
+/// A 401 that arrives while the database is away: the relay's own pause is held like a
+/// completion. Dropped, the row stayed `sending` until its lease ran out and was sent again,
+/// only to get the same 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_while_digis_says_401_still_pauses_once() {
+    let db = TestDb::postgres().await;
+    db.active_with(1, &[1]).await;
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            token: Some(crate::relay_outcomes::TOKEN.into()),
+            rules: vec!["status=401,delay_ms=1500".parse().unwrap()],
+            record: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+    );
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let child = spawn_run(&config);
+    wait_for_requests(&fake, 1).await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+        )))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let paused = db
+            .storage
+            .control()
+            .await
+            .map(|c| c.paused)
+            .unwrap_or(false);
+        let row = all_rows(&db).await.remove(0);
+        if paused && row.state == OutboxState::Pending {
+            assert_eq!(row.attempts, 0, "given back uncharged: {row:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never paused: {row:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        fake.received().len(),
+        1,
+        "paused by the first 401, not by a second request after the lease ran out"
+    );
+    stop(child);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second_sms() {
     let db = TestDb::sqlite().await;
