@@ -29,6 +29,31 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
     .unwrap()
 }
 
+/// This test's database (only) refuses connections for `length` and its connections are cut;
+/// the shared server keeps running.
+async fn outage(admin: &mut sqlx::PgConnection, name: &str, length: Duration) {
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    tokio::time::sleep(length).await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+        )))
+        .await
+        .unwrap();
+}
+
 fn spawn_run(config: &std::path::Path) -> std::process::Child {
     Command::new(BIN)
         .args(["--config", config.to_str().unwrap(), "run"])
@@ -101,26 +126,7 @@ async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
     wait_for_requests(&fake, 1).await;
     // Digis is answering; the database goes away before the answer can be committed. Only
     // this test's database: the shared server keeps running.
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    outage(&mut admin, &name, Duration::from_secs(5)).await;
     wait_until_sent(&db, 1, Duration::from_secs(60)).await;
     assert_eq!(
         fake.received().len(),
@@ -161,26 +167,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    outage(&mut admin, &name, Duration::from_secs(5)).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let paused = db

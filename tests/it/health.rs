@@ -45,6 +45,53 @@ fn cli(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::pr
     cmd.output().unwrap()
 }
 
+/// `run --listen` on a free port with one row a batch and quick heartbeats, so that three bad
+/// batches (degraded) come within a second or two.
+fn spawn_listening_run(
+    db: &TestDb,
+    digis_url: &str,
+    output: fn() -> Stdio,
+) -> (std::process::Child, u16, std::path::PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(
+        db,
+        digis_url,
+        "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
+    );
+    let child = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("DATABASE_URL")
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap();
+    (child, port, config)
+}
+
+/// The first /healthz answer that says degraded (a 503).
+async fn wait_degraded(http: &reqwest::Client, port: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((503, v)) = get_health(http, port).await {
+            if v["degraded"] == true {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn status_json(config: &std::path::Path, env: &[(&str, &str)]) -> serde_json::Value {
     let out = cli(config, &["status", "--json"], env);
     assert!(
@@ -108,40 +155,9 @@ async fn digis_words_never_reach_the_degraded_reason(db: TestDb) {
     )
     .await
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
-    );
-    let child = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, port, _config) = spawn_listening_run(&db, &fake.base_url(), Stdio::piped);
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let health = loop {
-        if let Some((503, v)) = get_health(&http, port).await {
-            if v["degraded"] == true {
-                break v;
-            }
-        }
-        assert!(Instant::now() < deadline, "never degraded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let health = wait_degraded(&http, port).await;
     let reason = health["reason"].as_str().unwrap();
     assert!(
         reason.contains("400"),
@@ -329,40 +345,9 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
     let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
         .await
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
-    );
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port, config) = spawn_listening_run(&db, &fake.base_url(), Stdio::null);
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
-        if let Some((503, v)) = get_health(&http, port).await {
-            if v["degraded"] == true {
-                break v;
-            }
-        }
-        assert!(Instant::now() < deadline, "never degraded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let health = wait_degraded(&http, port).await;
     assert_eq!(health["status"], "unhealthy", "{health}");
     let reason = health["reason"].as_str().unwrap();
     assert!(
