@@ -11,24 +11,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
 use crate::common::TestDb;
+use crate::health::write_config;
 use crate::relay_outcomes::{all_rows, config_for, relay, TOKEN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
-
-fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 1000\n{extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// `digis-relay run` as a service, quiet, with this configuration.
 fn spawn_run(config: &std::path::Path) -> std::process::Child {
