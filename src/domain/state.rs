@@ -42,9 +42,31 @@ impl OutboxState {
         }
     }
 
-    /// Open rows are the ones a relay may still send.
+    /// Open rows are the ones a relay may still send. At most one open row per
+    /// (subscription, person): the partial unique index and the triggers enforce the same set.
+    pub const OPEN: [OutboxState; 2] = [OutboxState::Pending, OutboxState::Sending];
+    /// States an operator may put back to `pending` with a fresh budget. A `sending` row is
+    /// excluded because a relay holds it; `sent` because resend is the way to send again.
+    pub const RETRYABLE: [OutboxState; 3] = [
+        OutboxState::Failed,
+        OutboxState::Discarded,
+        OutboxState::Pending,
+    ];
+    /// States an operator may discard: not one a relay holds, not one already ended.
+    pub const DISCARDABLE: [OutboxState; 2] = [OutboxState::Pending, OutboxState::Failed];
+    /// States that `prune` may delete after the retention period.
+    pub const PRUNABLE: [OutboxState; 2] = [OutboxState::Sent, OutboxState::Discarded];
+
     pub fn is_open(self) -> bool {
-        matches!(self, OutboxState::Pending | OutboxState::Sending)
+        Self::OPEN.contains(&self)
+    }
+
+    pub fn can_retry(self) -> bool {
+        Self::RETRYABLE.contains(&self)
+    }
+
+    pub fn can_discard(self) -> bool {
+        Self::DISCARDABLE.contains(&self)
     }
 }
 
@@ -74,5 +96,25 @@ mod tests {
             assert_eq!(st.as_str().parse::<OutboxState>().unwrap(), st);
         }
         assert!("done".parse::<OutboxState>().is_err());
+    }
+
+    #[test]
+    fn state_rules() {
+        use OutboxState::*;
+        let open: Vec<_> = OutboxState::ALL
+            .into_iter()
+            .filter(|s| s.is_open())
+            .collect();
+        assert_eq!(open, [Pending, Sending]);
+        let retry: Vec<_> = OutboxState::ALL
+            .into_iter()
+            .filter(|s| s.can_retry())
+            .collect();
+        assert_eq!(retry, [Pending, Failed, Discarded]);
+        let discard: Vec<_> = OutboxState::ALL
+            .into_iter()
+            .filter(|s| s.can_discard())
+            .collect();
+        assert_eq!(discard, [Pending, Failed]);
     }
 }

@@ -7,7 +7,7 @@ use super::app::{
     page_size_for, Anchor, App, Confirm, DetailPane, SearchResult, Select, StatusKind, View,
 };
 use super::effects::Effect;
-use crate::domain::{OutboxId, OutboxState};
+use crate::domain::OutboxId;
 use crate::storage::{Control, Counts, OutboxRow, RelayInfo};
 
 #[derive(Debug, Clone)]
@@ -509,10 +509,7 @@ fn actions(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             let Some(row) = target(app) else {
                 return no_row(app);
             };
-            if !matches!(
-                row.state,
-                OutboxState::Failed | OutboxState::Discarded | OutboxState::Pending
-            ) {
+            if !row.state.can_retry() {
                 app.set_status(
                     StatusKind::Error,
                     format!(
@@ -538,7 +535,7 @@ fn actions(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             let Some(row) = target(app) else {
                 return no_row(app);
             };
-            if !matches!(row.state, OutboxState::Pending | OutboxState::Failed) {
+            if !row.state.can_discard() {
                 app.set_status(
                     StatusKind::Error,
                     format!(
