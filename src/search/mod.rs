@@ -15,11 +15,15 @@
 //! - [`search`] with [`SearchOptions`] → [`SearchReport`] (`Serialize`: the `search --json`
 //!   shape documented in the README);
 //! - [`render_text`] for the human output.
+mod attribute;
 pub mod cli;
 mod db;
+mod delivery;
 pub mod logscan;
 mod render;
-mod verdict;
+mod report;
+mod timeline;
+mod wording;
 
 use std::fmt;
 use std::path::Path;
@@ -343,5 +347,5 @@ pub async fn search(
     let seed = db::seed(storage, term).await;
     let scan = scan.await.map_err(|e| SearchError::Scan(e.to_string()))?;
     let facts = db::load(storage, term, seed?, &scan.hits).await?;
-    Ok(verdict::report(term, log_dir, opts, facts, scan))
+    Ok(report::report(term, log_dir, opts, facts, scan))
 }

@@ -1,0 +1,480 @@
+//! The words of search: one sentence per member ("Sent on …, external id …"), what support
+//! can do about it, and the "no match" sentence. It reads a [`Timeline`] and the
+//! [`Delivery`] state and decides nothing else.
+use chrono::{DateTime, Utc};
+
+use super::db::Facts;
+use super::delivery::Delivery;
+use super::logscan::LogHit;
+use super::timeline::Timeline;
+use super::{MemberVerdict, SearchTerm, VerdictKind};
+use crate::domain::OutboxState;
+use crate::storage::{DigisRow, OutboxRow};
+
+/// The answer for one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Verdict {
+    pub kind: VerdictKind,
+    /// One sentence, the answer to "did they get the SMS?".
+    pub summary: String,
+    /// What support can do about it, when anything.
+    pub advice: Option<String>,
+}
+
+type Words = (VerdictKind, String, Option<String>);
+
+/// The newest row decides; without one the `digis` row, then the sync log's last word.
+pub(super) fn verdict(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>) -> Verdict {
+    let (kind, summary, mut advice) = match t.latest {
+        Some(r) => from_row(t, d, now, r),
+        None => match t.digis {
+            Some(row) => sent_from_digis(row, now),
+            None => match t.last_log {
+                Some(h) => from_log(t, now, h.hit, h.at),
+                None => never_queued(t, d),
+            },
+        },
+    };
+    if let Some(defect) = t.defect {
+        // The row the relay would read cannot be typed: say so first, whatever else is known.
+        let fix = format!(
+            "the membership system's row cannot be read ({defect}): correct it there, then save the subscription again"
+        );
+        advice = Some(match advice {
+            Some(a) => format!("{fix}; {a}"),
+            None => fix,
+        });
+    }
+    Verdict {
+        kind,
+        summary,
+        advice,
+    }
+}
+
+/// Something that stops every delivery: what it is, and what to do about it.
+pub(super) struct Blocker {
+    pub what: String,
+    pub fix: String,
+}
+
+pub(super) fn blockers(d: &Delivery<'_>) -> Vec<Blocker> {
+    let mut b = Vec::new();
+    if !d.use_digis {
+        b.push(Blocker {
+            what: "useDigis is false in the configuration, so nothing is sent".into(),
+            fix: "set useDigis = true in the configuration".into(),
+        });
+    }
+    if d.paused {
+        let reason = d.pause_reason.unwrap_or("no reason given");
+        b.push(Blocker {
+            what: format!("delivery is paused ({reason})"),
+            fix: "`digis-relay resume` lets the relays send again".into(),
+        });
+    }
+    if !d.relay_running {
+        b.push(Blocker {
+            what: format!(
+                "no relay is running (no heartbeat in the last {} s)",
+                d.stale_secs
+            ),
+            fix: "start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")".into(),
+        });
+    } else if d.use_digis && !d.paused {
+        b.extend(d.idle_relays.iter().map(|r| Blocker {
+            what: format!(
+                "relay {} is {}{}",
+                r.relay_id,
+                r.state.replace('_', " "),
+                r.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            fix: "see `digis-relay status` and `digis-relay doctor`".into(),
+        }));
+    }
+    b
+}
+
+fn whats(b: &[Blocker]) -> String {
+    b.iter()
+        .map(|b| b.what.as_str())
+        .collect::<Vec<_>>()
+        .join("; and ")
+}
+
+fn fixes(b: &[Blocker]) -> String {
+    b.iter()
+        .map(|b| b.fix.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRow) -> Words {
+    let last_attempt_at = t.last_attempt_at;
+    let earlier = t.digis.map(|d| {
+        format!(
+            "Digis accepted an earlier send on {}{}",
+            when(d.synced_at, now),
+            ext_id(d.external_id.as_deref())
+        )
+    });
+    match r.state {
+        OutboxState::Sent => (
+            VerdictKind::Sent,
+            format!(
+                "Sent on {}{} (outbox row {}, {}).",
+                when(r.sent_at.or(last_attempt_at).unwrap_or(r.created_at), now),
+                ext_id(r.external_id.as_deref()),
+                r.id,
+                plural(r.attempts, "attempt")
+            ),
+            None,
+        ),
+        OutboxState::Pending | OutboxState::Sending => {
+            let lease_over = r.locked_until.filter(|u| *u < now);
+            let mut s = if let (OutboxState::Sending, Some(until)) = (r.state, lease_over) {
+                format!(
+                    "Claimed by relay {} for attempt {}, but its lease ran out {} (the relay stopped mid-send?): the next relay to poll takes it over (outbox row {}).",
+                    r.locked_by.as_deref().unwrap_or("?"),
+                    r.attempts,
+                    when(until, now),
+                    r.id
+                )
+            } else if r.state == OutboxState::Sending {
+                format!(
+                    "Being sent now by relay {} (attempt {}, outbox row {}).",
+                    r.locked_by.as_deref().unwrap_or("?"),
+                    r.attempts,
+                    r.id
+                )
+            } else if r.attempts == 0 {
+                format!(
+                    "Queued {} as outbox row {}{}, not tried yet; {}.",
+                    when(r.created_at, now),
+                    r.id,
+                    if r.resend { " (a resend)" } else { "" },
+                    due(r.next_attempt_at, now)
+                )
+            } else {
+                format!(
+                    "Waiting to retry after {}: {}; {} (outbox row {}).",
+                    plural(r.attempts, "failed attempt"),
+                    last_error(r),
+                    due(r.next_attempt_at, now),
+                    r.id
+                )
+            };
+            if let Some(e) = &earlier {
+                s.push_str(&format!(" {e}."));
+            }
+            if let Some(st) = t.status.filter(|st| *st != "ACTIVE") {
+                s.push_str(&format!(
+                    " The subscription is now {st}: the relay will discard this row instead of sending it."
+                ));
+            } else if !t.is_user {
+                s.push_str(" The person is no longer a user of the subscription: the relay will discard this row.");
+            }
+            let blockers = blockers(d);
+            let advice = if blockers.is_empty() {
+                Some(
+                    "Nothing to do: a relay sends it when it is due (`digis-relay sync` makes it due now)."
+                        .to_string(),
+                )
+            } else {
+                s.push_str(&format!(" But {}.", whats(&blockers)));
+                Some(format!("{}.", capitalised(&fixes(&blockers))))
+            };
+            (VerdictKind::Waiting, s, advice)
+        }
+        OutboxState::Failed => {
+            let failed_at = last_attempt_at.unwrap_or(r.next_attempt_at);
+            let summary = format!(
+                "Failed on {} after {}: {} (outbox row {}).",
+                when(failed_at, now),
+                plural(r.attempts, "attempt"),
+                last_error(r),
+                r.id
+            );
+            if let Some(e) = earlier {
+                return (
+                    VerdictKind::Sent,
+                    format!("{e}. A later send failed: {summary}"),
+                    None,
+                );
+            }
+            let err = r.last_error.as_deref().unwrap_or("").to_lowercase();
+            let what = if err.contains("mobile") || err.contains("phone") || err.contains("person")
+            {
+                "correct the member's data in the membership system (the error names the field)"
+            } else if r.last_http_status.is_some_and(|s| (400..500).contains(&s)) {
+                "Digis rejected the data: correct it in the membership system"
+            } else {
+                "fix the cause named in the error"
+            };
+            (
+                VerdictKind::Failed,
+                summary,
+                Some(format!(
+                    "{}, then `digis-relay retry {}` (or save the subscription again).",
+                    capitalised(what),
+                    r.id
+                )),
+            )
+        }
+        OutboxState::Discarded => {
+            let reason = r.reason.as_deref().unwrap_or("no reason recorded");
+            if let Some(e) = earlier {
+                return (
+                    VerdictKind::Sent,
+                    format!("{e}. A later row ({}) was discarded: {reason}.", r.id),
+                    None,
+                );
+            }
+            (
+                VerdictKind::Discarded,
+                format!(
+                    "Not sent: outbox row {} was discarded ({reason}).",
+                    r.id
+                ),
+                Some(format!(
+                    "If it should be sent anyway: `digis-relay resend --subscription {} --person {}`.",
+                    t.subscription, t.person
+                )),
+            )
+        }
+    }
+}
+
+fn sent_from_digis(d: &DigisRow, now: DateTime<Utc>) -> Words {
+    (
+        VerdictKind::Sent,
+        format!(
+            "Sent on {}{} (from the digis table; the outbox row is gone: pruned, or sent before the relay was installed).",
+            when(d.synced_at, now),
+            ext_id(d.external_id.as_deref())
+        ),
+        None,
+    )
+}
+
+/// Only the logs remember this member (the database rows were pruned or deleted).
+fn from_log(t: &Timeline<'_>, now: DateTime<Utc>, h: &LogHit, at: DateTime<Utc>) -> Words {
+    let outcome = h.fields.outcome.as_deref().unwrap_or("unknown");
+    let place = format!("{} line {}", h.file, h.line);
+    let resend = format!(
+        "`digis-relay resend --subscription {} --person {}`",
+        t.subscription, t.person
+    );
+    match outcome {
+        "sent" => (
+            VerdictKind::Sent,
+            format!(
+                "Sent on {}{} according to the sync log ({place}); the database no longer has a record of it.",
+                when(at, now),
+                ext_id(h.fields.external_id.as_deref())
+            ),
+            None,
+        ),
+        "discarded" => (
+            VerdictKind::Discarded,
+            format!(
+                "Not sent: discarded on {} according to the sync log ({place}){}.",
+                when(at, now),
+                h.fields
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+            Some(format!("If it should be sent anyway: {resend}.")),
+        ),
+        _ => (
+            VerdictKind::Failed,
+            format!(
+                "The sync log's last word ({place}, {}) is outcome {outcome}{}, but the database has no row for this member any more, so nothing more will happen.",
+                when(at, now),
+                h.fields
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+            Some(format!("Queue it again: {resend}.")),
+        ),
+    }
+}
+
+fn never_queued(t: &Timeline<'_>, d: &Delivery<'_>) -> Words {
+    let (summary, mut advice) = match t.status {
+        None => (
+            format!("Never queued: there is no subscription {}.", t.subscription),
+            None,
+        ),
+        Some(_) if !t.is_user => (
+            format!(
+                "Never queued: person {} is not a user of subscription {}.",
+                t.person, t.subscription
+            ),
+            Some("Add the person as a user of the subscription.".to_string()),
+        ),
+        Some(st) if st != "ACTIVE" => (
+            format!(
+                "Never queued: subscription {} is {st}, and only ACTIVE subscriptions are sent.",
+                t.subscription
+            ),
+            Some("It is queued when the subscription is saved as ACTIVE.".to_string()),
+        ),
+        Some(_) => (
+            format!(
+                "Never queued: subscription {} is ACTIVE but has not been saved since the relay was installed (no outbox row, digis row or log line exists).",
+                t.subscription
+            ),
+            Some(
+                "Save the subscription (change something, e.g. the message) or run `digis-relay sync --reconcile`."
+                    .to_string(),
+            ),
+        ),
+    };
+    let blockers = blockers(d);
+    if !blockers.is_empty() {
+        let note = format!("Note: {}: {}.", whats(&blockers), fixes(&blockers));
+        advice = Some(match advice {
+            Some(a) => format!("{a} {note}"),
+            None => note,
+        });
+    }
+    (VerdictKind::NeverQueued, summary, advice)
+}
+
+pub(super) fn no_match(
+    term: &SearchTerm,
+    facts: &Facts,
+    verdicts: &[MemberVerdict],
+    d: &Delivery<'_>,
+    logs: &str,
+) -> String {
+    let mut s = match term {
+        SearchTerm::Subscription(id) => {
+            let sf = facts.subscriptions.get(id);
+            match sf.and_then(|f| f.status.as_deref()) {
+                None => format!(
+                    "No match for {term}: there is no subscription {id} in the membership database, no outbox row, and no log line ({logs}). Check the number: ExtInfo1 is the subscription id, not the person id or the card number."
+                ),
+                Some(st) if verdicts.is_empty() => format!(
+                    "No match for {term}: subscription {id} ({st}) has no users, so there is nobody to invite (a user was never added); no log line either ({logs})."
+                ),
+                Some(st) if st != "ACTIVE" => format!(
+                    "Nothing was ever queued for {term}: subscription {id} is {st}, and only ACTIVE subscriptions are sent ({logs}, none matches)."
+                ),
+                Some(_) => format!(
+                    "Nothing was ever queued for {term}: subscription {id} is ACTIVE with {} but has not been saved since the relay was installed ({logs}, none matches). Save it (change e.g. the message) or run `digis-relay sync --reconcile`.",
+                    plural(verdicts.len() as i32, "user")
+                ),
+            }
+        }
+        SearchTerm::Card(card) => {
+            let persons = facts.persons_with_card.as_deref().unwrap_or_default();
+            if persons.is_empty() {
+                format!(
+                    "No match for {term}: no person has card number {card}, and there is no outbox row and no log line ({logs}). Card numbers match whole, leading zeros included: check them."
+                )
+            } else if verdicts.is_empty() {
+                format!(
+                    "No match for {term}: person {} holds card {card} but is not a user of any subscription (the user was never added), so nothing is sent; no log line either ({logs}).",
+                    persons
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!(
+                    "Nothing was ever queued for {term} ({logs}, none matches): {}",
+                    verdicts
+                        .iter()
+                        .map(|v| v.summary.trim_start_matches("Never queued: ").to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        }
+    };
+    let exists = match term {
+        SearchTerm::Subscription(id) => facts
+            .subscriptions
+            .get(id)
+            .is_some_and(|f| f.status.is_some()),
+        SearchTerm::Card(_) => !verdicts.is_empty(),
+    };
+    // When the number itself is unknown, the relay's state is not the cause: leave it out.
+    if exists {
+        for b in blockers(d) {
+            s.push_str(&format!(" Also: {}; {}.", b.what, b.fix));
+        }
+    }
+    s
+}
+
+fn last_error(r: &OutboxRow) -> String {
+    match (&r.last_error, r.last_http_status) {
+        (Some(e), Some(st)) => format!("{e} (HTTP {st})"),
+        (Some(e), None) => e.clone(),
+        (None, Some(st)) => format!("HTTP {st}"),
+        (None, None) => "no error recorded".into(),
+    }
+}
+
+fn ext_id(id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!(", external id {id}"),
+        None => ", no external id returned".into(),
+    }
+}
+
+fn plural(n: i32, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn due(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at <= now {
+        "due now".into()
+    } else {
+        format!("next attempt {}", when(at, now))
+    }
+}
+
+/// `2026-11-28 12:00:01 UTC (5 min ago)`.
+pub(super) fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "{} ({})",
+        at.format("%Y-%m-%d %H:%M:%S UTC"),
+        relative(at, now)
+    )
+}
+
+pub(super) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    let (n, past) = (secs.unsigned_abs(), secs >= 0);
+    let amount = match n {
+        0..=59 => format!("{n} s"),
+        60..=3599 => format!("{} min", n / 60),
+        3600..=172_799 => format!("{} h", n / 3600),
+        _ => format!("{} days", n / 86_400),
+    };
+    if past {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
