@@ -19,6 +19,8 @@ mod attribute;
 pub mod cli;
 mod db;
 mod delivery;
+#[cfg(test)]
+mod fixtures;
 pub mod logscan;
 mod render;
 mod report;

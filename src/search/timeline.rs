@@ -28,7 +28,8 @@ pub(super) struct Timeline<'a> {
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// The pair's `digis` row: Digis accepted a send.
     pub digis: Option<&'a DigisRow>,
-    /// The member's last sync-log line: the only witness once the rows are pruned.
+    /// The member's last sync-log line in scan order (files oldest first): the only witness
+    /// once the rows are pruned.
     pub last_log: Option<DatedHit<'a>>,
     /// Oldest first; database events before log lines at equal times.
     pub events: Vec<TimelineEvent>,
@@ -177,5 +178,176 @@ pub(super) fn log_event(h: &LogHit) -> TimelineEvent {
             http_status: h.fields.http_status,
             external_id: h.fields.external_id.clone(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OutboxId, OutboxState};
+    use crate::search::fixtures::{at, attempt, digis, facts, row, PERSON, SUB};
+    use crate::search::logscan::LineFields;
+    use crate::storage::{EventRow, MemberRow};
+
+    fn log_hit(at: DateTime<Utc>, card: Option<&str>) -> LogHit {
+        LogHit {
+            file: "scheduler_digis_sync.txt".into(),
+            line: 3,
+            text: "a line".into(),
+            at: Some(at),
+            fields: LineFields {
+                parsed: true,
+                card_number: card.map(Into::into),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn kinds(t: &Timeline<'_>) -> Vec<&'static str> {
+        t.events
+            .iter()
+            .map(|e| match e.event {
+                Event::Queued { .. } => "queued",
+                Event::Attempt { .. } => "attempt",
+                Event::Synced { .. } => "synced",
+                Event::Operator { .. } => "operator",
+                Event::LogLine { .. } => "log",
+            })
+            .collect()
+    }
+
+    fn operator(outbox_id: i64, at: DateTime<Utc>) -> EventRow {
+        EventRow {
+            at,
+            actor: "support@host".into(),
+            action: "retry".into(),
+            outbox_id: Some(OutboxId(outbox_id)),
+            subscription_id: Some(SUB),
+            person_id: Some(PERSON),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn database_events_lead_at_equal_times_and_log_lines_follow_in_order() {
+        let f = facts(SubscriptionFacts {
+            status: Some("ACTIVE".into()),
+            rows: vec![row(1, OutboxState::Sent, at(9, 0, 0))],
+            attempts: [(OutboxId(1), vec![attempt(1, 1, at(9, 0, 5))])].into(),
+            digis: vec![digis(at(9, 0, 5), "X1")],
+            ..Default::default()
+        });
+        let log = [log_hit(at(9, 0, 5), None), log_hit(at(8, 0, 0), None)];
+        let hits: Vec<DatedHit<'_>> = log
+            .iter()
+            .map(|h| DatedHit {
+                hit: h,
+                at: h.at.unwrap(),
+            })
+            .collect();
+        let t = build((SUB, PERSON), &f, &hits, None);
+        assert_eq!(t.events.len(), 5);
+        assert_eq!(kinds(&t), ["log", "queued", "attempt", "synced", "log"]);
+        assert_eq!(t.last_log.map(|h| h.at), Some(at(8, 0, 0)));
+        assert_eq!(t.last_attempt_at, Some(at(9, 0, 5)));
+    }
+
+    #[test]
+    fn since_leaves_out_older_database_events_only() {
+        let f = facts(SubscriptionFacts {
+            status: Some("ACTIVE".into()),
+            rows: vec![row(1, OutboxState::Sent, at(9, 0, 0))],
+            attempts: [(OutboxId(1), vec![attempt(1, 1, at(10, 0, 0))])].into(),
+            ..Default::default()
+        });
+        let log = log_hit(at(8, 0, 0), None);
+        let hits = [DatedHit {
+            hit: &log,
+            at: at(8, 0, 0),
+        }];
+        let t = build((SUB, PERSON), &f, &hits, Some(at(9, 30, 0)));
+        assert_eq!(kinds(&t), ["log", "attempt"]);
+        // The verdict still reads the whole record.
+        assert_eq!(t.latest.map(|r| r.id), Some(OutboxId(1)));
+    }
+
+    #[test]
+    fn the_newest_row_of_the_person_is_the_one_read_and_only_its_rows_show() {
+        let mut other = row(9, OutboxState::Pending, at(11, 0, 0));
+        other.person_id = PersonId(8);
+        let f = facts(SubscriptionFacts {
+            status: Some("ACTIVE".into()),
+            rows: vec![
+                row(3, OutboxState::Failed, at(10, 0, 0)),
+                other,
+                row(1, OutboxState::Sent, at(9, 0, 0)),
+            ],
+            attempts: [
+                (
+                    OutboxId(3),
+                    vec![attempt(3, 1, at(10, 0, 1)), attempt(3, 2, at(10, 5, 0))],
+                ),
+                (OutboxId(9), vec![attempt(9, 1, at(11, 0, 1))]),
+            ]
+            .into(),
+            events: vec![operator(3, at(10, 6, 0)), operator(9, at(11, 1, 0))],
+            ..Default::default()
+        });
+        let t = build((SUB, PERSON), &f, &[], None);
+        assert_eq!(t.latest.map(|r| r.id), Some(OutboxId(3)));
+        assert_eq!(t.last_attempt_at, Some(at(10, 5, 0)));
+        assert_eq!(
+            kinds(&t),
+            ["queued", "queued", "attempt", "attempt", "operator"]
+        );
+        assert!(!t.is_user, "no member row: no longer a user");
+        assert_eq!(t.status, Some("ACTIVE"));
+    }
+
+    #[test]
+    fn card_number_comes_from_the_member_then_the_row_then_the_log() {
+        let log = [
+            log_hit(at(8, 0, 0), Some("0001")),
+            log_hit(at(8, 1, 0), None),
+        ];
+        let hits: Vec<DatedHit<'_>> = log
+            .iter()
+            .map(|h| DatedHit {
+                hit: h,
+                at: h.at.unwrap(),
+            })
+            .collect();
+        let pair = (SUB, PERSON);
+
+        let only_log = facts(SubscriptionFacts::default());
+        let t = build(pair, &only_log, &hits, None);
+        assert_eq!(t.card_number.as_deref(), Some("0001"));
+        assert_eq!(t.status, None);
+
+        let row_with_card = || {
+            let mut r = row(1, OutboxState::Sent, at(9, 0, 0));
+            r.card_number = Some("0002".into());
+            r
+        };
+        let with_row = facts(SubscriptionFacts {
+            rows: vec![row_with_card()],
+            ..Default::default()
+        });
+        let t = build(pair, &with_row, &hits, None);
+        assert_eq!(t.card_number.as_deref(), Some("0002"));
+
+        let with_member = facts(SubscriptionFacts {
+            members: vec![MemberRow {
+                subscription_id: SUB.0,
+                person_id: PERSON.0,
+                card_number: Some("0003".into()),
+                ..Default::default()
+            }],
+            rows: vec![row_with_card()],
+            ..Default::default()
+        });
+        let t = build(pair, &with_member, &hits, None);
+        assert_eq!(t.card_number.as_deref(), Some("0003"));
+        assert!(t.is_user);
     }
 }

@@ -478,3 +478,143 @@ pub(super) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
         format!("in {amount}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::fixtures::{at, digis, row, PERSON, SUB};
+    use crate::search::RelaySummary;
+    use crate::storage::{RowDefect, StoredId};
+
+    /// A member of an ACTIVE subscription with nothing on record.
+    fn timeline<'a>() -> Timeline<'a> {
+        Timeline {
+            subscription: SUB,
+            person: PERSON,
+            status: Some("ACTIVE"),
+            is_user: true,
+            defect: None,
+            card_number: None,
+            latest: None,
+            last_attempt_at: None,
+            digis: None,
+            last_log: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn delivering<'a>() -> Delivery<'a> {
+        Delivery {
+            use_digis: true,
+            paused: false,
+            pause_reason: None,
+            relay_running: true,
+            stale_secs: 30,
+            idle_relays: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_row_after_an_accepted_send_reads_as_sent() {
+        let mut r = row(4, OutboxState::Failed, at(9, 0, 0));
+        r.attempts = 2;
+        r.last_error = Some("timeout".into());
+        let d = digis(at(8, 0, 0), "X1");
+        let t = Timeline {
+            latest: Some(&r),
+            last_attempt_at: Some(at(9, 1, 0)),
+            digis: Some(&d),
+            ..timeline()
+        };
+        let v = verdict(&t, &delivering(), at(10, 0, 0));
+        assert_eq!(v.kind, VerdictKind::Sent);
+        assert_eq!(
+            v.summary,
+            "Digis accepted an earlier send on 2026-11-28 08:00:00 UTC (2 h ago), external id X1. \
+             A later send failed: Failed on 2026-11-28 09:01:00 UTC (59 min ago) after 2 attempts: \
+             timeout (outbox row 4)."
+        );
+        assert_eq!(v.advice, None);
+    }
+
+    #[test]
+    fn a_waiting_row_names_every_blocker_and_its_fix() {
+        let r = row(4, OutboxState::Pending, at(9, 0, 0));
+        let t = Timeline {
+            latest: Some(&r),
+            ..timeline()
+        };
+        let relay = RelaySummary {
+            relay_id: "r1".into(),
+            hostname: "h".into(),
+            state: "circuit_open".into(),
+            detail: Some("Digis answers 503".into()),
+            heartbeat_at: at(9, 59, 59),
+            alive: true,
+        };
+        let idle = Delivery {
+            idle_relays: vec![&relay],
+            ..delivering()
+        };
+        let v = verdict(&t, &idle, at(10, 0, 0));
+        assert_eq!(v.kind, VerdictKind::Waiting);
+        assert!(
+            v.summary
+                .ends_with(" But relay r1 is circuit open (Digis answers 503)."),
+            "{}",
+            v.summary
+        );
+        assert_eq!(
+            v.advice.as_deref(),
+            Some("See `digis-relay status` and `digis-relay doctor`.")
+        );
+
+        let stopped = Delivery {
+            use_digis: false,
+            paused: true,
+            relay_running: false,
+            ..delivering()
+        };
+        let b = blockers(&stopped);
+        assert_eq!(
+            whats(&b),
+            "useDigis is false in the configuration, so nothing is sent; and delivery is paused \
+             (no reason given); and no relay is running (no heartbeat in the last 30 s)"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_member_row_is_named_before_other_advice() {
+        let defect = RowDefect {
+            outbox_id: None,
+            subscription: StoredId::Int(SUB.0),
+            person: StoredId::Int(PERSON.0),
+            column: "first_name",
+            problem: "is not valid UTF-8".into(),
+        };
+        let t = Timeline {
+            defect: Some(&defect),
+            ..timeline()
+        };
+        let v = verdict(&t, &delivering(), at(10, 0, 0));
+        assert_eq!(v.kind, VerdictKind::NeverQueued);
+        let advice = v.advice.unwrap_or_default();
+        assert!(
+            advice.starts_with("the membership system's row cannot be read (subscription 863, person 7: column first_name is not valid UTF-8): correct it there"),
+            "{advice}"
+        );
+        assert!(
+            advice.ends_with("or run `digis-relay sync --reconcile`."),
+            "{advice}"
+        );
+    }
+
+    #[test]
+    fn relative_times_read_in_the_largest_whole_unit() {
+        let now = at(12, 0, 0);
+        assert_eq!(relative(at(11, 59, 1), now), "59 s ago");
+        assert_eq!(relative(at(11, 0, 0), now), "1 h ago");
+        assert_eq!(relative(at(12, 5, 0), now), "in 5 min");
+        assert_eq!(relative(now - chrono::Duration::days(3), now), "3 days ago");
+    }
+}
