@@ -22,6 +22,7 @@ mod delivery;
 #[cfg(test)]
 mod fixtures;
 pub mod logscan;
+mod phrases;
 mod render;
 mod report;
 mod timeline;

@@ -2,7 +2,7 @@
 //! evidence, one timeline per match.
 use std::fmt::Write;
 
-use super::wording::relative;
+use super::phrases::relative;
 use super::{Event, EventSource, MemberVerdict, SearchReport, TimelineEvent, VerdictKind};
 use crate::sanitize::for_display as d;
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::db::Facts;
 use super::delivery::Delivery;
 use super::logscan::LogHit;
+use super::phrases::{capitalised, due, ext_id, last_error, plural, when};
 use super::timeline::Timeline;
 use super::{MemberVerdict, SearchTerm, VerdictKind};
 use crate::domain::OutboxState;
@@ -112,21 +113,13 @@ fn fixes(b: &[Blocker]) -> String {
         .join("; ")
 }
 
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRow) -> Words {
     let last_attempt_at = t.last_attempt_at;
-    let earlier = t.digis.map(|d| {
+    let earlier = t.digis.map(|row| {
         format!(
             "Digis accepted an earlier send on {}{}",
-            when(d.synced_at, now),
-            ext_id(d.external_id.as_deref())
+            when(row.synced_at, now),
+            ext_id(row.external_id.as_deref())
         )
     });
     match r.state {
@@ -185,15 +178,15 @@ fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRo
             } else if !t.is_user {
                 s.push_str(" The person is no longer a user of the subscription: the relay will discard this row.");
             }
-            let blockers = blockers(d);
-            let advice = if blockers.is_empty() {
+            let held = blockers(d);
+            let advice = if held.is_empty() {
                 Some(
                     "Nothing to do: a relay sends it when it is due (`digis-relay sync` makes it due now)."
                         .to_string(),
                 )
             } else {
-                s.push_str(&format!(" But {}.", whats(&blockers)));
-                Some(format!("{}.", capitalised(&fixes(&blockers))))
+                s.push_str(&format!(" But {}.", whats(&held)));
+                Some(format!("{}.", capitalised(&fixes(&held))))
             };
             (VerdictKind::Waiting, s, advice)
         }
@@ -346,9 +339,9 @@ fn never_queued(t: &Timeline<'_>, d: &Delivery<'_>) -> Words {
             ),
         ),
     };
-    let blockers = blockers(d);
-    if !blockers.is_empty() {
-        let note = format!("Note: {}: {}.", whats(&blockers), fixes(&blockers));
+    let held = blockers(d);
+    if !held.is_empty() {
+        let note = format!("Note: {}: {}.", whats(&held), fixes(&held));
         advice = Some(match advice {
             Some(a) => format!("{a} {note}"),
             None => note,
@@ -424,59 +417,6 @@ pub(super) fn no_match(
         }
     }
     s
-}
-
-fn last_error(r: &OutboxRow) -> String {
-    match (&r.last_error, r.last_http_status) {
-        (Some(e), Some(st)) => format!("{e} (HTTP {st})"),
-        (Some(e), None) => e.clone(),
-        (None, Some(st)) => format!("HTTP {st}"),
-        (None, None) => "no error recorded".into(),
-    }
-}
-
-fn ext_id(id: Option<&str>) -> String {
-    match id {
-        Some(id) => format!(", external id {id}"),
-        None => ", no external id returned".into(),
-    }
-}
-
-fn plural(n: i32, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
-fn due(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    if at <= now {
-        "due now".into()
-    } else {
-        format!("next attempt {}", when(at, now))
-    }
-}
-
-/// `2026-11-28 12:00:01 UTC (5 min ago)`.
-pub(super) fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!(
-        "{} ({})",
-        at.format("%Y-%m-%d %H:%M:%S UTC"),
-        relative(at, now)
-    )
-}
-
-pub(super) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds();
-    let (n, past) = (secs.unsigned_abs(), secs >= 0);
-    let amount = match n {
-        0..=59 => format!("{n} s"),
-        60..=3599 => format!("{} min", n / 60),
-        3600..=172_799 => format!("{} h", n / 3600),
-        _ => format!("{} days", n / 86_400),
-    };
-    if past {
-        format!("{amount} ago")
-    } else {
-        format!("in {amount}")
-    }
 }
 
 #[cfg(test)]
@@ -607,14 +547,5 @@ mod tests {
             advice.ends_with("or run `digis-relay sync --reconcile`."),
             "{advice}"
         );
-    }
-
-    #[test]
-    fn relative_times_read_in_the_largest_whole_unit() {
-        let now = at(12, 0, 0);
-        assert_eq!(relative(at(11, 59, 1), now), "59 s ago");
-        assert_eq!(relative(at(11, 0, 0), now), "1 h ago");
-        assert_eq!(relative(at(12, 5, 0), now), "in 5 min");
-        assert_eq!(relative(now - chrono::Duration::days(3), now), "3 days ago");
     }
 }
