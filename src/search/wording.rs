@@ -22,6 +22,7 @@ pub(super) struct Verdict {
     pub advice: Option<String>,
 }
 
+/// A verdict's parts, as the per-case sentences build them.
 type Words = (VerdictKind, String, Option<String>);
 
 /// The newest row decides; without one the `digis` row, then the sync log's last word.
@@ -350,6 +351,8 @@ fn never_queued(t: &Timeline<'_>, d: &Delivery<'_>) -> Words {
     (VerdictKind::NeverQueued, summary, advice)
 }
 
+/// The sentence for a search that found nothing: what the number is (or is not), and the
+/// likely cause. `logs` says how much of the sync log was searched.
 pub(super) fn no_match(
     term: &SearchTerm,
     facts: &Facts,
@@ -422,7 +425,8 @@ pub(super) fn no_match(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::fixtures::{at, digis, row, PERSON, SUB};
+    use crate::search::db::SubscriptionFacts;
+    use crate::search::fixtures::{at, digis, facts, row, PERSON, SUB};
     use crate::search::RelaySummary;
     use crate::storage::{RowDefect, StoredId};
 
@@ -547,5 +551,41 @@ mod tests {
             advice.ends_with("or run `digis-relay sync --reconcile`."),
             "{advice}"
         );
+    }
+
+    #[test]
+    fn no_match_leaves_the_relays_out_when_the_number_is_unknown() {
+        let nothing_runs = Delivery {
+            relay_running: false,
+            ..delivering()
+        };
+        let term = SearchTerm::Subscription(SUB);
+        let unknown = facts(SubscriptionFacts::default());
+        let s = no_match(
+            &term,
+            &unknown,
+            &[],
+            &nothing_runs,
+            "2 sync-log file(s) searched",
+        );
+        assert!(
+            s.starts_with("No match for ExtInfo1:863: there is no subscription 863"),
+            "{s}"
+        );
+        assert!(!s.contains("Also:"), "{s}");
+
+        let known = facts(SubscriptionFacts {
+            status: Some("ACTIVE".into()),
+            ..Default::default()
+        });
+        let s = no_match(
+            &term,
+            &known,
+            &[],
+            &nothing_runs,
+            "2 sync-log file(s) searched",
+        );
+        assert!(s.contains("has no users"), "{s}");
+        assert!(s.ends_with(" Also: no relay is running (no heartbeat in the last 30 s); start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")."), "{s}");
     }
 }
