@@ -1,39 +1,67 @@
 //! The state of delivery as a whole, whatever the member: `useDigis`, the pause, the relays.
+//! Decided by [`crate::health::assess`], the rule `/healthz`, `status`, `doctor` and the
+//! dashboard use too, so search can never call a relay alive that the others call dead; this
+//! module only picks out what the wording needs.
 use chrono::{DateTime, Utc};
 
 use super::{RelaySummary, SearchOptions};
+use crate::health::{self, Kind};
 use crate::storage::{Control, RelayInfo};
 
 /// What can hold every delivery back. The wording turns it into blockers.
 #[derive(Debug)]
 pub(super) struct Delivery<'a> {
+    /// This reader's `useDigis`.
     pub use_digis: bool,
     pub paused: bool,
     pub pause_reason: Option<&'a str>,
     /// Some relay is alive.
     pub relay_running: bool,
-    /// A relay counts as dead after this long without a heartbeat.
-    pub stale_secs: u64,
-    /// The alive relays when none of them is running, i.e. none is sending.
+    /// Seconds since the newest heartbeat of any relay (`None`: no relay ever ran here).
+    pub last_heartbeat_secs: Option<i64>,
+    /// Alive relays that hold delivery back (circuit open, degraded, useDigis off there).
     pub idle_relays: Vec<&'a RelaySummary>,
 }
 
 impl<'a> Delivery<'a> {
-    pub fn new(opts: &SearchOptions, control: &'a Control, relays: &'a [RelaySummary]) -> Self {
-        let alive: Vec<&RelaySummary> = relays.iter().filter(|r| r.alive).collect();
-        let relay_running = !alive.is_empty();
-        let idle_relays = if alive.iter().any(|r| r.state == "running") {
-            Vec::new()
-        } else {
-            alive
+    pub fn new(
+        opts: &SearchOptions,
+        control: &'a Control,
+        raw: &[RelayInfo],
+        relays: &'a [RelaySummary],
+    ) -> Self {
+        let now = opts.now;
+        let h = health::assess(&health::Inputs {
+            use_digis: opts.use_digis,
+            // Search read the facts it works from, so the database answered.
+            database_reachable: true,
+            control: Some(control),
+            relays: Some(raw),
+            // Search explains one member's rows; the backlog's age is `status`'s question.
+            oldest_due_pending: None,
+            backlog_max_age_ms: 0,
+            now,
+        });
+        let held_by = |id: &str| {
+            h.blockers.iter().any(|b| {
+                b.relay_id.as_deref() == Some(id)
+                    && matches!(
+                        b.kind,
+                        Kind::CircuitOpen | Kind::Degraded | Kind::UseDigisOff
+                    )
+            })
         };
         Self {
             use_digis: opts.use_digis,
-            paused: control.paused,
+            paused: h.has(Kind::Paused) || h.has(Kind::SelfPaused),
             pause_reason: control.pause_reason.as_deref(),
-            relay_running,
-            stale_secs: opts.relay_stale_after.as_secs(),
-            idle_relays,
+            relay_running: !h.has(Kind::NoLiveRelay),
+            last_heartbeat_secs: raw
+                .iter()
+                .map(|r| r.heartbeat_at)
+                .max()
+                .map(|t| (now - t).num_seconds().max(0)),
+            idle_relays: relays.iter().filter(|r| held_by(&r.relay_id)).collect(),
         }
     }
 }
@@ -48,7 +76,7 @@ pub(super) fn relay_summaries(relays: &[RelayInfo], now: DateTime<Utc>) -> Vec<R
             state: r.state.clone(),
             detail: r.detail.clone(),
             heartbeat_at: r.heartbeat_at,
-            alive: crate::health::is_live(r, now),
+            alive: health::is_live(r, now),
         })
         .collect()
 }

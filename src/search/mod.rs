@@ -31,7 +31,6 @@ mod wording;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
@@ -128,9 +127,6 @@ impl Serialize for SearchTerm {
     }
 }
 
-/// A relay is taken for dead when its last heartbeat is older than this (unless configured).
-pub const DEFAULT_RELAY_STALE_AFTER: Duration = Duration::from_secs(30);
-
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
     /// Timeline events (attempts, log lines, ...) before this day (UTC) are left out, and
@@ -139,8 +135,6 @@ pub struct SearchOptions {
     /// The configuration's `useDigis`: with it off nothing is sent, and the verdict says so.
     pub use_digis: bool,
     pub now: DateTime<Utc>,
-    /// A relay whose heartbeat is older than this does not count as running.
-    pub relay_stale_after: Duration,
 }
 
 impl SearchOptions {
@@ -149,18 +143,13 @@ impl SearchOptions {
             since: None,
             use_digis,
             now,
-            relay_stale_after: DEFAULT_RELAY_STALE_AFTER,
         }
     }
 
-    /// `useDigis` from the configuration, and a relay counted dead after three missed
-    /// heartbeats (at least 30 s).
+    /// `useDigis` from the configuration. Whether a relay is alive is judged by each relay's
+    /// own recorded heartbeat interval (`health::is_live`), never by this reader's.
     pub fn from_config(config: &crate::config::Config, now: DateTime<Utc>) -> Self {
-        let three = Duration::from_millis(config.relay.heartbeat_ms.saturating_mul(3));
-        Self {
-            relay_stale_after: three.max(DEFAULT_RELAY_STALE_AFTER),
-            ..Self::new(config.use_digis, now)
-        }
+        Self::new(config.use_digis, now)
     }
 }
 
@@ -292,7 +281,8 @@ pub struct RelaySummary {
     pub state: String,
     pub detail: Option<String>,
     pub heartbeat_at: DateTime<Utc>,
-    /// Heartbeat within `relay_stale_after` and not stopped.
+    /// Not stopped, and its last heartbeat within `health::LIVENESS_FACTOR` of its own
+    /// interval.
     pub alive: bool,
 }
 

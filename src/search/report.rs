@@ -19,7 +19,7 @@ pub(super) fn report(
 ) -> SearchReport {
     let now = opts.now;
     let relays = relay_summaries(&facts.relays, now);
-    let delivery = Delivery::new(opts, &facts.control, &relays);
+    let delivery = Delivery::new(opts, &facts.control, &facts.relays, &relays);
     let since = opts
         .since
         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());

@@ -76,11 +76,12 @@ pub(super) fn blockers(d: &Delivery<'_>) -> Vec<Blocker> {
         });
     }
     if !d.relay_running {
+        let seen = match d.last_heartbeat_secs {
+            Some(s) => format!("the last heartbeat was {s} s ago"),
+            None => "none has ever run on this database".into(),
+        };
         b.push(Blocker {
-            what: format!(
-                "no relay is running (no heartbeat in the last {} s)",
-                d.stale_secs
-            ),
+            what: format!("no relay is running ({seen})"),
             fix: "start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")".into(),
         });
     } else if d.use_digis && !d.paused {
@@ -453,7 +454,7 @@ mod tests {
             paused: false,
             pause_reason: None,
             relay_running: true,
-            stale_secs: 30,
+            last_heartbeat_secs: Some(1),
             idle_relays: Vec::new(),
         }
     }
@@ -517,13 +518,14 @@ mod tests {
             use_digis: false,
             paused: true,
             relay_running: false,
+            last_heartbeat_secs: Some(30),
             ..delivering()
         };
         let b = blockers(&stopped);
         assert_eq!(
             whats(&b),
             "useDigis is false in the configuration, so nothing is sent; and delivery is paused \
-             (no reason given); and no relay is running (no heartbeat in the last 30 s)"
+             (no reason given); and no relay is running (the last heartbeat was 30 s ago)"
         );
     }
 

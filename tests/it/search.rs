@@ -22,6 +22,7 @@ both_databases!(
     never_queued_members_say_why,
     failed_row_after_retries_tells_what_to_do,
     waiting_row_names_the_missing_relay_and_use_digis,
+    search_and_health_agree_on_what_holds_delivery,
     pruned_row_still_shows_from_the_log,
     sql_metacharacters_are_plain_text,
     empty_or_missing_log_folder,
@@ -580,6 +581,60 @@ async fn waiting_row_names_the_missing_relay_and_use_digis(db: TestDb) {
         "{}",
         r.verdicts[0].summary
     );
+}
+
+/// Search asks `health::assess`, like `/healthz`, `status`, `doctor` and the dashboard: a relay
+/// beating every 60 s is alive 45 s after its last beat whatever the reader's heartbeat, and a
+/// degraded relay is named even while another relay runs.
+async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
+    use digis_relay::health;
+    db.active_with(864, &[1]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let relay = |id: &str, state: &str, ago_s: i64, every_ms: i64| RelayInfo {
+        relay_id: id.into(),
+        hostname: "test-host".into(),
+        pid: 1,
+        version: "0".into(),
+        started_at: now - chrono::Duration::hours(1),
+        heartbeat_at: now - chrono::Duration::seconds(ago_s),
+        state: state.into(),
+        detail: Some(format!("{state} for a test")),
+        heartbeat_ms: Some(every_ms),
+    };
+    s.heartbeat(&relay("slow", "running", 45, 60_000))
+        .await
+        .unwrap();
+    let r = find(&db, &sub(864), &opts(now)).await;
+    assert!(r.relay_running, "45 s is within 3 x 60 s");
+    assert!(
+        !r.verdicts[0].summary.contains("no relay"),
+        "{}",
+        r.verdicts[0].summary
+    );
+
+    s.heartbeat(&relay("sick", "degraded", 1, 5_000))
+        .await
+        .unwrap();
+    let relays = s.relays().await.unwrap();
+    let control = s.control().await.unwrap();
+    let h = health::assess(&health::Inputs {
+        use_digis: true,
+        database_reachable: true,
+        control: Some(&control),
+        relays: Some(&relays),
+        oldest_due_pending: None,
+        backlog_max_age_ms: 0,
+        now,
+    });
+    assert!(h.has(health::Kind::Degraded), "{h:?}");
+    let r = find(&db, &sub(864), &opts(now)).await;
+    let summary = &r.verdicts[0].summary;
+    assert!(
+        summary.contains("relay sick is degraded (degraded for a test)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("relay slow"), "{summary}");
 }
 
 async fn pruned_row_still_shows_from_the_log(db: TestDb) {
