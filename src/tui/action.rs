@@ -54,7 +54,6 @@ pub enum Action {
     No,
 }
 
-
 /// Carries out `action` where the dashboard is now ([`Context::of`]); returns the database
 /// work it needs.
 pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {

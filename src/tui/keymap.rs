@@ -474,7 +474,7 @@ pub const SECTIONS: &[Section] = &[
                     (K::Esc, A::No),
                     (K::Char('q'), A::No),
                 ],
-                help: "no: nothing changes (other keys leave the question open)",
+                help: "no: nothing changes; other keys leave it open",
             },
         ],
         typing: None,
@@ -580,7 +580,11 @@ mod tests {
             );
             for ctx in contexts {
                 for (key, action) in section.entries() {
-                    assert_eq!(resolve(ctx, key.event()), Some(action), "{key:?} in {ctx:?}");
+                    assert_eq!(
+                        resolve(ctx, key.event()),
+                        Some(action),
+                        "{key:?} in {ctx:?}"
+                    );
                 }
             }
         }
@@ -592,7 +596,10 @@ mod tests {
             let typed = resolve(ctx, Key::Char('@').event());
             if ctx.mode == Mode::Input {
                 assert_eq!(typed, Some(Action::Type('@')));
-                assert_eq!(resolve(ctx, Key::Char('q').event()), Some(Action::Type('q')));
+                assert_eq!(
+                    resolve(ctx, Key::Char('q').event()),
+                    Some(Action::Type('q'))
+                );
                 assert_eq!(resolve(ctx, Key::Ctrl('r').event()), None);
             } else {
                 assert_eq!(typed, None, "{ctx:?}");

@@ -223,4 +223,3 @@ pub(super) fn reload(app: &mut App) -> Effect {
     };
     load_page(app, anchor, select)
 }
-

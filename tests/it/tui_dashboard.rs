@@ -353,7 +353,10 @@ fn snapshot_help_lists_every_key() {
     let screen = render(&app, 80, 80);
     for section in SECTIONS {
         for (key, _) in section.entries() {
-            assert!(screen.contains(&key.label()), "help lacks {key:?}:\n{screen}");
+            assert!(
+                screen.contains(&key.label()),
+                "help lacks {key:?}:\n{screen}"
+            );
         }
     }
 }
@@ -409,7 +412,10 @@ fn help_lists_exactly_the_keymap() {
         }
         if let Some(typed) = section.typing {
             let row = next();
-            assert!(row.trim_start().starts_with("other keys") && row.ends_with(typed), "{row:?}");
+            assert!(
+                row.trim_start().starts_with("other keys") && row.ends_with(typed),
+                "{row:?}"
+            );
         }
     }
     assert_eq!(next(), "", "the help lists more than the keymap");

@@ -42,27 +42,40 @@ pub fn lines() -> Vec<HelpLine> {
     lines
 }
 
-/// Rows of help text a terminal of `height` rows shows at once.
-fn visible(height: u16, total: usize) -> usize {
-    (total + 2).min(usize::from(height)).saturating_sub(2)
-}
-
-/// How far the help can scroll in a terminal of `height` rows: until its last line shows.
-pub fn max_scroll(height: u16) -> u16 {
-    let total = lines().len();
-    u16::try_from(total - visible(height, total)).unwrap_or(u16::MAX)
-}
-
-pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
-    let help = lines();
-    let key_w = help
+/// The key column's width: the longest keys.
+fn key_width(lines: &[HelpLine]) -> usize {
+    lines
         .iter()
         .map(|l| match l {
             HelpLine::Keys { keys, .. } => keys.chars().count(),
             HelpLine::Heading(_) => 0,
         })
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// The popup's rows in a terminal of `height` rows: all of the help if it fits, leaving the
+/// tab bar and the status line in sight.
+fn popup_height(height: u16, total: usize) -> u16 {
+    let all = u16::try_from(total + 2).unwrap_or(u16::MAX);
+    all.min(height.saturating_sub(2))
+}
+
+/// Rows of help text a popup of `popup` rows shows at once.
+fn visible(popup: u16, total: usize) -> usize {
+    usize::from(popup.saturating_sub(2)).min(total)
+}
+
+/// How far the help can scroll in a terminal of `height` rows: until its last line shows.
+pub fn max_scroll(height: u16) -> u16 {
+    let total = lines().len();
+    let shown = visible(popup_height(height, total), total);
+    u16::try_from(total - shown).unwrap_or(u16::MAX)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
+    let help = lines();
+    let key_w = key_width(&help);
     let text: Vec<Line> = help
         .iter()
         .map(|l| match l {
@@ -74,8 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
         })
         .collect();
     let total = text.len();
-    let height = u16::try_from(total + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, WIDTH, height);
+    let popup = centered(area, WIDTH, popup_height(area.height, total));
     let shown = visible(popup.height, total);
     let scroll = usize::from(scroll).min(total - shown);
     let more = match (scroll > 0, scroll + shown < total) {
@@ -95,4 +107,31 @@ pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
             ),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_fits_an_80_column_terminal() {
+        let inner = usize::from(WIDTH) - 2;
+        let help = lines();
+        let key_w = key_width(&help);
+        for line in help {
+            let width = match line {
+                HelpLine::Heading(title) => title.chars().count(),
+                HelpLine::Keys { what, .. } => 1 + key_w + 2 + what.chars().count(),
+            };
+            assert!(width <= inner, "{line:?} is {width} wide, {inner} fit");
+        }
+    }
+
+    #[test]
+    fn scrolls_until_the_last_line_shows() {
+        let total = lines().len();
+        assert_eq!(usize::from(max_scroll(24)), total - 20);
+        assert_eq!(max_scroll(200), 0);
+        assert_eq!(usize::from(max_scroll(1)), total);
+    }
 }
