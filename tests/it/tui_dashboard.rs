@@ -541,6 +541,54 @@ fn stray_keys_do_not_answer_a_question() {
         .contains("only pending or failed"));
 }
 
+/// What an action does is testable without keys: `handle` takes the action itself.
+#[test]
+fn actions_change_the_state_without_keys() {
+    use digis_relay::tui::action::{handle, Action};
+    let mut app = fixture(24);
+    let row = app.page.rows[1].id;
+    assert!(handle(&mut app, Action::Discard).is_empty());
+    assert_eq!(app.confirm.as_ref().unwrap().action, Effect::Discard(row));
+    assert_eq!(handle(&mut app, Action::Yes), vec![Effect::Discard(row)]);
+    assert!(app.confirm.is_none());
+    assert!(handle(&mut app, Action::No).is_empty(), "no question open");
+    assert_eq!(app.status.as_ref().unwrap().text, "working…");
+
+    // Movement means what the place makes of it: the selection, then the detail's scroll.
+    handle(&mut app, Action::MoveDown);
+    assert_eq!(app.selected, 2);
+    let id = app.page.rows[2].id;
+    assert_eq!(
+        handle(&mut app, Action::OpenDetail),
+        vec![Effect::LoadDetail(id)]
+    );
+    handle(&mut app, Action::PageDown);
+    assert_eq!(app.detail.as_ref().unwrap().scroll, 10);
+    assert_eq!(app.selected, 2);
+    handle(&mut app, Action::CloseDetail);
+    assert!(app.detail.is_none());
+
+    // The search box holds 64 characters; leaving the view leaves the box.
+    handle(&mut app, Action::Search);
+    assert_eq!((app.view, app.search.editing), (View::Search, true));
+    for _ in 0..100 {
+        handle(&mut app, Action::Type('8'));
+    }
+    assert_eq!(app.search.input.len(), 64);
+    handle(&mut app, Action::ClearInput);
+    assert!(app.search.input.is_empty());
+    handle(&mut app, Action::ShowView(View::Relays));
+    assert_eq!((app.view, app.search.editing), (View::Relays, false));
+    // A row action outside the Outbox, with no detail open, says where to go.
+    assert!(handle(&mut app, Action::Retry).is_empty());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("Outbox view first"));
+}
+
 #[test]
 fn stale_page_answers_are_dropped() {
     let mut app = fixture(24);
