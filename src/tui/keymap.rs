@@ -6,6 +6,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Action;
 use super::app::{App, View};
+// Short names keep the table below readable.
+use Action as A;
+use Key as K;
 
 /// A key as the keymap names it. Modifiers are ignored except Ctrl on a character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,9 +221,6 @@ impl Section {
         self.bindings.iter().flat_map(|b| b.keys.iter().copied())
     }
 }
-
-use Action as A;
-use Key as K;
 
 const BROWSING: &[Place] = &[(None, Mode::Browse), (None, Mode::Detail)];
 
