@@ -298,6 +298,10 @@ pub struct App {
     /// The last failure to read the database; cleared by the next success.
     pub db_error: Option<String>,
     pub help: bool,
+    /// Lines the help is scrolled down by.
+    pub help_scroll: u16,
+    /// The terminal's rows.
+    pub height: u16,
     pub now: DateTime<Utc>,
     pub inflight: Inflight,
     pub should_quit: bool,
@@ -325,6 +329,8 @@ impl App {
             status: None,
             db_error: None,
             help: false,
+            help_scroll: 0,
+            height,
             now,
             inflight: Inflight::default(),
             should_quit: false,

@@ -1,10 +1,13 @@
 //! The support dashboard (ARCHITECTURE.md, Dashboard), in The Elm Architecture's shape:
 //! [`app::App`] is the state, [`update::update`] the only place it changes, [`effects`] the
 //! database work (run on tasks, so a slow query never holds up a frame) and [`view`] a pure
-//! function of the state.
+//! function of the state. A key becomes an [`action::Action`] through the table in [`keymap`]
+//! (which the help overlay is drawn from); `update` hands it to [`action::handle`].
+pub mod action;
 pub mod app;
 pub mod cli;
 pub mod effects;
+pub mod keymap;
 pub mod update;
 pub mod view;
 

@@ -11,7 +11,8 @@ use digis_relay::tui::app::{
     Anchor, App, Confirm, Detail, DetailPane, Environment, Filter, SearchResult, Throughput, View,
 };
 use digis_relay::tui::effects::{settle, Effect, Executor};
-use digis_relay::tui::update::{update, Msg, KEYS};
+use digis_relay::tui::keymap::SECTIONS;
+use digis_relay::tui::update::{update, Msg};
 use digis_relay::tui::view;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
@@ -345,11 +346,102 @@ fn snapshot_search_view_empty() {
 fn snapshot_help_lists_every_key() {
     let mut app = fixture(24);
     app.help = true;
-    let screen = render(&app, 80, 24);
-    for (key, _) in KEYS {
-        assert!(screen.contains(key), "help lacks {key}:\n{screen}");
+    insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
+    // Tall enough for all of it: every key of the keymap is on screen.
+    let mut app = fixture(80);
+    app.help = true;
+    let screen = render(&app, 80, 80);
+    for section in SECTIONS {
+        for (key, _) in section.entries() {
+            assert!(
+                screen.contains(&key.label()),
+                "help lacks {key:?}:\n{screen}"
+            );
+        }
     }
-    insta::assert_snapshot!("help_80x24", screen);
+}
+
+/// The help overlay's text rows, read off a drawn screen.
+fn help_rows(app: &App, w: u16, h: u16) -> Vec<String> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app)).unwrap();
+    let buf = t.backend().buffer();
+    let cell = |x: u16, y: u16| buf[(x, y)].symbol().to_string();
+    let (left, top) = (0..h)
+        .find_map(|y| {
+            (0..w.saturating_sub(2))
+                .find(|&x| cell(x, y) == "┌" && cell(x + 2, y) == "K")
+                .map(|x| (x, y))
+        })
+        .expect("the help is shown");
+    let right = (left + 1..w).find(|&x| cell(x, top) == "┐").unwrap();
+    (top + 1..h)
+        .take_while(|&y| cell(left, y) != "└")
+        .map(|y| {
+            (left + 1..right)
+                .map(|x| cell(x, y))
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The help is the keymap: each section's heading, then one row per binding naming exactly its
+/// keys, and nothing else.
+#[test]
+fn help_lists_exactly_the_keymap() {
+    let mut app = fixture(80);
+    app.help = true;
+    let rows = help_rows(&app, 80, 80);
+    let mut rows = rows.iter();
+    let mut next = || rows.next().cloned().unwrap_or_default();
+    for section in SECTIONS {
+        assert_eq!(next(), section.title);
+        for binding in section.bindings {
+            let row = next();
+            let keys = row
+                .strip_suffix(binding.help)
+                .unwrap_or_else(|| panic!("{row:?} does not say {:?}", binding.help))
+                .trim();
+            let mut written: Vec<&str> = keys.split(" / ").flat_map(|g| g.split(' ')).collect();
+            let mut bound: Vec<String> = binding.keys.iter().map(|(k, _)| k.label()).collect();
+            written.sort_unstable();
+            bound.sort_unstable();
+            assert_eq!(written, bound, "{row:?}");
+        }
+        if let Some(typed) = section.typing {
+            let row = next();
+            assert!(
+                row.trim_start().starts_with("other keys") && row.ends_with(typed),
+                "{row:?}"
+            );
+        }
+    }
+    assert_eq!(next(), "", "the help lists more than the keymap");
+}
+
+#[test]
+fn help_scrolls_to_its_last_line_and_no_further() {
+    let mut app = fixture(24);
+    update(&mut app, Msg::char('?'));
+    assert!(app.help);
+    let top = help_rows(&app, 80, 24);
+    assert_eq!(top[0], SECTIONS[0].title);
+    for _ in 0..100 {
+        update(&mut app, Msg::char('j'));
+    }
+    let bottom = help_rows(&app, 80, 24);
+    assert_eq!(bottom.len(), top.len());
+    assert!(bottom.last().unwrap().ends_with("quit"), "{bottom:?}");
+    // Clamped at the end: one step up shows a different first line at once.
+    update(&mut app, Msg::char('k'));
+    assert_ne!(help_rows(&app, 80, 24)[0], bottom[0]);
+    update(&mut app, Msg::key(KeyCode::Esc));
+    assert!(!app.help);
+    // Opened again, it starts at the top.
+    update(&mut app, Msg::char('?'));
+    assert_eq!(help_rows(&app, 80, 24), top);
 }
 
 #[test]
@@ -447,6 +539,54 @@ fn stray_keys_do_not_answer_a_question() {
         .unwrap()
         .text
         .contains("only pending or failed"));
+}
+
+/// What an action does is testable without keys: `handle` takes the action itself.
+#[test]
+fn actions_change_the_state_without_keys() {
+    use digis_relay::tui::action::{handle, Action};
+    let mut app = fixture(24);
+    let row = app.page.rows[1].id;
+    assert!(handle(&mut app, Action::Discard).is_empty());
+    assert_eq!(app.confirm.as_ref().unwrap().action, Effect::Discard(row));
+    assert_eq!(handle(&mut app, Action::Yes), vec![Effect::Discard(row)]);
+    assert!(app.confirm.is_none());
+    assert!(handle(&mut app, Action::No).is_empty(), "no question open");
+    assert_eq!(app.status.as_ref().unwrap().text, "working…");
+
+    // Movement means what the place makes of it: the selection, then the detail's scroll.
+    handle(&mut app, Action::MoveDown);
+    assert_eq!(app.selected, 2);
+    let id = app.page.rows[2].id;
+    assert_eq!(
+        handle(&mut app, Action::OpenDetail),
+        vec![Effect::LoadDetail(id)]
+    );
+    handle(&mut app, Action::PageDown);
+    assert_eq!(app.detail.as_ref().unwrap().scroll, 10);
+    assert_eq!(app.selected, 2);
+    handle(&mut app, Action::CloseDetail);
+    assert!(app.detail.is_none());
+
+    // The search box holds 64 characters; leaving the view leaves the box.
+    handle(&mut app, Action::Search);
+    assert_eq!((app.view, app.search.editing), (View::Search, true));
+    for _ in 0..100 {
+        handle(&mut app, Action::Type('8'));
+    }
+    assert_eq!(app.search.input.len(), 64);
+    handle(&mut app, Action::ClearInput);
+    assert!(app.search.input.is_empty());
+    handle(&mut app, Action::ShowView(View::Relays));
+    assert_eq!((app.view, app.search.editing), (View::Relays, false));
+    // A row action outside the Outbox, with no detail open, says where to go.
+    assert!(handle(&mut app, Action::Retry).is_empty());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("Outbox view first"));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use ratatui::Frame;
 
 use super::app::{App, StatusKind, View};
 pub use header::delivery;
+pub use help::max_scroll as help_max_scroll;
 use theme::{Level, Theme};
 
 /// Draws the whole screen.
@@ -42,7 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     draw_status(frame, status, app, &theme);
     if app.help {
-        help::draw(frame, frame.area(), &theme);
+        help::draw(frame, frame.area(), app.help_scroll, &theme);
     }
     if let Some(c) = &app.confirm {
         confirm::draw(frame, frame.area(), c, &theme);

@@ -1,0 +1,366 @@
+//! Actions: what the operator asked for, whatever key asked (see `keymap.rs`), and what each
+//! does to the dashboard's state. Database work is returned as effects, as in `update`.
+use super::app::{Anchor, App, Confirm, DetailPane, SearchResult, Select, StatusKind, View};
+use super::effects::Effect;
+use super::keymap::{Context, Mode};
+use super::update::{detail_effect, load_page, reload};
+use super::view::help_max_scroll;
+use crate::storage::OutboxRow;
+
+/// The longest search input; a subscription id or a card number is far shorter.
+const MAX_INPUT: usize = 64;
+/// Lines one PgUp / PgDn scrolls the detail pane, the search result and the help.
+const SCROLL_PAGE: u16 = 10;
+
+/// What the operator asks for. Movement means what the place makes of it: `MoveDown` moves
+/// the Outbox selection, scrolls the detail pane, the search result or this help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    CloseHelp,
+    NextView,
+    PrevView,
+    ShowView(View),
+    /// Open the search box, from any view.
+    Search,
+    MoveUp,
+    MoveDown,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    NextFilter,
+    PrevFilter,
+    OpenDetail,
+    CloseDetail,
+    ClearStatus,
+    Retry,
+    RetryAllFailed,
+    Discard,
+    Resend,
+    SyncNow,
+    TogglePause,
+    /// Back into the search box from its result.
+    EditSearch,
+    SubmitSearch,
+    StopTyping,
+    DeleteChar,
+    ClearInput,
+    /// A character typed into the search box.
+    Type(char),
+    /// Answers the open question.
+    Yes,
+    No,
+}
+
+/// Carries out `action` where the dashboard is now ([`Context::of`]); returns the database
+/// work it needs.
+pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Quit => app.should_quit = true,
+        Action::Help => {
+            app.help = true;
+            app.help_scroll = 0;
+        }
+        Action::CloseHelp => app.help = false,
+        Action::NextView => return switch_view(app, next_view(app.view, 1)),
+        Action::PrevView => return switch_view(app, next_view(app.view, View::ALL.len() - 1)),
+        Action::ShowView(view) => return switch_view(app, view),
+        Action::Search => {
+            app.search.editing = true;
+            return switch_view(app, View::Search);
+        }
+        Action::MoveUp
+        | Action::MoveDown
+        | Action::PageUp
+        | Action::PageDown
+        | Action::First
+        | Action::Last => return movement(app, action),
+        Action::NextFilter => {
+            app.filter = app.filter.next();
+            return vec![load_page(app, Anchor::Newest, Select::First)];
+        }
+        Action::PrevFilter => {
+            app.filter = app.filter.prev();
+            return vec![load_page(app, Anchor::Newest, Select::First)];
+        }
+        Action::OpenDetail => return open_detail(app),
+        Action::CloseDetail => app.detail = None,
+        Action::ClearStatus => app.status = None,
+        Action::Retry => return retry(app),
+        Action::RetryAllFailed => return retry_all_failed(app),
+        Action::Discard => return discard(app),
+        Action::Resend => return resend(app),
+        Action::SyncNow => {
+            app.set_status(StatusKind::Info, "requesting a sync…");
+            return vec![Effect::SyncNow];
+        }
+        Action::TogglePause => return toggle_pause(app),
+        Action::EditSearch => app.search.editing = true,
+        Action::SubmitSearch => return submit_search(app),
+        Action::StopTyping => app.search.editing = false,
+        Action::DeleteChar => {
+            app.search.input.pop();
+        }
+        Action::ClearInput => app.search.input.clear(),
+        Action::Type(c) => {
+            if app.search.input.chars().count() < MAX_INPUT {
+                app.search.input.push(c);
+            }
+        }
+        Action::Yes => {
+            if let Some(confirm) = app.confirm.take() {
+                app.set_status(StatusKind::Info, "working…");
+                return vec![confirm.action];
+            }
+        }
+        Action::No => {
+            if app.confirm.take().is_some() {
+                app.set_status(StatusKind::Info, "cancelled: nothing changed");
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn next_view(v: View, step: usize) -> View {
+    View::ALL[(v.index() + step) % View::ALL.len()]
+}
+
+fn switch_view(app: &mut App, view: View) -> Vec<Effect> {
+    let was = app.view;
+    app.view = view;
+    if view != View::Search {
+        // The search box takes keys only while it is shown.
+        app.search.editing = false;
+    }
+    if view == View::Outbox && was != View::Outbox && !app.inflight.page {
+        // The page is not refreshed while hidden.
+        return vec![reload(app)];
+    }
+    Vec::new()
+}
+
+/// Up, down, a page, the top or the end, for whatever takes the keys now.
+fn movement(app: &mut App, action: Action) -> Vec<Effect> {
+    let ctx = Context::of(app);
+    match (ctx.mode, ctx.view) {
+        (Mode::Help, _) => {
+            let max = help_max_scroll(app.height);
+            app.help_scroll = scrolled(app.help_scroll, action).min(max);
+        }
+        (Mode::Detail, _) => {
+            if let Some(pane) = app.detail.as_mut() {
+                pane.scroll = scrolled(pane.scroll, action);
+            }
+        }
+        (Mode::Browse, View::Outbox) => return move_in_outbox(app, action),
+        (Mode::Browse, View::Search) => app.search.scroll = scrolled(app.search.scroll, action),
+        (Mode::Browse, View::Relays) => {
+            let last = app.relays.as_ref().map_or(0, |r| r.len()).saturating_sub(1);
+            app.relay_selected = match action {
+                Action::MoveDown => (app.relay_selected + 1).min(last),
+                Action::MoveUp => app.relay_selected.saturating_sub(1),
+                Action::First => 0,
+                Action::Last => last,
+                _ => app.relay_selected,
+            };
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A text's scroll offset after `action`; its end is not known here, so `Last` keeps it.
+fn scrolled(scroll: u16, action: Action) -> u16 {
+    match action {
+        Action::MoveDown => scroll.saturating_add(1),
+        Action::MoveUp => scroll.saturating_sub(1),
+        Action::PageDown => scroll.saturating_add(SCROLL_PAGE),
+        Action::PageUp => scroll.saturating_sub(SCROLL_PAGE),
+        Action::First => 0,
+        _ => scroll,
+    }
+}
+
+/// Moves the selection; past the page's edge the next page is loaded.
+fn move_in_outbox(app: &mut App, action: Action) -> Vec<Effect> {
+    let len = app.page.rows.len();
+    match action {
+        Action::MoveDown => {
+            if app.selected + 1 < len {
+                app.selected += 1;
+            } else if app.page.has_older {
+                if let Some(last) = app.page.rows.last() {
+                    let anchor = Anchor::Before(last.id);
+                    return vec![load_page(app, anchor, Select::First)];
+                }
+            }
+        }
+        Action::MoveUp => {
+            if app.selected > 0 {
+                app.selected -= 1;
+            } else if app.page.has_newer {
+                if let Some(first) = app.page.rows.first() {
+                    let anchor = Anchor::After(first.id);
+                    return vec![load_page(app, anchor, Select::Last)];
+                }
+            }
+        }
+        Action::PageDown => match app.page.rows.last() {
+            Some(last) if app.page.has_older => {
+                let anchor = Anchor::Before(last.id);
+                let select = Select::Keep(None, app.selected);
+                return vec![load_page(app, anchor, select)];
+            }
+            _ => app.selected = len.saturating_sub(1),
+        },
+        Action::PageUp => match app.page.rows.first() {
+            Some(first) if app.page.has_newer => {
+                let anchor = Anchor::After(first.id);
+                let select = Select::Keep(None, app.selected);
+                return vec![load_page(app, anchor, select)];
+            }
+            _ => app.selected = 0,
+        },
+        Action::First => return vec![load_page(app, Anchor::Newest, Select::First)],
+        Action::Last => return vec![load_page(app, Anchor::Oldest, Select::Last)],
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn open_detail(app: &mut App) -> Vec<Effect> {
+    let Some(id) = app.selected_row().map(|row| row.id) else {
+        return Vec::new();
+    };
+    app.detail = Some(DetailPane {
+        id,
+        data: None,
+        scroll: 0,
+    });
+    detail_effect(app).into_iter().collect()
+}
+
+fn submit_search(app: &mut App) -> Vec<Effect> {
+    let term = app.search.input.trim().to_string();
+    if term.is_empty() {
+        app.set_status(
+            StatusKind::Error,
+            "type a subscription id (ExtInfo1) or a card number (ExtInfo20) first",
+        );
+        return Vec::new();
+    }
+    app.search.editing = false;
+    app.search.result = SearchResult::Running(term.clone());
+    vec![Effect::Search(term)]
+}
+
+/// The row an action applies to: the one in the detail pane, else the selected one.
+fn target(app: &App) -> Option<OutboxRow> {
+    if let Some(Some(Ok(d))) = app.detail.as_ref().map(|p| &p.data) {
+        return Some(d.row.clone());
+    }
+    if app.view == View::Outbox {
+        app.selected_row().cloned()
+    } else {
+        None
+    }
+}
+
+/// The target row, or None with the status saying to pick one.
+fn target_or_say(app: &mut App) -> Option<OutboxRow> {
+    let row = target(app);
+    if row.is_none() {
+        app.set_status(StatusKind::Error, "select a row in the Outbox view first");
+    }
+    row
+}
+
+fn ask(app: &mut App, question: String, action: Effect) -> Vec<Effect> {
+    app.confirm = Some(Confirm { question, action });
+    Vec::new()
+}
+
+fn retry(app: &mut App) -> Vec<Effect> {
+    let Some(row) = target_or_say(app) else {
+        return Vec::new();
+    };
+    if !row.state.can_retry() {
+        app.set_status(
+            StatusKind::Error,
+            format!(
+                "row {} is {}: only failed, discarded or waiting rows can be retried",
+                row.id, row.state
+            ),
+        );
+        return Vec::new();
+    }
+    app.set_status(StatusKind::Info, format!("retrying row {}…", row.id));
+    vec![Effect::Retry(row.id)]
+}
+
+fn retry_all_failed(app: &mut App) -> Vec<Effect> {
+    let failed = app.counts.map(|c| c.failed);
+    let n = failed.map_or_else(|| "every".to_string(), |n| n.to_string());
+    ask(
+        app,
+        format!("Queue {n} failed row(s) again, due now?"),
+        Effect::RetryAllFailed,
+    )
+}
+
+fn discard(app: &mut App) -> Vec<Effect> {
+    let Some(row) = target_or_say(app) else {
+        return Vec::new();
+    };
+    if !row.state.can_discard() {
+        app.set_status(
+            StatusKind::Error,
+            format!(
+                "row {} is {}: only pending or failed rows can be discarded",
+                row.id, row.state
+            ),
+        );
+        return Vec::new();
+    }
+    ask(
+        app,
+        format!(
+            "Discard row {} (ExtInfo1 {}, person {})? It will not be sent.",
+            row.id, row.subscription_id, row.person_id
+        ),
+        Effect::Discard(row.id),
+    )
+}
+
+fn resend(app: &mut App) -> Vec<Effect> {
+    let Some(row) = target_or_say(app) else {
+        return Vec::new();
+    };
+    ask(
+        app,
+        format!(
+            "Send the invitation to person {} of ExtInfo1 {} again? Digis may already have it: the member gets a second SMS.",
+            row.person_id, row.subscription_id
+        ),
+        Effect::Resend {
+            subscription: row.subscription_id,
+            person: row.person_id,
+        },
+    )
+}
+
+fn toggle_pause(app: &mut App) -> Vec<Effect> {
+    if app.control.as_ref().is_some_and(|c| c.paused) {
+        app.set_status(StatusKind::Info, "resuming…");
+        vec![Effect::Resume]
+    } else {
+        ask(
+            app,
+            "Pause delivery? Every relay on this database stops sending until resumed.".to_string(),
+            Effect::Pause,
+        )
+    }
+}
