@@ -546,9 +546,47 @@ pub fn resolve(ctx: Context, event: KeyEvent) -> Option<Action> {
     }
 }
 
+/// The first key that asks for `action` in `ctx`, for hints drawn outside the help overlay.
+pub fn key_for(ctx: Context, action: Action) -> Option<Key> {
+    SECTIONS
+        .iter()
+        .filter(|s| s.applies(ctx))
+        .flat_map(Section::entries)
+        .find_map(|(k, a)| (a == action).then_some(k))
+}
+
+/// `"Enter detail · r retry"`: each action's key in `ctx`, looked up here so a hint cannot name
+/// a key the keymap does not bind. An action without a key in `ctx` is left out.
+pub fn hint(ctx: Context, words: &[(Action, &str)]) -> String {
+    words
+        .iter()
+        .filter_map(|(a, w)| key_for(ctx, *a).map(|k| format!("{} {w}", k.label())))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_name_the_bound_keys() {
+        let outbox = Context {
+            view: View::Outbox,
+            mode: Mode::Browse,
+        };
+        let words = [(Action::OpenDetail, "detail"), (Action::Retry, "retry")];
+        assert_eq!(hint(outbox, &words), "Enter detail · r retry");
+        let search = Context {
+            view: View::Search,
+            mode: Mode::Input,
+        };
+        assert_eq!(
+            hint(search, &[(Action::Retry, "retry")]),
+            "",
+            "no retry while typing"
+        );
+    }
 
     #[test]
     fn no_key_is_bound_twice_in_one_context() {

@@ -64,7 +64,17 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let hint = " ? help q quit ";
+    use crate::tui::action::Action;
+    use crate::tui::keymap::{self, Context, Mode};
+    let anywhere = Context {
+        view: View::Outbox,
+        mode: Mode::Browse,
+    };
+    let hint = format!(
+        " {} ",
+        keymap::hint(anywhere, &[(Action::Help, "help"), (Action::Quit, "quit")])
+            .replace(" · ", " ")
+    );
     let [left, right] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(hint.len() as u16)]).areas(area);
     let line = if let Some(e) = &app.db_error {
@@ -80,8 +90,16 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         Line::from(Span::styled(format!(" {}", s.text), style))
     } else {
+        let words = [
+            (Action::OpenDetail, "detail"),
+            (Action::Retry, "retry"),
+            (Action::Discard, "discard"),
+            (Action::SyncNow, "sync"),
+            (Action::TogglePause, "pause"),
+            (Action::Search, "search"),
+        ];
         Line::from(Span::styled(
-            " Enter detail · r retry · x discard · s sync · p pause · / search",
+            format!(" {}", keymap::hint(anywhere, &words)),
             theme.dim(),
         ))
     };
