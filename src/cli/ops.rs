@@ -42,8 +42,8 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Pause { reason } => {
             let reason = operator::Reason::clean(&reason, &ctx.config.secrets());
             let s = ctx.storage().await?;
-            let report = operator::pause(&*s, &operator::Actor::current(), &reason, Utc::now())
-                .await?;
+            let report =
+                operator::pause(&*s, &operator::Actor::current(), &reason, Utc::now()).await?;
             println!("{report} (relays keep running and send nothing until `digis-relay resume`)");
             Ok(ExitCode::SUCCESS)
         }

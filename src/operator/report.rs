@@ -100,7 +100,9 @@ impl fmt::Display for DiscardReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match one_row(&self.asked, &self.changed) {
             Some((id, true)) => write!(f, "row {id} discarded: it will not be sent"),
-            Some((id, false)) => write!(f, "row {id} left alone: {DISCARD_REFUSED}, or no such row"),
+            Some((id, false)) => {
+                write!(f, "row {id} left alone: {DISCARD_REFUSED}, or no such row")
+            }
             None => write!(
                 f,
                 "discarded {} of {} row(s){}",
@@ -315,10 +317,8 @@ mod tests {
             ResendReport::Queued(ids(&[8, 9])).to_string(),
             "queued 2 row(s) to send again: 8, 9"
         );
-        let none = ResendReport::NothingQueued(NothingQueued::NotAUser(
-            SubscriptionId(863),
-            PersonId(7),
-        ));
+        let none =
+            ResendReport::NothingQueued(NothingQueued::NotAUser(SubscriptionId(863), PersonId(7)));
         assert_eq!(
             none.to_string(),
             "nothing queued: person 7 is not a user of subscription 863"

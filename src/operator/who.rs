@@ -72,7 +72,10 @@ mod tests {
 
     #[test]
     fn a_reason_is_one_clean_line_without_the_token() {
-        let r = Reason::clean("  see https://x/?token=abc\n\u{1b}[2Jok  ", &["SECRET-4711"]);
+        let r = Reason::clean(
+            "  see https://x/?token=abc\n\u{1b}[2Jok  ",
+            &["SECRET-4711"],
+        );
         assert_eq!(r.as_str(), "see https://x/?token=***\\n\\u{1b}[2Jok");
         let r = Reason::clean("has SECRET-4711 in it", &["SECRET-4711"]);
         assert_eq!(r.as_str(), "has *** in it");
