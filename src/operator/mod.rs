@@ -9,7 +9,7 @@ mod who;
 
 pub use actions::{discard, pause, resend, resume, retry, retry_all_failed, sync};
 pub use report::{
-    DiscardReport, NothingQueued, PauseReport, Report, ResendReport, ResumeReport, RetryAllReport,
-    RetryReport, SyncReport,
+    DiscardReport, NothingQueued, PauseReport, Refusal, Report, ResendReport, ResumeReport,
+    RetryAllReport, RetryReport, SyncReport,
 };
 pub use who::{Actor, Reason};

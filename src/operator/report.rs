@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Reason;
-use crate::domain::{OutboxId, PersonId, SubscriptionId};
+use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
 
 /// A report of an operator action: its wording (`Display`) and whether it did all that was
 /// asked. The CLI exits 2 when it did not; the dashboard shows it as an error.
@@ -219,6 +219,41 @@ impl fmt::Display for SyncReport {
     }
 }
 
+/// An action refused before asking the database, because the row's state rules it out (the
+/// dashboard knows the state of the row it shows). The storage layer applies the same rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Retry(OutboxId, OutboxState),
+    Discard(OutboxId, OutboxState),
+}
+
+impl Refusal {
+    /// `None` when the row's state allows a retry.
+    pub fn of_retry(id: OutboxId, state: OutboxState) -> Option<Refusal> {
+        (!state.can_retry()).then_some(Refusal::Retry(id, state))
+    }
+
+    /// `None` when the row's state allows a discard.
+    pub fn of_discard(id: OutboxId, state: OutboxState) -> Option<Refusal> {
+        (!state.can_discard()).then_some(Refusal::Discard(id, state))
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Retry(id, state) => write!(
+                f,
+                "row {id} is {state}: only failed, discarded or waiting rows can be retried"
+            ),
+            Refusal::Discard(id, state) => write!(
+                f,
+                "row {id} is {state}: only pending or failed rows can be discarded"
+            ),
+        }
+    }
+}
+
 /// The asked ids that did not change, in the order asked.
 fn left_alone(asked: &[OutboxId], changed: &[OutboxId]) -> Vec<OutboxId> {
     asked
@@ -296,6 +331,18 @@ mod tests {
             reason: Reason::clean::<&str>("x", &[]),
         };
         assert_eq!(d.to_string(), "row 7 discarded: it will not be sent");
+    }
+
+    #[test]
+    fn refusals_follow_the_state_rules() {
+        assert_eq!(Refusal::of_retry(OutboxId(3), OutboxState::Failed), None);
+        let r = Refusal::of_retry(OutboxId(3), OutboxState::Sent).map(|r| r.to_string());
+        assert_eq!(
+            r.as_deref(),
+            Some("row 3 is sent: only failed, discarded or waiting rows can be retried")
+        );
+        assert_eq!(Refusal::of_discard(OutboxId(3), OutboxState::Pending), None);
+        assert!(Refusal::of_discard(OutboxId(3), OutboxState::Sent).is_some());
     }
 
     #[test]
