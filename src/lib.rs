@@ -11,6 +11,7 @@ pub mod fake_digis;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod operator;
 pub mod payload;
 pub mod relay;
 pub mod sanitize;

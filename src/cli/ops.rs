@@ -1,5 +1,5 @@
-//! Routing, and the small commands that are a storage call and a message: migrate, preview,
-//! status and the operator actions.
+//! Routing, and the small commands: migrate, preview, status, and the operator actions (parsed
+//! here, carried out and worded by `crate::operator`).
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use chrono::Utc;
 use super::args::Command;
 use super::setup::Context;
 use crate::domain::OutboxId;
+use crate::operator::{self, Report};
 use crate::payload;
 
 pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -37,48 +38,26 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             subscription,
             person,
         } => resend(&ctx, subscription, person).await,
-        Command::Discard { ids, reason } => {
-            let reason = operator_text(&ctx, &reason);
-            let s = ctx.storage().await?;
-            let changed = s
-                .discard(&ids, &reason, &crate::util::operator_name(), Utc::now())
-                .await?;
-            println!(
-                "discarded {} of {} row(s){}",
-                changed.len(),
-                ids.len(),
-                skipped(&ids, &changed, "not pending or failed")
-            );
-            Ok(if changed.len() == ids.len() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
-        }
+        Command::Discard { ids, reason } => discard(&ctx, ids, &reason).await,
         Command::Pause { reason } => {
-            let reason = operator_text(&ctx, &reason);
+            let reason = operator::Reason::clean(&reason, &ctx.config.secrets());
             let s = ctx.storage().await?;
-            s.pause(&reason, &crate::util::operator_name(), Utc::now())
-                .await?;
-            println!("paused: {reason} (relays keep running and send nothing until `digis-relay resume`)");
+            let report =
+                operator::pause(&*s, &operator::Actor::current(), &reason, Utc::now()).await?;
+            println!("{report} (relays keep running and send nothing until `digis-relay resume`)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume => {
             let s = ctx.storage().await?;
-            s.resume(&crate::util::operator_name(), Utc::now()).await?;
-            println!("resumed: relays send again");
+            let report = operator::resume(&*s, &operator::Actor::current(), Utc::now()).await?;
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { reconcile } => {
             let s = ctx.storage().await?;
-            let r = s
-                .sync(reconcile, &crate::util::operator_name(), Utc::now())
-                .await?;
-            print!("{} waiting row(s) made due now", r.made_due);
-            if reconcile {
-                print!("; {} missing member(s) queued", r.queued);
-            }
-            println!("; relays woken");
+            let report =
+                operator::sync(&*s, &operator::Actor::current(), reconcile, Utc::now()).await?;
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Tui { no_relay } => {
@@ -112,33 +91,6 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
     }
 }
 
-fn join_ids(ids: &[OutboxId]) -> String {
-    ids.iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn skipped(asked: &[OutboxId], changed: &[OutboxId], why: &str) -> String {
-    let left: Vec<OutboxId> = asked
-        .iter()
-        .filter(|i| !changed.contains(i))
-        .copied()
-        .collect();
-    if left.is_empty() {
-        String::new()
-    } else {
-        format!("; left alone ({why}, or no such row): {}", join_ids(&left))
-    }
-}
-
-/// What an operator typed, made safe to store and show to others: control characters escaped,
-/// anything token-like redacted (a pasted URL), and at most 500 characters.
-fn operator_text(ctx: &Context, text: &str) -> String {
-    let cleaned = crate::sanitize::clean_untrusted(text.trim(), &ctx.config.secrets());
-    cleaned.chars().take(500).collect()
-}
-
 /// Queues a member again. Nothing queued exits 2 with the reason, as `retry` and `discard` do
 /// when an id does not apply.
 async fn resend(
@@ -147,49 +99,38 @@ async fn resend(
     person: Option<crate::domain::PersonId>,
 ) -> anyhow::Result<ExitCode> {
     let s = ctx.storage().await?;
-    let ids = s
-        .resend(
-            subscription,
-            person,
-            &crate::util::operator_name(),
-            Utc::now(),
-        )
-        .await?;
-    if !ids.is_empty() {
-        println!(
-            "queued {} row(s) to send again: {}",
-            ids.len(),
-            join_ids(&ids)
-        );
+    let report = operator::resend(
+        &*s,
+        &operator::Actor::current(),
+        subscription,
+        person,
+        Utc::now(),
+    )
+    .await?;
+    if report.succeeded() {
+        println!("{report}");
         return Ok(ExitCode::SUCCESS);
     }
-    let why = match s.subscription_status(subscription).await? {
-        None => format!("there is no subscription {subscription}"),
-        Some(_) => match person {
-            Some(p)
-                if s.members_of_subscription(subscription, Some(p))
-                    .await?
-                    .is_empty() =>
-            {
-                format!("person {p} is not a user of subscription {subscription}")
-            }
-            Some(p) => format!(
-                "a row for person {p} of subscription {subscription} is already waiting to be sent"
-            ),
-            None if s
-                .members_of_subscription(subscription, None)
-                .await?
-                .is_empty() =>
-            {
-                format!("subscription {subscription} has no users")
-            }
-            None => format!(
-                "every user of subscription {subscription} already has a row waiting to be sent"
-            ),
-        },
-    };
-    eprintln!("error: nothing queued: {why}");
+    eprintln!("error: {report}");
     Ok(ExitCode::from(2))
+}
+
+async fn discard(ctx: &Context, ids: Vec<OutboxId>, reason: &str) -> anyhow::Result<ExitCode> {
+    let reason = operator::Reason::clean(reason, &ctx.config.secrets());
+    let s = ctx.storage().await?;
+    let report =
+        operator::discard(&*s, &operator::Actor::current(), &ids, &reason, Utc::now()).await?;
+    println!("{report}");
+    Ok(exit_code(&report))
+}
+
+/// Partial success is not success: an id that did not apply exits 2.
+fn exit_code(report: &impl Report) -> ExitCode {
+    if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
@@ -385,29 +326,13 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
 
 async fn retry(ctx: &Context, ids: Vec<OutboxId>, all_failed: bool) -> anyhow::Result<ExitCode> {
     let s = ctx.storage().await?;
+    let actor = operator::Actor::current();
     if all_failed {
-        let n = s
-            .retry_all_failed(&crate::util::operator_name(), Utc::now())
-            .await?;
-        println!("{n} failed row(s) queued again, due now");
+        let report = operator::retry_all_failed(&*s, &actor, Utc::now()).await?;
+        println!("{report}");
         return Ok(ExitCode::SUCCESS);
     }
-    let changed = s
-        .retry(&ids, &crate::util::operator_name(), Utc::now())
-        .await?;
-    println!(
-        "queued {} of {} row(s) again{}",
-        changed.len(),
-        ids.len(),
-        skipped(
-            &ids,
-            &changed,
-            "being sent, already sent, or another row for that member is waiting"
-        )
-    );
-    Ok(if changed.len() == ids.len() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    let report = operator::retry(&*s, &actor, &ids, Utc::now()).await?;
+    println!("{report}");
+    Ok(exit_code(&report))
 }

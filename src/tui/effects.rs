@@ -9,6 +9,7 @@ use super::app::{Anchor, App, Detail, Select};
 use super::update::{update, Msg, PageData, StatusData};
 use crate::config::Config;
 use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::operator::{self, Actor, Reason, Report};
 use crate::storage::{DynStorage, ListQuery};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +43,7 @@ pub struct Executor {
     pub storage: DynStorage,
     pub config: Arc<Config>,
     /// Who the dashboard acts for, recorded with a pause (`paused_by`) and a discard reason.
-    pub operator: String,
+    pub operator: Actor,
 }
 
 impl Executor {
@@ -50,12 +51,13 @@ impl Executor {
         Executor {
             storage,
             config,
-            operator: crate::util::operator_name(),
+            operator: Actor::current(),
         }
     }
 
     pub async fn execute(&self, effect: Effect) -> Msg {
         let now = Utc::now();
+        let (store, actor) = (&*self.storage, &self.operator);
         match effect {
             Effect::LoadStatus => Msg::Status(self.status(now).await.map_err(err)),
             Effect::LoadPage {
@@ -71,82 +73,29 @@ impl Executor {
                 result: self.page(state, anchor, limit).await.map_err(err),
             },
             Effect::LoadDetail(id) => Msg::Detail(id, self.detail(id).await),
-            Effect::Retry(id) => acted(self.storage.retry(&[id], &self.operator, now).await.map(|changed| {
-                if changed.contains(&id) {
-                    (true, format!("row {id} queued again, due now"))
-                } else {
-                    (
-                        false,
-                        format!(
-                            "row {id} left alone: it is being sent or already sent, or another row for that member is waiting"
-                        ),
-                    )
-                }
-            })),
-            Effect::RetryAllFailed => acted(
-                self.storage
-                    .retry_all_failed(&self.operator, now)
-                    .await
-                    .map(|n| (true, format!("{n} failed row(s) queued again, due now"))),
-            ),
+            Effect::Retry(id) => acted(operator::retry(store, actor, &[id], now).await),
+            Effect::RetryAllFailed => acted(operator::retry_all_failed(store, actor, now).await),
             Effect::Discard(id) => {
-                let reason = format!("discarded from the dashboard by {}", self.operator);
-                acted(self.storage.discard(&[id], &reason, &self.operator, now).await.map(|c| {
-                    if c.contains(&id) {
-                        (true, format!("row {id} discarded: it will not be sent"))
-                    } else {
-                        (
-                            false,
-                            format!("row {id} left alone: only pending or failed rows can be discarded"),
-                        )
-                    }
-                }))
+                let reason = Reason::discarded_from_dashboard(actor, &self.config.secrets());
+                acted(operator::discard(store, actor, &[id], &reason, now).await)
             }
             Effect::Resend {
                 subscription,
                 person,
-            } => acted(
-                self.storage
-                    .resend(subscription, Some(person), &self.operator, now)
-                    .await
-                    .map(|ids| match ids.first() {
-                        Some(id) => (
-                            true,
-                            format!(
-                                "queued row {id} to send ExtInfo1 {subscription} person {person} again"
-                            ),
-                        ),
-                        None => (
-                            false,
-                            format!(
-                                "nothing queued: person {person} is no longer a user of subscription {subscription}, or a row for them is already waiting"
-                            ),
-                        ),
-                    }),
-            ),
-            Effect::SyncNow => acted(self.storage.sync(false, &self.operator, now).await.map(|r| {
-                (
-                    true,
-                    format!("sync requested: {} waiting row(s) made due now", r.made_due),
-                )
-            })),
-            Effect::Pause => acted(
-                self.storage
-                    .pause("paused from the dashboard", &self.operator, now)
-                    .await
-                    .map(|_| {
-                        (
-                            true,
-                            "paused: every relay stops sending until resumed (p)".to_string(),
-                        )
-                    }),
-            ),
-            Effect::Resume => acted(
-                self.storage
-                    .resume(&self.operator, now)
-                    .await
-                    .map(|_| (true, "resumed: relays send again".to_string())),
-            ),
+            } => acted(operator::resend(store, actor, subscription, Some(person), now).await),
+            Effect::SyncNow => acted(operator::sync(store, actor, false, now).await),
+            Effect::Pause => {
+                let reason = Reason::paused_from_dashboard();
+                // The undo hint names the key here; the CLI names its command.
+                match operator::pause(store, actor, &reason, now).await {
+                    Ok(r) => Msg::Acted {
+                        ok: r.succeeded(),
+                        text: format!("{r} (every relay stops sending until resumed with p)"),
+                    },
+                    Err(e) => action_failed(e),
+                }
+            }
+            Effect::Resume => acted(operator::resume(store, actor, now).await),
             Effect::Search(term) => Msg::Searched(term.clone(), self.search(&term).await),
         }
     }
@@ -334,13 +283,21 @@ fn err(e: crate::storage::StorageError) -> String {
     e.to_string().replace('\n', " ")
 }
 
-fn acted(r: crate::storage::Result<(bool, String)>) -> Msg {
+/// An operator action's report as the status line: the same wording the CLI prints.
+fn acted(r: crate::storage::Result<impl Report>) -> Msg {
     match r {
-        Ok((ok, text)) => Msg::Acted { ok, text },
-        Err(e) => Msg::Acted {
-            ok: false,
-            text: format!("action failed: {}", err(e)),
+        Ok(report) => Msg::Acted {
+            ok: report.succeeded(),
+            text: report.to_string(),
         },
+        Err(e) => action_failed(e),
+    }
+}
+
+fn action_failed(e: crate::storage::StorageError) -> Msg {
+    Msg::Acted {
+        ok: false,
+        text: format!("action failed: {}", err(e)),
     }
 }
 

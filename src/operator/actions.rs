@@ -1,0 +1,123 @@
+//! One function per operator action: the storage call(s) it takes and the report of what
+//! changed. The storage layer records each change with its actor in `digis_event`.
+use chrono::{DateTime, Utc};
+
+use super::report::{
+    DiscardReport, NothingQueued, PauseReport, ResendReport, ResumeReport, RetryAllReport,
+    RetryReport, SyncReport,
+};
+use super::{Actor, Reason};
+use crate::domain::{OutboxId, PersonId, SubscriptionId};
+use crate::storage::{Result, Storage};
+
+/// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now.
+pub async fn retry(
+    storage: &dyn Storage,
+    actor: &Actor,
+    ids: &[OutboxId],
+    now: DateTime<Utc>,
+) -> Result<RetryReport> {
+    let changed = storage.retry(ids, actor.as_str(), now).await?;
+    Ok(RetryReport {
+        asked: ids.to_vec(),
+        changed,
+    })
+}
+
+/// Every `failed` row back to `pending`, due now.
+pub async fn retry_all_failed(
+    storage: &dyn Storage,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<RetryAllReport> {
+    let queued = storage.retry_all_failed(actor.as_str(), now).await?;
+    Ok(RetryAllReport { queued })
+}
+
+/// `pending` or `failed` rows to `discarded`, with the reason on each.
+pub async fn discard(
+    storage: &dyn Storage,
+    actor: &Actor,
+    ids: &[OutboxId],
+    reason: &Reason,
+    now: DateTime<Utc>,
+) -> Result<DiscardReport> {
+    let changed = storage
+        .discard(ids, reason.as_str(), actor.as_str(), now)
+        .await?;
+    Ok(DiscardReport {
+        asked: ids.to_vec(),
+        changed,
+        reason: reason.clone(),
+    })
+}
+
+/// Queues the users of a subscription (or one of them) again, even if Digis has them. When
+/// nothing was queued, finds out why, so the operator is not left guessing.
+pub async fn resend(
+    storage: &dyn Storage,
+    actor: &Actor,
+    subscription: SubscriptionId,
+    person: Option<PersonId>,
+    now: DateTime<Utc>,
+) -> Result<ResendReport> {
+    let ids = storage
+        .resend(subscription, person, actor.as_str(), now)
+        .await?;
+    if !ids.is_empty() {
+        return Ok(ResendReport::Queued(ids));
+    }
+    let why = if storage.subscription_status(subscription).await?.is_none() {
+        NothingQueued::NoSuchSubscription(subscription)
+    } else {
+        let no_users = storage
+            .members_of_subscription(subscription, person)
+            .await?
+            .is_empty();
+        match (person, no_users) {
+            (Some(p), true) => NothingQueued::NotAUser(subscription, p),
+            (Some(p), false) => NothingQueued::AlreadyWaiting(subscription, p),
+            (None, true) => NothingQueued::NoUsers(subscription),
+            (None, false) => NothingQueued::AllWaiting(subscription),
+        }
+    };
+    Ok(ResendReport::NothingQueued(why))
+}
+
+/// Every relay on the database stops sending until `resume`.
+pub async fn pause(
+    storage: &dyn Storage,
+    actor: &Actor,
+    reason: &Reason,
+    now: DateTime<Utc>,
+) -> Result<PauseReport> {
+    storage.pause(reason.as_str(), actor.as_str(), now).await?;
+    Ok(PauseReport {
+        reason: reason.clone(),
+    })
+}
+
+pub async fn resume(
+    storage: &dyn Storage,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<ResumeReport> {
+    storage.resume(actor.as_str(), now).await?;
+    Ok(ResumeReport)
+}
+
+/// Makes every waiting row due now and wakes the relays; `reconcile` also queues every user of
+/// an ACTIVE subscription missing from `digis`.
+pub async fn sync(
+    storage: &dyn Storage,
+    actor: &Actor,
+    reconcile: bool,
+    now: DateTime<Utc>,
+) -> Result<SyncReport> {
+    let r = storage.sync(reconcile, actor.as_str(), now).await?;
+    Ok(SyncReport {
+        reconcile,
+        made_due: r.made_due,
+        queued: r.queued,
+    })
+}

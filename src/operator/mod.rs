@@ -1,0 +1,15 @@
+//! The operator actions: retry, retry all failed, discard, resend, pause, resume, sync and
+//! sync with reconcile. Each is one function taking the storage, who acts and already parsed
+//! inputs, and returns a typed report whose `Display` is the human wording. The CLI
+//! (`cli/ops.rs`) and the dashboard (`tui/effects.rs`) only parse their input and show the
+//! report, so both say the same thing about the same action.
+mod actions;
+mod report;
+mod who;
+
+pub use actions::{discard, pause, resend, resume, retry, retry_all_failed, sync};
+pub use report::{
+    DiscardReport, NothingQueued, PauseReport, Refusal, Report, ResendReport, ResumeReport,
+    RetryAllReport, RetryReport, SyncReport,
+};
+pub use who::{Actor, Reason};
