@@ -5,6 +5,7 @@ use super::effects::Effect;
 use super::keymap::{Context, Mode};
 use super::update::{detail_effect, load_page, reload};
 use super::view::help_max_scroll;
+use crate::operator::Refusal;
 use crate::storage::OutboxRow;
 
 /// The longest search input; a subscription id or a card number is far shorter.
@@ -287,14 +288,8 @@ fn retry(app: &mut App) -> Vec<Effect> {
     let Some(row) = target_or_say(app) else {
         return Vec::new();
     };
-    if !row.state.can_retry() {
-        app.set_status(
-            StatusKind::Error,
-            format!(
-                "row {} is {}: only failed, discarded or waiting rows can be retried",
-                row.id, row.state
-            ),
-        );
+    if let Some(refused) = Refusal::of_retry(row.id, row.state) {
+        app.set_status(StatusKind::Error, refused.to_string());
         return Vec::new();
     }
     app.set_status(StatusKind::Info, format!("retrying row {}…", row.id));
@@ -315,14 +310,8 @@ fn discard(app: &mut App) -> Vec<Effect> {
     let Some(row) = target_or_say(app) else {
         return Vec::new();
     };
-    if !row.state.can_discard() {
-        app.set_status(
-            StatusKind::Error,
-            format!(
-                "row {} is {}: only pending or failed rows can be discarded",
-                row.id, row.state
-            ),
-        );
+    if let Some(refused) = Refusal::of_discard(row.id, row.state) {
+        app.set_status(StatusKind::Error, refused.to_string());
         return Vec::new();
     }
     ask(
