@@ -559,6 +559,7 @@ mod tests {
     fn no_match_leaves_the_relays_out_when_the_number_is_unknown() {
         let nothing_runs = Delivery {
             relay_running: false,
+            last_heartbeat_secs: Some(30),
             ..delivering()
         };
         let term = SearchTerm::Subscription(SUB);
@@ -588,6 +589,6 @@ mod tests {
             "2 sync-log file(s) searched",
         );
         assert!(s.contains("has no users"), "{s}");
-        assert!(s.ends_with(" Also: no relay is running (no heartbeat in the last 30 s); start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")."), "{s}");
+        assert!(s.ends_with(" Also: no relay is running (the last heartbeat was 30 s ago); start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")."), "{s}");
     }
 }
