@@ -15,6 +15,7 @@ pub mod payload;
 pub mod relay;
 pub mod sanitize;
 pub mod search;
+pub mod service;
 pub mod storage;
 pub mod synclog;
 pub mod tui;

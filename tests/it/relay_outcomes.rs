@@ -7,6 +7,7 @@ use chrono::Utc;
 use digis_relay::config::Config;
 use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
 use digis_relay::relay::Relay;
+use digis_relay::service::{Service, ServiceOptions};
 use digis_relay::synclog::SyncLog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,18 @@ pub fn config_for(base_url: &str, db: &TestDb) -> Config {
 pub fn relay(db: &TestDb, config: Config) -> Relay {
     let log = Arc::new(SyncLog::open(&config.log_dir).unwrap());
     Relay::new(db.storage(), Arc::new(config), log).unwrap()
+}
+
+/// The relay started in process as `run` and the dashboard start it (no listener): stopped by
+/// [`Service::shutdown`], or by itself with `once`.
+pub async fn service(db: &TestDb, config: Config, once: bool) -> Service {
+    let opts = ServiceOptions {
+        once,
+        ..ServiceOptions::default()
+    };
+    Service::start(db.storage(), Arc::new(config), opts)
+        .await
+        .unwrap()
 }
 
 pub async fn once(r: &Relay) {
