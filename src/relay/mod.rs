@@ -26,7 +26,7 @@ pub use observer::{NoObserver, Observer};
 use crate::health::DEGRADED;
 
 use crate::config::Config;
-use crate::digis::{ClientError, DigisClient, Outcome};
+use crate::digis::{Answer, ClientError, DigisClient};
 use crate::storage::{
     AttemptRecord, ClaimedRow, CompleteResult, Completion, DynStorage, RelayInfo, StorageError,
 };
@@ -633,18 +633,18 @@ impl Relay {
             return Ok(None);
         }
         self.limiter.acquire().await;
-        let outcome = client.send(&payload).await;
+        let answer = client.send(&payload).await;
         let now = Utc::now();
-        self.observe_outcome(&outcome, now).await?;
-        if let Outcome::Accepted {
+        self.observe_answer(&answer, now).await?;
+        if let Answer::Accepted {
             warning: Some(w), ..
-        } = &outcome
+        } = &answer
         {
             tracing::warn!("outbox {}: {w}", c.row.id);
         }
         let attempts = c.row.attempts.max(0) as u32;
         Ok(Some(after_send(
-            &outcome,
+            &answer,
             attempts,
             max,
             &self.backoff,
@@ -661,15 +661,15 @@ impl Relay {
     }
 
     /// Feeds the circuit, and pauses every relay on a configuration error (once per batch).
-    async fn observe_outcome(
+    async fn observe_answer(
         &self,
-        outcome: &Outcome,
+        answer: &Answer,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         {
             let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-            match outcome {
-                Outcome::RetryLater { .. } => {
+            match answer {
+                Answer::RetryLater { .. } => {
                     if circuit.failure(now) {
                         tracing::warn!(
                             "relay {}: circuit opened after repeated failures",
@@ -680,7 +680,7 @@ impl Relay {
                 _ => circuit.success(),
             }
         }
-        if let Outcome::ConfigError { reason, .. } = outcome {
+        if let Answer::ConfigError { reason, .. } = answer {
             if !self.config_error.swap(true, Ordering::SeqCst) {
                 let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
                 // Held like a completion: dropped, the row would wait out its lease and be
