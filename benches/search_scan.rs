@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
+use digis_relay::domain::AttemptOutcome;
 use digis_relay::search::logscan;
 use digis_relay::search::SearchTerm;
 use digis_relay::synclog::{SyncLine, FILE_NAME};
@@ -99,13 +100,13 @@ fn generate(path: &std::path::Path, target: u64) -> (u64, u64) {
     };
     let (mut written, mut lines, mut planted) = (0u64, 0u64, 0u64);
     let outcomes = [
-        "sent",
-        "sent",
-        "sent",
-        "sent",
-        "retry",
-        "failed",
-        "discarded",
+        AttemptOutcome::Sent,
+        AttemptOutcome::Sent,
+        AttemptOutcome::Sent,
+        AttemptOutcome::Sent,
+        AttemptOutcome::Retry,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Discarded,
     ];
     while written < target {
         let r = next();
@@ -118,7 +119,7 @@ fn generate(path: &std::path::Path, target: u64) -> (u64, u64) {
             _ => format!("{:010}", r % 10_000_000_000),
         };
         let outcome = outcomes[(r % 7) as usize];
-        let sent = outcome == "sent";
+        let sent = outcome == AttemptOutcome::Sent;
         let ext = format!("TE-{}", r % 100_000_000);
         let line = SyncLine {
             at: start + Duration::milliseconds((lines * 250) as i64),
@@ -132,7 +133,9 @@ fn generate(path: &std::path::Path, target: u64) -> (u64, u64) {
             http_status: Some(if sent { 200 } else { 503 }),
             external_id: sent.then_some(ext.as_str()),
             ms: (r % 900) as i64,
-            error: (outcome == "retry").then_some("Digis answered 503 Service Unavailable"),
+            given_back: None,
+            error: (outcome == AttemptOutcome::Retry)
+                .then_some("Digis answered 503 Service Unavailable"),
         }
         .render();
         w.write_all(line.as_bytes()).unwrap();

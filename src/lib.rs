@@ -16,6 +16,7 @@ pub mod payload;
 pub mod relay;
 pub mod sanitize;
 pub mod search;
+pub mod service;
 pub mod storage;
 pub mod synclog;
 pub mod tui;

@@ -18,6 +18,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use crate::domain::{AttemptOutcome, GiveBack};
+
 pub const FILE_NAME: &str = "scheduler_digis_sync.txt";
 
 /// One attempt, as it goes into the log.
@@ -30,11 +32,13 @@ pub struct SyncLine<'a> {
     pub outbox_id: i64,
     pub person_id: i64,
     pub attempt: i32,
-    /// sent, retry, failed, discarded or paused.
-    pub outcome: &'a str,
+    pub outcome: AttemptOutcome,
     pub http_status: Option<u16>,
     pub external_id: Option<&'a str>,
     pub ms: i64,
+    /// Why the row was given back, on `outcome=paused` lines only: written as `given_back=`
+    /// so support can tell a shutdown from a pause.
+    pub given_back: Option<GiveBack>,
     /// Our own words only (never a response body from Digis): see `crate::relay`.
     pub error: Option<&'a str>,
 }
@@ -50,11 +54,15 @@ impl SyncLine<'_> {
             self.outbox_id,
             self.person_id,
             self.attempt,
-            escape_or_dash(Some(self.outcome)),
+            self.outcome,
             self.http_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
             escape_or_dash(self.external_id),
             self.ms,
         );
+        if let Some(g) = self.given_back {
+            s.push_str(" given_back=");
+            s.push_str(g.as_str());
+        }
         if let Some(e) = self.error {
             s.push_str(" error=\"");
             s.extend(utf8_percent_encode(e, ERROR_ESCAPED));
@@ -150,6 +158,8 @@ pub struct SyncRecord {
     pub http_status: Option<u16>,
     pub external_id: Option<String>,
     pub ms: i64,
+    /// The `given_back=` reason, as written (a word of [`GiveBack`], or a newer one).
+    pub given_back: Option<String>,
     pub error: Option<String>,
 }
 
@@ -171,17 +181,25 @@ pub fn parse_line(line: &str) -> Option<SyncRecord> {
         None => (line, None),
     };
     let t: Vec<&str> = head.split(' ').collect();
-    let [at, relay, sub, card, outbox, person, attempt, outcome, status, external_id, ms] =
-        t.as_slice()
+    let (fixed, given_back) = match t.as_slice() {
+        [fixed @ .., last] if t.len() == 12 => (fixed, Some(*last)),
+        fixed => (fixed, None),
+    };
+    let [at, relay, sub, card, outbox, person, attempt, outcome, status, external_id, ms] = fixed
     else {
         return None;
     };
     let field = |tok: &'_ str, key: &str| -> Option<String> {
         tok.strip_prefix(key)?.strip_prefix('=').map(str::to_string)
     };
+    let word = |w: &str| !w.is_empty() && w.bytes().all(|c| c.is_ascii_lowercase() || c == b'_');
+    let given_back = match given_back {
+        Some(tok) => Some(field(tok, "given_back").filter(|w| word(w))?),
+        None => None,
+    };
     let number = |tok: &str, key: &str| -> Option<i64> { strict_int(&field(tok, key)?) };
     let outcome = field(outcome, "outcome")?;
-    if outcome.is_empty() || !outcome.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
+    if !word(&outcome) {
         return None;
     }
     let status = match field(status, "status")?.as_str() {
@@ -205,6 +223,7 @@ pub fn parse_line(line: &str) -> Option<SyncRecord> {
         http_status: status,
         external_id: unescape_or_dash(&field(external_id, "external_id")?)?,
         ms: number(ms, "ms")?,
+        given_back,
         error,
     })
 }
@@ -348,10 +367,11 @@ mod tests {
             outbox_id: 5,
             person_id: 1042,
             attempt: 1,
-            outcome: "sent",
+            outcome: AttemptOutcome::Sent,
             http_status: Some(200),
             external_id: Some("ext-1"),
             ms: 12,
+            given_back: None,
             error: None,
         }
     }
@@ -382,6 +402,33 @@ mod tests {
         assert_eq!(r.error.as_deref(), l.error);
         assert_eq!(r.external_id, None);
         assert_eq!(r.card_number.as_deref(), Some("0034231451"));
+    }
+
+    /// A row given back keeps the contract word `paused` and says why in one extra token.
+    #[test]
+    fn a_given_back_line_says_why_and_reads_back() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let mut l = line(at);
+        l.outcome = AttemptOutcome::GivenBack;
+        l.http_status = Some(401);
+        l.external_id = None;
+        l.given_back = Some(GiveBack::ConfigError);
+        l.error = Some("Digis answered 401");
+        let text = l.render();
+        assert!(
+            text.ends_with(
+                " outcome=paused status=401 external_id=- ms=12 given_back=config_error error=\"Digis answered 401\""
+            ),
+            "{text}"
+        );
+        let r = parse_line(&text).unwrap();
+        assert_eq!(r.outcome, "paused");
+        assert_eq!(r.given_back.as_deref(), Some("config_error"));
+        assert_eq!(r.error.as_deref(), l.error);
+        l.error = None;
+        let r = parse_line(&l.render()).unwrap();
+        assert_eq!(r.given_back.as_deref(), Some("config_error"));
+        assert_eq!(parse_line(&line(at).render()).unwrap().given_back, None);
     }
 
     #[test]
@@ -423,6 +470,10 @@ mod tests {
             good.replace("ms=12", "ms=12 error=\"open"),
             good.replace("outcome=sent", "outcome=SENT"),
             good.replace("status=200", "status=70000"),
+            good.replace("ms=12", "ms=12 given_back=Shutdown"),
+            good.replace("ms=12", "ms=12 given_back="),
+            good.replace("ms=12", "ms=12 given_back=a b"),
+            good.replace("ms=12", "ms=12 why=shutdown"),
             format!("x{good}"),
             good[..good.len() - 3].to_string(),
         ] {
@@ -491,7 +542,8 @@ mod tests {
                 outbox in any::<i64>(),
                 person in any::<i64>(),
                 attempt in any::<i32>(),
-                outcome in prop::sample::select(vec!["sent", "retry", "failed", "discarded", "paused"]),
+                outcome in prop::sample::select(AttemptOutcome::ALL.to_vec()),
+                given_back in proptest::option::of(prop::sample::select(GiveBack::ALL.to_vec())),
                 status in proptest::option::of(any::<u16>()),
                 external_id in proptest::option::of(text()),
                 ms in any::<i64>(),
@@ -510,6 +562,7 @@ mod tests {
                     http_status: status,
                     external_id: external_id.as_deref(),
                     ms,
+                    given_back,
                     error: error.as_deref(),
                 };
                 let text = l.render();
@@ -529,10 +582,11 @@ mod tests {
                 prop_assert_eq!(r.outbox_id, outbox);
                 prop_assert_eq!(r.person_id, person);
                 prop_assert_eq!(r.attempt, attempt);
-                prop_assert_eq!(r.outcome.as_str(), outcome);
+                prop_assert_eq!(r.outcome.as_str(), outcome.as_str());
                 prop_assert_eq!(r.http_status, status);
                 prop_assert_eq!(r.external_id, external_id);
                 prop_assert_eq!(r.ms, ms);
+                prop_assert_eq!(r.given_back.as_deref(), given_back.map(GiveBack::as_str));
                 prop_assert_eq!(r.error, error);
             }
 

@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::fake_digis::{self, FakeConfig, FaultRule};
-use crate::relay::{Relay, Tally};
+use crate::relay::Tally;
+use crate::service::{Service, ServiceOptions, StopOn};
 use crate::storage::{self, DynStorage};
-use crate::synclog::SyncLog;
 
 pub const DEMO_TOKEN: &str = "demo-token-not-a-secret";
 
@@ -112,17 +112,22 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     storage.migrate(true).await?;
     exec(&storage, &data::units_sql()).await?;
 
-    let stop = CancellationToken::new();
-    let relay = Arc::new(Relay::new(
+    // Headless, Ctrl-C ends the demo early (with its summary); the dashboard has its own keys.
+    let stop_on = if opts.headless {
+        StopOn::Signals
+    } else {
+        StopOn::Token(CancellationToken::new())
+    };
+    let service = Service::start(
         storage.clone(),
         config.clone(),
-        Arc::new(SyncLog::open(&config.log_dir)?),
-    )?);
-    let relay_task = {
-        let relay = relay.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move { relay.run(stop, false).await })
-    };
+        ServiceOptions {
+            stop_on,
+            ..ServiceOptions::default()
+        },
+    )
+    .await?;
+    let stop = service.stopping();
     // Saves at a human pace; headless runs fit them into the first half of the time.
     let pace = match (opts.headless, opts.duration) {
         (true, Some(d)) => d.mul_f64(0.45).div_f64(people.len().max(1) as f64),
@@ -146,14 +151,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             fake.base_url()
         );
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let interrupted = crate::cli::logging::shutdown_on_signals();
+        let interrupted = service.stopping();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = interrupted.cancelled() => break,
             }
             let c = storage.counts().await?;
-            let t = relay.tally();
+            let t = service.relay().map(|r| r.tally()).unwrap_or_default();
             println!(
                 "[{:>3}s] queued {:>4}  sent {:>4}  failed {:>3}  waiting {:>3}  retried {:>3}",
                 started.elapsed().as_secs(),
@@ -179,7 +184,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     }
     stop.cancel();
     let _ = generator.await;
-    let tally: Tally = relay_task.await.context("relay task")??;
+    let tally: Tally = service.shutdown().await?.unwrap_or_default();
     let c = storage.counts().await?;
     let summary = DemoSummary {
         queued: c.total(),

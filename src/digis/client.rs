@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::answer::{classify, Answer, Response, Rules, BODY_LIMIT};
 use super::endpoint::{DigisEndpoint, EndpointError};
-use super::outcome::{classify, Answer, Outcome, Rules, BODY_LIMIT};
 use crate::config::Config;
 use crate::payload::Payload;
 
@@ -85,8 +85,8 @@ impl DigisClient {
         &self.endpoint
     }
 
-    /// Posts one member. Never fails: every way a request can end is an [`Outcome`].
-    pub async fn send(&self, payload: &Payload) -> Outcome {
+    /// Posts one member. Never fails: every way a request can end is an [`Answer`].
+    pub async fn send(&self, payload: &Payload) -> Answer {
         let result = self
             .http
             .post(self.endpoint.expose().clone())
@@ -113,7 +113,7 @@ impl DigisClient {
             Err(e) if (200..300).contains(&status) => {
                 // Digis said yes before the body broke off: it has the member. Retrying could
                 // send a second SMS, so this counts as accepted without an id.
-                return Outcome::Accepted {
+                return Answer::Accepted {
                     status,
                     external_id: None,
                     warning: Some(format!(
@@ -134,7 +134,7 @@ impl DigisClient {
             }
         };
         classify(
-            &Answer {
+            &Response {
                 status,
                 retry_after: retry_after.as_deref(),
                 location: location.as_deref(),
@@ -150,8 +150,8 @@ impl DigisClient {
     }
 
     /// Connection errors and timeouts: retry later. The URL (with its token) is stripped.
-    fn transport_failure(&self, e: reqwest::Error) -> Outcome {
-        Outcome::RetryLater {
+    fn transport_failure(&self, e: reqwest::Error) -> Answer {
+        Answer::RetryLater {
             status: None,
             reason: self.describe(&e),
             retry_after: None,

@@ -1,7 +1,7 @@
-//! The Digis import API: endpoint composition, the HTTP client and outcome classification.
+//! The Digis import API: endpoint composition, the HTTP client and the classification of its answers.
+pub mod answer;
 pub mod client;
 pub mod endpoint;
-pub mod outcome;
 
+pub use answer::Answer;
 pub use client::{ClientError, DigisClient};
-pub use outcome::Outcome;

@@ -2,8 +2,10 @@
 //! never re-checks raw strings or integers.
 mod card;
 mod ids;
+mod outcome;
 mod state;
 
 pub use card::{CardNumber, CardNumberError, MAX_CARD_LEN};
 pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
+pub use outcome::{AttemptOutcome, GiveBack};
 pub use state::{OutboxState, UnknownState};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::backoff::Backoff;
-use crate::digis::Outcome;
+use crate::digis::Answer;
 use crate::storage::{ClaimedRow, Completion};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,16 +82,16 @@ pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
 
 /// Maps Digis's answer to the row's next state.
 pub fn after_send(
-    outcome: &Outcome,
+    answer: &Answer,
     attempts: u32,
     max_attempts: u32,
     backoff: &Backoff,
     now: DateTime<Utc>,
     rng: &mut impl rand::Rng,
 ) -> Decision {
-    let status = outcome.http_status();
-    match outcome {
-        Outcome::Accepted {
+    let status = answer.http_status();
+    match answer {
+        Answer::Accepted {
             external_id,
             warning,
             ..
@@ -105,7 +105,7 @@ pub fn after_send(
                 .as_ref()
                 .map(|_| "accepted without an external id".to_string()),
         },
-        Outcome::Rejected { status, message } => Decision {
+        Answer::Rejected { status, message } => Decision {
             completion: Completion::Failed,
             http_status: Some(*status),
             db_error: Some(format!(
@@ -113,7 +113,7 @@ pub fn after_send(
             )),
             log_error: Some(format!("rejected by Digis (HTTP {status})")),
         },
-        Outcome::RetryLater {
+        Answer::RetryLater {
             reason,
             retry_after,
             ..
@@ -140,7 +140,7 @@ pub fn after_send(
                 }
             }
         }
-        Outcome::ConfigError { status, reason } => Decision {
+        Answer::ConfigError { status, reason } => Decision {
             completion: Completion::Released {
                 next_attempt_at: now,
             },
@@ -243,14 +243,14 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_map_to_states() {
+    fn answers_map_to_completions() {
         let b = Backoff {
             base: Duration::from_secs(30),
             cap: Duration::from_secs(3600),
         };
         let now = Utc::now();
         let mut rng = rand::rng();
-        let retry = Outcome::RetryLater {
+        let retry = Answer::RetryLater {
             status: Some(503),
             reason: "HTTP 503".into(),
             retry_after: Some(Duration::from_secs(600)),
@@ -266,7 +266,7 @@ mod tests {
             after_send(&retry, 12, 12, &b, now, &mut rng).completion,
             Completion::Failed
         );
-        let rej = Outcome::Rejected {
+        let rej = Answer::Rejected {
             status: 400,
             message: "Invalid phone 0701234567".into(),
         };
@@ -277,7 +277,7 @@ mod tests {
             !d.log_error.unwrap().contains("0701234567"),
             "Digis's words stay out of the log"
         );
-        let cfg = Outcome::ConfigError {
+        let cfg = Answer::ConfigError {
             status: 401,
             reason: "bad token".into(),
         };
@@ -302,7 +302,7 @@ mod tests {
         };
         let now = Utc::now();
         for secs in [u64::MAX, 10_000_000_000_000, 1_000_000_000_000] {
-            let retry = Outcome::RetryLater {
+            let retry = Answer::RetryLater {
                 status: Some(429),
                 reason: "HTTP 429".into(),
                 retry_after: Some(Duration::from_secs(secs)),

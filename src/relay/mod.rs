@@ -26,7 +26,8 @@ pub use observer::{NoObserver, Observer};
 use crate::health::DEGRADED;
 
 use crate::config::Config;
-use crate::digis::{ClientError, DigisClient, Outcome};
+use crate::digis::{Answer, ClientError, DigisClient};
+use crate::domain::{AttemptOutcome, GiveBack};
 use crate::storage::{
     AttemptRecord, ClaimedRow, CompleteResult, Completion, DynStorage, RelayInfo, StorageError,
 };
@@ -39,6 +40,8 @@ pub struct Tally {
     pub retried: u64,
     pub failed: u64,
     pub discarded: u64,
+    /// Rows given back after Digis answered (`outcome=paused` in the sync log; `run --once`
+    /// prints the same word). Rows given back unsent are not attempts and not counted.
     pub paused: u64,
     pub lease_lost: u64,
 }
@@ -164,6 +167,17 @@ pub fn is_transient(e: &StorageError) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
+}
+
+/// What becomes of a claimed row.
+enum Step {
+    /// Complete it as decided; `given_back` says why when the completion hands the row back.
+    Finish {
+        decision: Decision,
+        given_back: Option<GiveBack>,
+    },
+    /// Give it back unsent, its attempt not charged.
+    GiveBack(GiveBack),
 }
 
 /// How a batch ended.
@@ -589,9 +603,13 @@ impl Relay {
         let started = Utc::now();
         let clock = std::time::Instant::now();
         match self.decide(client, &c, shutdown).await? {
-            Some(decision) => self.finish(&c, decision, started, clock).await,
-            None => {
+            Step::Finish {
+                decision,
+                given_back,
+            } => self.finish(&c, decision, given_back, started, clock).await,
+            Step::GiveBack(why) => {
                 // Not sending now is not the row's fault: give it back without an attempt.
+                tracing::debug!("outbox {}: given back unsent ({why})", c.row.id);
                 let held = [(c.row.id, c.claim_token.clone())];
                 self.hold("a release", || self.storage.release(&held, Utc::now()))
                     .await
@@ -600,24 +618,28 @@ impl Relay {
         }
     }
 
-    /// What happens to the row; `None` when it must go back unsent (stopping, paused by a
-    /// configuration error in this batch, circuit open).
+    /// What happens to the row: a completion, or a give-back when it must go back unsent
+    /// (stopping, paused by a configuration error in this batch, database down, circuit open).
     async fn decide(
         &self,
         client: &DigisClient,
         c: &ClaimedRow,
         shutdown: &CancellationToken,
-    ) -> Result<Option<Decision>, StorageError> {
+    ) -> Result<Step, StorageError> {
+        let finish = |decision| Step::Finish {
+            decision,
+            given_back: None,
+        };
         let max = self.config.relay.max_attempts;
         if let Some(d) = precheck(c, max) {
-            return Ok(Some(d));
+            return Ok(finish(d));
         }
         let member = c.member.as_ref().expect("precheck ensures a member");
         let payload = match crate::payload::build(member, &self.config.payload) {
             Ok(p) => p,
             Err(e) => {
                 let why = e.to_string();
-                return Ok(Some(Decision {
+                return Ok(finish(Decision {
                     completion: Completion::Failed,
                     http_status: None,
                     db_error: Some(why.clone()),
@@ -625,32 +647,43 @@ impl Relay {
                 }));
             }
         };
-        if shutdown.is_cancelled()
-            || self.config_error.load(Ordering::SeqCst)
-            || self.db_down.load(Ordering::SeqCst)
-            || !self.circuit_allows()
-        {
-            return Ok(None);
+        if let Some(why) = self.give_back_now(shutdown) {
+            return Ok(Step::GiveBack(why));
         }
         self.limiter.acquire().await;
-        let outcome = client.send(&payload).await;
+        let answer = client.send(&payload).await;
         let now = Utc::now();
-        self.observe_outcome(&outcome, now).await?;
-        if let Outcome::Accepted {
+        self.observe_answer(&answer, now).await?;
+        if let Answer::Accepted {
             warning: Some(w), ..
-        } = &outcome
+        } = &answer
         {
             tracing::warn!("outbox {}: {w}", c.row.id);
         }
         let attempts = c.row.attempts.max(0) as u32;
-        Ok(Some(after_send(
-            &outcome,
-            attempts,
-            max,
-            &self.backoff,
-            now,
-            &mut rand::rng(),
-        )))
+        let decision = after_send(&answer, attempts, max, &self.backoff, now, &mut rand::rng());
+        // The configuration is wrong, not the row: it goes back (`Completion::Released`).
+        let given_back =
+            matches!(answer, Answer::ConfigError { .. }).then_some(GiveBack::ConfigError);
+        Ok(Step::Finish {
+            decision,
+            given_back,
+        })
+    }
+
+    /// Why no request may go out for a row now, if one may not.
+    fn give_back_now(&self, shutdown: &CancellationToken) -> Option<GiveBack> {
+        if shutdown.is_cancelled() {
+            Some(GiveBack::Shutdown)
+        } else if self.config_error.load(Ordering::SeqCst) {
+            Some(GiveBack::ConfigError)
+        } else if self.db_down.load(Ordering::SeqCst) {
+            Some(GiveBack::DatabaseDown)
+        } else if !self.circuit_allows() {
+            Some(GiveBack::CircuitOpen)
+        } else {
+            None
+        }
     }
 
     fn circuit_allows(&self) -> bool {
@@ -661,15 +694,15 @@ impl Relay {
     }
 
     /// Feeds the circuit, and pauses every relay on a configuration error (once per batch).
-    async fn observe_outcome(
+    async fn observe_answer(
         &self,
-        outcome: &Outcome,
+        answer: &Answer,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         {
             let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-            match outcome {
-                Outcome::RetryLater { .. } => {
+            match answer {
+                Answer::RetryLater { .. } => {
                     if circuit.failure(now) {
                         tracing::warn!(
                             "relay {}: circuit opened after repeated failures",
@@ -680,7 +713,7 @@ impl Relay {
                 _ => circuit.success(),
             }
         }
-        if let Outcome::ConfigError { reason, .. } = outcome {
+        if let Answer::ConfigError { reason, .. } = answer {
             if !self.config_error.swap(true, Ordering::SeqCst) {
                 let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
                 // Held like a completion: dropped, the row would wait out its lease and be
@@ -701,6 +734,7 @@ impl Relay {
         &self,
         c: &ClaimedRow,
         decision: Decision,
+        given_back: Option<GiveBack>,
         started: DateTime<Utc>,
         clock: std::time::Instant,
     ) -> Result<(), StorageError> {
@@ -718,7 +752,7 @@ impl Relay {
                     .complete(c, &decision.completion, &attempt, Utc::now())
             })
             .await?;
-        let outcome = decision.completion.outcome();
+        let outcome = AttemptOutcome::from(&decision.completion);
         let mut log_error = decision.log_error.clone();
         match result {
             CompleteResult::Applied => {
@@ -776,6 +810,8 @@ impl Relay {
             person_id: c.row.person_id.0,
             attempt: c.row.attempts,
             outcome,
+            // Only a row that went back says why; the word stays `paused` (a contract).
+            given_back: given_back.filter(|_| outcome == AttemptOutcome::GivenBack),
             http_status: decision.http_status,
             external_id,
             ms: duration_ms,
@@ -901,6 +937,34 @@ mod tests {
         assert!(got.is_err());
         assert_eq!(calls, 2, "the transient error was held once");
         assert!(!relay.db_down.load(Ordering::SeqCst));
+    }
+
+    /// A row given back says why, and stopping comes first: the shutdown line is what support
+    /// sees when a service was stopped mid-batch.
+    #[tokio::test]
+    async fn a_row_is_given_back_for_the_reason_that_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let storage: DynStorage = Arc::new(
+            crate::storage::sqlite::SqliteStorage::connect(&url)
+                .await
+                .unwrap(),
+        );
+        let config = Arc::new(Config {
+            database_url: url,
+            use_digis: false,
+            ..Config::default()
+        });
+        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
+        let relay = Relay::new(storage, config, synclog).unwrap();
+        let stop = CancellationToken::new();
+        assert_eq!(relay.give_back_now(&stop), None);
+        relay.db_down.store(true, Ordering::SeqCst);
+        assert_eq!(relay.give_back_now(&stop), Some(GiveBack::DatabaseDown));
+        relay.config_error.store(true, Ordering::SeqCst);
+        assert_eq!(relay.give_back_now(&stop), Some(GiveBack::ConfigError));
+        stop.cancel();
+        assert_eq!(relay.give_back_now(&stop), Some(GiveBack::Shutdown));
     }
 
     #[test]

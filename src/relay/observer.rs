@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::AttemptOutcome;
+
 pub trait Observer: Send + Sync {
-    /// One attempt ended with `outcome` (sent, retry, failed, discarded, paused).
-    fn attempt(&self, _outcome: &str, _duration: Duration) {}
+    /// One attempt ended with `outcome`.
+    fn attempt(&self, _outcome: AttemptOutcome, _duration: Duration) {}
     /// Digis accepted a member.
     fn success(&self, _at: DateTime<Utc>) {}
     /// The relay's state changed.
@@ -18,8 +20,8 @@ impl Observer for NoObserver {}
 
 /// The Prometheus metrics follow the relay.
 impl Observer for crate::metrics::Metrics {
-    fn attempt(&self, outcome: &str, duration: Duration) {
-        self.record_attempt(outcome, duration);
+    fn attempt(&self, outcome: AttemptOutcome, duration: Duration) {
+        self.record_attempt(outcome.as_str(), duration);
     }
     fn success(&self, at: DateTime<Utc>) {
         self.record_success(at);

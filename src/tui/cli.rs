@@ -2,13 +2,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
-
 use crate::config::Config;
-use crate::relay::Relay;
+use crate::service::{Service, ServiceError, ServiceOptions};
 use crate::storage::DynStorage;
-use crate::synclog::SyncLog;
 
 use super::TuiOptions;
 
@@ -20,32 +16,34 @@ pub async fn run(storage: DynStorage, config: &Config, no_relay: bool) -> anyhow
         anyhow::bail!("the dashboard needs a terminal; use `digis-relay status` in scripts");
     }
     let config = Arc::new(config.clone());
-    let relay = if no_relay {
-        None
-    } else {
-        let synclog = Arc::new(SyncLog::open(&config.log_dir)?);
-        let relay = Relay::new(storage.clone(), config.clone(), synclog).context(
-            "cannot run a relay in the dashboard (`tui --no-relay` opens it without one)",
-        )?;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let stop = stop.clone();
-            async move { relay.run(stop, false).await }
-        });
-        Some((stop, task))
-    };
+    // The dashboard handles its own keys and signals: the service stops when it closes.
+    let service = Service::start(
+        storage.clone(),
+        config.clone(),
+        ServiceOptions {
+            relay: !no_relay,
+            ..ServiceOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        ServiceError::Client(e) => anyhow::Error::new(e)
+            .context("cannot run a relay in the dashboard (`tui --no-relay` opens it without one)"),
+        e => e.into(),
+    })?;
     let opts = TuiOptions {
-        relay_running_here: relay.is_some(),
+        relay_running_here: service.relay().is_some(),
     };
     let shown = super::run(storage, config, opts).await;
-    if let Some((stop, task)) = relay {
+    if opts.relay_running_here {
         // The terminal is back to normal here, so this can be said on stderr.
         eprintln!("stopping the relay: finishing requests in flight");
-        stop.cancel();
-        match task.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("error: the relay in the dashboard stopped: {e}"),
-            Err(e) => eprintln!("error: the relay in the dashboard crashed: {e}"),
+        match service.shutdown().await {
+            Ok(_) => {}
+            Err(ServiceError::RelayCrashed(e)) => {
+                eprintln!("error: the relay in the dashboard crashed: {e}")
+            }
+            Err(e) => eprintln!("error: the relay in the dashboard stopped: {e}"),
         }
     }
     shown?;

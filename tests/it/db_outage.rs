@@ -248,18 +248,12 @@ async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<
 /// at once by NOTIFY, not at the next poll a minute later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
-    use std::sync::Arc;
     let db = TestDb::postgres().await;
     let fake = slow_fake(0).await;
     let mut cfg = crate::relay_outcomes::config_for(&fake.base_url(), &db);
     cfg.relay.poll_interval_ms = 120_000;
     cfg.relay.heartbeat_ms = 100;
-    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn({
-        let (relay, stop) = (relay.clone(), stop.clone());
-        async move { relay.run(stop, false).await }
-    });
+    let service = crate::relay_outcomes::service(&db, cfg, false).await;
     let name = db.url.rsplit('/').next().unwrap().to_string();
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
         .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
@@ -289,6 +283,5 @@ async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(fake.duplicates(), 0);
-    stop.cancel();
-    run.await.unwrap().unwrap();
+    service.shutdown().await.unwrap();
 }

@@ -415,16 +415,10 @@ async fn wait_for_state(db: &TestDb, state: &str) -> RelayInfo {
 /// Database errors batch after batch (here: a relay table gone) make the relay `degraded`
 /// with the error as the reason; once batches run again it says `running`.
 async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
-    use std::sync::Arc;
     let mut cfg = crate::relay_outcomes::config_for("http://127.0.0.1:9", &db);
     cfg.relay.poll_interval_ms = 20;
     cfg.relay.heartbeat_ms = 50;
-    let relay = Arc::new(crate::relay_outcomes::relay(&db, cfg));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn({
-        let (relay, stop) = (relay.clone(), stop.clone());
-        async move { relay.run(stop, false).await }
-    });
+    let service = crate::relay_outcomes::service(&db, cfg, false).await;
     wait_for_state(&db, "running").await;
     db.exec("ALTER TABLE digis_control RENAME TO digis_control_away")
         .await;
@@ -442,6 +436,5 @@ async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
     db.exec("ALTER TABLE digis_control_away RENAME TO digis_control")
         .await;
     wait_for_state(&db, "running").await;
-    stop.cancel();
-    run.await.unwrap().unwrap();
+    service.shutdown().await.unwrap();
 }

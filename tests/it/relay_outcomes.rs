@@ -7,6 +7,7 @@ use chrono::Utc;
 use digis_relay::config::Config;
 use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
 use digis_relay::relay::Relay;
+use digis_relay::service::{Service, ServiceOptions};
 use digis_relay::synclog::SyncLog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,18 @@ pub fn config_for(base_url: &str, db: &TestDb) -> Config {
 pub fn relay(db: &TestDb, config: Config) -> Relay {
     let log = Arc::new(SyncLog::open(&config.log_dir).unwrap());
     Relay::new(db.storage(), Arc::new(config), log).unwrap()
+}
+
+/// The relay started in process as `run` and the dashboard start it (no listener): stopped by
+/// [`Service::shutdown`], or by itself with `once`.
+pub async fn service(db: &TestDb, config: Config, once: bool) -> Service {
+    let opts = ServiceOptions {
+        once,
+        ..ServiceOptions::default()
+    };
+    Service::start(db.storage(), Arc::new(config), opts)
+        .await
+        .unwrap()
 }
 
 pub async fn once(r: &Relay) {
@@ -399,8 +412,24 @@ async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
             .all(|r| r.state == OutboxState::Pending && r.attempts == 0),
         "{rows:?}"
     );
-    let line = &log_lines(&db)[0];
+    let lines = log_lines(&db);
+    // The answered row keeps the contract word and says why it went back; the rest of the batch
+    // went back unsent, which is no attempt and no line.
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
     assert!(line.contains("outcome=paused status=401"), "{line}");
+    assert!(line.contains(" given_back=config_error"), "{line}");
+    // Support sees why in the search.
+    let report = digis_relay::search::search(
+        db.storage().as_ref(),
+        &db.dir.path().join("logs"),
+        &digis_relay::search::SearchTerm::Subscription(digis_relay::domain::SubscriptionId(5)),
+        &digis_relay::search::SearchOptions::new(true, Utc::now()),
+    )
+    .await
+    .unwrap();
+    let text = digis_relay::search::render_text(&report);
+    assert!(text.contains("given_back=config_error"), "{text}");
     // Paused: nothing is sent.
     once(&r).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 1);

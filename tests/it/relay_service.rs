@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::both_databases;
 use crate::common::TestDb;
 use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, config_for, relay, TOKEN};
+use crate::relay_outcomes::{all_rows, config_for, relay, service, TOKEN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
@@ -229,14 +229,11 @@ async fn two_relays_on_postgres_send_every_row_exactly_once() {
         let mut cfg = config_for(&server.uri(), &db);
         cfg.relay.relay_id = name.into();
         cfg.relay.batch_size = 50;
-        let r = relay(&db, cfg);
-        handles.push(tokio::spawn(async move {
-            r.run(CancellationToken::new(), true).await.unwrap()
-        }));
+        handles.push(service(&db, cfg, true).await);
     }
     let mut per_relay = Vec::new();
     for h in handles {
-        per_relay.push(h.await.unwrap().sent);
+        per_relay.push(h.wait().await.unwrap().unwrap().sent);
     }
     assert_eq!(per_relay.iter().sum::<u64>(), 2000, "{per_relay:?}");
     assert!(

@@ -3,6 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use digis_relay::domain::AttemptOutcome;
 use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
 use digis_relay::search::{
     render_text, search, Event, EventSource, SearchOptions, SearchReport, SearchTerm, VerdictKind,
@@ -106,10 +107,11 @@ async fn relay_pass(
             outbox_id: c.row.id.0,
             person_id: c.row.person_id.0,
             attempt: c.row.attempts,
-            outcome: completion.outcome(),
+            outcome: AttemptOutcome::from(&completion),
             http_status: status,
             external_id: external_id.as_deref(),
             ms: 35,
+            given_back: None,
             error: error.as_deref(),
         })
         .unwrap();
@@ -150,7 +152,7 @@ fn line(
     card: &str,
     outbox: i64,
     person: i64,
-    outcome: &str,
+    outcome: AttemptOutcome,
 ) -> String {
     SyncLine {
         at,
@@ -164,6 +166,7 @@ fn line(
         http_status: Some(200),
         external_id: Some("TE-X"),
         ms: 10,
+        given_back: None,
         error: None,
     }
     .render()
@@ -210,7 +213,11 @@ async fn rotated_files_merge_oldest_first_and_since_skips_old_ones(db: TestDb) {
     let c = "34000001";
     // Written through the real writer, so rotation names the files as the relay would.
     let log = SyncLog::open(&dir).unwrap();
-    for (n, outcome) in [(3, "retry"), (1, "retry"), (0, "sent")] {
+    for (n, outcome) in [
+        (3, AttemptOutcome::Retry),
+        (1, AttemptOutcome::Retry),
+        (0, AttemptOutcome::Sent),
+    ] {
         log.write(&SyncLine {
             at: day(n),
             relay_id: RELAY,
@@ -220,9 +227,14 @@ async fn rotated_files_merge_oldest_first_and_since_skips_old_ones(db: TestDb) {
             person_id: 1,
             attempt: 3 - n as i32 + 1,
             outcome,
-            http_status: Some(if outcome == "sent" { 200 } else { 503 }),
+            http_status: Some(if outcome == AttemptOutcome::Sent {
+                200
+            } else {
+                503
+            }),
             external_id: None,
             ms: 10,
+            given_back: None,
             error: None,
         })
         .unwrap();
@@ -238,10 +250,14 @@ async fn rotated_files_merge_oldest_first_and_since_skips_old_ones(db: TestDb) {
             c,
             1,
             1,
-            "retry",
+            AttemptOutcome::Retry,
         )],
     );
-    write_lines(&dir, "other.log", &[line(day(1), 863, c, 1, 1, "sent")]);
+    write_lines(
+        &dir,
+        "other.log",
+        &[line(day(1), 863, c, 1, 1, AttemptOutcome::Sent)],
+    );
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -663,7 +679,7 @@ async fn pruned_row_still_shows_from_the_log(db: TestDb) {
     write_lines(
         &log_dir(&db),
         &format!("{FILE_NAME}.{}", old.date_naive()),
-        &[line(old, 863, "34000099", 17, 99, "sent")],
+        &[line(old, 863, "34000099", 17, 99, AttemptOutcome::Sent)],
     );
     let r = find(&db, &sub(863), &opts(now)).await;
     assert_eq!(r.verdicts.len(), 2, "{r:#?}");

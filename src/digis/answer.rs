@@ -1,4 +1,4 @@
-//! What a Digis answer means for the row (ARCHITECTURE.md, Digis HTTP). Pure functions of status,
+//! What Digis's answer means for the row (ARCHITECTURE.md, Digis HTTP). Pure functions of status,
 //! headers and body, so every rule is unit-tested without a network.
 use std::time::Duration;
 
@@ -17,8 +17,12 @@ const MESSAGE_KEYS: [&str; 6] = [
     "title",
 ];
 
+/// What Digis answered, classified: the relay decides the row's [`Completion`] from it
+/// (`relay::decide::after_send`).
+///
+/// [`Completion`]: crate::storage::Completion
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Answer {
     /// Digis accepted the member. `warning` is set when it did not say which id it gave.
     Accepted {
         status: u16,
@@ -37,20 +41,20 @@ pub enum Outcome {
     ConfigError { status: u16, reason: String },
 }
 
-impl Outcome {
+impl Answer {
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            Outcome::Accepted { status, .. }
-            | Outcome::Rejected { status, .. }
-            | Outcome::ConfigError { status, .. } => Some(*status),
-            Outcome::RetryLater { status, .. } => *status,
+            Answer::Accepted { status, .. }
+            | Answer::Rejected { status, .. }
+            | Answer::ConfigError { status, .. } => Some(*status),
+            Answer::RetryLater { status, .. } => *status,
         }
     }
 }
 
-/// An answer as it came off the wire: nothing in it is trusted.
+/// Digis's response as it came off the wire: nothing in it is trusted.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Answer<'a> {
+pub struct Response<'a> {
     pub status: u16,
     pub retry_after: Option<&'a str>,
     pub location: Option<&'a str>,
@@ -58,7 +62,7 @@ pub struct Answer<'a> {
     pub body: &'a [u8],
 }
 
-/// What the configuration says about reading answers.
+/// What the configuration says about reading responses.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {
     pub id_pointer: Option<&'a str>,
@@ -73,12 +77,12 @@ pub struct Rules<'a> {
 /// answers are a few hundred bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Digis's texts kept in the outcome are cut to this many characters.
+/// Digis's texts kept in the answer are cut to this many characters.
 const TEXT_LIMIT: usize = 300;
 
-/// Classifies an answer. Every text in the result is cleaned of control characters and
+/// Classifies a response into an [`Answer`]. Every text in the result is cleaned of control characters and
 /// secrets here, once, so whatever stores, logs or shows it may trust it.
-pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
+pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
     let clean = |s: &str| {
         truncate(
             &crate::sanitize::clean_untrusted(s, rules.secrets),
@@ -99,7 +103,7 @@ pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
                 let said_no = SUCCESS_KEYS.iter().any(|k| obj.get(*k) == Some(&Value::Bool(false)));
                 if said_no {
                     let msg = if message.is_empty() { "Digis answered Success: false".into() } else { message };
-                    return Outcome::Rejected { status, message: msg };
+                    return Answer::Rejected { status, message: msg };
                 }
             }
             let external_id = json
@@ -110,11 +114,11 @@ pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
             let warning = external_id
                 .is_none()
                 .then(|| format!("Digis accepted the member (HTTP {status}) but its answer has no external id"));
-            Outcome::Accepted { status, external_id, warning }
+            Answer::Accepted { status, external_id, warning }
         }
         // A redirect is never followed (it would carry the token wherever it points): the
         // endpoint moved, which is the configuration's fault, not the row's.
-        300..=399 => Outcome::ConfigError {
+        300..=399 => Answer::ConfigError {
             status,
             reason: format!(
                 "Digis answered HTTP {status} {}, a redirect{}, which is not followed: check digisUrl and digisUrlPostfix",
@@ -122,7 +126,7 @@ pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
                 a.location.map(|l| format!(" to {}", clean(l))).unwrap_or_default()
             ),
         },
-        401 | 403 | 404 => Outcome::ConfigError {
+        401 | 403 | 404 => Answer::ConfigError {
             status,
             reason: format!(
                 "Digis answered HTTP {status} {}: check digisUrl, the token in digisUrlPostfix and digisAuthorizationHeader{}",
@@ -130,12 +134,12 @@ pub fn classify(a: &Answer, rules: &Rules, now: DateTime<Utc>) -> Outcome {
                 if message.is_empty() { String::new() } else { format!(" ({message})") }
             ),
         },
-        408 | 425 | 429 | 500 | 502 | 503 | 504 => Outcome::RetryLater {
+        408 | 425 | 429 | 500 | 502 | 503 | 504 => Answer::RetryLater {
             status: Some(status),
             reason: format!("HTTP {status} {}", reason_phrase(status)),
             retry_after: a.retry_after.and_then(|h| parse_retry_after(h, now, rules.retry_cap)),
         },
-        _ => Outcome::Rejected {
+        _ => Answer::Rejected {
             status,
             message: if message.is_empty() { format!("HTTP {status} {}", reason_phrase(status)) } else { message },
         },
@@ -219,8 +223,8 @@ mod tests {
         }
     }
 
-    fn c(status: u16, body: &str) -> Outcome {
-        let a = Answer {
+    fn c(status: u16, body: &str) -> Answer {
+        let a = Response {
             status,
             body: body.as_bytes(),
             ..Default::default()
@@ -228,9 +232,9 @@ mod tests {
         classify(&a, &rules(&[]), Utc::now())
     }
 
-    fn texts(o: &Outcome) -> Vec<String> {
+    fn texts(o: &Answer) -> Vec<String> {
         match o {
-            Outcome::Accepted {
+            Answer::Accepted {
                 external_id,
                 warning,
                 ..
@@ -238,9 +242,9 @@ mod tests {
                 .into_iter()
                 .flatten()
                 .collect(),
-            Outcome::Rejected { message, .. } => vec![message.clone()],
-            Outcome::RetryLater { reason, .. } => vec![reason.clone()],
-            Outcome::ConfigError { reason, .. } => vec![reason.clone()],
+            Answer::Rejected { message, .. } => vec![message.clone()],
+            Answer::RetryLater { reason, .. } => vec![reason.clone()],
+            Answer::ConfigError { reason, .. } => vec![reason.clone()],
         }
     }
 
@@ -255,7 +259,7 @@ mod tests {
             (r#""abc""#, "abc"),
         ] {
             match c(200, body) {
-                Outcome::Accepted {
+                Answer::Accepted {
                     external_id,
                     warning,
                     ..
@@ -270,7 +274,7 @@ mod tests {
 
     #[test]
     fn pointer_wins_and_missing_id_is_still_sent() {
-        let a = Answer {
+        let a = Response {
             status: 201,
             body: br#"{"data":{"id":"P"},"Id":"no"}"#,
             ..Default::default()
@@ -280,9 +284,9 @@ mod tests {
             ..rules(&[])
         };
         let o = classify(&a, &r, Utc::now());
-        assert!(matches!(o, Outcome::Accepted { external_id: Some(ref i), .. } if i == "P"));
+        assert!(matches!(o, Answer::Accepted { external_id: Some(ref i), .. } if i == "P"));
         match c(200, r#"{"Success":true}"#) {
-            Outcome::Accepted {
+            Answer::Accepted {
                 external_id: None,
                 warning: Some(w),
                 ..
@@ -291,7 +295,7 @@ mod tests {
         }
         assert!(matches!(
             c(204, ""),
-            Outcome::Accepted {
+            Answer::Accepted {
                 external_id: None,
                 ..
             }
@@ -302,14 +306,14 @@ mod tests {
     fn success_false_is_a_rejection_with_its_message() {
         assert_eq!(
             c(200, r#"{"Success":false,"Message":"Invalid mobile"}"#),
-            Outcome::Rejected {
+            Answer::Rejected {
                 status: 200,
                 message: "Invalid mobile".into()
             }
         );
         assert!(matches!(
             c(200, r#"{"IsSuccess":false}"#),
-            Outcome::Rejected { .. }
+            Answer::Rejected { .. }
         ));
     }
 
@@ -317,24 +321,24 @@ mod tests {
     fn retryable_and_config_and_other_4xx() {
         for s in [408, 425, 429, 500, 502, 503, 504] {
             assert!(
-                matches!(c(s, ""), Outcome::RetryLater { status: Some(x), .. } if x == s),
+                matches!(c(s, ""), Answer::RetryLater { status: Some(x), .. } if x == s),
                 "{s}"
             );
         }
         for s in [401, 403, 404] {
-            assert!(matches!(c(s, ""), Outcome::ConfigError { .. }), "{s}");
+            assert!(matches!(c(s, ""), Answer::ConfigError { .. }), "{s}");
         }
         assert_eq!(
             c(400, r#"{"message":"MobileNumber is required"}"#),
-            Outcome::Rejected {
+            Answer::Rejected {
                 status: 400,
                 message: "MobileNumber is required".into()
             }
         );
         assert!(
-            matches!(c(422, "plain text"), Outcome::Rejected { ref message, .. } if message == "plain text")
+            matches!(c(422, "plain text"), Answer::Rejected { ref message, .. } if message == "plain text")
         );
-        assert!(matches!(c(501, ""), Outcome::Rejected { .. }));
+        assert!(matches!(c(501, ""), Answer::Rejected { .. }));
     }
 
     #[test]
@@ -352,13 +356,13 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now, HOUR), None);
-        let a = Answer {
+        let a = Response {
             status: 429,
             retry_after: Some("7"),
             ..Default::default()
         };
         let o = classify(&a, &rules(&[]), now);
-        assert!(matches!(o, Outcome::RetryLater { retry_after: Some(d), .. } if d.as_secs() == 7));
+        assert!(matches!(o, Answer::RetryLater { retry_after: Some(d), .. } if d.as_secs() == 7));
     }
 
     #[test]
@@ -382,13 +386,13 @@ mod tests {
     #[test]
     fn redirects_are_a_configuration_problem() {
         for s in [301, 302, 303, 307, 308] {
-            let a = Answer {
+            let a = Response {
                 status: s,
                 location: Some("https://elsewhere.example/brp?token=SECRET-TOKEN-4711"),
                 ..Default::default()
             };
             match classify(&a, &rules(&[]), Utc::now()) {
-                Outcome::ConfigError { status, reason } => {
+                Answer::ConfigError { status, reason } => {
                     assert_eq!(status, s);
                     assert!(reason.contains("redirect") && reason.contains("elsewhere.example"));
                     assert!(!reason.contains(TOKEN), "{reason}");
@@ -404,14 +408,14 @@ mod tests {
         let body = format!(
             r#"{{"Message":"Cannot POST /v1/import/single/brp?token={TOKEN}\u001b[2J\nfake"}}"#
         );
-        let a = Answer {
+        let a = Response {
             status: 404,
             body: body.as_bytes(),
             ..Default::default()
         };
         let o = classify(&a, &rules(&secrets), Utc::now());
         let reason = &texts(&o)[0];
-        assert!(matches!(o, Outcome::ConfigError { .. }));
+        assert!(matches!(o, Answer::ConfigError { .. }));
         assert!(!reason.contains(TOKEN), "{reason}");
         assert!(reason.contains("token=***"), "{reason}");
         assert!(
@@ -420,13 +424,13 @@ mod tests {
         );
         // The token echoed bare, as an id, is redacted too.
         let body = format!(r#"{{"ExternalId":"id-{TOKEN}"}}"#);
-        let a = Answer {
+        let a = Response {
             status: 200,
             body: body.as_bytes(),
             ..Default::default()
         };
         let o = classify(&a, &rules(&secrets), Utc::now());
-        assert!(matches!(o, Outcome::Accepted { external_id: Some(ref i), .. } if i == "id-***"));
+        assert!(matches!(o, Answer::Accepted { external_id: Some(ref i), .. } if i == "id-***"));
     }
 
     proptest! {
@@ -469,7 +473,7 @@ mod tests {
             location in proptest::option::of(any::<String>().prop_map(|l| format!("{l}{TOKEN}"))),
         ) {
             let secrets = vec![TOKEN.to_string()];
-            let a = Answer {
+            let a = Response {
                 status,
                 retry_after: retry_after.as_deref(),
                 location: location.as_deref(),
@@ -477,14 +481,14 @@ mod tests {
             };
             let o = classify(&a, &rules(&secrets), Utc::now());
             match (status, &o) {
-                (200..=299, Outcome::RetryLater { .. } | Outcome::ConfigError { .. }) => {
+                (200..=299, Answer::RetryLater { .. } | Answer::ConfigError { .. }) => {
                     prop_assert!(false, "2xx became {o:?}")
                 }
-                (300..=399 | 401 | 403 | 404, Outcome::ConfigError { .. }) => {}
+                (300..=399 | 401 | 403 | 404, Answer::ConfigError { .. }) => {}
                 (300..=399 | 401 | 403 | 404, _) => prop_assert!(false, "{status} became {o:?}"),
                 _ => {}
             }
-            if let Outcome::RetryLater { retry_after: Some(d), .. } = &o {
+            if let Answer::RetryLater { retry_after: Some(d), .. } = &o {
                 prop_assert!(*d <= HOUR);
             }
             for t in texts(&o) {

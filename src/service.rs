@@ -1,0 +1,263 @@
+//! One service start (ARCHITECTURE.md, Delivery path): the relay with its heartbeat, the HTTP
+//! listener (export, `/healthz`, `/metrics`) and the stop signal, wired up once for `run`, `tui`,
+//! `demo` and the tests, so the way a relay starts and stops cannot drift between them.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::{JoinError, JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::digis::ClientError;
+use crate::metrics::Metrics;
+use crate::relay::{Relay, Tally};
+use crate::storage::{DynStorage, StorageError};
+use crate::synclog::SyncLog;
+
+/// What stops the service.
+#[derive(Debug, Clone)]
+pub enum StopOn {
+    /// SIGTERM or Ctrl-C (the headless service).
+    Signals,
+    /// Only this token (or [`Service::shutdown`]): the dashboard has its own keys and signals,
+    /// and tests stop the service themselves.
+    Token(CancellationToken),
+}
+
+/// How to start the service.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Where the HTTP listener binds; `None`: no listener.
+    pub listen: Option<String>,
+    /// Run a relay in this process (`tui --no-relay` does not).
+    pub relay: bool,
+    /// The relay stops once nothing is due (`run --once`).
+    pub once: bool,
+    /// Refuse to start if the sync log cannot be written. The service does: delivering without
+    /// the audit line support greps for is worse than not starting. The dashboard's relay
+    /// reports it as `degraded` instead, where the operator is looking.
+    pub require_writable_log: bool,
+    /// Say on stderr what was started (useDigis off, the listening address): the headless
+    /// service's start-up lines.
+    pub announce: bool,
+    pub stop_on: StopOn,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            listen: None,
+            relay: true,
+            once: false,
+            require_writable_log: false,
+            announce: false,
+            stop_on: StopOn::Token(CancellationToken::new()),
+        }
+    }
+}
+
+/// Why the service could not start, or how it ended badly. The messages are the context the
+/// CLI prints before the cause (`error: a: b`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The sync log folder cannot be opened or written.
+    #[error(transparent)]
+    SyncLog(std::io::Error),
+    #[error("digis client")]
+    Client(#[source] ClientError),
+    #[error("first heartbeat")]
+    FirstHeartbeat(#[source] StorageError),
+    #[error("cannot listen on {addr} (export.listen / --listen)")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LocalAddr(std::io::Error),
+    #[error("HTTP listener")]
+    Listener(#[source] std::io::Error),
+    #[error("HTTP listener")]
+    ListenerCrashed(#[source] JoinError),
+    /// The relay ended with an error (with `once`, a batch that could not run).
+    #[error(transparent)]
+    Relay(StorageError),
+    #[error("relay task")]
+    RelayCrashed(#[source] JoinError),
+}
+
+/// A started service. Dropping it does not stop it: call [`Service::shutdown`] (or let the stop
+/// source fire and call [`Service::wait`]).
+pub struct Service {
+    relay: Option<Arc<Relay>>,
+    relay_task: Option<JoinHandle<Result<Tally, StorageError>>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    stop: CancellationToken,
+    local_addr: Option<SocketAddr>,
+    metrics: Metrics,
+}
+
+impl Service {
+    pub async fn start(
+        storage: DynStorage,
+        config: Arc<Config>,
+        opts: ServiceOptions,
+    ) -> Result<Service, ServiceError> {
+        let metrics = Metrics::new();
+        let relay = if opts.relay {
+            let synclog = Arc::new(SyncLog::open(&config.log_dir).map_err(ServiceError::SyncLog)?);
+            if opts.require_writable_log {
+                synclog.check_writable().map_err(ServiceError::SyncLog)?;
+            }
+            let relay = Relay::new(storage.clone(), config.clone(), synclog)
+                .map_err(ServiceError::Client)?
+                .with_observer(Arc::new(metrics.clone()));
+            if opts.announce && !config.use_digis {
+                eprintln!("useDigis is false: the relay runs but sends nothing");
+            }
+            Some(Arc::new(relay))
+        } else {
+            None
+        };
+        let stop = match opts.stop_on {
+            StopOn::Signals => signals(),
+            StopOn::Token(t) => t,
+        };
+        let mut local_addr = None;
+        let server = match opts.listen {
+            Some(addr) => {
+                if let Some(relay) = &relay {
+                    // The first /healthz must already see this relay: a probe during start-up
+                    // would otherwise read "no live relay" and restart a service that is fine.
+                    relay
+                        .heartbeat()
+                        .await
+                        .map_err(ServiceError::FirstHeartbeat)?;
+                }
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| ServiceError::Bind {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+                let bound = listener.local_addr().map_err(ServiceError::LocalAddr)?;
+                local_addr = Some(bound);
+                if opts.announce {
+                    eprintln!(
+                        "listening on http://{bound} (/healthz, /metrics{})",
+                        if config.export.token.is_empty() {
+                            "; export off: no export.token"
+                        } else {
+                            ", /export/DigisAllActive"
+                        }
+                    );
+                }
+                let state = crate::http::AppState {
+                    storage: storage.clone(),
+                    config: config.clone(),
+                    metrics: metrics.clone(),
+                };
+                let stopped = stop.clone();
+                Some(tokio::spawn(crate::http::serve(
+                    listener,
+                    state,
+                    async move { stopped.cancelled().await },
+                )))
+            }
+            None => None,
+        };
+        let relay_task = relay.clone().map(|relay| {
+            let (stop, once) = (stop.clone(), opts.once);
+            tokio::spawn(async move { relay.run(stop, once).await })
+        });
+        Ok(Service {
+            relay,
+            relay_task,
+            server,
+            stop,
+            local_addr,
+            metrics,
+        })
+    }
+
+    /// The relay running in this process, if any (its tally, status and id).
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_deref()
+    }
+
+    /// Where the HTTP listener is bound (a `:0` port resolved), if there is one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// Cancelled when the service starts to stop (a signal, the token, or [`Service::shutdown`]).
+    pub fn stopping(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Stops gracefully: requests in flight finish and are completed, claimed rows not yet sent
+    /// are given back, the relay writes its `stopped` heartbeat, and the listener lets requests
+    /// in flight (a streaming export) finish.
+    pub async fn shutdown(self) -> Result<Option<Tally>, ServiceError> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the relay ends (by itself with `once`, else when stopped), or until stopped
+    /// when no relay runs here; then stops the listener. The relay's tally, if one ran.
+    pub async fn wait(self) -> Result<Option<Tally>, ServiceError> {
+        let ended = match self.relay_task {
+            Some(task) => Some(task.await),
+            None => {
+                self.stop.cancelled().await;
+                None
+            }
+        };
+        self.stop.cancel();
+        if let Some(server) = self.server {
+            server
+                .await
+                .map_err(ServiceError::ListenerCrashed)?
+                .map_err(ServiceError::Listener)?;
+        }
+        match ended {
+            None => Ok(None),
+            Some(Ok(Ok(tally))) => Ok(Some(tally)),
+            Some(Ok(Err(e))) => Err(ServiceError::Relay(e)),
+            Some(Err(e)) => Err(ServiceError::RelayCrashed(e)),
+        }
+    }
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+pub fn signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping: finishing requests in flight");
+        t.cancel();
+    });
+    token
+}
