@@ -1,9 +1,14 @@
 //! The storage layer: one trait, one implementation per database (like River's drivers). All
 //! SQL for a database lives in its own module and in `migrations/<database>/`.
+mod core;
 mod decode;
+mod lists;
 pub mod model;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
+pub mod texts;
 pub(crate) mod time;
 
 use std::sync::Arc;

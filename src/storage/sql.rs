@@ -1,0 +1,209 @@
+//! Each database's SQL, one statement a file: `sqlite/sql/<operation>.sql` and
+//! `postgres/sql/<operation>.sql`, the same names on both sides, each starting with a `-- `
+//! line that says how it differs from the other database. Both are compiled in with
+//! `include_str!`; the shared code in `core` picks the backend's [`Sql`].
+//!
+//! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
+//! ...) as one array parameter, and reason texts from `texts`.
+
+/// Declares [`Sql`] with one field an operation and fills it from both folders.
+macro_rules! sql_files {
+    ($($name:ident),* $(,)?) => {
+        /// One database's statements, one field an operation.
+        pub(crate) struct Sql {
+            $(pub $name: &'static str,)*
+        }
+
+        /// The operation names, for the test that both folders hold exactly these files.
+        #[cfg(test)]
+        pub(crate) const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        pub(crate) const SQLITE: Sql = Sql {
+            $($name: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($name), ".sql"
+            )),)*
+        };
+
+        pub(crate) const POSTGRES: Sql = Sql {
+            $($name: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($name), ".sql"
+            )),)*
+        };
+    };
+}
+
+sql_files! {
+    outbox_by_ids,
+    outbox_page_older,
+    outbox_page_newer,
+    outbox_of_subscription,
+    outbox_of_card,
+    members_of_pairs,
+    members_of_subscription,
+    members_by_card,
+    active_members_page,
+    digis_of_pairs,
+    claim,
+    renew_lease,
+    release,
+    complete_sent,
+    complete_retry,
+    complete_failed,
+    complete_discarded,
+    complete_released,
+    record_pair,
+    record_attempt,
+    heartbeat,
+    relays,
+    oldest_due_pending,
+    prune_outbox,
+    prune_events,
+    retry,
+    retry_all_failed,
+    discard,
+    resend,
+    sync_make_due,
+    sync_reconcile,
+    sync_requested,
+    pause,
+    resume,
+    control,
+    record_row_events,
+    record_event,
+    events,
+    counts,
+    attempts,
+    digis_rows,
+    subscription_status,
+    persons_by_card,
+    schema_objects,
+    schema_triggers,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+
+    fn files(db: &str) -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/storage")
+            .join(db)
+            .join("sql");
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| {
+                e.expect("a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_databases_hold_the_same_operations_and_every_one_is_loaded() {
+        let loaded: BTreeSet<String> = NAMES.iter().map(|n| format!("{n}.sql")).collect();
+        assert_eq!(
+            files("sqlite"),
+            loaded,
+            "sqlite/sql/ against the operations loaded"
+        );
+        assert_eq!(
+            files("postgres"),
+            loaded,
+            "postgres/sql/ against the operations loaded"
+        );
+    }
+
+    #[test]
+    fn every_file_starts_with_a_header_saying_how_it_differs() {
+        for db in ["sqlite", "postgres"] {
+            for name in files(db) {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/storage")
+                    .join(db)
+                    .join("sql")
+                    .join(&name);
+                let text = std::fs::read_to_string(&path).expect("readable SQL");
+                let first = text.lines().next().unwrap_or_default();
+                assert!(
+                    first.starts_with("-- ") && first.len() > 10,
+                    "{db}/sql/{name} must start with a `-- ` header"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_statement_spells_a_list_of_outbox_states() {
+        // The one exception: PostgreSQL's ON CONFLICT must repeat the partial index predicate.
+        for (db, sql) in [("sqlite", &SQLITE), ("postgres", &POSTGRES)] {
+            for (name, text) in NAMES.iter().zip(sql.texts()) {
+                let body: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .filter(|l| !l.contains("ON CONFLICT (subscription_id, person_id) WHERE"))
+                    .collect();
+                assert!(
+                    !body.contains("state IN ('"),
+                    "{db}/sql/{name}.sql spells a state list: bind it from OutboxState"
+                );
+            }
+        }
+    }
+
+    impl Sql {
+        fn texts(&self) -> Vec<&'static str> {
+            vec![
+                self.outbox_by_ids,
+                self.outbox_page_older,
+                self.outbox_page_newer,
+                self.outbox_of_subscription,
+                self.outbox_of_card,
+                self.members_of_pairs,
+                self.members_of_subscription,
+                self.members_by_card,
+                self.active_members_page,
+                self.digis_of_pairs,
+                self.claim,
+                self.renew_lease,
+                self.release,
+                self.complete_sent,
+                self.complete_retry,
+                self.complete_failed,
+                self.complete_discarded,
+                self.complete_released,
+                self.record_pair,
+                self.record_attempt,
+                self.heartbeat,
+                self.relays,
+                self.oldest_due_pending,
+                self.prune_outbox,
+                self.prune_events,
+                self.retry,
+                self.retry_all_failed,
+                self.discard,
+                self.resend,
+                self.sync_make_due,
+                self.sync_reconcile,
+                self.sync_requested,
+                self.pause,
+                self.resume,
+                self.control,
+                self.record_row_events,
+                self.record_event,
+                self.events,
+                self.counts,
+                self.attempts,
+                self.digis_rows,
+                self.subscription_status,
+                self.persons_by_card,
+                self.schema_objects,
+                self.schema_triggers,
+            ]
+        }
+    }
+}
