@@ -14,7 +14,7 @@
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
-//! - inherent async methods `claim_ids`, `renew_claims`, `release_claims` and `poke` (wake the
+//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and `poke` (wake the
 //!   relays after an operator action).
 
 /// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.
@@ -240,7 +240,8 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 until: DateTime<Utc>,
             ) -> Result<u64> {
-                self.renew_claims(rows, until).await
+                self.apply_to_claims(Self::SQL.renew_lease, rows, until, "renewing leases")
+                    .await
             }
 
             async fn complete(
@@ -326,7 +327,8 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 now: DateTime<Utc>,
             ) -> Result<u64> {
-                self.release_claims(rows, now).await
+                self.apply_to_claims(Self::SQL.release, rows, now, "releasing claims")
+                    .await
             }
 
             async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {

@@ -121,19 +121,9 @@ impl PgStorage {
             .ctx("claiming outbox rows")
     }
 
-    /// Every held row in one statement (`unnest` of ids and tokens).
-    async fn renew_claims(&self, rows: &[(OutboxId, String)], until: DateTime<Utc>) -> Result<u64> {
-        self.all_claims(Self::SQL.renew_lease, rows, until, "renewing leases")
-            .await
-    }
-
-    async fn release_claims(&self, rows: &[(OutboxId, String)], now: DateTime<Utc>) -> Result<u64> {
-        self.all_claims(Self::SQL.release, rows, now, "releasing claims")
-            .await
-    }
-
-    /// Runs `sql` (`$1` a time, `$2` the ids, `$3` their claim tokens) once for all rows.
-    async fn all_claims(
+    /// Lease renewal and release: `sql` (`$1` a time, `$2` the ids, `$3` their claim tokens)
+    /// runs once for all held rows, through `unnest`.
+    async fn apply_to_claims(
         &self,
         sql: &'static str,
         rows: &[(OutboxId, String)],

@@ -93,19 +93,9 @@ impl SqliteStorage {
         Ok(ids)
     }
 
-    /// One statement a held row, in one write transaction.
-    async fn renew_claims(&self, rows: &[(OutboxId, String)], until: DateTime<Utc>) -> Result<u64> {
-        self.per_claim(Self::SQL.renew_lease, rows, until, "renewing a lease")
-            .await
-    }
-
-    async fn release_claims(&self, rows: &[(OutboxId, String)], now: DateTime<Utc>) -> Result<u64> {
-        self.per_claim(Self::SQL.release, rows, now, "releasing a claim")
-            .await
-    }
-
-    /// Runs `sql` (`?1` a time, `?2` the id, `?3` the claim token) for each held row.
-    async fn per_claim(
+    /// Lease renewal and release: `sql` (`?1` a time, `?2` the id, `?3` the claim token) runs
+    /// once for each held row, in one write transaction.
+    async fn apply_to_claims(
         &self,
         sql: &'static str,
         rows: &[(OutboxId, String)],
