@@ -1,14 +1,16 @@
 //! Each database's SQL, one statement a file: `sqlite/sql/<operation>.sql` and
 //! `postgres/sql/<operation>.sql`, the same names on both sides, each starting with a `-- `
 //! line that says how it differs from the other database. Both are compiled in with
-//! `include_str!`; the shared code in `core` picks the backend's [`Sql`].
+//! `include_str!`; the shared code in `core` picks the backend's [`Sql`]. The select lists
+//! that several reads share (`outbox_select.sql`, `member_select.sql`) are files of their own,
+//! put in front of those reads' `WHERE` files at compile time.
 //!
 //! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
 //! ...) as one array parameter, and reason texts from `texts`.
 
 /// Declares [`Sql`] with one field an operation and fills it from both folders.
 macro_rules! sql_files {
-    ($($name:ident),* $(,)?) => {
+    (fragments: $($fragment:ident),*; $($name:ident $(after $prefix:ident)?),* $(,)?) => {
         /// One database's statements, one field an operation.
         pub(crate) struct Sql {
             $(pub $name: &'static str,)*
@@ -17,31 +19,45 @@ macro_rules! sql_files {
         /// The operation names, for the test that both folders hold exactly these files.
         #[cfg(test)]
         pub(crate) const NAMES: &[&str] = &[$(stringify!($name)),*];
+        /// Shared starts of statements (`after` in the list), files of their own.
+        #[cfg(test)]
+        pub(crate) const FRAGMENTS: &[&str] = &[$(stringify!($fragment)),*];
 
         pub(crate) const SQLITE: Sql = Sql {
-            $($name: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($name), ".sql"
-            )),)*
+            $($name: concat!(
+                $(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($prefix), ".sql"
+                )),)?
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($name), ".sql"
+                ))
+            ),)*
         };
 
         pub(crate) const POSTGRES: Sql = Sql {
-            $($name: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($name), ".sql"
-            )),)*
+            $($name: concat!(
+                $(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($prefix), ".sql"
+                )),)?
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($name), ".sql"
+                ))
+            ),)*
         };
     };
 }
 
 sql_files! {
-    outbox_by_ids,
-    outbox_page_older,
-    outbox_page_newer,
-    outbox_of_subscription,
-    outbox_of_card,
-    members_of_pairs,
-    members_of_subscription,
-    members_by_card,
-    active_members_page,
+    fragments: outbox_select, member_select;
+    outbox_by_ids after outbox_select,
+    outbox_page_older after outbox_select,
+    outbox_page_newer after outbox_select,
+    outbox_of_subscription after outbox_select,
+    outbox_of_card after outbox_select,
+    members_of_pairs after member_select,
+    members_of_subscription after member_select,
+    members_by_card after member_select,
+    active_members_page after member_select,
     digis_of_pairs,
     claim,
     renew_lease,
@@ -105,7 +121,11 @@ mod tests {
 
     #[test]
     fn both_databases_hold_the_same_operations_and_every_one_is_loaded() {
-        let loaded: BTreeSet<String> = NAMES.iter().map(|n| format!("{n}.sql")).collect();
+        let loaded: BTreeSet<String> = NAMES
+            .iter()
+            .chain(FRAGMENTS)
+            .map(|n| format!("{n}.sql"))
+            .collect();
         assert_eq!(
             files("sqlite"),
             loaded,
@@ -145,6 +165,7 @@ mod tests {
                 let body: String = text
                     .lines()
                     .filter(|l| !l.trim_start().starts_with("--"))
+                    .map(|l| format!("{l}\n"))
                     .filter(|l| !l.contains("ON CONFLICT (subscription_id, person_id) WHERE"))
                     .collect();
                 assert!(

@@ -1,10 +1,3 @@
--- Outbox rows with the member's card as the bytes of its text (SQL_ASCII databases store any bytes); SQLite reads the card as stored; the ids come as an array.
-SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, o.next_attempt_at,
-       o.locked_by, o.locked_until, o.claim_token, o.last_error, o.last_http_status,
-       o.external_id, o.created_at, o.sent_at, o.reason, o.resend,
-       (SELECT convert_to(m.card_number::text, CASE WHEN getdatabaseencoding() = 'SQL_ASCII'
-                THEN 'SQL_ASCII' ELSE 'UTF8' END::name) FROM digis_member m
-         WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id LIMIT 1) AS card_number
-FROM digis_outbox o
+-- After outbox_select.sql. The ids come as an array (SQLite: a JSON array).
 WHERE o.id = ANY($1)
 ORDER BY o.id

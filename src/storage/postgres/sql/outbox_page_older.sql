@@ -1,11 +1,4 @@
--- Outbox rows with the member's card as the bytes of its text (SQL_ASCII databases store any bytes); SQLite reads the card as stored; optional parameters are cast so their type is known.
-SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, o.next_attempt_at,
-       o.locked_by, o.locked_until, o.claim_token, o.last_error, o.last_http_status,
-       o.external_id, o.created_at, o.sent_at, o.reason, o.resend,
-       (SELECT convert_to(m.card_number::text, CASE WHEN getdatabaseencoding() = 'SQL_ASCII'
-                THEN 'SQL_ASCII' ELSE 'UTF8' END::name) FROM digis_member m
-         WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id LIMIT 1) AS card_number
-FROM digis_outbox o
+-- After outbox_select.sql; as sqlite/sql/outbox_page_older.sql, with optional parameters cast so PostgreSQL knows their type.
 WHERE ($1::text IS NULL OR o.state = $1) AND ($2::bigint IS NULL OR o.id < $2)
   AND ($3::bigint IS NULL OR o.id > $3)
 ORDER BY o.id DESC

@@ -1,9 +1,4 @@
--- Members as stored, nothing cast (SQLite keeps any value; decode types each one per row); PostgreSQL selects every column as bytes.
-SELECT subscription_id, person_id, subscription_status, start_date, max_end, first_name,
-       last_name, birth_date, sex, email, allow_email, allow_sms, mobile_country_code,
-       mobile_number, card_number, unit_id, unit_name, street_address, postal_code,
-       postal_city, country_alpha2
-FROM digis_member
+-- After member_select.sql; same as postgres/sql/active_members_page.sql, placeholders aside.
 WHERE subscription_status = 'ACTIVE' AND (subscription_id, person_id) > (?1, ?2)
 ORDER BY subscription_id, person_id
 LIMIT ?3

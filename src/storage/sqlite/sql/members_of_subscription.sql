@@ -1,8 +1,3 @@
--- Members as stored, nothing cast (SQLite keeps any value; decode types each one per row); PostgreSQL selects every column as bytes.
-SELECT subscription_id, person_id, subscription_status, start_date, max_end, first_name,
-       last_name, birth_date, sex, email, allow_email, allow_sms, mobile_country_code,
-       mobile_number, card_number, unit_id, unit_name, street_address, postal_code,
-       postal_city, country_alpha2
-FROM digis_member
+-- After member_select.sql; same as postgres/sql/members_of_subscription.sql, placeholders aside.
 WHERE subscription_id = ?1 AND (?2 IS NULL OR person_id = ?2)
 ORDER BY person_id

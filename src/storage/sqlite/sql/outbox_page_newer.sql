@@ -1,10 +1,4 @@
--- Outbox rows with the member's card as stored (SQLite keeps any value: decode types it); PostgreSQL reads the card as bytes.
-SELECT o.id, o.subscription_id, o.person_id, o.state, o.attempts, o.next_attempt_at,
-       o.locked_by, o.locked_until, o.claim_token, o.last_error, o.last_http_status,
-       o.external_id, o.created_at, o.sent_at, o.reason, o.resend,
-       (SELECT m.card_number FROM digis_member m
-         WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id) AS card_number
-FROM digis_outbox o
+-- After outbox_select.sql; same as postgres/sql/outbox_page_newer.sql, placeholders aside.
 WHERE (?1 IS NULL OR o.state = ?1) AND (?2 IS NULL OR o.id < ?2) AND (?3 IS NULL OR o.id > ?3)
 ORDER BY o.id ASC
 LIMIT ?4
