@@ -99,7 +99,7 @@ pub(super) fn report(
         .map(|r| RelaySummary {
             relay_id: r.relay_id.clone(),
             hostname: r.hostname.clone(),
-            state: r.state.clone(),
+            state: r.state.to_string(),
             detail: r.detail.clone(),
             heartbeat_at: r.heartbeat_at,
             alive: crate::health::is_live(r, now),

@@ -340,7 +340,7 @@ macro_rules! storage_impl {
                     .bind(&info.version)
                     .bind(StoredTime(info.started_at))
                     .bind(StoredTime(info.heartbeat_at))
-                    .bind(&info.state)
+                    .bind(info.state.as_str())
                     .bind(&info.detail)
                     .bind(info.heartbeat_ms)
                     .execute(&mut *tx)

@@ -14,7 +14,7 @@ use super::{
     AttemptRow, Context, Control, DigisRow, EventRow, OutboxRow, RelayInfo, Result, RowDefect,
     StorageError,
 };
-use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
 
 /// A row of either database, read by column name. The blanket impl holds the sqlx bounds
 /// once; the decoders below need nothing else.
@@ -177,7 +177,7 @@ pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
         version: r.text("version").ctx(c)?,
         started_at: r.time("started_at").ctx(c)?,
         heartbeat_at: r.time("heartbeat_at").ctx(c)?,
-        state: r.text("state").ctx(c)?,
+        state: RelayState::from(r.text("state").ctx(c)?.as_str()),
         detail: r.opt_text("detail").ctx(c)?,
         heartbeat_ms: r.opt_int("heartbeat_ms").ctx(c)?,
     })
