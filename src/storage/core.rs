@@ -374,10 +374,8 @@ macro_rules! storage_impl {
 
             async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {
                 let mut tx = self.write_tx().await?;
+                // The states are spelled in the SQL to use the partial index (see its header).
                 let n = sqlx::query(Self::SQL.prune_outbox)
-                    .bind($crate::storage::lists::WordList::states(
-                        &OutboxState::PRUNABLE,
-                    ))
                     .bind(StoredTime(before))
                     .execute(&mut *tx)
                     .await
@@ -637,17 +635,21 @@ macro_rules! storage_impl {
 
             async fn list(&self, query: &ListQuery) -> Result<Vec<OutboxRow>> {
                 // Paging up reads the nearest rows above the cursor, then shows them newest
-                // first.
+                // first. A missing cursor is the widest bound, so the id range stays indexable.
                 let upward = query.after.is_some() && query.before.is_none();
-                let sql = if upward {
-                    Self::SQL.outbox_page_newer
-                } else {
-                    Self::SQL.outbox_page_older
+                let sql = match (query.state, upward) {
+                    (None, false) => Self::SQL.outbox_page_older,
+                    (None, true) => Self::SQL.outbox_page_newer,
+                    (Some(_), false) => Self::SQL.outbox_page_older_in_state,
+                    (Some(_), true) => Self::SQL.outbox_page_newer_in_state,
                 };
-                let q = sqlx::query(sql)
-                    .bind(query.state.map(|s| s.as_str()))
-                    .bind(query.before.map(|i| i.0))
-                    .bind(query.after.map(|i| i.0))
+                let mut q = sqlx::query(sql);
+                if let Some(state) = query.state {
+                    q = q.bind(state.as_str());
+                }
+                let q = q
+                    .bind(query.before.map_or(i64::MAX, |i| i.0))
+                    .bind(query.after.map_or(i64::MIN, |i| i.0))
                     .bind(query.limit as i64);
                 let mut out = self.outbox_rows(q, "listing the outbox").await?;
                 if upward {

@@ -1,5 +1,4 @@
--- After outbox_select.sql; as sqlite/sql/outbox_page_newer.sql, with optional parameters cast so PostgreSQL knows their type.
-WHERE ($1::text IS NULL OR o.state = $1) AND ($2::bigint IS NULL OR o.id < $2)
-  AND ($3::bigint IS NULL OR o.id > $3)
+-- After outbox_select.sql; same as sqlite/sql/outbox_page_newer.sql, placeholders aside. A missing cursor is bound as the widest bound, so the id range stays an index range.
+WHERE o.id < $1 AND o.id > $2
 ORDER BY o.id ASC
-LIMIT $4
+LIMIT $3

@@ -1,4 +1,4 @@
--- After outbox_select.sql; same as postgres/sql/outbox_page_older.sql, placeholders aside.
-WHERE (?1 IS NULL OR o.state = ?1) AND (?2 IS NULL OR o.id < ?2) AND (?3 IS NULL OR o.id > ?3)
+-- After outbox_select.sql; same as postgres/sql/outbox_page_older.sql, placeholders aside. A missing cursor is bound as the widest bound, so the id range stays an index range.
+WHERE o.id < ?1 AND o.id > ?2
 ORDER BY o.id DESC
-LIMIT ?4
+LIMIT ?3
