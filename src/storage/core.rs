@@ -14,8 +14,12 @@
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
-//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and `poke` (wake the
-//!   relays after an operator action).
+//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and
+//!   `poke` (wake the relays after an operator action).
+//!
+//! Claim and complete stay separate and plain (issue 12 reworks the hot path): the backend
+//! claims, `claim` here reads the claimed rows with their member and `digis` rows, and
+//! `complete` applies a completion only while the claim token still matches.
 
 /// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.
 macro_rules! storage_impl {
