@@ -308,7 +308,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             for_display(&r.relay_id),
             for_display(&r.hostname),
             r.pid,
-            for_display(&r.state),
+            for_display(r.state.as_str()),
             r.detail
                 .as_deref()
                 .map(|d| format!(", {}", for_display(d)))

@@ -8,4 +8,4 @@ mod state;
 pub use card::{CardNumber, CardNumberError, MAX_CARD_LEN};
 pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
 pub use outcome::{AttemptOutcome, GiveBack};
-pub use state::{OutboxState, UnknownState};
+pub use state::{OutboxState, RelayState, UnknownState};

@@ -86,6 +86,97 @@ impl fmt::Display for OutboxState {
     }
 }
 
+/// What a relay says it is doing, as its `digis_relay.state` column stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RelayState {
+    Running,
+    /// The pause flag is set (by an operator, or the relay's own on a 401/403).
+    Paused,
+    /// Digis keeps failing; the relay waits out the circuit.
+    CircuitOpen,
+    /// useDigis is off.
+    Disabled,
+    /// Shut down cleanly.
+    Stopped,
+    /// Running but keeps failing; the row's `detail` says why.
+    Degraded,
+    /// A word this version does not know (written by a newer one): shown as stored, so one
+    /// odd row never fails the whole listing.
+    Other(String),
+}
+
+impl RelayState {
+    pub const KNOWN: [RelayState; 6] = [
+        RelayState::Running,
+        RelayState::Paused,
+        RelayState::CircuitOpen,
+        RelayState::Disabled,
+        RelayState::Stopped,
+        RelayState::Degraded,
+    ];
+
+    /// The stored word (a contract: `/healthz`, `status --json` and the dashboard show it).
+    pub fn as_str(&self) -> &str {
+        match self {
+            RelayState::Running => "running",
+            RelayState::Paused => "paused",
+            RelayState::CircuitOpen => "circuit_open",
+            RelayState::Disabled => "disabled",
+            RelayState::Stopped => "stopped",
+            RelayState::Degraded => "degraded",
+            RelayState::Other(word) => word,
+        }
+    }
+}
+
+impl From<&str> for RelayState {
+    fn from(word: &str) -> Self {
+        RelayState::KNOWN
+            .into_iter()
+            .find(|s| s.as_str() == word)
+            .unwrap_or_else(|| RelayState::Other(word.to_string()))
+    }
+}
+
+impl FromStr for RelayState {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(RelayState::from(s))
+    }
+}
+
+impl fmt::Display for RelayState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compared with the stored word, so readers that match on words keep reading the same.
+impl PartialEq<str> for RelayState {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RelayState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for RelayState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RelayState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        Ok(RelayState::from(word.as_str()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +207,16 @@ mod tests {
             .filter(|s| s.can_discard())
             .collect();
         assert_eq!(discard, [Pending, Failed]);
+    }
+
+    #[test]
+    fn relay_states_keep_their_words_and_unknown_ones_read_back() {
+        for st in RelayState::KNOWN {
+            assert_eq!(RelayState::from(st.as_str()), st);
+        }
+        let odd = RelayState::from("warming_up");
+        assert_eq!(odd, RelayState::Other("warming_up".into()));
+        assert_eq!(odd.as_str(), "warming_up");
+        assert!(RelayState::CircuitOpen == "circuit_open");
     }
 }

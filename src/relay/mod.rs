@@ -23,11 +23,9 @@ use decide::{after_send, precheck, probe_due, Decision, SELF_PAUSE_PREFIX};
 use limiter::RateLimiter;
 pub use observer::{NoObserver, Observer};
 
-use crate::health::DEGRADED;
-
 use crate::config::Config;
 use crate::digis::{Answer, ClientError, DigisClient};
-use crate::domain::{AttemptOutcome, GiveBack};
+use crate::domain::{AttemptOutcome, GiveBack, RelayState};
 use crate::storage::{
     AttemptRecord, ClaimedRow, CompleteResult, Completion, DynStorage, RelayInfo, StorageError,
 };
@@ -82,7 +80,7 @@ pub struct Relay {
     circuit: Mutex<Circuit>,
     started_at: DateTime<Utc>,
     /// (state, detail) for the heartbeat row, shared with the heartbeat task.
-    status: Arc<Mutex<(String, Option<String>)>>,
+    status: Arc<Mutex<(RelayState, Option<String>)>>,
     /// The last "sync now" seen (outer `None`: not looked yet), so a new one can probe an open
     /// circuit at once.
     last_sync: Mutex<Option<Option<DateTime<Utc>>>>,
@@ -224,7 +222,7 @@ impl Relay {
             synclog,
             observer: Arc::new(NoObserver),
             started_at: Utc::now(),
-            status: Arc::new(Mutex::new(("running".into(), None))),
+            status: Arc::new(Mutex::new((RelayState::Running, None))),
             last_sync: Mutex::new(None),
             config_error: AtomicBool::new(false),
             counters: Counters::default(),
@@ -249,29 +247,31 @@ impl Relay {
         self.counters.snapshot()
     }
 
-    fn set_status(&self, state: &str, detail: Option<String>) {
+    fn set_status(&self, state: RelayState, detail: Option<String>) {
         // "running" would hide a relay that keeps failing; the other states say more already.
-        let trouble = (state == "running")
+        let trouble = (state == RelayState::Running)
             .then(|| self.trouble().reason())
             .flatten();
         let (state, detail) = match trouble {
-            Some(why) => (DEGRADED, Some(why)),
+            Some(why) => (RelayState::Degraded, Some(why)),
             None => (state, detail),
         };
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         if s.0 != state || s.1 != detail {
             if s.0 != state {
                 match &detail {
-                    Some(d) if state == DEGRADED => {
+                    Some(d) if state == RelayState::Degraded => {
                         tracing::error!("relay {}: {state} ({d})", self.relay_id)
                     }
                     Some(d) => tracing::info!("relay {}: {state} ({d})", self.relay_id),
                     None => tracing::info!("relay {}: {state}", self.relay_id),
                 }
             }
-            *s = (state.to_string(), detail);
-            self.observer
-                .state(state == "paused", state == "circuit_open");
+            self.observer.state(
+                state == RelayState::Paused,
+                state == RelayState::CircuitOpen,
+            );
+            *s = (state, detail);
         }
     }
 
@@ -290,7 +290,7 @@ impl Relay {
     }
 
     /// The state and detail the next heartbeat writes.
-    pub fn status(&self) -> (String, Option<String>) {
+    pub fn status(&self) -> (RelayState, Option<String>) {
         self.status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -402,7 +402,7 @@ impl Relay {
                 Err(e) => {
                     // The database may be restarting: say so and keep trying.
                     self.batch_ran(Some(e.to_string()));
-                    self.set_status("running", Some(format!("database error: {e}")));
+                    self.set_status(RelayState::Running, Some(format!("database error: {e}")));
                     tracing::error!("relay {}: {e}", self.relay_id);
                     BatchEnd::Blocked
                 }
@@ -425,7 +425,7 @@ impl Relay {
         };
         hb_stop.cancel();
         let _ = hb.await;
-        self.set_status("stopped", None);
+        self.set_status(RelayState::Stopped, None);
         self.heartbeat().await?;
         result.map(|_| self.tally())
     }
@@ -448,7 +448,7 @@ impl Relay {
         let now = Utc::now();
         let Some(client) = &self.client else {
             self.set_status(
-                "disabled",
+                RelayState::Disabled,
                 Some("useDigis is false: nothing is sent".into()),
             );
             return Ok(BatchEnd::Blocked);
@@ -489,7 +489,7 @@ impl Relay {
                     now,
                 ))
             {
-                self.set_status("paused", Some(reason));
+                self.set_status(RelayState::Paused, Some(reason));
                 return Ok(BatchEnd::Blocked);
             }
             // Probe with one row: if Digis accepts the configuration again, lift the pause.
@@ -501,7 +501,7 @@ impl Relay {
                 CircuitState::Open { until } => {
                     drop(circuit);
                     self.set_status(
-                        "circuit_open",
+                        RelayState::CircuitOpen,
                         Some(format!(
                             "Digis unreachable; next try at {}",
                             crate::storage_time_text(until)
@@ -521,7 +521,7 @@ impl Relay {
         self.batch_ran(None);
         if claimed.is_empty() {
             if !control.paused {
-                self.set_status("running", None);
+                self.set_status(RelayState::Running, None);
             }
             return Ok(BatchEnd::Idle);
         }
@@ -581,14 +581,14 @@ impl Relay {
                 "relay {}: Digis accepts the configuration again; pause lifted",
                 self.relay_id
             );
-            self.set_status("running", None);
+            self.set_status(RelayState::Running, None);
         } else if self
             .circuit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .allows(now)
         {
-            self.set_status("running", None);
+            self.set_status(RelayState::Running, None);
         }
         Ok(BatchEnd::Worked(n))
     }
@@ -723,7 +723,7 @@ impl Relay {
                 })
                 .await?;
                 tracing::error!("relay {}: paused: {reason}", self.relay_id);
-                self.set_status("paused", Some(reason.clone()));
+                self.set_status(RelayState::Paused, Some(reason.clone()));
             }
         }
         Ok(())
@@ -840,7 +840,7 @@ struct HeartbeatCtx {
     storage: DynStorage,
     relay_id: String,
     started_at: DateTime<Utc>,
-    status: Arc<Mutex<(String, Option<String>)>>,
+    status: Arc<Mutex<(RelayState, Option<String>)>>,
     heartbeat_ms: i64,
 }
 

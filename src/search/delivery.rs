@@ -73,7 +73,7 @@ pub(super) fn relay_summaries(relays: &[RelayInfo], now: DateTime<Utc>) -> Vec<R
         .map(|r| RelaySummary {
             relay_id: r.relay_id.clone(),
             hostname: r.hostname.clone(),
-            state: r.state.clone(),
+            state: r.state.to_string(),
             detail: r.detail.clone(),
             heartbeat_at: r.heartbeat_at,
             alive: health::is_live(r, now),

@@ -24,6 +24,10 @@ pub(crate) enum Cell {
 /// A row whose columns can be read as cells.
 pub(crate) trait Cells {
     fn cell(&self, column: &str) -> Cell;
+    /// A relay column holding an id copied from a host row (`digis_outbox.subscription_id`).
+    fn id_cell(&self, column: &str) -> Cell {
+        self.cell(column)
+    }
 }
 
 impl Cells for SqliteRow {
@@ -66,6 +70,15 @@ impl Cells for PgRow {
                 Ok(s) => Cell::Text(s),
                 Err(_) => Cell::Bad("is not valid UTF-8"),
             },
+            Err(_) => Cell::Bad("cannot be read"),
+        }
+    }
+
+    /// PostgreSQL's relay columns are typed (`bigint`): the value is a whole number.
+    fn id_cell(&self, column: &str) -> Cell {
+        match self.try_get::<Option<i64>, _>(column) {
+            Ok(Some(v)) => Cell::Int(v),
+            Ok(None) => Cell::Null,
             Err(_) => Cell::Bad("cannot be read"),
         }
     }

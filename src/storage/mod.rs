@@ -1,9 +1,16 @@
-//! The storage layer: one trait, one implementation per database (like River's drivers). All
-//! SQL for a database lives in its own module and in `migrations/<database>/`.
+//! The storage layer: one trait, one implementation per database (like River's drivers). A
+//! database's statements live in `<database>/sql/` (and its schema in `migrations/<database>/`);
+//! the Rust that runs them is written once in `core`, with only connect, claim, lease renewal,
+//! release and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
+mod core;
 mod decode;
+mod lists;
 pub mod model;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
+pub mod texts;
 pub(crate) mod time;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
 
 /// One row of the `digis_member` view: everything the payload needs for one (subscription,
 /// user) pair. Dates stay text here (`YYYY-MM-DD` as the database gives them) because a host
@@ -287,9 +287,9 @@ pub struct RelayInfo {
     pub version: String,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
-    /// running, paused, circuit_open, degraded (keeps failing: `detail` says why), disabled
-    /// (useDigis off) or stopped.
-    pub state: String,
+    /// What the relay was doing at its last heartbeat (`degraded`: keeps failing, `detail`
+    /// says why).
+    pub state: RelayState,
     pub detail: Option<String>,
     /// The relay's own heartbeat interval: it is live while its last heartbeat is younger than
     /// a few of these (`crate::health::LIVENESS_FACTOR`). `None`: written by an older version.

@@ -1,7 +1,14 @@
 //! SQLite has no timestamp type: times are stored as fixed-width ISO-8601 text in UTC with
 //! milliseconds (`2026-11-28T12:00:00.000Z`, the same as the triggers' `strftime`), so that
-//! text comparison is time comparison.
+//! text comparison is time comparison. [`StoredTime`] is that rule as a sqlx type, so the code
+//! that binds and reads times is the same for both databases: text here, `timestamptz` on
+//! PostgreSQL.
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
 
 use super::StorageError;
 
@@ -42,6 +49,61 @@ pub fn from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
         .map(|n| n.and_utc())
         .map_err(|_| StorageError::Corrupt(format!("timestamp `{s}`")))
+}
+
+/// A time as a relay table stores it. On SQLite it is written through [`to_text`] (so clamped
+/// to [`latest`]) and read through [`from_text`] (tolerant of older spellings); on PostgreSQL
+/// it is a plain `timestamptz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredTime(pub DateTime<Utc>);
+
+impl From<StoredTime> for DateTime<Utc> {
+    fn from(t: StoredTime) -> Self {
+        t.0
+    }
+}
+
+impl Type<Sqlite> for StoredTime {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <String as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for StoredTime {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(to_text(self.0), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for StoredTime {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Sqlite>>::decode(value)?;
+        Ok(StoredTime(from_text(text)?))
+    }
+}
+
+impl Type<Postgres> for StoredTime {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for StoredTime {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <DateTime<Utc> as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for StoredTime {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        <DateTime<Utc> as Decode<Postgres>>::decode(value).map(StoredTime)
+    }
 }
 
 #[cfg(test)]

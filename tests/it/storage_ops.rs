@@ -4,8 +4,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, ListQuery};
+use digis_relay::domain::{
+    CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+};
+use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, ListQuery, RelayInfo};
 
 use crate::both_databases;
 use crate::common::TestDb;
@@ -30,6 +32,7 @@ both_databases!(
     counts_listing_and_lookups,
     removed_user_claims_with_no_member,
     prune_removes_only_old_finished_rows,
+    relay_rows_round_trip_and_unknown_states_read_back,
 );
 
 async fn claim_hands_out_rows_with_their_member(db: TestDb) {
@@ -598,4 +601,40 @@ async fn prune_removes_only_old_finished_rows(db: TestDb) {
     );
     // The digis row stays: it is the record that the member got the SMS.
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 1);
+}
+
+/// Relay rows keep their state words and times on both databases; a word written by a newer
+/// version is listed as stored instead of failing the listing.
+async fn relay_rows_round_trip_and_unknown_states_read_back(db: TestDb) {
+    let s = db.storage();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00.123Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let info = |id: &str, state: RelayState, age_s: i64| RelayInfo {
+        relay_id: id.into(),
+        hostname: "host".into(),
+        pid: 42,
+        version: "0.1.0".into(),
+        started_at: t0,
+        heartbeat_at: t0 + chrono::Duration::seconds(100 - age_s),
+        state,
+        detail: Some("why".into()),
+        heartbeat_ms: Some(5_000),
+    };
+    s.heartbeat(&info("relay-a", RelayState::CircuitOpen, 1))
+        .await
+        .unwrap();
+    s.heartbeat(&info("relay-b", RelayState::Other("warming_up".into()), 2))
+        .await
+        .unwrap();
+    let relays = s.relays().await.unwrap();
+    assert_eq!(
+        relays,
+        vec![
+            info("relay-a", RelayState::CircuitOpen, 1),
+            info("relay-b", RelayState::Other("warming_up".into()), 2)
+        ]
+    );
+    let json = serde_json::to_value(&relays[0]).unwrap();
+    assert_eq!(json["state"], "circuit_open");
 }

@@ -139,7 +139,7 @@ fn raw_note(r: &OutboxRow) -> String {
             (Some(e), Some(s)) if e.contains(&format!("HTTP {s}")) => e.clone(),
             (Some(e), _) => format!("{status}{e}"),
             (None, Some(s)) => format!("HTTP {s}"),
-            (None, None) if r.resend => "resend requested".into(),
+            (None, None) if r.resend => crate::storage::texts::RESEND_REASON.into(),
             (None, None) => String::new(),
         },
     }

@@ -55,7 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let state = if stale && r.state != "stopped" {
             "silent".to_string()
         } else {
-            r.state.clone()
+            r.state.to_string()
         };
         let mut cells = vec![
             Cell::from(r.relay_id.clone()),

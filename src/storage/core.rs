@@ -1,0 +1,757 @@
+//! The storage methods both databases share, written once. A backend provides its pool, its
+//! [`Sql`](super::sql::Sql), how a write transaction starts, and the few operations that truly
+//! differ (claim, lease renewal, release, the wake-up after an operator action); the
+//! [`storage_impl!`] macro then writes its whole `Storage` impl from the code here.
+//!
+//! Why a macro and not generic functions over `sqlx::Database`: the bounds sqlx 0.9 needs for
+//! generic executors and binds are not implied through a helper trait, so every generic
+//! method would repeat a dozen `where` lines. Expanded per backend, the same code is checked
+//! with concrete types, and binding is the same text on both sides because times
+//! ([`StoredTime`](super::time::StoredTime)) and lists ([`IdList`](super::lists::IdList),
+//! [`WordList`](super::lists::WordList)) encode themselves per database.
+//!
+//! What a backend type `$T` must have:
+//! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
+//! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
+//!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
+//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and
+//!   `poke` (wake the relays after an operator action).
+//!
+//! Claim and complete stay separate and plain (issue 12 reworks the hot path): the backend
+//! claims, `claim` here reads the claimed rows with their member and `digis` rows, and
+//! `complete` applies a completion only while the claim token still matches.
+
+/// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.
+macro_rules! storage_impl {
+    ($T:ty, $db:ty) => {
+        /// What an operator did, as `digis_event` records it.
+        struct Event<'a> {
+            kind: $crate::storage::texts::EventKind,
+            actor: &'a str,
+            detail: Option<String>,
+            now: chrono::DateTime<chrono::Utc>,
+        }
+
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        fn ids_of(rows: &[<$db as sqlx::Database>::Row]) -> $crate::storage::Result<Vec<OutboxId>> {
+            use sqlx::Row as _;
+            rows.iter()
+                .map(|r| r.try_get::<i64, _>(0).map(OutboxId))
+                .collect::<Result<_, _>>()
+                .ctx("reading ids")
+        }
+
+        impl $T {
+            async fn write_tx(&self) -> $crate::storage::Result<Tx> {
+                self.pool
+                    .begin_with(Self::BEGIN_WRITE)
+                    .await
+                    .ctx("starting a write transaction")
+            }
+
+            async fn rows_by_ids(&self, ids: &[i64]) -> $crate::storage::Result<Vec<OutboxRow>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = sqlx::query(Self::SQL.outbox_by_ids)
+                    .bind($crate::storage::lists::IdList(ids.to_vec()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading outbox rows")?;
+                rows.iter().map(rows::outbox_row).collect()
+            }
+
+            /// The member and `digis` rows of claimed rows, which the relay needs to send them.
+            async fn claimed(
+                &self,
+                ids: &[i64],
+                token: &str,
+            ) -> $crate::storage::Result<Vec<ClaimedRow>> {
+                use $crate::storage::lists::IdList;
+                let rows = self.rows_by_ids(ids).await?;
+                let readable = rows.iter().filter(|r| r.defect.is_none());
+                let subs = IdList(readable.clone().map(|r| r.subscription_id.0).collect());
+                let persons = IdList(readable.map(|r| r.person_id.0).collect());
+                if subs.0.is_empty() {
+                    return Ok(assemble_claims(rows, Vec::new(), Vec::new(), token));
+                }
+                let members = sqlx::query(Self::SQL.members_of_pairs)
+                    .bind(subs.clone())
+                    .bind(persons.clone())
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading members of claimed rows")?
+                    .iter()
+                    .map(decode::member)
+                    .collect();
+                let synced = sqlx::query(Self::SQL.digis_of_pairs)
+                    .bind(subs)
+                    .bind(persons)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading digis rows")?
+                    .iter()
+                    .map(rows::digis_row)
+                    .collect::<$crate::storage::Result<Vec<_>>>()?;
+                Ok(assemble_claims(rows, members, synced, token))
+            }
+
+            /// One event per outbox row, carrying the row's pair so search finds it by member.
+            async fn record_row_events(
+                tx: &mut Tx,
+                e: &Event<'_>,
+                ids: &[OutboxId],
+            ) -> $crate::storage::Result<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                sqlx::query(Self::SQL.record_row_events)
+                    .bind(StoredTime(e.now))
+                    .bind(e.actor)
+                    .bind(e.kind.as_str())
+                    .bind(e.detail.as_deref())
+                    .bind($crate::storage::lists::IdList::of(ids))
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("recording the operator's action")?;
+                Ok(())
+            }
+
+            /// An event about the whole relay (pause, resume, sync).
+            async fn record_event(tx: &mut Tx, e: &Event<'_>) -> $crate::storage::Result<()> {
+                sqlx::query(Self::SQL.record_event)
+                    .bind(StoredTime(e.now))
+                    .bind(e.actor)
+                    .bind(e.kind.as_str())
+                    .bind(e.detail.as_deref())
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("recording the operator's action")?;
+                Ok(())
+            }
+
+            async fn outbox_rows<'q>(
+                &self,
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                context: &'static str,
+            ) -> $crate::storage::Result<Vec<OutboxRow>> {
+                let rows = q.fetch_all(&self.pool).await.ctx(context)?;
+                rows.iter().map(rows::outbox_row).collect()
+            }
+
+            async fn members<'q>(
+                &self,
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                context: &'static str,
+            ) -> $crate::storage::Result<Vec<MemberRead>> {
+                let rows = q.fetch_all(&self.pool).await.ctx(context)?;
+                Ok(rows.iter().map(decode::member).collect())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Storage for $T {
+            fn backend(&self) -> Backend {
+                Self::BACKEND
+            }
+
+            async fn migrate(&self, host_schema: bool) -> Result<()> {
+                if host_schema {
+                    sqlx::raw_sql(Self::HOST_SCHEMA)
+                        .execute(&self.pool)
+                        .await
+                        .ctx("applying the host schema")?;
+                }
+                Self::MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn schema_report(&self) -> Result<SchemaReport> {
+                use sqlx::Row as _;
+                let c = "reading the schema";
+                let objects: Vec<(String, String)> = sqlx::query(Self::SQL.schema_objects)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| Ok((r.try_get("name")?, r.try_get("kind")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .ctx(c)?;
+                let triggers: Vec<String> = sqlx::query(Self::SQL.schema_triggers)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading triggers")?
+                    .iter()
+                    .map(|r| r.try_get("name"))
+                    .collect::<Result<_, _>>()
+                    .ctx("reading triggers")?;
+                let has =
+                    |kind: &str, name: &str| objects.iter().any(|(n, k)| k == kind && n == name);
+                let missing = |tables: &[&str]| -> Vec<String> {
+                    tables
+                        .iter()
+                        .filter(|t| !has("table", t))
+                        .map(|t| t.to_string())
+                        .collect()
+                };
+                Ok(SchemaReport {
+                    host_tables_missing: missing(&HOST_TABLES),
+                    relay_tables_missing: missing(&RELAY_TABLES),
+                    view_present: has("view", "digis_member"),
+                    triggers_missing: Self::TRIGGERS
+                        .iter()
+                        .filter(|t| !triggers.iter().any(|x| x == *t))
+                        .map(|t| t.to_string())
+                        .collect(),
+                })
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .ctx("pinging the database")?;
+                Ok(())
+            }
+
+            async fn host_exec(&self, sql: &str) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("writing host tables")?;
+                tx.commit().await.ctx("committing a host write")?;
+                Ok(())
+            }
+
+            async fn claim(
+                &self,
+                relay_id: &str,
+                limit: u32,
+                lease: Duration,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<ClaimedRow>> {
+                let token = uuid::Uuid::new_v4().to_string();
+                let until =
+                    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
+                let ids = self.claim_ids(relay_id, limit, until, &token, now).await?;
+                self.claimed(&ids, &token).await
+            }
+
+            async fn renew_lease(
+                &self,
+                rows: &[(OutboxId, String)],
+                until: DateTime<Utc>,
+            ) -> Result<u64> {
+                self.apply_to_claims(Self::SQL.renew_lease, rows, until, "renewing leases")
+                    .await
+            }
+
+            async fn complete(
+                &self,
+                row: &ClaimedRow,
+                completion: &Completion,
+                attempt: &AttemptRecord,
+                now: DateTime<Utc>,
+            ) -> Result<CompleteResult> {
+                let id = row.row.id.0;
+                let status = attempt.http_status;
+                let error = attempt.error.as_deref();
+                let at = StoredTime(now);
+                let mut tx = self.write_tx().await?;
+                let q = match completion {
+                    Completion::Sent { external_id } => sqlx::query(Self::SQL.complete_sent)
+                        .bind(at)
+                        .bind(external_id.clone()),
+                    Completion::Retry { next_attempt_at } => sqlx::query(Self::SQL.complete_retry)
+                        .bind(at)
+                        .bind(StoredTime(*next_attempt_at)),
+                    Completion::Failed => sqlx::query(Self::SQL.complete_failed)
+                        .bind(at)
+                        .bind(None::<String>),
+                    Completion::Discarded { reason } => sqlx::query(Self::SQL.complete_discarded)
+                        .bind(at)
+                        .bind(reason.clone()),
+                    Completion::Released { next_attempt_at } => {
+                        sqlx::query(Self::SQL.complete_released)
+                            .bind(at)
+                            .bind(StoredTime(*next_attempt_at))
+                    }
+                };
+                let changed = q
+                    .bind(status)
+                    .bind(error)
+                    .bind(id)
+                    .bind(&row.claim_token)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("completing an outbox row")?
+                    .rows_affected();
+                let applied = changed == 1;
+                if let (true, Completion::Sent { external_id }) = (applied, completion) {
+                    sqlx::query(Self::SQL.record_pair)
+                        .bind(row.row.subscription_id.0)
+                        .bind(row.row.person_id.0)
+                        .bind(external_id.clone())
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("recording the pair in digis")?;
+                }
+                // The attempt is history even when the claim was lost: a stale 2xx may be a
+                // second SMS.
+                let outcome = if applied {
+                    completion.outcome().to_string()
+                } else {
+                    format!("stale_{}", completion.outcome())
+                };
+                sqlx::query(Self::SQL.record_attempt)
+                    .bind(id)
+                    .bind(row.row.attempts)
+                    .bind(StoredTime(attempt.started_at))
+                    .bind(attempt.duration_ms)
+                    .bind(&attempt.relay_id)
+                    .bind(status)
+                    .bind(outcome)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("recording the attempt")?;
+                tx.commit().await.ctx("committing a completion")?;
+                Ok(if applied {
+                    CompleteResult::Applied
+                } else {
+                    CompleteResult::LeaseLost
+                })
+            }
+
+            async fn release(
+                &self,
+                rows: &[(OutboxId, String)],
+                now: DateTime<Utc>,
+            ) -> Result<u64> {
+                self.apply_to_claims(Self::SQL.release, rows, now, "releasing claims")
+                    .await
+            }
+
+            async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(Self::SQL.heartbeat)
+                    .bind(&info.relay_id)
+                    .bind(&info.hostname)
+                    .bind(info.pid)
+                    .bind(&info.version)
+                    .bind(StoredTime(info.started_at))
+                    .bind(StoredTime(info.heartbeat_at))
+                    .bind(info.state.as_str())
+                    .bind(&info.detail)
+                    .bind(info.heartbeat_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("writing a heartbeat")?;
+                tx.commit().await.ctx("committing a heartbeat")?;
+                Ok(())
+            }
+
+            async fn relays(&self) -> Result<Vec<RelayInfo>> {
+                sqlx::query(Self::SQL.relays)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading relays")?
+                    .iter()
+                    .map(rows::relay_info)
+                    .collect()
+            }
+
+            async fn oldest_due_pending(
+                &self,
+                now: DateTime<Utc>,
+            ) -> Result<Option<DateTime<Utc>>> {
+                let oldest: Option<StoredTime> = sqlx::query_scalar(Self::SQL.oldest_due_pending)
+                    .bind(StoredTime(now))
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("reading the oldest due pending row")?;
+                Ok(oldest.map(|t| t.0))
+            }
+
+            async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {
+                let mut tx = self.write_tx().await?;
+                // The states are spelled in the SQL to use the partial index (see its header).
+                let n = sqlx::query(Self::SQL.prune_outbox)
+                    .bind(StoredTime(before))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("pruning old rows")?
+                    .rows_affected();
+                sqlx::query(Self::SQL.prune_events)
+                    .bind(StoredTime(before))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("pruning old operator events")?;
+                tx.commit().await.ctx("committing a prune")?;
+                Ok(n)
+            }
+
+            fn wakeup(&self) -> Arc<Notify> {
+                self.wake.clone()
+            }
+
+            async fn retry(
+                &self,
+                ids: &[OutboxId],
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<OutboxId>> {
+                use $crate::storage::lists::{IdList, WordList};
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                let rows = sqlx::query(Self::SQL.retry)
+                    .bind(StoredTime(now))
+                    .bind(IdList::of(ids))
+                    .bind(WordList::states(&OutboxState::RETRYABLE))
+                    .bind(WordList::states(&OutboxState::OPEN))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("retrying rows")?;
+                let mut changed = ids_of(&rows)?;
+                changed.sort();
+                let e = Event {
+                    kind: EventKind::Retry,
+                    actor,
+                    detail: None,
+                    now,
+                };
+                Self::record_row_events(&mut tx, &e, &changed).await?;
+                tx.commit().await.ctx("committing a retry")?;
+                self.poke().await?;
+                Ok(changed)
+            }
+
+            async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64> {
+                let mut tx = self.write_tx().await?;
+                let rows = sqlx::query(Self::SQL.retry_all_failed)
+                    .bind(StoredTime(now))
+                    .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("retrying failed rows")?;
+                let ids = ids_of(&rows)?;
+                let e = Event {
+                    kind: EventKind::RetryAllFailed,
+                    actor,
+                    detail: None,
+                    now,
+                };
+                Self::record_row_events(&mut tx, &e, &ids).await?;
+                tx.commit().await.ctx("committing a retry")?;
+                self.poke().await?;
+                Ok(ids.len() as u64)
+            }
+
+            async fn discard(
+                &self,
+                ids: &[OutboxId],
+                reason: &str,
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<OutboxId>> {
+                use $crate::storage::lists::{IdList, WordList};
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                let rows = sqlx::query(Self::SQL.discard)
+                    .bind(reason)
+                    .bind(StoredTime(now))
+                    .bind(IdList::of(ids))
+                    .bind(WordList::states(&OutboxState::DISCARDABLE))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("discarding rows")?;
+                let mut changed = ids_of(&rows)?;
+                changed.sort();
+                let e = Event {
+                    kind: EventKind::Discard,
+                    actor,
+                    detail: Some(reason.to_string()),
+                    now,
+                };
+                Self::record_row_events(&mut tx, &e, &changed).await?;
+                tx.commit().await.ctx("committing a discard")?;
+                Ok(changed)
+            }
+
+            async fn resend(
+                &self,
+                subscription: SubscriptionId,
+                person: Option<PersonId>,
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<OutboxId>> {
+                let mut tx = self.write_tx().await?;
+                let rows = sqlx::query(Self::SQL.resend)
+                    .bind(StoredTime(now))
+                    .bind(subscription.0)
+                    .bind(person.map(|p| p.0))
+                    .bind(true)
+                    .bind(texts::RESEND_REASON)
+                    .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("queueing a resend")?;
+                let ids = ids_of(&rows)?;
+                let e = Event {
+                    kind: EventKind::Resend,
+                    actor,
+                    detail: None,
+                    now,
+                };
+                Self::record_row_events(&mut tx, &e, &ids).await?;
+                tx.commit().await.ctx("committing a resend")?;
+                // The new rows' insert trigger already notifies other processes.
+                self.wake.notify_waiters();
+                Ok(ids)
+            }
+
+            async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(Self::SQL.pause)
+                    .bind(true)
+                    .bind(reason)
+                    .bind(by)
+                    .bind(StoredTime(now))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("pausing")?;
+                let e = Event {
+                    kind: EventKind::Pause,
+                    actor: by,
+                    detail: Some(reason.to_string()),
+                    now,
+                };
+                Self::record_event(&mut tx, &e).await?;
+                tx.commit().await.ctx("committing a pause")?;
+                Ok(())
+            }
+
+            async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(Self::SQL.resume)
+                    .bind(false)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("resuming")?;
+                let e = Event {
+                    kind: EventKind::Resume,
+                    actor,
+                    detail: None,
+                    now,
+                };
+                Self::record_event(&mut tx, &e).await?;
+                tx.commit().await.ctx("committing a resume")?;
+                self.poke().await
+            }
+
+            async fn control(&self) -> Result<Control> {
+                let row = sqlx::query(Self::SQL.control)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ctx("reading the pause flag")?;
+                row.as_ref()
+                    .map(rows::control)
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+            }
+
+            async fn sync(
+                &self,
+                reconcile: bool,
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<SyncResult> {
+                let at = StoredTime(now);
+                let mut tx = self.write_tx().await?;
+                let made_due = sqlx::query(Self::SQL.sync_make_due)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("making pending rows due")?
+                    .rows_affected();
+                let mut queued = 0;
+                if reconcile {
+                    queued = sqlx::query(Self::SQL.sync_reconcile)
+                        .bind(at)
+                        .bind(texts::RECONCILE_REASON)
+                        .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("reconciling")?
+                        .rows_affected();
+                }
+                sqlx::query(Self::SQL.sync_requested)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("recording the sync request")?;
+                let detail = texts::sync_detail(made_due, reconcile.then_some(queued));
+                let e = Event {
+                    kind: EventKind::Sync,
+                    actor,
+                    detail: Some(detail),
+                    now,
+                };
+                Self::record_event(&mut tx, &e).await?;
+                tx.commit().await.ctx("committing a sync")?;
+                self.poke().await?;
+                Ok(SyncResult { made_due, queued })
+            }
+
+            async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>> {
+                if outbox_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(Self::SQL.events)
+                    .bind($crate::storage::lists::IdList::of(outbox_ids))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading operator events")?
+                    .iter()
+                    .map(rows::event_row)
+                    .collect()
+            }
+
+            async fn counts(&self) -> Result<Counts> {
+                let rows = sqlx::query(Self::SQL.counts)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("counting outbox rows")?;
+                let mut counts = Counts::default();
+                for r in &rows {
+                    let (state, n) = rows::state_count(r)?;
+                    counts.set(state, n);
+                }
+                Ok(counts)
+            }
+
+            async fn list(&self, query: &ListQuery) -> Result<Vec<OutboxRow>> {
+                // Paging up reads the nearest rows above the cursor, then shows them newest
+                // first. A missing cursor is the widest bound, so the id range stays indexable.
+                let upward = query.after.is_some() && query.before.is_none();
+                let sql = match (query.state, upward) {
+                    (None, false) => Self::SQL.outbox_page_older,
+                    (None, true) => Self::SQL.outbox_page_newer,
+                    (Some(_), false) => Self::SQL.outbox_page_older_in_state,
+                    (Some(_), true) => Self::SQL.outbox_page_newer_in_state,
+                };
+                let mut q = sqlx::query(sql);
+                if let Some(state) = query.state {
+                    q = q.bind(state.as_str());
+                }
+                let q = q
+                    .bind(query.before.map_or(i64::MAX, |i| i.0))
+                    .bind(query.after.map_or(i64::MIN, |i| i.0))
+                    .bind(query.limit as i64);
+                let mut out = self.outbox_rows(q, "listing the outbox").await?;
+                if upward {
+                    out.reverse();
+                }
+                Ok(out)
+            }
+
+            async fn outbox_row(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
+                Ok(self.rows_by_ids(&[id.0]).await?.pop())
+            }
+
+            async fn rows_for_subscription(&self, id: SubscriptionId) -> Result<Vec<OutboxRow>> {
+                let q = sqlx::query(Self::SQL.outbox_of_subscription).bind(id.0);
+                self.outbox_rows(q, "reading a subscription's rows").await
+            }
+
+            async fn rows_for_card(&self, card: &CardNumber) -> Result<Vec<OutboxRow>> {
+                let q = sqlx::query(Self::SQL.outbox_of_card).bind(card.as_str());
+                self.outbox_rows(q, "reading a card's rows").await
+            }
+
+            async fn attempts(&self, id: OutboxId) -> Result<Vec<AttemptRow>> {
+                sqlx::query(Self::SQL.attempts)
+                    .bind(id.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading attempts")?
+                    .iter()
+                    .map(rows::attempt_row)
+                    .collect()
+            }
+
+            async fn digis_rows(
+                &self,
+                subscription: Option<SubscriptionId>,
+                person: Option<PersonId>,
+            ) -> Result<Vec<DigisRow>> {
+                sqlx::query(Self::SQL.digis_rows)
+                    .bind(subscription.map(|s| s.0))
+                    .bind(person.map(|p| p.0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading digis")?
+                    .iter()
+                    .map(rows::digis_row)
+                    .collect()
+            }
+
+            async fn members_of_subscription(
+                &self,
+                id: SubscriptionId,
+                person: Option<PersonId>,
+            ) -> Result<Vec<MemberRead>> {
+                let q = sqlx::query(Self::SQL.members_of_subscription)
+                    .bind(id.0)
+                    .bind(person.map(|p| p.0));
+                self.members(q, "reading a subscription's members").await
+            }
+
+            async fn members_by_card(&self, card: &CardNumber) -> Result<Vec<MemberRead>> {
+                let q = sqlx::query(Self::SQL.members_by_card).bind(card.as_str());
+                self.members(q, "reading members by card").await
+            }
+
+            async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>> {
+                sqlx::query_scalar(Self::SQL.subscription_status)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ctx("reading a subscription")
+            }
+
+            async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>> {
+                let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.persons_by_card)
+                    .bind(card.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading persons by card")?;
+                Ok(ids.into_iter().map(PersonId).collect())
+            }
+
+            async fn active_members_page(
+                &self,
+                after: Option<(SubscriptionId, PersonId)>,
+                limit: u32,
+            ) -> Result<Vec<MemberRead>> {
+                let (s, p) = after
+                    .map(|(s, p)| (s.0, p.0))
+                    .unwrap_or((i64::MIN, i64::MIN));
+                let q = sqlx::query(Self::SQL.active_members_page)
+                    .bind(s)
+                    .bind(p)
+                    .bind(limit as i64);
+                self.members(q, "reading active members").await
+            }
+        }
+    };
+}
+
+pub(crate) use storage_impl;

@@ -1,0 +1,2 @@
+-- same as sqlite/sql/prune_events.sql, placeholders aside
+DELETE FROM digis_event WHERE at < $1

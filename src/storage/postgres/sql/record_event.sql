@@ -1,0 +1,2 @@
+-- same as sqlite/sql/record_event.sql, placeholders aside
+INSERT INTO digis_event (at, actor, action, detail) VALUES ($1, $2, $3, $4)

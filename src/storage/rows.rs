@@ -1,0 +1,201 @@
+//! Relay rows decoded once for both databases. [`StoredRow`] bundles the sqlx bounds a row
+//! must meet (its database decodes the plain types and [`StoredTime`]); times come through
+//! [`StoredTime`], so SQLite's text and PostgreSQL's `timestamptz` read the same here. Host
+//! columns (the ids the triggers copied, the member's card) still go through `decode`'s
+//! cells, so a bad value fails its row only.
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::decode::{int, stored, text, Cell, Cells};
+use super::time::StoredTime;
+use super::{
+    AttemptRow, Context, Control, DigisRow, EventRow, OutboxRow, RelayInfo, Result, RowDefect,
+    StorageError,
+};
+use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
+
+/// A row of either database, read by column name. The blanket impl holds the sqlx bounds
+/// once; the decoders below need nothing else.
+pub(crate) trait StoredRow: Cells {
+    fn int(&self, column: &str) -> sqlx::Result<i64>;
+    fn opt_int(&self, column: &str) -> sqlx::Result<Option<i64>>;
+    fn int32(&self, column: &str) -> sqlx::Result<i32>;
+    fn opt_int32(&self, column: &str) -> sqlx::Result<Option<i32>>;
+    fn flag(&self, column: &str) -> sqlx::Result<bool>;
+    fn text(&self, column: &str) -> sqlx::Result<String>;
+    fn opt_text(&self, column: &str) -> sqlx::Result<Option<String>>;
+    fn time(&self, column: &str) -> sqlx::Result<DateTime<Utc>>;
+    fn opt_time(&self, column: &str) -> sqlx::Result<Option<DateTime<Utc>>>;
+}
+
+impl<R> StoredRow for R
+where
+    R: Row + Cells,
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    i32: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    bool: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    String: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+    StoredTime: for<'r> Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn int(&self, column: &str) -> sqlx::Result<i64> {
+        self.try_get(column)
+    }
+    fn opt_int(&self, column: &str) -> sqlx::Result<Option<i64>> {
+        self.try_get(column)
+    }
+    fn int32(&self, column: &str) -> sqlx::Result<i32> {
+        self.try_get(column)
+    }
+    fn opt_int32(&self, column: &str) -> sqlx::Result<Option<i32>> {
+        self.try_get(column)
+    }
+    fn flag(&self, column: &str) -> sqlx::Result<bool> {
+        self.try_get(column)
+    }
+    fn text(&self, column: &str) -> sqlx::Result<String> {
+        self.try_get(column)
+    }
+    fn opt_text(&self, column: &str) -> sqlx::Result<Option<String>> {
+        self.try_get(column)
+    }
+    fn time(&self, column: &str) -> sqlx::Result<DateTime<Utc>> {
+        self.try_get::<StoredTime, _>(column).map(|t| t.0)
+    }
+    fn opt_time(&self, column: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+        self.try_get::<Option<StoredTime>, _>(column)
+            .map(|t| t.map(|t| t.0))
+    }
+}
+
+fn state(word: &str) -> Result<OutboxState> {
+    OutboxState::from_str(word).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// One outbox row with the member's card. The triggers copy the ids from
+/// `subscription_user`, so they are as untrusted as the host row: a row whose ids are not
+/// whole numbers is still listed, with its defect.
+pub(crate) fn outbox_row(r: &impl StoredRow) -> Result<OutboxRow> {
+    let c = "reading an outbox row";
+    let id = OutboxId(r.int("id").ctx(c)?);
+    let (sub_cell, person_cell) = (r.id_cell("subscription_id"), r.id_cell("person_id"));
+    let mut defect = None;
+    let mut note = |column: &'static str, problem: &str| {
+        defect.get_or_insert_with(|| {
+            Box::new(RowDefect {
+                outbox_id: Some(id),
+                subscription: stored(&sub_cell),
+                person: stored(&person_cell),
+                column,
+                problem: problem.to_string(),
+            })
+        });
+    };
+    let mut id_of = |column: &'static str, cell: &Cell| match int(cell.clone()) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            note(column, "is empty");
+            0
+        }
+        Err(p) => {
+            note(column, p);
+            0
+        }
+    };
+    let subscription_id = id_of("subscription_id", &sub_cell);
+    let person_id = id_of("person_id", &person_cell);
+    let card_number = text(r.cell("card_number")).unwrap_or_else(|p| {
+        note("card_number", p);
+        None
+    });
+    Ok(OutboxRow {
+        id,
+        subscription_id: SubscriptionId(subscription_id),
+        person_id: PersonId(person_id),
+        state: state(&r.text("state").ctx(c)?)?,
+        attempts: r.int32("attempts").ctx(c)?,
+        next_attempt_at: r.opt_time("next_attempt_at").ctx(c)?.unwrap_or_default(),
+        locked_by: r.opt_text("locked_by").ctx(c)?,
+        locked_until: r.opt_time("locked_until").ctx(c)?,
+        last_error: r.opt_text("last_error").ctx(c)?,
+        last_http_status: r.opt_int32("last_http_status").ctx(c)?,
+        external_id: r.opt_text("external_id").ctx(c)?,
+        created_at: r.opt_time("created_at").ctx(c)?.unwrap_or_default(),
+        sent_at: r.opt_time("sent_at").ctx(c)?,
+        reason: r.opt_text("reason").ctx(c)?,
+        resend: r.flag("resend").ctx(c)?,
+        card_number,
+        defect,
+    })
+}
+
+pub(crate) fn digis_row(r: &impl StoredRow) -> Result<DigisRow> {
+    let c = "reading digis";
+    Ok(DigisRow {
+        subscription_id: SubscriptionId(r.int("subscription_id").ctx(c)?),
+        person_id: PersonId(r.int("person_id").ctx(c)?),
+        external_id: r.opt_text("external_id").ctx(c)?,
+        synced_at: r.time("synced_at").ctx(c)?,
+    })
+}
+
+pub(crate) fn attempt_row(r: &impl StoredRow) -> Result<AttemptRow> {
+    let c = "reading attempts";
+    Ok(AttemptRow {
+        outbox_id: OutboxId(r.int("outbox_id").ctx(c)?),
+        attempt: r.int32("attempt").ctx(c)?,
+        started_at: r.time("started_at").ctx(c)?,
+        duration_ms: r.int("duration_ms").ctx(c)?,
+        relay_id: r.text("relay_id").ctx(c)?,
+        http_status: r.opt_int32("http_status").ctx(c)?,
+        outcome: r.text("outcome").ctx(c)?,
+        error: r.opt_text("error").ctx(c)?,
+    })
+}
+
+pub(crate) fn event_row(r: &impl StoredRow) -> Result<EventRow> {
+    let c = "reading operator events";
+    Ok(EventRow {
+        at: r.time("at").ctx(c)?,
+        actor: r.text("actor").ctx(c)?,
+        action: r.text("action").ctx(c)?,
+        outbox_id: r.opt_int("outbox_id").ctx(c)?.map(OutboxId),
+        subscription_id: r.opt_int("subscription_id").ctx(c)?.map(SubscriptionId),
+        person_id: r.opt_int("person_id").ctx(c)?.map(PersonId),
+        detail: r.opt_text("detail").ctx(c)?,
+    })
+}
+
+pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
+    let c = "reading relays";
+    Ok(RelayInfo {
+        relay_id: r.text("relay_id").ctx(c)?,
+        hostname: r.text("hostname").ctx(c)?,
+        pid: r.int("pid").ctx(c)?,
+        version: r.text("version").ctx(c)?,
+        started_at: r.time("started_at").ctx(c)?,
+        heartbeat_at: r.time("heartbeat_at").ctx(c)?,
+        state: RelayState::from(r.text("state").ctx(c)?.as_str()),
+        detail: r.opt_text("detail").ctx(c)?,
+        heartbeat_ms: r.opt_int("heartbeat_ms").ctx(c)?,
+    })
+}
+
+pub(crate) fn control(r: &impl StoredRow) -> Result<Control> {
+    let c = "reading the pause flag";
+    Ok(Control {
+        paused: r.flag("paused").ctx(c)?,
+        pause_reason: r.opt_text("pause_reason").ctx(c)?,
+        paused_by: r.opt_text("paused_by").ctx(c)?,
+        paused_at: r.opt_time("paused_at").ctx(c)?,
+        sync_requested_at: r.opt_time("sync_requested_at").ctx(c)?,
+    })
+}
+
+/// `(state, count)` of the counts query.
+pub(crate) fn state_count(r: &impl StoredRow) -> Result<(OutboxState, u64)> {
+    let c = "counting outbox rows";
+    Ok((state(&r.text("state").ctx(c)?)?, r.int("n").ctx(c)? as u64))
+}

@@ -1,0 +1,256 @@
+//! Each database's SQL, one statement a file: `sqlite/sql/<operation>.sql` and
+//! `postgres/sql/<operation>.sql`, the same names on both sides, each starting with a `-- `
+//! line that says how it differs from the other database. Both are compiled in with
+//! `include_str!`; the shared code in `core` picks the backend's [`Sql`]. The select lists
+//! that several reads share (`outbox_select.sql`, `member_select.sql`) are files of their own,
+//! put in front of those reads' `WHERE` files at compile time.
+//!
+//! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
+//! ...) as one array parameter, and reason texts from `texts`. The exceptions are statements
+//! that must repeat a partial index's predicate (prune, PostgreSQL's ON CONFLICT); the tests
+//! below check those words are the rule's.
+
+/// Declares [`Sql`] with one field an operation and fills it from both folders.
+macro_rules! sql_files {
+    (fragments: $($fragment:ident),*; $($name:ident $(after $prefix:ident)?),* $(,)?) => {
+        /// One database's statements, one field an operation.
+        pub(crate) struct Sql {
+            $(pub $name: &'static str,)*
+        }
+
+        /// The operation names, for the test that both folders hold exactly these files.
+        #[cfg(test)]
+        pub(crate) const NAMES: &[&str] = &[$(stringify!($name)),*];
+        /// Shared starts of statements (`after` in the list), files of their own.
+        #[cfg(test)]
+        pub(crate) const FRAGMENTS: &[&str] = &[$(stringify!($fragment)),*];
+
+        pub(crate) const SQLITE: Sql = Sql {
+            $($name: concat!(
+                $(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($prefix), ".sql"
+                )),)?
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($name), ".sql"
+                ))
+            ),)*
+        };
+
+        pub(crate) const POSTGRES: Sql = Sql {
+            $($name: concat!(
+                $(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($prefix), ".sql"
+                )),)?
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($name), ".sql"
+                ))
+            ),)*
+        };
+    };
+}
+
+sql_files! {
+    fragments: outbox_select, member_select;
+    outbox_by_ids after outbox_select,
+    outbox_page_older after outbox_select,
+    outbox_page_newer after outbox_select,
+    outbox_page_older_in_state after outbox_select,
+    outbox_page_newer_in_state after outbox_select,
+    outbox_of_subscription after outbox_select,
+    outbox_of_card after outbox_select,
+    members_of_pairs after member_select,
+    members_of_subscription after member_select,
+    members_by_card after member_select,
+    active_members_page after member_select,
+    digis_of_pairs,
+    claim,
+    renew_lease,
+    release,
+    complete_sent,
+    complete_retry,
+    complete_failed,
+    complete_discarded,
+    complete_released,
+    record_pair,
+    record_attempt,
+    heartbeat,
+    relays,
+    oldest_due_pending,
+    prune_outbox,
+    prune_events,
+    retry,
+    retry_all_failed,
+    discard,
+    resend,
+    sync_make_due,
+    sync_reconcile,
+    sync_requested,
+    pause,
+    resume,
+    control,
+    record_row_events,
+    record_event,
+    events,
+    counts,
+    attempts,
+    digis_rows,
+    subscription_status,
+    persons_by_card,
+    schema_objects,
+    schema_triggers,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::domain::OutboxState;
+
+    fn files(db: &str) -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/storage")
+            .join(db)
+            .join("sql");
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| {
+                e.expect("a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_databases_hold_the_same_operations_and_every_one_is_loaded() {
+        let loaded: BTreeSet<String> = NAMES
+            .iter()
+            .chain(FRAGMENTS)
+            .map(|n| format!("{n}.sql"))
+            .collect();
+        assert_eq!(
+            files("sqlite"),
+            loaded,
+            "sqlite/sql/ against the operations loaded"
+        );
+        assert_eq!(
+            files("postgres"),
+            loaded,
+            "postgres/sql/ against the operations loaded"
+        );
+    }
+
+    #[test]
+    fn every_file_starts_with_a_header_saying_how_it_differs() {
+        for db in ["sqlite", "postgres"] {
+            for name in files(db) {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/storage")
+                    .join(db)
+                    .join("sql")
+                    .join(&name);
+                let text = std::fs::read_to_string(&path).expect("readable SQL");
+                let first = text.lines().next().unwrap_or_default();
+                assert!(
+                    first.starts_with("-- ") && first.len() > 10,
+                    "{db}/sql/{name} must start with a `-- ` header"
+                );
+            }
+        }
+    }
+
+    /// Where a state list must be spelled: a partial index is used (or inferred by ON
+    /// CONFLICT) only when the statement repeats its predicate, which a bound list cannot.
+    /// There the words must still be the rule's.
+    fn spelled(states: &[OutboxState]) -> String {
+        let words: Vec<String> = states.iter().map(|s| format!("'{s}'")).collect();
+        format!("state IN ({})", words.join(", "))
+    }
+
+    #[test]
+    fn state_lists_are_bound_except_where_a_partial_index_needs_them_spelled() {
+        let open = spelled(&OutboxState::OPEN);
+        let prunable = spelled(&OutboxState::PRUNABLE);
+        for (db, sql) in [("sqlite", &SQLITE), ("postgres", &POSTGRES)] {
+            for (name, text) in NAMES.iter().zip(sql.texts()) {
+                let mut body: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                match (db, *name) {
+                    ("postgres", "resend" | "sync_reconcile") => {
+                        assert!(body.contains(&open), "{db}/sql/{name}.sql: {open}");
+                        body = body.replace(&open, "");
+                    }
+                    (_, "prune_outbox") => {
+                        assert!(body.contains(&prunable), "{db}/sql/{name}.sql: {prunable}");
+                        body = body.replace(&prunable, "");
+                    }
+                    _ => {}
+                }
+                assert!(
+                    !body.contains("state IN ('"),
+                    "{db}/sql/{name}.sql spells a state list: bind it from OutboxState"
+                );
+            }
+        }
+    }
+
+    impl Sql {
+        fn texts(&self) -> Vec<&'static str> {
+            vec![
+                self.outbox_by_ids,
+                self.outbox_page_older,
+                self.outbox_page_newer,
+                self.outbox_page_older_in_state,
+                self.outbox_page_newer_in_state,
+                self.outbox_of_subscription,
+                self.outbox_of_card,
+                self.members_of_pairs,
+                self.members_of_subscription,
+                self.members_by_card,
+                self.active_members_page,
+                self.digis_of_pairs,
+                self.claim,
+                self.renew_lease,
+                self.release,
+                self.complete_sent,
+                self.complete_retry,
+                self.complete_failed,
+                self.complete_discarded,
+                self.complete_released,
+                self.record_pair,
+                self.record_attempt,
+                self.heartbeat,
+                self.relays,
+                self.oldest_due_pending,
+                self.prune_outbox,
+                self.prune_events,
+                self.retry,
+                self.retry_all_failed,
+                self.discard,
+                self.resend,
+                self.sync_make_due,
+                self.sync_reconcile,
+                self.sync_requested,
+                self.pause,
+                self.resume,
+                self.control,
+                self.record_row_events,
+                self.record_event,
+                self.events,
+                self.counts,
+                self.attempts,
+                self.digis_rows,
+                self.subscription_status,
+                self.persons_by_card,
+                self.schema_objects,
+                self.schema_triggers,
+            ]
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Every word and sentence the storage layer writes into rows on its own account, in one
+//! place: operator event kinds (`digis_event.action`) and the reason and detail texts bound
+//! into the SQL.
+use std::fmt;
+
+/// What an operator (or a relay lifting its own pause) did, as `digis_event.action` stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Retry,
+    RetryAllFailed,
+    Discard,
+    Resend,
+    Pause,
+    Resume,
+    Sync,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Retry,
+        EventKind::RetryAllFailed,
+        EventKind::Discard,
+        EventKind::Resend,
+        EventKind::Pause,
+        EventKind::Resume,
+        EventKind::Sync,
+    ];
+
+    /// The word stored in `digis_event.action` (a contract: search and the dashboard read it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Retry => "retry",
+            EventKind::RetryAllFailed => "retry_all_failed",
+            EventKind::Discard => "discard",
+            EventKind::Resend => "resend",
+            EventKind::Pause => "pause",
+            EventKind::Resume => "resume",
+            EventKind::Sync => "sync",
+        }
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown operator event `{s}`"))
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `digis_outbox.reason` of a row queued by `resend`.
+pub const RESEND_REASON: &str = "resend requested";
+
+/// `digis_outbox.reason` of a row queued by `sync --reconcile`.
+pub const RECONCILE_REASON: &str = "queued by sync --reconcile";
+
+/// `digis_event.detail` of a sync: `3 made due`, or `3 made due, 2 queued by reconcile`.
+pub fn sync_detail(made_due: u64, reconciled: Option<u64>) -> String {
+    match reconciled {
+        Some(queued) => format!("{made_due} made due, {queued} queued by reconcile"),
+        None => format!("{made_due} made due"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_words_round_trip() {
+        for k in EventKind::ALL {
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
+        }
+        assert!("explode".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn sync_detail_reads_as_before() {
+        assert_eq!(sync_detail(3, None), "3 made due");
+        assert_eq!(sync_detail(3, Some(2)), "3 made due, 2 queued by reconcile");
+    }
+}
