@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::RelayState;
 use crate::storage::{Control, RelayInfo};
 
 /// A relay is live while its last heartbeat is younger than this many of its own intervals.
@@ -19,9 +20,6 @@ pub const LIVENESS_FACTOR: i64 = 3;
 /// The interval assumed for heartbeat rows written before relays recorded their own (the
 /// default `relay.heartbeat_ms` of those versions).
 pub const LEGACY_HEARTBEAT_MS: i64 = 5_000;
-
-/// The relay state word for "keeps failing" (with the reason in the heartbeat's detail).
-pub const DEGRADED: &str = "degraded";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,7 +124,7 @@ impl Health {
 
 /// Whether `r` is alive at `now`, judged by its own heartbeat interval.
 pub fn is_live(r: &RelayInfo, now: DateTime<Utc>) -> bool {
-    if r.state == "stopped" {
+    if r.state == RelayState::Stopped {
         return false;
     }
     let every = r
@@ -162,7 +160,10 @@ pub fn assess(i: &Inputs<'_>) -> Health {
             "useDigis is off: nothing is sent",
         ));
     }
-    for r in live.iter().filter(|r| r.state == "disabled" && i.use_digis) {
+    for r in live
+        .iter()
+        .filter(|r| r.state == RelayState::Disabled && i.use_digis)
+    {
         out.push(
             Blocker::new(
                 Kind::UseDigisOff,
@@ -171,7 +172,7 @@ pub fn assess(i: &Inputs<'_>) -> Health {
             .relay(&r.relay_id),
         );
     }
-    for r in live.iter().filter(|r| r.state == DEGRADED) {
+    for r in live.iter().filter(|r| r.state == RelayState::Degraded) {
         out.push(
             Blocker::new(
                 Kind::Degraded,
@@ -206,7 +207,7 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         // The flag could not be read: the relays' own word is all there is. When it was read,
         // it is the truth: a relay still saying `paused` just after a `resume` has simply not
         // run its next batch yet, and must not turn /healthz red.
-        for r in live.iter().filter(|r| r.state == "paused") {
+        for r in live.iter().filter(|r| r.state == RelayState::Paused) {
             out.push(
                 Blocker::new(
                     Kind::SelfPaused,
@@ -237,7 +238,7 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         }
         Some(_) => {}
     }
-    for r in live.iter().filter(|r| r.state == "circuit_open") {
+    for r in live.iter().filter(|r| r.state == RelayState::CircuitOpen) {
         out.push(
             Blocker::new(
                 Kind::CircuitOpen,
@@ -363,7 +364,7 @@ mod tests {
         let h = assess(&inputs(&ok, now));
         assert_eq!((h.status, h.healthy, h.blockers.len()), ("ok", true, 0));
 
-        let bad = [relay(DEGRADED, 0, Some(5_000), now)];
+        let bad = [relay("degraded", 0, Some(5_000), now)];
         let h = assess(&inputs(&bad, now));
         assert!(!h.healthy && h.has(Kind::Degraded), "{h:?}");
         assert!(h.blockers[0].message.contains("why"));

@@ -4,8 +4,6 @@
 //! mean in code.
 use std::fmt;
 
-use crate::storage::Completion;
-
 /// How an attempt ended, as the one word the sync log and `digis_attempt` carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttemptOutcome {
@@ -41,19 +39,6 @@ impl AttemptOutcome {
 impl fmt::Display for AttemptOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// The word a completion is logged under.
-impl From<&Completion> for AttemptOutcome {
-    fn from(c: &Completion) -> Self {
-        match c {
-            Completion::Sent { .. } => AttemptOutcome::Sent,
-            Completion::Retry { .. } => AttemptOutcome::Retry,
-            Completion::Failed => AttemptOutcome::Failed,
-            Completion::Discarded { .. } => AttemptOutcome::Discarded,
-            Completion::Released { .. } => AttemptOutcome::GivenBack,
-        }
     }
 }
 
@@ -101,6 +86,7 @@ impl fmt::Display for GiveBack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Completion;
 
     /// The words are the sync log's and `digis_attempt`'s contract; storage writes its own copy
     /// (`Completion::outcome`), which must agree.
@@ -110,7 +96,7 @@ mod tests {
         assert_eq!(words, ["sent", "retry", "failed", "discarded", "paused"]);
         assert_eq!(words, crate::metrics::OUTCOMES);
         let now = chrono::Utc::now();
-        for c in [
+        let outcomes: Vec<&str> = [
             Completion::Sent { external_id: None },
             Completion::Retry {
                 next_attempt_at: now,
@@ -120,9 +106,11 @@ mod tests {
             Completion::Released {
                 next_attempt_at: now,
             },
-        ] {
-            assert_eq!(AttemptOutcome::from(&c).as_str(), c.outcome());
-        }
+        ]
+        .iter()
+        .map(|c| c.outcome().as_str())
+        .collect();
+        assert_eq!(outcomes, words, "each completion has its own word");
         for g in GiveBack::ALL {
             let w = g.as_str();
             assert!(!w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));

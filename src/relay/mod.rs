@@ -752,7 +752,7 @@ impl Relay {
                     .complete(c, &decision.completion, &attempt, Utc::now())
             })
             .await?;
-        let outcome = AttemptOutcome::from(&decision.completion);
+        let outcome = decision.completion.outcome();
         let mut log_error = decision.log_error.clone();
         match result {
             CompleteResult::Applied => {

@@ -209,20 +209,22 @@ pub enum Completion {
     Failed,
     /// Must not be sent; `reason` says why.
     Discarded { reason: String },
-    /// Not this row's fault (relay paused, circuit open, configuration error): back to
-    /// `pending` at `next_attempt_at` without charging the attempt.
+    /// Given back after Digis answered with a configuration error (`domain::GiveBack`): not this
+    /// row's fault, so back to `pending` at `next_attempt_at` without charging the attempt.
+    /// Rows given back before a request went out use `Storage::release` instead.
     Released { next_attempt_at: DateTime<Utc> },
 }
 
 impl Completion {
-    /// The `outcome` word of the sync log and `digis_attempt`.
-    pub fn outcome(&self) -> &'static str {
+    /// The word the sync log, `digis_attempt` and the metrics record this completion under.
+    pub fn outcome(&self) -> crate::domain::AttemptOutcome {
+        use crate::domain::AttemptOutcome as O;
         match self {
-            Completion::Sent { .. } => "sent",
-            Completion::Retry { .. } => "retry",
-            Completion::Failed => "failed",
-            Completion::Discarded { .. } => "discarded",
-            Completion::Released { .. } => "paused",
+            Completion::Sent { .. } => O::Sent,
+            Completion::Retry { .. } => O::Retry,
+            Completion::Failed => O::Failed,
+            Completion::Discarded { .. } => O::Discarded,
+            Completion::Released { .. } => O::GivenBack,
         }
     }
 }

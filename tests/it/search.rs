@@ -107,7 +107,7 @@ async fn relay_pass(
             outbox_id: c.row.id.0,
             person_id: c.row.person_id.0,
             attempt: c.row.attempts,
-            outcome: AttemptOutcome::from(&completion),
+            outcome: completion.outcome(),
             http_status: status,
             external_id: external_id.as_deref(),
             ms: 35,

@@ -1,4 +1,5 @@
 //! Who is relaying: one line per heartbeat row.
+use crate::domain::RelayState;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
@@ -45,14 +46,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let age = (app.now - r.heartbeat_at).num_milliseconds();
         // Each relay by its own heartbeat interval, as the header and /healthz judge it.
         let stale = !crate::health::is_live(r, app.now);
-        let state_style = match (stale, r.state.as_str()) {
+        let state_style = match (stale, &r.state) {
             (true, _) => theme.dim(),
-            (false, "running") => theme.level(Level::Ok),
-            (false, "disabled") => theme.level(Level::Warn),
+            (false, RelayState::Running) => theme.level(Level::Ok),
+            (false, RelayState::Disabled) => theme.level(Level::Warn),
             _ => theme.level(Level::Bad),
         };
         // No heartbeat for three intervals: whatever it last said, it is not working now.
-        let state = if stale && r.state != "stopped" {
+        let state = if stale && r.state != RelayState::Stopped {
             "silent".to_string()
         } else {
             r.state.to_string()
