@@ -463,17 +463,18 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
 }
 
 /// One parsed sample of the Prometheus/OpenMetrics text format.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    /// Values as written in the text (escapes kept).
+    pub labels: HashMap<String, String>,
+    pub value: f64,
 }
 
 /// A strict enough reader of the text exposition format: every line is a `# HELP`/`# TYPE`/
 /// `# UNIT` comment, `# EOF` (last), or `name{label="value",...} value`; every sample belongs
 /// to a family declared by `# TYPE`.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
     let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").unwrap();
     let label_re = regex::Regex::new(r#"^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$"#).unwrap();
     let mut types: HashMap<String, String> = HashMap::new();
