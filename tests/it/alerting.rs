@@ -7,9 +7,10 @@
 //! the scrape failed). The series begin at simulated time [`T0_MIN`]; the first capture is
 //! "now" there, a second one a minute later, and after the last one counters keep growing at
 //! the pace seen between the two captures while gauges hold. Timestamp gauges (`*_timestamp_
-//! seconds`, `process_start_time_seconds`) are moved to the simulated clock (value − capture
-//! time + simulated time), so `time() - digis_last_success_timestamp_seconds` means in the
-//! simulation what it meant when captured — a 0 ("never") stays far in the past, as it is.
+//! seconds`, `process_start_time_seconds`) are moved to the simulated clock (value − time of
+//! the last capture + its simulated time), so `time() - digis_last_success_timestamp_seconds`
+//! means in the simulation what it meant when captured — a 0 ("never") stays far in the past,
+//! as it is.
 //! Promtool's simulated time then covers the rules' `for:` durations without waiting.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -240,15 +241,18 @@ fn input_series(targets: &[Target]) -> Vec<(String, String)> {
         // Each series' value per capture.
         let mut per: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
         let up = series_name("up", &base(&BTreeMap::new()));
+        // One anchor for the target's clock: its last capture is simulated minute T0 + n - 1
+        // (the real seconds between captures are not stretched into minutes for timestamps).
+        let real_last = t.captures[n - 1].at;
+        let sim_last = f64::from(T0_MIN + n as u32 - 1) * 60.0;
         for (i, c) in t.captures.iter().enumerate() {
             per.entry(up.clone()).or_insert_with(|| vec![None; n])[i] =
                 Some(if c.samples.is_some() { 1.0 } else { 0.0 });
-            let sim_now = f64::from(T0_MIN + i as u32) * 60.0;
             for s in c.samples.iter().flatten() {
                 let labels: BTreeMap<String, String> = s.labels.clone().into_iter().collect();
                 let key = series_name(&s.name, &base(&labels));
                 let v = if timestamp(&s.name) {
-                    s.value - c.at + sim_now
+                    s.value - real_last + sim_last
                 } else {
                     s.value
                 };
