@@ -1082,7 +1082,9 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
     let gz = |days: i64| dir.join(format!("{FILE_NAME}.{}.gz", day(days)));
     let plain = |days: i64| dir.join(format!("{FILE_NAME}.{}", day(days)));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !(gz(10).exists() && gz(9).exists() && !plain(10).exists() && !plain(9).exists()) {
+    let compressed = || gz(10).exists() && gz(9).exists();
+    let originals_gone = || !plain(10).exists() && !plain(9).exists();
+    while !(compressed() && originals_gone()) {
         assert!(
             std::time::Instant::now() < deadline,
             "never compressed: {:?}",
