@@ -22,6 +22,9 @@ pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
 pub struct Config {
     pub database_url: String,
     pub log_dir: PathBuf,
+    /// Rotated sync-log days older than this many days are gzip-compressed (`search` reads
+    /// them); 0 = never.
+    pub log_compress_after_days: u32,
     pub use_digis: bool,
     pub digis_url: String,
     pub digis_service_auth_token: String,
@@ -107,6 +110,7 @@ impl Default for Config {
         Self {
             database_url: DEFAULT_DATABASE_URL.into(),
             log_dir: PathBuf::from("logs"),
+            log_compress_after_days: 7,
             use_digis: true,
             digis_url: "https://api.iqey.org".into(),
             digis_service_auth_token: "v1/import".into(),

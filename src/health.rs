@@ -135,6 +135,15 @@ pub fn is_live(r: &RelayInfo, now: DateTime<Utc>) -> bool {
     (now - r.heartbeat_at).num_milliseconds() < window
 }
 
+/// Whether delivery is paused by a relay itself (Digis rejected the configuration), not by an
+/// operator.
+pub fn paused_by_relay(c: &Control) -> bool {
+    c.paused
+        && c.paused_by
+            .as_deref()
+            .is_some_and(|b| b.starts_with(crate::relay::decide::SELF_PAUSE_PREFIX))
+}
+
 /// Seconds since `oldest_due` (0 when nothing is due or the clock says it is not due yet).
 pub fn backlog_age_seconds(oldest_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
     oldest_due.map_or(0, |t| (now - t).num_seconds().max(0))
@@ -187,10 +196,7 @@ pub fn assess(i: &Inputs<'_>) -> Health {
     }
     let paused = i.control.filter(|c| c.paused);
     if let Some(c) = paused {
-        let by_relay = c
-            .paused_by
-            .as_deref()
-            .is_some_and(|b| b.starts_with(crate::relay::decide::SELF_PAUSE_PREFIX));
+        let by_relay = paused_by_relay(c);
         let reason = c.pause_reason.as_deref().unwrap_or("no reason given");
         let mut b = if by_relay {
             Blocker::new(

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::domain::OutboxState;
+use crate::domain::{OutboxState, RelayState};
 use crate::storage::Storage;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
@@ -26,6 +26,15 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub const OUTCOMES: [&str; 5] = ["sent", "retry", "failed", "discarded", "paused"];
 
 type Label = [(&'static str, &'static str); 1];
+type RelayLabel = [(&'static str, String); 1];
+type NoLabel = Vec<(&'static str, &'static str)>;
+
+/// A relay's own gauges (`digis_relay_alive`, `digis_relay_heartbeat_age_seconds`) are exported
+/// while its last heartbeat is younger than this and it has not stopped cleanly. The relays
+/// table keeps every relay ever seen (with the default `relay_id` each restart is a new one):
+/// without a window the series would grow forever, and a relay that crashed and was replaced
+/// would keep its alert firing for good. See ARCHITECTURE.md, Export, health and metrics.
+pub const RELAY_METRICS_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode the metrics: {0}")]
@@ -48,8 +57,13 @@ struct Inner {
     circuit_open: Gauge,
     last_success: Gauge<f64, AtomicU64>,
     database_up: Gauge,
-    /// No labels; a family only so that it can be left out when the database is unreachable.
-    oldest_pending_age: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    /// The database's pause flag was set by a relay (Digis rejected the configuration).
+    self_paused: Gauge,
+    /// No labels; families only so that they can be left out when the database is unreachable.
+    oldest_pending_age: Family<NoLabel, Gauge>,
+    relays_live: Family<NoLabel, Gauge>,
+    relay_alive: Family<RelayLabel, Gauge>,
+    relay_heartbeat_age: Family<RelayLabel, Gauge<f64, AtomicU64>>,
     /// One scrape at a time: a scrape sets the depth gauges and then encodes them.
     render: tokio::sync::Mutex<()>,
 }
@@ -109,15 +123,50 @@ impl Metrics {
             "1 when the last scrape could read the database",
             database_up.clone(),
         );
-        let oldest_pending_age = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        let oldest_pending_age = Family::<NoLabel, Gauge>::default();
         registry.register(
             "digis_outbox_oldest_pending_age_seconds",
             "Seconds the longest-waiting due pending row has waited since it became due (0: none is due); read from the database at scrape time",
             oldest_pending_age.clone(),
         );
+        let self_paused = Gauge::default();
+        registry.register(
+            "digis_relay_self_paused",
+            "1 when delivery is paused by a relay because Digis rejected the configuration (401/403/404/3xx); read from the database at scrape time",
+            self_paused.clone(),
+        );
+        let relays_live = Family::<NoLabel, Gauge>::default();
+        registry.register(
+            "digis_relays_live",
+            "Relays whose heartbeat is fresh (younger than 3 of their own intervals) and that have not stopped; read from the database at scrape time",
+            relays_live.clone(),
+        );
+        let relay_alive = Family::<RelayLabel, Gauge>::default();
+        registry.register(
+            "digis_relay_alive",
+            "Per relay that has not stopped cleanly and beat within the last hour: 1 while its heartbeat is fresh, 0 once it is overdue (crashed or hung); read from the database at scrape time",
+            relay_alive.clone(),
+        );
+        let relay_heartbeat_age = Family::<RelayLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "digis_relay_heartbeat_age_seconds",
+            "Per relay as for digis_relay_alive: seconds since its last heartbeat",
+            relay_heartbeat_age.clone(),
+        );
+        let start_time = Gauge::<f64, AtomicU64>::default();
+        start_time.set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        registry.register(
+            "process_start_time_seconds",
+            "Unix time this process started serving metrics (the baseline for alerts on digis_last_success_timestamp_seconds, which is 0 until the first success)",
+            start_time,
+        );
         Metrics {
             inner: Arc::new(Inner {
                 oldest_pending_age,
+                self_paused,
+                relays_live,
+                relay_alive,
+                relay_heartbeat_age,
                 registry,
                 depth,
                 deliveries,
@@ -172,6 +221,7 @@ impl Metrics {
         let control = storage.control().await;
         let now = Utc::now();
         let oldest = storage.oldest_due_pending(now).await;
+        let relays = storage.relays().await;
         // Read last, just before encoding: a delivery this process already counted is then
         // (nearly always) in the depth too, so the two agree on one scrape.
         let counts = storage.counts().await;
@@ -201,13 +251,49 @@ impl Metrics {
                 inner.depth.clear();
             }
         }
+        // Relays that left the window (or stopped) must disappear, not keep their last value.
+        inner.relay_alive.clear();
+        inner.relay_heartbeat_age.clear();
+        match &relays {
+            Ok(relays) => {
+                let live = relays
+                    .iter()
+                    .filter(|r| crate::health::is_live(r, now))
+                    .count();
+                inner
+                    .relays_live
+                    .get_or_create(&Vec::new())
+                    .set(live as i64);
+                for r in relays.iter().filter(|r| {
+                    r.state != RelayState::Stopped && now - r.heartbeat_at < RELAY_METRICS_WINDOW
+                }) {
+                    let label = [("relay_id", crate::sanitize::for_display(&r.relay_id))];
+                    inner
+                        .relay_alive
+                        .get_or_create(&label)
+                        .set(crate::health::is_live(r, now) as i64);
+                    let age = (now - r.heartbeat_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    inner.relay_heartbeat_age.get_or_create(&label).set(age);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("metrics: cannot read the relays: {e}");
+                inner.relays_live.clear();
+            }
+        }
         let db_paused = control.as_ref().map(|c| c.paused).unwrap_or(false);
         inner
             .paused
             .set((db_paused || inner.paused_here.get() != 0) as i64);
+        inner.self_paused.set(
+            control
+                .as_ref()
+                .map(crate::health::paused_by_relay)
+                .unwrap_or(false) as i64,
+        );
         inner
             .database_up
-            .set((counts.is_ok() && control.is_ok() && oldest.is_ok()) as i64);
+            .set((counts.is_ok() && control.is_ok() && oldest.is_ok() && relays.is_ok()) as i64);
         let mut text = String::with_capacity(4096);
         encode(&mut text, &inner.registry)?;
         Ok(text)

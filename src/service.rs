@@ -105,7 +105,11 @@ impl Service {
     ) -> Result<Service, ServiceError> {
         let metrics = Metrics::new();
         let relay = if opts.relay {
-            let synclog = Arc::new(SyncLog::open(&config.log_dir).map_err(ServiceError::SyncLog)?);
+            let synclog = Arc::new(
+                SyncLog::open(&config.log_dir)
+                    .map_err(ServiceError::SyncLog)?
+                    .with_compression(config.log_compress_after_days),
+            );
             if opts.require_writable_log {
                 synclog.check_writable().map_err(ServiceError::SyncLog)?;
             }

@@ -8,17 +8,27 @@
 //! phone number, e-mail address, birth date or token.
 //!
 //! Rotation by date keeps the contract's file name for today: when the first line of a new day
-//! arrives, yesterday's file is renamed to `scheduler_digis_sync.txt.YYYY-MM-DD`.
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+//! arrives, yesterday's file is renamed to `scheduler_digis_sync.txt.YYYY-MM-DD`, under a lock
+//! every writer of the folder shares (`rotate`); days older than `log_compress_after_days` are
+//! gzip-compressed in the background (`compress`). File names: `names`.
+use std::fs::OpenOptions;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
 use crate::domain::{AttemptOutcome, GiveBack};
+
+pub mod compress;
+pub mod names;
+mod rotate;
+
+#[doc(hidden)]
+pub use rotate::pause_rotation_for_tests;
+use rotate::Appender;
 
 pub const FILE_NAME: &str = "scheduler_digis_sync.txt";
 
@@ -241,8 +251,13 @@ struct Failures(AtomicU64);
 
 pub struct SyncLog {
     dir: PathBuf,
-    state: Mutex<Option<(NaiveDate, File)>>,
+    state: Mutex<Appender>,
     failures: Failures,
+    /// Rotated days older than this many days are gzip-compressed in the background; 0: never.
+    compress_after_days: u32,
+    /// A compression pass of this log runs now, or this log has written no line yet.
+    compressing: Arc<AtomicBool>,
+    first_line_written: AtomicBool,
 }
 
 impl SyncLog {
@@ -256,9 +271,19 @@ impl SyncLog {
         })?;
         Ok(SyncLog {
             dir: dir.to_path_buf(),
-            state: Mutex::new(None),
+            state: Mutex::new(Appender::new(dir)),
             failures: Failures::default(),
+            compress_after_days: 0,
+            compressing: Arc::new(AtomicBool::new(false)),
+            first_line_written: AtomicBool::new(false),
         })
+    }
+
+    /// Compresses rotated days older than `days` days (`log_compress_after_days`; 0: never),
+    /// in a background thread after this log's first line and after each rotation.
+    pub fn with_compression(mut self, days: u32) -> SyncLog {
+        self.compress_after_days = days;
+        self
     }
 
     pub fn path(&self) -> PathBuf {
@@ -299,58 +324,55 @@ impl SyncLog {
     fn write_line(&self, line: &SyncLine<'_>) -> io::Result<()> {
         let mut text = line.render();
         text.push('\n');
+        // The line's own time is the clock: rotation and compression follow the days of the
+        // lines written, which is also what makes them testable without waiting for midnight.
         let day = line.at.date_naive();
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let reopen = match &*guard {
-            Some((d, _)) => *d != day,
-            None => true,
-        };
-        if reopen {
-            *guard = None;
-            self.rotate_if_older(day)?;
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path())?;
-            *guard = Some((day, f));
-        }
-        let (_, f) = guard.as_mut().expect("opened above");
-        // One write call per line: with O_APPEND concurrent writers never interleave a line.
-        f.write_all(text.as_bytes())?;
-        f.flush()
-    }
-
-    /// Renames the current file to carry its date when it belongs to an earlier day.
-    fn rotate_if_older(&self, today: NaiveDate) -> io::Result<()> {
-        let path = self.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return Ok(());
-        };
-        let Some(file_day) = first_line_day(&path).or_else(|| {
-            meta.modified()
-                .ok()
-                .map(|m| DateTime::<Utc>::from(m).date_naive())
-        }) else {
-            return Ok(());
-        };
-        if file_day < today && meta.len() > 0 {
-            let mut target = self.dir.join(format!("{FILE_NAME}.{file_day}"));
-            let mut n = 1;
-            while target.exists() {
-                target = self.dir.join(format!("{FILE_NAME}.{file_day}.{n}"));
-                n += 1;
-            }
-            std::fs::rename(&path, target)?;
+        let rotated = self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .append(day, text.as_bytes())?;
+        let first = !self.first_line_written.swap(true, Ordering::Relaxed);
+        if rotated || first {
+            self.compress_in_background(day);
         }
         Ok(())
     }
-}
 
-fn first_line_day(path: &Path) -> Option<NaiveDate> {
-    use std::io::Read;
-    let mut buf = [0u8; 10];
-    File::open(path).ok()?.read_exact(&mut buf).ok()?;
-    NaiveDate::parse_from_str(std::str::from_utf8(&buf).ok()?, "%Y-%m-%d").ok()
+    /// Starts a compression pass for `today` unless one of this log's runs already or
+    /// compression is off. Errors are logged (file names only), never returned: the line was
+    /// written, and the next rotation tries again.
+    fn compress_in_background(&self, today: NaiveDate) {
+        let days = self.compress_after_days;
+        if days == 0 || self.compressing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (dir, running) = (self.dir.clone(), self.compressing.clone());
+        let spawned = std::thread::Builder::new()
+            .name("synclog-compress".into())
+            .spawn(move || {
+                match compress::compress_old(&dir, today, days) {
+                    Ok(r) => {
+                        for name in &r.compressed {
+                            tracing::info!("sync log: compressed {name} to {name}.gz");
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        "sync log: cannot compress old days in {}: {e}",
+                        dir.display()
+                    ),
+                }
+                running.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.compressing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether a background compression pass of this log is running (tests wait on it).
+    pub fn compressing(&self) -> bool {
+        self.compressing.load(Ordering::Acquire)
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +618,128 @@ mod tests {
                 prop_assert_eq!(escape_value(&card), card);
             }
         }
+    }
+
+    /// Several writers of one folder cross day changes together, each with a `SyncLog` of its
+    /// own (so its own handle on the lock file: `flock` locks belong to the open file, so these
+    /// exclude each other exactly as two processes do; `tests/it/synclog_processes.rs` runs two
+    /// real processes). Every line lands once, in the file named for its day, and no write
+    /// fails.
+    #[test]
+    fn writers_sharing_a_folder_rotate_without_losing_or_duplicating_lines() {
+        const WRITERS: i64 = 4;
+        const DAYS: i64 = 20;
+        const PER_DAY: i64 = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(WRITERS as usize));
+        pause_rotation_for_tests(3);
+        let failures: i64 = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let barrier = barrier.clone();
+                    let path = dir.path().to_path_buf();
+                    scope.spawn(move || {
+                        let log = SyncLog::open(&path).unwrap();
+                        let mut failed = 0;
+                        for d in 0..DAYS {
+                            // Everyone starts the new day together: the race is at its widest.
+                            barrier.wait();
+                            for i in 0..PER_DAY {
+                                let mut l = line(
+                                    start
+                                        + chrono::Duration::days(d)
+                                        + chrono::Duration::seconds(i),
+                                );
+                                l.outbox_id = w * 1_000_000 + d * 1_000 + i;
+                                if log.write(&l).is_err() {
+                                    failed += 1;
+                                }
+                            }
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(failures, 0, "writes failed");
+        let mut seen = std::collections::HashMap::new();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let Some(n) = names::parse(&name) else {
+                continue;
+            };
+            files.push(name.clone());
+            let text = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+            for l in text.lines() {
+                let r = parse_line(l).unwrap_or_else(|| panic!("a broken line in {name}: {l}"));
+                let file_day = n
+                    .date
+                    .unwrap_or((start + chrono::Duration::days(DAYS - 1)).date_naive());
+                assert_eq!(r.at.date_naive(), file_day, "{name}: {l}");
+                *seen.entry(r.outbox_id).or_insert(0) += 1;
+            }
+        }
+        files.sort();
+        assert_eq!(files.len() as i64, DAYS, "one file per day: {files:?}");
+        assert_eq!(seen.len() as i64, WRITERS * DAYS * PER_DAY, "lines lost");
+        assert!(seen.values().all(|n| *n == 1), "lines duplicated");
+    }
+
+    #[test]
+    fn compresses_old_days_in_the_background_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SyncLog::open(dir.path()).unwrap().with_compression(2);
+        for d in 1..=5 {
+            log.write(&line(Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap()))
+                .unwrap();
+            // One pass at a time: each rotation's pass is waited for, as a quiet relay would.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while log.compressing() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "compression never ended"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        names.sort();
+        // Today is the 5th: the 1st and 2nd are more than 2 days old.
+        assert_eq!(
+            names,
+            [
+                FILE_NAME.to_string(),
+                format!("{FILE_NAME}.2026-11-01.gz"),
+                format!("{FILE_NAME}.2026-11-02.gz"),
+                format!("{FILE_NAME}.2026-11-03"),
+                format!("{FILE_NAME}.2026-11-04"),
+            ]
+        );
+        // A new rotation of an already compressed day takes a free name.
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            line(Utc.with_ymd_and_hms(2026, 11, 1, 23, 0, 0).unwrap()).render() + "\n",
+        )
+        .unwrap();
+        drop(log);
+        let log = SyncLog::open(dir.path()).unwrap();
+        log.write(&line(Utc.with_ymd_and_hms(2026, 11, 6, 0, 0, 0).unwrap()))
+            .unwrap();
+        assert!(dir
+            .path()
+            .join(format!("{FILE_NAME}.2026-11-01.1"))
+            .exists());
+        assert!(dir
+            .path()
+            .join(format!("{FILE_NAME}.2026-11-01.gz"))
+            .exists());
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Finds the lines of the sync log (ARCHITECTURE.md, Sync log) that mention one ExtInfo1 or
 //! ExtInfo20 value, in `scheduler_digis_sync.txt` and its rotated siblings
-//! `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`.
+//! `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`, gzip-compressed ones (`.gz`) included.
 //!
 //! The search is ripgrep's own engine (`grep-searcher` with a `grep-regex` matcher): files are
 //! streamed through a fixed buffer, never read whole, and the matcher's literal prefilter
-//! (memchr/Teddy) skips non-candidate text, so months of logs cost seconds, not minutes.
+//! (memchr/Teddy) skips non-candidate text, so months of logs cost seconds, not minutes. A `.gz`
+//! file is decompressed as a stream (`flate2`) into the same searcher: memory stays bounded.
 //!
 //! Matching is by whole token: `ExtInfo1:863` matches `ExtInfo1:863,` but neither
 //! `ExtInfo1:8630,` nor `ExtInfo1:1863,`; `ExtInfo20:0034` matches only that card, leading
 //! zeros included, never `ExtInfo20:00345` or `ExtInfo20:034`.
 use std::fs::File;
-use std::io;
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -19,7 +20,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch}
 use serde::Serialize;
 
 use super::SearchTerm;
-use crate::synclog::FILE_NAME;
+use crate::synclog::names;
 
 /// More matching lines than this for one term is not a support question any more; the scan
 /// stops and says so rather than filling memory.
@@ -34,6 +35,8 @@ pub struct LogFile {
     pub date: Option<NaiveDate>,
     /// The `.N` suffix of a second file of the same day (0 when there is none).
     pub seq: u32,
+    /// gzip-compressed (`.gz`), read through a decoder.
+    pub compressed: bool,
 }
 
 /// A file that was searched.
@@ -41,6 +44,7 @@ pub struct LogFile {
 pub struct ScannedFile {
     /// File name inside the log folder.
     pub name: String,
+    /// The file's size on disk (compressed, for a `.gz` file).
     pub bytes: u64,
     pub matching_lines: u64,
 }
@@ -89,29 +93,18 @@ pub struct LogScan {
 }
 
 impl LogFile {
-    /// Recognises `scheduler_digis_sync.txt`, `scheduler_digis_sync.txt.YYYY-MM-DD` and
-    /// `scheduler_digis_sync.txt.YYYY-MM-DD.N`; anything else in the folder is not ours.
+    /// Recognises `scheduler_digis_sync.txt`, `scheduler_digis_sync.txt.YYYY-MM-DD[.N]` and
+    /// the same compressed (`.gz`), as `synclog::names` names them; anything else in the folder
+    /// (locks, a `.gz.partial` being written) is not ours.
     pub fn from_name(dir: &Path, name: &str) -> Option<LogFile> {
-        let file = |date, seq| LogFile {
+        let n = names::parse(name)?;
+        Some(LogFile {
             path: dir.join(name),
             name: name.to_string(),
-            date,
-            seq,
-        };
-        let rest = name.strip_prefix(FILE_NAME)?;
-        if rest.is_empty() {
-            return Some(file(None, 0));
-        }
-        let rest = rest.strip_prefix('.')?;
-        let (day, seq) = match rest.split_once('.') {
-            Some((d, n)) => (d, n.parse::<u32>().ok()?),
-            None => (rest, 0),
-        };
-        if day.len() != 10 {
-            return None;
-        }
-        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
-        Some(file(Some(date), seq))
+            date: n.date,
+            seq: n.seq,
+            compressed: n.compressed,
+        })
     }
 }
 
@@ -140,6 +133,19 @@ pub fn log_files(dir: &Path) -> io::Result<Option<Vec<LogFile>>> {
             }
         }
     }
+    // A day both plain and compressed is a compression cut short between its rename and its
+    // delete (`synclog::compress`): both are complete, the plain one is read.
+    let plain: std::collections::HashSet<String> = files
+        .iter()
+        .filter(|f| !f.compressed)
+        .map(|f| f.name.clone())
+        .collect();
+    files.retain(|f| {
+        !(f.compressed
+            && f.name
+                .strip_suffix(names::GZ)
+                .is_some_and(|p| plain.contains(p)))
+    });
     files.sort_by_key(|f| (f.date.is_none(), f.date, f.seq));
     Ok(Some(files))
 }
@@ -203,7 +209,13 @@ pub fn scan_path(
         hits,
         matching: 0,
     };
-    searcher().search_file(matcher(term), &file, &mut sink)?;
+    if names::parse(&name).is_some_and(|n| n.compressed) {
+        // `MultiGzDecoder`: a file made of several gzip members (`cat a.gz b.gz`) reads whole.
+        let reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+        searcher().search_reader(matcher(term), reader, &mut sink)?;
+    } else {
+        searcher().search_file(matcher(term), &file, &mut sink)?;
+    }
     let matching_lines = sink.matching;
     Ok(ScannedFile {
         name,
@@ -353,6 +365,122 @@ fn names_term(fields: &LineFields, term: &SearchTerm) -> bool {
 mod tests {
     use super::*;
     use crate::domain::{CardNumber, SubscriptionId};
+    use crate::synclog::FILE_NAME;
+    use std::io::Write;
+
+    fn gzip(path: &Path, text: &str) {
+        let mut enc = flate2::write::GzEncoder::new(
+            File::create(path).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+    }
+
+    #[test]
+    fn compressed_days_are_searched_like_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let t = SearchTerm::Subscription(SubscriptionId(863));
+        let line = |day: &str, n: u32| {
+            format!("{day}T12:00:00.000Z relay=r ExtInfo1:863, ExtInfo20:1 outbox={n} person=1 attempt=1 outcome=sent status=200 external_id=- ms=1\n")
+        };
+        // Two gzip members in one file (as `cat a.gz b.gz` makes) read as one text.
+        let mut two = Vec::new();
+        for text in [line("2026-11-01", 1), line("2026-11-01", 2)] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(text.as_bytes()).unwrap();
+            two.extend(enc.finish().unwrap());
+        }
+        std::fs::write(d.join(format!("{FILE_NAME}.2026-11-01.gz")), two).unwrap();
+        gzip(
+            &d.join(format!("{FILE_NAME}.2026-11-02.1.gz")),
+            &(line("2026-11-02", 4) + "ExtInfo1:8630, x\n"),
+        );
+        std::fs::write(
+            d.join(format!("{FILE_NAME}.2026-11-02")),
+            line("2026-11-02", 3),
+        )
+        .unwrap();
+        std::fs::write(d.join(FILE_NAME), line("2026-11-03", 5)).unwrap();
+        // Left by a compression in progress, and by one cut short after its rename: not read.
+        std::fs::write(d.join(format!("{FILE_NAME}.2026-11-03.gz.partial")), "x").unwrap();
+        gzip(
+            &d.join(format!("{FILE_NAME}.2026-11-02.gz")),
+            &line("2026-11-02", 3),
+        );
+        let scan = scan(d, &t, None);
+        let names: Vec<&str> = scan.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "scheduler_digis_sync.txt.2026-11-01.gz",
+                "scheduler_digis_sync.txt.2026-11-02",
+                "scheduler_digis_sync.txt.2026-11-02.1.gz",
+                "scheduler_digis_sync.txt",
+            ]
+        );
+        let outboxes: Vec<i64> = scan
+            .hits
+            .iter()
+            .map(|h| h.fields.outbox_id.unwrap())
+            .collect();
+        assert_eq!(outboxes, [1, 2, 3, 4, 5], "{:?}", scan.warnings);
+        assert_eq!(
+            scan.hits[1].line, 2,
+            "line numbers count inside the decompressed text"
+        );
+        assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
+        // --since skips compressed days by name as it does plain ones.
+        let since = scan_since(d, &t, "2026-11-03");
+        assert_eq!(since.skipped, ["scheduler_digis_sync.txt.2026-11-01.gz"]);
+    }
+
+    fn scan_since(d: &Path, t: &SearchTerm, since: &str) -> LogScan {
+        scan(d, t, Some(since.parse().unwrap()))
+    }
+
+    #[test]
+    fn a_broken_compressed_file_is_a_warning_and_the_rest_is_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let t = SearchTerm::Subscription(SubscriptionId(863));
+        std::fs::write(
+            d.join(format!("{FILE_NAME}.2026-11-01.gz")),
+            b"not gzip at all",
+        )
+        .unwrap();
+        let mut truncated = Vec::new();
+        {
+            let mut enc =
+                flate2::write::GzEncoder::new(&mut truncated, flate2::Compression::default());
+            enc.write_all(
+                "2026-11-02T00:00:00.000Z ExtInfo1:863, a\n"
+                    .repeat(500)
+                    .as_bytes(),
+            )
+            .unwrap();
+            enc.finish().unwrap();
+        }
+        truncated.truncate(truncated.len() / 2);
+        std::fs::write(d.join(format!("{FILE_NAME}.2026-11-02.gz")), truncated).unwrap();
+        std::fs::write(
+            d.join(FILE_NAME),
+            "2026-11-03T00:00:00.000Z ExtInfo1:863, b\n",
+        )
+        .unwrap();
+        let scan = scan(d, &t, None);
+        assert_eq!(scan.warnings.len(), 2, "{:?}", scan.warnings);
+        assert!(
+            scan.warnings.iter().all(|w| w.contains(".gz")),
+            "{:?}",
+            scan.warnings
+        );
+        assert!(
+            scan.hits.iter().any(|h| h.text.ends_with(" b")),
+            "today's file is still read"
+        );
+    }
 
     fn hits(term: &SearchTerm, text: &str) -> Vec<u64> {
         let dir = tempfile::tempdir().unwrap();
@@ -396,8 +524,12 @@ mod tests {
         let f = LogFile::from_name(d, "scheduler_digis_sync.txt.2026-11-27.2").unwrap();
         assert_eq!(f.date, NaiveDate::from_ymd_opt(2026, 11, 27));
         assert_eq!(f.seq, 2);
+        let f = LogFile::from_name(d, "scheduler_digis_sync.txt.2026-11-27.2.gz").unwrap();
+        assert_eq!((f.seq, f.compressed), (2, true));
         for bad in [
             "scheduler_digis_sync.txt.gz",
+            "scheduler_digis_sync.txt.2026-11-27.gz.partial",
+            "scheduler_digis_sync.txt.lock",
             "scheduler_digis_sync.txt.2026-11-27.x",
             "scheduler_digis_sync.txtx",
             "other.txt",

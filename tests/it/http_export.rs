@@ -463,17 +463,18 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
 }
 
 /// One parsed sample of the Prometheus/OpenMetrics text format.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    /// Values as written in the text (escapes kept).
+    pub labels: HashMap<String, String>,
+    pub value: f64,
 }
 
 /// A strict enough reader of the text exposition format: every line is a `# HELP`/`# TYPE`/
 /// `# UNIT` comment, `# EOF` (last), or `name{label="value",...} value`; every sample belongs
 /// to a family declared by `# TYPE`.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
     let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").unwrap();
     let label_re = regex::Regex::new(r#"^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$"#).unwrap();
     let mut types: HashMap<String, String> = HashMap::new();
@@ -1003,4 +1004,106 @@ async fn logs_hold_neither_the_token_nor_personal_data(db: TestDb) {
     ] {
         assert!(!log.contains(personal), "`{personal}` in the log: {log}");
     }
+}
+
+both_databases!(metrics_report_each_relay_within_the_window);
+
+/// `digis_relays_live` counts live relays; `digis_relay_alive` and
+/// `digis_relay_heartbeat_age_seconds` name each relay that has not stopped cleanly and beat
+/// within `RELAY_METRICS_WINDOW` (1 h): a relay that stopped, or vanished long ago, is left out
+/// (the relays table keeps every relay ever seen). `digis_relay_self_paused` follows who paused.
+async fn metrics_report_each_relay_within_the_window(db: TestDb) {
+    let s = db.storage();
+    let now = Utc::now();
+    let row = |id: &str, age_s: i64, state: &str| digis_relay::storage::RelayInfo {
+        relay_id: id.into(),
+        hostname: "h".into(),
+        pid: 1,
+        version: "t".into(),
+        started_at: now - chrono::Duration::hours(3),
+        heartbeat_at: now - chrono::Duration::seconds(age_s),
+        state: state.into(),
+        detail: None,
+        heartbeat_ms: Some(5_000),
+    };
+    for r in [
+        row("fresh", 1, "running"),
+        row("paused-fresh", 2, "paused"),
+        row("hung", 600, "running"),
+        row("stopped", 1, "stopped"),
+        row("long-gone", 2 * 3600, "running"),
+    ] {
+        s.heartbeat(&r).await.unwrap();
+    }
+    let srv = start(&db, config(&db, "", 500)).await;
+    let scrape = || async {
+        parse_prometheus(
+            &get(&format!("{}/metrics", srv.base))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        )
+    };
+    let samples = scrape().await;
+    assert_eq!(sample(&samples, "digis_relays_live", None).value, 2.0);
+    let alive: std::collections::BTreeMap<String, f64> = samples
+        .iter()
+        .filter(|x| x.name == "digis_relay_alive")
+        .map(|x| (x.labels["relay_id"].clone(), x.value))
+        .collect();
+    assert_eq!(
+        alive,
+        [
+            ("fresh".to_string(), 1.0),
+            ("hung".to_string(), 0.0),
+            ("paused-fresh".to_string(), 1.0)
+        ]
+        .into()
+    );
+    let age = sample(
+        &samples,
+        "digis_relay_heartbeat_age_seconds",
+        Some(("relay_id", "hung")),
+    )
+    .value;
+    assert!((600.0..660.0).contains(&age), "{age}");
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|x| x.name == "digis_relay_heartbeat_age_seconds")
+            .count(),
+        3
+    );
+    let started = sample(&samples, "process_start_time_seconds", None).value;
+    let now_s = Utc::now().timestamp() as f64;
+    assert!(
+        started <= now_s + 1.0 && started > now_s - 600.0,
+        "{started}"
+    );
+    assert_eq!(sample(&samples, "digis_relay_self_paused", None).value, 0.0);
+
+    // A relay that stops cleanly leaves the per-relay series at the next scrape.
+    s.heartbeat(&row("hung", 0, "stopped")).await.unwrap();
+    // A relay's own pause (Digis rejected the configuration) against an operator's.
+    s.pause(
+        "Digis answered 401",
+        &format!("{}fresh", digis_relay::relay::decide::SELF_PAUSE_PREFIX),
+        now,
+    )
+    .await
+    .unwrap();
+    let samples = scrape().await;
+    assert!(!samples
+        .iter()
+        .any(|x| x.labels.get("relay_id").map(String::as_str) == Some("hung")));
+    assert_eq!(sample(&samples, "digis_relay_self_paused", None).value, 1.0);
+    assert_eq!(sample(&samples, "digis_relay_paused", None).value, 1.0);
+    s.resume("test", Utc::now()).await.unwrap();
+    s.pause("maintenance", "operator", Utc::now())
+        .await
+        .unwrap();
+    let samples = scrape().await;
+    assert_eq!(sample(&samples, "digis_relay_self_paused", None).value, 0.0);
+    assert_eq!(sample(&samples, "digis_relay_paused", None).value, 1.0);
 }

@@ -1,4 +1,5 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod alerting;
 mod bad_input_corpus;
 mod cli_ops;
 mod common;
@@ -14,6 +15,7 @@ mod relay_outcomes;
 mod relay_service;
 mod search;
 mod storage_ops;
+mod synclog_processes;
 mod triggers;
 mod tui_dashboard;
 mod tui_e2e;

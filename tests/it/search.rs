@@ -263,7 +263,9 @@ async fn rotated_files_merge_oldest_first_and_since_skips_old_ones(db: TestDb) {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 5, "{names:?}");
+    // Four log files, the unrelated file and the writers' lock (which search leaves out).
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(names.contains(&format!("{FILE_NAME}.lock")), "{names:?}");
 
     let r = find(&db, &sub(863), &opts(now)).await;
     let scanned: Vec<&str> = r
@@ -1024,4 +1026,135 @@ async fn cli_search_json_and_exit_codes(db: TestDb) {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+both_databases!(the_service_compresses_old_days_and_search_reads_them);
+
+/// End to end: the real service, configured with `log_compress_after_days = 7`, compresses the
+/// rotated days older than that when it writes its first line (and rotates yesterday away);
+/// `search` then finds the lines inside the `.gz` files, lists them in `log_files_scanned`, and
+/// `--since` skips an old compressed day by its name.
+async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
+    use std::process::{Command, Stdio};
+    db.active_with(863, &[1]).await;
+    let dir = log_dir(&db);
+    let now = Utc::now();
+    let ago = |days: i64| now - chrono::Duration::days(days);
+    let log = SyncLog::open(&dir).unwrap();
+    for (days, outbox) in [(10, 101), (9, 102), (1, 103)] {
+        log.write(&SyncLine {
+            at: ago(days),
+            relay_id: RELAY,
+            subscription_id: 863,
+            card_number: Some("34000001"),
+            outbox_id: outbox,
+            person_id: 1,
+            attempt: 1,
+            outcome: AttemptOutcome::Retry,
+            http_status: Some(503),
+            external_id: None,
+            ms: 10,
+            given_back: None,
+            error: None,
+        })
+        .unwrap();
+    }
+    drop(log);
+    let day = |days: i64| ago(days).date_naive();
+    let fake = digis_relay::fake_digis::start(
+        "127.0.0.1:0",
+        digis_relay::fake_digis::FakeConfig::default(),
+    )
+    .await
+    .unwrap();
+    let config = crate::health::write_config(
+        &db,
+        &fake.base_url(),
+        "log_compress_after_days = 7\n[relay]\npoll_interval_ms = 100\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let gz = |days: i64| dir.join(format!("{FILE_NAME}.{}.gz", day(days)));
+    let plain = |days: i64| dir.join(format!("{FILE_NAME}.{}", day(days)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let compressed = || gz(10).exists() && gz(9).exists();
+    let originals_gone = || !plain(10).exists() && !plain(9).exists();
+    while !(compressed() && originals_gone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never compressed: {:?}",
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(plain(1).exists(), "yesterday is not compressed");
+    assert!(!gz(1).exists());
+
+    let search = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+            .args(["--config", config.to_str().unwrap(), "search"])
+            .args(["--ext-info1", "863", "--json"])
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let v = search(&[]);
+    assert_json_shape(&v);
+    let scanned: Vec<(String, u64)> = v["log_files_scanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["matching_lines"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        scanned,
+        [
+            (format!("{FILE_NAME}.{}.gz", day(10)), 1),
+            (format!("{FILE_NAME}.{}.gz", day(9)), 1),
+            (format!("{FILE_NAME}.{}", day(1)), 1),
+            (FILE_NAME.to_string(), 1),
+        ]
+    );
+    let outboxes: Vec<i64> = v["verdicts"][0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "log_line")
+        .map(|e| e["outbox_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(&outboxes[..3], [101, 102, 103], "{outboxes:?}");
+    assert_eq!(v["verdicts"][0]["verdict"], "sent");
+
+    // A day's file is kept for one more day (a line written just after midnight, before
+    // rotation): from the 8th day back, the 10th is skipped and the 9th still read.
+    let since = day(8).to_string();
+    let v = search(&["--since", &since]);
+    assert_eq!(
+        v["log_files_skipped"],
+        serde_json::json!([format!("{FILE_NAME}.{}.gz", day(10))])
+    );
+    assert_eq!(v["log_files_scanned"].as_array().unwrap().len(), 3);
 }
