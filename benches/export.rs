@@ -18,7 +18,7 @@ use digis_relay::http::{serve, AppState};
 use digis_relay::metrics::Metrics;
 use serde_json::json;
 
-use common::{mib, round, runtime, seed_sql, vm_hwm_kib, write_figures, DbKind};
+use common::{mib, round, runtime, seed_sql, vm_hwm_kib, write_figures, Kind};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -132,7 +132,7 @@ async fn generate(url: &str, n: u64) {
     let storage = digis_relay::storage::connect(url).await.unwrap();
     storage.migrate(true).await.unwrap();
     storage
-        .host_exec(&seed_sql(DbKind::Sqlite, n, true))
+        .host_exec(&seed_sql(Kind::Sqlite, n, true))
         .await
         .unwrap();
 }

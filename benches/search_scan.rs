@@ -28,7 +28,7 @@ use digis_relay::search::SearchTerm;
 use digis_relay::synclog::{SyncLine, FILE_NAME};
 use serde_json::json;
 
-use common::{bin, round, runtime, write_figures, BenchDb, DbKind};
+use common::{bin, round, runtime, write_figures, BenchDb, Kind, TestDb};
 
 const CARD: &str = "0034231451";
 /// Lines that contain the card's digits but are other cards: must not match.
@@ -139,11 +139,11 @@ fn main() {
 
 /// An SQLite database with members seeded like every bench's and the member whose card is
 /// searched for (an ACTIVE subscription, so the trigger queued a row).
-async fn database() -> BenchDb {
-    let db = BenchDb::create(DbKind::Sqlite).await;
+async fn database() -> TestDb {
+    let db = TestDb::new(Kind::Sqlite).await;
     db.seed_members(MEMBERS, true).await;
     let (p, s) = (MEMBERS + 1, MEMBERS + 1);
-    db.exec(&format!(
+    db.exec_tx(&format!(
         "INSERT INTO person (id, unit_id, first_name, last_name, allow_sms, mobile_country_code, mobile_number, card_number)
          VALUES ({p}, 1, 'Sökt', 'Medlem', 1, '46', '070-123 45 67', '{CARD}');
          INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');
@@ -154,7 +154,7 @@ async fn database() -> BenchDb {
 }
 
 /// `digis-relay search --json` once: the matching lines it reports for the sync log.
-fn command_json(db: &BenchDb, log_dir: &Path) -> u64 {
+fn command_json(db: &TestDb, log_dir: &Path) -> u64 {
     let out = Command::new(bin())
         .arg("--database-url")
         .arg(&db.url)

@@ -7,11 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-use digis_relay::storage::{self, DynStorage};
-use sqlx::{AssertSqlSafe, Executor};
 
 /// The relay binary cargo built beside the bench (the release build); `BENCH_BIN` overrides.
 pub fn bin() -> PathBuf {
@@ -93,136 +89,90 @@ pub fn round(v: f64, decimals: i32) -> f64 {
 
 // --- databases ---
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbKind {
-    Sqlite,
-    Postgres,
-}
+/// The test suite's databases (`tests/it/common`): a fresh SQLite file in a folder of its own or
+/// a fresh PostgreSQL database of its own on the test server (named `drt_*`, so CI's clean-up
+/// also finds a killed bench's leftovers, and dropped with the value), migrated with the
+/// reference host schema. The folder also holds configuration, logs and processes' output.
+#[path = "../../tests/it/common/mod.rs"]
+mod test_db;
+pub use test_db::{Kind, TestDb};
 
-impl DbKind {
-    pub fn parse(s: &str) -> DbKind {
-        match s {
-            "sqlite" => DbKind::Sqlite,
-            "postgres" | "postgresql" => DbKind::Postgres,
-            other => panic!("unknown database `{other}`: sqlite or postgres"),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            DbKind::Sqlite => "sqlite",
-            DbKind::Postgres => "postgres",
-        }
+pub fn kind(s: &str) -> Kind {
+    match s {
+        "sqlite" => Kind::Sqlite,
+        "postgres" | "postgresql" => Kind::Postgres,
+        other => panic!("unknown database `{other}`: sqlite or postgres"),
     }
 }
 
-/// The test suite's server and naming (`drt_*`), so CI's clean-up also finds a killed bench's
-/// leftovers.
-const PG_ADMIN_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn pg_admin_url() -> String {
-    std::env::var("DIGIS_RELAY_TEST_PG").unwrap_or_else(|_| PG_ADMIN_DEFAULT.to_string())
-}
-
-/// A fresh database (an SQLite file in a folder of its own, or a PostgreSQL database of its
-/// own), migrated with the reference host schema; the folder also holds configuration, logs
-/// and the processes' output. A PostgreSQL database is dropped with it.
-pub struct BenchDb {
-    pub kind: DbKind,
-    pub url: String,
-    pub storage: DynStorage,
-    pub dir: tempfile::TempDir,
-    pg_name: Option<String>,
-}
-
-impl BenchDb {
-    pub async fn create(kind: DbKind) -> BenchDb {
-        let dir = tempfile::Builder::new()
-            .prefix("digis-bench-")
-            .tempdir()
-            .expect("temp dir");
-        let (url, pg_name) = match kind {
-            DbKind::Sqlite => (
-                format!("sqlite://{}", dir.path().join("bench.db").display()),
-                None,
-            ),
-            DbKind::Postgres => {
-                let admin_url = pg_admin_url();
-                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL is unreachable at {admin_url} ({e}); start it or set DIGIS_RELAY_TEST_PG")
-                });
-                let name = format!(
-                    "drt_bench_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst),
-                    rand::random::<u32>()
-                );
-                admin
-                    .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .expect("create the bench database");
-                admin.close().await;
-                let mut url = url::Url::parse(&admin_url).expect("DIGIS_RELAY_TEST_PG is a URL");
-                url.set_path(&format!("/{name}"));
-                (url.to_string(), Some(name))
-            }
-        };
-        let storage = storage::connect(&url)
-            .await
-            .expect("open the bench database");
-        storage.migrate(true).await.expect("migrate");
-        BenchDb {
-            kind,
-            url,
-            storage,
-            dir,
-            pg_name,
-        }
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "sqlite",
+        Kind::Postgres => "postgres",
     }
+}
 
+/// What the benches do with a [`TestDb`] beyond what the tests do.
+#[allow(async_fn_in_trait)]
+pub trait BenchDb {
     /// Runs SQL in one write transaction, as the membership system would.
-    pub async fn exec(&self, sql: &str) {
+    async fn exec_tx(&self, sql: &str);
+    /// The database engine's version (and PostgreSQL's durability settings), for the report.
+    async fn version(&self) -> String;
+    /// Members `1..=n`: a person with an address each, and (with `subscriptions`) two users per
+    /// ACTIVE subscription, inserted the way a bulk load would (INSERT ... SELECT over a
+    /// counter), so the triggers queue one outbox row per member. Every tenth last name holds
+    /// a comma and quotes (CSV quoting); every fourth subscription is open-ended.
+    async fn seed_members(&self, n: u64, subscriptions: bool);
+    /// A `digis-relay` configuration file in the folder: `relay` settings as given, Digis at
+    /// `digis_url`, the sync log in `logs/`, the HTTP listener on a free port.
+    fn write_config(&self, digis_url: &str, relay: &str) -> PathBuf;
+    /// A file for a process's output in the folder.
+    fn output(&self, name: &str) -> std::fs::File;
+}
+
+impl BenchDb for TestDb {
+    async fn exec_tx(&self, sql: &str) {
         self.storage
             .host_exec(sql)
             .await
             .unwrap_or_else(|e| panic!("{e}\n{sql}"));
     }
 
-    /// The database engine's version, for the report.
-    pub async fn version(&self) -> String {
+    async fn version(&self) -> String {
         let sql = match self.kind {
-            DbKind::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
-            DbKind::Postgres => "SELECT 'PostgreSQL ' || current_setting('server_version')",
+            Kind::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
+            Kind::Postgres => {
+                "SELECT 'PostgreSQL ' || current_setting('server_version') || ' (fsync ' || \
+                 current_setting('fsync') || ', synchronous_commit ' || \
+                 current_setting('synchronous_commit') || ', shared_buffers ' || \
+                 current_setting('shared_buffers') || ')'"
+            }
         };
-        match self.kind {
-            DbKind::Sqlite => {
+        let v: Result<String, sqlx::Error> = match self.kind {
+            Kind::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
-                let v: String = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                let v = sqlx::query_scalar(sql).fetch_one(&pool).await;
                 pool.close().await;
                 v
             }
-            DbKind::Postgres => {
+            Kind::Postgres => {
                 let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
-                let v: String = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                let v = sqlx::query_scalar(sql).fetch_one(&pool).await;
                 pool.close().await;
                 v
             }
-        }
+        };
+        v.expect("the database's version")
     }
 
-    /// Members `1..=n`: a person with an address each, and (with `subscriptions`) two users per
-    /// ACTIVE subscription, inserted the way a bulk load would (INSERT ... SELECT over a
-    /// counter), so the triggers queue one outbox row per member. Every tenth last name holds a
-    /// comma and quotes (CSV quoting); every fourth subscription is open-ended.
-    pub async fn seed_members(&self, n: u64, subscriptions: bool) {
-        self.exec(&seed_sql(self.kind, n, subscriptions)).await;
+    async fn seed_members(&self, n: u64, subscriptions: bool) {
+        self.exec_tx(&seed_sql(self.kind, n, subscriptions)).await;
         // Statistics as a database in service has them: the planner needs them for the claim.
-        self.exec("ANALYZE").await;
+        self.exec_tx("ANALYZE").await;
     }
 
-    /// A `digis-relay` configuration file in the folder: `relay` settings as given, Digis at
-    /// `digis_url`, the sync log in `logs/`, the HTTP listener on a free port.
-    pub fn write_config(&self, digis_url: &str, relay: &str) -> PathBuf {
+    fn write_config(&self, digis_url: &str, relay: &str) -> PathBuf {
         let path = self.dir.path().join("digis-relay.toml");
         std::fs::write(
             &path,
@@ -237,40 +187,16 @@ impl BenchDb {
         path
     }
 
-    /// A file for a process's output in the folder.
-    pub fn output(&self, name: &str) -> std::fs::File {
+    fn output(&self, name: &str) -> std::fs::File {
         std::fs::File::create(self.dir.path().join(name)).expect("output file")
     }
 }
 
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            let admin = pg_admin_url();
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async move {
-                    let pool = sqlx::PgPool::connect(&admin).await.ok()?;
-                    pool.execute(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .await
-                    .ok()
-                })
-            })
-            .join();
-        }
-    }
-}
-
 /// The SQL of [`BenchDb::seed_members`], for a database opened elsewhere.
-pub fn seed_sql(kind: DbKind, n: u64, subscriptions: bool) -> String {
+pub fn seed_sql(kind: Kind, n: u64, subscriptions: bool) -> String {
     match kind {
-        DbKind::Sqlite => sqlite_seed(n, subscriptions),
-        DbKind::Postgres => postgres_seed(n, subscriptions),
+        Kind::Sqlite => sqlite_seed(n, subscriptions),
+        Kind::Postgres => postgres_seed(n, subscriptions),
     }
 }
 
@@ -405,7 +331,7 @@ pub fn terminate(child: &Child) {
 
 /// `digis-relay --config CONFIG ARGS…` as a child, its stdout and stderr in `db`'s folder
 /// (`TAG.stdout`, `TAG.stderr`).
-pub fn spawn_relay(db: &BenchDb, config: &Path, args: &[&str], tag: &str) -> (Child, Instant) {
+pub fn spawn_relay(db: &TestDb, config: &Path, args: &[&str], tag: &str) -> (Child, Instant) {
     let spawned = Instant::now();
     let child = Command::new(bin())
         .arg("--config")
@@ -420,7 +346,7 @@ pub fn spawn_relay(db: &BenchDb, config: &Path, args: &[&str], tag: &str) -> (Ch
 }
 
 /// The text a relay child wrote to `TAG.stdout` / `TAG.stderr`.
-pub fn relay_output(db: &BenchDb, tag: &str, stream: &str) -> String {
+pub fn relay_output(db: &TestDb, tag: &str, stream: &str) -> String {
     std::fs::read_to_string(db.dir.path().join(format!("{tag}.{stream}"))).unwrap_or_default()
 }
 

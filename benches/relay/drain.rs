@@ -12,18 +12,18 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::common::{
-    load_average, mib, relay_output, round, runtime, self_cpu, spawn_relay, wait_with_usage,
-    write_figures, BenchDb, DbKind, FakeProcess,
+    kind_name, load_average, mib, relay_output, round, runtime, self_cpu, spawn_relay,
+    wait_with_usage, write_figures, BenchDb, FakeProcess, Kind, TestDb,
 };
 use crate::{answer_rules, Sizes};
 
 /// `digis-relay run --once` (the release binary, a child) drains `rows` queued members to the
 /// fake Digis (its own process). Rows/s over the child's whole life, its CPU per sent row and
 /// peak RSS from `wait4`; every row must end `sent` and the fake must have accepted each once.
-pub fn drain(kind: DbKind, delay_ms: u64, sizes: &Sizes) {
+pub fn drain(kind: Kind, delay_ms: u64, sizes: &Sizes) {
     let rt = runtime();
     let load_before = load_average();
-    let db = rt.block_on(BenchDb::create(kind));
+    let db = rt.block_on(TestDb::new(kind));
     let t = Instant::now();
     rt.block_on(db.seed_members(sizes.rows, true));
     let seed_seconds = t.elapsed().as_secs_f64();
@@ -34,7 +34,7 @@ pub fn drain(kind: DbKind, delay_ms: u64, sizes: &Sizes) {
     );
     eprintln!(
         "{}: {} members seeded and queued in {seed_seconds:.1} s",
-        kind.name(),
+        kind_name(kind),
         sizes.rows
     );
 
@@ -71,7 +71,7 @@ pub fn drain(kind: DbKind, delay_ms: u64, sizes: &Sizes) {
     let secs = usage.wall.as_secs_f64();
     let figures = json!({
         "step": "drain",
-        "database": kind.name(),
+        "database": kind_name(kind),
         "database_version": version,
         "answer_delay_ms": delay_ms,
         "rows": sizes.rows,
@@ -88,7 +88,7 @@ pub fn drain(kind: DbKind, delay_ms: u64, sizes: &Sizes) {
         "seed_seconds": round(seed_seconds, 1),
         "load_before": load_before,
     });
-    write_figures(&format!("drain-{}-{delay_ms}ms", kind.name()), &figures);
+    write_figures(&format!("drain-{}-{delay_ms}ms", kind_name(kind)), &figures);
 }
 
 /// The HTTP ceiling: the relay's own client (`DigisClient`, built from the same configuration
@@ -98,7 +98,7 @@ pub fn http_ceiling(delay_ms: u64, sizes: &Sizes) {
     let rt = runtime();
     let load_before = load_average();
     let n = sizes.ceiling_requests;
-    let db = rt.block_on(BenchDb::create(DbKind::Sqlite));
+    let db = rt.block_on(TestDb::new(Kind::Sqlite));
     rt.block_on(db.seed_members(n, true));
     let fake = FakeProcess::spawn(&answer_rules(delay_ms), None);
     let config_file = db.write_config(&fake.url, &sizes.relay_settings());
@@ -166,10 +166,10 @@ async fn payloads(storage: &DynStorage, config: &Config) -> Vec<Payload> {
 
 /// The database ceiling: `rows` queued members claimed and completed as `sent` through the
 /// `Storage` trait, in-process, batch and concurrency as the relay's, without HTTP.
-pub fn db_ceiling(kind: DbKind, sizes: &Sizes) {
+pub fn db_ceiling(kind: Kind, sizes: &Sizes) {
     let rt = runtime();
     let load_before = load_average();
-    let db = rt.block_on(BenchDb::create(kind));
+    let db = rt.block_on(TestDb::new(kind));
     rt.block_on(db.seed_members(sizes.rows, true));
     let cpu_before = self_cpu();
     let t = Instant::now();
@@ -188,10 +188,10 @@ pub fn db_ceiling(kind: DbKind, sizes: &Sizes) {
     );
     let version = rt.block_on(db.version());
     write_figures(
-        &format!("db-ceiling-{}", kind.name()),
+        &format!("db-ceiling-{}", kind_name(kind)),
         &json!({
             "step": "db-ceiling",
-            "database": kind.name(),
+            "database": kind_name(kind),
             "database_version": version,
             "rows": sizes.rows,
             "batch_size": sizes.batch,

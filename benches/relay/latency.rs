@@ -8,19 +8,19 @@ use digis_relay::config::RelayConfig;
 use serde_json::{json, Value};
 
 use crate::common::{
-    load_average, mib, quantile, relay_output, round, runtime, spawn_relay, terminate, wait_for,
-    wait_with_usage, write_figures, BenchDb, DbKind, FakeProcess,
+    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay, terminate,
+    wait_for, wait_with_usage, write_figures, BenchDb, FakeProcess, Kind, TestDb,
 };
 use crate::Sizes;
 
 /// `saves` saves of a fresh ACTIVE subscription with one user each (the trigger queues exactly
 /// one row), `save_rate` a second; each save's commit time is taken as its commit returns, and
 /// the fake records when each request arrived (`--record`, `at`), matched by `ExtInfo1`.
-pub fn latency(kind: DbKind, sizes: &Sizes) {
+pub fn latency(kind: Kind, sizes: &Sizes) {
     let rt = runtime();
     let load_before = load_average();
     let n = sizes.saves;
-    let db = rt.block_on(BenchDb::create(kind));
+    let db = rt.block_on(TestDb::new(kind));
     rt.block_on(db.seed_members(n, false));
     let record = db.dir.path().join("received.jsonl");
     let fake = FakeProcess::spawn(&[], Some(&record));
@@ -72,10 +72,10 @@ pub fn latency(kind: DbKind, sizes: &Sizes) {
     save_ms.sort_by(f64::total_cmp);
     let version = rt.block_on(db.version());
     write_figures(
-        &format!("latency-{}", kind.name()),
+        &format!("latency-{}", kind_name(kind)),
         &json!({
             "step": "latency",
-            "database": kind.name(),
+            "database": kind_name(kind),
             "database_version": version,
             "saves": n,
             "save_rate_target": sizes.save_rate,
@@ -98,11 +98,7 @@ pub fn latency(kind: DbKind, sizes: &Sizes) {
 /// Saves subscription `i` (ACTIVE, person `i` as its one user) in one transaction at
 /// `start + (i - 1) / rate`, for i in 1..=n. Returns each commit time, each save's duration in
 /// ms, and how long the saving took.
-async fn save_steadily(
-    db: &BenchDb,
-    n: u64,
-    rate: u64,
-) -> (Vec<DateTime<Utc>>, Vec<f64>, Duration) {
+async fn save_steadily(db: &TestDb, n: u64, rate: u64) -> (Vec<DateTime<Utc>>, Vec<f64>, Duration) {
     let period = Duration::from_secs_f64(1.0 / rate as f64);
     let start = tokio::time::Instant::now();
     let mut committed = Vec::with_capacity(n as usize);
@@ -110,7 +106,7 @@ async fn save_steadily(
     for i in 1..=n {
         tokio::time::sleep_until(start + period.mul_f64((i - 1) as f64)).await;
         let t = Instant::now();
-        db.exec(&format!(
+        db.exec_tx(&format!(
             "INSERT INTO subscription (id, status, start_date, max_end) VALUES ({i}, 'ACTIVE', '2026-01-01', '2027-12-31');
              INSERT INTO subscription_user (subscription_id, person_id) VALUES ({i}, {i});"
         ))

@@ -17,7 +17,7 @@ mod drain;
 mod latency;
 mod report;
 
-use common::{env_u64, DbKind};
+use common::{env_u64, kind, Kind};
 
 /// The sizes and relay settings of a run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,7 +72,7 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .map(String::as_str)
     };
-    let db = || DbKind::parse(opt("--db").expect("--db sqlite|postgres"));
+    let db = || kind(opt("--db").expect("--db sqlite|postgres"));
     let delay = || {
         opt("--delay-ms")
             .map(|v| v.parse().expect("--delay-ms: a number"))
@@ -87,18 +87,18 @@ fn main() {
         Some("report") => report::report(&sizes),
         Some(other) => panic!("unknown step `{other}`; see the header of benches/relay/main.rs"),
         None => {
-            for kind in [DbKind::Sqlite, DbKind::Postgres] {
+            for kind in [Kind::Sqlite, Kind::Postgres] {
                 drain::db_ceiling(kind, &sizes);
             }
             for delay in [0, 20] {
                 drain::http_ceiling(delay, &sizes);
             }
-            for kind in [DbKind::Sqlite, DbKind::Postgres] {
+            for kind in [Kind::Sqlite, Kind::Postgres] {
                 for delay in [0, 20] {
                     drain::drain(kind, delay, &sizes);
                 }
             }
-            for kind in [DbKind::Sqlite, DbKind::Postgres] {
+            for kind in [Kind::Sqlite, Kind::Postgres] {
                 latency::latency(kind, &sizes);
             }
             report::report(&sizes);
