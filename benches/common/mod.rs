@@ -277,9 +277,53 @@ impl Usage {
     }
 }
 
+/// A child process (a relay or the fake). Dropped while still running (a step failed half-way)
+/// it is killed and reaped, so a failing step leaves no process behind.
+pub struct Proc {
+    child: Option<Child>,
+    spawned: Instant,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Proc> {
+        let spawned = Instant::now();
+        Ok(Proc {
+            child: Some(cmd.spawn()?),
+            spawned,
+        })
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("a running child")
+    }
+
+    /// SIGTERM: a relay finishes what is in flight and stops; the fake stops.
+    pub fn terminate(&mut self) {
+        let pid = self.child().id();
+        // SAFETY: kill(2) on our own child's pid (unreaped, so the pid is still ours).
+        let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(r, 0, "SIGTERM to {pid}");
+    }
+
+    /// Waits for the exit; wall time since the spawn, CPU and peak memory.
+    pub fn wait(mut self) -> Usage {
+        let child = self.child.take().expect("a running child");
+        wait_with_usage(child, self.spawned)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Waits for `child` with `wait4(2)`, which reports that child's own CPU time and peak memory
 /// (RUSAGE_CHILDREN would mix in every child reaped before).
-pub fn wait_with_usage(child: Child, spawned: Instant) -> Usage {
+fn wait_with_usage(child: Child, spawned: Instant) -> Usage {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value of this plain C struct.
@@ -323,26 +367,22 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
-pub fn terminate(child: &Child) {
-    // SAFETY: kill(2) on our own child's pid.
-    let r = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(r, 0, "SIGTERM to {}", child.id());
-}
-
 /// `digis-relay --config CONFIG ARGS…` as a child, its stdout and stderr in `db`'s folder
 /// (`TAG.stdout`, `TAG.stderr`).
-pub fn spawn_relay(db: &TestDb, config: &Path, args: &[&str], tag: &str) -> (Child, Instant) {
-    let spawned = Instant::now();
-    let child = Command::new(bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(db.dir.path())
-        .stdout(db.output(&format!("{tag}.stdout")))
-        .stderr(db.output(&format!("{tag}.stderr")))
-        .spawn()
-        .expect("start digis-relay");
-    (child, spawned)
+pub fn spawn_relay(db: &TestDb, config: &Path, args: &[&str], tag: &str) -> Proc {
+    Proc::spawn(
+        Command::new(bin())
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .current_dir(db.dir.path())
+            // Its own log settings, whatever the bench was started with.
+            .env_remove("RUST_LOG")
+            .env_remove("DIGIS_RELAY_LOG")
+            .stdout(db.output(&format!("{tag}.stdout")))
+            .stderr(db.output(&format!("{tag}.stderr"))),
+    )
+    .expect("start digis-relay")
 }
 
 /// The text a relay child wrote to `TAG.stdout` / `TAG.stderr`.
@@ -353,8 +393,7 @@ pub fn relay_output(db: &TestDb, tag: &str, stream: &str) -> String {
 /// `digis-relay fake-digis` as a process of its own on a free port, quiet (one line per request
 /// on stderr would cost it CPU the relay is measured against).
 pub struct FakeProcess {
-    child: Child,
-    spawned: Instant,
+    proc: Proc,
     stdout: BufReader<ChildStdout>,
     pub url: String,
 }
@@ -369,14 +408,13 @@ impl FakeProcess {
         if let Some(path) = record {
             cmd.arg("--record").arg(path);
         }
-        let spawned = Instant::now();
-        let mut child = cmd
-            .env("RUST_LOG", "fake_digis=warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the fake Digis");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut proc = Proc::spawn(
+            cmd.env("RUST_LOG", "fake_digis=warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        )
+        .expect("start the fake Digis");
+        let mut stdout = BufReader::new(proc.child().stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).expect("the fake's first line");
         let url = line
@@ -384,12 +422,7 @@ impl FakeProcess {
             .strip_prefix("fake Digis listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from the fake: {line:?}"))
             .to_string();
-        FakeProcess {
-            child,
-            spawned,
-            stdout,
-            url,
-        }
+        FakeProcess { proc, stdout, url }
     }
 
     /// `GET /_fake/health`: `received`, `accepted`, `duplicates`.
@@ -405,10 +438,10 @@ impl FakeProcess {
     /// SIGTERM, then its cost (the fake prints a summary on the way out; it is read so the
     /// pipe never blocks it).
     pub fn stop(mut self) -> Usage {
-        terminate(&self.child);
+        self.proc.terminate();
         let mut rest = String::new();
         let _ = self.stdout.read_to_string(&mut rest);
-        let usage = wait_with_usage(self.child, self.spawned);
+        let usage = self.proc.wait();
         assert!(
             usage.status.success(),
             "the fake Digis exited {:?}",

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::common::{
     kind_name, load_average, mib, relay_output, round, runtime, self_cpu, spawn_relay,
-    wait_with_usage, write_figures, BenchDb, FakeProcess, Kind, TestDb,
+    write_figures, BenchDb, FakeProcess, Kind, TestDb,
 };
 use crate::{answer_rules, Sizes};
 
@@ -40,8 +40,7 @@ pub fn drain(kind: Kind, delay_ms: u64, sizes: &Sizes) {
 
     let fake = FakeProcess::spawn(&answer_rules(delay_ms), None);
     let config = db.write_config(&fake.url, &sizes.relay_settings());
-    let (child, spawned) = spawn_relay(&db, &config, &["run", "--once"], "drain");
-    let usage = wait_with_usage(child, spawned);
+    let usage = spawn_relay(&db, &config, &["run", "--once"], "drain").wait();
     assert!(
         usage.status.success(),
         "run --once exited {:?}: {}",

@@ -8,8 +8,8 @@ use digis_relay::config::RelayConfig;
 use serde_json::{json, Value};
 
 use crate::common::{
-    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay, terminate,
-    wait_for, wait_with_usage, write_figures, BenchDb, FakeProcess, Kind, TestDb,
+    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay, wait_for,
+    write_figures, BenchDb, FakeProcess, Kind, TestDb,
 };
 use crate::Sizes;
 
@@ -25,7 +25,7 @@ pub fn latency(kind: Kind, sizes: &Sizes) {
     let record = db.dir.path().join("received.jsonl");
     let fake = FakeProcess::spawn(&[], Some(&record));
     let config = db.write_config(&fake.url, &sizes.relay_settings());
-    let (relay, spawned) = spawn_relay(&db, &config, &["run"], "service");
+    let mut relay = spawn_relay(&db, &config, &["run"], "service");
     let up = rt.block_on(wait_for(Duration::from_secs(30), || async {
         db.storage.relays().await.is_ok_and(|r| !r.is_empty())
     }));
@@ -41,8 +41,8 @@ pub fn latency(kind: Kind, sizes: &Sizes) {
     let drained = rt.block_on(wait_for(Duration::from_secs(120), || async {
         db.storage.counts().await.is_ok_and(|c| c.sent >= n)
     }));
-    terminate(&relay);
-    let usage = wait_with_usage(relay, spawned);
+    relay.terminate();
+    let usage = relay.wait();
     let fake_usage = fake.stop();
     let counts = rt.block_on(db.storage.counts()).expect("counts");
     assert!(

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use digis_relay::config::RelayConfig;
 use serde_json::{json, Value};
 
 use crate::common::out_dir;
@@ -120,6 +121,8 @@ struct Row {
 /// One goal of the issue with the value it is judged on.
 #[derive(Debug, Clone, serde::Serialize)]
 struct GoalLine {
+    /// A few words for the README's summary.
+    short: String,
     goal: String,
     value: String,
     verdict: String,
@@ -134,6 +137,8 @@ struct Report {
 pub fn report(sizes: &Sizes) {
     let dir = out_dir();
     let mut steps = BTreeMap::new();
+    // When the steps wrote their figures: the run's time, also when the report is made again.
+    let mut written: Vec<chrono::DateTime<chrono::Utc>> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let path = e.path();
@@ -141,6 +146,9 @@ pub fn report(sizes: &Sizes) {
                 let name = path.file_stem().unwrap().to_string_lossy().into_owned();
                 let text = std::fs::read_to_string(&path).unwrap();
                 steps.insert(name, serde_json::from_str(&text).unwrap());
+                if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                    written.push(t.into());
+                }
             }
         }
     }
@@ -161,12 +169,22 @@ pub fn report(sizes: &Sizes) {
     let failed: Vec<String> = env("BENCH_FAILED")
         .map(|v| v.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
-    let measured = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let measured = match (written.iter().min(), written.iter().max()) {
+        (Some(first), Some(last)) => format!(
+            "{}–{}",
+            first.format("%Y-%m-%d %H:%M"),
+            last.format("%H:%M UTC")
+        ),
+        _ => chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+    };
     let label = env("BENCH_LABEL").unwrap_or_else(|| "Latest run".into());
     let commit = env("BENCH_COMMIT").unwrap_or_else(|| "unknown".into());
     let machine = machine(&r.steps);
 
-    let header = header(&label, &measured, &commit, sizes, &machine, quick, &failed);
+    let header = wrap(
+        &header(&label, &measured, &commit, sizes, &machine, quick, &failed),
+        99,
+    );
     let table = table(&r.rows);
     let goals = goals_text(&r.goals);
     println!("{header}\n\n{table}\n{goals}");
@@ -248,8 +266,9 @@ impl Report {
         verdict
     }
 
-    fn goal(&mut self, goal: String, value: String, verdict: Verdict) {
+    fn goal(&mut self, short: String, goal: String, value: String, verdict: Verdict) {
         self.goals.push(GoalLine {
+            short,
             goal,
             value,
             verdict: verdict.text().into(),
@@ -312,6 +331,7 @@ impl Report {
                     };
                     let v = self.judged(format!("{what}: rows/s"), name, rate, 0, target);
                     self.goal(
+                        format!("drain rate on {name}"),
                         format!("drain on {name}, instant answers: {}", target.text()),
                         shown(rate, 0, "rows/s"),
                         v,
@@ -331,6 +351,7 @@ impl Report {
                 if delay == 0 {
                     let v = self.judged(measurement, name, share, 1, SHARE_OF_HTTP);
                     self.goal(
+                        format!("drain share of the HTTP ceiling on {name}"),
                         format!(
                             "drain on {name}, instant answers: {} of the HTTP-alone ceiling",
                             SHARE_OF_HTTP.text()
@@ -376,9 +397,21 @@ impl Report {
                 worse(&mut worst_rss, rss, db, delay, &mut all_measured);
             }
         }
-        for (target, worst, what, decimals) in [
-            (CPU_PER_ROW, worst_cpu, "relay CPU per delivered row", 0),
-            (PEAK_RSS, worst_rss, "relay peak RSS while draining", 1),
+        for (target, worst, what, short, decimals) in [
+            (
+                CPU_PER_ROW,
+                worst_cpu,
+                "relay CPU per delivered row",
+                "relay CPU per row",
+                0,
+            ),
+            (
+                PEAK_RSS,
+                worst_rss,
+                "relay peak RSS while draining",
+                "relay peak RSS",
+                1,
+            ),
         ] {
             let verdict = match &worst {
                 Some((v, _)) if all_measured => target.verdict(Some(*v)),
@@ -389,6 +422,7 @@ impl Report {
                 None => "not measured".into(),
             };
             self.goal(
+                short.into(),
                 format!("{what}, all four drains: {}", target.text()),
                 value,
                 verdict,
@@ -403,6 +437,7 @@ impl Report {
                 let v = self.num(&format!("latency-{db}"), &format!("{q}_ms"));
                 let verdict = self.judged(format!("save → send: {q}"), name, v, 1, target);
                 self.goal(
+                    format!("save → send {q} on {name}"),
                     format!("save → send on {name}: {q} {}", target.text()),
                     shown(v, 1, "ms"),
                     verdict,
@@ -526,6 +561,7 @@ impl Report {
         );
         let verdict = FRAME.verdict(worst);
         self.goal(
+            "dashboard page loads and frames".into(),
             format!("dashboard page loads and frames: {}", FRAME.text()),
             format!("{} (worst median)", shown(worst, 2, "ms")),
             verdict,
@@ -657,7 +693,7 @@ fn header(
          Sizes: drains (`run --once`) and the database ceiling over {} queued members; the HTTP \
          ceiling over {} requests; save → send over {} saves at {}/s to a relay running as a \
          service. Relay settings everywhere: `concurrency = {}`, `batch_size = {}`, \
-         `max_requests_per_second = 0`, default `poll_interval_ms` (5 s). Dashboard figures are \
+         `max_requests_per_second = 0`, default `poll_interval_ms` ({} ms). Dashboard figures are \
          medians, search figures best of 3.\n\n\
          Machine: {} ({} cores), {} GiB RAM, Linux {}; {}. Shared with other engineers \
          compiling: one-minute load average {}–{} at the start of the steps, so expect noise.",
@@ -667,6 +703,7 @@ fn header(
         sizes.save_rate,
         sizes.concurrency,
         sizes.batch,
+        fmt_num(RelayConfig::default().poll_interval_ms as f64, 0),
         machine["cpu"].as_str().unwrap_or("?"),
         machine["cores"],
         machine["memory_gib"],
@@ -751,36 +788,80 @@ fn goals_text(goals: &[GoalLine]) -> String {
     s
 }
 
-/// The README's line: the headline figures and how many goals are met.
+/// The README's paragraph: the headline figures and which goals are met.
 fn summary(label: &str, measured: &str, r: &Report) -> String {
     let rate = |db: &str| shown(r.num(&format!("drain-{db}-0ms"), "rows_per_s"), 0, "rows/s");
     let lat =
         |db: &str, q: &str| shown(r.num(&format!("latency-{db}"), &format!("{q}_ms")), 0, "ms");
-    let met = r.goals.iter().filter(|g| g.verdict == "goal met").count();
-    let missed: Vec<&str> = r
-        .goals
-        .iter()
-        .filter(|g| g.verdict != "goal met")
-        .map(|g| g.goal.as_str())
-        .collect();
+    let drains = |key: &str| -> Vec<f64> {
+        ["sqlite", "postgres"]
+            .iter()
+            .flat_map(|db| [0, 20].map(|d| r.num(&format!("drain-{db}-{d}ms"), key)))
+            .flatten()
+            .collect()
+    };
+    let range = |v: Vec<f64>, decimals: usize| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{}–{}", fmt_num(lo, decimals), fmt_num(hi, decimals))
+    };
+    let with = |verdict: &str| -> Vec<&str> {
+        r.goals
+            .iter()
+            .filter(|g| g.verdict == verdict)
+            .map(|g| g.short.as_str())
+            .collect()
+    };
     let mut s = format!(
-        "{label} ({measured}): backlog drain with instant answers {} on PostgreSQL and {} on \
-         SQLite; save → send p50 / p99 {} / {} on PostgreSQL and {} / {} on SQLite. \
-         {met} of {} goals met",
+        "{label} ({measured}): a backlog drain with instant answers runs at {} on PostgreSQL and \
+         {} on SQLite; the relay uses {} µs of CPU per row and {} MiB at its peak (the four \
+         drains); save → send p50 / p99 is {} / {} on PostgreSQL and {} / {} on SQLite. \
+         Goals met: {} of {}{}",
         rate("postgres"),
         rate("sqlite"),
+        range(drains("cpu_us_per_row"), 0),
+        range(drains("peak_rss_mib"), 1),
         lat("postgres", "p50"),
         lat("postgres", "p99"),
         lat("sqlite", "p50"),
         lat("sqlite", "p99"),
+        with(Verdict::GoalMet.text()).len(),
         r.goals.len(),
+        match with(Verdict::GoalMet.text()) {
+            met if met.is_empty() => String::new(),
+            met => format!(" ({})", met.join(", ")),
+        },
     );
-    if missed.is_empty() {
-        s.push('.');
-    } else {
-        s.push_str(&format!("; not met: {}.", missed.join("; ")));
+    for verdict in [Verdict::FloorMet, Verdict::Missed, Verdict::NotMeasured] {
+        let names = with(verdict.text());
+        if !names.is_empty() {
+            s.push_str(&format!("; {}: {}", verdict.text(), names.join(", ")));
+        }
     }
-    s
+    s.push('.');
+    wrap(&s, 99)
+}
+
+/// `text` broken into lines of at most `width` characters at spaces (paragraphs kept).
+fn wrap(text: &str, width: usize) -> String {
+    text.split("\n\n")
+        .map(|para| {
+            let mut lines: Vec<String> = Vec::new();
+            let mut line = String::new();
+            for word in para.split_whitespace() {
+                if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                    lines.push(std::mem::take(&mut line));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            lines.push(line);
+            lines.join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Replaces what stands between `begin` and `end` in `path`.
