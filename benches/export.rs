@@ -5,6 +5,9 @@
 //! CSV through `write_export` into a sink, and JSON through the HTTP endpoint read by a client
 //! that discards the body), so each peak (`VmHWM` from /proc/self/status) belongs to one
 //! export alone. Peak memory must not grow with the number of members: the export is paged.
+//! The figures also go to `target/bench/out/export.json` for `scripts/bench`'s report.
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +16,9 @@ use digis_relay::config::Config;
 use digis_relay::export::{write_export, ExportFormat};
 use digis_relay::http::{serve, AppState};
 use digis_relay::metrics::Metrics;
-use sqlx::{AssertSqlSafe, Executor};
+use serde_json::json;
+
+use common::{mib, round, runtime, seed_sql, vm_hwm_kib, write_figures, Kind};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -34,13 +39,6 @@ fn main() {
     parent();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn parent() {
     let sizes: Vec<u64> = std::env::var("EXPORT_BENCH_SIZES")
         .unwrap_or_else(|_| "10000,100000".into())
@@ -54,6 +52,7 @@ fn parent() {
         "members", "mode", "seconds", "members/s", "MiB out", "peak RSS MiB", "before MiB"
     );
     let mut peaks: Vec<(u64, String, f64)> = Vec::new();
+    let mut figures = Vec::new();
     for &n in &sizes {
         let url = format!("sqlite://{}", dir.path().join(format!("m{n}.db")).display());
         let started = Instant::now();
@@ -94,8 +93,18 @@ fn parent() {
                 before_kib / 1024.0
             );
             peaks.push((n, mode.to_string(), peak_kib));
+            figures.push(json!({
+                "members": n,
+                "mode": mode,
+                "seconds": round(secs, 3),
+                "members_per_s": round(written / secs, 0),
+                "mib_out": round(bytes / 1048576.0, 1),
+                "peak_rss_mib": round(mib(peak_kib as u64), 1),
+                "rss_before_mib": round(mib(before_kib as u64), 1),
+            }));
         }
     }
+    write_figures("export", &json!({"step": "export", "rows": figures}));
     if sizes.len() >= 2 {
         let (small, large) = (sizes[0], sizes[sizes.len() - 1]);
         for mode in ["json", "csv", "http-json"] {
@@ -117,37 +126,15 @@ fn parent() {
     }
 }
 
-/// `N` members: persons 1..=N with an address, two users per ACTIVE subscription. One write
-/// transaction of INSERT ... SELECT over a counter, as a bulk load would do it.
+/// `N` members, seeded as every bench seeds them (`common::seed_sql`: two users per ACTIVE
+/// subscription, in one write transaction of INSERT ... SELECT over a counter).
 async fn generate(url: &str, n: u64) {
     let storage = digis_relay::storage::connect(url).await.unwrap();
     storage.migrate(true).await.unwrap();
-    drop(storage);
-    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let sql = format!(
-        "BEGIN IMMEDIATE;
-         INSERT INTO business_unit (id, name) VALUES (1, 'Stamina Centrum'), (2, 'Stamina Syd, Malmö');
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
-         INSERT INTO person (id, unit_id, first_name, last_name, birth_date, sex, email, allow_email,
-                             allow_sms, mobile_country_code, mobile_number, card_number)
-         SELECT i, 1 + i % 2, 'Förnamn' || i, CASE WHEN i % 10 = 0 THEN 'Lind, \"Berg\"' ELSE 'Efternamn' || i END,
-                printf('19%02d-%02d-%02d', 50 + i % 50, 1 + i % 12, 1 + i % 28),
-                CASE i % 3 WHEN 0 THEN 'MALE' WHEN 1 THEN 'FEMALE' ELSE NULL END,
-                'member' || i || '@example.se', i % 2, 1, '46', printf('070-%03d %02d %02d', i / 10000 % 1000, i / 100 % 100, i % 100),
-                CAST(34000000 + i AS TEXT)
-         FROM c;
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
-         INSERT INTO address (person_id, street_address, postal_code, postal_city, country_alpha2)
-         SELECT i, 'Storgatan ' || i, '111 22', 'Stockholm', 'SE' FROM c;
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ({n} + 1) / 2)
-         INSERT INTO subscription (id, status, start_date, max_end)
-         SELECT i, 'ACTIVE', '2026-01-01', CASE WHEN i % 4 = 0 THEN NULL ELSE '2027-12-31' END FROM c;
-         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n})
-         INSERT INTO subscription_user (subscription_id, person_id) SELECT (i + 1) / 2, i FROM c;
-         COMMIT;"
-    );
-    pool.execute(AssertSqlSafe(sql)).await.unwrap();
-    pool.close().await;
+    storage
+        .host_exec(&seed_sql(Kind::Sqlite, n, true))
+        .await
+        .unwrap();
 }
 
 /// One export; prints `seconds written bytes peak_kib before_kib` on one line.
@@ -246,14 +233,4 @@ impl tokio::io::AsyncWrite for CountingSink {
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
-}
-
-/// Peak resident set size of this process so far, in KiB.
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status (Linux)")
 }

@@ -3,7 +3,11 @@
 //! and to render a frame (TestBackend 120x40). Goal: both under 16 ms.
 //!
 //! `cargo bench --bench tui`. The database is built once (one INSERT ... SELECT over a recursive
-//! CTE, not a million round trips) and kept in target/ for the next run; ROWS=n changes its size.
+//! CTE, not a million round trips) and kept in target/ for the next run; `TUI_BENCH_ROWS=n`
+//! (or `ROWS=n`) changes its size. The figures also go to `target/bench/out/tui.json` for
+//! `scripts/bench`'s report.
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +27,7 @@ const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 
 fn main() {
-    let rows: i64 = std::env::var("ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows = common::env_u64("TUI_BENCH_ROWS", common::env_u64("ROWS", 1_000_000)) as i64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -226,6 +227,19 @@ async fn run(rows: i64) {
         } else {
             "goal NOT met"
         }
+    );
+    let medians: Vec<serde_json::Value> = report
+        .iter()
+        .map(|(what, ms)| serde_json::json!({"what": what, "ms": common::round(*ms, 3)}))
+        .collect();
+    common::write_figures(
+        "tui",
+        &serde_json::json!({
+            "step": "tui",
+            "rows": rows,
+            "medians": medians,
+            "counts_ms": common::round(counts_ms, 2),
+        }),
     );
 }
 
