@@ -25,6 +25,21 @@ pub fn render_text(r: &SearchReport) -> String {
                 n => format!("{n} members"),
             }
         );
+        if let Some(persons) = &r.matched_persons {
+            let ids: Vec<String> = persons.iter().map(|p| p.to_string()).collect();
+            let _ = writeln!(
+                o,
+                "  found by {}: person{} {}{}",
+                r.term,
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", "),
+                if r.persons_truncated {
+                    " (more match: only these are shown)"
+                } else {
+                    ""
+                }
+            );
+        }
         for v in &r.verdicts {
             let _ = writeln!(o, "  {} {}: {}", label(v.verdict), who(v), d(&v.summary));
             if let Some(a) = &v.advice {

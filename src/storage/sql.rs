@@ -50,7 +50,7 @@ macro_rules! sql_files {
 }
 
 sql_files! {
-    fragments: outbox_select, member_select;
+    fragments: outbox_select, member_select, person_select;
     outbox_by_ids after outbox_select,
     outbox_page_older after outbox_select,
     outbox_page_newer after outbox_select,
@@ -98,6 +98,10 @@ sql_files! {
     persons_by_card,
     schema_objects,
     schema_triggers,
+    persons_by_phone after person_select,
+    persons_by_email after person_select,
+    persons_by_name after person_select,
+    pairs_of_persons,
 }
 
 #[cfg(test)]
@@ -250,7 +254,31 @@ mod tests {
                 self.persons_by_card,
                 self.schema_objects,
                 self.schema_triggers,
+                self.persons_by_phone,
+                self.persons_by_email,
+                self.persons_by_name,
+                self.pairs_of_persons,
             ]
         }
+    }
+
+    /// The SQLite phone narrowing removes exactly the characters a typed number may hold
+    /// between its digits (`payload::phone::SEPARATORS`, and the `+`), each with a replace():
+    /// one missing would lose every number typed with it.
+    #[test]
+    fn phone_narrowing_removes_every_separator() {
+        let sql = SQLITE.persons_by_phone;
+        for c in crate::payload::phone::SEPARATORS.iter().chain(&['+']) {
+            let removed = if c.is_ascii() {
+                format!("'{c}', '')")
+            } else {
+                format!("char({}), '')", *c as u32)
+            };
+            assert!(sql.contains(&removed), "persons_by_phone.sql keeps {c:?}");
+        }
+        assert_eq!(
+            sql.matches("replace(").count(),
+            crate::payload::phone::SEPARATORS.len() + 1
+        );
     }
 }

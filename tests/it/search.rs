@@ -790,6 +790,9 @@ pub fn assert_json_shape(v: &Value) {
         keys(v),
         sorted(&[
             "term",
+            "matched_by",
+            "matched_persons",
+            "persons_truncated",
             "searched_at",
             "since",
             "verdicts",
@@ -809,7 +812,22 @@ pub fn assert_json_shape(v: &Value) {
         ])
     );
     assert_eq!(keys(&v["term"]), sorted(&["kind", "value", "log_token"]));
-    assert!(v["term"]["value"].is_string());
+    let kind = v["term"]["kind"].as_str().unwrap();
+    assert!(["ext_info1", "ext_info20", "phone", "email", "name"].contains(&kind));
+    assert_eq!(v["matched_by"], kind);
+    assert!(v["persons_truncated"].is_boolean());
+    if kind.starts_with("ext_info") {
+        assert!(v["term"]["value"].is_string() && v["term"]["log_token"].is_string());
+        assert!(v["matched_persons"].is_null());
+    } else {
+        // What was typed is never repeated: no value, and no log token (the log holds none).
+        assert!(v["term"]["value"].is_null() && v["term"]["log_token"].is_null());
+        assert!(v["matched_persons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(Value::is_i64));
+    }
     assert!(v["searched_at"].is_string());
     assert!(v["use_digis"].is_boolean() && v["paused"].is_boolean());
     assert!(v["relay_running"].is_boolean() && v["log_dir_exists"].is_boolean());
@@ -843,6 +861,7 @@ pub fn assert_json_shape(v: &Value) {
             sorted(&[
                 "subscription_id",
                 "person_id",
+                "matched_on",
                 "card_number",
                 "subscription_status",
                 "is_user",
@@ -862,6 +881,7 @@ pub fn assert_json_shape(v: &Value) {
             ])
         );
         assert!(m["subscription_id"].is_i64() && m["person_id"].is_i64());
+        assert_eq!(m["matched_on"], kind);
         assert!(m["is_user"].is_boolean() && m["summary"].is_string());
         assert!(["sent", "waiting", "failed", "discarded", "never_queued"]
             .contains(&m["verdict"].as_str().unwrap()));
