@@ -76,25 +76,17 @@ impl TermArgs {
 }
 
 /// Prints the report (human text, or one JSON object with `json`). Exit code 0 when something
-/// matched, 1 when nothing did (like grep), so scripts can branch on it; 2 when the value
-/// cannot be searched for.
+/// matched, 1 when nothing did (like grep), so scripts can branch on it.
 pub async fn run(
     config: &Config,
     storage: DynStorage,
-    args: TermArgs,
+    term: &SearchTerm,
     json: bool,
     since: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
-    let term = match args.term(&config.payload.default_region) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
     let mut opts = SearchOptions::from_config(config, Utc::now());
     opts.since = since;
-    let report = search(storage.as_ref(), &config.log_dir, &term, &opts).await?;
+    let report = search(storage.as_ref(), &config.log_dir, term, &opts).await?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -117,7 +117,14 @@ pub fn render_text(r: &SearchReport) -> String {
     }
 
     let _ = writeln!(o);
-    if r.log_dir_exists {
+    let nobody = r.matched_persons.as_ref().is_some_and(|p| p.is_empty());
+    if r.log_dir_exists && nobody {
+        let _ = writeln!(
+            o,
+            "the sync log in {} was not searched: no person matched, and it holds no phone numbers, e-mail addresses or names",
+            r.log_dir
+        );
+    } else if r.log_dir_exists {
         let names: Vec<&str> = r
             .log_files_scanned
             .iter()

@@ -456,14 +456,14 @@ fn never_queued_summaries(verdicts: &[MemberVerdict]) -> String {
 fn member_hint(query: &MemberQuery) -> String {
     match query {
         MemberQuery::Phone(q) => format!(
-            "Numbers are compared as the payload reads them (070-123 45 67, +46701234567 and 0046 70 123 45 67 are one number); a number typed without + or 00 is read as {}: type a foreign number with its country code.",
+            "Numbers are compared as the payload reads them (with or without the country code, 00, the trunk 0 or separators, it is one number); a number typed without + or 00 is read as {}: type a foreign number with its country code.",
             q.default_region()
         ),
         MemberQuery::Email(_) => {
             "Addresses are compared whole, case aside: check the spelling, or search by phone number or name.".to_string()
         }
         MemberQuery::Name(_) => {
-            "Names match in part, case and accents aside (asa finds Åsa), and every word typed must occur in the first or last name: try fewer words.".to_string()
+            "Names match in part, case and accents aside, and every word typed must occur in the first or last name: try fewer words.".to_string()
         }
     }
 }

@@ -1108,8 +1108,10 @@ async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
         crate::common::Kind::Postgres => "UPDATE digis_outbox SET created_at = now() - interval '2 hours', next_attempt_at = now() - interval '2 hours'",
     })
     .await;
-    let mut config = Config::default();
-    config.log_dir = db.dir.path().join("logs");
+    let config = Config {
+        log_dir: db.dir.path().join("logs"),
+        ..Config::default()
+    };
     let (mut app, exec) = dashboard_with(&db, 30, config).await;
     let result = |app: &App| match &app.search.result {
         SearchResult::Done { lines, .. } => lines.join("\n"),
