@@ -1173,6 +1173,97 @@ async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
     );
 }
 
+/// Everything the process logs at trace level while the dashboard searches by phone, e-mail and
+/// name (on this thread's runtime: the search, and PostgreSQL's driver) holds neither what was
+/// typed nor the member's data: the Log view shows that same stream.
+fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
+    use std::sync::Mutex;
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The membership system's side (the test's own inserts) is set up before listening.
+    let (db, mut app, exec) = rt.block_on(async {
+        use crate::common::Person;
+        let db = TestDb::new(kind).await;
+        db.person_with(&Person {
+            first_name: Some("Åsa".into()),
+            last_name: Some("Lindström".into()),
+            email: Some("Asa.Lindstrom@Example.se".into()),
+            mobile_number: Some("070-123 45 67".into()),
+            ..Person::ordinary(7)
+        })
+        .await;
+        db.active_with(863, &[7]).await;
+        let (app, exec) = dashboard(&db, 30).await;
+        (db, app, exec)
+    });
+    {
+        let _listening = tracing::subscriber::set_default(subscriber);
+        rt.block_on(async {
+            for input in ["0701234567", "asa.lindstrom@EXAMPLE.se", "lindström"] {
+                for msg in typed(input) {
+                    settle(&mut app, &exec, msg).await;
+                }
+                assert!(
+                    matches!(&app.search.result, SearchResult::Done { lines, .. } if lines.join("\n").contains("person 7")),
+                    "{input}: {:?}",
+                    app.search.result
+                );
+            }
+        });
+    }
+    drop(db);
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(log.contains("member search"), "nothing was logged: {log}");
+    for personal in [
+        "Åsa",
+        "Lindstr",
+        "lindstr",
+        "Asa.Lindstrom",
+        "asa.lindstrom",
+        "EXAMPLE",
+        "Example",
+        "0701234567",
+        "701234567",
+        "1234567",
+        "123 45 67",
+    ] {
+        assert!(
+            !log.contains(personal),
+            "the log holds {personal:?}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn dashboard_member_search_logs_nothing_typed_sqlite() {
+    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Sqlite);
+}
+
+#[test]
+fn dashboard_member_search_logs_nothing_typed_postgres() {
+    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Postgres);
+}
+
 #[test]
 fn tiny_terminals_do_not_panic() {
     let mut app = fixture(24);
