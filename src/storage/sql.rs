@@ -267,7 +267,11 @@ mod tests {
     /// one missing would lose every number typed with it.
     #[test]
     fn phone_narrowing_removes_every_separator() {
-        let sql = SQLITE.persons_by_phone;
+        let sql: String = SQLITE
+            .persons_by_phone
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
         for c in crate::payload::phone::SEPARATORS.iter().chain(&['+']) {
             let removed = if c.is_ascii() {
                 format!("'{c}', '')")
