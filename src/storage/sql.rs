@@ -285,4 +285,29 @@ mod tests {
             crate::payload::phone::SEPARATORS.len() + 1
         );
     }
+
+    /// Both name narrowings replace exactly the letters `search::member::SQL_FOLDS` lists, each
+    /// as deunicode folds it (a wrong replacement would lose names), and hand over every name
+    /// holding any other non-ASCII letter (the character class lists the same letters).
+    #[test]
+    fn name_narrowing_folds_the_listed_letters() {
+        let folds = crate::search::member::SQL_FOLDS;
+        let class: String = folds.iter().map(|(c, _)| *c).collect();
+        for (db, sql) in [
+            ("sqlite", SQLITE.persons_by_name),
+            ("postgres", POSTGRES.persons_by_name),
+        ] {
+            let body: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect();
+            for (c, ascii) in folds {
+                let replaced = format!("'{c}', '{ascii}')");
+                assert_eq!(body.matches(&replaced).count(), 1, "{db}: {replaced}");
+            }
+            assert!(body.contains(&format!("[^ -~{class}]")), "{db}: the class");
+            let non_ascii = body.chars().filter(|c| !c.is_ascii()).count();
+            assert_eq!(non_ascii, 2 * folds.len(), "{db}: letters besides the list");
+        }
+    }
 }
