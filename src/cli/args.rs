@@ -72,8 +72,9 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         person: Option<PersonId>,
     },
-    /// What happened to a subscription (ExtInfo1) or a card number (ExtInfo20)? Exit status:
-    /// 0 matched, 1 nothing matched, 2 bad arguments, 3 could not search.
+    /// What happened to a subscription (ExtInfo1), a card number (ExtInfo20), or the person
+    /// with this phone number, e-mail address or name? Exit status: 0 matched, 1 nothing
+    /// matched, 2 bad arguments, 3 could not search.
     Search(SearchArgs),
     /// Put failed (or discarded) rows back in the queue, due now.
     Retry {
@@ -130,10 +131,22 @@ pub enum Command {
     },
     /// A local stand-in for the Digis import API, with fault injection.
     FakeDigis(FakeDigisArgs),
+    /// Print a completion script for SHELL to standard output, e.g.
+    /// `digis-relay completions bash > /etc/bash_completion.d/digis-relay`.
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output, e.g. `digis-relay man | man -l -`; with
+    /// `--dir`, write digis-relay.1 and one page per command there instead.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("term").required(true).args(["ext_info1", "ext_info20"])))]
+#[command(group(clap::ArgGroup::new("term").required(true).args(["ext_info1", "ext_info20", "phone", "email", "name"])))]
 pub struct SearchArgs {
     /// Subscription id (ExtInfo1).
     #[arg(long = "ext-info1", value_name = "ID")]
@@ -141,6 +154,17 @@ pub struct SearchArgs {
     /// Card number (ExtInfo20), leading zeros included.
     #[arg(long = "ext-info20", value_name = "CARD")]
     pub ext_info20: Option<CardNumber>,
+    /// The person's mobile number as the caller says it (070-123 45 67, +46701234567, 0046 70
+    /// 123 45 67 are one number; without + or 00 it is read in payload.default_region).
+    #[arg(long, value_name = "NUMBER")]
+    pub phone: Option<String>,
+    /// The person's e-mail address (any case).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// The person's name or part of it, case and accents aside (asa finds Åsa).
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// One JSON object on one line (shape in the README), with the key that matched.
     #[arg(long)]
     pub json: bool,
     /// Only log lines and attempts from this day on (YYYY-MM-DD).

@@ -1,6 +1,7 @@
 //! The command line (ARCHITECTURE.md, CLI). Argument parsing lives here; each command's work lives
 //! in its own module so this file only routes.
 mod args;
+mod docs;
 pub mod logging;
 mod ops;
 mod run;
@@ -56,8 +57,14 @@ pub fn one_line(e: &anyhow::Error) -> String {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The fake stands in for Digis and reads no configuration: a broken digis-relay.toml in
     // the working directory must not stop it.
-    if let Command::FakeDigis(a) = cli.command {
-        return crate::fake_digis::cli::run(&a.listen, a.record, &a.faults, a.token).await;
+    match cli.command {
+        Command::FakeDigis(a) => {
+            return crate::fake_digis::cli::run(&a.listen, a.record, &a.faults, a.token).await
+        }
+        // Generated from the clap definitions: always the commands this binary has.
+        Command::Completions { shell } => return docs::completions(shell),
+        Command::Man { dir } => return docs::man(dir),
+        _ => {}
     }
     let ctx = setup::Context::new(&cli)?;
     ops::dispatch(ctx, cli.command).await

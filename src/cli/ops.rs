@@ -78,15 +78,28 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             crate::export::cli::run(ctx.storage().await?, &ctx.config, format, output).await
         }
         Command::Search(a) => {
-            crate::search::cli::run(
-                &ctx.config,
-                ctx.storage().await?,
-                a.ext_info1,
-                a.ext_info20,
-                a.json,
-                a.since,
-            )
-            .await
+            let term = crate::search::cli::TermArgs {
+                ext_info1: a.ext_info1,
+                ext_info20: a.ext_info20,
+                phone: a.phone,
+                email: a.email,
+                name: a.name,
+            }
+            .term(&ctx.config.payload.default_region);
+            // A value that cannot be searched for is a bad argument: said before any connection.
+            let term = match term {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            // Diagnostics (ids and counts only; never what was typed) on stderr, as `run` has.
+            super::logging::init_stderr();
+            crate::search::cli::run(&ctx.config, ctx.storage().await?, &term, a.json, a.since).await
+        }
+        Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("completions and man pages are written before the configuration is loaded")
         }
     }
 }

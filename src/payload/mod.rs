@@ -346,7 +346,7 @@ fn alpha2(code: &str) -> Option<String> {
 
 /// A plain address (`name@example.se`): no display name (`Kalle <k@x.se>`), no IP-literal
 /// domain, and a domain with a dot, i.e. something an e-mail can actually be sent to.
-fn is_valid_email(email: &str) -> bool {
+pub(crate) fn is_valid_email(email: &str) -> bool {
     let options = email_address::Options::default()
         .with_required_tld()
         .without_domain_literal()

@@ -109,6 +109,84 @@ pub fn parse_mobile(
     address_country: Option<&str>,
     default_region: &str,
 ) -> Result<Mobile, PhoneError> {
+    let parsed = read(number, calling_code, address_country, default_region)?;
+    if !parsed.is_valid() {
+        return Err(PhoneError::Invalid {
+            region: region_label(&parsed),
+        });
+    }
+    if !is_mobile(&parsed) {
+        return Err(PhoneError::NotMobile {
+            region: region_label(&parsed),
+        });
+    }
+    Ok(Mobile {
+        country_code: parsed.code().value().to_string(),
+        // Display keeps the leading zeros that are part of the significant number (Italy).
+        national_number: parsed.national().to_string(),
+    })
+}
+
+/// A number reduced to what identifies it: country calling code and national significant
+/// number, as [`parse_mobile`] reads it. Search compares these, so `070-123 45 67`,
+/// `+46701234567` and `0046 70 123 45 67` are one number.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NumberKey {
+    pub country_code: u16,
+    /// Digits only, without the trunk 0, leading zeros that belong to the number kept.
+    pub national_number: String,
+}
+
+/// Redacted: the national number is personal data and `Debug` output ends up in logs.
+impl fmt::Debug for NumberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NumberKey")
+            .field("country_code", &self.country_code)
+            .field("national_number", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The key of any number that reads with the payload's rules (same characters, same region
+/// fallback), valid or not, mobile or not: a landline stored by mistake is still found by a
+/// search for it.
+pub fn number_key(
+    number: &str,
+    calling_code: Option<&str>,
+    address_country: Option<&str>,
+    default_region: &str,
+) -> Result<NumberKey, PhoneError> {
+    let parsed = read(number, calling_code, address_country, default_region)?;
+    Ok(key_of(&parsed))
+}
+
+/// The key of a number that must be a valid phone number (of any type): what an operator
+/// types to search by.
+pub fn valid_number_key(number: &str, default_region: &str) -> Result<NumberKey, PhoneError> {
+    let parsed = read(number, None, None, default_region)?;
+    if !parsed.is_valid() {
+        return Err(PhoneError::Invalid {
+            region: region_label(&parsed),
+        });
+    }
+    Ok(key_of(&parsed))
+}
+
+fn key_of(parsed: &PhoneNumber) -> NumberKey {
+    NumberKey {
+        country_code: parsed.code().value(),
+        national_number: parsed.national().to_string(),
+    }
+}
+
+/// The number read in its region: the characters checked, the region chosen (calling code,
+/// address country, default; an explicit `+` or `00` wins), nothing about validity yet.
+fn read(
+    number: &str,
+    calling_code: Option<&str>,
+    address_country: Option<&str>,
+    default_region: &str,
+) -> Result<PhoneNumber, PhoneError> {
     let number = number.trim();
     if number.is_empty() {
         return Err(PhoneError::Missing);
@@ -119,52 +197,43 @@ pub fn parse_mobile(
         .or_else(|| address_country.and_then(parse_region))
         .or_else(|| parse_region(default_region));
 
-    let parsed = match (parse_in(region, number), international_with_00(number)) {
-        (Ok(parsed), _) if is_international(&parsed) => {
-            reparse_in_own_region(parsed, region, number)
-        }
-        // `00` is the international prefix across Europe, but not in every region (011 in North
-        // America, 0011 in Australia): when the region did not read the `00` as one, an explicit
-        // `00<country code>` still wins if it gives a valid number.
-        (first, Some(plus)) => match phonenumber::parse(None, &plus) {
-            Ok(alt) if alt.is_valid() => reparse_in_own_region(alt, None, &plus),
-            _ => first?,
+    Ok(
+        match (parse_in(region, number), international_with_00(number)) {
+            (Ok(parsed), _) if is_international(&parsed) => {
+                reparse_in_own_region(parsed, region, number)
+            }
+            // `00` is the international prefix across Europe, but not in every region (011 in
+            // North America, 0011 in Australia): when the region did not read the `00` as one,
+            // an explicit `00<country code>` still wins if it gives a valid number.
+            (first, Some(plus)) => match phonenumber::parse(None, &plus) {
+                Ok(alt) if alt.is_valid() => reparse_in_own_region(alt, None, &plus),
+                _ => first?,
+            },
+            (first, None) => first?,
         },
-        (first, None) => first?,
-    };
+    )
+}
 
-    // The number's own region (which may not be the one it was read in: `+47 ...`), else
-    // the main region of its calling code, else the bare calling code.
-    let region_label = || {
-        let code = parsed.code().value();
-        parsed
-            .country()
-            .id()
-            .or_else(|| region_for_calling_code(&code.to_string()))
-            .map(|id| id.as_ref().to_string())
-            .unwrap_or_else(|| format!("+{code}"))
-    };
-
-    if !parsed.is_valid() {
-        return Err(PhoneError::Invalid {
-            region: region_label(),
-        });
-    }
-    if !is_mobile(&parsed) {
-        return Err(PhoneError::NotMobile {
-            region: region_label(),
-        });
-    }
-    Ok(Mobile {
-        country_code: parsed.code().value().to_string(),
-        // Display keeps the leading zeros that are part of the significant number (Italy).
-        national_number: parsed.national().to_string(),
-    })
+/// The number's own region (which may not be the one it was read in: `+47 ...`), else the
+/// main region of its calling code, else the bare calling code.
+fn region_label(parsed: &PhoneNumber) -> String {
+    let code = parsed.code().value();
+    parsed
+        .country()
+        .id()
+        .or_else(|| region_for_calling_code(&code.to_string()))
+        .map(|id| id.as_ref().to_string())
+        .unwrap_or_else(|| format!("+{code}"))
 }
 
 /// The longest typed number read: the longest valid number is 15 digits (E.164), plus room
 /// for `00`, spaces and separators.
 pub const MAX_TYPED_LEN: usize = 40;
+
+/// What may stand between the digits of a typed number (besides a leading `+`). Search narrows
+/// candidates in SQL by removing exactly these (`persons_by_phone.sql`; a test there keeps the
+/// lists in step).
+pub const SEPARATORS: [char; 7] = [' ', '-', '(', ')', '.', '/', '\u{a0}'];
 
 /// What a typed number may hold before libphonenumber reads it.
 fn check_characters(number: &str) -> Result<(), PhoneError> {
@@ -174,7 +243,8 @@ fn check_characters(number: &str) -> Result<(), PhoneError> {
     }
     for (i, c) in number.chars().enumerate() {
         match c {
-            '0'..='9' | ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
+            '0'..='9' => {}
+            c if SEPARATORS.contains(&c) => {}
             '+' if i == 0 => {}
             c if c.is_alphabetic() => return Err(PhoneError::Letter(i + 1)),
             c => {
@@ -508,6 +578,51 @@ mod tests {
         let debug = format!("{m:?}");
         assert!(!debug.contains("701234567"), "{debug}");
         assert!(debug.contains("46"), "{debug}");
+    }
+
+    #[test]
+    fn number_keys_equal_across_typed_forms() {
+        let key = |t: &str| number_key(t, Some("46"), Some("SE"), "SE").unwrap();
+        let want = key("070-123 45 67");
+        for typed in [
+            "+46701234567",
+            "0046 70 123 45 67",
+            "070 1234567",
+            "701234567",
+        ] {
+            assert_eq!(key(typed), want, "{typed}");
+        }
+        assert_eq!(want.country_code, 46);
+        assert_eq!(want.national_number, "701234567");
+        // The operator's side: no calling code, the default region.
+        for typed in ["070-123 45 67", "+46701234567", "0046 70 123 45 67"] {
+            assert_eq!(valid_number_key(typed, "SE").unwrap(), want, "{typed}");
+        }
+        // A landline has a key (a search finds it), though it is no mobile.
+        assert_eq!(key("08-123 456 78").national_number, "812345678");
+        // The person's calling code decides how a national number is read.
+        assert_eq!(
+            number_key("412 34 567", Some("47"), None, "SE").unwrap(),
+            valid_number_key("+47 412 34 567", "SE").unwrap()
+        );
+        assert_ne!(key("070-123 45 68"), want);
+    }
+
+    #[test]
+    fn a_search_number_must_be_valid_and_is_never_shown() {
+        assert_eq!(
+            valid_number_key("070-123", "SE").unwrap_err(),
+            PhoneError::Invalid {
+                region: "SE".into()
+            }
+        );
+        assert_eq!(valid_number_key("", "SE").unwrap_err(), PhoneError::Missing);
+        assert_eq!(
+            valid_number_key("anna", "SE").unwrap_err(),
+            PhoneError::Letter(1)
+        );
+        let debug = format!("{:?}", valid_number_key("070-123 45 67", "SE").unwrap());
+        assert!(!debug.contains("701234567"), "{debug}");
     }
 
     #[test]

@@ -65,11 +65,11 @@ fn sort_times(log_dir: &Path, hits: &[LogHit], now: DateTime<Utc>) -> Vec<DateTi
 }
 
 /// Only a line that parsed whole speaks for a member: a torn or foreign line could name
-/// anyone.
+/// anyone. (A member search's scan kept only its persons' whole lines.)
 fn member_of(term: &SearchTerm, h: &LogHit) -> Option<Pair> {
     let sub = match term {
         SearchTerm::Subscription(id) => Some(*id),
-        SearchTerm::Card(_) => h.fields.subscription_id.map(SubscriptionId),
+        SearchTerm::Card(_) | SearchTerm::Member(_) => h.fields.subscription_id.map(SubscriptionId),
     };
     match (sub, h.fields.person_id) {
         (Some(s), Some(p)) if h.fields.parsed => Some((s, PersonId(p))),

@@ -2,13 +2,61 @@
 //! databases answer alike, and the dashboard's connection can be reused).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::logscan::LogHit;
+use super::logscan::{LogHit, LogKeys};
+use super::member::{MemberQuery, MAX_PERSONS};
 use super::SearchTerm;
-use crate::domain::{OutboxId, PersonId, SubscriptionId};
+use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId};
 use crate::storage::{
-    AttemptRow, Control, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, RelayInfo, Result,
-    RowDefect, Storage,
+    AttemptRow, Control, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, PersonRow,
+    RelayInfo, Result, RowDefect, Storage,
 };
+
+/// Candidates read per round trip while looking for the persons a member key matches.
+const PERSON_PAGE: u32 = 1_000;
+
+/// The persons a phone number, e-mail address or name matched.
+#[derive(Debug, Default)]
+pub(super) struct FoundPersons {
+    /// Lowest id first, at most [`MAX_PERSONS`].
+    pub persons: Vec<PersonRow>,
+    /// More matched than were kept.
+    pub truncated: bool,
+}
+
+impl FoundPersons {
+    pub fn ids(&self) -> Vec<PersonId> {
+        self.persons.iter().map(|p| p.id).collect()
+    }
+}
+
+/// Pages through the database's candidates, keeping those the exact rule accepts, until
+/// [`MAX_PERSONS`] + 1 matched or the candidates ran out.
+async fn find_persons(storage: &dyn Storage, query: &MemberQuery) -> Result<FoundPersons> {
+    let filter = query.filter();
+    let mut found = FoundPersons::default();
+    let mut after = None;
+    loop {
+        let page = storage
+            .persons_matching(&filter, after, PERSON_PAGE)
+            .await?;
+        let full = page.len() == PERSON_PAGE as usize;
+        // Ids only ever grow, so a page always moves the cursor on.
+        match page.last() {
+            Some(last) if Some(last.id) > after => after = Some(last.id),
+            _ => return Ok(found),
+        }
+        for p in page.into_iter().filter(|p| query.matches(p)) {
+            if found.persons.len() == MAX_PERSONS {
+                found.truncated = true;
+                return Ok(found);
+            }
+            found.persons.push(p);
+        }
+        if !full {
+            return Ok(found);
+        }
+    }
+}
 
 pub(super) type Pair = (SubscriptionId, PersonId);
 
@@ -16,8 +64,41 @@ pub(super) type Pair = (SubscriptionId, PersonId);
 pub(super) struct Seed {
     pairs: BTreeSet<Pair>,
     persons_with_card: Option<Vec<PersonId>>,
+    found: Option<FoundPersons>,
     relays: Vec<RelayInfo>,
     control: Control,
+}
+
+impl Seed {
+    pub fn persons_found(&self) -> usize {
+        self.found.as_ref().map_or(0, |f| f.persons.len())
+    }
+
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// For a member search: the log lines to look for are those of the persons found, under
+    /// their subscriptions or their cards now.
+    pub fn log_keys(&self) -> LogKeys {
+        let found = self.found.as_ref();
+        LogKeys {
+            subscriptions: self.pairs.iter().map(|(s, _)| s.get()).collect(),
+            cards: found
+                .map(|f| {
+                    f.persons
+                        .iter()
+                        .filter_map(|p| p.card_number.as_deref()?.parse::<CardNumber>().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            persons: Some(
+                found
+                    .map(|f| f.persons.iter().map(|p| p.id.0).collect())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +153,8 @@ pub(super) struct Facts {
     pub subscriptions: BTreeMap<SubscriptionId, SubscriptionFacts>,
     /// For a card term: the persons holding that card now.
     pub persons_with_card: Option<Vec<PersonId>>,
+    /// For a phone, e-mail or name term: the persons it matched.
+    pub found: Option<FoundPersons>,
     pub relays: Vec<RelayInfo>,
     pub control: Control,
 }
@@ -96,9 +179,16 @@ pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<See
         }
         persons_with_card = Some(persons);
     }
+    let mut found = None;
+    if let SearchTerm::Member(query) = term {
+        let f = find_persons(storage, query).await?;
+        pairs.extend(storage.pairs_of_persons(&f.ids()).await?);
+        found = Some(f);
+    }
     Ok(Seed {
         pairs,
         persons_with_card,
+        found,
         relays: storage.relays().await?,
         control: storage.control().await?,
     })
@@ -115,7 +205,9 @@ pub(super) async fn load(
     for h in hits {
         let sub = match term {
             SearchTerm::Subscription(id) => Some(*id),
-            SearchTerm::Card(_) => h.fields.subscription_id.map(SubscriptionId),
+            SearchTerm::Card(_) | SearchTerm::Member(_) => {
+                h.fields.subscription_id.map(SubscriptionId)
+            }
         };
         if let (Some(s), Some(p)) = (sub, h.fields.person_id) {
             pairs.insert((s, PersonId(p)));
@@ -142,8 +234,8 @@ pub(super) async fn load(
                 pairs.extend(f.rows.iter().map(|r| (r.subscription_id, r.person_id)));
                 pairs.extend(f.digis.iter().map(|d| (d.subscription_id, d.person_id)));
             }
-            SearchTerm::Card(_) => {
-                // Only the card holders' part of the subscription matters.
+            SearchTerm::Card(_) | SearchTerm::Member(_) => {
+                // Only the card holders' (the persons') part of the subscription matters.
                 let persons: Vec<PersonId> = pairs
                     .iter()
                     .filter(|(ps, _)| *ps == s)
@@ -167,6 +259,7 @@ pub(super) async fn load(
         pairs,
         subscriptions,
         persons_with_card: seed.persons_with_card,
+        found: seed.found,
         relays: seed.relays,
         control: seed.control,
     })

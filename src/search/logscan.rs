@@ -1,6 +1,7 @@
-//! Finds the lines of the sync log (ARCHITECTURE.md, Sync log) that mention one ExtInfo1 or
-//! ExtInfo20 value, in `scheduler_digis_sync.txt` and its rotated siblings
-//! `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`, gzip-compressed ones (`.gz`) included.
+//! Finds the lines of the sync log (ARCHITECTURE.md, Sync log) that mention the ExtInfo1 or
+//! ExtInfo20 values searched for ([`LogKeys`]: one value for an ExtInfo search, a person's
+//! subscriptions and cards for a member search), in `scheduler_digis_sync.txt` and its rotated
+//! siblings `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`, gzip-compressed ones (`.gz`) included.
 //!
 //! The search is ripgrep's own engine (`grep-searcher` with a `grep-regex` matcher): files are
 //! streamed through a fixed buffer, never read whole, and the matcher's literal prefilter
@@ -10,6 +11,7 @@
 //! Matching is by whole token: `ExtInfo1:863` matches `ExtInfo1:863,` but neither
 //! `ExtInfo1:8630,` nor `ExtInfo1:1863,`; `ExtInfo20:0034` matches only that card, leading
 //! zeros included, never `ExtInfo20:00345` or `ExtInfo20:034`.
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch}
 use serde::Serialize;
 
 use super::SearchTerm;
+use crate::domain::CardNumber;
 use crate::synclog::names;
 
 /// More matching lines than this for one term is not a support question any more; the scan
@@ -150,33 +153,91 @@ pub fn log_files(dir: &Path) -> io::Result<Option<Vec<LogFile>>> {
     Ok(Some(files))
 }
 
-/// The regex that finds `term` as a whole token. Public for the benchmark.
-pub fn pattern(term: &SearchTerm) -> String {
-    // `(?-u:\b)` before the key keeps `XExtInfo1:` out; the class after the value ends the
-    // token: a digit (8630), a card character or the end of the line decide.
-    match term {
-        SearchTerm::Subscription(id) => {
-            format!(r"(?-u:\b)ExtInfo1:{}(?:[^0-9A-Za-z_]|$)", id.get())
+/// What a scan looks for: lines naming any of these ExtInfo1 or ExtInfo20 values, optionally
+/// only those of some persons.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogKeys {
+    pub subscriptions: BTreeSet<i64>,
+    pub cards: Vec<CardNumber>,
+    /// A member search keeps only whole lines naming one of these persons (a subscription's
+    /// other users are not the person asked about), and unparsed lines only when they carry one
+    /// of the cards. `None`: every line naming a key.
+    pub persons: Option<BTreeSet<i64>>,
+}
+
+impl LogKeys {
+    /// The one value of an ExtInfo1 or ExtInfo20 term; nothing for a member key (its
+    /// persons are found in the database first).
+    pub fn of(term: &SearchTerm) -> LogKeys {
+        let mut keys = LogKeys::default();
+        match term {
+            SearchTerm::Subscription(id) => {
+                keys.subscriptions.insert(id.get());
+            }
+            SearchTerm::Card(card) => keys.cards.push(card.clone()),
+            SearchTerm::Member(_) => keys.persons = Some(BTreeSet::new()),
         }
-        // The card as the writer escapes it: the same bytes for every card `CardNumber`
-        // accepts today, and still right if it ever accepts more.
-        SearchTerm::Card(card) => format!(
-            r"(?-u:\b)ExtInfo20:{}(?:[^0-9A-Za-z_%-]|$)",
-            regex::escape(&crate::synclog::escape_value(card.as_str()))
-        ),
+        keys
+    }
+
+    fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty() && self.cards.is_empty()
     }
 }
 
-/// A matcher for `term` that never matches across a line end (so the searcher may run it over
-/// whole buffers) and treats `\r\n` as a line end (logs copied from Windows).
-pub fn matcher(term: &SearchTerm) -> RegexMatcher {
-    RegexMatcherBuilder::new()
-        .line_terminator(Some(b'\n'))
-        .multi_line(true)
-        .crlf(true)
-        .unicode(false)
-        .build(&pattern(term))
-        .expect("the pattern is built from validated ids and escaped card numbers")
+/// The card as the writer escapes it: the same bytes for every card `CardNumber` accepts today,
+/// and still right if it ever accepts more.
+fn escaped_card(card: &CardNumber) -> String {
+    crate::synclog::escape_value(card.as_str())
+}
+
+/// The regex that finds any key as a whole token; `None` when there is no key. Public for the
+/// benchmark.
+pub fn pattern(keys: &LogKeys) -> Option<String> {
+    // `(?-u:\b)` before the key keeps `XExtInfo1:` out; the class after the value ends the
+    // token: a digit (8630), a card character or the end of the line decide.
+    let mut parts = Vec::new();
+    if !keys.subscriptions.is_empty() {
+        let ids: Vec<String> = keys.subscriptions.iter().map(i64::to_string).collect();
+        parts.push(format!(
+            r"(?-u:\b)ExtInfo1:(?:{})(?:[^0-9A-Za-z_]|$)",
+            ids.join("|")
+        ));
+    }
+    if !keys.cards.is_empty() {
+        let cards: Vec<String> = keys
+            .cards
+            .iter()
+            .map(|c| regex::escape(&escaped_card(c)))
+            .collect();
+        parts.push(format!(
+            r"(?-u:\b)ExtInfo20:(?:{})(?:[^0-9A-Za-z_%-]|$)",
+            cards.join("|")
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        parts
+            .iter()
+            .map(|p| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|")
+    })
+}
+
+/// A matcher for the keys that never matches across a line end (so the searcher may run it
+/// over whole buffers) and treats `\r\n` as a line end (logs copied from Windows). `None` when
+/// there is no key.
+pub fn matcher(keys: &LogKeys) -> Option<RegexMatcher> {
+    let pattern = pattern(keys)?;
+    Some(
+        RegexMatcherBuilder::new()
+            .line_terminator(Some(b'\n'))
+            .multi_line(true)
+            .crlf(true)
+            .unicode(false)
+            .build(&pattern)
+            .expect("the pattern is built from validated ids and escaped card numbers"),
+    )
 }
 
 fn searcher() -> Searcher {
@@ -192,7 +253,7 @@ fn searcher() -> Searcher {
 /// [`MAX_HITS`] in all). Returns what was scanned.
 pub fn scan_path(
     path: &Path,
-    term: &SearchTerm,
+    keys: &LogKeys,
     since: Option<NaiveDate>,
     hits: &mut Vec<LogHit>,
 ) -> io::Result<ScannedFile> {
@@ -202,9 +263,16 @@ pub fn scan_path(
         .unwrap_or_else(|| path.display().to_string());
     let file = File::open(path)?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let Some(matcher) = matcher(keys) else {
+        return Ok(ScannedFile {
+            name,
+            bytes,
+            matching_lines: 0,
+        });
+    };
     let mut sink = HitSink {
         file: &name,
-        term,
+        keys,
         since: since.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
         hits,
         matching: 0,
@@ -212,9 +280,9 @@ pub fn scan_path(
     if names::parse(&name).is_some_and(|n| n.compressed) {
         // `MultiGzDecoder`: a file made of several gzip members (`cat a.gz b.gz`) reads whole.
         let reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-        searcher().search_reader(matcher(term), reader, &mut sink)?;
+        searcher().search_reader(matcher, reader, &mut sink)?;
     } else {
-        searcher().search_file(matcher(term), &file, &mut sink)?;
+        searcher().search_file(matcher, &file, &mut sink)?;
     }
     let matching_lines = sink.matching;
     Ok(ScannedFile {
@@ -226,7 +294,8 @@ pub fn scan_path(
 
 /// Searches every sync-log file in `dir`, oldest first. Rotated files from before `since`
 /// (with a day's slack for a line written just after midnight before rotation) are skipped.
-pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan {
+/// Without any key (a person with no subscription and no card) no file is read.
+pub fn scan(dir: &Path, keys: &LogKeys, since: Option<NaiveDate>) -> LogScan {
     let mut out = LogScan::default();
     let files = match log_files(dir) {
         Ok(Some(f)) => f,
@@ -238,6 +307,9 @@ pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan 
         }
     };
     out.dir_exists = true;
+    if keys.is_empty() {
+        return out;
+    }
     for f in files {
         if let (Some(since), Some(day)) = (since, f.date) {
             if day.succ_opt().is_some_and(|next| next < since) {
@@ -245,7 +317,7 @@ pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan 
                 continue;
             }
         }
-        match scan_path(&f.path, term, since, &mut out.hits) {
+        match scan_path(&f.path, keys, since, &mut out.hits) {
             Ok(s) => out.files.push(s),
             Err(e) => out
                 .warnings
@@ -263,7 +335,7 @@ pub fn scan(dir: &Path, term: &SearchTerm, since: Option<NaiveDate>) -> LogScan 
 
 struct HitSink<'a> {
     file: &'a str,
-    term: &'a SearchTerm,
+    keys: &'a LogKeys,
     since: Option<DateTime<Utc>>,
     hits: &'a mut Vec<LogHit>,
     matching: u64,
@@ -285,7 +357,7 @@ impl Sink for HitSink<'_> {
                 }
             }
             let fields = parse_fields(&text);
-            if !names_term(&fields, self.term) {
+            if !names_keys(&fields, &text, self.keys) {
                 continue;
             }
             self.matching += 1;
@@ -348,17 +420,41 @@ pub fn parse_fields(line: &str) -> LineFields {
     }
 }
 
-/// False for a line that parses whole but names another value than the one searched for: the
-/// matcher found the term's text where the log has no such field (a line written before values
-/// were escaped, whose card held `ExtInfo20:...`). Such a line is not about this term at all.
-fn names_term(fields: &LineFields, term: &SearchTerm) -> bool {
+/// False for a line that parses whole but names another value than the ones searched for: the
+/// matcher found a key's text where the log has no such field (a line written before values
+/// were escaped, whose card held `ExtInfo20:...`). Such a line is not about this search at all.
+/// A member search also drops whole lines of other persons, and unparsed lines that carry none
+/// of its cards (they may be any user of a shared subscription).
+fn names_keys(fields: &LineFields, text: &str, keys: &LogKeys) -> bool {
     if !fields.parsed {
-        return true;
+        return keys.persons.is_none() || keys.cards.iter().any(|c| has_card_token(text, c));
     }
-    match term {
-        SearchTerm::Subscription(id) => fields.subscription_id == Some(id.get()),
-        SearchTerm::Card(c) => fields.card_number.as_deref() == Some(c.as_str()),
-    }
+    let named = fields
+        .subscription_id
+        .is_some_and(|s| keys.subscriptions.contains(&s))
+        || fields
+            .card_number
+            .as_deref()
+            .is_some_and(|c| keys.cards.iter().any(|k| k.as_str() == c));
+    let person_ok = match (&keys.persons, fields.person_id) {
+        (None, _) => true,
+        (Some(ps), Some(p)) => ps.contains(&p),
+        (Some(_), None) => false,
+    };
+    named && person_ok
+}
+
+/// `ExtInfo20:<card>` as a whole token somewhere in `text`, as [`pattern`] finds it.
+fn has_card_token(text: &str, card: &CardNumber) -> bool {
+    let needle = format!("ExtInfo20:{}", escaped_card(card));
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    text.match_indices(&needle).any(|(at, _)| {
+        let before_ok = at == 0 || !word(bytes[at - 1]);
+        let after = bytes.get(at + needle.len()).copied();
+        let after_ok = after.is_none_or(|b| !(word(b) || b == b'%' || b == b'-'));
+        before_ok && after_ok
+    })
 }
 
 #[cfg(test)]
@@ -409,7 +505,7 @@ mod tests {
             &d.join(format!("{FILE_NAME}.2026-11-02.gz")),
             &line("2026-11-02", 3),
         );
-        let scan = scan(d, &t, None);
+        let scan = scan(d, &LogKeys::of(&t), None);
         let names: Vec<&str> = scan.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
@@ -437,7 +533,7 @@ mod tests {
     }
 
     fn scan_since(d: &Path, t: &SearchTerm, since: &str) -> LogScan {
-        scan(d, t, Some(since.parse().unwrap()))
+        scan(d, &LogKeys::of(t), Some(since.parse().unwrap()))
     }
 
     #[test]
@@ -469,7 +565,7 @@ mod tests {
             "2026-11-03T00:00:00.000Z ExtInfo1:863, b\n",
         )
         .unwrap();
-        let scan = scan(d, &t, None);
+        let scan = scan(d, &LogKeys::of(&t), None);
         assert_eq!(scan.warnings.len(), 2, "{:?}", scan.warnings);
         assert!(
             scan.warnings.iter().all(|w| w.contains(".gz")),
@@ -483,12 +579,59 @@ mod tests {
     }
 
     fn hits(term: &SearchTerm, text: &str) -> Vec<u64> {
+        hits_of(&LogKeys::of(term), text)
+    }
+
+    fn hits_of(keys: &LogKeys, text: &str) -> Vec<u64> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(FILE_NAME);
         std::fs::write(&p, text).unwrap();
         let mut out = Vec::new();
-        scan_path(&p, term, None, &mut out).unwrap();
+        scan_path(&p, keys, None, &mut out).unwrap();
         out.into_iter().map(|h| h.line).collect()
+    }
+
+    fn whole(sub: i64, card: &str, person: i64) -> String {
+        crate::synclog::SyncLine {
+            at: chrono::Utc::now(),
+            relay_id: "r1",
+            subscription_id: sub,
+            card_number: Some(card),
+            outbox_id: 1,
+            person_id: person,
+            attempt: 1,
+            outcome: crate::domain::AttemptOutcome::Sent,
+            http_status: Some(200),
+            external_id: None,
+            ms: 1,
+            given_back: None,
+            error: None,
+        }
+        .render()
+    }
+
+    #[test]
+    fn a_member_search_keeps_its_persons_lines_only() {
+        let keys = LogKeys {
+            subscriptions: BTreeSet::from([863, 900]),
+            cards: vec!["0034".parse().unwrap()],
+            persons: Some(BTreeSet::from([7])),
+        };
+        let text = [
+            whole(863, "0034", 7),                 // 1: theirs
+            whole(863, "0099", 8),                 // 2: a co-user of 863
+            whole(900, "0011", 7),                 // 3: theirs, under an older card
+            whole(901, "0034", 9),                 // 4: another person who held the card
+            "legacy ExtInfo1:863, saved".into(),   // 5: unparsed, names no card of theirs
+            "legacy ExtInfo20:0034 saved".into(),  // 6: unparsed, their card
+            "legacy ExtInfo20:00345 saved".into(), // 7: another card
+            whole(8630, "0034", 7),                // 8: theirs, found by the card
+        ]
+        .join("\n");
+        assert_eq!(hits_of(&keys, &text), vec![1, 3, 6, 8]);
+        // Without keys nothing is read at all.
+        assert!(pattern(&LogKeys::default()).is_none());
+        assert_eq!(hits_of(&LogKeys::default(), &text), Vec::<u64>::new());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Support search: "did this member get the SMS?" by ExtInfo1 (subscription id) or ExtInfo20
-//! (card number).
+//! Support search: "did this member get the SMS?" by ExtInfo1 (subscription id), ExtInfo20
+//! (card number), or what the caller knows about the person: their phone number, e-mail address
+//! or name (`member`).
 //!
 //! One call, [`search`], merges everything that is known about the term into one timeline per
 //! (subscription, person) match, oldest first: the outbox rows and their states, every attempt
@@ -11,7 +12,9 @@
 //!
 //! The API is shared with the dashboard and kept stable:
 //! - [`SearchTerm`] (`FromStr` accepts `ExtInfo1:863`, `ExtInfo20:0034`, and bare digits as a
-//!   subscription id — a UI that knows which box was typed in builds the variant itself);
+//!   subscription id — a UI that knows which box was typed in builds the variant itself;
+//!   [`readings`] recognises what a free-text box holds, phone numbers, e-mail addresses and
+//!   names included);
 //! - [`search`] with [`SearchOptions`] → [`SearchReport`] (`Serialize`: the `search --json`
 //!   shape documented in the README);
 //! - [`render_text`] for the human output.
@@ -22,7 +25,9 @@ mod delivery;
 #[cfg(test)]
 mod fixtures;
 pub mod logscan;
+pub mod member;
 mod phrases;
+mod recognise;
 mod render;
 mod report;
 mod timeline;
@@ -39,6 +44,8 @@ use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId}
 use crate::storage::{Storage, StorageError};
 
 pub use logscan::ScannedFile;
+pub use member::{EmailQuery, MemberKeyError, MemberQuery, NameQuery, PhoneQuery, MAX_PERSONS};
+pub use recognise::readings;
 pub use render::render_text;
 
 /// What support searches for.
@@ -48,32 +55,53 @@ pub enum SearchTerm {
     Subscription(SubscriptionId),
     /// ExtInfo20: `person.card_number`, compared whole, leading zeros included.
     Card(CardNumber),
+    /// Persons found by their phone number, e-mail address or name, then every subscription
+    /// of theirs. What was typed is personal data: it is never shown back, serialised or logged.
+    Member(MemberQuery),
 }
 
 impl SearchTerm {
-    /// `ext_info1` or `ext_info20`.
+    /// The key the term matches on: `ext_info1`, `ext_info20`, `phone`, `email` or `name`
+    /// (`matched_by` and `matched_on` in JSON).
     pub fn kind(&self) -> &'static str {
         match self {
             SearchTerm::Subscription(_) => "ext_info1",
             SearchTerm::Card(_) => "ext_info20",
+            SearchTerm::Member(MemberQuery::Phone(_)) => "phone",
+            SearchTerm::Member(MemberQuery::Email(_)) => "email",
+            SearchTerm::Member(MemberQuery::Name(_)) => "name",
         }
     }
 
-    /// The value as it appears in the sync log.
-    pub fn value(&self) -> String {
+    /// The value as it appears in the sync log; `None` for a member key, which the log never
+    /// holds (and which is personal data).
+    pub fn value(&self) -> Option<String> {
         match self {
-            SearchTerm::Subscription(id) => id.to_string(),
-            SearchTerm::Card(c) => c.to_string(),
+            SearchTerm::Subscription(id) => Some(id.to_string()),
+            SearchTerm::Card(c) => Some(c.to_string()),
+            SearchTerm::Member(_) => None,
+        }
+    }
+
+    /// `ExtInfo1:863` / `ExtInfo20:0034`, the form support greps for; `None` for a member key.
+    pub fn log_token(&self) -> Option<String> {
+        match self {
+            SearchTerm::Member(_) => None,
+            other => Some(other.to_string()),
         }
     }
 }
 
-/// `ExtInfo1:863` / `ExtInfo20:0034`, the form support greps for.
+/// `ExtInfo1:863` / `ExtInfo20:0034`, the form support greps for; a member key by its kind only
+/// (`phone number`, `e-mail address`, `name`), never its value.
 impl fmt::Display for SearchTerm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SearchTerm::Subscription(id) => write!(f, "ExtInfo1:{id}"),
             SearchTerm::Card(c) => write!(f, "ExtInfo20:{c}"),
+            SearchTerm::Member(MemberQuery::Phone(_)) => f.write_str("phone number"),
+            SearchTerm::Member(MemberQuery::Email(_)) => f.write_str("e-mail address"),
+            SearchTerm::Member(MemberQuery::Name(_)) => f.write_str("name"),
         }
     }
 }
@@ -115,14 +143,15 @@ impl FromStr for SearchTerm {
     }
 }
 
-/// `{"kind": "ext_info1", "value": "863", "log_token": "ExtInfo1:863"}`.
+/// `{"kind": "ext_info1", "value": "863", "log_token": "ExtInfo1:863"}`; a member key is
+/// `{"kind": "phone", "value": null, "log_token": null}`: what was typed is not repeated.
 impl Serialize for SearchTerm {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("SearchTerm", 3)?;
         st.serialize_field("kind", self.kind())?;
         st.serialize_field("value", &self.value())?;
-        st.serialize_field("log_token", &self.to_string())?;
+        st.serialize_field("log_token", &self.log_token())?;
         st.end()
     }
 }
@@ -247,6 +276,9 @@ pub enum Event {
 pub struct MemberVerdict {
     pub subscription_id: SubscriptionId,
     pub person_id: PersonId,
+    /// The key that found this member: the term's kind (`ext_info1`, `ext_info20`, `phone`,
+    /// `email`, `name`).
+    pub matched_on: &'static str,
     /// The member's card number now, else the last one the log shows.
     pub card_number: Option<String>,
     /// The subscription's status in the membership system now (`None`: it does not exist).
@@ -290,6 +322,14 @@ pub struct RelaySummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchReport {
     pub term: SearchTerm,
+    /// The term's kind: `ext_info1`, `ext_info20`, `phone`, `email` or `name`.
+    pub matched_by: &'static str,
+    /// For a phone, e-mail or name search: the persons that key matched, lowest id first
+    /// (whether or not they use a subscription); `None` for ExtInfo1/ExtInfo20.
+    pub matched_persons: Option<Vec<PersonId>>,
+    /// More than [`MAX_PERSONS`] persons matched: `matched_persons` and the verdicts hold the
+    /// first ones only (a warning says so too).
+    pub persons_truncated: bool,
     pub searched_at: DateTime<Utc>,
     pub since: Option<NaiveDate>,
     /// One per (subscription, person) match, by subscription then person.
@@ -323,22 +363,47 @@ pub enum SearchError {
     Scan(String),
 }
 
-/// Answers "what happened to this subscription / card?" from the database and the sync logs
-/// in `log_dir` (a missing folder is not an error: the report says so).
+/// Answers "what happened to this subscription / card / person?" from the database and the
+/// sync logs in `log_dir` (a missing folder is not an error: the report says so).
 pub async fn search(
     storage: &dyn Storage,
     log_dir: &Path,
     term: &SearchTerm,
     opts: &SearchOptions,
 ) -> Result<SearchReport, SearchError> {
-    // The log scan is blocking file I/O: it runs on the blocking pool while the database
-    // answers.
-    let scan = {
-        let (dir, term, since) = (log_dir.to_path_buf(), term.clone(), opts.since);
-        tokio::task::spawn_blocking(move || logscan::scan(&dir, &term, since))
+    let (seed, scan) = match term {
+        // The log holds no phone number, address or name: the persons are found first, and
+        // the log is searched for their subscriptions and cards.
+        SearchTerm::Member(_) => {
+            let seed = db::seed(storage, term).await?;
+            tracing::debug!(
+                kind = term.kind(),
+                persons = seed.persons_found(),
+                pairs = seed.pair_count(),
+                "member search"
+            );
+            let scan = scan_logs(log_dir, seed.log_keys(), opts.since).await?;
+            (seed, scan)
+        }
+        // The log scan is blocking file I/O: it runs on the blocking pool while the database
+        // answers.
+        _ => {
+            let scan = scan_logs(log_dir, logscan::LogKeys::of(term), opts.since);
+            let seed = db::seed(storage, term).await;
+            let scan = scan.await?;
+            (seed?, scan)
+        }
     };
-    let seed = db::seed(storage, term).await;
-    let scan = scan.await.map_err(|e| SearchError::Scan(e.to_string()))?;
-    let facts = db::load(storage, term, seed?, &scan.hits).await?;
+    let facts = db::load(storage, term, seed, &scan.hits).await?;
     Ok(report::report(term, log_dir, opts, facts, scan))
+}
+
+fn scan_logs(
+    log_dir: &Path,
+    keys: logscan::LogKeys,
+    since: Option<NaiveDate>,
+) -> impl std::future::Future<Output = Result<logscan::LogScan, SearchError>> {
+    let dir = log_dir.to_path_buf();
+    let task = tokio::task::spawn_blocking(move || logscan::scan(&dir, &keys, since));
+    async move { task.await.map_err(|e| SearchError::Scan(e.to_string())) }
 }

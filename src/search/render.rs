@@ -25,6 +25,21 @@ pub fn render_text(r: &SearchReport) -> String {
                 n => format!("{n} members"),
             }
         );
+        if let Some(persons) = &r.matched_persons {
+            let ids: Vec<String> = persons.iter().map(|p| p.to_string()).collect();
+            let _ = writeln!(
+                o,
+                "  found by {}: person{} {}{}",
+                r.term,
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", "),
+                if r.persons_truncated {
+                    " (more match: only these are shown)"
+                } else {
+                    ""
+                }
+            );
+        }
         for v in &r.verdicts {
             let _ = writeln!(o, "  {} {}: {}", label(v.verdict), who(v), d(&v.summary));
             if let Some(a) = &v.advice {
@@ -102,7 +117,14 @@ pub fn render_text(r: &SearchReport) -> String {
     }
 
     let _ = writeln!(o);
-    if r.log_dir_exists {
+    let nobody = r.matched_persons.as_ref().is_some_and(|p| p.is_empty());
+    if r.log_dir_exists && nobody {
+        let _ = writeln!(
+            o,
+            "the sync log in {} was not searched: no person matched, and it holds no phone numbers, e-mail addresses or names",
+            r.log_dir
+        );
+    } else if r.log_dir_exists {
         let names: Vec<&str> = r
             .log_files_scanned
             .iter()

@@ -36,7 +36,7 @@ pub(super) fn report(
                 .unwrap_or_default();
             let t = timeline::build(*pair, &facts, hits, since);
             let v = wording::verdict(&t, &delivery, now);
-            member_verdict(t, v)
+            member_verdict(term, t, v)
         })
         .collect();
 
@@ -58,9 +58,17 @@ pub(super) fn report(
             .all(|v| v.verdict == VerdictKind::NeverQueued))
     .then(|| wording::no_match(term, &facts, &verdicts, &delivery, &log_files_note));
     let relay_running = delivery.relay_running;
+    let mut warnings = scan.warnings;
+    let persons_truncated = facts.found.as_ref().is_some_and(|f| f.truncated);
+    if persons_truncated {
+        warnings.push(wording::persons_cut(term));
+    }
 
     SearchReport {
         term: term.clone(),
+        matched_by: term.kind(),
+        matched_persons: facts.found.as_ref().map(|f| f.ids()),
+        persons_truncated,
         searched_at: now,
         since: opts.since,
         verdicts,
@@ -76,17 +84,18 @@ pub(super) fn report(
         bytes_scanned: scan.files.iter().map(|f| f.bytes).sum(),
         log_files_scanned: scan.files,
         log_files_skipped: scan.skipped,
-        warnings: scan.warnings,
+        warnings,
     }
 }
 
 /// The member's part of the report: the verdict, the newest row's figures, the timeline.
-fn member_verdict(t: Timeline<'_>, v: Verdict) -> MemberVerdict {
+fn member_verdict(term: &SearchTerm, t: Timeline<'_>, v: Verdict) -> MemberVerdict {
     let latest = t.latest;
     let digis = t.digis;
     MemberVerdict {
         subscription_id: t.subscription,
         person_id: t.person,
+        matched_on: term.kind(),
         card_number: t.card_number,
         subscription_status: t.status.map(str::to_string),
         is_user: t.is_user,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::db::Facts;
 use super::delivery::Delivery;
 use super::logscan::LogHit;
+use super::member::{MemberQuery, MAX_PERSONS};
 use super::phrases::{capitalised, due, ext_id, last_error, plural, when};
 use super::timeline::Timeline;
 use super::{MemberVerdict, SearchTerm, VerdictKind};
@@ -398,11 +399,31 @@ pub(super) fn no_match(
             } else {
                 format!(
                     "Nothing was ever queued for {term} ({logs}, none matches): {}",
-                    verdicts
-                        .iter()
-                        .map(|v| v.summary.trim_start_matches("Never queued: ").to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    never_queued_summaries(verdicts)
+                )
+            }
+        }
+        SearchTerm::Member(query) => {
+            let persons = facts.found.as_ref().map(|f| f.ids()).unwrap_or_default();
+            if persons.is_empty() {
+                format!(
+                    "No match for this {term}: no person in the membership database has it. {} (The sync log was not searched: it holds no phone numbers, e-mail addresses or names.)",
+                    member_hint(query)
+                )
+            } else if verdicts.is_empty() {
+                let (who, holds) = if persons.len() == 1 {
+                    ("person", "has it but is")
+                } else {
+                    ("persons", "have it but are")
+                };
+                format!(
+                    "No match for this {term}: {who} {} {holds} not a user of any subscription (the user was never added), so nothing is sent; no log line either ({logs}).",
+                    persons.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
+                )
+            } else {
+                format!(
+                    "Nothing was ever queued for this {term} ({logs}, none matches): {}",
+                    never_queued_summaries(verdicts)
                 )
             }
         }
@@ -412,7 +433,7 @@ pub(super) fn no_match(
             .subscriptions
             .get(id)
             .is_some_and(|f| f.status.is_some()),
-        SearchTerm::Card(_) => !verdicts.is_empty(),
+        SearchTerm::Card(_) | SearchTerm::Member(_) => !verdicts.is_empty(),
     };
     // When the number itself is unknown, the relay's state is not the cause: leave it out.
     if exists {
@@ -421,6 +442,37 @@ pub(super) fn no_match(
         }
     }
     s
+}
+
+fn never_queued_summaries(verdicts: &[MemberVerdict]) -> String {
+    verdicts
+        .iter()
+        .map(|v| v.summary.trim_start_matches("Never queued: ").to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How a member key is compared, so support can tell a typing slip from an unknown member.
+fn member_hint(query: &MemberQuery) -> String {
+    match query {
+        MemberQuery::Phone(q) => format!(
+            "Numbers are compared as the payload reads them (with or without the country code, 00, the trunk 0 or separators, it is one number); a number typed without + or 00 is read as {}: type a foreign number with its country code.",
+            q.default_region()
+        ),
+        MemberQuery::Email(_) => {
+            "Addresses are compared whole, case aside: check the spelling, or search by phone number or name.".to_string()
+        }
+        MemberQuery::Name(_) => {
+            "Names match in part, case and accents aside, and every word typed must occur in the first or last name: try fewer words.".to_string()
+        }
+    }
+}
+
+/// The warning when more persons matched than one search reports on.
+pub(super) fn persons_cut(term: &SearchTerm) -> String {
+    format!(
+        "more than {MAX_PERSONS} persons match this {term}: only the first {MAX_PERSONS} (lowest person ids) are shown; narrow the search (more of the name, or the phone number or e-mail address)"
+    )
 }
 
 #[cfg(test)]

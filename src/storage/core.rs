@@ -736,6 +736,49 @@ macro_rules! storage_impl {
                 Ok(ids.into_iter().map(PersonId).collect())
             }
 
+            async fn persons_matching(
+                &self,
+                filter: &PersonFilter,
+                after: Option<PersonId>,
+                limit: u32,
+            ) -> Result<Vec<PersonRow>> {
+                let (sql, arg) = match filter {
+                    PersonFilter::PhoneDigits(d) => (Self::SQL.persons_by_phone, d.clone()),
+                    PersonFilter::Email(e) => (Self::SQL.persons_by_email, e.clone()),
+                    PersonFilter::NameWord(w) => {
+                        (Self::SQL.persons_by_name, decode::like_containing(w))
+                    }
+                };
+                Ok(sqlx::query(sql)
+                    .bind(arg)
+                    .bind(after.map_or(i64::MIN, |p| p.0))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("finding persons")?
+                    .iter()
+                    .filter_map(decode::person)
+                    .collect())
+            }
+
+            async fn pairs_of_persons(
+                &self,
+                persons: &[PersonId],
+            ) -> Result<Vec<(SubscriptionId, PersonId)>> {
+                if persons.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids = persons.iter().map(|p| p.0).collect();
+                Ok(sqlx::query(Self::SQL.pairs_of_persons)
+                    .bind($crate::storage::lists::IdList(ids))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading the persons' subscriptions")?
+                    .iter()
+                    .filter_map(decode::pair)
+                    .collect())
+            }
+
             async fn active_members_page(
                 &self,
                 after: Option<(SubscriptionId, PersonId)>,

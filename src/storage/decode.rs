@@ -8,7 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, TypeInfo, ValueRef};
 
-use super::{MemberRead, MemberRow, RowDefect, StoredId};
+use super::{MemberRead, MemberRow, PersonRow, RowDefect, StoredId};
+use crate::domain::{PersonId, SubscriptionId};
 
 /// One column's value before it is typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +142,45 @@ pub(crate) fn flag(cell: Cell) -> Result<bool, &'static str> {
         Cell::Bad(p) => Err(p),
         Cell::Int(_) | Cell::Real(_) => Err(BAD),
     }
+}
+
+/// One `person` row for search, or `None` when its id is not a whole number (such a row can
+/// be neither named nor paged past). Any other column that cannot be read is `None`: that person
+/// cannot match on it, and the search goes on for everyone else.
+pub(crate) fn person(r: &impl Cells) -> Option<PersonRow> {
+    let id = int(r.cell("id")).ok().flatten()?;
+    let t = |column: &str| text(r.cell(column)).ok().flatten();
+    Some(PersonRow {
+        id: PersonId(id),
+        first_name: t("first_name"),
+        last_name: t("last_name"),
+        email: t("email"),
+        mobile_country_code: t("mobile_country_code"),
+        mobile_number: t("mobile_number"),
+        card_number: t("card_number"),
+        country_alpha2: t("country_alpha2"),
+    })
+}
+
+/// A (subscription, person) pair of ids, or `None` when either is not a whole number.
+pub(crate) fn pair(r: &impl Cells) -> Option<(SubscriptionId, PersonId)> {
+    let s = int(r.id_cell("subscription_id")).ok().flatten()?;
+    let p = int(r.id_cell("person_id")).ok().flatten()?;
+    Some((SubscriptionId(s), PersonId(p)))
+}
+
+/// `%word%` for `LIKE ... ESCAPE '\'`: the word's own `%`, `_` and `\` match themselves.
+pub(crate) fn like_containing(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// One `digis_member` row, or the first column that cannot be typed.

@@ -206,6 +206,21 @@ pub trait Storage: Send + Sync {
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>>;
     /// Persons holding a card number in the host table, whether or not they use a subscription.
     async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>>;
+    /// Persons who may match `filter`, after `after` in id order, at most `limit`: a superset
+    /// narrowed in SQL (see [`PersonFilter`]); the caller compares exactly and pages on with
+    /// the last id. Only persons with a whole-number id are read.
+    async fn persons_matching(
+        &self,
+        filter: &PersonFilter,
+        after: Option<PersonId>,
+        limit: u32,
+    ) -> Result<Vec<PersonRow>>;
+    /// Every (subscription, person) pair that names one of `persons`: users now (the
+    /// `digis_member` view), outbox rows and `digis` rows, by subscription then person.
+    async fn pairs_of_persons(
+        &self,
+        persons: &[PersonId],
+    ) -> Result<Vec<(SubscriptionId, PersonId)>>;
     /// Users of ACTIVE subscriptions after `after` in (subscription_id, person_id) order.
     /// A row that cannot be read is an `Err` in its place (it still counts towards `limit`).
     async fn active_members_page(

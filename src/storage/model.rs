@@ -349,6 +349,60 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 
+/// What [`Storage::persons_matching`](super::Storage::persons_matching) narrows by in SQL. The
+/// narrowing is coarse and never misses a person the exact rule would find; the exact
+/// comparison (the payload's phone normalisation, Unicode folding) is the caller's
+/// (`search::member`), on the rows handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PersonFilter {
+    /// Digits every form of the number contains once separators are removed (the trailing
+    /// digits of the national number).
+    PhoneDigits(String),
+    /// The address lower-cased; stored addresses are compared trimmed and lower-cased, and every
+    /// address holding a character outside printable ASCII is a candidate (SQL lower-cases ASCII
+    /// only).
+    Email(String),
+    /// One folded word of the name (ASCII letters and digits); a candidate holds it in
+    /// `first_name || ' ' || last_name` (apostrophes removed, any case), or holds a character
+    /// outside printable ASCII (folding in Rust decides those).
+    NameWord(String),
+}
+
+/// Redacted: the filter holds what an operator typed (part of a number, an address, a name).
+impl std::fmt::Debug for PersonFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PersonFilter::PhoneDigits(_) => "PhoneDigits(<redacted>)",
+            PersonFilter::Email(_) => "Email(<redacted>)",
+            PersonFilter::NameWord(_) => "NameWord(<redacted>)",
+        })
+    }
+}
+
+/// A `person` row as search compares it (with the address country, which decides how a
+/// national number is read). Host data: a column that cannot be read (bytes that are not UTF-8)
+/// is `None` here, so that person cannot match on it, and nobody else is affected.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub id: PersonId,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub mobile_country_code: Option<String>,
+    pub mobile_number: Option<String>,
+    pub card_number: Option<String>,
+    pub country_alpha2: Option<String>,
+}
+
+/// The id only: the rest is personal data, and `Debug` output can end up in logs.
+impl std::fmt::Debug for PersonRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonRow")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod stored_id_tests {
     use super::StoredId;

@@ -50,7 +50,7 @@ macro_rules! sql_files {
 }
 
 sql_files! {
-    fragments: outbox_select, member_select;
+    fragments: outbox_select, member_select, person_select;
     outbox_by_ids after outbox_select,
     outbox_page_older after outbox_select,
     outbox_page_newer after outbox_select,
@@ -98,6 +98,10 @@ sql_files! {
     persons_by_card,
     schema_objects,
     schema_triggers,
+    persons_by_phone after person_select,
+    persons_by_email after person_select,
+    persons_by_name after person_select,
+    pairs_of_persons,
 }
 
 #[cfg(test)]
@@ -250,7 +254,60 @@ mod tests {
                 self.persons_by_card,
                 self.schema_objects,
                 self.schema_triggers,
+                self.persons_by_phone,
+                self.persons_by_email,
+                self.persons_by_name,
+                self.pairs_of_persons,
             ]
+        }
+    }
+
+    /// The SQLite phone narrowing removes exactly the characters a typed number may hold
+    /// between its digits (`payload::phone::SEPARATORS`, and the `+`), each with a replace():
+    /// one missing would lose every number typed with it.
+    #[test]
+    fn phone_narrowing_removes_every_separator() {
+        let sql: String = SQLITE
+            .persons_by_phone
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
+        for c in crate::payload::phone::SEPARATORS.iter().chain(&['+']) {
+            let removed = if c.is_ascii() {
+                format!("'{c}', '')")
+            } else {
+                format!("char({}), '')", *c as u32)
+            };
+            assert!(sql.contains(&removed), "persons_by_phone.sql keeps {c:?}");
+        }
+        assert_eq!(
+            sql.matches("replace(").count(),
+            crate::payload::phone::SEPARATORS.len() + 1
+        );
+    }
+
+    /// Both name narrowings replace exactly the letters `search::member::SQL_FOLDS` lists, each
+    /// as deunicode folds it (a wrong replacement would lose names), and hand over every name
+    /// holding any other non-ASCII letter (the character class lists the same letters).
+    #[test]
+    fn name_narrowing_folds_the_listed_letters() {
+        let folds = crate::search::member::SQL_FOLDS;
+        let class: String = folds.iter().map(|(c, _)| *c).collect();
+        for (db, sql) in [
+            ("sqlite", SQLITE.persons_by_name),
+            ("postgres", POSTGRES.persons_by_name),
+        ] {
+            let body: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect();
+            for (c, ascii) in folds {
+                let replaced = format!("'{c}', '{ascii}')");
+                assert_eq!(body.matches(&replaced).count(), 1, "{db}: {replaced}");
+            }
+            assert!(body.contains(&format!("[^ -~{class}]")), "{db}: the class");
+            let non_ascii = body.chars().filter(|c| !c.is_ascii()).count();
+            assert_eq!(non_ascii, 2 * folds.len(), "{db}: letters besides the list");
         }
     }
 }

@@ -8,8 +8,9 @@ use super::view::help_max_scroll;
 use crate::operator::Refusal;
 use crate::storage::OutboxRow;
 
-/// The longest search input; a subscription id or a card number is far shorter.
-const MAX_INPUT: usize = 64;
+/// The longest search input: an e-mail address (`search::member::MAX_EMAIL_CHARS`), the
+/// longest key the box takes.
+const MAX_INPUT: usize = crate::search::member::MAX_EMAIL_CHARS;
 /// Lines one PgUp / PgDn scrolls the detail pane, the search result and the help.
 const SCROLL_PAGE: u16 = 10;
 
@@ -249,7 +250,7 @@ fn submit_search(app: &mut App) -> Vec<Effect> {
     if term.is_empty() {
         app.set_status(
             StatusKind::Error,
-            "type a subscription id (ExtInfo1) or a card number (ExtInfo20) first",
+            "type a subscription id, a card number, a phone number, an e-mail address or a name first",
         );
         return Vec::new();
     }

@@ -197,11 +197,12 @@ impl Executor {
         })
     }
 
-    /// The search module's report as text. Bare digits may be a subscription id or a card
-    /// number: both are searched, and a reading that found nothing is left out when the other
+    /// The search module's report as text. The input is recognised by its shape
+    /// (`search::readings`): bare digits may be a subscription id, a card number or a phone
+    /// number; every reading is searched, and one that found nothing is left out when another
     /// found something.
     async fn search(&self, input: &str) -> Result<Vec<String>, String> {
-        let terms = search_terms(input)?;
+        let terms = crate::search::readings(input, &self.config.payload.default_region)?;
         let opts = crate::search::SearchOptions::from_config(&self.config, Utc::now());
         let mut found = Vec::new();
         let mut missed = Vec::new();
@@ -237,36 +238,6 @@ impl Executor {
         }
         Ok(lines)
     }
-}
-
-/// What to search for: `ExtInfo1:863` / `ExtInfo20:0034` as written, bare digits both ways
-/// (a leading zero can only be a card), anything else as a card number.
-pub fn search_terms(input: &str) -> Result<Vec<crate::search::SearchTerm>, String> {
-    use crate::search::SearchTerm;
-    let s = input.trim();
-    let lower = s.to_ascii_lowercase();
-    if lower.starts_with("extinfo1:") || lower.starts_with("extinfo20:") {
-        return s
-            .parse::<SearchTerm>()
-            .map(|t| vec![t])
-            .map_err(|e| e.to_string());
-    }
-    let mut terms = Vec::new();
-    if !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(id) = s.parse::<SubscriptionId>() {
-            terms.push(SearchTerm::Subscription(id));
-        }
-    }
-    match s.parse::<crate::domain::CardNumber>() {
-        Ok(card) => terms.push(SearchTerm::Card(card)),
-        Err(e) if terms.is_empty() => {
-            return Err(format!(
-                "not a subscription id (ExtInfo1) or a card number (ExtInfo20): {e}"
-            ))
-        }
-        Err(_) => {}
-    }
-    Ok(terms)
 }
 
 /// The payload's keys and JSON values in contract order.

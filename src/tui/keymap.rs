@@ -246,7 +246,7 @@ pub const SECTIONS: &[Section] = &[
             },
             Binding {
                 keys: &[(K::Char('/'), A::Search)],
-                help: "search by ExtInfo1 or ExtInfo20",
+                help: "search: id, card, phone, e-mail, name",
             },
             Binding {
                 keys: &[(K::Char('?'), A::Help)],

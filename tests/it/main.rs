@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod alerting;
 mod bad_input_corpus;
+mod cli_docs;
 mod cli_ops;
 mod common;
 mod db_outage;

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use digis_relay::domain::AttemptOutcome;
 use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
 use digis_relay::search::{
-    render_text, search, Event, EventSource, SearchOptions, SearchReport, SearchTerm, VerdictKind,
+    render_text, search, EmailQuery, Event, EventSource, MemberQuery, NameQuery, PhoneQuery,
+    SearchOptions, SearchReport, SearchTerm, VerdictKind,
 };
 use digis_relay::storage::{AttemptRecord, ClaimedRow, Completion, RelayInfo, Storage};
 use digis_relay::synclog::{SyncLine, SyncLog, FILE_NAME};
@@ -29,6 +30,10 @@ both_databases!(
     empty_or_missing_log_folder,
     json_shape_is_stable,
     cli_search_json_and_exit_codes,
+    member_search_by_phone_email_and_name,
+    member_search_cuts_long_lists,
+    member_search_says_why_nothing_matched,
+    cli_member_search_never_logs_what_was_typed,
 );
 
 const RELAY: &str = "relay-t";
@@ -792,6 +797,9 @@ pub fn assert_json_shape(v: &Value) {
         keys(v),
         sorted(&[
             "term",
+            "matched_by",
+            "matched_persons",
+            "persons_truncated",
             "searched_at",
             "since",
             "verdicts",
@@ -811,7 +819,22 @@ pub fn assert_json_shape(v: &Value) {
         ])
     );
     assert_eq!(keys(&v["term"]), sorted(&["kind", "value", "log_token"]));
-    assert!(v["term"]["value"].is_string());
+    let kind = v["term"]["kind"].as_str().unwrap();
+    assert!(["ext_info1", "ext_info20", "phone", "email", "name"].contains(&kind));
+    assert_eq!(v["matched_by"], kind);
+    assert!(v["persons_truncated"].is_boolean());
+    if kind.starts_with("ext_info") {
+        assert!(v["term"]["value"].is_string() && v["term"]["log_token"].is_string());
+        assert!(v["matched_persons"].is_null());
+    } else {
+        // What was typed is never repeated: no value, and no log token (the log holds none).
+        assert!(v["term"]["value"].is_null() && v["term"]["log_token"].is_null());
+        assert!(v["matched_persons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(Value::is_i64));
+    }
     assert!(v["searched_at"].is_string());
     assert!(v["use_digis"].is_boolean() && v["paused"].is_boolean());
     assert!(v["relay_running"].is_boolean() && v["log_dir_exists"].is_boolean());
@@ -845,6 +868,7 @@ pub fn assert_json_shape(v: &Value) {
             sorted(&[
                 "subscription_id",
                 "person_id",
+                "matched_on",
                 "card_number",
                 "subscription_status",
                 "is_user",
@@ -864,6 +888,7 @@ pub fn assert_json_shape(v: &Value) {
             ])
         );
         assert!(m["subscription_id"].is_i64() && m["person_id"].is_i64());
+        assert_eq!(m["matched_on"], kind);
         assert!(m["is_user"].is_boolean() && m["summary"].is_string());
         assert!(["sent", "waiting", "failed", "discarded", "never_queued"]
             .contains(&m["verdict"].as_str().unwrap()));
@@ -1157,4 +1182,379 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
         serde_json::json!([format!("{FILE_NAME}.{}.gz", day(10))])
     );
     assert_eq!(v["log_files_scanned"].as_array().unwrap().len(), 3);
+}
+
+// --- finding a member by what the caller knows ----------------------------------------------
+
+fn phone(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Phone(PhoneQuery::parse(typed, "SE").unwrap()))
+}
+
+fn email(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Email(EmailQuery::parse(typed).unwrap()))
+}
+
+fn name(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Name(NameQuery::parse(typed).unwrap()))
+}
+
+fn persons(r: &SearchReport) -> Vec<i64> {
+    r.matched_persons
+        .as_deref()
+        .expect("a member search lists its persons")
+        .iter()
+        .map(|p| p.0)
+        .collect()
+}
+
+fn pairs(r: &SearchReport) -> Vec<(i64, i64)> {
+    r.verdicts
+        .iter()
+        .map(|v| (v.subscription_id.0, v.person_id.0))
+        .collect()
+}
+
+/// Åsa Lindström (1) shares subscription 863 with an ordinary member (2) and alone has 864;
+/// Björn Berg (3), a Norwegian ÅSA Ek (4), Pat O'Brien (5) and Kim (6, an address stored with
+/// stray whitespace) have one each. Every row is sent but Åsa's in 864, which Digis rejects.
+async fn members(db: &TestDb) -> DateTime<Utc> {
+    let people = [
+        (
+            1,
+            "Åsa",
+            "Lindström",
+            "Asa.Lindstrom@Example.se",
+            "46",
+            "070-123 45 67",
+        ),
+        (
+            3,
+            "Björn",
+            "Berg",
+            "bjorn@example.se",
+            "46",
+            "+46 70 765 43 21",
+        ),
+        (4, "ÅSA", "Ek", "ÅSA.EK@example.no", "47", "412 34 567"),
+        (
+            5,
+            "Pat",
+            "O'Brien",
+            "pat@example.se",
+            "46",
+            "0046 70 111 22 33",
+        ),
+        (6, "Kim", "Ny", " Kim@Example.se\t", "46", "070/222 33 44"),
+    ];
+    for (id, first, last, mail, cc, number) in people {
+        db.person_with(&Person {
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            email: Some(mail.into()),
+            mobile_country_code: Some(cc.into()),
+            mobile_number: Some(number.into()),
+            ..Person::ordinary(id)
+        })
+        .await;
+    }
+    db.active_with(863, &[1, 2]).await;
+    db.active_with(864, &[1]).await;
+    for (sub, person) in [(865, 3), (866, 4), (867, 5), (868, 6)] {
+        db.active_with(sub, &[person]).await;
+    }
+    let log = SyncLog::open(&log_dir(db)).unwrap();
+    let now = Utc::now();
+    relay_pass(db, &log, now, |c| {
+        if c.row.subscription_id == SubscriptionId(864) {
+            (Completion::Failed, Some(400), Some("rejected".into()))
+        } else {
+            sent(c)
+        }
+    })
+    .await;
+    now
+}
+
+async fn member_search_by_phone_email_and_name(db: TestDb) {
+    let now = members(&db).await;
+    // The three forms staff type are one number: Åsa's two subscriptions, and only her lines.
+    for typed in ["070-123 45 67", "+46701234567", "0046 70 123 45 67"] {
+        let r = find(&db, &phone(typed), &opts(now)).await;
+        assert_eq!(persons(&r), [1], "{typed}");
+        assert_eq!(pairs(&r), [(863, 1), (864, 1)], "{typed}");
+        assert_eq!(r.matched_by, "phone");
+        assert!(!r.persons_truncated);
+        let (a, b) = (&r.verdicts[0], &r.verdicts[1]);
+        assert_eq!(
+            (a.verdict, b.verdict),
+            (VerdictKind::Sent, VerdictKind::Failed)
+        );
+        assert!(r.verdicts.iter().all(|v| v.matched_on == "phone"));
+        for v in &r.verdicts {
+            let lines = log_lines(v);
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].contains("person=1 "), "{}", lines[0]);
+        }
+        // The co-user's line in 863 was read by no one's timeline.
+        assert!(r.other_log_lines.is_empty(), "{:#?}", r.other_log_lines);
+        assert_eq!(r.log_files_scanned[0].matching_lines, 2);
+        assert!(r.not_found.is_none());
+        let text = render_text(&r);
+        assert!(
+            text.starts_with("phone number: 2 members\n  found by phone number: person 1\n  SENT"),
+            "{text}"
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_json_shape(&v);
+        assert_eq!(v["matched_persons"], serde_json::json!([1]));
+    }
+    // A Norwegian number is found by its own country code, and the Swedish reading of the same
+    // digits is someone else's number.
+    assert_eq!(
+        persons(&find(&db, &phone("+47 412 34 567"), &opts(now)).await),
+        [4]
+    );
+    assert_eq!(
+        persons(&find(&db, &phone("0047 41234567"), &opts(now)).await),
+        [4]
+    );
+    assert_eq!(
+        persons(&find(&db, &phone("070-765 43 21"), &opts(now)).await),
+        [3]
+    );
+    assert_eq!(
+        persons(&find(&db, &phone("+46 70 111 22 33"), &opts(now)).await),
+        [5]
+    );
+    assert_eq!(
+        persons(&find(&db, &phone("0702223344"), &opts(now)).await),
+        [6]
+    );
+
+    // Addresses: any case, stored whitespace aside, non-ASCII letters folded too.
+    for (typed, want) in [
+        ("asa.lindstrom@example.SE", 1),
+        ("åsa.ek@EXAMPLE.no", 4),
+        ("kim@example.se", 6),
+    ] {
+        let r = find(&db, &email(typed), &opts(now)).await;
+        assert_eq!(persons(&r), [want], "{typed}");
+        assert!(r.verdicts.iter().all(|v| v.matched_on == "email"));
+    }
+    assert!(persons(&find(&db, &email("asa.lindstrom@example.com"), &opts(now)).await).is_empty());
+
+    // Names: partial, case and accents aside, words in any order.
+    for (typed, want) in [
+        ("asa", vec![1, 4]),
+        ("ÅSA", vec![1, 4]),
+        ("Åsa Lind", vec![1]),
+        ("lindstrom asa", vec![1]),
+        ("Lindström", vec![1]),
+        ("bjorn", vec![3]),
+        ("BJÖRN berg", vec![3]),
+        ("obrien", vec![5]),
+        ("O'Brien", vec![5]),
+        ("Efternamn2", vec![2]),
+    ] {
+        let r = find(&db, &name(typed), &opts(now)).await;
+        assert_eq!(persons(&r), want, "{typed}");
+        assert_eq!(r.matched_by, "name");
+    }
+    let r = find(&db, &name("asa"), &opts(now)).await;
+    assert_eq!(pairs(&r), [(863, 1), (864, 1), (866, 4)]);
+}
+
+async fn member_search_cuts_long_lists(db: TestDb) {
+    db.unit(1, "Stamina Centrum").await;
+    let values: Vec<String> = (100..152)
+        .map(|id| format!("({id}, 1, 'Anna', 'Test{id}')"))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO person (id, unit_id, first_name, last_name) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    db.active_with(863, &[100, 151]).await;
+    let now = Utc::now();
+    let r = find(&db, &name("anna test"), &opts(now)).await;
+    assert!(r.persons_truncated);
+    assert_eq!(persons(&r), (100..150).collect::<Vec<i64>>());
+    // Only the kept persons' subscriptions: 151 was cut.
+    assert_eq!(pairs(&r), [(863, 100)]);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("more than 50 persons")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(render_text(&r).contains("(more match: only these are shown)"));
+    let r = find(&db, &name("test151"), &opts(now)).await;
+    assert!(!r.persons_truncated);
+    assert_eq!(pairs(&r), [(863, 151)]);
+}
+
+async fn member_search_says_why_nothing_matched(db: TestDb) {
+    std::fs::create_dir_all(log_dir(&db)).unwrap();
+    std::fs::write(log_dir(&db).join(FILE_NAME), "").unwrap();
+    db.person_with(&Person {
+        mobile_number: Some("070-555 55 55".into()),
+        ..Person::ordinary(9)
+    })
+    .await;
+    let now = Utc::now();
+    let r = find(&db, &phone("070-999 99 99"), &opts(now)).await;
+    let nf = r.not_found.clone().expect("not found");
+    assert!(
+        nf.starts_with("No match for this phone number: no person"),
+        "{nf}"
+    );
+    assert!(nf.contains("read as SE"), "{nf}");
+    assert!(r.verdicts.is_empty() && persons(&r).is_empty());
+    // The log holds no phone numbers: no file is read for nobody.
+    assert!(r.log_files_scanned.is_empty());
+
+    let r = find(&db, &phone("+46 70 555 55 55"), &opts(now)).await;
+    let nf = r.not_found.clone().expect("not found");
+    assert!(
+        nf.contains("person 9 has it but is not a user of any subscription"),
+        "{nf}"
+    );
+    let r = find(&db, &email("nobody@example.se"), &opts(now)).await;
+    assert!(r
+        .not_found
+        .unwrap()
+        .contains("Addresses are compared whole"));
+    let r = find(&db, &name("Zlatan"), &opts(now)).await;
+    assert!(r.not_found.unwrap().contains("Names match in part"));
+
+    // A person row the relay cannot fully read is still found by what can be read, and does
+    // not stop the search for anyone else (SQLite keeps any bytes in a text column).
+    if db.kind == crate::common::Kind::Sqlite {
+        db.exec(
+            "UPDATE person SET first_name = CAST(x'C3' AS TEXT), email = CAST(x'FF' AS TEXT) WHERE id = 9",
+        )
+        .await;
+        db.person_with(&Person {
+            first_name: Some("Åke".into()),
+            ..Person::ordinary(10)
+        })
+        .await;
+        assert_eq!(
+            persons(&find(&db, &phone("+46 70 555 55 55"), &opts(now)).await),
+            [9]
+        );
+        assert_eq!(persons(&find(&db, &name("ake"), &opts(now)).await), [10]);
+        assert_eq!(
+            persons(&find(&db, &email("member10@example.se"), &opts(now)).await),
+            [10]
+        );
+    }
+}
+
+/// Through the real binary at `RUST_LOG=trace`: what was typed and the member's personal data
+/// reach no log (stderr, the sync-log folder) and are not echoed on stdout either; the answer
+/// shows ids, cards and the key's kind.
+async fn cli_member_search_never_logs_what_was_typed(db: TestDb) {
+    members(&db).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+            .current_dir(db.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DIGIS_RELAY_CONFIG")
+            .env_remove("DIGIS_RELAY_LOG")
+            .env("RUST_LOG", "trace")
+            .arg("--database-url")
+            .arg(&db.url)
+            .arg("--log-dir")
+            .arg(log_dir(&db))
+            .arg("search")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Åsa's data as stored, and every piece of what is typed below.
+    let personal = [
+        "Åsa",
+        "Lindstr",
+        "lindstr",
+        "Asa.Lindstrom",
+        "asa.lindstrom",
+        "Example.se",
+        "070-123 45 67",
+        "0701234567",
+        "701234567",
+        "1234567",
+        "070-999",
+        "999 99 99",
+        "Nobody",
+        "ÅSA",
+        "no-at-sign",
+    ];
+    let clean = |what: &str, text: &str| {
+        for p in personal {
+            assert!(!text.contains(p), "{what} holds {p:?}:\n{text}");
+        }
+    };
+    for (args, code, kind) in [
+        (vec!["--phone", "070-123 45 67", "--json"], 0, "phone"),
+        (vec!["--phone", "+46701234567"], 0, "phone"),
+        (
+            vec!["--email", "Asa.Lindstrom@Example.se", "--json"],
+            0,
+            "email",
+        ),
+        (vec!["--name", "Lindström"], 0, "name"),
+        (vec!["--name", "ÅSA", "--json"], 0, "name"),
+        (vec!["--phone", "070-999 99 99"], 1, "phone"),
+        (vec!["--name", "Nobody Atall", "--json"], 1, "name"),
+    ] {
+        let (status, stdout, stderr) = run(&args);
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+        // Logging was on at trace: the search said what it did, by counts.
+        assert!(stderr.contains("member search"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("kind=\"{kind}\""))
+                || stderr.contains(&format!("kind={kind}")),
+            "{stderr}"
+        );
+        clean("stderr", &stderr);
+        clean("stdout", &stdout);
+        if args.contains(&"--json") {
+            let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+            assert_json_shape(&v);
+            assert_eq!(v["matched_by"], kind);
+        } else if code == 0 {
+            assert!(stdout.contains("found by"), "{stdout}");
+            assert!(stdout.contains("person 1"), "{stdout}");
+        }
+    }
+    // A value that cannot be searched for: exit 2, one line naming the flag, not the value.
+    for (args, flag) in [
+        (vec!["--email", "no-at-sign"], "--email"),
+        (vec!["--name", "Å"], "--name"),
+        (vec!["--phone", "070-999"], "--phone"),
+    ] {
+        let (status, stdout, stderr) = run(&args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(flag), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        clean("stderr", &stderr);
+    }
+    let (status, _, stderr) = run(&["--phone", "070", "--name", "Anna"]);
+    assert_eq!(status, Some(2), "two keys are bad arguments: {stderr}");
+    // The log folder holds only the sync log, and it names no one.
+    for entry in std::fs::read_dir(log_dir(&db)).unwrap() {
+        let path = entry.unwrap().path();
+        clean(
+            &path.display().to_string(),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
 }

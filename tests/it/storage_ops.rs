@@ -7,7 +7,9 @@ use chrono::Utc;
 use digis_relay::domain::{
     CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
 };
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, ListQuery, RelayInfo};
+use digis_relay::storage::{
+    AttemptRecord, CompleteResult, Completion, ListQuery, PersonFilter, RelayInfo,
+};
 
 use crate::both_databases;
 use crate::common::TestDb;
@@ -33,6 +35,8 @@ both_databases!(
     removed_user_claims_with_no_member,
     prune_removes_only_old_finished_rows,
     relay_rows_round_trip_and_unknown_states_read_back,
+    persons_matching_narrows_and_pages_by_id,
+    pairs_of_persons_come_from_users_rows_and_digis,
 );
 
 async fn claim_hands_out_rows_with_their_member(db: TestDb) {
@@ -637,4 +641,111 @@ async fn relay_rows_round_trip_and_unknown_states_read_back(db: TestDb) {
     );
     let json = serde_json::to_value(&relays[0]).unwrap();
     assert_eq!(json["state"], "circuit_open");
+}
+
+/// The coarse SQL filters of member search: every stored form the exact rule would accept is a
+/// candidate, pages follow ids, and the row carries what the exact rule reads.
+async fn persons_matching_narrows_and_pages_by_id(db: TestDb) {
+    use crate::common::Person;
+    for (id, number, first, last, email) in [
+        (1, "070-123 45 67", "Åsa", "Lindström", "Asa@Example.se"),
+        (
+            2,
+            "+46 (0)70 123 45 67",
+            "Anna",
+            "O'Brien",
+            "anna@example.se",
+        ),
+        (3, "0046 70 1234567", "Bo", "Ek", " BO@EXAMPLE.SE"),
+        (4, "070.123.45.67", "Kim", "Obrien", "kim@example.se"),
+        (5, "070-765 43 21", "Per", "Berg", "per@example.se"),
+    ] {
+        db.person_with(&Person {
+            mobile_number: Some(number.into()),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            email: Some(email.into()),
+            ..Person::ordinary(id)
+        })
+        .await;
+    }
+    let s = db.storage();
+    let ids = |rows: &[digis_relay::storage::PersonRow]| -> Vec<i64> {
+        rows.iter().map(|p| p.id.0).collect()
+    };
+    let phone = PersonFilter::PhoneDigits("1234567".into());
+    let all = s.persons_matching(&phone, None, 100).await.unwrap();
+    assert_eq!(ids(&all), [1, 2, 3, 4]);
+    assert_eq!(all[1].mobile_number.as_deref(), Some("+46 (0)70 123 45 67"));
+    assert_eq!(all[0].mobile_country_code.as_deref(), Some("46"));
+    assert_eq!(all[0].country_alpha2.as_deref(), Some("SE"));
+    assert_eq!(all[0].card_number.as_deref(), Some("34000001"));
+    // Pages of two, on from the last id.
+    let first = s.persons_matching(&phone, None, 2).await.unwrap();
+    assert_eq!(ids(&first), [1, 2]);
+    let next = s
+        .persons_matching(&phone, Some(PersonId(2)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), [3, 4]);
+    assert!(s
+        .persons_matching(&phone, Some(PersonId(4)), 2)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Names: any ASCII case, apostrophes dropped, the common accented letters folded; a name
+    // holding any other non-ASCII letter is always a candidate (Rust folds it).
+    db.person_with(&Person {
+        first_name: Some("Łukasz".into()),
+        last_name: Some("Nowak".into()),
+        ..Person::ordinary(6)
+    })
+    .await;
+    let name = |w: &str| PersonFilter::NameWord(w.into());
+    let by_name = |w: &'static str| {
+        let s = s.clone();
+        async move { ids(&s.persons_matching(&name(w), None, 100).await.unwrap()) }
+    };
+    assert_eq!(by_name("obrien").await, [2, 4, 6]);
+    assert_eq!(by_name("lindstrom").await, [1, 6]);
+    assert_eq!(by_name("asa").await, [1, 6]);
+    assert_eq!(by_name("berg").await, [5, 6]);
+    // LIKE's wildcards in a word are plain text.
+    assert_eq!(by_name("b_rg").await, [6]);
+    // Addresses: trimmed and lower-cased.
+    let email = |e: &str| PersonFilter::Email(e.into());
+    assert_eq!(
+        ids(&s
+            .persons_matching(&email("bo@example.se"), None, 100)
+            .await
+            .unwrap()),
+        [3]
+    );
+    assert_eq!(
+        ids(&s
+            .persons_matching(&email("asa@example.se"), None, 100)
+            .await
+            .unwrap()),
+        [1]
+    );
+}
+
+async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
+    db.active_with(863, &[1, 2]).await;
+    db.active_with(864, &[1]).await;
+    // Person 1 left 864: the outbox row still names the pair.
+    db.exec("DELETE FROM subscription_user WHERE subscription_id = 864")
+        .await;
+    // A pair Digis has from before the relay (no row, no user).
+    db.exec("INSERT INTO digis (subscription_id, person_id, external_id) VALUES (700, 1, 'X')")
+        .await;
+    let s = db.storage();
+    let pairs = s
+        .pairs_of_persons(&[PersonId(1), PersonId(99)])
+        .await
+        .unwrap();
+    let pairs: Vec<(i64, i64)> = pairs.iter().map(|(s, p)| (s.0, p.0)).collect();
+    assert_eq!(pairs, [(700, 1), (863, 1), (864, 1)]);
+    assert!(s.pairs_of_persons(&[]).await.unwrap().is_empty());
 }

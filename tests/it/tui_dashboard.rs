@@ -248,11 +248,15 @@ fn search_report() -> digis_relay::search::SearchReport {
     let at = |m: i64| Some(t0() - Duration::minutes(m));
     SearchReport {
         term: SearchTerm::Card("34231451".parse().unwrap()),
+        matched_by: "ext_info20",
+        matched_persons: None,
+        persons_truncated: false,
         searched_at: t0(),
         since: None,
         verdicts: vec![MemberVerdict {
             subscription_id: SubscriptionId(863),
             person_id: PersonId(7),
+            matched_on: "ext_info20",
             card_number: Some("34231451".into()),
             subscription_status: Some("ACTIVE".into()),
             is_user: true,
@@ -568,13 +572,14 @@ fn actions_change_the_state_without_keys() {
     handle(&mut app, Action::CloseDetail);
     assert!(app.detail.is_none());
 
-    // The search box holds 64 characters; leaving the view leaves the box.
+    // The search box holds 254 characters (the longest e-mail address); leaving the view
+    // leaves the box.
     handle(&mut app, Action::Search);
     assert_eq!((app.view, app.search.editing), (View::Search, true));
-    for _ in 0..100 {
+    for _ in 0..300 {
         handle(&mut app, Action::Type('8'));
     }
-    assert_eq!(app.search.input.len(), 64);
+    assert_eq!(app.search.input.len(), 254);
     handle(&mut app, Action::ClearInput);
     assert!(app.search.input.is_empty());
     handle(&mut app, Action::ShowView(View::Relays));
@@ -623,6 +628,7 @@ fn stale_page_answers_are_dropped() {
 
 both_databases!(
     search_view_runs_the_search_module,
+    search_view_finds_a_member_by_phone_email_and_name,
     retry_key_puts_a_failed_row_back,
     discard_asks_and_discards,
     pause_asks_and_resume_does_not,
@@ -634,7 +640,11 @@ both_databases!(
 );
 
 async fn dashboard(db: &TestDb, height: u16) -> (App, Executor) {
-    let config = Arc::new(Config::default());
+    dashboard_with(db, height, Config::default()).await
+}
+
+async fn dashboard_with(db: &TestDb, height: u16, config: Config) -> (App, Executor) {
+    let config = Arc::new(config);
     let mut app = App::new(
         Environment::from_config(&config, false, true),
         Utc::now(),
@@ -1047,13 +1057,211 @@ async fn search_view_runs_the_search_module(db: TestDb) {
         }
         other => panic!("{other:?}"),
     }
-    // Not an id or a card: said plainly, nothing searched.
-    for msg in typed("Anna S") {
+    // Neither an id, a card, a phone number, an address nor a name: said plainly, nothing
+    // searched.
+    for msg in typed("Anna 07!") {
         settle(&mut app, &exec, msg).await;
     }
     assert!(
-        matches!(&app.search.result, SearchResult::Failed { error, .. } if error.contains("not a subscription id"))
+        matches!(&app.search.result, SearchResult::Failed { error, .. } if error.contains("not a card number")),
+        "{:?}",
+        app.search.result
     );
+}
+
+/// Times and the test's own folder, which differ from run to run: their digits become `#`, so
+/// the layout stays as drawn.
+fn redact_run(screen: &str, db: &TestDb) -> String {
+    let folder = db.dir.path().display().to_string();
+    let screen = screen.replace(&folder, &"#".repeat(folder.chars().count()));
+    let time = regex::Regex::new(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{3})?").unwrap();
+    time.replace_all(&screen, |c: &regex::Captures<'_>| {
+        c[0].chars()
+            .map(|ch| if ch.is_ascii_digit() { '#' } else { ch })
+            .collect::<String>()
+    })
+    .into_owned()
+}
+
+async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
+    use crate::common::Person;
+    db.person_with(&Person {
+        first_name: Some("Åsa".into()),
+        last_name: Some("Lindström".into()),
+        email: Some("Asa.Lindstrom@Example.se".into()),
+        mobile_number: Some("070-123 45 67".into()),
+        ..Person::ordinary(7)
+    })
+    .await;
+    // A co-user of the subscription, and someone with the same first name.
+    db.person_with(&Person {
+        first_name: Some("Asa".into()),
+        last_name: Some("Berg".into()),
+        ..Person::ordinary(8)
+    })
+    .await;
+    db.active_with(863, &[7, 8]).await;
+    fail_all(&db).await;
+    // Two hours ago, so the screen's "(2 h ago)" holds however slow the machine is.
+    db.exec(match db.kind {
+        crate::common::Kind::Sqlite => "UPDATE digis_outbox SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours'), next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')",
+        crate::common::Kind::Postgres => "UPDATE digis_outbox SET created_at = now() - interval '2 hours', next_attempt_at = now() - interval '2 hours'",
+    })
+    .await;
+    let config = Config {
+        log_dir: db.dir.path().join("logs"),
+        ..Config::default()
+    };
+    let (mut app, exec) = dashboard_with(&db, 30, config).await;
+    let result = |app: &App| match &app.search.result {
+        SearchResult::Done { lines, .. } => lines.join("\n"),
+        other => panic!("no result: {other:?}"),
+    };
+    for (input, found_by) in [
+        ("070-123 45 67", "phone number"),
+        ("+46701234567", "phone number"),
+        ("0046 70 123 45 67", "phone number"),
+        ("phone: 0701234567", "phone number"),
+        ("ASA.LINDSTROM@example.se", "e-mail address"),
+        ("lindstrom", "name"),
+        ("LINDSTRÖM åsa", "name"),
+        ("name: Åsa Lind", "name"),
+    ] {
+        for msg in typed(input) {
+            settle(&mut app, &exec, msg).await;
+        }
+        let lines = result(&app);
+        assert!(
+            lines.contains(&format!("found by {found_by}: person 7\n")),
+            "{input}: {lines}"
+        );
+        assert!(lines.contains("FAILED"), "{input}: {lines}");
+        assert!(
+            lines.contains("subscription 863 person 7"),
+            "{input}: {lines}"
+        );
+        assert!(!lines.contains("person 8"), "{input}: {lines}");
+        // The result shows ids and the key's kind, never the person's data.
+        for personal in ["Lindstr", "Åsa", "Asa.", "123 45 67", "701234567"] {
+            assert!(!lines.contains(personal), "{input}: {lines}");
+        }
+    }
+    // Accents and case aside, "asa" is both of them.
+    for msg in typed("asa") {
+        settle(&mut app, &exec, msg).await;
+    }
+    assert!(
+        result(&app).contains("found by name: persons 7, 8\n"),
+        "{}",
+        result(&app)
+    );
+    // Nobody has it: the sentence says how numbers are compared.
+    for msg in typed("070-999 99 99") {
+        settle(&mut app, &exec, msg).await;
+    }
+    let lines = result(&app);
+    assert!(lines.contains("No match for this phone number"), "{lines}");
+    assert!(lines.contains("read as SE"), "{lines}");
+
+    // The same screen on both databases.
+    for msg in typed("+46 70 123 45 67") {
+        settle(&mut app, &exec, msg).await;
+    }
+    insta::assert_snapshot!(
+        "search_member_by_phone_100x30",
+        redact_run(&render(&app, 100, 30), &db)
+    );
+}
+
+/// Everything the process logs at trace level while the dashboard searches by phone, e-mail and
+/// name (on this thread's runtime: the search, and PostgreSQL's driver) holds neither what was
+/// typed nor the member's data: the Log view shows that same stream.
+fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
+    use std::sync::Mutex;
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The membership system's side (the test's own inserts) is set up before listening.
+    let (db, mut app, exec) = rt.block_on(async {
+        use crate::common::Person;
+        let db = TestDb::new(kind).await;
+        db.person_with(&Person {
+            first_name: Some("Åsa".into()),
+            last_name: Some("Lindström".into()),
+            email: Some("Asa.Lindstrom@Example.se".into()),
+            mobile_number: Some("070-123 45 67".into()),
+            ..Person::ordinary(7)
+        })
+        .await;
+        db.active_with(863, &[7]).await;
+        let (app, exec) = dashboard(&db, 30).await;
+        (db, app, exec)
+    });
+    {
+        let _listening = tracing::subscriber::set_default(subscriber);
+        rt.block_on(async {
+            for input in ["0701234567", "asa.lindstrom@EXAMPLE.se", "lindström"] {
+                for msg in typed(input) {
+                    settle(&mut app, &exec, msg).await;
+                }
+                assert!(
+                    matches!(&app.search.result, SearchResult::Done { lines, .. } if lines.join("\n").contains("person 7")),
+                    "{input}: {:?}",
+                    app.search.result
+                );
+            }
+        });
+    }
+    drop(db);
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(log.contains("member search"), "nothing was logged: {log}");
+    for personal in [
+        "Åsa",
+        "Lindstr",
+        "lindstr",
+        "Asa.Lindstrom",
+        "asa.lindstrom",
+        "EXAMPLE",
+        "Example",
+        "0701234567",
+        "701234567",
+        "1234567",
+        "123 45 67",
+    ] {
+        assert!(
+            !log.contains(personal),
+            "the log holds {personal:?}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn dashboard_member_search_logs_nothing_typed_sqlite() {
+    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Sqlite);
+}
+
+#[test]
+fn dashboard_member_search_logs_nothing_typed_postgres() {
+    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Postgres);
 }
 
 #[test]

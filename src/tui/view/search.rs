@@ -1,5 +1,5 @@
-//! The search view: a subscription id (ExtInfo1) or card number (ExtInfo20) in, the timeline
-//! and verdict out.
+//! The search view: a subscription id (ExtInfo1), card number (ExtInfo20), phone number,
+//! e-mail address or name in, the verdict and timeline of each matching member out.
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
@@ -19,7 +19,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.border()
         })
         .title(Span::styled(
-            " Search: subscription id (ExtInfo1) or card number (ExtInfo20) ",
+            " Search: subscription id, card, phone, e-mail or name ",
             theme.bold(),
         ))
         .title_bottom(
@@ -50,7 +50,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .title(Span::styled(" Result ", theme.bold()));
     let lines: Vec<Line> = match &s.result {
         SearchResult::None => vec![Line::from(Span::styled(
-            "Type a subscription id or a card number and press Enter. Digits are looked up both ways; ExtInfo1:863 or ExtInfo20:0034 (as in the sync log) picks one.",
+            "Type a subscription id, a card number, a phone number, an e-mail address or a name and press Enter. Digits are looked up every way they can be read; a prefix picks one: ExtInfo1:863, ExtInfo20:0034 (as in the sync log), phone:, email:, name:.",
             theme.dim(),
         ))],
         SearchResult::Running(term) => vec![Line::from(format!("searching for {term}…"))],
