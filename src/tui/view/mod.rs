@@ -1,12 +1,14 @@
 //! Drawing: a pure function of [`App`]. One module per area of the screen.
 mod confirm;
 mod detail;
+mod failures;
 mod header;
 mod help;
 mod log;
 mod outbox;
 mod relays;
 mod search;
+mod stats;
 pub mod theme;
 
 use chrono::{DateTime, Utc};
@@ -40,6 +42,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Search => search::draw(frame, body, app, &theme),
         View::Relays => relays::draw(frame, body, app, &theme),
         View::Log => log::draw(frame, body, &theme),
+        View::Failures => failures::draw(frame, body, app, &theme),
+        View::Stats => stats::draw(frame, body, app, &theme),
     }
     draw_status(frame, status, app, &theme);
     if app.help {
