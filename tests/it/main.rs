@@ -4,6 +4,7 @@ mod cli_ops;
 mod common;
 mod db_outage;
 mod digis_edges;
+mod failures;
 mod doctor;
 mod fake_digis;
 mod health;

@@ -1106,3 +1106,143 @@ fn stored_texts_are_shown_escaped_on_every_screen() {
         );
     }
 }
+
+// --- Failures and Stats views ---------------------------------------------------------------
+
+both_databases!(failures_view_retries_a_whole_group);
+
+/// `5`, move to the gym's group, Enter shows its members, `r` counts and asks, `n` changes
+/// nothing, `r` `y` puts the group back to pending: through the keys the binary uses.
+async fn failures_view_retries_a_whole_group(db: TestDb) {
+    use crate::failures::{failing_gyms, mobile_group, NOT_MOBILE};
+    failing_gyms(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::char('5')).await;
+    assert_eq!(app.view, View::Failures);
+    let groups = app.failures.groups.clone().expect("the groups are read");
+    assert_eq!(groups.len(), 5);
+    // One unit after another, the unit with most failed rows first.
+    assert_eq!(groups[0].key.unit_id, Some(1));
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("Stamina Centrum"), "{screen}");
+    assert!(screen.contains(&format!("MobileNumber: {NOT_MOBILE}")), "{screen}");
+    assert!(screen.contains("6 row(s) in 5 group(s)"), "{screen}");
+
+    let target = mobile_group(1);
+    let at = groups.iter().position(|g| g.key == target).unwrap();
+    settle(&mut app, &exec, Msg::char('g')).await;
+    for _ in 0..at {
+        settle(&mut app, &exec, Msg::char('j')).await;
+    }
+    assert_eq!(app.failures.selected_group().unwrap().key, target);
+
+    // Enter: the members, names included (on screen only).
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    let members = match &app.failures.members.as_ref().unwrap().data {
+        Some(Ok(m)) => m.clone(),
+        other => panic!("members not loaded: {other:?}"),
+    };
+    assert_eq!(
+        members.iter().map(|m| m.person_id.get()).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("Förnamn2 Efternamn2") && screen.contains("34000003"),
+        "{screen}"
+    );
+
+    // r counts first, then asks with the count; n changes nothing.
+    settle(&mut app, &exec, Msg::char('r')).await;
+    let question = app.confirm.as_ref().expect("r asks").question.clone();
+    assert!(
+        question.contains("2 row(s) go back to pending") && question.contains("Stamina Centrum"),
+        "{question}"
+    );
+    assert_eq!(
+        app.confirm.as_ref().unwrap().action,
+        Effect::RetryFailureGroup(target.clone())
+    );
+    assert!(render(&app, 80, 24).contains("2 row(s) go back"));
+    settle(&mut app, &exec, Msg::char('n')).await;
+    let failed = "SELECT COUNT(*) FROM digis_outbox WHERE state = 'failed'";
+    assert_eq!(db.scalar(failed).await, 6);
+
+    settle(&mut app, &exec, Msg::char('r')).await;
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(db.scalar(failed).await, 4);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending' AND person_id IN (2, 3)"
+        )
+        .await,
+        2
+    );
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.text.starts_with("2 row(s) back to pending"),
+        "{status:?}"
+    );
+    // The view follows: the group is gone, its pane says so.
+    let groups = app.failures.groups.as_ref().unwrap();
+    assert!(groups.iter().all(|g| g.key != target), "{groups:?}");
+    assert!(matches!(
+        &app.failures.members.as_ref().unwrap().data,
+        Some(Ok(m)) if m.is_empty()
+    ));
+    settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
+    assert!(app.failures.members.is_none());
+    // A group whose members all have a row waiting: said, nothing asked.
+    db.exec("INSERT INTO digis_outbox (subscription_id, person_id) VALUES (864, 4)")
+        .await;
+    let later = app.now + Duration::seconds(60);
+    settle(&mut app, &exec, Msg::Tick(later)).await;
+    let west = mobile_group(2);
+    let at = app
+        .failures
+        .groups
+        .as_ref()
+        .unwrap()
+        .iter()
+        .position(|g| g.key == west)
+        .unwrap();
+    app.failures.selected = at;
+    settle(&mut app, &exec, Msg::char('r')).await;
+    assert!(app.confirm.is_none());
+    assert!(
+        app.status.as_ref().unwrap().text.contains("nothing to retry"),
+        "{:?}",
+        app.status
+    );
+}
+
+/// What the dashboard logs for a group action names the unit only: a cause may quote Digis,
+/// and Digis may quote a member.
+#[test]
+fn failure_group_effects_log_no_cause() {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::FailureGroupKey;
+    let key = FailureGroupKey {
+        unit_id: Some(2),
+        cause: FailureCause {
+            field: None,
+            rule: "Digis 409: Anna Svensson is already registered".into(),
+        },
+    };
+    let text = Effect::RetryFailureGroup(key.clone()).log_text().unwrap();
+    assert_eq!(text, "dashboard action: retry failure group of unit 2");
+    for quiet in [
+        Effect::LoadFailures,
+        Effect::LoadFailureMembers(key.clone()),
+        Effect::DryRunFailureGroup(key),
+        Effect::LoadStats,
+        Effect::Search("Anna Svensson".into()),
+    ] {
+        let logged = quiet.log_text().unwrap_or_default();
+        assert!(!logged.contains("Anna"), "{quiet:?} logs {logged}");
+    }
+    assert!(Effect::Retry(OutboxId(5))
+        .log_text()
+        .unwrap()
+        .contains("Retry(OutboxId(5))"));
+}
