@@ -52,7 +52,9 @@ pub async fn failing_gyms(db: &TestDb) {
     db.active_with(864, &[4, 5, 6, 7]).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(body_partial_json(serde_json::json!({"ExtInfo20": "34000006"})))
+        .and(body_partial_json(
+            serde_json::json!({"ExtInfo20": "34000006"}),
+        ))
         .respond_with(
             ResponseTemplate::new(400)
                 .set_body_json(serde_json::json!({"Message": "Invalid mobile 0701234567"})),
@@ -107,7 +109,11 @@ async fn failures_group_by_unit_and_cause(db: TestDb) {
             (Some(1), format!("MobileNumber: {NOT_MOBILE}"), 2),
             (Some(1), "other".to_string(), 1),
             (Some(2), "Digis 400: Invalid mobile #".to_string(), 1),
-            (Some(2), "ExtInfo20: card number contains a space".to_string(), 1),
+            (
+                Some(2),
+                "ExtInfo20: card number contains a space".to_string(),
+                1
+            ),
             (Some(2), format!("MobileNumber: {NOT_MOBILE}"), 1),
         ]
     );
@@ -254,10 +260,16 @@ async fn group_retry_moves_what_its_dry_run_counted(db: TestDb) {
     let report = operator::retry_failure_group(&*s, &actor, &group, chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(report.queued.len(), 1, "the retry moves what the dry run counted");
+    assert_eq!(
+        report.queued.len(),
+        1,
+        "the retry moves what the dry run counted"
+    );
     assert!(report.succeeded());
     assert!(
-        report.to_string().starts_with("1 row(s) back to pending, due now (unit 1 · MobileNumber"),
+        report
+            .to_string()
+            .starts_with("1 row(s) back to pending, due now (unit 1 · MobileNumber"),
         "{report}"
     );
     let id = report.queued[0];
@@ -301,7 +313,10 @@ async fn group_retry_moves_what_its_dry_run_counted(db: TestDb) {
         .mount(&server)
         .await;
     once(&relay(&db, config_for(&server.uri(), &db))).await;
-    assert_eq!(s.outbox_row(id).await.unwrap().unwrap().state, OutboxState::Sent);
+    assert_eq!(
+        s.outbox_row(id).await.unwrap().unwrap().state,
+        OutboxState::Sent
+    );
     let groups = s.failure_groups(None, 100).await.unwrap();
     let g = groups.iter().find(|g| g.key == group).unwrap();
     assert_eq!(g.rows, 2, "person 3's old and new failed rows");
@@ -366,7 +381,10 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     std::fs::write(&partial, "old").unwrap();
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let out = cli(&db, &["report", "failures", "--csv", file.to_str().unwrap()]);
+    let out = cli(
+        &db,
+        &["report", "failures", "--csv", file.to_str().unwrap()],
+    );
     assert!(out.ok, "{}", out.stderr);
     assert_eq!(
         out.stderr.trim(),
@@ -424,7 +442,14 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     let west = db.dir.path().join("west.csv");
     let out = cli(
         &db,
-        &["report", "failures", "--unit", "2", "--csv", west.to_str().unwrap()],
+        &[
+            "report",
+            "failures",
+            "--unit",
+            "2",
+            "--csv",
+            west.to_str().unwrap(),
+        ],
     );
     assert!(out.ok, "{}", out.stderr);
     assert!(out.stderr.starts_with("3 rows written"), "{}", out.stderr);
@@ -438,11 +463,16 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     assert!(out.ok, "{}", out.stderr);
     assert!(out.stdout.contains("Stamina Centrum (1)"), "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("2  MobileNumber: {NOT_MOBILE}")),
+        out.stdout
+            .contains(&format!("2  MobileNumber: {NOT_MOBILE}")),
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("6 failed row(s) in 5 group(s)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("6 failed row(s) in 5 group(s)"),
+        "{}",
+        out.stdout
+    );
     for personal in ["Förnamn", "Efternamn", "34000002", "0701234567"] {
         assert!(
             !out.stdout.contains(personal) && !out.stderr.contains(personal),
@@ -460,7 +490,11 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     // Not to standard output, whatever is asked.
     let out = cli(&db, &["report", "failures", "--csv", "-"]);
     assert!(!out.ok);
-    assert!(out.stderr.contains("written to a file only"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("written to a file only"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("Förnamn"));
     // The sync log never saw a name either.
     let logs = std::fs::read_to_string(db.dir.path().join("logs/scheduler_digis_sync.txt"))

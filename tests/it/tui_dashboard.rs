@@ -1109,7 +1109,10 @@ fn stored_texts_are_shown_escaped_on_every_screen() {
 
 // --- Failures and Stats views ---------------------------------------------------------------
 
-both_databases!(failures_view_retries_a_whole_group);
+both_databases!(
+    failures_view_retries_a_whole_group,
+    stats_view_reads_its_figures_off_the_tick
+);
 
 /// `5`, move to the gym's group, Enter shows its members, `r` counts and asks, `n` changes
 /// nothing, `r` `y` puts the group back to pending: through the keys the binary uses.
@@ -1125,7 +1128,10 @@ async fn failures_view_retries_a_whole_group(db: TestDb) {
     assert_eq!(groups[0].key.unit_id, Some(1));
     let screen = render(&app, 100, 30);
     assert!(screen.contains("Stamina Centrum"), "{screen}");
-    assert!(screen.contains(&format!("MobileNumber: {NOT_MOBILE}")), "{screen}");
+    assert!(
+        screen.contains(&format!("MobileNumber: {NOT_MOBILE}")),
+        "{screen}"
+    );
     assert!(screen.contains("6 row(s) in 5 group(s)"), "{screen}");
 
     let target = mobile_group(1);
@@ -1143,7 +1149,10 @@ async fn failures_view_retries_a_whole_group(db: TestDb) {
         other => panic!("members not loaded: {other:?}"),
     };
     assert_eq!(
-        members.iter().map(|m| m.person_id.get()).collect::<Vec<_>>(),
+        members
+            .iter()
+            .map(|m| m.person_id.get())
+            .collect::<Vec<_>>(),
         [2, 3]
     );
     let screen = render(&app, 100, 30);
@@ -1210,7 +1219,11 @@ async fn failures_view_retries_a_whole_group(db: TestDb) {
     settle(&mut app, &exec, Msg::char('r')).await;
     assert!(app.confirm.is_none());
     assert!(
-        app.status.as_ref().unwrap().text.contains("nothing to retry"),
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("nothing to retry"),
         "{:?}",
         app.status
     );
@@ -1245,4 +1258,44 @@ fn failure_group_effects_log_no_cause() {
         .log_text()
         .unwrap()
         .contains("Retry(OutboxId(5))"));
+}
+
+/// `6` reads the figures once; the tick reads them again only every 30 s, and not while a read
+/// is in flight (a slow database does not pile up queries).
+async fn stats_view_reads_its_figures_off_the_tick(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    assert!(app.stats.is_none(), "hidden views are not read");
+    settle(&mut app, &exec, Msg::char('6')).await;
+    assert_eq!(app.view, View::Stats);
+    let stats = app.stats.clone().expect("6 reads the figures");
+    assert_eq!(stats.backlog.pending, 2);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("Backlog  2 pending") && screen.contains("Last 30 days"),
+        "{screen}"
+    );
+    let loads = |effects: &[Effect]| effects.iter().filter(|e| **e == Effect::LoadStats).count();
+    let t = app.now;
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(5)))),
+        0
+    );
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(31)))),
+        1
+    );
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(62)))),
+        0,
+        "the first read has not answered yet"
+    );
+    // Tab walks every view and comes back.
+    let mut seen = vec![app.view];
+    for _ in 0..View::ALL.len() {
+        update(&mut app, Msg::key(KeyCode::Tab));
+        seen.push(app.view);
+    }
+    assert_eq!(seen.first(), seen.last());
+    assert!(seen.contains(&View::Failures) && seen.contains(&View::Outbox));
 }

@@ -137,13 +137,16 @@ fn backlog_line<'a>(stats: &Stats, theme: &Theme) -> Line<'a> {
     ])
 }
 
-/// One line per series: its name, a sparkline one cell per bucket, its total and busiest bucket.
+/// One line per series: its name, a sparkline (each bucket as wide as the room allows, at
+/// least one cell), its total and its busiest bucket.
 fn draw_series(
     frame: &mut Frame,
     area: Rect,
     theme: &Theme,
     series: &[(&str, Vec<u64>, Style, &str)],
 ) {
+    /// Room kept for the total after the sparkline.
+    const TOTAL: u16 = 32;
     for (i, (name, data, style, per)) in series.iter().enumerate() {
         let Some(y) = area.y.checked_add(i as u16).filter(|y| *y < area.bottom()) else {
             break;
@@ -153,22 +156,28 @@ fn draw_series(
             height: 1,
             ..area
         };
-        let width = data.len() as u16;
+        let buckets = data.len().max(1) as u16;
+        let room = line.width.saturating_sub(LABEL + 2 + TOTAL);
+        let cells = (room / buckets).max(1);
+        let stretched: Vec<u64> = data
+            .iter()
+            .flat_map(|v| std::iter::repeat_n(*v, usize::from(cells)))
+            .collect();
         let [label, spark, _, total] = Layout::horizontal([
             Constraint::Length(LABEL),
-            Constraint::Length(width),
+            Constraint::Length(buckets * cells),
             Constraint::Length(2),
             Constraint::Min(0),
         ])
         .areas(line);
         frame.render_widget(Paragraph::new(format!(" {name}")), label);
-        frame.render_widget(Sparkline::default().data(data).style(*style), spark);
+        frame.render_widget(Sparkline::default().data(&stretched).style(*style), spark);
         let sum: u64 = data.iter().sum();
         let most = data.iter().copied().max().unwrap_or(0);
         frame.render_widget(
             Paragraph::new(Span::styled(
                 format!(
-                    "{} in all, at most {} in a {per}",
+                    "{} in all, busiest {per} {}",
                     count_text(sum),
                     count_text(most)
                 ),
