@@ -1299,3 +1299,109 @@ async fn stats_view_reads_its_figures_off_the_tick(db: TestDb) {
     assert_eq!(seen.first(), seen.last());
     assert!(seen.contains(&View::Failures) && seen.contains(&View::Outbox));
 }
+
+fn failure_groups_fixture() -> Vec<digis_relay::storage::FailureGroup> {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::{FailureGroup, FailureGroupKey};
+    let group =
+        |unit: Option<i64>, name: Option<&str>, field: Option<&str>, rule: &str, rows, days| {
+            FailureGroup {
+                key: FailureGroupKey {
+                    unit_id: unit,
+                    cause: FailureCause {
+                        field: field.map(Into::into),
+                        rule: rule.into(),
+                    },
+                },
+                unit_name: name.map(Into::into),
+                rows,
+                oldest: t0() - Duration::days(days),
+                newest: t0() - Duration::hours(2),
+            }
+        };
+    vec![
+        group(
+            Some(1),
+            Some("Stamina Centrum"),
+            Some("MobileNumber"),
+            "not a mobile number for region SE",
+            112,
+            3,
+        ),
+        group(Some(1), Some("Stamina Centrum"), None, "other", 4, 9),
+        group(
+            Some(2),
+            Some("Stamina Väst"),
+            None,
+            "Digis 400: Invalid mobile #",
+            7,
+            1,
+        ),
+        group(
+            Some(2),
+            Some("Stamina Väst"),
+            Some("ExtInfo20"),
+            "card number contains a space",
+            3,
+            2,
+        ),
+        group(
+            None,
+            None,
+            None,
+            "gave up after retries (last: HTTP 503)",
+            1,
+            1,
+        ),
+    ]
+}
+
+#[test]
+fn snapshot_failures_view() {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::FailedMember;
+    use digis_relay::tui::app::MembersPane;
+    let mut app = fixture(24);
+    app.view = View::Failures;
+    app.failures.groups = Some(failure_groups_fixture());
+    insta::assert_snapshot!("failures_80x24", render(&app, 80, 24));
+    let group = failure_groups_fixture().remove(0);
+    let member = |id: i64, person: i64, name: &str| FailedMember {
+        id: OutboxId(id),
+        subscription_id: SubscriptionId(863),
+        person_id: PersonId(person),
+        card_number: Some(format!("{}", 34_231_400 + person)),
+        name: Some(name.into()),
+        unit_id: Some(1),
+        unit_name: Some("Stamina Centrum".into()),
+        cause: FailureCause {
+            field: Some("MobileNumber".into()),
+            rule: "not a mobile number for region SE".into(),
+        },
+        detail: "not a mobile number for region SE".into(),
+        failed_at: t0() - Duration::hours(3),
+        member_problem: None,
+    };
+    let mut gone = member(61, 12, "");
+    gone.name = None;
+    gone.card_number = None;
+    gone.member_problem = Some("no longer a user of the subscription".into());
+    app.failures.members = Some(MembersPane {
+        group,
+        data: Some(Ok(vec![
+            member(59, 7, "Anna Svensson"),
+            member(60, 9, "Bo Ek"),
+            gone,
+        ])),
+        scroll: 0,
+    });
+    insta::assert_snapshot!("failure_members_80x24", render(&app, 80, 24));
+    // The question a group retry asks, at 80x24.
+    app.confirm = Some(Confirm {
+        question: "Retry Stamina Centrum (unit 1) · MobileNumber: not a mobile number for region SE? 110 row(s) go back to pending, due now (110 of its 112 failed rows: the others belong to the same members or have a row waiting). Fix the data in the membership system first.".into(),
+        action: Effect::LoadFailures,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("membership system first."), "{screen}");
+    insta::assert_snapshot!("failure_group_confirm_80x24", screen);
+}

@@ -83,8 +83,9 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Some(g) => g,
     };
+    // "since": the oldest row failed that long ago; "last": the newest.
     let header = Row::new(
-        ["unit", "cause", "rows", "oldest", "newest"]
+        ["unit", "cause", "rows", "since", "last"]
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
     let rows = groups.iter().map(|g| {
@@ -103,11 +104,11 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ])
     });
     let widths = [
-        Constraint::Length(18),
+        Constraint::Length(16),
         Constraint::Min(20),
         Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(5),
     ];
     let table = Table::new(rows, widths)
         .header(header)
@@ -196,10 +197,10 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
         ])
     });
     let widths = [
-        Constraint::Length(7),
-        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
         Constraint::Length(10),
-        Constraint::Length(20),
+        Constraint::Length(18),
         Constraint::Min(12),
         Constraint::Length(6),
     ];
