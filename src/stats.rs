@@ -4,15 +4,14 @@
 //! `digis_outbox.created_at` to `sent_at`), and the backlog (pending rows, and how long the
 //! longest-waiting due one has waited).
 //!
-//! Every query is bounded: the counts are `GROUP BY`s over an index range, so the answer is at
-//! most a few rows per bucket; the delays are read for at most [`DELAY_SAMPLE`] sent rows, an even
+//! Every query is bounded: each count is a range of the `(outcome, started_at)` index, one per
+//! hour or day and outcome, with the ranges computed here (the same on both databases); the delays are read for at most [`DELAY_SAMPLE`] sent rows, an even
 //! sample (every n-th id) when more were sent, and the percentiles computed here, in the same way
 //! on both databases (SQLite has no percentile function).
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::AttemptOutcome;
-use crate::storage::{AttemptBucket, BucketSpan, DelaySample, Result, Storage};
+use crate::storage::{DelaySample, OutcomeCounts, Result, Storage};
 
 /// Hours in the hourly figures, the current one last.
 pub const HOURS: usize = 24;
@@ -75,14 +74,11 @@ pub struct Backlog {
 
 /// Reads the figures as they are at `now`.
 pub async fn collect(storage: &dyn Storage, now: DateTime<Utc>) -> Result<Stats> {
-    let (hours_from, hours_to) = hour_window(now);
+    let hours = hour_ranges(now);
+    let days = day_ranges(now);
+    let hourly = storage.attempt_counts(&hours).await?;
+    let daily = storage.attempt_counts(&days).await?;
     let (days_from, days_to) = day_window(now);
-    let hourly = storage
-        .attempt_buckets(BucketSpan::Hour, hours_from, hours_to)
-        .await?;
-    let daily = storage
-        .attempt_buckets(BucketSpan::Day, days_from, days_to)
-        .await?;
     let delays = storage
         .sent_delays(days_from, days_to, DELAY_SAMPLE)
         .await?;
@@ -98,6 +94,28 @@ pub async fn collect(storage: &dyn Storage, now: DateTime<Utc>) -> Result<Stats>
             oldest_due_age_seconds: oldest_due.map(|t| (now - t).num_seconds().max(0)),
         },
     ))
+}
+
+/// The [`HOURS`] one-hour ranges ending with this hour's.
+pub fn hour_ranges(now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let (from, _) = hour_window(now);
+    (0..HOURS as i64)
+        .map(|i| {
+            let start = from + Duration::hours(i);
+            (start, start + Duration::hours(1))
+        })
+        .collect()
+}
+
+/// The [`DAYS`] UTC days ending with today.
+pub fn day_ranges(now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let (from, _) = day_window(now);
+    (0..DAYS as i64)
+        .map(|i| {
+            let start = from + Duration::days(i);
+            (start, start + Duration::days(1))
+        })
+        .collect()
 }
 
 /// `[start of the hour 23 hours ago, end of this hour)`.
@@ -118,67 +136,56 @@ fn day_window(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     )
 }
 
-/// The figures from what storage read; pure, so the bucketing and percentiles are tested alone.
+/// The figures from what storage read (`hourly_counts` for [`hour_ranges`], `daily_counts` for
+/// [`day_ranges`]); pure, so the bucketing and percentiles are tested alone.
 pub fn assemble(
     now: DateTime<Utc>,
-    hourly_counts: &[AttemptBucket],
-    daily_counts: &[AttemptBucket],
+    hourly_counts: &[OutcomeCounts],
+    daily_counts: &[OutcomeCounts],
     delays: &DelaySample,
     backlog: Backlog,
 ) -> Stats {
-    let (hours_from, _) = hour_window(now);
-    let mut hourly: Vec<Bucket> = (0..HOURS)
-        .map(|i| Bucket {
-            start: hours_from + Duration::hours(i as i64),
-            ..Bucket::default()
+    let count = |counts: &[OutcomeCounts], i: usize| counts.get(i).copied().unwrap_or_default();
+    let hourly = hour_ranges(now)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (start, _))| {
+            let c = count(hourly_counts, i);
+            Bucket {
+                start,
+                sent: c.sent,
+                failed: c.failed,
+                retried: c.retried,
+            }
         })
         .collect();
-    for c in hourly_counts {
-        if let Some(b) = hourly.iter_mut().find(|b| b.start == c.start) {
-            add(&mut b.sent, &mut b.failed, &mut b.retried, c);
-        }
-    }
-    let (days_from, _) = day_window(now);
-    let mut daily: Vec<Day> = (0..DAYS)
-        .map(|i| Day {
-            day: (days_from + Duration::days(i as i64)).date_naive(),
-            sent: 0,
-            failed: 0,
-            retried: 0,
-            delay: None,
+    let daily = day_ranges(now)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (start, _))| {
+            let c = count(daily_counts, i);
+            let day = start.date_naive();
+            let mut ms: Vec<i64> = delays
+                .delays
+                .iter()
+                .filter(|(sent_at, _)| sent_at.date_naive() == day)
+                .map(|(_, ms)| *ms)
+                .collect();
+            Day {
+                day,
+                sent: c.sent,
+                failed: c.failed,
+                retried: c.retried,
+                delay: percentiles(&mut ms),
+            }
         })
         .collect();
-    for c in daily_counts {
-        if let Some(d) = daily.iter_mut().find(|d| d.day == c.start.date_naive()) {
-            add(&mut d.sent, &mut d.failed, &mut d.retried, c);
-        }
-    }
-    for d in &mut daily {
-        let mut ms: Vec<i64> = delays
-            .delays
-            .iter()
-            .filter(|(sent_at, _)| sent_at.date_naive() == d.day)
-            .map(|(_, ms)| *ms)
-            .collect();
-        d.delay = percentiles(&mut ms);
-    }
     Stats {
         at: now,
         hourly,
         daily,
         delay_sample_stride: delays.stride.max(1),
         backlog,
-    }
-}
-
-fn add(sent: &mut u64, failed: &mut u64, retried: &mut u64, c: &AttemptBucket) {
-    let outcome = c.outcome.as_str();
-    if outcome == AttemptOutcome::Sent.as_str() {
-        *sent += c.n;
-    } else if outcome == AttemptOutcome::Failed.as_str() {
-        *failed += c.n;
-    } else if outcome == AttemptOutcome::Retry.as_str() {
-        *retried += c.n;
     }
 }
 
@@ -207,11 +214,11 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 34, 56).unwrap()
     }
 
-    fn bucket(start: DateTime<Utc>, outcome: &str, n: u64) -> AttemptBucket {
-        AttemptBucket {
-            start,
-            outcome: outcome.into(),
-            n,
+    fn counts(sent: u64, failed: u64, retried: u64) -> OutcomeCounts {
+        OutcomeCounts {
+            sent,
+            failed,
+            retried,
         }
     }
 
@@ -226,39 +233,42 @@ mod tests {
     }
 
     #[test]
-    fn counts_land_in_their_bucket_and_other_outcomes_are_left_out() {
-        let hour = |h| Utc.with_ymd_and_hms(2026, 11, 28, h, 0, 0).unwrap();
-        let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap();
-        let s = assemble(
-            now(),
-            &[
-                bucket(hour(12), "sent", 5),
-                bucket(hour(12), "retry", 2),
-                bucket(hour(11), "failed", 1),
-                bucket(hour(11), "discarded", 9),
-                bucket(hour(11), "stale_sent", 9),
-                // Outside the window (a clock that jumped): ignored.
-                bucket(hour(12) + Duration::hours(3), "sent", 7),
-            ],
-            &[bucket(day(28), "sent", 5), bucket(day(1), "failed", 4)],
-            &DelaySample::default(),
-            Backlog::default(),
-        );
+    fn ranges_cover_the_windows_without_gaps() {
+        let hours = hour_ranges(now());
+        assert_eq!(hours.len(), HOURS);
+        assert_eq!(hours[0].0, Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap());
+        assert_eq!(hours[HOURS - 1].1, Utc.with_ymd_and_hms(2026, 11, 28, 13, 0, 0).unwrap());
+        let days = day_ranges(now());
+        assert_eq!(days.len(), DAYS);
+        for pair in hours.windows(2).chain(days.windows(2)) {
+            assert_eq!(pair[0].1, pair[1].0);
+        }
+        assert_eq!(days[DAYS - 1].0, Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn counts_land_in_their_bucket() {
+        let mut hourly = vec![OutcomeCounts::default(); HOURS];
+        hourly[HOURS - 1] = counts(5, 0, 2);
+        hourly[0] = counts(0, 1, 0);
+        let mut daily = vec![OutcomeCounts::default(); DAYS];
+        daily[DAYS - 1] = counts(5, 0, 0);
+        daily[1] = counts(0, 4, 0);
+        let s = assemble(now(), &hourly, &daily, &DelaySample::default(), Backlog::default());
         assert_eq!(s.hourly.len(), HOURS);
         assert_eq!(s.daily.len(), DAYS);
         let last = s.hourly[HOURS - 1];
-        assert_eq!((last.start, last.sent, last.retried), (hour(12), 5, 2));
-        let before = s.hourly[HOURS - 2];
-        assert_eq!((before.sent, before.failed, before.retried), (0, 1, 0));
-        assert_eq!(s.hourly.iter().map(|b| b.sent).sum::<u64>(), 5);
-        assert_eq!(s.daily[DAYS - 1].sent, 5);
-        let nov1 = s
-            .daily
-            .iter()
-            .find(|d| d.day == day(1).date_naive())
-            .unwrap();
-        assert_eq!(nov1.failed, 4);
+        assert_eq!(
+            (last.start, last.sent, last.retried),
+            (Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(), 5, 2)
+        );
+        assert_eq!(s.hourly[0].failed, 1);
+        assert_eq!(s.daily[DAYS - 1].day.to_string(), "2026-11-28");
+        assert_eq!((s.daily[1].day.to_string(), s.daily[1].failed), ("2026-10-31".into(), 4));
         assert_eq!(s.delay_sample_stride, 1);
+        // Fewer counts than ranges (never from storage) read as zeros, not a panic.
+        let short = assemble(now(), &[], &[], &DelaySample::default(), Backlog::default());
+        assert!(short.hourly.iter().all(|b| b.sent == 0));
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub enum Command {
     /// What happened to a subscription (ExtInfo1) or a card number (ExtInfo20)? Exit status:
     /// 0 matched, 1 nothing matched, 2 bad arguments, 3 could not search.
     Search(SearchArgs),
-    /// Reports for the gyms.
+    /// Reports for the gyms: `failures`, the fix list by business unit and cause.
     Report {
         #[command(subcommand)]
         report: ReportCommand,

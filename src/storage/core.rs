@@ -781,19 +781,23 @@ macro_rules! storage_impl {
                     UnitFilter::Any => (true, None),
                     UnitFilter::Is(u) => (false, u),
                 };
-                let (field, rule) = query
-                    .cause
-                    .as_ref()
-                    .map(|c| c.columns())
-                    .unwrap_or_default();
-                let failed = sqlx::query(Self::SQL.failed_rows)
+                let q = match &query.cause {
+                    None => sqlx::query(Self::SQL.failed_rows),
+                    Some(_) => sqlx::query(Self::SQL.failed_rows_of_cause),
+                };
+                let q = q
                     .bind(query.after.map_or(0, |i| i.0))
                     .bind(i64::from(query.limit))
                     .bind(all_units)
-                    .bind(unit)
-                    .bind(query.cause.is_none())
-                    .bind(field)
-                    .bind(rule)
+                    .bind(unit);
+                let q = match &query.cause {
+                    None => q,
+                    Some(cause) => {
+                        let (field, rule) = cause.columns();
+                        q.bind(rule).bind(field)
+                    }
+                };
+                let failed = q
                     .fetch_all(&self.pool)
                     .await
                     .ctx("reading failed rows")?
@@ -865,27 +869,27 @@ macro_rules! storage_impl {
                 Ok(changed)
             }
 
-            async fn attempt_buckets(
+            async fn attempt_counts(
                 &self,
-                span: BucketSpan,
-                from: DateTime<Utc>,
-                to: DateTime<Utc>,
-            ) -> Result<Vec<AttemptBucket>> {
-                let sql = match span {
-                    BucketSpan::Hour => Self::SQL.attempts_per_hour,
-                    BucketSpan::Day => Self::SQL.attempts_per_day,
-                };
-                let rows = sqlx::query(sql)
-                    .bind(StoredTime(from))
-                    .bind(StoredTime(to))
+                ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+            ) -> Result<Vec<OutcomeCounts>> {
+                use $crate::domain::AttemptOutcome;
+                use $crate::storage::lists::TimeList;
+                if ranges.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(Self::SQL.attempt_counts)
+                    .bind(TimeList(ranges.iter().map(|r| r.0).collect()))
+                    .bind(TimeList(ranges.iter().map(|r| r.1).collect()))
+                    .bind(AttemptOutcome::Sent.as_str())
+                    .bind(AttemptOutcome::Failed.as_str())
+                    .bind(AttemptOutcome::Retry.as_str())
                     .fetch_all(&self.pool)
                     .await
-                    .ctx("counting attempts")?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    out.extend(rows::attempt_bucket(r)?);
-                }
-                Ok(out)
+                    .ctx("counting attempts")?
+                    .iter()
+                    .map(rows::outcome_counts)
+                    .collect()
             }
 
             async fn sent_delays(

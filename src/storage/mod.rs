@@ -200,13 +200,12 @@ pub trait Storage: Send + Sync {
 
     // --- figures (the Stats view, `status --json`) ---
 
-    /// Attempts by outcome per hour or day (UTC) that started in `[from, to)`.
-    async fn attempt_buckets(
+    /// Attempts that ended `sent`, `failed` and `retry`, counted for each time range
+    /// `[from, to)`, in the ranges' order.
+    async fn attempt_counts(
         &self,
-        span: BucketSpan,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<AttemptBucket>>;
+        ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<OutcomeCounts>>;
     /// Save-to-sent delays of rows sent in `[from, to)`: at most about `max_rows` of them, spread
     /// evenly over the sent rows.
     async fn sent_delays(

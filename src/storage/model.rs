@@ -424,20 +424,12 @@ impl std::fmt::Debug for FailedMember {
     }
 }
 
-/// The width of a bucket of attempt counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketSpan {
-    Hour,
-    Day,
-}
-
-/// Attempts of one outcome that started within one hour or day (UTC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptBucket {
-    pub start: DateTime<Utc>,
-    /// The `digis_attempt.outcome` word.
-    pub outcome: String,
-    pub n: u64,
+/// Attempts that ended sent, failed or in a retry within one time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
 }
 
 /// Save-to-sent delays of rows sent in a time range: every row, or an even sample of them when

@@ -11,8 +11,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::decode::{int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
-    AttemptBucket, AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey,
-    OutboxRow, RelayInfo, Result, RowDefect, StorageError,
+    AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey,
+    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
 };
 use crate::domain::{
     Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
@@ -250,30 +250,15 @@ pub(crate) fn failed_row(r: &impl StoredRow) -> Result<FailedRow> {
     })
 }
 
-/// `(bucket, outcome, n)` of the attempts-per-hour or -day query. The bucket is the start of
-/// the hour (`YYYY-MM-DDTHH`) or day (`YYYY-MM-DD`) in UTC; `None` for one that cannot be read
-/// (a time written by hand in another form).
-pub(crate) fn attempt_bucket(r: &impl StoredRow) -> Result<Option<AttemptBucket>> {
+/// One range's counts of the attempt counts query.
+pub(crate) fn outcome_counts(r: &impl StoredRow) -> Result<OutcomeCounts> {
     let c = "counting attempts";
-    let bucket = r.text("bucket").ctx(c)?;
-    let Some(start) = bucket_start(&bucket) else {
-        return Ok(None);
-    };
-    Ok(Some(AttemptBucket {
-        start,
-        outcome: r.text("outcome").ctx(c)?,
-        n: r.int("n").ctx(c)?.max(0) as u64,
-    }))
-}
-
-fn bucket_start(bucket: &str) -> Option<DateTime<Utc>> {
-    let b = bucket.replacen(' ', "T", 1);
-    let day = chrono::NaiveDate::parse_from_str(b.get(..10)?, "%Y-%m-%d").ok()?;
-    let hour = match b.get(10..) {
-        None | Some("") => 0,
-        Some(h) => h.strip_prefix('T')?.parse::<u32>().ok()?,
-    };
-    Some(day.and_hms_opt(hour, 0, 0)?.and_utc())
+    let n = |column: &str| r.int(column).map(|n| n.max(0) as u64).ctx(c);
+    Ok(OutcomeCounts {
+        sent: n("sent")?,
+        failed: n("failed")?,
+        retried: n("retried")?,
+    })
 }
 
 /// (sent at, milliseconds from queued to sent) of one sent row.
@@ -282,21 +267,4 @@ pub(crate) fn sent_delay(r: &impl StoredRow) -> Result<(DateTime<Utc>, i64)> {
     let created = r.time("created_at").ctx(c)?;
     let sent = r.time("sent_at").ctx(c)?;
     Ok((sent, (sent - created).num_milliseconds().max(0)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bucket_start;
-    use chrono::TimeZone;
-
-    #[test]
-    fn buckets_read_as_their_start_in_utc() {
-        let at = |h| chrono::Utc.with_ymd_and_hms(2026, 11, 28, h, 0, 0).unwrap();
-        assert_eq!(bucket_start("2026-11-28T13"), Some(at(13)));
-        assert_eq!(bucket_start("2026-11-28 13"), Some(at(13)));
-        assert_eq!(bucket_start("2026-11-28"), Some(at(0)));
-        for bad in ["", "2026-11", "2026-11-28T", "2026-11-28T25", "garbage!!!"] {
-            assert_eq!(bucket_start(bad), None, "{bad}");
-        }
-    }
 }

@@ -200,7 +200,7 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(10),
-        Constraint::Length(18),
+        Constraint::Length(20),
         Constraint::Min(12),
         Constraint::Length(6),
     ];

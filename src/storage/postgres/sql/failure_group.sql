@@ -5,11 +5,11 @@
 WITH grp AS (
     SELECT o.id FROM digis_outbox AS o
     WHERE o.state = 'failed'
+      AND o.fail_rule IS NOT DISTINCT FROM $3::text
+      AND o.fail_field IS NOT DISTINCT FROM $2::text
       AND (SELECT m.unit_id FROM digis_member m
            WHERE m.subscription_id = o.subscription_id AND m.person_id = o.person_id)
           IS NOT DISTINCT FROM $1::bigint
-      AND o.fail_field IS NOT DISTINCT FROM $2::text
-      AND o.fail_rule IS NOT DISTINCT FROM $3::text
       AND NOT EXISTS (SELECT 1 FROM digis_outbox x
                       WHERE x.subscription_id = o.subscription_id AND x.person_id = o.person_id
                         AND x.state = ANY($4))

@@ -1,4 +1,4 @@
--- Same as sqlite/sql/failure_groups.sql, placeholders aside, except that the view is joined (SQLite looks it up per row) and the unit name is read as the bytes of its text.
+-- Same as sqlite/sql/failure_groups.sql in what it answers, except that the view is joined (SQLite looks the unit up per row and the name per group) and the unit name is read as the bytes of its text.
 -- Failed rows by business unit (as digis_member shows the member now; NULL when no longer a
 -- user) and stored cause, largest groups first. $1: one unit, or NULL for every unit; $2: at
 -- most this many groups.
