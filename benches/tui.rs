@@ -339,14 +339,17 @@ async fn failures_and_stats(storage: &DynStorage) -> Vec<(String, f64)> {
         .await,
     ));
     out.push((
-        "a group's first 500 members".to_string(),
+        format!(
+            "a group's first {} members",
+            digis_relay::tui::app::MEMBERS_SHOWN
+        ),
         median(5, || {
             let s = s.clone();
             let q = FailedQuery {
                 unit: UnitFilter::Is(biggest.unit_id),
                 cause: Some(biggest.cause.clone()),
                 after: None,
-                limit: 500,
+                limit: digis_relay::tui::app::MEMBERS_SHOWN,
             };
             async move { s.failed_members(&q).await.unwrap() }
         })

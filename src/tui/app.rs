@@ -24,7 +24,7 @@ pub const FAILURES_REFRESH_SECS: i64 = 10;
 /// How often the Stats view reads its figures while it is shown.
 pub const STATS_REFRESH_SECS: i64 = 30;
 /// Members of a group the dashboard shows; `report failures --csv` writes them all.
-pub const MEMBERS_SHOWN: u32 = 500;
+pub const MEMBERS_SHOWN: u32 = 200;
 /// Groups the Failures view lists.
 pub const GROUPS_SHOWN: u32 = 500;
 
