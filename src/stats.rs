@@ -236,14 +236,23 @@ mod tests {
     fn ranges_cover_the_windows_without_gaps() {
         let hours = hour_ranges(now());
         assert_eq!(hours.len(), HOURS);
-        assert_eq!(hours[0].0, Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap());
-        assert_eq!(hours[HOURS - 1].1, Utc.with_ymd_and_hms(2026, 11, 28, 13, 0, 0).unwrap());
+        assert_eq!(
+            hours[0].0,
+            Utc.with_ymd_and_hms(2026, 11, 27, 13, 0, 0).unwrap()
+        );
+        assert_eq!(
+            hours[HOURS - 1].1,
+            Utc.with_ymd_and_hms(2026, 11, 28, 13, 0, 0).unwrap()
+        );
         let days = day_ranges(now());
         assert_eq!(days.len(), DAYS);
         for pair in hours.windows(2).chain(days.windows(2)) {
             assert_eq!(pair[0].1, pair[1].0);
         }
-        assert_eq!(days[DAYS - 1].0, Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap());
+        assert_eq!(
+            days[DAYS - 1].0,
+            Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -254,7 +263,13 @@ mod tests {
         let mut daily = vec![OutcomeCounts::default(); DAYS];
         daily[DAYS - 1] = counts(5, 0, 0);
         daily[1] = counts(0, 4, 0);
-        let s = assemble(now(), &hourly, &daily, &DelaySample::default(), Backlog::default());
+        let s = assemble(
+            now(),
+            &hourly,
+            &daily,
+            &DelaySample::default(),
+            Backlog::default(),
+        );
         assert_eq!(s.hourly.len(), HOURS);
         assert_eq!(s.daily.len(), DAYS);
         let last = s.hourly[HOURS - 1];
@@ -264,7 +279,10 @@ mod tests {
         );
         assert_eq!(s.hourly[0].failed, 1);
         assert_eq!(s.daily[DAYS - 1].day.to_string(), "2026-11-28");
-        assert_eq!((s.daily[1].day.to_string(), s.daily[1].failed), ("2026-10-31".into(), 4));
+        assert_eq!(
+            (s.daily[1].day.to_string(), s.daily[1].failed),
+            ("2026-10-31".into(), 4)
+        );
         assert_eq!(s.delay_sample_stride, 1);
         // Fewer counts than ranges (never from storage) read as zeros, not a panic.
         let short = assemble(now(), &[], &[], &DelaySample::default(), Backlog::default());

@@ -11,8 +11,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::decode::{int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
-    AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey,
-    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
+    AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey, OutboxRow,
+    OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
 };
 use crate::domain::{
     Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,

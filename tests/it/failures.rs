@@ -42,7 +42,7 @@ pub async fn failing_gyms(db: &TestDb) {
         let mut p = Person::ordinary(id);
         p.unit_id = if (4..=7).contains(&id) { 2 } else { 1 };
         match id {
-            2 | 3 | 4 => p.mobile_number = Some(LANDLINE.into()),
+            2..=4 => p.mobile_number = Some(LANDLINE.into()),
             5 => p.card_number = Some("3400 0005".into()),
             _ => {}
         }

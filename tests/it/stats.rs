@@ -145,8 +145,10 @@ async fn figures_from_known_times(db: TestDb) {
     assert_eq!(sample.delays.len(), 2, "{sample:?}");
 
     // The same screen from either database.
-    let mut config = Config::default();
-    config.digis_url_postfix = "brp?token=APIKEY".into();
+    let config = Config {
+        digis_url_postfix: "brp?token=APIKEY".into(),
+        ..Config::default()
+    };
     let mut app = App::new(Environment::from_config(&config, false, true), now(), 24);
     app.env.database = "sqlite://digis-relay.db".into();
     app.counts = Some(db.storage().counts().await.unwrap());
