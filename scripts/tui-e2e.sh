@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Drives the real `digis-relay tui --no-relay` in a detached tmux terminal (100x30):
-# start, see the counts, select the failed row, retry it, check the database, quit, and check
-# that the process exited 0 and the terminal was restored.
+# start, see the counts, select the failed row, retry it, check the database; open the Failures
+# view, see a gym's group and its members, retry the whole group (y/n with the count), check the
+# database; quit, and check that the process exited 0 and the terminal was restored.
 #
 # Needs tmux and sqlite3. BIN=path/to/digis-relay skips the build (the Rust test `tui_e2e`
 # passes the binary cargo built for it).
@@ -45,20 +46,33 @@ state_of() { sqlite3 "$DB" "SELECT state FROM digis_outbox WHERE id = $1"; }
 
 cd "$WORK"
 "$BIN" --database-url "$URL" migrate --host-schema >/dev/null
+# Subscription 864 (unit 2, two landlines) is saved first, so subscription 863's failed row is
+# the newest: the Outbox shows it on top. Rows 10 and 11 failed as the relay fails them (text,
+# field and rule); row 9 with an older text, so it belongs to the "other" group.
 sqlite3 "$DB" <<'SQL'
-INSERT INTO business_unit (id, name) VALUES (1, 'Stamina Centrum');
+INSERT INTO business_unit (id, name) VALUES (1, 'Stamina Centrum'), (2, 'Stamina Väst');
 INSERT INTO person (id, unit_id, first_name, last_name, birth_date, sex, allow_sms, mobile_country_code, mobile_number, card_number)
 VALUES (7, 1, 'Anna', 'Svensson', '1990-05-17', 'FEMALE', 1, '46', '070-123 45 67', '34231451'),
        (8, 1, 'Bo', 'Ek', '1985-01-02', 'MALE', 1, '46', '070-765 43 21', '34231452'),
-       (9, 1, 'Cia', 'Lund', NULL, NULL, 1, '46', 'not a number', '34231453');
+       (9, 1, 'Cia', 'Lund', NULL, NULL, 1, '46', 'not a number', '34231453'),
+       (10, 2, 'Dag', 'Berg', NULL, NULL, 1, '46', '08-123 456 78', '34231460'),
+       (11, 2, 'Eva', 'Holm', NULL, NULL, 1, '46', '08-123 456 79', '34231461');
+INSERT INTO subscription (id, status, start_date, max_end) VALUES (864, 'ACTIVE', '2026-01-01', '2027-12-31');
+INSERT INTO subscription_user (subscription_id, person_id) VALUES (864, 10), (864, 11);
 INSERT INTO subscription (id, status, start_date, max_end) VALUES (863, 'ACTIVE', '2026-01-01', '2027-12-31');
 INSERT INTO subscription_user (subscription_id, person_id) VALUES (863, 7), (863, 8), (863, 9);
 UPDATE digis_outbox SET state = 'failed', attempts = 1, last_http_status = 400,
        last_error = 'MobileNumber: not a valid mobile number'
  WHERE person_id = 9;
+UPDATE digis_outbox SET state = 'failed', attempts = 1,
+       last_error = 'person ' || person_id || ' (subscription 864): MobileNumber: not a mobile number for region SE',
+       fail_field = 'MobileNumber', fail_rule = 'not a mobile number for region SE'
+ WHERE person_id IN (10, 11);
 SQL
-FAILED_ID="$(sqlite3 "$DB" "SELECT id FROM digis_outbox WHERE state = 'failed'")"
+FAILED_ID="$(sqlite3 "$DB" "SELECT id FROM digis_outbox WHERE person_id = 9 AND state = 'failed'")"
 [ -n "$FAILED_ID" ] || die "the fixture has no failed row"
+GROUP_IDS="$(sqlite3 "$DB" "SELECT group_concat(id, ' ') FROM digis_outbox WHERE person_id IN (10, 11) AND state = 'failed'")"
+[ "$(echo "$GROUP_IDS" | wc -w)" = 2 ] || die "the fixture's group has rows '$GROUP_IDS', expected two"
 
 cat > run.sh <<RUN
 #!/usr/bin/env bash
@@ -89,7 +103,7 @@ await_exit() {
 
 tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh quit"
 
-wait_for "pending 2  sending 0  sent 0  failed 1"
+wait_for "pending 2  sending 0  sent 0  failed 3"
 echo "tui-e2e: counts shown"
 [ -z "${E2E_SHOW:-}" ] || pane
 
@@ -100,8 +114,42 @@ wait_for "MobileNumber: not a valid"
 keys r
 wait_for "row $FAILED_ID queued again"
 [ "$(state_of "$FAILED_ID")" = "pending" ] || die "row $FAILED_ID is $(state_of "$FAILED_ID"), expected pending"
-wait_for "pending 3  sending 0  sent 0  failed 0"
+wait_for "pending 3  sending 0  sent 0  failed 2"
 echo "tui-e2e: row $FAILED_ID retried (database: pending)"
+[ -z "${E2E_SHOW:-}" ] || pane
+
+# The Failures view: one gym's group, its members, then the whole group retried after a y/n
+# that states the count.
+keys 5
+wait_for "Stamina Väst"
+wait_for "MobileNumber: not a mobile number for region SE"
+wait_for "2 row(s) in 1 group(s)"
+keys Enter
+wait_for "Dag Berg"
+wait_for "Eva Holm"
+echo "tui-e2e: Failures view shows the group and its members"
+[ -z "${E2E_SHOW:-}" ] || pane
+keys r
+wait_for "Are you sure?"
+wait_for "2 row(s) go back"
+keys n
+wait_for "cancelled: nothing changed"
+for id in $GROUP_IDS; do
+    [ "$(state_of "$id")" = "failed" ] || die "row $id is $(state_of "$id") after n, expected failed"
+done
+keys r
+wait_for "2 row(s) go back"
+keys y
+wait_for "2 row(s) back to pending"
+for id in $GROUP_IDS; do
+    [ "$(state_of "$id")" = "pending" ] || die "row $id is $(state_of "$id"), expected pending"
+done
+events="$(sqlite3 "$DB" "SELECT COUNT(*) FROM digis_event WHERE action = 'retry_failure_group'")"
+[ "$events" = 2 ] || die "$events retry_failure_group event(s) recorded, expected 2"
+wait_for "pending 5  sending 0  sent 0  failed 0"
+keys Escape
+wait_for "no failed rows: nothing to fix"
+echo "tui-e2e: group of rows $GROUP_IDS retried from the Failures view (database: pending, 2 events)"
 [ -z "${E2E_SHOW:-}" ] || pane
 
 keys q
@@ -111,7 +159,7 @@ echo "tui-e2e: quit cleanly with q ($result)"
 # SIGTERM (a service manager or `kill`): the terminal is restored all the same.
 tmux -L "$SOCK" kill-session -t "$SESSION"
 tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh sigterm"
-wait_for "pending 3  sending 0  sent 0  failed 0"
+wait_for "pending 5  sending 0  sent 0  failed 0"
 shell_pid="$(tmux -L "$SOCK" display-message -p -t "$SESSION" '#{pane_pid}')"
 dash_pid="$(pgrep -P "$shell_pid" -x digis-relay || true)"
 [ -n "$dash_pid" ] || die "cannot find the dashboard process under pane pid $shell_pid"

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId};
+use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 
 /// Delivers Digis loyalty-app invitations from the membership database's outbox, and shows
 /// support staff what happened to each member.
@@ -76,6 +76,11 @@ pub enum Command {
     /// with this phone number, e-mail address or name? Exit status: 0 matched, 1 nothing
     /// matched, 2 bad arguments, 3 could not search.
     Search(SearchArgs),
+    /// Reports for the gyms: `failures`, the fix list by business unit and cause.
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
     /// Put failed (or discarded) rows back in the queue, due now.
     Retry {
         #[arg(value_name = "ID", required_unless_present = "all_failed")]
@@ -170,6 +175,21 @@ pub struct SearchArgs {
     /// Only log lines and attempts from this day on (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub since: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Failed rows by business unit and cause: the counts, or with --csv every failed member
+    /// (person id, card, name, field, what is wrong, ...) written to a file.
+    Failures {
+        /// Only this business unit's rows.
+        #[arg(long, value_name = "ID")]
+        unit: Option<UnitId>,
+        /// Write the members to this CSV file (mode 0600). It holds personal data, so they are
+        /// never printed: without it only the counts are.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

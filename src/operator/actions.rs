@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 
 use super::report::{
-    DiscardReport, NothingQueued, PauseReport, ResendReport, ResumeReport, RetryAllReport,
-    RetryReport, SyncReport,
+    DiscardReport, GroupDryRun, GroupRetryReport, NothingQueued, PauseReport, ResendReport,
+    ResumeReport, RetryAllReport, RetryReport, SyncReport,
 };
 use super::{Actor, Reason};
 use crate::domain::{OutboxId, PersonId, SubscriptionId};
-use crate::storage::{Result, Storage};
+use crate::storage::{FailureGroupKey, Result, Storage};
 
 /// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now.
 pub async fn retry(
@@ -32,6 +32,36 @@ pub async fn retry_all_failed(
 ) -> Result<RetryAllReport> {
     let queued = storage.retry_all_failed(actor.as_str(), now).await?;
     Ok(RetryAllReport { queued })
+}
+
+/// What retrying a failure group would do now: how many rows it would put back. Asked before
+/// the retry, with the same selection the retry uses, so the question states the truth.
+pub async fn retry_failure_group_dry_run(
+    storage: &dyn Storage,
+    group: &FailureGroupKey,
+) -> Result<GroupDryRun> {
+    let would_queue = storage.count_failure_group(group).await?;
+    Ok(GroupDryRun {
+        group: group.clone(),
+        would_queue,
+    })
+}
+
+/// A failure group's rows (one unit, one cause) back to `pending`, due now, after the gym fixed
+/// the data: the newest failed row of each member that has nothing else waiting.
+pub async fn retry_failure_group(
+    storage: &dyn Storage,
+    actor: &Actor,
+    group: &FailureGroupKey,
+    now: DateTime<Utc>,
+) -> Result<GroupRetryReport> {
+    let queued = storage
+        .retry_failure_group(group, actor.as_str(), now)
+        .await?;
+    Ok(GroupRetryReport {
+        group: group.clone(),
+        queued,
+    })
 }
 
 /// `pending` or `failed` rows to `discarded`, with the reason on each.

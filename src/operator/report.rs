@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::Reason;
 use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::storage::FailureGroupKey;
 
 /// A report of an operator action: its wording (`Display`) and whether it did all that was
 /// asked. The CLI exits 2 when it did not; the dashboard shows it as an error.
@@ -70,6 +71,68 @@ impl Report for RetryAllReport {}
 impl fmt::Display for RetryAllReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} failed row(s) queued again, due now", self.queued)
+    }
+}
+
+/// A failure group as people name it: `unit 2 · MobileNumber: not a mobile number for region SE`.
+/// The cause may quote Digis: for the dashboard and the report, not for logs.
+pub fn group_label(group: &FailureGroupKey, unit_name: Option<&str>) -> String {
+    let unit = match (group.unit_id, unit_name) {
+        (Some(id), Some(name)) => format!("{name} (unit {id})"),
+        (Some(id), None) => format!("unit {id}"),
+        (None, _) => "no unit".to_string(),
+    };
+    crate::sanitize::for_display(&format!("{unit} · {}", group.cause))
+}
+
+/// The dry run of a group retry: what the y/n question states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDryRun {
+    pub group: FailureGroupKey,
+    /// Rows the retry would put back now.
+    pub would_queue: u64,
+}
+
+impl fmt::Display for GroupDryRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} row(s) of {} would go back to pending, due now",
+            self.would_queue,
+            group_label(&self.group, None)
+        )
+    }
+}
+
+/// A group retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRetryReport {
+    pub group: FailureGroupKey,
+    /// The rows now `pending`, due now.
+    pub queued: Vec<OutboxId>,
+}
+
+impl Report for GroupRetryReport {
+    fn succeeded(&self) -> bool {
+        !self.queued.is_empty()
+    }
+}
+
+impl fmt::Display for GroupRetryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = group_label(&self.group, None);
+        if self.queued.is_empty() {
+            write!(
+                f,
+                "nothing put back from {group}: its rows were retried or changed meanwhile"
+            )
+        } else {
+            write!(
+                f,
+                "{} row(s) back to pending, due now ({group})",
+                self.queued.len()
+            )
+        }
     }
 }
 
@@ -355,6 +418,50 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "discarded 1 of 3 row(s); left alone (not pending or failed, or no such row): 2, 3"
+        );
+    }
+
+    #[test]
+    fn group_retry_wording() {
+        use crate::domain::FailureCause;
+        let group = FailureGroupKey {
+            unit_id: Some(2),
+            cause: FailureCause {
+                field: Some("MobileNumber".into()),
+                rule: "not a mobile number for region SE".into(),
+            },
+        };
+        let r = GroupRetryReport {
+            group: group.clone(),
+            queued: ids(&[4, 5]),
+        };
+        assert_eq!(
+            r.to_string(),
+            "2 row(s) back to pending, due now (unit 2 · MobileNumber: not a mobile number for region SE)"
+        );
+        assert!(r.succeeded());
+        let none = GroupRetryReport {
+            group: group.clone(),
+            queued: vec![],
+        };
+        assert!(!none.succeeded());
+        assert!(none.to_string().starts_with("nothing put back"));
+        assert_eq!(
+            group_label(&group, Some("Stamina Väst")),
+            "Stamina Väst (unit 2) · MobileNumber: not a mobile number for region SE"
+        );
+        let other = FailureGroupKey {
+            unit_id: None,
+            cause: FailureCause::other(),
+        };
+        assert_eq!(group_label(&other, Some("x")), "no unit · other");
+        assert_eq!(
+            GroupDryRun {
+                group,
+                would_queue: 3
+            }
+            .to_string(),
+            "3 row(s) of unit 2 · MobileNumber: not a mobile number for region SE would go back to pending, due now"
         );
     }
 

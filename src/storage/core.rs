@@ -279,11 +279,17 @@ macro_rules! storage_impl {
                             .bind(StoredTime(*next_attempt_at))
                     }
                 };
+                let q = q.bind(status).bind(error).bind(id).bind(&row.claim_token);
+                // A failure's cause is read once, here, for the Failures view to group by.
+                let q = match completion {
+                    Completion::Failed => {
+                        let (field, rule) =
+                            $crate::domain::FailureCause::from_stored(error, status).columns();
+                        q.bind(field).bind(rule)
+                    }
+                    _ => q,
+                };
                 let changed = q
-                    .bind(status)
-                    .bind(error)
-                    .bind(id)
-                    .bind(&row.claim_token)
                     .execute(&mut *tx)
                     .await
                     .ctx("completing an outbox row")?
@@ -792,6 +798,172 @@ macro_rules! storage_impl {
                     .bind(p)
                     .bind(limit as i64);
                 self.members(q, "reading active members").await
+            }
+
+            async fn failure_groups(
+                &self,
+                unit: Option<UnitId>,
+                limit: u32,
+            ) -> Result<Vec<FailureGroup>> {
+                let rows = sqlx::query(Self::SQL.failure_groups)
+                    .bind(unit.map(UnitId::get))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("grouping failed rows")?;
+                let groups = rows
+                    .iter()
+                    .map(rows::failure_group)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok($crate::storage::merge_failure_groups(groups))
+            }
+
+            async fn failed_members(&self, query: &FailedQuery) -> Result<Vec<FailedMember>> {
+                use $crate::storage::lists::IdList;
+                let (all_units, unit) = match query.unit {
+                    UnitFilter::Any => (true, None),
+                    UnitFilter::Is(u) => (false, u),
+                };
+                let q = match &query.cause {
+                    None => sqlx::query(Self::SQL.failed_rows),
+                    Some(_) => sqlx::query(Self::SQL.failed_rows_of_cause),
+                };
+                let q = q
+                    .bind(query.after.map_or(0, |i| i.0))
+                    .bind(i64::from(query.limit))
+                    .bind(all_units)
+                    .bind(unit);
+                let q = match &query.cause {
+                    None => q,
+                    Some(cause) => {
+                        let (field, rule) = cause.columns();
+                        q.bind(rule).bind(field)
+                    }
+                };
+                let failed = q
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading failed rows")?
+                    .iter()
+                    .map(rows::failed_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let readable = failed
+                    .iter()
+                    .filter(|r| r.subscription_id != 0 && r.person_id != 0);
+                let subs = IdList(readable.clone().map(|r| r.subscription_id).collect());
+                let persons = IdList(readable.map(|r| r.person_id).collect());
+                let members: Vec<MemberRead> = if subs.0.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query(Self::SQL.members_of_pairs)
+                        .bind(subs)
+                        .bind(persons)
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx("reading members of failed rows")?
+                        .iter()
+                        .map(decode::member)
+                        .collect()
+                };
+                Ok($crate::storage::assemble_failed(failed, &members))
+            }
+
+            async fn count_failure_group(&self, group: &FailureGroupKey) -> Result<u64> {
+                let (field, rule) = group.cause.columns();
+                let n: i64 = sqlx::query_scalar(Self::SQL.count_failure_group)
+                    .bind(group.unit_id)
+                    .bind(field)
+                    .bind(rule)
+                    .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("counting a failure group")?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn retry_failure_group(
+                &self,
+                group: &FailureGroupKey,
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<OutboxId>> {
+                let (field, rule) = group.cause.columns();
+                let mut tx = self.write_tx().await?;
+                let rows = sqlx::query(Self::SQL.retry_failure_group)
+                    .bind(group.unit_id)
+                    .bind(field)
+                    .bind(rule)
+                    .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                    .bind(StoredTime(now))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("retrying a failure group")?;
+                let mut changed = ids_of(&rows)?;
+                changed.sort();
+                let e = Event {
+                    kind: EventKind::RetryFailureGroup,
+                    actor,
+                    detail: Some(texts::failure_group_detail(group)),
+                    now,
+                };
+                Self::record_row_events(&mut tx, &e, &changed).await?;
+                tx.commit().await.ctx("committing a group retry")?;
+                self.poke().await?;
+                Ok(changed)
+            }
+
+            async fn attempt_counts(
+                &self,
+                ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+            ) -> Result<Vec<OutcomeCounts>> {
+                use $crate::domain::AttemptOutcome;
+                use $crate::storage::lists::TimeList;
+                if ranges.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(Self::SQL.attempt_counts)
+                    .bind(TimeList(ranges.iter().map(|r| r.0).collect()))
+                    .bind(TimeList(ranges.iter().map(|r| r.1).collect()))
+                    .bind(AttemptOutcome::Sent.as_str())
+                    .bind(AttemptOutcome::Failed.as_str())
+                    .bind(AttemptOutcome::Retry.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("counting attempts")?
+                    .iter()
+                    .map(rows::outcome_counts)
+                    .collect()
+            }
+
+            async fn sent_delays(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                max_rows: u32,
+            ) -> Result<DelaySample> {
+                let sent: i64 = sqlx::query_scalar(Self::SQL.sent_count)
+                    .bind(StoredTime(from))
+                    .bind(StoredTime(to))
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("counting sent rows")?;
+                let sent = sent.max(0) as u64;
+                let stride = sent.div_ceil(u64::from(max_rows.max(1))).max(1);
+                let delays = sqlx::query(Self::SQL.sent_delays)
+                    .bind(StoredTime(from))
+                    .bind(StoredTime(to))
+                    .bind(stride as i64)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading save-to-sent delays")?
+                    .iter()
+                    .map(rows::sent_delay)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(DelaySample {
+                    sent,
+                    stride,
+                    delays,
+                })
             }
         }
     };

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId, UnitId};
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +179,42 @@ pub trait Storage: Send + Sync {
     /// What operators did to these rows, oldest first.
     async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>>;
 
+    // --- failures (the Failures view, `report failures`) ---
+
+    /// Failed rows grouped by business unit and cause, largest first, at most `limit` groups;
+    /// `unit`: only that unit's.
+    async fn failure_groups(&self, unit: Option<UnitId>, limit: u32) -> Result<Vec<FailureGroup>>;
+    /// A page of failed rows with their members (names: personal data).
+    async fn failed_members(&self, query: &FailedQuery) -> Result<Vec<FailedMember>>;
+    /// How many rows [`retry_failure_group`](Self::retry_failure_group) would put back now: the
+    /// same selection, counted.
+    async fn count_failure_group(&self, group: &FailureGroupKey) -> Result<u64>;
+    /// A group's failed rows back to `pending`, due now, with a fresh attempt budget: the newest
+    /// failed row of each member that has no open row. Returns the ids that changed.
+    async fn retry_failure_group(
+        &self,
+        group: &FailureGroupKey,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxId>>;
+
+    // --- figures (the Stats view, `status --json`) ---
+
+    /// Attempts that ended `sent`, `failed` and `retry`, counted for each time range
+    /// `[from, to)`, in the ranges' order.
+    async fn attempt_counts(
+        &self,
+        ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<OutcomeCounts>>;
+    /// Save-to-sent delays of rows sent in `[from, to)`: at most about `max_rows` of them, spread
+    /// evenly over the sent rows.
+    async fn sent_delays(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max_rows: u32,
+    ) -> Result<DelaySample>;
+
     // --- reading ---
 
     async fn counts(&self) -> Result<Counts>;
@@ -299,6 +335,86 @@ fn assemble_claims(
                 member,
                 synced,
             }
+        })
+        .collect()
+}
+
+/// Groups that read as the same key (two unit ids that cannot be read both count as no unit)
+/// become one; largest first, then by unit and cause so the order is stable.
+fn merge_failure_groups(groups: Vec<FailureGroup>) -> Vec<FailureGroup> {
+    let mut out: Vec<FailureGroup> = Vec::with_capacity(groups.len());
+    for g in groups {
+        match out.iter_mut().find(|o| o.key == g.key) {
+            Some(o) => {
+                o.rows += g.rows;
+                o.oldest = o.oldest.min(g.oldest);
+                o.newest = o.newest.max(g.newest);
+                if o.unit_name.is_none() {
+                    o.unit_name = g.unit_name;
+                }
+            }
+            None => out.push(g),
+        }
+    }
+    out.sort_by(|a, b| {
+        b.rows
+            .cmp(&a.rows)
+            .then_with(|| a.key.unit_id.cmp(&b.key.unit_id))
+            .then_with(|| a.key.cause.cmp(&b.key.cause))
+    });
+    out
+}
+
+/// Joins failed rows with their members (read by pair), in the rows' order.
+fn assemble_failed(failed: Vec<rows::FailedRow>, members: &[MemberRead]) -> Vec<FailedMember> {
+    let by_pair: std::collections::HashMap<(i64, i64), &MemberRead> = members
+        .iter()
+        .filter_map(|m| {
+            let pair = match m {
+                Ok(m) => (m.subscription_id, m.person_id),
+                Err(d) => (d.subscription.int()?, d.person.int()?),
+            };
+            Some((pair, m))
+        })
+        .collect();
+    failed
+        .into_iter()
+        .map(|f| {
+            let (s, p) = (f.subscription_id, f.person_id);
+            let member = by_pair.get(&(s, p)).copied();
+            let mut out = FailedMember {
+                id: f.id,
+                subscription_id: SubscriptionId(s),
+                person_id: PersonId(p),
+                card_number: None,
+                name: None,
+                unit_id: None,
+                unit_name: None,
+                cause: f.cause,
+                detail: f.failure.detail,
+                failed_at: f.failed_at,
+                member_problem: None,
+            };
+            match member {
+                Some(Ok(m)) => {
+                    let name = [m.first_name.as_deref(), m.last_name.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    out.name = (!name.is_empty()).then_some(name);
+                    out.card_number = m.card_number.clone();
+                    out.unit_id = m.unit_id;
+                    out.unit_name = m.unit_name.clone();
+                }
+                Some(Err(d)) => out.member_problem = Some(d.to_string()),
+                None => {
+                    out.member_problem = Some("no longer a user of the subscription".to_string())
+                }
+            }
+            out
         })
         .collect()
 }

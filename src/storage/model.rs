@@ -403,6 +403,101 @@ impl std::fmt::Debug for PersonRow {
     }
 }
 
+/// One group of failed rows: one business unit and one cause (ARCHITECTURE.md, Dashboard,
+/// Failures). The unit is the member's as `digis_member` shows it now: `None` when the member is
+/// no longer a user, the person has no unit, or its id cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct FailureGroupKey {
+    pub unit_id: Option<i64>,
+    pub cause: crate::domain::FailureCause,
+}
+
+/// A group of failed rows with its size and age. No personal data: a unit's name is the gym's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureGroup {
+    pub key: FailureGroupKey,
+    pub unit_name: Option<String>,
+    /// Failed rows in the group.
+    pub rows: u64,
+    /// When the group's first and last row failed.
+    pub oldest: DateTime<Utc>,
+    pub newest: DateTime<Utc>,
+}
+
+/// Which unit's failed rows to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitFilter {
+    Any,
+    /// This unit; `None` is the rows without one (see [`FailureGroupKey::unit_id`]).
+    Is(Option<i64>),
+}
+
+/// A page of failed rows, in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedQuery {
+    pub unit: UnitFilter,
+    /// Only this cause; `None`: every cause.
+    pub cause: Option<crate::domain::FailureCause>,
+    pub after: Option<OutboxId>,
+    pub limit: u32,
+}
+
+/// One failed row and its member as the view shows it now: what a gym needs to fix the data.
+/// Holds personal data (the name): shown on the dashboard and written to the report file only;
+/// `Debug` leaves the name and the card out, so it cannot reach a log by accident.
+#[derive(Clone, PartialEq)]
+pub struct FailedMember {
+    pub id: OutboxId,
+    /// `0` when the outbox row's id cannot be read (see [`OutboxRow::defect`]).
+    pub subscription_id: SubscriptionId,
+    pub person_id: PersonId,
+    pub card_number: Option<String>,
+    /// First and last name as stored.
+    pub name: Option<String>,
+    pub unit_id: Option<i64>,
+    pub unit_name: Option<String>,
+    /// The group's cause, as stored with the failure.
+    pub cause: crate::domain::FailureCause,
+    /// What exactly is wrong with this row ([`crate::domain::Failure::detail`]).
+    pub detail: String,
+    /// When the row failed.
+    pub failed_at: DateTime<Utc>,
+    /// Why the member cannot be shown: no longer a user, or the host row cannot be read.
+    pub member_problem: Option<String>,
+}
+
+impl std::fmt::Debug for FailedMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailedMember")
+            .field("id", &self.id)
+            .field("subscription_id", &self.subscription_id)
+            .field("person_id", &self.person_id)
+            .field("unit_id", &self.unit_id)
+            .field("failed_at", &self.failed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Attempts that ended sent, failed or in a retry within one time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
+}
+
+/// Save-to-sent delays of rows sent in a time range: every row, or an even sample of them when
+/// there are more than asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DelaySample {
+    /// Rows sent in the range.
+    pub sent: u64,
+    /// Every `stride`-th row (by id) was read.
+    pub stride: u64,
+    /// (sent at, milliseconds from queued to sent) of the rows read.
+    pub delays: Vec<(DateTime<Utc>, i64)>,
+}
+
 #[cfg(test)]
 mod stored_id_tests {
     use super::StoredId;

@@ -11,10 +11,12 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::decode::{int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
-    AttemptRow, Context, Control, DigisRow, EventRow, OutboxRow, RelayInfo, Result, RowDefect,
-    StorageError,
+    AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey, OutboxRow,
+    OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
 };
-use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
+use crate::domain::{
+    Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+};
 
 /// A row of either database, read by column name. The blanket impl holds the sqlx bounds
 /// once; the decoders below need nothing else.
@@ -198,4 +200,71 @@ pub(crate) fn control(r: &impl StoredRow) -> Result<Control> {
 pub(crate) fn state_count(r: &impl StoredRow) -> Result<(OutboxState, u64)> {
     let c = "counting outbox rows";
     Ok((state(&r.text("state").ctx(c)?)?, r.int("n").ctx(c)? as u64))
+}
+
+/// One group of the failure groups query. The unit's id and name are host values: an id that
+/// cannot be read counts as no unit, a name that cannot be read as none.
+pub(crate) fn failure_group(r: &impl StoredRow) -> Result<FailureGroup> {
+    let c = "reading failure groups";
+    Ok(FailureGroup {
+        key: FailureGroupKey {
+            unit_id: int(r.id_cell("unit_id")).ok().flatten(),
+            cause: FailureCause::from_columns(
+                r.opt_text("fail_field").ctx(c)?,
+                r.opt_text("fail_rule").ctx(c)?,
+            ),
+        },
+        unit_name: text(r.cell("unit_name")).ok().flatten(),
+        rows: r.int("n").ctx(c)?.max(0) as u64,
+        oldest: r.time("oldest").ctx(c)?,
+        newest: r.time("newest").ctx(c)?,
+    })
+}
+
+/// A failed outbox row as `failed_rows` reads it, before its member is looked up.
+pub(crate) struct FailedRow {
+    pub id: OutboxId,
+    pub subscription_id: i64,
+    pub person_id: i64,
+    pub failed_at: DateTime<Utc>,
+    pub failure: Failure,
+    pub cause: FailureCause,
+}
+
+pub(crate) fn failed_row(r: &impl StoredRow) -> Result<FailedRow> {
+    let c = "reading failed rows";
+    // Ids the triggers copied from a host row: 0 when unreadable, as in `outbox_row`.
+    let id_of = |column: &str| int(r.id_cell(column)).ok().flatten().unwrap_or(0);
+    let last_error = r.opt_text("last_error").ctx(c)?;
+    let status = r.opt_int32("last_http_status").ctx(c)?;
+    Ok(FailedRow {
+        id: OutboxId(r.int("id").ctx(c)?),
+        subscription_id: id_of("subscription_id"),
+        person_id: id_of("person_id"),
+        failed_at: r.time("updated_at").ctx(c)?,
+        failure: Failure::read(last_error.as_deref(), status),
+        cause: FailureCause::from_columns(
+            r.opt_text("fail_field").ctx(c)?,
+            r.opt_text("fail_rule").ctx(c)?,
+        ),
+    })
+}
+
+/// One range's counts of the attempt counts query.
+pub(crate) fn outcome_counts(r: &impl StoredRow) -> Result<OutcomeCounts> {
+    let c = "counting attempts";
+    let n = |column: &str| r.int(column).map(|n| n.max(0) as u64).ctx(c);
+    Ok(OutcomeCounts {
+        sent: n("sent")?,
+        failed: n("failed")?,
+        retried: n("retried")?,
+    })
+}
+
+/// (sent at, milliseconds from queued to sent) of one sent row.
+pub(crate) fn sent_delay(r: &impl StoredRow) -> Result<(DateTime<Utc>, i64)> {
+    let c = "reading sent rows";
+    let created = r.time("created_at").ctx(c)?;
+    let sent = r.time("sent_at").ctx(c)?;
+    Ok((sent, (sent - created).num_milliseconds().max(0)))
 }

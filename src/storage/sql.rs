@@ -3,7 +3,8 @@
 //! line that says how it differs from the other database. Both are compiled in with
 //! `include_str!`; the shared code in `core` picks the backend's [`Sql`]. The select lists
 //! that several reads share (`outbox_select.sql`, `member_select.sql`) are files of their own,
-//! put in front of those reads' `WHERE` files at compile time.
+//! put in front of those reads' `WHERE` files at compile time; so is the `WITH` that a failure
+//! group's dry run and its retry share (`failure_group.sql`), so both select the same rows.
 //!
 //! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
 //! ...) as one array parameter, and reason texts from `texts`. The exceptions are statements
@@ -50,7 +51,7 @@ macro_rules! sql_files {
 }
 
 sql_files! {
-    fragments: outbox_select, member_select, person_select;
+    fragments: outbox_select, member_select, person_select, failure_group;
     outbox_by_ids after outbox_select,
     outbox_page_older after outbox_select,
     outbox_page_newer after outbox_select,
@@ -102,6 +103,14 @@ sql_files! {
     persons_by_email after person_select,
     persons_by_name after person_select,
     pairs_of_persons,
+    failure_groups,
+    failed_rows,
+    failed_rows_of_cause,
+    count_failure_group after failure_group,
+    retry_failure_group after failure_group,
+    attempt_counts,
+    sent_count,
+    sent_delays,
 }
 
 #[cfg(test)]
@@ -258,6 +267,14 @@ mod tests {
                 self.persons_by_email,
                 self.persons_by_name,
                 self.pairs_of_persons,
+                self.failure_groups,
+                self.failed_rows,
+                self.failed_rows_of_cause,
+                self.count_failure_group,
+                self.retry_failure_group,
+                self.attempt_counts,
+                self.sent_count,
+                self.sent_delays,
             ]
         }
     }

@@ -8,6 +8,8 @@ use std::fmt;
 pub enum EventKind {
     Retry,
     RetryAllFailed,
+    /// A group of the Failures view (one unit, one cause) queued again.
+    RetryFailureGroup,
     Discard,
     Resend,
     Pause,
@@ -16,9 +18,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Retry,
         EventKind::RetryAllFailed,
+        EventKind::RetryFailureGroup,
         EventKind::Discard,
         EventKind::Resend,
         EventKind::Pause,
@@ -31,6 +34,7 @@ impl EventKind {
         match self {
             EventKind::Retry => "retry",
             EventKind::RetryAllFailed => "retry_all_failed",
+            EventKind::RetryFailureGroup => "retry_failure_group",
             EventKind::Discard => "discard",
             EventKind::Resend => "resend",
             EventKind::Pause => "pause",
@@ -53,6 +57,15 @@ impl std::str::FromStr for EventKind {
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// `digis_event.detail` of a group retry: which group, as the Failures view names it. The cause
+/// may hold Digis's words (shown where `digis_event` is shown, never logged).
+pub fn failure_group_detail(key: &super::FailureGroupKey) -> String {
+    match key.unit_id {
+        Some(unit) => format!("failure group: unit {unit}, {}", key.cause),
+        None => format!("failure group: no unit, {}", key.cause),
     }
 }
 

@@ -1,9 +1,13 @@
 //! Actions: what the operator asked for, whatever key asked (see `keymap.rs`), and what each
 //! does to the dashboard's state. Database work is returned as effects, as in `update`.
-use super::app::{Anchor, App, Confirm, DetailPane, SearchResult, Select, StatusKind, View};
+use super::app::{
+    Anchor, App, Confirm, DetailPane, MembersPane, SearchResult, Select, StatusKind, View,
+};
 use super::effects::Effect;
 use super::keymap::{Context, Mode};
-use super::update::{detail_effect, load_page, reload};
+use super::update::{
+    detail_effect, failures_effects, load_page, members_effect, reload, stats_effect,
+};
 use super::view::help_max_scroll;
 use crate::operator::Refusal;
 use crate::storage::OutboxRow;
@@ -43,6 +47,8 @@ pub enum Action {
     Resend,
     SyncNow,
     TogglePause,
+    /// Retry the selected (or open) failure group: counts first, then asks.
+    RetryGroup,
     /// Back into the search box from its result.
     EditSearch,
     SubmitSearch,
@@ -87,8 +93,11 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
             app.filter = app.filter.prev();
             return vec![load_page(app, Anchor::Newest, Select::First)];
         }
+        Action::OpenDetail if app.view == View::Failures => return open_members(app),
         Action::OpenDetail => return open_detail(app),
+        Action::CloseDetail if app.view == View::Failures => app.failures.members = None,
         Action::CloseDetail => app.detail = None,
+        Action::RetryGroup => return retry_group(app),
         Action::ClearStatus => app.status = None,
         Action::Retry => return retry(app),
         Action::RetryAllFailed => return retry_all_failed(app),
@@ -137,11 +146,16 @@ fn switch_view(app: &mut App, view: View) -> Vec<Effect> {
         // The search box takes keys only while it is shown.
         app.search.editing = false;
     }
-    if view == View::Outbox && was != View::Outbox && !app.inflight.page {
-        // The page is not refreshed while hidden.
-        return vec![reload(app)];
+    if was == view {
+        return Vec::new();
     }
-    Vec::new()
+    // Hidden views are not refreshed: read what is shown now.
+    match view {
+        View::Outbox if !app.inflight.page => vec![reload(app)],
+        View::Failures => failures_effects(app),
+        View::Stats => stats_effect(app).into_iter().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Up, down, a page, the top or the end, for whatever takes the keys now.
@@ -152,12 +166,43 @@ fn movement(app: &mut App, action: Action) -> Vec<Effect> {
             let max = help_max_scroll(app.height);
             app.help_scroll = scrolled(app.help_scroll, action).min(max);
         }
+        (Mode::Detail, View::Failures) => {
+            if let Some(pane) = app.failures.members.as_mut() {
+                let rows = match &pane.data {
+                    Some(Ok(m)) => m.len(),
+                    _ => 0,
+                };
+                let last = u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX);
+                pane.scroll = match action {
+                    Action::Last => last,
+                    _ => scrolled(pane.scroll, action).min(last),
+                };
+            }
+        }
         (Mode::Detail, _) => {
             if let Some(pane) = app.detail.as_mut() {
                 pane.scroll = scrolled(pane.scroll, action);
             }
         }
         (Mode::Browse, View::Outbox) => return move_in_outbox(app, action),
+        (Mode::Browse, View::Failures) => {
+            let last = app
+                .failures
+                .groups
+                .as_ref()
+                .map_or(0, Vec::len)
+                .saturating_sub(1);
+            let f = &mut app.failures;
+            f.selected = match action {
+                Action::MoveDown => (f.selected + 1).min(last),
+                Action::MoveUp => f.selected.saturating_sub(1),
+                Action::PageDown => (f.selected + usize::from(SCROLL_PAGE)).min(last),
+                Action::PageUp => f.selected.saturating_sub(usize::from(SCROLL_PAGE)),
+                Action::First => 0,
+                Action::Last => last,
+                _ => f.selected,
+            };
+        }
         (Mode::Browse, View::Search) => app.search.scroll = scrolled(app.search.scroll, action),
         (Mode::Browse, View::Relays) => {
             let last = app.relays.as_ref().map_or(0, |r| r.len()).saturating_sub(1);
@@ -243,6 +288,40 @@ fn open_detail(app: &mut App) -> Vec<Effect> {
         scroll: 0,
     });
     detail_effect(app).into_iter().collect()
+}
+
+/// Enter on a group: its members (names and cards, on screen only).
+fn open_members(app: &mut App) -> Vec<Effect> {
+    let Some(group) = app.failures.selected_group().cloned() else {
+        return Vec::new();
+    };
+    app.failures.members = Some(MembersPane {
+        group,
+        data: None,
+        scroll: 0,
+    });
+    // A read of another group's members may be in flight: this one is asked for regardless, and
+    // the answer for the other is dropped when it comes.
+    app.inflight.members = false;
+    members_effect(app).into_iter().collect()
+}
+
+/// `r` in the Failures view: count what a retry of the group would put back, then ask (the
+/// question comes with the count, see `update::ask_group_retry`).
+fn retry_group(app: &mut App) -> Vec<Effect> {
+    let key = match &app.failures.members {
+        Some(pane) => Some(pane.key().clone()),
+        None => app.failures.selected_group().map(|g| g.key.clone()),
+    };
+    let Some(key) = key else {
+        app.set_status(StatusKind::Error, "no failed rows: nothing to retry");
+        return Vec::new();
+    };
+    app.set_status(
+        StatusKind::Info,
+        "counting the rows a retry would put back…",
+    );
+    vec![Effect::DryRunFailureGroup(key)]
 }
 
 fn submit_search(app: &mut App) -> Vec<Effect> {

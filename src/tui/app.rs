@@ -7,13 +7,26 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::domain::{OutboxId, OutboxState};
-use crate::storage::{AttemptRow, Control, Counts, DigisRow, OutboxRow, RelayInfo};
+use crate::stats::Stats;
+use crate::storage::{
+    AttemptRow, Control, Counts, DigisRow, FailedMember, FailureGroup, FailureGroupKey, OutboxRow,
+    RelayInfo,
+};
 
 /// How many minutes of throughput the sparkline shows.
 pub const THROUGHPUT_MINUTES: usize = 30;
 /// Rows of chrome around the outbox table: title bar, three header lines, status line, the
 /// table's two borders and its column header.
 pub const TABLE_CHROME_ROWS: u16 = 8;
+/// How often the Failures view regroups the failed rows while it is shown: a `GROUP BY` over
+/// every failed row, so not every second.
+pub const FAILURES_REFRESH_SECS: i64 = 10;
+/// How often the Stats view reads its figures while it is shown.
+pub const STATS_REFRESH_SECS: i64 = 30;
+/// Members of a group the dashboard shows; `report failures --csv` writes them all.
+pub const MEMBERS_SHOWN: u32 = 200;
+/// Groups the Failures view lists.
+pub const GROUPS_SHOWN: u32 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -21,10 +34,19 @@ pub enum View {
     Search,
     Relays,
     Log,
+    Failures,
+    Stats,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Outbox, View::Search, View::Relays, View::Log];
+    pub const ALL: [View; 6] = [
+        View::Outbox,
+        View::Search,
+        View::Relays,
+        View::Log,
+        View::Failures,
+        View::Stats,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -32,6 +54,8 @@ impl View {
             View::Search => "Search",
             View::Relays => "Relays",
             View::Log => "Log",
+            View::Failures => "Failures",
+            View::Stats => "Stats",
         }
     }
 
@@ -167,6 +191,38 @@ pub struct SearchState {
     pub scroll: u16,
 }
 
+/// The Failures view: failed rows grouped by business unit and cause.
+#[derive(Debug, Clone, Default)]
+pub struct FailuresState {
+    /// The groups, one unit after another (see `report::groups_by_unit`); `None` until read.
+    pub groups: Option<Vec<FailureGroup>>,
+    pub selected: usize,
+    /// When the groups were last read (the view's own clock, `App::now`).
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// The members of the group opened with Enter.
+    pub members: Option<MembersPane>,
+}
+
+impl FailuresState {
+    pub fn selected_group(&self) -> Option<&FailureGroup> {
+        self.groups.as_ref()?.get(self.selected)
+    }
+}
+
+/// One group's members: names and cards, so shown on screen only.
+#[derive(Debug, Clone)]
+pub struct MembersPane {
+    pub group: FailureGroup,
+    pub data: Option<Result<Vec<FailedMember>, String>>,
+    pub scroll: u16,
+}
+
+impl MembersPane {
+    pub fn key(&self) -> &FailureGroupKey {
+        &self.group.key
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
     Info,
@@ -271,6 +327,9 @@ pub struct Inflight {
     pub status: bool,
     pub page: bool,
     pub detail: bool,
+    pub failures: bool,
+    pub members: bool,
+    pub stats: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +353,10 @@ pub struct App {
     pub throughput: Throughput,
     pub confirm: Option<Confirm>,
     pub search: SearchState,
+    pub failures: FailuresState,
+    /// The Stats view's figures, and when they were read (the view's own clock).
+    pub stats: Option<Stats>,
+    pub stats_loaded_at: Option<DateTime<Utc>>,
     pub status: Option<StatusLine>,
     /// The last failure to read the database; cleared by the next success.
     pub db_error: Option<String>,
@@ -326,6 +389,9 @@ impl App {
             throughput: Throughput::default(),
             confirm: None,
             search: SearchState::default(),
+            failures: FailuresState::default(),
+            stats: None,
+            stats_loaded_at: None,
             status: None,
             db_error: None,
             help: false,

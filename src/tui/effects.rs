@@ -10,7 +10,7 @@ use super::update::{update, Msg, PageData, StatusData};
 use crate::config::Config;
 use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
 use crate::operator::{self, Actor, Reason, Report};
-use crate::storage::{DynStorage, ListQuery};
+use crate::storage::{DynStorage, FailedQuery, FailureGroupKey, ListQuery, UnitFilter};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -35,6 +35,39 @@ pub enum Effect {
     Pause,
     Resume,
     Search(String),
+    /// The Failures view's groups.
+    LoadFailures,
+    /// The first members of one group.
+    LoadFailureMembers(FailureGroupKey),
+    /// How many rows a group retry would put back now, for the y/n question.
+    DryRunFailureGroup(FailureGroupKey),
+    RetryFailureGroup(FailureGroupKey),
+    /// The Stats view's figures.
+    LoadStats,
+}
+
+impl Effect {
+    /// What the dashboard logs when it runs this effect, if anything: what an operator did, by
+    /// ids only. Never what was typed (a search may be a name) nor a failure cause (Digis's words
+    /// may quote a member).
+    pub fn log_text(&self) -> Option<String> {
+        match self {
+            Effect::LoadStatus
+            | Effect::LoadPage { .. }
+            | Effect::LoadDetail(_)
+            | Effect::LoadFailures
+            | Effect::LoadFailureMembers(_)
+            | Effect::DryRunFailureGroup(_)
+            | Effect::LoadStats => None,
+            Effect::Search(_) => Some("dashboard search".to_string()),
+            Effect::RetryFailureGroup(key) => Some(format!(
+                "dashboard action: retry failure group of unit {}",
+                key.unit_id
+                    .map_or_else(|| "none".to_string(), |u| u.to_string())
+            )),
+            other => Some(format!("dashboard action: {other:?}")),
+        }
+    }
 }
 
 /// Runs effects against the database. Cheap to clone: one per spawned task.
@@ -97,6 +130,29 @@ impl Executor {
             }
             Effect::Resume => acted(operator::resume(store, actor, now).await),
             Effect::Search(term) => Msg::Searched(term.clone(), self.search(&term).await),
+            Effect::LoadFailures => Msg::Failures(
+                store
+                    .failure_groups(None, super::app::GROUPS_SHOWN)
+                    .await
+                    .map_err(err),
+            ),
+            Effect::LoadFailureMembers(key) => {
+                let q = FailedQuery {
+                    unit: UnitFilter::Is(key.unit_id),
+                    cause: Some(key.cause.clone()),
+                    after: None,
+                    limit: super::app::MEMBERS_SHOWN,
+                };
+                Msg::FailureMembers(key, store.failed_members(&q).await.map_err(err))
+            }
+            Effect::DryRunFailureGroup(key) => {
+                let r = operator::retry_failure_group_dry_run(store, &key).await;
+                Msg::GroupDryRun(key, r.map(|d| d.would_queue).map_err(err))
+            }
+            Effect::RetryFailureGroup(key) => {
+                acted(operator::retry_failure_group(store, actor, &key, now).await)
+            }
+            Effect::LoadStats => Msg::Stats(crate::stats::collect(store, now).await.map_err(err)),
         }
     }
 

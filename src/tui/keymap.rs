@@ -103,7 +103,7 @@ impl Key {
 pub enum Mode {
     /// The view itself: the Outbox table, the search result, the relays, the log.
     Browse,
-    /// The Outbox detail pane is open.
+    /// A pane over the view's list is open: the Outbox row's detail, a failure group's members.
     Detail,
     /// Typing into the search box: characters no binding takes are typed.
     Input,
@@ -122,11 +122,11 @@ impl Mode {
         Mode::Help,
     ];
 
-    /// Whether this mode can occur in `view`: the detail pane belongs to the Outbox, the input
-    /// box to Search.
+    /// Whether this mode can occur in `view`: detail panes belong to the Outbox and Failures,
+    /// the input box to Search.
     pub fn occurs_in(self, view: View) -> bool {
         match self {
-            Mode::Detail => view == View::Outbox,
+            Mode::Detail => matches!(view, View::Outbox | View::Failures),
             Mode::Input => view == View::Search,
             Mode::Browse | Mode::Confirm | Mode::Help => true,
         }
@@ -149,7 +149,9 @@ impl Context {
             Mode::Help
         } else if app.view == View::Search && app.search.editing {
             Mode::Input
-        } else if app.view == View::Outbox && app.detail.is_some() {
+        } else if (app.view == View::Outbox && app.detail.is_some())
+            || (app.view == View::Failures && app.failures.members.is_some())
+        {
             Mode::Detail
         } else {
             Mode::Browse
@@ -240,9 +242,16 @@ pub const SECTIONS: &[Section] = &[
                     (K::Char('1'), A::ShowView(View::Outbox)),
                     (K::Char('2'), A::ShowView(View::Search)),
                     (K::Char('3'), A::ShowView(View::Relays)),
-                    (K::Char('4'), A::ShowView(View::Log)),
                 ],
-                help: "Outbox / Search / Relays / Log",
+                help: "Outbox / Search / Relays",
+            },
+            Binding {
+                keys: &[
+                    (K::Char('4'), A::ShowView(View::Log)),
+                    (K::Char('5'), A::ShowView(View::Failures)),
+                    (K::Char('6'), A::ShowView(View::Stats)),
+                ],
+                help: "Log / Failures / Stats",
             },
             Binding {
                 keys: &[(K::Char('/'), A::Search)],
@@ -451,6 +460,84 @@ pub const SECTIONS: &[Section] = &[
                     (K::End, A::Last),
                 ],
                 help: "first / last relay",
+            },
+        ],
+        typing: None,
+    },
+    Section {
+        title: "Failures (failed rows by unit and cause)",
+        places: &[(Some(View::Failures), Mode::Browse)],
+        bindings: &[
+            Binding {
+                keys: &[
+                    (K::Up, A::MoveUp),
+                    (K::Char('k'), A::MoveUp),
+                    (K::Down, A::MoveDown),
+                    (K::Char('j'), A::MoveDown),
+                ],
+                help: "move the selection",
+            },
+            Binding {
+                keys: &[(K::PageUp, A::PageUp), (K::PageDown, A::PageDown)],
+                help: "move a page",
+            },
+            Binding {
+                keys: &[
+                    (K::Char('g'), A::First),
+                    (K::Home, A::First),
+                    (K::Char('G'), A::Last),
+                    (K::End, A::Last),
+                ],
+                help: "first / last group",
+            },
+            Binding {
+                keys: &[(K::Enter, A::OpenDetail)],
+                help: "the group's members: name, card, what is wrong",
+            },
+            Binding {
+                keys: &[(K::Char('r'), A::RetryGroup)],
+                help: "retry the whole group (counts, then asks)",
+            },
+            Binding {
+                keys: &[(K::Esc, A::ClearStatus)],
+                help: "clear the status line",
+            },
+        ],
+        typing: None,
+    },
+    Section {
+        title: "A failure group's members",
+        places: &[(Some(View::Failures), Mode::Detail)],
+        bindings: &[
+            Binding {
+                keys: &[
+                    (K::Up, A::MoveUp),
+                    (K::Char('k'), A::MoveUp),
+                    (K::Down, A::MoveDown),
+                    (K::Char('j'), A::MoveDown),
+                ],
+                help: "scroll",
+            },
+            Binding {
+                keys: &[(K::PageUp, A::PageUp), (K::PageDown, A::PageDown)],
+                help: "scroll a page",
+            },
+            Binding {
+                keys: &[
+                    (K::Char('g'), A::First),
+                    (K::Home, A::First),
+                    (K::Char('G'), A::Last),
+                    (K::End, A::Last),
+                ],
+                help: "first / last member",
+            },
+            Binding {
+                keys: &[(K::Char('r'), A::RetryGroup)],
+                help: "retry the whole group (counts, then asks)",
+            },
+            Binding {
+                keys: &[(K::Esc, A::CloseDetail), (K::Enter, A::CloseDetail)],
+                help: "back to the groups",
             },
         ],
         typing: None,

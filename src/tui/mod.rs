@@ -139,14 +139,8 @@ impl Drop for RestoreOnDrop {
 
 fn spawn_effects(exec: &Executor, tx: &UnboundedSender<Msg>, effects: Vec<Effect>) {
     for effect in effects {
-        match &effect {
-            Effect::LoadStatus | Effect::LoadPage { .. } | Effect::LoadDetail(_) => {}
-            // What was typed may be a name: never logged.
-            Effect::Search(_) => tracing::info!(target: "digis_relay::tui", "dashboard search"),
-            // Ids and the action only: what an operator did, never whom it concerned by name.
-            other => {
-                tracing::info!(target: "digis_relay::tui", action = ?other, "dashboard action")
-            }
+        if let Some(text) = effect.log_text() {
+            tracing::info!(target: "digis_relay::tui", "{text}");
         }
         let exec = exec.clone();
         let tx = tx.clone();

@@ -5,11 +5,17 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::handle;
-use super::app::{page_size_for, Anchor, App, SearchResult, Select, StatusKind, View};
+use super::app::{
+    page_size_for, Anchor, App, Confirm, SearchResult, Select, StatusKind, View,
+    FAILURES_REFRESH_SECS, STATS_REFRESH_SECS,
+};
 use super::effects::Effect;
 use super::keymap::{self, Context};
 use crate::domain::OutboxId;
-use crate::storage::{Control, Counts, OutboxRow, RelayInfo};
+use crate::operator::group_label;
+use crate::storage::{
+    Control, Counts, FailedMember, FailureGroup, FailureGroupKey, OutboxRow, RelayInfo,
+};
 
 #[derive(Debug, Clone)]
 pub struct StatusData {
@@ -47,6 +53,11 @@ pub enum Msg {
         text: String,
     },
     Searched(String, Result<Vec<String>, String>),
+    Failures(Result<Vec<FailureGroup>, String>),
+    FailureMembers(FailureGroupKey, Result<Vec<FailedMember>, String>),
+    /// How many rows retrying the group would put back: the y/n question's count.
+    GroupDryRun(FailureGroupKey, Result<u64, String>),
+    Stats(Result<crate::stats::Stats, String>),
 }
 
 impl Msg {
@@ -133,7 +144,42 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             );
             let mut effects = vec![status_effect(app), reload(app)];
             effects.extend(detail_effect(app));
+            if app.view == View::Failures {
+                effects.extend(failures_effects(app));
+            }
             effects
+        }
+        Msg::Failures(result) => {
+            app.inflight.failures = false;
+            app.failures.loaded_at = Some(app.now);
+            match result {
+                Ok(groups) => apply_groups(app, groups),
+                Err(e) => app.db_error = Some(e),
+            }
+            Vec::new()
+        }
+        Msg::FailureMembers(key, result) => {
+            app.inflight.members = false;
+            if let Some(pane) = app.failures.members.as_mut().filter(|p| *p.key() == key) {
+                pane.data = Some(result);
+            }
+            Vec::new()
+        }
+        Msg::GroupDryRun(key, result) => {
+            ask_group_retry(app, key, result);
+            Vec::new()
+        }
+        Msg::Stats(result) => {
+            app.inflight.stats = false;
+            app.stats_loaded_at = Some(app.now);
+            match result {
+                Ok(stats) => {
+                    app.stats = Some(stats);
+                    app.db_error = None;
+                }
+                Err(e) => app.db_error = Some(e),
+            }
+            Vec::new()
         }
         Msg::Searched(term, result) => {
             if matches!(&app.search.result, SearchResult::Running(t) if *t == term) {
@@ -186,7 +232,104 @@ pub fn refresh(app: &mut App) -> Vec<Effect> {
     if !app.inflight.detail {
         effects.extend(detail_effect(app));
     }
+    let now = app.now;
+    let due =
+        |at: Option<DateTime<Utc>>, secs: i64| at.is_none_or(|t| (now - t).num_seconds() >= secs);
+    if app.view == View::Failures && due(app.failures.loaded_at, FAILURES_REFRESH_SECS) {
+        effects.extend(failures_effects(app));
+    }
+    if app.view == View::Stats && due(app.stats_loaded_at, STATS_REFRESH_SECS) {
+        effects.extend(stats_effect(app));
+    }
     effects
+}
+
+/// The groups again, and the open group's members, each unless already being read.
+pub(super) fn failures_effects(app: &mut App) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if !app.inflight.failures {
+        app.inflight.failures = true;
+        effects.push(Effect::LoadFailures);
+    }
+    effects.extend(members_effect(app));
+    effects
+}
+
+pub(super) fn members_effect(app: &mut App) -> Option<Effect> {
+    let key = app.failures.members.as_ref()?.key().clone();
+    if app.inflight.members {
+        return None;
+    }
+    app.inflight.members = true;
+    Some(Effect::LoadFailureMembers(key))
+}
+
+pub(super) fn stats_effect(app: &mut App) -> Option<Effect> {
+    if app.inflight.stats {
+        return None;
+    }
+    app.inflight.stats = true;
+    Some(Effect::LoadStats)
+}
+
+/// New groups, one unit after another; the selection stays on its group when it is still
+/// there, and an open group whose rows are all gone stays open (its members say so).
+fn apply_groups(app: &mut App, groups: Vec<FailureGroup>) {
+    let kept = app.failures.selected_group().map(|g| g.key.clone());
+    let groups: Vec<FailureGroup> = crate::report::groups_by_unit(&groups)
+        .into_iter()
+        .cloned()
+        .collect();
+    app.failures.selected = kept
+        .and_then(|k| groups.iter().position(|g| g.key == k))
+        .unwrap_or(app.failures.selected)
+        .min(groups.len().saturating_sub(1));
+    if let Some(pane) = app.failures.members.as_mut() {
+        if let Some(g) = groups.iter().find(|g| g.key == pane.group.key) {
+            pane.group = g.clone();
+        }
+    }
+    app.failures.groups = Some(groups);
+    app.db_error = None;
+}
+
+/// The dry run came back: ask y/n with its count, or say there is nothing to retry.
+fn ask_group_retry(app: &mut App, key: FailureGroupKey, result: Result<u64, String>) {
+    let n = match result {
+        Ok(n) => n,
+        Err(e) => {
+            app.set_status(StatusKind::Error, format!("cannot count the group: {e}"));
+            return;
+        }
+    };
+    let group = app
+        .failures
+        .groups
+        .iter()
+        .flatten()
+        .find(|g| g.key == key)
+        .cloned();
+    let label = group_label(&key, group.as_ref().and_then(|g| g.unit_name.as_deref()));
+    if n == 0 {
+        app.set_status(
+            StatusKind::Error,
+            format!("nothing to retry in {label}: each member already has a row waiting"),
+        );
+        return;
+    }
+    let rows = group.map_or(n, |g| g.rows);
+    let note = if rows > n {
+        format!(" ({n} of its {rows} failed rows: the others belong to the same members or have a row waiting)")
+    } else {
+        String::new()
+    };
+    app.status = None;
+    app.confirm = Some(Confirm {
+        question: format!(
+            "Retry {label}? {n} row(s) go back to pending, due now{note}. Fix the data in the membership system first."
+        ),
+        action: Effect::RetryFailureGroup(key),
+    });
 }
 
 fn status_effect(app: &mut App) -> Effect {

@@ -1314,3 +1314,302 @@ fn stored_texts_are_shown_escaped_on_every_screen() {
         );
     }
 }
+
+// --- Failures and Stats views ---------------------------------------------------------------
+
+both_databases!(
+    failures_view_retries_a_whole_group,
+    stats_view_reads_its_figures_off_the_tick
+);
+
+/// `5`, move to the gym's group, Enter shows its members, `r` counts and asks, `n` changes
+/// nothing, `r` `y` puts the group back to pending: through the keys the binary uses.
+async fn failures_view_retries_a_whole_group(db: TestDb) {
+    use crate::failures::{failing_gyms, mobile_group, NOT_MOBILE};
+    failing_gyms(&db).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    settle(&mut app, &exec, Msg::char('5')).await;
+    assert_eq!(app.view, View::Failures);
+    let groups = app.failures.groups.clone().expect("the groups are read");
+    assert_eq!(groups.len(), 5);
+    // One unit after another, the unit with most failed rows first.
+    assert_eq!(groups[0].key.unit_id, Some(1));
+    let screen = render(&app, 100, 30);
+    assert!(screen.contains("Stamina Centrum"), "{screen}");
+    assert!(
+        screen.contains(&format!("MobileNumber: {NOT_MOBILE}")),
+        "{screen}"
+    );
+    assert!(screen.contains("6 row(s) in 5 group(s)"), "{screen}");
+
+    let target = mobile_group(1);
+    let at = groups.iter().position(|g| g.key == target).unwrap();
+    settle(&mut app, &exec, Msg::char('g')).await;
+    for _ in 0..at {
+        settle(&mut app, &exec, Msg::char('j')).await;
+    }
+    assert_eq!(app.failures.selected_group().unwrap().key, target);
+
+    // Enter: the members, names included (on screen only).
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    let members = match &app.failures.members.as_ref().unwrap().data {
+        Some(Ok(m)) => m.clone(),
+        other => panic!("members not loaded: {other:?}"),
+    };
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.person_id.get())
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("Förnamn2 Efternamn2") && screen.contains("34000003"),
+        "{screen}"
+    );
+
+    // r counts first, then asks with the count; n changes nothing.
+    settle(&mut app, &exec, Msg::char('r')).await;
+    let question = app.confirm.as_ref().expect("r asks").question.clone();
+    assert!(
+        question.contains("2 row(s) go back to pending") && question.contains("Stamina Centrum"),
+        "{question}"
+    );
+    assert_eq!(
+        app.confirm.as_ref().unwrap().action,
+        Effect::RetryFailureGroup(target.clone())
+    );
+    assert!(render(&app, 80, 24).contains("2 row(s) go back"));
+    settle(&mut app, &exec, Msg::char('n')).await;
+    let failed = "SELECT COUNT(*) FROM digis_outbox WHERE state = 'failed'";
+    assert_eq!(db.scalar(failed).await, 6);
+
+    settle(&mut app, &exec, Msg::char('r')).await;
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(db.scalar(failed).await, 4);
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending' AND person_id IN (2, 3)"
+        )
+        .await,
+        2
+    );
+    let status = app.status.clone().unwrap();
+    assert!(
+        status.text.starts_with("2 row(s) back to pending"),
+        "{status:?}"
+    );
+    // The view follows: the group is gone, its pane says so.
+    let groups = app.failures.groups.as_ref().unwrap();
+    assert!(groups.iter().all(|g| g.key != target), "{groups:?}");
+    assert!(matches!(
+        &app.failures.members.as_ref().unwrap().data,
+        Some(Ok(m)) if m.is_empty()
+    ));
+    settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
+    assert!(app.failures.members.is_none());
+    // A group whose members all have a row waiting: said, nothing asked.
+    db.exec("INSERT INTO digis_outbox (subscription_id, person_id) VALUES (864, 4)")
+        .await;
+    let later = app.now + Duration::seconds(60);
+    settle(&mut app, &exec, Msg::Tick(later)).await;
+    let west = mobile_group(2);
+    let at = app
+        .failures
+        .groups
+        .as_ref()
+        .unwrap()
+        .iter()
+        .position(|g| g.key == west)
+        .unwrap();
+    app.failures.selected = at;
+    settle(&mut app, &exec, Msg::char('r')).await;
+    assert!(app.confirm.is_none());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("nothing to retry"),
+        "{:?}",
+        app.status
+    );
+}
+
+/// What the dashboard logs for a group action names the unit only: a cause may quote Digis,
+/// and Digis may quote a member.
+#[test]
+fn failure_group_effects_log_no_cause() {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::FailureGroupKey;
+    let key = FailureGroupKey {
+        unit_id: Some(2),
+        cause: FailureCause {
+            field: None,
+            rule: "Digis 409: Anna Svensson is already registered".into(),
+        },
+    };
+    let text = Effect::RetryFailureGroup(key.clone()).log_text().unwrap();
+    assert_eq!(text, "dashboard action: retry failure group of unit 2");
+    for quiet in [
+        Effect::LoadFailures,
+        Effect::LoadFailureMembers(key.clone()),
+        Effect::DryRunFailureGroup(key),
+        Effect::LoadStats,
+        Effect::Search("Anna Svensson".into()),
+    ] {
+        let logged = quiet.log_text().unwrap_or_default();
+        assert!(!logged.contains("Anna"), "{quiet:?} logs {logged}");
+    }
+    assert!(Effect::Retry(OutboxId(5))
+        .log_text()
+        .unwrap()
+        .contains("Retry(OutboxId(5))"));
+}
+
+/// `6` reads the figures once; the tick reads them again only every 30 s, and not while a read
+/// is in flight (a slow database does not pile up queries).
+async fn stats_view_reads_its_figures_off_the_tick(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    let (mut app, exec) = dashboard(&db, 24).await;
+    assert!(app.stats.is_none(), "hidden views are not read");
+    settle(&mut app, &exec, Msg::char('6')).await;
+    assert_eq!(app.view, View::Stats);
+    let stats = app.stats.clone().expect("6 reads the figures");
+    assert_eq!(stats.backlog.pending, 2);
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("Backlog  2 pending") && screen.contains("Last 30 days"),
+        "{screen}"
+    );
+    let loads = |effects: &[Effect]| effects.iter().filter(|e| **e == Effect::LoadStats).count();
+    let t = app.now;
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(5)))),
+        0
+    );
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(31)))),
+        1
+    );
+    assert_eq!(
+        loads(&update(&mut app, Msg::Tick(t + Duration::seconds(62)))),
+        0,
+        "the first read has not answered yet"
+    );
+    // Tab walks every view and comes back.
+    let mut seen = vec![app.view];
+    for _ in 0..View::ALL.len() {
+        update(&mut app, Msg::key(KeyCode::Tab));
+        seen.push(app.view);
+    }
+    assert_eq!(seen.first(), seen.last());
+    assert!(seen.contains(&View::Failures) && seen.contains(&View::Outbox));
+}
+
+fn failure_groups_fixture() -> Vec<digis_relay::storage::FailureGroup> {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::{FailureGroup, FailureGroupKey};
+    let group =
+        |unit: Option<i64>, name: Option<&str>, field: Option<&str>, rule: &str, rows, days| {
+            FailureGroup {
+                key: FailureGroupKey {
+                    unit_id: unit,
+                    cause: FailureCause {
+                        field: field.map(Into::into),
+                        rule: rule.into(),
+                    },
+                },
+                unit_name: name.map(Into::into),
+                rows,
+                oldest: t0() - Duration::days(days),
+                newest: t0() - Duration::hours(2),
+            }
+        };
+    vec![
+        group(
+            Some(1),
+            Some("Stamina Centrum"),
+            Some("MobileNumber"),
+            "not a mobile number for region SE",
+            112,
+            3,
+        ),
+        group(Some(1), Some("Stamina Centrum"), None, "other", 4, 9),
+        group(
+            Some(2),
+            Some("Stamina Väst"),
+            None,
+            "Digis 400: Invalid mobile #",
+            7,
+            1,
+        ),
+        group(
+            Some(2),
+            Some("Stamina Väst"),
+            Some("ExtInfo20"),
+            "card number contains a space",
+            3,
+            2,
+        ),
+        group(
+            None,
+            None,
+            None,
+            "gave up after retries (last: HTTP 503)",
+            1,
+            1,
+        ),
+    ]
+}
+
+#[test]
+fn snapshot_failures_view() {
+    use digis_relay::domain::FailureCause;
+    use digis_relay::storage::FailedMember;
+    use digis_relay::tui::app::MembersPane;
+    let mut app = fixture(24);
+    app.view = View::Failures;
+    app.failures.groups = Some(failure_groups_fixture());
+    insta::assert_snapshot!("failures_80x24", render(&app, 80, 24));
+    let group = failure_groups_fixture().remove(0);
+    let member = |id: i64, person: i64, name: &str| FailedMember {
+        id: OutboxId(id),
+        subscription_id: SubscriptionId(863),
+        person_id: PersonId(person),
+        card_number: Some(format!("{}", 34_231_400 + person)),
+        name: Some(name.into()),
+        unit_id: Some(1),
+        unit_name: Some("Stamina Centrum".into()),
+        cause: FailureCause {
+            field: Some("MobileNumber".into()),
+            rule: "not a mobile number for region SE".into(),
+        },
+        detail: "not a mobile number for region SE".into(),
+        failed_at: t0() - Duration::hours(3),
+        member_problem: None,
+    };
+    let mut gone = member(61, 12, "");
+    gone.name = None;
+    gone.card_number = None;
+    gone.member_problem = Some("no longer a user of the subscription".into());
+    app.failures.members = Some(MembersPane {
+        group,
+        data: Some(Ok(vec![
+            member(59, 7, "Anna Svensson"),
+            member(60, 9, "Bo Ek"),
+            gone,
+        ])),
+        scroll: 0,
+    });
+    insta::assert_snapshot!("failure_members_80x24", render(&app, 80, 24));
+    // The question a group retry asks, at 80x24.
+    app.confirm = Some(Confirm {
+        question: "Retry Stamina Centrum (unit 1) · MobileNumber: not a mobile number for region SE? 110 row(s) go back to pending, due now (110 of its 112 failed rows: the others belong to the same members or have a row waiting). Fix the data in the membership system first.".into(),
+        action: Effect::LoadFailures,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("membership system first."), "{screen}");
+    insta::assert_snapshot!("failure_group_confirm_80x24", screen);
+}

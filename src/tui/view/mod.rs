@@ -1,12 +1,14 @@
 //! Drawing: a pure function of [`App`]. One module per area of the screen.
 mod confirm;
 mod detail;
+mod failures;
 mod header;
 mod help;
 mod log;
 mod outbox;
 mod relays;
 mod search;
+mod stats;
 pub mod theme;
 
 use chrono::{DateTime, Utc};
@@ -40,6 +42,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Search => search::draw(frame, body, app, &theme),
         View::Relays => relays::draw(frame, body, app, &theme),
         View::Log => log::draw(frame, body, &theme),
+        View::Failures => failures::draw(frame, body, app, &theme),
+        View::Stats => stats::draw(frame, body, app, &theme),
     }
     draw_status(frame, status, app, &theme);
     if app.help {
@@ -90,16 +94,32 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         Line::from(Span::styled(format!(" {}", s.text), style))
     } else {
-        let words = [
-            (Action::OpenDetail, "detail"),
-            (Action::Retry, "retry"),
-            (Action::Discard, "discard"),
-            (Action::SyncNow, "sync"),
-            (Action::TogglePause, "pause"),
-            (Action::Search, "search"),
-        ];
+        // The Outbox's keys, except in the views where they do something else or nothing.
+        let (ctx, words): (Context, &[(Action, &str)]) = match app.view {
+            View::Failures => (
+                Context::of(app),
+                &[
+                    (Action::OpenDetail, "members"),
+                    (Action::CloseDetail, "back"),
+                    (Action::RetryGroup, "retry group"),
+                    (Action::Search, "search"),
+                ],
+            ),
+            View::Stats => (Context::of(app), &[(Action::Search, "search")]),
+            _ => (
+                anywhere,
+                &[
+                    (Action::OpenDetail, "detail"),
+                    (Action::Retry, "retry"),
+                    (Action::Discard, "discard"),
+                    (Action::SyncNow, "sync"),
+                    (Action::TogglePause, "pause"),
+                    (Action::Search, "search"),
+                ],
+            ),
+        };
         Line::from(Span::styled(
-            format!(" {}", keymap::hint(anywhere, &words)),
+            format!(" {}", keymap::hint(ctx, words)),
             theme.dim(),
         ))
     };

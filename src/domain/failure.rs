@@ -1,0 +1,437 @@
+//! Why a row failed, as support fixes it: the field and the rule broken
+//! (`MobileNumber: not a mobile number for region SE`), or what Digis refused
+//! (`Digis 400: Invalid mobile #`). Failures are almost always bad data at one gym's front
+//! desk, so the Failures view and `report failures` group failed rows by unit and by this cause.
+//!
+//! The cause is read once from what the relay stores (`last_error`, `last_http_status`), when
+//! the row fails (`Storage::complete` writes it to `fail_field` / `fail_rule`), so grouping is a
+//! SQL `GROUP BY`. The texts read here are the relay's own: [`crate::payload::PayloadError`],
+//! [`crate::storage::RowDefect`] and the sentences of `relay::decide`; the tests below build each
+//! and read it back, so a change to one of them fails here rather than silently turning every
+//! failure into "other". A text none of them wrote (a row failed by an older version, or by
+//! hand) is [`FailureCause::other`].
+use std::fmt;
+
+use serde::Serialize;
+
+/// What is wrong with a failed row, as its group names it. Never holds a member's value: our own
+/// rules name the field and the rule only, and Digis's words are cut to a prefix with digits and
+/// e-mail addresses removed. Digis may still quote a name, so a Digis cause is shown on the
+/// dashboard and in `report failures` only, never written to a log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FailureCause {
+    /// The payload key (`MobileNumber`) or host column (`person_id`) at fault, if one is.
+    pub field: Option<String>,
+    /// The rule the value broke, or what Digis said, or [`OTHER`].
+    pub rule: String,
+}
+
+/// The rule of a failure whose text none of the relay's rules wrote.
+pub const OTHER: &str = "other";
+
+/// How much of Digis's message a cause keeps: enough to tell its rejections apart.
+const DIGIS_PREFIX_CHARS: usize = 60;
+
+impl FailureCause {
+    /// The group of rows whose failure text cannot be read: failed before causes were
+    /// recorded, failed by hand, or by a version with other words.
+    pub fn other() -> FailureCause {
+        FailureCause {
+            field: None,
+            rule: OTHER.to_string(),
+        }
+    }
+
+    pub fn is_other(&self) -> bool {
+        self.field.is_none() && self.rule == OTHER
+    }
+
+    /// The cause of a failure the relay stored as `last_error` and `last_http_status`.
+    pub fn from_stored(last_error: Option<&str>, http_status: Option<i32>) -> FailureCause {
+        Failure::read(last_error, http_status).cause
+    }
+
+    /// As `digis_outbox.fail_field` / `fail_rule` hold it: "other" is NULL in both, so rows that
+    /// failed before the columns existed fall into the same group.
+    pub fn columns(&self) -> (Option<String>, Option<String>) {
+        if self.is_other() {
+            (None, None)
+        } else {
+            (self.field.clone(), Some(self.rule.clone()))
+        }
+    }
+
+    /// Read back from [`columns`](Self::columns).
+    pub fn from_columns(field: Option<String>, rule: Option<String>) -> FailureCause {
+        match rule {
+            Some(rule) if !rule.is_empty() => FailureCause { field, rule },
+            _ => FailureCause::other(),
+        }
+    }
+}
+
+impl fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.rule),
+            None => f.write_str(&self.rule),
+        }
+    }
+}
+
+/// One row's failure: its group's cause and what exactly is wrong with this row (the whole
+/// message: `contains a letter at character 3: …`, or Digis's full answer). The detail may quote
+/// Digis's words about the member: dashboard and report file only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub cause: FailureCause,
+    pub detail: String,
+}
+
+impl Failure {
+    /// Reads the relay's failure text (see the module documentation for whose texts).
+    pub fn read(last_error: Option<&str>, http_status: Option<i32>) -> Failure {
+        let text = last_error.unwrap_or_default().trim();
+        let other = || Failure {
+            cause: FailureCause::other(),
+            detail: text.to_string(),
+        };
+        if let Some((status, message)) = digis_rejection(text) {
+            let prefix = digis_prefix(message);
+            let rule = if prefix.is_empty() {
+                format!("Digis {status}")
+            } else {
+                format!("Digis {status}: {prefix}")
+            };
+            return Failure {
+                cause: FailureCause { field: None, rule },
+                detail: format!("Digis {status}: {message}"),
+            };
+        }
+        if let Some(rest) = text.strip_prefix("gave up after ") {
+            let last = if rest.contains("; last: ") {
+                match http_status {
+                    Some(s) => format!(" (last: HTTP {s})"),
+                    None => " (last: no answer)".to_string(),
+                }
+            } else {
+                String::new()
+            };
+            return Failure {
+                cause: FailureCause {
+                    field: None,
+                    rule: format!("gave up after retries{last}"),
+                },
+                detail: text.to_string(),
+            };
+        }
+        let Some(about) = after_member(text) else {
+            return other();
+        };
+        // A host column that cannot be read (`storage::RowDefect`).
+        if let Some(rest) = about.strip_prefix("column ") {
+            let Some((column, problem)) = rest.split_once(' ') else {
+                return other();
+            };
+            if !is_name(column, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+            }) {
+                return other();
+            }
+            let problem = problem.strip_prefix("is ").unwrap_or(problem);
+            return Failure {
+                cause: FailureCause {
+                    field: Some(column.to_string()),
+                    rule: own_rule(problem),
+                },
+                detail: format!("{column}: {problem}"),
+            };
+        }
+        // A payload field that breaks its rule (`payload::PayloadError`).
+        if let Some((field, message)) = about.split_once(": ") {
+            if is_name(field, |c| c.is_ascii_alphanumeric()) {
+                let rule = own_rule(message);
+                if !rule.is_empty() {
+                    return Failure {
+                        cause: FailureCause {
+                            field: Some(field.to_string()),
+                            rule,
+                        },
+                        detail: message.to_string(),
+                    };
+                }
+            }
+        }
+        other()
+    }
+}
+
+/// `Digis rejected the member (HTTP 400): message` → (400, message).
+fn digis_rejection(text: &str) -> Option<(u16, &str)> {
+    let rest = text.strip_prefix("Digis rejected the member (HTTP ")?;
+    let (status, message) = rest.split_once("):")?;
+    Some((status.parse().ok()?, message.trim()))
+}
+
+/// What follows `person P (subscription S): ` or `outbox O, person P (subscription S): `.
+fn after_member(text: &str) -> Option<&str> {
+    let (who, about) = text.split_once("): ")?;
+    let who = match who.strip_prefix("outbox ") {
+        Some(rest) => rest.split_once(", ")?.1,
+        None => who,
+    };
+    (who.starts_with("person ") && who.contains(" (subscription ")).then_some(about)
+}
+
+fn is_name(s: &str, allowed: impl Fn(char) -> bool) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && s.chars().all(allowed)
+}
+
+/// Our own rule texts, made the same for every row that broke the rule: the explanation after
+/// `: `, asides in parentheses and ` at character N` go (`contains a letter at character 3: a
+/// phone number is …` → `contains a letter`).
+fn own_rule(message: &str) -> String {
+    let head = message.split(": ").next().unwrap_or(message);
+    let mut out = String::with_capacity(head.len());
+    let mut depth = 0usize;
+    for c in head.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let out = match out.find(" at character ") {
+        Some(i) => {
+            let tail = &out[i + " at character ".len()..];
+            let rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("{}{rest}", &out[..i])
+        }
+        None => out,
+    };
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Digis's message as a group key: digits (phone numbers, ids, dates) become `#`, words with
+/// an `@` (e-mail addresses) become `<e-mail>`, and only the first
+/// [`DIGIS_PREFIX_CHARS`] characters are kept.
+fn digis_prefix(message: &str) -> String {
+    let words: Vec<String> = message
+        .split_whitespace()
+        .map(|w| {
+            if w.contains('@') {
+                return "<e-mail>".to_string();
+            }
+            let mut out = String::with_capacity(w.len());
+            let mut in_digits = false;
+            for c in w.chars() {
+                if c.is_ascii_digit() {
+                    if !in_digits {
+                        out.push('#');
+                    }
+                    in_digits = true;
+                } else {
+                    out.push(c);
+                    in_digits = false;
+                }
+            }
+            out
+        })
+        .collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= DIGIS_PREFIX_CHARS {
+        return joined;
+    }
+    let cut: String = joined.chars().take(DIGIS_PREFIX_CHARS).collect();
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::PayloadError;
+    use crate::storage::{RowDefect, StoredId};
+
+    fn cause(field: Option<&str>, rule: &str) -> FailureCause {
+        FailureCause {
+            field: field.map(str::to_string),
+            rule: rule.to_string(),
+        }
+    }
+
+    fn payload_error(field: &'static str, message: &str) -> String {
+        PayloadError {
+            subscription_id: 863,
+            person_id: 7,
+            field,
+            message: message.to_string(),
+        }
+        .to_string()
+    }
+
+    /// The builder's own messages, as `payload::build` words them, group by field and rule.
+    #[test]
+    fn payload_errors_group_by_field_and_rule() {
+        let read = |field, message: &str| Failure::read(Some(&payload_error(field, message)), None);
+        let f = read("MobileNumber", "not a mobile number for region SE");
+        assert_eq!(
+            f.cause,
+            cause(Some("MobileNumber"), "not a mobile number for region SE")
+        );
+        assert_eq!(f.detail, "not a mobile number for region SE");
+        assert_eq!(
+            f.cause.to_string(),
+            "MobileNumber: not a mobile number for region SE"
+        );
+        // Positions differ per row; the rule does not.
+        let letter = |at: usize| {
+            read(
+                "MobileNumber",
+                &crate::payload::phone::PhoneError::Letter(at).to_string(),
+            )
+        };
+        assert_eq!(letter(3).cause, letter(9).cause);
+        assert_eq!(
+            letter(3).cause,
+            cause(Some("MobileNumber"), "contains a letter")
+        );
+        assert!(letter(3).detail.contains("character 3"), "{:?}", letter(3));
+        let bad_char = crate::payload::phone::PhoneError::BadCharacter { at: 4, code: 0x1b };
+        assert_eq!(
+            read("MobileNumber", &bad_char.to_string()).cause.rule,
+            "contains a character that does not belong in a phone number"
+        );
+        let card = "1234 5678"
+            .parse::<crate::domain::CardNumber>()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            read("ExtInfo20", &card).cause,
+            cause(Some("ExtInfo20"), "card number contains a space")
+        );
+        assert_eq!(
+            read("LastName", "too long (201 characters, at most 200)").cause,
+            cause(Some("LastName"), "too long")
+        );
+        assert_eq!(
+            read("DOB", "a birth date before 1900-01-01").cause,
+            cause(Some("DOB"), "a birth date before 1900-01-01")
+        );
+    }
+
+    #[test]
+    fn unreadable_host_columns_group_by_column() {
+        let defect = RowDefect {
+            outbox_id: Some(crate::domain::OutboxId(17)),
+            subscription: StoredId::Int(6001),
+            person: StoredId::Other("2000.5".into()),
+            column: "person_id",
+            problem: "is not an integer".into(),
+        };
+        let f = Failure::read(Some(&defect.to_string()), None);
+        assert_eq!(f.cause, cause(Some("person_id"), "not an integer"));
+        assert_eq!(f.cause.to_string(), "person_id: not an integer");
+        let flag = RowDefect {
+            column: "allow_sms",
+            problem: "is not a boolean (expected 0, 1, true or false)".into(),
+            person: StoredId::Other("<text>".into()),
+            ..defect
+        };
+        assert_eq!(
+            FailureCause::from_stored(Some(&flag.to_string()), None),
+            cause(Some("allow_sms"), "not a boolean")
+        );
+    }
+
+    /// What `relay::decide` stores for a rejection: grouped by status and a cleaned prefix of
+    /// Digis's words, without the member's number.
+    #[test]
+    fn digis_rejections_group_by_status_and_message_prefix() {
+        use crate::digis::Answer;
+        use crate::relay::Backoff;
+        let decide = |status: u16, message: &str| {
+            let answer = Answer::Rejected {
+                status,
+                message: message.into(),
+            };
+            let b = Backoff {
+                base: std::time::Duration::from_secs(30),
+                cap: std::time::Duration::from_secs(3600),
+            };
+            let d = crate::relay::decide::after_send(
+                &answer,
+                1,
+                12,
+                &b,
+                chrono::Utc::now(),
+                &mut rand::rng(),
+            );
+            Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
+        };
+        let a = decide(400, "Invalid mobile 0701234567");
+        let b = decide(400, "Invalid mobile 0709999999");
+        assert_eq!(a.cause, b.cause);
+        assert_eq!(a.cause, cause(None, "Digis 400: Invalid mobile #"));
+        assert_eq!(a.detail, "Digis 400: Invalid mobile 0701234567");
+        let mail = decide(422, "Email anna.svensson@example.se is taken");
+        assert_eq!(mail.cause.rule, "Digis 422: Email <e-mail> is taken");
+        assert!(!mail.cause.to_string().contains("svensson"));
+        assert_eq!(decide(400, "").cause.rule, "Digis 400");
+        let long = decide(400, &"word ".repeat(40));
+        assert!(long.cause.rule.chars().count() <= "Digis 400: ".len() + 61);
+        assert!(long.cause.rule.ends_with('…'));
+    }
+
+    #[test]
+    fn retries_that_ran_out_group_by_their_last_answer() {
+        let answer = crate::digis::Answer::RetryLater {
+            status: Some(503),
+            reason: "HTTP 503 Service Unavailable".into(),
+            retry_after: None,
+        };
+        let b = crate::relay::Backoff {
+            base: std::time::Duration::from_secs(30),
+            cap: std::time::Duration::from_secs(3600),
+        };
+        let d = crate::relay::decide::after_send(
+            &answer,
+            12,
+            12,
+            &b,
+            chrono::Utc::now(),
+            &mut rand::rng(),
+        );
+        let f = FailureCause::from_stored(d.db_error.as_deref(), d.http_status.map(i32::from));
+        assert_eq!(f, cause(None, "gave up after retries (last: HTTP 503)"));
+        let f = FailureCause::from_stored(
+            Some("gave up after 12 attempts; last: timed out after 30000 ms"),
+            None,
+        );
+        assert_eq!(f.rule, "gave up after retries (last: no answer)");
+        assert_eq!(
+            FailureCause::from_stored(Some("gave up after 12 attempts"), None).rule,
+            "gave up after retries"
+        );
+    }
+
+    #[test]
+    fn anything_else_is_other_and_other_is_null_in_the_columns() {
+        for text in [
+            None,
+            Some(""),
+            Some("MobileNumber: not a valid mobile number"),
+            Some("person 7 (subscription 8): "),
+            Some("person 7 (subscription 8): lower case: x"),
+            Some("bad"),
+        ] {
+            let c = FailureCause::from_stored(text, Some(400));
+            assert!(c.is_other(), "{text:?} gave {c:?}");
+        }
+        assert_eq!(FailureCause::other().columns(), (None, None));
+        assert!(FailureCause::from_columns(None, None).is_other());
+        let c = cause(Some("MobileNumber"), "contains a letter");
+        let (f, r) = c.columns();
+        assert_eq!(FailureCause::from_columns(f, r), c);
+    }
+}

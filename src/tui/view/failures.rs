@@ -1,0 +1,213 @@
+//! The Failures view: failed rows grouped by business unit and cause, the fix list for each gym;
+//! Enter shows a group's members (names and cards: on screen only), `r` retries a whole group.
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::theme::{Level, Theme};
+use super::{count_text, span_text};
+use crate::sanitize::for_display;
+use crate::tui::action::Action;
+use crate::tui::app::{App, MembersPane, View};
+use crate::tui::keymap::{self, Context, Mode};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    match &app.failures.members {
+        Some(pane) => draw_members(frame, area, app, pane, theme),
+        None => draw_groups(frame, area, app, theme),
+    }
+}
+
+fn hint(mode: Mode, words: &[(Action, &str)]) -> String {
+    let ctx = Context {
+        view: View::Failures,
+        mode,
+    };
+    format!(" {} ", keymap::hint(ctx, words))
+}
+
+fn unit_cell(id: Option<i64>, name: Option<&str>) -> String {
+    match (id, name) {
+        (_, Some(name)) => for_display(name),
+        (Some(id), None) => format!("unit {id}"),
+        (None, None) => "no unit".to_string(),
+    }
+}
+
+fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let groups = app.failures.groups.as_deref();
+    let total: u64 = groups.unwrap_or_default().iter().map(|g| g.rows).sum();
+    let title = match groups {
+        Some(g) if !g.is_empty() => format!(
+            " Failures by unit and cause · {} row(s) in {} group(s) ",
+            count_text(total),
+            g.len()
+        ),
+        _ => " Failures by unit and cause ".to_string(),
+    };
+    let block = Block::bordered()
+        .border_style(theme.border())
+        .title(Span::styled(title, theme.bold()))
+        .title_bottom(
+            Line::from(Span::styled(
+                hint(
+                    Mode::Browse,
+                    &[
+                        (Action::OpenDetail, "members"),
+                        (Action::RetryGroup, "retry group"),
+                    ],
+                ),
+                theme.dim(),
+            ))
+            .right_aligned(),
+        );
+    let groups = match groups {
+        None => {
+            frame.render_widget(
+                Paragraph::new(Span::styled("loading…", theme.dim()))
+                    .centered()
+                    .block(block),
+                area,
+            );
+            return;
+        }
+        Some([]) => {
+            frame.render_widget(
+                Paragraph::new(Span::styled("no failed rows: nothing to fix", theme.dim()))
+                    .centered()
+                    .block(block),
+                area,
+            );
+            return;
+        }
+        Some(g) => g,
+    };
+    // "since": the oldest row failed that long ago; "last": the newest.
+    let header = Row::new(
+        ["unit", "cause", "rows", "since", "last"]
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = groups.iter().map(|g| {
+        let cause = for_display(&g.key.cause.to_string());
+        let cause = if g.key.cause.is_other() {
+            Span::styled(format!("{cause} (see the rows' errors)"), theme.dim())
+        } else {
+            Span::raw(cause)
+        };
+        Row::new(vec![
+            Cell::from(unit_cell(g.key.unit_id, g.unit_name.as_deref())),
+            Cell::from(cause),
+            Cell::from(Line::from(count_text(g.rows)).right_aligned()),
+            Cell::from(span_text((app.now - g.oldest).num_seconds())),
+            Cell::from(span_text((app.now - g.newest).num_seconds())),
+        ])
+    });
+    let widths = [
+        Constraint::Length(16),
+        Constraint::Min(20),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(5),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(Some(app.failures.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, theme: &Theme) {
+    let g = &pane.group;
+    let label = crate::operator::group_label(&g.key, g.unit_name.as_deref());
+    let shown = match &pane.data {
+        Some(Ok(m)) if (m.len() as u64) < g.rows => format!(", first {} shown", m.len()),
+        _ => String::new(),
+    };
+    let block = Block::bordered()
+        .border_style(theme.border())
+        .title(Span::styled(
+            format!(" {label} · {} failed{shown} ", count_text(g.rows)),
+            theme.bold(),
+        ))
+        .title_bottom(
+            Line::from(Span::styled(
+                hint(
+                    Mode::Detail,
+                    &[
+                        (Action::RetryGroup, "retry group"),
+                        (Action::CloseDetail, "back"),
+                    ],
+                ),
+                theme.dim(),
+            ))
+            .right_aligned(),
+        );
+    let members = match &pane.data {
+        None => {
+            frame.render_widget(
+                Paragraph::new(Span::styled("loading…", theme.dim()))
+                    .centered()
+                    .block(block),
+                area,
+            );
+            return;
+        }
+        Some(Err(e)) => {
+            frame.render_widget(
+                Paragraph::new(Span::styled(e.clone(), theme.level(Level::Bad))).block(block),
+                area,
+            );
+            return;
+        }
+        Some(Ok(m)) if m.is_empty() => {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    "no failed rows left in this group (retried or fixed meanwhile)",
+                    theme.dim(),
+                ))
+                .centered()
+                .block(block),
+                area,
+            );
+            return;
+        }
+        Some(Ok(m)) => m,
+    };
+    let header = Row::new(
+        ["row", "person", "card", "name", "what is wrong", "failed"]
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = members.iter().map(|m| {
+        let wrong = match &m.member_problem {
+            Some(p) => format!("{} ({p})", m.detail),
+            None => m.detail.clone(),
+        };
+        Row::new(vec![
+            Cell::from(m.id.to_string()),
+            Cell::from(m.person_id.to_string()),
+            Cell::from(for_display(m.card_number.as_deref().unwrap_or("—"))),
+            Cell::from(for_display(m.name.as_deref().unwrap_or("—"))),
+            Cell::from(for_display(&wrong)),
+            Cell::from(span_text((app.now - m.failed_at).num_seconds())),
+        ])
+    });
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(10),
+        Constraint::Length(20),
+        Constraint::Min(12),
+        Constraint::Length(6),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
+    let mut state = TableState::default().with_offset(usize::from(pane.scroll));
+    frame.render_stateful_widget(table, area, &mut state);
+}
