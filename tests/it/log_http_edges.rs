@@ -92,7 +92,7 @@ async fn a_card_cannot_forge_a_sync_log_line(db: TestDb) {
     let config = write_config(
         &db,
         &format!(
-            "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=T\"\ndigis_timeout_ms = 1000\n",
+            "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=T\"\ndigis_timeout_ms = 10000\n",
             server.uri()
         ),
     );
