@@ -157,7 +157,7 @@ impl Metrics {
         let export_pages = Counter::default();
         registry.register(
             "digis_export_pages",
-            "Pages of members (export.page_size each) the HTTP export has read from the database; it reads a page only when the client has taken the previous ones",
+            "Pages of members (export.page_size each) the HTTP export has read from the database; a client that stops reading holds it back once the connection's buffers are full",
             export_pages.clone(),
         );
         let start_time = Gauge::<f64, AtomicU64>::default();
