@@ -64,6 +64,7 @@ struct Inner {
     relays_live: Family<NoLabel, Gauge>,
     relay_alive: Family<RelayLabel, Gauge>,
     relay_heartbeat_age: Family<RelayLabel, Gauge<f64, AtomicU64>>,
+    export_pages: Counter,
     /// One scrape at a time: a scrape sets the depth gauges and then encodes them.
     render: tokio::sync::Mutex<()>,
 }
@@ -153,6 +154,12 @@ impl Metrics {
             "Per relay as for digis_relay_alive: seconds since its last heartbeat",
             relay_heartbeat_age.clone(),
         );
+        let export_pages = Counter::default();
+        registry.register(
+            "digis_export_pages",
+            "Pages of members (export.page_size each) the HTTP export has read from the database; a client that stops reading holds it back once the connection's buffers are full",
+            export_pages.clone(),
+        );
         let start_time = Gauge::<f64, AtomicU64>::default();
         start_time.set(Utc::now().timestamp_millis() as f64 / 1000.0);
         registry.register(
@@ -167,6 +174,7 @@ impl Metrics {
                 relays_live,
                 relay_alive,
                 relay_heartbeat_age,
+                export_pages,
                 registry,
                 depth,
                 deliveries,
@@ -201,6 +209,11 @@ impl Metrics {
         self.inner
             .last_success
             .set(at.timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// The HTTP export read one more page of members from the database.
+    pub fn record_export_page(&self) {
+        self.inner.export_pages.inc();
     }
 
     pub fn set_paused(&self, paused: bool) {

@@ -97,14 +97,15 @@ fn summary_line(s: &ExportSummary, output: Option<&Path>) -> String {
     let to = output
         .map(|p| format!(" to {}", p.display()))
         .unwrap_or_default();
-    if s.skipped == 0 {
-        format!("export {NAME}: {} member(s) written{to}", s.written)
+    let skipped = if s.skipped == 0 {
+        String::new()
     } else {
-        format!(
-            "export {NAME}: {} member(s) written{to}, {} skipped (no valid payload)",
-            s.written, s.skipped
-        )
-    }
+        format!(", {} skipped (no valid payload)", s.skipped)
+    };
+    format!(
+        "export {NAME}: {} member(s) written{to}{skipped}; {} page(s) read",
+        s.written, s.pages
+    )
 }
 
 /// A counter on stderr, only when a person is watching it.

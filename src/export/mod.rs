@@ -79,6 +79,9 @@ pub struct ExportSummary {
     pub skipped: u64,
     /// The first [`SKIPPED_EXAMPLES`] skipped members.
     pub skipped_examples: Vec<Skipped>,
+    /// Pages of at most `export.page_size` members read from the database (the last one may be
+    /// empty): what the page size changes, and what a stalled reader holds back.
+    pub pages: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +157,7 @@ impl Exporter {
         let page = storage
             .active_members_page(self.after, self.page_size)
             .await?;
+        self.summary.pages += 1;
         let last_page = (page.len() as u64) < self.page_size as u64;
         // Room for the page at a typical payload size, so a page is one allocation.
         let mut buf: Vec<u8> = Vec::with_capacity(page.len() * 640 + 512);
@@ -300,6 +304,7 @@ pub fn export_stream(
                 tracing::info!(
                     written = s.written,
                     skipped = s.skipped,
+                    pages = s.pages,
                     "export {NAME} served"
                 );
                 Ok(None)

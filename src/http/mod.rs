@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -124,11 +124,13 @@ async fn export_all_active(
     };
     // The first page is read before answering, so an unreachable database is a 503 and not a
     // 200 whose body breaks off at once.
-    let mut stream = Box::pin(export::export_stream(
-        st.storage.clone(),
-        &st.config,
-        format,
-    ));
+    // Counted as each page is read: a stalled client holds the export back (hyper asks for
+    // the next chunk only when it has room), which `digis_export_pages_total` shows.
+    let pages = st.metrics.clone();
+    let mut stream = Box::pin(
+        export::export_stream(st.storage.clone(), &st.config, format)
+            .inspect_ok(move |_| pages.record_export_page()),
+    );
     let first = match stream.next().await {
         Some(Ok(first)) => first,
         Some(Err(e)) => {

@@ -14,14 +14,14 @@
 //! Promtool's simulated time then covers the rules' `for:` durations without waiting.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle, FaultRule};
 
 use crate::both_databases;
-use crate::common::TestDb;
+use crate::common::{RunningService, TestDb};
 use crate::health::write_config;
 use crate::http_export::{parse_prometheus, Sample};
 
@@ -91,35 +91,31 @@ fn promtool_checks_the_rules() {
 
 // --- the real service ---
 
-/// `digis-relay run --listen` on a free port as relay `id`; killed when dropped.
+/// `digis-relay run --listen 127.0.0.1:0` as relay `id` (the port it picks and reports);
+/// killed when dropped.
 struct RelayProcess {
-    child: Child,
-    port: u16,
+    service: Option<RunningService>,
+    addr: std::net::SocketAddr,
     id: &'static str,
 }
 
 impl RelayProcess {
     fn spawn(config: &Path, id: &'static str) -> RelayProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--config", config.to_str().unwrap(), "run"])
+            .args(["--listen", "127.0.0.1:0"])
             .env_remove("DATABASE_URL")
-            .env("DIGIS_RELAY_RELAY__RELAY_ID", id)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        RelayProcess { child, port, id }
+            .env("DIGIS_RELAY_RELAY__RELAY_ID", id);
+        let service = RunningService::spawn(cmd);
+        RelayProcess {
+            addr: service.addr,
+            service: Some(service),
+            id,
+        }
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service = None;
     }
 
     /// One scrape as Prometheus makes it: the samples, or `None` when nothing answered.
@@ -128,7 +124,7 @@ impl RelayProcess {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap()
-            .get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .get(format!("http://{}/metrics", self.addr))
             .send()
             .await;
         let text = match r {
@@ -157,12 +153,6 @@ impl RelayProcess {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -261,7 +261,7 @@ fn write_config(db: &TestDb, digis_url: &str) -> std::path::PathBuf {
         &path,
         format!(
             "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 2000\n",
+             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 10000\n",
             db.url,
             db.dir.path().join("logs").display()
         ),

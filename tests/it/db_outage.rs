@@ -112,11 +112,12 @@ async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
     let db = TestDb::postgres().await;
     db.active_with(1, &[1]).await;
     let fake = slow_fake(1_500).await;
-    // The outage (5 s) outlasts the lease (3 s): dropped, the answer would be sent again.
+    // The outage (5 s) outlasts the lease (4.5 s): dropped, the answer would be sent again.
+    // The 4 s timeout is far above the fake's 1.5 s delay.
     let config = write_config(
         &db,
         &fake.base_url(),
-        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
     );
     let name = db.url.rsplit('/').next().unwrap().to_string();
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
@@ -159,7 +160,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let config = write_config(
         &db,
         &fake.base_url(),
-        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
     );
     let name = db.url.rsplit('/').next().unwrap().to_string();
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
@@ -200,7 +201,7 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
     let config = write_config(
         &db,
         &fake.base_url(),
-        "digis_timeout_ms = 2000\n[relay]\nlease_ms = 3000\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
     );
     let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
     let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
@@ -209,7 +210,7 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
     // Another writer holds the database longer than the relay's 30 s busy timeout (and its
-    // 3 s lease): the completion fails with "database is locked" instead of waiting.
+    // 4.5 s lease): the completion fails with "database is locked" instead of waiting.
     locker.execute("BEGIN EXCLUSIVE").await.unwrap();
     tokio::time::sleep(Duration::from_secs(36)).await;
     locker.execute("COMMIT").await.unwrap();

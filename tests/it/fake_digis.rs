@@ -257,11 +257,11 @@ async fn retry_after_is_sent_as_given() {
 
 #[tokio::test]
 async fn a_delay_holds_the_answer_back() {
-    let fake = fake_with(&["delay_ms=400,times=2"]).await;
+    let fake = fake_with(&["delay_ms=2000,times=2"]).await;
     let t = Instant::now();
     let (s, b) = post_json(&fake, &member(1, 1, "1")).await;
     assert!(
-        t.elapsed() >= Duration::from_millis(400),
+        t.elapsed() >= Duration::from_millis(2000),
         "{:?}",
         t.elapsed()
     );
@@ -283,12 +283,16 @@ async fn a_delay_holds_the_answer_back() {
     assert!(err.is_timeout(), "{err}");
     assert!(fake.wait_for_requests(2, Duration::from_secs(5)).await);
 
-    // The rule is spent: no delay now.
+    // The rule is spent: no delay now. The fake's record says so exactly; the clock only
+    // bounds it by the delay itself (2 s against a loopback round trip of milliseconds).
     let t = Instant::now();
     let (s, _) = post_json(&fake, &member(1, 3, "3")).await;
     assert_eq!(s, 200);
+    let got = fake.received();
+    let delays: Vec<Option<u64>> = got.iter().map(|r| r.delay_ms).collect();
+    assert_eq!(delays, [Some(2000), Some(2000), None]);
     assert!(
-        t.elapsed() < Duration::from_millis(400),
+        t.elapsed() < Duration::from_millis(2000),
         "{:?}",
         t.elapsed()
     );

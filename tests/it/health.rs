@@ -1,7 +1,8 @@
 //! Health tells the truth: one assessment behind `/healthz`, `status`, `doctor` and the
 //! dashboard; liveness by each relay's own heartbeat interval; `degraded` for a relay that keeps
 //! failing; the backlog age as a metric and a health input. Both databases, the real binary.
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -13,13 +14,15 @@ use crate::relay_outcomes::TOKEN;
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
-/// A configuration file for the real binary (`digis_timeout_ms` 1 s unless `extra` sets it).
+/// A configuration file for the real binary. `digis_timeout_ms` is 10 s unless `extra` sets it:
+/// far above anything the fakes take to answer, so a loaded machine does not turn an answer
+/// into a timeout (tests that want a timeout set it, and keep the fake's delay far from it).
 pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
     let path = db.dir.path().join("digis-relay.toml");
     let timeout = if extra.contains("digis_timeout_ms") {
         ""
     } else {
-        "digis_timeout_ms = 1000\n"
+        "digis_timeout_ms = 10000\n"
     };
     std::fs::write(
         &path,
@@ -45,44 +48,25 @@ fn cli(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::pr
     cmd.output().unwrap()
 }
 
-/// `run --listen` on a free port with one row a batch and quick heartbeats, so that three bad
-/// batches (degraded) come within a second or two.
+/// `run --listen 127.0.0.1:0` (the port it picks itself) with one row a batch and quick
+/// heartbeats, so that three bad batches (degraded) come within a second or two.
 fn spawn_listening_run(
     db: &TestDb,
     digis_url: &str,
-    output: fn() -> Stdio,
-) -> (std::process::Child, u16, std::path::PathBuf) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+) -> (crate::common::RunningService, std::path::PathBuf) {
     let config = write_config(
         db,
         digis_url,
         "[relay]\nbatch_size = 1\npoll_interval_ms = 100\nheartbeat_ms = 200\n",
     );
-    let child = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("DATABASE_URL")
-        .stdout(output())
-        .stderr(output())
-        .spawn()
-        .unwrap();
-    (child, port, config)
+    (crate::common::RunningService::start(&config), config)
 }
 
 /// The first /healthz answer that says degraded (a 503).
-async fn wait_degraded(http: &reqwest::Client, port: u16) -> serde_json::Value {
+async fn wait_degraded(http: &reqwest::Client, addr: SocketAddr) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some((503, v)) = get_health(http, port).await {
+        if let Some((503, v)) = get_health(http, addr).await {
             if v["degraded"] == true {
                 return v;
             }
@@ -155,9 +139,9 @@ async fn digis_words_never_reach_the_degraded_reason(db: TestDb) {
     )
     .await
     .unwrap();
-    let (child, port, _config) = spawn_listening_run(&db, &fake.base_url(), Stdio::piped);
+    let (svc, _config) = spawn_listening_run(&db, &fake.base_url());
     let http = reqwest::Client::new();
-    let health = wait_degraded(&http, port).await;
+    let health = wait_degraded(&http, svc.addr).await;
     let reason = health["reason"].as_str().unwrap();
     assert!(
         reason.contains("400"),
@@ -170,10 +154,7 @@ async fn digis_words_never_reach_the_degraded_reason(db: TestDb) {
             .all(|r| !r.detail.clone().unwrap_or_default().contains(QUOTED)),
         "{rows:?}"
     );
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let out = child.wait_with_output().unwrap();
-    let logs =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let (_, logs) = svc.terminate();
     assert!(
         logs.contains("DEGRADED") || logs.contains("degraded"),
         "{logs}"
@@ -321,9 +302,9 @@ async fn an_old_backlog_is_a_health_blocker(db: TestDb) {
     );
 }
 
-async fn get_health(http: &reqwest::Client, port: u16) -> Option<(u16, serde_json::Value)> {
+async fn get_health(http: &reqwest::Client, addr: SocketAddr) -> Option<(u16, serde_json::Value)> {
     let r = http
-        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .get(format!("http://{addr}/healthz"))
         .send()
         .await
         .ok()?;
@@ -345,9 +326,9 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
     let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
         .await
         .unwrap();
-    let (mut child, port, config) = spawn_listening_run(&db, &fake.base_url(), Stdio::null);
+    let (svc, config) = spawn_listening_run(&db, &fake.base_url());
     let http = reqwest::Client::new();
-    let health = wait_degraded(&http, port).await;
+    let health = wait_degraded(&http, svc.addr).await;
     assert_eq!(health["status"], "unhealthy", "{health}");
     let reason = health["reason"].as_str().unwrap();
     assert!(
@@ -374,7 +355,7 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
     db.active_with(2, &[5]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some((200, v)) = get_health(&http, port).await {
+        if let Some((200, v)) = get_health(&http, svc.addr).await {
             assert_eq!(v["degraded"], false);
             break;
         }
@@ -382,10 +363,7 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(fake.received().len(), 1);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
+    assert!(svc.terminate().0.success());
 }
 
 both_databases!(a_relay_whose_batches_cannot_run_is_degraded_and_recovers);

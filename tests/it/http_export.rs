@@ -19,7 +19,6 @@ const TOKEN: &str = "export-s3cret-token";
 
 struct Server {
     base: String,
-    metrics: Metrics,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -36,11 +35,10 @@ fn config(db: &TestDb, token: &str, page_size: u32) -> Config {
 async fn start(db: &TestDb, cfg: Config) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let metrics = Metrics::new();
     let state = AppState {
         storage: db.storage(),
         config: Arc::new(cfg),
-        metrics: metrics.clone(),
+        metrics: Metrics::new(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {
@@ -48,7 +46,6 @@ async fn start(db: &TestDb, cfg: Config) -> Server {
     }));
     Server {
         base: format!("http://{addr}"),
-        metrics,
         _stop: tx,
     }
 }
@@ -411,9 +408,10 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
     seed(&db).await;
     for format in [ExportFormat::Json, ExportFormat::Csv] {
         let mut outputs = Vec::new();
-        for page in [1, 2, 3, 5, 6, 500] {
+        // 5 members: full pages, then the short (or empty) page that ends the export.
+        for (page, pages) in [(1, 6), (2, 3), (3, 2), (5, 2), (6, 1), (500, 1)] {
             let mut buf: Vec<u8> = Vec::new();
-            export::write_export(
+            let summary = export::write_export(
                 db.storage().as_ref(),
                 &config(&db, TOKEN, page),
                 format,
@@ -422,6 +420,7 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
             )
             .await
             .unwrap();
+            assert_eq!(summary.pages, pages, "page size {page}");
             outputs.push((page, buf));
         }
         for (page, out) in &outputs[1..] {
@@ -614,18 +613,9 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
         (2, 1, 1, 1, 1)
     );
 
+    // What this process counts starts at zero; `metrics_count_what_the_service_did` has the
+    // real service count real deliveries.
     let srv = start(&db, config(&db, "", 500)).await;
-    srv.metrics
-        .record_attempt("sent", Duration::from_millis(120));
-    srv.metrics
-        .record_attempt("retry", Duration::from_millis(40));
-    srv.metrics.record_attempt("retry", Duration::from_secs(2));
-    srv.metrics.record_success(
-        chrono::DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-            .unwrap()
-            .to_utc(),
-    );
-    srv.metrics.set_circuit_open(true);
     s.pause("maintenance", "test", now).await.unwrap();
 
     let r = get(&format!("{}/metrics", srv.base)).await;
@@ -646,38 +636,21 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
             "depth of {state:?}"
         );
     }
-    let delivered =
-        |o: &str| sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value;
-    assert_eq!(delivered("sent"), 1.0);
-    assert_eq!(delivered("retry"), 2.0);
-    assert_eq!(
-        delivered("failed"),
-        0.0,
-        "every outcome is present from the start"
-    );
-    assert_eq!(
-        sample(&samples, "digis_attempt_duration_seconds_count", None).value,
-        3.0
-    );
-    let sum = sample(&samples, "digis_attempt_duration_seconds_sum", None).value;
-    assert!((sum - 2.16).abs() < 1e-9, "{sum}");
-    assert_eq!(
-        sample(
-            &samples,
-            "digis_attempt_duration_seconds_bucket",
-            Some(("le", "+Inf"))
-        )
-        .value,
-        3.0
-    );
-    assert_eq!(
-        sample(&samples, "digis_last_success_timestamp_seconds", None).value,
-        1_795_867_200.0
-    );
-    assert_eq!(
-        sample(&samples, "digis_relay_circuit_open", None).value,
-        1.0
-    );
+    for o in digis_relay::metrics::OUTCOMES {
+        assert_eq!(
+            sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value,
+            0.0,
+            "every outcome is present from the start: {o}"
+        );
+    }
+    for zero in [
+        "digis_attempt_duration_seconds_count",
+        "digis_last_success_timestamp_seconds",
+        "digis_relay_circuit_open",
+        "digis_export_pages_total",
+    ] {
+        assert_eq!(sample(&samples, zero, None).value, 0.0, "{zero}");
+    }
     assert_eq!(
         sample(&samples, "digis_relay_paused", None).value,
         1.0,
@@ -799,6 +772,11 @@ async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
             stderr.contains("5 member(s) written") && stderr.contains("1 skipped"),
             "summary: {stderr}"
         );
+        // The variable took effect: 6 members looked at in pages of 3, the last one empty.
+        assert!(
+            stderr.contains("; 3 page(s) read"),
+            "DIGIS_RELAY_EXPORT__PAGE_SIZE=3: {stderr}"
+        );
         assert!(
             stderr.contains("person 8 (subscription 100): MobileNumber"),
             "{stderr}"
@@ -823,10 +801,11 @@ async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
             &[],
         )
         .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
         assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            stderr.contains("; 1 page(s) read"),
+            "the default page_size (500) takes them in one: {stderr}"
         );
         assert!(out.stdout.is_empty());
         assert_eq!(
@@ -1106,4 +1085,126 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
     let samples = scrape().await;
     assert_eq!(sample(&samples, "digis_relay_self_paused", None).value, 0.0);
     assert_eq!(sample(&samples, "digis_relay_paused", None).value, 1.0);
+}
+
+both_databases!(metrics_count_what_the_service_did);
+
+/// What this process counts (`digis_deliveries_total`, the attempt histogram, the last success,
+/// the circuit gauge) comes from the real service delivering to the fake Digis, and is checked
+/// against what the database recorded and what Digis saw: attempts are counted once each, by
+/// their outcome, with their real duration.
+async fn metrics_count_what_the_service_did(db: TestDb) {
+    use digis_relay::fake_digis::{self, FakeConfig};
+    db.active_with(1, &[1, 2, 3, 4]).await;
+    // Every answer takes 150 ms. Person 2 is rejected, person 3 fails once and then goes
+    // through; 1 and 4 are accepted.
+    let fake = fake_digis::start(
+        "127.0.0.1:0",
+        FakeConfig {
+            token: Some(crate::relay_outcomes::TOKEN.into()),
+            rules: [
+                "card=34000002,status=400,delay_ms=150",
+                "card=34000003,status=503,times=1,delay_ms=150",
+                "delay_ms=150",
+            ]
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect(),
+            record: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = crate::health::write_config(
+        &db,
+        &fake.base_url(),
+        "digis_timeout_ms = 20000\n[relay]\npoll_interval_ms = 100\nbackoff_base_ms = 1\n\
+         backoff_max_ms = 2\nmax_requests_per_second = 0\ncircuit_failure_threshold = 2\n\
+         circuit_open_ms = 600000\n",
+    );
+    let svc = crate::common::RunningService::start(&config);
+    let scrape =
+        || async { parse_prometheus(&get(&svc.url("/metrics")).await.text().await.unwrap()) };
+    let delivered = |samples: &[Sample], o: &str| {
+        sample(samples, "digis_deliveries_total", Some(("outcome", o))).value
+    };
+    let samples = crate::common::eventually(
+        "the metrics count 3 sent, 1 failed and 1 retry",
+        Duration::from_secs(60),
+        || async {
+            let s = scrape().await;
+            (delivered(&s, "sent") == 3.0 && delivered(&s, "failed") == 1.0).then_some(s)
+        },
+    )
+    .await;
+    // The database's record of the same attempts, and Digis's.
+    let recorded = |outcome: &str| {
+        let sql = format!("SELECT COUNT(*) FROM digis_attempt WHERE outcome = '{outcome}'");
+        let db = &db;
+        async move { db.scalar(&sql).await as f64 }
+    };
+    for o in digis_relay::metrics::OUTCOMES {
+        assert_eq!(delivered(&samples, o), recorded(o).await, "outcome {o}");
+    }
+    assert_eq!(delivered(&samples, "retry"), 1.0);
+    let attempts = fake.received().len() as f64;
+    assert_eq!(attempts, 5.0);
+    assert_eq!(
+        sample(&samples, "digis_attempt_duration_seconds_count", None).value,
+        attempts
+    );
+    // Each attempt took at least the fake's 150 ms: none in a faster bucket.
+    let sum = sample(&samples, "digis_attempt_duration_seconds_sum", None).value;
+    assert!(sum >= attempts * 0.15, "{sum}");
+    for b in samples
+        .iter()
+        .filter(|s| s.name == "digis_attempt_duration_seconds_bucket")
+    {
+        let le: f64 = b.labels["le"].parse().unwrap_or(f64::INFINITY);
+        if le < 0.15 {
+            assert_eq!(b.value, 0.0, "bucket le={le}");
+        } else if le.is_infinite() {
+            assert_eq!(b.value, attempts);
+        }
+    }
+    // The last success is when Digis accepted the last member, by this machine's clock.
+    let last_accepted = fake
+        .accepted()
+        .iter()
+        .map(|r| r.answered_at())
+        .max()
+        .unwrap();
+    let last = sample(&samples, "digis_last_success_timestamp_seconds", None).value;
+    let accepted_s = last_accepted.timestamp_millis() as f64 / 1000.0;
+    assert!(
+        last >= accepted_s - 0.001 && last <= Utc::now().timestamp_millis() as f64 / 1000.0,
+        "last success {last}, Digis accepted at {accepted_s}"
+    );
+    assert_eq!(
+        sample(&samples, "digis_relay_circuit_open", None).value,
+        0.0
+    );
+
+    // Digis goes down: two failures in a row open this relay's circuit, and the gauge says so.
+    fake.set_rules(vec!["status=503".parse().unwrap()]);
+    db.active_with(2, &[5, 6]).await;
+    // Requests already in flight when it opens still finish and count: wait for the count to
+    // settle with the database's.
+    let retries = crate::common::eventually(
+        "the circuit gauge shows the open circuit, the retries counted as recorded",
+        Duration::from_secs(60),
+        || async {
+            let s = scrape().await;
+            let open = sample(&s, "digis_relay_circuit_open", None).value == 1.0;
+            let retries = delivered(&s, "retry");
+            let seen_by_digis = fake.received().len() as f64;
+            (open
+                && retries == recorded("retry").await
+                && seen_by_digis == attempts + retries - 1.0)
+                .then_some(retries)
+        },
+    )
+    .await;
+    assert!(retries >= 3.0, "{retries}");
+    assert!(svc.terminate().0.success());
 }

@@ -2,9 +2,8 @@
 //! log, a blank export token is a configuration error, slow clients cannot hold the listener,
 //! and the CLI's small edges (config error lines, migrate without membership tables, resend of
 //! nothing, an unwritable sync log, doctor's log-folder check).
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Executor};
@@ -14,7 +13,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
+use crate::common::{Person, RunningService, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const EXPORT_TOKEN: &str = "edge-export-token-0123456789";
@@ -92,7 +91,7 @@ async fn a_card_cannot_forge_a_sync_log_line(db: TestDb) {
     let config = write_config(
         &db,
         &format!(
-            "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=T\"\ndigis_timeout_ms = 1000\n",
+            "digisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token=T\"\ndigis_timeout_ms = 10000\n",
             server.uri()
         ),
     );
@@ -325,20 +324,8 @@ const HEADER_MS: u64 = 600;
 const IDLE_MS: u64 = 1200;
 const MAX_CONN: usize = 6;
 
-struct Service {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `run --listen 127.0.0.1:0` with small limits; returns when it says where it listens.
-fn spawn_listener(db: &TestDb) -> Service {
+fn spawn_listener(db: &TestDb) -> RunningService {
     let config = write_config(
         db,
         &format!(
@@ -346,28 +333,7 @@ fn spawn_listener(db: &TestDb) -> Service {
              header_read_timeout_ms = {HEADER_MS}\nidle_timeout_ms = {IDLE_MS}\nmax_connections = {MAX_CONN}\n"
         ),
     );
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("run exited before listening").unwrap();
-        if let Some(rest) = line.strip_prefix("listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep the pipe drained so the service never blocks on its own log.
-    std::thread::spawn(move || for _ in lines {});
-    Service { child, addr }
+    RunningService::start(&config)
 }
 
 /// Reads until the peer closes (Ok(bytes)) or `limit` passes (Err).
@@ -399,7 +365,7 @@ async fn slow_and_idle_clients_are_closed_and_the_cap_refuses_without_starving()
     let db = TestDb::sqlite().await;
     db.active_with(1, &[1]).await;
     let svc = spawn_listener(&db);
-    let addr = svc.addr.clone();
+    let addr = svc.addr.to_string();
     assert_eq!(get(&addr, "/healthz").await.0, 200);
 
     // A slowloris: a header line every 200 ms, never the blank line that ends the head.
@@ -480,7 +446,7 @@ async fn a_slow_but_moving_export_is_not_cut() {
     // timeouts while bytes keep moving.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(2048).unwrap();
-    let mut s = socket.connect(svc.addr.parse().unwrap()).await.unwrap();
+    let mut s = socket.connect(svc.addr).await.unwrap();
     s.write_all(
         format!(
             "GET /export/DigisAllActive HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {EXPORT_TOKEN}\r\nConnection: close\r\n\r\n"

@@ -25,13 +25,15 @@ pub fn config_for(base_url: &str, db: &TestDb) -> Config {
         log_dir: db.dir.path().join("logs"),
         digis_url: base_url.to_string(),
         digis_url_postfix: format!("brp?token={TOKEN}"),
-        digis_timeout_ms: 500,
-        digis_connect_timeout_ms: 500,
+        // Far above what a local fake takes, even on a loaded machine: an answer must not
+        // turn into a timeout. The test that wants a timeout sets its own, far from its delay.
+        digis_timeout_ms: 10_000,
+        digis_connect_timeout_ms: 5_000,
         ..Config::default()
     };
     c.relay.backoff_base_ms = 1;
     c.relay.backoff_max_ms = 2;
-    c.relay.lease_ms = 5_000;
+    c.relay.lease_ms = 30_000;
     c.relay.max_requests_per_second = 0;
     c.relay.poll_interval_ms = 50;
     c.relay.relay_id = "test-relay".into();
@@ -186,9 +188,10 @@ async fn run_until_settled(db: &TestDb, r: &Relay) {
             return;
         }
         let due = rows.iter().map(|r| r.next_attempt_at).max().unwrap();
-        while Utc::now() <= due {
-            tokio::task::yield_now().await;
-        }
+        crate::common::eventually("the retry is due", Duration::from_secs(10), || async {
+            (Utc::now() > due).then_some(())
+        })
+        .await;
     }
     panic!("rows never settled");
 }
@@ -236,11 +239,13 @@ async fn pending_row(db: &TestDb) -> digis_relay::storage::OutboxRow {
 async fn timeout_is_retried_later(db: TestDb) {
     db.active_with(5, &[1]).await;
     let server = MockServer::start().await;
+    // Digis answers after 5 s, the relay gives up after 1 s: far apart either way.
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
     let mut cfg = config_for(&server.uri(), &db);
+    cfg.digis_timeout_ms = 1_000;
     cfg.relay.backoff_base_ms = 600_000;
     cfg.relay.backoff_max_ms = 600_000;
     once(&relay(&db, cfg)).await;

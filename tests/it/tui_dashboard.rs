@@ -690,9 +690,23 @@ async fn retry_key_puts_a_failed_row_back(db: TestDb) {
     // The screen follows without waiting for the tick.
     assert_eq!(app.page.rows[0].state, OutboxState::Pending);
     assert_eq!(app.counts.unwrap().pending, 1);
-    // Retrying a row that is already waiting says so and changes nothing harmful.
+    // Retrying a row that is already waiting says so (it is due now) and changes nothing
+    // harmful: still pending, nothing charged.
+    app.status = None;
     settle(&mut app, &exec, Msg::char('r')).await;
     assert_eq!(state_of(&db, id).await, OutboxState::Pending);
+    let status = app.status.clone().expect("a status line");
+    assert_eq!(status.text, format!("row {id} queued again, due now"));
+    assert_eq!(
+        status.kind,
+        digis_relay::tui::app::StatusKind::Ok,
+        "{status:?}"
+    );
+    let row = db.storage().outbox_row(id).await.unwrap().unwrap();
+    assert_eq!(
+        row.attempts, 0,
+        "a retry starts the count again, and charges nothing"
+    );
 }
 
 async fn discard_asks_and_discards(db: TestDb) {

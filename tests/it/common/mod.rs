@@ -352,3 +352,158 @@ macro_rules! both_databases {
         )*
     };
 }
+
+// --- waiting on conditions, and the real binary as a service ---
+
+/// How often [`eventually`] looks again: short enough for quick tests, long enough to leave
+/// the cores to the processes under test (a loaded 2-core CI machine).
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Polls `check` until it gives `Some(value)` and returns the value; panics naming `what` once
+/// `within` has passed. The one way the suite waits for a condition: no busy-wait, no sleep
+/// standing in for synchronisation.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < within,
+            "never {what} (waited {within:?})"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The program under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+
+/// `digis-relay run` as a service on a port it picked itself (`--listen 127.0.0.1:0`, or an
+/// address ending in `:0` from the configuration), found from the `listening on http://ADDR`
+/// line it prints on stderr. Everything it writes to stderr is kept; it is killed when dropped.
+pub struct RunningService {
+    child: Option<std::process::Child>,
+    pub addr: std::net::SocketAddr,
+    stderr: Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningService {
+    /// `digis-relay --config CONFIG run --listen 127.0.0.1:0`, without `DATABASE_URL` or
+    /// `DIGIS_RELAY_CONFIG` from the test's environment.
+    pub fn start(config: &std::path::Path) -> RunningService {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["--config", config.to_str().unwrap(), "run"])
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("DATABASE_URL")
+            .env_remove("DIGIS_RELAY_CONFIG");
+        Self::spawn(cmd)
+    }
+
+    /// Spawns `cmd` (a `run` that will listen) and waits until it says where.
+    pub fn spawn(mut cmd: std::process::Command) -> RunningService {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start digis-relay");
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let kept = stderr.clone();
+        // Keeps the pipe drained for the whole run, so the service never blocks on its log.
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                let mut all = kept.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(a) => a
+                .parse()
+                .expect("a socket address after `listening on http://`"),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!(
+                    "`run` never said where it listens ({status:?}); stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        RunningService {
+            child: Some(child),
+            addr,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// A memory figure of `/proc/PID/status` now, in KiB: `VmRSS` (all resident memory) or
+    /// `RssAnon` (its heap and stacks, without the pages of the program file itself).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the service's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().unwrap().try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits for it to exit: its exit status and all it wrote to stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM {}", child.id());
+        let status = child.wait().unwrap();
+        // The pipe closed with the process: the reader has everything once it ends.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status, self.stderr())
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
