@@ -78,7 +78,19 @@ pub struct RelayConfig {
     pub backlog_max_age_ms: u64,
     /// A stable name for this relay in the relays table; empty = hostname and process id.
     pub relay_id: String,
+    /// Completions committed in one transaction at most (ARCHITECTURE.md, Delivery path).
+    pub completion_group_rows: u32,
+    /// How long the first completion of a group waits for others before the group is
+    /// committed: the answer→commit window grows by this much.
+    pub completion_flush_ms: u64,
 }
+
+/// The most completions one transaction commits: more gains nothing (a group of 100 already
+/// costs a few µs a row) and widens the window in which a crash repeats accepted requests.
+pub const MAX_COMPLETION_GROUP_ROWS: u32 = 5_000;
+/// The longest a completion may wait for its group: beyond a second it is no longer a few
+/// milliseconds' batching but a wider answer→commit window.
+pub const MAX_COMPLETION_FLUSH_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -154,6 +166,8 @@ impl Default for RelayConfig {
             heartbeat_ms: 5_000,
             backlog_max_age_ms: 900_000,
             relay_id: String::new(),
+            completion_group_rows: 100,
+            completion_flush_ms: 5,
         }
     }
 }
@@ -298,6 +312,11 @@ impl Config {
                 r.circuit_failure_threshold as u64,
             ),
             ("relay.heartbeat_ms", r.heartbeat_ms),
+            (
+                "relay.completion_group_rows",
+                r.completion_group_rows as u64,
+            ),
+            ("relay.completion_flush_ms", r.completion_flush_ms),
             ("digis_timeout_ms", self.digis_timeout_ms),
             ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
             ("export.page_size", self.export.page_size as u64),
@@ -337,6 +356,18 @@ impl Config {
                     format!("must be at most {MAX_DURATION_MS} ms (30 days)"),
                 ));
             }
+        }
+        if r.completion_group_rows > MAX_COMPLETION_GROUP_ROWS {
+            return Err(ConfigError::new(
+                "relay.completion_group_rows",
+                format!("must be at most {MAX_COMPLETION_GROUP_ROWS}"),
+            ));
+        }
+        if r.completion_flush_ms > MAX_COMPLETION_FLUSH_MS {
+            return Err(ConfigError::new(
+                "relay.completion_flush_ms",
+                format!("must be at most {MAX_COMPLETION_FLUSH_MS} ms"),
+            ));
         }
         if r.backoff_max_ms < r.backoff_base_ms {
             return Err(ConfigError::new(

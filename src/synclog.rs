@@ -45,7 +45,16 @@ pub struct SyncLine<'a> {
 
 impl SyncLine<'_> {
     pub fn render(&self) -> String {
-        let mut s = format!(
+        let mut s = String::with_capacity(200);
+        self.render_into(&mut s);
+        s
+    }
+
+    /// [`SyncLine::render`] appended to `s`.
+    pub fn render_into(&self, s: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            s,
             "{} relay={} ExtInfo1:{}, ExtInfo20:{} outbox={} person={} attempt={} outcome={} status={} external_id={} ms={}",
             crate::storage_time_text(self.at),
             escape_or_dash(Some(self.relay_id)),
@@ -68,7 +77,6 @@ impl SyncLine<'_> {
             s.extend(utf8_percent_encode(e, ERROR_ESCAPED));
             s.push('"');
         }
-        s
     }
 }
 
@@ -290,6 +298,32 @@ impl SyncLog {
         r
     }
 
+    /// Writes a group of lines (the relay's lines of one committed group) with one write call
+    /// per day they fall on. A failure is returned and counted once per line not written.
+    pub fn write_all(&self, lines: &[SyncLine<'_>]) -> io::Result<()> {
+        let mut start = 0;
+        while start < lines.len() {
+            let day = lines[start].at.date_naive();
+            let end = lines[start..]
+                .iter()
+                .position(|l| l.at.date_naive() != day)
+                .map_or(lines.len(), |n| start + n);
+            let chunk = &lines[start..end];
+            let mut text = String::with_capacity(chunk.len() * 200);
+            for l in chunk {
+                l.render_into(&mut text);
+                text.push('\n');
+            }
+            if let Err(e) = self.append(day, &text) {
+                let lost = (lines.len() - start) as u64;
+                self.failures.0.fetch_add(lost, Ordering::Relaxed);
+                return Err(e);
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     /// Lines that could not be written since this log was opened: the relay's health reads it
     /// (a delivery without its audit line makes the relay degraded).
     pub fn write_failures(&self) -> u64 {
@@ -299,7 +333,11 @@ impl SyncLog {
     fn write_line(&self, line: &SyncLine<'_>) -> io::Result<()> {
         let mut text = line.render();
         text.push('\n');
-        let day = line.at.date_naive();
+        self.append(line.at.date_naive(), &text)
+    }
+
+    /// Appends whole lines of `day` to today's file, rotating first when the day changed.
+    fn append(&self, day: NaiveDate, text: &str) -> io::Result<()> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let reopen = match &*guard {
             Some((d, _)) => *d != day,
@@ -315,7 +353,7 @@ impl SyncLog {
             *guard = Some((day, f));
         }
         let (_, f) = guard.as_mut().expect("opened above");
-        // One write call per line: with O_APPEND concurrent writers never interleave a line.
+        // One write call for the lines: with O_APPEND concurrent writers never interleave one.
         f.write_all(text.as_bytes())?;
         f.flush()
     }

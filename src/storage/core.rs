@@ -1,6 +1,6 @@
 //! The storage methods both databases share, written once. A backend provides its pool, its
 //! [`Sql`](super::sql::Sql), how a write transaction starts, and the few operations that truly
-//! differ (claim, lease renewal, release, the wake-up after an operator action); the
+//! differ (the claim statement's transaction, the wake-up after an operator action); the
 //! [`storage_impl!`] macro then writes its whole `Storage` impl from the code here.
 //!
 //! Why a macro and not generic functions over `sqlx::Database`: the bounds sqlx 0.9 needs for
@@ -14,12 +14,14 @@
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
-//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and
-//!   `poke` (wake the relays after an operator action).
+//! - inherent async methods `claim_ids` (the claim statement) and `poke` (wake the relays
+//!   after an operator action).
 //!
-//! Claim and complete stay separate and plain (issue 12 reworks the hot path): the backend
-//! claims, `claim` here reads the claimed rows with their member and `digis` rows, and
-//! `complete` applies a completion only while the claim token still matches.
+//! The hot path is set-based (ARCHITECTURE.md, Delivery path): the backend claims, `claim` here
+//! reads the claimed rows with their member and `digis` rows in three statements whatever
+//! their number, and `complete_group` ends a whole group of rows in one transaction of three
+//! statements (outbox rows, accepted pairs, attempts), each row guarded by its claim token.
+//! Lease renewal and release are one statement for every held row.
 
 /// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.
 macro_rules! storage_impl {
@@ -95,6 +97,85 @@ macro_rules! storage_impl {
                     .map(rows::digis_row)
                     .collect::<$crate::storage::Result<Vec<_>>>()?;
                 Ok(assemble_claims(rows, members, synced, token))
+            }
+
+            /// Completions inside `tx` (see `Storage::complete_group`): one set-based statement
+            /// each for the outbox rows, the accepted pairs and the attempts.
+            async fn complete_in(
+                tx: &mut Tx,
+                completions: &[CompletionItem],
+                now: DateTime<Utc>,
+            ) -> $crate::storage::Result<Vec<CompleteResult>> {
+                use $crate::storage::lists::JsonRows;
+                use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
+                if completions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let at = StoredTime(now);
+                let applied: std::collections::HashSet<i64> =
+                    sqlx::query_scalar(Self::SQL.complete_rows)
+                        .bind(at)
+                        .bind(JsonRows(completions.iter().map(CompleteJson::of).collect()))
+                        .fetch_all(&mut **tx)
+                        .await
+                        .ctx("completing outbox rows")?
+                        .into_iter()
+                        .collect();
+                let pairs: JsonRows<PairJson> = JsonRows(
+                    completions
+                        .iter()
+                        .filter(|c| applied.contains(&c.id.0))
+                        .filter_map(PairJson::of)
+                        .collect(),
+                );
+                if !pairs.is_empty() {
+                    sqlx::query(Self::SQL.record_pairs)
+                        .bind(at)
+                        .bind(pairs)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("recording pairs in digis")?;
+                }
+                // The attempt is history even when the claim was lost: a stale 2xx may be a
+                // second SMS.
+                let results: Vec<CompleteResult> = completions
+                    .iter()
+                    .map(|c| {
+                        if applied.contains(&c.id.0) {
+                            CompleteResult::Applied
+                        } else {
+                            CompleteResult::LeaseLost
+                        }
+                    })
+                    .collect();
+                let attempts = JsonRows(
+                    completions
+                        .iter()
+                        .zip(&results)
+                        .map(|(c, r)| AttemptJson::of(c, *r == CompleteResult::Applied))
+                        .collect(),
+                );
+                sqlx::query(Self::SQL.record_attempts)
+                    .bind(attempts)
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("recording attempts")?;
+                Ok(results)
+            }
+
+            /// Gives held rows back inside `tx`, attempt refunded.
+            async fn release_in(
+                tx: &mut Tx,
+                rows: &[(OutboxId, String)],
+                now: DateTime<Utc>,
+            ) -> $crate::storage::Result<u64> {
+                Ok(sqlx::query(Self::SQL.release)
+                    .bind(StoredTime(now))
+                    .bind($crate::storage::lists::HeldRow::list(rows))
+                    .execute(&mut **tx)
+                    .await
+                    .ctx("releasing claims")?
+                    .rows_affected())
             }
 
             /// One event per outbox row, carrying the row's pair so search finds it by member.
@@ -225,17 +306,20 @@ macro_rules! storage_impl {
                 Ok(())
             }
 
-            async fn claim(
+            async fn claim_skipping(
                 &self,
                 relay_id: &str,
                 limit: u32,
                 lease: Duration,
                 now: DateTime<Utc>,
+                held_tokens: &[String],
             ) -> Result<Vec<ClaimedRow>> {
                 let token = uuid::Uuid::new_v4().to_string();
-                let until =
-                    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-                let ids = self.claim_ids(relay_id, limit, until, &token, now).await?;
+                let until = $crate::storage::time::saturating_add(now, lease);
+                let held = $crate::storage::lists::WordList(held_tokens.to_vec());
+                let ids = self
+                    .claim_ids(relay_id, limit, until, &token, now, held)
+                    .await?;
                 self.claimed(&ids, &token).await
             }
 
@@ -244,86 +328,37 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 until: DateTime<Utc>,
             ) -> Result<u64> {
-                self.apply_to_claims(Self::SQL.renew_lease, rows, until, "renewing leases")
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query(Self::SQL.renew_lease)
+                    .bind(StoredTime(until))
+                    .bind($crate::storage::lists::HeldRow::list(rows))
+                    .execute(&mut *tx)
                     .await
+                    .ctx("renewing leases")?
+                    .rows_affected();
+                tx.commit().await.ctx("committing a lease renewal")?;
+                Ok(n)
             }
 
-            async fn complete(
+            async fn complete_group(
                 &self,
-                row: &ClaimedRow,
-                completion: &Completion,
-                attempt: &AttemptRecord,
+                completions: &[CompletionItem],
+                releases: &[(OutboxId, String)],
                 now: DateTime<Utc>,
-            ) -> Result<CompleteResult> {
-                let id = row.row.id.0;
-                let status = attempt.http_status;
-                let error = attempt.error.as_deref();
-                let at = StoredTime(now);
-                let mut tx = self.write_tx().await?;
-                let q = match completion {
-                    Completion::Sent { external_id } => sqlx::query(Self::SQL.complete_sent)
-                        .bind(at)
-                        .bind(external_id.clone()),
-                    Completion::Retry { next_attempt_at } => sqlx::query(Self::SQL.complete_retry)
-                        .bind(at)
-                        .bind(StoredTime(*next_attempt_at)),
-                    Completion::Failed => sqlx::query(Self::SQL.complete_failed)
-                        .bind(at)
-                        .bind(None::<String>),
-                    Completion::Discarded { reason } => sqlx::query(Self::SQL.complete_discarded)
-                        .bind(at)
-                        .bind(reason.clone()),
-                    Completion::Released { next_attempt_at } => {
-                        sqlx::query(Self::SQL.complete_released)
-                            .bind(at)
-                            .bind(StoredTime(*next_attempt_at))
-                    }
-                };
-                let changed = q
-                    .bind(status)
-                    .bind(error)
-                    .bind(id)
-                    .bind(&row.claim_token)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("completing an outbox row")?
-                    .rows_affected();
-                let applied = changed == 1;
-                if let (true, Completion::Sent { external_id }) = (applied, completion) {
-                    sqlx::query(Self::SQL.record_pair)
-                        .bind(row.row.subscription_id.0)
-                        .bind(row.row.person_id.0)
-                        .bind(external_id.clone())
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .ctx("recording the pair in digis")?;
+            ) -> Result<Vec<CompleteResult>> {
+                if completions.is_empty() && releases.is_empty() {
+                    return Ok(Vec::new());
                 }
-                // The attempt is history even when the claim was lost: a stale 2xx may be a
-                // second SMS.
-                let outcome = if applied {
-                    completion.outcome().to_string()
-                } else {
-                    format!("stale_{}", completion.outcome())
-                };
-                sqlx::query(Self::SQL.record_attempt)
-                    .bind(id)
-                    .bind(row.row.attempts)
-                    .bind(StoredTime(attempt.started_at))
-                    .bind(attempt.duration_ms)
-                    .bind(&attempt.relay_id)
-                    .bind(status)
-                    .bind(outcome)
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("recording the attempt")?;
-                tx.commit().await.ctx("committing a completion")?;
-                Ok(if applied {
-                    CompleteResult::Applied
-                } else {
-                    CompleteResult::LeaseLost
-                })
+                let mut tx = self.write_tx().await?;
+                let results = Self::complete_in(&mut tx, completions, now).await?;
+                if !releases.is_empty() {
+                    Self::release_in(&mut tx, releases, now).await?;
+                }
+                tx.commit().await.ctx("committing completions")?;
+                Ok(results)
             }
 
             async fn release(
@@ -331,8 +366,13 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 now: DateTime<Utc>,
             ) -> Result<u64> {
-                self.apply_to_claims(Self::SQL.release, rows, now, "releasing claims")
-                    .await
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.write_tx().await?;
+                let n = Self::release_in(&mut tx, rows, now).await?;
+                tx.commit().await.ctx("committing a release")?;
+                Ok(n)
             }
 
             async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {

@@ -1,6 +1,9 @@
 //! Lists bound as one parameter, so no statement is built with `format!` for a variable
 //! number of ids or state words: PostgreSQL receives an array (`= ANY($1)`, `unnest($1)`),
-//! SQLite a JSON array read with `json_each(?1)`.
+//! SQLite a JSON array read with `json_each(?1)`. Rows of several columns (a group of
+//! completions, the rows a relay holds) are one JSON array of objects on both databases
+//! ([`JsonRows`]): PostgreSQL reads it with `json_to_recordset($1::json)`, SQLite with
+//! `json_each(?1)` and `->>`, so the Rust that binds them is the same for both.
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
@@ -68,3 +71,55 @@ macro_rules! list_type {
 
 list_type!(IdList, i64);
 list_type!(WordList, String);
+
+/// Rows of several columns as one JSON array of objects (the field names are the SQL's
+/// column names), bound as text on both databases.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonRows<T>(pub Vec<T>);
+
+impl<T> JsonRows<T> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: serde::Serialize> Type<Sqlite> for JsonRows<T> {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<T: serde::Serialize> Encode<'_, Sqlite> for JsonRows<T> {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(json(&self.0)?, buf)
+    }
+}
+
+impl<T: serde::Serialize> Type<Postgres> for JsonRows<T> {
+    fn type_info() -> PgTypeInfo {
+        <String as Type<Postgres>>::type_info()
+    }
+}
+
+impl<T: serde::Serialize> Encode<'_, Postgres> for JsonRows<T> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Postgres>>::encode(json(&self.0)?, buf)
+    }
+}
+
+/// A row a relay holds under its claim: the key of lease renewal and release.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct HeldRow<'a> {
+    pub id: i64,
+    pub token: &'a str,
+}
+
+impl<'a> HeldRow<'a> {
+    pub fn list(rows: &'a [(OutboxId, String)]) -> JsonRows<HeldRow<'a>> {
+        JsonRows(
+            rows.iter()
+                .map(|(id, token)| HeldRow { id: id.0, token })
+                .collect(),
+        )
+    }
+}

@@ -78,6 +78,7 @@ impl SqliteStorage {
         until: DateTime<Utc>,
         token: &str,
         now: DateTime<Utc>,
+        held: super::lists::WordList,
     ) -> Result<Vec<i64>> {
         let mut tx = self.write_tx().await?;
         let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.claim)
@@ -86,36 +87,12 @@ impl SqliteStorage {
             .bind(token)
             .bind(StoredTime(now))
             .bind(limit as i64)
+            .bind(held)
             .fetch_all(&mut *tx)
             .await
             .ctx("claiming outbox rows")?;
         tx.commit().await.ctx("committing a claim")?;
         Ok(ids)
-    }
-
-    /// Lease renewal and release: `sql` (`?1` a time, `?2` the id, `?3` the claim token) runs
-    /// once for each held row, in one write transaction.
-    async fn apply_to_claims(
-        &self,
-        sql: &'static str,
-        rows: &[(OutboxId, String)],
-        at: DateTime<Utc>,
-        context: &'static str,
-    ) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let mut n = 0;
-        for (id, token) in rows {
-            n += sqlx::query(sql)
-                .bind(StoredTime(at))
-                .bind(id.0)
-                .bind(token)
-                .execute(&mut *tx)
-                .await
-                .ctx(context)?
-                .rows_affected();
-        }
-        tx.commit().await.ctx("committing")?;
-        Ok(n)
     }
 
     /// Relays in this process wake at once; others find the work when they next poll.
