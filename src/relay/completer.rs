@@ -37,10 +37,16 @@ pub(super) struct Pipe {
 pub(super) enum Done {
     Finished(Box<Finished>),
     /// Given back unsent (no attempt: no sync-log line).
-    Released { id: OutboxId, token: String },
+    Released {
+        id: OutboxId,
+        token: String,
+    },
     /// Could not be ended (the relay's own pause could not be written): it stays `sending`
     /// until its lease expires and is claimed again.
-    Abandoned { id: OutboxId, error: String },
+    Abandoned {
+        id: OutboxId,
+        error: String,
+    },
 }
 
 /// A completion with what its sync-log line needs.
@@ -251,7 +257,10 @@ impl Relay {
                         settle(item.id, Verdict::Bad);
                     }
                     for (id, _) in &releases {
-                        tracing::error!("relay {}: outbox {id}: not given back: {e}", self.relay_id);
+                        tracing::error!(
+                            "relay {}: outbox {id}: not given back: {e}",
+                            self.relay_id
+                        );
                         settle(*id, Verdict::Neutral);
                     }
                 }
@@ -343,7 +352,9 @@ impl Relay {
                     attempt: p.item.attempt_no,
                     outcome,
                     // Only a row that went back says why; the word stays `paused` (a contract).
-                    given_back: p.given_back.filter(|_| outcome == AttemptOutcome::GivenBack),
+                    given_back: p
+                        .given_back
+                        .filter(|_| outcome == AttemptOutcome::GivenBack),
                     http_status: p.http_status,
                     external_id: match &p.item.completion {
                         Completion::Sent { external_id } => external_id.as_deref(),

@@ -25,7 +25,9 @@ use crate::storage::{ClaimedRow, Control, StorageError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gate {
     /// Nothing may be claimed: paused (`paused`), or the circuit is open.
-    Blocked { paused: bool },
+    Blocked {
+        paused: bool,
+    },
     /// One row, alone: the probe of a relay that paused itself, or of a half-open circuit.
     Probe,
     Open,

@@ -191,7 +191,11 @@ mod tests {
             Some(ClaimTally { good: 0, bad: 2 })
         );
         assert_eq!(held.tokens(), ["b"], "a claim settled is no longer skipped");
-        assert_eq!(held.settle(OutboxId(3), Verdict::Good), None, "settled once");
+        assert_eq!(
+            held.settle(OutboxId(3), Verdict::Good),
+            None,
+            "settled once"
+        );
         assert_eq!(held.rows(), vec![(OutboxId(4), "b".to_string())]);
         assert_eq!(
             held.settle(OutboxId(4), Verdict::Good),

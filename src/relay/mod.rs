@@ -459,6 +459,11 @@ impl Relay {
                 self.prune().await;
                 last_prune = tokio::time::Instant::now();
             }
+            tracing::debug!(
+                "relay {}: idle until a wake-up or {} ms",
+                self.relay_id,
+                poll.as_millis()
+            );
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = notified => {}
@@ -479,7 +484,6 @@ impl Relay {
             Err(e) => tracing::warn!("pruning failed: {e}"),
         }
     }
-
 }
 
 struct HeartbeatCtx {

@@ -15,7 +15,8 @@
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
 //! - inherent async methods `claim_ids` (the claim statement) and `poke` (wake the relays
-//!   after an operator action).
+//!   after an operator action), and `watch_commits` (start whatever turns other processes'
+//!   commits into wake-ups, called by `wakeup`).
 //!
 //! The hot path is set-based (ARCHITECTURE.md, Delivery path): the backend claims, `claim` here
 //! reads the claimed rows with their member and `digis` rows in three statements whatever
@@ -70,17 +71,22 @@ macro_rules! storage_impl {
                 ids: &[i64],
                 token: &str,
             ) -> $crate::storage::Result<Vec<ClaimedRow>> {
-                use $crate::storage::lists::IdList;
+                use $crate::storage::lists::{JsonRows, PairKey};
                 let rows = self.rows_by_ids(ids).await?;
-                let readable = rows.iter().filter(|r| r.defect.is_none());
-                let subs = IdList(readable.clone().map(|r| r.subscription_id.0).collect());
-                let persons = IdList(readable.map(|r| r.person_id.0).collect());
-                if subs.0.is_empty() {
+                let pairs: Vec<PairKey> = rows
+                    .iter()
+                    .filter(|r| r.defect.is_none())
+                    .map(|r| PairKey {
+                        subscription_id: r.subscription_id.0,
+                        person_id: r.person_id.0,
+                    })
+                    .collect();
+                if pairs.is_empty() {
                     return Ok(assemble_claims(rows, Vec::new(), Vec::new(), token));
                 }
+                let pairs = JsonRows(pairs);
                 let members = sqlx::query(Self::SQL.members_of_pairs)
-                    .bind(subs.clone())
-                    .bind(persons.clone())
+                    .bind(pairs.clone())
                     .fetch_all(&self.pool)
                     .await
                     .ctx("reading members of claimed rows")?
@@ -88,8 +94,7 @@ macro_rules! storage_impl {
                     .map(decode::member)
                     .collect();
                 let synced = sqlx::query(Self::SQL.digis_of_pairs)
-                    .bind(subs)
-                    .bind(persons)
+                    .bind(pairs)
                     .fetch_all(&self.pool)
                     .await
                     .ctx("reading digis rows")?
@@ -106,8 +111,8 @@ macro_rules! storage_impl {
                 completions: &[CompletionItem],
                 now: DateTime<Utc>,
             ) -> $crate::storage::Result<Vec<CompleteResult>> {
-                use $crate::storage::lists::JsonRows;
                 use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
+                use $crate::storage::lists::JsonRows;
                 if completions.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -435,6 +440,7 @@ macro_rules! storage_impl {
             }
 
             fn wakeup(&self) -> Arc<Notify> {
+                self.watch_commits();
                 self.wake.clone()
             }
 

@@ -107,6 +107,13 @@ impl<T: serde::Serialize> Encode<'_, Postgres> for JsonRows<T> {
     }
 }
 
+/// A (subscription, person) pair, the key of a member and of its `digis` row.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct PairKey {
+    pub subscription_id: i64,
+    pub person_id: i64,
+}
+
 /// A row a relay holds under its claim: the key of lease renewal and release.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct HeldRow<'a> {

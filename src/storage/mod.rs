@@ -155,7 +155,10 @@ pub trait Storage: Send + Sync {
         let results = self
             .complete_group(std::slice::from_ref(&item), &[], now)
             .await?;
-        Ok(results.into_iter().next().unwrap_or(CompleteResult::LeaseLost))
+        Ok(results
+            .into_iter()
+            .next()
+            .unwrap_or(CompleteResult::LeaseLost))
     }
 
     /// Puts rows this relay still holds back to `pending`, due now, without charging the
@@ -172,8 +175,9 @@ pub trait Storage: Send + Sync {
     /// and operator events older than that.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
-    /// A hint that work may be waiting: PostgreSQL's NOTIFY, or an operator action in this
-    /// process. Never the delivery itself: relays poll as well.
+    /// A hint that work may be waiting: PostgreSQL's NOTIFY, a commit by another process seen
+    /// in SQLite's WAL (watched from the first call on), or an operator action in this process.
+    /// Never the delivery itself: relays poll as well.
     fn wakeup(&self) -> Arc<Notify>;
 
     // --- operators: each records who did it in `digis_event`, in the same transaction ---

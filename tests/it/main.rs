@@ -8,6 +8,7 @@ mod doctor;
 mod fake_digis;
 mod health;
 mod host_rows;
+mod hot_path;
 mod http_export;
 mod log_http_edges;
 mod relay_outcomes;

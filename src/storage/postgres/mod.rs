@@ -123,6 +123,9 @@ impl PgStorage {
             .ctx("claiming outbox rows")
     }
 
+    /// LISTEN runs from the start (`start_listener`): nothing more to start for a relay.
+    fn watch_commits(&self) {}
+
     /// NOTIFY reaches relays in other processes; this process's own wake it at once.
     async fn poke(&self) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, '')")
