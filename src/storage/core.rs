@@ -37,6 +37,11 @@ macro_rules! storage_impl {
 
         type Tx = sqlx::Transaction<'static, $db>;
 
+        /// Our own rows failed to become JSON (they cannot: plain numbers and text).
+        fn json_err(e: serde_json::Error) -> $crate::storage::StorageError {
+            $crate::storage::StorageError::Corrupt(format!("a list as JSON: {e}"))
+        }
+
         fn ids_of(rows: &[<$db as sqlx::Database>::Row]) -> $crate::storage::Result<Vec<OutboxId>> {
             use sqlx::Row as _;
             rows.iter()
@@ -71,36 +76,35 @@ macro_rules! storage_impl {
                 ids: &[i64],
                 token: &str,
             ) -> $crate::storage::Result<Vec<ClaimedRow>> {
-                use $crate::storage::lists::{JsonRows, PairKey};
+                use $crate::storage::lists::{json_chunks, PairKey};
                 let rows = self.rows_by_ids(ids).await?;
-                let pairs: Vec<PairKey> = rows
-                    .iter()
-                    .filter(|r| r.defect.is_none())
-                    .map(|r| PairKey {
-                        subscription_id: r.subscription_id.0,
-                        person_id: r.person_id.0,
-                    })
-                    .collect();
-                if pairs.is_empty() {
-                    return Ok(assemble_claims(rows, Vec::new(), Vec::new(), token));
+                let pairs = rows.iter().filter(|r| r.defect.is_none()).map(|r| PairKey {
+                    subscription_id: r.subscription_id.0,
+                    person_id: r.person_id.0,
+                });
+                let chunks = json_chunks(pairs).map_err(json_err)?;
+                let mut members = Vec::new();
+                let mut synced = Vec::new();
+                for pairs in chunks {
+                    members.extend(
+                        sqlx::query(Self::SQL.members_of_pairs)
+                            .bind(pairs.clone())
+                            .fetch_all(&self.pool)
+                            .await
+                            .ctx("reading members of claimed rows")?
+                            .iter()
+                            .map(decode::member),
+                    );
+                    for r in sqlx::query(Self::SQL.digis_of_pairs)
+                        .bind(pairs)
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx("reading digis rows")?
+                        .iter()
+                    {
+                        synced.push(rows::digis_row(r)?);
+                    }
                 }
-                let pairs = JsonRows(pairs);
-                let members = sqlx::query(Self::SQL.members_of_pairs)
-                    .bind(pairs.clone())
-                    .fetch_all(&self.pool)
-                    .await
-                    .ctx("reading members of claimed rows")?
-                    .iter()
-                    .map(decode::member)
-                    .collect();
-                let synced = sqlx::query(Self::SQL.digis_of_pairs)
-                    .bind(pairs)
-                    .fetch_all(&self.pool)
-                    .await
-                    .ctx("reading digis rows")?
-                    .iter()
-                    .map(rows::digis_row)
-                    .collect::<$crate::storage::Result<Vec<_>>>()?;
                 Ok(assemble_claims(rows, members, synced, token))
             }
 
@@ -112,31 +116,30 @@ macro_rules! storage_impl {
                 now: DateTime<Utc>,
             ) -> $crate::storage::Result<Vec<CompleteResult>> {
                 use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
-                use $crate::storage::lists::JsonRows;
+                use $crate::storage::lists::json_chunks;
                 if completions.is_empty() {
                     return Ok(Vec::new());
                 }
                 let at = StoredTime(now);
-                let applied: std::collections::HashSet<i64> =
-                    sqlx::query_scalar(Self::SQL.complete_rows)
+                let mut applied = std::collections::HashSet::with_capacity(completions.len());
+                let rows = json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
+                for chunk in rows {
+                    let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.complete_rows)
                         .bind(at)
-                        .bind(JsonRows(completions.iter().map(CompleteJson::of).collect()))
+                        .bind(chunk)
                         .fetch_all(&mut **tx)
                         .await
-                        .ctx("completing outbox rows")?
-                        .into_iter()
-                        .collect();
-                let pairs: JsonRows<PairJson> = JsonRows(
-                    completions
-                        .iter()
-                        .filter(|c| applied.contains(&c.id.0))
-                        .filter_map(PairJson::of)
-                        .collect(),
-                );
-                if !pairs.is_empty() {
+                        .ctx("completing outbox rows")?;
+                    applied.extend(ids);
+                }
+                let pairs = completions
+                    .iter()
+                    .filter(|c| applied.contains(&c.id.0))
+                    .filter_map(PairJson::of);
+                for chunk in json_chunks(pairs).map_err(json_err)? {
                     sqlx::query(Self::SQL.record_pairs)
                         .bind(at)
-                        .bind(pairs)
+                        .bind(chunk)
                         .execute(&mut **tx)
                         .await
                         .ctx("recording pairs in digis")?;
@@ -153,18 +156,17 @@ macro_rules! storage_impl {
                         }
                     })
                     .collect();
-                let attempts = JsonRows(
-                    completions
-                        .iter()
-                        .zip(&results)
-                        .map(|(c, r)| AttemptJson::of(c, *r == CompleteResult::Applied))
-                        .collect(),
-                );
-                sqlx::query(Self::SQL.record_attempts)
-                    .bind(attempts)
-                    .execute(&mut **tx)
-                    .await
-                    .ctx("recording attempts")?;
+                let attempts = completions
+                    .iter()
+                    .zip(&results)
+                    .map(|(c, r)| AttemptJson::of(c, *r == CompleteResult::Applied));
+                for chunk in json_chunks(attempts).map_err(json_err)? {
+                    sqlx::query(Self::SQL.record_attempts)
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("recording attempts")?;
+                }
                 Ok(results)
             }
 
@@ -174,13 +176,17 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 now: DateTime<Utc>,
             ) -> $crate::storage::Result<u64> {
-                Ok(sqlx::query(Self::SQL.release)
-                    .bind(StoredTime(now))
-                    .bind($crate::storage::lists::HeldRow::list(rows))
-                    .execute(&mut **tx)
-                    .await
-                    .ctx("releasing claims")?
-                    .rows_affected())
+                let mut n = 0;
+                for chunk in $crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
+                    n += sqlx::query(Self::SQL.release)
+                        .bind(StoredTime(now))
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("releasing claims")?
+                        .rows_affected();
+                }
+                Ok(n)
             }
 
             /// One event per outbox row, carrying the row's pair so search finds it by member.
@@ -337,13 +343,16 @@ macro_rules! storage_impl {
                     return Ok(0);
                 }
                 let mut tx = self.write_tx().await?;
-                let n = sqlx::query(Self::SQL.renew_lease)
-                    .bind(StoredTime(until))
-                    .bind($crate::storage::lists::HeldRow::list(rows))
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("renewing leases")?
-                    .rows_affected();
+                let mut n = 0;
+                for chunk in $crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
+                    n += sqlx::query(Self::SQL.renew_lease)
+                        .bind(StoredTime(until))
+                        .bind(chunk)
+                        .execute(&mut *tx)
+                        .await
+                        .ctx("renewing leases")?
+                        .rows_affected();
+                }
                 tx.commit().await.ctx("committing a lease renewal")?;
                 Ok(n)
             }
