@@ -22,6 +22,11 @@ use crate::storage::{
 };
 use crate::synclog::SyncLine;
 
+/// Groups committed at once. The second overlaps the first's round trips (PostgreSQL commits
+/// them on two connections; SQLite takes them one after the other). The permits, not this,
+/// bound what a crash can repeat.
+const FLUSHES_IN_FLIGHT: usize = 2;
+
 /// What the dispatcher and the workers share with the completer for one run of the relay.
 pub(super) struct Pipe {
     tx: UnboundedSender<Done>,
@@ -152,30 +157,53 @@ impl Relay {
     /// Commits what the workers hand over, a group at a time, until every sender is gone and
     /// everything received is committed (or given up on).
     pub(super) async fn complete_groups(&self, mut rx: UnboundedReceiver<Done>, held: &Held) {
+        use futures::stream::{FuturesUnordered, StreamExt};
         let max = self.config.relay.completion_group_rows.max(1) as usize;
         let wait = Duration::from_millis(self.config.relay.completion_flush_ms);
         let mut group: Vec<Done> = Vec::with_capacity(max);
-        while let Some(first) = rx.recv().await {
-            group.push(first);
-            let deadline = tokio::time::Instant::now() + wait;
-            while group.len() < max {
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut due = false;
+        let mut closed = false;
+        let mut flushing = FuturesUnordered::new();
+        loop {
+            while !closed && group.len() < max {
                 match rx.try_recv() {
                     Ok(d) => {
+                        if group.is_empty() {
+                            deadline = Some(tokio::time::Instant::now() + wait);
+                        }
                         group.push(d);
-                        continue;
                     }
-                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {}
-                }
-                tokio::select! {
-                    d = rx.recv() => match d {
-                        Some(d) => group.push(d),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => closed = true,
                 }
             }
-            self.flush(std::mem::take(&mut group), held).await;
+            let ready = !group.is_empty() && (group.len() >= max || due || closed);
+            if ready && flushing.len() < FLUSHES_IN_FLIGHT {
+                flushing.push(self.flush(std::mem::take(&mut group), held));
+                group.reserve(max);
+                (deadline, due) = (None, false);
+                continue;
+            }
+            if closed && group.is_empty() && flushing.is_empty() {
+                return;
+            }
+            let waiting_for_time = deadline.is_some() && !due;
+            tokio::select! {
+                Some(()) = flushing.next(), if !flushing.is_empty() => {}
+                d = rx.recv(), if !closed && group.len() < max => match d {
+                    Some(d) => {
+                        if group.is_empty() {
+                            deadline = Some(tokio::time::Instant::now() + wait);
+                        }
+                        group.push(d);
+                    }
+                    None => closed = true,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if waiting_for_time => {
+                    due = true;
+                }
+            }
         }
     }
 
