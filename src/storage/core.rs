@@ -122,7 +122,8 @@ macro_rules! storage_impl {
                 }
                 let at = StoredTime(now);
                 let mut applied = std::collections::HashSet::with_capacity(completions.len());
-                let rows = json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
+                let rows =
+                    json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
                 for chunk in rows {
                     let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.complete_rows)
                         .bind(at)
