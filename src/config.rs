@@ -560,6 +560,30 @@ mod tests {
         assert!(err.to_string().contains("batch_sise"), "{err}");
     }
 
+    /// A group of completions is a few milliseconds' batching: zero, a huge group or a long
+    /// wait would stall completions or widen what a crash repeats.
+    #[test]
+    fn completion_groups_stay_small_and_short() {
+        for (text, key) in [
+            ("completion_group_rows = 0", "relay.completion_group_rows"),
+            (
+                "completion_group_rows = 5001",
+                "relay.completion_group_rows",
+            ),
+            ("completion_flush_ms = 0", "relay.completion_flush_ms"),
+            ("completion_flush_ms = 1001", "relay.completion_flush_ms"),
+        ] {
+            let err = load_str(&format!("[relay]\n{text}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+        let ok = load_str("[relay]\ncompletion_group_rows = 5000\ncompletion_flush_ms = 1000\n")
+            .unwrap();
+        assert_eq!(
+            (ok.relay.completion_group_rows, ok.relay.completion_flush_ms),
+            (5000, 1000)
+        );
+    }
+
     #[test]
     fn zero_and_contradictions_are_refused() {
         assert_eq!(

@@ -2,7 +2,7 @@
 //! committed in groups, one write transaction a group (`Storage::complete_group`), each row still
 //! guarded by its claim token. A group is flushed when it holds `completion_group_rows` rows or
 //! when its first row has waited `completion_flush_ms`, so the answer→commit window grows by a
-//! few milliseconds at most. After the commit, and only then, the group's sync-log lines are
+//! few milliseconds at most; two groups may be committing at once. After the commit, and only then, the group's sync-log lines are
 //! written (one write call), counted and observed. Modelled on River's batch completer
 //! (`internal/jobcompleter`): it bounds how much may wait (here the permits, see [`Pipe`]) and
 //! holds a group through a database outage instead of dropping answers Digis already gave.
