@@ -81,7 +81,19 @@ pub struct RelayConfig {
     pub backlog_max_age_ms: u64,
     /// A stable name for this relay in the relays table; empty = hostname and process id.
     pub relay_id: String,
+    /// Completions committed in one transaction at most (ARCHITECTURE.md, Delivery path).
+    pub completion_group_rows: u32,
+    /// How long the first completion of a group waits for others before the group is
+    /// committed: the answer→commit window grows by this much.
+    pub completion_flush_ms: u64,
 }
+
+/// The most completions one transaction commits: more gains nothing (a group of 100 already
+/// costs a few µs a row) and widens the window in which a crash repeats accepted requests.
+pub const MAX_COMPLETION_GROUP_ROWS: u32 = 5_000;
+/// The longest a completion may wait for its group: beyond a second it is no longer a few
+/// milliseconds' batching but a wider answer→commit window.
+pub const MAX_COMPLETION_FLUSH_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -158,6 +170,8 @@ impl Default for RelayConfig {
             heartbeat_ms: 5_000,
             backlog_max_age_ms: 900_000,
             relay_id: String::new(),
+            completion_group_rows: 100,
+            completion_flush_ms: 5,
         }
     }
 }
@@ -302,6 +316,11 @@ impl Config {
                 r.circuit_failure_threshold as u64,
             ),
             ("relay.heartbeat_ms", r.heartbeat_ms),
+            (
+                "relay.completion_group_rows",
+                r.completion_group_rows as u64,
+            ),
+            ("relay.completion_flush_ms", r.completion_flush_ms),
             ("digis_timeout_ms", self.digis_timeout_ms),
             ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
             ("export.page_size", self.export.page_size as u64),
@@ -341,6 +360,18 @@ impl Config {
                     format!("must be at most {MAX_DURATION_MS} ms (30 days)"),
                 ));
             }
+        }
+        if r.completion_group_rows > MAX_COMPLETION_GROUP_ROWS {
+            return Err(ConfigError::new(
+                "relay.completion_group_rows",
+                format!("must be at most {MAX_COMPLETION_GROUP_ROWS}"),
+            ));
+        }
+        if r.completion_flush_ms > MAX_COMPLETION_FLUSH_MS {
+            return Err(ConfigError::new(
+                "relay.completion_flush_ms",
+                format!("must be at most {MAX_COMPLETION_FLUSH_MS} ms"),
+            ));
         }
         if r.backoff_max_ms < r.backoff_base_ms {
             return Err(ConfigError::new(
@@ -531,6 +562,30 @@ mod tests {
     fn unknown_key_is_named() {
         let err = load_str("[relay]\nbatch_sise = 3\n").unwrap_err();
         assert!(err.to_string().contains("batch_sise"), "{err}");
+    }
+
+    /// A group of completions is a few milliseconds' batching: zero, a huge group or a long
+    /// wait would stall completions or widen what a crash repeats.
+    #[test]
+    fn completion_groups_stay_small_and_short() {
+        for (text, key) in [
+            ("completion_group_rows = 0", "relay.completion_group_rows"),
+            (
+                "completion_group_rows = 5001",
+                "relay.completion_group_rows",
+            ),
+            ("completion_flush_ms = 0", "relay.completion_flush_ms"),
+            ("completion_flush_ms = 1001", "relay.completion_flush_ms"),
+        ] {
+            let err = load_str(&format!("[relay]\n{text}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+        let ok = load_str("[relay]\ncompletion_group_rows = 5000\ncompletion_flush_ms = 1000\n")
+            .unwrap();
+        assert_eq!(
+            (ok.relay.completion_group_rows, ok.relay.completion_flush_ms),
+            (5000, 1000)
+        );
     }
 
     #[test]

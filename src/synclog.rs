@@ -55,7 +55,16 @@ pub struct SyncLine<'a> {
 
 impl SyncLine<'_> {
     pub fn render(&self) -> String {
-        let mut s = format!(
+        let mut s = String::with_capacity(200);
+        self.render_into(&mut s);
+        s
+    }
+
+    /// [`SyncLine::render`] appended to `s`.
+    pub fn render_into(&self, s: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            s,
             "{} relay={} ExtInfo1:{}, ExtInfo20:{} outbox={} person={} attempt={} outcome={} status={} external_id={} ms={}",
             crate::storage_time_text(self.at),
             escape_or_dash(Some(self.relay_id)),
@@ -78,7 +87,6 @@ impl SyncLine<'_> {
             s.extend(utf8_percent_encode(e, ERROR_ESCAPED));
             s.push('"');
         }
-        s
     }
 }
 
@@ -315,6 +323,32 @@ impl SyncLog {
         r
     }
 
+    /// Writes a group of lines (the relay's lines of one committed group) with one write call
+    /// per day they fall on. A failure is returned and counted once per line not written.
+    pub fn write_all(&self, lines: &[SyncLine<'_>]) -> io::Result<()> {
+        let mut start = 0;
+        while start < lines.len() {
+            let day = lines[start].at.date_naive();
+            let end = lines[start..]
+                .iter()
+                .position(|l| l.at.date_naive() != day)
+                .map_or(lines.len(), |n| start + n);
+            let chunk = &lines[start..end];
+            let mut text = String::with_capacity(chunk.len() * 200);
+            for l in chunk {
+                l.render_into(&mut text);
+                text.push('\n');
+            }
+            if let Err(e) = self.append(day, &text) {
+                let lost = (lines.len() - start) as u64;
+                self.failures.0.fetch_add(lost, Ordering::Relaxed);
+                return Err(e);
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
     /// Lines that could not be written since this log was opened: the relay's health reads it
     /// (a delivery without its audit line makes the relay degraded).
     pub fn write_failures(&self) -> u64 {
@@ -324,9 +358,13 @@ impl SyncLog {
     fn write_line(&self, line: &SyncLine<'_>) -> io::Result<()> {
         let mut text = line.render();
         text.push('\n');
-        // The line's own time is the clock: rotation and compression follow the days of the
-        // lines written, which is also what makes them testable without waiting for midnight.
-        let day = line.at.date_naive();
+        self.append(line.at.date_naive(), &text)
+    }
+
+    /// Appends whole lines of `day` (the lines' own time is the clock: rotation and compression
+    /// follow the days of the lines written, which is also what makes them testable without
+    /// waiting for midnight), rotating first when the day changed.
+    fn append(&self, day: NaiveDate, text: &str) -> io::Result<()> {
         let rotated = self
             .state
             .lock()

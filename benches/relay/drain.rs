@@ -7,7 +7,7 @@ use digis_relay::config::{Config, Overrides};
 use digis_relay::digis::{Answer, DigisClient};
 use digis_relay::domain::{PersonId, SubscriptionId};
 use digis_relay::payload::{self, Payload};
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, DynStorage};
+use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, CompletionItem, DynStorage};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -203,13 +203,14 @@ pub fn db_ceiling(kind: Kind, sizes: &Sizes) {
     );
 }
 
-/// The relay's database work per batch without HTTP: claim up to `batch` rows, complete each as
-/// `sent`, `concurrency` at once, until nothing is due. Returns the rows completed.
-///
-/// Kept alone so the measured loop is the relay's: it uses today's per-row
-/// `Storage::complete`; when the grouped completion API lands, switch this function to it.
+/// The relay's database work without HTTP: claim up to `batch` rows, complete them as `sent` in
+/// groups of the relay's default `completion_group_rows` through `Storage::complete_group`,
+/// `concurrency / 16` groups at once (the relay keeps two in flight), until nothing is due.
+/// Returns the rows completed.
 pub async fn claim_and_complete_all(storage: &DynStorage, batch: u32, concurrency: usize) -> u64 {
     const RELAY_ID: &str = "bench-db-ceiling";
+    let group_rows = Config::default().relay.completion_group_rows.max(1) as usize;
+    let groups_in_flight = (concurrency / 16).max(2);
     let lease = Duration::from_secs(60);
     let mut done = 0u64;
     loop {
@@ -221,24 +222,32 @@ pub async fn claim_and_complete_all(storage: &DynStorage, batch: u32, concurrenc
             return done;
         }
         done += claimed.len() as u64;
-        futures::stream::iter(claimed)
-            .for_each_concurrent(concurrency, |c| async move {
-                let started = Utc::now();
-                let completion = Completion::Sent {
-                    external_id: Some(format!("TE-{}", c.row.id)),
-                };
+        let items: Vec<CompletionItem> = claimed
+            .iter()
+            .map(|c| {
                 let attempt = AttemptRecord {
-                    started_at: started,
+                    started_at: Utc::now(),
                     duration_ms: 0,
                     relay_id: RELAY_ID.to_string(),
                     http_status: Some(200),
                     error: None,
                 };
-                let r = storage
-                    .complete(&c, &completion, &attempt, Utc::now())
+                let completion = Completion::Sent {
+                    external_id: Some(format!("TE-{}", c.row.id)),
+                };
+                CompletionItem::new(c, completion, attempt)
+            })
+            .collect();
+        futures::stream::iter(items.chunks(group_rows))
+            .for_each_concurrent(groups_in_flight, |group| async move {
+                let results = storage
+                    .complete_group(group, &[], Utc::now())
                     .await
-                    .expect("complete");
-                assert_eq!(r, CompleteResult::Applied, "outbox {}", c.row.id);
+                    .expect("complete_group");
+                assert!(
+                    results.iter().all(|r| *r == CompleteResult::Applied),
+                    "a group lost a claim"
+                );
             })
             .await;
     }

@@ -56,14 +56,17 @@ pub enum GiveBack {
     CircuitOpen,
     /// The database refuses completions: an answer could not be recorded, so none is asked for.
     DatabaseDown,
+    /// An operator paused the relays while the row waited in the relay's buffer.
+    Paused,
 }
 
 impl GiveBack {
-    pub const ALL: [GiveBack; 4] = [
+    pub const ALL: [GiveBack; 5] = [
         GiveBack::Shutdown,
         GiveBack::ConfigError,
         GiveBack::CircuitOpen,
         GiveBack::DatabaseDown,
+        GiveBack::Paused,
     ];
 
     /// One token, for the sync log's `given_back=` field.
@@ -73,6 +76,7 @@ impl GiveBack {
             GiveBack::ConfigError => "config_error",
             GiveBack::CircuitOpen => "circuit_open",
             GiveBack::DatabaseDown => "database_down",
+            GiveBack::Paused => "paused",
         }
     }
 }

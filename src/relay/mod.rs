@@ -1,35 +1,43 @@
 //! The relay (ARCHITECTURE.md, Delivery path): claims due rows under a lease, re-checks them, sends
-//! them to Digis with bounded concurrency and a rate limit, and completes each in one transaction
-//! that only commits while the lease is held. Delivery is at-least-once: the only window for a
-//! second SMS is a crash between Digis's 2xx and the commit: a database outage is not a crash, so
-//! an answer already received is held and committed once the database is back (see [`hold`]).
+//! them to Digis with bounded concurrency and a rate limit, and completes them in groups, one
+//! transaction a group, each row only while its lease is held. Delivery is at-least-once: the
+//! only window for a second SMS is a crash between Digis's 2xx and the commit of its group; a
+//! database outage is not a crash, so an answer already received is held and committed once the
+//! database is back (see [`Relay::hold`]).
+//!
+//! - `drain`: a round: the gates, claiming ahead into a bounded buffer, `concurrency` rows in
+//!   work continuously;
+//! - `worker`: one row: re-check, payload, request, decision;
+//! - `completer`: groups of completions committed together, then their sync-log lines;
+//! - `held`: the rows this relay holds (lease renewal, claims that skip them, claim tallies).
 mod backoff;
 mod circuit;
+mod completer;
 pub mod decide;
+mod drain;
+mod held;
 mod limiter;
 pub mod observer;
+mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Backoff;
 pub use circuit::{Circuit, CircuitState};
-use decide::{after_send, precheck, probe_due, Decision, SELF_PAUSE_PREFIX};
+use completer::Pipe;
 use limiter::RateLimiter;
 pub use observer::{NoObserver, Observer};
 
 use crate::config::Config;
-use crate::digis::{Answer, ClientError, DigisClient};
-use crate::domain::{AttemptOutcome, GiveBack, RelayState};
-use crate::storage::{
-    AttemptRecord, ClaimedRow, CompleteResult, Completion, DynStorage, RelayInfo, StorageError,
-};
-use crate::synclog::{SyncLine, SyncLog};
+use crate::digis::{ClientError, DigisClient};
+use crate::domain::RelayState;
+use crate::storage::{DynStorage, RelayInfo, StorageError};
+use crate::synclog::SyncLog;
 
 /// What a run did, for `run --once` and the demo's summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -84,22 +92,18 @@ pub struct Relay {
     /// The last "sync now" seen (outer `None`: not looked yet), so a new one can probe an open
     /// circuit at once.
     last_sync: Mutex<Option<Option<DateTime<Utc>>>>,
-    /// Set when Digis answered 401/403/404 during a batch: the rest is not sent.
+    /// Set when Digis answered 401/403/404 during a round: the rest is not sent.
     config_error: AtomicBool,
     counters: Counters,
     /// Set while the database refuses a completion: no new request goes to Digis then, since
-    /// its answer could not be recorded.
+    /// its answer could not be recorded, and nothing new is claimed.
     db_down: AtomicBool,
     trouble: Mutex<Trouble>,
-    /// Rows of the current batch that ended badly (failed, or could not be completed) and
-    /// rows that went through (sent or discarded), for [`Trouble`].
-    batch_bad: AtomicU64,
-    batch_good: AtomicU64,
 }
 
-/// Consecutive bad batches (every row failed, or the batch could not run) that make a relay
-/// `degraded`: one bad batch can be one bad member or a blip; three in a row is a relay that
-/// keeps failing.
+/// Consecutive bad claims (every row of the claim failed, or the claim could not run) that make
+/// a relay `degraded`: one bad claim can be one bad member or a blip; three in a row is a relay
+/// that keeps failing. A "batch" here is one claim's rows, however the relay tops its buffer up.
 pub const DEGRADED_AFTER_BATCHES: u32 = 3;
 
 /// How long a completion (an answer Digis already gave) is held and retried while the database
@@ -112,13 +116,14 @@ const HOLD_MAX_WAIT: Duration = Duration::from_secs(5);
 /// Why the relay keeps failing, if it does.
 #[derive(Debug, Default)]
 struct Trouble {
-    /// Batches in a row that could not run (claiming or reading failed); cleared by a batch
+    /// Claims in a row that could not run (claiming or reading failed); cleared by a claim
     /// that could, even an empty one.
     db_errors: u32,
     db_error: Option<String>,
-    /// Batches in a row in which every row failed; cleared only by a row that went through (an
-    /// idle relay whose last batches all failed is still a relay that fails).
-    failing_batches: u32,
+    /// Claims in a row all of whose rows ended badly (failed, or could not be completed),
+    /// counted when a claim's last row is committed; cleared only by a claim with a row that
+    /// went through (an idle relay whose last claims all failed is still a relay that fails).
+    failing_claims: u32,
     /// The last row failure seen, for the reason.
     row_error: Option<String>,
     /// The sync log cannot be written: delivery goes unlogged, which support relies on.
@@ -137,10 +142,10 @@ impl Trouble {
                 self.db_error.as_deref().unwrap_or("database error")
             ));
         }
-        (self.failing_batches >= DEGRADED_AFTER_BATCHES).then(|| {
+        (self.failing_claims >= DEGRADED_AFTER_BATCHES).then(|| {
             format!(
                 "every row of the last {} batches failed; last: {}",
-                self.failing_batches,
+                self.failing_claims,
                 self.row_error.as_deref().unwrap_or("see the sync log")
             )
         })
@@ -167,25 +172,14 @@ pub fn is_transient(e: &StorageError) -> bool {
     }
 }
 
-/// What becomes of a claimed row.
-enum Step {
-    /// Complete it as decided; `given_back` says why when the completion hands the row back.
-    Finish {
-        decision: Decision,
-        given_back: Option<GiveBack>,
-    },
-    /// Give it back unsent, its attempt not charged.
-    GiveBack(GiveBack),
-}
-
-/// How a batch ended.
+/// How a round ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchEnd {
+pub enum RoundEnd {
     /// Nothing was due.
     Idle,
-    /// Rows were processed.
+    /// Rows were claimed (this many) and worked.
     Worked(usize),
-    /// Sending is not possible now (paused, circuit open, useDigis off).
+    /// Sending is not possible now (paused, circuit open, useDigis off, database down).
     Blocked,
 }
 
@@ -228,8 +222,6 @@ impl Relay {
             counters: Counters::default(),
             db_down: AtomicBool::new(false),
             trouble: Mutex::new(Trouble::default()),
-            batch_bad: AtomicU64::new(0),
-            batch_good: AtomicU64::new(0),
             config,
         })
     }
@@ -301,7 +293,18 @@ impl Relay {
         self.trouble.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A batch could not run (`Some(why)`) or could (`None`).
+    /// The trouble changed (a claim tallied, the sync log failed or recovered): a running
+    /// relay's heartbeat says `degraded` or stops saying it now, not at the end of the round.
+    fn trouble_changed(&self) {
+        let (state, detail) = self.status();
+        match state {
+            RelayState::Running => self.set_status(state, detail),
+            RelayState::Degraded => self.set_status(RelayState::Running, None),
+            _ => {}
+        }
+    }
+
+    /// A claim could not run (`Some(why)`) or could (`None`).
     fn batch_ran(&self, error: Option<String>) {
         let mut t = self.trouble();
         match error {
@@ -336,6 +339,8 @@ impl Relay {
                             self.relay_id,
                             started.elapsed().as_millis()
                         );
+                        // Claims waited for this: take up the work at once, not at the next poll.
+                        self.storage.wakeup().notify_waiters();
                     }
                     return Ok(v);
                 }
@@ -362,15 +367,14 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` (or, with `once`, until nothing is due). In-flight requests finish;
-    /// rows claimed but not yet sent are released.
+    /// Runs until `shutdown` (or, with `once`, until nothing is due). In-flight requests finish
+    /// and every completion is committed; rows claimed but not yet sent are given back.
     pub async fn run(
         &self,
         shutdown: CancellationToken,
         once: bool,
     ) -> Result<Tally, StorageError> {
         let wake = self.storage.wakeup();
-        let poll = Duration::from_millis(self.config.relay.poll_interval_ms);
         let heartbeat_every = Duration::from_millis(self.config.relay.heartbeat_ms);
         self.prune().await;
         self.heartbeat().await?;
@@ -390,44 +394,82 @@ impl Relay {
                 }
             })
         };
+        let (pipe, done) = Pipe::new(self);
+        let held = pipe.held.clone();
+        let leases = tokio::spawn(held::keep_leases(
+            self.storage.clone(),
+            held.clone(),
+            Duration::from_millis(self.config.relay.lease_ms),
+            hb_stop.clone(),
+        ));
+        // The rounds and the completer run side by side in this task; the rounds' end drops
+        // the pipe, and the completer then commits what is left and ends too.
+        let rounds = async move {
+            let result = self.rounds(&pipe, &shutdown, once, &wake).await;
+            drop(pipe);
+            result
+        };
+        let (result, ()) = tokio::join!(rounds, self.complete_groups(done, &held));
+        hb_stop.cancel();
+        let _ = hb.await;
+        let _ = leases.await;
+        self.set_status(RelayState::Stopped, None);
+        self.heartbeat().await?;
+        result.map(|_| self.tally())
+    }
+
+    /// Rounds until `shutdown`, or with `once` until a round finds nothing due (and every
+    /// completion of the run is committed, since a committed retry may be due at once).
+    async fn rounds(
+        &self,
+        pipe: &Pipe,
+        shutdown: &CancellationToken,
+        once: bool,
+        wake: &tokio::sync::Notify,
+    ) -> Result<(), StorageError> {
+        let poll = Duration::from_millis(self.config.relay.poll_interval_ms);
         let mut last_prune = tokio::time::Instant::now();
-        let result = loop {
+        loop {
             if shutdown.is_cancelled() {
-                break Ok(());
+                return Ok(());
             }
             let notified = wake.notified();
-            let end = match self.run_batch(&shutdown).await {
+            let end = match self.round(pipe, shutdown, wake).await {
                 Ok(e) => e,
-                Err(e) if once => break Err(e),
+                Err(e) if once => return Err(e),
                 Err(e) => {
                     // The database may be restarting: say so and keep trying.
                     self.batch_ran(Some(e.to_string()));
                     self.set_status(RelayState::Running, Some(format!("database error: {e}")));
                     tracing::error!("relay {}: {e}", self.relay_id);
-                    BatchEnd::Blocked
+                    RoundEnd::Blocked
                 }
             };
-            if matches!(end, BatchEnd::Worked(_)) {
+            if matches!(end, RoundEnd::Worked(_)) {
                 continue;
             }
             if once {
-                break Ok(());
+                if end == RoundEnd::Idle && pipe.held.len() > 0 {
+                    pipe.held.wait_empty().await;
+                    continue;
+                }
+                return Ok(());
             }
             if last_prune.elapsed() > Duration::from_secs(3600) {
                 self.prune().await;
                 last_prune = tokio::time::Instant::now();
             }
+            tracing::debug!(
+                "relay {}: idle until a wake-up or {} ms",
+                self.relay_id,
+                poll.as_millis()
+            );
             tokio::select! {
-                _ = shutdown.cancelled() => break Ok(()),
+                _ = shutdown.cancelled() => return Ok(()),
                 _ = notified => {}
                 _ = tokio::time::sleep(poll) => {}
             }
-        };
-        hb_stop.cancel();
-        let _ = hb.await;
-        self.set_status(RelayState::Stopped, None);
-        self.heartbeat().await?;
-        result.map(|_| self.tally())
+        }
     }
 
     async fn prune(&self) {
@@ -441,398 +483,6 @@ impl Relay {
             Ok(n) => tracing::info!("pruned {n} sent/discarded rows older than {days} days"),
             Err(e) => tracing::warn!("pruning failed: {e}"),
         }
-    }
-
-    /// Claims and processes one batch.
-    pub async fn run_batch(&self, shutdown: &CancellationToken) -> Result<BatchEnd, StorageError> {
-        let now = Utc::now();
-        let Some(client) = &self.client else {
-            self.set_status(
-                RelayState::Disabled,
-                Some("useDigis is false: nothing is sent".into()),
-            );
-            return Ok(BatchEnd::Blocked);
-        };
-        let control = self.storage.control().await?;
-        let mut limit = self.config.relay.batch_size;
-        // Sync now: an open circuit probes at once.
-        {
-            let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-            match *seen {
-                // The first look is the baseline: a sync from before this relay started is old news.
-                None => *seen = Some(control.sync_requested_at),
-                Some(before) if control.sync_requested_at > before => {
-                    self.circuit
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .probe_now();
-                    *seen = Some(control.sync_requested_at);
-                }
-                Some(_) => {}
-            }
-        }
-        if control.paused {
-            let reason = control
-                .pause_reason
-                .clone()
-                .unwrap_or_else(|| "paused".into());
-            let self_paused = control
-                .paused_by
-                .as_deref()
-                .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX));
-            let probe_every = Duration::from_millis(self.config.relay.config_error_probe_ms);
-            if !(self_paused
-                && probe_due(
-                    control.paused_at,
-                    control.sync_requested_at,
-                    probe_every,
-                    now,
-                ))
-            {
-                self.set_status(RelayState::Paused, Some(reason));
-                return Ok(BatchEnd::Blocked);
-            }
-            // Probe with one row: if Digis accepts the configuration again, lift the pause.
-            limit = 1;
-        }
-        {
-            let circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-            match circuit.state(now) {
-                CircuitState::Open { until } => {
-                    drop(circuit);
-                    self.set_status(
-                        RelayState::CircuitOpen,
-                        Some(format!(
-                            "Digis unreachable; next try at {}",
-                            crate::storage_time_text(until)
-                        )),
-                    );
-                    return Ok(BatchEnd::Blocked);
-                }
-                CircuitState::HalfOpen => limit = 1,
-                CircuitState::Closed => {}
-            }
-        }
-        let lease = Duration::from_millis(self.config.relay.lease_ms);
-        let claimed = self
-            .storage
-            .claim(&self.relay_id, limit, lease, now)
-            .await?;
-        self.batch_ran(None);
-        if claimed.is_empty() {
-            if !control.paused {
-                self.set_status(RelayState::Running, None);
-            }
-            return Ok(BatchEnd::Idle);
-        }
-        self.config_error.store(false, Ordering::SeqCst);
-        self.batch_bad.store(0, Ordering::SeqCst);
-        self.batch_good.store(0, Ordering::SeqCst);
-        let n = claimed.len();
-        let held: Vec<(crate::domain::OutboxId, String)> = claimed
-            .iter()
-            .map(|c| (c.row.id, c.claim_token.clone()))
-            .collect();
-        let work = futures::stream::iter(claimed).for_each_concurrent(
-            self.config.relay.concurrency as usize,
-            |c| async move {
-                let id = c.row.id;
-                if let Err(e) = self.process(client, c, shutdown).await {
-                    self.batch_bad.fetch_add(1, Ordering::SeqCst);
-                    tracing::error!("relay {}: outbox {id}: {e}", self.relay_id);
-                    self.trouble().row_error = Some(format!("outbox {id}: {e}"));
-                }
-            },
-        );
-        // Keep the leases fresh while the batch works (rate limits can make a batch long).
-        let renew = async {
-            loop {
-                tokio::time::sleep(lease / 3).await;
-                let until = Utc::now()
-                    + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-                if let Err(e) = self.storage.renew_lease(&held, until).await {
-                    tracing::warn!("lease renewal failed: {e}");
-                }
-            }
-        };
-        tokio::select! {
-            _ = work => {}
-            _ = renew => {}
-        }
-        let bad = self.batch_bad.load(Ordering::SeqCst);
-        let good = self.batch_good.load(Ordering::SeqCst);
-        {
-            let mut t = self.trouble();
-            if good > 0 {
-                t.failing_batches = 0;
-                t.row_error = None;
-            } else if bad > 0 {
-                t.failing_batches = t.failing_batches.saturating_add(1);
-            }
-        }
-        let now = Utc::now();
-        if self.config_error.load(Ordering::SeqCst) {
-            // Paused: set in process(); the status follows at the next batch.
-        } else if control.paused {
-            // The probe went through: lift the relay's own pause.
-            let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-            self.storage.resume(&actor, Utc::now()).await?;
-            tracing::info!(
-                "relay {}: Digis accepts the configuration again; pause lifted",
-                self.relay_id
-            );
-            self.set_status(RelayState::Running, None);
-        } else if self
-            .circuit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .allows(now)
-        {
-            self.set_status(RelayState::Running, None);
-        }
-        Ok(BatchEnd::Worked(n))
-    }
-
-    /// One claimed row from start to finish: decide, complete, log.
-    async fn process(
-        &self,
-        client: &DigisClient,
-        c: ClaimedRow,
-        shutdown: &CancellationToken,
-    ) -> Result<(), StorageError> {
-        let started = Utc::now();
-        let clock = std::time::Instant::now();
-        match self.decide(client, &c, shutdown).await? {
-            Step::Finish {
-                decision,
-                given_back,
-            } => self.finish(&c, decision, given_back, started, clock).await,
-            Step::GiveBack(why) => {
-                // Not sending now is not the row's fault: give it back without an attempt.
-                tracing::debug!("outbox {}: given back unsent ({why})", c.row.id);
-                let held = [(c.row.id, c.claim_token.clone())];
-                self.hold("a release", || self.storage.release(&held, Utc::now()))
-                    .await
-                    .map(|_| ())
-            }
-        }
-    }
-
-    /// What happens to the row: a completion, or a give-back when it must go back unsent
-    /// (stopping, paused by a configuration error in this batch, database down, circuit open).
-    async fn decide(
-        &self,
-        client: &DigisClient,
-        c: &ClaimedRow,
-        shutdown: &CancellationToken,
-    ) -> Result<Step, StorageError> {
-        let finish = |decision| Step::Finish {
-            decision,
-            given_back: None,
-        };
-        let max = self.config.relay.max_attempts;
-        if let Some(d) = precheck(c, max) {
-            return Ok(finish(d));
-        }
-        let member = c.member.as_ref().expect("precheck ensures a member");
-        let payload = match crate::payload::build(member, &self.config.payload) {
-            Ok(p) => p,
-            Err(e) => {
-                let why = e.to_string();
-                return Ok(finish(Decision {
-                    completion: Completion::Failed,
-                    http_status: None,
-                    db_error: Some(why.clone()),
-                    log_error: Some(why),
-                }));
-            }
-        };
-        if let Some(why) = self.give_back_now(shutdown) {
-            return Ok(Step::GiveBack(why));
-        }
-        self.limiter.acquire().await;
-        let answer = client.send(&payload).await;
-        let now = Utc::now();
-        self.observe_answer(&answer, now).await?;
-        if let Answer::Accepted {
-            warning: Some(w), ..
-        } = &answer
-        {
-            tracing::warn!("outbox {}: {w}", c.row.id);
-        }
-        let attempts = c.row.attempts.max(0) as u32;
-        let decision = after_send(&answer, attempts, max, &self.backoff, now, &mut rand::rng());
-        // The configuration is wrong, not the row: it goes back (`Completion::Released`).
-        let given_back =
-            matches!(answer, Answer::ConfigError { .. }).then_some(GiveBack::ConfigError);
-        Ok(Step::Finish {
-            decision,
-            given_back,
-        })
-    }
-
-    /// Why no request may go out for a row now, if one may not.
-    fn give_back_now(&self, shutdown: &CancellationToken) -> Option<GiveBack> {
-        if shutdown.is_cancelled() {
-            Some(GiveBack::Shutdown)
-        } else if self.config_error.load(Ordering::SeqCst) {
-            Some(GiveBack::ConfigError)
-        } else if self.db_down.load(Ordering::SeqCst) {
-            Some(GiveBack::DatabaseDown)
-        } else if !self.circuit_allows() {
-            Some(GiveBack::CircuitOpen)
-        } else {
-            None
-        }
-    }
-
-    fn circuit_allows(&self) -> bool {
-        self.circuit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .allows(Utc::now())
-    }
-
-    /// Feeds the circuit, and pauses every relay on a configuration error (once per batch).
-    async fn observe_answer(
-        &self,
-        answer: &Answer,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        {
-            let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
-            match answer {
-                Answer::RetryLater { .. } => {
-                    if circuit.failure(now) {
-                        tracing::warn!(
-                            "relay {}: circuit opened after repeated failures",
-                            self.relay_id
-                        );
-                    }
-                }
-                _ => circuit.success(),
-            }
-        }
-        if let Answer::ConfigError { reason, .. } = answer {
-            if !self.config_error.swap(true, Ordering::SeqCst) {
-                let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-                // Held like a completion: dropped, the row would wait out its lease and be
-                // sent again only to get the same answer.
-                self.hold("the relay's own pause", || {
-                    self.storage.pause(reason, &by, now)
-                })
-                .await?;
-                tracing::error!("relay {}: paused: {reason}", self.relay_id);
-                self.set_status(RelayState::Paused, Some(reason.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Completes the row under its claim, then counts, observes and logs the attempt.
-    async fn finish(
-        &self,
-        c: &ClaimedRow,
-        decision: Decision,
-        given_back: Option<GiveBack>,
-        started: DateTime<Utc>,
-        clock: std::time::Instant,
-    ) -> Result<(), StorageError> {
-        let duration_ms = clock.elapsed().as_millis() as i64;
-        let attempt = AttemptRecord {
-            started_at: started,
-            duration_ms,
-            relay_id: self.relay_id.clone(),
-            http_status: decision.http_status.map(i32::from),
-            error: decision.db_error.clone(),
-        };
-        let result = self
-            .hold("a completion", || {
-                self.storage
-                    .complete(c, &decision.completion, &attempt, Utc::now())
-            })
-            .await?;
-        let outcome = decision.completion.outcome();
-        let mut log_error = decision.log_error.clone();
-        match result {
-            CompleteResult::Applied => {
-                let counter = match decision.completion {
-                    Completion::Sent { .. } => &self.counters.sent,
-                    Completion::Retry { .. } => &self.counters.retried,
-                    Completion::Failed => &self.counters.failed,
-                    Completion::Discarded { .. } => &self.counters.discarded,
-                    Completion::Released { .. } => &self.counters.paused,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                match &decision.completion {
-                    Completion::Failed => {
-                        self.batch_bad.fetch_add(1, Ordering::SeqCst);
-                        // The log's value-free words, never Digis's own message: this reason
-                        // reaches stderr and /healthz, and Digis may quote the member's data.
-                        let why = decision.log_error.as_deref().unwrap_or("failed");
-                        self.trouble().row_error = Some(format!("outbox {}: {why}", c.row.id));
-                    }
-                    Completion::Sent { .. } | Completion::Discarded { .. } => {
-                        self.batch_good.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Completion::Retry { .. } | Completion::Released { .. } => {}
-                }
-                self.observer.attempt(outcome, clock.elapsed());
-                if matches!(decision.completion, Completion::Sent { .. }) {
-                    self.observer.success(Utc::now());
-                }
-            }
-            CompleteResult::LeaseLost => {
-                self.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    "outbox {}: lease was taken over before completion ({outcome} not applied); if Digis accepted it, this is a possible duplicate",
-                    c.row.id
-                );
-                log_error = Some("lease lost before completion: possible duplicate".into());
-            }
-        }
-        let external_id = match &decision.completion {
-            Completion::Sent { external_id } => external_id.as_deref(),
-            _ => None,
-        };
-        let line = SyncLine {
-            at: started,
-            relay_id: &self.relay_id,
-            subscription_id: c.row.subscription_id.0,
-            // As the payload sends it (trimmed), so `ExtInfo20:{card}` is what support searches.
-            card_number: c
-                .row
-                .card_number
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-            outbox_id: c.row.id.0,
-            person_id: c.row.person_id.0,
-            attempt: c.row.attempts,
-            outcome,
-            // Only a row that went back says why; the word stays `paused` (a contract).
-            given_back: given_back.filter(|_| outcome == AttemptOutcome::GivenBack),
-            http_status: decision.http_status,
-            external_id,
-            ms: duration_ms,
-            error: log_error.as_deref(),
-        };
-        // The same words on the live log (the dashboard's Log view, journald): ids only.
-        tracing::info!(target: "digis_relay::sync", "{}", line.render());
-        let written = self.synclog.write(&line);
-        let mut t = self.trouble();
-        match written {
-            Ok(()) => t.synclog = None,
-            Err(e) => {
-                let why = format!(
-                    "cannot write the sync log {}: {e}",
-                    self.synclog.path().display()
-                );
-                tracing::error!("{why}");
-                t.synclog = Some(why);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -870,6 +520,7 @@ impl HeartbeatCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::GiveBack;
 
     fn query(source: sqlx::Error) -> StorageError {
         StorageError::Query {
@@ -970,12 +621,12 @@ mod tests {
     #[test]
     fn degraded_after_three_bad_batches_and_at_once_for_the_sync_log() {
         let mut t = Trouble {
-            failing_batches: DEGRADED_AFTER_BATCHES - 1,
+            failing_claims: DEGRADED_AFTER_BATCHES - 1,
             row_error: Some("outbox 7: MobileNumber: not a mobile number".into()),
             ..Trouble::default()
         };
         assert_eq!(t.reason(), None);
-        t.failing_batches += 1;
+        t.failing_claims += 1;
         assert!(t.reason().unwrap().contains("outbox 7"));
         let mut t = Trouble {
             db_errors: DEGRADED_AFTER_BATCHES,

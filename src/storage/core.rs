@@ -1,6 +1,6 @@
 //! The storage methods both databases share, written once. A backend provides its pool, its
 //! [`Sql`](super::sql::Sql), how a write transaction starts, and the few operations that truly
-//! differ (claim, lease renewal, release, the wake-up after an operator action); the
+//! differ (the claim statement's transaction, the wake-up after an operator action); the
 //! [`storage_impl!`] macro then writes its whole `Storage` impl from the code here.
 //!
 //! Why a macro and not generic functions over `sqlx::Database`: the bounds sqlx 0.9 needs for
@@ -14,12 +14,15 @@
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
-//! - inherent async methods `claim_ids`, `apply_to_claims` (lease renewal and release) and
-//!   `poke` (wake the relays after an operator action).
+//! - inherent async methods `claim_ids` (the claim statement) and `poke` (wake the relays
+//!   after an operator action), and `watch_commits` (start whatever turns other processes'
+//!   commits into wake-ups, called by `wakeup`).
 //!
-//! Claim and complete stay separate and plain (issue 12 reworks the hot path): the backend
-//! claims, `claim` here reads the claimed rows with their member and `digis` rows, and
-//! `complete` applies a completion only while the claim token still matches.
+//! The hot path is set-based (ARCHITECTURE.md, Delivery path): the backend claims, `claim` here
+//! reads the claimed rows with their member and `digis` rows in three statements whatever
+//! their number, and `complete_group` ends a whole group of rows in one transaction of three
+//! statements (outbox rows, accepted pairs, attempts), each row guarded by its claim token.
+//! Lease renewal and release are one statement for every held row.
 
 /// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.
 macro_rules! storage_impl {
@@ -33,6 +36,11 @@ macro_rules! storage_impl {
         }
 
         type Tx = sqlx::Transaction<'static, $db>;
+
+        /// Our own rows failed to become JSON (they cannot: plain numbers and text).
+        fn json_err(e: serde_json::Error) -> $crate::storage::StorageError {
+            $crate::storage::StorageError::Corrupt(format!("a list as JSON: {e}"))
+        }
 
         fn ids_of(rows: &[<$db as sqlx::Database>::Row]) -> $crate::storage::Result<Vec<OutboxId>> {
             use sqlx::Row as _;
@@ -68,33 +76,118 @@ macro_rules! storage_impl {
                 ids: &[i64],
                 token: &str,
             ) -> $crate::storage::Result<Vec<ClaimedRow>> {
-                use $crate::storage::lists::IdList;
+                use $crate::storage::lists::{json_chunks, PairKey};
                 let rows = self.rows_by_ids(ids).await?;
-                let readable = rows.iter().filter(|r| r.defect.is_none());
-                let subs = IdList(readable.clone().map(|r| r.subscription_id.0).collect());
-                let persons = IdList(readable.map(|r| r.person_id.0).collect());
-                if subs.0.is_empty() {
-                    return Ok(assemble_claims(rows, Vec::new(), Vec::new(), token));
+                let pairs = rows.iter().filter(|r| r.defect.is_none()).map(|r| PairKey {
+                    subscription_id: r.subscription_id.0,
+                    person_id: r.person_id.0,
+                });
+                let chunks = json_chunks(pairs).map_err(json_err)?;
+                let mut members = Vec::new();
+                let mut synced = Vec::new();
+                for pairs in chunks {
+                    members.extend(
+                        sqlx::query(Self::SQL.members_of_pairs)
+                            .bind(pairs.clone())
+                            .fetch_all(&self.pool)
+                            .await
+                            .ctx("reading members of claimed rows")?
+                            .iter()
+                            .map(decode::member),
+                    );
+                    for r in sqlx::query(Self::SQL.digis_of_pairs)
+                        .bind(pairs)
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx("reading digis rows")?
+                        .iter()
+                    {
+                        synced.push(rows::digis_row(r)?);
+                    }
                 }
-                let members = sqlx::query(Self::SQL.members_of_pairs)
-                    .bind(subs.clone())
-                    .bind(persons.clone())
-                    .fetch_all(&self.pool)
-                    .await
-                    .ctx("reading members of claimed rows")?
-                    .iter()
-                    .map(decode::member)
-                    .collect();
-                let synced = sqlx::query(Self::SQL.digis_of_pairs)
-                    .bind(subs)
-                    .bind(persons)
-                    .fetch_all(&self.pool)
-                    .await
-                    .ctx("reading digis rows")?
-                    .iter()
-                    .map(rows::digis_row)
-                    .collect::<$crate::storage::Result<Vec<_>>>()?;
                 Ok(assemble_claims(rows, members, synced, token))
+            }
+
+            /// Completions inside `tx` (see `Storage::complete_group`): one set-based statement
+            /// each for the outbox rows, the accepted pairs and the attempts.
+            async fn complete_in(
+                tx: &mut Tx,
+                completions: &[CompletionItem],
+                now: DateTime<Utc>,
+            ) -> $crate::storage::Result<Vec<CompleteResult>> {
+                use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
+                use $crate::storage::lists::json_chunks;
+                if completions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let at = StoredTime(now);
+                let mut applied = std::collections::HashSet::with_capacity(completions.len());
+                let rows =
+                    json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
+                for chunk in rows {
+                    let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.complete_rows)
+                        .bind(at)
+                        .bind(chunk)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .ctx("completing outbox rows")?;
+                    applied.extend(ids);
+                }
+                let pairs = completions
+                    .iter()
+                    .filter(|c| applied.contains(&c.id.0))
+                    .filter_map(PairJson::of);
+                for chunk in json_chunks(pairs).map_err(json_err)? {
+                    sqlx::query(Self::SQL.record_pairs)
+                        .bind(at)
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("recording pairs in digis")?;
+                }
+                // The attempt is history even when the claim was lost: a stale 2xx may be a
+                // second SMS.
+                let results: Vec<CompleteResult> = completions
+                    .iter()
+                    .map(|c| {
+                        if applied.contains(&c.id.0) {
+                            CompleteResult::Applied
+                        } else {
+                            CompleteResult::LeaseLost
+                        }
+                    })
+                    .collect();
+                let attempts = completions
+                    .iter()
+                    .zip(&results)
+                    .map(|(c, r)| AttemptJson::of(c, *r == CompleteResult::Applied));
+                for chunk in json_chunks(attempts).map_err(json_err)? {
+                    sqlx::query(Self::SQL.record_attempts)
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("recording attempts")?;
+                }
+                Ok(results)
+            }
+
+            /// Gives held rows back inside `tx`, attempt refunded.
+            async fn release_in(
+                tx: &mut Tx,
+                rows: &[(OutboxId, String)],
+                now: DateTime<Utc>,
+            ) -> $crate::storage::Result<u64> {
+                let mut n = 0;
+                for chunk in $crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
+                    n += sqlx::query(Self::SQL.release)
+                        .bind(StoredTime(now))
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("releasing claims")?
+                        .rows_affected();
+                }
+                Ok(n)
             }
 
             /// One event per outbox row, carrying the row's pair so search finds it by member.
@@ -225,17 +318,20 @@ macro_rules! storage_impl {
                 Ok(())
             }
 
-            async fn claim(
+            async fn claim_skipping(
                 &self,
                 relay_id: &str,
                 limit: u32,
                 lease: Duration,
                 now: DateTime<Utc>,
+                held_tokens: &[String],
             ) -> Result<Vec<ClaimedRow>> {
                 let token = uuid::Uuid::new_v4().to_string();
-                let until =
-                    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-                let ids = self.claim_ids(relay_id, limit, until, &token, now).await?;
+                let until = $crate::storage::time::saturating_add(now, lease);
+                let held = $crate::storage::lists::WordList(held_tokens.to_vec());
+                let ids = self
+                    .claim_ids(relay_id, limit, until, &token, now, held)
+                    .await?;
                 self.claimed(&ids, &token).await
             }
 
@@ -244,92 +340,40 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 until: DateTime<Utc>,
             ) -> Result<u64> {
-                self.apply_to_claims(Self::SQL.renew_lease, rows, until, "renewing leases")
-                    .await
-            }
-
-            async fn complete(
-                &self,
-                row: &ClaimedRow,
-                completion: &Completion,
-                attempt: &AttemptRecord,
-                now: DateTime<Utc>,
-            ) -> Result<CompleteResult> {
-                let id = row.row.id.0;
-                let status = attempt.http_status;
-                let error = attempt.error.as_deref();
-                let at = StoredTime(now);
+                if rows.is_empty() {
+                    return Ok(0);
+                }
                 let mut tx = self.write_tx().await?;
-                let q = match completion {
-                    Completion::Sent { external_id } => sqlx::query(Self::SQL.complete_sent)
-                        .bind(at)
-                        .bind(external_id.clone()),
-                    Completion::Retry { next_attempt_at } => sqlx::query(Self::SQL.complete_retry)
-                        .bind(at)
-                        .bind(StoredTime(*next_attempt_at)),
-                    Completion::Failed => sqlx::query(Self::SQL.complete_failed)
-                        .bind(at)
-                        .bind(None::<String>),
-                    Completion::Discarded { reason } => sqlx::query(Self::SQL.complete_discarded)
-                        .bind(at)
-                        .bind(reason.clone()),
-                    Completion::Released { next_attempt_at } => {
-                        sqlx::query(Self::SQL.complete_released)
-                            .bind(at)
-                            .bind(StoredTime(*next_attempt_at))
-                    }
-                };
-                let q = q.bind(status).bind(error).bind(id).bind(&row.claim_token);
-                // A failure's cause is read once, here, for the Failures view to group by.
-                let q = match completion {
-                    Completion::Failed => {
-                        let (field, rule) =
-                            $crate::domain::FailureCause::from_stored(error, status).columns();
-                        q.bind(field).bind(rule)
-                    }
-                    _ => q,
-                };
-                let changed = q
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("completing an outbox row")?
-                    .rows_affected();
-                let applied = changed == 1;
-                if let (true, Completion::Sent { external_id }) = (applied, completion) {
-                    sqlx::query(Self::SQL.record_pair)
-                        .bind(row.row.subscription_id.0)
-                        .bind(row.row.person_id.0)
-                        .bind(external_id.clone())
-                        .bind(at)
+                let mut n = 0;
+                for chunk in $crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
+                    n += sqlx::query(Self::SQL.renew_lease)
+                        .bind(StoredTime(until))
+                        .bind(chunk)
                         .execute(&mut *tx)
                         .await
-                        .ctx("recording the pair in digis")?;
+                        .ctx("renewing leases")?
+                        .rows_affected();
                 }
-                // The attempt is history even when the claim was lost: a stale 2xx may be a
-                // second SMS.
-                let outcome = if applied {
-                    completion.outcome().to_string()
-                } else {
-                    format!("stale_{}", completion.outcome())
-                };
-                sqlx::query(Self::SQL.record_attempt)
-                    .bind(id)
-                    .bind(row.row.attempts)
-                    .bind(StoredTime(attempt.started_at))
-                    .bind(attempt.duration_ms)
-                    .bind(&attempt.relay_id)
-                    .bind(status)
-                    .bind(outcome)
-                    .bind(error)
-                    .execute(&mut *tx)
-                    .await
-                    .ctx("recording the attempt")?;
-                tx.commit().await.ctx("committing a completion")?;
-                Ok(if applied {
-                    CompleteResult::Applied
-                } else {
-                    CompleteResult::LeaseLost
-                })
+                tx.commit().await.ctx("committing a lease renewal")?;
+                Ok(n)
+            }
+
+            async fn complete_group(
+                &self,
+                completions: &[CompletionItem],
+                releases: &[(OutboxId, String)],
+                now: DateTime<Utc>,
+            ) -> Result<Vec<CompleteResult>> {
+                if completions.is_empty() && releases.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                let results = Self::complete_in(&mut tx, completions, now).await?;
+                if !releases.is_empty() {
+                    Self::release_in(&mut tx, releases, now).await?;
+                }
+                tx.commit().await.ctx("committing completions")?;
+                Ok(results)
             }
 
             async fn release(
@@ -337,8 +381,13 @@ macro_rules! storage_impl {
                 rows: &[(OutboxId, String)],
                 now: DateTime<Utc>,
             ) -> Result<u64> {
-                self.apply_to_claims(Self::SQL.release, rows, now, "releasing claims")
-                    .await
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.write_tx().await?;
+                let n = Self::release_in(&mut tx, rows, now).await?;
+                tx.commit().await.ctx("committing a release")?;
+                Ok(n)
             }
 
             async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {
@@ -401,6 +450,7 @@ macro_rules! storage_impl {
             }
 
             fn wakeup(&self) -> Arc<Notify> {
+                self.watch_commits();
                 self.wake.clone()
             }
 

@@ -1,6 +1,9 @@
 //! Lists bound as one parameter, so no statement is built with `format!` for a variable
 //! number of ids, state words or times: PostgreSQL receives an array (`= ANY($1)`, `unnest($1)`),
-//! SQLite a JSON array read with `json_each(?1)`.
+//! SQLite a JSON array read with `json_each(?1)`. Rows of several columns (a group of
+//! completions, the rows a relay holds) are one JSON array of objects on both databases
+//! ([`JsonRows`]): PostgreSQL reads it with `json_to_recordset($1::json)`, SQLite with
+//! `json_each(?1)` and `->>`, so the Rust that binds them is the same for both.
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
@@ -98,3 +101,118 @@ macro_rules! list_type {
 
 list_type!(IdList, i64);
 list_type!(WordList, String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_cut_into_statements_under_the_limit_in_order() {
+        let rows: Vec<HeldRow> = (0..2000)
+            .map(|id| HeldRow {
+                id,
+                token: "0b6c2f3e-4f0a-4a53-9b8e-2f1c7d9e8a10",
+            })
+            .collect();
+        let chunks = json_chunks(&rows).unwrap();
+        assert!(chunks.len() > 1);
+        let mut ids = Vec::new();
+        for c in &chunks {
+            assert!(c.0.len() <= MAX_JSON_BYTES, "{}", c.0.len());
+            let v: Vec<serde_json::Value> = serde_json::from_str(&c.0).unwrap();
+            ids.extend(v.iter().map(|r| r["id"].as_i64().unwrap()));
+        }
+        assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+        // A row larger than the limit is a statement of its own; nothing is empty.
+        let big = "x".repeat(MAX_JSON_BYTES);
+        let chunks = json_chunks([
+            HeldRow { id: 1, token: "a" },
+            HeldRow { id: 2, token: &big },
+            HeldRow { id: 3, token: "b" },
+        ])
+        .unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert!(json_chunks(Vec::<HeldRow>::new()).unwrap().is_empty());
+    }
+}
+
+/// The most JSON text one statement binds. sqlx 0.9.0 leaves Nagle's algorithm on
+/// (transact-rs/sqlx#4335, fixed upstream but not released): a client message larger than one
+/// TLS record (16 KiB) then waits for the server's delayed ACK, about 40 ms. Measured on
+/// PostgreSQL over TLS: a group of 100 completions (19 KiB) took 45 ms a statement, 84 rows
+/// (15 KiB) 3 ms. So a longer list is bound as several statements.
+pub(crate) const MAX_JSON_BYTES: usize = 12 * 1024;
+
+/// Rows of several columns as one JSON array of objects (the field names are the SQL's
+/// column names), already written, bound as text on both databases.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonRows(String);
+
+/// `rows` as JSON arrays of at most [`MAX_JSON_BYTES`] each (a single larger row is a chunk of
+/// its own), in order.
+pub(crate) fn json_chunks<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+) -> Result<Vec<JsonRows>, serde_json::Error> {
+    let mut chunks = Vec::new();
+    let mut text = String::from("[");
+    for row in rows {
+        let one = serde_json::to_string(&row)?;
+        if text.len() > 1 && text.len() + one.len() + 2 > MAX_JSON_BYTES {
+            text.push(']');
+            chunks.push(JsonRows(std::mem::replace(&mut text, String::from("["))));
+        }
+        if text.len() > 1 {
+            text.push(',');
+        }
+        text.push_str(&one);
+    }
+    if text.len() > 1 {
+        text.push(']');
+        chunks.push(JsonRows(text));
+    }
+    Ok(chunks)
+}
+
+impl Type<Sqlite> for JsonRows {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl Encode<'_, Sqlite> for JsonRows {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <String as Encode<Sqlite>>::encode(self.0.clone(), buf)
+    }
+}
+
+impl Type<Postgres> for JsonRows {
+    fn type_info() -> PgTypeInfo {
+        <String as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for JsonRows {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <&str as Encode<Postgres>>::encode(self.0.as_str(), buf)
+    }
+}
+
+/// A (subscription, person) pair, the key of a member and of its `digis` row.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct PairKey {
+    pub subscription_id: i64,
+    pub person_id: i64,
+}
+
+/// A row a relay holds under its claim: the key of lease renewal and release.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct HeldRow<'a> {
+    pub id: i64,
+    pub token: &'a str,
+}
+
+impl<'a> HeldRow<'a> {
+    pub fn chunks(rows: &'a [(OutboxId, String)]) -> Result<Vec<JsonRows>, serde_json::Error> {
+        json_chunks(rows.iter().map(|(id, token)| HeldRow { id: id.0, token }))
+    }
+}

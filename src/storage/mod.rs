@@ -1,9 +1,10 @@
 //! The storage layer: one trait, one implementation per database (like River's drivers). A
 //! database's statements live in `<database>/sql/` (and its schema in `migrations/<database>/`);
-//! the Rust that runs them is written once in `core`, with only connect, claim, lease renewal,
-//! release and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
+//! the Rust that runs them is written once in `core`, with only connect, the claim statement's
+//! transaction and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
 mod core;
 mod decode;
+mod group;
 mod lists;
 pub mod model;
 pub mod postgres;
@@ -110,20 +111,55 @@ pub trait Storage: Send + Sync {
         limit: u32,
         lease: Duration,
         now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedRow>> {
+        self.claim_skipping(relay_id, limit, lease, now, &[]).await
+    }
+
+    /// [`Storage::claim`], except that a row whose expired lease carries one of `held_tokens`
+    /// is not taken: it is still this relay's (waiting in its buffer, or its completion held
+    /// through a database outage), so claiming it again could send it twice.
+    async fn claim_skipping(
+        &self,
+        relay_id: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+        held_tokens: &[String],
     ) -> Result<Vec<ClaimedRow>>;
 
-    /// Extends the lease of rows this claim still holds; returns how many it still holds.
+    /// Extends the lease of rows this claim still holds, in one statement; returns how many it
+    /// still holds.
     async fn renew_lease(&self, rows: &[(OutboxId, String)], until: DateTime<Utc>) -> Result<u64>;
 
-    /// Ends a claimed row, records the attempt, and on `Sent` records the pair in `digis` — all
-    /// in one transaction that only commits while the claim is still held.
+    /// Ends a group of claimed rows and gives `releases` back (as [`Storage::release`]), in
+    /// one transaction: each completion applies only while its claim token still holds (else
+    /// it is `LeaseLost` and its attempt is recorded as `stale_<outcome>`), every attempt is
+    /// recorded, and each `Sent` that applies records its pair in `digis`. The results are in
+    /// the order of `completions`.
+    async fn complete_group(
+        &self,
+        completions: &[CompletionItem],
+        releases: &[(OutboxId, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CompleteResult>>;
+
+    /// One completion: a group of one.
     async fn complete(
         &self,
         row: &ClaimedRow,
         completion: &Completion,
         attempt: &AttemptRecord,
         now: DateTime<Utc>,
-    ) -> Result<CompleteResult>;
+    ) -> Result<CompleteResult> {
+        let item = CompletionItem::new(row, completion.clone(), attempt.clone());
+        let results = self
+            .complete_group(std::slice::from_ref(&item), &[], now)
+            .await?;
+        Ok(results
+            .into_iter()
+            .next()
+            .unwrap_or(CompleteResult::LeaseLost))
+    }
 
     /// Puts rows this relay still holds back to `pending`, due now, without charging the
     /// attempt (graceful stop).
@@ -139,8 +175,9 @@ pub trait Storage: Send + Sync {
     /// and operator events older than that.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
-    /// A hint that work may be waiting: PostgreSQL's NOTIFY, or an operator action in this
-    /// process. Never the delivery itself: relays poll as well.
+    /// A hint that work may be waiting: PostgreSQL's NOTIFY, a commit by another process seen
+    /// in SQLite's WAL (watched from the first call on), or an operator action in this process.
+    /// Never the delivery itself: relays poll as well.
     fn wakeup(&self) -> Arc<Notify>;
 
     // --- operators: each records who did it in `digis_event`, in the same transaction ---
@@ -302,33 +339,46 @@ fn assemble_claims(
     synced: Vec<DigisRow>,
     token: &str,
 ) -> Vec<ClaimedRow> {
-    rows.into_iter()
-        .map(|mut row| {
-            let mut member = None;
-            if row.defect.is_none() {
-                let (s, p) = (row.subscription_id.0, row.person_id.0);
-                for m in &members {
-                    match m {
-                        Ok(m) if m.subscription_id == s && m.person_id == p => {
-                            member = Some(m.clone())
-                        }
-                        Err(d) if d.subscription.int() == Some(s) && d.person.int() == Some(p) => {
-                            row.defect = Some(Box::new(RowDefect {
-                                outbox_id: Some(row.id),
-                                ..d.clone()
-                            }));
-                        }
-                        _ => {}
-                    }
-                }
-                if row.defect.is_some() {
-                    member = None;
+    use std::collections::HashMap;
+    // By pair, so a claim of many rows is not a scan of all members per row.
+    let mut by_pair: HashMap<(i64, i64), MemberRead> = HashMap::with_capacity(members.len());
+    for m in members {
+        let key = match &m {
+            Ok(m) => Some((m.subscription_id, m.person_id)),
+            Err(d) => d.subscription.int().zip(d.person.int()),
+        };
+        if let Some(key) = key {
+            // A defect wins over a readable row of the same pair, as before: the pair's
+            // data cannot be trusted.
+            match by_pair.get(&key) {
+                Some(Err(_)) => {}
+                _ => {
+                    by_pair.insert(key, m);
                 }
             }
-            let synced = synced
-                .iter()
-                .find(|d| d.subscription_id == row.subscription_id && d.person_id == row.person_id)
-                .cloned();
+        }
+    }
+    let synced_by_pair: HashMap<(i64, i64), DigisRow> = synced
+        .into_iter()
+        .map(|d| ((d.subscription_id.0, d.person_id.0), d))
+        .collect();
+    rows.into_iter()
+        .map(|mut row| {
+            let key = (row.subscription_id.0, row.person_id.0);
+            let mut member = None;
+            if row.defect.is_none() {
+                match by_pair.get(&key) {
+                    Some(Ok(m)) => member = Some(m.clone()),
+                    Some(Err(d)) => {
+                        row.defect = Some(Box::new(RowDefect {
+                            outbox_id: Some(row.id),
+                            ..d.clone()
+                        }));
+                    }
+                    None => {}
+                }
+            }
+            let synced = synced_by_pair.get(&key).cloned();
             ClaimedRow {
                 row,
                 claim_token: token.to_string(),

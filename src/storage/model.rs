@@ -216,6 +216,16 @@ pub enum Completion {
 }
 
 impl Completion {
+    /// The state the row is left in when the completion applies.
+    pub fn state(&self) -> OutboxState {
+        match self {
+            Completion::Sent { .. } => OutboxState::Sent,
+            Completion::Retry { .. } | Completion::Released { .. } => OutboxState::Pending,
+            Completion::Failed => OutboxState::Failed,
+            Completion::Discarded { .. } => OutboxState::Discarded,
+        }
+    }
+
     /// The word the sync log, `digis_attempt` and the metrics record this completion under.
     pub fn outcome(&self) -> crate::domain::AttemptOutcome {
         use crate::domain::AttemptOutcome as O;
@@ -225,6 +235,34 @@ impl Completion {
             Completion::Failed => O::Failed,
             Completion::Discarded { .. } => O::Discarded,
             Completion::Released { .. } => O::GivenBack,
+        }
+    }
+}
+
+/// One completion of a group handed to `Storage::complete_group`: the claimed row's keys, how
+/// it ends, and the attempt to record.
+#[derive(Debug, Clone)]
+pub struct CompletionItem {
+    pub id: OutboxId,
+    pub claim_token: String,
+    pub subscription_id: SubscriptionId,
+    pub person_id: PersonId,
+    /// The attempt number the claim charged (`digis_attempt.attempt`).
+    pub attempt_no: i32,
+    pub completion: Completion,
+    pub attempt: AttemptRecord,
+}
+
+impl CompletionItem {
+    pub fn new(row: &ClaimedRow, completion: Completion, attempt: AttemptRecord) -> Self {
+        CompletionItem {
+            id: row.row.id,
+            claim_token: row.claim_token.clone(),
+            subscription_id: row.row.subscription_id,
+            person_id: row.row.person_id,
+            attempt_no: row.row.attempts,
+            completion,
+            attempt,
         }
     }
 }

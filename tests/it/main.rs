@@ -13,6 +13,7 @@ mod failures;
 mod fake_digis;
 mod health;
 mod host_rows;
+mod hot_path;
 mod http_export;
 mod log_http_edges;
 mod relay_outcomes;

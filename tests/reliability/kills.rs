@@ -12,8 +12,15 @@ use crate::common::TestDb;
 use crate::harness::{self, db_name};
 
 /// How long after Digis answered a kill may still leave that answer uncommitted: the relay
-/// commits a finished request at once, so this is commit latency on a busy 2-core machine.
+/// commits a finished request with its group (at most `completion_flush_ms` later), so this is
+/// the flush interval plus commit latency on a busy 2-core machine.
 const WINDOW_MS: i64 = 2_000;
+/// Requests in flight at once (the relay's `concurrency`) and completions committed together
+/// (`completion_group_rows`): a kill can leave at most their sum of accepted requests
+/// uncommitted, since a row holds one of that many permits from before its request until its
+/// group committed. Small here so the bound is tight.
+const CONCURRENCY: usize = 4;
+const GROUP_ROWS: usize = 8;
 /// How long after a kill the fake may still read a request the relay wrote before it died.
 const IN_FLIGHT_MS: i64 = 1_000;
 
@@ -61,9 +68,12 @@ async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
     let config = harness::write_config(
         &db,
         &fake.base_url(),
-        "digis_timeout_ms = 1000\n[relay]\nbatch_size = 50\nconcurrency = 4\nlease_ms = 1500\n\
-         max_requests_per_second = 0\npoll_interval_ms = 100\nheartbeat_ms = 500\n\
-         backoff_base_ms = 10\nbackoff_max_ms = 100\n[export]\nlisten = \"\"\n",
+        &format!(
+            "digis_timeout_ms = 1000\n[relay]\nbatch_size = 50\nconcurrency = {CONCURRENCY}\n\
+             completion_group_rows = {GROUP_ROWS}\nlease_ms = 1500\n\
+             max_requests_per_second = 0\npoll_interval_ms = 100\nheartbeat_ms = 500\n\
+             backoff_base_ms = 10\nbackoff_max_ms = 100\n[export]\nlisten = \"\"\n"
+        ),
     );
     // Kill points spread over the drain: each after a random share of one step of progress, so
     // the last kill still lands mid-drain and the moment within a batch is random.
@@ -125,13 +135,21 @@ async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
     // the fake read it a moment later). Either way it is the answer→commit window.
     let (mut max_before_ms, mut max_after_ms, mut in_flight) = (0i64, 0i64, 0usize);
     let mut outside: Vec<String> = Vec::new();
+    // Uncommitted answers by the kill they belong to.
+    let mut per_kill = vec![0usize; kill_times.len()];
     for r in &uncommitted {
         let answered = r.answered_at();
         let nearest = kill_times
             .iter()
-            .map(|k| (*k - answered).num_milliseconds())
-            .min_by_key(|gap| gap.abs());
-        match nearest {
+            .enumerate()
+            .map(|(i, k)| (i, (*k - answered).num_milliseconds()))
+            .min_by_key(|(_, gap)| gap.abs());
+        if let Some((i, g)) = nearest {
+            if (-IN_FLIGHT_MS..=WINDOW_MS).contains(&g) {
+                per_kill[i] += 1;
+            }
+        }
+        match nearest.map(|(_, g)| g) {
             Some(g) if (0..=WINDOW_MS).contains(&g) => max_before_ms = max_before_ms.max(g),
             Some(g) if (-IN_FLIGHT_MS..0).contains(&g) => {
                 in_flight += 1;
@@ -161,6 +179,8 @@ async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
             "duplicates": duplicates,
             "uncommitted_answers": uncommitted.len(),
             "duplicates_outside_window": outside.len(),
+            "max_duplicates_per_kill": per_kill.iter().copied().max().unwrap_or(0),
+            "bound_per_kill": CONCURRENCY + GROUP_ROWS,
             "max_answer_to_kill_ms": max_before_ms,
             "answered_after_kill": in_flight,
             "max_kill_to_answer_ms": max_after_ms,
@@ -174,6 +194,11 @@ async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
     assert!(
         outside.is_empty(),
         "accepted answers never committed with no kill within {WINDOW_MS} ms after (or {IN_FLIGHT_MS} ms before): {outside:#?} (kills: {kill_times:?})"
+    );
+    assert!(
+        per_kill.iter().all(|n| *n <= CONCURRENCY + GROUP_ROWS),
+        "a kill left more accepted requests uncommitted than in flight plus one group \
+         ({CONCURRENCY} + {GROUP_ROWS}): {per_kill:?}"
     );
     assert_eq!(
         duplicates,

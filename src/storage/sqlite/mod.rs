@@ -2,6 +2,7 @@
 //! `BEGIN IMMEDIATE` (a deferred transaction that later upgrades to a writer can fail with
 //! SQLITE_BUSY instead of waiting), WAL so readers (the dashboard) never block the relay.
 //! Its statements are in `sql/`; the methods it shares with PostgreSQL are in `storage::core`.
+//! Commits of other processes wake a relay through a watch on the WAL file (`watch.rs`).
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +17,17 @@ use super::texts::{self, EventKind};
 use super::time::StoredTime;
 use super::*;
 
+mod watch;
+
 pub struct SqliteStorage {
     pool: SqlitePool,
     wake: Arc<Notify>,
+    /// How to open a connection of our own (the commit watch's).
+    opts: SqliteConnectOptions,
+    /// The database file, when there is one (not `:memory:`).
+    file: Option<std::path::PathBuf>,
+    /// Started by the first `wakeup()` (a relay), so one-shot commands watch nothing.
+    watch: std::sync::Mutex<Option<watch::CommitWatch>>,
 }
 
 /// The file an `sqlite:` URL names (`None` for in-memory databases and other URLs).
@@ -56,13 +65,32 @@ impl SqliteStorage {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(connect_err)?;
         Ok(Self {
             pool,
             wake: Arc::new(Notify::new()),
+            opts,
+            file: file_of(url),
+            watch: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Starts watching for commits of other processes (once), so an idle relay wakes within
+    /// milliseconds of a save instead of at its next poll.
+    fn watch_commits(&self) {
+        let Some(file) = &self.file else { return };
+        let Ok(mut watch) = self.watch.lock() else {
+            return;
+        };
+        if watch.is_some() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        match watch::start(file, self.opts.clone(), self.wake.clone()) {
+            Ok(w) => *watch = Some(w),
+            Err(e) => tracing::warn!("SQLite wake-ups off (the relay polls): {e}"),
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -78,6 +106,7 @@ impl SqliteStorage {
         until: DateTime<Utc>,
         token: &str,
         now: DateTime<Utc>,
+        held: super::lists::WordList,
     ) -> Result<Vec<i64>> {
         let mut tx = self.write_tx().await?;
         let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.claim)
@@ -86,36 +115,12 @@ impl SqliteStorage {
             .bind(token)
             .bind(StoredTime(now))
             .bind(limit as i64)
+            .bind(held)
             .fetch_all(&mut *tx)
             .await
             .ctx("claiming outbox rows")?;
         tx.commit().await.ctx("committing a claim")?;
         Ok(ids)
-    }
-
-    /// Lease renewal and release: `sql` (`?1` a time, `?2` the id, `?3` the claim token) runs
-    /// once for each held row, in one write transaction.
-    async fn apply_to_claims(
-        &self,
-        sql: &'static str,
-        rows: &[(OutboxId, String)],
-        at: DateTime<Utc>,
-        context: &'static str,
-    ) -> Result<u64> {
-        let mut tx = self.write_tx().await?;
-        let mut n = 0;
-        for (id, token) in rows {
-            n += sqlx::query(sql)
-                .bind(StoredTime(at))
-                .bind(id.0)
-                .bind(token)
-                .execute(&mut *tx)
-                .await
-                .ctx(context)?
-                .rows_affected();
-        }
-        tx.commit().await.ctx("committing")?;
-        Ok(n)
     }
 
     /// Relays in this process wake at once; others find the work when they next poll.

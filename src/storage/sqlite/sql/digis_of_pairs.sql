@@ -1,4 +1,4 @@
--- The digis rows of claimed pairs, given as two JSON arrays zipped by position (PostgreSQL: two arrays and unnest).
+-- The digis rows of claimed pairs, given as one JSON array of {subscription_id, person_id} read with json_each (PostgreSQL: json_to_recordset).
 SELECT subscription_id, person_id, external_id, synced_at FROM digis
 WHERE (subscription_id, person_id) IN
-      (SELECT s.value, p.value FROM json_each(?1) s JOIN json_each(?2) p ON p.key = s.key)
+      (SELECT value ->> 'subscription_id', value ->> 'person_id' FROM json_each(?1))

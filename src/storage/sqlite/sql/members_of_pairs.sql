@@ -1,3 +1,3 @@
--- After member_select.sql. The pairs come as two JSON arrays zipped by position (PostgreSQL: two arrays and unnest).
+-- After member_select.sql. The pairs come as one JSON array of {subscription_id, person_id} read with json_each (PostgreSQL: json_to_recordset).
 WHERE (subscription_id, person_id) IN
-      (SELECT s.value, p.value FROM json_each(?1) s JOIN json_each(?2) p ON p.key = s.key)
+      (SELECT value ->> 'subscription_id', value ->> 'person_id' FROM json_each(?1))

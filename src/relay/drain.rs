@@ -1,0 +1,303 @@
+//! A round of delivery (ARCHITECTURE.md, Delivery path): the gates, a first claim, then a
+//! dispatcher that keeps `concurrency` rows in work continuously and a buffer of claimed rows
+//! topped up as it empties (claiming ahead, at most `batch_size` rows waiting), re-running the
+//! gates before every top-up claim. No row waits for another: one slow answer holds only its
+//! own slot. The round ends when nothing is due, nothing waits and nothing is in work.
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::circuit::CircuitState;
+use super::completer::Pipe;
+use super::decide::{probe_due, SELF_PAUSE_PREFIX};
+use super::{Relay, RoundEnd};
+use crate::digis::DigisClient;
+use crate::domain::{GiveBack, RelayState};
+use crate::storage::{ClaimedRow, Control, StorageError};
+
+/// What the gates allow before a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Nothing may be claimed: paused (`paused`), or the circuit is open.
+    Blocked {
+        paused: bool,
+    },
+    /// One row, alone: the probe of a relay that paused itself, or of a half-open circuit.
+    Probe,
+    Open,
+}
+
+/// How a top-up claim went.
+enum TopUp {
+    Rows(Vec<ClaimedRow>),
+    Blocked { paused: bool },
+    Failed(StorageError),
+}
+
+impl Relay {
+    /// The gates before a claim: useDigis (checked by the caller), the pause flag and the
+    /// self-pause probe, the circuit, and a "sync now" that makes an open circuit probe at once.
+    async fn gate(&self) -> Result<(Gate, Control), StorageError> {
+        let now = Utc::now();
+        let control = self.storage.control().await?;
+        {
+            let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
+            match *seen {
+                // The first look is the baseline: a sync from before this relay started is old news.
+                None => *seen = Some(control.sync_requested_at),
+                Some(before) if control.sync_requested_at > before => {
+                    self.circuit
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .probe_now();
+                    *seen = Some(control.sync_requested_at);
+                }
+                Some(_) => {}
+            }
+        }
+        let mut probe = false;
+        if control.paused {
+            let reason = control
+                .pause_reason
+                .clone()
+                .unwrap_or_else(|| "paused".into());
+            let self_paused = control
+                .paused_by
+                .as_deref()
+                .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX));
+            let probe_every = Duration::from_millis(self.config.relay.config_error_probe_ms);
+            if !(self_paused
+                && probe_due(
+                    control.paused_at,
+                    control.sync_requested_at,
+                    probe_every,
+                    now,
+                ))
+            {
+                self.set_status(RelayState::Paused, Some(reason));
+                return Ok((Gate::Blocked { paused: true }, control));
+            }
+            // Probe with one row: if Digis accepts the configuration again, lift the pause.
+            probe = true;
+        }
+        let circuit = self
+            .circuit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state(now);
+        match circuit {
+            CircuitState::Open { until } => {
+                self.set_status(
+                    RelayState::CircuitOpen,
+                    Some(format!(
+                        "Digis unreachable; next try at {}",
+                        crate::storage_time_text(until)
+                    )),
+                );
+                return Ok((Gate::Blocked { paused: false }, control));
+            }
+            CircuitState::HalfOpen => probe = true,
+            CircuitState::Closed => {}
+        }
+        Ok((if probe { Gate::Probe } else { Gate::Open }, control))
+    }
+
+    /// Claims up to `limit` rows, never one this relay still holds, and holds them.
+    async fn claim_rows(&self, pipe: &Pipe, limit: usize) -> Result<Vec<ClaimedRow>, StorageError> {
+        let lease = Duration::from_millis(self.config.relay.lease_ms);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let rows = self
+            .storage
+            .claim_skipping(
+                &self.relay_id,
+                limit,
+                lease,
+                Utc::now(),
+                &pipe.held.tokens(),
+            )
+            .await?;
+        pipe.held.add(&rows);
+        Ok(rows)
+    }
+
+    /// One round: the gates, a first claim, then rows kept in work until nothing is due.
+    pub(super) async fn round(
+        &self,
+        pipe: &Pipe,
+        shutdown: &CancellationToken,
+        wake: &Notify,
+    ) -> Result<RoundEnd, StorageError> {
+        let Some(client) = &self.client else {
+            self.set_status(
+                RelayState::Disabled,
+                Some("useDigis is false: nothing is sent".into()),
+            );
+            return Ok(RoundEnd::Blocked);
+        };
+        if self.db_down.load(Ordering::SeqCst) {
+            // A group of answers is held until the database takes it: nothing new is claimed
+            // (the held rows' leases may have run out, and they must not be sent again).
+            return Ok(RoundEnd::Blocked);
+        }
+        let (gate, control) = self.gate().await?;
+        let limit = match gate {
+            Gate::Blocked { .. } => return Ok(RoundEnd::Blocked),
+            Gate::Probe => 1,
+            Gate::Open => self.config.relay.batch_size as usize,
+        };
+        let first = self.claim_rows(pipe, limit).await?;
+        self.batch_ran(None);
+        if first.is_empty() {
+            if !control.paused {
+                self.set_status(RelayState::Running, None);
+            }
+            return Ok(RoundEnd::Idle);
+        }
+        self.config_error.store(false, Ordering::SeqCst);
+        let n = self
+            .dispatch(
+                pipe,
+                client,
+                shutdown,
+                wake,
+                first,
+                limit,
+                gate == Gate::Probe,
+            )
+            .await;
+        if self.config_error.load(Ordering::SeqCst) {
+            // Paused: set when the answer came; the status follows at the next round.
+        } else if control.paused {
+            // The probe went through: lift the relay's own pause.
+            let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+            self.storage.resume(&actor, Utc::now()).await?;
+            tracing::info!(
+                "relay {}: Digis accepts the configuration again; pause lifted",
+                self.relay_id
+            );
+            self.set_status(RelayState::Running, None);
+        } else if self.circuit_allows() {
+            self.set_status(RelayState::Running, None);
+        }
+        Ok(RoundEnd::Worked(n))
+    }
+
+    /// Keeps rows in work until nothing is due: `concurrency` at once, the buffer topped up
+    /// by claims of up to `batch_size - buffered` rows whenever it is half empty. A claim that
+    /// comes back short means nothing more is due now; the round then claims again only on a
+    /// wake-up hint or after `poll_interval_ms`, while rows are still in work. Returns how
+    /// many rows were claimed.
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch(
+        &self,
+        pipe: &Pipe,
+        client: &DigisClient,
+        shutdown: &CancellationToken,
+        wake: &Notify,
+        first: Vec<ClaimedRow>,
+        first_limit: usize,
+        probe: bool,
+    ) -> usize {
+        let r = &self.config.relay;
+        let concurrency = (r.concurrency as usize).max(1);
+        let batch = (r.batch_size as usize).max(1);
+        let poll = Duration::from_millis(r.poll_interval_ms);
+        let mut claimed = first.len();
+        // A probe is one row alone; a short first claim means nothing else is due.
+        let mut more = !probe && first.len() >= first_limit;
+        let mut stopped = probe;
+        let mut buffer: VecDeque<ClaimedRow> = first.into();
+        let mut running = FuturesUnordered::new();
+        let mut claiming: Option<BoxFuture<'_, TopUp>> = None;
+        let mut asked = 0;
+        // Armed before each claim, so a save committed while the claim runs is not missed.
+        let mut hint = Box::pin(wake.notified());
+        let mut poll_at: Option<tokio::time::Instant> = None;
+        loop {
+            if !buffer.is_empty() {
+                if let Some(why) = self.give_back_now(shutdown) {
+                    for c in buffer.drain(..) {
+                        pipe.give_back(&c, why);
+                    }
+                    stopped = true;
+                }
+            }
+            while running.len() < concurrency {
+                let Some(c) = buffer.pop_front() else { break };
+                running.push(self.work(pipe, client, c, shutdown));
+            }
+            if claiming.is_none() && more && !stopped && buffer.len() <= batch / 2 {
+                hint = Box::pin(wake.notified());
+                asked = batch - buffer.len();
+                claiming = Some(Box::pin(self.top_up(pipe, asked)));
+            }
+            if running.is_empty() && buffer.is_empty() && claiming.is_none() {
+                break;
+            }
+            let idle_claimer = claiming.is_none() && !more && !stopped;
+            tokio::select! {
+                Some(()) = running.next(), if !running.is_empty() => {}
+                got = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                    claiming = None;
+                    match got {
+                        TopUp::Rows(rows) => {
+                            more = rows.len() >= asked;
+                            if !more {
+                                poll_at = Some(tokio::time::Instant::now() + poll);
+                            }
+                            claimed += rows.len();
+                            buffer.extend(rows);
+                        }
+                        TopUp::Blocked { paused } => {
+                            stopped = true;
+                            if paused {
+                                for c in buffer.drain(..) {
+                                    pipe.give_back(&c, GiveBack::Paused);
+                                }
+                            }
+                        }
+                        TopUp::Failed(e) => {
+                            // The rows in work finish; the next round meets the error again
+                            // and the loop waits a poll.
+                            tracing::error!("relay {}: {e}", self.relay_id);
+                            self.batch_ran(Some(e.to_string()));
+                            stopped = true;
+                        }
+                    }
+                }
+                _ = &mut hint, if idle_claimer => more = true,
+                _ = tokio::time::sleep_until(poll_at.unwrap_or_else(tokio::time::Instant::now)), if idle_claimer && poll_at.is_some() => {
+                    more = true;
+                }
+                _ = shutdown.cancelled(), if !stopped => stopped = true,
+            }
+        }
+        claimed
+    }
+
+    /// The gates, then a claim of up to `want` rows.
+    async fn top_up(&self, pipe: &Pipe, want: usize) -> TopUp {
+        if self.db_down.load(Ordering::SeqCst) {
+            return TopUp::Blocked { paused: false };
+        }
+        match self.gate().await {
+            Ok((Gate::Open, _)) => match self.claim_rows(pipe, want).await {
+                Ok(rows) => {
+                    self.batch_ran(None);
+                    TopUp::Rows(rows)
+                }
+                Err(e) => TopUp::Failed(e),
+            },
+            // A probe waits for the next round, where it runs alone.
+            Ok((Gate::Probe, _)) => TopUp::Blocked { paused: false },
+            Ok((Gate::Blocked { paused }, _)) => TopUp::Blocked { paused },
+            Err(e) => TopUp::Failed(e),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! One claimed row from the buffer to the completer: re-check it, build its payload, send it
+//! (unless it must go back unsent), decide what the answer means. Up to `concurrency` of these
+//! run at once; none waits for the others.
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::completer::Pipe;
+use super::decide::{after_send, precheck, Decision, SELF_PAUSE_PREFIX};
+use super::Relay;
+use crate::digis::{Answer, DigisClient};
+use crate::domain::{GiveBack, RelayState};
+use crate::storage::{ClaimedRow, Completion, StorageError};
+
+/// What becomes of a claimed row.
+pub(super) enum Step {
+    /// Complete it as decided; `given_back` says why when the completion hands the row back.
+    Finish {
+        decision: Decision,
+        given_back: Option<GiveBack>,
+    },
+    /// Give it back unsent, its attempt not charged.
+    GiveBack(GiveBack),
+}
+
+impl Relay {
+    /// Works one row and hands the outcome to the completer.
+    pub(super) async fn work(
+        &self,
+        pipe: &Pipe,
+        client: &DigisClient,
+        c: ClaimedRow,
+        shutdown: &CancellationToken,
+    ) {
+        let permit = pipe.permit().await;
+        let started = Utc::now();
+        let clock = std::time::Instant::now();
+        match self.decide(client, &c, shutdown).await {
+            Ok(Step::Finish {
+                decision,
+                given_back,
+            }) => pipe.finish(self, &c, decision, given_back, started, clock, permit),
+            Ok(Step::GiveBack(why)) => pipe.give_back(&c, why),
+            Err(e) => pipe.abandon(&c, &e),
+        }
+    }
+
+    /// What happens to the row: a completion, or a give-back when it must go back unsent
+    /// (stopping, paused by a configuration error in this round, database down, circuit open).
+    pub(super) async fn decide(
+        &self,
+        client: &DigisClient,
+        c: &ClaimedRow,
+        shutdown: &CancellationToken,
+    ) -> Result<Step, StorageError> {
+        let finish = |decision| Step::Finish {
+            decision,
+            given_back: None,
+        };
+        let max = self.config.relay.max_attempts;
+        if let Some(d) = precheck(c, max) {
+            return Ok(finish(d));
+        }
+        let member = c.member.as_ref().expect("precheck ensures a member");
+        let payload = match crate::payload::build(member, &self.config.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = e.to_string();
+                return Ok(finish(Decision {
+                    completion: Completion::Failed,
+                    http_status: None,
+                    db_error: Some(why.clone()),
+                    log_error: Some(why),
+                }));
+            }
+        };
+        if let Some(why) = self.give_back_now(shutdown) {
+            return Ok(Step::GiveBack(why));
+        }
+        self.limiter.acquire().await;
+        let answer = client.send(&payload).await;
+        let now = Utc::now();
+        self.observe_answer(&answer, now).await?;
+        if let Answer::Accepted {
+            warning: Some(w), ..
+        } = &answer
+        {
+            tracing::warn!("outbox {}: {w}", c.row.id);
+        }
+        let attempts = c.row.attempts.max(0) as u32;
+        let decision = after_send(&answer, attempts, max, &self.backoff, now, &mut rand::rng());
+        // The configuration is wrong, not the row: it goes back (`Completion::Released`).
+        let given_back =
+            matches!(answer, Answer::ConfigError { .. }).then_some(GiveBack::ConfigError);
+        Ok(Step::Finish {
+            decision,
+            given_back,
+        })
+    }
+
+    /// Why no request may go out for a row now, if one may not.
+    pub(super) fn give_back_now(&self, shutdown: &CancellationToken) -> Option<GiveBack> {
+        if shutdown.is_cancelled() {
+            Some(GiveBack::Shutdown)
+        } else if self.config_error.load(Ordering::SeqCst) {
+            Some(GiveBack::ConfigError)
+        } else if self.db_down.load(Ordering::SeqCst) {
+            Some(GiveBack::DatabaseDown)
+        } else if !self.circuit_allows() {
+            Some(GiveBack::CircuitOpen)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn circuit_allows(&self) -> bool {
+        self.circuit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allows(Utc::now())
+    }
+
+    /// Feeds the circuit, and pauses every relay on a configuration error (once per round).
+    async fn observe_answer(
+        &self,
+        answer: &Answer,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        {
+            let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+            match answer {
+                Answer::RetryLater { .. } => {
+                    if circuit.failure(now) {
+                        tracing::warn!(
+                            "relay {}: circuit opened after repeated failures",
+                            self.relay_id
+                        );
+                    }
+                }
+                _ => circuit.success(),
+            }
+        }
+        if let Answer::ConfigError { reason, .. } = answer {
+            if !self.config_error.swap(true, Ordering::SeqCst) {
+                let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+                // Held like a completion: dropped, the row would wait out its lease and be
+                // sent again only to get the same answer.
+                self.hold("the relay's own pause", || {
+                    self.storage.pause(reason, &by, now)
+                })
+                .await?;
+                tracing::error!("relay {}: paused: {reason}", self.relay_id);
+                self.set_status(RelayState::Paused, Some(reason.clone()));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! A group of completions as the statements read it: one JSON object per row, the field names
+//! being the SQL's column names (`complete_rows.sql`, `record_pairs.sql`,
+//! `record_attempts.sql`). The words (states, outcomes) come from the domain's rules here, so
+//! the SQL spells none of them.
+use serde::Serialize;
+
+use super::model::{Completion, CompletionItem};
+use super::time::to_text;
+use crate::domain::FailureCause;
+
+/// One row of `complete_rows.sql`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CompleteJson<'a> {
+    id: i64,
+    token: &'a str,
+    state: &'static str,
+    /// Retry and given back: when the row is due again; `None` keeps it.
+    next_at: Option<String>,
+    /// Given back: the attempt is not charged.
+    refund: bool,
+    /// Sent: `sent_at` and `external_id` are set (the id even when Digis gave none).
+    sent: bool,
+    external_id: Option<&'a str>,
+    http_status: Option<i32>,
+    error: Option<&'a str>,
+    /// Discarded: why.
+    reason: Option<&'a str>,
+    /// Failed: the cause, read once here from the error and status
+    /// ([`FailureCause::from_stored`]), for the Failures view to group by.
+    failed: bool,
+    fail_field: Option<String>,
+    fail_rule: Option<String>,
+}
+
+impl<'a> CompleteJson<'a> {
+    pub fn of(c: &'a CompletionItem) -> Self {
+        let (next_at, external_id, reason) = match &c.completion {
+            Completion::Retry { next_attempt_at } | Completion::Released { next_attempt_at } => {
+                (Some(to_text(*next_attempt_at)), None, None)
+            }
+            Completion::Sent { external_id } => (None, external_id.as_deref(), None),
+            Completion::Discarded { reason } => (None, None, Some(reason.as_str())),
+            Completion::Failed => (None, None, None),
+        };
+        let (fail_field, fail_rule) = match c.completion {
+            Completion::Failed => {
+                FailureCause::from_stored(c.attempt.error.as_deref(), c.attempt.http_status)
+                    .columns()
+            }
+            _ => (None, None),
+        };
+        CompleteJson {
+            id: c.id.0,
+            token: &c.claim_token,
+            state: c.completion.state().as_str(),
+            next_at,
+            refund: matches!(c.completion, Completion::Released { .. }),
+            sent: matches!(c.completion, Completion::Sent { .. }),
+            external_id,
+            http_status: c.attempt.http_status,
+            error: c.attempt.error.as_deref(),
+            reason,
+            failed: matches!(c.completion, Completion::Failed),
+            fail_field,
+            fail_rule,
+        }
+    }
+}
+
+/// One row of `record_pairs.sql`: a pair Digis accepted.
+#[derive(Debug, Serialize)]
+pub(crate) struct PairJson<'a> {
+    subscription_id: i64,
+    person_id: i64,
+    external_id: Option<&'a str>,
+}
+
+impl<'a> PairJson<'a> {
+    /// The pair of a `Sent` completion; `None` for any other.
+    pub fn of(c: &'a CompletionItem) -> Option<Self> {
+        match &c.completion {
+            Completion::Sent { external_id } => Some(PairJson {
+                subscription_id: c.subscription_id.0,
+                person_id: c.person_id.0,
+                external_id: external_id.as_deref(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One row of `record_attempts.sql`.
+#[derive(Debug, Serialize)]
+pub(crate) struct AttemptJson<'a> {
+    outbox_id: i64,
+    attempt: i32,
+    started_at: String,
+    duration_ms: i64,
+    relay_id: &'a str,
+    http_status: Option<i32>,
+    outcome: String,
+    error: Option<&'a str>,
+}
+
+impl<'a> AttemptJson<'a> {
+    /// The attempt of `c`; one whose claim was lost is recorded as `stale_<outcome>`.
+    pub fn of(c: &'a CompletionItem, applied: bool) -> Self {
+        let outcome = c.completion.outcome();
+        AttemptJson {
+            outbox_id: c.id.0,
+            attempt: c.attempt_no,
+            started_at: to_text(c.attempt.started_at),
+            duration_ms: c.attempt.duration_ms,
+            relay_id: &c.attempt.relay_id,
+            http_status: c.attempt.http_status,
+            outcome: if applied {
+                outcome.as_str().to_string()
+            } else {
+                format!("stale_{outcome}")
+            },
+            error: c.attempt.error.as_deref(),
+        }
+    }
+}
