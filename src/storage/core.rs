@@ -869,7 +869,6 @@ macro_rules! storage_impl {
             }
 
             async fn failed_members(&self, query: &FailedQuery) -> Result<Vec<FailedMember>> {
-                use $crate::storage::lists::IdList;
                 let (all_units, unit) = match query.unit {
                     UnitFilter::Any => (true, None),
                     UnitFilter::Is(u) => (false, u),
@@ -897,24 +896,25 @@ macro_rules! storage_impl {
                     .iter()
                     .map(rows::failed_row)
                     .collect::<Result<Vec<_>>>()?;
-                let readable = failed
+                let pairs = failed
                     .iter()
-                    .filter(|r| r.subscription_id != 0 && r.person_id != 0);
-                let subs = IdList(readable.clone().map(|r| r.subscription_id).collect());
-                let persons = IdList(readable.map(|r| r.person_id).collect());
-                let members: Vec<MemberRead> = if subs.0.is_empty() {
-                    Vec::new()
-                } else {
-                    sqlx::query(Self::SQL.members_of_pairs)
-                        .bind(subs)
-                        .bind(persons)
-                        .fetch_all(&self.pool)
-                        .await
-                        .ctx("reading members of failed rows")?
-                        .iter()
-                        .map(decode::member)
-                        .collect()
-                };
+                    .filter(|r| r.subscription_id != 0 && r.person_id != 0)
+                    .map(|r| $crate::storage::lists::PairKey {
+                        subscription_id: r.subscription_id,
+                        person_id: r.person_id,
+                    });
+                let mut members: Vec<MemberRead> = Vec::new();
+                for chunk in $crate::storage::lists::json_chunks(pairs).map_err(json_err)? {
+                    members.extend(
+                        sqlx::query(Self::SQL.members_of_pairs)
+                            .bind(chunk)
+                            .fetch_all(&self.pool)
+                            .await
+                            .ctx("reading members of failed rows")?
+                            .iter()
+                            .map(decode::member),
+                    );
+                }
                 Ok($crate::storage::assemble_failed(failed, &members))
             }
 

@@ -42,7 +42,8 @@ async fn a_group_completes_each_row_under_its_own_claim(db: TestDb) {
     db.active_with(5, &[1, 2, 3, 4, 5, 6, 7]).await;
     let s = db.storage();
     // Whole milliseconds: SQLite stores no finer.
-    let t0 = Utc::now().trunc_subsecs(3);
+    // Rounded up: the trigger stamps rows with the database clock, finer than milliseconds.
+    let t0 = (Utc::now() + chrono::Duration::milliseconds(1)).trunc_subsecs(3);
     let a = s
         .claim("relay-a", 10, Duration::from_secs(30), t0)
         .await
