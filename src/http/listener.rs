@@ -2,9 +2,10 @@
 //! listener needs (issue 10, item 9):
 //! - **header-read timeout**: the request line and headers must arrive within
 //!   `export.header_read_timeout_ms` (hyper's own timer), so a client trickling a header line
-//!   every few seconds (slowloris) is disconnected;
+//!   every few seconds (slowloris) is disconnected; hyper starts that timer as soon as a response
+//!   is sent, so a keep-alive connection waiting for its next request is closed after it too;
 //! - **idle timeout**: a connection with no byte read or written for `export.idle_timeout_ms`
-//!   is closed — an idle keep-alive connection, or a download nobody reads. Every write counts
+//!   is closed — a download nobody reads (or an idle keep-alive, when it is the shorter). Every write counts
 //!   as activity, so a slow but moving export is never cut (there is no total-time limit);
 //! - **connection cap**: at most `export.max_connections` open at once. One more is *refused*,
 //!   not queued: it gets a `503` with `Connection: close` (best effort, without waiting on the
