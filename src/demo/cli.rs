@@ -36,10 +36,38 @@ pub async fn demo(
         s.digis_requests, s.duplicates
     );
     if let Some(card) = s.failed_cards.first() {
+        // Without the log folder, search would find the database half only and say so.
         println!(
-            "why did one fail? digis-relay --database-url {} search --ext-info20 {card}",
-            s.database_url
+            "why did one fail? digis-relay --database-url {} search --log-dir {} --ext-info20 {card}",
+            shell_word(&s.database_url),
+            shell_word(&s.log_dir.display().to_string())
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` as one word for a POSIX shell, so the printed command can be pasted as it is.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:+=@%,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_survive_spaces_and_quotes() {
+        assert_eq!(
+            shell_word("sqlite:///tmp/a/demo.db"),
+            "sqlite:///tmp/a/demo.db"
+        );
+        assert_eq!(shell_word("/tmp/my demo/logs"), "'/tmp/my demo/logs'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -46,6 +46,8 @@ pub struct DemoSummary {
     /// Cards of a few failed members, to try `search` on.
     pub failed_cards: Vec<String>,
     pub database_url: String,
+    /// The demo's sync-log folder: `search` needs it to merge the log with the database.
+    pub log_dir: PathBuf,
 }
 
 /// The demo's own configuration: never the user's database or Digis.
@@ -206,6 +208,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             .filter_map(|r| r.card_number)
             .collect(),
         database_url: config.database_url.clone(),
+        log_dir: config.log_dir.clone(),
     };
     if let Ok(fake) = Arc::try_unwrap(fake) {
         fake.shutdown().await;

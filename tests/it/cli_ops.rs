@@ -302,3 +302,43 @@ fn bad_configuration_is_one_line_naming_the_key() {
     );
     assert!(!dir.path().join("missing.db").exists());
 }
+
+/// The headless demo ends with a command to paste; pasted as printed it must search the
+/// database and the demo's own log folder (it once left the folder out, so search said the log
+/// folder did not exist and showed the database half only).
+#[test]
+fn headless_demo_prints_a_search_that_finds_the_log_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("my demo");
+    let out = Command::new(BIN)
+        .args(["demo", "--headless", "--duration", "8", "--dir"])
+        .arg(&demo_dir)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("why did one fail? "))
+        .unwrap_or_else(|| panic!("no search hint in:\n{stdout}"));
+    // Run it as a user would: pasted into a shell, from another folder.
+    let pasted = line.replacen("digis-relay", BIN, 1);
+    let out = Command::new("sh")
+        .args(["-c", &pasted])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{pasted}\n{text}");
+    assert!(!text.contains("does not exist"), "{pasted}\n{text}");
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(
+        text.contains(" log  scheduler_digis_sync.txt:"),
+        "no log line in the timeline:\n{text}"
+    );
+}
