@@ -102,7 +102,10 @@ await_exit() {
     ! pane | grep -qF "1 Outbox" || die "the dashboard is still on screen after $1 (alternate screen not left)"
 }
 
-tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh quit"
+# A session that outlives the dashboard's: killing the last session ends the tmux server, and a
+# new session started while it is ending fails ("server exited unexpectedly").
+tmux -L "$SOCK" -f /dev/null new-session -d -s keep "sleep 600"
+tmux -L "$SOCK" new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh quit"
 
 wait_for "pending 2  sending 0  sent 0  failed 3"
 echo "tui-e2e: counts shown"
@@ -187,7 +190,7 @@ echo "tui-e2e: quit cleanly with q ($result)"
 
 # SIGTERM (a service manager or `kill`): the terminal is restored all the same.
 tmux -L "$SOCK" kill-session -t "$SESSION"
-tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh sigterm"
+tmux -L "$SOCK" new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh sigterm"
 wait_for "pending 5  sending 0  sent 0  failed 0"
 shell_pid="$(tmux -L "$SOCK" display-message -p -t "$SESSION" '#{pane_pid}')"
 dash_pid="$(pgrep -P "$shell_pid" -x digis-relay || true)"
