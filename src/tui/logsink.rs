@@ -17,8 +17,8 @@ use super::logbuf::LogLine;
 /// Events kept between two drains (the loop drains four times a second); beyond it the oldest
 /// go, so a burst cannot grow memory.
 const QUEUED_MAX: usize = 1_000;
-/// Characters kept of one event's text before escaping.
-const LINE_CHARS: usize = 1_000;
+/// Bytes kept of an event's message, and of its other fields, before escaping.
+const LINE_BYTES: usize = 1_000;
 
 static QUEUE: Mutex<VecDeque<LogLine>> = Mutex::new(VecDeque::new());
 
@@ -30,7 +30,7 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
         let meta = event.metadata();
         let mut text = Text::default();
         event.record(&mut text);
-        let raw: String = text.0.chars().take(LINE_CHARS).collect();
+        let raw = text.into_string();
         let line = LogLine::new(
             Utc::now(),
             (*meta.level()).into(),
@@ -51,20 +51,44 @@ pub fn drain() -> Vec<LogLine> {
     queue.drain(..).collect()
 }
 
-/// An event's message, then its other fields as `name=value`.
+/// An event's message, then its other fields as `name=value`, each part bounded while it is
+/// formatted (a field may be a whole response body).
 #[derive(Default)]
-struct Text(String);
+struct Text {
+    message: String,
+    fields: String,
+}
 
 impl Text {
     fn field(&mut self, field: &Field, value: &dyn std::fmt::Display) {
-        if self.0.len() > LINE_CHARS {
-            return;
-        }
         if field.name() == "message" {
-            let rest = std::mem::take(&mut self.0);
-            let _ = write!(self.0, "{value}{rest}");
+            let _ = write!(Bounded(&mut self.message), "{value}");
         } else {
-            let _ = write!(self.0, " {}={value}", field.name());
+            let _ = write!(Bounded(&mut self.fields), " {}={value}", field.name());
+        }
+    }
+
+    fn into_string(self) -> String {
+        self.message + &self.fields
+    }
+}
+
+/// Takes text until the string holds [`LINE_BYTES`], then refuses the rest, which stops the
+/// formatting early.
+struct Bounded<'a>(&'a mut String);
+
+impl std::fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = LINE_BYTES.saturating_sub(self.0.len());
+        let mut end = room.min(s.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.push_str(&s[..end]);
+        if end < s.len() {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
         }
     }
 }
@@ -108,7 +132,12 @@ mod tests {
         assert_eq!(lines[0].target, "digis_relay::relay");
         assert_eq!(lines[0].text, "gave up\\u{1b}[2J\\nnext row=59");
         assert!(lines[1].text.starts_with("big long=xxx"));
-        assert!(lines[1].text.chars().count() <= LINE_CHARS + 10);
+        assert!(
+            lines[1].text.len() <= 2 * LINE_BYTES,
+            "{}",
+            lines[1].text.len()
+        );
+        assert!(lines[1].text.len() > LINE_BYTES / 2);
         assert!(drain().is_empty());
     }
 }
