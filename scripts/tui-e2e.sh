@@ -2,7 +2,8 @@
 # Drives the real `digis-relay tui --no-relay` in a detached tmux terminal (100x30):
 # start, see the counts, select the failed row, retry it, check the database; open the Failures
 # view, see a gym's group and its members, retry the whole group (y/n with the count), check the
-# database; quit, and check that the process exited 0 and the terminal was restored.
+# database; at 180 columns open the detail beside the table and move the selection; filter the
+# Log view; quit, and check that the process exited 0 and the terminal was restored.
 #
 # Needs tmux and sqlite3. BIN=path/to/digis-relay skips the build (the Rust test `tui_e2e`
 # passes the binary cargo built for it).
@@ -101,7 +102,10 @@ await_exit() {
     ! pane | grep -qF "1 Outbox" || die "the dashboard is still on screen after $1 (alternate screen not left)"
 }
 
-tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh quit"
+# A session that outlives the dashboard's: killing the last session ends the tmux server, and a
+# new session started while it is ending fails ("server exited unexpectedly").
+tmux -L "$SOCK" -f /dev/null new-session -d -s keep "sleep 600"
+tmux -L "$SOCK" new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh quit"
 
 wait_for "pending 2  sending 0  sent 0  failed 3"
 echo "tui-e2e: counts shown"
@@ -152,13 +156,41 @@ wait_for "no failed rows: nothing to fix"
 echo "tui-e2e: group of rows $GROUP_IDS retried from the Failures view (database: pending, 2 events)"
 [ -z "${E2E_SHOW:-}" ] || pane
 
+# 180 columns (tmux resizes the terminal, so the dashboard must follow a resize): Enter opens
+# the detail beside the table, and it follows the selection.
+read -r TOP SECOND <<<"$(sqlite3 "$DB" "SELECT group_concat(id, ' ') FROM (SELECT id FROM digis_outbox ORDER BY id DESC LIMIT 2)")"
+keys 1
+keys f f
+wait_for "[all]"
+tmux -L "$SOCK" resize-window -t "$SESSION" -x 180 -y 30
+keys Enter
+wait_for "Row $TOP "
+pane | grep -qF "last error / note" || die "the table is not beside the detail at 180 columns"
+keys Down
+wait_for "Row $SECOND "
+keys Escape
+echo "tui-e2e: at 180 columns the detail sits beside the table and follows the selection"
+[ -z "${E2E_SHOW:-}" ] || pane
+
+# The Log view: what the dashboard did, filtered.
+keys 4
+wait_for "dashboard action: retry failure group"
+wait_for "dashboard action: Retry"
+keys f
+keys -l "failure group"
+keys Enter
+wait_for "[failure group]"
+! pane | grep -qF "dashboard action: Retry" || die "the log filter let another line through"
+echo "tui-e2e: the Log view filters"
+[ -z "${E2E_SHOW:-}" ] || pane
+
 keys q
 await_exit quit
 echo "tui-e2e: quit cleanly with q ($result)"
 
 # SIGTERM (a service manager or `kill`): the terminal is restored all the same.
 tmux -L "$SOCK" kill-session -t "$SESSION"
-tmux -L "$SOCK" -f /dev/null new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh sigterm"
+tmux -L "$SOCK" new-session -d -s "$SESSION" -x 100 -y 30 "$WORK/run.sh sigterm"
 wait_for "pending 5  sending 0  sent 0  failed 0"
 shell_pid="$(tmux -L "$SOCK" display-message -p -t "$SESSION" '#{pane_pid}')"
 dash_pid="$(pgrep -P "$shell_pid" -x digis-relay || true)"

@@ -1,12 +1,14 @@
 //! Actions: what the operator asked for, whatever key asked (see `keymap.rs`), and what each
 //! does to the dashboard's state. Database work is returned as effects, as in `update`.
 use super::app::{
-    Anchor, App, Confirm, DetailPane, MembersPane, SearchResult, Select, StatusKind, View,
+    log_rows, Anchor, App, Confirm, DetailPane, MembersPane, SearchResult, Select, StatusKind, View,
 };
 use super::effects::Effect;
 use super::keymap::{Context, Mode};
+use super::logbuf::LogScroll;
 use super::update::{
-    detail_effect, failures_effects, load_page, members_effect, reload, stats_effect,
+    detail_effect, failures_effects, follow_selection, load_page, members_effect, reload,
+    stats_effect,
 };
 use super::view::help_max_scroll;
 use crate::operator::Refusal;
@@ -40,6 +42,15 @@ pub enum Action {
     PrevFilter,
     OpenDetail,
     CloseDetail,
+    /// Scroll the detail beside the Outbox table (the arrows move the table's selection).
+    DetailScrollUp,
+    DetailScrollDown,
+    /// Type into the Log view's filter box.
+    EditLogFilter,
+    /// Clear the Log view's text filter.
+    ClearLogFilter,
+    /// The next level filter of the Log view.
+    NextLogLevel,
     ClearStatus,
     Retry,
     RetryAllFailed,
@@ -55,7 +66,7 @@ pub enum Action {
     StopTyping,
     DeleteChar,
     ClearInput,
-    /// A character typed into the search box.
+    /// A character typed into the search box or the log filter.
     Type(char),
     /// Answers the open question.
     Yes,
@@ -97,6 +108,18 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
         Action::OpenDetail => return open_detail(app),
         Action::CloseDetail if app.view == View::Failures => app.failures.members = None,
         Action::CloseDetail => app.detail = None,
+        Action::DetailScrollUp | Action::DetailScrollDown => {
+            if let Some(pane) = app.detail.as_mut() {
+                pane.scroll = if action == Action::DetailScrollUp {
+                    pane.scroll.saturating_sub(1)
+                } else {
+                    pane.scroll.saturating_add(1)
+                };
+            }
+        }
+        Action::EditLogFilter => app.log.editing = true,
+        Action::ClearLogFilter => app.log.clear_filter(),
+        Action::NextLogLevel => app.log.next_level(),
         Action::RetryGroup => return retry_group(app),
         Action::ClearStatus => app.status = None,
         Action::Retry => return retry(app),
@@ -110,11 +133,19 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
         Action::TogglePause => return toggle_pause(app),
         Action::EditSearch => app.search.editing = true,
         Action::SubmitSearch => return submit_search(app),
+        Action::StopTyping if app.view == View::Log => app.log.editing = false,
         Action::StopTyping => app.search.editing = false,
+        Action::DeleteChar if app.view == View::Log => app.log.delete_char(),
         Action::DeleteChar => {
             app.search.input.pop();
         }
+        Action::ClearInput if app.view == View::Log => {
+            while !app.log.filter.is_empty() {
+                app.log.delete_char();
+            }
+        }
         Action::ClearInput => app.search.input.clear(),
+        Action::Type(c) if app.view == View::Log => app.log.type_char(c),
         Action::Type(c) => {
             if app.search.input.chars().count() < MAX_INPUT {
                 app.search.input.push(c);
@@ -145,6 +176,9 @@ fn switch_view(app: &mut App, view: View) -> Vec<Effect> {
     if view != View::Search {
         // The search box takes keys only while it is shown.
         app.search.editing = false;
+    }
+    if view != View::Log {
+        app.log.editing = false;
     }
     if was == view {
         return Vec::new();
@@ -185,6 +219,23 @@ fn movement(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         (Mode::Browse, View::Outbox) => return move_in_outbox(app, action),
+        (Mode::Beside, _) => {
+            let mut effects = move_in_outbox(app, action);
+            effects.extend(follow_selection(app));
+            return effects;
+        }
+        (Mode::Browse, View::Log) => {
+            let rows = usize::from(log_rows(app.height));
+            let how = match action {
+                Action::MoveUp => LogScroll::Up(1),
+                Action::MoveDown => LogScroll::Down(1),
+                Action::PageUp => LogScroll::Up(rows),
+                Action::PageDown => LogScroll::Down(rows),
+                Action::First => LogScroll::Top,
+                _ => LogScroll::Follow,
+            };
+            app.log.scroll(how, rows);
+        }
         (Mode::Browse, View::Failures) => {
             let last = app
                 .failures
@@ -340,8 +391,15 @@ fn submit_search(app: &mut App) -> Vec<Effect> {
 
 /// The row an action applies to: the one in the detail pane, else the selected one.
 fn target(app: &App) -> Option<OutboxRow> {
-    if let Some(Some(Ok(d))) = app.detail.as_ref().map(|p| &p.data) {
-        return Some(d.row.clone());
+    if let Some(DetailPane {
+        id,
+        data: Some(Ok(d)),
+        ..
+    }) = app.detail.as_ref()
+    {
+        if d.row.id == *id {
+            return Some(d.row.clone());
+        }
     }
     if app.view == View::Outbox {
         app.selected_row().cloned()

@@ -27,6 +27,11 @@ pub const STATS_REFRESH_SECS: i64 = 30;
 pub const MEMBERS_SHOWN: u32 = 200;
 /// Groups the Failures view lists.
 pub const GROUPS_SHOWN: u32 = 500;
+/// From this many columns on, the Outbox row's detail sits beside the table instead of over it:
+/// the table keeps its 80 columns and the detail gets as many.
+pub const WIDE_COLUMNS: u16 = 160;
+/// Terminal columns assumed until the terminal says (the binary sets the real width at once).
+pub const DEFAULT_COLUMNS: u16 = 80;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -363,8 +368,12 @@ pub struct App {
     pub help: bool,
     /// Lines the help is scrolled down by.
     pub help_scroll: u16,
+    /// The Log view: the lines this process logged, its scroll position and filter.
+    pub log: LogState,
     /// The terminal's rows.
     pub height: u16,
+    /// The terminal's columns: from [`WIDE_COLUMNS`] on the detail sits beside the table.
+    pub width: u16,
     pub now: DateTime<Utc>,
     pub inflight: Inflight,
     pub should_quit: bool,
@@ -396,7 +405,9 @@ impl App {
             db_error: None,
             help: false,
             help_scroll: 0,
+            log: LogState::default(),
             height,
+            width: DEFAULT_COLUMNS,
             now,
             inflight: Inflight::default(),
             should_quit: false,
@@ -414,10 +425,32 @@ impl App {
         });
     }
 
+    /// Whether the terminal is wide enough for the detail beside the table.
+    pub fn wide(&self) -> bool {
+        self.width >= WIDE_COLUMNS
+    }
+
+    /// The Outbox row's detail is open beside the table: the table keeps the keys and the
+    /// detail follows its selection.
+    pub fn detail_beside(&self) -> bool {
+        self.view == View::Outbox && self.detail.is_some() && self.wide()
+    }
+
     /// True when any overlay takes the keys.
     pub fn overlay_open(&self) -> bool {
         self.help || self.confirm.is_some()
     }
+}
+
+pub use super::logbuf::{LogLevel, LogLine, LogState};
+
+/// Rows of chrome around the Log view's lines: title bar, three header lines, status line and
+/// the two borders.
+pub const LOG_CHROME_ROWS: u16 = 7;
+
+/// Log lines that fit in a terminal of `height` rows.
+pub fn log_rows(height: u16) -> u16 {
+    height.saturating_sub(LOG_CHROME_ROWS).max(1)
 }
 
 /// Rows that fit in the table for a terminal of `height` rows.

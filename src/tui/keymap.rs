@@ -105,7 +105,10 @@ pub enum Mode {
     Browse,
     /// A pane over the view's list is open: the Outbox row's detail, a failure group's members.
     Detail,
-    /// Typing into the search box: characters no binding takes are typed.
+    /// The Outbox row's detail is open beside the table (a wide terminal): the table keeps the
+    /// keys and the detail follows its selection.
+    Beside,
+    /// Typing into the search box or the log filter: characters no binding takes are typed.
     Input,
     /// A y/n question is open.
     Confirm,
@@ -114,20 +117,22 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Browse,
         Mode::Detail,
+        Mode::Beside,
         Mode::Input,
         Mode::Confirm,
         Mode::Help,
     ];
 
     /// Whether this mode can occur in `view`: detail panes belong to the Outbox and Failures,
-    /// the input box to Search.
+    /// input boxes to Search and the Log.
     pub fn occurs_in(self, view: View) -> bool {
         match self {
             Mode::Detail => matches!(view, View::Outbox | View::Failures),
-            Mode::Input => view == View::Search,
+            Mode::Beside => view == View::Outbox,
+            Mode::Input => matches!(view, View::Search | View::Log),
             Mode::Browse | Mode::Confirm | Mode::Help => true,
         }
     }
@@ -147,8 +152,12 @@ impl Context {
             Mode::Confirm
         } else if app.help {
             Mode::Help
-        } else if app.view == View::Search && app.search.editing {
+        } else if (app.view == View::Search && app.search.editing)
+            || (app.view == View::Log && app.log.editing)
+        {
             Mode::Input
+        } else if app.detail_beside() {
+            Mode::Beside
         } else if (app.view == View::Outbox && app.detail.is_some())
             || (app.view == View::Failures && app.failures.members.is_some())
         {
@@ -224,7 +233,11 @@ impl Section {
     }
 }
 
-const BROWSING: &[Place] = &[(None, Mode::Browse), (None, Mode::Detail)];
+const BROWSING: &[Place] = &[
+    (None, Mode::Browse),
+    (None, Mode::Detail),
+    (None, Mode::Beside),
+];
 
 /// The keymap, in the help's order. A key is bound at most once in any context (a test says
 /// so), so the order does not decide what a key does.
@@ -269,8 +282,11 @@ pub const SECTIONS: &[Section] = &[
         typing: None,
     },
     Section {
-        title: "Outbox",
-        places: &[(Some(View::Outbox), Mode::Browse)],
+        title: "Outbox (also with the detail beside it)",
+        places: &[
+            (Some(View::Outbox), Mode::Browse),
+            (Some(View::Outbox), Mode::Beside),
+        ],
         bindings: &[
             Binding {
                 keys: &[
@@ -309,6 +325,13 @@ pub const SECTIONS: &[Section] = &[
                 ],
                 help: "filter: all, pending, sending, sent, failed, discarded",
             },
+        ],
+        typing: None,
+    },
+    Section {
+        title: "Outbox table",
+        places: &[(Some(View::Outbox), Mode::Browse)],
+        bindings: &[
             Binding {
                 keys: &[(K::Enter, A::OpenDetail)],
                 help: "detail: payload preview, attempts, last response",
@@ -321,10 +344,29 @@ pub const SECTIONS: &[Section] = &[
         typing: None,
     },
     Section {
+        title: "Outbox detail beside the table (160 columns or more)",
+        places: &[(Some(View::Outbox), Mode::Beside)],
+        bindings: &[
+            Binding {
+                keys: &[
+                    (K::Char('K'), A::DetailScrollUp),
+                    (K::Char('J'), A::DetailScrollDown),
+                ],
+                help: "scroll the detail; it follows the selection",
+            },
+            Binding {
+                keys: &[(K::Esc, A::CloseDetail), (K::Enter, A::CloseDetail)],
+                help: "close the detail",
+            },
+        ],
+        typing: None,
+    },
+    Section {
         title: "Actions (Outbox, its detail, Relays, Log)",
         places: &[
             (Some(View::Outbox), Mode::Browse),
             (Some(View::Outbox), Mode::Detail),
+            (Some(View::Outbox), Mode::Beside),
             (Some(View::Relays), Mode::Browse),
             (Some(View::Log), Mode::Browse),
         ],
@@ -357,7 +399,7 @@ pub const SECTIONS: &[Section] = &[
         typing: None,
     },
     Section {
-        title: "Outbox detail",
+        title: "Outbox detail (over the table below 160 columns)",
         places: &[(Some(View::Outbox), Mode::Detail)],
         bindings: &[
             Binding {
@@ -463,6 +505,74 @@ pub const SECTIONS: &[Section] = &[
             },
         ],
         typing: None,
+    },
+    Section {
+        title: "Log",
+        places: &[(Some(View::Log), Mode::Browse)],
+        bindings: &[
+            Binding {
+                keys: &[
+                    (K::Up, A::MoveUp),
+                    (K::Char('k'), A::MoveUp),
+                    (K::Down, A::MoveDown),
+                    (K::Char('j'), A::MoveDown),
+                ],
+                help: "scroll",
+            },
+            Binding {
+                keys: &[(K::PageUp, A::PageUp), (K::PageDown, A::PageDown)],
+                help: "scroll a page",
+            },
+            Binding {
+                keys: &[
+                    (K::Home, A::First),
+                    (K::Char('g'), A::First),
+                    (K::End, A::Last),
+                    (K::Char('G'), A::Last),
+                ],
+                help: "oldest lines kept / follow the newest",
+            },
+            Binding {
+                keys: &[(K::Char('f'), A::EditLogFilter)],
+                help: "filter: show only lines containing a text",
+            },
+            Binding {
+                keys: &[(K::Char('l'), A::NextLogLevel)],
+                help: "levels: all, warnings and errors, errors only",
+            },
+            Binding {
+                keys: &[(K::Esc, A::ClearLogFilter)],
+                help: "clear the filter",
+            },
+        ],
+        typing: None,
+    },
+    Section {
+        title: "Log filter box",
+        places: &[(Some(View::Log), Mode::Input)],
+        bindings: &[
+            Binding {
+                keys: &[(K::Enter, A::StopTyping)],
+                help: "keep the filter, stop typing",
+            },
+            Binding {
+                keys: &[(K::Esc, A::ClearLogFilter)],
+                help: "clear the filter",
+            },
+            Binding {
+                keys: &[(K::Tab, A::NextView), (K::BackTab, A::PrevView)],
+                help: "stop typing: next / previous view",
+            },
+            Binding {
+                keys: &[(K::Backspace, A::DeleteChar)],
+                help: "delete the last character",
+            },
+            Binding {
+                keys: &[(K::Ctrl('u'), A::ClearInput)],
+                help: "clear the box",
+            },
+        ],
+        typing: Some("typed into the filter (q and ? too)"),
     },
     Section {
         title: "Failures (failed rows by unit and cause)",
@@ -599,6 +709,7 @@ pub const SECTIONS: &[Section] = &[
         places: &[
             (None, Mode::Browse),
             (None, Mode::Detail),
+            (None, Mode::Beside),
             (None, Mode::Input),
             (None, Mode::Confirm),
             (None, Mode::Help),
@@ -716,7 +827,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_search_box_takes_text() {
+    fn only_input_boxes_take_text() {
         for ctx in Context::all() {
             let typed = resolve(ctx, Key::Char('@').event());
             if ctx.mode == Mode::Input {
@@ -756,11 +867,19 @@ mod tests {
                 .map(Binding::label)
         };
         assert_eq!(
-            label("Outbox", "move the selection (pages at the edges)").as_deref(),
+            label(
+                "Outbox (also with the detail beside it)",
+                "move the selection (pages at the edges)"
+            )
+            .as_deref(),
             Some("↑ k / ↓ j")
         );
         assert_eq!(
-            label("Outbox", "previous / next page").as_deref(),
+            label(
+                "Outbox (also with the detail beside it)",
+                "previous / next page"
+            )
+            .as_deref(),
             Some("PgUp / PgDn Space")
         );
         assert_eq!(

@@ -8,6 +8,8 @@ pub mod app;
 pub mod cli;
 pub mod effects;
 pub mod keymap;
+pub mod logbuf;
+pub mod logsink;
 pub mod update;
 pub mod view;
 
@@ -56,6 +58,7 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     exit_on_panic();
     let size = terminal.size().context("reading the terminal size")?;
     let mut app = App::new(env, Utc::now(), size.height);
+    app.width = size.width;
     app.set_status(
         StatusKind::Info,
         if opts.relay_running_here {
@@ -71,7 +74,7 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
 
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // The log widget fills from other threads; redraw it more often than the data refresh.
+    // The log fills from other threads; take its lines more often than the data refresh.
     let mut log_redraw = tokio::time::interval(Duration::from_millis(250));
     log_redraw.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -98,7 +101,13 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
                     spawn_effects(&exec, &tx, update(&mut app, Msg::Tick(Utc::now())));
                     dirty = true;
                 }
-                _ = log_redraw.tick() => dirty |= app.view == View::Log,
+                _ = log_redraw.tick() => {
+                    let lines = logsink::drain();
+                    if !lines.is_empty() {
+                        spawn_effects(&exec, &tx, update(&mut app, Msg::Log(lines)));
+                        dirty |= app.view == View::Log;
+                    }
+                }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => break,
@@ -173,22 +182,17 @@ fn spawn_input(tx: UnboundedSender<Msg>, stop: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-/// Sends this process's tracing events to the log view. Returns false when another global
-/// subscriber was installed first (then that one must include
-/// `tui_logger::TuiTracingSubscriberLayer` for the view to show anything).
+/// Sends this process's tracing events (and `log` records, bridged) to the log view. Returns
+/// false when another global subscriber was installed first; then the view stays empty.
 pub fn init_logging() -> bool {
     use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    if tui_logger::init_logger(tui_logger::LevelFilter::Info).is_err() {
-        return false;
-    }
-    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
     // The same filter as the stderr log: it keeps the HTTP stack (which logs the token-bearing
     // URL at debug level) at warn.
     let filter = crate::cli::logging::filter();
-    let subscriber = tracing_subscriber::registry()
-        .with(tui_logger::TuiTracingSubscriberLayer.with_filter(filter));
-    // Not `try_init`: that would also install a `log` bridge, and tui-logger is the `log`
-    // logger already.
-    tracing::subscriber::set_global_default(subscriber).is_ok()
+    tracing_subscriber::registry()
+        .with(logsink::SinkLayer.with_filter(filter))
+        .try_init()
+        .is_ok()
 }

@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::handle;
 use super::app::{
-    page_size_for, Anchor, App, Confirm, SearchResult, Select, StatusKind, View,
+    page_size_for, Anchor, App, Confirm, DetailPane, SearchResult, Select, StatusKind, View,
     FAILURES_REFRESH_SECS, STATS_REFRESH_SECS,
 };
 use super::effects::Effect;
@@ -58,6 +58,8 @@ pub enum Msg {
     /// How many rows retrying the group would put back: the y/n question's count.
     GroupDryRun(FailureGroupKey, Result<u64, String>),
     Stats(Result<crate::stats::Stats, String>),
+    /// Lines this process logged since the last such message, for the Log view.
+    Log(Vec<super::app::LogLine>),
 }
 
 impl Msg {
@@ -81,14 +83,18 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 None => Vec::new(),
             }
         }
-        Msg::Resize(_, height) => {
+        Msg::Resize(width, height) => {
+            app.width = width;
             app.height = height;
+            // Grown wide with the detail open: it now sits beside the table, so it shows the
+            // selected row.
+            let mut effects: Vec<Effect> = follow_selection(app).into_iter().collect();
             let size = page_size_for(height);
-            if size == app.page_size {
-                return Vec::new();
+            if size != app.page_size {
+                app.page_size = size;
+                effects.push(reload(app));
             }
-            app.page_size = size;
-            vec![reload(app)]
+            effects
         }
         Msg::Tick(now) => {
             app.now = now;
@@ -124,12 +130,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 Ok(data) => apply_page(app, anchor, select, data),
                 Err(e) => app.db_error = Some(e),
             }
-            Vec::new()
+            follow_selection(app).into_iter().collect()
         }
         Msg::Detail(id, result) => {
             app.inflight.detail = false;
-            if let Some(pane) = app.detail.as_mut().filter(|p| p.id == id) {
-                pane.data = Some(result);
+            match app.detail.as_mut() {
+                Some(pane) if pane.id == id => pane.data = Some(result),
+                // The selection moved on while this row was read: read the one shown now.
+                Some(_) => return detail_effect(app).into_iter().collect(),
+                None => {}
             }
             Vec::new()
         }
@@ -179,6 +188,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 }
                 Err(e) => app.db_error = Some(e),
             }
+            Vec::new()
+        }
+        Msg::Log(lines) => {
+            app.log.push(lines);
             Vec::new()
         }
         Msg::Searched(term, result) => {
@@ -335,6 +348,29 @@ fn ask_group_retry(app: &mut App, key: FailureGroupKey, result: Result<u64, Stri
 fn status_effect(app: &mut App) -> Effect {
     app.inflight.status = true;
     Effect::LoadStatus
+}
+
+/// With the detail beside the table, points it at the selected row and reads that row, unless
+/// a read is in flight (its answer then asks for the current row, see `Msg::Detail`): holding
+/// ↓ reads one row at a time, not one per key.
+pub(super) fn follow_selection(app: &mut App) -> Option<Effect> {
+    if !app.detail_beside() {
+        return None;
+    }
+    let id = app.selected_row()?.id;
+    let pane = app.detail.as_mut()?;
+    if pane.id == id {
+        return None;
+    }
+    *pane = DetailPane {
+        id,
+        data: None,
+        scroll: 0,
+    };
+    if app.inflight.detail {
+        return None;
+    }
+    detail_effect(app)
 }
 
 pub(super) fn detail_effect(app: &mut App) -> Option<Effect> {

@@ -352,9 +352,9 @@ fn snapshot_help_lists_every_key() {
     app.help = true;
     insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
     // Tall enough for all of it: every key of the keymap is on screen.
-    let mut app = fixture(80);
+    let mut app = fixture(120);
     app.help = true;
-    let screen = render(&app, 80, 80);
+    let screen = render(&app, 80, 120);
     for section in SECTIONS {
         for (key, _) in section.entries() {
             assert!(
@@ -395,9 +395,9 @@ fn help_rows(app: &App, w: u16, h: u16) -> Vec<String> {
 /// keys, and nothing else.
 #[test]
 fn help_lists_exactly_the_keymap() {
-    let mut app = fixture(80);
+    let mut app = fixture(120);
     app.help = true;
-    let rows = help_rows(&app, 80, 80);
+    let rows = help_rows(&app, 80, 120);
     let mut rows = rows.iter();
     let mut next = || rows.next().cloned().unwrap_or_default();
     for section in SECTIONS {
@@ -1626,4 +1626,354 @@ fn snapshot_failures_view() {
     let screen = render(&app, 80, 24);
     assert!(screen.contains("membership system first."), "{screen}");
     insta::assert_snapshot!("failure_group_confirm_80x24", screen);
+}
+
+// --- the detail beside the table on wide terminals --------------------------------------------
+
+use digis_relay::tui::keymap::{Context, Mode};
+
+fn loaded(id: OutboxId) -> Detail {
+    let mut d = detail_fixture();
+    d.row.id = id;
+    d
+}
+
+#[test]
+fn snapshot_detail_beside_the_table_from_160_columns() {
+    let mut app = fixture(40);
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(detail_fixture())),
+        scroll: 0,
+    });
+    update(&mut app, Msg::Resize(180, 40));
+    let wide = render(&app, 180, 40);
+    assert!(
+        wide.contains("last error / note") && wide.contains("Row 59"),
+        "{wide}"
+    );
+    insta::assert_snapshot!("detail_beside_180x40", wide);
+    update(&mut app, Msg::Resize(160, 40));
+    let edge = render(&app, 160, 40);
+    assert!(
+        edge.contains("last error / note") && edge.contains("Row 59"),
+        "{edge}"
+    );
+    insta::assert_snapshot!("detail_beside_160x40", edge);
+    // One column less: the detail is drawn over the table, as on any narrower terminal.
+    update(&mut app, Msg::Resize(159, 40));
+    let narrow = render(&app, 159, 40);
+    assert!(
+        !narrow.contains("last error / note") && narrow.contains("Row 59"),
+        "{narrow}"
+    );
+    insta::assert_snapshot!("detail_over_159x40", narrow);
+}
+
+/// Enter opens the detail beside the table; the arrows keep moving the selection and the detail
+/// follows, one read at a time however fast the keys come; Esc closes it.
+#[test]
+fn wide_detail_follows_the_selection() {
+    let mut app = fixture(40);
+    update(&mut app, Msg::Resize(180, 40));
+    let ids: Vec<OutboxId> = app.page.rows.iter().map(|r| r.id).collect();
+    assert_eq!(app.selected, 1);
+    assert_eq!(
+        update(&mut app, Msg::key(KeyCode::Enter)),
+        vec![Effect::LoadDetail(ids[1])]
+    );
+    assert_eq!(Context::of(&app).mode, Mode::Beside);
+    update(&mut app, Msg::Detail(ids[1], Ok(loaded(ids[1]))));
+    assert!(matches!(app.detail.as_ref().unwrap().data, Some(Ok(_))));
+
+    assert_eq!(
+        update(&mut app, Msg::key(KeyCode::Down)),
+        vec![Effect::LoadDetail(ids[2])]
+    );
+    assert_eq!(app.selected, 2, "the arrows move the table, not the detail");
+    let pane = app.detail.as_ref().unwrap();
+    assert_eq!((pane.id, pane.data.is_none()), (ids[2], true));
+    // The read of row 2 is in flight: moving on asks for nothing yet ...
+    assert!(update(&mut app, Msg::char('j')).is_empty());
+    assert_eq!(app.detail.as_ref().unwrap().id, ids[3]);
+    // ... and its answer, now stale, is dropped and asks for the row shown.
+    assert_eq!(
+        update(&mut app, Msg::Detail(ids[2], Ok(loaded(ids[2])))),
+        vec![Effect::LoadDetail(ids[3])]
+    );
+    assert!(app.detail.as_ref().unwrap().data.is_none());
+    update(&mut app, Msg::Detail(ids[3], Ok(loaded(ids[3]))));
+    // Row actions apply to the selected row, which the detail shows.
+    update(&mut app, Msg::char('x'));
+    assert_eq!(app.confirm.take().unwrap().action, Effect::Discard(ids[3]));
+    // J/K scroll the detail; the selection stays.
+    update(&mut app, Msg::char('J'));
+    update(&mut app, Msg::char('J'));
+    update(&mut app, Msg::char('K'));
+    assert_eq!(app.detail.as_ref().unwrap().scroll, 1);
+    assert_eq!(app.selected, 3);
+    // The filter keys work with the detail open.
+    assert!(matches!(
+        update(&mut app, Msg::char('f')).as_slice(),
+        [Effect::LoadPage { .. }]
+    ));
+    update(&mut app, Msg::char('F'));
+    update(&mut app, Msg::key(KeyCode::Esc));
+    assert!(app.detail.is_none());
+    assert_eq!(Context::of(&app).mode, Mode::Browse);
+    assert_eq!(app.selected, 3, "closing keeps the selection");
+}
+
+/// A page arriving (paging at an edge, or the refresh) moves the selection; the detail beside
+/// the table follows it there too.
+#[test]
+fn wide_detail_follows_a_new_page() {
+    let mut app = fixture(40);
+    update(&mut app, Msg::Resize(180, 40));
+    update(&mut app, Msg::key(KeyCode::Enter));
+    let id = app.page.rows[1].id;
+    update(&mut app, Msg::Detail(id, Ok(loaded(id))));
+    let effects = update(&mut app, Msg::key(KeyCode::End));
+    let Some(Effect::LoadPage { seq, select, .. }) = effects.first().cloned() else {
+        panic!("End loads the oldest page: {effects:?}");
+    };
+    let older = vec![
+        row(3, 861, 103, OutboxState::Sent),
+        row(2, 862, 102, OutboxState::Failed),
+    ];
+    let effects = update(
+        &mut app,
+        Msg::Page {
+            seq,
+            anchor: Anchor::Oldest,
+            select,
+            result: Ok(digis_relay::tui::update::PageData {
+                rows: older,
+                has_newer: true,
+                has_older: false,
+            }),
+        },
+    );
+    assert_eq!(app.selected_row().unwrap().id, OutboxId(2));
+    assert_eq!(app.detail.as_ref().unwrap().id, OutboxId(2));
+    assert!(
+        effects.contains(&Effect::LoadDetail(OutboxId(2))),
+        "{effects:?}"
+    );
+}
+
+/// Below 160 columns Enter opens the detail over the table and the arrows scroll it, as before;
+/// resizing moves the same open detail between the two layouts.
+#[test]
+fn narrow_detail_replaces_the_table_and_resizing_moves_it() {
+    let mut app = fixture(40);
+    update(&mut app, Msg::Resize(120, 40));
+    let id = app.page.rows[1].id;
+    assert_eq!(
+        update(&mut app, Msg::key(KeyCode::Enter)),
+        vec![Effect::LoadDetail(id)]
+    );
+    assert_eq!(Context::of(&app).mode, Mode::Detail);
+    update(&mut app, Msg::Detail(id, Ok(loaded(id))));
+    update(&mut app, Msg::key(KeyCode::Down));
+    assert_eq!((app.selected, app.detail.as_ref().unwrap().scroll), (1, 1));
+    assert!(
+        update(&mut app, Msg::char('J')).is_empty(),
+        "J is not bound here"
+    );
+
+    // Wider: beside the table, on the same row, nothing to read again.
+    assert!(update(&mut app, Msg::Resize(200, 40)).is_empty());
+    assert_eq!(Context::of(&app).mode, Mode::Beside);
+    assert!(render(&app, 200, 40).contains("last error / note"));
+    update(&mut app, Msg::key(KeyCode::Up));
+    assert_eq!(app.selected, 0);
+    // Narrower again with the detail open: it covers the table and takes the arrows.
+    update(&mut app, Msg::Resize(100, 40));
+    assert_eq!(Context::of(&app).mode, Mode::Detail);
+    update(&mut app, Msg::key(KeyCode::Down));
+    assert_eq!(app.selected, 0);
+    update(&mut app, Msg::key(KeyCode::Enter));
+    assert!(app.detail.is_none(), "Enter closes it, as Esc does");
+}
+
+both_databases!(wide_detail_reads_the_selected_row);
+
+/// Through the executor the binary uses: the detail beside the table shows each row the
+/// selection reaches.
+async fn wide_detail_reads_the_selected_row(db: TestDb) {
+    db.active_with(863, &[7, 8, 9]).await;
+    let (mut app, exec) = dashboard(&db, 40).await;
+    settle(&mut app, &exec, Msg::Resize(180, 40)).await;
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    for step in 0..3 {
+        let selected = app.selected_row().unwrap().clone();
+        match &app.detail.as_ref().unwrap().data {
+            Some(Ok(d)) => assert_eq!(d.row.id, selected.id, "step {step}"),
+            other => panic!("step {step}: {other:?}"),
+        }
+        let screen = render(&app, 180, 40);
+        assert!(
+            screen.contains(&format!("Row {}", selected.id))
+                && screen.contains(&format!("Förnamn{}", selected.person_id)),
+            "step {step}:\n{screen}"
+        );
+        settle(&mut app, &exec, Msg::key(KeyCode::Down)).await;
+    }
+    assert_eq!(app.selected, 2);
+}
+
+// --- the Log view ---------------------------------------------------------------------------
+
+use digis_relay::tui::app::{LogLevel, LogLine};
+
+fn log_lines(n: usize) -> Vec<LogLine> {
+    (0..n)
+        .map(|i| {
+            let at = t0() + Duration::seconds(i as i64);
+            match i % 7 {
+                3 => LogLine::new(
+                    at,
+                    LogLevel::Warn,
+                    "digis_relay::relay",
+                    &format!("row {i}: Digis answered 503, retrying"),
+                ),
+                5 => LogLine::new(
+                    at,
+                    LogLevel::Error,
+                    "digis_relay::relay",
+                    &format!("row {i}: gave up after 8 attempts"),
+                ),
+                _ => LogLine::new(
+                    at,
+                    LogLevel::Info,
+                    "digis_relay::relay",
+                    &format!("row {i} sent to relay-b"),
+                ),
+            }
+        })
+        .collect()
+}
+
+fn log_fixture() -> App {
+    let mut app = fixture(24);
+    update(&mut app, Msg::char('4'));
+    assert_eq!(app.view, View::Log);
+    update(&mut app, Msg::Log(log_lines(60)));
+    app
+}
+
+#[test]
+fn snapshot_log_following_scrolled_and_filtered() {
+    let mut app = log_fixture();
+    let screen = render(&app, 80, 24);
+    assert!(
+        screen.contains("row 58 sent")
+            && screen.contains("row 59: Digis")
+            && screen.contains("following"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("log_80x24", screen);
+
+    for _ in 0..3 {
+        update(&mut app, Msg::key(KeyCode::PageUp));
+    }
+    update(&mut app, Msg::key(KeyCode::Down));
+    let screen = render(&app, 80, 24);
+    // 17 rows: three pages up stop at the oldest full page (rows 0 to 16), one down.
+    assert!(
+        screen.contains("row 1 sent")
+            && screen.contains("row 17:")
+            && !screen.contains("row 0 sent")
+            && !screen.contains("row 18 "),
+        "{screen}"
+    );
+    insta::assert_snapshot!("log_scrolled_80x24", screen);
+    // New lines do not move a scrolled-back view.
+    update(&mut app, Msg::Log(log_lines(3)));
+    assert_eq!(render(&app, 80, 24), screen.replace("60 of 60", "63 of 63"));
+
+    update(&mut app, Msg::char('f'));
+    for c in "GAVE UP".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    update(&mut app, Msg::key(KeyCode::Enter));
+    let screen = render(&app, 80, 24);
+    assert!(!screen.contains("sent to relay-b"), "{screen}");
+    insta::assert_snapshot!("log_filtered_80x24", screen);
+}
+
+/// The Log view's keys through `update`: scrolling, End resuming the tail, the filter box
+/// taking every key, the level filter, Esc clearing.
+#[test]
+fn log_keys_scroll_filter_and_follow() {
+    let mut app = log_fixture();
+    let rows = 24 - 7;
+    let last_text = |app: &App| app.log.window(rows).last().unwrap().text.clone();
+    assert!(app.log.following());
+    update(&mut app, Msg::key(KeyCode::Up));
+    assert_eq!(last_text(&app), "row 58 sent to relay-b");
+    update(&mut app, Msg::key(KeyCode::Home));
+    assert_eq!(app.log.window(rows)[0].text, "row 0 sent to relay-b");
+    update(&mut app, Msg::key(KeyCode::PageDown));
+    let top = "row 17: Digis answered 503, retrying";
+    assert_eq!(app.log.window(rows)[0].text, top);
+    update(&mut app, Msg::Log(log_lines(1)));
+    assert_eq!(app.log.window(rows)[0].text, top);
+    update(&mut app, Msg::key(KeyCode::End));
+    assert!(app.log.following());
+    assert_eq!(last_text(&app), "row 0 sent to relay-b", "the newest line");
+
+    // The filter box takes q and ? as text; Enter keeps the filter, Esc clears it.
+    update(&mut app, Msg::char('f'));
+    assert_eq!(Context::of(&app).mode, Mode::Input);
+    for c in "q?".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    assert!(!app.should_quit && !app.help);
+    assert_eq!(app.log.filter, "q?");
+    assert!(app.log.matching().is_empty());
+    assert!(render(&app, 80, 24).contains("no line matches"));
+    update(&mut app, Msg::key(KeyCode::Backspace));
+    update(&mut app, Msg::key(KeyCode::Backspace));
+    for c in "503".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    update(&mut app, Msg::key(KeyCode::Enter));
+    assert_eq!(Context::of(&app).mode, Mode::Browse);
+    assert_eq!(app.log.filter, "503");
+    assert_eq!(app.log.matching().len(), 9, "rows 3, 10, … 59");
+    // Levels: warnings and errors, errors only, all again; the text filter still applies.
+    update(&mut app, Msg::char('l'));
+    assert_eq!(app.log.matching().len(), 9);
+    update(&mut app, Msg::char('l'));
+    assert!(app.log.matching().is_empty());
+    update(&mut app, Msg::key(KeyCode::Esc));
+    assert!(app.log.filter.is_empty());
+    assert_eq!(app.log.matching().len(), 8, "errors only: rows 5, 12, … 54");
+    update(&mut app, Msg::char('l'));
+    assert_eq!(app.log.matching().len(), 61);
+    // Esc in the box clears it too and leaves the box; Tab leaves the view and the box.
+    update(&mut app, Msg::char('f'));
+    update(&mut app, Msg::char('x'));
+    update(&mut app, Msg::key(KeyCode::Esc));
+    assert!(!app.log.editing && app.log.filter.is_empty());
+    update(&mut app, Msg::char('f'));
+    update(&mut app, Msg::key(KeyCode::Tab));
+    assert_eq!((app.view, app.log.editing), (View::Failures, false));
+}
+
+/// What the operator types into the filter is shown escaped; control characters are not
+/// even typed.
+#[test]
+fn log_filter_is_shown_clean() {
+    let mut app = log_fixture();
+    update(&mut app, Msg::char('f'));
+    for c in "a\u{1b}[2J\u{202e}b".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    assert_eq!(app.log.filter, "a[2Jb");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("[a[2Jb▏]"), "{screen}");
+    assert!(!screen.chars().any(|c| c.is_control() && c != '\n'));
 }

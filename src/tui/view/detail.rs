@@ -12,17 +12,17 @@ use super::time_text;
 use crate::sanitize::for_display;
 use crate::tui::app::{Detail, DetailPane};
 
-pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, theme: &Theme) {
+/// `beside`: drawn next to the table (a wide terminal), where j/k move the table's selection.
+pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, beside: bool, theme: &Theme) {
+    let keys = if beside {
+        " J/K scroll · r retry · x discard · e resend · Esc close "
+    } else {
+        " j/k scroll · r retry · x discard · e resend · Esc back "
+    };
     let block = Block::bordered()
         .border_style(theme.border())
         .title(Span::styled(format!(" Row {} ", pane.id), theme.bold()))
-        .title_bottom(
-            Line::from(Span::styled(
-                " j/k scroll · r retry · x discard · e resend · Esc back ",
-                theme.dim(),
-            ))
-            .right_aligned(),
-        );
+        .title_bottom(Line::from(Span::styled(keys, theme.dim())).right_aligned());
     let lines = match &pane.data {
         None => vec![Line::from(Span::styled("loading…", theme.dim()))],
         Some(Err(e)) => vec![Line::from(Span::styled(e.clone(), theme.level(Level::Bad)))],

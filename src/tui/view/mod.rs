@@ -36,12 +36,20 @@ pub fn draw(frame: &mut Frame, app: &App) {
     header::draw(frame, head, app, &theme);
     match app.view {
         View::Outbox => match &app.detail {
-            Some(pane) => detail::draw(frame, body, pane, &theme),
+            Some(pane) if app.wide() => {
+                // Half each: from 160 columns the table keeps the 80 it was designed for.
+                let [table, side] =
+                    Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                        .areas(body);
+                outbox::draw(frame, table, app, &theme);
+                detail::draw(frame, side, pane, true, &theme);
+            }
+            Some(pane) => detail::draw(frame, body, pane, false, &theme),
             None => outbox::draw(frame, body, app, &theme),
         },
         View::Search => search::draw(frame, body, app, &theme),
         View::Relays => relays::draw(frame, body, app, &theme),
-        View::Log => log::draw(frame, body, &theme),
+        View::Log => log::draw(frame, body, &app.log, &theme),
         View::Failures => failures::draw(frame, body, app, &theme),
         View::Stats => stats::draw(frame, body, app, &theme),
     }
@@ -106,6 +114,29 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ],
             ),
             View::Stats => (Context::of(app), &[(Action::Search, "search")]),
+            View::Outbox if app.detail_beside() => (
+                Context::of(app),
+                &[
+                    (Action::CloseDetail, "close detail"),
+                    (Action::DetailScrollDown, "scroll detail"),
+                    (Action::Retry, "retry"),
+                    (Action::Discard, "discard"),
+                    (Action::SyncNow, "sync"),
+                    (Action::TogglePause, "pause"),
+                    (Action::Search, "search"),
+                ],
+            ),
+            View::Log => (
+                Context::of(app),
+                &[
+                    (Action::EditLogFilter, "filter"),
+                    (Action::NextLogLevel, "levels"),
+                    (Action::Last, "follow"),
+                    (Action::StopTyping, "keep filter"),
+                    (Action::ClearLogFilter, "clear filter"),
+                    (Action::Search, "search"),
+                ],
+            ),
             _ => (
                 anywhere,
                 &[

@@ -1,0 +1,309 @@
+//! The Log view's state: the last lines this process logged (a bounded buffer), where the
+//! operator has scrolled to and what they filter by. Lines arrive through `update` as messages
+//! (see `logsink.rs` for where they come from), so drawing stays a function of the state.
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+/// Lines the view keeps; older ones are dropped (and counted) so memory stays bounded however
+/// long the dashboard runs.
+pub const LOG_LINES_KEPT: usize = 2_000;
+/// The longest filter the box takes; longer text could not match a line better.
+pub const MAX_FILTER_CHARS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    /// What the line shows, as wide as the others.
+    pub fn abbrev(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRC",
+            LogLevel::Debug => "DBG",
+            LogLevel::Info => "INF",
+            LogLevel::Warn => "WRN",
+            LogLevel::Error => "ERR",
+        }
+    }
+
+    /// The least severe level shown, in the order `l` cycles through.
+    pub const CYCLE: [LogLevel; 3] = [LogLevel::Trace, LogLevel::Warn, LogLevel::Error];
+
+    /// The level filter as the view names it.
+    pub fn filter_label(self) -> &'static str {
+        match self {
+            LogLevel::Trace | LogLevel::Debug | LogLevel::Info => "all levels",
+            LogLevel::Warn => "warnings and errors",
+            LogLevel::Error => "errors only",
+        }
+    }
+
+    fn next_filter(self) -> LogLevel {
+        let i = Self::CYCLE.iter().position(|l| *l == self).unwrap_or(0);
+        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
+    }
+}
+
+impl From<tracing::Level> for LogLevel {
+    fn from(level: tracing::Level) -> LogLevel {
+        match level {
+            tracing::Level::TRACE => LogLevel::Trace,
+            tracing::Level::DEBUG => LogLevel::Debug,
+            tracing::Level::INFO => LogLevel::Info,
+            tracing::Level::WARN => LogLevel::Warn,
+            tracing::Level::ERROR => LogLevel::Error,
+        }
+    }
+}
+
+/// One logged event, its texts already cleaned (`logsink` escapes control characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Numbered on arrival; a scrolled-back view is anchored to a number, so new lines and
+    /// dropped old ones do not move it.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub level: LogLevel,
+    pub target: String,
+    pub text: String,
+}
+
+impl LogLine {
+    pub fn new(at: DateTime<Utc>, level: LogLevel, target: &str, text: &str) -> LogLine {
+        LogLine {
+            seq: 0,
+            at,
+            level,
+            target: target.to_string(),
+            text: text.to_string(),
+        }
+    }
+}
+
+/// How the view moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogScroll {
+    /// Towards older lines by this many.
+    Up(usize),
+    /// Towards newer lines by this many; reaching the newest does not resume following.
+    Down(usize),
+    /// The oldest lines kept.
+    Top,
+    /// Follow the newest lines again.
+    Follow,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogState {
+    /// Oldest first, at most [`LOG_LINES_KEPT`].
+    pub lines: VecDeque<LogLine>,
+    /// Lines dropped off the front since the dashboard started.
+    pub dropped: u64,
+    next_seq: u64,
+    /// The newest line shown while scrolled back; `None` follows the newest line.
+    pub anchor: Option<u64>,
+    /// Only lines containing this (ignoring case) are shown.
+    pub filter: String,
+    /// Keys go to the filter box.
+    pub editing: bool,
+    /// The least severe level shown.
+    pub min_level: LogLevel,
+}
+
+impl Default for LogState {
+    fn default() -> Self {
+        LogState {
+            lines: VecDeque::new(),
+            dropped: 0,
+            next_seq: 0,
+            anchor: None,
+            filter: String::new(),
+            editing: false,
+            min_level: LogLevel::Trace,
+        }
+    }
+}
+
+impl LogState {
+    /// Appends lines, numbering them, and drops the oldest beyond [`LOG_LINES_KEPT`].
+    pub fn push(&mut self, lines: impl IntoIterator<Item = LogLine>) {
+        for mut line in lines {
+            line.seq = self.next_seq;
+            self.next_seq = self.next_seq.saturating_add(1);
+            self.lines.push_back(line);
+        }
+        while self.lines.len() > LOG_LINES_KEPT {
+            self.lines.pop_front();
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    pub fn following(&self) -> bool {
+        self.anchor.is_none()
+    }
+
+    /// Whether the level and text filters let `line` through.
+    fn shows(&self, line: &LogLine, needle: &str) -> bool {
+        line.level >= self.min_level
+            && (needle.is_empty()
+                || line.text.to_lowercase().contains(needle)
+                || line.target.to_lowercase().contains(needle))
+    }
+
+    /// The lines the filters let through, oldest first.
+    pub fn matching(&self) -> Vec<&LogLine> {
+        let needle = self.filter.to_lowercase();
+        self.lines
+            .iter()
+            .filter(|l| self.shows(l, &needle))
+            .collect()
+    }
+
+    /// Index in `m` of the newest line shown in a window of `rows`.
+    fn bottom(&self, m: &[&LogLine], rows: usize) -> usize {
+        let last = m.len().saturating_sub(1);
+        let full = rows.min(m.len()).saturating_sub(1);
+        match self.anchor {
+            None => last,
+            // Lines at or before the anchor; when it was dropped, the oldest full window.
+            Some(seq) => m.iter().rposition(|l| l.seq <= seq).unwrap_or(0).max(full),
+        }
+    }
+
+    /// The lines a window of `rows` shows, oldest first.
+    pub fn window(&self, rows: usize) -> Vec<&LogLine> {
+        let m = self.matching();
+        if m.is_empty() || rows == 0 {
+            return Vec::new();
+        }
+        let bottom = self.bottom(&m, rows);
+        let top = (bottom + 1).saturating_sub(rows);
+        m[top..=bottom].to_vec()
+    }
+
+    /// Moves a window of `rows`; when every matching line fits there is nothing to scroll, and
+    /// the view follows.
+    pub fn scroll(&mut self, how: LogScroll, rows: usize) {
+        let m = self.matching();
+        if how == LogScroll::Follow || m.len() <= rows.max(1) {
+            self.anchor = None;
+            return;
+        }
+        let full = rows.max(1) - 1;
+        let bottom = self.bottom(&m, rows);
+        let bottom = match how {
+            LogScroll::Up(n) => bottom.saturating_sub(n).max(full),
+            LogScroll::Down(n) => bottom.saturating_add(n).min(m.len() - 1),
+            LogScroll::Top => full,
+            LogScroll::Follow => m.len() - 1,
+        };
+        self.anchor = Some(m[bottom].seq);
+    }
+
+    /// Types into the filter box; control and layout characters are refused (a paste may hold
+    /// them) and the box is bounded.
+    pub fn type_char(&mut self, c: char) {
+        if !crate::sanitize::is_unsafe_char(c) && self.filter.chars().count() < MAX_FILTER_CHARS {
+            self.filter.push(c);
+            self.anchor = None;
+        }
+    }
+
+    pub fn delete_char(&mut self) {
+        self.filter.pop();
+        self.anchor = None;
+    }
+
+    /// Clears the text filter and the box; shows the newest lines again.
+    pub fn clear_filter(&mut self) {
+        self.filter.clear();
+        self.editing = false;
+        self.anchor = None;
+    }
+
+    pub fn next_level(&mut self) {
+        self.min_level = self.min_level.next_filter();
+        self.anchor = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize) -> Vec<LogLine> {
+        (0..n)
+            .map(|i| {
+                let level = if i % 10 == 0 {
+                    LogLevel::Warn
+                } else {
+                    LogLevel::Info
+                };
+                LogLine::new(Utc::now(), level, "digis_relay", &format!("line {i}"))
+            })
+            .collect()
+    }
+
+    fn texts(v: &[&LogLine]) -> Vec<String> {
+        v.iter().map(|l| l.text.clone()).collect()
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_of_lines() {
+        let mut s = LogState::default();
+        s.push(lines(LOG_LINES_KEPT + 25));
+        assert_eq!(s.lines.len(), LOG_LINES_KEPT);
+        assert_eq!(s.dropped, 25);
+        assert_eq!(s.lines.front().map(|l| l.text.as_str()), Some("line 25"));
+    }
+
+    #[test]
+    fn a_scrolled_view_stays_put_while_lines_arrive() {
+        let mut s = LogState::default();
+        s.push(lines(50));
+        assert_eq!(texts(&s.window(3)), ["line 47", "line 48", "line 49"]);
+        s.scroll(LogScroll::Up(10), 3);
+        assert!(!s.following());
+        let before = texts(&s.window(3));
+        assert_eq!(before, ["line 37", "line 38", "line 39"]);
+        s.push(lines(5));
+        assert_eq!(texts(&s.window(3)), before);
+        s.scroll(LogScroll::Top, 3);
+        assert_eq!(texts(&s.window(3)), ["line 0", "line 1", "line 2"]);
+        s.scroll(LogScroll::Up(1), 3);
+        assert_eq!(texts(&s.window(3))[0], "line 0", "no further than the top");
+        s.scroll(LogScroll::Down(1000), 3);
+        assert_eq!(texts(&s.window(3)), ["line 2", "line 3", "line 4"]);
+        assert!(!s.following(), "only End follows again");
+        s.scroll(LogScroll::Follow, 3);
+        s.push(lines(1));
+        assert_eq!(texts(&s.window(1)), ["line 0"]);
+    }
+
+    #[test]
+    fn filters_by_text_and_level() {
+        let mut s = LogState::default();
+        s.push(lines(30));
+        for c in "LINE 2".chars() {
+            s.type_char(c);
+        }
+        // "line 2" and "line 20".."line 29", whatever the case typed.
+        assert_eq!(s.matching().len(), 11);
+        s.type_char('\u{1b}');
+        assert_eq!(s.filter, "LINE 2", "control characters are not typed");
+        s.next_level();
+        assert_eq!(texts(&s.matching()), ["line 20"]);
+        s.clear_filter();
+        assert_eq!(texts(&s.matching()), ["line 0", "line 10", "line 20"]);
+        s.next_level();
+        assert!(s.matching().is_empty(), "no errors logged");
+        s.next_level();
+        assert_eq!(s.matching().len(), 30);
+    }
+}

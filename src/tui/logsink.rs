@@ -1,0 +1,143 @@
+//! Where the Log view's lines come from: a tracing layer that keeps this process's events in a
+//! small bounded queue, which the dashboard's loop drains into the state (`Msg::Log`). By the
+//! house rules the events carry ids and outcomes only; their texts are escaped here all the
+//! same, since a field may quote what Digis or the database said.
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+
+use chrono::Utc;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+use super::logbuf::LogLine;
+
+/// Events kept between two drains (the loop drains four times a second); beyond it the oldest
+/// go, so a burst cannot grow memory.
+const QUEUED_MAX: usize = 1_000;
+/// Bytes kept of an event's message, and of its other fields, before escaping.
+const LINE_BYTES: usize = 1_000;
+
+static QUEUE: Mutex<VecDeque<LogLine>> = Mutex::new(VecDeque::new());
+
+/// The layer the dashboard installs next to nothing else: the terminal is the dashboard's.
+pub struct SinkLayer;
+
+impl<S: Subscriber> Layer<S> for SinkLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let mut text = Text::default();
+        event.record(&mut text);
+        let raw = text.into_string();
+        let line = LogLine::new(
+            Utc::now(),
+            (*meta.level()).into(),
+            &crate::sanitize::for_display(meta.target()),
+            &crate::sanitize::for_display(&raw),
+        );
+        let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.push_back(line);
+        while queue.len() > QUEUED_MAX {
+            queue.pop_front();
+        }
+    }
+}
+
+/// The events logged since the last drain, oldest first.
+pub fn drain() -> Vec<LogLine> {
+    let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
+    queue.drain(..).collect()
+}
+
+/// An event's message, then its other fields as `name=value`, each part bounded while it is
+/// formatted (a field may be a whole response body).
+#[derive(Default)]
+struct Text {
+    message: String,
+    fields: String,
+}
+
+impl Text {
+    fn field(&mut self, field: &Field, value: &dyn std::fmt::Display) {
+        if field.name() == "message" {
+            let _ = write!(Bounded(&mut self.message), "{value}");
+        } else {
+            let _ = write!(Bounded(&mut self.fields), " {}={value}", field.name());
+        }
+    }
+
+    fn into_string(self) -> String {
+        self.message + &self.fields
+    }
+}
+
+/// Takes text until the string holds [`LINE_BYTES`], then refuses the rest, which stops the
+/// formatting early.
+struct Bounded<'a>(&'a mut String);
+
+impl std::fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = LINE_BYTES.saturating_sub(self.0.len());
+        let mut end = room.min(s.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.push_str(&s[..end]);
+        if end < s.len() {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Visit for Text {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, &value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.field(field, &format_args!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::logbuf::LogLevel;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn events_arrive_escaped_and_bounded() {
+        let subscriber = tracing_subscriber::registry().with(SinkLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "digis_relay::relay", row = 59, "gave up\u{1b}[2J\nnext");
+            tracing::info!(long = %"x".repeat(5_000), "big");
+            for i in 0..QUEUED_MAX {
+                tracing::info!("burst {i}");
+            }
+        });
+        let lines = drain();
+        assert_eq!(lines.len(), QUEUED_MAX, "the oldest went");
+        assert_eq!(lines[0].text, "burst 0");
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(SinkLayer), || {
+            tracing::warn!(target: "digis_relay::relay", row = 59, "gave up\u{1b}[2J\nnext");
+            tracing::info!(long = %"x".repeat(5_000), "big");
+        });
+        let lines = drain();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].level, LogLevel::Warn);
+        assert_eq!(lines[0].target, "digis_relay::relay");
+        assert_eq!(lines[0].text, "gave up\\u{1b}[2J\\nnext row=59");
+        assert!(lines[1].text.starts_with("big long=xxx"));
+        assert!(
+            lines[1].text.len() <= 2 * LINE_BYTES,
+            "{}",
+            lines[1].text.len()
+        );
+        assert!(lines[1].text.len() > LINE_BYTES / 2);
+        assert!(drain().is_empty());
+    }
+}
