@@ -174,14 +174,21 @@ impl Relay {
         if self.config_error.load(Ordering::SeqCst) {
             // Paused: set when the answer came; the status follows at the next round.
         } else if control.paused {
-            // The probe went through: lift the relay's own pause.
+            // The probe went through: lift the relay's own pause, but not one an operator set
+            // while the probe was on its way (the next round shows that one).
             let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-            self.storage.resume(&actor, Utc::now()).await?;
-            tracing::info!(
-                "relay {}: Digis accepts the configuration again; pause lifted",
-                self.relay_id
-            );
-            self.set_status(RelayState::Running, None);
+            if self.storage.lift_self_pause(&actor, Utc::now()).await? {
+                tracing::info!(
+                    "relay {}: Digis accepts the configuration again; pause lifted",
+                    self.relay_id
+                );
+                self.set_status(RelayState::Running, None);
+            } else {
+                tracing::info!(
+                    "relay {}: Digis accepts the configuration again; an operator's pause stays",
+                    self.relay_id
+                );
+            }
         } else if self.circuit_allows() {
             self.set_status(RelayState::Running, None);
         }

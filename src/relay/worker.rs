@@ -146,12 +146,22 @@ impl Relay {
                 let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
                 // Held like a completion: dropped, the row would wait out its lease and be
                 // sent again only to get the same answer.
-                self.hold("the relay's own pause", || {
-                    self.storage.pause(reason, &by, now)
-                })
-                .await?;
-                tracing::error!("relay {}: paused: {reason}", self.relay_id);
-                self.set_status(RelayState::Paused, Some(reason.clone()));
+                let set = self
+                    .hold("the relay's own pause", || {
+                        self.storage.pause_self(reason, &by, now)
+                    })
+                    .await?;
+                if set {
+                    tracing::error!("relay {}: paused: {reason}", self.relay_id);
+                    self.set_status(RelayState::Paused, Some(reason.clone()));
+                } else {
+                    // An operator's pause is in force: it stays theirs (a relay's own would be
+                    // lifted by its next good probe). The next round shows it.
+                    tracing::error!(
+                        "relay {}: {reason}; an operator's pause is in force and stays",
+                        self.relay_id
+                    );
+                }
             }
         }
         Ok(())

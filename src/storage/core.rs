@@ -612,6 +612,58 @@ macro_rules! storage_impl {
                 self.poke().await
             }
 
+            async fn pause_self(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let set = sqlx::query(Self::SQL.pause_self)
+                    .bind(true)
+                    .bind(reason)
+                    .bind(by)
+                    .bind(StoredTime(now))
+                    .bind($crate::storage::texts::self_pause_pattern())
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("pausing the relays")?
+                    .rows_affected()
+                    > 0;
+                if set {
+                    let e = Event {
+                        kind: EventKind::Pause,
+                        actor: by,
+                        detail: Some(reason.to_string()),
+                        now,
+                    };
+                    Self::record_event(&mut tx, &e).await?;
+                }
+                tx.commit().await.ctx("committing a relay's pause")?;
+                Ok(set)
+            }
+
+            async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let lifted = sqlx::query(Self::SQL.lift_self_pause)
+                    .bind(false)
+                    .bind($crate::storage::texts::self_pause_pattern())
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("lifting a relay's pause")?
+                    .rows_affected()
+                    > 0;
+                if lifted {
+                    let e = Event {
+                        kind: EventKind::Resume,
+                        actor,
+                        detail: None,
+                        now,
+                    };
+                    Self::record_event(&mut tx, &e).await?;
+                }
+                tx.commit().await.ctx("committing a relay's resume")?;
+                if lifted {
+                    self.poke().await?;
+                }
+                Ok(lifted)
+            }
+
             async fn control(&self) -> Result<Control> {
                 let row = sqlx::query(Self::SQL.control)
                     .fetch_optional(&self.pool)

@@ -209,6 +209,13 @@ pub trait Storage: Send + Sync {
     ) -> Result<Vec<OutboxId>>;
     async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()>;
     async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()>;
+    /// A relay's own pause (`by` is `relay:<id>`, on a 401/403/404): set unless an operator's
+    /// pause is in force, which a relay must never take over (it would then lift it with its
+    /// next good probe). True when set.
+    async fn pause_self(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Lifts a relay's own pause after a good probe; a pause an operator set meanwhile stays.
+    /// True when lifted.
+    async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool>;
     async fn control(&self) -> Result<Control>;
     /// Makes every pending row due now and wakes the relays; `reconcile` also queues every
     /// user of an ACTIVE subscription missing from `digis`.

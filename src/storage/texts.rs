@@ -83,6 +83,12 @@ pub fn sync_detail(made_due: u64, reconciled: Option<u64>) -> String {
     }
 }
 
+/// The `paused_by` of a relay's own pause, as a LIKE pattern: the statements that set and lift
+/// a relay's pause leave any other (an operator's) alone.
+pub fn self_pause_pattern() -> String {
+    format!("{}%", crate::relay::decide::SELF_PAUSE_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

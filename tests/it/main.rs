@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod alerting;
 mod bad_input_corpus;
+mod circuit;
 mod cli_docs;
 mod cli_ops;
 mod common;
@@ -15,10 +16,13 @@ mod health;
 mod host_rows;
 mod hot_path;
 mod http_export;
+mod leases;
 mod log_http_edges;
+mod prune_running;
 mod relay_outcomes;
 mod relay_service;
 mod search;
+mod self_pause;
 mod stats;
 mod storage_ops;
 mod synclog_processes;
@@ -26,3 +30,4 @@ mod triggers;
 mod tui_dashboard;
 mod tui_e2e;
 mod use_digis_off;
+mod wakeups;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::config::Config;
-use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
+use digis_relay::domain::{OutboxState, PersonId, RelayState, SubscriptionId};
 use digis_relay::relay::Relay;
 use digis_relay::service::{Service, ServiceOptions};
 use digis_relay::synclog::SyncLog;
@@ -397,7 +397,8 @@ async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
     ok_mock(&server).await;
     let mut cfg = config_for(&server.uri(), &db);
     cfg.relay.concurrency = 1;
-    let r = relay(&db, cfg);
+    cfg.relay.heartbeat_ms = 100;
+    let r = Arc::new(relay(&db, cfg));
     once(&r).await;
     assert_eq!(
         server.received_requests().await.unwrap().len(),
@@ -411,6 +412,13 @@ async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
         "{control:?}"
     );
     assert!(control.paused_by.as_deref().unwrap().starts_with("relay:"));
+    // Its heartbeat says so, with the reason.
+    let detail = heartbeat_says(&db, &r, RelayState::Paused).await;
+    assert!(
+        detail.as_deref().unwrap_or("").contains("401"),
+        "{detail:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
     let rows = all_rows(&db).await;
     assert!(
         rows.iter()
@@ -443,6 +451,34 @@ async fn unauthorized_pauses_without_charging_and_resumes(db: TestDb) {
     once(&r).await;
     assert_eq!(db.storage.counts().await.unwrap().sent, 3);
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+/// Runs `r` as a service until its heartbeat row says `state` (a `once` run ends by writing
+/// `stopped`, so the state a relay is in shows only while it runs), then stops it; returns
+/// the heartbeat's detail.
+async fn heartbeat_says(db: &TestDb, r: &Arc<Relay>, state: RelayState) -> Option<String> {
+    let stop = CancellationToken::new();
+    let bg = {
+        let (r, stop) = (r.clone(), stop.clone());
+        tokio::spawn(async move { r.run(stop, false).await })
+    };
+    let detail = crate::common::eventually(
+        &format!("the heartbeat said {state}"),
+        Duration::from_secs(30),
+        || async {
+            db.storage
+                .relays()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|i| i.relay_id == r.relay_id() && i.state == state)
+                .map(|i| i.detail)
+        },
+    )
+    .await;
+    stop.cancel();
+    bg.await.unwrap().unwrap();
+    detail
 }
 
 async fn bad_phone_fails_that_row_only(db: TestDb) {
@@ -501,7 +537,8 @@ async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
     cfg.relay.circuit_open_ms = 600_000;
     cfg.relay.backoff_base_ms = 600_000;
     cfg.relay.backoff_max_ms = 600_000;
-    let r = relay(&db, cfg);
+    cfg.relay.heartbeat_ms = 100;
+    let r = Arc::new(relay(&db, cfg));
     once(&r).await;
     assert_eq!(
         server.received_requests().await.unwrap().len(),
@@ -519,8 +556,15 @@ async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
     // While open nothing is sent, even though the released rows are due now.
     once(&r).await;
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
-    let relays = db.storage.relays().await.unwrap();
-    assert_eq!(relays[0].relay_id, "test-relay");
+    let detail = heartbeat_says(&db, &r, RelayState::CircuitOpen).await;
+    assert!(
+        detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("Digis unreachable"),
+        "{detail:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
     // An operator's "sync now" lets one probe through at once.
     db.storage.sync(false, "test", Utc::now()).await.unwrap();
     once(&r).await;

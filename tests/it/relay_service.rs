@@ -484,15 +484,20 @@ async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
 async fn postgres_notify_reaches_the_wakeup() {
     let db = TestDb::postgres().await;
     // Wait until the storage's listener is connected, so its connect-time wake-up is past.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while db
-        .scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
-        .await
-        == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "the listener never connected");
-        tokio::task::yield_now().await;
-    }
+    eventually(
+        "the listener connected",
+        Duration::from_secs(20),
+        || async {
+            (db.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query LIKE 'LISTEN%'",
+            )
+            .await
+                > 0)
+            .then_some(())
+        },
+    )
+    .await;
     let wake = db.storage.wakeup();
     let woken = wake.notified();
     db.active_with(1, &[1]).await;

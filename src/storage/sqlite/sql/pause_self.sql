@@ -1,0 +1,2 @@
+-- same as postgres/sql/pause_self.sql, placeholders aside. ?5 is the relays' `paused_by` pattern: an operator's pause is never taken over.
+UPDATE digis_control SET paused = ?1, pause_reason = ?2, paused_by = ?3, paused_at = ?4 WHERE id = 1 AND (paused = 0 OR paused_by LIKE ?5)
