@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::Pipe;
 use super::decide::{after_send, precheck, Decision, SELF_PAUSE_PREFIX};
+use super::limiter::Verdict;
 use super::Relay;
 use crate::digis::{Answer, DigisClient};
 use crate::domain::{GiveBack, RelayState};
@@ -78,9 +79,12 @@ impl Relay {
         if let Some(why) = self.give_back_now(shutdown) {
             return Ok(Step::GiveBack(why));
         }
-        self.limiter.acquire().await;
+        let sent_at = self.limiter.acquire().await;
         let answer = client.send(&payload).await;
         let now = Utc::now();
+        if let Some(rate) = self.limiter.answered(sent_at, Verdict::of(&answer)) {
+            self.observer.request_rate(Some(rate));
+        }
         self.observe_answer(&answer, now).await?;
         if let Answer::Accepted {
             warning: Some(w), ..

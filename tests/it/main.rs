@@ -16,6 +16,7 @@ mod host_rows;
 mod hot_path;
 mod http_export;
 mod log_http_edges;
+mod polite_client;
 mod relay_outcomes;
 mod relay_service;
 mod search;
