@@ -107,6 +107,11 @@ async fn the_relay_settles_under_digis_rate_limit(db: TestDb) {
     assert_eq!(received.len() - refused, ROWS, "one acceptance a row");
     // The limit was met, or this test would show nothing about it.
     assert!(refused > 0, "the relay never met the fake's limit");
+    // Refused without Retry-After: only the relay's own rate kept it polite.
+    assert!(received
+        .iter()
+        .filter(|r| r.status == 429)
+        .all(|r| r.retry_after.is_none()));
     // Few refusals: the first burst (at most `concurrency` in flight, then one cut per refused
     // request sent after the last cut, about log2(60/1) = 6) plus a few at each crest of the
     // saw-tooth (one crest every ~10 s). 15 % leaves a wide margin over that.
@@ -127,4 +132,25 @@ async fn the_relay_settles_under_digis_rate_limit(db: TestDb) {
         rate <= LIMIT * 1.1,
         "{second_half} requests in the last {secs:.1} s: {rate:.1}/s"
     );
+}
+
+/// Without a limit there is no rate to show: the gauge is left out rather than reading 0,
+/// which would look like a relay that stopped sending.
+#[tokio::test]
+async fn the_rate_gauge_is_absent_without_a_limit() {
+    let db = TestDb::sqlite().await;
+    let metrics = digis_relay::metrics::Metrics::new();
+    let gauge = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("digis_relay_request_rate "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+    };
+    let text = metrics.render(&*db.storage()).await.unwrap();
+    assert_eq!(gauge(&text), None, "{text}");
+    metrics.set_request_rate(Some(12.5));
+    let text = metrics.render(&*db.storage()).await.unwrap();
+    assert_eq!(gauge(&text), Some(12.5), "{text}");
+    metrics.set_request_rate(None);
+    let text = metrics.render(&*db.storage()).await.unwrap();
+    assert_eq!(gauge(&text), None, "{text}");
 }
