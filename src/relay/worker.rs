@@ -134,6 +134,13 @@ impl Relay {
         {
             let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
             match answer {
+                // Digis is up and asks us to slow down: the rate answers that (it was just
+                // cut). Counted as a failure, the run of 429s a burst brings would open the
+                // circuit at the start of every drain above Digis's limit. Without a limit
+                // there is no rate to cut, and the circuit is the only brake.
+                Answer::RetryLater {
+                    status: Some(429), ..
+                } if self.limiter.rate().is_some() => {}
                 Answer::RetryLater { .. } => {
                     if circuit.failure(now) {
                         tracing::warn!(

@@ -37,11 +37,11 @@ async fn the_relay_settles_under_digis_rate_limit(db: TestDb) {
     cfg.relay.max_requests_per_second = MAX_RATE;
     cfg.relay.concurrency = 4;
     cfg.relay.heartbeat_ms = 200;
-    // The circuit is kept out: this test is about the rate alone (the circuit's own rules are
-    // tested in relay_outcomes). With the default threshold of 5 it would open at the start:
-    // a relay at 60/s meets a Digis that refuses for a whole sliding second, and about 9
-    // refusals in a row come back before the cuts take hold (ARCHITECTURE.md, Delivery path).
-    cfg.relay.circuit_failure_threshold = 10_000;
+    // Regression: a relay at 60/s meets a Digis that refuses for a whole sliding second, and
+    // about 9 refusals in a row came back before the cuts took hold; counted by the circuit
+    // (default threshold 5) they opened it. With the circuit held open far past the deadline
+    // below, a 429 that still fed the circuit would stall the drain and fail this test.
+    cfg.relay.circuit_open_ms = 3_600_000;
     let svc = service(&db, cfg, false).await;
     // At about 15 requests a second the drain takes some 25 s; generous for a loaded machine.
     eventually("every row sent", Duration::from_secs(240), || async {
