@@ -135,6 +135,23 @@ pub fn is_live(r: &RelayInfo, now: DateTime<Utc>) -> bool {
     (now - r.heartbeat_at).num_milliseconds() < window
 }
 
+/// The request rate the live relays allow themselves together, as their heartbeats last said
+/// (so up to one heartbeat interval old): `Some(None)` when one of them has no limit,
+/// `None` when no relay is live.
+pub fn request_rate(relays: &[RelayInfo], now: DateTime<Utc>) -> Option<Option<f64>> {
+    let mut live = relays.iter().filter(|r| is_live(r, now)).peekable();
+    live.peek()?;
+    Some(live.map(|r| r.request_rate).sum())
+}
+
+/// A request rate for people: `12.5 requests/s`, or `no limit`.
+pub fn rate_text(rate: Option<f64>) -> String {
+    match rate {
+        Some(r) => format!("{r:.1} requests/s"),
+        None => "no limit".into(),
+    }
+}
+
 /// Whether delivery is paused by a relay itself (Digis rejected the configuration), not by an
 /// operator.
 pub fn paused_by_relay(c: &Control) -> bool {
@@ -337,6 +354,7 @@ mod tests {
             state: state.into(),
             detail: Some("why".into()),
             heartbeat_ms: every_ms,
+            request_rate: None,
         }
     }
 
@@ -350,6 +368,28 @@ mod tests {
             backlog_max_age_ms: 60_000,
             now,
         }
+    }
+
+    /// Digis sees the live relays' rates together; a dead relay's last rate is not sent.
+    #[test]
+    fn the_request_rate_is_the_live_relays_sum() {
+        let now = Utc::now();
+        let with = |rate, age_ms| RelayInfo {
+            request_rate: rate,
+            ..relay("running", age_ms, Some(5_000), now)
+        };
+        assert_eq!(request_rate(&[], now), None);
+        assert_eq!(request_rate(&[with(Some(30.0), 50_000)], now), None);
+        let two = [
+            with(Some(7.5), 0),
+            with(Some(5.0), 1_000),
+            with(Some(99.0), 50_000),
+        ];
+        assert_eq!(request_rate(&two, now), Some(Some(12.5)));
+        assert_eq!(rate_text(Some(12.5)), "12.5 requests/s");
+        let unlimited = [with(Some(7.5), 0), with(None, 0)];
+        assert_eq!(request_rate(&unlimited, now), Some(None));
+        assert_eq!(rate_text(None), "no limit");
     }
 
     #[test]

@@ -55,6 +55,8 @@ struct Inner {
     /// What this process's relay reported; the database's pause flag is read at scrape time.
     paused_here: Gauge,
     circuit_open: Gauge,
+    /// This process's relay's request rate; left out while there is no limit (or no relay).
+    request_rate: Family<NoLabel, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
     database_up: Gauge,
     /// The database's pause flag was set by a relay (Digis rejected the configuration).
@@ -111,6 +113,12 @@ impl Metrics {
             "digis_relay_circuit_open",
             "1 while this relay's circuit is open (Digis failing, no attempts are made)",
             circuit_open.clone(),
+        );
+        let request_rate = Family::<NoLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "digis_relay_request_rate",
+            "Requests per second this process's relay allows itself now: max_requests_per_second, halved on each 429/503 from Digis and raised slowly again on success; absent when there is no limit (max_requests_per_second = 0) or no relay runs in this process",
+            request_rate.clone(),
         );
         let last_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -182,6 +190,7 @@ impl Metrics {
                 paused,
                 paused_here: Gauge::default(),
                 circuit_open,
+                request_rate,
                 last_success,
                 database_up,
                 render: tokio::sync::Mutex::new(()),
@@ -222,6 +231,17 @@ impl Metrics {
 
     pub fn set_circuit_open(&self, open: bool) {
         self.inner.circuit_open.set(open as i64);
+    }
+
+    /// The relay's request rate (requests per second); `None`: no limit, the gauge is left out.
+    pub fn set_request_rate(&self, per_second: Option<f64>) {
+        let family = &self.inner.request_rate;
+        match per_second {
+            Some(r) => {
+                family.get_or_create(&Vec::new()).set(r);
+            }
+            None => family.clear(),
+        }
     }
 
     /// The OpenMetrics text of every metric, with the outbox depth and the pause flag read from

@@ -200,7 +200,8 @@ pub struct FakeDigisArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Fault rules, e.g. `status=500,times=1`, `card=34231451,status=400`, `delay_ms=2000`,
-    /// `drop`, `status=429,retry_after=5`, `no_id`, `success_false`. Repeatable; first match wins.
+    /// `drop`, `status=429,retry_after=5`, `no_id`, `success_false`, `rate_limit=20` (429 above
+    /// 20 requests a second). Repeatable; first match wins.
     #[arg(long = "fault", value_name = "RULE")]
     pub faults: Vec<String>,
     /// Token the fake requires in `?token=` (default: accept any).

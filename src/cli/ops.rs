@@ -317,13 +317,20 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         counts.pending, counts.sending, counts.sent, counts.failed, counts.discarded
     );
     println!("last 24 h  {}", stats_line(&stats));
+    if let Some(rate) = crate::health::request_rate(&relays, now) {
+        // As the heartbeats last said: up to one heartbeat interval old.
+        println!(
+            "rate       {} (the live relays together; halved on 429/503 from Digis)",
+            crate::health::rate_text(rate)
+        );
+    }
     if relays.is_empty() {
         println!("relays     none has ever run against this database (start `digis-relay run`)");
     }
     for r in &relays {
         let age = (now - r.heartbeat_at).num_seconds();
         println!(
-            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago{})",
+            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago, {})",
             for_display(&r.relay_id),
             for_display(&r.hostname),
             r.pid,
@@ -334,9 +341,9 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
             age,
             if crate::health::is_live(r, now) {
-                ""
+                crate::health::rate_text(r.request_rate)
             } else {
-                ", not alive"
+                "not alive".into()
             }
         );
     }

@@ -4,7 +4,8 @@
 //! It answers `POST` on any path like Digis does (an external id per accepted member), records
 //! every request, and injects faults chosen by [`FaultRule`]s: status codes, delays, dropped
 //! connections, `Retry-After`, 2xx without an id, 2xx with `Success:false`, huge and slow bodies,
-//! each optionally at random (`percent`).
+//! each optionally at random (`percent`) or only above a request rate (`rate_limit`, 429 by
+//! default).
 //!
 //! Control endpoints for use from another process: `GET /_fake/health`, `GET /_fake/received`,
 //! `GET /_fake/accepted`, `GET /_fake/rules`, `PUT /_fake/rules`.
@@ -89,6 +90,8 @@ impl Received {
 struct ActiveRule {
     rule: FaultRule,
     used: u32,
+    /// For a `rate_limit` rule: the requests it let through in the last second.
+    window: Option<rule::RateWindow>,
 }
 
 struct Inner {
@@ -113,7 +116,11 @@ pub(crate) struct State {
 fn make_rules(rules: Vec<FaultRule>) -> Vec<ActiveRule> {
     rules
         .into_iter()
-        .map(|rule| ActiveRule { rule, used: 0 })
+        .map(|rule| ActiveRule {
+            window: rule.rate_limit.map(rule::RateWindow::new),
+            rule,
+            used: 0,
+        })
         .collect()
 }
 
@@ -126,8 +133,13 @@ impl State {
     /// The first rule matching this body, with its use counted.
     pub(crate) fn take_rule(&self, body: &serde_json::Value) -> Option<FaultRule> {
         let mut inner = self.lock();
+        let now = std::time::Instant::now();
         for r in inner.rules.iter_mut() {
             if r.rule.times.is_some_and(|t| r.used >= t) || !r.rule.filters_match(body) {
+                continue;
+            }
+            // Under its rate: not this rule's request.
+            if r.window.as_mut().is_some_and(|w| w.pass(now)) {
                 continue;
             }
             if let Some(p) = r.rule.percent {
@@ -136,7 +148,7 @@ impl State {
                 }
             }
             r.used += 1;
-            return Some(r.rule.clone());
+            return Some(r.rule.clone().answering());
         }
         None
     }

@@ -51,6 +51,13 @@ pub struct FaultRule {
     /// to the next rule. Lets one rule list mix faults at random, as a soak needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent: Option<u8>,
+    /// Apply only above this many requests per second: a matching request is let through
+    /// (on to the next rule) while fewer than N matching requests were let through in the last
+    /// second (a sliding window), and answered by this rule otherwise, 429 without
+    /// `Retry-After` unless the rule says another answer. Digis's own rate limit, as a client
+    /// that sends too fast meets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -67,7 +74,7 @@ pub struct FaultRuleError {
 
 const KEYS: &str =
     "card, subscription, status, delay_ms, drop, retry_after, no_id, success_false, \
-                    body_bytes, slow_body_ms, percent, message, times";
+                    body_bytes, slow_body_ms, percent, rate_limit, message, times";
 
 impl FaultRule {
     /// Checks combinations that cannot mean anything; `Err` is the reason.
@@ -115,7 +122,19 @@ impl FaultRule {
                 return Err(format!("percent={p} is not a chance of 1 to 100"));
             }
         }
+        if self.rate_limit == Some(0) {
+            return Err("rate_limit=0 would refuse every request (use status=429)".into());
+        }
         Ok(())
+    }
+
+    /// The rule as it answers: a `rate_limit` rule that says no answer of its own answers 429.
+    pub(crate) fn answering(mut self) -> FaultRule {
+        let says = self.status.is_some() || self.drop || self.no_id || self.success_false;
+        if self.rate_limit.is_some() && !says {
+            self.status = Some(429);
+        }
+        self
     }
 
     /// Whether the filters accept a request with these `ExtInfo1` / `ExtInfo20` values.
@@ -262,6 +281,14 @@ impl FromStr for FaultRule {
                         "a chance of 1 to 100",
                     )?)
                 }
+                "rate_limit" => {
+                    r.rate_limit = Some(parse_num(
+                        s,
+                        key,
+                        needs_value(value)?,
+                        "a number of requests per second",
+                    )?)
+                }
                 "drop" => r.drop = parse_flag(s, key, value)?,
                 "no_id" => r.no_id = parse_flag(s, key, value)?,
                 "success_false" => r.success_false = parse_flag(s, key, value)?,
@@ -315,6 +342,9 @@ impl fmt::Display for FaultRule {
         if let Some(p) = self.percent {
             parts.push(format!("percent={p}"));
         }
+        if let Some(r) = self.rate_limit {
+            parts.push(format!("rate_limit={r}"));
+        }
         if let Some(t) = self.times {
             parts.push(format!("times={t}"));
         }
@@ -326,6 +356,46 @@ impl fmt::Display for FaultRule {
             return f.write_str("pass");
         }
         f.write_str(&parts.join(","))
+    }
+}
+
+/// The requests a `rate_limit` rule let through in the last second. Pure: the caller passes
+/// the time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateWindow {
+    limit: usize,
+    /// Oldest first; never more than `limit`.
+    passed: std::collections::VecDeque<std::time::Instant>,
+}
+
+/// The sliding window of a `rate_limit` rule.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl RateWindow {
+    pub(crate) fn new(limit: u32) -> RateWindow {
+        RateWindow {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            passed: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Whether a request at `now` is under the limit (and is then counted).
+    pub(crate) fn pass(&mut self, now: std::time::Instant) -> bool {
+        while let Some(first) = self.passed.front() {
+            // `checked_add`: an instant near the end of time is simply still in the window.
+            match first.checked_add(RATE_WINDOW) {
+                Some(end) if end <= now => {
+                    self.passed.pop_front();
+                }
+                _ => break,
+            }
+        }
+        if self.passed.len() < self.limit {
+            self.passed.push_back(now);
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -444,6 +514,43 @@ mod tests {
         }
         let e = "percent=abc".parse::<FaultRule>().unwrap_err();
         assert!(e.to_string().contains("chance"), "{e}");
+    }
+
+    #[test]
+    fn rate_limit_parses_and_answers_429_by_default() {
+        let r: FaultRule = "rate_limit=20".parse().unwrap();
+        assert_eq!(r.rate_limit, Some(20));
+        assert_eq!(r.clone().answering().status, Some(429));
+        assert_eq!(r.to_string().parse::<FaultRule>().unwrap(), r);
+        let r: FaultRule = "rate_limit=5,status=503,retry_after=1".parse().unwrap();
+        assert_eq!(r.answering().status, Some(503));
+        assert!("rate_limit=0".parse::<FaultRule>().is_err());
+        let e = "rate_limit=fast".parse::<FaultRule>().unwrap_err();
+        assert!(e.to_string().contains("requests per second"), "{e}");
+        // A plain rule is not changed by `answering`.
+        assert_eq!(
+            "no_id".parse::<FaultRule>().unwrap().answering().status,
+            None
+        );
+    }
+
+    #[test]
+    fn the_rate_window_lets_n_through_per_sliding_second() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut w = RateWindow::new(3);
+        assert!(w.pass(ms(0)) && w.pass(ms(100)) && w.pass(ms(200)));
+        // The fourth within the same second is over the limit, and is not counted.
+        assert!(!w.pass(ms(300)));
+        assert!(!w.pass(ms(999)));
+        // One second after the first, its place is free again: one more, not three.
+        assert!(w.pass(ms(1000)));
+        assert!(!w.pass(ms(1050)));
+        assert!(w.pass(ms(1100)));
+        // After a quiet second the whole allowance is back.
+        assert!(w.pass(ms(5000)) && w.pass(ms(5000)) && w.pass(ms(5000)));
+        assert!(!w.pass(ms(5000)));
     }
 
     #[test]

@@ -244,6 +244,7 @@ async fn healthz(State(st): State<AppState>) -> Response {
                 "detail": r.detail,
                 "heartbeat_age_seconds": (now - r.heartbeat_at).num_seconds().max(0),
                 "heartbeat_ms": r.heartbeat_ms,
+                "request_rate": r.request_rate,
                 "alive": crate::health::is_live(r, now),
             })
         })

@@ -31,6 +31,7 @@ pub use backoff::Backoff;
 pub use circuit::{Circuit, CircuitState};
 use completer::Pipe;
 use limiter::RateLimiter;
+pub use limiter::MIN_RATE;
 pub use observer::{NoObserver, Observer};
 
 use crate::config::Config;
@@ -83,7 +84,8 @@ pub struct Relay {
     relay_id: String,
     synclog: Arc<SyncLog>,
     observer: Arc<dyn Observer>,
-    limiter: RateLimiter,
+    /// Shared with the heartbeat task, which writes the current rate.
+    limiter: Arc<RateLimiter>,
     backoff: Backoff,
     circuit: Mutex<Circuit>,
     started_at: DateTime<Utc>,
@@ -201,7 +203,7 @@ impl Relay {
         };
         let r = &config.relay;
         Ok(Relay {
-            limiter: RateLimiter::new(r.max_requests_per_second),
+            limiter: Arc::new(RateLimiter::new(r.max_requests_per_second)),
             backoff: Backoff {
                 base: Duration::from_millis(r.backoff_base_ms),
                 cap: Duration::from_millis(r.backoff_max_ms),
@@ -277,6 +279,7 @@ impl Relay {
             relay_id: self.relay_id.clone(),
             started_at: self.started_at,
             status: self.status.clone(),
+            limiter: self.limiter.clone(),
             heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
         }
     }
@@ -376,6 +379,7 @@ impl Relay {
     ) -> Result<Tally, StorageError> {
         let wake = self.storage.wakeup();
         let heartbeat_every = Duration::from_millis(self.config.relay.heartbeat_ms);
+        self.observer.request_rate(self.limiter.rate());
         self.prune().await;
         self.heartbeat().await?;
         let hb_stop = CancellationToken::new();
@@ -491,6 +495,7 @@ struct HeartbeatCtx {
     relay_id: String,
     started_at: DateTime<Utc>,
     status: Arc<Mutex<(RelayState, Option<String>)>>,
+    limiter: Arc<RateLimiter>,
     heartbeat_ms: i64,
 }
 
@@ -512,6 +517,7 @@ impl HeartbeatCtx {
                 state,
                 detail,
                 heartbeat_ms: Some(self.heartbeat_ms),
+                request_rate: self.limiter.rate(),
             })
             .await
     }

@@ -13,6 +13,8 @@ pub trait Observer: Send + Sync {
     fn success(&self, _at: DateTime<Utc>) {}
     /// The relay's state changed.
     fn state(&self, _paused: bool, _circuit_open: bool) {}
+    /// The relay's request rate changed (requests per second; `None`: no limit).
+    fn request_rate(&self, _per_second: Option<f64>) {}
 }
 
 pub struct NoObserver;
@@ -29,5 +31,8 @@ impl Observer for crate::metrics::Metrics {
     fn state(&self, paused: bool, circuit_open: bool) {
         self.set_paused(paused);
         self.set_circuit_open(circuit_open);
+    }
+    fn request_rate(&self, per_second: Option<f64>) {
+        self.set_request_rate(per_second);
     }
 }

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::Pipe;
 use super::decide::{after_send, precheck, Decision, SELF_PAUSE_PREFIX};
+use super::limiter::Verdict;
 use super::Relay;
 use crate::digis::{Answer, DigisClient};
 use crate::domain::{GiveBack, RelayState};
@@ -78,9 +79,12 @@ impl Relay {
         if let Some(why) = self.give_back_now(shutdown) {
             return Ok(Step::GiveBack(why));
         }
-        self.limiter.acquire().await;
+        let sent_at = self.limiter.acquire().await;
         let answer = client.send(&payload).await;
         let now = Utc::now();
+        if let Some(rate) = self.limiter.answered(sent_at, Verdict::of(&answer)) {
+            self.observer.request_rate(Some(rate));
+        }
         self.observe_answer(&answer, now).await?;
         if let Answer::Accepted {
             warning: Some(w), ..
@@ -130,6 +134,13 @@ impl Relay {
         {
             let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
             match answer {
+                // Digis is up and asks us to slow down: the rate answers that (it was just
+                // cut). Counted as a failure, the run of 429s a burst brings would open the
+                // circuit at the start of every drain above Digis's limit. Without a limit
+                // there is no rate to cut, and the circuit is the only brake.
+                Answer::RetryLater {
+                    status: Some(429), ..
+                } if self.limiter.rate().is_some() => {}
                 Answer::RetryLater { .. } => {
                     if circuit.failure(now) {
                         tracing::warn!(

@@ -402,6 +402,7 @@ macro_rules! storage_impl {
                     .bind(info.state.as_str())
                     .bind(&info.detail)
                     .bind(info.heartbeat_ms)
+                    .bind(info.request_rate.map(crate::storage::rows::rate_milli))
                     .execute(&mut *tx)
                     .await
                     .ctx("writing a heartbeat")?;

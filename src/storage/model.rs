@@ -334,6 +334,9 @@ pub struct RelayInfo {
     /// The relay's own heartbeat interval: it is live while its last heartbeat is younger than
     /// a few of these (`crate::health::LIVENESS_FACTOR`). `None`: written by an older version.
     pub heartbeat_ms: Option<i64>,
+    /// Requests per second the relay allowed itself at its last heartbeat (it adapts to
+    /// Digis's 429/503 answers). `None`: no limit, or written by an older version.
+    pub request_rate: Option<f64>,
 }
 
 /// Keyset-paged listing of the outbox, newest first.

@@ -170,6 +170,13 @@ pub(crate) fn event_row(r: &impl StoredRow) -> Result<EventRow> {
     })
 }
 
+/// A request rate as stored: thousandths of a request per second, saturating (a rate is never
+/// negative or beyond `u32::MAX` requests per second, but a float must not be trusted to be).
+pub(crate) fn rate_milli(per_second: f64) -> i64 {
+    // `as` saturates and maps NaN to 0.
+    (per_second * 1000.0).round() as i64
+}
+
 pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
     let c = "reading relays";
     Ok(RelayInfo {
@@ -182,6 +189,11 @@ pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
         state: RelayState::from(r.text("state").ctx(c)?.as_str()),
         detail: r.opt_text("detail").ctx(c)?,
         heartbeat_ms: r.opt_int("heartbeat_ms").ctx(c)?,
+        // Stored in thousandths, an integer, so both databases read it back alike.
+        request_rate: r
+            .opt_int("request_rate_milli")
+            .ctx(c)?
+            .map(|m| m as f64 / 1000.0),
     })
 }
 

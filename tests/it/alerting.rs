@@ -733,6 +733,7 @@ fn dashboard_queries_only_exported_metrics(samples: &[Sample]) {
         "digis_relay_circuit_open",
         "digis_outbox_oldest_pending_age_seconds",
         "digis_last_success_timestamp_seconds",
+        "digis_relay_request_rate",
     ] {
         assert!(used.contains(n), "no panel shows {n}");
     }

@@ -64,6 +64,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
             state: "running".into(),
             detail: None,
             heartbeat_ms: Some(5_000),
+            request_rate: None,
         })
         .await
         .unwrap();

@@ -98,6 +98,7 @@ fn relay_row(id: &str, age_s: i64, heartbeat_ms: Option<i64>) -> RelayInfo {
         state: "running".into(),
         detail: None,
         heartbeat_ms,
+        request_rate: None,
     }
 }
 

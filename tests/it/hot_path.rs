@@ -206,7 +206,7 @@ async fn a_claim_never_takes_back_a_row_its_relay_still_holds(db: TestDb) {
 }
 
 /// Many subscriptions of `per` members each, `n` rows in all, in person order.
-async fn members(db: &TestDb, n: i64) {
+pub async fn members(db: &TestDb, n: i64) {
     let per = 10;
     for s in 0..(n + per - 1) / per {
         let persons: Vec<i64> = (s * per + 1..=((s + 1) * per).min(n)).collect();

@@ -707,6 +707,7 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
         state: "circuit_open".into(),
         detail: Some("5 failures in a row".into()),
         heartbeat_ms: Some(5_000),
+        request_rate: None,
     })
     .await
     .unwrap();
@@ -857,6 +858,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
             state: "running".into(),
             detail: None,
             heartbeat_ms: Some(60_000),
+            request_rate: None,
         })
         .await
         .unwrap();
@@ -1004,6 +1006,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
         state: state.into(),
         detail: None,
         heartbeat_ms: Some(5_000),
+        request_rate: None,
     };
     for r in [
         row("fresh", 1, "running"),

@@ -18,6 +18,7 @@ mod hot_path;
 mod http_export;
 mod leases;
 mod log_http_edges;
+mod polite_client;
 mod prune_running;
 mod relay_outcomes;
 mod relay_service;

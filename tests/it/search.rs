@@ -71,6 +71,7 @@ async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
         state: "running".into(),
         detail: None,
         heartbeat_ms: Some(5_000),
+        request_rate: None,
     })
     .await
     .unwrap();
@@ -624,6 +625,7 @@ async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
         state: state.into(),
         detail: Some(format!("{state} for a test")),
         heartbeat_ms: Some(every_ms),
+        request_rate: None,
     };
     s.heartbeat(&relay("slow", "running", 45, 60_000))
         .await

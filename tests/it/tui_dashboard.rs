@@ -113,7 +113,38 @@ fn relay(id: &str, state: &str, detail: Option<&str>, age_s: i64) -> RelayInfo {
         state: state.into(),
         detail: detail.map(Into::into),
         heartbeat_ms: Some(5_000),
+        request_rate: Some(9.5),
     }
+}
+
+/// The header shows the rate Digis is sent at most: the live relays' rates summed (a dead
+/// relay's last rate is not), or `no limit` when a live relay has none.
+#[test]
+fn the_header_shows_the_live_relays_request_rate() {
+    let mut app = fixture(30);
+    let with = |id, rate, age_s| RelayInfo {
+        request_rate: rate,
+        ..relay(id, "running", None, age_s)
+    };
+    app.relays = Some(vec![
+        with("relay-a", Some(7.5), 2),
+        with("relay-b", Some(5.0), 1),
+        with("relay-dead", Some(40.0), 3_600),
+    ]);
+    let screen = render(&app, 120, 30);
+    assert!(screen.contains("rate 12.5/s"), "{screen}");
+    app.relays = Some(vec![
+        with("relay-a", Some(7.5), 2),
+        with("relay-b", None, 1),
+    ]);
+    let screen = render(&app, 120, 30);
+    assert!(screen.contains("rate: no limit"), "{screen}");
+    app.relays = Some(vec![with("relay-dead", Some(40.0), 3_600)]);
+    let screen = render(&app, 120, 30);
+    assert!(
+        !screen.contains("rate 40") && !screen.contains("no limit"),
+        "{screen}"
+    );
 }
 
 /// A dashboard as it looks with a running relay and a mixed outbox.

@@ -1,4 +1,5 @@
-//! The header: the truth about delivery, the endpoint, counts by state and throughput.
+//! The header: the truth about delivery, the endpoint and request rate, counts by state and
+//! throughput.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
@@ -80,11 +81,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), l1);
 
-    let endpoint = Line::from(vec![
-        Span::raw(" digis    "),
-        Span::raw(app.env.endpoint.clone()),
-        Span::styled(format!("  db {}", app.env.database), theme.dim()),
-    ]);
+    let mut endpoint = vec![Span::raw(" digis    "), Span::raw(app.env.endpoint.clone())];
+    // The live relays' rate together, as their heartbeats last said: what Digis is sent at most.
+    let rate = app
+        .relays
+        .as_deref()
+        .and_then(|r| crate::health::request_rate(r, app.now));
+    if let Some(rate) = rate {
+        // Short: on 80 columns the endpoint leaves little room.
+        endpoint.push(Span::raw(match rate {
+            Some(r) => format!("  rate {r:.1}/s"),
+            None => "  rate: no limit".into(),
+        }));
+    }
+    endpoint.push(Span::styled(
+        format!("  db {}", app.env.database),
+        theme.dim(),
+    ));
+    let endpoint = Line::from(endpoint);
     frame.render_widget(Paragraph::new(endpoint), l2);
 
     let mut spans = vec![Span::raw(" outbox   ")];
