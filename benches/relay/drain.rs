@@ -59,7 +59,8 @@ pub fn drain(kind: Kind, delay_ms: u64, sizes: &Sizes) {
     assert_eq!(
         (after.sent, sent),
         (sizes.rows, sizes.rows),
-        "every row sent: {after:?}, tally {tally:?}"
+        "every row sent: {after:?}, tally {tally:?}; the relay's stderr ends:\n{}",
+        tail(&relay_output(&db, "drain", "stderr"), 40)
     );
     let health = rt.block_on(fake.health());
     assert_eq!(health["accepted"], json!(sizes.rows), "fake: {health}");
@@ -251,4 +252,10 @@ pub async fn claim_and_complete_all(storage: &DynStorage, batch: u32, concurrenc
             })
             .await;
     }
+}
+
+/// The last `n` lines of `text`: enough of a failed relay's stderr to see why it stopped.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

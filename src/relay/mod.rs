@@ -453,7 +453,10 @@ impl Relay {
                 continue;
             }
             if once {
-                if end == RoundEnd::Idle && pipe.held.len() > 0 {
+                // Rows still in work decide: their completions may make rows due again, and a
+                // round blocked only because a group's commit is held (a transient database
+                // error) must not end the run with the backlog still due.
+                if pipe.held.len() > 0 {
                     pipe.held.wait_empty().await;
                     continue;
                 }

@@ -8,7 +8,7 @@ use digis_relay::domain::{
     CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
 };
 use digis_relay::storage::{
-    AttemptRecord, CompleteResult, Completion, ListQuery, PersonFilter, RelayInfo,
+    AttemptRecord, CompleteResult, Completion, CompletionItem, ListQuery, PersonFilter, RelayInfo,
 };
 
 use crate::both_databases;
@@ -27,6 +27,7 @@ fn attempt(relay: &str) -> AttemptRecord {
 both_databases!(
     claim_hands_out_rows_with_their_member,
     concurrent_claimers_never_share_a_row,
+    lease_renewal_and_completions_never_deadlock,
     expired_lease_is_claimed_again_and_stale_completion_refused,
     retry_and_released_and_attempt_history,
     operator_retry_discard_resend,
@@ -129,6 +130,79 @@ async fn concurrent_claimers_never_share_a_row(db: TestDb) {
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'sending' AND attempts = 1")
             .await,
         1000
+    );
+}
+
+/// The relay renews every held row's lease in one statement while its completer commits groups
+/// of the same rows. On PostgreSQL the two once locked rows in opposite orders and deadlocked
+/// (seen in the 20 ms drain bench: "deadlock detected", the completion held, and `run --once`
+/// ended with most rows still due). Each round here renews all rows in descending id order
+/// while groups complete in ascending order, as the two statements' plans did.
+async fn lease_renewal_and_completions_never_deadlock(db: TestDb) {
+    let mut sql = String::from("INSERT INTO business_unit (id, name) VALUES (1, 'U');");
+    for p in 1..=600 {
+        sql.push_str(&format!(
+            "INSERT INTO person (id, unit_id, mobile_number, card_number) VALUES ({p}, 1, '0701234567', '{p}');"
+        ));
+    }
+    for s in 1..=60 {
+        sql.push_str(&format!("INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');"));
+        for u in 0..10 {
+            sql.push_str(&format!(
+                "INSERT INTO subscription_user (subscription_id, person_id) VALUES ({s}, {});",
+                (s - 1) * 10 + u + 1
+            ));
+        }
+    }
+    db.exec(&sql).await;
+    let s = db.storage();
+    let lease = Duration::from_secs(60);
+    let mut claimed = s.claim("relay-a", 600, lease, Utc::now()).await.unwrap();
+    assert_eq!(claimed.len(), 600);
+    claimed.sort_by_key(|c| c.row.id.0);
+    let mut held: Vec<(OutboxId, String)> = claimed
+        .iter()
+        .map(|c| (c.row.id, c.claim_token.clone()))
+        .collect();
+    held.reverse();
+    for (round, group) in claimed.chunks(20).enumerate() {
+        let items: Vec<CompletionItem> = group
+            .iter()
+            .map(|c| {
+                CompletionItem::new(
+                    c,
+                    Completion::Sent {
+                        external_id: Some(format!("x{}", c.row.id.0)),
+                    },
+                    attempt("relay-a"),
+                )
+            })
+            .collect();
+        let renew = {
+            let s = s.clone();
+            let held = held.clone();
+            tokio::spawn(async move {
+                s.renew_lease(&held, Utc::now() + chrono::Duration::seconds(60))
+                    .await
+            })
+        };
+        let complete = {
+            let s = s.clone();
+            tokio::spawn(async move { s.complete_group(&items, &[], Utc::now()).await })
+        };
+        let (renewed, completed) = (renew.await.unwrap(), complete.await.unwrap());
+        renewed.unwrap_or_else(|e| panic!("round {round}: renewal: {e}"));
+        let results = completed.unwrap_or_else(|e| panic!("round {round}: completion: {e}"));
+        assert!(
+            results.iter().all(|r| *r == CompleteResult::Applied),
+            "round {round}: {results:?}"
+        );
+        held.retain(|(id, _)| !group.iter().any(|c| c.row.id == *id));
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'sent'")
+            .await,
+        600
     );
 }
 
