@@ -69,15 +69,16 @@ async fn claim_hands_out_rows_with_their_member(db: TestDb) {
         .is_empty());
 }
 
-async fn concurrent_claimers_never_share_a_row(db: TestDb) {
-    // 1,000 rows: 100 subscriptions of 10 users each.
+/// `subscriptions` ACTIVE subscriptions of 10 users each, in one batch: the triggers queue one
+/// pending row per user.
+async fn queue_subscriptions_of_ten(db: &TestDb, subscriptions: i64) {
     let mut sql = String::from("INSERT INTO business_unit (id, name) VALUES (1, 'U');");
-    for p in 1..=1000 {
+    for p in 1..=subscriptions * 10 {
         sql.push_str(&format!(
             "INSERT INTO person (id, unit_id, mobile_number, card_number) VALUES ({p}, 1, '0701234567', '{p}');"
         ));
     }
-    for s in 1..=100 {
+    for s in 1..=subscriptions {
         sql.push_str(&format!("INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');"));
         for u in 0..10 {
             sql.push_str(&format!(
@@ -87,6 +88,11 @@ async fn concurrent_claimers_never_share_a_row(db: TestDb) {
         }
     }
     db.exec(&sql).await;
+}
+
+async fn concurrent_claimers_never_share_a_row(db: TestDb) {
+    // 1,000 rows: 100 subscriptions of 10 users each.
+    queue_subscriptions_of_ten(&db, 100).await;
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending'")
             .await,
@@ -139,22 +145,7 @@ async fn concurrent_claimers_never_share_a_row(db: TestDb) {
 /// ended with most rows still due). Each round here renews all rows in descending id order
 /// while groups complete in ascending order, as the two statements' plans did.
 async fn lease_renewal_and_completions_never_deadlock(db: TestDb) {
-    let mut sql = String::from("INSERT INTO business_unit (id, name) VALUES (1, 'U');");
-    for p in 1..=600 {
-        sql.push_str(&format!(
-            "INSERT INTO person (id, unit_id, mobile_number, card_number) VALUES ({p}, 1, '0701234567', '{p}');"
-        ));
-    }
-    for s in 1..=60 {
-        sql.push_str(&format!("INSERT INTO subscription (id, status, start_date) VALUES ({s}, 'ACTIVE', '2026-01-01');"));
-        for u in 0..10 {
-            sql.push_str(&format!(
-                "INSERT INTO subscription_user (subscription_id, person_id) VALUES ({s}, {});",
-                (s - 1) * 10 + u + 1
-            ));
-        }
-    }
-    db.exec(&sql).await;
+    queue_subscriptions_of_ten(&db, 60).await;
     let s = db.storage();
     let lease = Duration::from_secs(60);
     let mut claimed = s.claim("relay-a", 600, lease, Utc::now()).await.unwrap();
