@@ -195,14 +195,14 @@ async fn each_layer_overrides_the_one_below(db: TestDb) {
     };
     let svc = run(&[], None);
     assert_eq!(svc.addr.ip().to_string(), "127.0.0.2", "from the file");
-    assert!(svc.terminate().0.success());
+    svc.stop_gracefully();
     let svc = run(&env_more, None);
     assert_eq!(
         svc.addr.ip().to_string(),
         "127.0.0.3",
         "from the environment"
     );
-    assert!(svc.terminate().0.success());
+    svc.stop_gracefully();
     let svc = run(&env_more, Some("127.0.0.1:0"));
     assert_eq!(svc.addr.ip().to_string(), "127.0.0.1", "from --listen");
     // What it serves is the flag's database.
@@ -213,7 +213,7 @@ async fn each_layer_overrides_the_one_below(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(health["pause_reason"], "layer --database-url", "{health}");
-    assert!(svc.terminate().0.success());
+    svc.stop_gracefully();
 
     // The file itself: ./digis-relay.toml < DIGIS_RELAY_CONFIG < --config.
     write_file(&dir.join("digis-relay.toml"), &file_db.url, dir, "cwd");

@@ -1209,5 +1209,5 @@ async fn metrics_count_what_the_service_did(db: TestDb) {
     )
     .await;
     assert!(retries >= 3.0, "{retries}");
-    assert!(svc.terminate().0.success());
+    svc.stop_gracefully();
 }

@@ -507,3 +507,20 @@ async fn postgres_notify_reaches_the_wakeup() {
         "the trigger's NOTIFY did not reach the relay's wake-up"
     );
 }
+
+/// A SIGTERM that arrives as soon as the service says where it listens stops it gracefully
+/// (exit 0). The SIGTERM handler used to be installed by a task that had not always run yet by
+/// then, so the signal's default action killed the process mid-start (seen once in ten CI runs,
+/// in `config_layers`). Each start is a fresh chance at that race, so the test starts twenty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_the_listen_line_stops_gracefully() {
+    let db = TestDb::sqlite().await;
+    let config = write_config(
+        &db,
+        "http://127.0.0.1:9/",
+        "[relay]\npoll_interval_ms = 60000\n",
+    );
+    for _ in 0..20 {
+        RunningService::start(&config).stop_gracefully();
+    }
+}

@@ -497,6 +497,15 @@ impl RunningService {
         }
         (status, self.stderr())
     }
+
+    /// SIGTERM, and it must exit 0 (its status and stderr in the message otherwise).
+    pub fn stop_gracefully(self) {
+        let (status, stderr) = self.terminate();
+        assert!(
+            status.success(),
+            "SIGTERM ended it with {status}:\n{stderr}"
+        );
+    }
 }
 
 impl Drop for RunningService {
