@@ -69,6 +69,8 @@ pub struct RelayConfig {
     pub lease_ms: u64,
     pub poll_interval_ms: u64,
     pub retention_days: u32,
+    /// A running relay prunes at start and then this often (when `retention_days` is not 0).
+    pub prune_interval_ms: u64,
     /// Consecutive retryable failures that open the circuit.
     pub circuit_failure_threshold: u32,
     /// How long the circuit stays open before one probe request.
@@ -164,6 +166,7 @@ impl Default for RelayConfig {
             lease_ms: 60_000,
             poll_interval_ms: 5_000,
             retention_days: 90,
+            prune_interval_ms: 3_600_000,
             circuit_failure_threshold: 5,
             circuit_open_ms: 60_000,
             config_error_probe_ms: 300_000,
@@ -311,6 +314,7 @@ impl Config {
             ("relay.backoff_base_ms", r.backoff_base_ms),
             ("relay.lease_ms", r.lease_ms),
             ("relay.poll_interval_ms", r.poll_interval_ms),
+            ("relay.prune_interval_ms", r.prune_interval_ms),
             (
                 "relay.circuit_failure_threshold",
                 r.circuit_failure_threshold as u64,
@@ -342,6 +346,7 @@ impl Config {
             ("relay.backoff_max_ms", r.backoff_max_ms),
             ("relay.lease_ms", r.lease_ms),
             ("relay.poll_interval_ms", r.poll_interval_ms),
+            ("relay.prune_interval_ms", r.prune_interval_ms),
             ("relay.circuit_open_ms", r.circuit_open_ms),
             ("relay.config_error_probe_ms", r.config_error_probe_ms),
             ("relay.heartbeat_ms", r.heartbeat_ms),

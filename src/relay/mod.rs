@@ -432,6 +432,7 @@ impl Relay {
         wake: &tokio::sync::Notify,
     ) -> Result<(), StorageError> {
         let poll = Duration::from_millis(self.config.relay.poll_interval_ms);
+        let prune_every = Duration::from_millis(self.config.relay.prune_interval_ms);
         let mut last_prune = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
@@ -449,6 +450,11 @@ impl Relay {
                     RoundEnd::Blocked
                 }
             };
+            // Checked after busy rounds too, so a relay that is rarely idle still prunes.
+            if last_prune.elapsed() >= prune_every {
+                self.prune().await;
+                last_prune = tokio::time::Instant::now();
+            }
             if matches!(end, RoundEnd::Worked(_)) {
                 continue;
             }
@@ -461,10 +467,6 @@ impl Relay {
                     continue;
                 }
                 return Ok(());
-            }
-            if last_prune.elapsed() > Duration::from_secs(3600) {
-                self.prune().await;
-                last_prune = tokio::time::Instant::now();
             }
             tracing::debug!(
                 "relay {}: idle until a wake-up or {} ms",

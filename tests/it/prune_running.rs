@@ -1,7 +1,7 @@
 //! Pruning by a running relay, through the real binary on both databases (ARCHITECTURE.md: the
-//! loop prunes at start and then at most once an hour, `retention_days`): sent and discarded
-//! rows older than the retention go; open, failed and recent rows stay, and so does the
-//! record that Digis has a member.
+//! loop prunes at start and then every `prune_interval_ms`, `retention_days`): sent and
+//! discarded rows older than the retention go; open, failed and recent rows stay, and so does
+//! the record that Digis has a member.
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,7 +13,10 @@ use crate::common::{eventually, RunningService, TestDb};
 use crate::leases::{fake, relay_config};
 use crate::relay_outcomes::all_rows;
 
-both_databases!(a_running_relay_prunes_old_finished_rows_only);
+both_databases!(
+    a_running_relay_prunes_old_finished_rows_only,
+    a_running_relay_prunes_again_every_interval
+);
 
 async fn a_running_relay_prunes_old_finished_rows_only(db: TestDb) {
     for s in 1..=7 {
@@ -93,6 +96,54 @@ async fn a_running_relay_prunes_old_finished_rows_only(db: TestDb) {
     assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains("pruned 2 sent/discarded rows older than 30 days"),
+        "{stderr}"
+    );
+}
+
+/// Rows that grow old while the relay runs go at its next prune, not only at start (the interval
+/// was a hard-coded hour before `prune_interval_ms`, so no test reached a second prune).
+async fn a_running_relay_prunes_again_every_interval(db: TestDb) {
+    for s in 1..=2 {
+        db.active_with(s, &[s]).await;
+    }
+    let fake = fake(&[]).await;
+    let svc = RunningService::start(&relay_config(
+        &db,
+        "repruner",
+        &fake.base_url(),
+        "[relay]\nrelay_id = \"repruner\"\nretention_days = 30\nprune_interval_ms = 200\n\
+         poll_interval_ms = 100\nmax_requests_per_second = 0\n",
+    ));
+    // Both rows sent: the start-up prune is long over, and they are recent, so they stay.
+    eventually("both rows were sent", Duration::from_secs(60), || async {
+        let rows = all_rows(&db).await;
+        (rows.len() == 2 && rows.iter().all(|r| r.state == OutboxState::Sent)).then_some(())
+    })
+    .await;
+    // One of them now looks 100 days old: only a prune after the start-up one can take it.
+    db.exec(&format!(
+        "UPDATE digis_outbox SET updated_at = '{}' WHERE subscription_id = 1;",
+        storage_time_text(Utc::now() - chrono::Duration::days(100))
+    ))
+    .await;
+    eventually(
+        "the row that grew old was pruned by a later prune",
+        Duration::from_secs(60),
+        || async {
+            let subs: Vec<i64> = all_rows(&db)
+                .await
+                .iter()
+                .map(|r| r.subscription_id.0)
+                .collect();
+            (subs == [2]).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(fake.received().len(), 2, "each row was sent once");
+    let (status, stderr) = svc.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pruned 1 sent/discarded rows older than 30 days"),
         "{stderr}"
     );
 }
