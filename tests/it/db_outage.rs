@@ -54,14 +54,14 @@ async fn outage(admin: &mut sqlx::PgConnection, name: &str, length: Duration) {
         .unwrap();
 }
 
-fn spawn_run(config: &std::path::Path) -> std::process::Child {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
+    crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 async fn wait_for_requests(fake: &FakeHandle, n: usize) {
@@ -92,7 +92,7 @@ async fn wait_until_sent(db: &TestDb, n: usize, within: Duration) {
     }
 }
 
-fn stop(mut child: std::process::Child) {
+fn stop(mut child: crate::common::KillOnDrop) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -330,13 +330,13 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
          max_requests_per_second = 0\n[export]\nlisten = \"\"\n",
     );
     let stderr_path = db.dir.path().join("run-once.stderr");
-    let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run", "--once"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
     eventually(
         "the relay holding a group",
         Duration::from_secs(60),

@@ -474,14 +474,14 @@ async fn sqlite_a_save_by_another_process_wakes_an_idle_relay() {
         "[relay]\npoll_interval_ms = 600000\nheartbeat_ms = 60000\n[export]\nlisten = \"\"\n",
     );
     let stderr = db.dir.path().join("relay.stderr");
-    let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("DIGIS_RELAY_LOG", "debug")
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env("DIGIS_RELAY_LOG", "debug")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap()),
+    );
     for (n, sub) in [(1, 1), (2, 2)] {
         // Idle: its rounds are over and it waits (a save during a round would be found by the
         // round itself, proving nothing).
@@ -489,9 +489,6 @@ async fn sqlite_a_save_by_another_process_wakes_an_idle_relay() {
         let saved = Instant::now();
         db.active_with(sub, &[sub]).await;
         let woke = fake.wait_for_requests(n, Duration::from_secs(20)).await;
-        if !woke {
-            let _ = child.kill();
-        }
         assert!(
             woke,
             "save {n} was not sent within 20 s (the poll is 10 min)"

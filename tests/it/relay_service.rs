@@ -17,13 +17,13 @@ use crate::relay_outcomes::{all_rows, config_for, relay, service, TOKEN};
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
 /// `digis-relay run` as a service, quiet, with this configuration.
-fn spawn_run(config: &std::path::Path) -> std::process::Child {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
+    crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 async fn ok_server() -> MockServer {

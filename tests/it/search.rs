@@ -1116,13 +1116,13 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
         &fake.base_url(),
         "log_compress_after_days = 7\n[relay]\npoll_interval_ms = 100\n[export]\nlisten = \"\"\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let gz = |days: i64| dir.join(format!("{FILE_NAME}.{}.gz", day(days)));
     let plain = |days: i64| dir.join(format!("{FILE_NAME}.{}", day(days)));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use digis_relay::storage::Counts;
 use sqlx::AssertSqlSafe;
 
-use crate::common::{Kind, TestDb};
+use crate::common::{KillOnDrop, Kind, TestDb};
 
 /// The Digis token of every run: the leak scan looks for it everywhere.
 pub const TOKEN: &str = "RELIABILITY-SECRET-9d41c7e2";
@@ -133,18 +133,18 @@ pub fn out_dir(db: &TestDb) -> PathBuf {
 }
 
 /// `digis-relay run` (the service) with this configuration, its output kept in `out/`.
-pub fn spawn_run(db: &TestDb, config: &Path, tag: &str) -> Child {
+pub fn spawn_run(db: &TestDb, config: &Path, tag: &str) -> KillOnDrop {
     let out = out_dir(db);
     let n = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
     let stdout = std::fs::File::create(out.join(format!("{tag}-{n}.stdout"))).unwrap();
     let stderr = std::fs::File::create(out.join(format!("{tag}-{n}.stderr"))).unwrap();
-    Command::new(bin())
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("DIGIS_RELAY_LOG", "debug")
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("start the relay")
+    KillOnDrop::spawn(
+        Command::new(bin())
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env("DIGIS_RELAY_LOG", "debug")
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr)),
+    )
 }
 
 /// `digis-relay ARGS…` to completion, output kept in `out/`.
@@ -172,7 +172,7 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 /// Stops a service run with SIGTERM and checks it exits cleanly.
-pub fn stop(mut child: Child) {
+pub fn stop(mut child: KillOnDrop) {
     signal(child.id(), "TERM");
     let status = child.wait().unwrap();
     assert!(

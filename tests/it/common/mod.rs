@@ -516,3 +516,36 @@ impl Drop for RunningService {
         }
     }
 }
+
+/// A process a test started itself, killed when the guard drops while it still runs: a test
+/// that panics before stopping its relay would otherwise leave it holding its database and a
+/// share of the CPU for the rest of the suite.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    pub fn spawn(cmd: &mut std::process::Command) -> KillOnDrop {
+        KillOnDrop(cmd.spawn().expect("starting the binary"))
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
