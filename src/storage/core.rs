@@ -1,6 +1,6 @@
 //! The storage methods both databases share, written once. A backend provides its pool, its
 //! [`Sql`](super::sql::Sql), how a write transaction starts, and the few operations that truly
-//! differ (the claim statement's transaction, the wake-up after an operator action); the
+//! differ (the wake-up after an operator action, watching for commits); the
 //! [`storage_impl!`] macro then writes its whole `Storage` impl from the code here.
 //!
 //! Why a macro and not generic functions over `sqlx::Database`: the bounds sqlx 0.9 needs for
@@ -14,12 +14,12 @@
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
-//! - inherent async methods `claim_ids` (the claim statement) and `poke` (wake the relays
-//!   after an operator action), and `watch_commits` (start whatever turns other processes'
+//! - inherent async method `poke` (wake the relays after an operator action), and
+//!   `watch_commits` (start whatever turns other processes'
 //!   commits into wake-ups, called by `wakeup`).
 //!
-//! The hot path is set-based (ARCHITECTURE.md, Delivery path): the backend claims, `claim` here
-//! reads the claimed rows with their member and `digis` rows in three statements whatever
+//! The hot path is set-based (ARCHITECTURE.md, Delivery path): a claim is one transaction that
+//! marks the rows and reads them with their member and `digis` rows in three statements whatever
 //! their number, and `complete_group` ends a whole group of rows in one transaction of three
 //! statements (outbox rows, accepted pairs, attempts), each row guarded by its claim token.
 //! Lease renewal and release are one statement for every held row.
@@ -59,25 +59,60 @@ macro_rules! storage_impl {
             }
 
             async fn rows_by_ids(&self, ids: &[i64]) -> $crate::storage::Result<Vec<OutboxRow>> {
+                let mut conn = self.pool.acquire().await.ctx("reading outbox rows")?;
+                Self::rows_by_ids_on(&mut conn, ids).await
+            }
+
+            async fn rows_by_ids_on(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                ids: &[i64],
+            ) -> $crate::storage::Result<Vec<OutboxRow>> {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
                 let rows = sqlx::query(Self::SQL.outbox_by_ids)
                     .bind($crate::storage::lists::IdList(ids.to_vec()))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *conn)
                     .await
                     .ctx("reading outbox rows")?;
                 rows.iter().map(rows::outbox_row).collect()
             }
 
-            /// The member and `digis` rows of claimed rows, which the relay needs to send them.
-            async fn claimed(
-                &self,
+            /// The claim statement inside `tx`: marks due rows `sending` under `token`, charges
+            /// each an attempt and returns their ids (SQLite: `BEGIN IMMEDIATE` keeps a second
+            /// claimer out; PostgreSQL: `FOR UPDATE SKIP LOCKED` gives concurrent relays
+            /// disjoint rows).
+            async fn claim_ids_in(
+                tx: &mut Tx,
+                relay_id: &str,
+                limit: u32,
+                until: DateTime<Utc>,
+                token: &str,
+                now: DateTime<Utc>,
+                held: $crate::storage::lists::WordList,
+            ) -> $crate::storage::Result<Vec<i64>> {
+                sqlx::query_scalar(Self::SQL.claim)
+                    .bind(relay_id)
+                    .bind(StoredTime(until))
+                    .bind(token)
+                    .bind(StoredTime(now))
+                    .bind(limit as i64)
+                    .bind(held)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .ctx("claiming outbox rows")
+            }
+
+            /// The member and `digis` rows of claimed rows, which the relay needs to send them,
+            /// read inside the claim's transaction: if they cannot be read, the claim is rolled
+            /// back instead of leaving rows `sending` that no relay holds until their lease ends.
+            async fn claimed_in(
+                tx: &mut Tx,
                 ids: &[i64],
                 token: &str,
             ) -> $crate::storage::Result<Vec<ClaimedRow>> {
                 use $crate::storage::lists::{json_chunks, PairKey};
-                let rows = self.rows_by_ids(ids).await?;
+                let rows = Self::rows_by_ids_on(&mut **tx, ids).await?;
                 let pairs = rows.iter().filter(|r| r.defect.is_none()).map(|r| PairKey {
                     subscription_id: r.subscription_id.0,
                     person_id: r.person_id.0,
@@ -89,7 +124,7 @@ macro_rules! storage_impl {
                     members.extend(
                         sqlx::query(Self::SQL.members_of_pairs)
                             .bind(pairs.clone())
-                            .fetch_all(&self.pool)
+                            .fetch_all(&mut **tx)
                             .await
                             .ctx("reading members of claimed rows")?
                             .iter()
@@ -100,16 +135,16 @@ macro_rules! storage_impl {
                     // reconcile), scanned the whole table for every claim once it had grown
                     // (seen in the drain bench: 6 ms a claim at 100,000 rows, 0.7 s at 50,000
                     // in a nested loop). Planning it costs well under a millisecond.
-                    for r in sqlx::query(Self::SQL.digis_of_pairs)
-                        .persistent(false)
-                        .bind(pairs)
-                        .fetch_all(&self.pool)
-                        .await
-                        .ctx("reading digis rows")?
-                        .iter()
-                    {
-                        synced.push(rows::digis_row(r)?);
-                    }
+                    synced.extend(
+                        sqlx::query(Self::SQL.digis_of_pairs)
+                            .persistent(false)
+                            .bind(pairs)
+                            .fetch_all(&mut **tx)
+                            .await
+                            .ctx("reading digis rows")?
+                            .iter()
+                            .map(rows::digis_read),
+                    );
                 }
                 Ok(assemble_claims(rows, members, synced, token))
             }
@@ -335,10 +370,12 @@ macro_rules! storage_impl {
                 let token = uuid::Uuid::new_v4().to_string();
                 let until = $crate::storage::time::saturating_add(now, lease);
                 let held = $crate::storage::lists::WordList(held_tokens.to_vec());
-                let ids = self
-                    .claim_ids(relay_id, limit, until, &token, now, held)
-                    .await?;
-                self.claimed(&ids, &token).await
+                let mut tx = self.write_tx().await?;
+                let ids =
+                    Self::claim_ids_in(&mut tx, relay_id, limit, until, &token, now, held).await?;
+                let claimed = Self::claimed_in(&mut tx, &ids, &token).await?;
+                tx.commit().await.ctx("committing a claim")?;
+                Ok(claimed)
             }
 
             async fn renew_lease(

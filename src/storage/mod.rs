@@ -343,7 +343,7 @@ pub const RELAY_TABLES: [&str; 6] = [
 fn assemble_claims(
     rows: Vec<OutboxRow>,
     members: Vec<MemberRead>,
-    synced: Vec<DigisRow>,
+    synced: Vec<DigisRead>,
     token: &str,
 ) -> Vec<ClaimedRow> {
     use std::collections::HashMap;
@@ -365,9 +365,15 @@ fn assemble_claims(
             }
         }
     }
-    let synced_by_pair: HashMap<(i64, i64), DigisRow> = synced
+    let synced_by_pair: HashMap<(i64, i64), DigisRead> = synced
         .into_iter()
-        .map(|d| ((d.subscription_id.0, d.person_id.0), d))
+        .filter_map(|d| {
+            let key = match &d {
+                Ok(d) => Some((d.subscription_id.0, d.person_id.0)),
+                Err(e) => e.subscription.int().zip(e.person.int()),
+            };
+            key.map(|k| (k, d))
+        })
         .collect();
     rows.into_iter()
         .map(|mut row| {
@@ -385,7 +391,23 @@ fn assemble_claims(
                     None => {}
                 }
             }
-            let synced = synced_by_pair.get(&key).cloned();
+            let synced = match synced_by_pair.get(&key) {
+                Some(Ok(d)) => Some(d.clone()),
+                // The pair is in `digis`, so Digis accepted it once and it must not be sent
+                // again; but its row cannot be read to say when, so the row fails, naming the
+                // column, for a person to fix. A resend is sent whatever `digis` holds (and
+                // rewrites the row).
+                Some(Err(d)) => {
+                    if row.defect.is_none() && !row.resend {
+                        row.defect = Some(Box::new(RowDefect {
+                            outbox_id: Some(row.id),
+                            ..d.clone()
+                        }));
+                    }
+                    None
+                }
+                None => None,
+            };
             ClaimedRow {
                 row,
                 claim_token: token.to_string(),

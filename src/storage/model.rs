@@ -153,6 +153,9 @@ impl std::fmt::Display for RowDefect {
     }
 }
 
+/// A `digis` row as a claim reads it: the row, or why it cannot be read.
+pub type DigisRead = std::result::Result<DigisRow, RowDefect>;
+
 /// A `digis_member` row as read: the row, or why it cannot be read.
 pub type MemberRead = std::result::Result<MemberRow, RowDefect>;
 

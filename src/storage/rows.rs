@@ -11,8 +11,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::decode::{int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
-    AttemptRow, Context, Control, DigisRow, EventRow, FailureGroup, FailureGroupKey, OutboxRow,
-    OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
+    AttemptRow, Context, Control, DigisRead, DigisRow, EventRow, FailureGroup, FailureGroupKey,
+    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
 };
 use crate::domain::{
     Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
@@ -140,6 +140,46 @@ pub(crate) fn digis_row(r: &impl StoredRow) -> Result<DigisRow> {
         person_id: PersonId(r.int("person_id").ctx(c)?),
         external_id: r.opt_text("external_id").ctx(c)?,
         synced_at: r.time("synced_at").ctx(c)?,
+    })
+}
+
+/// The `digis` row of a claimed pair, or why it cannot be read. `digis` is the seed's table: a
+/// membership system that had it keeps its rows, written by its own code, so on SQLite a
+/// `synced_at` in another spelling or an `external_id` stored as a number is host input too.
+/// A defect fails that claimed row alone (naming the column); an error here would roll back
+/// every claim that took the row, and stop the relay at it.
+pub(crate) fn digis_read(r: &impl StoredRow) -> DigisRead {
+    let (sub_cell, person_cell) = (r.id_cell("subscription_id"), r.id_cell("person_id"));
+    let defect = |column: &'static str, problem: &str| RowDefect {
+        outbox_id: None,
+        subscription: stored(&sub_cell),
+        person: stored(&person_cell),
+        column,
+        problem: problem.to_string(),
+    };
+    let id = |column: &'static str, cell: &Cell| match int(cell.clone()) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(defect(column, "is empty")),
+        Err(p) => Err(defect(column, p)),
+    };
+    let subscription_id = SubscriptionId(id("digis.subscription_id", &sub_cell)?);
+    let person_id = PersonId(id("digis.person_id", &person_cell)?);
+    let external_id = match r.opt_text("external_id") {
+        Ok(v) => v,
+        // A number where the relay writes text reads as its digits.
+        Err(_) => text(r.cell("external_id")).map_err(|p| defect("digis.external_id", p))?,
+    };
+    let synced_at = r.time("synced_at").map_err(|_| {
+        defect(
+            "digis.synced_at",
+            "is not a time the relay can read (e.g. 2026-01-02T03:04:05Z)",
+        )
+    })?;
+    Ok(DigisRow {
+        subscription_id,
+        person_id,
+        external_id,
+        synced_at,
     })
 }
 

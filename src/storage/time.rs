@@ -8,7 +8,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
+use sqlx::{Decode, Encode, Postgres, Sqlite, Type, ValueRef};
 
 use super::StorageError;
 
@@ -44,6 +44,11 @@ pub fn from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
     // due (`+` sorts first), so it is simply sent, which is what it was waiting for.
     if s.starts_with('+') && s[1..].split('-').next().is_some_and(|y| y.len() > 4) {
         return Ok(latest());
+    }
+    // PostgreSQL's text of a `timestamptz` (`2026-01-02 03:04:05.678+01`), in a host's text
+    // column.
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Ok(t.with_timezone(&Utc));
     }
     // Rows written by hand with datetime('now') have a space and no zone.
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
@@ -85,12 +90,17 @@ impl<'r> Decode<'r, Sqlite> for StoredTime {
     }
 }
 
+/// Written as `timestamptz`. Read also from `timestamp` (taken as UTC) and from text (as
+/// [`from_text`] reads it): the relay's own columns are `timestamptz`, but `digis` is the
+/// seed's table, and a membership system that made it first keeps its own column types.
 impl Type<Postgres> for StoredTime {
     fn type_info() -> PgTypeInfo {
         <DateTime<Utc> as Type<Postgres>>::type_info()
     }
     fn compatible(ty: &PgTypeInfo) -> bool {
         <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+            || <NaiveDateTime as Type<Postgres>>::compatible(ty)
+            || <String as Type<Postgres>>::compatible(ty)
     }
 }
 
@@ -102,7 +112,15 @@ impl Encode<'_, Postgres> for StoredTime {
 
 impl<'r> Decode<'r, Postgres> for StoredTime {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        <DateTime<Utc> as Decode<Postgres>>::decode(value).map(StoredTime)
+        let ty = value.type_info().into_owned();
+        if <DateTime<Utc> as Type<Postgres>>::compatible(&ty) {
+            <DateTime<Utc> as Decode<Postgres>>::decode(value).map(StoredTime)
+        } else if <NaiveDateTime as Type<Postgres>>::compatible(&ty) {
+            <NaiveDateTime as Decode<Postgres>>::decode(value).map(|n| StoredTime(n.and_utc()))
+        } else {
+            let text = <&str as Decode<Postgres>>::decode(value)?;
+            Ok(StoredTime(from_text(text)?))
+        }
     }
 }
 
@@ -125,6 +143,9 @@ mod tests {
         assert_eq!(from_text(&to_text(b)).unwrap(), b);
         assert_eq!(to_text(a), "2026-01-02T03:04:05.000Z");
         assert_eq!(from_text("2026-01-02 03:04:05").unwrap(), a);
+        assert_eq!(from_text("2026-01-02 04:04:05+01").unwrap(), a);
+        assert_eq!(from_text("2026-01-02 03:04:05.007+00").unwrap(), b);
+        assert!(from_text("04/01/2023 10:00").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 mod alerting;
 mod bad_input_corpus;
 mod circuit;
+mod claim_reads;
 mod cli_docs;
 mod cli_ops;
 mod common;

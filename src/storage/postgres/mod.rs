@@ -11,7 +11,6 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use super::lists::WordList;
 use super::sql::Sql;
 use super::texts::{self, EventKind};
 use super::time::StoredTime;
@@ -102,29 +101,6 @@ impl PgStorage {
         if let Ok(mut g) = self.listener.lock() {
             *g = Some(handle);
         }
-    }
-
-    /// Marks due rows `sending` under this claim; `SKIP LOCKED` lets concurrent relays claim
-    /// disjoint rows in one statement, outside any longer transaction.
-    async fn claim_ids(
-        &self,
-        relay_id: &str,
-        limit: u32,
-        until: DateTime<Utc>,
-        token: &str,
-        now: DateTime<Utc>,
-        held: WordList,
-    ) -> Result<Vec<i64>> {
-        sqlx::query_scalar(Self::SQL.claim)
-            .bind(relay_id)
-            .bind(StoredTime(until))
-            .bind(token)
-            .bind(StoredTime(now))
-            .bind(limit as i64)
-            .bind(held)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("claiming outbox rows")
     }
 
     /// LISTEN runs from the start (`start_listener`): nothing more to start for a relay.

@@ -97,32 +97,6 @@ impl SqliteStorage {
         &self.pool
     }
 
-    /// Marks due rows `sending` under this claim in one `UPDATE ... RETURNING`; the write
-    /// transaction (`BEGIN IMMEDIATE`) keeps a second claimer out until it commits.
-    async fn claim_ids(
-        &self,
-        relay_id: &str,
-        limit: u32,
-        until: DateTime<Utc>,
-        token: &str,
-        now: DateTime<Utc>,
-        held: super::lists::WordList,
-    ) -> Result<Vec<i64>> {
-        let mut tx = self.write_tx().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.claim)
-            .bind(relay_id)
-            .bind(StoredTime(until))
-            .bind(token)
-            .bind(StoredTime(now))
-            .bind(limit as i64)
-            .bind(held)
-            .fetch_all(&mut *tx)
-            .await
-            .ctx("claiming outbox rows")?;
-        tx.commit().await.ctx("committing a claim")?;
-        Ok(ids)
-    }
-
     /// Relays in this process wake at once; others find the work when they next poll.
     async fn poke(&self) -> Result<()> {
         self.wake.notify_waiters();
