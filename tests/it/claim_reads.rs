@@ -1,6 +1,6 @@
-//! A claim reads its rows' member and `digis` rows inside its own transaction (ARCHITECTURE.md,
-//! Delivery path). What it cannot read must neither strand rows `sending` under a lease no relay
-//! holds (charged an attempt each time, never sent), nor stop the relay at a row it cannot read.
+//! A claim marks its rows, then reads their member and `digis` rows (ARCHITECTURE.md, Delivery
+//! path). What it cannot read must neither strand rows `sending` under a lease no relay holds
+//! (charged an attempt each time, never sent), nor stop the relay at a row it cannot read.
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 use tokio_util::sync::CancellationToken;
@@ -15,8 +15,8 @@ both_databases!(
 );
 
 /// `digis` gone for a while (a host migration renaming it): the claim's reads fail, and the
-/// claim must leave its rows as they were, not `sending` for a lease (here ten minutes) with
-/// an attempt charged.
+/// claim must give its rows back as they were (due, attempt refunded), not leave them `sending`
+/// for a lease (here ten minutes) with an attempt charged.
 async fn a_claim_that_cannot_read_its_rows_takes_none(db: TestDb) {
     db.active_with(1, &[1, 2, 3]).await;
     let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
