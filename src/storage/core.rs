@@ -15,13 +15,14 @@
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
 //!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
 //! - inherent async method `poke` (wake the relays after an operator action), and
-//!   `watch_commits` (start whatever turns other processes'
-//!   commits into wake-ups, called by `wakeup`).
+//!   `watch_commits` (start whatever turns other processes' commits into wake-ups, called by
+//!   `wakeup`).
 //!
 //! The hot path is set-based (ARCHITECTURE.md, Delivery path): a claim marks the rows in one
 //! statement, then reads them with their member and `digis` rows in three statements whatever
-//! their number (giving the rows back if that fails), and `complete_group` ends a whole group of rows in one transaction of three
-//! statements (outbox rows, accepted pairs, attempts), each row guarded by its claim token.
+//! their number (giving the rows back if that fails), and `complete_group` ends a whole group
+//! of rows in one transaction of three statements (outbox rows, accepted pairs, attempts), each
+//! row guarded by its claim token.
 //! Lease renewal and release are one statement for every held row.
 
 /// Writes `impl Storage for $T` (and `$T`'s shared helpers) for the database `$db`.

@@ -135,4 +135,21 @@ async fn a_digis_row_the_relay_cannot_read_fails_only_its_own_row(db: TestDb) {
             .contains("already synced"),
         "{reason:?}"
     );
+    if db.kind == Kind::Postgres {
+        // A host's `timestamp` (without zone) column reads as UTC.
+        db.exec(
+            "ALTER TABLE digis ALTER COLUMN synced_at TYPE timestamp \
+             USING synced_at::timestamptz AT TIME ZONE 'UTC'",
+        )
+        .await;
+        db.exec("UPDATE digis_outbox SET state = 'pending', next_attempt_at = created_at WHERE person_id = 4")
+            .await;
+        once(&relay(&db, config_for(&fake.base_url(), &db))).await;
+        let four = all_rows(&db)
+            .await
+            .into_iter()
+            .find(|r| r.person_id.0 == 4)
+            .unwrap();
+        assert_eq!(four.state, OutboxState::Discarded, "{:?}", four.reason);
+    }
 }
