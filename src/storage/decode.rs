@@ -114,6 +114,11 @@ pub(crate) fn int(cell: Cell) -> Result<Option<i64>, &'static str> {
     }
 }
 
+/// A whole number that must be there (an id), or what is wrong with it.
+pub(crate) fn required_int(cell: Cell) -> Result<i64, &'static str> {
+    int(cell)?.ok_or("is empty")
+}
+
 /// Text as stored; a number in a text column is its decimal form.
 pub(crate) fn text(cell: Cell) -> Result<Option<String>, &'static str> {
     match cell {
@@ -197,9 +202,7 @@ pub(crate) fn member(r: &impl Cells) -> MemberRead {
         problem: problem.to_string(),
     };
     let id = |column: &'static str, cell: Cell| -> Result<i64, RowDefect> {
-        int(cell)
-            .map_err(|p| defect(column, p))?
-            .ok_or_else(|| defect(column, "is empty"))
+        required_int(cell).map_err(|p| defect(column, p))
     };
     let t = |column: &'static str| text(r.cell(column)).map_err(|p| defect(column, p));
     let f = |column: &'static str| flag(r.cell(column)).map_err(|p| defect(column, p));
@@ -248,6 +251,8 @@ mod tests {
         assert_eq!(int(Cell::Text(" 42 ".into())), Ok(Some(42)));
         assert!(int(Cell::Text("abc".into())).is_err());
         assert!(int(Cell::Real(2000.5)).is_err());
+        assert_eq!(required_int(Cell::Int(7)), Ok(7));
+        assert_eq!(required_int(Cell::Null), Err("is empty"));
         assert_eq!(
             stored(&Cell::Real(2000.5)).to_string(),
             "2000.5 (as stored)"

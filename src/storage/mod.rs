@@ -352,7 +352,7 @@ fn assemble_claims(
     for m in members {
         let key = match &m {
             Ok(m) => Some((m.subscription_id, m.person_id)),
-            Err(d) => d.subscription.int().zip(d.person.int()),
+            Err(d) => d.pair(),
         };
         if let Some(key) = key {
             // A defect wins over a readable row of the same pair, as before: the pair's
@@ -370,7 +370,7 @@ fn assemble_claims(
         .filter_map(|d| {
             let key = match &d {
                 Ok(d) => Some((d.subscription_id.0, d.person_id.0)),
-                Err(e) => e.subscription.int().zip(e.person.int()),
+                Err(e) => e.pair(),
             };
             key.map(|k| (k, d))
         })

@@ -153,6 +153,13 @@ impl std::fmt::Display for RowDefect {
     }
 }
 
+impl RowDefect {
+    /// The (subscription, person) pair the defect's row names, when both ids read as numbers.
+    pub fn pair(&self) -> Option<(i64, i64)> {
+        self.subscription.int().zip(self.person.int())
+    }
+}
+
 /// A `digis` row as a claim reads it: the row, or why it cannot be read.
 pub type DigisRead = std::result::Result<DigisRow, RowDefect>;
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::decode::{int, stored, text, Cell, Cells};
+use super::decode::{int, required_int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
     AttemptRow, Context, Control, DigisRead, DigisRow, EventRow, FailureGroup, FailureGroupKey,
@@ -157,10 +157,8 @@ pub(crate) fn digis_read(r: &impl StoredRow) -> DigisRead {
         column,
         problem: problem.to_string(),
     };
-    let id = |column: &'static str, cell: &Cell| match int(cell.clone()) {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(defect(column, "is empty")),
-        Err(p) => Err(defect(column, p)),
+    let id = |column: &'static str, cell: &Cell| {
+        required_int(cell.clone()).map_err(|p| defect(column, p))
     };
     let subscription_id = SubscriptionId(id("digis.subscription_id", &sub_cell)?);
     let person_id = PersonId(id("digis.person_id", &person_cell)?);

@@ -118,22 +118,14 @@ async fn a_digis_row_the_relay_cannot_read_fails_only_its_own_row(db: TestDb) {
         );
     }
     // The pairs the relay recorded read back through the host's types too.
-    let again = relay(&db, config_for(&fake.base_url(), &db));
-    db.exec("UPDATE digis_outbox SET state = 'pending', next_attempt_at = created_at WHERE person_id = 1")
-        .await;
-    once(&again).await;
-    let reason = all_rows(&db)
-        .await
-        .into_iter()
-        .find(|r| r.person_id.0 == 1)
-        .unwrap()
-        .reason;
+    let one = queue_again_and_run(&db, &fake.base_url(), 1).await;
     assert!(
-        reason
+        one.reason
             .as_deref()
             .unwrap_or_default()
             .contains("already synced"),
-        "{reason:?}"
+        "{:?}",
+        one.reason
     );
     if db.kind == Kind::Postgres {
         // A host's `timestamp` (without zone) column reads as UTC.
@@ -142,14 +134,27 @@ async fn a_digis_row_the_relay_cannot_read_fails_only_its_own_row(db: TestDb) {
              USING synced_at::timestamptz AT TIME ZONE 'UTC'",
         )
         .await;
-        db.exec("UPDATE digis_outbox SET state = 'pending', next_attempt_at = created_at WHERE person_id = 4")
-            .await;
-        once(&relay(&db, config_for(&fake.base_url(), &db))).await;
-        let four = all_rows(&db)
-            .await
-            .into_iter()
-            .find(|r| r.person_id.0 == 4)
-            .unwrap();
+        let four = queue_again_and_run(&db, &fake.base_url(), 4).await;
         assert_eq!(four.state, OutboxState::Discarded, "{:?}", four.reason);
     }
+}
+
+/// The person's outbox row due again (as if saved again after it was sent), one `run --once`,
+/// and the row as it ends.
+async fn queue_again_and_run(
+    db: &TestDb,
+    digis_url: &str,
+    person: i64,
+) -> digis_relay::storage::OutboxRow {
+    db.exec(&format!(
+        "UPDATE digis_outbox SET state = 'pending', next_attempt_at = created_at \
+         WHERE person_id = {person}"
+    ))
+    .await;
+    once(&relay(db, config_for(digis_url, db))).await;
+    all_rows(db)
+        .await
+        .into_iter()
+        .find(|r| r.person_id.0 == person)
+        .unwrap()
 }
