@@ -111,6 +111,28 @@ fn markdown(runs: &[Value], when: &str) -> String {
             n(&r["seconds"])
         ));
     }
+    md.push_str("\n| Several relays (PostgreSQL) | rows | relays, clocks | kills | outage ms (lease ms) | host deletes | lost | stuck `sending` | stale completions | duplicates | answers not committed | duplicates outside the answer→commit window | requests | leaks | s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in of("multi_relay") {
+        md.push_str(&format!(
+            "| postgres | {} | {}: {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            n(&r["rows"]),
+            n(&r["relays"]),
+            n(&r["clocks"]),
+            n(&r["kills"]),
+            n(&r["outage_ms"]),
+            n(&r["lease_ms"]),
+            n(&r["host_deletes"]),
+            n(&r["lost"]),
+            n(&r["stuck_sending"]),
+            n(&r["stale_completions"]),
+            n(&r["duplicates"]),
+            n(&r["uncommitted_answers"]),
+            n(&r["duplicates_outside_window"]),
+            n(&r["requests"]),
+            n(&r["leaks"]),
+            n(&r["seconds"])
+        ));
+    }
     let leaks: u64 = runs.iter().filter_map(|r| r["leaks"].as_u64()).sum();
     let bytes: u64 = runs.iter().filter_map(|r| r["leak_bytes"].as_u64()).sum();
     md.push_str(&format!(

@@ -8,5 +8,6 @@ mod fake_faults;
 mod figures;
 mod harness;
 mod kills;
+mod multi_relay;
 mod pg_restart;
 mod soak;
