@@ -329,7 +329,13 @@ async fn delivered_checks(db: &dyn storage::Storage, log_dir: &Path) -> Vec<Chec
             for w in &l.warnings {
                 out.push(check("sync log", Level::Warning, w.clone()));
             }
-            out.push(if l.pairs.is_empty() {
+            out.push(if !l.dir_exists {
+                check(
+                    "sync log",
+                    Level::Ok,
+                    "no sync log yet: nothing to compare with the database",
+                )
+            } else if l.pairs.is_empty() {
                 check(
                     "sync log",
                     Level::Ok,

@@ -123,6 +123,13 @@ async fn reconcile(ctx: &Context, restore_digis: bool, yes: bool) -> anyhow::Res
     for w in &logged.warnings {
         eprintln!("warning: {w}");
     }
+    // Before any relay sent from this database there is no log to miss (a first reconcile).
+    if !logged.dir_exists && s.counts().await?.sent > 0 {
+        eprintln!(
+            "warning: no sync log folder at {}: members only the log knows were sent cannot be skipped (run from the relay's folder, or give --log-dir)",
+            ctx.config.log_dir.display()
+        );
+    }
     if !logged.pairs.is_empty() {
         println!(
             "skipping {} member(s) the sync log says were sent but the database does not know (subscription/person {}): see `digis-relay doctor`",

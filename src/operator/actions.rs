@@ -177,6 +177,8 @@ pub struct LoggedUnknown {
     pub logged: usize,
     /// Log files read.
     pub files: usize,
+    /// False when the log folder does not exist (nothing could be compared).
+    pub dir_exists: bool,
     /// Files that could not be read, the scan's cap.
     pub warnings: Vec<String>,
 }
@@ -206,6 +208,7 @@ pub async fn logged_but_unknown(storage: &dyn Storage, log_dir: &Path) -> Result
         pairs: logged,
         logged: count,
         files: scan.files,
+        dir_exists: scan.dir_exists,
         warnings: scan.warnings,
     })
 }

@@ -465,6 +465,9 @@ pub const MAX_SENT_PAIRS: usize = 1_000_000;
 /// parse whole), read from every file of the folder, compressed ones included.
 #[derive(Debug, Clone, Default)]
 pub struct SentPairs {
+    /// False when there is no log folder at all (a command run from another directory than
+    /// the relay's): then the log can vouch for nothing.
+    pub dir_exists: bool,
     pub pairs: std::collections::HashSet<(i64, i64)>,
     pub files: usize,
     /// Files that could not be read, and the pair cap; the scan carries on past a bad file.
@@ -480,10 +483,12 @@ pub fn sent_pairs(dir: &Path) -> SentPairs {
         Ok(Some(f)) => f,
         Ok(None) => return out,
         Err(e) => {
+            out.dir_exists = true;
             out.warnings.push(e.to_string());
             return out;
         }
     };
+    out.dir_exists = true;
     let matcher = RegexMatcherBuilder::new()
         .build(r" outcome=sent ")
         .expect("a literal pattern compiles");
@@ -647,7 +652,9 @@ mod tests {
         let mut pairs: Vec<_> = found.pairs.into_iter().collect();
         pairs.sort();
         assert_eq!(pairs, vec![(1, 1), (3, 4)]);
-        assert!(sent_pairs(&d.join("missing")).pairs.is_empty());
+        assert!(found.dir_exists);
+        let none = sent_pairs(&d.join("missing"));
+        assert!(none.pairs.is_empty() && !none.dir_exists);
     }
 
     #[test]

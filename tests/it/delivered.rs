@@ -18,6 +18,7 @@ both_databases!(
     saving_again_after_digis_was_lost_queues_nobody,
     a_row_queued_by_hand_for_a_sent_pair_is_not_sent,
     reconcile_above_the_threshold_needs_a_yes,
+    reconcile_on_a_terminal_asks_first,
     doctor_and_reconcile_know_what_only_the_sync_log_remembers,
 );
 
@@ -212,6 +213,44 @@ async fn reconcile_above_the_threshold_needs_a_yes(db: TestDb) {
     assert_eq!(open_rows(&db).await, 0);
 }
 
+/// On a terminal (a pseudo-terminal from util-linux `script`) it asks; only a yes queues.
+async fn reconcile_on_a_terminal_asks_first(db: TestDb) {
+    use std::io::Write as _;
+    db.active_with(1, &[1, 2, 3]).await;
+    db.exec("DELETE FROM digis_outbox").await;
+    let on_terminal = |answer: &str| {
+        let line = format!("{BIN} --database-url '{}' sync --reconcile", db.url);
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(db.dir.path())
+            .env_remove("DATABASE_URL")
+            .env("DIGIS_RELAY_SYNC__RECONCILE_CONFIRM_ABOVE", "2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` runs the binary on a pseudo-terminal");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = on_terminal("n\n");
+    assert!(
+        said.contains("Queue 3 member(s) for an SMS each? [y/N]")
+            && said.contains("nothing queued"),
+        "{said}"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM digis_outbox").await, 0);
+    let said = on_terminal("y\n");
+    assert!(said.contains("3 missing member(s) queued"), "{said}");
+    assert_eq!(open_rows(&db).await, 3);
+}
+
 /// A restore from an older backup: the database forgot person 2 (neither `digis` nor the
 /// outbox has it), the sync log remembers it was sent.
 async fn doctor_and_reconcile_know_what_only_the_sync_log_remembers(db: TestDb) {
@@ -242,5 +281,10 @@ async fn doctor_and_reconcile_know_what_only_the_sync_log_remembers(db: TestDb) 
         out.stdout.contains("1 missing member(s) queued"),
         "{}",
         out.stdout
+    );
+    assert!(
+        out.stderr.contains("warning: no sync log folder at logs"),
+        "{}",
+        out.stderr
     );
 }
