@@ -43,6 +43,7 @@ pub struct Config {
     pub payload: PayloadConfig,
     pub relay: RelayConfig,
     pub export: ExportConfig,
+    pub sync: SyncConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +90,25 @@ pub struct RelayConfig {
     /// committed: the answer→commit window grows by this much.
     pub completion_flush_ms: u64,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// `sync --reconcile` queues more members than this only after a confirmation (a y/N on a
+    /// terminal, or `--yes`): each one is an SMS. 0 = always ask when it would queue any.
+    pub reconcile_confirm_above: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            reconcile_confirm_above: 100,
+        }
+    }
+}
+
+/// A confirmation threshold above this many members guards nothing a gym chain has.
+pub const MAX_RECONCILE_CONFIRM_ABOVE: u64 = 1_000_000;
 
 /// The most completions one transaction commits: more gains nothing (a group of 100 already
 /// costs a few µs a row) and widens the window in which a crash repeats accepted requests.
@@ -139,6 +159,7 @@ impl Default for Config {
             payload: PayloadConfig::default(),
             relay: RelayConfig::default(),
             export: ExportConfig::default(),
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -395,6 +416,12 @@ impl Config {
                 ),
             ));
         }
+        if self.sync.reconcile_confirm_above > MAX_RECONCILE_CONFIRM_ABOVE {
+            return Err(ConfigError::new(
+                "sync.reconcile_confirm_above",
+                format!("must be at most {MAX_RECONCILE_CONFIRM_ABOVE} (0 = always ask)"),
+            ));
+        }
         export_token(&self.export.token)?;
         if !self.export.listen.is_empty() && self.export.listen.parse::<SocketAddr>().is_err() {
             return Err(ConfigError::new(
@@ -624,6 +651,17 @@ mod tests {
             assert_eq!(err.key, format!("relay.{key}"), "{err}");
             assert!(err.to_string().contains("at most"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_reconcile_confirmation_threshold_is_checked() {
+        assert_eq!(Config::default().sync.reconcile_confirm_above, 100);
+        for bad in ["-1", "\"many\"", "1000001"] {
+            let err = load_str(&format!("[sync]\nreconcile_confirm_above = {bad}\n")).unwrap_err();
+            assert_eq!(err.key, "sync.reconcile_confirm_above", "{bad}: {err}");
+        }
+        let ok = load_str("[sync]\nreconcile_confirm_above = 0\n").unwrap();
+        assert_eq!(ok.sync.reconcile_confirm_above, 0);
     }
 
     #[test]

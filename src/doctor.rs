@@ -291,6 +291,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             ));
         }
     }
+    out.extend(delivered_checks(db.as_ref(), &config.log_dir).await);
     if let Ok(c) = db.counts().await {
         if c.failed > 0 {
             out.push(check(
@@ -302,6 +303,60 @@ async fn database_checks(config: &Config) -> Vec<Check> {
                 ),
             ));
         }
+    }
+    out
+}
+
+/// Delivered means delivered: `digis` rows the host lost (a sent outbox row still says Digis
+/// accepted the pair) and pairs only the sync log remembers (a restore from an older backup).
+/// Ids only, never personal data.
+async fn delivered_checks(db: &dyn storage::Storage, log_dir: &Path) -> Vec<Check> {
+    let mut out = Vec::new();
+    match db.reconcile_preview(&[]).await {
+        Ok(p) if p.lost_digis > 0 => out.push(check(
+            "digis",
+            Level::Warning,
+            format!(
+                "{} pair(s) have a sent outbox row but no digis row (the host lost them?): they count as delivered; `digis-relay sync --reconcile --restore-digis` writes them back",
+                p.lost_digis
+            ),
+        )),
+        Ok(_) => {}
+        Err(e) => out.push(check("digis", Level::Error, e.to_string())),
+    }
+    match crate::operator::logged_but_unknown(db, log_dir).await {
+        Ok(l) => {
+            for w in &l.warnings {
+                out.push(check("sync log", Level::Warning, w.clone()));
+            }
+            out.push(if !l.dir_exists {
+                check(
+                    "sync log",
+                    Level::Ok,
+                    "no sync log yet: nothing to compare with the database",
+                )
+            } else if l.pairs.is_empty() {
+                check(
+                    "sync log",
+                    Level::Ok,
+                    format!(
+                        "the database knows all {} pair(s) the sync log says were sent ({} file(s))",
+                        l.logged, l.files
+                    ),
+                )
+            } else {
+                check(
+                    "sync log",
+                    Level::Warning,
+                    format!(
+                        "{} pair(s) the sync log says were sent are unknown to the database (restored from an older backup?), subscription/person {}: `sync --reconcile` skips them, but saving their subscription queues them again",
+                        l.pairs.len(),
+                        l.examples(5)
+                    ),
+                )
+            });
+        }
+        Err(e) => out.push(check("sync log", Level::Error, e.to_string())),
     }
     out
 }

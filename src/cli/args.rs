@@ -113,9 +113,18 @@ pub enum Command {
     Resume,
     /// Make every pending row due now and wake the relays.
     Sync {
-        /// Also queue every user of an ACTIVE subscription that Digis does not have.
+        /// Also queue every user of an ACTIVE subscription that Digis does not have (no
+        /// `digis` row, no open or sent outbox row, no sent line in the sync log). Says how
+        /// many first, and above `sync.reconcile_confirm_above` asks (or needs --yes).
         #[arg(long)]
         reconcile: bool,
+        /// With --reconcile: first write `digis` rows back from sent outbox rows (Digis's
+        /// id, synced at the time it was sent), e.g. after the host lost `digis`.
+        #[arg(long, requires = "reconcile")]
+        restore_digis: bool,
+        /// With --reconcile: queue however many members it finds, without asking.
+        #[arg(long, requires = "reconcile")]
+        yes: bool,
     },
     /// Write the DigisAllActive export (every user of every ACTIVE subscription).
     Export {

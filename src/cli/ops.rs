@@ -56,13 +56,19 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { reconcile } => {
+        Command::Sync {
+            reconcile: false, ..
+        } => {
             let s = ctx.storage().await?;
-            let report =
-                operator::sync(&*s, &operator::Actor::current(), reconcile, Utc::now()).await?;
+            let report = operator::sync(&*s, &operator::Actor::current(), None, Utc::now()).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sync {
+            reconcile: true,
+            restore_digis,
+            yes,
+        } => reconcile(&ctx, restore_digis, yes).await,
         Command::Tui { no_relay } => {
             crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
         }
@@ -105,6 +111,73 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             unreachable!("completions and man pages are written before the configuration is loaded")
         }
     }
+}
+
+/// `sync --reconcile`: says what it would do, asks above `sync.reconcile_confirm_above`
+/// (each member queued is an SMS), then does it. Pairs the sync log says were sent that the
+/// database forgot (a restore from an older backup) are skipped.
+async fn reconcile(ctx: &Context, restore_digis: bool, yes: bool) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let s = ctx.storage().await?;
+    let logged = operator::logged_but_unknown(&*s, &ctx.config.log_dir).await?;
+    for w in &logged.warnings {
+        eprintln!("warning: {w}");
+    }
+    // Before any relay sent from this database there is no log to miss (a first reconcile).
+    if !logged.dir_exists && s.counts().await?.sent > 0 {
+        eprintln!(
+            "warning: no sync log folder at {}: members only the log knows were sent cannot be skipped (run from the relay's folder, or give --log-dir)",
+            ctx.config.log_dir.display()
+        );
+    }
+    if !logged.pairs.is_empty() {
+        println!(
+            "skipping {} member(s) the sync log says were sent but the database does not know (subscription/person {}): see `digis-relay doctor`",
+            logged.pairs.len(),
+            logged.examples(5)
+        );
+    }
+    let preview = operator::reconcile_preview(&*s, &logged.pairs).await?;
+    if preview.lost_digis > 0 {
+        if restore_digis {
+            println!(
+                "writing back {} digis row(s) from sent outbox rows",
+                preview.lost_digis
+            );
+        } else {
+            println!(
+                "{} member(s) have a sent outbox row but no digis row: counted as delivered, not queued; --restore-digis writes their digis rows back",
+                preview.lost_digis
+            );
+        }
+    }
+    let n = preview.would_queue;
+    let above = ctx.config.sync.reconcile_confirm_above;
+    println!("reconcile would queue {n} member(s) (one SMS each)");
+    if n > 0 && n > above && !yes {
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            print!("Queue {n} member(s) for an SMS each? [y/N] ");
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+                println!("nothing queued");
+                return Ok(ExitCode::FAILURE);
+            }
+        } else {
+            eprintln!(
+                "error: reconcile would queue {n} members, more than sync.reconcile_confirm_above ({above}); nothing queued: run it on a terminal to be asked, or add --yes"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let r = operator::Reconcile {
+        skip: logged.pairs,
+        restore_digis,
+    };
+    let report = operator::sync(&*s, &operator::Actor::current(), Some(&r), Utc::now()).await?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Queues a member again. Nothing queued exits 2 with the reason, as `retry` and `discard` do

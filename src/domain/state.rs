@@ -45,6 +45,13 @@ impl OutboxState {
     /// Open rows are the ones a relay may still send. At most one open row per
     /// (subscription, person): the partial unique index and the triggers enforce the same set.
     pub const OPEN: [OutboxState; 2] = [OutboxState::Pending, OutboxState::Sending];
+    /// A pair with a row in one of these states needs nothing queued: one is open, or Digis
+    /// accepted the pair (a `sent` row counts as delivered even when `digis` lost the pair).
+    pub const OPEN_OR_SENT: [OutboxState; 3] = [
+        OutboxState::Pending,
+        OutboxState::Sending,
+        OutboxState::Sent,
+    ];
     /// States an operator may put back to `pending` with a fresh budget. A `sending` row is
     /// excluded because a relay holds it; `sent` because resend is the way to send again.
     pub const RETRYABLE: [OutboxState; 3] = [

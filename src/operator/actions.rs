@@ -1,5 +1,7 @@
 //! One function per operator action: the storage call(s) it takes and the report of what
 //! changed. The storage layer records each change with its actor in `digis_event`.
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 
 use super::report::{
@@ -8,7 +10,7 @@ use super::report::{
 };
 use super::{Actor, Reason};
 use crate::domain::{OutboxId, PersonId, SubscriptionId};
-use crate::storage::{FailureGroupKey, Result, Storage};
+use crate::storage::{FailureGroupKey, Reconcile, ReconcilePreview, Result, Storage};
 
 /// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now.
 pub async fn retry(
@@ -137,17 +139,93 @@ pub async fn resume(
 }
 
 /// Makes every waiting row due now and wakes the relays; `reconcile` also queues every user of
-/// an ACTIVE subscription missing from `digis`.
+/// an ACTIVE subscription Digis does not have (no `digis` row, no open or sent outbox row, not
+/// among the pairs it skips), after writing `digis` back from sent rows if asked.
 pub async fn sync(
     storage: &dyn Storage,
     actor: &Actor,
-    reconcile: bool,
+    reconcile: Option<&Reconcile>,
     now: DateTime<Utc>,
 ) -> Result<SyncReport> {
     let r = storage.sync(reconcile, actor.as_str(), now).await?;
     Ok(SyncReport {
-        reconcile,
+        reconcile: reconcile.is_some(),
         made_due: r.made_due,
         queued: r.queued,
+        restored: reconcile
+            .is_some_and(|r| r.restore_digis)
+            .then_some(r.restored),
     })
+}
+
+/// What a reconcile skipping `skip` would queue now: asked before it queues, so the count the
+/// operator confirms is the selection's own.
+pub async fn reconcile_preview(
+    storage: &dyn Storage,
+    skip: &[(SubscriptionId, PersonId)],
+) -> Result<ReconcilePreview> {
+    storage.reconcile_preview(skip).await
+}
+
+/// Pairs the sync log says were sent that the database does not know (neither a `digis` row
+/// nor a sent outbox row): what a restore from an older backup forgot.
+#[derive(Debug, Clone, Default)]
+pub struct LoggedUnknown {
+    /// In (subscription, person) order.
+    pub pairs: Vec<(SubscriptionId, PersonId)>,
+    /// Distinct pairs with a sent line in the log.
+    pub logged: usize,
+    /// Log files read.
+    pub files: usize,
+    /// False when the log folder does not exist (nothing could be compared).
+    pub dir_exists: bool,
+    /// Files that could not be read, the scan's cap.
+    pub warnings: Vec<String>,
+}
+
+/// Compares the sync log's sent lines in `log_dir` with the database. The log is streamed
+/// (`search::logscan::sent_pairs`, off the async threads); the database is asked in chunks.
+pub async fn logged_but_unknown(storage: &dyn Storage, log_dir: &Path) -> Result<LoggedUnknown> {
+    let dir = log_dir.to_path_buf();
+    let scan =
+        match tokio::task::spawn_blocking(move || crate::search::logscan::sent_pairs(&dir)).await {
+            Ok(s) => s,
+            Err(e) => crate::search::logscan::SentPairs {
+                warnings: vec![format!("reading the sync log: {e}")],
+                ..Default::default()
+            },
+        };
+    let mut logged: Vec<(SubscriptionId, PersonId)> = scan
+        .pairs
+        .iter()
+        .map(|&(s, p)| (SubscriptionId(s), PersonId(p)))
+        .collect();
+    logged.sort_unstable();
+    let known = storage.known_pairs(&logged).await?;
+    let count = logged.len();
+    logged.retain(|p| !known.contains(p));
+    Ok(LoggedUnknown {
+        pairs: logged,
+        logged: count,
+        files: scan.files,
+        dir_exists: scan.dir_exists,
+        warnings: scan.warnings,
+    })
+}
+
+impl LoggedUnknown {
+    /// A few of the pairs, as `subscription/person` ids (no personal data), for a one-line
+    /// message.
+    pub fn examples(&self, n: usize) -> String {
+        let mut s: Vec<String> = self
+            .pairs
+            .iter()
+            .take(n)
+            .map(|(sub, p)| format!("{}/{}", sub.0, p.0))
+            .collect();
+        if self.pairs.len() > n {
+            s.push("...".into());
+        }
+        s.join(", ")
+    }
 }

@@ -7,9 +7,10 @@ mod actions;
 mod report;
 mod who;
 
+pub use crate::storage::{Reconcile, ReconcilePreview};
 pub use actions::{
-    discard, pause, resend, resume, retry, retry_all_failed, retry_failure_group,
-    retry_failure_group_dry_run, sync,
+    discard, logged_but_unknown, pause, reconcile_preview, resend, resume, retry, retry_all_failed,
+    retry_failure_group, retry_failure_group_dry_run, sync, LoggedUnknown,
 };
 pub use report::{
     group_label, DiscardReport, GroupDryRun, GroupRetryReport, NothingQueued, PauseReport, Refusal,

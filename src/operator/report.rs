@@ -268,6 +268,8 @@ pub struct SyncReport {
     pub made_due: u64,
     /// Members missing from `digis` queued by the reconcile (0 without it).
     pub queued: u64,
+    /// `digis` rows written back from sent outbox rows (`--restore-digis` only).
+    pub restored: Option<u64>,
 }
 
 impl Report for SyncReport {}
@@ -275,6 +277,9 @@ impl Report for SyncReport {}
 impl fmt::Display for SyncReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} waiting row(s) made due now", self.made_due)?;
+        if let Some(n) = self.restored {
+            write!(f, "; {n} digis row(s) written back from sent outbox rows")?;
+        }
         if self.reconcile {
             write!(f, "; {} missing member(s) queued", self.queued)?;
         }
@@ -482,6 +487,7 @@ mod tests {
             reconcile: true,
             made_due: 2,
             queued: 1,
+            restored: None,
         };
         assert_eq!(
             s.to_string(),
@@ -492,5 +498,14 @@ mod tests {
             ..s
         };
         assert_eq!(s.to_string(), "2 waiting row(s) made due now; relays woken");
+        let s = SyncReport {
+            reconcile: true,
+            restored: Some(3),
+            ..s
+        };
+        assert_eq!(
+            s.to_string(),
+            "2 waiting row(s) made due now; 3 digis row(s) written back from sent outbox rows; 1 missing member(s) queued; relays woken"
+        );
     }
 }

@@ -73,6 +73,22 @@ pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
             Some(why),
         ));
     }
+    // Delivered means delivered: a sent row of the pair is Digis's acceptance even when the
+    // host lost `digis` (a TRUNCATE, an older backup); only a resend is sent again.
+    if let (None, Some(s), false) = (&c.synced, &c.sent, c.row.resend) {
+        let why = format!(
+            "already sent by outbox row {} at {} (external id {}); digis has no row for the pair",
+            s.outbox_id.0,
+            crate::storage_time_text(s.sent_at),
+            s.external_id.as_deref().unwrap_or("none")
+        );
+        return Some(Decision::plain(
+            Completion::Discarded {
+                reason: why.clone(),
+            },
+            Some(why),
+        ));
+    }
     if c.row.attempts as i64 > max_attempts as i64 {
         let why = format!("gave up after {} attempts", max_attempts);
         return Some(Decision::plain(Completion::Failed, Some(why)));
@@ -174,7 +190,7 @@ pub fn probe_due(
 mod tests {
     use super::*;
     use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
-    use crate::storage::{DigisRow, MemberRow, OutboxRow};
+    use crate::storage::{DigisRow, MemberRow, OutboxRow, SentRow};
 
     fn claimed(status: &str, synced: bool, resend: bool, attempts: i32) -> ClaimedRow {
         let now = Utc::now();
@@ -209,6 +225,7 @@ mod tests {
                 external_id: Some("E".into()),
                 synced_at: now,
             }),
+            sent: None,
         }
     }
 
@@ -228,6 +245,20 @@ mod tests {
             None,
             "a resend is sent anyway"
         );
+        // A sent row counts as delivered when `digis` lost the pair; a resend goes anyway.
+        let mut lost = claimed("ACTIVE", false, false, 1);
+        lost.sent = Some(SentRow {
+            outbox_id: OutboxId(7),
+            external_id: Some("TE-000007".into()),
+            sent_at: Utc::now(),
+        });
+        let d = precheck(&lost, 12).unwrap();
+        assert!(
+            matches!(d.completion, Completion::Discarded { ref reason } if reason.contains("already sent by outbox row 7") && reason.contains("TE-000007")),
+            "{d:?}"
+        );
+        lost.row.resend = true;
+        assert_eq!(precheck(&lost, 12), None, "a resend is sent anyway");
         let mut no_member = claimed("ACTIVE", false, false, 1);
         no_member.member = None;
         assert!(matches!(

@@ -173,6 +173,7 @@ mod tests {
             claim_token: token.into(),
             member: None,
             synced: None,
+            sent: None,
         }
     }
 

@@ -457,6 +457,92 @@ fn has_card_token(text: &str, card: &CardNumber) -> bool {
     })
 }
 
+/// More distinct sent pairs than this are not read into memory (about 40 MB at the cap): the
+/// scan stops and says so. A gym chain has far fewer members.
+pub const MAX_SENT_PAIRS: usize = 1_000_000;
+
+/// The (subscription, person) pairs the sync log says were sent (`outcome=sent` lines that
+/// parse whole), read from every file of the folder, compressed ones included.
+#[derive(Debug, Clone, Default)]
+pub struct SentPairs {
+    /// False when there is no log folder at all (a command run from another directory than
+    /// the relay's): then the log can vouch for nothing.
+    pub dir_exists: bool,
+    pub pairs: std::collections::HashSet<(i64, i64)>,
+    pub files: usize,
+    /// Files that could not be read, and the pair cap; the scan carries on past a bad file.
+    pub warnings: Vec<String>,
+}
+
+/// Streams every sync-log file in `dir` (through the same searcher as [`scan`]: a fixed
+/// buffer, a literal prefilter for ` outcome=sent `, `.gz` decoded as a stream) and collects
+/// the pairs of its sent lines. A missing folder is an empty answer.
+pub fn sent_pairs(dir: &Path) -> SentPairs {
+    let mut out = SentPairs::default();
+    let files = match log_files(dir) {
+        Ok(Some(f)) => f,
+        Ok(None) => return out,
+        Err(e) => {
+            out.dir_exists = true;
+            out.warnings.push(e.to_string());
+            return out;
+        }
+    };
+    out.dir_exists = true;
+    let matcher = RegexMatcherBuilder::new()
+        .build(r" outcome=sent ")
+        .expect("a literal pattern compiles");
+    for f in files {
+        let mut sink = SentSink {
+            pairs: &mut out.pairs,
+        };
+        let read = File::open(&f.path).and_then(|file| {
+            if f.compressed {
+                let reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+                searcher().search_reader(&matcher, reader, &mut sink)
+            } else {
+                searcher().search_file(&matcher, &file, &mut sink)
+            }
+        });
+        match read {
+            Ok(()) => out.files += 1,
+            Err(e) => out
+                .warnings
+                .push(format!("cannot read log file {}: {e}", f.path.display())),
+        }
+        if out.pairs.len() >= MAX_SENT_PAIRS {
+            out.warnings.push(format!(
+                "stopped after {MAX_SENT_PAIRS} sent pairs in the sync log"
+            ));
+            break;
+        }
+    }
+    out
+}
+
+struct SentSink<'a> {
+    pairs: &'a mut std::collections::HashSet<(i64, i64)>,
+}
+
+impl Sink for SentSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
+        for raw in mat.lines() {
+            // Only a line that parses whole is taken for a delivery (`synclog::parse_line`).
+            let Ok(text) = std::str::from_utf8(trim_eol(raw)) else {
+                continue;
+            };
+            if let Some(r) = crate::synclog::parse_line(text) {
+                if r.outcome == "sent" {
+                    self.pairs.insert((r.subscription_id, r.person_id));
+                }
+            }
+        }
+        Ok(self.pairs.len() < MAX_SENT_PAIRS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +620,41 @@ mod tests {
 
     fn scan_since(d: &Path, t: &SearchTerm, since: &str) -> LogScan {
         scan(d, &LogKeys::of(t), Some(since.parse().unwrap()))
+    }
+
+    /// Only whole `outcome=sent` lines count as deliveries, compressed days included; a
+    /// retry, a line cut short and another program's line never do.
+    #[test]
+    fn sent_pairs_are_the_whole_sent_lines_of_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let line = |sub: i64, person: i64, outcome: &str| {
+            format!("2026-11-01T12:00:00.000Z relay=r ExtInfo1:{sub}, ExtInfo20:1 outbox=1 person={person} attempt=1 outcome={outcome} status=200 external_id=TE-1 ms=1\n")
+        };
+        gzip(
+            &d.join(format!("{FILE_NAME}.2026-11-01.gz")),
+            &format!("{}{}", line(1, 1, "sent"), line(1, 2, "retry")),
+        );
+        let cut = line(2, 2, "sent");
+        std::fs::write(
+            d.join(FILE_NAME),
+            format!(
+                "{}{}{}x outcome=sent y\n",
+                line(1, 1, "sent"),
+                line(3, 4, "sent"),
+                &cut[..cut.len() - 8]
+            ),
+        )
+        .unwrap();
+        let found = sent_pairs(d);
+        assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+        assert_eq!(found.files, 2);
+        let mut pairs: Vec<_> = found.pairs.into_iter().collect();
+        pairs.sort();
+        assert_eq!(pairs, vec![(1, 1), (3, 4)]);
+        assert!(found.dir_exists);
+        let none = sent_pairs(&d.join("missing"));
+        assert!(none.pairs.is_empty() && !none.dir_exists);
     }
 
     #[test]

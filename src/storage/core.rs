@@ -43,6 +43,19 @@ macro_rules! storage_impl {
             $crate::storage::StorageError::Corrupt(format!("a list as JSON: {e}"))
         }
 
+        /// The pairs a reconcile skips, as one JSON array of {subscription_id, person_id}.
+        fn skip_json(
+            skip: &[(SubscriptionId, PersonId)],
+        ) -> $crate::storage::Result<$crate::storage::lists::JsonRows> {
+            $crate::storage::lists::json_whole(skip.iter().map(|(s, p)| {
+                $crate::storage::lists::PairKey {
+                    subscription_id: s.0,
+                    person_id: p.0,
+                }
+            }))
+            .map_err(json_err)
+        }
+
         fn ids_of(rows: &[<$db as sqlx::Database>::Row]) -> $crate::storage::Result<Vec<OutboxId>> {
             use sqlx::Row as _;
             rows.iter()
@@ -120,6 +133,7 @@ macro_rules! storage_impl {
                 let chunks = json_chunks(pairs).map_err(json_err)?;
                 let mut members = Vec::new();
                 let mut synced = Vec::new();
+                let mut sent = Vec::new();
                 for pairs in chunks {
                     members.extend(
                         sqlx::query(Self::SQL.members_of_pairs)
@@ -135,6 +149,7 @@ macro_rules! storage_impl {
                     // reconcile), scanned the whole table for every claim once it had grown
                     // (seen in the drain bench: 6 ms a claim at 100,000 rows, 0.7 s at 50,000
                     // in a nested loop). Planning it costs well under a millisecond.
+                    let pairs_again = pairs.clone();
                     synced.extend(
                         sqlx::query(Self::SQL.digis_of_pairs)
                             .persistent(false)
@@ -145,8 +160,20 @@ macro_rules! storage_impl {
                             .iter()
                             .map(rows::digis_read),
                     );
+                    // Delivered means delivered: a sent row of the pair stops a second SMS
+                    // even when the host lost its `digis` row.
+                    for r in sqlx::query(Self::SQL.sent_of_pairs)
+                        .persistent(false)
+                        .bind(pairs_again)
+                        .bind(OutboxState::Sent.as_str())
+                        .fetch_all(&mut *conn)
+                        .await
+                        .ctx("reading sent rows of claimed pairs")?
+                    {
+                        sent.push(rows::sent_row(&r)?);
+                    }
                 }
-                Ok(assemble_claims(rows, members, synced, token))
+                Ok(assemble_claims(rows, members, synced, sent, token))
             }
 
             /// Completions inside `tx` (see `Storage::complete_group`): one set-based statement
@@ -740,7 +767,7 @@ macro_rules! storage_impl {
 
             async fn sync(
                 &self,
-                reconcile: bool,
+                reconcile: Option<&$crate::storage::Reconcile>,
                 actor: &str,
                 now: DateTime<Utc>,
             ) -> Result<SyncResult> {
@@ -752,12 +779,23 @@ macro_rules! storage_impl {
                     .await
                     .ctx("making pending rows due")?
                     .rows_affected();
-                let mut queued = 0;
-                if reconcile {
+                let (mut queued, mut restored) = (0, 0);
+                if let Some(r) = reconcile {
+                    if r.restore_digis {
+                        restored = sqlx::query(Self::SQL.restore_digis)
+                            .bind(OutboxState::Sent.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .ctx("writing digis rows back from sent outbox rows")?
+                            .rows_affected();
+                    }
                     queued = sqlx::query(Self::SQL.sync_reconcile)
                         .bind(at)
                         .bind(texts::RECONCILE_REASON)
-                        .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                        .bind($crate::storage::lists::WordList::states(
+                            &OutboxState::OPEN_OR_SENT,
+                        ))
+                        .bind(skip_json(&r.skip)?)
                         .execute(&mut *tx)
                         .await
                         .ctx("reconciling")?
@@ -768,7 +806,10 @@ macro_rules! storage_impl {
                     .execute(&mut *tx)
                     .await
                     .ctx("recording the sync request")?;
-                let detail = texts::sync_detail(made_due, reconcile.then_some(queued));
+                let detail = texts::sync_detail(
+                    made_due,
+                    reconcile.map(|r| (queued, r.restore_digis.then_some(restored))),
+                );
                 let e = Event {
                     kind: EventKind::Sync,
                     actor,
@@ -778,7 +819,61 @@ macro_rules! storage_impl {
                 Self::record_event(&mut tx, &e).await?;
                 tx.commit().await.ctx("committing a sync")?;
                 self.poke().await?;
-                Ok(SyncResult { made_due, queued })
+                Ok(SyncResult {
+                    made_due,
+                    queued,
+                    restored,
+                })
+            }
+
+            async fn reconcile_preview(
+                &self,
+                skip: &[(SubscriptionId, PersonId)],
+            ) -> Result<$crate::storage::ReconcilePreview> {
+                let would_queue: i64 = sqlx::query_scalar(Self::SQL.reconcile_count)
+                    .bind($crate::storage::lists::WordList::states(
+                        &OutboxState::OPEN_OR_SENT,
+                    ))
+                    .bind(skip_json(skip)?)
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("counting what a reconcile would queue")?;
+                let lost_digis: i64 = sqlx::query_scalar(Self::SQL.lost_digis_count)
+                    .bind(OutboxState::Sent.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("counting sent pairs missing from digis")?;
+                Ok($crate::storage::ReconcilePreview {
+                    would_queue: would_queue.max(0) as u64,
+                    lost_digis: lost_digis.max(0) as u64,
+                })
+            }
+
+            async fn known_pairs(
+                &self,
+                pairs: &[(SubscriptionId, PersonId)],
+            ) -> Result<std::collections::HashSet<(SubscriptionId, PersonId)>> {
+                use $crate::storage::lists::{json_chunks, PairKey};
+                let mut known = std::collections::HashSet::new();
+                let keys = pairs.iter().map(|(s, p)| PairKey {
+                    subscription_id: s.0,
+                    person_id: p.0,
+                });
+                for chunk in json_chunks(keys).map_err(json_err)? {
+                    for r in sqlx::query(Self::SQL.known_pairs)
+                        .persistent(false)
+                        .bind(chunk)
+                        .bind(OutboxState::Sent.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx("reading which logged pairs the database knows")?
+                    {
+                        let (s, p) =
+                            rows::pair(&r, "reading which logged pairs the database knows")?;
+                        known.insert((s, p));
+                    }
+                }
+                Ok(known)
             }
 
             async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>> {

@@ -173,6 +173,15 @@ pub(crate) fn json_chunks<T: serde::Serialize>(
     Ok(chunks)
 }
 
+/// `rows` as one JSON array however long, for a list a single statement must see whole (the
+/// pairs a reconcile skips: its INSERT cannot be cut in parts).
+pub(crate) fn json_whole<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+) -> Result<JsonRows, serde_json::Error> {
+    let rows: Vec<T> = rows.into_iter().collect();
+    Ok(JsonRows(serde_json::to_string(&rows)?))
+}
+
 impl Type<Sqlite> for JsonRows {
     fn type_info() -> SqliteTypeInfo {
         <String as Type<Sqlite>>::type_info()

@@ -218,8 +218,26 @@ pub trait Storage: Send + Sync {
     async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool>;
     async fn control(&self) -> Result<Control>;
     /// Makes every pending row due now and wakes the relays; `reconcile` also queues every
-    /// user of an ACTIVE subscription missing from `digis`.
-    async fn sync(&self, reconcile: bool, actor: &str, now: DateTime<Utc>) -> Result<SyncResult>;
+    /// user of an ACTIVE subscription Digis does not have: no `digis` row, no open or `sent`
+    /// outbox row, not among `reconcile.skip` (after writing `digis` back from sent rows
+    /// when `reconcile.restore_digis`).
+    async fn sync(
+        &self,
+        reconcile: Option<&Reconcile>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SyncResult>;
+    /// What a reconcile skipping `skip` would queue now, and how many pairs have a sent
+    /// outbox row but no `digis` row.
+    async fn reconcile_preview(
+        &self,
+        skip: &[(SubscriptionId, PersonId)],
+    ) -> Result<ReconcilePreview>;
+    /// Of `pairs`, those the database knows Digis accepted: a `digis` row or a sent outbox row.
+    async fn known_pairs(
+        &self,
+        pairs: &[(SubscriptionId, PersonId)],
+    ) -> Result<std::collections::HashSet<(SubscriptionId, PersonId)>>;
     /// What operators did to these rows, oldest first.
     async fn events(&self, outbox_ids: &[OutboxId]) -> Result<Vec<EventRow>>;
 
@@ -344,6 +362,7 @@ fn assemble_claims(
     rows: Vec<OutboxRow>,
     members: Vec<MemberRead>,
     synced: Vec<DigisRead>,
+    sent: Vec<((i64, i64), SentRow)>,
     token: &str,
 ) -> Vec<ClaimedRow> {
     use std::collections::HashMap;
@@ -375,6 +394,16 @@ fn assemble_claims(
             key.map(|k| (k, d))
         })
         .collect();
+    // The newest sent row of each pair: the one whose id Digis gave last.
+    let mut sent_by_pair: HashMap<(i64, i64), SentRow> = HashMap::with_capacity(sent.len());
+    for (key, s) in sent {
+        match sent_by_pair.get(&key) {
+            Some(old) if old.outbox_id.0 > s.outbox_id.0 => {}
+            _ => {
+                sent_by_pair.insert(key, s);
+            }
+        }
+    }
     rows.into_iter()
         .map(|mut row| {
             let key = (row.subscription_id.0, row.person_id.0);
@@ -409,6 +438,7 @@ fn assemble_claims(
                 None => None,
             };
             ClaimedRow {
+                sent: sent_by_pair.get(&key).cloned(),
                 row,
                 claim_token: token.to_string(),
                 member,

@@ -176,6 +176,17 @@ pub struct ClaimedRow {
     pub member: Option<MemberRow>,
     /// The pair's `digis` row, if Digis already accepted it.
     pub synced: Option<DigisRow>,
+    /// The pair's newest `sent` outbox row: Digis accepted the pair even when the host lost
+    /// its `digis` row (a TRUNCATE, a restore from an older backup).
+    pub sent: Option<SentRow>,
+}
+
+/// A `sent` outbox row of a pair, as the re-check before sending reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentRow {
+    pub outbox_id: OutboxId,
+    pub external_id: Option<String>,
+    pub sent_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -366,6 +377,26 @@ pub struct SyncResult {
     pub made_due: u64,
     /// Rows queued by `--reconcile`.
     pub queued: u64,
+    /// `digis` rows written back from sent outbox rows (`--restore-digis`).
+    pub restored: u64,
+}
+
+/// What `sync --reconcile` is asked to do beyond queueing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconcile {
+    /// Pairs not to queue: the sync log says they were sent, the database does not know it.
+    pub skip: Vec<(SubscriptionId, PersonId)>,
+    /// Write `digis` rows back from sent outbox rows first.
+    pub restore_digis: bool,
+}
+
+/// What `sync --reconcile` would do now, asked before it does it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcilePreview {
+    /// Members it would queue.
+    pub would_queue: u64,
+    /// Pairs with a sent outbox row but no `digis` row (what `--restore-digis` writes back).
+    pub lost_digis: u64,
 }
 
 /// What `doctor` needs to know about the relay-owned objects.

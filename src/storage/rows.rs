@@ -12,7 +12,7 @@ use super::decode::{int, required_int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
     AttemptRow, Context, Control, DigisRead, DigisRow, EventRow, FailureGroup, FailureGroupKey,
-    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, StorageError,
+    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, SentRow, StorageError,
 };
 use crate::domain::{
     Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
@@ -179,6 +179,27 @@ pub(crate) fn digis_read(r: &impl StoredRow) -> DigisRead {
         external_id,
         synced_at,
     })
+}
+
+/// A sent outbox row of a claimed pair (the relay's own row) and its pair.
+pub(crate) fn sent_row(r: &impl StoredRow) -> Result<((i64, i64), SentRow)> {
+    let c = "reading sent rows of claimed pairs";
+    Ok((
+        (r.int("subscription_id").ctx(c)?, r.int("person_id").ctx(c)?),
+        SentRow {
+            outbox_id: OutboxId(r.int("id").ctx(c)?),
+            external_id: r.opt_text("external_id").ctx(c)?,
+            sent_at: r.time("sent_at").ctx(c)?,
+        },
+    ))
+}
+
+/// A (subscription, person) pair read back from a list the relay bound.
+pub(crate) fn pair(r: &impl StoredRow, c: &'static str) -> Result<(SubscriptionId, PersonId)> {
+    Ok((
+        SubscriptionId(r.int("subscription_id").ctx(c)?),
+        PersonId(r.int("person_id").ctx(c)?),
+    ))
 }
 
 pub(crate) fn attempt_row(r: &impl StoredRow) -> Result<AttemptRow> {

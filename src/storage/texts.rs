@@ -76,9 +76,13 @@ pub const RESEND_REASON: &str = "resend requested";
 pub const RECONCILE_REASON: &str = "queued by sync --reconcile";
 
 /// `digis_event.detail` of a sync: `3 made due`, or `3 made due, 2 queued by reconcile`.
-pub fn sync_detail(made_due: u64, reconciled: Option<u64>) -> String {
+/// With `--restore-digis`: `3 made due, 2 queued by reconcile, 5 digis rows restored`.
+pub fn sync_detail(made_due: u64, reconciled: Option<(u64, Option<u64>)>) -> String {
     match reconciled {
-        Some(queued) => format!("{made_due} made due, {queued} queued by reconcile"),
+        Some((queued, None)) => format!("{made_due} made due, {queued} queued by reconcile"),
+        Some((queued, Some(restored))) => format!(
+            "{made_due} made due, {queued} queued by reconcile, {restored} digis rows restored"
+        ),
         None => format!("{made_due} made due"),
     }
 }
@@ -104,6 +108,13 @@ mod tests {
     #[test]
     fn sync_detail_reads_as_before() {
         assert_eq!(sync_detail(3, None), "3 made due");
-        assert_eq!(sync_detail(3, Some(2)), "3 made due, 2 queued by reconcile");
+        assert_eq!(
+            sync_detail(3, Some((2, None))),
+            "3 made due, 2 queued by reconcile"
+        );
+        assert_eq!(
+            sync_detail(3, Some((2, Some(5)))),
+            "3 made due, 2 queued by reconcile, 5 digis rows restored"
+        );
     }
 }

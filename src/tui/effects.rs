@@ -116,7 +116,7 @@ impl Executor {
                 subscription,
                 person,
             } => acted(operator::resend(store, actor, subscription, Some(person), now).await),
-            Effect::SyncNow => acted(operator::sync(store, actor, false, now).await),
+            Effect::SyncNow => acted(operator::sync(store, actor, None, now).await),
             Effect::Pause => {
                 let reason = Reason::paused_from_dashboard();
                 // The undo hint names the key here; the CLI names its command.

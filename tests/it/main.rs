@@ -8,6 +8,7 @@ mod cli_ops;
 mod common;
 mod config_layers;
 mod db_outage;
+mod delivered;
 mod digis_edges;
 mod doctor;
 mod export_stream;

@@ -566,7 +566,7 @@ async fn circuit_opens_instead_of_burning_attempts(db: TestDb) {
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     // An operator's "sync now" lets one probe through at once.
-    db.storage.sync(false, "test", Utc::now()).await.unwrap();
+    db.storage.sync(None, "test", Utc::now()).await.unwrap();
     once(&r).await;
     assert_eq!(
         server.received_requests().await.unwrap().len(),

@@ -473,7 +473,10 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
     // A waiting retry.
     db.active_with(6, &[3]).await;
     db.exec("UPDATE digis_outbox SET next_attempt_at = '2999-01-01T00:00:00.000Z' WHERE subscription_id = 6").await;
-    let r = s.sync(true, "test", now).await.unwrap();
+    let r = s
+        .sync(Some(&Default::default()), "test", now)
+        .await
+        .unwrap();
     assert_eq!(r.made_due, 1);
     assert_eq!(
         r.queued, 1,
