@@ -242,6 +242,9 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             format!("missing {}: saves are not queued; run `digis-relay migrate` (or recreate them from migrations/)", report.triggers_missing.join(", ")),
         )
     });
+    if let Some(problem) = &report.digis_problem {
+        out.push(check("digis table", Level::Error, problem.clone()));
+    }
     if !migrated {
         return out;
     }

@@ -324,8 +324,19 @@ impl Relay {
         use std::sync::atomic::Ordering;
         let outcome = item.completion.outcome();
         let log_error = log_error.as_deref().map(std::borrow::Cow::Borrowed);
+        if let CompleteResult::SentWithoutDigis(why) = &result {
+            // Digis has the member and the row says `sent`: it is never sent again. Only the
+            // host's record of the pair is missing (its `digis` refused the row).
+            tracing::error!(
+                "relay {}: outbox {}: accepted by Digis and marked sent, but its pair (subscription {}, person {}) could not be written to digis: {why}",
+                self.relay_id,
+                item.id,
+                item.subscription_id,
+                item.person_id
+            );
+        }
         match result {
-            CompleteResult::Applied => {
+            CompleteResult::Applied | CompleteResult::SentWithoutDigis(_) => {
                 let c = &self.counters;
                 let (counter, verdict) = match item.completion {
                     Completion::Sent { .. } => (&c.sent, Verdict::Good),
@@ -357,6 +368,28 @@ impl Relay {
                     Verdict::Neutral,
                     Some("lease lost before completion: possible duplicate".into()),
                 )
+            }
+            CompleteResult::Vanished => {
+                tracing::warn!(
+                    "relay {}: outbox {}: the row was deleted while in flight ({outcome} not recorded); the rest of its group is committed",
+                    self.relay_id,
+                    item.id
+                );
+                (Verdict::Neutral, Some("row deleted while in flight".into()))
+            }
+            CompleteResult::Unwritten(why) => {
+                let duplicate = if matches!(item.completion, Completion::Sent { .. }) {
+                    " (Digis accepted it: sending it again is a possible duplicate)"
+                } else {
+                    ""
+                };
+                tracing::error!(
+                    "relay {}: outbox {}: {outcome} could not be written ({why}); the row stays sending until its lease ends{duplicate}",
+                    self.relay_id,
+                    item.id
+                );
+                self.trouble().row_error = Some(format!("outbox {}: not written: {why}", item.id));
+                (Verdict::Bad, Some("not written to the database".into()))
             }
         }
     }

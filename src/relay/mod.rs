@@ -154,24 +154,10 @@ impl Trouble {
     }
 }
 
-/// Whether retrying `e` later may succeed (the database is restarting, unreachable or busy),
-/// as opposed to an error that will repeat (a constraint, a value it cannot decode).
+/// Whether retrying `e` later may succeed (see [`StorageError::is_transient`]): only such an
+/// error is held.
 pub fn is_transient(e: &StorageError) -> bool {
-    use sqlx::error::ErrorKind;
-    let source = match e {
-        StorageError::Query { source, .. } | StorageError::Connect { source, .. } => source,
-        _ => return false,
-    };
-    match source {
-        sqlx::Error::Database(db) => matches!(db.kind(), ErrorKind::Other),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
+    e.is_transient()
 }
 
 /// How a round ended.

@@ -72,6 +72,29 @@ macro_rules! storage_impl {
                     .ctx("starting a write transaction")
             }
 
+            /// Why the host's `digis` table cannot take Digis's ids, if it cannot
+            /// ([`digis_external_id_problem`]($crate::storage::digis_external_id_problem)).
+            async fn digis_problem(&self) -> $crate::storage::Result<Option<String>> {
+                use sqlx::Row as _;
+                let c = "reading the digis table's columns";
+                let found = sqlx::query(Self::SQL.digis_external_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .map(|r| {
+                        Ok::<_, sqlx::Error>((
+                            r.try_get::<Option<String>, _>("declared")?,
+                            r.try_get::<Option<String>, _>("category")?,
+                        ))
+                    })
+                    .transpose()
+                    .ctx(c)?;
+                Ok($crate::storage::digis_external_id_problem(
+                    Self::BACKEND,
+                    found,
+                ))
+            }
+
             async fn rows_by_ids(&self, ids: &[i64]) -> $crate::storage::Result<Vec<OutboxRow>> {
                 let mut conn = self.pool.acquire().await.ctx("reading outbox rows")?;
                 Self::rows_by_ids_on(&mut conn, ids).await
@@ -177,7 +200,9 @@ macro_rules! storage_impl {
             }
 
             /// Completions inside `tx` (see `Storage::complete_group`): one set-based statement
-            /// each for the outbox rows, the accepted pairs and the attempts.
+            /// each for the outbox rows, the accepted pairs and the attempts. A row deleted
+            /// meanwhile is no error here (its attempt is left out); any other statement error
+            /// is the group's, and `complete_group` then writes its rows one by one.
             async fn complete_in(
                 tx: &mut Tx,
                 completions: &[CompletionItem],
@@ -185,11 +210,12 @@ macro_rules! storage_impl {
             ) -> $crate::storage::Result<Vec<CompleteResult>> {
                 use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
                 use $crate::storage::lists::json_chunks;
+                use std::collections::HashSet;
                 if completions.is_empty() {
                     return Ok(Vec::new());
                 }
                 let at = StoredTime(now);
-                let mut applied = std::collections::HashSet::with_capacity(completions.len());
+                let mut applied = HashSet::with_capacity(completions.len());
                 let rows =
                     json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
                 for chunk in rows {
@@ -215,28 +241,129 @@ macro_rules! storage_impl {
                 }
                 // The attempt is history even when the claim was lost: a stale 2xx may be a
                 // second SMS.
-                let results: Vec<CompleteResult> = completions
+                let attempts = completions
+                    .iter()
+                    .map(|c| AttemptJson::of(c, applied.contains(&c.id.0)));
+                let mut recorded = HashSet::with_capacity(completions.len());
+                for chunk in json_chunks(attempts).map_err(json_err)? {
+                    let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.record_attempts)
+                        .bind(chunk)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .ctx("recording attempts")?;
+                    recorded.extend(ids);
+                }
+                Ok(completions
                     .iter()
                     .map(|c| {
                         if applied.contains(&c.id.0) {
                             CompleteResult::Applied
-                        } else {
+                        } else if recorded.contains(&c.id.0) {
                             CompleteResult::LeaseLost
+                        } else {
+                            CompleteResult::Vanished
                         }
                     })
-                    .collect();
-                let attempts = completions
-                    .iter()
-                    .zip(&results)
-                    .map(|(c, r)| AttemptJson::of(c, *r == CompleteResult::Applied));
-                for chunk in json_chunks(attempts).map_err(json_err)? {
-                    sqlx::query(Self::SQL.record_attempts)
-                        .bind(chunk)
-                        .execute(&mut **tx)
-                        .await
-                        .ctx("recording attempts")?;
+                    .collect())
+            }
+
+            /// A group whose set-based statements failed (`complete_in`), written again one row
+            /// at a time, each statement in a savepoint of its own: a row whose own update,
+            /// pair or attempt cannot be written is left out alone, and the rest commit. A
+            /// pair that cannot be written leaves its row `sent`: Digis accepted it. Only
+            /// after a failure: the savepoints cost round trips the set-based path does not
+            /// pay. A transient error still fails the whole group (it is held and run again).
+            async fn complete_alone_in(
+                tx: &mut Tx,
+                completions: &[CompletionItem],
+                releases: &[(OutboxId, String)],
+                now: DateTime<Utc>,
+            ) -> $crate::storage::Result<Vec<CompleteResult>> {
+                use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
+                use $crate::storage::lists::{json_one, HeldRow};
+                let at = StoredTime(now);
+                let mut results = Vec::with_capacity(completions.len());
+                for c in completions {
+                    let one = json_one(&CompleteJson::of(c)).map_err(json_err)?;
+                    let q = sqlx::query(Self::SQL.complete_rows).bind(at).bind(one);
+                    let mut result = match Self::in_savepoint(tx, q, "completing an outbox row")
+                        .await?
+                    {
+                        Ok(ids) if ids.is_empty() => CompleteResult::LeaseLost,
+                        Ok(_) => CompleteResult::Applied,
+                        Err(why) => CompleteResult::Unwritten(why),
+                    };
+                    if result == CompleteResult::Applied {
+                        if let Some(pair) = PairJson::of(c) {
+                            let pair = json_one(&pair).map_err(json_err)?;
+                            let q = sqlx::query(Self::SQL.record_pairs).bind(at).bind(pair);
+                            if let Err(why) =
+                                Self::in_savepoint(tx, q, "recording a pair in digis").await?
+                            {
+                                result = CompleteResult::SentWithoutDigis(why);
+                            }
+                        }
+                    }
+                    let attempt =
+                        json_one(&AttemptJson::of(c, result.applied())).map_err(json_err)?;
+                    let q = sqlx::query(Self::SQL.record_attempts).bind(attempt);
+                    match Self::in_savepoint(tx, q, "recording an attempt").await? {
+                        Ok(ids) if ids.is_empty() && result == CompleteResult::LeaseLost => {
+                            result = CompleteResult::Vanished;
+                        }
+                        Ok(_) => {}
+                        Err(why) => tracing::error!(
+                            "relay {}: outbox {}: attempt {} not recorded: {why}",
+                            c.attempt.relay_id,
+                            c.id,
+                            c.attempt_no
+                        ),
+                    }
+                    results.push(result);
+                }
+                for row in releases {
+                    let held = json_one(&HeldRow {
+                        id: row.0 .0,
+                        token: &row.1,
+                    })
+                    .map_err(json_err)?;
+                    let q = sqlx::query(Self::SQL.release)
+                        .bind(StoredTime(now))
+                        .bind(held);
+                    if let Err(why) = Self::in_savepoint(tx, q, "releasing a claim").await? {
+                        tracing::error!(
+                            "outbox {}: not given back ({why}): it waits for its lease",
+                            row.0
+                        );
+                    }
                 }
                 Ok(results)
+            }
+
+            /// Runs `q` in a savepoint of `tx`: its rows, or (inner `Err`) why it failed, the
+            /// savepoint rolled back and `tx` usable again. The outer `Err` is what fails the
+            /// whole group: a transient error, or the savepoint itself.
+            async fn in_savepoint<'q>(
+                tx: &mut Tx,
+                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                context: &'static str,
+            ) -> $crate::storage::Result<std::result::Result<Vec<<$db as sqlx::Database>::Row>, String>>
+            {
+                use sqlx::Acquire as _;
+                let mut sp = (&mut **tx).begin().await.ctx("starting a savepoint")?;
+                match q.fetch_all(&mut *sp).await.ctx(context) {
+                    Ok(rows) => {
+                        sp.commit().await.ctx("releasing a savepoint")?;
+                        Ok(Ok(rows))
+                    }
+                    Err(e) if e.is_transient() => Err(e),
+                    Err(e) => {
+                        sp.rollback()
+                            .await
+                            .ctx("rolling back to a savepoint")?;
+                        Ok(Err(e.to_string()))
+                    }
+                }
             }
 
             /// Gives held rows back inside `tx`, attempt refunded.
@@ -324,6 +451,12 @@ macro_rules! storage_impl {
                         .await
                         .ctx("applying the host schema")?;
                 }
+                // Before anything is created: the migrations create `digis` only if missing, so
+                // a host's own table of other types would otherwise pass, and every pair the
+                // relay records would then fail.
+                if let Some(problem) = self.digis_problem().await? {
+                    return Err(StorageError::Refused(problem));
+                }
                 Self::MIGRATOR.run(&self.pool).await?;
                 Ok(())
             }
@@ -356,7 +489,13 @@ macro_rules! storage_impl {
                         .map(|t| t.to_string())
                         .collect()
                 };
+                let digis_problem = if has("table", "digis") {
+                    self.digis_problem().await?
+                } else {
+                    None
+                };
                 Ok(SchemaReport {
+                    digis_problem,
                     host_tables_missing: missing(&HOST_TABLES),
                     relay_tables_missing: missing(&RELAY_TABLES),
                     view_present: has("view", "digis_member"),
@@ -457,10 +596,32 @@ macro_rules! storage_impl {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.write_tx().await?;
-                let results = Self::complete_in(&mut tx, completions, now).await?;
-                if !releases.is_empty() {
-                    Self::release_in(&mut tx, releases, now).await?;
+                let set_based = async {
+                    let results = Self::complete_in(&mut tx, completions, now).await?;
+                    if !releases.is_empty() {
+                        Self::release_in(&mut tx, releases, now).await?;
+                    }
+                    Ok::<_, StorageError>(results)
                 }
+                .await;
+                let why = match set_based {
+                    Ok(results) => {
+                        tx.commit().await.ctx("committing completions")?;
+                        return Ok(results);
+                    }
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => e,
+                };
+                // One row's trouble (a host's `digis` of another type, a trigger refusing a
+                // row) failed the statements of the whole group; before, the group rolled
+                // back and every row in it was sent again when its lease ended.
+                tx.rollback().await.ctx("rolling back completions")?;
+                tracing::warn!(
+                    "a group of {} completion(s) could not be written at once ({why}); writing its rows one by one",
+                    completions.len()
+                );
+                let mut tx = self.write_tx().await?;
+                let results = Self::complete_alone_in(&mut tx, completions, releases, now).await?;
                 tx.commit().await.ctx("committing completions")?;
                 Ok(results)
             }

@@ -150,6 +150,11 @@ pub(crate) struct JsonRows(String);
 
 /// `rows` as JSON arrays of at most [`MAX_JSON_BYTES`] each (a single larger row is a chunk of
 /// its own), in order.
+/// One row as a list of one, for a statement written for a group.
+pub(crate) fn json_one<T: serde::Serialize>(row: &T) -> Result<JsonRows, serde_json::Error> {
+    Ok(JsonRows(format!("[{}]", serde_json::to_string(row)?)))
+}
+
 pub(crate) fn json_chunks<T: serde::Serialize>(
     rows: impl IntoIterator<Item = T>,
 ) -> Result<Vec<JsonRows>, serde_json::Error> {

@@ -288,12 +288,34 @@ impl CompletionItem {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one row of a group ended. A row's own trouble never fails its group: each of these is
+/// the row alone, and the group's other rows are committed beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompleteResult {
     Applied,
+    /// Applied (the row is `sent`, with Digis's id), but its pair could not be written to
+    /// `digis` (why): Digis has the member, and the row is never sent again.
+    SentWithoutDigis(String),
     /// The claim was taken over (the lease expired and another relay claimed the row) or an
-    /// operator changed the row meanwhile: nothing was applied.
+    /// operator changed the row meanwhile: nothing was applied; the attempt is recorded as
+    /// `stale_<outcome>`.
     LeaseLost,
+    /// The row was deleted meanwhile (the membership system's DELETE): nothing was applied,
+    /// and its attempt is not recorded (it would belong to no row).
+    Vanished,
+    /// The row itself could not be written (why): it stays `sending` under this claim until
+    /// its lease ends, and is then claimed again.
+    Unwritten(String),
+}
+
+impl CompleteResult {
+    /// The row now says how it ended (`sent`, `failed`, ...).
+    pub fn applied(&self) -> bool {
+        matches!(
+            self,
+            CompleteResult::Applied | CompleteResult::SentWithoutDigis(_)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -406,6 +428,9 @@ pub struct SchemaReport {
     pub relay_tables_missing: Vec<String>,
     pub view_present: bool,
     pub triggers_missing: Vec<String>,
+    /// The host's own `digis` table cannot hold Digis's ids (one line naming the table, the
+    /// column and the type it needs); `None` when it can, or when there is no `digis` yet.
+    pub digis_problem: Option<String>,
 }
 
 impl SchemaReport {
@@ -414,6 +439,7 @@ impl SchemaReport {
             && self.relay_tables_missing.is_empty()
             && self.view_present
             && self.triggers_missing.is_empty()
+            && self.digis_problem.is_none()
     }
 }
 

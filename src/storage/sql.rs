@@ -102,6 +102,7 @@ sql_files! {
     persons_by_card,
     schema_objects,
     schema_triggers,
+    digis_external_id,
     persons_by_phone after person_select,
     persons_by_email after person_select,
     persons_by_name after person_select,

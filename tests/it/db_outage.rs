@@ -287,39 +287,38 @@ async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     service.shutdown().await.unwrap();
 }
 
-crate::both_databases!(run_once_waits_for_a_held_group_then_drains_the_rest);
+/// PostgreSQL only: the gate must be a transient error, and a PostgreSQL trigger can raise one
+/// by its SQLSTATE, where an SQLite trigger can raise only a constraint error (never held, see
+/// group_rows.rs). SQLite's hold is `sqlite_locked_past_its_busy_timeout_...` above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_run_once_waits_for_a_held_group_then_drains_the_rest() {
+    run_once_waits_for_a_held_group_then_drains_the_rest(TestDb::postgres().await).await
+}
 
 /// `run --once` while a group's commit is held by a transient database error: the run goes on
 /// once the group is committed and ends only when nothing is due. Before, a round blocked by
 /// the held group ended the run with the backlog still pending (seen in the 20 ms drain bench,
-/// where the error was a PostgreSQL deadlock). The error here is a trigger on `digis_attempt`
-/// that refuses every insert while a gate row exists; the test opens the gate once the relay
-/// says it holds the group.
+/// where the error was a PostgreSQL deadlock). The error here is that deadlock's SQLSTATE
+/// (40P01), raised by a trigger on `digis_attempt` for every insert while a gate row exists;
+/// the test opens the gate once the relay says it holds the group.
 async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
-    use crate::common::{eventually, Kind};
+    use crate::common::eventually;
     const MEMBERS: i64 = 8;
     let persons: Vec<i64> = (1..=MEMBERS).collect();
     db.active_with(1, &persons).await;
-    db.exec(match db.kind {
-        Kind::Sqlite => {
-            "CREATE TABLE test_gate (closed INTEGER);
-             INSERT INTO test_gate VALUES (1);
-             CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
-             WHEN EXISTS (SELECT 1 FROM test_gate)
-             BEGIN SELECT RAISE(ABORT, 'test gate closed'); END;"
-        }
-        Kind::Postgres => {
-            "CREATE TABLE test_gate (closed INTEGER);
-             INSERT INTO test_gate VALUES (1);
-             CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-                 IF EXISTS (SELECT 1 FROM test_gate) THEN RAISE EXCEPTION 'test gate closed'; END IF;
-                 RETURN NEW;
-             END $$;
-             CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
-             FOR EACH ROW EXECUTE FUNCTION test_gate();"
-        }
-    })
+    db.exec(
+        "CREATE TABLE test_gate (closed INTEGER);
+         INSERT INTO test_gate VALUES (1);
+         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT 1 FROM test_gate) THEN
+                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
+         FOR EACH ROW EXECUTE FUNCTION test_gate();",
+    )
     .await;
     let fake = slow_fake(0).await;
     // Groups of 2 and 2 requests at a time: the first group is held while 6 rows wait.

@@ -14,6 +14,7 @@ mod doctor;
 mod export_stream;
 mod failures;
 mod fake_digis;
+mod group_rows;
 mod health;
 mod host_rows;
 mod hot_path;
