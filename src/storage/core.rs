@@ -253,6 +253,21 @@ macro_rules! storage_impl {
                         .ctx("recording attempts")?;
                     recorded.extend(ids);
                 }
+                // A row the host deleted while Digis accepted it: the pair goes into digis all
+                // the same (Digis has the member), or the next save would queue it again and
+                // Digis would send a second SMS. Rare, so one more statement only then.
+                let vanished = |c: &&CompletionItem| {
+                    !applied.contains(&c.id.0) && !recorded.contains(&c.id.0)
+                };
+                let accepted_gone = completions.iter().filter(vanished).filter_map(PairJson::of);
+                for chunk in json_chunks(accepted_gone).map_err(json_err)? {
+                    sqlx::query(Self::SQL.record_pairs)
+                        .bind(at)
+                        .bind(chunk)
+                        .execute(&mut **tx)
+                        .await
+                        .ctx("recording the pairs of deleted rows in digis")?;
+                }
                 Ok(completions
                     .iter()
                     .map(|c| {
@@ -310,6 +325,21 @@ macro_rules! storage_impl {
                     match Self::in_savepoint(tx, q, "recording an attempt").await? {
                         Ok(ids) if ids.is_empty() && result == CompleteResult::LeaseLost => {
                             result = CompleteResult::Vanished;
+                            // As in complete_in: Digis accepted a row the host deleted.
+                            if let Some(pair) = PairJson::of(c) {
+                                let pair = json_one(&pair).map_err(json_err)?;
+                                let q = sqlx::query(Self::SQL.record_pairs).bind(at).bind(pair);
+                                if let Err(why) =
+                                    Self::in_savepoint(tx, q, "recording a pair in digis").await?
+                                {
+                                    tracing::error!(
+                                        "outbox {} (deleted while in flight): subscription {} person {} accepted by Digis but not recorded in digis: {why}",
+                                        c.id,
+                                        c.subscription_id,
+                                        c.person_id
+                                    );
+                                }
+                            }
                         }
                         Ok(_) => {}
                         Err(why) => tracing::error!(

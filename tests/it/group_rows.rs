@@ -137,7 +137,28 @@ async fn a_row_deleted_in_flight_leaves_the_rest_of_its_group_sent_once(db: Test
         15,
         "the group's other attempts are recorded"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM digis").await, 15);
+    // Digis accepted the deleted row's member too: the pair is in digis, so saving the
+    // subscription again queues nobody (before, it queued that member for a second SMS).
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM digis WHERE person_id = {deleted_person}")
+        )
+        .await,
+        1,
+        "the deleted row's accepted pair is recorded"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM digis").await, 16);
+    db.save(1).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM digis_outbox WHERE state IN ('pending', 'sending')"
+        )
+        .await,
+        0,
+        "a save after the delete queues nobody"
+    );
 }
 
 fn attempt(relay: &str, at: chrono::DateTime<Utc>) -> AttemptRecord {
