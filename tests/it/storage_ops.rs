@@ -379,7 +379,12 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let sent = claimed[1].row.id;
     // Retry: the failed row comes back, the sent one does not.
     let changed = s
-        .retry(&[failed, sent, OutboxId(9999)], "test", now)
+        .retry(
+            &[failed, sent, OutboxId(9999)],
+            "test",
+            now,
+            digis_relay::storage::Unconfirmed::Skip,
+        )
         .await
         .unwrap();
     assert_eq!(changed, vec![failed]);
@@ -444,7 +449,9 @@ async fn operator_retry_discard_resend(db: TestDb) {
             .unwrap();
     }
     assert_eq!(
-        s.retry_all_failed("test", now).await.unwrap(),
+        s.retry_all_failed("test", now, digis_relay::storage::Unconfirmed::Skip)
+            .await
+            .unwrap(),
         c.len() as u64
     );
     assert_eq!(s.counts().await.unwrap().failed, 0);
