@@ -629,6 +629,8 @@ mod tests {
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::DatabaseDown));
         relay.config_error.store(true, Ordering::SeqCst);
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::ConfigError));
+        relay.unconfirmed.store(true, Ordering::SeqCst);
+        assert_eq!(relay.give_back_now(&stop), Some(GiveBack::Unconfirmed));
         stop.cancel();
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::Shutdown));
     }
