@@ -6,7 +6,8 @@
 //! The cause is read once from what the relay stores (`last_error`, `last_http_status`), when
 //! the row fails (`Storage::complete` writes it to `fail_field` / `fail_rule`), so grouping is a
 //! SQL `GROUP BY`. The texts read here are the relay's own: [`crate::payload::PayloadError`],
-//! [`crate::storage::RowDefect`] and the sentences of `relay::decide`; the tests below build each
+//! [`crate::storage::RowDefect`] and the sentences of `relay::decide` (among them
+//! `unconfirmed_text`, grouped as [`UNCONFIRMED`]); the tests below build each
 //! and read it back, so a change to one of them fails here rather than silently turning every
 //! failure into "other". A text none of them wrote (a row failed by an older version, or by
 //! hand) is [`FailureCause::other`].

@@ -24,7 +24,10 @@ const PROBE_MS: i64 = 300;
 /// answer comes back, so several rows are in flight when the page answers.
 const ANSWER_DELAY_MS: u64 = 3_000;
 
-both_databases!(an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight);
+both_databases!(
+    an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight,
+    retry_on_a_terminal_asks_y_n_for_unconfirmed_rows,
+);
 
 struct Out {
     code: i32,
@@ -208,4 +211,66 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
         format!("{} failed row(s) queued again, due now", CONCURRENCY - 1)
     );
     assert_eq!(db.storage.counts().await.unwrap().failed, 0);
+}
+
+/// `retry ID` on a terminal (`script` gives it a pseudo-terminal): it asks y/N for a row whose
+/// answer was unconfirmed; `n` (or just Enter) leaves it and exits 2, `y` retries it.
+async fn retry_on_a_terminal_asks_y_n_for_unconfirmed_rows(db: TestDb) {
+    use digis_relay::storage::{AttemptRecord, Completion};
+    db.active_with(5, &[1]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let c = s
+        .claim("r", 10, Duration::from_secs(60), now)
+        .await
+        .unwrap()
+        .remove(0);
+    let error = digis_relay::relay::decide::unconfirmed_text(200, "not JSON", "<html>down</html>");
+    let attempt = AttemptRecord {
+        started_at: now,
+        duration_ms: 3,
+        relay_id: "r".into(),
+        http_status: Some(200),
+        error: Some(error),
+    };
+    s.complete(&c, &Completion::Failed, &attempt, now)
+        .await
+        .unwrap();
+    let id = c.row.id.0.to_string();
+    let on_a_terminal = |answer: &str| {
+        let command = format!(
+            "{BIN} --database-url '{}' retry {id}; echo \"exit=$?\"",
+            db.url
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(db.dir.path())
+            .env_remove("DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = on_a_terminal("n\n");
+    assert!(
+        said.contains("confirmed nothing") && said.contains("[y/N]"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("row {id} left alone")), "{said}");
+    assert!(said.contains("exit=2"), "{said}");
+    assert_eq!(state_of(&db, c.row.id.0).await, OutboxState::Failed);
+    let said = on_a_terminal("y\n");
+    assert!(said.contains("[y/N]"), "{said}");
+    assert!(said.contains(&format!("row {id} queued again")), "{said}");
+    assert!(said.contains("exit=0"), "{said}");
+    assert_eq!(state_of(&db, c.row.id.0).await, OutboxState::Pending);
 }
