@@ -165,7 +165,14 @@ impl Relay {
             // Set before any await: the dispatcher starts no row after this answer.
             if !self.unconfirmed.swap(true, Ordering::SeqCst) {
                 let reason = super::decide::unconfirmed_pause_reason(*status, why);
-                self.pause_self(&reason, now).await?;
+                // The row's own completion (failed, never pending) matters more than the
+                // pause: an error here must not abandon the row to be claimed and sent again.
+                if let Err(e) = self.pause_self(&reason, now).await {
+                    tracing::error!(
+                        "relay {}: {reason}; the pause could not be written: {e}",
+                        self.relay_id
+                    );
+                }
             }
         }
         if let Answer::ConfigError { reason, .. } = answer {
