@@ -215,7 +215,14 @@ pub fn assess(i: &Inputs<'_>) -> Health {
     if let Some(c) = paused {
         let by_relay = paused_by_relay(c);
         let reason = c.pause_reason.as_deref().unwrap_or("no reason given");
-        let mut b = if by_relay {
+        let mut b = if crate::relay::decide::is_unconfirmed_pause(c) {
+            Blocker::new(
+                Kind::SelfPaused,
+                format!(
+                    "PAUSED by the relay: {reason} (check what answers at digisUrl, then `resume`)"
+                ),
+            )
+        } else if by_relay {
             Blocker::new(
                 Kind::SelfPaused,
                 format!("PAUSED by the relay: {reason} (fix the configuration, then `resume`)"),

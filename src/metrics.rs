@@ -61,6 +61,8 @@ struct Inner {
     database_up: Gauge,
     /// The database's pause flag was set by a relay (Digis rejected the configuration).
     self_paused: Gauge,
+    /// The database's pause flag was set by a relay after a 2xx that confirmed nothing.
+    unconfirmed_paused: Gauge,
     /// No labels; families only so that they can be left out when the database is unreachable.
     oldest_pending_age: Family<NoLabel, Gauge>,
     relays_live: Family<NoLabel, Gauge>,
@@ -141,8 +143,14 @@ impl Metrics {
         let self_paused = Gauge::default();
         registry.register(
             "digis_relay_self_paused",
-            "1 when delivery is paused by a relay because Digis rejected the configuration (401/403/404/3xx); read from the database at scrape time",
+            "1 when delivery is paused by a relay because Digis rejected the configuration (401/403/404/3xx); read from the database at scrape time (an unconfirmed answer's pause is digis_relay_unconfirmed_paused)",
             self_paused.clone(),
+        );
+        let unconfirmed_paused = Gauge::default();
+        registry.register(
+            "digis_relay_unconfirmed_paused",
+            "1 when delivery is paused by a relay because Digis answered a 2xx that confirms nothing (a body that is not JSON, or one cut at 64 KiB: a proxy or maintenance page?); only `resume` lifts it; read from the database at scrape time",
+            unconfirmed_paused.clone(),
         );
         let relays_live = Family::<NoLabel, Gauge>::default();
         registry.register(
@@ -179,6 +187,7 @@ impl Metrics {
             inner: Arc::new(Inner {
                 oldest_pending_age,
                 self_paused,
+                unconfirmed_paused,
                 relays_live,
                 relay_alive,
                 relay_heartbeat_age,
@@ -318,12 +327,17 @@ impl Metrics {
         inner
             .paused
             .set((db_paused || inner.paused_here.get() != 0) as i64);
+        let unconfirmed = control
+            .as_ref()
+            .is_ok_and(crate::relay::decide::is_unconfirmed_pause);
         inner.self_paused.set(
-            control
+            (control
                 .as_ref()
                 .map(crate::health::paused_by_relay)
-                .unwrap_or(false) as i64,
+                .unwrap_or(false)
+                && !unconfirmed) as i64,
         );
+        inner.unconfirmed_paused.set(unconfirmed as i64);
         inner
             .database_up
             .set((counts.is_ok() && control.is_ok() && oldest.is_ok() && relays.is_ok()) as i64);

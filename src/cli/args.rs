@@ -81,13 +81,19 @@ pub enum Command {
         #[command(subcommand)]
         report: ReportCommand,
     },
-    /// Put failed (or discarded) rows back in the queue, due now.
+    /// Put failed (or discarded) rows back in the queue, due now. A row whose answer from Digis
+    /// confirmed nothing (cause unconfirmed) may have been sent: it is retried only when
+    /// confirmed (y/N on a terminal, or --yes); else exit 2 and it is left alone.
     Retry {
         #[arg(value_name = "ID", required_unless_present = "all_failed")]
         ids: Vec<OutboxId>,
         /// Every failed row.
         #[arg(long, conflicts_with = "ids")]
         all_failed: bool,
+        /// Retry rows whose answer was unconfirmed too, without asking: their members may get a
+        /// second SMS.
+        #[arg(long, visible_alias = "include-unconfirmed")]
+        yes: bool,
     },
     /// Send the invitation again even though Digis already has the member (exit 2 if nothing
     /// was queued).
@@ -209,8 +215,9 @@ pub struct FakeDigisArgs {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Fault rules, e.g. `status=500,times=1`, `card=34231451,status=400`, `delay_ms=2000`,
-    /// `drop`, `status=429,retry_after=5`, `no_id`, `success_false`, `rate_limit=20` (429 above
-    /// 20 requests a second). Repeatable; first match wins.
+    /// `drop`, `status=429,retry_after=5`, `no_id`, `success_false`, `html` (200 with a
+    /// maintenance page), `rate_limit=20` (429 above 20 requests a second). Repeatable; first
+    /// match wins.
     #[arg(long = "fault", value_name = "RULE")]
     pub faults: Vec<String>,
     /// Token the fake requires in `?token=` (default: accept any).

@@ -11,6 +11,7 @@ use super::setup::Context;
 use crate::domain::OutboxId;
 use crate::operator::{self, Report};
 use crate::payload;
+use crate::storage::Unconfirmed;
 
 pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -33,7 +34,11 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 ExitCode::SUCCESS
             })
         }
-        Command::Retry { ids, all_failed } => retry(&ctx, ids, all_failed).await,
+        Command::Retry {
+            ids,
+            all_failed,
+            yes,
+        } => retry(&ctx, ids, all_failed, yes).await,
         Command::Report {
             report: super::args::ReportCommand::Failures { unit, csv },
         } => crate::report::cli::failures(ctx.storage().await?, unit, csv).await,
@@ -423,17 +428,73 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn retry(ctx: &Context, ids: Vec<OutboxId>, all_failed: bool) -> anyhow::Result<ExitCode> {
+async fn retry(
+    ctx: &Context,
+    ids: Vec<OutboxId>,
+    all_failed: bool,
+    yes: bool,
+) -> anyhow::Result<ExitCode> {
     let s = ctx.storage().await?;
     let actor = operator::Actor::current();
+    let unconfirmed = if yes {
+        Unconfirmed::Include
+    } else {
+        let found = s
+            .unconfirmed_rows((!all_failed).then_some(&ids[..]))
+            .await?;
+        if found.is_empty() {
+            Unconfirmed::Skip
+        } else {
+            confirm_unconfirmed(&found)?
+        }
+    };
     if all_failed {
-        let report = operator::retry_all_failed(&*s, &actor, Utc::now()).await?;
+        let report = operator::retry_all_failed(&*s, &actor, Utc::now(), unconfirmed).await?;
         println!("{report}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit_code(&report));
     }
-    let report = operator::retry(&*s, &actor, &ids, Utc::now()).await?;
+    let report = operator::retry(&*s, &actor, &ids, Utc::now(), unconfirmed).await?;
     println!("{report}");
     Ok(exit_code(&report))
+}
+
+/// Asks on the terminal whether rows whose answer was unconfirmed go back too: Digis may have
+/// sent their SMS. Without a terminal the answer is no (a script must say `--yes`), and the
+/// report then names the rows and exits 2.
+fn confirm_unconfirmed(found: &[OutboxId]) -> anyhow::Result<Unconfirmed> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(Unconfirmed::Skip);
+    }
+    const SHOWN: usize = 10;
+    let mut list = found
+        .iter()
+        .take(SHOWN)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if found.len() > SHOWN {
+        list.push_str(&format!(" and {} more", found.len() - SHOWN));
+    }
+    let mut err = std::io::stderr().lock();
+    write!(
+        err,
+        "{} row(s) ({list}) got an answer from Digis that confirmed nothing (cause unconfirmed): \
+         Digis may have sent their SMS, and retrying may send a second one. Retry them too? [y/N] ",
+        found.len()
+    )?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            Unconfirmed::Include
+        } else {
+            Unconfirmed::Skip
+        },
+    )
 }
 
 /// `sent 120, failed 2, retried 5; save to sent today p50 4s, p90 40s, p99 3m`.

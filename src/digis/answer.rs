@@ -39,6 +39,18 @@ pub enum Answer {
     },
     /// The configuration is wrong, not the row (3xx, 401, 403, 404): pause, don't charge.
     ConfigError { status: u16, reason: String },
+    /// A 2xx that does not say what happened: a body that is not JSON (a proxy's or a
+    /// maintenance page), or one cut at [`BODY_LIMIT`]. Digis may have sent the SMS, or never
+    /// seen the request: the row fails (never retried by itself) and no request starts after
+    /// it (ARCHITECTURE.md, Digis HTTP).
+    Unconfirmed {
+        status: u16,
+        /// What was wrong with the body, in our words: `not JSON`, `cut at 64 KiB`.
+        why: &'static str,
+        /// The start of the body, whitespace collapsed, cleaned and cut to a few hundred
+        /// characters: shown to support, never logged.
+        answer: String,
+    },
 }
 
 impl Answer {
@@ -46,7 +58,8 @@ impl Answer {
         match self {
             Answer::Accepted { status, .. }
             | Answer::Rejected { status, .. }
-            | Answer::ConfigError { status, .. } => Some(*status),
+            | Answer::ConfigError { status, .. }
+            | Answer::Unconfirmed { status, .. } => Some(*status),
             Answer::RetryLater { status, .. } => *status,
         }
     }
@@ -60,6 +73,8 @@ pub struct Response<'a> {
     pub location: Option<&'a str>,
     /// At most [`BODY_LIMIT`] bytes: the client stops reading there.
     pub body: &'a [u8],
+    /// The body went on past [`BODY_LIMIT`]: `body` is only its start.
+    pub cut: bool,
 }
 
 /// What the configuration says about reading responses.
@@ -99,11 +114,29 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
     );
     match status {
         200..=299 => {
+            if let Some(why) = unconfirmed(a, json.as_ref()) {
+                let answer = clean(
+                    &String::from_utf8_lossy(a.body)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                return Answer::Unconfirmed { status, why, answer };
+            }
             if let Some(obj) = json.as_ref().and_then(Value::as_object) {
-                let said_no = SUCCESS_KEYS.iter().any(|k| obj.get(*k) == Some(&Value::Bool(false)));
+                let said_no = SUCCESS_KEYS
+                    .iter()
+                    .any(|k| obj.get(*k).is_some_and(is_false));
                 if said_no {
-                    let msg = if message.is_empty() { "Digis answered Success: false".into() } else { message };
-                    return Answer::Rejected { status, message: msg };
+                    let msg = if message.is_empty() {
+                        "Digis answered Success: false".into()
+                    } else {
+                        message
+                    };
+                    return Answer::Rejected {
+                        status,
+                        message: msg,
+                    };
                 }
             }
             let external_id = json
@@ -111,10 +144,14 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
                 .and_then(|v| external_id(v, rules.id_pointer))
                 .map(|id| clean(&id))
                 .filter(|id| !id.is_empty());
-            let warning = external_id
-                .is_none()
-                .then(|| format!("Digis accepted the member (HTTP {status}) but its answer has no external id"));
-            Answer::Accepted { status, external_id, warning }
+            let warning = external_id.is_none().then(|| {
+                format!("Digis accepted the member (HTTP {status}) but its answer has no external id")
+            });
+            Answer::Accepted {
+                status,
+                external_id,
+                warning,
+            }
         }
         // A redirect is never followed (it would carry the token wherever it points): the
         // endpoint moved, which is the configuration's fault, not the row's.
@@ -143,6 +180,32 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
             status,
             message: if message.is_empty() { format!("HTTP {status} {}", reason_phrase(status)) } else { message },
         },
+    }
+}
+
+/// Why a 2xx does not confirm anything, if it does not: a body cut at [`BODY_LIMIT`] (whatever
+/// it holds, its end is unknown), or one that is not JSON. An empty body (or a 204) is Digis's
+/// plain "yes" and confirms.
+fn unconfirmed(a: &Response, json: Option<&Value>) -> Option<&'static str> {
+    if a.cut {
+        Some("cut at 64 KiB")
+    } else if json.is_none() && !a.body.trim_ascii().is_empty() {
+        Some("not JSON")
+    } else {
+        None
+    }
+}
+
+/// A `Success` that says no, in any spelling Digis (or a layer in front of it) may use.
+fn is_false(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => {
+            let s = s.trim();
+            s.eq_ignore_ascii_case("false") || s == "0"
+        }
+        _ => false,
     }
 }
 
@@ -245,6 +308,7 @@ mod tests {
             Answer::Rejected { message, .. } => vec![message.clone()],
             Answer::RetryLater { reason, .. } => vec![reason.clone()],
             Answer::ConfigError { reason, .. } => vec![reason.clone()],
+            Answer::Unconfirmed { answer, .. } => vec![answer.clone()],
         }
     }
 
@@ -315,6 +379,133 @@ mod tests {
             c(200, r#"{"IsSuccess":false}"#),
             Answer::Rejected { .. }
         ));
+    }
+
+    /// A maintenance or proxy page that answers 200 says nothing about the member: Digis may
+    /// have sent the SMS, or never seen the request.
+    #[test]
+    fn a_2xx_that_is_not_json_is_unconfirmed() {
+        let page = "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>\n\
+                    <body>Back soon</body></html>";
+        for status in [200, 201, 202] {
+            match c(status, page) {
+                Answer::Unconfirmed {
+                    status: s,
+                    why,
+                    answer,
+                } => {
+                    assert_eq!((s, why), (status, "not JSON"));
+                    // Shown to support: on one line, and the page's words are there.
+                    assert!(answer.starts_with("<!DOCTYPE html> <html>"), "{answer}");
+                    assert!(answer.contains("Back soon"), "{answer}");
+                    assert!(!answer.contains('\\'), "newlines collapsed: {answer}");
+                }
+                o => panic!("{status}: {o:?}"),
+            }
+        }
+        assert!(matches!(c(200, "OK"), Answer::Unconfirmed { .. }));
+        assert!(matches!(c(200, "{\"Id\":"), Answer::Unconfirmed { .. }));
+        // A long page is shown cut.
+        let long = format!("<html>{}</html>", "x".repeat(10_000));
+        match c(200, &long) {
+            Answer::Unconfirmed { answer, .. } => assert!(answer.chars().count() <= 301),
+            o => panic!("{o:?}"),
+        }
+        // Empty (or blank) 2xx and 204 are Digis's plain yes, as before.
+        for (status, body) in [(200, ""), (200, " \r\n"), (204, ""), (201, "")] {
+            assert!(
+                matches!(
+                    c(status, body),
+                    Answer::Accepted {
+                        external_id: None,
+                        ..
+                    }
+                ),
+                "{status} {body:?}"
+            );
+        }
+    }
+
+    /// A body cut at the cap has an end nobody read: even JSON with an id does not confirm.
+    #[test]
+    fn a_2xx_cut_at_the_body_cap_is_unconfirmed() {
+        let body = format!(
+            r#"{{"ExternalId":"TE-1","Padding":"{}"#,
+            "x".repeat(BODY_LIMIT)
+        );
+        let a = Response {
+            status: 200,
+            body: &body.as_bytes()[..BODY_LIMIT],
+            cut: true,
+            ..Default::default()
+        };
+        match classify(&a, &rules(&[]), Utc::now()) {
+            Answer::Unconfirmed { status, why, .. } => {
+                assert_eq!((status, why), (200, "cut at 64 KiB"))
+            }
+            o => panic!("{o:?}"),
+        }
+        // The same start, whole: accepted as ever.
+        let whole = Response {
+            status: 200,
+            body: br#"{"ExternalId":"TE-1","Padding":"xx"}"#,
+            ..Default::default()
+        };
+        assert!(matches!(
+            classify(&whole, &rules(&[]), Utc::now()),
+            Answer::Accepted { external_id: Some(ref i), .. } if i == "TE-1"
+        ));
+        // A non-2xx cut keeps its status's meaning.
+        let err = Response {
+            status: 503,
+            body: b"xxxx",
+            cut: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            classify(&err, &rules(&[]), Utc::now()),
+            Answer::RetryLater { .. }
+        ));
+    }
+
+    /// `Success` false in any spelling is a rejection; true in any spelling is not.
+    #[test]
+    fn success_false_in_any_spelling_is_a_rejection() {
+        for no in [
+            r#""false""#,
+            r#""False""#,
+            r#""FALSE""#,
+            r#"" false ""#,
+            "0",
+            "0.0",
+            r#""0""#,
+            "false",
+        ] {
+            for key in ["Success", "success", "IsSuccess"] {
+                let body = format!(r#"{{"{key}":{no},"Message":"Invalid mobile","Id":"7"}}"#);
+                assert_eq!(
+                    c(200, &body),
+                    Answer::Rejected {
+                        status: 200,
+                        message: "Invalid mobile".into()
+                    },
+                    "{body}"
+                );
+            }
+        }
+        // Without a message, the body is the message (as for a boolean false).
+        let body = r#"{"success":"false"}"#;
+        assert!(
+            matches!(c(200, body), Answer::Rejected { ref message, .. } if message == body),
+            "{body}"
+        );
+        for yes in [r#""true""#, "1", "true", r#""yes""#, "null"] {
+            let body = format!(r#"{{"Success":{yes},"Id":"7"}}"#);
+            assert!(
+                matches!(c(200, &body), Answer::Accepted { external_id: Some(ref i), .. } if i == "7"),
+                "{body}"
+            );
+        }
     }
 
     #[test]
@@ -471,6 +662,7 @@ mod tests {
             ],
             retry_after in proptest::option::of(any::<String>()),
             location in proptest::option::of(any::<String>().prop_map(|l| format!("{l}{TOKEN}"))),
+            cut in any::<bool>(),
         ) {
             let secrets = vec![TOKEN.to_string()];
             let a = Response {
@@ -478,6 +670,7 @@ mod tests {
                 retry_after: retry_after.as_deref(),
                 location: location.as_deref(),
                 body: &body,
+                cut,
             };
             let o = classify(&a, &rules(&secrets), Utc::now());
             match (status, &o) {

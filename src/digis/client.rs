@@ -108,7 +108,7 @@ impl DigisClient {
         };
         let retry_after = header(reqwest::header::RETRY_AFTER);
         let location = header(reqwest::header::LOCATION);
-        let body = match read_prefix(response, BODY_LIMIT).await {
+        let (body, cut) = match read_prefix(response, BODY_LIMIT).await {
             Ok(b) => b,
             Err(e) if (200..300).contains(&status) => {
                 // Digis said yes before the body broke off: it has the member. Retrying could
@@ -130,7 +130,7 @@ impl DigisClient {
                     "HTTP {status}: the answer's body could not be read: {}",
                     self.describe(&e)
                 );
-                Vec::new()
+                (Vec::new(), false)
             }
         };
         classify(
@@ -139,6 +139,7 @@ impl DigisClient {
                 retry_after: retry_after.as_deref(),
                 location: location.as_deref(),
                 body: &body,
+                cut,
             },
             &Rules {
                 id_pointer: self.id_pointer.as_deref(),
@@ -165,22 +166,22 @@ impl DigisClient {
 
 /// Reads at most `limit` bytes of the body and drops the rest unread: an answer of any size
 /// costs at most `limit` bytes of memory, and dropping the response closes the connection
-/// instead of waiting for the rest.
+/// instead of waiting for the rest. The flag says whether there was more than `limit` (a body
+/// of exactly `limit` bytes is whole).
 pub async fn read_prefix(
     mut response: reqwest::Response,
     limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await? {
-            Some(chunk) => {
-                let room = limit - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            None => break,
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
         }
+        body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok((body, false))
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -6,7 +6,8 @@
 //! The cause is read once from what the relay stores (`last_error`, `last_http_status`), when
 //! the row fails (`Storage::complete` writes it to `fail_field` / `fail_rule`), so grouping is a
 //! SQL `GROUP BY`. The texts read here are the relay's own: [`crate::payload::PayloadError`],
-//! [`crate::storage::RowDefect`] and the sentences of `relay::decide`; the tests below build each
+//! [`crate::storage::RowDefect`] and the sentences of `relay::decide` (among them
+//! `unconfirmed_text`, grouped as [`UNCONFIRMED`]); the tests below build each
 //! and read it back, so a change to one of them fails here rather than silently turning every
 //! failure into "other". A text none of them wrote (a row failed by an older version, or by
 //! hand) is [`FailureCause::other`].
@@ -29,6 +30,11 @@ pub struct FailureCause {
 /// The rule of a failure whose text none of the relay's rules wrote.
 pub const OTHER: &str = "other";
 
+/// The rule of a row whose 2xx answer did not confirm anything (ARCHITECTURE.md, Digis HTTP):
+/// Digis may have sent the SMS, so retrying it asks first. Also how its `last_error` starts
+/// (`relay::decide::unconfirmed_text`).
+pub const UNCONFIRMED: &str = "unconfirmed";
+
 /// How much of Digis's message a cause keeps: enough to tell its rejections apart.
 const DIGIS_PREFIX_CHARS: usize = 60;
 
@@ -44,6 +50,11 @@ impl FailureCause {
 
     pub fn is_other(&self) -> bool {
         self.field.is_none() && self.rule == OTHER
+    }
+
+    /// Rows whose answer was unconfirmed: retrying one may send a second SMS.
+    pub fn is_unconfirmed(&self) -> bool {
+        self.field.is_none() && self.rule == UNCONFIRMED
     }
 
     /// The cause of a failure the relay stored as `last_error` and `last_http_status`.
@@ -96,6 +107,18 @@ impl Failure {
             cause: FailureCause::other(),
             detail: text.to_string(),
         };
+        if text
+            .strip_prefix(UNCONFIRMED)
+            .is_some_and(|rest| rest.starts_with(": "))
+        {
+            return Failure {
+                cause: FailureCause {
+                    field: None,
+                    rule: UNCONFIRMED.to_string(),
+                },
+                detail: text.to_string(),
+            };
+        }
         if let Some((status, message)) = digis_rejection(text) {
             let prefix = digis_prefix(message);
             let rule = if prefix.is_empty() {
@@ -413,6 +436,43 @@ mod tests {
             FailureCause::from_stored(Some("gave up after 12 attempts"), None).rule,
             "gave up after retries"
         );
+    }
+
+    /// What `relay::decide` stores for a 2xx that confirms nothing: one group, whatever the page
+    /// said, with the page in the detail.
+    #[test]
+    fn unconfirmed_answers_group_as_unconfirmed() {
+        let decide = |answer: &str| {
+            let answer = crate::digis::Answer::Unconfirmed {
+                status: 200,
+                why: "not JSON",
+                answer: answer.into(),
+            };
+            let b = crate::relay::Backoff {
+                base: std::time::Duration::from_secs(30),
+                cap: std::time::Duration::from_secs(3600),
+            };
+            let d = crate::relay::decide::after_send(
+                &answer,
+                1,
+                12,
+                &b,
+                chrono::Utc::now(),
+                &mut rand::rng(),
+            );
+            assert_eq!(d.completion, crate::storage::Completion::Failed);
+            Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
+        };
+        let a = decide("<html>Maintenance until 06:00</html>");
+        let b = decide("Service temporarily down");
+        assert_eq!(a.cause, b.cause);
+        assert_eq!(a.cause, cause(None, UNCONFIRMED));
+        assert!(a.cause.is_unconfirmed());
+        assert!(a.detail.contains("Maintenance until 06:00"), "{}", a.detail);
+        assert!(a.detail.contains("HTTP 200"), "{}", a.detail);
+        let (field, rule) = a.cause.columns();
+        assert_eq!((field, rule.as_deref()), (None, Some("unconfirmed")));
+        assert!(!FailureCause::from_stored(Some("unconfirmed answer"), None).is_unconfirmed());
     }
 
     #[test]

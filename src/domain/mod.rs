@@ -7,7 +7,7 @@ mod outcome;
 mod state;
 
 pub use card::{CardNumber, CardNumberError, MAX_CARD_LEN};
-pub use failure::{Failure, FailureCause};
+pub use failure::{Failure, FailureCause, UNCONFIRMED};
 pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
 pub use outcome::{AttemptOutcome, GiveBack};
 pub use state::{OutboxState, RelayState, UnknownState};

@@ -58,15 +58,19 @@ pub enum GiveBack {
     DatabaseDown,
     /// An operator paused the relays while the row waited in the relay's buffer.
     Paused,
+    /// Digis answered a 2xx that confirms nothing (ARCHITECTURE.md, Digis HTTP): the relay
+    /// paused itself, and no request starts after that answer.
+    Unconfirmed,
 }
 
 impl GiveBack {
-    pub const ALL: [GiveBack; 5] = [
+    pub const ALL: [GiveBack; 6] = [
         GiveBack::Shutdown,
         GiveBack::ConfigError,
         GiveBack::CircuitOpen,
         GiveBack::DatabaseDown,
         GiveBack::Paused,
+        GiveBack::Unconfirmed,
     ];
 
     /// One token, for the sync log's `given_back=` field.
@@ -77,6 +81,7 @@ impl GiveBack {
             GiveBack::CircuitOpen => "circuit_open",
             GiveBack::DatabaseDown => "database_down",
             GiveBack::Paused => "paused",
+            GiveBack::Unconfirmed => "unconfirmed",
         }
     }
 }

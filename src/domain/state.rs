@@ -52,6 +52,10 @@ impl OutboxState {
         OutboxState::Sending,
         OutboxState::Sent,
     ];
+    /// States in which a row's last word from Digis may be an unconfirmed answer that nobody
+    /// retried yet (failed by the relay, or then discarded by an operator): retrying such a
+    /// row may send a second SMS, so `retry` asks first.
+    pub const SETTLED_UNSENT: [OutboxState; 2] = [OutboxState::Failed, OutboxState::Discarded];
     /// States an operator may put back to `pending` with a fresh budget. A `sending` row is
     /// excluded because a relay holds it; `sent` because resend is the way to send again.
     pub const RETRYABLE: [OutboxState; 3] = [

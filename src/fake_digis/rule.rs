@@ -35,6 +35,10 @@ pub struct FaultRule {
     /// 200 `{"Success":false,"Message":...}`.
     #[serde(skip_serializing_if = "is_false")]
     pub success_false: bool,
+    /// 200 with an HTML page (`Content-Type: text/html`), as a proxy or a maintenance page in
+    /// front of Digis answers: the request is recorded, but nothing says Digis imported it.
+    #[serde(skip_serializing_if = "is_false")]
+    pub html: bool,
     /// Message of a `status` or `success_false` answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -73,7 +77,7 @@ pub struct FaultRuleError {
 }
 
 const KEYS: &str =
-    "card, subscription, status, delay_ms, drop, retry_after, no_id, success_false, \
+    "card, subscription, status, delay_ms, drop, retry_after, no_id, success_false, html, \
                     body_bytes, slow_body_ms, percent, rate_limit, message, times";
 
 impl FaultRule {
@@ -88,13 +92,14 @@ impl FaultRule {
             self.status.is_some(),
             self.no_id,
             self.success_false,
+            self.html,
             self.drop,
         ]
         .iter()
         .filter(|b| **b)
         .count();
         if answers > 1 {
-            return Err("choose one of status, no_id, success_false and drop".into());
+            return Err("choose one of status, no_id, success_false, html and drop".into());
         }
         if self.drop && (self.retry_after.is_some() || self.message.is_some()) {
             return Err("drop sends no response, so retry_after and message mean nothing".into());
@@ -130,7 +135,8 @@ impl FaultRule {
 
     /// The rule as it answers: a `rate_limit` rule that says no answer of its own answers 429.
     pub(crate) fn answering(mut self) -> FaultRule {
-        let says = self.status.is_some() || self.drop || self.no_id || self.success_false;
+        let says =
+            self.status.is_some() || self.drop || self.no_id || self.success_false || self.html;
         if self.rate_limit.is_some() && !says {
             self.status = Some(429);
         }
@@ -194,7 +200,8 @@ fn parse_num<T: FromStr>(rule: &str, key: &str, v: &str, what: &str) -> Result<T
 impl FromStr for FaultRule {
     type Err = FaultRuleError;
 
-    /// `key=value` pairs separated by commas; `drop`, `no_id` and `success_false` stand alone.
+    /// `key=value` pairs separated by commas; `drop`, `no_id`, `success_false` and `html` stand
+    /// alone.
     /// A message or an HTTP date may contain commas: a part that does not start with a known key
     /// continues the `message` or `retry_after` before it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -292,6 +299,7 @@ impl FromStr for FaultRule {
                 "drop" => r.drop = parse_flag(s, key, value)?,
                 "no_id" => r.no_id = parse_flag(s, key, value)?,
                 "success_false" => r.success_false = parse_flag(s, key, value)?,
+                "html" => r.html = parse_flag(s, key, value)?,
                 "" => return Err(err("empty part (two commas in a row?)".into())),
                 other => {
                     return Err(err(format!(
@@ -332,6 +340,9 @@ impl fmt::Display for FaultRule {
         }
         if self.success_false {
             parts.push("success_false".into());
+        }
+        if self.html {
+            parts.push("html".into());
         }
         if let Some(b) = self.body_bytes {
             parts.push(format!("body_bytes={b}"));
@@ -455,6 +466,8 @@ mod tests {
         assert_eq!(r.retry_after.as_deref(), Some("5"));
         assert!("no_id".parse::<FaultRule>().unwrap().no_id);
         assert!("success_false".parse::<FaultRule>().unwrap().success_false);
+        assert!("html,times=2".parse::<FaultRule>().unwrap().html);
+        assert!("html,status=200".parse::<FaultRule>().is_err());
         let r: FaultRule = "subscription=7,card=0042,delay_ms=10".parse().unwrap();
         assert_eq!((r.subscription, r.card.as_deref()), (Some(7), Some("0042")));
     }
@@ -477,6 +490,7 @@ mod tests {
             "status=500,body_bytes=100000,slow_body_ms=300,percent=5",
             "no_id",
             "success_false,message=nope",
+            "html,delay_ms=50,times=3",
         ] {
             let r: FaultRule = s.parse().unwrap();
             let again: FaultRule = r.to_string().parse().unwrap();

@@ -91,6 +91,8 @@ enum Answer {
         delay: Option<u64>,
         body_bytes: Option<u64>,
         slow_body_ms: Option<u64>,
+        /// Answer [`MAINTENANCE_PAGE`] instead of `body`.
+        html: bool,
     },
     Drop {
         delay: Option<u64>,
@@ -106,8 +108,14 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Answer {
         delay: None,
         body_bytes: None,
         slow_body_ms: None,
+        html: false,
     }
 }
+
+/// What an `html` rule answers: a maintenance page of the kind a proxy in front of Digis shows.
+pub const MAINTENANCE_PAGE: &str =
+    "<!DOCTYPE html>\n<html><head><title>Service maintenance</title></head>\n\
+     <body><h1>We'll be back soon</h1><p>Scheduled maintenance until 06:00.</p></body></html>\n";
 
 /// Chunks of a shaped body; padding is sent in pieces of this size so a huge answer is never
 /// held in the fake's memory.
@@ -242,9 +250,17 @@ async fn handle(state: &State, drop_now: &Notify, req: Request<Incoming>) -> Res
             retry_after,
             body_bytes,
             slow_body_ms,
+            html,
             ..
         } => {
             let mut r = json_response(status, &body);
+            if html {
+                *r.body_mut() = Body::from(MAINTENANCE_PAGE);
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+            }
             if body_bytes.is_some() || slow_body_ms.is_some() {
                 *r.body_mut() = shaped_body(&body, body_bytes, slow_body_ms);
             }
@@ -318,6 +334,7 @@ fn apply(state: &State, rule: FaultRule) -> Answer {
             None,
         ),
         _ if rule.no_id => (StatusCode::OK, json!({"Success": true}), None),
+        _ if rule.html => (StatusCode::OK, Value::Null, None),
         s => {
             let id = state.new_external_id();
             let status = match s {
@@ -339,6 +356,7 @@ fn apply(state: &State, rule: FaultRule) -> Answer {
         delay,
         body_bytes,
         slow_body_ms,
+        html: rule.html,
     }
 }
 

@@ -10,30 +10,56 @@ use super::report::{
 };
 use super::{Actor, Reason};
 use crate::domain::{OutboxId, PersonId, SubscriptionId};
-use crate::storage::{FailureGroupKey, Reconcile, ReconcilePreview, Result, Storage};
+use crate::storage::{FailureGroupKey, Reconcile, ReconcilePreview, Result, Storage, Unconfirmed};
 
-/// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now.
+/// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now. A row whose last
+/// answer was unconfirmed (it may have been sent) only when `unconfirmed` says the operator
+/// confirmed; the report names those left alone for that.
 pub async fn retry(
     storage: &dyn Storage,
     actor: &Actor,
     ids: &[OutboxId],
     now: DateTime<Utc>,
+    unconfirmed: Unconfirmed,
 ) -> Result<RetryReport> {
-    let changed = storage.retry(ids, actor.as_str(), now).await?;
+    let changed = storage.retry(ids, actor.as_str(), now, unconfirmed).await?;
+    let left: Vec<OutboxId> = ids
+        .iter()
+        .filter(|i| !changed.contains(i))
+        .copied()
+        .collect();
+    let unconfirmed = if left.is_empty() || unconfirmed.included() {
+        Vec::new()
+    } else {
+        storage.unconfirmed_rows(Some(&left)).await?
+    };
     Ok(RetryReport {
         asked: ids.to_vec(),
         changed,
+        unconfirmed,
     })
 }
 
-/// Every `failed` row back to `pending`, due now.
+/// Every `failed` row back to `pending`, due now; one whose last answer was unconfirmed only
+/// when `unconfirmed` says the operator confirmed.
 pub async fn retry_all_failed(
     storage: &dyn Storage,
     actor: &Actor,
     now: DateTime<Utc>,
+    unconfirmed: Unconfirmed,
 ) -> Result<RetryAllReport> {
-    let queued = storage.retry_all_failed(actor.as_str(), now).await?;
-    Ok(RetryAllReport { queued })
+    let queued = storage
+        .retry_all_failed(actor.as_str(), now, unconfirmed)
+        .await?;
+    let unconfirmed_left = if unconfirmed.included() {
+        0
+    } else {
+        storage.unconfirmed_rows(None).await?.len() as u64
+    };
+    Ok(RetryAllReport {
+        queued,
+        unconfirmed_left,
+    })
 }
 
 /// What retrying a failure group would do now: how many rows it would put back. Asked before

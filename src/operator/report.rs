@@ -21,14 +21,26 @@ pub struct RetryReport {
     pub asked: Vec<OutboxId>,
     /// The rows that went back to `pending`, due now.
     pub changed: Vec<OutboxId>,
+    /// Rows left alone because their last answer was unconfirmed and the operator did not
+    /// confirm: Digis may have sent their SMS.
+    pub unconfirmed: Vec<OutboxId>,
 }
 
 /// Why `retry` leaves a row alone; the storage layer applies the rule, this says it.
 const RETRY_REFUSED: &str = "being sent, already sent, or another row for that member is waiting";
 
+/// Why `retry` leaves a row with an unconfirmed answer alone, and how to retry it anyway.
+const UNCONFIRMED_REFUSED: &str = "Digis's answer to it confirmed nothing (cause unconfirmed), so \
+     it may have been sent and a retry may send a second SMS: check in Digis, then retry with \
+     confirmation (`retry --yes`)";
+
 impl RetryReport {
+    /// Left alone for the usual reasons (not for an unconfirmed answer).
     pub fn skipped(&self) -> Vec<OutboxId> {
         left_alone(&self.asked, &self.changed)
+            .into_iter()
+            .filter(|i| !self.unconfirmed.contains(i))
+            .collect()
     }
 }
 
@@ -42,14 +54,27 @@ impl fmt::Display for RetryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.one_row() {
             Some((id, true)) => write!(f, "row {id} queued again, due now"),
+            Some((id, false)) if self.unconfirmed.contains(&id) => {
+                write!(f, "row {id} left alone: {UNCONFIRMED_REFUSED}")
+            }
             Some((id, false)) => write!(f, "row {id} left alone: {RETRY_REFUSED}, or no such row"),
-            None => write!(
-                f,
-                "queued {} of {} row(s) again{}",
-                self.changed.len(),
-                self.asked.len(),
-                skipped_clause(&self.skipped(), RETRY_REFUSED)
-            ),
+            None => {
+                write!(
+                    f,
+                    "queued {} of {} row(s) again{}",
+                    self.changed.len(),
+                    self.asked.len(),
+                    skipped_clause(&self.skipped(), RETRY_REFUSED)
+                )?;
+                if !self.unconfirmed.is_empty() {
+                    write!(
+                        f,
+                        "; left alone ({UNCONFIRMED_REFUSED}): {}",
+                        join_ids(&self.unconfirmed)
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -64,13 +89,30 @@ impl RetryReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAllReport {
     pub queued: u64,
+    /// Failed rows left alone because their last answer was unconfirmed and the operator did
+    /// not confirm.
+    pub unconfirmed_left: u64,
 }
 
-impl Report for RetryAllReport {}
+impl Report for RetryAllReport {
+    fn succeeded(&self) -> bool {
+        self.unconfirmed_left == 0
+    }
+}
 
 impl fmt::Display for RetryAllReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed row(s) queued again, due now", self.queued)
+        write!(f, "{} failed row(s) queued again, due now", self.queued)?;
+        if self.unconfirmed_left > 0 {
+            write!(
+                f,
+                "; {} left alone: Digis's answer to them confirmed nothing (cause unconfirmed), so \
+                 they may have been sent and a retry may send a second SMS: check in Digis, then \
+                 retry with confirmation (`retry --all-failed --yes`)",
+                self.unconfirmed_left
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -367,6 +409,7 @@ mod tests {
         let r = RetryReport {
             asked: ids(&[4, 5]),
             changed: ids(&[4]),
+            unconfirmed: vec![],
         };
         assert_eq!(
             r.to_string(),
@@ -376,9 +419,53 @@ mod tests {
         let r = RetryReport {
             asked: ids(&[4, 5]),
             changed: ids(&[5, 4]),
+            unconfirmed: vec![],
         };
         assert_eq!(r.to_string(), "queued 2 of 2 row(s) again");
         assert!(r.succeeded());
+    }
+
+    #[test]
+    fn retry_says_why_it_left_an_unconfirmed_row() {
+        let r = RetryReport {
+            asked: ids(&[7]),
+            changed: vec![],
+            unconfirmed: ids(&[7]),
+        };
+        let text = r.to_string();
+        assert!(
+            text.starts_with("row 7 left alone: Digis's answer"),
+            "{text}"
+        );
+        assert!(
+            text.contains("second SMS") && text.contains("--yes"),
+            "{text}"
+        );
+        assert!(!r.succeeded());
+        let r = RetryReport {
+            asked: ids(&[4, 5, 6]),
+            changed: ids(&[4]),
+            unconfirmed: ids(&[6]),
+        };
+        let text = r.to_string();
+        assert!(
+            text.starts_with("queued 1 of 3 row(s) again; left alone (being sent"),
+            "{text}"
+        );
+        assert!(text.contains("waiting, or no such row): 5;"), "{text}");
+        assert!(text.ends_with("(`retry --yes`)): 6"), "{text}");
+        let all = RetryAllReport {
+            queued: 3,
+            unconfirmed_left: 2,
+        };
+        assert!(!all.succeeded());
+        assert!(all.to_string().contains("; 2 left alone"), "{all}");
+        let all = RetryAllReport {
+            queued: 3,
+            unconfirmed_left: 0,
+        };
+        assert!(all.succeeded());
+        assert_eq!(all.to_string(), "3 failed row(s) queued again, due now");
     }
 
     #[test]
@@ -386,11 +473,13 @@ mod tests {
         let r = RetryReport {
             asked: ids(&[7]),
             changed: ids(&[7]),
+            unconfirmed: vec![],
         };
         assert_eq!(r.to_string(), "row 7 queued again, due now");
         let r = RetryReport {
             asked: ids(&[7]),
             changed: vec![],
+            unconfirmed: vec![],
         };
         assert!(r.to_string().starts_with("row 7 left alone: being sent"));
         let d = DiscardReport {

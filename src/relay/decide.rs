@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::backoff::Backoff;
 use crate::digis::Answer;
+use crate::domain::UNCONFIRMED;
 use crate::storage::{ClaimedRow, Completion};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +165,56 @@ pub fn after_send(
             db_error: Some(reason.clone()),
             log_error: Some(format!("HTTP {status}: configuration error, relay paused")),
         },
+        // Failed, not pending: Digis may have sent the SMS, so only a person who checked may
+        // send it again (`retry` asks). The answer goes to the row, not to the log.
+        Answer::Unconfirmed {
+            status,
+            why,
+            answer,
+        } => Decision {
+            completion: Completion::Failed,
+            http_status: Some(*status),
+            db_error: Some(unconfirmed_text(*status, why, answer)),
+            log_error: Some(format!(
+                "{UNCONFIRMED}: HTTP {status} with a body {why}, relay paused"
+            )),
+        },
     }
+}
+
+/// `digis_outbox.last_error` of a row whose answer was [`Answer::Unconfirmed`];
+/// [`crate::domain::Failure::read`] groups it under [`UNCONFIRMED`].
+pub fn unconfirmed_text(status: u16, why: &str, answer: &str) -> String {
+    let answer = if answer.is_empty() { "(empty)" } else { answer };
+    format!(
+        "{UNCONFIRMED}: Digis answered HTTP {status} with a body {why}, which does not say \
+         whether the member was imported; the SMS may have been sent, so the row is not sent \
+         again by itself (retry it only after checking in Digis). Answer: {answer}"
+    )
+}
+
+/// The pause a relay sets for itself after an unconfirmed answer starts with this: unlike a
+/// configuration error's, it is never probed or lifted by a relay (a probe would be another
+/// member whose SMS nobody can confirm); an operator lifts it with `resume`.
+pub const UNCONFIRMED_PAUSE: &str = "Digis's answer could not be confirmed";
+
+/// The reason of that pause: our words only (it is logged), never the answer itself.
+pub fn unconfirmed_pause_reason(status: u16, why: &str) -> String {
+    format!(
+        "{UNCONFIRMED_PAUSE}: HTTP {status} with a body {why} (a proxy or maintenance page?); \
+         nothing is sent until `resume`; rows failed as unconfirmed may have been sent"
+    )
+}
+
+/// Whether the database's pause is a relay's after an unconfirmed answer.
+pub fn is_unconfirmed_pause(c: &crate::storage::Control) -> bool {
+    c.paused
+        && c.paused_by
+            .as_deref()
+            .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX))
+        && c.pause_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(UNCONFIRMED_PAUSE))
 }
 
 /// The pause reason a relay writes for itself; `paused_by` starts with this prefix so relays

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::circuit::CircuitState;
 use super::completer::Pipe;
-use super::decide::{probe_due, SELF_PAUSE_PREFIX};
+use super::decide::{is_unconfirmed_pause, probe_due, SELF_PAUSE_PREFIX};
 use super::{Relay, RoundEnd};
 use crate::digis::DigisClient;
 use crate::domain::{GiveBack, RelayState};
@@ -67,10 +67,13 @@ impl Relay {
                 .pause_reason
                 .clone()
                 .unwrap_or_else(|| "paused".into());
+            // A pause for an unconfirmed answer is never probed: the probe would be another
+            // member whose SMS nobody can confirm. Only `resume` lifts it.
             let self_paused = control
                 .paused_by
                 .as_deref()
-                .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX));
+                .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX))
+                && !is_unconfirmed_pause(&control);
             let probe_every = Duration::from_millis(self.config.relay.config_error_probe_ms);
             if !(self_paused
                 && probe_due(
@@ -160,6 +163,7 @@ impl Relay {
             return Ok(RoundEnd::Idle);
         }
         self.config_error.store(false, Ordering::SeqCst);
+        self.unconfirmed.store(false, Ordering::SeqCst);
         let n = self
             .dispatch(
                 pipe,
@@ -171,7 +175,7 @@ impl Relay {
                 gate == Gate::Probe,
             )
             .await;
-        if self.config_error.load(Ordering::SeqCst) {
+        if self.config_error.load(Ordering::SeqCst) || self.unconfirmed.load(Ordering::SeqCst) {
             // Paused: set when the answer came; the status follows at the next round.
         } else if control.paused {
             // The probe went through: lift the relay's own pause, but not one an operator set

@@ -96,6 +96,9 @@ pub struct Relay {
     last_sync: Mutex<Option<Option<DateTime<Utc>>>>,
     /// Set when Digis answered 401/403/404 during a round: the rest is not sent.
     config_error: AtomicBool,
+    /// Set when Digis answered a 2xx that confirms nothing during a round: no request starts
+    /// after it (the database's pause, set at the same time, keeps it so for every relay).
+    unconfirmed: AtomicBool,
     counters: Counters,
     /// Set while the database refuses a completion: no new request goes to Digis then, since
     /// its answer could not be recorded, and nothing new is claimed.
@@ -207,6 +210,7 @@ impl Relay {
             status: Arc::new(Mutex::new((RelayState::Running, None))),
             last_sync: Mutex::new(None),
             config_error: AtomicBool::new(false),
+            unconfirmed: AtomicBool::new(false),
             counters: Counters::default(),
             db_down: AtomicBool::new(false),
             trouble: Mutex::new(Trouble::default()),
@@ -611,6 +615,8 @@ mod tests {
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::DatabaseDown));
         relay.config_error.store(true, Ordering::SeqCst);
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::ConfigError));
+        relay.unconfirmed.store(true, Ordering::SeqCst);
+        assert_eq!(relay.give_back_now(&stop), Some(GiveBack::Unconfirmed));
         stop.cancel();
         assert_eq!(relay.give_back_now(&stop), Some(GiveBack::Shutdown));
     }

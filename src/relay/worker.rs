@@ -80,6 +80,11 @@ impl Relay {
             return Ok(Step::GiveBack(why));
         }
         let sent_at = self.limiter.acquire().await;
+        // The wait for the rate may have outlasted an unconfirmed answer: nothing may start
+        // after one, not even a request that was already waiting its turn.
+        if self.unconfirmed.load(Ordering::SeqCst) {
+            return Ok(Step::GiveBack(GiveBack::Unconfirmed));
+        }
         let answer = client.send(&payload).await;
         let now = Utc::now();
         if let Some(rate) = self.limiter.answered(sent_at, Verdict::of(&answer)) {
@@ -107,6 +112,8 @@ impl Relay {
     pub(super) fn give_back_now(&self, shutdown: &CancellationToken) -> Option<GiveBack> {
         if shutdown.is_cancelled() {
             Some(GiveBack::Shutdown)
+        } else if self.unconfirmed.load(Ordering::SeqCst) {
+            Some(GiveBack::Unconfirmed)
         } else if self.config_error.load(Ordering::SeqCst) {
             Some(GiveBack::ConfigError)
         } else if self.db_down.load(Ordering::SeqCst) {
@@ -149,31 +156,55 @@ impl Relay {
                         );
                     }
                 }
+                // Says nothing about whether Digis is up: a page in front of it answered.
+                Answer::Unconfirmed { .. } => {}
                 _ => circuit.success(),
             }
         }
-        if let Answer::ConfigError { reason, .. } = answer {
-            if !self.config_error.swap(true, Ordering::SeqCst) {
-                let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-                // Held like a completion: dropped, the row would wait out its lease and be
-                // sent again only to get the same answer.
-                let set = self
-                    .hold("the relay's own pause", || {
-                        self.storage.pause_self(reason, &by, now)
-                    })
-                    .await?;
-                if set {
-                    tracing::error!("relay {}: paused: {reason}", self.relay_id);
-                    self.set_status(RelayState::Paused, Some(reason.clone()));
-                } else {
-                    // An operator's pause is in force: it stays theirs (a relay's own would be
-                    // lifted by its next good probe). The next round shows it.
+        if let Answer::Unconfirmed { status, why, .. } = answer {
+            // Set before any await: the dispatcher starts no row after this answer.
+            if !self.unconfirmed.swap(true, Ordering::SeqCst) {
+                let reason = super::decide::unconfirmed_pause_reason(*status, why);
+                // The row's own completion (failed, never pending) matters more than the
+                // pause: an error here must not abandon the row to be claimed and sent again.
+                if let Err(e) = self.pause_self(&reason, now).await {
                     tracing::error!(
-                        "relay {}: {reason}; an operator's pause is in force and stays",
+                        "relay {}: {reason}; the pause could not be written: {e}",
                         self.relay_id
                     );
                 }
             }
+        }
+        if let Answer::ConfigError { reason, .. } = answer {
+            if !self.config_error.swap(true, Ordering::SeqCst) {
+                self.pause_self(reason, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses every relay with `reason`, as this relay's own pause (ARCHITECTURE.md, Digis
+    /// HTTP, "self-pause"), unless a pause that must stay is in force.
+    async fn pause_self(&self, reason: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+        // Held like a completion: dropped, the row would wait out its lease and be sent again
+        // only to get the same answer.
+        let set = self
+            .hold("the relay's own pause", || {
+                self.storage.pause_self(reason, &by, now)
+            })
+            .await?;
+        if set {
+            tracing::error!("relay {}: paused: {reason}", self.relay_id);
+            self.set_status(RelayState::Paused, Some(reason.to_string()));
+        } else {
+            // An operator's pause is in force: it stays theirs (a relay's own would be lifted
+            // by its next good probe). Or an unconfirmed answer's, which only `resume` lifts.
+            // The next round shows it.
+            tracing::error!(
+                "relay {}: {reason}; an earlier pause (an operator's, or one for an unconfirmed answer) is in force and stays",
+                self.relay_id
+            );
         }
         Ok(())
     }

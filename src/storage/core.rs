@@ -740,6 +740,7 @@ macro_rules! storage_impl {
                 ids: &[OutboxId],
                 actor: &str,
                 now: DateTime<Utc>,
+                unconfirmed: $crate::storage::Unconfirmed,
             ) -> Result<Vec<OutboxId>> {
                 use $crate::storage::lists::{IdList, WordList};
                 if ids.is_empty() {
@@ -751,6 +752,9 @@ macro_rules! storage_impl {
                     .bind(IdList::of(ids))
                     .bind(WordList::states(&OutboxState::RETRYABLE))
                     .bind(WordList::states(&OutboxState::OPEN))
+                    .bind(unconfirmed.included())
+                    .bind(WordList::states(&OutboxState::SETTLED_UNSENT))
+                    .bind($crate::storage::texts::unconfirmed_error_pattern())
                     .fetch_all(&mut *tx)
                     .await
                     .ctx("retrying rows")?;
@@ -768,11 +772,35 @@ macro_rules! storage_impl {
                 Ok(changed)
             }
 
-            async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64> {
+            async fn unconfirmed_rows(&self, ids: Option<&[OutboxId]>) -> Result<Vec<OutboxId>> {
+                use $crate::storage::lists::{IdList, WordList};
+                let states = match ids {
+                    Some(_) => &OutboxState::SETTLED_UNSENT[..],
+                    None => &[OutboxState::Failed][..],
+                };
+                let rows = sqlx::query(Self::SQL.unconfirmed_rows)
+                    .bind(WordList::states(states))
+                    .bind($crate::storage::texts::unconfirmed_error_pattern())
+                    .bind(ids.is_none())
+                    .bind(IdList::of(ids.unwrap_or_default()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading unconfirmed rows")?;
+                ids_of(&rows)
+            }
+
+            async fn retry_all_failed(
+                &self,
+                actor: &str,
+                now: DateTime<Utc>,
+                unconfirmed: $crate::storage::Unconfirmed,
+            ) -> Result<u64> {
                 let mut tx = self.write_tx().await?;
                 let rows = sqlx::query(Self::SQL.retry_all_failed)
                     .bind(StoredTime(now))
                     .bind($crate::storage::lists::WordList::states(&OutboxState::OPEN))
+                    .bind(unconfirmed.included())
+                    .bind($crate::storage::texts::unconfirmed_error_pattern())
                     .fetch_all(&mut *tx)
                     .await
                     .ctx("retrying failed rows")?;
@@ -901,6 +929,7 @@ macro_rules! storage_impl {
                     .bind(by)
                     .bind(StoredTime(now))
                     .bind($crate::storage::texts::self_pause_pattern())
+                    .bind($crate::storage::texts::unconfirmed_pause_pattern())
                     .execute(&mut *tx)
                     .await
                     .ctx("pausing the relays")?
@@ -924,6 +953,7 @@ macro_rules! storage_impl {
                 let lifted = sqlx::query(Self::SQL.lift_self_pause)
                     .bind(false)
                     .bind($crate::storage::texts::self_pause_pattern())
+                    .bind($crate::storage::texts::unconfirmed_pause_pattern())
                     .execute(&mut *tx)
                     .await
                     .ctx("lifting a relay's pause")?

@@ -250,14 +250,27 @@ pub trait Storage: Send + Sync {
     // --- operators: each records who did it in `digis_event`, in the same transaction ---
 
     /// `failed`, `discarded` or waiting `pending` rows back to `pending`, due now, with a
-    /// fresh attempt budget. Returns the ids that changed.
+    /// fresh attempt budget; a row whose last answer was unconfirmed only with
+    /// [`Unconfirmed::Include`]. Returns the ids that changed.
     async fn retry(
         &self,
         ids: &[OutboxId],
         actor: &str,
         now: DateTime<Utc>,
+        unconfirmed: Unconfirmed,
     ) -> Result<Vec<OutboxId>>;
-    async fn retry_all_failed(&self, actor: &str, now: DateTime<Utc>) -> Result<u64>;
+    /// The newest failed row of each member with nothing open, back to `pending`; one whose
+    /// last answer was unconfirmed only with [`Unconfirmed::Include`].
+    async fn retry_all_failed(
+        &self,
+        actor: &str,
+        now: DateTime<Utc>,
+        unconfirmed: Unconfirmed,
+    ) -> Result<u64>;
+    /// The rows whose last answer from Digis was unconfirmed and that nobody retried since, in
+    /// id order: among `ids` (`failed` or `discarded`), or every `failed` one when `ids` is
+    /// `None`. What `retry` asks about.
+    async fn unconfirmed_rows(&self, ids: Option<&[OutboxId]>) -> Result<Vec<OutboxId>>;
     /// `pending` or `failed` rows to `discarded` with `reason`. Returns the ids that changed.
     async fn discard(
         &self,
@@ -276,12 +289,13 @@ pub trait Storage: Send + Sync {
     ) -> Result<Vec<OutboxId>>;
     async fn pause(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<()>;
     async fn resume(&self, actor: &str, now: DateTime<Utc>) -> Result<()>;
-    /// A relay's own pause (`by` is `relay:<id>`, on a 401/403/404): set unless an operator's
-    /// pause is in force, which a relay must never take over (it would then lift it with its
-    /// next good probe). True when set.
+    /// A relay's own pause (`by` is `relay:<id>`, on a 401/403/404 or an unconfirmed 2xx): set
+    /// unless an operator's pause is in force, which a relay must never take over (it would then
+    /// lift it with its next good probe), or a relay's pause for an unconfirmed answer, which
+    /// only `resume` lifts. True when set.
     async fn pause_self(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<bool>;
-    /// Lifts a relay's own pause after a good probe; a pause an operator set meanwhile stays.
-    /// True when lifted.
+    /// Lifts a relay's own pause after a good probe; a pause an operator set meanwhile stays,
+    /// and so does one for an unconfirmed answer. True when lifted.
     async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool>;
     async fn control(&self) -> Result<Control>;
     /// Makes every pending row due now and wakes the relays; `reconcile` also queues every

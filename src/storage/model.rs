@@ -627,3 +627,20 @@ mod stored_id_tests {
         }
     }
 }
+
+/// Whether an operator's retry includes rows whose last answer from Digis was unconfirmed
+/// (ARCHITECTURE.md, Digis HTTP): Digis may have sent their SMS, so they go back only when the
+/// operator confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// Leave them as they are.
+    Skip,
+    /// The operator confirmed: retry them too.
+    Include,
+}
+
+impl Unconfirmed {
+    pub fn included(self) -> bool {
+        self == Unconfirmed::Include
+    }
+}

@@ -93,6 +93,18 @@ pub fn self_pause_pattern() -> String {
     format!("{}%", crate::relay::decide::SELF_PAUSE_PREFIX)
 }
 
+/// `digis_outbox.last_error` of a row whose answer was unconfirmed, as a LIKE pattern
+/// (`relay::decide::unconfirmed_text`).
+pub fn unconfirmed_error_pattern() -> String {
+    format!("{}: %", crate::domain::UNCONFIRMED)
+}
+
+/// The `pause_reason` of a relay's pause for an unconfirmed answer, as a LIKE pattern: no relay
+/// takes that pause over or lifts it; only an operator's `resume` does.
+pub fn unconfirmed_pause_pattern() -> String {
+    format!("{}%", crate::relay::decide::UNCONFIRMED_PAUSE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use super::update::{
     stats_effect,
 };
 use super::view::help_max_scroll;
+use crate::domain::{FailureCause, OutboxState};
 use crate::operator::Refusal;
 use crate::storage::OutboxRow;
 
@@ -430,18 +431,28 @@ fn retry(app: &mut App) -> Vec<Effect> {
         app.set_status(StatusKind::Error, refused.to_string());
         return Vec::new();
     }
+    let unconfirmed = OutboxState::SETTLED_UNSENT.contains(&row.state)
+        && FailureCause::from_stored(row.last_error.as_deref(), row.last_http_status)
+            .is_unconfirmed();
+    if unconfirmed {
+        return ask(
+            app,
+            format!(
+                "Retry row {}? Digis's answer to it confirmed nothing (cause unconfirmed): it may have sent the SMS, so this MAY SEND A SECOND SMS.",
+                row.id
+            ),
+            Effect::RetryUnconfirmed(row.id),
+        );
+    }
     app.set_status(StatusKind::Info, format!("retrying row {}…", row.id));
     vec![Effect::Retry(row.id)]
 }
 
+/// `R`: count the failed rows whose answer was unconfirmed, then ask (the question comes with
+/// that count, see `update::ask_retry_all`).
 fn retry_all_failed(app: &mut App) -> Vec<Effect> {
-    let failed = app.counts.map(|c| c.failed);
-    let n = failed.map_or_else(|| "every".to_string(), |n| n.to_string());
-    ask(
-        app,
-        format!("Queue {n} failed row(s) again, due now?"),
-        Effect::RetryAllFailed,
-    )
+    app.set_status(StatusKind::Info, "counting the failed rows…");
+    vec![Effect::DryRunRetryAllFailed]
 }
 
 fn discard(app: &mut App) -> Vec<Effect> {

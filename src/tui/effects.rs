@@ -10,7 +10,9 @@ use super::update::{update, Msg, PageData, StatusData};
 use crate::config::Config;
 use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
 use crate::operator::{self, Actor, Reason, Report};
-use crate::storage::{DynStorage, FailedQuery, FailureGroupKey, ListQuery, UnitFilter};
+use crate::storage::{
+    DynStorage, FailedQuery, FailureGroupKey, ListQuery, Unconfirmed, UnitFilter,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -24,8 +26,17 @@ pub enum Effect {
         select: Select,
     },
     LoadDetail(OutboxId),
+    /// Retry a row; left alone if its last answer was unconfirmed (it may have been sent).
     Retry(OutboxId),
+    /// Retry a row whose last answer was unconfirmed: the operator confirmed it may get a
+    /// second SMS.
+    RetryUnconfirmed(OutboxId),
+    /// How many failed rows' last answer was unconfirmed, for the retry-all question.
+    DryRunRetryAllFailed,
+    /// Every failed row but those whose answer was unconfirmed.
     RetryAllFailed,
+    /// Every failed row, those whose answer was unconfirmed too (confirmed).
+    RetryAllFailedWithUnconfirmed,
     Discard(OutboxId),
     Resend {
         subscription: SubscriptionId,
@@ -58,6 +69,7 @@ impl Effect {
             | Effect::LoadFailures
             | Effect::LoadFailureMembers(_)
             | Effect::DryRunFailureGroup(_)
+            | Effect::DryRunRetryAllFailed
             | Effect::LoadStats => None,
             Effect::Search(_) => Some("dashboard search".to_string()),
             Effect::RetryFailureGroup(key) => Some(format!(
@@ -106,8 +118,25 @@ impl Executor {
                 result: self.page(state, anchor, limit).await.map_err(err),
             },
             Effect::LoadDetail(id) => Msg::Detail(id, self.detail(id).await),
-            Effect::Retry(id) => acted(operator::retry(store, actor, &[id], now).await),
-            Effect::RetryAllFailed => acted(operator::retry_all_failed(store, actor, now).await),
+            Effect::Retry(id) => {
+                acted(operator::retry(store, actor, &[id], now, Unconfirmed::Skip).await)
+            }
+            Effect::RetryUnconfirmed(id) => {
+                acted(operator::retry(store, actor, &[id], now, Unconfirmed::Include).await)
+            }
+            Effect::DryRunRetryAllFailed => Msg::RetryAllDryRun(
+                store
+                    .unconfirmed_rows(None)
+                    .await
+                    .map(|ids| ids.len() as u64)
+                    .map_err(err),
+            ),
+            Effect::RetryAllFailed => {
+                acted(operator::retry_all_failed(store, actor, now, Unconfirmed::Skip).await)
+            }
+            Effect::RetryAllFailedWithUnconfirmed => {
+                acted(operator::retry_all_failed(store, actor, now, Unconfirmed::Include).await)
+            }
             Effect::Discard(id) => {
                 let reason = Reason::discarded_from_dashboard(actor, &self.config.secrets());
                 acted(operator::discard(store, actor, &[id], &reason, now).await)

@@ -57,6 +57,8 @@ pub enum Msg {
     FailureMembers(FailureGroupKey, Result<Vec<FailedMember>, String>),
     /// How many rows retrying the group would put back: the y/n question's count.
     GroupDryRun(FailureGroupKey, Result<u64, String>),
+    /// How many failed rows' last answer was unconfirmed: the retry-all question says so.
+    RetryAllDryRun(Result<u64, String>),
     Stats(Result<crate::stats::Stats, String>),
     /// Lines this process logged since the last such message, for the Log view.
     Log(Vec<super::app::LogLine>),
@@ -176,6 +178,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::GroupDryRun(key, result) => {
             ask_group_retry(app, key, result);
+            Vec::new()
+        }
+        Msg::RetryAllDryRun(result) => {
+            ask_retry_all(app, result);
             Vec::new()
         }
         Msg::Stats(result) => {
@@ -306,6 +312,39 @@ fn apply_groups(app: &mut App, groups: Vec<FailureGroup>) {
     app.db_error = None;
 }
 
+/// The count of unconfirmed failed rows came back: ask y/n, saying that those may get a second
+/// SMS when there are any (and then the yes retries them too).
+fn ask_retry_all(app: &mut App, result: Result<u64, String>) {
+    let unconfirmed = match result {
+        Ok(n) => n,
+        Err(e) => {
+            app.set_status(
+                StatusKind::Error,
+                format!("cannot count the failed rows: {e}"),
+            );
+            return;
+        }
+    };
+    let n = app
+        .counts
+        .map_or_else(|| "every".to_string(), |c| c.failed.to_string());
+    let (question, action) = if unconfirmed == 0 {
+        (
+            format!("Queue {n} failed row(s) again, due now?"),
+            Effect::RetryAllFailed,
+        )
+    } else {
+        (
+            format!(
+                "Queue {n} failed row(s) again, due now? {unconfirmed} of them got an answer from Digis that confirmed nothing (cause unconfirmed): Digis may have sent their SMS, so this MAY SEND A SECOND SMS."
+            ),
+            Effect::RetryAllFailedWithUnconfirmed,
+        )
+    };
+    app.status = None;
+    app.confirm = Some(Confirm { question, action });
+}
+
 /// The dry run came back: ask y/n with its count, or say there is nothing to retry.
 fn ask_group_retry(app: &mut App, key: FailureGroupKey, result: Result<u64, String>) {
     let n = match result {
@@ -336,11 +375,15 @@ fn ask_group_retry(app: &mut App, key: FailureGroupKey, result: Result<u64, Stri
     } else {
         String::new()
     };
+    // Nothing to fix in the data: Digis may simply have sent these already.
+    let advice = if key.cause.is_unconfirmed() {
+        "Digis's answer to them confirmed nothing: it may have sent their SMS, so this MAY SEND A SECOND SMS. Check in Digis first."
+    } else {
+        "Fix the data in the membership system first."
+    };
     app.status = None;
     app.confirm = Some(Confirm {
-        question: format!(
-            "Retry {label}? {n} row(s) go back to pending, due now{note}. Fix the data in the membership system first."
-        ),
+        question: format!("Retry {label}? {n} row(s) go back to pending, due now{note}. {advice}"),
         action: Effect::RetryFailureGroup(key),
     });
 }

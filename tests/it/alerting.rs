@@ -33,10 +33,11 @@ const T0_MIN: u32 = 180;
 /// Simulated minutes of data from the first capture on.
 const SPAN_MIN: u32 = 90;
 /// The rules as each rule test names them.
-const ALERTS: [&str; 8] = [
+const ALERTS: [&str; 9] = [
     "DigisRelayDown",
     "DigisRelayHeartbeatLost",
     "DigisConfigRejected",
+    "DigisUnconfirmedAnswer",
     "DigisDeliveryPaused",
     "DigisCircuitOpen",
     "DigisBacklogTooOld",
@@ -450,6 +451,7 @@ both_databases!(
     healthy_relays_raise_nothing_and_a_dead_one_is_reported,
     digis_down_raises_circuit_failure_backlog_and_no_success_but_a_restart_does_not,
     a_pause_is_reported_late_and_a_rejected_configuration_at_once,
+    an_unconfirmed_answer_is_reported_at_once,
 );
 
 /// Two healthy relays: no rule fires. Then one is killed: `DigisRelayDown` (its scrape fails)
@@ -647,6 +649,33 @@ async fn a_pause_is_reported_late_and_a_rejected_configuration_at_once(db: TestD
     ];
     expect.extend(others_quiet(&["DigisConfigRejected"], 60));
     promtool_test(db.dir.path(), "config_rejected", &rejected, &expect);
+}
+
+/// Digis (or a page in front of it) answers 200 with HTML: the relay pauses itself, which is
+/// reported at once as `DigisUnconfirmedAnswer`, not as a rejected configuration and not (30
+/// minutes later) as a forgotten pause.
+async fn an_unconfirmed_answer_is_reported_at_once(db: TestDb) {
+    db.active_with(1, &[1]).await;
+    let fake = fake().await;
+    fake.set_rules(vec!["html".parse().unwrap()]);
+    let config = write_config(&db, &fake.base_url(), QUICK);
+    let a = RelayProcess::spawn(&config, "relay-a");
+    let u = a
+        .capture_when("paused itself on an unconfirmed answer", |s| {
+            is(s, "digis_relay_unconfirmed_paused", &[], 1.0)
+                && is(s, "digis_relay_paused", &[], 1.0)
+                && is(s, "digis_relay_self_paused", &[], 0.0)
+                && is(s, "digis_outbox_depth", &[("state", "failed")], 1.0)
+        })
+        .await;
+    let unconfirmed = [target(&a, vec![u])];
+    let mut expect = vec![
+        fires("DigisUnconfirmedAnswer", 1),
+        quiet("DigisDeliveryPaused", 60),
+        quiet("DigisConfigRejected", 60),
+    ];
+    expect.extend(others_quiet(&["DigisUnconfirmedAnswer"], 60));
+    promtool_test(db.dir.path(), "unconfirmed", &unconfirmed, &expect);
 }
 
 // --- the dashboard ---

@@ -660,7 +660,9 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
 
     // Read at scrape time: a change in the database shows in the next scrape.
     s.resume("test", Utc::now()).await.unwrap();
-    s.retry_all_failed("test", Utc::now()).await.unwrap();
+    s.retry_all_failed("test", Utc::now(), digis_relay::storage::Unconfirmed::Skip)
+        .await
+        .unwrap();
     let counts = s.counts().await.unwrap();
     let text = get(&format!("{}/metrics", srv.base))
         .await

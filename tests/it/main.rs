@@ -33,5 +33,6 @@ mod synclog_processes;
 mod triggers;
 mod tui_dashboard;
 mod tui_e2e;
+mod unconfirmed;
 mod use_digis_off;
 mod wakeups;

@@ -38,6 +38,7 @@ both_databases!(
     relay_rows_round_trip_and_unknown_states_read_back,
     persons_matching_narrows_and_pages_by_id,
     pairs_of_persons_come_from_users_rows_and_digis,
+    unconfirmed_rows_and_their_pause_wait_for_an_operator,
 );
 
 async fn claim_hands_out_rows_with_their_member(db: TestDb) {
@@ -379,7 +380,12 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let sent = claimed[1].row.id;
     // Retry: the failed row comes back, the sent one does not.
     let changed = s
-        .retry(&[failed, sent, OutboxId(9999)], "test", now)
+        .retry(
+            &[failed, sent, OutboxId(9999)],
+            "test",
+            now,
+            digis_relay::storage::Unconfirmed::Skip,
+        )
         .await
         .unwrap();
     assert_eq!(changed, vec![failed]);
@@ -444,7 +450,9 @@ async fn operator_retry_discard_resend(db: TestDb) {
             .unwrap();
     }
     assert_eq!(
-        s.retry_all_failed("test", now).await.unwrap(),
+        s.retry_all_failed("test", now, digis_relay::storage::Unconfirmed::Skip)
+            .await
+            .unwrap(),
         c.len() as u64
     );
     assert_eq!(s.counts().await.unwrap().failed, 0);
@@ -817,4 +825,112 @@ async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
     let pairs: Vec<(i64, i64)> = pairs.iter().map(|(s, p)| (s.0, p.0)).collect();
     assert_eq!(pairs, [(700, 1), (863, 1), (864, 1)]);
     assert!(s.pairs_of_persons(&[]).await.unwrap().is_empty());
+}
+
+/// A row whose last answer was unconfirmed (ARCHITECTURE.md, Digis HTTP) goes back only when the
+/// operator confirmed, whether it is failed or was discarded since; its cause is stored as
+/// `unconfirmed`. The relay's pause for it is neither taken over by a configuration error's
+/// pause nor lifted by a probe: only `resume` lifts it.
+async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
+    use digis_relay::relay::decide::{unconfirmed_pause_reason, unconfirmed_text};
+    use digis_relay::storage::Unconfirmed;
+    db.active_with(5, &[1, 2, 3]).await;
+    let s = db.storage();
+    let now = Utc::now();
+    let claimed = s
+        .claim("r", 10, Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    let unconfirmed = AttemptRecord {
+        error: Some(unconfirmed_text(200, "not JSON", "<html>down</html>")),
+        ..attempt("r")
+    };
+    let ordinary = AttemptRecord {
+        error: Some("Digis rejected the member (HTTP 400): Invalid mobile".into()),
+        http_status: Some(400),
+        ..attempt("r")
+    };
+    for (c, a) in claimed.iter().zip([&unconfirmed, &unconfirmed, &ordinary]) {
+        s.complete(c, &Completion::Failed, a, now).await.unwrap();
+    }
+    let [u1, u2, plain] = [0, 1, 2].map(|i| claimed[i].row.id);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE fail_rule = 'unconfirmed'")
+            .await,
+        2
+    );
+    assert_eq!(s.unconfirmed_rows(None).await.unwrap(), vec![u1, u2]);
+    // Discarded by an operator, it may still have been sent.
+    s.discard(&[u2], "later", "test", now).await.unwrap();
+    assert_eq!(s.unconfirmed_rows(None).await.unwrap(), vec![u1]);
+    assert_eq!(
+        s.unconfirmed_rows(Some(&[u1, u2, plain])).await.unwrap(),
+        vec![u1, u2]
+    );
+    let changed = s
+        .retry(&[u1, u2, plain], "test", now, Unconfirmed::Skip)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![plain]);
+    assert_eq!(
+        s.retry_all_failed("test", now, Unconfirmed::Skip)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.outbox_row(u1).await.unwrap().unwrap().state,
+        OutboxState::Failed
+    );
+    assert_eq!(
+        s.retry_all_failed("test", now, Unconfirmed::Include)
+            .await
+            .unwrap(),
+        1
+    );
+    let changed = s
+        .retry(&[u2], "test", now, Unconfirmed::Include)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![u2]);
+    assert!(s
+        .unconfirmed_rows(Some(&[u1, u2]))
+        .await
+        .unwrap()
+        .is_empty());
+    // Retried once, a waiting row is not asked about again.
+    assert_eq!(
+        s.retry(&[u1], "test", now, Unconfirmed::Skip)
+            .await
+            .unwrap(),
+        vec![u1]
+    );
+
+    // The pause.
+    let reason = unconfirmed_pause_reason(200, "not JSON");
+    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
+    assert!(!s
+        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .await
+        .unwrap());
+    assert!(!s.lift_self_pause("relay:b", now).await.unwrap());
+    let c = s.control().await.unwrap();
+    assert!(c.paused);
+    assert_eq!(c.pause_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(c.paused_by.as_deref(), Some("relay:a"));
+    assert!(digis_relay::relay::decide::is_unconfirmed_pause(&c));
+    s.resume("test", now).await.unwrap();
+    assert!(!s.control().await.unwrap().paused);
+    // A configuration error's pause is still a relay's to take over and lift.
+    assert!(s
+        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .await
+        .unwrap());
+    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
+    s.resume("test", now).await.unwrap();
+    assert!(s
+        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .await
+        .unwrap());
+    assert!(s.lift_self_pause("relay:b", now).await.unwrap());
 }

@@ -664,6 +664,7 @@ both_databases!(
     discard_asks_and_discards,
     pause_asks_and_resume_does_not,
     retry_all_failed_and_sync,
+    retrying_an_unconfirmed_row_asks_first,
     resend_queues_a_sent_member_again,
     detail_shows_payload_and_attempts,
     paging_walks_the_whole_outbox,
@@ -737,6 +738,74 @@ async fn retry_key_puts_a_failed_row_back(db: TestDb) {
     assert_eq!(
         row.attempts, 0,
         "a retry starts the count again, and charges nothing"
+    );
+}
+
+/// A row whose answer was unconfirmed may have been sent: `r` and `R` ask first and say a second
+/// SMS may follow; `n` changes nothing. A retry that did not ask (a stale screen) leaves it.
+async fn retrying_an_unconfirmed_row_asks_first(db: TestDb) {
+    db.active_with(863, &[7, 8]).await;
+    fail_all(&db).await;
+    let text = digis_relay::relay::decide::unconfirmed_text(200, "not JSON", "<html>down</html>");
+    db.exec(&format!(
+        "UPDATE digis_outbox SET last_http_status = 200, last_error = '{}', fail_rule = 'unconfirmed', fail_field = NULL WHERE id = (SELECT MAX(id) FROM digis_outbox)",
+        text.replace('\'', "''")
+    ))
+    .await;
+    let id = OutboxId(db.scalar("SELECT MAX(id) FROM digis_outbox").await);
+    let (mut app, exec) = dashboard(&db, 24).await;
+
+    settle(&mut app, &exec, Msg::char('R')).await;
+    let confirm = app.confirm.clone().expect("retry-all asks");
+    assert_eq!(confirm.action, Effect::RetryAllFailedWithUnconfirmed);
+    assert!(
+        confirm.question.contains("Queue 2 failed")
+            && confirm.question.contains("1 of them")
+            && confirm.question.contains("SECOND SMS"),
+        "{}",
+        confirm.question
+    );
+    settle(&mut app, &exec, Msg::char('n')).await;
+    assert_eq!(db.storage().counts().await.unwrap().failed, 2);
+
+    // A retry that did not ask leaves the row alone and says why.
+    match exec.execute(Effect::Retry(id)).await {
+        Msg::Acted { ok, text } => {
+            assert!(
+                !ok && text.contains("left alone") && text.contains("second SMS"),
+                "{text}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(state_of(&db, id).await, OutboxState::Failed);
+
+    select(&mut app, id);
+    settle(&mut app, &exec, Msg::char('r')).await;
+    let confirm = app
+        .confirm
+        .clone()
+        .expect("retrying an unconfirmed row asks");
+    assert_eq!(confirm.action, Effect::RetryUnconfirmed(id));
+    assert!(
+        confirm.question.contains(&format!("Retry row {id}"))
+            && confirm.question.contains("SECOND SMS"),
+        "{}",
+        confirm.question
+    );
+    settle(&mut app, &exec, Msg::char('n')).await;
+    assert_eq!(state_of(&db, id).await, OutboxState::Failed);
+    settle(&mut app, &exec, Msg::char('r')).await;
+    settle(&mut app, &exec, Msg::char('y')).await;
+    assert_eq!(state_of(&db, id).await, OutboxState::Pending);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains(&format!("row {id} queued again")),
+        "{:?}",
+        app.status
     );
 }
 

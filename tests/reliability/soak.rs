@@ -13,9 +13,10 @@ use crate::harness::{self, db_name};
 const MAX_ATTEMPTS: i64 = 12;
 /// Longer than the relay's request timeout, so the relay gives up first.
 const TIMEOUT_DELAY_MS: u64 = 1_500;
-/// Huge answers: a success and an error much larger than any sane answer (the relay reads at
-/// most a bounded prefix, ARCHITECTURE.md, Digis HTTP).
-const HUGE_OK: u64 = 8_000_000;
+/// A huge answer: an error much larger than any sane answer (the relay reads at most a bounded
+/// prefix, ARCHITECTURE.md, Digis HTTP). No huge success: a 2xx cut at the cap is unconfirmed,
+/// which fails its row and pauses the relay (tested in `it::unconfirmed`), not what a soak that
+/// expects every row sent can mix in.
 const HUGE_ERR: u64 = 4_000_000;
 
 /// The mix, first match wins; each rule's chance applies to what the rules above it spared.
@@ -29,7 +30,6 @@ fn rules() -> Vec<FaultRule> {
         "status=429,retry_after=1,percent=3".into(),
         "status=503,retry_after=2,percent=1".into(),
         "slow_body_ms=400,percent=3".into(),
-        format!("body_bytes={HUGE_OK},percent=1"),
         format!("status=500,body_bytes={HUGE_ERR},percent=1"),
     ]
     .iter()
