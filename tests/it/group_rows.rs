@@ -263,10 +263,17 @@ async fn a_group_commits_around_rows_that_are_gone_taken_or_refused(db: TestDb) 
         (OutboxState::Pending, 0),
         "given back, attempt refunded"
     );
+    // Person 3's row is gone but Digis accepted it: its pair is recorded, so a later save
+    // does not queue it again. Person 2's pair is the one the host refused.
     assert_eq!(
         count(&db, "SELECT count(*) FROM digis").await,
-        1,
-        "only person 1's pair"
+        2,
+        "persons 1 and 3"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM digis WHERE person_id IN (1, 3)").await,
+        2,
+        "persons 1 and 3"
     );
     let attempts = |person: i64| {
         let db = &db;
