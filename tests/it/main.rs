@@ -23,6 +23,7 @@ mod polite_client;
 mod prune_running;
 mod relay_outcomes;
 mod relay_service;
+mod schema_handshake;
 mod search;
 mod self_pause;
 mod stats;
