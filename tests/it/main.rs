@@ -32,5 +32,6 @@ mod synclog_processes;
 mod triggers;
 mod tui_dashboard;
 mod tui_e2e;
+mod tui_hangup;
 mod use_digis_off;
 mod wakeups;
