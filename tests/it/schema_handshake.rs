@@ -4,6 +4,7 @@
 //! nothing stopped an older relay from claiming beside a newer one.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 
@@ -221,6 +222,44 @@ async fn database_with_a_newer_claim_protocol(db: TestDb) {
     refused(&db, "claim protocol").await;
 }
 
+/// A relay that runs while a newer release migrates the database and raises the claim
+/// protocol stops by itself within a heartbeat or two, giving its claims back, with one line.
+async fn a_running_relay_stops_beside_a_newer_claim_protocol(db: TestDb) {
+    let config = write_config(&db, NO_DIGIS, "[relay]\nheartbeat_ms = 200\n");
+    let mut relay = crate::common::RunningService::start(&config);
+    crate::common::eventually("the relay's heartbeat", Duration::from_secs(30), || async {
+        (db.scalar("SELECT COUNT(*) FROM digis_relay WHERE state <> 'stopped'")
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    apply_fake_newer_migration(&db, 9001).await;
+    db.exec("UPDATE digis_schema SET claim_protocol = claim_protocol + 1")
+        .await;
+    crate::common::eventually("the relay stops", Duration::from_secs(30), || {
+        let running = relay.is_running();
+        async move { (!running).then_some(()) }
+    })
+    .await;
+    crate::common::eventually("its line on stderr", Duration::from_secs(10), || {
+        let stderr = relay.stderr();
+        async move { stderr.contains("claim protocol").then_some(()) }
+    })
+    .await;
+    assert!(
+        relay.stderr().contains("upgrade digis-relay"),
+        "{}",
+        relay.stderr()
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_relay WHERE state = 'stopped'")
+            .await,
+        1,
+        "the relay did not stop gracefully"
+    );
+}
+
 mod behind {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
@@ -235,5 +274,6 @@ mod behind {
 crate::both_databases!(
     database_ahead_additive,
     database_ahead_with_a_raised_floor,
-    database_with_a_newer_claim_protocol
+    database_with_a_newer_claim_protocol,
+    a_running_relay_stops_beside_a_newer_claim_protocol
 );
