@@ -248,6 +248,38 @@ async fn database_checks(config: &Config) -> Vec<Check> {
     if !migrated {
         return out;
     }
+    // Read before anything that needs the newer columns, so a database one migration behind
+    // is this line and not the first query's `no such column`.
+    let versions = match db.schema_versions().await {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(check("schema version", Level::Error, e.to_string()));
+            return out;
+        }
+    };
+    match versions.judge() {
+        Ok(storage::handshake::Agreement::Same) => out.push(check(
+            "schema version",
+            Level::Ok,
+            format!(
+                "migrations up to {:04} applied, as this digis-relay expects; claim protocol {}",
+                versions.applied.iter().max().copied().unwrap_or(0),
+                storage::handshake::CLAIM_PROTOCOL
+            ),
+        )),
+        Ok(storage::handshake::Agreement::AheadAdditive { unknown }) => out.push(check(
+            "schema version",
+            Level::Warning,
+            format!(
+                "the database has migration(s) {} from a newer digis-relay; they are additive, so this version runs beside it (upgrade it when you can)",
+                unknown.iter().map(|v| format!("{v:04}")).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Err(e) => {
+            out.push(check("schema version", Level::Error, e.to_string()));
+            return out;
+        }
+    }
     let now = Utc::now();
     match db.relays().await {
         Ok(relays) => {

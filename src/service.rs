@@ -3,6 +3,7 @@
 //! `demo` and the tests, so the way a relay starts and stops cannot drift between them.
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::digis::ClientError;
 use crate::metrics::Metrics;
 use crate::relay::{Relay, Tally};
+use crate::storage::handshake::SchemaMismatch;
 use crate::storage::{DynStorage, StorageError};
 use crate::synclog::SyncLog;
 
@@ -84,6 +86,10 @@ pub enum ServiceError {
     Relay(StorageError),
     #[error("relay task")]
     RelayCrashed(#[source] JoinError),
+    /// A newer release migrated the database while the relay ran, and this binary must not
+    /// claim beside it (ARCHITECTURE.md, Schema and protocol handshake).
+    #[error("stopped the relay: {0}")]
+    Schema(SchemaMismatch),
 }
 
 /// A started service. Dropping it does not stop it: call [`Service::shutdown`] (or let the stop
@@ -95,6 +101,8 @@ pub struct Service {
     stop: CancellationToken,
     local_addr: Option<SocketAddr>,
     metrics: Metrics,
+    /// Set when the schema watch stopped the relay.
+    refused: Arc<std::sync::OnceLock<SchemaMismatch>>,
 }
 
 impl Service {
@@ -174,6 +182,15 @@ impl Service {
             let (stop, once) = (stop.clone(), opts.once);
             tokio::spawn(async move { relay.run(stop, once).await })
         });
+        let refused = Arc::new(std::sync::OnceLock::new());
+        if relay.is_some() {
+            tokio::spawn(watch_schema(
+                storage,
+                Duration::from_millis(config.relay.heartbeat_ms.max(100)),
+                stop.clone(),
+                refused.clone(),
+            ));
+        }
         Ok(Service {
             relay,
             relay_task,
@@ -181,6 +198,7 @@ impl Service {
             stop,
             local_addr,
             metrics,
+            refused,
         })
     }
 
@@ -228,11 +246,46 @@ impl Service {
                 .map_err(ServiceError::ListenerCrashed)?
                 .map_err(ServiceError::Listener)?;
         }
+        if let Some(e) = self.refused.get() {
+            return Err(ServiceError::Schema(e.clone()));
+        }
         match ended {
             None => Ok(None),
             Some(Ok(Ok(tally))) => Ok(Some(tally)),
             Some(Ok(Err(e))) => Err(ServiceError::Relay(e)),
             Some(Err(e)) => Err(ServiceError::RelayCrashed(e)),
+        }
+    }
+}
+
+/// The handshake again, once a heartbeat interval, while a relay runs: a newer release may
+/// migrate the database under a running relay (the upgrade order says to stop relays first;
+/// this is for the one that was forgotten). When this binary may no longer run beside the
+/// database (a raised compatibility floor, a newer claim protocol) the relay stops gracefully,
+/// giving its claims back. A database error is the relay's business, not this watch's.
+async fn watch_schema(
+    storage: DynStorage,
+    every: Duration,
+    stop: CancellationToken,
+    refused: Arc<std::sync::OnceLock<SchemaMismatch>>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let Ok(versions) = storage.schema_versions().await else {
+            continue;
+        };
+        // Behind or without a record while running happens only by hand: the start-up check
+        // says so at the next start.
+        if let Err(e @ (SchemaMismatch::TooOld { .. } | SchemaMismatch::NewerProtocol { .. })) =
+            versions.judge()
+        {
+            tracing::error!("stopping the relay: {e}");
+            let _ = refused.set(e);
+            stop.cancel();
+            return;
         }
     }
 }

@@ -21,7 +21,15 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             subscription,
             person,
         } => preview(&ctx, subscription, person).await,
-        Command::Status { json } => status(&ctx, json).await,
+        // 1 means "not healthy" (DESIGN §8): a status that could not read the database (not
+        // migrated, behind this binary, unreachable) exits 3.
+        Command::Status { json } => match status(&ctx, json).await {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("error: {}", super::one_line(&e));
+                Ok(ExitCode::from(3))
+            }
+        },
         Command::Doctor { no_network } => {
             let checks = crate::doctor::run(&ctx.config, !no_network).await;
             print!("{}", crate::doctor::render(&checks));
@@ -229,6 +237,30 @@ fn exit_code(report: &impl Report) -> ExitCode {
 
 async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
     let s = ctx.connect().await?;
+    // A database a newer release migrated: sqlx alone would fail on the first migration it
+    // does not know ("previously applied but is missing").
+    if s.schema_report().await?.relay_tables_missing.is_empty() {
+        use crate::storage::handshake::{Agreement, SchemaMismatch};
+        match s.schema_versions().await?.judge() {
+            Ok(Agreement::AheadAdditive { unknown }) => {
+                println!(
+                    "nothing to migrate: {} is ahead of this digis-relay (migration(s) {} from a newer release, additive: this version runs beside them)",
+                    crate::util::redact_db_url(&ctx.config.database_url),
+                    unknown
+                        .iter()
+                        .map(|v| format!("{v:04}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e @ (SchemaMismatch::TooOld { .. } | SchemaMismatch::NewerProtocol { .. })) => {
+                return Err(e.into())
+            }
+            Ok(Agreement::Same) | Err(SchemaMismatch::Behind { .. } | SchemaMismatch::NoRecord) => {
+            }
+        }
+    }
     if !host_schema {
         // The triggers are created on the membership tables: without them the migration
         // would stop at an SQL error naming one table (`no such table: main.subscription`).

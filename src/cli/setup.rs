@@ -20,8 +20,9 @@ impl Context {
         Ok(Self { config })
     }
 
-    /// Connects and checks that the relay's tables are there, so a forgotten `migrate` is one
-    /// clear line instead of an SQL error later.
+    /// Connects and checks that the relay's tables are there and that the database's migrations
+    /// and claim protocol agree with this binary's (`storage::handshake`), so a forgotten
+    /// `migrate` or an older binary is one clear line instead of an SQL error later.
     pub async fn storage(&self) -> anyhow::Result<DynStorage> {
         // Opening would create an empty SQLite file: say what is wrong instead.
         if let Some(path) = storage::sqlite::file_of(&self.config.database_url) {
@@ -46,6 +47,15 @@ impl Context {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+        }
+        // A database migrated by another version: one line saying what to do, before any
+        // query meets a column it lacks (or a claim rule it does not follow).
+        match s.schema_versions().await?.judge()? {
+            storage::handshake::Agreement::Same => {}
+            storage::handshake::Agreement::AheadAdditive { unknown } => tracing::debug!(
+                ?unknown,
+                "the database has newer additive migrations; running beside them"
+            ),
         }
         Ok(s)
     }

@@ -537,6 +537,56 @@ macro_rules! storage_impl {
                 })
             }
 
+            async fn schema_versions(&self) -> Result<$crate::storage::handshake::SchemaVersions> {
+                use sqlx::migrate::Migrate as _;
+                use sqlx::Row as _;
+                use $crate::storage::handshake::{
+                    SchemaCompat, SchemaVersions, COMPAT_MIGRATION, MIGRATIONS_TABLE,
+                };
+                let c = "reading the applied migrations";
+                let known = Self::MIGRATOR
+                    .iter()
+                    .filter(|m| !m.migration_type.is_down_migration())
+                    .map(|m| (m.version, m.description.to_string()))
+                    .collect();
+                let mut conn = self.pool.acquire().await.ctx(c)?;
+                let applied: Vec<i64> = conn
+                    .list_applied_migrations(MIGRATIONS_TABLE)
+                    .await
+                    .map_err(|e| match e {
+                        sqlx::migrate::MigrateError::Execute(source) => {
+                            StorageError::Query { context: c, source }
+                        }
+                        e => StorageError::Migrate(e),
+                    })?
+                    .into_iter()
+                    .map(|m| m.version)
+                    .collect();
+                drop(conn);
+                let c = "reading digis_schema";
+                let compat = if applied.contains(&COMPAT_MIGRATION) {
+                    sqlx::query(Self::SQL.schema_compat)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .ctx(c)?
+                        .map(|r| {
+                            Ok(SchemaCompat {
+                                claim_protocol: r.try_get("claim_protocol")?,
+                                compatible_from: r.try_get("compatible_from")?,
+                            })
+                        })
+                        .transpose()
+                        .ctx(c)?
+                } else {
+                    None
+                };
+                Ok(SchemaVersions {
+                    known,
+                    applied,
+                    compat,
+                })
+            }
+
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

@@ -5,6 +5,7 @@
 mod core;
 mod decode;
 mod group;
+pub mod handshake;
 mod lists;
 pub mod model;
 pub mod postgres;
@@ -161,6 +162,10 @@ pub trait Storage: Send + Sync {
 
     /// What is installed, for `doctor`.
     async fn schema_report(&self) -> Result<SchemaReport>;
+
+    /// Both sides of the schema handshake: the migrations compiled into this binary, the ones
+    /// the database has applied, and its compatibility record ([`handshake`]).
+    async fn schema_versions(&self) -> Result<handshake::SchemaVersions>;
 
     async fn ping(&self) -> Result<()>;
 

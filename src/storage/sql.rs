@@ -116,6 +116,7 @@ sql_files! {
     attempt_counts,
     sent_count,
     sent_delays,
+    schema_compat,
 }
 
 #[cfg(test)]
@@ -284,6 +285,7 @@ mod tests {
                 self.attempt_counts,
                 self.sent_count,
                 self.sent_delays,
+                self.schema_compat,
             ]
         }
     }

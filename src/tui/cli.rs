@@ -36,16 +36,24 @@ pub async fn run(storage: DynStorage, config: &Config, no_relay: bool) -> anyhow
     };
     let shown = super::run(storage, config, opts).await;
     if opts.relay_running_here {
-        // The terminal is back to normal here, so this can be said on stderr.
-        eprintln!("stopping the relay: finishing requests in flight");
+        // The terminal is back to normal here, so this can be said on stderr; unless it is
+        // gone (a dropped SSH session), and then the relay is stopped all the same.
+        say("stopping the relay: finishing requests in flight");
         match service.shutdown().await {
             Ok(_) => {}
             Err(ServiceError::RelayCrashed(e)) => {
-                eprintln!("error: the relay in the dashboard crashed: {e}")
+                say(&format!("error: the relay in the dashboard crashed: {e}"))
             }
-            Err(e) => eprintln!("error: the relay in the dashboard stopped: {e}"),
+            Err(e) => say(&format!("error: the relay in the dashboard stopped: {e}")),
         }
     }
     shown?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on stderr, or nothing when it cannot be written: `eprintln!` panics on a terminal
+/// that hung up, which would end the process before its relay gave its claims back.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

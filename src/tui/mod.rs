@@ -7,6 +7,7 @@ pub mod action;
 pub mod app;
 pub mod cli;
 pub mod effects;
+pub mod input;
 pub mod keymap;
 pub mod logbuf;
 pub mod logsink;
@@ -20,9 +21,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use ratatui::crossterm::event::{self, Event};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::storage::DynStorage;
@@ -39,8 +40,20 @@ pub struct TuiOptions {
 /// How often counts, relays and the shown page are refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// Runs the dashboard until `q`, Ctrl-C, SIGTERM or SIGINT. The terminal is restored on every
-/// way out, including a panic (ratatui's panic hook) and an error.
+/// How long the dashboard waits for its input thread on the way out. The thread sees `stop`
+/// within one wait (100 ms); one that does not end is left to the process's exit rather than
+/// keeping the dashboard (and the relay's claims) open.
+const INPUT_JOIN: Duration = Duration::from_secs(1);
+
+/// How often the dashboard looks whether its terminal hung up (SIGHUP does not always come: the
+/// process may not be in the terminal's foreground group). While it has, the input thread spins
+/// in crossterm's reader until the dashboard sees it and detaches it.
+const HANGUP_CHECK: Duration = Duration::from_millis(100);
+
+/// Runs the dashboard until `q`, Ctrl-C, SIGTERM, SIGINT, SIGHUP, the end of its input or a
+/// terminal that is gone. The terminal is restored on every way out where it is still there,
+/// including a panic (ratatui's panic hook) and an error; a terminal that is gone is not an
+/// error (the dashboard just ends, so its caller can stop the relay).
 pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal; use `digis-relay status` in scripts");
@@ -70,7 +83,11 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let stop = Arc::new(AtomicBool::new(false));
-    let input = spawn_input(tx.clone(), stop.clone());
+    let input_ended = CancellationToken::new();
+    let tty = input::InputTty::open().context("opening the terminal for keys")?;
+    let input = input::spawn(tx.clone(), stop.clone(), input_ended.clone());
+    let mut hangup_check = tokio::time::interval(HANGUP_CHECK);
+    hangup_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     let mut refresh = tokio::time::interval(REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -108,6 +125,13 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
                         dirty |= app.view == View::Log;
                     }
                 }
+                // The terminal hung up or input ended: nobody can press `q` any more.
+                _ = input_ended.cancelled() => break,
+                _ = hangup_check.tick() => {
+                    if tty.gone() {
+                        break;
+                    }
+                }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => break,
@@ -121,7 +145,21 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     .await;
 
     stop.store(true, Ordering::SeqCst);
-    let _ = input.join();
+    if tty.gone() {
+        tty.detach();
+    }
+    if tokio::time::timeout(INPUT_JOIN, input_ended.cancelled())
+        .await
+        .is_ok()
+    {
+        let _ = input.join();
+    }
+    if input::stdout_gone() {
+        // Nothing to restore, and ratatui's drop would report the cursor it cannot show on
+        // stderr, which is that same terminal: a failed print there is a panic.
+        std::mem::forget(terminal);
+        return Ok(());
+    }
     drop(terminal);
     ratatui::try_restore().context("restoring the terminal")?;
     result
@@ -157,29 +195,6 @@ fn spawn_effects(exec: &Executor, tx: &UnboundedSender<Msg>, effects: Vec<Effect
             let _ = tx.send(exec.execute(effect).await);
         });
     }
-}
-
-/// Reads terminal events on a thread of its own (crossterm's reader blocks) until `stop`.
-fn spawn_input(tx: UnboundedSender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            match event::poll(Duration::from_millis(100)) {
-                Ok(true) => {
-                    let msg = match event::read() {
-                        Ok(Event::Key(k)) => Msg::Key(k),
-                        Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
-                        Ok(_) => continue,
-                        Err(_) => break,
-                    };
-                    if tx.send(msg).is_err() {
-                        break;
-                    }
-                }
-                Ok(false) => {}
-                Err(_) => break,
-            }
-        }
-    })
 }
 
 /// Sends this process's tracing events (and `log` records, bridged) to the log view. Returns

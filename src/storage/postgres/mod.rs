@@ -36,7 +36,7 @@ impl PgStorage {
     const BACKEND: Backend = Backend::Postgres;
     const SQL: &'static Sql = &super::sql::POSTGRES;
     const BEGIN_WRITE: &'static str = "BEGIN";
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.postgres.sql");
     const TRIGGERS: [&'static str; 3] = [
         "digis_subscription_saved",

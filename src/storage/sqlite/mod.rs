@@ -43,7 +43,7 @@ impl SqliteStorage {
     const BACKEND: Backend = Backend::Sqlite;
     const SQL: &'static Sql = &super::sql::SQLITE;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
     const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.sqlite.sql");
     const TRIGGERS: [&'static str; 3] = [
         "digis_subscription_inserted",

@@ -42,12 +42,27 @@ impl TestDb {
         }
     }
 
+    /// A database without the host schema or any migration, for tests that migrate it their
+    /// own way (part of the way, say).
+    pub async fn bare(kind: Kind) -> TestDb {
+        match kind {
+            Kind::Sqlite => Self::sqlite_with(false).await,
+            Kind::Postgres => Self::postgres_with(false).await,
+        }
+    }
+
     /// A migrated SQLite database with the reference host schema, in its own folder.
     pub async fn sqlite() -> TestDb {
+        Self::sqlite_with(true).await
+    }
+
+    async fn sqlite_with(migrate: bool) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let storage = storage::connect(&url).await.expect("open sqlite");
-        storage.migrate(true).await.expect("migrate sqlite");
+        if migrate {
+            storage.migrate(true).await.expect("migrate sqlite");
+        }
         let raw = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(
@@ -70,6 +85,10 @@ impl TestDb {
     /// A migrated PostgreSQL database of its own on the local server. Fails with one clear
     /// line when the server is unreachable: a skipped database test would hide a regression.
     pub async fn postgres() -> TestDb {
+        Self::postgres_with(true).await
+    }
+
+    async fn postgres_with(migrate: bool) -> TestDb {
         let admin_url = pg_admin_url();
         let admin = match sqlx::PgPool::connect(&admin_url).await {
             Ok(p) => p,
@@ -92,7 +111,9 @@ impl TestDb {
         url.set_path(&format!("/{name}"));
         let url = url.to_string();
         let storage = storage::connect(&url).await.expect("open postgres");
-        storage.migrate(true).await.expect("migrate postgres");
+        if migrate {
+            storage.migrate(true).await.expect("migrate postgres");
+        }
         let raw = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .connect(&url)

@@ -1,0 +1,279 @@
+//! The schema and protocol handshake (ARCHITECTURE.md), through the real binary on both
+//! databases. Seen: a binary one migration ahead of its database failed with `no such column:
+//! request_rate_milli` in `run`, `status` and `doctor` and never said to run `migrate`; and
+//! nothing stopped an older relay from claiming beside a newer one.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+
+use crate::common::{Kind, TestDb, BIN};
+use crate::health::write_config;
+
+/// Every command here must fail with one line rather than a raw SQL error, so none needs Digis.
+const NO_DIGIS: &str = "http://127.0.0.1:9";
+
+fn cli(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("DIGIS_RELAY_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn migrations_dir(kind: Kind) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(match kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+        })
+}
+
+/// A database with the host schema and every relay migration but the last, applied by sqlx's
+/// own migrator (so `_sqlx_migrations` is what an older release's `migrate` left). The last
+/// migration's version and description.
+async fn one_behind(kind: Kind) -> (TestDb, i64, String) {
+    let db = TestDb::bare(kind).await;
+    db.exec(match kind {
+        Kind::Sqlite => include_str!("../../assets/host-schema.sqlite.sql"),
+        Kind::Postgres => include_str!("../../assets/host-schema.postgres.sql"),
+    })
+    .await;
+    let all = Migrator::new(migrations_dir(kind)).await.unwrap();
+    let mut migrations: Vec<_> = all.iter().cloned().collect();
+    let last = migrations.iter().map(|m| m.version).max().unwrap();
+    let description = migrations
+        .iter()
+        .find(|m| m.version == last)
+        .unwrap()
+        .description
+        .to_string();
+    migrations.retain(|m| m.version != last);
+    let older = Migrator::with_migrations(migrations);
+    match kind {
+        Kind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            older.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Kind::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            older.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    (db, last, description)
+}
+
+/// The line a command must give for a database behind it: what is missing, and `migrate`.
+fn says_behind(o: &Output, last: i64, description: &str) {
+    let all = text(o);
+    let line = all
+        .lines()
+        .find(|l| l.contains("not applied"))
+        .unwrap_or_else(|| panic!("no line saying what is not applied:\n{all}"));
+    assert!(
+        line.contains(&format!("{last:04} ({description})")),
+        "the line does not name migration {last}: {line}"
+    );
+    assert!(line.contains("digis-relay migrate"), "{line}");
+    assert!(!all.contains("no such "), "a raw SQL error:\n{all}");
+    assert!(
+        !all.contains("error returned from database"),
+        "a raw SQL error:\n{all}"
+    );
+}
+
+async fn database_behind(kind: Kind) {
+    let (db, last, description) = one_behind(kind).await;
+    let config = write_config(&db, NO_DIGIS, "");
+
+    let run = cli(&config, &["run", "--once"]);
+    assert!(!run.status.success(), "run --once: {}", text(&run));
+    says_behind(&run, last, &description);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stderr).trim().lines().count(),
+        1,
+        "one line: {}",
+        text(&run)
+    );
+
+    // `status`: 3, its "could not read".
+    let status = cli(&config, &["status"]);
+    assert_eq!(status.status.code(), Some(3), "status: {}", text(&status));
+    says_behind(&status, last, &description);
+
+    let doctor = cli(&config, &["doctor", "--no-network"]);
+    assert!(!doctor.status.success(), "doctor: {}", text(&doctor));
+    says_behind(&doctor, last, &description);
+
+    let retry = cli(&config, &["retry", "--all-failed"]);
+    assert!(!retry.status.success(), "retry: {}", text(&retry));
+    says_behind(&retry, last, &description);
+
+    // `migrate` is what it said, and then the same commands work.
+    let migrate = cli(&config, &["migrate"]);
+    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    let status = cli(&config, &["status"]);
+    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert!(!text(&status).contains("not applied"), "{}", text(&status));
+    let run = cli(&config, &["run", "--once"]);
+    assert!(run.status.success(), "run --once: {}", text(&run));
+}
+
+/// Records a migration this binary does not know as applied, as a newer release's `migrate`
+/// would.
+async fn apply_fake_newer_migration(db: &TestDb, version: i64) {
+    db.exec(&match db.kind {
+        Kind::Sqlite => format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ({version}, 'from a newer release', 1, X'00', 0)"
+        ),
+        Kind::Postgres => format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ({version}, 'from a newer release', true, '\\x00'::bytea, 0)"
+        ),
+    })
+    .await;
+}
+
+async fn database_ahead_additive(db: TestDb) {
+    apply_fake_newer_migration(&db, 9001).await;
+    let config = write_config(&db, NO_DIGIS, "");
+
+    let run = cli(&config, &["run", "--once"]);
+    assert!(run.status.success(), "run --once: {}", text(&run));
+    let status = cli(&config, &["status"]);
+    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
+    // An older binary's `migrate` has nothing to do (sqlx alone fails on a migration it does
+    // not know).
+    let migrate = cli(&config, &["migrate"]);
+    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(
+        text(&migrate).contains("nothing to migrate"),
+        "{}",
+        text(&migrate)
+    );
+    let doctor = cli(&config, &["doctor", "--no-network"]);
+    let out = text(&doctor);
+    let line = out
+        .lines()
+        .find(|l| l.contains("schema version"))
+        .unwrap_or_else(|| panic!("no schema version check:\n{out}"));
+    assert!(
+        line.contains("9001") && line.contains("additive"),
+        "doctor does not say the newer migration is additive: {line}"
+    );
+}
+
+/// A raised compatibility floor or a newer claim protocol: every command refuses with one
+/// line, and the relay claims nothing.
+async fn refused(db: &TestDb, expect: &str) {
+    db.active_with(1, &[1]).await;
+    assert_eq!(db.outbox().await.len(), 1, "the trigger queued the member");
+    let config = write_config(db, NO_DIGIS, "");
+    let run = cli(&config, &["run", "--once"]);
+    assert!(!run.status.success(), "run --once: {}", text(&run));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{}", text(&run));
+    assert!(stderr.contains(expect), "{}", text(&run));
+    assert!(stderr.contains("upgrade digis-relay"), "{}", text(&run));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state <> 'pending' OR attempts > 0")
+            .await,
+        0,
+        "a refused relay claimed a row"
+    );
+    let status = cli(&config, &["status"]);
+    assert_eq!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert!(text(&status).contains(expect), "{}", text(&status));
+    let doctor = cli(&config, &["doctor", "--no-network"]);
+    assert!(!doctor.status.success(), "doctor: {}", text(&doctor));
+    assert!(text(&doctor).contains(expect), "{}", text(&doctor));
+    let migrate = cli(&config, &["migrate"]);
+    assert!(!migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(text(&migrate).contains(expect), "{}", text(&migrate));
+}
+
+async fn database_ahead_with_a_raised_floor(db: TestDb) {
+    apply_fake_newer_migration(&db, 9001).await;
+    db.exec("UPDATE digis_schema SET compatible_from = 9001")
+        .await;
+    refused(&db, "cannot run beside").await;
+}
+
+async fn database_with_a_newer_claim_protocol(db: TestDb) {
+    apply_fake_newer_migration(&db, 9001).await;
+    db.exec("UPDATE digis_schema SET claim_protocol = claim_protocol + 1")
+        .await;
+    refused(&db, "claim protocol").await;
+}
+
+/// A relay that runs while a newer release migrates the database and raises the claim
+/// protocol stops by itself within a heartbeat or two, giving its claims back, with one line.
+async fn a_running_relay_stops_beside_a_newer_claim_protocol(db: TestDb) {
+    let config = write_config(&db, NO_DIGIS, "[relay]\nheartbeat_ms = 200\n");
+    let mut relay = crate::common::RunningService::start(&config);
+    crate::common::eventually("the relay's heartbeat", Duration::from_secs(30), || async {
+        (db.scalar("SELECT COUNT(*) FROM digis_relay WHERE state <> 'stopped'")
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    apply_fake_newer_migration(&db, 9001).await;
+    db.exec("UPDATE digis_schema SET claim_protocol = claim_protocol + 1")
+        .await;
+    crate::common::eventually("the relay stops", Duration::from_secs(30), || {
+        let running = relay.is_running();
+        async move { (!running).then_some(()) }
+    })
+    .await;
+    crate::common::eventually("its line on stderr", Duration::from_secs(10), || {
+        let stderr = relay.stderr();
+        async move { stderr.contains("claim protocol").then_some(()) }
+    })
+    .await;
+    assert!(
+        relay.stderr().contains("upgrade digis-relay"),
+        "{}",
+        relay.stderr()
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_relay WHERE state = 'stopped'")
+            .await,
+        1,
+        "the relay did not stop gracefully"
+    );
+}
+
+mod behind {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::database_behind(crate::common::Kind::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::database_behind(crate::common::Kind::Postgres).await
+    }
+}
+
+crate::both_databases!(
+    database_ahead_additive,
+    database_ahead_with_a_raised_floor,
+    database_with_a_newer_claim_protocol,
+    a_running_relay_stops_beside_a_newer_claim_protocol
+);
