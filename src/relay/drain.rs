@@ -42,25 +42,11 @@ enum TopUp {
 
 impl Relay {
     /// The gates before a claim: useDigis (checked by the caller), the pause flag and the
-    /// self-pause probe, the circuit, and a "sync now" that makes an open circuit probe at once.
+    /// self-pause probe, and the circuit every relay shares (a "sync now" makes it due at once).
     async fn gate(&self) -> Result<(Gate, Control), StorageError> {
         let now = Utc::now();
+        let read_at = std::time::Instant::now();
         let control = self.storage.control().await?;
-        {
-            let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-            match *seen {
-                // The first look is the baseline: a sync from before this relay started is old news.
-                None => *seen = Some(control.sync_requested_at),
-                Some(before) if control.sync_requested_at > before => {
-                    self.circuit
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .probe_now();
-                    *seen = Some(control.sync_requested_at);
-                }
-                Some(_) => {}
-            }
-        }
         let mut probe = false;
         if control.paused {
             let reason = control
@@ -86,12 +72,7 @@ impl Relay {
             // Probe with one row: if Digis accepts the configuration again, lift the pause.
             probe = true;
         }
-        let circuit = self
-            .circuit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .state(now);
-        match circuit {
+        match self.shared_circuit(&control, read_at).await? {
             CircuitState::Open { until } => {
                 self.set_status(
                     RelayState::CircuitOpen,
@@ -106,6 +87,58 @@ impl Relay {
             CircuitState::Closed => {}
         }
         Ok((if probe { Gate::Probe } else { Gate::Open }, control))
+    }
+
+    /// The circuit every relay obeys, as `control` (read from `read_at` on) holds it: closed;
+    /// open until a time (by the database's clock); or, once that time has passed, one probe
+    /// for the one relay whose conditional update wins it, while the others stay closed off.
+    async fn shared_circuit(
+        &self,
+        control: &Control,
+        read_at: std::time::Instant,
+    ) -> Result<CircuitState, StorageError> {
+        let open_for = Duration::from_millis(self.config.relay.circuit_open_ms);
+        let Some(until) = control.circuit.open_until else {
+            let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+            circuit.shared_closed(read_at);
+            // Opened by this relay after the read began: it stays open here until it is seen.
+            return Ok(match circuit.state(Utc::now()) {
+                CircuitState::HalfOpen => CircuitState::Open { until: Utc::now() },
+                state => state,
+            });
+        };
+        // Times in the row are the database's: judged by its clock, mirrored on this one.
+        let db_now = control.db_now.unwrap_or_else(Utc::now);
+        let mirror = |until: chrono::DateTime<Utc>| {
+            self.circuit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mirror_open(Utc::now() + (until - db_now));
+        };
+        if until > db_now {
+            mirror(until);
+            return Ok(CircuitState::Open { until });
+        }
+        if self
+            .storage
+            .take_circuit_probe(&self.relay_id, open_for)
+            .await?
+        {
+            tracing::info!(
+                "relay {}: the circuit's time is up; probing Digis for every relay",
+                self.relay_id
+            );
+            self.circuit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .probing();
+            return Ok(CircuitState::HalfOpen);
+        }
+        // Another relay won the probe: its answer decides for this one too.
+        let until =
+            db_now + chrono::Duration::from_std(open_for).unwrap_or(chrono::Duration::minutes(1));
+        mirror(until);
+        Ok(CircuitState::Open { until })
     }
 
     /// Claims up to `limit` rows, never one this relay still holds, and holds them.

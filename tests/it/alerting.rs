@@ -33,12 +33,13 @@ const T0_MIN: u32 = 180;
 /// Simulated minutes of data from the first capture on.
 const SPAN_MIN: u32 = 90;
 /// The rules as each rule test names them.
-const ALERTS: [&str; 8] = [
+const ALERTS: [&str; 9] = [
     "DigisRelayDown",
     "DigisRelayHeartbeatLost",
     "DigisConfigRejected",
     "DigisDeliveryPaused",
     "DigisCircuitOpen",
+    "DigisRequestRateAtFloor",
     "DigisBacklogTooOld",
     "DigisHighFailureRate",
     "DigisNoRecentSuccess",
@@ -450,6 +451,7 @@ both_databases!(
     healthy_relays_raise_nothing_and_a_dead_one_is_reported,
     digis_down_raises_circuit_failure_backlog_and_no_success_but_a_restart_does_not,
     a_pause_is_reported_late_and_a_rejected_configuration_at_once,
+    a_rate_held_at_its_floor_is_reported,
 );
 
 /// Two healthy relays: no rule fires. Then one is killed: `DigisRelayDown` (its scrape fails)
@@ -647,6 +649,40 @@ async fn a_pause_is_reported_late_and_a_rejected_configuration_at_once(db: TestD
     ];
     expect.extend(others_quiet(&["DigisConfigRejected"], 60));
     promtool_test(db.dir.path(), "config_rejected", &rejected, &expect);
+}
+
+/// Digis answers 429 to every request: the relay halves its rate down to its floor (1 a
+/// second) while its share of the budget allows 8, and the circuit stays closed (a 429 is not a
+/// failure when there is a rate to cut). Sustained for 15 minutes, that is reported.
+async fn a_rate_held_at_its_floor_is_reported(db: TestDb) {
+    db.active_with(1, &[1, 2, 3, 4, 5, 6]).await;
+    let fake = fake().await;
+    fake.set_rules(answer(429));
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        &format!(
+            "{QUICK}max_requests_per_second = 8
+backoff_base_ms = 10
+backoff_max_ms = 20
+"
+        ),
+    );
+    let a = RelayProcess::spawn(&config, "relay-a");
+    let c = a
+        .capture_when("held its rate at the floor", |s| {
+            is(s, "digis_relay_request_rate", &[], 1.0)
+                && is(s, "digis_relay_request_share", &[], 8.0)
+                && is(s, "digis_relay_circuit_open", &[], 0.0)
+        })
+        .await;
+    let floor = [target(&a, vec![c])];
+    let expect = vec![
+        quiet("DigisRequestRateAtFloor", 5),
+        fires_for("DigisRequestRateAtFloor", 20, "instance=\"relay-a\""),
+        quiet("DigisCircuitOpen", 20),
+    ];
+    promtool_test(db.dir.path(), "rate_at_floor", &floor, &expect);
 }
 
 // --- the dashboard ---
