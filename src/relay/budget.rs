@@ -9,7 +9,10 @@
 //! read per heartbeat; the price is that the shares follow the fleet one heartbeat late, which
 //! the rules below keep on the safe side:
 //! - a relay that joins and finds others live waits the longest of their heartbeat intervals
-//!   (and a margin) before its first request, so they have cut their shares before it sends;
+//!   (and a margin) before its first request, so they have cut their shares before it sends,
+//!   and one second more: Digis counts requests over a second, and the second before the
+//!   newcomer's first request must hold only the others' cut shares (without it, three relays
+//!   started together were seen landing 11 requests in a second on a budget of 9);
 //! - a relay that stops writes `stopped` in its last heartbeat, and the others' shares grow at
 //!   their next beat;
 //! - a relay that dies is counted until it stops being live: the others under-use the budget
@@ -24,11 +27,14 @@ use super::{HeartbeatCtx, Relay};
 use crate::domain::RelayState;
 use crate::health::{is_live, LEGACY_HEARTBEAT_MS};
 
+/// Digis's window: its limit counts requests over a second.
+const DIGIS_WINDOW: Duration = Duration::from_secs(1);
+
 /// How long a joining relay waits for the others to have cut their shares: the longest of their
 /// heartbeat intervals, a quarter more for the time a beat itself takes on a busy machine, and
-/// 100 ms.
+/// 100 ms; then Digis's window, so that no second holds requests at the old shares and the new.
 pub(super) fn join_wait(longest_interval: Duration) -> Duration {
-    longest_interval + longest_interval / 4 + Duration::from_millis(100)
+    longest_interval + longest_interval / 4 + Duration::from_millis(100) + DIGIS_WINDOW
 }
 
 impl HeartbeatCtx {
@@ -115,7 +121,7 @@ mod tests {
     #[test]
     fn a_joining_relay_waits_longer_than_the_others_beat() {
         let every = Duration::from_millis(200);
-        assert!(join_wait(every) > every + Duration::from_millis(50));
-        assert!(join_wait(Duration::from_secs(5)) < Duration::from_secs(7));
+        assert!(join_wait(every) > every + DIGIS_WINDOW + Duration::from_millis(50));
+        assert!(join_wait(Duration::from_secs(5)) < Duration::from_secs(8));
     }
 }

@@ -65,7 +65,7 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
     let fake = fake(&[]).await;
     let extra = format!(
         "max_requests_per_second = {BUDGET}\nheartbeat_ms = {HEARTBEAT_MS}\npoll_interval_ms = 100\n\
-         concurrency = 4\n"
+         concurrency = 3\nbatch_size = 3\n"
     );
     let ids = ["share-a", "share-b", "share-c"];
     let relays: Vec<RunningService> = ids
@@ -90,6 +90,9 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
     })
     .await;
     let received = fake.received();
+    // Every relay took part (small batches: one relay cannot claim the whole backlog at once).
+    let attempts = digis_relay_attempts_by_relay(&db).await;
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
     let (busiest, at) = busiest_second(&received, joined);
     let after: Vec<_> = received.iter().filter(|r| r.at >= joined).collect();
     assert!(
@@ -142,6 +145,17 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
         "{text}"
     );
     drop(relays);
+}
+
+/// How many attempts each relay made, by `digis_attempt.relay_id`.
+async fn digis_relay_attempts_by_relay(db: &TestDb) -> std::collections::BTreeMap<String, usize> {
+    let mut by = std::collections::BTreeMap::new();
+    for r in all_rows(db).await {
+        for a in db.storage.attempts(r.id).await.unwrap() {
+            *by.entry(a.relay_id).or_default() += 1;
+        }
+    }
+    by
 }
 
 const THRESHOLD: usize = 3;
