@@ -43,7 +43,9 @@ enum TopUp {
 impl Relay {
     /// The gates before a claim: useDigis (checked by the caller), the pause flag and the
     /// self-pause probe, and the circuit every relay shares (a "sync now" makes it due at once).
-    async fn gate(&self) -> Result<(Gate, Control), StorageError> {
+    /// Only the first gate of a round (`may_probe`) takes the shared circuit's probe: a top-up
+    /// cannot send one (a probe runs alone), and a probe won there would be lost for all.
+    async fn gate(&self, may_probe: bool) -> Result<(Gate, Control), StorageError> {
         let now = Utc::now();
         let read_at = std::time::Instant::now();
         let control = self.storage.control().await?;
@@ -72,7 +74,7 @@ impl Relay {
             // Probe with one row: if Digis accepts the configuration again, lift the pause.
             probe = true;
         }
-        match self.shared_circuit(&control, read_at).await? {
+        match self.shared_circuit(&control, read_at, may_probe).await? {
             CircuitState::Open { until } => {
                 self.set_status(
                     RelayState::CircuitOpen,
@@ -96,6 +98,7 @@ impl Relay {
         &self,
         control: &Control,
         read_at: std::time::Instant,
+        may_probe: bool,
     ) -> Result<CircuitState, StorageError> {
         let open_for = Duration::from_millis(self.config.relay.circuit_open_ms);
         let Some(until) = control.circuit.open_until else {
@@ -109,6 +112,8 @@ impl Relay {
         };
         // Times in the row are the database's: judged by its clock, mirrored on this one.
         let db_now = control.db_now.unwrap_or_else(Utc::now);
+        let open_for_chrono =
+            chrono::Duration::from_std(open_for).unwrap_or(chrono::Duration::minutes(1));
         let mirror = |until: chrono::DateTime<Utc>| {
             self.circuit
                 .lock()
@@ -117,6 +122,11 @@ impl Relay {
         };
         if until > db_now {
             mirror(until);
+            return Ok(CircuitState::Open { until });
+        }
+        if !may_probe {
+            // Closed off until the next round's gate tries for the probe.
+            mirror(db_now + open_for_chrono);
             return Ok(CircuitState::Open { until });
         }
         if self
@@ -135,8 +145,7 @@ impl Relay {
             return Ok(CircuitState::HalfOpen);
         }
         // Another relay won the probe: its answer decides for this one too.
-        let until =
-            db_now + chrono::Duration::from_std(open_for).unwrap_or(chrono::Duration::minutes(1));
+        let until = db_now + open_for_chrono;
         mirror(until);
         Ok(CircuitState::Open { until })
     }
@@ -178,7 +187,7 @@ impl Relay {
             // (the held rows' leases may have run out, and they must not be sent again).
             return Ok(RoundEnd::Blocked);
         }
-        let (gate, control) = self.gate().await?;
+        let (gate, control) = self.gate(true).await?;
         let limit = match gate {
             Gate::Blocked { .. } => return Ok(RoundEnd::Blocked),
             Gate::Probe => 1,
@@ -326,7 +335,7 @@ impl Relay {
         if self.db_down.load(Ordering::SeqCst) {
             return TopUp::Blocked { paused: false };
         }
-        match self.gate().await {
+        match self.gate(false).await {
             Ok((Gate::Open, _)) => match self.claim_rows(pipe, want).await {
                 Ok(rows) => {
                     self.batch_ran(None);
