@@ -20,6 +20,7 @@ both_databases!(
     three_relays_share_one_request_budget,
     an_open_circuit_stops_every_relay_and_is_probed_once,
     one_relay_prunes_at_a_time,
+    one_of_many_takes_a_due_probe,
 );
 
 /// The budget the three relays share, requests per second.
@@ -307,4 +308,48 @@ async fn one_relay_prunes_at_a_time(db: TestDb) {
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x + y, 3, "two prunes at once: {x} and {y}");
     assert_eq!(all_rows(&db).await.len(), 3);
+}
+
+/// The shared circuit in the database: open, not due; due (open for 0 ms), and of eight relays
+/// asking at once exactly one wins the probe; a failure opens it again, a success closes it.
+async fn one_of_many_takes_a_due_probe(db: TestDb) {
+    let s = db.storage();
+    assert_eq!(s.control().await.unwrap().circuit.open_until, None);
+    assert!(
+        !s.take_circuit_probe("r0", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "closed"
+    );
+    s.open_circuit("Digis answered HTTP 503", "r1", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("until when");
+    let c = s.control().await.unwrap();
+    assert!(c.circuit.open_until > c.db_now, "{c:?}");
+    assert!(
+        !s.take_circuit_probe("r0", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "not due"
+    );
+    s.open_circuit("Digis answered HTTP 503", "r1", Duration::ZERO)
+        .await
+        .unwrap();
+    let tries = (0..8).map(|i| {
+        let s = s.clone();
+        async move {
+            s.take_circuit_probe(&format!("r{i}"), Duration::from_secs(60))
+                .await
+                .unwrap()
+        }
+    });
+    let won = futures::future::join_all(tries).await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let c = s.control().await.unwrap().circuit;
+    assert!(c.probe_by.is_some() && c.open_until.is_some(), "{c:?}");
+    assert!(s.close_circuit().await.unwrap());
+    assert!(!s.close_circuit().await.unwrap(), "already closed");
+    let c = s.control().await.unwrap().circuit;
+    assert_eq!(c, Default::default());
 }
