@@ -190,6 +190,7 @@ async fn run(rows: i64) {
         heartbeat_at: Utc::now(),
         state: "running".into(),
         detail: None,
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: Some(10.0),
     }]);

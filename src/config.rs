@@ -62,7 +62,7 @@ pub struct PayloadConfig {
 pub struct RelayConfig {
     pub batch_size: u32,
     pub concurrency: u32,
-    /// 0 = no limit.
+    /// For all live relays together (each takes its share, `relay::budget`); 0 = no limit.
     pub max_requests_per_second: u32,
     pub max_attempts: u32,
     pub backoff_base_ms: u64,

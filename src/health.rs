@@ -360,6 +360,7 @@ mod tests {
             heartbeat_at: now - Duration::milliseconds(age_ms),
             state: state.into(),
             detail: Some("why".into()),
+            request_share: None,
             heartbeat_ms: every_ms,
             request_rate: None,
         }

@@ -57,6 +57,8 @@ struct Inner {
     circuit_open: Gauge,
     /// This process's relay's request rate; left out while there is no limit (or no relay).
     request_rate: Family<NoLabel, Gauge<f64, AtomicU64>>,
+    /// This process's relay's share of the budget the live relays share; absent like the rate.
+    request_share: Family<NoLabel, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
     database_up: Gauge,
     /// The database's pause flag was set by a relay (Digis rejected the configuration).
@@ -121,6 +123,12 @@ impl Metrics {
             "digis_relay_request_rate",
             "Requests per second this process's relay allows itself now: max_requests_per_second, halved on each 429/503 from Digis and raised slowly again on success; absent when there is no limit (max_requests_per_second = 0) or no relay runs in this process",
             request_rate.clone(),
+        );
+        let request_share = Family::<NoLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "digis_relay_request_share",
+            "Requests per second this process's relay may use at most: its share of max_requests_per_second among the live relays (whole requests each, 5% spared while shared); the request rate adapts within it; absent when there is no limit or no relay runs in this process",
+            request_share.clone(),
         );
         let last_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -200,6 +208,7 @@ impl Metrics {
                 paused_here: Gauge::default(),
                 circuit_open,
                 request_rate,
+                request_share,
                 last_success,
                 database_up,
                 render: tokio::sync::Mutex::new(()),
@@ -245,6 +254,17 @@ impl Metrics {
     /// The relay's request rate (requests per second); `None`: no limit, the gauge is left out.
     pub fn set_request_rate(&self, per_second: Option<f64>) {
         let family = &self.inner.request_rate;
+        match per_second {
+            Some(r) => {
+                family.get_or_create(&Vec::new()).set(r);
+            }
+            None => family.clear(),
+        }
+    }
+
+    /// The relay's share of the shared budget; `None`: no limit, the gauge is left out.
+    pub fn set_request_share(&self, per_second: Option<f64>) {
+        let family = &self.inner.request_share;
         match per_second {
             Some(r) => {
                 family.get_or_create(&Vec::new()).set(r);

@@ -451,7 +451,15 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
             age,
             if crate::health::is_live(r, now) {
-                crate::health::rate_text(r.request_rate)
+                match r.request_share {
+                    // The relay's part of the budget the live relays share.
+                    Some(share) => format!(
+                        "{}, share {}",
+                        crate::health::rate_text(r.request_rate),
+                        crate::health::rate_text(Some(share))
+                    ),
+                    None => crate::health::rate_text(r.request_rate),
+                }
             } else {
                 "not alive".into()
             }

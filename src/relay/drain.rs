@@ -42,25 +42,13 @@ enum TopUp {
 
 impl Relay {
     /// The gates before a claim: useDigis (checked by the caller), the pause flag and the
-    /// self-pause probe, the circuit, and a "sync now" that makes an open circuit probe at once.
-    async fn gate(&self) -> Result<(Gate, Control), StorageError> {
+    /// self-pause probe, and the circuit every relay shares (a "sync now" makes it due at once).
+    /// Only the first gate of a round (`may_probe`) takes the shared circuit's probe: a top-up
+    /// cannot send one (a probe runs alone), and a probe won there would be lost for all.
+    async fn gate(&self, may_probe: bool) -> Result<(Gate, Control), StorageError> {
         let now = Utc::now();
+        let read_at = std::time::Instant::now();
         let control = self.storage.control().await?;
-        {
-            let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-            match *seen {
-                // The first look is the baseline: a sync from before this relay started is old news.
-                None => *seen = Some(control.sync_requested_at),
-                Some(before) if control.sync_requested_at > before => {
-                    self.circuit
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .probe_now();
-                    *seen = Some(control.sync_requested_at);
-                }
-                Some(_) => {}
-            }
-        }
         let mut probe = false;
         if control.paused {
             let reason = control
@@ -89,12 +77,7 @@ impl Relay {
             // Probe with one row: if Digis accepts the configuration again, lift the pause.
             probe = true;
         }
-        let circuit = self
-            .circuit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .state(now);
-        match circuit {
+        match self.shared_circuit(&control, read_at, may_probe).await? {
             CircuitState::Open { until } => {
                 self.set_status(
                     RelayState::CircuitOpen,
@@ -109,6 +92,65 @@ impl Relay {
             CircuitState::Closed => {}
         }
         Ok((if probe { Gate::Probe } else { Gate::Open }, control))
+    }
+
+    /// The circuit every relay obeys, as `control` (read from `read_at` on) holds it: closed;
+    /// open until a time (by the database's clock); or, once that time has passed, one probe
+    /// for the one relay whose conditional update wins it, while the others stay closed off.
+    async fn shared_circuit(
+        &self,
+        control: &Control,
+        read_at: std::time::Instant,
+        may_probe: bool,
+    ) -> Result<CircuitState, StorageError> {
+        let open_for = Duration::from_millis(self.config.relay.circuit_open_ms);
+        let Some(until) = control.circuit.open_until else {
+            let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+            circuit.shared_closed(read_at);
+            // Opened by this relay after the read began: it stays open here until it is seen.
+            return Ok(match circuit.state(Utc::now()) {
+                CircuitState::HalfOpen => CircuitState::Open { until: Utc::now() },
+                state => state,
+            });
+        };
+        // Times in the row are the database's: judged by its clock, mirrored on this one.
+        let db_now = control.db_now.unwrap_or_else(Utc::now);
+        let open_for_chrono =
+            chrono::Duration::from_std(open_for).unwrap_or(chrono::Duration::minutes(1));
+        let mirror = |until: chrono::DateTime<Utc>| {
+            self.circuit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mirror_open(Utc::now() + (until - db_now));
+        };
+        if until > db_now {
+            mirror(until);
+            return Ok(CircuitState::Open { until });
+        }
+        if !may_probe {
+            // Closed off until the next round's gate tries for the probe.
+            mirror(db_now + open_for_chrono);
+            return Ok(CircuitState::Open { until });
+        }
+        if self
+            .storage
+            .take_circuit_probe(&self.relay_id, open_for)
+            .await?
+        {
+            tracing::info!(
+                "relay {}: the circuit's time is up; probing Digis for every relay",
+                self.relay_id
+            );
+            self.circuit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .probing();
+            return Ok(CircuitState::HalfOpen);
+        }
+        // Another relay won the probe: its answer decides for this one too.
+        let until = db_now + open_for_chrono;
+        mirror(until);
+        Ok(CircuitState::Open { until })
     }
 
     /// Claims up to `limit` rows, never one this relay still holds, and holds them.
@@ -148,7 +190,7 @@ impl Relay {
             // (the held rows' leases may have run out, and they must not be sent again).
             return Ok(RoundEnd::Blocked);
         }
-        let (gate, control) = self.gate().await?;
+        let (gate, control) = self.gate(true).await?;
         let limit = match gate {
             Gate::Blocked { .. } => return Ok(RoundEnd::Blocked),
             Gate::Probe => 1,
@@ -297,7 +339,7 @@ impl Relay {
         if self.db_down.load(Ordering::SeqCst) {
             return TopUp::Blocked { paused: false };
         }
-        match self.gate().await {
+        match self.gate(false).await {
             Ok((Gate::Open, _)) => match self.claim_rows(pipe, want).await {
                 Ok(rows) => {
                     self.batch_ran(None);

@@ -3,6 +3,10 @@
 //! a 429 or 503 halves it, each success raises it a little, never above
 //! `max_requests_per_second` and never below [`MIN_RATE`].
 //!
+//! Several relays share one budget (the Digis key's limit): the ceiling moves to this relay's
+//! share of `max_requests_per_second` ([`share`], recounted at every heartbeat), and AIMD
+//! adapts within it.
+//!
 //! With `max_requests_per_second = 0` there is no limit and nothing to adapt: the relay sends
 //! as fast as `concurrency` allows (the drain benchmark runs so). A 429/503 then still delays
 //! the row itself (Retry-After, backoff), as with any limit.
@@ -50,6 +54,23 @@ impl Aimd {
         self.rate
     }
 
+    /// The ceiling now (the relay's share of the budget).
+    pub fn ceiling(&self) -> f64 {
+        self.max
+    }
+
+    /// Moves the ceiling to `max` (a share of the budget that changed as relays came and went).
+    /// A lower ceiling applies at once; a higher one is climbed to by successes, additively,
+    /// as after a cut, so a fleet that lost a relay does not jump to the new budget together.
+    pub fn set_ceiling(&mut self, max: f64) {
+        if !(max.is_finite() && max > 0.0) || max == self.max {
+            return;
+        }
+        self.max = max;
+        self.min = MIN_RATE.min(max);
+        self.rate = self.rate.clamp(self.min, self.max);
+    }
+
     /// Digis answered 429 or 503 at `now` to a request sent at `sent_at`.
     pub fn throttled(&mut self, sent_at: Instant, now: Instant) {
         if self.last_cut.is_some_and(|cut| sent_at < cut) {
@@ -68,7 +89,7 @@ impl Aimd {
     /// The spacing between request starts at the current rate.
     pub fn spacing(&self) -> Duration {
         // `rate` is at least `min` > 0, so the quotient is finite; the clamp keeps it so.
-        Duration::from_secs_f64((1.0 / self.rate).clamp(0.0, 1.0 / MIN_RATE))
+        Duration::from_secs_f64((1.0 / self.rate).clamp(0.0, 1.0 / self.min))
     }
 }
 
@@ -156,6 +177,47 @@ impl RateLimiter {
     pub fn rate(&self) -> Option<f64> {
         self.inner.as_ref().map(|m| Self::lock(m).aimd.rate())
     }
+
+    /// The ceiling (this relay's share of the budget); `None` when there is no limit.
+    pub fn ceiling(&self) -> Option<f64> {
+        self.inner.as_ref().map(|m| Self::lock(m).aimd.ceiling())
+    }
+
+    /// Moves the ceiling to `share` requests per second (no effect without a limit). The slot
+    /// already reserved keeps its spacing; the next ones take the new rate.
+    pub fn set_ceiling(&self, share: f64) {
+        if let Some(m) = &self.inner {
+            Self::lock(m).aimd.set_ceiling(share);
+        }
+    }
+}
+
+/// The fraction of its share a relay uses while it shares the budget with others. Each relay
+/// spaces its own requests; their phases are unrelated, so in a one-second window each can
+/// land one request more than its rate (the slots at both edges). Spacing 5 % wider than the
+/// share absorbs that edge for arrival jitter up to 50 ms.
+pub const SHARED_HEADROOM: f64 = 0.95;
+
+/// This relay's share of a budget of `budget` requests per second among `live` live relays
+/// (itself included), `rank` being its place among them by relay id (0-based). The budget is
+/// split in whole requests per second, the remainder to the first ranks, so that the shares'
+/// one-second windows add up to the budget; with fewer requests than relays each gets an equal
+/// fraction. Alone, a relay has the whole budget (its rate is the limit, as before sharing).
+pub fn share(budget: u32, live: usize, rank: usize) -> f64 {
+    let live = live.max(1);
+    if live == 1 {
+        return f64::from(budget);
+    }
+    let n = u64::from(budget);
+    let l = live as u64;
+    let whole = if n >= l {
+        let base = n / l;
+        let extra = u64::from((rank as u64) < n % l);
+        (base + extra) as f64
+    } else {
+        n as f64 / l as f64
+    };
+    whole * SHARED_HEADROOM
 }
 
 #[cfg(test)]
@@ -297,6 +359,48 @@ mod tests {
         // And a success at the floor climbs out of it.
         a.succeeded();
         assert!(a.rate() > MIN_RATE);
+    }
+
+    #[test]
+    fn the_budget_is_split_in_whole_requests_among_live_relays() {
+        assert_eq!(share(9, 1, 0), 9.0);
+        assert_eq!(share(9, 0, 0), 9.0);
+        for rank in 0..3 {
+            assert_eq!(share(9, 3, rank), 3.0 * SHARED_HEADROOM);
+        }
+        // 10 among 3: 4 + 3 + 3, never 3 × 3.33 (three windows of 4 would be 12).
+        let shares: Vec<f64> = (0..3)
+            .map(|r| (share(10, 3, r) / SHARED_HEADROOM).round())
+            .collect();
+        assert_eq!(shares, [4.0, 3.0, 3.0]);
+        // Fewer requests than relays: an equal fraction each, never 0 (a relay holding claims
+        // it may never send).
+        assert!((share(2, 4, 3) - 0.5 * SHARED_HEADROOM).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_ceiling_moves_and_aimd_adapts_within_it() {
+        let t0 = Instant::now();
+        let mut a = Aimd::new(30).unwrap();
+        a.set_ceiling(10.0);
+        assert_eq!((a.rate(), a.ceiling()), (10.0, 10.0));
+        a.throttled(t0, t0);
+        assert_eq!(a.rate(), 5.0);
+        // A ceiling below the floor is its own floor.
+        a.set_ceiling(0.5);
+        assert_eq!(a.rate(), 0.5);
+        a.throttled(at(t0, 1), at(t0, 1));
+        assert_eq!(a.rate(), 0.5);
+        // A higher ceiling is climbed to, not jumped to (from its floor, MIN_RATE).
+        a.set_ceiling(20.0);
+        assert_eq!(a.rate(), MIN_RATE);
+        a.succeeded();
+        assert!(a.rate() > MIN_RATE && a.rate() <= 2.0);
+        // Nonsense leaves it alone.
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            a.set_ceiling(bad);
+            assert_eq!(a.ceiling(), 20.0);
+        }
     }
 
     /// Time arithmetic never panics, whatever the instants.

@@ -11,6 +11,7 @@
 //! - `completer`: groups of completions committed together, then their sync-log lines;
 //! - `held`: the rows this relay holds (lease renewal, claims that skip them, claim tallies).
 mod backoff;
+mod budget;
 mod circuit;
 mod completer;
 pub mod decide;
@@ -91,9 +92,6 @@ pub struct Relay {
     started_at: DateTime<Utc>,
     /// (state, detail) for the heartbeat row, shared with the heartbeat task.
     status: Arc<Mutex<(RelayState, Option<String>)>>,
-    /// The last "sync now" seen (outer `None`: not looked yet), so a new one can probe an open
-    /// circuit at once.
-    last_sync: Mutex<Option<Option<DateTime<Utc>>>>,
     /// Set when Digis answered 401/403/404 during a round: the rest is not sent.
     config_error: AtomicBool,
     /// Set when Digis answered a 2xx that confirms nothing during a round: no request starts
@@ -208,7 +206,6 @@ impl Relay {
             observer: Arc::new(NoObserver),
             started_at: Utc::now(),
             status: Arc::new(Mutex::new((RelayState::Running, None))),
-            last_sync: Mutex::new(None),
             config_error: AtomicBool::new(false),
             unconfirmed: AtomicBool::new(false),
             counters: Counters::default(),
@@ -260,7 +257,7 @@ impl Relay {
     }
 
     pub async fn heartbeat(&self) -> Result<(), StorageError> {
-        self.heartbeat_ctx().beat().await
+        self.heartbeat_ctx().beat().await.map(|_| ())
     }
 
     fn heartbeat_ctx(&self) -> HeartbeatCtx {
@@ -271,6 +268,8 @@ impl Relay {
             status: self.status.clone(),
             limiter: self.limiter.clone(),
             heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
+            budget: self.config.relay.max_requests_per_second,
+            observer: self.observer.clone(),
         }
     }
 
@@ -371,7 +370,8 @@ impl Relay {
         let heartbeat_every = Duration::from_millis(self.config.relay.heartbeat_ms);
         self.observer.request_rate(self.limiter.rate());
         self.prune().await;
-        self.heartbeat().await?;
+        // Other live relays share the budget: wait until their next beat has cut their share.
+        let join_wait = self.heartbeat_ctx().beat().await?.map(budget::join_wait);
         let hb_stop = CancellationToken::new();
         let hb = {
             let stop = hb_stop.clone();
@@ -399,7 +399,10 @@ impl Relay {
         // The rounds and the completer run side by side in this task; the rounds' end drops
         // the pipe, and the completer then commits what is left and ends too.
         let rounds = async move {
-            let result = self.rounds(&pipe, &shutdown, once, &wake).await;
+            let result = match join_wait {
+                Some(wait) if !self.join(wait, &shutdown).await => Ok(()),
+                _ => self.rounds(&pipe, &shutdown, once, &wake).await,
+            };
             drop(pipe);
             result
         };
@@ -492,10 +495,15 @@ struct HeartbeatCtx {
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     limiter: Arc<RateLimiter>,
     heartbeat_ms: i64,
+    /// `max_requests_per_second`, shared by the live relays (0: no limit).
+    budget: u32,
+    observer: Arc<dyn Observer>,
 }
 
 impl HeartbeatCtx {
-    async fn beat(&self) -> Result<(), StorageError> {
+    /// Writes the heartbeat, then takes this relay's share of the budget. Returns the longest
+    /// heartbeat interval of the other live relays (`None`: none, or no limit).
+    async fn beat(&self) -> Result<Option<Duration>, StorageError> {
         let (state, detail) = self
             .status
             .lock()
@@ -511,10 +519,12 @@ impl HeartbeatCtx {
                 heartbeat_at: Utc::now(),
                 state,
                 detail,
+                request_share: self.limiter.ceiling(),
                 heartbeat_ms: Some(self.heartbeat_ms),
                 request_rate: self.limiter.rate(),
             })
-            .await
+            .await?;
+        Ok(self.share_budget().await)
     }
 }
 

@@ -15,6 +15,8 @@ pub trait Observer: Send + Sync {
     fn state(&self, _paused: bool, _circuit_open: bool) {}
     /// The relay's request rate changed (requests per second; `None`: no limit).
     fn request_rate(&self, _per_second: Option<f64>) {}
+    /// The relay's share of the budget the live relays share changed (`None`: no limit).
+    fn request_share(&self, _per_second: Option<f64>) {}
 }
 
 pub struct NoObserver;
@@ -34,5 +36,8 @@ impl Observer for crate::metrics::Metrics {
     }
     fn request_rate(&self, per_second: Option<f64>) {
         self.set_request_rate(per_second);
+    }
+    fn request_share(&self, per_second: Option<f64>) {
+        self.set_request_share(per_second);
     }
 }

@@ -132,13 +132,14 @@ impl Relay {
             .allows(Utc::now())
     }
 
-    /// Feeds the circuit, and pauses every relay on a configuration error (once per round).
+    /// Feeds the circuit (this relay's, and the one every relay shares), and pauses every relay
+    /// on a configuration error (once per round).
     async fn observe_answer(
         &self,
         answer: &Answer,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        {
+        let (opened, closed) = {
             let mut circuit = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
             match answer {
                 // Digis is up and asks us to slow down: the rate answers that (it was just
@@ -147,18 +148,51 @@ impl Relay {
                 // there is no rate to cut, and the circuit is the only brake.
                 Answer::RetryLater {
                     status: Some(429), ..
-                } if self.limiter.rate().is_some() => {}
-                Answer::RetryLater { .. } => {
-                    if circuit.failure(now) {
-                        tracing::warn!(
-                            "relay {}: circuit opened after repeated failures",
-                            self.relay_id
-                        );
-                    }
+                } if self.limiter.rate().is_some() => (None, false),
+                Answer::RetryLater { status, .. } => {
+                    let reason = match status {
+                        Some(s) => format!("Digis answered HTTP {s}"),
+                        None => "Digis did not answer (timeout or connection)".to_string(),
+                    };
+                    (circuit.failure(now).then_some(reason), false)
                 }
                 // Says nothing about whether Digis is up: a page in front of it answered.
-                Answer::Unconfirmed { .. } => {}
-                _ => circuit.success(),
+                Answer::Unconfirmed { .. } => (None, false),
+                _ => (None, circuit.success()),
+            }
+        };
+        // A database that refuses these writes must not fail the row: this relay's own circuit
+        // still holds, and the next gate reads the shared one again.
+        if let Some(reason) = opened {
+            tracing::warn!(
+                "relay {}: circuit opened for every relay after repeated failures ({reason})",
+                self.relay_id
+            );
+            let open_for = std::time::Duration::from_millis(self.config.relay.circuit_open_ms);
+            if let Err(e) = self
+                .storage
+                .open_circuit(&reason, &self.relay_id, open_for)
+                .await
+            {
+                tracing::warn!(
+                    "relay {}: cannot share the open circuit: {e}",
+                    self.relay_id
+                );
+            }
+        }
+        if closed {
+            match self.storage.close_circuit().await {
+                Ok(true) => tracing::info!(
+                    "relay {}: Digis answers again; circuit closed for every relay",
+                    self.relay_id
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "relay {}: cannot close the shared circuit: {e}",
+                        self.relay_id
+                    )
+                }
             }
         }
         if let Answer::Unconfirmed { status, why, .. } = answer {

@@ -764,6 +764,18 @@ macro_rules! storage_impl {
 
             async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {
                 let mut tx = self.write_tx().await?;
+                let mine: bool = sqlx::query_scalar(Self::SQL.prune_lock)
+                    .bind($crate::storage::PRUNE_LOCK_KEY)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .ctx("taking the prune lock")?;
+                if !mine {
+                    // Another relay is pruning the same rows: its work is this one's.
+                    tx.rollback()
+                        .await
+                        .ctx("leaving the prune to another relay")?;
+                    return Ok(0);
+                }
                 // The states are spelled in the SQL to use the partial index (see its header).
                 let n = sqlx::query(Self::SQL.prune_outbox)
                     .bind(StoredTime(before))
@@ -1034,6 +1046,72 @@ macro_rules! storage_impl {
                     .map(rows::control)
                     .transpose()
                     .map(Option::unwrap_or_default)
+            }
+
+            async fn open_circuit(
+                &self,
+                reason: &str,
+                by: &str,
+                open_for: std::time::Duration,
+            ) -> Result<Option<DateTime<Utc>>> {
+                let ms = i64::try_from(open_for.as_millis()).unwrap_or(i64::MAX);
+                let mut tx = self.write_tx().await?;
+                let until: Option<Option<StoredTime>> = sqlx::query_scalar(Self::SQL.circuit_open)
+                    .bind(ms)
+                    .bind(reason)
+                    .bind(by)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .ctx("opening the circuit")?;
+                tx.commit().await.ctx("committing an open circuit")?;
+                Ok(until.flatten().map(|t| t.0))
+            }
+
+            async fn take_circuit_probe(
+                &self,
+                by: &str,
+                open_for: std::time::Duration,
+            ) -> Result<bool> {
+                let ms = i64::try_from(open_for.as_millis()).unwrap_or(i64::MAX);
+                let mut tx = self.write_tx().await?;
+                let won = sqlx::query(Self::SQL.circuit_take_probe)
+                    .bind(ms)
+                    .bind(by)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("taking the circuit's probe")?
+                    .rows_affected()
+                    > 0;
+                tx.commit().await.ctx("committing the circuit's probe")?;
+                Ok(won)
+            }
+
+            async fn close_circuit(&self) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let closed = sqlx::query(Self::SQL.circuit_close)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("closing the circuit")?
+                    .rows_affected()
+                    > 0;
+                tx.commit().await.ctx("committing a closed circuit")?;
+                if closed {
+                    // Relays waiting out the circuit take up the work at once.
+                    self.poke().await?;
+                }
+                Ok(closed)
+            }
+
+            async fn record_share(&self, relay_id: &str, share: Option<f64>) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(Self::SQL.record_share)
+                    .bind(relay_id)
+                    .bind(share.map(crate::storage::rows::rate_milli))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("recording the relay's share")?;
+                tx.commit().await.ctx("committing the relay's share")?;
+                Ok(())
             }
 
             async fn sync(

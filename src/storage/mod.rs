@@ -244,7 +244,9 @@ pub trait Storage: Send + Sync {
     async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
 
     /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`,
-    /// and operator events older than that.
+    /// and operator events older than that. One relay at a time: on PostgreSQL a prune that
+    /// finds another under way ([`PRUNE_LOCK_KEY`]) leaves the work to it and returns 0; SQLite
+    /// has one writer, so its prunes are one after the other anyway.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// A hint that work may be waiting: PostgreSQL's NOTIFY, a commit by another process seen
@@ -303,6 +305,21 @@ pub trait Storage: Send + Sync {
     /// and so does one for an unconfirmed answer. True when lifted.
     async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool>;
     async fn control(&self) -> Result<Control>;
+    /// Opens (or opens again) the circuit every relay obeys, for `open_for` from now by the
+    /// database's clock; returns until when.
+    async fn open_circuit(
+        &self,
+        reason: &str,
+        by: &str,
+        open_for: std::time::Duration,
+    ) -> Result<Option<DateTime<Utc>>>;
+    /// Takes the one probe of a circuit whose time is up: true for the one relay that wins it
+    /// (the circuit then stays open to the others for another `open_for`).
+    async fn take_circuit_probe(&self, by: &str, open_for: std::time::Duration) -> Result<bool>;
+    /// Closes the circuit for every relay; true when it was open.
+    async fn close_circuit(&self) -> Result<bool>;
+    /// Records the relay's share of the request budget (`None`: no limit).
+    async fn record_share(&self, relay_id: &str, share: Option<f64>) -> Result<()>;
     /// Makes every pending row due now and wakes the relays; `reconcile` also queues every
     /// user of an ACTIVE subscription Digis does not have: no `digis` row, no open or `sent`
     /// outbox row, not among `reconcile.skip` (after writing `digis` back from sent rows
@@ -487,6 +504,11 @@ pub const HOST_TABLES: [&str; 5] = [
     "subscription",
     "subscription_user",
 ];
+/// The PostgreSQL advisory lock a prune holds for its transaction (`pg_try_advisory_xact_lock`):
+/// one relay prunes at a time. Any constant unlikely to be a host's own lock; this one spells
+/// "dgsprune".
+pub const PRUNE_LOCK_KEY: i64 = 0x6467_7370_7275_6e65;
+
 /// The tables the relay's migrations create.
 pub const RELAY_TABLES: [&str; 6] = [
     "digis",

@@ -359,6 +359,24 @@ pub struct Control {
     pub paused_by: Option<String>,
     pub paused_at: Option<DateTime<Utc>>,
     pub sync_requested_at: Option<DateTime<Utc>>,
+    /// The circuit every relay obeys (ARCHITECTURE.md, Delivery path: the circuit).
+    pub circuit: SharedCircuit,
+    /// The database's clock when the row was read, to judge `circuit` by the clock that wrote
+    /// it (`None`: not read from a database).
+    pub db_now: Option<DateTime<Utc>>,
+}
+
+/// The circuit as the database holds it, one for all relays: closed (`open_until` is `None`),
+/// open until `open_until` (by the database's clock), then due for one probe, which the first
+/// relay to take it wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SharedCircuit {
+    pub open_until: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// The relay whose run of failures (or failed probe) opened it.
+    pub opened_by: Option<String>,
+    /// The relay that took the last probe.
+    pub probe_by: Option<String>,
 }
 
 /// One relay's heartbeat row.
@@ -374,6 +392,10 @@ pub struct RelayInfo {
     /// says why).
     pub state: RelayState,
     pub detail: Option<String>,
+    /// The relay's share of the request budget (`max_requests_per_second` divided among the
+    /// live relays), requests per second, as it last set it. `None`: no limit, or written by
+    /// an older version.
+    pub request_share: Option<f64>,
     /// The relay's own heartbeat interval: it is live while its last heartbeat is younger than
     /// a few of these (`crate::health::LIVENESS_FACTOR`). `None`: written by an older version.
     pub heartbeat_ms: Option<i64>,

@@ -12,7 +12,7 @@ use super::decode::{int, required_int, stored, text, Cell, Cells};
 use super::time::StoredTime;
 use super::{
     AttemptRow, Context, Control, DigisRead, DigisRow, EventRow, FailureGroup, FailureGroupKey,
-    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, SentRow, StorageError,
+    OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, SentRow, SharedCircuit, StorageError,
 };
 use crate::domain::{
     Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
@@ -247,6 +247,10 @@ pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
         heartbeat_at: r.time("heartbeat_at").ctx(c)?,
         state: RelayState::from(r.text("state").ctx(c)?.as_str()),
         detail: r.opt_text("detail").ctx(c)?,
+        request_share: r
+            .opt_int("request_share_milli")
+            .ctx(c)?
+            .map(|m| m as f64 / 1000.0),
         heartbeat_ms: r.opt_int("heartbeat_ms").ctx(c)?,
         // Stored in thousandths, an integer, so both databases read it back alike.
         request_rate: r
@@ -264,6 +268,13 @@ pub(crate) fn control(r: &impl StoredRow) -> Result<Control> {
         paused_by: r.opt_text("paused_by").ctx(c)?,
         paused_at: r.opt_time("paused_at").ctx(c)?,
         sync_requested_at: r.opt_time("sync_requested_at").ctx(c)?,
+        circuit: SharedCircuit {
+            open_until: r.opt_time("circuit_open_until").ctx(c)?,
+            reason: r.opt_text("circuit_reason").ctx(c)?,
+            opened_by: r.opt_text("circuit_opened_by").ctx(c)?,
+            probe_by: r.opt_text("circuit_probe_by").ctx(c)?,
+        },
+        db_now: r.opt_time("db_now").ctx(c)?,
     })
 }
 

@@ -33,13 +33,14 @@ const T0_MIN: u32 = 180;
 /// Simulated minutes of data from the first capture on.
 const SPAN_MIN: u32 = 90;
 /// The rules as each rule test names them.
-const ALERTS: [&str; 9] = [
+const ALERTS: [&str; 10] = [
     "DigisRelayDown",
     "DigisRelayHeartbeatLost",
     "DigisConfigRejected",
     "DigisUnconfirmedAnswer",
     "DigisDeliveryPaused",
     "DigisCircuitOpen",
+    "DigisRequestRateAtFloor",
     "DigisBacklogTooOld",
     "DigisHighFailureRate",
     "DigisNoRecentSuccess",
@@ -452,6 +453,7 @@ both_databases!(
     digis_down_raises_circuit_failure_backlog_and_no_success_but_a_restart_does_not,
     a_pause_is_reported_late_and_a_rejected_configuration_at_once,
     an_unconfirmed_answer_is_reported_at_once,
+    a_rate_held_at_its_floor_is_reported,
 );
 
 /// Two healthy relays: no rule fires. Then one is killed: `DigisRelayDown` (its scrape fails)
@@ -676,6 +678,40 @@ async fn an_unconfirmed_answer_is_reported_at_once(db: TestDb) {
     ];
     expect.extend(others_quiet(&["DigisUnconfirmedAnswer"], 60));
     promtool_test(db.dir.path(), "unconfirmed", &unconfirmed, &expect);
+}
+
+/// Digis answers 429 to every request: the relay halves its rate down to its floor (1 a
+/// second) while its share of the budget allows 8, and the circuit stays closed (a 429 is not a
+/// failure when there is a rate to cut). Sustained for 15 minutes, that is reported.
+async fn a_rate_held_at_its_floor_is_reported(db: TestDb) {
+    db.active_with(1, &[1, 2, 3, 4, 5, 6]).await;
+    let fake = fake().await;
+    fake.set_rules(answer(429));
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        &format!(
+            "{QUICK}max_requests_per_second = 8
+backoff_base_ms = 10
+backoff_max_ms = 20
+"
+        ),
+    );
+    let a = RelayProcess::spawn(&config, "relay-a");
+    let c = a
+        .capture_when("held its rate at the floor", |s| {
+            is(s, "digis_relay_request_rate", &[], 1.0)
+                && is(s, "digis_relay_request_share", &[], 8.0)
+                && is(s, "digis_relay_circuit_open", &[], 0.0)
+        })
+        .await;
+    let floor = [target(&a, vec![c])];
+    let expect = vec![
+        quiet("DigisRequestRateAtFloor", 5),
+        fires_for("DigisRequestRateAtFloor", 20, "instance=\"relay-a\""),
+        quiet("DigisCircuitOpen", 20),
+    ];
+    promtool_test(db.dir.path(), "rate_at_floor", &floor, &expect);
 }
 
 // --- the dashboard ---

@@ -63,6 +63,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
             heartbeat_at: Utc::now(),
             state: "running".into(),
             detail: None,
+            request_share: None,
             heartbeat_ms: Some(5_000),
             request_rate: None,
         })

@@ -97,6 +97,7 @@ fn relay_row(id: &str, age_s: i64, heartbeat_ms: Option<i64>) -> RelayInfo {
         heartbeat_at: now - chrono::Duration::seconds(age_s),
         state: "running".into(),
         detail: None,
+        request_share: None,
         heartbeat_ms,
         request_rate: None,
     }

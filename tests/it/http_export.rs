@@ -708,6 +708,7 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
         heartbeat_at: now,
         state: "circuit_open".into(),
         detail: Some("5 failures in a row".into()),
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
     })
@@ -859,6 +860,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
             heartbeat_at: now,
             state: "running".into(),
             detail: None,
+            request_share: None,
             heartbeat_ms: Some(60_000),
             request_rate: None,
         })
@@ -1007,6 +1009,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
         heartbeat_at: now - chrono::Duration::seconds(age_s),
         state: state.into(),
         detail: None,
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
     };

@@ -21,6 +21,7 @@ mod hot_path;
 mod http_export;
 mod leases;
 mod log_http_edges;
+mod one_client;
 mod polite_client;
 mod prune_running;
 mod relay_outcomes;

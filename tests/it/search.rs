@@ -70,6 +70,7 @@ async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
         heartbeat_at: at,
         state: "running".into(),
         detail: None,
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
     })
@@ -624,6 +625,7 @@ async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
         heartbeat_at: now - chrono::Duration::seconds(ago_s),
         state: state.into(),
         detail: Some(format!("{state} for a test")),
+        request_share: None,
         heartbeat_ms: Some(every_ms),
         request_rate: None,
     };

@@ -699,6 +699,7 @@ async fn relay_rows_round_trip_and_unknown_states_read_back(db: TestDb) {
         heartbeat_at: t0 + chrono::Duration::seconds(100 - age_s),
         state,
         detail: Some("why".into()),
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
     };

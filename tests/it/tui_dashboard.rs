@@ -112,6 +112,7 @@ fn relay(id: &str, state: &str, detail: Option<&str>, age_s: i64) -> RelayInfo {
         heartbeat_at: t0() - Duration::seconds(age_s),
         state: state.into(),
         detail: detail.map(Into::into),
+        request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: Some(9.5),
     }
@@ -493,15 +494,21 @@ fn snapshot_confirm_dialog() {
 fn snapshot_relays_view() {
     let mut app = fixture(24);
     app.view = View::Relays;
+    // Two live relays share a budget of 10 requests a second (5 each, 5 % spared); the
+    // stopped one's last share is not shown.
+    let shared = |mut r: RelayInfo| {
+        r.request_share = Some(4.75);
+        r
+    };
     app.relays = Some(vec![
-        relay("relay-a", "running", None, 2),
-        relay(
+        shared(relay("relay-a", "running", None, 2)),
+        shared(relay(
             "relay-b",
             "circuit_open",
             Some("Digis failing (5 x HTTP 503); retry at 12:01:00Z"),
             3,
-        ),
-        relay("relay-old", "stopped", None, 86_400),
+        )),
+        shared(relay("relay-old", "stopped", None, 86_400)),
     ]);
     insta::assert_snapshot!("relays_80x24", render(&app, 80, 24));
     insta::assert_snapshot!("relays_120x24", render(&app, 120, 24));
@@ -521,6 +528,7 @@ fn header_tells_the_truth_about_delivery() {
         paused_by: Some("relay-a".into()),
         paused_at: Some(t0() - Duration::seconds(300)),
         sync_requested_at: None,
+        ..Control::default()
     });
     let t = texts(&app).join(" | ");
     assert!(t.contains("PAUSED: Digis answered 401"), "{t}");

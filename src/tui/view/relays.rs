@@ -32,7 +32,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(r) => r,
     };
     let wide = area.width >= 120;
-    let mut names = vec!["relay", "host", "pid", "state", "heartbeat"];
+    let mut names = vec!["relay", "host", "pid", "state", "heartbeat", "share"];
     if wide {
         names.extend(["version", "started"]);
     }
@@ -64,6 +64,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Cell::from(r.pid.to_string()),
             Cell::from(Span::styled(state, state_style)),
             Cell::from(format!("{} ago", span_text(age / 1000))),
+            // Its part of the request budget the live relays share (none without a limit).
+            Cell::from(match r.request_share {
+                Some(share) if !stale => format!("{share:.1}/s"),
+                _ => "-".to_string(),
+            }),
         ];
         if wide {
             cells.push(Cell::from(r.version.clone()));
@@ -83,6 +88,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(7),
         Constraint::Length(12),
         Constraint::Length(9),
+        Constraint::Length(7),
     ];
     if wide {
         widths.extend([Constraint::Length(8), Constraint::Length(20)]);

@@ -1,2 +1,5 @@
--- same as postgres/sql/control.sql, placeholders aside
-SELECT paused, pause_reason, paused_by, paused_at, sync_requested_at FROM digis_control WHERE id = 1
+-- same as postgres/sql/control.sql but for the database's clock: strftime of 'now' in the stored text format (storage/time.rs)
+SELECT paused, pause_reason, paused_by, paused_at, sync_requested_at,
+    circuit_open_until, circuit_reason, circuit_opened_by, circuit_probe_by,
+    strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS db_now
+FROM digis_control WHERE id = 1
