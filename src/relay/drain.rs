@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::Utc;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
@@ -44,7 +43,7 @@ impl Relay {
     /// The gates before a claim: useDigis (checked by the caller), the pause flag and the
     /// self-pause probe, the circuit, and a "sync now" that makes an open circuit probe at once.
     async fn gate(&self) -> Result<(Gate, Control), StorageError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let control = self.storage.control().await?;
         {
             let mut seen = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,6 +104,9 @@ impl Relay {
             CircuitState::HalfOpen => probe = true,
             CircuitState::Closed => {}
         }
+        if !self.clock_allows_claims() {
+            return Ok((Gate::Blocked { paused: false }, control));
+        }
         Ok((if probe { Gate::Probe } else { Gate::Open }, control))
     }
 
@@ -118,7 +120,7 @@ impl Relay {
                 &self.relay_id,
                 limit,
                 lease,
-                Utc::now(),
+                self.clock.now(),
                 &pipe.held.tokens(),
             )
             .await?;
@@ -177,7 +179,11 @@ impl Relay {
             // The probe went through: lift the relay's own pause, but not one an operator set
             // while the probe was on its way (the next round shows that one).
             let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-            if self.storage.lift_self_pause(&actor, Utc::now()).await? {
+            if self
+                .storage
+                .lift_self_pause(&actor, self.clock.now())
+                .await?
+            {
                 tracing::info!(
                     "relay {}: Digis accepts the configuration again; pause lifted",
                     self.relay_id
@@ -306,5 +312,110 @@ impl Relay {
             Ok((Gate::Blocked { paused }, _)) => TopUp::Blocked { paused },
             Err(e) => TopUp::Failed(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+    use crate::clock::DbClock;
+    use crate::config::Config;
+    use crate::storage::DynStorage;
+    use crate::synclog::SyncLog;
+
+    /// A host whose clock is `ms` ahead of the database's (the database here is SQLite, whose
+    /// clock is the real one).
+    fn ahead(ms: i64) -> Arc<DbClock> {
+        Arc::new(DbClock::with_local(Arc::new(move || {
+            Utc::now() + TimeDelta::milliseconds(ms)
+        })))
+    }
+
+    async fn relay_ahead(ms: i64) -> (tempfile::TempDir, DynStorage, Relay) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let storage: DynStorage = Arc::new(
+            crate::storage::sqlite::SqliteStorage::connect(&url)
+                .await
+                .unwrap(),
+        );
+        storage.migrate(true).await.unwrap();
+        storage
+            .host_exec(
+                "INSERT INTO digis_outbox (subscription_id, person_id) VALUES (1, 1), (1, 2)",
+            )
+            .await
+            .unwrap();
+        let config = Arc::new(Config {
+            database_url: url,
+            use_digis: false,
+            ..Config::default()
+        });
+        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
+        let relay = Relay::new(storage.clone(), config, synclog)
+            .unwrap()
+            .with_clock(ahead(ms));
+        (dir, storage, relay)
+    }
+
+    /// Issue 24, seen defect 3: a relay whose clock was ahead took over leases another relay
+    /// still held (the rows were sent twice) and wrote heartbeats in the future. It measures
+    /// its offset with its heartbeat, and claims and beats in the database's time.
+    #[tokio::test]
+    async fn a_relay_ahead_claims_and_beats_in_the_databases_time() {
+        let (_dir, storage, relay) = relay_ahead(3_000).await;
+        // Another relay, on the database's clock, holds both rows for 2 s more.
+        let held = storage
+            .claim("other", 10, Duration::from_secs(2), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 2);
+        relay.heartbeat().await.unwrap();
+        let (pipe, _done) = Pipe::new(&relay);
+        let (gate, _) = relay.gate().await.unwrap();
+        assert_eq!(gate, Gate::Open, "3 s is within the 5 s limit");
+        let taken = relay.claim_rows(&pipe, 10).await.unwrap();
+        assert!(
+            taken.is_empty(),
+            "took over {} lease(s) still held by another relay",
+            taken.len()
+        );
+        let offset = relay.clock().offset_ms();
+        assert!((-3_500..=-2_500).contains(&offset), "offset {offset}");
+        let beat = storage
+            .relays()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.relay_id == relay.relay_id())
+            .unwrap();
+        let ahead_ms = (beat.heartbeat_at - Utc::now()).num_milliseconds();
+        assert!(ahead_ms.abs() < 1_000, "heartbeat {ahead_ms} ms from now");
+        assert_eq!(beat.clock_offset_ms, Some(offset));
+    }
+
+    /// Beyond `relay.max_clock_offset_ms` the relay claims nothing and says why; back within
+    /// it, it claims again.
+    #[tokio::test]
+    async fn a_relay_off_beyond_the_limit_claims_nothing() {
+        let (_dir, _storage, relay) = relay_ahead(90_000).await;
+        relay.heartbeat().await.unwrap();
+        let (gate, _) = relay.gate().await.unwrap();
+        assert_eq!(gate, Gate::Blocked { paused: false });
+        let (state, detail) = relay.status();
+        assert_eq!(state, RelayState::Degraded);
+        let detail = detail.unwrap();
+        assert!(
+            detail.contains("90.0 s ahead") && detail.contains("max_clock_offset_ms"),
+            "{detail}"
+        );
+        relay.clock().set_offset_ms(-90_000 + 86_000);
+        let (gate, _) = relay.gate().await.unwrap();
+        assert_eq!(gate, Gate::Open);
+        assert_eq!(relay.status().0, RelayState::Running);
     }
 }

@@ -34,6 +34,7 @@ use limiter::RateLimiter;
 pub use limiter::MIN_RATE;
 pub use observer::{NoObserver, Observer};
 
+use crate::clock::DbClock;
 use crate::config::Config;
 use crate::digis::{ClientError, DigisClient};
 use crate::domain::RelayState;
@@ -88,7 +89,12 @@ pub struct Relay {
     limiter: Arc<RateLimiter>,
     backoff: Backoff,
     circuit: Mutex<Circuit>,
-    started_at: DateTime<Utc>,
+    /// The database's time (ARCHITECTURE.md, One clock): every lease, due time and heartbeat
+    /// this relay writes or compares is read from it, never from the host's clock alone.
+    clock: Arc<DbClock>,
+    /// When this relay started, on this host's monotonic clock (its start in database time
+    /// is worked out at each heartbeat, once the offset is known).
+    started: std::time::Instant,
     /// (state, detail) for the heartbeat row, shared with the heartbeat task.
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     /// The last "sync now" seen (outer `None`: not looked yet), so a new one can probe an open
@@ -130,10 +136,16 @@ struct Trouble {
     row_error: Option<String>,
     /// The sync log cannot be written: delivery goes unlogged, which support relies on.
     synclog: Option<String>,
+    /// This host's clock is further from the database's than `relay.max_clock_offset_ms`:
+    /// nothing is claimed until it is back within.
+    clock: Option<String>,
 }
 
 impl Trouble {
     fn reason(&self) -> Option<String> {
+        if let Some(s) = &self.clock {
+            return Some(s.clone());
+        }
         if let Some(s) = &self.synclog {
             return Some(s.clone());
         }
@@ -217,7 +229,8 @@ impl Relay {
             relay_id,
             synclog,
             observer: Arc::new(NoObserver),
-            started_at: Utc::now(),
+            clock: Arc::new(DbClock::system()),
+            started: std::time::Instant::now(),
             status: Arc::new(Mutex::new((RelayState::Running, None))),
             last_sync: Mutex::new(None),
             config_error: AtomicBool::new(false),
@@ -231,6 +244,18 @@ impl Relay {
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Relay {
         self.observer = observer;
         self
+    }
+
+    /// A relay that reads this process's time from `clock` (tests give it a host whose clock
+    /// is off).
+    pub fn with_clock(mut self, clock: Arc<DbClock>) -> Relay {
+        self.clock = clock;
+        self
+    }
+
+    /// The database's time as this relay knows it.
+    pub fn clock(&self) -> &Arc<DbClock> {
+        &self.clock
     }
 
     pub fn relay_id(&self) -> &str {
@@ -277,7 +302,8 @@ impl Relay {
         HeartbeatCtx {
             storage: self.storage.clone(),
             relay_id: self.relay_id.clone(),
-            started_at: self.started_at,
+            started: self.started,
+            clock: self.clock.clone(),
             status: self.status.clone(),
             limiter: self.limiter.clone(),
             heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
@@ -305,6 +331,39 @@ impl Relay {
             RelayState::Degraded => self.set_status(RelayState::Running, None),
             _ => {}
         }
+    }
+
+    /// Whether this host's clock is near enough the database's to claim (the last offset
+    /// measured is within `relay.max_clock_offset_ms`); the relay's status says why not. The
+    /// times it writes are corrected either way; a large offset says the host's clock is
+    /// broken or jumping, so the correction may be stale by the next heartbeat.
+    fn clock_allows_claims(&self) -> bool {
+        let max = self.config.relay.max_clock_offset_ms;
+        let offset = self.clock.offset_ms();
+        let why = crate::clock::beyond(offset, max).then(|| {
+            format!(
+                "{}, more than relay.max_clock_offset_ms = {max} ms: nothing is claimed until this host's time is synced",
+                crate::clock::offset_words(offset)
+            )
+        });
+        let changed = {
+            let mut t = self.trouble();
+            let changed = t.clock != why;
+            t.clock = why.clone();
+            changed
+        };
+        if changed {
+            match &why {
+                Some(w) => tracing::error!("relay {}: {w}", self.relay_id),
+                None => tracing::info!(
+                    "relay {}: clock within {max} ms of the database's again ({}): claiming",
+                    self.relay_id,
+                    crate::clock::offset_text(offset)
+                ),
+            }
+            self.trouble_changed();
+        }
+        why.is_none()
     }
 
     /// A claim could not run (`Some(why)`) or could (`None`).
@@ -402,6 +461,7 @@ impl Relay {
         let held = pipe.held.clone();
         let leases = tokio::spawn(held::keep_leases(
             self.storage.clone(),
+            self.clock.clone(),
             held.clone(),
             Duration::from_millis(self.config.relay.lease_ms),
             hb_stop.clone(),
@@ -486,7 +546,7 @@ impl Relay {
         if days == 0 {
             return;
         }
-        let before = Utc::now() - chrono::Duration::days(days as i64);
+        let before = self.clock.now() - chrono::Duration::days(days as i64);
         match self.storage.prune(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("pruned {n} sent/discarded rows older than {days} days"),
@@ -498,14 +558,20 @@ impl Relay {
 struct HeartbeatCtx {
     storage: DynStorage,
     relay_id: String,
-    started_at: DateTime<Utc>,
+    started: std::time::Instant,
+    clock: Arc<DbClock>,
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     limiter: Arc<RateLimiter>,
     heartbeat_ms: i64,
 }
 
 impl HeartbeatCtx {
+    /// Measures the clock's offset from the database's, then writes the heartbeat in
+    /// database time with that offset.
     async fn beat(&self) -> Result<(), StorageError> {
+        let offset = self.clock.measure(&*self.storage).await?;
+        let now = self.clock.now();
+        let up = chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default();
         let (state, detail) = self
             .status
             .lock()
@@ -517,12 +583,13 @@ impl HeartbeatCtx {
                 hostname: crate::util::host_name(),
                 pid: std::process::id() as i64,
                 version: env!("CARGO_PKG_VERSION").into(),
-                started_at: self.started_at,
-                heartbeat_at: Utc::now(),
+                started_at: now - up,
+                heartbeat_at: now,
                 state,
                 detail,
                 heartbeat_ms: Some(self.heartbeat_ms),
                 request_rate: self.limiter.rate(),
+                clock_offset_ms: Some(offset),
             })
             .await
     }

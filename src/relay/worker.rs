@@ -35,7 +35,7 @@ impl Relay {
         shutdown: &CancellationToken,
     ) {
         let permit = pipe.permit().await;
-        let started = Utc::now();
+        let started = self.clock.now();
         let clock = std::time::Instant::now();
         match self.decide(client, &c, shutdown).await {
             Ok(Step::Finish {
@@ -81,7 +81,7 @@ impl Relay {
         }
         let sent_at = self.limiter.acquire().await;
         let answer = client.send(&payload).await;
-        let now = Utc::now();
+        let now = self.clock.now();
         if let Some(rate) = self.limiter.answered(sent_at, Verdict::of(&answer)) {
             self.observer.request_rate(Some(rate));
         }
@@ -122,7 +122,7 @@ impl Relay {
         self.circuit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .allows(Utc::now())
+            .allows(self.clock.now())
     }
 
     /// Feeds the circuit, and pauses every relay on a configuration error (once per round).

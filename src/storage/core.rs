@@ -349,6 +349,14 @@ macro_rules! storage_impl {
                 Ok(())
             }
 
+            async fn db_now(&self) -> Result<DateTime<Utc>> {
+                let now: StoredTime = sqlx::query_scalar(Self::SQL.db_now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("reading the database's clock")?;
+                Ok(now.0)
+            }
+
             async fn host_exec(&self, sql: &str) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
@@ -386,7 +394,7 @@ macro_rules! storage_impl {
                             .iter()
                             .map(|&id| (OutboxId(id), token.clone()))
                             .collect();
-                        if let Err(r) = self.release(&rows, Utc::now()).await {
+                        if let Err(r) = self.release(&rows, now).await {
                             tracing::warn!(
                                 "relay {relay_id}: {} claimed row(s) wait for their lease: {r}",
                                 rows.len()
@@ -465,6 +473,7 @@ macro_rules! storage_impl {
                     .bind(&info.detail)
                     .bind(info.heartbeat_ms)
                     .bind(info.request_rate.map(crate::storage::rows::rate_milli))
+                    .bind(info.clock_offset_ms)
                     .execute(&mut *tx)
                     .await
                     .ctx("writing a heartbeat")?;

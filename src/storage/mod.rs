@@ -97,6 +97,11 @@ pub trait Storage: Send + Sync {
 
     async fn ping(&self) -> Result<()>;
 
+    /// The database's clock now: what relays measure their own clock against, so that
+    /// leases, due times and heartbeats written by relays on different hosts compare (see
+    /// `crate::clock`). On SQLite, an embedded database, it is this host's clock.
+    async fn db_now(&self) -> Result<DateTime<Utc>>;
+
     /// Runs SQL against the membership tables as the membership system would. For the demo
     /// and staging only: the relay itself never writes host tables.
     async fn host_exec(&self, sql: &str) -> Result<()>;

@@ -65,6 +65,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
             detail: None,
             heartbeat_ms: Some(5_000),
             request_rate: None,
+            clock_offset_ms: None,
         })
         .await
         .unwrap();
@@ -80,6 +81,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
         "migrated",
         "view",
         "triggers",
+        "clock",
         "relay",
         "digis reachable",
     ] {

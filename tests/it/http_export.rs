@@ -708,6 +708,7 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
         detail: Some("5 failures in a row".into()),
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     })
     .await
     .unwrap();
@@ -859,6 +860,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
             detail: None,
             heartbeat_ms: Some(60_000),
             request_rate: None,
+            clock_offset_ms: None,
         })
         .await
         .unwrap();
@@ -1007,6 +1009,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
         detail: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     };
     for r in [
         row("fresh", 1, "running"),
