@@ -114,14 +114,18 @@ impl Relay {
     async fn claim_rows(&self, pipe: &Pipe, limit: usize) -> Result<Vec<ClaimedRow>, StorageError> {
         let lease = Duration::from_millis(self.config.relay.lease_ms);
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        if self.lost_db.load(Ordering::SeqCst) {
+            self.back_from_outage(&pipe.held.rows()).await?;
+        }
         let rows = self
             .storage
-            .claim_skipping(
+            .claim_after(
                 &self.relay_id,
                 limit,
                 lease,
                 self.clock.now(),
                 &pipe.held.tokens(),
+                self.connected_since(),
             )
             .await?;
         pipe.held.add(&rows);
@@ -316,7 +320,7 @@ impl Relay {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use std::sync::Arc;
 
     use chrono::{TimeDelta, Utc};
@@ -335,7 +339,7 @@ mod tests {
         })))
     }
 
-    async fn relay_ahead(ms: i64) -> (tempfile::TempDir, DynStorage, Relay) {
+    pub(super) async fn relay_ahead(ms: i64) -> (tempfile::TempDir, DynStorage, Relay) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let storage: DynStorage = Arc::new(
@@ -361,6 +365,14 @@ mod tests {
             .with_clock(ahead(ms));
         (dir, storage, relay)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::tests_support::relay_ahead;
+    use super::*;
 
     /// Issue 24, seen defect 3: a relay whose clock was ahead took over leases another relay
     /// still held (the rows were sent twice) and wrote heartbeats in the future. It measures
@@ -417,5 +429,39 @@ mod tests {
         let (gate, _) = relay.gate().await.unwrap();
         assert_eq!(gate, Gate::Open);
         assert_eq!(relay.status().0, RelayState::Running);
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use chrono::Utc;
+
+    use super::tests_support::relay_ahead;
+    use super::*;
+
+    /// Issue 24 (Takeover after an outage): leases are not renewed while the database is
+    /// away, so a relay back from an outage renews the rows it holds (their answers may be
+    /// held) before it claims anything, and counts its time with the database from then.
+    #[tokio::test]
+    async fn a_relay_back_from_an_outage_renews_its_rows_before_claiming() {
+        let (_dir, storage, relay) = relay_ahead(0).await;
+        let (pipe, _done) = Pipe::new(&relay);
+        let held = relay.claim_rows(&pipe, 10).await.unwrap();
+        assert_eq!(held.len(), 2);
+        // The outage outlasted the lease.
+        storage
+            .host_exec("UPDATE digis_outbox SET locked_until = '2000-01-01T00:00:00.000Z'")
+            .await
+            .unwrap();
+        relay.lost_db.store(true, Ordering::SeqCst);
+        let before = Utc::now();
+        assert!(relay.claim_rows(&pipe, 10).await.unwrap().is_empty());
+        for id in held.iter().map(|c| c.row.id) {
+            let row = storage.outbox_row(id).await.unwrap().unwrap();
+            let until = row.locked_until.unwrap();
+            assert!(until > before, "outbox {id}: lease left at {until}");
+        }
+        assert!(!relay.lost_db.load(Ordering::SeqCst));
+        assert!(relay.connected_since().is_some_and(|t| t >= before));
     }
 }

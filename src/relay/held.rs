@@ -124,6 +124,7 @@ impl Held {
 pub(super) async fn keep_leases(
     storage: DynStorage,
     clock: Arc<DbClock>,
+    lost_db: Arc<std::sync::atomic::AtomicBool>,
     held: Arc<Held>,
     lease: Duration,
     stop: CancellationToken,
@@ -140,6 +141,7 @@ pub(super) async fn keep_leases(
         let until = crate::storage::time::saturating_add(clock.now(), lease);
         if let Err(e) = storage.renew_lease(&rows, until).await {
             tracing::warn!("lease renewal failed: {e}");
+            lost_db.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

@@ -37,7 +37,7 @@ pub use observer::{NoObserver, Observer};
 use crate::clock::DbClock;
 use crate::config::Config;
 use crate::digis::{ClientError, DigisClient};
-use crate::domain::RelayState;
+use crate::domain::{OutboxId, RelayState};
 use crate::storage::{DynStorage, RelayInfo, StorageError};
 use crate::synclog::SyncLog;
 
@@ -106,6 +106,16 @@ pub struct Relay {
     /// Set while the database refuses a completion: no new request goes to Digis then, since
     /// its answer could not be recorded, and nothing new is claimed.
     db_down: AtomicBool,
+    /// Set when a call to the database failed (claim, completion, heartbeat, lease renewal):
+    /// before the next claim the relay renews the rows it holds and starts counting
+    /// `connected_since` again (ARCHITECTURE.md, Takeover after an outage).
+    lost_db: Arc<AtomicBool>,
+    /// Since when (database time) this relay has had the database again after an outage:
+    /// expired leases of others are taken over only a lease after it
+    /// (`Storage::claim_after`). `None` until an outage: a relay that starts (a `run --once`
+    /// from cron, a restart after a crash) takes over the leases of relays that stopped beating
+    /// a lease ago at once.
+    connected_since: Mutex<Option<DateTime<Utc>>>,
     trouble: Mutex<Trouble>,
 }
 
@@ -236,6 +246,8 @@ impl Relay {
             config_error: AtomicBool::new(false),
             counters: Counters::default(),
             db_down: AtomicBool::new(false),
+            lost_db: Arc::new(AtomicBool::new(false)),
+            connected_since: Mutex::new(None),
             trouble: Mutex::new(Trouble::default()),
             config,
         })
@@ -304,6 +316,7 @@ impl Relay {
             relay_id: self.relay_id.clone(),
             started: self.started,
             clock: self.clock.clone(),
+            lost_db: self.lost_db.clone(),
             status: self.status.clone(),
             limiter: self.limiter.clone(),
             heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
@@ -366,6 +379,42 @@ impl Relay {
         why.is_none()
     }
 
+    fn set_connected_since(&self, at: DateTime<Utc>) {
+        *self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    fn connected_since(&self) -> Option<DateTime<Utc>> {
+        *self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After calls to the database failed: the rows this relay holds get their leases renewed
+    /// before anything is claimed (their answers may be held, and another relay may be
+    /// about to take them), and this relay counts its time with the database from now, so it
+    /// takes over nobody's expired lease for a lease (`Storage::claim_after`). An error
+    /// leaves the mark: the next round tries again.
+    async fn back_from_outage(&self, held: &[(OutboxId, String)]) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        if !held.is_empty() {
+            let lease = Duration::from_millis(self.config.relay.lease_ms);
+            let until = crate::storage::time::saturating_add(now, lease);
+            let kept = self.storage.renew_lease(held, until).await?;
+            tracing::info!(
+                "relay {}: the database answers again; {kept} of {} held row(s) renewed before claiming",
+                self.relay_id,
+                held.len()
+            );
+        }
+        self.set_connected_since(now);
+        self.lost_db.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// A claim could not run (`Some(why)`) or could (`None`).
     fn batch_ran(&self, error: Option<String>) {
         let mut t = self.trouble();
@@ -407,6 +456,7 @@ impl Relay {
                     return Ok(v);
                 }
                 Err(e) if is_transient(&e) && started.elapsed() < HOLD_MAX => {
+                    self.lost_db.store(true, Ordering::SeqCst);
                     if !held {
                         tracing::warn!(
                             "relay {}: {what} held until the database answers again: {e}",
@@ -453,6 +503,7 @@ impl Relay {
                     }
                     if let Err(e) = beat.beat().await {
                         tracing::warn!("heartbeat failed: {e}");
+                        beat.lost_db.store(true, Ordering::SeqCst);
                     }
                 }
             })
@@ -462,6 +513,7 @@ impl Relay {
         let leases = tokio::spawn(held::keep_leases(
             self.storage.clone(),
             self.clock.clone(),
+            self.lost_db.clone(),
             held.clone(),
             Duration::from_millis(self.config.relay.lease_ms),
             hb_stop.clone(),
@@ -504,6 +556,7 @@ impl Relay {
                 Err(e) if once => return Err(e),
                 Err(e) => {
                     // The database may be restarting: say so and keep trying.
+                    self.lost_db.store(true, Ordering::SeqCst);
                     self.batch_ran(Some(e.to_string()));
                     self.set_status(RelayState::Running, Some(format!("database error: {e}")));
                     tracing::error!("relay {}: {e}", self.relay_id);
@@ -560,6 +613,7 @@ struct HeartbeatCtx {
     relay_id: String,
     started: std::time::Instant,
     clock: Arc<DbClock>,
+    lost_db: Arc<AtomicBool>,
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     limiter: Arc<RateLimiter>,
     heartbeat_ms: i64,

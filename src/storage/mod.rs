@@ -130,6 +130,25 @@ pub trait Storage: Send + Sync {
         lease: Duration,
         now: DateTime<Utc>,
         held_tokens: &[String],
+    ) -> Result<Vec<ClaimedRow>> {
+        self.claim_after(relay_id, limit, lease, now, held_tokens, None)
+            .await
+    }
+
+    /// [`Storage::claim_skipping`] by a relay that has had the database since
+    /// `connected_since` (its start, or the end of its last outage; `None`: long enough). A
+    /// lease that ran out is taken over only when its holder (another relay id that has not
+    /// stopped) has not beaten for `lease`, counted from `connected_since` at the earliest:
+    /// a holder cut off by the same outage gets a lease's time to beat again and renew its
+    /// rows, whose answers it may still hold, before anyone takes them.
+    async fn claim_after(
+        &self,
+        relay_id: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+        held_tokens: &[String],
+        connected_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ClaimedRow>>;
 
     /// Extends the lease of rows this claim still holds, in one statement; returns how many it
