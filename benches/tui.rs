@@ -193,6 +193,7 @@ async fn run(rows: i64) {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: Some(10.0),
+        clock_offset_ms: Some(0),
     }]);
     let effects = update(&mut app, Msg::char('G'));
     for e in effects {

@@ -82,6 +82,11 @@ pub struct RelayConfig {
     /// Health says "backlog too old" (and `/healthz` fails) once a due `pending` row has waited
     /// longer than this; 0 = never.
     pub backlog_max_age_ms: u64,
+    /// The most this relay's clock may be off the database's (either way) for it to claim:
+    /// beyond it the relay claims nothing and health has a blocker (ARCHITECTURE.md, One
+    /// clock). Times it writes are corrected by the offset whatever it is; a large one says
+    /// the host's clock is broken or jumping, and the correction may be stale by the next beat.
+    pub max_clock_offset_ms: u64,
     /// A stable name for this relay in the relays table; empty = hostname and process id.
     pub relay_id: String,
     /// Completions committed in one transaction at most (ARCHITECTURE.md, Delivery path).
@@ -193,6 +198,7 @@ impl Default for RelayConfig {
             config_error_probe_ms: 300_000,
             heartbeat_ms: 5_000,
             backlog_max_age_ms: 900_000,
+            max_clock_offset_ms: 5_000,
             relay_id: String::new(),
             completion_group_rows: 100,
             completion_flush_ms: 5,
@@ -372,6 +378,7 @@ impl Config {
             ("relay.config_error_probe_ms", r.config_error_probe_ms),
             ("relay.heartbeat_ms", r.heartbeat_ms),
             ("relay.backlog_max_age_ms", r.backlog_max_age_ms),
+            ("relay.max_clock_offset_ms", r.max_clock_offset_ms),
             ("digis_timeout_ms", self.digis_timeout_ms),
             ("digis_connect_timeout_ms", self.digis_connect_timeout_ms),
             (
@@ -397,6 +404,12 @@ impl Config {
             return Err(ConfigError::new(
                 "relay.completion_flush_ms",
                 format!("must be at most {MAX_COMPLETION_FLUSH_MS} ms"),
+            ));
+        }
+        if r.max_clock_offset_ms == 0 {
+            return Err(ConfigError::new(
+                "relay.max_clock_offset_ms",
+                "must be at least 1 (no two clocks agree to the millisecond)",
             ));
         }
         if r.backoff_max_ms < r.backoff_base_ms {
@@ -594,6 +607,23 @@ mod tests {
     fn unknown_key_is_named() {
         let err = load_str("[relay]\nbatch_sise = 3\n").unwrap_err();
         assert!(err.to_string().contains("batch_sise"), "{err}");
+    }
+
+    /// A clock offset limit of 0 would stop every relay; one is a duration like the others.
+    /// (It need not be shorter than a lease: times are corrected by the offset whatever it
+    /// is, and tests run leases of a few seconds.)
+    #[test]
+    fn the_clock_offset_limit_is_above_zero() {
+        assert_eq!(Config::default().relay.max_clock_offset_ms, 5_000);
+        for text in [
+            "max_clock_offset_ms = 0",
+            "max_clock_offset_ms = 2592000001",
+        ] {
+            let err = load_str(&format!("[relay]\n{text}\n")).unwrap_err();
+            assert_eq!(err.key, "relay.max_clock_offset_ms", "{text}: {err}");
+        }
+        let c = load_str("[relay]\nlease_ms = 40000\nmax_clock_offset_ms = 45000\n").unwrap();
+        assert_eq!(c.relay.max_clock_offset_ms, 45_000);
     }
 
     /// A group of completions is a few milliseconds' batching: zero, a huge group or a long

@@ -280,7 +280,38 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             return out;
         }
     }
-    let now = Utc::now();
+    // Heartbeats are in the database's time: ages are measured on its clock, not this host's.
+    let here = crate::clock::DbClock::system();
+    let now = match here.measure(db.as_ref()).await {
+        Ok(offset) => {
+            let max = config.relay.max_clock_offset_ms;
+            out.push(if crate::clock::beyond(offset, max) {
+                check(
+                    "clock",
+                    Level::Error,
+                    format!(
+                        "{} (offset {}), more than relay.max_clock_offset_ms = {max} ms: a relay run here claims nothing; sync this host's time (NTP)",
+                        crate::clock::offset_words(offset),
+                        crate::clock::offset_text(offset)
+                    ),
+                )
+            } else {
+                check(
+                    "clock",
+                    Level::Ok,
+                    format!(
+                        "offset from the database's clock {} (limit {max} ms)",
+                        crate::clock::offset_text(offset)
+                    ),
+                )
+            });
+            here.now()
+        }
+        Err(e) => {
+            out.push(check("clock", Level::Error, e.to_string()));
+            Utc::now()
+        }
+    };
     match db.relays().await {
         Ok(relays) => {
             // Judged by each relay's own heartbeat interval, not this reader's configuration.
@@ -289,7 +320,10 @@ async fn database_checks(config: &Config) -> Vec<Check> {
                 .filter(|r| crate::health::is_live(r, now))
                 .collect();
             out.push(match (live.is_empty(), relays.first()) {
-                (false, _) => check("relay", Level::Ok, format!("{} running ({})", live.len(), live.iter().map(|r| r.relay_id.as_str()).collect::<Vec<_>>().join(", "))),
+                (false, _) => check("relay", Level::Ok, format!("{} running ({})", live.len(), live.iter().map(|r| match r.clock_offset_ms {
+                    Some(ms) => format!("{}, clock offset {}", r.relay_id, crate::clock::offset_text(ms)),
+                    None => r.relay_id.clone(),
+                }).collect::<Vec<_>>().join("; "))),
                 (true, Some(r)) => check(
                     "relay",
                     Level::Warning,
@@ -309,7 +343,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             db.as_ref(),
             config.use_digis,
             config.relay.backlog_max_age_ms,
-            now,
+            config.relay.max_clock_offset_ms,
         )
         .await,
     ));
@@ -405,7 +439,7 @@ fn delivery_checks(h: &crate::health::Health) -> Vec<Check> {
         .iter()
         .filter_map(|b| {
             let level = match b.kind {
-                Kind::Degraded => Level::Error,
+                Kind::Degraded | Kind::ClockOffset => Level::Error,
                 Kind::BacklogTooOld | Kind::CircuitOpen => Level::Warning,
                 // Reported by their own lines above.
                 Kind::DatabaseUnreachable

@@ -34,6 +34,9 @@ pub enum Kind {
     NoLiveRelay,
     CircuitOpen,
     BacklogTooOld,
+    /// A live relay's clock is further from the database's than `relay.max_clock_offset_ms`:
+    /// it claims nothing.
+    ClockOffset,
 }
 
 impl Kind {
@@ -44,7 +47,8 @@ impl Kind {
             | Kind::Degraded
             | Kind::SelfPaused
             | Kind::NoLiveRelay
-            | Kind::BacklogTooOld => true,
+            | Kind::BacklogTooOld
+            | Kind::ClockOffset => true,
             Kind::UseDigisOff | Kind::Paused | Kind::CircuitOpen => false,
         }
     }
@@ -100,6 +104,10 @@ pub struct Inputs<'a> {
     pub oldest_due_pending: Option<DateTime<Utc>>,
     /// `relay.backlog_max_age_ms`; 0 = never too old.
     pub backlog_max_age_ms: u64,
+    /// `relay.max_clock_offset_ms`; 0 = not judged here.
+    pub max_clock_offset_ms: u64,
+    /// The database's time (`crate::clock::db_now_or_local`): heartbeats are written in it, so
+    /// ages are database time minus database time whatever this host's clock says.
     pub now: DateTime<Utc>,
 }
 
@@ -198,7 +206,31 @@ pub fn assess(i: &Inputs<'_>) -> Health {
             .relay(&r.relay_id),
         );
     }
-    for r in live.iter().filter(|r| r.state == RelayState::Degraded) {
+    let clock_off = |r: &RelayInfo| {
+        r.clock_offset_ms
+            .filter(|ms| crate::clock::beyond(*ms, i.max_clock_offset_ms))
+    };
+    for r in &live {
+        if let Some(ms) = clock_off(r) {
+            out.push(
+                Blocker::new(
+                    Kind::ClockOffset,
+                    format!(
+                        "CLOCK OFF at relay {}: {} (more than relay.max_clock_offset_ms = {} ms), it claims nothing until its time is synced",
+                        r.relay_id,
+                        crate::clock::offset_words(ms).replace("this host's", "its"),
+                        i.max_clock_offset_ms
+                    ),
+                )
+                .relay(&r.relay_id),
+            );
+        }
+    }
+    // A relay whose clock is off says so as its degraded reason too: one blocker is enough.
+    for r in live
+        .iter()
+        .filter(|r| r.state == RelayState::Degraded && clock_off(r).is_none())
+    {
         out.push(
             Blocker::new(
                 Kind::Degraded,
@@ -313,9 +345,10 @@ pub async fn read(
     storage: &dyn crate::storage::Storage,
     use_digis: bool,
     backlog_max_age_ms: u64,
-    now: DateTime<Utc>,
+    max_clock_offset_ms: u64,
 ) -> Health {
     let reachable = storage.ping().await.is_ok();
+    let now = crate::clock::db_now_or_local(storage).await;
     let (control, relays, oldest) = if reachable {
         let control = storage.control().await;
         let relays = storage.relays().await;
@@ -341,6 +374,7 @@ pub async fn read(
         relays: relays.as_deref(),
         oldest_due_pending: oldest,
         backlog_max_age_ms,
+        max_clock_offset_ms,
         now,
     })
 }
@@ -363,6 +397,7 @@ mod tests {
             request_share: None,
             heartbeat_ms: every_ms,
             request_rate: None,
+            clock_offset_ms: None,
         }
     }
 
@@ -374,6 +409,7 @@ mod tests {
             relays: Some(relays),
             oldest_due_pending: None,
             backlog_max_age_ms: 60_000,
+            max_clock_offset_ms: 5_000,
             now,
         }
     }
@@ -472,6 +508,30 @@ mod tests {
         assert!(assess(&i).healthy);
         // A row due in the future is not waiting.
         assert_eq!(backlog_age_seconds(Some(now + Duration::hours(1)), now), 0);
+    }
+
+    /// A relay whose clock is off the database's claims nothing: that fails /healthz, once
+    /// (not again as its degraded reason), and a relay within the limit is fine.
+    #[test]
+    fn a_clock_offset_beyond_the_limit_fails_healthz() {
+        let now = Utc::now();
+        let off = |state, ms| RelayInfo {
+            clock_offset_ms: ms,
+            ..relay(state, 0, Some(5_000), now)
+        };
+        let h = assess(&inputs(&[off("running", Some(-4_000))], now));
+        assert!(h.healthy && h.blockers.is_empty(), "{h:?}");
+        let h = assess(&inputs(&[off("degraded", Some(-90_000))], now));
+        assert!(!h.healthy && h.has(Kind::ClockOffset), "{h:?}");
+        assert_eq!(h.blockers.len(), 1, "{h:?}");
+        assert!(
+            h.blockers[0].message.contains("90.0 s ahead"),
+            "{}",
+            h.blockers[0].message
+        );
+        // A stopped relay's last offset is nobody's problem now.
+        let h = assess(&inputs(&[off("stopped", Some(90_000))], now));
+        assert!(!h.has(Kind::ClockOffset), "{h:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! digis-relay: delivers Digis loyalty-app invitations from a membership database's outbox and
 //! lets support staff see, fix and prove what happened. See ARCHITECTURE.md and README.md.
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod digis;

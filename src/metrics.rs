@@ -70,6 +70,7 @@ struct Inner {
     relays_live: Family<NoLabel, Gauge>,
     relay_alive: Family<RelayLabel, Gauge>,
     relay_heartbeat_age: Family<RelayLabel, Gauge<f64, AtomicU64>>,
+    relay_clock_offset: Family<RelayLabel, Gauge<f64, AtomicU64>>,
     export_pages: Counter,
     /// One scrape at a time: a scrape sets the depth gauges and then encodes them.
     render: tokio::sync::Mutex<()>,
@@ -178,6 +179,12 @@ impl Metrics {
             "Per relay as for digis_relay_alive: seconds since its last heartbeat",
             relay_heartbeat_age.clone(),
         );
+        let relay_clock_offset = Family::<RelayLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "digis_relay_clock_offset_seconds",
+            "Per relay as for digis_relay_alive: the database's clock minus the relay's host's, as the relay last measured it (negative: the host is ahead); beyond relay.max_clock_offset_ms the relay claims nothing",
+            relay_clock_offset.clone(),
+        );
         let export_pages = Counter::default();
         registry.register(
             "digis_export_pages",
@@ -199,6 +206,7 @@ impl Metrics {
                 relays_live,
                 relay_alive,
                 relay_heartbeat_age,
+                relay_clock_offset,
                 export_pages,
                 registry,
                 depth,
@@ -281,7 +289,8 @@ impl Metrics {
         let inner = &self.inner;
         let _one_at_a_time = inner.render.lock().await;
         let control = storage.control().await;
-        let now = Utc::now();
+        // Heartbeats and due times are in the database's time: so is every age here.
+        let now = crate::clock::db_now_or_local(storage).await;
         let oldest = storage.oldest_due_pending(now).await;
         let relays = storage.relays().await;
         // Read last, just before encoding: a delivery this process already counted is then
@@ -316,6 +325,7 @@ impl Metrics {
         // Relays that left the window (or stopped) must disappear, not keep their last value.
         inner.relay_alive.clear();
         inner.relay_heartbeat_age.clear();
+        inner.relay_clock_offset.clear();
         match &relays {
             Ok(relays) => {
                 let live = relays
@@ -336,6 +346,12 @@ impl Metrics {
                         .set(crate::health::is_live(r, now) as i64);
                     let age = (now - r.heartbeat_at).num_milliseconds().max(0) as f64 / 1000.0;
                     inner.relay_heartbeat_age.get_or_create(&label).set(age);
+                    if let Some(ms) = r.clock_offset_ms {
+                        inner
+                            .relay_clock_offset
+                            .get_or_create(&label)
+                            .set(ms as f64 / 1000.0);
+                    }
                 }
             }
             Err(e) => {

@@ -60,7 +60,8 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         members: usize,
     },
-    /// Relay state and counts by outbox state.
+    /// Relay state, counts by outbox state and health. Exit status: 0 healthy, 1 not (what
+    /// /healthz answers 503 for).
     Status {
         #[arg(long)]
         json: bool,

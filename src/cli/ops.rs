@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use chrono::Utc;
 
 use super::args::Command;
 use super::setup::Context;
@@ -58,14 +57,24 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Pause { reason } => {
             let reason = operator::Reason::clean(&reason, &ctx.config.secrets());
             let s = ctx.storage().await?;
-            let report =
-                operator::pause(&*s, &operator::Actor::current(), &reason, Utc::now()).await?;
+            let report = operator::pause(
+                &*s,
+                &operator::Actor::current(),
+                &reason,
+                crate::clock::db_now_or_local(&*s).await,
+            )
+            .await?;
             println!("{report} (relays keep running and send nothing until `digis-relay resume`)");
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume => {
             let s = ctx.storage().await?;
-            let report = operator::resume(&*s, &operator::Actor::current(), Utc::now()).await?;
+            let report = operator::resume(
+                &*s,
+                &operator::Actor::current(),
+                crate::clock::db_now_or_local(&*s).await,
+            )
+            .await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
@@ -73,7 +82,13 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             reconcile: false, ..
         } => {
             let s = ctx.storage().await?;
-            let report = operator::sync(&*s, &operator::Actor::current(), None, Utc::now()).await?;
+            let report = operator::sync(
+                &*s,
+                &operator::Actor::current(),
+                None,
+                crate::clock::db_now_or_local(&*s).await,
+            )
+            .await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
@@ -188,7 +203,13 @@ async fn reconcile(ctx: &Context, restore_digis: bool, yes: bool) -> anyhow::Res
         skip: logged.pairs,
         restore_digis,
     };
-    let report = operator::sync(&*s, &operator::Actor::current(), Some(&r), Utc::now()).await?;
+    let report = operator::sync(
+        &*s,
+        &operator::Actor::current(),
+        Some(&r),
+        crate::clock::db_now_or_local(&*s).await,
+    )
+    .await?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }
@@ -206,7 +227,7 @@ async fn resend(
         &operator::Actor::current(),
         subscription,
         person,
-        Utc::now(),
+        crate::clock::db_now_or_local(&*s).await,
     )
     .await?;
     if report.succeeded() {
@@ -220,8 +241,14 @@ async fn resend(
 async fn discard(ctx: &Context, ids: Vec<OutboxId>, reason: &str) -> anyhow::Result<ExitCode> {
     let reason = operator::Reason::clean(reason, &ctx.config.secrets());
     let s = ctx.storage().await?;
-    let report =
-        operator::discard(&*s, &operator::Actor::current(), &ids, &reason, Utc::now()).await?;
+    let report = operator::discard(
+        &*s,
+        &operator::Actor::current(),
+        &ids,
+        &reason,
+        crate::clock::db_now_or_local(&*s).await,
+    )
+    .await?;
     println!("{report}");
     Ok(exit_code(&report))
 }
@@ -351,7 +378,8 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let counts = s.counts().await?;
     let control = s.control().await?;
     let relays = s.relays().await?;
-    let now = Utc::now();
+    // Heartbeats are in the database's time: so is every age shown here.
+    let now = crate::clock::db_now_or_local(&*s).await;
     let health = crate::health::assess(&crate::health::Inputs {
         use_digis: ctx.config.use_digis,
         database_reachable: true,
@@ -359,8 +387,15 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         relays: Some(&relays),
         oldest_due_pending: s.oldest_due_pending(now).await?,
         backlog_max_age_ms: ctx.config.relay.backlog_max_age_ms,
+        max_clock_offset_ms: ctx.config.relay.max_clock_offset_ms,
         now,
     });
+    // DESIGN §8: 0 when delivery is healthy, 1 when it is not (what /healthz answers 503 for).
+    let code = if health.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
     let endpoint = ctx
         .config
         .endpoint()
@@ -382,7 +417,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             "stats": stats,
         });
         println!("{v}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     println!(
         "database   {}",
@@ -440,7 +475,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     for r in &relays {
         let age = (now - r.heartbeat_at).num_seconds();
         println!(
-            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago, {})",
+            "relay      {} on {} pid {}: {}{} (heartbeat {}s ago, {}{})",
             for_display(&r.relay_id),
             for_display(&r.hostname),
             r.pid,
@@ -462,10 +497,13 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 }
             } else {
                 "not alive".into()
-            }
+            },
+            r.clock_offset_ms
+                .map(|ms| format!(", clock offset {}", crate::clock::offset_text(ms)))
+                .unwrap_or_default()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 async fn retry(
@@ -489,11 +527,24 @@ async fn retry(
         }
     };
     if all_failed {
-        let report = operator::retry_all_failed(&*s, &actor, Utc::now(), unconfirmed).await?;
+        let report = operator::retry_all_failed(
+            &*s,
+            &actor,
+            crate::clock::db_now_or_local(&*s).await,
+            unconfirmed,
+        )
+        .await?;
         println!("{report}");
         return Ok(exit_code(&report));
     }
-    let report = operator::retry(&*s, &actor, &ids, Utc::now(), unconfirmed).await?;
+    let report = operator::retry(
+        &*s,
+        &actor,
+        &ids,
+        crate::clock::db_now_or_local(&*s).await,
+        unconfirmed,
+    )
+    .await?;
     println!("{report}");
     Ok(exit_code(&report))
 }

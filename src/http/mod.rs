@@ -207,7 +207,15 @@ async fn healthz(State(st): State<AppState>) -> Response {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let now = Utc::now();
+    // Heartbeats are in the database's time, so ages are too (this host's clock if the
+    // database is unreachable: nothing is compared then).
+    let now = if reachable {
+        tokio::time::timeout(HEALTH_DB_TIMEOUT, crate::clock::db_now_or_local(s))
+            .await
+            .unwrap_or_else(|_| Utc::now())
+    } else {
+        Utc::now()
+    };
     let (control, relays, oldest) = if reachable {
         let read = async {
             (
@@ -229,6 +237,7 @@ async fn healthz(State(st): State<AppState>) -> Response {
         relays: relays.as_deref(),
         oldest_due_pending: oldest,
         backlog_max_age_ms: st.config.relay.backlog_max_age_ms,
+        max_clock_offset_ms: st.config.relay.max_clock_offset_ms,
         now,
     });
     let relays_json: Vec<serde_json::Value> = relays
@@ -245,6 +254,7 @@ async fn healthz(State(st): State<AppState>) -> Response {
                 "heartbeat_age_seconds": (now - r.heartbeat_at).num_seconds().max(0),
                 "heartbeat_ms": r.heartbeat_ms,
                 "request_rate": r.request_rate,
+                "clock_offset_ms": r.clock_offset_ms,
                 "alive": crate::health::is_live(r, now),
             })
         })

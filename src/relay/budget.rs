@@ -19,7 +19,6 @@
 //!   for a few heartbeats, never over-use it.
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::limiter::share;
@@ -57,7 +56,8 @@ impl HeartbeatCtx {
                 return None;
             }
         };
-        let now = Utc::now();
+        // Heartbeats are in the database's time (ARCHITECTURE.md, One clock).
+        let now = self.clock.now();
         // This relay is live: it has just written its heartbeat (whatever its clock says).
         let mut live: Vec<&str> = relays
             .iter()

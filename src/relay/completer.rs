@@ -251,7 +251,8 @@ impl Relay {
             };
             let result = self
                 .hold(&what, || {
-                    self.storage.complete_group(&items, &releases, Utc::now())
+                    self.storage
+                        .complete_group(&items, &releases, self.clock.now())
                 })
                 .await;
             match result {

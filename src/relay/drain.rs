@@ -46,7 +46,7 @@ impl Relay {
     /// Only the first gate of a round (`may_probe`) takes the shared circuit's probe: a top-up
     /// cannot send one (a probe runs alone), and a probe won there would be lost for all.
     async fn gate(&self, may_probe: bool) -> Result<(Gate, Control), StorageError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let read_at = std::time::Instant::now();
         let control = self.storage.control().await?;
         let mut probe = false;
@@ -90,6 +90,9 @@ impl Relay {
             }
             CircuitState::HalfOpen => probe = true,
             CircuitState::Closed => {}
+        }
+        if !self.clock_allows_claims() {
+            return Ok((Gate::Blocked { paused: false }, control));
         }
         Ok((if probe { Gate::Probe } else { Gate::Open }, control))
     }
@@ -157,14 +160,18 @@ impl Relay {
     async fn claim_rows(&self, pipe: &Pipe, limit: usize) -> Result<Vec<ClaimedRow>, StorageError> {
         let lease = Duration::from_millis(self.config.relay.lease_ms);
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        if self.lost_db.load(Ordering::SeqCst) {
+            self.back_from_outage(&pipe.held.rows()).await?;
+        }
         let rows = self
             .storage
-            .claim_skipping(
+            .claim_after(
                 &self.relay_id,
                 limit,
                 lease,
-                Utc::now(),
+                self.clock.now(),
                 &pipe.held.tokens(),
+                self.connected_since(),
             )
             .await?;
         pipe.held.add(&rows);
@@ -223,7 +230,11 @@ impl Relay {
             // The probe went through: lift the relay's own pause, but not one an operator set
             // while the probe was on its way (the next round shows that one).
             let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
-            if self.storage.lift_self_pause(&actor, Utc::now()).await? {
+            if self
+                .storage
+                .lift_self_pause(&actor, self.clock.now())
+                .await?
+            {
                 tracing::info!(
                     "relay {}: Digis accepts the configuration again; pause lifted",
                     self.relay_id
@@ -352,5 +363,152 @@ impl Relay {
             Ok((Gate::Blocked { paused }, _)) => TopUp::Blocked { paused },
             Err(e) => TopUp::Failed(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+    use crate::clock::DbClock;
+    use crate::config::Config;
+    use crate::storage::DynStorage;
+    use crate::synclog::SyncLog;
+
+    /// A host whose clock is `ms` ahead of the database's (the database here is SQLite, whose
+    /// clock is the real one).
+    fn ahead(ms: i64) -> Arc<DbClock> {
+        Arc::new(DbClock::with_local(Arc::new(move || {
+            Utc::now() + TimeDelta::milliseconds(ms)
+        })))
+    }
+
+    pub(super) async fn relay_ahead(ms: i64) -> (tempfile::TempDir, DynStorage, Relay) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let storage: DynStorage = Arc::new(
+            crate::storage::sqlite::SqliteStorage::connect(&url)
+                .await
+                .unwrap(),
+        );
+        storage.migrate(true).await.unwrap();
+        storage
+            .host_exec(
+                "INSERT INTO digis_outbox (subscription_id, person_id) VALUES (1, 1), (1, 2)",
+            )
+            .await
+            .unwrap();
+        let config = Arc::new(Config {
+            database_url: url,
+            use_digis: false,
+            ..Config::default()
+        });
+        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
+        let relay = Relay::new(storage.clone(), config, synclog)
+            .unwrap()
+            .with_clock(ahead(ms));
+        (dir, storage, relay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::tests_support::relay_ahead;
+    use super::*;
+
+    /// Issue 24, seen defect 3: a relay whose clock was ahead took over leases another relay
+    /// still held (the rows were sent twice) and wrote heartbeats in the future. It measures
+    /// its offset with its heartbeat, and claims and beats in the database's time.
+    #[tokio::test]
+    async fn a_relay_ahead_claims_and_beats_in_the_databases_time() {
+        let (_dir, storage, relay) = relay_ahead(3_000).await;
+        // Another relay, on the database's clock, holds both rows for 2 s more.
+        let held = storage
+            .claim("other", 10, Duration::from_secs(2), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 2);
+        relay.heartbeat().await.unwrap();
+        let (pipe, _done) = Pipe::new(&relay);
+        let (gate, _) = relay.gate(true).await.unwrap();
+        assert_eq!(gate, Gate::Open, "3 s is within the 5 s limit");
+        let taken = relay.claim_rows(&pipe, 10).await.unwrap();
+        assert!(
+            taken.is_empty(),
+            "took over {} lease(s) still held by another relay",
+            taken.len()
+        );
+        let offset = relay.clock().offset_ms();
+        assert!((-3_500..=-2_500).contains(&offset), "offset {offset}");
+        let beat = storage
+            .relays()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.relay_id == relay.relay_id())
+            .unwrap();
+        let ahead_ms = (beat.heartbeat_at - Utc::now()).num_milliseconds();
+        assert!(ahead_ms.abs() < 1_000, "heartbeat {ahead_ms} ms from now");
+        assert_eq!(beat.clock_offset_ms, Some(offset));
+    }
+
+    /// Beyond `relay.max_clock_offset_ms` the relay claims nothing and says why; back within
+    /// it, it claims again.
+    #[tokio::test]
+    async fn a_relay_off_beyond_the_limit_claims_nothing() {
+        let (_dir, _storage, relay) = relay_ahead(90_000).await;
+        relay.heartbeat().await.unwrap();
+        let (gate, _) = relay.gate(true).await.unwrap();
+        assert_eq!(gate, Gate::Blocked { paused: false });
+        let (state, detail) = relay.status();
+        assert_eq!(state, RelayState::Degraded);
+        let detail = detail.unwrap();
+        assert!(
+            detail.contains("90.0 s ahead") && detail.contains("max_clock_offset_ms"),
+            "{detail}"
+        );
+        relay.clock().set_offset_ms(-90_000 + 86_000);
+        let (gate, _) = relay.gate(true).await.unwrap();
+        assert_eq!(gate, Gate::Open);
+        assert_eq!(relay.status().0, RelayState::Running);
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use chrono::Utc;
+
+    use super::tests_support::relay_ahead;
+    use super::*;
+
+    /// Issue 24 (Takeover after an outage): leases are not renewed while the database is
+    /// away, so a relay back from an outage renews the rows it holds (their answers may be
+    /// held) before it claims anything, and counts its time with the database from then.
+    #[tokio::test]
+    async fn a_relay_back_from_an_outage_renews_its_rows_before_claiming() {
+        let (_dir, storage, relay) = relay_ahead(0).await;
+        let (pipe, _done) = Pipe::new(&relay);
+        let held = relay.claim_rows(&pipe, 10).await.unwrap();
+        assert_eq!(held.len(), 2);
+        // The outage outlasted the lease.
+        storage
+            .host_exec("UPDATE digis_outbox SET locked_until = '2000-01-01T00:00:00.000Z'")
+            .await
+            .unwrap();
+        relay.lost_db.store(true, Ordering::SeqCst);
+        let before = Utc::now();
+        assert!(relay.claim_rows(&pipe, 10).await.unwrap().is_empty());
+        for id in held.iter().map(|c| c.row.id) {
+            let row = storage.outbox_row(id).await.unwrap().unwrap();
+            let until = row.locked_until.unwrap();
+            assert!(until > before, "outbox {id}: lease left at {until}");
+        }
+        assert!(!relay.lost_db.load(Ordering::SeqCst));
+        assert!(relay.connected_since().is_some_and(|t| t >= before));
     }
 }

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::DbClock;
 use crate::domain::OutboxId;
 use crate::storage::{ClaimedRow, DynStorage};
 
@@ -123,6 +123,8 @@ impl Held {
 /// Renews the lease of every held row every `lease / 3`, in one statement, until `stop`.
 pub(super) async fn keep_leases(
     storage: DynStorage,
+    clock: Arc<DbClock>,
+    lost_db: Arc<std::sync::atomic::AtomicBool>,
     held: Arc<Held>,
     lease: Duration,
     stop: CancellationToken,
@@ -136,9 +138,10 @@ pub(super) async fn keep_leases(
         if rows.is_empty() {
             continue;
         }
-        let until = crate::storage::time::saturating_add(Utc::now(), lease);
+        let until = crate::storage::time::saturating_add(clock.now(), lease);
         if let Err(e) = storage.renew_lease(&rows, until).await {
             tracing::warn!("lease renewal failed: {e}");
+            lost_db.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -149,7 +152,7 @@ mod tests {
     use crate::storage::OutboxRow;
 
     fn claimed(id: i64, token: &str) -> ClaimedRow {
-        let now = Utc::now();
+        let now = chrono::Utc::now();
         ClaimedRow {
             row: OutboxRow {
                 id: OutboxId(id),

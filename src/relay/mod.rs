@@ -35,9 +35,10 @@ use limiter::RateLimiter;
 pub use limiter::MIN_RATE;
 pub use observer::{NoObserver, Observer};
 
+use crate::clock::DbClock;
 use crate::config::Config;
 use crate::digis::{ClientError, DigisClient};
-use crate::domain::RelayState;
+use crate::domain::{OutboxId, RelayState};
 use crate::storage::{DynStorage, RelayInfo, StorageError};
 use crate::synclog::SyncLog;
 
@@ -89,7 +90,12 @@ pub struct Relay {
     limiter: Arc<RateLimiter>,
     backoff: Backoff,
     circuit: Mutex<Circuit>,
-    started_at: DateTime<Utc>,
+    /// The database's time (ARCHITECTURE.md, One clock): every lease, due time and heartbeat
+    /// this relay writes or compares is read from it, never from the host's clock alone.
+    clock: Arc<DbClock>,
+    /// When this relay started, on this host's monotonic clock (its start in database time
+    /// is worked out at each heartbeat, once the offset is known).
+    started: std::time::Instant,
     /// (state, detail) for the heartbeat row, shared with the heartbeat task.
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     /// Set when Digis answered 401/403/404 during a round: the rest is not sent.
@@ -101,6 +107,16 @@ pub struct Relay {
     /// Set while the database refuses a completion: no new request goes to Digis then, since
     /// its answer could not be recorded, and nothing new is claimed.
     db_down: AtomicBool,
+    /// Set when a call to the database failed (claim, completion, heartbeat, lease renewal):
+    /// before the next claim the relay renews the rows it holds and starts counting
+    /// `connected_since` again (ARCHITECTURE.md, Takeover after an outage).
+    lost_db: Arc<AtomicBool>,
+    /// Since when (database time) this relay has had the database again after an outage:
+    /// expired leases of others are taken over only a lease after it
+    /// (`Storage::claim_after`). `None` until an outage: a relay that starts (a `run --once`
+    /// from cron, a restart after a crash) takes over the leases of relays that stopped beating
+    /// a lease ago at once.
+    connected_since: Mutex<Option<DateTime<Utc>>>,
     trouble: Mutex<Trouble>,
 }
 
@@ -131,10 +147,16 @@ struct Trouble {
     row_error: Option<String>,
     /// The sync log cannot be written: delivery goes unlogged, which support relies on.
     synclog: Option<String>,
+    /// This host's clock is further from the database's than `relay.max_clock_offset_ms`:
+    /// nothing is claimed until it is back within.
+    clock: Option<String>,
 }
 
 impl Trouble {
     fn reason(&self) -> Option<String> {
+        if let Some(s) = &self.clock {
+            return Some(s.clone());
+        }
         if let Some(s) = &self.synclog {
             return Some(s.clone());
         }
@@ -204,12 +226,15 @@ impl Relay {
             relay_id,
             synclog,
             observer: Arc::new(NoObserver),
-            started_at: Utc::now(),
+            clock: Arc::new(DbClock::system()),
+            started: std::time::Instant::now(),
             status: Arc::new(Mutex::new((RelayState::Running, None))),
             config_error: AtomicBool::new(false),
             unconfirmed: AtomicBool::new(false),
             counters: Counters::default(),
             db_down: AtomicBool::new(false),
+            lost_db: Arc::new(AtomicBool::new(false)),
+            connected_since: Mutex::new(None),
             trouble: Mutex::new(Trouble::default()),
             config,
         })
@@ -218,6 +243,18 @@ impl Relay {
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Relay {
         self.observer = observer;
         self
+    }
+
+    /// A relay that reads this process's time from `clock` (tests give it a host whose clock
+    /// is off).
+    pub fn with_clock(mut self, clock: Arc<DbClock>) -> Relay {
+        self.clock = clock;
+        self
+    }
+
+    /// The database's time as this relay knows it.
+    pub fn clock(&self) -> &Arc<DbClock> {
+        &self.clock
     }
 
     pub fn relay_id(&self) -> &str {
@@ -264,7 +301,9 @@ impl Relay {
         HeartbeatCtx {
             storage: self.storage.clone(),
             relay_id: self.relay_id.clone(),
-            started_at: self.started_at,
+            started: self.started,
+            clock: self.clock.clone(),
+            lost_db: self.lost_db.clone(),
             status: self.status.clone(),
             limiter: self.limiter.clone(),
             heartbeat_ms: self.config.relay.heartbeat_ms.min(i64::MAX as u64) as i64,
@@ -294,6 +333,75 @@ impl Relay {
             RelayState::Degraded => self.set_status(RelayState::Running, None),
             _ => {}
         }
+    }
+
+    /// Whether this host's clock is near enough the database's to claim (the last offset
+    /// measured is within `relay.max_clock_offset_ms`); the relay's status says why not. The
+    /// times it writes are corrected either way; a large offset says the host's clock is
+    /// broken or jumping, so the correction may be stale by the next heartbeat.
+    fn clock_allows_claims(&self) -> bool {
+        let max = self.config.relay.max_clock_offset_ms;
+        let offset = self.clock.offset_ms();
+        let why = crate::clock::beyond(offset, max).then(|| {
+            format!(
+                "{}, more than relay.max_clock_offset_ms = {max} ms: nothing is claimed until this host's time is synced",
+                crate::clock::offset_words(offset)
+            )
+        });
+        let changed = {
+            let mut t = self.trouble();
+            let changed = t.clock != why;
+            t.clock = why.clone();
+            changed
+        };
+        if changed {
+            match &why {
+                Some(w) => tracing::error!("relay {}: {w}", self.relay_id),
+                None => tracing::info!(
+                    "relay {}: clock within {max} ms of the database's again ({}): claiming",
+                    self.relay_id,
+                    crate::clock::offset_text(offset)
+                ),
+            }
+            self.trouble_changed();
+        }
+        why.is_none()
+    }
+
+    fn set_connected_since(&self, at: DateTime<Utc>) {
+        *self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    fn connected_since(&self) -> Option<DateTime<Utc>> {
+        *self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After calls to the database failed: the rows this relay holds get their leases renewed
+    /// before anything is claimed (their answers may be held, and another relay may be
+    /// about to take them), and this relay counts its time with the database from now, so it
+    /// takes over nobody's expired lease for a lease (`Storage::claim_after`). An error
+    /// leaves the mark: the next round tries again.
+    async fn back_from_outage(&self, held: &[(OutboxId, String)]) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        if !held.is_empty() {
+            let lease = Duration::from_millis(self.config.relay.lease_ms);
+            let until = crate::storage::time::saturating_add(now, lease);
+            let kept = self.storage.renew_lease(held, until).await?;
+            tracing::info!(
+                "relay {}: the database answers again; {kept} of {} held row(s) renewed before claiming",
+                self.relay_id,
+                held.len()
+            );
+        }
+        self.set_connected_since(now);
+        self.lost_db.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// A claim could not run (`Some(why)`) or could (`None`).
@@ -337,6 +445,7 @@ impl Relay {
                     return Ok(v);
                 }
                 Err(e) if is_transient(&e) && started.elapsed() < HOLD_MAX => {
+                    self.lost_db.store(true, Ordering::SeqCst);
                     if !held {
                         tracing::warn!(
                             "relay {}: {what} held until the database answers again: {e}",
@@ -384,6 +493,7 @@ impl Relay {
                     }
                     if let Err(e) = beat.beat().await {
                         tracing::warn!("heartbeat failed: {e}");
+                        beat.lost_db.store(true, Ordering::SeqCst);
                     }
                 }
             })
@@ -392,6 +502,8 @@ impl Relay {
         let held = pipe.held.clone();
         let leases = tokio::spawn(held::keep_leases(
             self.storage.clone(),
+            self.clock.clone(),
+            self.lost_db.clone(),
             held.clone(),
             Duration::from_millis(self.config.relay.lease_ms),
             hb_stop.clone(),
@@ -437,6 +549,7 @@ impl Relay {
                 Err(e) if once => return Err(e),
                 Err(e) => {
                     // The database may be restarting: say so and keep trying.
+                    self.lost_db.store(true, Ordering::SeqCst);
                     self.batch_ran(Some(e.to_string()));
                     self.set_status(RelayState::Running, Some(format!("database error: {e}")));
                     tracing::error!("relay {}: {e}", self.relay_id);
@@ -479,7 +592,7 @@ impl Relay {
         if days == 0 {
             return;
         }
-        let before = Utc::now() - chrono::Duration::days(days as i64);
+        let before = self.clock.now() - chrono::Duration::days(days as i64);
         match self.storage.prune(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("pruned {n} sent/discarded rows older than {days} days"),
@@ -491,7 +604,9 @@ impl Relay {
 struct HeartbeatCtx {
     storage: DynStorage,
     relay_id: String,
-    started_at: DateTime<Utc>,
+    started: std::time::Instant,
+    clock: Arc<DbClock>,
+    lost_db: Arc<AtomicBool>,
     status: Arc<Mutex<(RelayState, Option<String>)>>,
     limiter: Arc<RateLimiter>,
     heartbeat_ms: i64,
@@ -504,6 +619,9 @@ impl HeartbeatCtx {
     /// Writes the heartbeat, then takes this relay's share of the budget. Returns the longest
     /// heartbeat interval of the other live relays (`None`: none, or no limit).
     async fn beat(&self) -> Result<Option<Duration>, StorageError> {
+        let offset = self.clock.measure(&*self.storage).await?;
+        let now = self.clock.now();
+        let up = chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default();
         let (state, detail) = self
             .status
             .lock()
@@ -515,13 +633,14 @@ impl HeartbeatCtx {
                 hostname: crate::util::host_name(),
                 pid: std::process::id() as i64,
                 version: env!("CARGO_PKG_VERSION").into(),
-                started_at: self.started_at,
-                heartbeat_at: Utc::now(),
+                started_at: now - up,
+                heartbeat_at: now,
                 state,
                 detail,
                 request_share: self.limiter.ceiling(),
                 heartbeat_ms: Some(self.heartbeat_ms),
                 request_rate: self.limiter.rate(),
+                clock_offset_ms: Some(offset),
             })
             .await?;
         Ok(self.share_budget().await)

@@ -35,7 +35,7 @@ impl Relay {
         shutdown: &CancellationToken,
     ) {
         let permit = pipe.permit().await;
-        let started = Utc::now();
+        let started = self.clock.now();
         let clock = std::time::Instant::now();
         match self.decide(client, &c, shutdown).await {
             Ok(Step::Finish {
@@ -86,7 +86,7 @@ impl Relay {
             return Ok(Step::GiveBack(GiveBack::Unconfirmed));
         }
         let answer = client.send(&payload).await;
-        let now = Utc::now();
+        let now = self.clock.now();
         if let Some(rate) = self.limiter.answered(sent_at, Verdict::of(&answer)) {
             self.observer.request_rate(Some(rate));
         }
@@ -129,7 +129,7 @@ impl Relay {
         self.circuit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .allows(Utc::now())
+            .allows(self.clock.now())
     }
 
     /// Feeds the circuit (this relay's, and the one every relay shares), and pauses every relay

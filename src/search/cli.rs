@@ -2,7 +2,7 @@
 //! --name TEXT) [--json] [--since DATE]`.
 use std::process::ExitCode;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::member::{EmailQuery, MemberQuery, NameQuery, PhoneQuery};
 use super::{search, SearchOptions, SearchTerm};
@@ -84,7 +84,9 @@ pub async fn run(
     json: bool,
     since: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
-    let mut opts = SearchOptions::from_config(config, Utc::now());
+    // Due times and heartbeats are in the database's time.
+    let now = crate::clock::db_now_or_local(storage.as_ref()).await;
+    let mut opts = SearchOptions::from_config(config, now);
     opts.since = since;
     let report = search(storage.as_ref(), &config.log_dir, term, &opts).await?;
     if json {

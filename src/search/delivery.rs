@@ -40,6 +40,8 @@ impl<'a> Delivery<'a> {
             // Search explains one member's rows; the backlog's age is `status`'s question.
             oldest_due_pending: None,
             backlog_max_age_ms: 0,
+            // A relay whose clock is off says so as its degraded reason, which holds its rows.
+            max_clock_offset_ms: 0,
             now,
         });
         let held_by = |id: &str| {

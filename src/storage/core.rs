@@ -115,31 +115,6 @@ macro_rules! storage_impl {
                 rows.iter().map(rows::outbox_row).collect()
             }
 
-            /// The claim statement inside `tx`: marks due rows `sending` under `token`, charges
-            /// each an attempt and returns their ids (SQLite: `BEGIN IMMEDIATE` keeps a second
-            /// claimer out; PostgreSQL: `FOR UPDATE SKIP LOCKED` gives concurrent relays
-            /// disjoint rows).
-            async fn claim_ids_in(
-                tx: &mut Tx,
-                relay_id: &str,
-                limit: u32,
-                until: DateTime<Utc>,
-                token: &str,
-                now: DateTime<Utc>,
-                held: $crate::storage::lists::WordList,
-            ) -> $crate::storage::Result<Vec<i64>> {
-                sqlx::query_scalar(Self::SQL.claim)
-                    .bind(relay_id)
-                    .bind(StoredTime(until))
-                    .bind(token)
-                    .bind(StoredTime(now))
-                    .bind(limit as i64)
-                    .bind(held)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .ctx("claiming outbox rows")
-            }
-
             /// The member and `digis` rows of claimed rows, which the relay needs to send them.
             async fn claimed(
                 &self,
@@ -595,6 +570,14 @@ macro_rules! storage_impl {
                 Ok(())
             }
 
+            async fn db_now(&self) -> Result<DateTime<Utc>> {
+                let now: StoredTime = sqlx::query_scalar(Self::SQL.db_now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx("reading the database's clock")?;
+                Ok(now.0)
+            }
+
             async fn host_exec(&self, sql: &str) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
@@ -605,20 +588,39 @@ macro_rules! storage_impl {
                 Ok(())
             }
 
-            async fn claim_skipping(
+            async fn claim_after(
                 &self,
                 relay_id: &str,
                 limit: u32,
                 lease: Duration,
                 now: DateTime<Utc>,
                 held_tokens: &[String],
+                connected_since: Option<DateTime<Utc>>,
             ) -> Result<Vec<ClaimedRow>> {
                 let token = uuid::Uuid::new_v4().to_string();
                 let until = $crate::storage::time::saturating_add(now, lease);
                 let held = $crate::storage::lists::WordList(held_tokens.to_vec());
+                // A heartbeat since then keeps its relay's expired leases; none is taken over
+                // before this relay has had the database for a lease itself.
+                let takeover_before = chrono::TimeDelta::from_std(lease)
+                    .ok()
+                    .and_then(|l| now.checked_sub_signed(l))
+                    .filter(|cutoff| connected_since.is_none_or(|since| since <= *cutoff));
                 let mut tx = self.write_tx().await?;
-                let ids =
-                    Self::claim_ids_in(&mut tx, relay_id, limit, until, &token, now, held).await?;
+                // Marks due rows `sending` under `token`, charges each an attempt and returns
+                // their ids (SQLite: `BEGIN IMMEDIATE` keeps a second claimer out; PostgreSQL:
+                // `FOR UPDATE SKIP LOCKED` gives concurrent relays disjoint rows).
+                let ids: Vec<i64> = sqlx::query_scalar(Self::SQL.claim)
+                    .bind(relay_id)
+                    .bind(StoredTime(until))
+                    .bind(&token)
+                    .bind(StoredTime(now))
+                    .bind(limit as i64)
+                    .bind(held)
+                    .bind(takeover_before.map(StoredTime))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .ctx("claiming outbox rows")?;
                 tx.commit().await.ctx("committing a claim")?;
                 // Read after the commit, not inside it: on SQLite the reads would hold the one
                 // write lock, and every completion would wait behind them (the 0 ms SQLite
@@ -632,7 +634,7 @@ macro_rules! storage_impl {
                             .iter()
                             .map(|&id| (OutboxId(id), token.clone()))
                             .collect();
-                        if let Err(r) = self.release(&rows, Utc::now()).await {
+                        if let Err(r) = self.release(&rows, now).await {
                             tracing::warn!(
                                 "relay {relay_id}: {} claimed row(s) wait for their lease: {r}",
                                 rows.len()
@@ -733,6 +735,7 @@ macro_rules! storage_impl {
                     .bind(&info.detail)
                     .bind(info.heartbeat_ms)
                     .bind(info.request_rate.map(crate::storage::rows::rate_milli))
+                    .bind(info.clock_offset_ms)
                     .execute(&mut *tx)
                     .await
                     .ctx("writing a heartbeat")?;

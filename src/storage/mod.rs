@@ -169,6 +169,11 @@ pub trait Storage: Send + Sync {
 
     async fn ping(&self) -> Result<()>;
 
+    /// The database's clock now: what relays measure their own clock against, so that
+    /// leases, due times and heartbeats written by relays on different hosts compare (see
+    /// `crate::clock`). On SQLite, an embedded database, it is this host's clock.
+    async fn db_now(&self) -> Result<DateTime<Utc>>;
+
     /// Runs SQL against the membership tables as the membership system would. For the demo
     /// and staging only: the relay itself never writes host tables.
     async fn host_exec(&self, sql: &str) -> Result<()>;
@@ -197,6 +202,25 @@ pub trait Storage: Send + Sync {
         lease: Duration,
         now: DateTime<Utc>,
         held_tokens: &[String],
+    ) -> Result<Vec<ClaimedRow>> {
+        self.claim_after(relay_id, limit, lease, now, held_tokens, None)
+            .await
+    }
+
+    /// [`Storage::claim_skipping`] by a relay that has had the database since
+    /// `connected_since` (its start, or the end of its last outage; `None`: long enough). A
+    /// lease that ran out is taken over only when its holder (another relay id that has not
+    /// stopped) has not beaten for `lease`, counted from `connected_since` at the earliest:
+    /// a holder cut off by the same outage gets a lease's time to beat again and renew its
+    /// rows, whose answers it may still hold, before anyone takes them.
+    async fn claim_after(
+        &self,
+        relay_id: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+        held_tokens: &[String],
+        connected_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ClaimedRow>>;
 
     /// Extends the lease of rows this claim still holds, in one statement; returns how many it

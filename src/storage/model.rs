@@ -402,6 +402,10 @@ pub struct RelayInfo {
     /// Requests per second the relay allowed itself at its last heartbeat (it adapts to
     /// Digis's 429/503 answers). `None`: no limit, or written by an older version.
     pub request_rate: Option<f64>,
+    /// The database's clock minus the relay's, in milliseconds, as last measured (at start and
+    /// with every heartbeat). The relay writes times corrected by it; above
+    /// `relay.max_clock_offset_ms` it claims nothing. `None`: written by an older version.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// Keyset-paged listing of the outbox, newest first.

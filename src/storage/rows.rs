@@ -257,6 +257,7 @@ pub(crate) fn relay_info(r: &impl StoredRow) -> Result<RelayInfo> {
             .opt_int("request_rate_milli")
             .ctx(c)?
             .map(|m| m as f64 / 1000.0),
+        clock_offset_ms: r.opt_int("clock_offset_ms").ctx(c)?,
     })
 }
 

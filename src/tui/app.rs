@@ -305,6 +305,8 @@ pub struct Environment {
     pub heartbeat_ms: u64,
     /// `relay.backlog_max_age_ms`, for the health assessment.
     pub backlog_max_age_ms: u64,
+    /// `relay.max_clock_offset_ms`, for the health assessment.
+    pub max_clock_offset_ms: u64,
     pub relay_running_here: bool,
     pub no_color: bool,
 }
@@ -320,6 +322,7 @@ impl Environment {
             database: crate::util::redact_db_url(&config.database_url),
             heartbeat_ms: config.relay.heartbeat_ms,
             backlog_max_age_ms: config.relay.backlog_max_age_ms,
+            max_clock_offset_ms: config.relay.max_clock_offset_ms,
             relay_running_here,
             no_color,
         }
@@ -375,6 +378,9 @@ pub struct App {
     /// The terminal's columns: from [`WIDE_COLUMNS`] on the detail sits beside the table.
     pub width: u16,
     pub now: DateTime<Utc>,
+    /// The database's clock minus this process's, as the last status read measured it:
+    /// heartbeats and due times are in the database's time (see [`App::db_now`]).
+    pub db_offset_ms: i64,
     pub inflight: Inflight,
     pub should_quit: bool,
 }
@@ -409,9 +415,15 @@ impl App {
             height,
             width: DEFAULT_COLUMNS,
             now,
+            db_offset_ms: 0,
             inflight: Inflight::default(),
             should_quit: false,
         }
+    }
+
+    /// The database's time now, for ages of times relays wrote (heartbeats, due times).
+    pub fn db_now(&self) -> DateTime<Utc> {
+        self.now + chrono::TimeDelta::milliseconds(self.db_offset_ms)
     }
 
     pub fn selected_row(&self) -> Option<&OutboxRow> {

@@ -189,13 +189,18 @@ impl Executor {
         let counts = self.storage.counts().await?;
         let control = self.storage.control().await?;
         let relays = self.storage.relays().await?;
-        let oldest_due_pending = self.storage.oldest_due_pending(now).await?;
+        // Heartbeats and due times are in the database's time: the views age them on it.
+        let before = Utc::now();
+        let db_now = self.storage.db_now().await?;
+        let db_offset_ms = crate::clock::offset_ms(before, db_now, Utc::now());
+        let oldest_due_pending = self.storage.oldest_due_pending(db_now).await?;
         Ok(StatusData {
             counts,
             control,
             relays,
             oldest_due_pending,
             at: now,
+            db_offset_ms,
         })
     }
 

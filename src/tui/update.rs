@@ -24,6 +24,8 @@ pub struct StatusData {
     pub relays: Vec<RelayInfo>,
     pub oldest_due_pending: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
+    /// The database's clock minus this process's, read with the status.
+    pub db_offset_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +114,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.relay_selected = app.relay_selected.min(s.relays.len().saturating_sub(1));
                     app.relays = Some(s.relays);
                     app.oldest_due_pending = s.oldest_due_pending;
+                    app.db_offset_ms = s.db_offset_ms;
                     app.db_error = None;
                 }
                 Err(e) => app.db_error = Some(e),

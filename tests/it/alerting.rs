@@ -33,9 +33,10 @@ const T0_MIN: u32 = 180;
 /// Simulated minutes of data from the first capture on.
 const SPAN_MIN: u32 = 90;
 /// The rules as each rule test names them.
-const ALERTS: [&str; 10] = [
+const ALERTS: [&str; 11] = [
     "DigisRelayDown",
     "DigisRelayHeartbeatLost",
+    "DigisRelayClockOffset",
     "DigisConfigRejected",
     "DigisUnconfirmedAnswer",
     "DigisDeliveryPaused",
@@ -454,7 +455,76 @@ both_databases!(
     a_pause_is_reported_late_and_a_rejected_configuration_at_once,
     an_unconfirmed_answer_is_reported_at_once,
     a_rate_held_at_its_floor_is_reported,
+    a_relay_whose_clock_is_off_is_reported,
 );
+
+/// A relay on the database whose host clock is 90 s ahead (its heartbeat says so; such a
+/// relay claims nothing): `DigisRelayClockOffset` fires for it alone, after its `for:`, from the
+/// scrape of another relay; one 3 s off (within the limit) raises nothing.
+async fn a_relay_whose_clock_is_off_is_reported(db: TestDb) {
+    db.active_with(1, &[1]).await;
+    let fake = fake().await;
+    let config = write_config(&db, &fake.base_url(), QUICK);
+    let a = RelayProcess::spawn(&config, "relay-a");
+    let beat = |id: &str, offset_ms: i64| digis_relay::storage::RelayInfo {
+        relay_id: id.into(),
+        hostname: "skewed-host".into(),
+        pid: 1,
+        version: "x".into(),
+        started_at: Utc::now(),
+        heartbeat_at: Utc::now(),
+        state: "degraded".into(),
+        detail: Some("clock off".into()),
+        // Live for the whole capture.
+        heartbeat_ms: Some(3_600_000),
+        request_rate: None,
+        clock_offset_ms: Some(offset_ms),
+        request_share: None,
+    };
+    db.storage
+        .heartbeat(&beat("relay-ahead", -90_000))
+        .await
+        .unwrap();
+    db.storage
+        .heartbeat(&beat("relay-near", 3_000))
+        .await
+        .unwrap();
+    let seen = |s: &[Sample]| {
+        is(
+            s,
+            "digis_relay_clock_offset_seconds",
+            &[("relay_id", "relay-ahead")],
+            -90.0,
+        ) && is(
+            s,
+            "digis_relay_clock_offset_seconds",
+            &[("relay_id", "relay-near")],
+            3.0,
+        ) && is(s, "digis_outbox_depth", &[("state", "sent")], 1.0)
+    };
+    let a1 = a.capture_when("saw both offsets", seen).await;
+    let a2 = a.capture_when("saw both offsets again", seen).await;
+    let expect = {
+        let mut e = vec![
+            quiet("DigisRelayClockOffset", 1),
+            fires_for("DigisRelayClockOffset", 10, "relay_id=\"relay-ahead\""),
+            Expect::Fires {
+                alert: "DigisRelayClockOffset",
+                after_min: 10,
+                matchers: "",
+                count: 1,
+            },
+        ];
+        e.extend(others_quiet(&["DigisRelayClockOffset"], 10));
+        e
+    };
+    promtool_test(
+        db.dir.path(),
+        "clock_offset",
+        &[target(&a, vec![a1, a2])],
+        &expect,
+    );
+}
 
 /// Two healthy relays: no rule fires. Then one is killed: `DigisRelayDown` (its scrape fails)
 /// and `DigisRelayHeartbeatLost` (the other relay's scrape shows its heartbeat gone) fire for

@@ -66,6 +66,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
             request_share: None,
             heartbeat_ms: Some(5_000),
             request_rate: None,
+            clock_offset_ms: None,
         })
         .await
         .unwrap();
@@ -81,6 +82,7 @@ async fn good_setup_is_all_ok(db: TestDb) {
         "migrated",
         "view",
         "triggers",
+        "clock",
         "relay",
         "digis reachable",
     ] {

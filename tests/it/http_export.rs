@@ -711,6 +711,7 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     })
     .await
     .unwrap();
@@ -863,6 +864,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
             request_share: None,
             heartbeat_ms: Some(60_000),
             request_rate: None,
+            clock_offset_ms: None,
         })
         .await
         .unwrap();
@@ -1012,6 +1014,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     };
     for r in [
         row("fresh", 1, "running"),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
+use digis_relay::storage::RelayInfo;
 
 use crate::both_databases;
 use crate::common::{RunningService, TestDb};
@@ -63,7 +64,10 @@ pub fn repeated_pairs(fake: &fake_digis::FakeHandle) -> Vec<((String, String), u
     per_pair.into_iter().filter(|(_, n)| *n > 1).collect()
 }
 
-both_databases!(leases_are_renewed_while_a_second_relay_competes);
+both_databases!(
+    leases_are_renewed_while_a_second_relay_competes,
+    an_expired_lease_is_taken_over_only_from_a_relay_that_stopped_beating,
+);
 
 const ROWS: i64 = 24;
 const LEASE_MS: u64 = 3_000;
@@ -189,4 +193,87 @@ async fn leases_are_renewed_while_a_second_relay_competes(db: TestDb) {
         let (status, stderr) = r.terminate();
         assert!(status.success(), "{stderr}");
     }
+}
+
+/// A heartbeat row of relay `id` written at `at`.
+fn beat(id: &str, at: chrono::DateTime<chrono::Utc>, state: &str) -> RelayInfo {
+    RelayInfo {
+        relay_id: id.into(),
+        hostname: "h".into(),
+        pid: 1,
+        version: "t".into(),
+        started_at: at,
+        heartbeat_at: at,
+        state: state.into(),
+        detail: None,
+        heartbeat_ms: Some(5_000),
+        request_rate: None,
+        clock_offset_ms: Some(0),
+        request_share: None,
+    }
+}
+
+/// Issue 24 (Takeover after an outage): after an outage longer than the lease every lease has
+/// run out, yet its holder may still hold Digis's answers for those rows. Another relay takes
+/// a lease over only when the holder has not beaten for a lease, counted at the earliest from
+/// when the taker itself got the database back; the holder takes its own rows back at once,
+/// and a holder that stopped leaves them to anyone.
+async fn an_expired_lease_is_taken_over_only_from_a_relay_that_stopped_beating(db: TestDb) {
+    db.active_with(1, &[1]).await;
+    db.active_with(2, &[2]).await;
+    let s = db.storage();
+    let lease = Duration::from_secs(30);
+    let secs = chrono::Duration::seconds;
+    let t0 = chrono::Utc::now();
+    let a = s.claim("relay-a", 1, lease, t0).await.unwrap();
+    let c = s.claim("relay-c", 1, lease, t0).await.unwrap();
+    assert_eq!((a.len(), c.len()), (1, 1));
+    // 31 s on, both leases ran out; relay-a beat again since (it is back and alive), relay-c
+    // stopped cleanly.
+    let later = t0 + secs(31);
+    s.heartbeat(&beat("relay-a", later - secs(1), "running"))
+        .await
+        .unwrap();
+    s.heartbeat(&beat("relay-c", later - secs(1), "stopped"))
+        .await
+        .unwrap();
+    let b = s
+        .claim_after("relay-b", 10, lease, later, &[], None)
+        .await
+        .unwrap();
+    let taken: Vec<_> = b.iter().map(|r| r.row.id).collect();
+    assert_eq!(
+        taken,
+        vec![c[0].row.id],
+        "only the stopped relay's row is taken over, never the live relay's"
+    );
+    // The holder itself takes its own row back (under a new claim, its old one lost).
+    let again = s
+        .claim_after("relay-a", 10, lease, later, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].row.id, a[0].row.id);
+    // relay-a falls silent: 31 s after its last beat and its new lease, its row is up for
+    // grabs, but not for a relay that got the database back only 10 s ago.
+    let last = later + secs(31);
+    s.heartbeat(&beat("relay-a", later, "running"))
+        .await
+        .unwrap();
+    let b = s
+        .claim_after("relay-b", 10, lease, last, &[], Some(last - secs(10)))
+        .await
+        .unwrap();
+    assert!(
+        b.is_empty(),
+        "taken over within a lease of the outage: {b:?}"
+    );
+    let b = s
+        .claim_after("relay-b", 10, lease, last, &[], Some(last - secs(30)))
+        .await
+        .unwrap();
+    let mut taken: Vec<_> = b.iter().map(|r| r.row.id).collect();
+    taken.sort();
+    // (relay-b's own row from before, its lease out too, comes back to it as well.)
+    assert_eq!(taken, vec![a[0].row.id, c[0].row.id]);
 }

@@ -5,6 +5,7 @@ mod circuit;
 mod claim_reads;
 mod cli_docs;
 mod cli_ops;
+mod clock_skew;
 mod common;
 mod config_layers;
 mod db_outage;

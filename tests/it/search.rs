@@ -73,6 +73,7 @@ async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     })
     .await
     .unwrap();
@@ -628,6 +629,7 @@ async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
         request_share: None,
         heartbeat_ms: Some(every_ms),
         request_rate: None,
+        clock_offset_ms: None,
     };
     s.heartbeat(&relay("slow", "running", 45, 60_000))
         .await
@@ -652,6 +654,7 @@ async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
         relays: Some(&relays),
         oldest_due_pending: None,
         backlog_max_age_ms: 0,
+        max_clock_offset_ms: 0,
         now,
     });
     assert!(h.has(health::Kind::Degraded), "{h:?}");

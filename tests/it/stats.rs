@@ -178,12 +178,10 @@ async fn status_json_has_the_stats(db: TestDb) {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // No relay runs here: unhealthy, so status exits 1 (DESIGN §8) and still prints it all.
+    assert_eq!(out.status.code(), Some(1), "{v}");
     let s = &v["stats"];
     assert_eq!(s["hourly"].as_array().unwrap().len(), HOURS, "{s}");
     assert_eq!(s["daily"].as_array().unwrap().len(), DAYS, "{s}");

@@ -702,6 +702,7 @@ async fn relay_rows_round_trip_and_unknown_states_read_back(db: TestDb) {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: None,
+        clock_offset_ms: None,
     };
     s.heartbeat(&info("relay-a", RelayState::CircuitOpen, 1))
         .await

@@ -34,6 +34,7 @@ fn env() -> Environment {
         database: "sqlite://digis-relay.db".into(),
         heartbeat_ms: 5_000,
         backlog_max_age_ms: 900_000,
+        max_clock_offset_ms: 5_000,
         relay_running_here: false,
         no_color: true,
     }
@@ -115,6 +116,8 @@ fn relay(id: &str, state: &str, detail: Option<&str>, age_s: i64) -> RelayInfo {
         request_share: None,
         heartbeat_ms: Some(5_000),
         request_rate: Some(9.5),
+        // The database's clock 0.1 s behind this host's.
+        clock_offset_ms: Some(-120),
     }
 }
 

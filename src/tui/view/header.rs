@@ -22,7 +22,8 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
         relays: app.relays.as_deref(),
         oldest_due_pending: app.oldest_due_pending,
         backlog_max_age_ms: app.env.backlog_max_age_ms,
-        now: app.now,
+        max_clock_offset_ms: app.env.max_clock_offset_ms,
+        now: app.db_now(),
     });
     let mut out: Vec<(Level, String)> = Vec::new();
     for b in &health.blockers {
@@ -86,7 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let rate = app
         .relays
         .as_deref()
-        .and_then(|r| crate::health::request_rate(r, app.now));
+        .and_then(|r| crate::health::request_rate(r, app.db_now()));
     if let Some(rate) = rate {
         // Short: on 80 columns the endpoint leaves little room.
         endpoint.push(Span::raw(match rate {

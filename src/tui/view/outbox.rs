@@ -105,7 +105,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 fn next_text(app: &App, r: &OutboxRow) -> String {
     match r.state {
         OutboxState::Pending => {
-            let secs = (r.next_attempt_at - app.now).num_seconds();
+            let secs = (r.next_attempt_at - app.db_now()).num_seconds();
             if secs <= 0 {
                 "due".into()
             } else {

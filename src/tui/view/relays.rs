@@ -32,7 +32,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(r) => r,
     };
     let wide = area.width >= 120;
-    let mut names = vec!["relay", "host", "pid", "state", "heartbeat", "share"];
+    let mut names = vec![
+        "relay",
+        "host",
+        "pid",
+        "state",
+        "heartbeat",
+        "share",
+        "clock",
+    ];
     if wide {
         names.extend(["version", "started"]);
     }
@@ -42,10 +50,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .into_iter()
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
+    // Heartbeats are in the database's time: aged on it, not on this host's clock.
+    let now = app.db_now();
     let rows = relays.iter().map(|r| {
-        let age = (app.now - r.heartbeat_at).num_milliseconds();
+        let age = (now - r.heartbeat_at).num_milliseconds();
         // Each relay by its own heartbeat interval, as the header and /healthz judge it.
-        let stale = !crate::health::is_live(r, app.now);
+        let stale = !crate::health::is_live(r, now);
+        let clock_off = !stale
+            && r.clock_offset_ms
+                .is_some_and(|ms| crate::clock::beyond(ms, app.env.max_clock_offset_ms));
         let state_style = match (stale, &r.state) {
             (true, _) => theme.dim(),
             (false, RelayState::Running) => theme.level(Level::Ok),
@@ -69,6 +82,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Some(share) if !stale => format!("{share:.1}/s"),
                 _ => "-".to_string(),
             }),
+            // The database's clock minus the relay's host's; beyond the limit it claims nothing.
+            match r.clock_offset_ms {
+                Some(ms) if clock_off => Cell::from(Span::styled(
+                    crate::clock::offset_text(ms),
+                    theme.level(Level::Bad),
+                )),
+                Some(ms) => Cell::from(crate::clock::offset_text(ms)),
+                None => Cell::from("-"),
+            },
         ];
         if wide {
             cells.push(Cell::from(r.version.clone()));
@@ -89,6 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(12),
         Constraint::Length(9),
         Constraint::Length(7),
+        Constraint::Length(8),
     ];
     if wide {
         widths.extend([Constraint::Length(8), Constraint::Length(20)]);

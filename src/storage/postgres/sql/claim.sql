@@ -1,4 +1,4 @@
--- Claims due rows through FOR UPDATE SKIP LOCKED CTEs so relays never share a row, one CTE per index (due pending rows, expired leases; each locks at most $5 rows, the first $5 of both are claimed); SQLite relies on BEGIN IMMEDIATE instead. $6: the claim tokens this relay still holds (SQLite: a JSON array).
+-- Claims due rows through FOR UPDATE SKIP LOCKED CTEs so relays never share a row, one CTE per index (due pending rows, expired leases; each locks at most $5 rows, the first $5 of both are claimed); SQLite relies on BEGIN IMMEDIATE instead. $6: the claim tokens this relay still holds (SQLite: a JSON array). $7: an expired lease is taken over only from a holder (another relay id, not stopped) whose heartbeat is older than this; NULL: none is taken over now (this relay got the database back less than a lease ago).
 WITH due AS (
     SELECT id, next_attempt_at FROM digis_outbox
     WHERE state = 'pending' AND next_attempt_at <= $4
@@ -6,9 +6,14 @@ WITH due AS (
     LIMIT $5
     FOR UPDATE SKIP LOCKED),
 expired AS (
-    SELECT id, next_attempt_at FROM digis_outbox
+    SELECT id, next_attempt_at FROM digis_outbox e
     WHERE state = 'sending' AND locked_until < $4
       AND (claim_token IS NULL OR claim_token <> ALL($6))
+      AND $7::timestamptz IS NOT NULL
+      AND (e.locked_by = $1
+           OR NOT EXISTS (SELECT 1 FROM digis_relay r
+                          WHERE r.relay_id = e.locked_by AND r.state <> 'stopped'
+                            AND r.heartbeat_at >= $7::timestamptz))
     ORDER BY next_attempt_at, id
     LIMIT $5
     FOR UPDATE SKIP LOCKED),
