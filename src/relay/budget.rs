@@ -9,7 +9,7 @@
 //! read per heartbeat; the price is that the shares follow the fleet one heartbeat late, which
 //! the rules below keep on the safe side:
 //! - a relay that joins and finds others live waits the longest of their heartbeat intervals
-//!   (and a margin) before its first request, so they have cut their shares before it sends,
+//!   (and a margin, at most [`MAX_JOIN_WAIT`]) before its first request, so they have cut their shares before it sends,
 //!   and one second more: Digis counts requests over a second, and the second before the
 //!   newcomer's first request must hold only the others' cut shares (without it, three relays
 //!   started together were seen landing 11 requests in a second on a budget of 9);
@@ -32,9 +32,16 @@ const DIGIS_WINDOW: Duration = Duration::from_secs(1);
 /// How long a joining relay waits for the others to have cut their shares: the longest of their
 /// heartbeat intervals, a quarter more for the time a beat itself takes on a busy machine, and
 /// 100 ms; then Digis's window, so that no second holds requests at the old shares and the new.
+/// Never longer than [`MAX_JOIN_WAIT`]: a relay row that claims an hour-long interval (a
+/// stale configuration, a relay row written by hand) must not keep a new relay idle for an
+/// hour; such a relay cuts its share at its next beat, up to that beat late.
 pub(super) fn join_wait(longest_interval: Duration) -> Duration {
-    longest_interval + longest_interval / 4 + Duration::from_millis(100) + DIGIS_WINDOW
+    (longest_interval + longest_interval / 4 + Duration::from_millis(100) + DIGIS_WINDOW)
+        .min(MAX_JOIN_WAIT)
 }
+
+/// The longest a joining relay waits before its first request (3 default heartbeats and more).
+pub(super) const MAX_JOIN_WAIT: Duration = Duration::from_secs(20);
 
 impl HeartbeatCtx {
     /// Counts the live relays and takes this relay's share of the budget; returns the longest
@@ -123,5 +130,6 @@ mod tests {
         let every = Duration::from_millis(200);
         assert!(join_wait(every) > every + DIGIS_WINDOW + Duration::from_millis(50));
         assert!(join_wait(Duration::from_secs(5)) < Duration::from_secs(8));
+        assert_eq!(join_wait(Duration::from_secs(3600)), MAX_JOIN_WAIT);
     }
 }
