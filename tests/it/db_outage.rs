@@ -470,12 +470,51 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
         .collect();
     assert_eq!(accepted.len(), 3);
 
-    allow_connections(&mut admin, &name, true).await;
-    let rows = all_rows(&db).await;
-    assert!(
-        rows.iter().all(|r| r.state == OutboxState::Sending),
-        "nothing committed yet: {rows:?}"
+    // A start while the database is still away keeps the journal and claims nothing: it
+    // either cannot start at all or waits for the database to commit the journal first.
+    let early_path = db.dir.path().join("early.stderr");
+    let mut early = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run", "--once"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&early_path).unwrap()),
     );
+    let waiting = eventually(
+        "the early start to end or wait",
+        Duration::from_secs(30),
+        || {
+            let ended = early.try_wait().unwrap().is_some();
+            let text = std::fs::read_to_string(&early_path).unwrap_or_default();
+            async move {
+                if ended {
+                    Some(false)
+                } else {
+                    text.contains("nothing is claimed before them")
+                        .then_some(true)
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        journals(&state).len(),
+        1,
+        "the journal is kept while the database is away"
+    );
+    assert_eq!(fake.received().len(), 3);
+    allow_connections(&mut admin, &name, true).await;
+    if waiting {
+        let status = early.wait().unwrap();
+        let text = std::fs::read_to_string(&early_path).unwrap_or_default();
+        assert!(status.success(), "the waiting start: {text}");
+    } else {
+        let rows = all_rows(&db).await;
+        assert!(
+            rows.iter().all(|r| r.state == OutboxState::Sending),
+            "nothing committed yet: {rows:?}"
+        );
+    }
     // The leases have run out, so the answered rows are due again: only the journal keeps
     // them from being claimed and sent a second time.
     eventually("the leases to run out", Duration::from_secs(30), || async {
@@ -516,18 +555,11 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     );
 }
 
-/// A journal left by a relay stopped during an outage (SQLite: written here through the
-/// journal module) is committed by the next `run --once` before it claims: the row is `sent`
-/// with the journal's external id and Digis is not asked again. Before, the journal was not
-/// read: the row stayed `sending` until its lease ran out and was then sent again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_journal_left_behind_is_committed_at_start() {
+/// A journal as a relay stopped during an outage leaves it, written through the journal
+/// module: member 1's row claimed by `old-relay` and answered `external_id`.
+async fn leave_a_journal(db: &TestDb, external_id: &str) -> std::path::PathBuf {
     use digis_relay::relay::journal;
     use digis_relay::storage::{AttemptRecord, Completion, CompletionItem};
-    let db = TestDb::sqlite().await;
-    db.active_with(1, &[1]).await;
-    let fake = slow_fake(0).await;
-    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     let claimed = db
         .storage
         .claim(
@@ -542,7 +574,7 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
     let item = CompletionItem::new(
         &claimed[0],
         Completion::Sent {
-            external_id: Some("TE-424242".into()),
+            external_id: Some(external_id.into()),
         },
         AttemptRecord {
             started_at: chrono::Utc::now(),
@@ -560,6 +592,20 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
         releases: vec![],
     };
     journal::write(&journal::path_for(&state, "old-relay", 1), &j).unwrap();
+    state
+}
+
+/// A journal left by a relay stopped during an outage (SQLite: written here through the
+/// journal module) is committed by the next `run --once` before it claims: the row is `sent`
+/// with the journal's external id and Digis is not asked again. Before, the journal was not
+/// read: the row stayed `sending` until its lease ran out and was then sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_journal_left_behind_is_committed_at_start() {
+    let db = TestDb::sqlite().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(0).await;
+    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
+    let state = leave_a_journal(&db, "TE-424242").await;
     let out = Command::new(BIN)
         .args(["--config", config.to_str().unwrap(), "run", "--once"])
         .env_remove("DATABASE_URL")
@@ -578,4 +624,89 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
     let log = std::fs::read_to_string(db.dir.path().join("logs/scheduler_digis_sync.txt"))
         .unwrap_or_default();
     assert!(log.contains("TE-424242"), "its sync-log line: {log}");
+}
+
+/// While the journal cannot be committed (a transient error: the deadlock SQLSTATE raised by a
+/// trigger on `digis_attempt`, as in the held-group test above), the relay waits and claims
+/// nothing, though another member is due; once the database takes the journal, the relay
+/// commits it and then sends the other member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
+    use crate::common::eventually;
+    let db = TestDb::postgres().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(0).await;
+    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
+    let state = leave_a_journal(&db, "TE-434343").await;
+    db.active_with(2, &[2]).await;
+    db.exec(
+        "CREATE TABLE test_gate (closed INTEGER);
+         INSERT INTO test_gate VALUES (1);
+         CREATE SEQUENCE test_gate_tries;
+         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT 1 FROM test_gate) THEN
+                 PERFORM nextval('test_gate_tries');
+                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
+         FOR EACH ROW EXECUTE FUNCTION test_gate();",
+    )
+    .await;
+    let stderr_path = db.dir.path().join("run-once.stderr");
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run", "--once"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
+    eventually(
+        "the relay waiting for its journal",
+        Duration::from_secs(60),
+        || async {
+            std::fs::read_to_string(&stderr_path)
+                .unwrap_or_default()
+                .contains("nothing is claimed before them")
+                .then_some(())
+        },
+    )
+    .await;
+    // Several of its backoff waits (a sequence counts the tries: it is not rolled back): a
+    // relay that went on would have claimed and sent member 2 meanwhile.
+    eventually("a few retries", Duration::from_secs(30), || async {
+        (db.scalar("SELECT last_value FROM test_gate_tries").await >= 5).then_some(())
+    })
+    .await;
+    assert_eq!(
+        fake.received().len(),
+        0,
+        "nothing claimed while the journal waits"
+    );
+    assert_eq!(journals(&state).len(), 1);
+    db.exec("DELETE FROM test_gate").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "run --once never ended");
+        tokio::time::sleep(crate::common::POLL).await;
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "run --once failed: {stderr}");
+    let rows = all_rows(&db).await;
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::Sent),
+        "{rows:?}\n{stderr}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.external_id.as_deref() == Some("TE-434343")),
+        "{rows:?}"
+    );
+    assert_eq!(fake.received().len(), 1, "only member 2 was sent");
+    assert!(journals(&state).is_empty());
 }
