@@ -401,8 +401,10 @@ impl Relay {
             .clone()
     }
 
-    /// Runs until `shutdown` (or, with `once`, until nothing is due). In-flight requests finish
-    /// and every completion is committed; rows claimed but not yet sent are given back.
+    /// Runs until `shutdown` (or, with `once`, until nothing is due). Journals a previous run
+    /// left are committed first. In-flight requests finish and every completion is committed
+    /// (or, if the database is away at the stop, journaled); rows claimed but not yet sent are
+    /// given back.
     pub async fn run(
         &self,
         shutdown: CancellationToken,
