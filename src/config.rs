@@ -22,6 +22,10 @@ pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
 pub struct Config {
     pub database_url: String,
     pub log_dir: PathBuf,
+    /// Where the relay keeps what must outlive its process: the journal of answers Digis gave
+    /// that a database outage kept from being committed when the relay stopped
+    /// (`relay::journal`). Relative to the working directory, like `log_dir`.
+    pub state_dir: PathBuf,
     /// Rotated sync-log days older than this many days are gzip-compressed (`search` reads
     /// them); 0 = never.
     pub log_compress_after_days: u32,
@@ -149,6 +153,7 @@ impl Default for Config {
         Self {
             database_url: DEFAULT_DATABASE_URL.into(),
             log_dir: PathBuf::from("logs"),
+            state_dir: PathBuf::from("state"),
             log_compress_after_days: 7,
             use_digis: true,
             digis_url: "https://api.iqey.org".into(),

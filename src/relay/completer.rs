@@ -12,10 +12,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use super::decide::Decision;
 use super::held::{ClaimTally, Held, Verdict};
-use super::Relay;
+use super::{journal, Relay};
 use crate::domain::{AttemptOutcome, GiveBack, OutboxId};
 use crate::storage::{
     AttemptRecord, ClaimedRow, CompleteResult, Completion, CompletionItem, StorageError,
@@ -279,6 +280,20 @@ impl Relay {
                         settle(*id, Verdict::Neutral);
                     }
                 }
+                Err(e) if super::is_transient(&e) && self.stopping().is_cancelled() => {
+                    // Stopping while the database is away: the answers wait in the journal for
+                    // the next start instead of keeping the process alive (see `journal`).
+                    let verdict = match self.journal_group(&items, &extras, &releases, &e) {
+                        Ok(()) => Verdict::Neutral,
+                        Err(()) => Verdict::Bad,
+                    };
+                    for item in &items {
+                        settle(item.id, verdict);
+                    }
+                    for (id, _) in &releases {
+                        settle(*id, Verdict::Neutral);
+                    }
+                }
                 Err(e) => {
                     for item in &items {
                         tracing::error!("relay {}: outbox {}: {e}", self.relay_id, item.id);
@@ -311,6 +326,166 @@ impl Relay {
             }
             self.trouble_changed();
         }
+    }
+
+    /// Adds a group the database could not take to this process's journal and rewrites it.
+    /// `Err` when the journal cannot be written: the group is then lost as before (its rows
+    /// stay `sending` until their leases end), and each row says so.
+    fn journal_group(
+        &self,
+        items: &[CompletionItem],
+        extras: &[Extra],
+        releases: &[(OutboxId, String)],
+        e: &StorageError,
+    ) -> Result<(), ()> {
+        let path = journal::path_for(&self.config.state_dir, &self.relay_id, std::process::id());
+        let written = {
+            let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            let before = (j.completions.len(), j.releases.len());
+            for (item, (_, http_status, log_error, given_back, _, _)) in items.iter().zip(extras) {
+                j.completions.push(journal::HeldCompletion::new(
+                    item,
+                    *http_status,
+                    log_error.as_deref(),
+                    *given_back,
+                ));
+            }
+            j.releases
+                .extend(releases.iter().map(|(id, token)| journal::HeldRelease {
+                    id: *id,
+                    claim_token: token.clone(),
+                }));
+            let written = journal::write(&path, &j);
+            if written.is_err() {
+                j.completions.truncate(before.0);
+                j.releases.truncate(before.1);
+            }
+            written
+        };
+        match written {
+            Ok(()) => {
+                let ids: Vec<String> = items
+                    .iter()
+                    .map(|i| i.id.to_string())
+                    .chain(releases.iter().map(|(id, _)| id.to_string()))
+                    .collect();
+                tracing::warn!(
+                    "relay {}: stopping while the database is away ({e}): outbox {} written to {} and committed at the next start",
+                    self.relay_id,
+                    ids.join(", "),
+                    path.display()
+                );
+                Ok(())
+            }
+            Err(je) => {
+                for item in items {
+                    tracing::error!(
+                        "relay {}: outbox {}: {e}; the journal could not be written either: {je}",
+                        self.relay_id,
+                        item.id
+                    );
+                }
+                Err(())
+            }
+        }
+    }
+
+    /// Whether this process wrote a journal.
+    pub(super) fn journaled(&self) -> bool {
+        let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        !j.completions.is_empty() || !j.releases.is_empty()
+    }
+
+    /// Commits the journals left in `state_dir` (by any process), each under its rows' claim
+    /// tokens, waiting for the database as a hold does; a journal is deleted once committed.
+    /// `false` when `shutdown` came first: nothing may be claimed then.
+    pub(super) async fn commit_journals(&self, shutdown: &CancellationToken) -> bool {
+        let paths = match journal::pending(&self.config.state_dir) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("relay {}: reading the state folder: {e}", self.relay_id);
+                return true;
+            }
+        };
+        'journals: for path in paths {
+            let held = match journal::read(&path) {
+                Ok(j) => j,
+                Err(e) => {
+                    // Kept for a person, out of the way of the next start.
+                    let aside = set_aside(&path, "bad");
+                    tracing::error!("relay {}: {e}; set aside as {aside}", self.relay_id);
+                    continue;
+                }
+            };
+            let items: Vec<CompletionItem> =
+                held.completions.iter().map(|c| c.item.clone()).collect();
+            let releases: Vec<(OutboxId, String)> = held
+                .releases
+                .iter()
+                .map(|r| (r.id, r.claim_token.clone()))
+                .collect();
+            let mut wait = super::HOLD_FIRST_WAIT;
+            let mut warned = false;
+            let results = loop {
+                match self
+                    .storage
+                    .complete_group(&items, &releases, self.clock.now())
+                    .await
+                {
+                    Ok(r) => break r,
+                    Err(e) if super::is_transient(&e) => {
+                        if !warned {
+                            tracing::warn!(
+                                "relay {}: {} answer(s) and {} give-back(s) held in {} wait for the database; nothing is claimed before them: {e}",
+                                self.relay_id,
+                                items.len(),
+                                releases.len(),
+                                path.display()
+                            );
+                            warned = true;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = shutdown.cancelled() => return false,
+                        }
+                        wait = (wait * 2).min(super::HOLD_MAX_WAIT);
+                    }
+                    Err(e) => {
+                        let aside = set_aside(&path, "failed");
+                        tracing::error!(
+                            "relay {}: {}: could not be committed: {e}; set aside as {aside}",
+                            self.relay_id,
+                            path.display()
+                        );
+                        continue 'journals;
+                    }
+                }
+            };
+            let mut parts = Vec::with_capacity(held.completions.len());
+            for (c, result) in held.completions.iter().zip(results) {
+                let elapsed = Duration::from_millis(c.item.attempt.duration_ms.max(0) as u64);
+                let (_, error) = self.account(&c.item, result, &c.log_error, elapsed);
+                parts.push(LineParts {
+                    item: &c.item,
+                    card: None,
+                    http_status: c.http_status,
+                    given_back: c.given_back(),
+                    error,
+                });
+            }
+            self.write_lines(&parts);
+            tracing::info!(
+                "relay {}: committed {} held answer(s) and {} give-back(s) from {}",
+                self.relay_id,
+                items.len(),
+                releases.len(),
+                path.display()
+            );
+            if let Err(e) = journal::remove(&path) {
+                tracing::error!("relay {}: committed, but {e}", self.relay_id);
+            }
+        }
+        true
     }
 
     /// Counts and observes one committed completion; its verdict for the claim's tally and
@@ -446,6 +621,27 @@ impl Relay {
                 t.synclog = Some(why);
             }
         }
+    }
+}
+
+/// What a completion's sync-log line needs beside the item, and its permit.
+type Extra = (
+    Option<String>,
+    Option<u16>,
+    Option<String>,
+    Option<GiveBack>,
+    Duration,
+    OwnedSemaphorePermit,
+);
+
+/// Renames a journal that cannot be committed to `<name>.<why>`, so the next start does not
+/// trip on it again; says where it went.
+fn set_aside(path: &std::path::Path, why: &str) -> String {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".{why}"));
+    match std::fs::rename(path, &aside) {
+        Ok(()) => std::path::Path::new(&aside).display().to_string(),
+        Err(e) => format!("(not possible: {e}) {}", path.display()),
     }
 }
 

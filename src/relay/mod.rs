@@ -9,7 +9,8 @@
 //!   work continuously;
 //! - `worker`: one row: re-check, payload, request, decision;
 //! - `completer`: groups of completions committed together, then their sync-log lines;
-//! - `held`: the rows this relay holds (lease renewal, claims that skip them, claim tallies).
+//! - `held`: the rows this relay holds (lease renewal, claims that skip them, claim tallies);
+//! - `journal`: answers still held when the relay stops, committed at its next start.
 mod backoff;
 mod budget;
 mod circuit;
@@ -17,6 +18,7 @@ mod completer;
 pub mod decide;
 mod drain;
 mod held;
+pub mod journal;
 mod limiter;
 pub mod observer;
 mod worker;
@@ -118,6 +120,11 @@ pub struct Relay {
     /// a lease ago at once.
     connected_since: Mutex<Option<DateTime<Utc>>>,
     trouble: Mutex<Trouble>,
+    /// The current run's stop token: a hold stops waiting for the database when it fires, and
+    /// what it held goes to the journal instead.
+    stopping: Mutex<CancellationToken>,
+    /// What this process wrote to its journal (`journal`), all of it rewritten with each group.
+    journal: Mutex<journal::Journal>,
 }
 
 /// Consecutive bad claims (every row of the claim failed, or the claim could not run) that make
@@ -131,6 +138,11 @@ pub const DEGRADED_AFTER_BATCHES: u32 = 3;
 pub const HOLD_MAX: Duration = Duration::from_secs(600);
 const HOLD_FIRST_WAIT: Duration = Duration::from_millis(100);
 const HOLD_MAX_WAIT: Duration = Duration::from_secs(5);
+/// How long a hold keeps trying once the relay is told to stop, before what it holds goes to
+/// the journal: a blip passes in this time, an outage does not. So `run` ends at most this long
+/// after its last request in flight (each at most `digis_timeout_ms`), database or not; the
+/// systemd unit's `TimeoutStopSec` is above the sum.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the relay keeps failing, if it does.
 #[derive(Debug, Default)]
@@ -223,7 +235,6 @@ impl Relay {
             )),
             storage,
             client,
-            relay_id,
             synclog,
             observer: Arc::new(NoObserver),
             clock: Arc::new(DbClock::system()),
@@ -236,6 +247,13 @@ impl Relay {
             lost_db: Arc::new(AtomicBool::new(false)),
             connected_since: Mutex::new(None),
             trouble: Mutex::new(Trouble::default()),
+            stopping: Mutex::new(CancellationToken::new()),
+            journal: Mutex::new(journal::Journal {
+                version: journal::VERSION,
+                relay_id: relay_id.clone(),
+                ..Default::default()
+            }),
+            relay_id,
             config,
         })
     }
@@ -421,12 +439,16 @@ impl Relay {
 
     /// Runs `op` until it succeeds, retrying with backoff (up to [`HOLD_MAX`]) while the
     /// database is unreachable, so an answer Digis already gave is not dropped and sent again.
+    /// Once the relay is told to stop, it keeps trying for [`STOP_GRACE`] only: the caller then
+    /// journals what it held (see `journal`).
     async fn hold<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, StorageError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StorageError>>,
     {
         let started = std::time::Instant::now();
+        let stopping = self.stopping();
+        let mut stop_seen: Option<std::time::Instant> = None;
         let mut wait = HOLD_FIRST_WAIT;
         let mut held = false;
         loop {
@@ -444,7 +466,11 @@ impl Relay {
                     }
                     return Ok(v);
                 }
-                Err(e) if is_transient(&e) && started.elapsed() < HOLD_MAX => {
+                Err(e)
+                    if is_transient(&e)
+                        && started.elapsed() < HOLD_MAX
+                        && stop_seen.is_none_or(|t| t.elapsed() < STOP_GRACE) =>
+                {
                     self.lost_db.store(true, Ordering::SeqCst);
                     if !held {
                         tracing::warn!(
@@ -454,8 +480,16 @@ impl Relay {
                         held = true;
                     }
                     self.db_down.store(true, Ordering::SeqCst);
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(HOLD_MAX_WAIT);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopping.cancelled(), if stop_seen.is_none() => {}
+                    }
+                    if stop_seen.is_none() && stopping.is_cancelled() {
+                        stop_seen = Some(std::time::Instant::now());
+                        wait = HOLD_FIRST_WAIT;
+                    } else {
+                        wait = (wait * 2).min(HOLD_MAX_WAIT);
+                    }
                 }
                 Err(e) => {
                     // Given up (or a real error): nothing is held any more, so the relay must
@@ -468,13 +502,28 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` (or, with `once`, until nothing is due). In-flight requests finish
-    /// and every completion is committed; rows claimed but not yet sent are given back.
+    fn stopping(&self) -> CancellationToken {
+        self.stopping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs until `shutdown` (or, with `once`, until nothing is due). Journals a previous run
+    /// left are committed first. In-flight requests finish and every completion is committed
+    /// (or, if the database is away at the stop, journaled); rows claimed but not yet sent are
+    /// given back.
     pub async fn run(
         &self,
         shutdown: CancellationToken,
         once: bool,
     ) -> Result<Tally, StorageError> {
+        *self.stopping.lock().unwrap_or_else(|p| p.into_inner()) = shutdown.clone();
+        // Answers a previous run could not commit come first: nothing is claimed before them
+        // (their rows are still `sending` under their claim tokens).
+        if !self.commit_journals(&shutdown).await {
+            return Ok(self.tally());
+        }
         let wake = self.storage.wakeup();
         let heartbeat_every = Duration::from_millis(self.config.relay.heartbeat_ms);
         self.observer.request_rate(self.limiter.rate());
@@ -523,7 +572,13 @@ impl Relay {
         let _ = hb.await;
         let _ = leases.await;
         self.set_status(RelayState::Stopped, None);
-        self.heartbeat().await?;
+        if let Err(e) = self.heartbeat().await {
+            if !self.journaled() {
+                return Err(e);
+            }
+            // The database is away, as the journal says already: stopping is what was asked.
+            tracing::warn!("relay {}: last heartbeat failed: {e}", self.relay_id);
+        }
         result.map(|_| self.tally())
     }
 
@@ -659,10 +714,11 @@ mod tests {
         }
     }
 
-    /// systemd's SIGKILL must not come while answers are still held: that would be the second
-    /// SMS the hold exists to prevent.
+    /// systemd's SIGKILL must not come before `run` has journaled what it holds: that would
+    /// be the second SMS the journal exists to prevent. `run` ends within a request's timeout
+    /// plus [`STOP_GRACE`] of SIGTERM (the margin: the last heartbeat, the process's exit).
     #[test]
-    fn the_service_unit_waits_longer_than_answers_are_held() {
+    fn the_service_unit_waits_longer_than_a_stop_takes() {
         let unit = include_str!("../../assets/digis-relay.service");
         let secs: u64 = unit
             .lines()
@@ -671,7 +727,10 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        assert!(secs > HOLD_MAX.as_secs() + 60, "TimeoutStopSec={secs}");
+        let stop = Config::default().digis_timeout_ms / 1000 + STOP_GRACE.as_secs();
+        assert!(secs >= stop + 5, "TimeoutStopSec={secs}");
+        // No longer the ten minutes a hold may last: stopping does not wait for the database.
+        assert!(secs < HOLD_MAX.as_secs(), "TimeoutStopSec={secs}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Rows as the storage layer hands them out. Times are UTC; the SQLite implementation stores
 //! them as fixed-width ISO-8601 text so that text order is time order.
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
 
@@ -209,8 +209,9 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-/// What a relay records about one try, whatever the outcome.
-#[derive(Debug, Clone)]
+/// What a relay records about one try, whatever the outcome. Serialisable for the held
+/// answers' journal (`relay::journal`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub started_at: DateTime<Utc>,
     pub duration_ms: i64,
@@ -220,7 +221,8 @@ pub struct AttemptRecord {
 }
 
 /// How a claimed row ends. The storage applies it only while the claim is still held.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum Completion {
     /// Digis accepted it: the row is `sent` and the pair goes into `digis`.
     Sent { external_id: Option<String> },
@@ -262,7 +264,7 @@ impl Completion {
 
 /// One completion of a group handed to `Storage::complete_group`: the claimed row's keys, how
 /// it ends, and the attempt to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionItem {
     pub id: OutboxId,
     pub claim_token: String,

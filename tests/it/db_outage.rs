@@ -371,3 +371,342 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
     );
     assert_eq!(fake.duplicates(), 0);
 }
+
+async fn allow_connections(admin: &mut sqlx::PgConnection, name: &str, allow: bool) {
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"
+        )))
+        .await
+        .unwrap();
+    if !allow {
+        admin
+            .execute(AssertSqlSafe(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )))
+            .await
+            .unwrap();
+    }
+}
+
+fn journals(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("held-") && n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGTERM while answers are held through an outage: the relay ends within 30 s and leaves the
+/// answers in its journal, and the next run commits them under their claim tokens before it
+/// claims anything. Before, `run` kept holding them for up to 10 minutes after SIGTERM (and the
+/// unit's stop timeout had to be longer than that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_commits_them() {
+    use crate::common::eventually;
+    let db = TestDb::postgres().await;
+    db.active_with(1, &[1, 2, 3]).await;
+    let fake = slow_fake(1_500).await;
+    let config = write_config(
+        &db,
+        &fake.base_url(),
+        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\n\
+         heartbeat_ms = 500\n[export]\nlisten = \"\"\n",
+    );
+    let state = db.dir.path().join("state");
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let stderr_path = db.dir.path().join("run.stderr");
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
+    wait_for_requests(&fake, 3).await;
+    // Digis is answering all three; the database goes away before the answers are committed.
+    allow_connections(&mut admin, &name, false).await;
+    eventually(
+        "the relay holding the answers",
+        Duration::from_secs(30),
+        || async {
+            std::fs::read_to_string(&stderr_path)
+                .unwrap_or_default()
+                .contains("held until the database answers again")
+                .then_some(())
+        },
+    )
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(30) {
+            allow_connections(&mut admin, &name, true).await;
+            panic!(
+                "run did not end within 30 s of SIGTERM while the database was away:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(crate::common::POLL).await;
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(journals(&state).len(), 1, "{stderr}");
+    let accepted: std::collections::BTreeSet<String> = fake
+        .received()
+        .iter()
+        .map(|r| r.external_id.clone().expect("accepted with an id"))
+        .collect();
+    assert_eq!(accepted.len(), 3);
+
+    // A start while the database is still away keeps the journal and claims nothing: it
+    // either cannot start at all or waits for the database to commit the journal first.
+    let early_path = db.dir.path().join("early.stderr");
+    let mut early = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run", "--once"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&early_path).unwrap()),
+    );
+    let waiting = eventually(
+        "the early start to end or wait",
+        Duration::from_secs(30),
+        || {
+            let ended = early.try_wait().unwrap().is_some();
+            let text = std::fs::read_to_string(&early_path).unwrap_or_default();
+            async move {
+                if ended {
+                    Some(false)
+                } else {
+                    text.contains("nothing is claimed before them")
+                        .then_some(true)
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        journals(&state).len(),
+        1,
+        "the journal is kept while the database is away"
+    );
+    assert_eq!(fake.received().len(), 3);
+    allow_connections(&mut admin, &name, true).await;
+    if waiting {
+        let status = early.wait().unwrap();
+        let text = std::fs::read_to_string(&early_path).unwrap_or_default();
+        assert!(status.success(), "the waiting start: {text}");
+    } else {
+        let rows = all_rows(&db).await;
+        assert!(
+            rows.iter().all(|r| r.state == OutboxState::Sending),
+            "nothing committed yet: {rows:?}"
+        );
+    }
+    // The leases have run out, so the answered rows are due again: only the journal keeps
+    // them from being claimed and sent a second time.
+    eventually("the leases to run out", Duration::from_secs(30), || async {
+        (db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE locked_until < now()")
+            .await
+            == 3)
+            .then_some(())
+    })
+    .await;
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run --once: {stderr}");
+    let rows = all_rows(&db).await;
+    let ids: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.state == OutboxState::Sent)
+        .filter_map(|r| r.external_id.clone())
+        .collect();
+    assert_eq!(
+        ids, accepted,
+        "every member sent with Digis's first id: {rows:?}\n{stderr}"
+    );
+    assert_eq!(fake.received().len(), 3, "one request a member: {stderr}");
+    assert_eq!(fake.duplicates(), 0);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
+            .await,
+        0
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 3);
+    assert!(
+        journals(&state).is_empty(),
+        "the journal is deleted once committed"
+    );
+}
+
+/// A journal as a relay stopped during an outage leaves it, written through the journal
+/// module: member 1's row claimed by `old-relay` and answered `external_id`.
+async fn leave_a_journal(db: &TestDb, external_id: &str) -> std::path::PathBuf {
+    use digis_relay::relay::journal;
+    use digis_relay::storage::{AttemptRecord, Completion, CompletionItem};
+    let claimed = db
+        .storage
+        .claim(
+            "old-relay",
+            10,
+            Duration::from_secs(3600),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let item = CompletionItem::new(
+        &claimed[0],
+        Completion::Sent {
+            external_id: Some(external_id.into()),
+        },
+        AttemptRecord {
+            started_at: chrono::Utc::now(),
+            duration_ms: 120,
+            relay_id: "old-relay".into(),
+            http_status: Some(200),
+            error: None,
+        },
+    );
+    let state = db.dir.path().join("state");
+    let j = journal::Journal {
+        version: journal::VERSION,
+        relay_id: "old-relay".into(),
+        completions: vec![journal::HeldCompletion::new(&item, Some(200), None, None)],
+        releases: vec![],
+    };
+    journal::write(&journal::path_for(&state, "old-relay", 1), &j).unwrap();
+    state
+}
+
+/// A journal left by a relay stopped during an outage (SQLite: written here through the
+/// journal module) is committed by the next `run --once` before it claims: the row is `sent`
+/// with the journal's external id and Digis is not asked again. Before, the journal was not
+/// read: the row stayed `sending` until its lease ran out and was then sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_journal_left_behind_is_committed_at_start() {
+    let db = TestDb::sqlite().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(0).await;
+    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
+    let state = leave_a_journal(&db, "TE-424242").await;
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run --once: {stderr}");
+    let row = all_rows(&db).await.remove(0);
+    assert_eq!(row.state, OutboxState::Sent, "{row:?}\n{stderr}");
+    assert_eq!(row.external_id.as_deref(), Some("TE-424242"));
+    assert_eq!(fake.received().len(), 0, "Digis was not asked again");
+    assert!(
+        journals(&state).is_empty(),
+        "the journal is deleted once committed"
+    );
+    let log = std::fs::read_to_string(db.dir.path().join("logs/scheduler_digis_sync.txt"))
+        .unwrap_or_default();
+    assert!(log.contains("TE-424242"), "its sync-log line: {log}");
+}
+
+/// While the journal cannot be committed (a transient error: the deadlock SQLSTATE raised by a
+/// trigger on `digis_attempt`, as in the held-group test above), the relay waits and claims
+/// nothing, though another member is due; once the database takes the journal, the relay
+/// commits it and then sends the other member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
+    use crate::common::eventually;
+    let db = TestDb::postgres().await;
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(0).await;
+    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
+    let state = leave_a_journal(&db, "TE-434343").await;
+    db.active_with(2, &[2]).await;
+    db.exec(
+        "CREATE TABLE test_gate (closed INTEGER);
+         INSERT INTO test_gate VALUES (1);
+         CREATE SEQUENCE test_gate_tries;
+         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT 1 FROM test_gate) THEN
+                 PERFORM nextval('test_gate_tries');
+                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
+         FOR EACH ROW EXECUTE FUNCTION test_gate();",
+    )
+    .await;
+    let stderr_path = db.dir.path().join("run-once.stderr");
+    let mut child = crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "run", "--once"])
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
+    eventually(
+        "the relay waiting for its journal",
+        Duration::from_secs(60),
+        || async {
+            std::fs::read_to_string(&stderr_path)
+                .unwrap_or_default()
+                .contains("nothing is claimed before them")
+                .then_some(())
+        },
+    )
+    .await;
+    // Several of its backoff waits (a sequence counts the tries: it is not rolled back): a
+    // relay that went on would have claimed and sent member 2 meanwhile.
+    eventually("a few retries", Duration::from_secs(30), || async {
+        (db.scalar("SELECT last_value FROM test_gate_tries").await >= 5).then_some(())
+    })
+    .await;
+    assert_eq!(
+        fake.received().len(),
+        0,
+        "nothing claimed while the journal waits"
+    );
+    assert_eq!(journals(&state).len(), 1);
+    db.exec("DELETE FROM test_gate").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "run --once never ended");
+        tokio::time::sleep(crate::common::POLL).await;
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "run --once failed: {stderr}");
+    let rows = all_rows(&db).await;
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::Sent),
+        "{rows:?}\n{stderr}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.external_id.as_deref() == Some("TE-434343")),
+        "{rows:?}"
+    );
+    assert_eq!(fake.received().len(), 1, "only member 2 was sent");
+    assert!(journals(&state).is_empty());
+}

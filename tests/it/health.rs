@@ -27,10 +27,11 @@ pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::Pat
     std::fs::write(
         &path,
         format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
+            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
+             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
             db.url,
-            db.dir.path().join("logs").display()
+            db.dir.path().join("logs").display(),
+            db.dir.path().join("state").display()
         ),
     )
     .unwrap();

@@ -23,6 +23,7 @@ pub fn config_for(base_url: &str, db: &TestDb) -> Config {
     let mut c = Config {
         database_url: db.url.clone(),
         log_dir: db.dir.path().join("logs"),
+        state_dir: db.dir.path().join("state"),
         digis_url: base_url.to_string(),
         digis_url_postfix: format!("brp?token={TOKEN}"),
         // Far above what a local fake takes, even on a loaded machine: an answer must not

@@ -115,10 +115,12 @@ pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\n{extra}",
+            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
+             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n{extra}",
             db.url,
-            db.dir.path().join("logs").display()
+            db.dir.path().join("logs").display(),
+            // The held answers' journal stays with this test's database, never in the checkout.
+            db.dir.path().join("state").display()
         ),
     )
     .unwrap();

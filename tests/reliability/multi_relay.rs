@@ -182,7 +182,7 @@ fn host_at_work(
                 deleted.fetch_add(gone.len(), Ordering::SeqCst);
                 touched.extend(gone);
             }
-            if i % 3 == 0 && !touched.contains(&sub) {
+            if i.is_multiple_of(3) && !touched.contains(&sub) {
                 let _ = sqlx::query("UPDATE subscription SET message = $1 WHERE id = $2")
                     .bind(format!("saved {i}"))
                     .bind(sub)
