@@ -9,7 +9,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-use crate::common::TestDb;
+use crate::common::{pg_outage as outage, TestDb};
 use crate::health::write_config;
 use crate::relay_outcomes::all_rows;
 
@@ -27,31 +27,6 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
     )
     .await
     .unwrap()
-}
-
-/// This test's database (only) refuses connections for `length` and its connections are cut;
-/// the shared server keeps running.
-async fn outage(admin: &mut sqlx::PgConnection, name: &str, length: Duration) {
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
-    tokio::time::sleep(length).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
 }
 
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {

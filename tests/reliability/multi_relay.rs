@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use digis_relay::fake_digis::{self, FakeConfig, FaultRule, Received};
 use rand::Rng as _;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
+use sqlx::Connection as _;
 
 use crate::common::{KillOnDrop, TestDb};
 use crate::harness;
@@ -102,41 +102,13 @@ fn tails(db: &TestDb) -> String {
         .join("\n")
 }
 
-async fn admin(db: &TestDb) -> sqlx::PgConnection {
-    let base = db.url.rsplit_once('/').unwrap().0;
-    sqlx::PgConnection::connect(&format!("{base}/test"))
-        .await
-        .unwrap()
-}
-
-fn db_of(db: &TestDb) -> String {
-    db.url.rsplit_once('/').unwrap().1.to_string()
-}
-
 /// The test's database (only) refuses connections for `length`; its connections are cut.
 async fn outage(db: &TestDb, length: Duration) {
-    let mut admin = admin(db).await;
-    let name = db_of(db);
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
-    tokio::time::sleep(length).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
+        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let name = db.url.rsplit_once('/').unwrap().1;
+    crate::common::pg_outage(&mut admin, name, length).await;
 }
 
 /// The host at work: deletes an open outbox row now and then and saves subscriptions again,

@@ -570,3 +570,29 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// This test's PostgreSQL database (only) refuses connections for `length` and its connections
+/// are cut; the shared server keeps running (`admin` is connected to another database). How the
+/// suite takes a database away without restarting the server every test shares.
+pub async fn pg_outage(admin: &mut sqlx::PgConnection, name: &str, length: std::time::Duration) {
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    tokio::time::sleep(length).await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+        )))
+        .await
+        .unwrap();
+}
