@@ -410,3 +410,74 @@ async fn the_leak_scan_finds_what_is_planted(db: TestDb) {
         "a timestamp's fraction is not a phone: {found:#?}"
     );
 }
+
+/// Accepted answers the database never committed, and the kills they belong to.
+pub struct Attribution<'a> {
+    pub uncommitted: Vec<&'a digis_relay::fake_digis::Received>,
+    /// Uncommitted answers by the kill they belong to.
+    pub per_kill: Vec<usize>,
+    /// Answers with no kill near them: each is a duplicate the answer→commit window cannot explain.
+    pub outside: Vec<String>,
+    /// The longest time from an answer to the kill after it.
+    pub max_before_ms: i64,
+    /// Answers the fake read just after a kill (the request was on the wire), and the longest gap.
+    pub in_flight: usize,
+    pub max_after_ms: i64,
+}
+
+/// Which accepted answers the database never committed (by the external ids it holds), and
+/// whether each lies at a kill: answered at most `window_ms` before it (the relay died before
+/// its commit) or at most `in_flight_ms` after it (the request was on the wire when the relay
+/// died and the fake read it a moment later). Either way it is the answer→commit window.
+pub async fn attribute<'a>(
+    db: &TestDb,
+    accepted: &'a [digis_relay::fake_digis::Received],
+    kills: &[chrono::DateTime<chrono::Utc>],
+    window_ms: i64,
+    in_flight_ms: i64,
+) -> Attribution<'a> {
+    let committed: std::collections::HashSet<String> = strings(
+        db,
+        "SELECT external_id FROM digis_outbox WHERE external_id IS NOT NULL \
+         UNION SELECT external_id FROM digis WHERE external_id IS NOT NULL",
+    )
+    .await
+    .into_iter()
+    .collect();
+    let mut a = Attribution {
+        uncommitted: accepted
+            .iter()
+            .filter(|r| !committed.contains(r.external_id.as_deref().unwrap_or_default()))
+            .collect(),
+        per_kill: vec![0; kills.len()],
+        outside: Vec::new(),
+        max_before_ms: 0,
+        in_flight: 0,
+        max_after_ms: 0,
+    };
+    for r in &a.uncommitted {
+        let answered = r.answered_at();
+        let nearest = kills
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i, (*k - answered).num_milliseconds()))
+            .min_by_key(|(_, gap)| gap.abs());
+        match nearest {
+            Some((i, g)) if (0..=window_ms).contains(&g) => {
+                a.per_kill[i] += 1;
+                a.max_before_ms = a.max_before_ms.max(g);
+            }
+            Some((i, g)) if (-in_flight_ms..0).contains(&g) => {
+                a.per_kill[i] += 1;
+                a.in_flight += 1;
+                a.max_after_ms = a.max_after_ms.max(-g);
+            }
+            _ => a.outside.push(format!(
+                "ExtInfo1 {:?} ExtInfo4 {:?} answered {answered}, nearest kill {nearest:?} ms later",
+                r.ext_info1(),
+                r.body.get("ExtInfo4")
+            )),
+        }
+    }
+    a
+}

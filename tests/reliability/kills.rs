@@ -1,11 +1,10 @@
 //! SIGKILL at random moments while the real binary drains the outbox: nothing lost, nothing left
 //! `sending`, and every duplicate Digis saw is an answer the killed relay received but had not
 //! committed yet (the answer→commit window, ARCHITECTURE.md, Delivery path).
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::fake_digis::{self, FakeConfig, Received};
+use digis_relay::fake_digis::{self, FakeConfig};
 use rand::Rng as _;
 
 use crate::common::TestDb;
@@ -116,52 +115,16 @@ async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
 
     // Duplicates: accepted requests whose answer never reached the database, compared with
     // what the database committed (the external ids the fake handed out are unique).
-    let committed: HashSet<String> = harness::strings(
-        &db,
-        "SELECT external_id FROM digis_outbox WHERE external_id IS NOT NULL \
-         UNION SELECT external_id FROM digis WHERE external_id IS NOT NULL",
-    )
-    .await
-    .into_iter()
-    .collect();
     let accepted = fake.accepted();
-    let uncommitted: Vec<&Received> = accepted
-        .iter()
-        .filter(|r| !committed.contains(r.external_id.as_deref().unwrap_or_default()))
-        .collect();
     let duplicates = fake.duplicates();
-    // Each uncommitted answer must lie at a kill: answered just before it (the relay died
-    // before its commit) or just after it (the request was on the wire when the relay died and
-    // the fake read it a moment later). Either way it is the answer→commit window.
-    let (mut max_before_ms, mut max_after_ms, mut in_flight) = (0i64, 0i64, 0usize);
-    let mut outside: Vec<String> = Vec::new();
-    // Uncommitted answers by the kill they belong to.
-    let mut per_kill = vec![0usize; kill_times.len()];
-    for r in &uncommitted {
-        let answered = r.answered_at();
-        let nearest = kill_times
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i, (*k - answered).num_milliseconds()))
-            .min_by_key(|(_, gap)| gap.abs());
-        if let Some((i, g)) = nearest {
-            if (-IN_FLIGHT_MS..=WINDOW_MS).contains(&g) {
-                per_kill[i] += 1;
-            }
-        }
-        match nearest.map(|(_, g)| g) {
-            Some(g) if (0..=WINDOW_MS).contains(&g) => max_before_ms = max_before_ms.max(g),
-            Some(g) if (-IN_FLIGHT_MS..0).contains(&g) => {
-                in_flight += 1;
-                max_after_ms = max_after_ms.max(-g);
-            }
-            _ => outside.push(format!(
-                "ExtInfo1 {:?} ExtInfo4 {:?} answered {answered}, nearest kill {nearest:?} ms later",
-                r.ext_info1(),
-                r.body.get("ExtInfo4")
-            )),
-        }
-    }
+    let harness::Attribution {
+        uncommitted,
+        per_kill,
+        outside,
+        max_before_ms,
+        in_flight,
+        max_after_ms,
+    } = harness::attribute(&db, &accepted, &kill_times, WINDOW_MS, IN_FLIGHT_MS).await;
     let scan = harness::leak_scan(&db).await;
     let received = fake.received().len();
     harness::write_figures(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::fake_digis::{self, FakeConfig, FaultRule, Received};
+use digis_relay::fake_digis::{self, FakeConfig, FaultRule};
 use rand::Rng as _;
 use sqlx::Connection as _;
 
@@ -289,39 +289,15 @@ async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     let stale = db
         .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
         .await;
-    let committed: HashSet<String> = harness::strings(
-        &db,
-        "SELECT external_id FROM digis_outbox WHERE external_id IS NOT NULL \
-         UNION SELECT external_id FROM digis WHERE external_id IS NOT NULL",
-    )
-    .await
-    .into_iter()
-    .collect();
     let accepted = fake.accepted();
-    let uncommitted: Vec<&Received> = accepted
-        .iter()
-        .filter(|r| !committed.contains(r.external_id.as_deref().unwrap_or_default()))
-        .collect();
     let duplicates = fake.duplicates();
     // Every uncommitted answer must lie at a kill (the answer→commit window).
-    let mut per_kill = vec![0usize; kill_times.len()];
-    let mut outside: Vec<String> = Vec::new();
-    for r in &uncommitted {
-        let answered = r.answered_at();
-        let nearest = kill_times
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i, (*k - answered).num_milliseconds()))
-            .min_by_key(|(_, gap)| gap.abs());
-        match nearest {
-            Some((i, g)) if (-IN_FLIGHT_MS..=WINDOW_MS).contains(&g) => per_kill[i] += 1,
-            _ => outside.push(format!(
-                "ExtInfo1 {:?} ExtInfo4 {:?} answered {answered}, nearest kill {nearest:?} ms later",
-                r.ext_info1(),
-                r.body.get("ExtInfo4")
-            )),
-        }
-    }
+    let harness::Attribution {
+        uncommitted,
+        per_kill,
+        outside,
+        ..
+    } = harness::attribute(&db, &accepted, &kill_times, WINDOW_MS, IN_FLIGHT_MS).await;
     let scan = harness::leak_scan(&db).await;
     harness::write_figures(
         &format!("{name}-postgres"),
