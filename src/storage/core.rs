@@ -183,7 +183,7 @@ macro_rules! storage_impl {
                 completions: &[CompletionItem],
                 now: DateTime<Utc>,
             ) -> $crate::storage::Result<Vec<CompleteResult>> {
-                use $crate::storage::group::{AttemptJson, CompleteJson, PairJson};
+                use $crate::storage::group::{AttemptJson, CompleteJson, PairJson, SupersedeJson};
                 use $crate::storage::lists::json_chunks;
                 use std::collections::HashSet;
                 if completions.is_empty() {
@@ -243,6 +243,15 @@ macro_rules! storage_impl {
                         .await
                         .ctx("recording the pairs of deleted rows in digis")?;
                 }
+                // The accepted pairs' older failed rows leave the fix lists, in this same
+                // transaction (issue 25 item 5). A deleted row's pair was accepted too.
+                let accepted = completions
+                    .iter()
+                    .filter(|c| applied.contains(&c.id.0) || vanished(c))
+                    .filter_map(SupersedeJson::of);
+                for chunk in json_chunks(accepted).map_err(json_err)? {
+                    Self::supersede_in(tx, chunk, at).await?;
+                }
                 Ok(completions
                     .iter()
                     .map(|c| {
@@ -292,6 +301,8 @@ macro_rules! storage_impl {
                             {
                                 result = CompleteResult::SentWithoutDigis(why);
                             }
+                            // Sent, with or without its digis row: Digis accepted the pair.
+                            Self::supersede_alone_in(tx, c, at).await?;
                         }
                     }
                     let attempt =
@@ -314,6 +325,7 @@ macro_rules! storage_impl {
                                         c.person_id
                                     );
                                 }
+                                Self::supersede_alone_in(tx, c, at).await?;
                             }
                         }
                         Ok(_) => {}
@@ -343,6 +355,58 @@ macro_rules! storage_impl {
                     }
                 }
                 Ok(results)
+            }
+
+            /// Discards the failed rows older than the sent rows in `chunk` (a JSON array of
+            /// [`SupersedeJson`](crate::storage::group::SupersedeJson)) inside `tx`: their
+            /// pairs were accepted, so they no longer need a person. On PostgreSQL a failed row
+            /// another transaction holds is skipped, never waited for (`supersede_failed.sql`).
+            async fn supersede_in(
+                tx: &mut Tx,
+                chunk: $crate::storage::lists::JsonRows,
+                at: StoredTime,
+            ) -> $crate::storage::Result<u64> {
+                let rows = sqlx::query(Self::SQL.supersede_failed)
+                    .bind(at)
+                    .bind(chunk)
+                    .bind(OutboxState::Failed.as_str())
+                    .bind(OutboxState::Discarded.as_str())
+                    .fetch_all(&mut **tx)
+                    .await
+                    .ctx("discarding failed rows of accepted pairs")?;
+                Ok(rows.len() as u64)
+            }
+
+            /// [`supersede_in`](Self::supersede_in) for one sent completion, in a savepoint of
+            /// its own (the row-by-row path): if it cannot be written, the old failed rows stay
+            /// listed and the completion still commits.
+            async fn supersede_alone_in(
+                tx: &mut Tx,
+                c: &CompletionItem,
+                at: StoredTime,
+            ) -> $crate::storage::Result<()> {
+                use $crate::storage::group::SupersedeJson;
+                use $crate::storage::lists::json_one;
+                let Some(one) = SupersedeJson::of(c) else {
+                    return Ok(());
+                };
+                let one = json_one(&one).map_err(json_err)?;
+                let q = sqlx::query(Self::SQL.supersede_failed)
+                    .bind(at)
+                    .bind(one)
+                    .bind(OutboxState::Failed.as_str())
+                    .bind(OutboxState::Discarded.as_str());
+                if let Err(why) =
+                    Self::in_savepoint(tx, q, "discarding failed rows of an accepted pair").await?
+                {
+                    tracing::error!(
+                        "outbox {}: the older failed rows of subscription {} person {} stay listed: {why}",
+                        c.id,
+                        c.subscription_id,
+                        c.person_id
+                    );
+                }
+                Ok(())
             }
 
             /// Runs `q` in a savepoint of `tx`: its rows, or (inner `Err`) why it failed, the

@@ -89,6 +89,31 @@ impl<'a> PairJson<'a> {
     }
 }
 
+/// One row of `supersede_failed.sql`: a pair Digis accepted, whose failed rows older than the
+/// sent row no longer need a person.
+#[derive(Debug, Serialize)]
+pub(crate) struct SupersedeJson {
+    subscription_id: i64,
+    person_id: i64,
+    sent_id: i64,
+    reason: String,
+}
+
+impl SupersedeJson {
+    /// The pair of a `Sent` completion; `None` for any other.
+    pub fn of(c: &CompletionItem) -> Option<Self> {
+        match &c.completion {
+            Completion::Sent { .. } => Some(SupersedeJson {
+                subscription_id: c.subscription_id.0,
+                person_id: c.person_id.0,
+                sent_id: c.id.0,
+                reason: super::texts::superseded_reason(c.id),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// One row of `record_attempts.sql`.
 #[derive(Debug, Serialize)]
 pub(crate) struct AttemptJson<'a> {

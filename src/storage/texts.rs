@@ -75,6 +75,14 @@ pub const RESEND_REASON: &str = "resend requested";
 /// `digis_outbox.reason` of a row queued by `sync --reconcile`.
 pub const RECONCILE_REASON: &str = "queued by sync --reconcile";
 
+/// `digis_outbox.reason` of a failed row whose pair Digis accepted later, in outbox row `sent`
+/// (the completion writes it, and migration 0011 the same words for rows failed before it).
+/// Said like the relay's other discard reasons ("already sent by outbox row N"), and short,
+/// as the Outbox table shows it.
+pub fn superseded_reason(sent: crate::domain::OutboxId) -> String {
+    format!("superseded by outbox {sent}")
+}
+
 /// `digis_event.detail` of a sync: `3 made due`, or `3 made due, 2 queued by reconcile`.
 /// With `--restore-digis`: `3 made due, 2 queued by reconcile, 5 digis rows restored`.
 pub fn sync_detail(made_due: u64, reconciled: Option<(u64, Option<u64>)>) -> String {
@@ -115,6 +123,14 @@ mod tests {
             assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         }
         assert!("explode".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn superseded_reason_names_the_sent_row() {
+        assert_eq!(
+            superseded_reason(crate::domain::OutboxId(23_456_789)),
+            "superseded by outbox 23456789"
+        );
     }
 
     #[test]

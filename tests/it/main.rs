@@ -32,6 +32,7 @@ mod search;
 mod self_pause;
 mod stats;
 mod storage_ops;
+mod superseded;
 mod synclog_processes;
 mod triggers;
 mod tui_dashboard;
