@@ -10,6 +10,7 @@
 pub mod phone;
 #[cfg(test)]
 mod props;
+pub mod source;
 pub mod text;
 
 use std::fmt;

@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::UnitId;
 use crate::storage::{FailedMember, FailedQuery, FailureGroup, Storage, UnitFilter};
 
-/// The CSV header, in column order.
-pub const CSV_HEADER: [&str; 8] = [
+/// The CSV header, in column order. `value today` is what the failing field holds in
+/// `digis_member` when the report is written (`mobile_number today: 070-12`), read then and
+/// never stored with the row.
+pub const CSV_HEADER: [&str; 9] = [
     "person id",
     "card number",
     "name",
@@ -22,6 +24,7 @@ pub const CSV_HEADER: [&str; 8] = [
     "subscription id",
     "unit",
     "failed since",
+    "value today",
 ];
 
 /// Rows read from the database per round trip while writing the file. Kept small: SQLite reads
@@ -64,7 +67,7 @@ pub async fn write_failures_csv<W: Write>(
 }
 
 /// One member's line of the report.
-pub fn record(m: &FailedMember) -> [String; 8] {
+pub fn record(m: &FailedMember) -> [String; 9] {
     let id = |v: i64| if v > 0 { v.to_string() } else { String::new() };
     [
         id(m.person_id.get()),
@@ -75,7 +78,16 @@ pub fn record(m: &FailedMember) -> [String; 8] {
         id(m.subscription_id.get()),
         cell(&unit_text(m.unit_id, m.unit_name.as_deref())),
         time_text(m.failed_at),
+        cell(&value_today_text(m)),
     ]
+}
+
+/// The failing field's value today, labelled (`mobile_number today: 070-12`), or empty.
+fn value_today_text(m: &FailedMember) -> String {
+    m.value_today
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// The row's own failure, and why its member cannot be shown when that is so.

@@ -690,6 +690,7 @@ fn assemble_failed(failed: Vec<rows::FailedRow>, members: &[MemberRead]) -> Vec<
                 detail: f.failure.detail,
                 failed_at: f.failed_at,
                 member_problem: None,
+                value_today: None,
             };
             match member {
                 Some(Ok(m)) => {
@@ -704,6 +705,11 @@ fn assemble_failed(failed: Vec<rows::FailedRow>, members: &[MemberRead]) -> Vec<
                     out.card_number = m.card_number.clone();
                     out.unit_id = m.unit_id;
                     out.unit_name = m.unit_name.clone();
+                    out.value_today = out
+                        .cause
+                        .field
+                        .as_deref()
+                        .and_then(|field| crate::payload::source::ValueToday::of(m, field));
                 }
                 Some(Err(d)) => out.member_problem = Some(d.to_string()),
                 None => {

@@ -600,6 +600,9 @@ pub struct FailedMember {
     pub failed_at: DateTime<Utc>,
     /// Why the member cannot be shown: no longer a user, or the host row cannot be read.
     pub member_problem: Option<String>,
+    /// What the cause's field holds in `digis_member` now (issue 25 item 6); `None` when the
+    /// cause names no member column or the member cannot be shown.
+    pub value_today: Option<crate::payload::source::ValueToday>,
 }
 
 impl std::fmt::Debug for FailedMember {

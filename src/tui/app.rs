@@ -156,6 +156,9 @@ pub struct Detail {
     /// The payload that would be sent now, as (key, JSON value) in contract order, or why it
     /// cannot be built. Personal data: shown on screen only, never logged.
     pub payload: Result<Vec<(String, String)>, String>,
+    /// What the field the row's last error names holds in `digis_member` now (issue 25 item
+    /// 6): the value that broke the rule, or its correction. Personal data, as `payload`.
+    pub value_today: Option<crate::payload::source::ValueToday>,
 }
 
 #[derive(Debug, Clone)]

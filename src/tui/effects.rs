@@ -268,6 +268,7 @@ impl Executor {
             .members_of_subscription(row.subscription_id, Some(row.person_id))
             .await
             .map_err(err)?;
+        let value_today = value_today(&row, members.first());
         let payload = match members.first() {
             None => Err(format!(
                 "person {} is no longer a user of subscription {}: nothing would be sent",
@@ -284,6 +285,7 @@ impl Executor {
             events,
             synced,
             payload,
+            value_today,
         })
     }
 
@@ -370,4 +372,18 @@ pub async fn settle(app: &mut App, exec: &Executor, msg: Msg) {
         let reply = exec.execute(effect).await;
         queue.extend(update(app, reply));
     }
+}
+
+/// The value of the field `row`'s last error names, as `member` holds it now; `None` when the
+/// error names no member column or the member cannot be read.
+fn value_today(
+    row: &crate::storage::OutboxRow,
+    member: Option<&crate::storage::MemberRead>,
+) -> Option<crate::payload::source::ValueToday> {
+    let Some(Ok(member)) = member else {
+        return None;
+    };
+    let cause =
+        crate::domain::FailureCause::from_stored(row.last_error.as_deref(), row.last_http_status);
+    crate::payload::source::ValueToday::of(member, cause.field.as_deref()?)
 }

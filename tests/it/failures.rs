@@ -405,7 +405,8 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
             "what is wrong",
             "subscription id",
             "unit",
-            "failed since"
+            "failed since",
+            "value today"
         ]
     );
     assert_eq!(rows.len(), 7);
@@ -432,6 +433,10 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
         "{:?}",
         p2[7]
     );
+    // The value that broke the rule, as the member row holds it now (issue 25 item 6).
+    assert_eq!(p2[8], "mobile_number today: 08-123 456 78");
+    assert_eq!(person("5")[8], "card_number today: 3400 0005");
+    assert_eq!(person("6")[8], "", "Digis's rejection names no column");
     assert_eq!(person("5")[3], "ExtInfo20");
     assert!(person("5")[4].starts_with("card number contains a space at character 5"));
     assert_eq!(person("6")[3], "");

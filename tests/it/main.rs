@@ -40,4 +40,5 @@ mod tui_e2e;
 mod tui_hangup;
 mod unconfirmed;
 mod use_digis_off;
+mod value_today;
 mod wakeups;

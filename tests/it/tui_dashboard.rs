@@ -231,6 +231,7 @@ fn detail_fixture() -> Detail {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()),
+        value_today: None,
     }
 }
 
@@ -1714,6 +1715,7 @@ fn snapshot_failures_view() {
         detail: "not a mobile number for region SE".into(),
         failed_at: t0() - Duration::hours(3),
         member_problem: None,
+        value_today: None,
     };
     let mut gone = member(61, 12, "");
     gone.name = None;
@@ -2087,4 +2089,35 @@ fn log_filter_is_shown_clean() {
     let screen = render(&app, 80, 24);
     assert!(screen.contains("[a[2Jb▏]"), "{screen}");
     assert!(!screen.chars().any(|c| c.is_control() && c != '\n'));
+}
+
+// --- the value that broke the rule (issue 25 item 6) -------------------------------------------
+
+/// A row failed on its mobile number: the pane names the value the membership system holds now,
+/// labelled as today's, under the last response.
+#[test]
+fn snapshot_detail_shows_the_value_today() {
+    use digis_relay::payload::source::ValueToday;
+    let mut d = detail_fixture();
+    let error = "person 7 (subscription 863): MobileNumber: not a valid number for region SE";
+    d.row.last_http_status = None;
+    d.row.last_error = Some(error.into());
+    d.row.attempts = 1;
+    d.attempts.truncate(1);
+    d.attempts[0].outcome = "failed".into();
+    d.attempts[0].error = Some(error.into());
+    d.payload = Err(error.into());
+    d.value_today = Some(ValueToday {
+        column: "mobile_number",
+        value: Some("070-12".into()),
+    });
+    let mut app = fixture(24);
+    app.detail = Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(d)),
+        scroll: 0,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("mobile_number today: 070-12"), "{screen}");
+    insta::assert_snapshot!("detail_value_today_80x24", screen);
 }

@@ -79,6 +79,7 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
             s => s,
         }),
     ]));
+    out.extend(value_today_line(d, theme));
     if let Some(reason) = &r.reason {
         out.push(Line::from(format!("reason {}", for_display(reason))));
     }
@@ -170,4 +171,14 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
         }
     }
     out
+}
+
+/// `mobile_number today: 070-12` under the last response: the value that broke the rule as the
+/// membership system holds it now (personal data: on screen only).
+fn value_today_line<'a>(d: &Detail, theme: &Theme) -> Option<Line<'a>> {
+    let v = d.value_today.as_ref()?;
+    Some(Line::from(vec![
+        Span::styled(format!("{} today: ", v.column), theme.bold()),
+        Span::raw(v.value_text().to_string()),
+    ]))
 }
