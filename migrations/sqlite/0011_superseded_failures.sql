@@ -8,6 +8,10 @@
 -- writes that table too, and it cannot say whether the acceptance came before the failure (a
 -- resend that failed after an earlier acceptance still needs a person). A row like that is
 -- cleared by `retry` (the relay then discards it as already synced) or `discard`.
+--
+-- Additive (ARCHITECTURE.md, Schema and protocol handshake): no object changes, and an older
+-- relay beside a newer one still claims and completes by the same rules; it only leaves the
+-- failed rows it could have superseded listed. So compatible_from and claim_protocol stay.
 UPDATE digis_outbox
 SET state = 'discarded',
     reason = 'superseded by outbox ' || (
