@@ -334,6 +334,7 @@ fn search_report() -> digis_relay::search::SearchReport {
             ],
         }],
         not_found: None,
+        did_you_mean: Vec::new(),
         other_log_lines: Vec::new(),
         use_digis: true,
         paused: false,
