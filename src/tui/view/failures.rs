@@ -112,14 +112,14 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
     let rows = groups.iter().enumerate().map(|(i, g)| {
-        let cause = fit::error_cell(&for_display(&g.key.cause.to_string()));
+        let cause = for_display(&g.key.cause.to_string());
         let cause = if g.key.cause.is_other() {
             Span::styled(
                 fit::ellipsis(&format!("{cause} (see the rows' errors)"), cause_w.into()),
                 theme.dim(),
             )
         } else {
-            Span::raw(fit::ellipsis(&cause, cause_w.into()))
+            Span::raw(fit::error_cell(&cause, cause_w.into()))
         };
         Row::new(vec![
             Cell::from(fit::ellipsis(&units[i], unit_w.into())),
@@ -157,7 +157,14 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
     let block = Block::bordered()
         .border_style(theme.border())
         .title(Span::styled(
-            format!(" {label} · {} failed{shown} ", count_text(g.rows)),
+            {
+                // The count first and whole; the group's name gives way, with `…`.
+                let count = format!(" {} failed{shown} · ", count_text(g.rows));
+                let room = usize::from(area.width)
+                    .saturating_sub(fit::width(&count) + 4)
+                    .max(1);
+                format!("{count}{} ", fit::ellipsis(&label, room))
+            },
             theme.bold(),
         ))
         .title_bottom(
@@ -233,17 +240,16 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
     let rows = members.iter().enumerate().map(|(i, m)| {
-        let detail = fit::error_cell(&m.detail);
         let wrong = match &m.member_problem {
-            Some(p) => format!("{detail} ({p})"),
-            None => detail,
+            Some(p) => format!("{} ({p})", m.detail),
+            None => m.detail.clone(),
         };
         Row::new(vec![
             Cell::from(ids[i].clone()),
             Cell::from(persons[i].clone()),
             Cell::from(cards[i].clone()),
             Cell::from(fit::ellipsis(&names[i], name_w.into())),
-            Cell::from(fit::ellipsis(&for_display(&wrong), wrong_w.into())),
+            Cell::from(fit::error_cell(&for_display(&wrong), wrong_w.into())),
             Cell::from(ages[i].clone()),
         ])
     });

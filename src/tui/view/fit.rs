@@ -70,11 +70,15 @@ pub fn ellipsis(text: &str, max: usize) -> String {
     out
 }
 
-/// An error as a table cell shows it: without the `outbox O, person P (subscription S): ` the
-/// row already shows, and with the words that tell similar causes apart first.
-pub fn error_cell(text: &str) -> String {
+/// An error as a cell of `max` columns shows it: without the `outbox O, person P (subscription
+/// S): ` the row already shows; when still too long, in its short wording, which puts the words
+/// that tell similar causes apart first (`not mobile` / `invalid`), then cut with `…`.
+pub fn error_cell(text: &str, max: usize) -> String {
     let text = crate::domain::failure::without_member(text);
-    crate::domain::failure::brief(text)
+    if width(text) <= max {
+        return text.to_string();
+    }
+    ellipsis(&crate::domain::failure::brief(text), max)
 }
 
 #[cfg(test)]
@@ -92,6 +96,24 @@ mod tests {
         assert_eq!(ellipsis("李小龍李小龍", 5), "李小…");
         assert_eq!(width(&ellipsis("李小龍李小龍", 5)), 5);
         assert_eq!(ellipsis("anything", 0), "");
+    }
+
+    #[test]
+    fn errors_lose_the_member_then_take_their_short_wording() {
+        let e =
+            "person 87654321 (subscription 863): MobileNumber: not a mobile number for region SE";
+        assert_eq!(
+            error_cell(e, 80),
+            "MobileNumber: not a mobile number for region SE"
+        );
+        assert_eq!(error_cell(e, 40), "MobileNumber: not mobile (region SE)");
+        assert_eq!(error_cell(e, 25), "MobileNumber: not mobile…");
+        let v = e.replace("mobile number", "valid number");
+        assert_eq!(error_cell(&v, 25), "MobileNumber: invalid…");
+        assert_eq!(
+            error_cell("Digis rejected the member (HTTP 400): Invalid mobile #", 30),
+            "Digis 400: Invalid mobile #"
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 _ => Cell::from(v[i].clone()),
             })
             .collect();
-        cells.push(Cell::from(fit::ellipsis(&cell_note(row), note_width)));
+        cells.push(Cell::from(fit::ellipsis(
+            &cell_note(row, note_width),
+            note_width,
+        )));
         Row::new(cells)
     });
     let widths = fit::constraints(&widths);
@@ -124,9 +127,9 @@ fn card_text(r: &OutboxRow) -> String {
         .map_or_else(|| "—".into(), crate::sanitize::for_display)
 }
 
-/// The note as a cell shows it: the row's own person and subscription left out of errors.
-fn cell_note(r: &OutboxRow) -> String {
-    crate::sanitize::for_display(&raw_note(r, true))
+/// The note as a cell of `max` columns shows it ([`fit::error_cell`]).
+fn cell_note(r: &OutboxRow, max: usize) -> String {
+    crate::sanitize::for_display(&raw_note(r, Some(max)))
 }
 
 /// When the row is tried next.
@@ -148,16 +151,19 @@ fn next_text(app: &App, r: &OutboxRow) -> String {
 /// The one thing to know about the row: the last error, why it was discarded, or Digis's id.
 /// Shown escaped: the texts come from Digis and from operators.
 pub fn note_text(r: &OutboxRow) -> String {
-    crate::sanitize::for_display(&raw_note(r, false))
+    crate::sanitize::for_display(&raw_note(r, None))
 }
 
-/// `brief`: for a table cell ([`fit::error_cell`]).
-fn raw_note(r: &OutboxRow, brief: bool) -> String {
+/// `cell`: for a table cell that wide ([`fit::error_cell`]).
+fn raw_note(r: &OutboxRow, cell: Option<usize>) -> String {
     let status = r
         .last_http_status
         .map(|s| format!("HTTP {s}: "))
         .unwrap_or_default();
-    let short = |e: &String| if brief { fit::error_cell(e) } else { e.clone() };
+    let short = |e: &String| match cell {
+        Some(max) => fit::error_cell(e, max),
+        None => e.clone(),
+    };
     match r.state {
         OutboxState::Sent => match &r.external_id {
             Some(id) => format!("external id {id}"),

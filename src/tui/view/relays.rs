@@ -45,13 +45,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if wide {
         names.extend(["version", "started"]);
     }
-    names.push("detail");
-    let header = Row::new(
-        names
-            .iter()
-            .copied()
-            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
-    );
     // Heartbeats are in the database's time: aged on it, not on this host's clock.
     let now = app.db_now();
     // Ids and numbers as wide as their widest value; the host name at most 16 columns and the
@@ -99,23 +92,45 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let detail = crate::sanitize::for_display(r.detail.as_deref().unwrap_or_default());
         table_texts.push((texts, state_style, clock_off, detail));
     }
-    let fixed: Vec<u16> = names
+    // Every value whole: when the detail would get less than it needs (up to 16 columns), the
+    // columns least needed give way (share, clock, host, pid), never cut.
+    let inner = area.width.saturating_sub(2);
+    let detail_need = table_texts
         .iter()
-        .take(names.len() - 1)
-        .enumerate()
-        .map(|(i, h)| fit::exact(h, table_texts.iter().map(|t| t.0[i].as_str())))
-        .collect();
-    let detail_w = usize::from(fit::rest(area.width.saturating_sub(2), 0, &fixed, 1));
+        .map(|t| fit::width(&t.3))
+        .max()
+        .unwrap_or(0)
+        .clamp(1, 16) as u16;
+    let width_of = |i: usize| fit::exact(names[i], table_texts.iter().map(|t| t.0[i].as_str()));
+    let mut shown: Vec<usize> = (0..names.len()).collect();
+    for drop in [5, 6, 1, 2] {
+        let widths: Vec<u16> = shown.iter().map(|i| width_of(*i)).collect();
+        if fit::rest(inner, 0, &widths, 1) >= detail_need {
+            break;
+        }
+        shown.retain(|i| *i != drop);
+    }
+    let fixed: Vec<u16> = shown.iter().map(|i| width_of(*i)).collect();
+    let detail_w = usize::from(fit::rest(inner, 0, &fixed, 1));
+    let header = Row::new(
+        shown
+            .iter()
+            .map(|i| names[*i])
+            .chain(["detail"])
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
     let rows = table_texts
         .into_iter()
         .map(|(texts, state_style, clock_off, detail)| {
-            let mut cells: Vec<Cell> = texts
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| match i {
-                    3 => Cell::from(Span::styled(t, state_style)),
-                    6 if clock_off => Cell::from(Span::styled(t, theme.level(Level::Bad))),
-                    _ => Cell::from(t),
+            let mut cells: Vec<Cell> = shown
+                .iter()
+                .map(|i| {
+                    let t = texts[*i].clone();
+                    match i {
+                        3 => Cell::from(Span::styled(t, state_style)),
+                        6 if clock_off => Cell::from(Span::styled(t, theme.level(Level::Bad))),
+                        _ => Cell::from(t),
+                    }
                 })
                 .collect();
             cells.push(Cell::from(fit::ellipsis(&detail, detail_w)));
