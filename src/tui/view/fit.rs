@@ -50,18 +50,22 @@ pub fn ellipsis(text: &str, max: usize) -> String {
     let room = max - 1;
     let mut out = String::new();
     let mut used = 0;
+    let mut word_ends = false;
     for c in text.chars() {
         let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
         if used + w > room {
+            word_ends = c == ' ';
             break;
         }
         used += w;
         out.push(c);
     }
     // Cut where a word ends, unless that throws away too much.
-    if let Some(i) = out.rfind(' ') {
-        if width(&out[..i]) * 3 >= room * 2 {
-            out.truncate(i);
+    if !word_ends {
+        if let Some(i) = out.rfind(' ') {
+            if width(&out[..i]) * 3 >= room * 2 {
+                out.truncate(i);
+            }
         }
     }
     let trimmed = out.trim_end_matches([' ', ',', ':', ';', '(']).len();
