@@ -12,11 +12,49 @@ pub fn redact_db_url(url: &str) -> String {
 }
 
 /// Who is acting, for `paused_by` and the like: `$USER@host`.
+/// Who runs this process, as operator events record it: `name@host`. The name is the one the
+/// system has for this process's user id (what `id -un` says), since `$USER` may be unset (a
+/// cron job, `env -i`, a systemd unit) or say something else; `$USER` only when the id has no
+/// name, then `uid N`.
 pub fn operator_name() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    // SAFETY: getuid cannot fail and has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let user = user_name(uid)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| format!("uid {uid}"));
     format!("{user}@{}", host_name())
+}
+
+/// The name of user id `uid` in the system's user database (`/etc/passwd`, NSS), if it has one.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let mut pwd = std::mem::MaybeUninit::<libc::passwd>::uninit();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call: `pwd` and `found` are ours, and `buf`
+        // is handed over with its true length; the result is read only when `found` is set.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                pwd.as_mut_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: `found` points at `pwd`, filled by getpwuid_r, whose pw_name points into
+        // `buf` (still alive) as a NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr((*found).pw_name) };
+        let name = name.to_string_lossy().trim().to_string();
+        return (!name.is_empty()).then_some(name);
+    }
 }
 
 pub fn host_name() -> String {

@@ -189,6 +189,39 @@ impl Failure {
     }
 }
 
+/// A failure text without the `person P (subscription S): ` (or `outbox O, person P
+/// (subscription S): `) it starts with: where the row already names its person and
+/// subscription, they would only push the cause out of a narrow column.
+pub fn without_member(text: &str) -> &str {
+    after_member(text.trim()).unwrap_or(text.trim())
+}
+
+/// A failure text shortened for a table cell, the words that tell similar causes apart first:
+/// `not a valid number for region SE` → `invalid (region SE)`, `not a mobile number for region
+/// SE` → `not mobile (region SE)`, `Digis rejected the member (HTTP 400): m` → `Digis 400: m`.
+/// The stored text stays whole (the detail pane and `search` show it).
+pub fn brief(text: &str) -> String {
+    if let Some((status, message)) = digis_rejection(text) {
+        return format!("Digis {status}: {message}");
+    }
+    let mut out = text.to_string();
+    for (long, short) in [
+        ("not a valid number for region ", "invalid"),
+        ("not a mobile number for region ", "not mobile"),
+    ] {
+        if let Some(i) = out.find(long) {
+            let rest = &out[i + long.len()..];
+            let region_len = rest
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            let region = &rest[..region_len];
+            let tail = &rest[region_len..];
+            out = format!("{}{short} (region {region}){tail}", &out[..i]);
+        }
+    }
+    out
+}
+
 /// `Digis rejected the member (HTTP 400): message` → (400, message).
 fn digis_rejection(text: &str) -> Option<(u16, &str)> {
     let rest = text.strip_prefix("Digis rejected the member (HTTP ")?;

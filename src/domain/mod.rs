@@ -1,7 +1,7 @@
 //! Domain types made once at the edge (CLI arguments, database rows) so the rest of the code
 //! never re-checks raw strings or integers.
 mod card;
-mod failure;
+pub mod failure;
 mod ids;
 mod outcome;
 mod state;

@@ -264,6 +264,7 @@ mod tests {
                 card_number: None,
                 defect: None,
             },
+            attempt_no: 1,
             claim_token: "t".into(),
             member: Some(MemberRow {
                 subscription_status: status.into(),

@@ -173,6 +173,7 @@ mod tests {
                 card_number: None,
                 defect: None,
             },
+            attempt_no: 1,
             claim_token: token.into(),
             member: None,
             synced: None,

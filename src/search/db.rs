@@ -64,6 +64,7 @@ pub(super) type Pair = (SubscriptionId, PersonId);
 pub(super) struct Seed {
     pairs: BTreeSet<Pair>,
     persons_with_card: Option<Vec<PersonId>>,
+    card_suggestions: Vec<String>,
     found: Option<FoundPersons>,
     relays: Vec<RelayInfo>,
     control: Control,
@@ -153,6 +154,9 @@ pub(super) struct Facts {
     pub subscriptions: BTreeMap<SubscriptionId, SubscriptionFacts>,
     /// For a card term: the persons holding that card now.
     pub persons_with_card: Option<Vec<PersonId>>,
+    /// For a card nobody holds: the cards that differ from it only in leading zeros (never a
+    /// match: cards match whole; `search` asks "did you mean …?").
+    pub card_suggestions: Vec<String>,
     /// For a phone, e-mail or name term: the persons it matched.
     pub found: Option<FoundPersons>,
     pub relays: Vec<RelayInfo>,
@@ -162,6 +166,7 @@ pub(super) struct Facts {
 pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<Seed> {
     let mut pairs = BTreeSet::new();
     let mut persons_with_card = None;
+    let mut card_suggestions = Vec::new();
     if let SearchTerm::Card(card) = term {
         for m in storage.members_by_card(card).await? {
             pairs.extend(pair_of(&m));
@@ -177,6 +182,9 @@ pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<See
                 pairs.insert((d.subscription_id, d.person_id));
             }
         }
+        if persons.is_empty() {
+            card_suggestions = storage.cards_without_zeros(card).await?;
+        }
         persons_with_card = Some(persons);
     }
     let mut found = None;
@@ -188,6 +196,7 @@ pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<See
     Ok(Seed {
         pairs,
         persons_with_card,
+        card_suggestions,
         found,
         relays: storage.relays().await?,
         control: storage.control().await?,
@@ -259,6 +268,7 @@ pub(super) async fn load(
         pairs,
         subscriptions,
         persons_with_card: seed.persons_with_card,
+        card_suggestions: seed.card_suggestions,
         found: seed.found,
         relays: seed.relays,
         control: seed.control,

@@ -21,6 +21,8 @@ pub(super) struct Delivery<'a> {
     pub last_heartbeat_secs: Option<i64>,
     /// Alive relays that hold delivery back (circuit open, degraded, useDigis off there).
     pub idle_relays: Vec<&'a RelaySummary>,
+    /// Where the advice is read: commands for a shell, keys in the dashboard.
+    pub place: super::Place,
 }
 
 impl<'a> Delivery<'a> {
@@ -64,6 +66,7 @@ impl<'a> Delivery<'a> {
                 .max()
                 .map(|t| (now - t).num_seconds().max(0)),
             idle_relays: relays.iter().filter(|r| held_by(&r.relay_id)).collect(),
+            place: opts.place,
         }
     }
 }

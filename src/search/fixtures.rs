@@ -66,6 +66,7 @@ pub fn facts(sub: SubscriptionFacts) -> Facts {
         pairs: BTreeSet::from([(SUB, PERSON)]),
         subscriptions: BTreeMap::from([(SUB, sub)]),
         persons_with_card: None,
+        card_suggestions: Vec::new(),
         found: None,
         relays: Vec::new(),
         control: Default::default(),

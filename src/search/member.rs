@@ -18,7 +18,10 @@
 //!   ([`fold`]: `deunicode` transliterates to ASCII, so `Åsa` → `asa`, `Björn` → `bjorn`,
 //!   `Jørgen` → `jorgen`, `Straße` → `strasse`; then lower case, apostrophes dropped, anything
 //!   else that is not a letter or digit a word break), and every typed word must occur in the
-//!   folded `first_name last_name`. SQL narrows by the longest typed word, after replacing the
+//!   folded `first_name last_name`. A typed word holding a letter of another script than the
+//!   Latin one (李, Иван) is not folded (`李` would become `li`, in every Lina's name) but
+//!   compared as written, in lower case, with the name in lower case; the SQL narrowing hands
+//!   over every name holding such a letter. SQL narrows by the longest typed word, after replacing the
 //!   common accented letters ([`SQL_FOLDS`]) as `deunicode` does, and hands over every name that
 //!   still holds a non-ASCII character for folding here.
 //!
@@ -147,10 +150,27 @@ impl fmt::Debug for EmailQuery {
     }
 }
 
-/// A name or part of one: every word must occur in the person's folded full name.
+/// A name or part of one: every word must occur in the person's full name. A word in the Latin
+/// alphabet is compared folded ([`fold`]: `asa` finds `Åsa`); a word holding a letter of another
+/// script (李, Иван, Σοφία) is compared as written, in lower case, since transliterating it
+/// would make it another name (`李` → `li`, which every Lina and Olivia holds).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NameQuery {
-    words: Vec<String>,
+    words: Vec<NameWord>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum NameWord {
+    /// Folded, found in the folded full name.
+    Folded(String),
+    /// As typed, in lower case, found in the full name in lower case.
+    Written(String),
+}
+
+/// A letter outside the Latin alphabet: ASCII and the Latin blocks (Latin-1 Supplement, Latin
+/// Extended-A/B, Latin Extended Additional) fold well; the rest are compared as written.
+fn other_script(c: char) -> bool {
+    c.is_alphabetic() && !c.is_ascii() && !matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF)
 }
 
 impl NameQuery {
@@ -162,32 +182,60 @@ impl NameQuery {
         if t.chars().any(char::is_control) {
             return Err(MemberKeyError::Name("it holds a control character"));
         }
-        let folded = fold(t);
-        if folded.chars().filter(char::is_ascii_alphanumeric).count() < 2 {
+        let mut words = Vec::new();
+        let mut letters = 0;
+        for w in t.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '`') {
+            if w.chars().any(other_script) {
+                let w = w.to_lowercase();
+                // One character of a script like Chinese is a whole name.
+                letters += 2 * w.chars().filter(|c| c.is_alphanumeric()).count();
+                words.push(NameWord::Written(w));
+            } else {
+                for f in fold(w).split(' ').filter(|f| !f.is_empty()) {
+                    letters += f.chars().filter(char::is_ascii_alphanumeric).count();
+                    words.push(NameWord::Folded(f.to_string()));
+                }
+            }
+        }
+        if letters < 2 {
             return Err(MemberKeyError::Name("give at least two letters"));
         }
-        Ok(Self {
-            words: folded.split(' ').map(str::to_string).collect(),
-        })
+        Ok(Self { words })
     }
 
     fn filter(&self) -> PersonFilter {
-        let longest = self
-            .words
-            .iter()
-            .max_by_key(|w| w.len())
-            .cloned()
-            .unwrap_or_default();
-        PersonFilter::NameWord(longest)
+        // A word as written narrows best (the SQL hands over every name holding another script
+        // anyway); else the longest folded word.
+        let written = self.words.iter().find_map(|w| match w {
+            NameWord::Written(w) => Some(w.clone()),
+            NameWord::Folded(_) => None,
+        });
+        let longest = || {
+            self.words
+                .iter()
+                .filter_map(|w| match w {
+                    NameWord::Folded(f) => Some(f),
+                    NameWord::Written(_) => None,
+                })
+                .max_by_key(|w| w.len())
+                .cloned()
+                .unwrap_or_default()
+        };
+        PersonFilter::NameWord(written.unwrap_or_else(longest))
     }
 
     fn matches(&self, p: &PersonRow) -> bool {
-        let full = fold(&format!(
+        let full = format!(
             "{} {}",
             p.first_name.as_deref().unwrap_or_default(),
             p.last_name.as_deref().unwrap_or_default()
-        ));
-        self.words.iter().all(|w| full.contains(w.as_str()))
+        );
+        let folded = fold(&full);
+        let written = full.to_lowercase();
+        self.words.iter().all(|w| match w {
+            NameWord::Folded(f) => folded.contains(f.as_str()),
+            NameWord::Written(w) => written.contains(w.as_str()),
+        })
     }
 }
 

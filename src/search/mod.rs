@@ -156,8 +156,19 @@ impl Serialize for SearchTerm {
     }
 }
 
+/// Where the report is read: its advice names a command to type in a shell, or the key to
+/// press in the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Place {
+    #[default]
+    Cli,
+    Dashboard,
+}
+
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
+    /// Where the report is shown (the advice's words; nothing else depends on it).
+    pub place: Place,
     /// Timeline events (attempts, log lines, ...) before this day (UTC) are left out, and
     /// rotated log files of earlier days are not read. The verdict still uses everything.
     pub since: Option<NaiveDate>,
@@ -169,6 +180,7 @@ pub struct SearchOptions {
 impl SearchOptions {
     pub fn new(use_digis: bool, now: DateTime<Utc>) -> Self {
         Self {
+            place: Place::Cli,
             since: None,
             use_digis,
             now,
@@ -336,6 +348,10 @@ pub struct SearchReport {
     pub verdicts: Vec<MemberVerdict>,
     /// Set when nothing at all was found: the plain "no match" sentence and the likely cause.
     pub not_found: Option<String>,
+    /// For a card nobody holds: the cards that differ from it only in leading zeros
+    /// (`34231452` → `0034231452`). Never a match (cards match whole); always present, `[]`
+    /// when there is nothing to suggest.
+    pub did_you_mean: Vec<String>,
     /// Matching log lines that name no person (or a subscription with several matches), so
     /// they could not be put on one member's timeline.
     pub other_log_lines: Vec<TimelineEvent>,

@@ -5,6 +5,9 @@ use crate::storage::OutboxRow;
 
 pub(super) fn last_error(r: &OutboxRow) -> String {
     match (&r.last_error, r.last_http_status) {
+        // The relay's own texts often name the status already (`Digis rejected the member
+        // (HTTP 400): …`, `gave up after …; last: HTTP 503 …`): said once.
+        (Some(e), Some(st)) if e.contains(&format!("HTTP {st}")) => e.clone(),
         (Some(e), Some(st)) => format!("{e} (HTTP {st})"),
         (Some(e), None) => e.clone(),
         (None, Some(st)) => format!("HTTP {st}"),

@@ -73,6 +73,7 @@ pub(super) fn report(
         since: opts.since,
         verdicts,
         not_found,
+        did_you_mean: facts.card_suggestions.clone(),
         other_log_lines: other_log_lines.into_iter().map(|(_, e)| e).collect(),
         use_digis: opts.use_digis,
         paused: facts.control.paused,

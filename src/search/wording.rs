@@ -73,7 +73,11 @@ pub(super) fn blockers(d: &Delivery<'_>) -> Vec<Blocker> {
         let reason = d.pause_reason.unwrap_or("no reason given");
         b.push(Blocker {
             what: format!("delivery is paused ({reason})"),
-            fix: "`digis-relay resume` lets the relays send again".into(),
+            fix: said(
+                d,
+                "p resumes delivery",
+                "`digis-relay resume` lets the relays send again",
+            ),
         });
     }
     if !d.relay_running {
@@ -100,6 +104,15 @@ pub(super) fn blockers(d: &Delivery<'_>) -> Vec<Blocker> {
         }));
     }
     b
+}
+
+/// The way to do something where the report is read: a key in the dashboard, a command in a
+/// shell.
+fn said(d: &Delivery<'_>, dashboard: &str, cli: &str) -> String {
+    match d.place {
+        super::Place::Dashboard => dashboard.to_string(),
+        super::Place::Cli => cli.to_string(),
+    }
 }
 
 fn whats(b: &[Blocker]) -> String {
@@ -183,10 +196,10 @@ fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRo
             }
             let held = blockers(d);
             let advice = if held.is_empty() {
-                Some(
-                    "Nothing to do: a relay sends it when it is due (`digis-relay sync` makes it due now)."
-                        .to_string(),
-                )
+                Some(format!(
+                    "Nothing to do: a relay sends it when it is due ({} makes it due now).",
+                    said(d, "the key s", "`digis-relay sync`")
+                ))
             } else {
                 s.push_str(&format!(" But {}.", whats(&held)));
                 Some(format!("{}.", capitalised(&fixes(&held))))
@@ -222,9 +235,13 @@ fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRo
                 VerdictKind::Failed,
                 summary,
                 Some(format!(
-                    "{}, then `digis-relay retry {}` (or save the subscription again).",
+                    "{}, then {} (or save the subscription again).",
                     capitalised(what),
-                    r.id
+                    said(
+                        d,
+                        &format!("press r on row {} in the Outbox view", r.id),
+                        &format!("`digis-relay retry {}`", r.id)
+                    )
                 )),
             )
         }
@@ -239,13 +256,17 @@ fn from_row(t: &Timeline<'_>, d: &Delivery<'_>, now: DateTime<Utc>, r: &OutboxRo
             }
             (
                 VerdictKind::Discarded,
-                format!(
-                    "Not sent: outbox row {} was discarded ({reason}).",
-                    r.id
-                ),
+                format!("Not sent: outbox row {} was discarded ({reason}).", r.id),
                 Some(format!(
-                    "If it should be sent anyway: `digis-relay resend --subscription {} --person {}`.",
-                    t.subscription, t.person
+                    "If it should be sent anyway: {}.",
+                    said(
+                        d,
+                        &format!("press e on row {} in the Outbox view", r.id),
+                        &format!(
+                            "`digis-relay resend --subscription {} --person {}`",
+                            t.subscription, t.person
+                        )
+                    )
                 )),
             )
         }
@@ -384,8 +405,19 @@ pub(super) fn no_match(
         SearchTerm::Card(card) => {
             let persons = facts.persons_with_card.as_deref().unwrap_or_default();
             if persons.is_empty() {
+                let check = match facts.card_suggestions.as_slice() {
+                    [] => "check them".to_string(),
+                    cards => format!(
+                        "did you mean {}?",
+                        cards
+                            .iter()
+                            .map(|c| crate::sanitize::for_display(c))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                };
                 format!(
-                    "No match for {term}: no person has card number {card}, and there is no outbox row and no log line ({logs}). Card numbers match whole, leading zeros included: check them."
+                    "No match for {term}: no person has card number {card}, and there is no outbox row and no log line ({logs}). Card numbers match whole, leading zeros included: {check}"
                 )
             } else if verdicts.is_empty() {
                 format!(
@@ -508,6 +540,7 @@ mod tests {
             relay_running: true,
             last_heartbeat_secs: Some(1),
             idle_relays: Vec::new(),
+            place: crate::search::Place::Cli,
         }
     }
 

@@ -171,7 +171,20 @@ macro_rules! storage_impl {
                         sent.push(rows::sent_row(&r)?);
                     }
                 }
-                Ok(assemble_claims(rows, members, synced, sent, token))
+                let recorded: std::collections::HashMap<i64, i64> =
+                    sqlx::query_as::<_, (i64, i64)>(Self::SQL.attempt_numbers)
+                        .bind($crate::storage::lists::IdList(ids.to_vec()))
+                        .fetch_all(&mut *conn)
+                        .await
+                        .ctx("numbering the attempts of claimed rows")?
+                        .into_iter()
+                        .collect();
+                let mut claims = assemble_claims(rows, members, synced, sent, token);
+                for c in &mut claims {
+                    let before = recorded.get(&c.row.id.0).copied().unwrap_or(0);
+                    c.attempt_no = i32::try_from(before).unwrap_or(i32::MAX - 1) + 1;
+                }
+                Ok(claims)
             }
 
             /// Completions inside `tx` (see `Storage::complete_group`): one set-based statement
@@ -1416,6 +1429,25 @@ macro_rules! storage_impl {
                     .await
                     .ctx("reading persons by card")?;
                 Ok(ids.into_iter().map(PersonId).collect())
+            }
+
+            async fn cards_without_zeros(&self, card: &CardNumber) -> Result<Vec<String>> {
+                // Only a card with digits left once its zeros are gone can have been meant.
+                if card.as_str().trim_start_matches('0').is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut cards: Vec<String> = sqlx::query(Self::SQL.cards_without_zeros)
+                    .bind(card.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx("reading cards like a card")?
+                    .iter()
+                    .filter_map(decode::person)
+                    .filter_map(|p| p.card_number)
+                    .collect();
+                let mut seen = std::collections::HashSet::new();
+                cards.retain(|c| seen.insert(c.clone()));
+                Ok(cards)
             }
 
             async fn persons_matching(

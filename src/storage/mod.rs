@@ -370,8 +370,8 @@ pub trait Storage: Send + Sync {
 
     // --- failures (the Failures view, `report failures`) ---
 
-    /// Failed rows grouped by business unit and cause, largest first, at most `limit` groups;
-    /// `unit`: only that unit's.
+    /// Failed rows grouped by business unit and cause: the `limit` largest groups, in the order
+    /// of their keys (unit, then cause); `unit`: only that unit's.
     async fn failure_groups(&self, unit: Option<UnitId>, limit: u32) -> Result<Vec<FailureGroup>>;
     /// A page of failed rows with their members (names: personal data).
     async fn failed_members(&self, query: &FailedQuery) -> Result<Vec<FailedMember>>;
@@ -431,6 +431,9 @@ pub trait Storage: Send + Sync {
     async fn subscription_status(&self, id: SubscriptionId) -> Result<Option<String>>;
     /// Persons holding a card number in the host table, whether or not they use a subscription.
     async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>>;
+    /// The cards (as stored, each once) that differ from `card` only in leading zeros: what
+    /// was probably meant when nobody holds `card`. Never `card` itself; at most five persons'.
+    async fn cards_without_zeros(&self, card: &CardNumber) -> Result<Vec<String>>;
     /// Persons who may match `filter`, after `after` in id order, at most `limit`: a superset
     /// narrowed in SQL (see [`PersonFilter`]); the caller compares exactly and pages on with
     /// the last id. Only persons with a whole-number id are read.
@@ -626,6 +629,8 @@ fn assemble_claims(
             };
             ClaimedRow {
                 sent: sent_by_pair.get(&key).cloned(),
+                // Numbered by the caller, from the attempts on record.
+                attempt_no: row.attempts,
                 row,
                 claim_token: token.to_string(),
                 member,
@@ -636,7 +641,8 @@ fn assemble_claims(
 }
 
 /// Groups that read as the same key (two unit ids that cannot be read both count as no unit)
-/// become one; largest first, then by unit and cause so the order is stable.
+/// become one; in the order of their keys (unit, then cause), which stays put when a group
+/// grows past another between two reads.
 fn merge_failure_groups(groups: Vec<FailureGroup>) -> Vec<FailureGroup> {
     let mut out: Vec<FailureGroup> = Vec::with_capacity(groups.len());
     for g in groups {
@@ -653,9 +659,9 @@ fn merge_failure_groups(groups: Vec<FailureGroup>) -> Vec<FailureGroup> {
         }
     }
     out.sort_by(|a, b| {
-        b.rows
-            .cmp(&a.rows)
-            .then_with(|| a.key.unit_id.cmp(&b.key.unit_id))
+        a.key
+            .unit_id
+            .cmp(&b.key.unit_id)
             .then_with(|| a.key.cause.cmp(&b.key.cause))
     });
     out

@@ -179,6 +179,10 @@ pub struct ClaimedRow {
     /// The pair's newest `sent` outbox row: Digis accepted the pair even when the host lost
     /// its `digis` row (a TRUNCATE, a restore from an older backup).
     pub sent: Option<SentRow>,
+    /// This attempt's number in the row's history (`digis_attempt.attempt`, `attempt=` in the
+    /// sync log): the attempts on record plus one. Not `row.attempts`, the budget towards
+    /// `max_attempts`, which a retry starts again from 0.
+    pub attempt_no: i32,
 }
 
 /// A `sent` outbox row of a pair, as the re-check before sending reads it.
@@ -283,7 +287,7 @@ impl CompletionItem {
             claim_token: row.claim_token.clone(),
             subscription_id: row.row.subscription_id,
             person_id: row.row.person_id,
-            attempt_no: row.row.attempts,
+            attempt_no: row.attempt_no,
             completion,
             attempt,
         }

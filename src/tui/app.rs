@@ -202,7 +202,8 @@ pub struct SearchState {
 /// The Failures view: failed rows grouped by business unit and cause.
 #[derive(Debug, Clone, Default)]
 pub struct FailuresState {
-    /// The groups, one unit after another (see `report::groups_by_unit`); `None` until read.
+    /// The groups, in the order of their keys (unit, then cause; see `update::apply_groups`);
+    /// `None` until read.
     pub groups: Option<Vec<FailureGroup>>,
     pub selected: usize,
     /// When the groups were last read (the view's own clock, `App::now`).
@@ -242,7 +243,13 @@ pub enum StatusKind {
 pub struct StatusLine {
     pub text: String,
     pub kind: StatusKind,
+    /// When it was set (the dashboard's clock): the tick clears it [`STATUS_SECS`] later.
+    pub since: DateTime<Utc>,
 }
+
+/// How long the status line shows a message: long enough to read it, short enough that an old
+/// answer is not taken for the last action's.
+pub const STATUS_SECS: i64 = 8;
 
 /// Sent rows per minute, derived from successive `counts().sent` samples.
 #[derive(Debug, Clone, Default)]
@@ -437,6 +444,7 @@ impl App {
         self.status = Some(StatusLine {
             text: text.into(),
             kind,
+            since: self.now,
         });
     }
 

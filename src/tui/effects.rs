@@ -295,7 +295,11 @@ impl Executor {
     /// found something.
     async fn search(&self, input: &str) -> Result<Vec<String>, String> {
         let terms = crate::search::readings(input, &self.config.payload.default_region)?;
-        let opts = crate::search::SearchOptions::from_config(&self.config, Utc::now());
+        let opts = crate::search::SearchOptions {
+            // The advice names the dashboard's keys, not commands.
+            place: crate::search::Place::Dashboard,
+            ..crate::search::SearchOptions::from_config(&self.config, Utc::now())
+        };
         let mut found = Vec::new();
         let mut missed = Vec::new();
         for term in &terms {

@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::action::handle;
 use super::app::{
     page_size_for, Anchor, App, Confirm, DetailPane, SearchResult, Select, StatusKind, View,
-    FAILURES_REFRESH_SECS, STATS_REFRESH_SECS,
+    FAILURES_REFRESH_SECS, STATS_REFRESH_SECS, STATUS_SECS,
 };
 use super::effects::Effect;
 use super::keymap::{self, Context};
@@ -102,6 +102,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick(now) => {
             app.now = now;
+            if app
+                .status
+                .as_ref()
+                .is_some_and(|s| (now - s.since).num_seconds() >= STATUS_SECS)
+            {
+                app.status = None;
+            }
             refresh(app)
         }
         Msg::Status(result) => {
@@ -294,14 +301,18 @@ pub(super) fn stats_effect(app: &mut App) -> Option<Effect> {
     Some(Effect::LoadStats)
 }
 
-/// New groups, one unit after another; the selection stays on its group when it is still
-/// there, and an open group whose rows are all gone stays open (its members say so).
-fn apply_groups(app: &mut App, groups: Vec<FailureGroup>) {
+/// New groups, one unit after another in the order of their keys (unit, then cause): a group
+/// that grows past another does not move, so a refresh never shuffles the list under the
+/// reader. The selection stays on its group when it is still there, and an open group whose
+/// rows are all gone stays open (its members say so).
+fn apply_groups(app: &mut App, mut groups: Vec<FailureGroup>) {
     let kept = app.failures.selected_group().map(|g| g.key.clone());
-    let groups: Vec<FailureGroup> = crate::report::groups_by_unit(&groups)
-        .into_iter()
-        .cloned()
-        .collect();
+    groups.sort_by(|a, b| {
+        a.key
+            .unit_id
+            .cmp(&b.key.unit_id)
+            .then_with(|| a.key.cause.cmp(&b.key.cause))
+    });
     app.failures.selected = kept
         .and_then(|k| groups.iter().position(|g| g.key == k))
         .unwrap_or(app.failures.selected)

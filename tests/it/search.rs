@@ -828,6 +828,7 @@ pub fn assert_json_shape(v: &Value) {
             "since",
             "verdicts",
             "not_found",
+            "did_you_mean",
             "other_log_lines",
             "use_digis",
             "paused",
@@ -847,6 +848,11 @@ pub fn assert_json_shape(v: &Value) {
     assert!(["ext_info1", "ext_info20", "phone", "email", "name"].contains(&kind));
     assert_eq!(v["matched_by"], kind);
     assert!(v["persons_truncated"].is_boolean());
+    assert!(v["did_you_mean"]
+        .as_array()
+        .expect("did_you_mean is a list")
+        .iter()
+        .all(Value::is_string));
     if kind.starts_with("ext_info") {
         assert!(v["term"]["value"].is_string() && v["term"]["log_token"].is_string());
         assert!(v["matched_persons"].is_null());

@@ -335,6 +335,7 @@ fn search_report() -> digis_relay::search::SearchReport {
             ],
         }],
         not_found: None,
+        did_you_mean: Vec::new(),
         other_log_lines: Vec::new(),
         use_digis: true,
         paused: false,
@@ -1458,7 +1459,7 @@ async fn failures_view_retries_a_whole_group(db: TestDb) {
     assert_eq!(app.view, View::Failures);
     let groups = app.failures.groups.clone().expect("the groups are read");
     assert_eq!(groups.len(), 5);
-    // One unit after another, the unit with most failed rows first.
+    // One unit after another, in the order of their keys (unit, then cause).
     assert_eq!(groups[0].key.unit_id, Some(1));
     let screen = render(&app, 100, 30);
     assert!(screen.contains("Stamina Centrum"), "{screen}");

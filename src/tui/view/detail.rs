@@ -37,9 +37,28 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, beside: bool, them
     );
 }
 
+/// `s` and spaces up to `columns` screen columns.
+fn pad(s: &str, columns: usize) -> String {
+    let w = super::fit::width(s);
+    format!("{s}{}", " ".repeat(columns.saturating_sub(w)))
+}
+
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "—".to_string(), |v| v.to_string())
+}
+
+/// The attempts the list below shows; the row's own counter is the budget towards
+/// `max_attempts`, which a retry starts again, so it is named apart when it differs.
+fn attempts_text(d: &Detail) -> String {
+    let recorded = d.attempts.len();
+    let mut s = recorded.to_string();
+    if d.row.state == crate::domain::OutboxState::Sending {
+        s.push_str(" + 1 under way");
+    } else if usize::try_from(d.row.attempts).is_ok_and(|a| a < recorded) {
+        s.push_str(&format!(" ({} since the last retry)", d.row.attempts));
+    }
+    s
 }
 
 fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
@@ -52,7 +71,7 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
                 r.subscription_id,
                 r.card_number.as_deref().unwrap_or("— (no longer a user)"),
                 r.person_id,
-                r.attempts
+                attempts_text(d)
             )),
         ]),
         Line::from(format!(
@@ -155,7 +174,9 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
         Ok(pairs) => {
             // Two columns when there is room: the payload has 27 keys.
             let two = width >= 100;
-            let cell = |(k, v): &(String, String)| format!("  {k:<21}{v:<26}");
+            // Padded by the columns the text takes on screen, not by its characters: a CJK
+            // name takes two columns a character.
+            let cell = |(k, v): &(String, String)| format!("  {}{}", pad(k, 21), pad(v, 26));
             if two {
                 let half = pairs.len().div_ceil(2);
                 for i in 0..half {

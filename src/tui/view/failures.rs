@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, Tab
 use ratatui::Frame;
 
 use super::theme::{Level, Theme};
-use super::{count_text, span_text};
+use super::{count_text, fit, span_text};
 use crate::sanitize::for_display;
 use crate::tui::action::Action;
 use crate::tui::app::{App, MembersPane, View};
@@ -83,32 +83,58 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Some(g) => g,
     };
-    // "since": the oldest row failed that long ago; "last": the newest.
+    // "since": the oldest row failed that long ago; "last": the newest. Counts and ages are
+    // as wide as their widest value; the unit's name and the cause share the rest.
+    let counts: Vec<String> = groups.iter().map(|g| count_text(g.rows)).collect();
+    let since: Vec<String> = groups
+        .iter()
+        .map(|g| span_text((app.now - g.oldest).num_seconds()))
+        .collect();
+    let last: Vec<String> = groups
+        .iter()
+        .map(|g| span_text((app.now - g.newest).num_seconds()))
+        .collect();
+    let units: Vec<String> = groups
+        .iter()
+        .map(|g| unit_cell(g.key.unit_id, g.unit_name.as_deref()))
+        .collect();
+    let numbers = [
+        fit::exact("rows", counts.iter().map(String::as_str)),
+        fit::exact("since", since.iter().map(String::as_str)),
+        fit::exact("last", last.iter().map(String::as_str)),
+    ];
+    let text = fit::rest(area.width.saturating_sub(2), 2, &numbers, 1).saturating_sub(1);
+    // The unit gets what its names need, up to a third; the cause the rest.
+    let unit_w = fit::exact("unit", units.iter().map(String::as_str)).min(text / 3);
+    let cause_w = text.saturating_sub(unit_w);
     let header = Row::new(
         ["unit", "cause", "rows", "since", "last"]
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
-    let rows = groups.iter().map(|g| {
+    let rows = groups.iter().enumerate().map(|(i, g)| {
         let cause = for_display(&g.key.cause.to_string());
         let cause = if g.key.cause.is_other() {
-            Span::styled(format!("{cause} (see the rows' errors)"), theme.dim())
+            Span::styled(
+                fit::ellipsis(&format!("{cause} (see the rows' errors)"), cause_w.into()),
+                theme.dim(),
+            )
         } else {
-            Span::raw(cause)
+            Span::raw(fit::error_cell(&cause, cause_w.into()))
         };
         Row::new(vec![
-            Cell::from(unit_cell(g.key.unit_id, g.unit_name.as_deref())),
+            Cell::from(fit::ellipsis(&units[i], unit_w.into())),
             Cell::from(cause),
-            Cell::from(Line::from(count_text(g.rows)).right_aligned()),
-            Cell::from(span_text((app.now - g.oldest).num_seconds())),
-            Cell::from(span_text((app.now - g.newest).num_seconds())),
+            Cell::from(Line::from(counts[i].clone()).right_aligned()),
+            Cell::from(since[i].clone()),
+            Cell::from(last[i].clone()),
         ])
     });
     let widths = [
-        Constraint::Length(16),
-        Constraint::Min(20),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(5),
+        Constraint::Length(unit_w),
+        Constraint::Length(cause_w),
+        Constraint::Length(numbers[0]),
+        Constraint::Length(numbers[1]),
+        Constraint::Length(numbers[2]),
     ];
     let table = Table::new(rows, widths)
         .header(header)
@@ -131,7 +157,14 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
     let block = Block::bordered()
         .border_style(theme.border())
         .title(Span::styled(
-            format!(" {label} · {} failed{shown} ", count_text(g.rows)),
+            {
+                // The count first and whole; the group's name gives way, with `…`.
+                let count = format!(" {} failed{shown} · ", count_text(g.rows));
+                let room = usize::from(area.width)
+                    .saturating_sub(fit::width(&count) + 4)
+                    .max(1);
+                format!("{count}{} ", fit::ellipsis(&label, room))
+            },
             theme.bold(),
         ))
         .title_bottom(
@@ -178,31 +211,55 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
         }
         Some(Ok(m)) => m,
     };
+    // Ids and cards whole; the name and what is wrong share the rest, the name at most a third.
+    let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
+    let persons: Vec<String> = members.iter().map(|m| m.person_id.to_string()).collect();
+    let cards: Vec<String> = members
+        .iter()
+        .map(|m| for_display(m.card_number.as_deref().unwrap_or("—")))
+        .collect();
+    let ages: Vec<String> = members
+        .iter()
+        .map(|m| span_text((app.now - m.failed_at).num_seconds()))
+        .collect();
+    let names: Vec<String> = members
+        .iter()
+        .map(|m| for_display(m.name.as_deref().unwrap_or("—")))
+        .collect();
+    let numbers = [
+        fit::exact("row", ids.iter().map(String::as_str)),
+        fit::exact("person", persons.iter().map(String::as_str)),
+        fit::exact("card", cards.iter().map(String::as_str)),
+        fit::exact("failed", ages.iter().map(String::as_str)),
+    ];
+    let text = fit::rest(area.width.saturating_sub(2), 0, &numbers, 1).saturating_sub(1);
+    let name_w = fit::exact("name", names.iter().map(String::as_str)).min(text / 3);
+    let wrong_w = text.saturating_sub(name_w);
     let header = Row::new(
         ["row", "person", "card", "name", "what is wrong", "failed"]
             .map(|h| Cell::from(Span::styled(h, theme.bold()))),
     );
-    let rows = members.iter().map(|m| {
+    let rows = members.iter().enumerate().map(|(i, m)| {
         let wrong = match &m.member_problem {
             Some(p) => format!("{} ({p})", m.detail),
             None => m.detail.clone(),
         };
         Row::new(vec![
-            Cell::from(m.id.to_string()),
-            Cell::from(m.person_id.to_string()),
-            Cell::from(for_display(m.card_number.as_deref().unwrap_or("—"))),
-            Cell::from(for_display(m.name.as_deref().unwrap_or("—"))),
-            Cell::from(for_display(&wrong)),
-            Cell::from(span_text((app.now - m.failed_at).num_seconds())),
+            Cell::from(ids[i].clone()),
+            Cell::from(persons[i].clone()),
+            Cell::from(cards[i].clone()),
+            Cell::from(fit::ellipsis(&names[i], name_w.into())),
+            Cell::from(fit::error_cell(&for_display(&wrong), wrong_w.into())),
+            Cell::from(ages[i].clone()),
         ])
     });
     let widths = [
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(20),
-        Constraint::Min(12),
-        Constraint::Length(6),
+        Constraint::Length(numbers[0]),
+        Constraint::Length(numbers[1]),
+        Constraint::Length(numbers[2]),
+        Constraint::Length(name_w),
+        Constraint::Length(wrong_w),
+        Constraint::Length(numbers[3]),
     ];
     let table = Table::new(rows, widths)
         .header(header)

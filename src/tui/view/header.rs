@@ -69,6 +69,57 @@ pub fn delivery(app: &App) -> Vec<(Level, String)> {
     out
 }
 
+/// The counts by state, every number whole: when the full line does not fit, states with no
+/// rows are left out, then the labels shortened (`pend 1,234`), then the gaps narrowed.
+fn counts_line(app: &App, width: u16, theme: &Theme) -> Line<'static> {
+    let Some(c) = &app.counts else {
+        return Line::from(vec![
+            Span::raw(" outbox   "),
+            Span::styled("…", theme.dim()),
+        ]);
+    };
+    let short = |s: OutboxState| match s {
+        OutboxState::Pending => "pend",
+        OutboxState::Sending => "send",
+        OutboxState::Sent => "sent",
+        OutboxState::Failed => "fail",
+        OutboxState::Discarded => "disc",
+    };
+    let line = |skip_zero: bool, abbreviate: bool, gap: &'static str, lead: &'static str| {
+        let mut spans = vec![Span::raw(lead)];
+        for s in OutboxState::ALL {
+            let n = c.get(s);
+            if skip_zero && n == 0 {
+                continue;
+            }
+            let label = if abbreviate { short(s) } else { s.as_str() };
+            spans.push(Span::styled(
+                format!("{label} {}", count_text(n)),
+                if n > 0 { theme.state(s) } else { theme.dim() },
+            ));
+            spans.push(Span::raw(gap));
+        }
+        Line::from(spans)
+    };
+    let tries = [
+        line(false, false, "  ", " outbox   "),
+        line(true, false, "  ", " outbox   "),
+        line(true, true, "  ", " outbox "),
+        line(true, true, " ", " "),
+    ];
+    let fits = |l: &Line| {
+        // The last gap may fall off the edge.
+        l.width().saturating_sub(2) <= usize::from(width)
+    };
+    let last = tries.len() - 1;
+    tries
+        .into_iter()
+        .enumerate()
+        .find(|(i, l)| *i == last || fits(l))
+        .map(|(_, l)| l)
+        .unwrap_or_default()
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [l1, l2, l3] = Layout::vertical([Constraint::Length(1); 3]).areas(area);
 
@@ -102,25 +153,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let endpoint = Line::from(endpoint);
     frame.render_widget(Paragraph::new(endpoint), l2);
 
-    let mut spans = vec![Span::raw(" outbox   ")];
-    match &app.counts {
-        None => spans.push(Span::styled("…", theme.dim())),
-        Some(c) => {
-            for s in OutboxState::ALL {
-                spans.push(Span::styled(
-                    format!("{} {}", s.as_str(), count_text(c.get(s))),
-                    if c.get(s) > 0 {
-                        theme.state(s)
-                    } else {
-                        theme.dim()
-                    },
-                ));
-                spans.push(Span::raw("  "));
-            }
-        }
-    }
+    let counts = counts_line(app, l3.width, theme);
     // The counts come first; the sparkline gets what is left, up to 30 minutes.
-    let counts = Line::from(spans);
     let label = format!(" {}/min ", app.throughput.last_minute());
     let free = l3.width.saturating_sub(counts.width() as u16);
     let label_w = if free >= label.len() as u16 {

@@ -2,6 +2,7 @@
 mod confirm;
 mod detail;
 mod failures;
+mod fit;
 mod header;
 mod help;
 mod log;

@@ -1,11 +1,11 @@
 //! The outbox table: one page of rows (keyset paging), filtered by state.
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::span_text;
 use super::theme::Theme;
+use super::{fit, span_text};
 use crate::domain::OutboxState;
 use crate::storage::OutboxRow;
 use crate::tui::app::{App, Filter};
@@ -53,42 +53,57 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
 
-    let header = Row::new(
-        [
-            "id",
-            "ExtInfo1",
-            "ExtInfo20",
-            "person",
-            "state",
-            "att",
-            "next",
-            "last error / note",
-        ]
-        .map(|h| Cell::from(Span::styled(h, theme.bold()))),
-    );
-    let rows = app.page.rows.iter().map(|r| {
-        Row::new(vec![
-            Cell::from(r.id.to_string()),
-            Cell::from(r.subscription_id.to_string()),
-            Cell::from(r.card_number.clone().unwrap_or_else(|| "—".into())),
-            Cell::from(r.person_id.to_string()),
-            Cell::from(Span::styled(r.state.as_str(), theme.state(r.state))),
-            Cell::from(r.attempts.to_string()),
-            Cell::from(next_text(app, r)),
-            Cell::from(note_text(r)),
-        ])
-    });
-    let widths = [
-        // Sized so that the error column keeps ~20 characters at 80 columns.
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Length(3),
-        Constraint::Length(6),
-        Constraint::Min(10),
+    // Every number whole: each column as wide as its widest value on this page. The note
+    // (free text) takes the rest; when that leaves it too little to say anything, the columns
+    // the detail pane also shows give way, least needed first: next, att, person.
+    let r = &app.page.rows;
+    let texts = |f: fn(&OutboxRow) -> String| r.iter().map(f).collect::<Vec<_>>();
+    let mut columns: Vec<(&str, Vec<String>)> = vec![
+        ("id", texts(|r| r.id.to_string())),
+        ("ExtInfo1", texts(|r| r.subscription_id.to_string())),
+        ("ExtInfo20", texts(card_text)),
+        ("person", texts(|r| r.person_id.to_string())),
+        ("state", texts(|r| r.state.as_str().to_string())),
+        ("att", texts(|r| r.attempts.to_string())),
+        ("next", r.iter().map(|r| next_text(app, r)).collect()),
     ];
+    let inner = area.width.saturating_sub(2);
+    let fixed = |columns: &[(&str, Vec<String>)]| -> Vec<u16> {
+        columns
+            .iter()
+            .map(|(h, v)| fit::exact(h, v.iter().map(String::as_str)))
+            .collect()
+    };
+    for drop in ["next", "att", "person"] {
+        if fit::rest(inner, HIGHLIGHT, &fixed(&columns), 1) >= MIN_NOTE {
+            break;
+        }
+        columns.retain(|(h, _)| *h != drop);
+    }
+    let widths = fixed(&columns);
+    let note_width = usize::from(fit::rest(inner, HIGHLIGHT, &widths, 1));
+    let header = Row::new(
+        columns
+            .iter()
+            .map(|(h, _)| *h)
+            .chain(["last error / note"])
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = r.iter().enumerate().map(|(i, row)| {
+        let mut cells: Vec<Cell> = columns
+            .iter()
+            .map(|(h, v)| match *h {
+                "state" => Cell::from(Span::styled(v[i].clone(), theme.state(row.state))),
+                _ => Cell::from(v[i].clone()),
+            })
+            .collect();
+        cells.push(Cell::from(fit::ellipsis(
+            &cell_note(row, note_width),
+            note_width,
+        )));
+        Row::new(cells)
+    });
+    let widths = fit::constraints(&widths);
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -99,6 +114,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .highlight_spacing(HighlightSpacing::Always);
     let mut state = TableState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Columns the highlight symbol `▶ ` takes.
+const HIGHLIGHT: u16 = 2;
+/// The least room the note gets before other columns give way: enough for a cause.
+const MIN_NOTE: u16 = 24;
+
+fn card_text(r: &OutboxRow) -> String {
+    r.card_number
+        .as_deref()
+        .map_or_else(|| "—".into(), crate::sanitize::for_display)
+}
+
+/// The note as a cell of `max` columns shows it ([`fit::error_cell`]).
+fn cell_note(r: &OutboxRow, max: usize) -> String {
+    crate::sanitize::for_display(&raw_note(r, Some(max)))
 }
 
 /// When the row is tried next.
@@ -120,14 +151,19 @@ fn next_text(app: &App, r: &OutboxRow) -> String {
 /// The one thing to know about the row: the last error, why it was discarded, or Digis's id.
 /// Shown escaped: the texts come from Digis and from operators.
 pub fn note_text(r: &OutboxRow) -> String {
-    crate::sanitize::for_display(&raw_note(r))
+    crate::sanitize::for_display(&raw_note(r, None))
 }
 
-fn raw_note(r: &OutboxRow) -> String {
+/// `cell`: for a table cell that wide ([`fit::error_cell`]).
+fn raw_note(r: &OutboxRow, cell: Option<usize>) -> String {
     let status = r
         .last_http_status
         .map(|s| format!("HTTP {s}: "))
         .unwrap_or_default();
+    let short = |e: &String| match cell {
+        Some(max) => fit::error_cell(e, max),
+        None => e.clone(),
+    };
     match r.state {
         OutboxState::Sent => match &r.external_id {
             Some(id) => format!("external id {id}"),
@@ -136,8 +172,8 @@ fn raw_note(r: &OutboxRow) -> String {
         OutboxState::Discarded => r.reason.clone().unwrap_or_else(|| "discarded".into()),
         _ => match (&r.last_error, r.last_http_status) {
             // The relay's own texts often name the status already.
-            (Some(e), Some(s)) if e.contains(&format!("HTTP {s}")) => e.clone(),
-            (Some(e), _) => format!("{status}{e}"),
+            (Some(e), Some(s)) if e.contains(&format!("HTTP {s}")) => short(e),
+            (Some(e), _) => format!("{status}{}", short(e)),
             (None, Some(s)) => format!("HTTP {s}"),
             (None, None) if r.resend => crate::storage::texts::RESEND_REASON.into(),
             (None, None) => String::new(),

@@ -1,12 +1,13 @@
 //! Who is relaying: one line per heartbeat row.
 use crate::domain::RelayState;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::theme::{Level, Theme};
-use super::{span_text, time_text};
+use super::{fit, span_text, time_text};
 use crate::tui::app::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -44,15 +45,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if wide {
         names.extend(["version", "started"]);
     }
-    names.push("detail");
-    let header = Row::new(
-        names
-            .into_iter()
-            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
-    );
     // Heartbeats are in the database's time: aged on it, not on this host's clock.
     let now = app.db_now();
-    let rows = relays.iter().map(|r| {
+    // Ids and numbers as wide as their widest value; the host name at most 16 columns and the
+    // detail the rest, both cut with `…`.
+    let host_w = fit::exact("host", relays.iter().map(|r| r.hostname.as_str())).min(16);
+    let mut table_texts: Vec<(Vec<String>, Style, bool, String)> = Vec::new();
+    for r in relays {
         let age = (now - r.heartbeat_at).num_milliseconds();
         // Each relay by its own heartbeat interval, as the header and /healthz judge it.
         let stale = !crate::health::is_live(r, now);
@@ -71,52 +70,73 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             r.state.to_string()
         };
-        let mut cells = vec![
-            Cell::from(r.relay_id.clone()),
-            Cell::from(r.hostname.clone()),
-            Cell::from(r.pid.to_string()),
-            Cell::from(Span::styled(state, state_style)),
-            Cell::from(format!("{} ago", span_text(age / 1000))),
+        let mut texts = vec![
+            crate::sanitize::for_display(&r.relay_id),
+            fit::ellipsis(&crate::sanitize::for_display(&r.hostname), host_w.into()),
+            r.pid.to_string(),
+            state,
+            format!("{} ago", span_text(age / 1000)),
             // Its part of the request budget the live relays share (none without a limit).
-            Cell::from(match r.request_share {
+            match r.request_share {
                 Some(share) if !stale => format!("{share:.1}/s"),
                 _ => "-".to_string(),
-            }),
-            // The database's clock minus the relay's host's; beyond the limit it claims nothing.
-            match r.clock_offset_ms {
-                Some(ms) if clock_off => Cell::from(Span::styled(
-                    crate::clock::offset_text(ms),
-                    theme.level(Level::Bad),
-                )),
-                Some(ms) => Cell::from(crate::clock::offset_text(ms)),
-                None => Cell::from("-"),
             },
+            // The database's clock minus the relay's host's; beyond the limit it claims nothing.
+            r.clock_offset_ms
+                .map_or_else(|| "-".to_string(), crate::clock::offset_text),
         ];
         if wide {
-            cells.push(Cell::from(r.version.clone()));
-            cells.push(Cell::from(time_text(r.started_at)));
+            texts.push(crate::sanitize::for_display(&r.version));
+            texts.push(time_text(r.started_at));
         }
-        cells.push(Cell::from(crate::sanitize::for_display(
-            r.detail.as_deref().unwrap_or_default(),
-        )));
-        Row::new(cells)
-    });
-    let longest = |f: fn(&crate::storage::RelayInfo) -> usize, cap: usize| {
-        relays.iter().map(f).max().unwrap_or(0).clamp(5, cap) as u16
-    };
-    let mut widths = vec![
-        Constraint::Length(longest(|r| r.relay_id.chars().count(), 24)),
-        Constraint::Length(longest(|r| r.hostname.chars().count(), 16)),
-        Constraint::Length(7),
-        Constraint::Length(12),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(8),
-    ];
-    if wide {
-        widths.extend([Constraint::Length(8), Constraint::Length(20)]);
+        let detail = crate::sanitize::for_display(r.detail.as_deref().unwrap_or_default());
+        table_texts.push((texts, state_style, clock_off, detail));
     }
-    widths.push(Constraint::Fill(1));
+    // Every value whole: when the detail would get less than it needs (up to 16 columns), the
+    // columns least needed give way (share, clock, host, pid), never cut.
+    let inner = area.width.saturating_sub(2);
+    let detail_need = table_texts
+        .iter()
+        .map(|t| fit::width(&t.3))
+        .max()
+        .unwrap_or(0)
+        .clamp(1, 16) as u16;
+    let width_of = |i: usize| fit::exact(names[i], table_texts.iter().map(|t| t.0[i].as_str()));
+    let mut shown: Vec<usize> = (0..names.len()).collect();
+    for drop in [5, 6, 1, 2] {
+        let widths: Vec<u16> = shown.iter().map(|i| width_of(*i)).collect();
+        if fit::rest(inner, 0, &widths, 1) >= detail_need {
+            break;
+        }
+        shown.retain(|i| *i != drop);
+    }
+    let fixed: Vec<u16> = shown.iter().map(|i| width_of(*i)).collect();
+    let detail_w = usize::from(fit::rest(inner, 0, &fixed, 1));
+    let header = Row::new(
+        shown
+            .iter()
+            .map(|i| names[*i])
+            .chain(["detail"])
+            .map(|h| Cell::from(Span::styled(h, theme.bold()))),
+    );
+    let rows = table_texts
+        .into_iter()
+        .map(|(texts, state_style, clock_off, detail)| {
+            let mut cells: Vec<Cell> = shown
+                .iter()
+                .map(|i| {
+                    let t = texts[*i].clone();
+                    match i {
+                        3 => Cell::from(Span::styled(t, state_style)),
+                        6 if clock_off => Cell::from(Span::styled(t, theme.level(Level::Bad))),
+                        _ => Cell::from(t),
+                    }
+                })
+                .collect();
+            cells.push(Cell::from(fit::ellipsis(&detail, detail_w)));
+            Row::new(cells)
+        });
+    let widths = fit::constraints(&fixed);
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)

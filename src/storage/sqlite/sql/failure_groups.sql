@@ -1,7 +1,7 @@
 -- Same as postgres/sql/failure_groups.sql in what it answers; PostgreSQL joins the view and reads the unit name as bytes.
 -- Failed rows by business unit (as digis_member shows the member now; NULL when no longer a
--- user) and stored cause, largest groups first. ?1: one unit, or NULL for every unit; ?2: at
--- most this many groups. Each failed row's unit is looked up once (MATERIALIZED: a correlated
+-- user) and stored cause: the ?2 largest, in the order of their keys (unit, field, rule; NULL
+-- first), which a refresh does not change as groups grow. ?1: one unit, or NULL for every unit. Each failed row's unit is looked up once (MATERIALIZED: a correlated
 -- lookup named twice would run twice), as index seeks (a LEFT JOIN to a view that joins is not
 -- flattened by SQLite); the unit's name once per group, through the group's first row.
 WITH f AS MATERIALIZED (
@@ -25,4 +25,4 @@ SELECT g.unit_id, g.fail_field, g.fail_rule, g.n, g.oldest, g.newest,
           JOIN digis_member m ON m.subscription_id = x.subscription_id AND m.person_id = x.person_id
          WHERE x.id = g.first_id) AS unit_name
 FROM g
-ORDER BY g.n DESC, g.unit_id, g.fail_field, g.fail_rule
+ORDER BY g.unit_id NULLS FIRST, g.fail_field NULLS FIRST, g.fail_rule NULLS FIRST
