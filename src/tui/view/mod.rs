@@ -5,6 +5,7 @@ mod failures;
 mod header;
 mod help;
 mod log;
+mod logline;
 mod outbox;
 mod relays;
 mod search;
