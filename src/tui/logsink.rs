@@ -4,7 +4,7 @@
 //! filter searches: tui-logger has no text filter and gives no read access to its buffer. By the
 //! house rules the events carry ids and outcomes only; their texts are escaped here all the
 //! same, since a field may quote what Digis or the database said, and tui-logger's widget
-//! writes a record's characters to the screen as they are.
+//! escapes nothing (ratatui drops a bare ESC silently but passes bidi overrides).
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
