@@ -62,11 +62,38 @@ impl SyncLine<'_> {
 
     /// [`SyncLine::render`] appended to `s`.
     pub fn render_into(&self, s: &mut String) {
+        s.push_str(&crate::storage_time_text(self.at));
+        s.push(' ');
+        self.render_fields_into(s);
+    }
+
+    /// The line without its leading time: what the live log (stderr, journald, the dashboard's
+    /// Log view) shows, since each of those stamps its lines itself.
+    pub fn render_fields(&self) -> String {
+        let mut s = String::with_capacity(200);
+        self.render_fields_into(&mut s);
+        s
+    }
+
+    /// The live log's level for this line: only a row that needs a person is a warning. A
+    /// retry is the relay's own business (repeated ones open the circuit, which warns), and
+    /// discarded rows are the rules working; `failed` (also when the retries ran out) is what
+    /// support must act on, so the dashboard's warnings filter shows it.
+    pub fn level(&self) -> tracing::Level {
+        match self.outcome {
+            AttemptOutcome::Failed => tracing::Level::WARN,
+            AttemptOutcome::Sent
+            | AttemptOutcome::Retry
+            | AttemptOutcome::Discarded
+            | AttemptOutcome::GivenBack => tracing::Level::INFO,
+        }
+    }
+
+    fn render_fields_into(&self, s: &mut String) {
         use std::fmt::Write as _;
         let _ = write!(
             s,
-            "{} relay={} ExtInfo1:{}, ExtInfo20:{} outbox={} person={} attempt={} outcome={} status={} external_id={} ms={}",
-            crate::storage_time_text(self.at),
+            "relay={} ExtInfo1:{}, ExtInfo20:{} outbox={} person={} attempt={} outcome={} status={} external_id={} ms={}",
             escape_or_dash(Some(self.relay_id)),
             self.subscription_id,
             escape_value(self.card_number.unwrap_or("")),
@@ -86,6 +113,24 @@ impl SyncLine<'_> {
             s.push_str(" error=\"");
             s.extend(utf8_percent_encode(e, ERROR_ESCAPED));
             s.push('"');
+        }
+    }
+}
+
+/// Puts one attempt on the live log (target `digis_relay::sync`) at [`SyncLine::level`]; the
+/// text is rendered only when someone listens at that level.
+pub fn log_live(line: &SyncLine<'_>) {
+    const TARGET: &str = "digis_relay::sync";
+    match line.level() {
+        tracing::Level::WARN => {
+            if tracing::enabled!(target: TARGET, tracing::Level::WARN) {
+                tracing::warn!(target: TARGET, "{}", line.render_fields());
+            }
+        }
+        _ => {
+            if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+                tracing::info!(target: TARGET, "{}", line.render_fields());
+            }
         }
     }
 }

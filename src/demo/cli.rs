@@ -12,9 +12,9 @@ pub async fn demo(
 ) -> anyhow::Result<ExitCode> {
     if headless {
         // The progress lines are the point here: one line per attempt would drown them (they
-        // are in the sync log under --dir).
+        // are in the sync log under --dir; failed ones, which are warnings, in the summary too).
         crate::cli::logging::init_stderr_with(crate::cli::logging::filter_or(
-            "warn,digis_relay=info,digis_relay::sync=warn",
+            "warn,digis_relay=info,digis_relay::sync=error",
         ));
     }
     let opts = DemoOptions {

@@ -602,11 +602,10 @@ impl Relay {
                 }
             })
             .collect();
-        // The live log (the dashboard's Log view, journald): ids only, one line per attempt.
-        if tracing::enabled!(target: "digis_relay::sync", tracing::Level::INFO) {
-            for l in &lines {
-                tracing::info!(target: "digis_relay::sync", "{}", l.render());
-            }
+        // The live log (the dashboard's Log view, journald): ids only, one line per attempt, at
+        // the line's level; the file's lines below keep their own format (the contract).
+        for l in &lines {
+            crate::synclog::log_live(l);
         }
         let written = self.synclog.write_all(&lines);
         let mut t = self.trouble();

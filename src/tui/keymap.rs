@@ -517,11 +517,11 @@ pub const SECTIONS: &[Section] = &[
                     (K::Down, A::MoveDown),
                     (K::Char('j'), A::MoveDown),
                 ],
-                help: "scroll",
+                help: "scroll (half a page; a line in a filtered list)",
             },
             Binding {
                 keys: &[(K::PageUp, A::PageUp), (K::PageDown, A::PageDown)],
-                help: "scroll a page",
+                help: "scroll (half a page; a page in a filtered list)",
             },
             Binding {
                 keys: &[
@@ -530,7 +530,7 @@ pub const SECTIONS: &[Section] = &[
                     (K::End, A::Last),
                     (K::Char('G'), A::Last),
                 ],
-                help: "oldest lines kept / follow the newest",
+                help: "oldest (filtered list) / follow the newest",
             },
             Binding {
                 keys: &[(K::Char('f'), A::EditLogFilter)],

@@ -1,6 +1,8 @@
-//! The Log view's state: the last lines this process logged (a bounded buffer), where the
-//! operator has scrolled to and what they filter by. Lines arrive through `update` as messages
-//! (see `logsink.rs` for where they come from), so drawing stays a function of the state.
+//! The Log view's state. The live log itself is tui-logger's: its buffer holds the records and
+//! its widget state ([`LiveState`]) the scroll position and the level shown. On top of it the
+//! product keeps what tui-logger lacks: a bounded copy of the same records (they arrive through
+//! `update` as messages, see `logsink.rs`) for the `f` text filter, with its own scrolling, so
+//! drawing the filtered list stays a function of the state.
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
@@ -44,9 +46,32 @@ impl LogLevel {
         }
     }
 
+    /// What tui-logger's widget shows at this filter.
+    fn shown(self) -> tui_logger::LevelFilter {
+        match self {
+            LogLevel::Trace => tui_logger::LevelFilter::Trace,
+            LogLevel::Debug => tui_logger::LevelFilter::Debug,
+            LogLevel::Info => tui_logger::LevelFilter::Info,
+            LogLevel::Warn => tui_logger::LevelFilter::Warn,
+            LogLevel::Error => tui_logger::LevelFilter::Error,
+        }
+    }
+
     fn next_filter(self) -> LogLevel {
         let i = Self::CYCLE.iter().position(|l| *l == self).unwrap_or(0);
         Self::CYCLE[(i + 1) % Self::CYCLE.len()]
+    }
+}
+
+impl From<log::Level> for LogLevel {
+    fn from(level: log::Level) -> LogLevel {
+        match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        }
     }
 }
 
@@ -86,21 +111,77 @@ impl LogLine {
     }
 }
 
-/// How the view moves.
+/// How the view moves. tui-logger's widget takes `Up` and `Down` as half a page whatever the
+/// count, and has no `Top`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogScroll {
     /// Towards older lines by this many.
     Up(usize),
-    /// Towards newer lines by this many; reaching the newest does not resume following.
+    /// Towards newer lines by this many; in the filtered list reaching the newest does not
+    /// resume following.
     Down(usize),
-    /// The oldest lines kept.
+    /// The oldest lines kept (the filtered list only).
     Top,
     /// Follow the newest lines again.
     Follow,
 }
 
+/// tui-logger's widget state: where the live log is paged to and the least severe level it
+/// shows. tui-logger pages by half a window (PgUp/PgDn); it has no line steps and no "oldest".
+pub struct LiveState {
+    state: tui_logger::TuiWidgetState,
+    /// The level it shows from (tui-logger does not say).
+    level: LogLevel,
+}
+
+impl LiveState {
+    fn new(level: LogLevel) -> LiveState {
+        LiveState {
+            state: tui_logger::TuiWidgetState::new().set_default_display_level(level.shown()),
+            level,
+        }
+    }
+
+    /// What the widget draws from.
+    pub fn widget_state(&self) -> &tui_logger::TuiWidgetState {
+        &self.state
+    }
+
+    fn show_from(&mut self, level: LogLevel) {
+        let state = std::mem::take(&mut self.state);
+        self.state = state.set_default_display_level(level.shown());
+        self.level = level;
+    }
+
+    fn page(&self, how: LogScroll) {
+        use tui_logger::TuiWidgetEvent as E;
+        match how {
+            LogScroll::Up(_) => self.state.transition(E::PrevPageKey),
+            LogScroll::Down(_) => self.state.transition(E::NextPageKey),
+            LogScroll::Follow => self.state.transition(E::EscapeKey),
+            // tui-logger cannot jump to its oldest record (ARCHITECTURE.md, Known debts).
+            LogScroll::Top => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for LiveState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveState")
+    }
+}
+
+/// tui-logger's state cannot be copied: a copy follows the newest records.
+impl Clone for LiveState {
+    fn clone(&self) -> Self {
+        LiveState::new(self.level)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LogState {
+    /// tui-logger's widget state: the live log when no text filter is set.
+    pub live: LiveState,
     /// Oldest first, at most [`LOG_LINES_KEPT`].
     pub lines: VecDeque<LogLine>,
     /// Lines dropped off the front since the dashboard started.
@@ -119,6 +200,7 @@ pub struct LogState {
 impl Default for LogState {
     fn default() -> Self {
         LogState {
+            live: LiveState::new(LogLevel::Trace),
             lines: VecDeque::new(),
             dropped: 0,
             next_seq: 0,
@@ -187,9 +269,19 @@ impl LogState {
         m[top..=bottom].to_vec()
     }
 
-    /// Moves a window of `rows`; when every matching line fits there is nothing to scroll, and
-    /// the view follows.
+    /// Whether the `f` filter is set: then the view lists the matching lines of the product's
+    /// own copy instead of tui-logger's widget.
+    pub fn text_filtered(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    /// Moves the view: tui-logger's widget by its pages, or a window of `rows` of the filtered
+    /// list; when every matching line fits there is nothing to scroll, and the list follows.
     pub fn scroll(&mut self, how: LogScroll, rows: usize) {
+        if !self.text_filtered() {
+            self.live.page(how);
+            return;
+        }
         let m = self.matching();
         if how == LogScroll::Follow || m.len() <= rows.max(1) {
             self.anchor = None;
@@ -229,6 +321,7 @@ impl LogState {
 
     pub fn next_level(&mut self) {
         self.min_level = self.min_level.next_filter();
+        self.live.show_from(self.min_level);
         self.anchor = None;
     }
 }
@@ -266,6 +359,10 @@ mod tests {
     #[test]
     fn a_scrolled_view_stays_put_while_lines_arrive() {
         let mut s = LogState::default();
+        // The product's own list is the one behind a text filter; every line matches this one.
+        for c in "line".chars() {
+            s.type_char(c);
+        }
         s.push(lines(50));
         assert_eq!(texts(&s.window(3)), ["line 47", "line 48", "line 49"]);
         s.scroll(LogScroll::Up(10), 3);

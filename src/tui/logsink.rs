@@ -1,7 +1,10 @@
-//! Where the Log view's lines come from: a tracing layer that keeps this process's events in a
-//! small bounded queue, which the dashboard's loop drains into the state (`Msg::Log`). By the
+//! Where the Log view's records come from: a tracing layer that escapes and bounds each event's
+//! text, then hands it to tui-logger (the live widget's buffer, DESIGN §11) and to a small
+//! bounded queue the dashboard's loop drains into its own copy (`Msg::Log`), which the `f` text
+//! filter searches: tui-logger has no text filter and gives no read access to its buffer. By the
 //! house rules the events carry ids and outcomes only; their texts are escaped here all the
-//! same, since a field may quote what Digis or the database said.
+//! same, since a field may quote what Digis or the database said, and tui-logger's widget
+//! escapes nothing (ratatui drops a bare ESC silently but passes bidi overrides).
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
@@ -12,15 +15,23 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
-use super::logbuf::LogLine;
+use super::logbuf::{LogLine, LOG_LINES_KEPT};
 
 /// Events kept between two drains (the loop drains four times a second); beyond it the oldest
-/// go, so a burst cannot grow memory.
+/// go, so a burst cannot grow memory. tui-logger's own queue between two moves has the same
+/// depth (beyond it, it counts the lost events in a line of its own).
 const QUEUED_MAX: usize = 1_000;
 /// Bytes kept of an event's message, and of its other fields, before escaping.
 const LINE_BYTES: usize = 1_000;
 
 static QUEUE: Mutex<VecDeque<LogLine>> = Mutex::new(VecDeque::new());
+
+/// Bounds tui-logger's buffers like the dashboard's own copy: the widget keeps the last
+/// [`LOG_LINES_KEPT`] records (its default is 10,000, each up to [`LINE_BYTES`] twice over).
+pub fn bound_buffers() {
+    tui_logger::set_hot_buffer_depth(QUEUED_MAX);
+    tui_logger::set_buffer_depth(LOG_LINES_KEPT);
+}
 
 /// The layer the dashboard installs next to nothing else: the terminal is the dashboard's.
 pub struct SinkLayer;
@@ -31,12 +42,16 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
         let mut text = Text::default();
         event.record(&mut text);
         let raw = text.into_string();
-        let line = LogLine::new(
-            Utc::now(),
-            (*meta.level()).into(),
-            &crate::sanitize::for_display(meta.target()),
-            &crate::sanitize::for_display(&raw),
+        let target = crate::sanitize::for_display(meta.target());
+        let text = crate::sanitize::for_display(&raw);
+        tui_logger::Drain::new().log(
+            &log::Record::builder()
+                .args(format_args!("{text}"))
+                .level(log_level(*meta.level()))
+                .target(&target)
+                .build(),
         );
+        let line = LogLine::new(Utc::now(), (*meta.level()).into(), &target, &text);
         let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
         queue.push_back(line);
         while queue.len() > QUEUED_MAX {
@@ -45,8 +60,20 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
     }
 }
 
-/// The events logged since the last drain, oldest first.
+fn log_level(level: tracing::Level) -> log::Level {
+    match level {
+        tracing::Level::ERROR => log::Level::Error,
+        tracing::Level::WARN => log::Level::Warn,
+        tracing::Level::INFO => log::Level::Info,
+        tracing::Level::DEBUG => log::Level::Debug,
+        tracing::Level::TRACE => log::Level::Trace,
+    }
+}
+
+/// The events logged since the last drain, oldest first; moves tui-logger's newly arrived
+/// records into its widget's buffer at the same time (the dashboard runs no thread for it).
 pub fn drain() -> Vec<LogLine> {
+    tui_logger::move_events();
     let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
     queue.drain(..).collect()
 }

@@ -197,7 +197,8 @@ fn spawn_effects(exec: &Executor, tx: &UnboundedSender<Msg>, effects: Vec<Effect
     }
 }
 
-/// Sends this process's tracing events (and `log` records, bridged) to the log view. Returns
+/// Sends this process's tracing events (and `log` records, bridged) to the log view (tui-logger's
+/// buffer and the product's copy, `logsink`). Returns
 /// false when another global subscriber was installed first; then the view stays empty.
 pub fn init_logging() -> bool {
     use tracing_subscriber::layer::SubscriberExt;
@@ -206,6 +207,7 @@ pub fn init_logging() -> bool {
     // The same filter as the stderr log: it keeps the HTTP stack (which logs the token-bearing
     // URL at debug level) at warn.
     let filter = crate::cli::logging::filter();
+    logsink::bound_buffers();
     tracing_subscriber::registry()
         .with(logsink::SinkLayer.with_filter(filter))
         .try_init()

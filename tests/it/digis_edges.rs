@@ -521,3 +521,64 @@ async fn the_sync_log_names_the_card_as_it_was_sent(db: TestDb) {
         "{log}"
     );
 }
+
+both_databases!(a_failed_delivery_is_a_warning_with_one_timestamp);
+
+/// Issue 25 item 8: the live log (stderr here, journald under systemd, the dashboard's Log view)
+/// said every delivery at INFO, with a second timestamp inside the text. A failed delivery is a
+/// warning now, each line has one time, and the sync log's lines are unchanged (no level, their
+/// own time first).
+async fn a_failed_delivery_is_a_warning_with_one_timestamp(db: TestDb) {
+    db.active_with(5, &[1, 2]).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"Message": "invalid member"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})))
+        .mount(&server)
+        .await;
+    let config = write_config(&db, &server.uri(), "");
+    let (code, out, err) = bin(&config, &["run", "--once"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let line = |outcome: &str| {
+        err.lines()
+            .find(|l| l.contains(&format!("outcome={outcome} ")))
+            .unwrap_or_else(|| panic!("no outcome={outcome} on stderr:\n{err}"))
+    };
+    let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap();
+    let failed = line("failed");
+    assert!(
+        failed.contains(" WARN "),
+        "a failed delivery is a warning: {failed}"
+    );
+    let sent = line("sent");
+    assert!(sent.contains(" INFO "), "{sent}");
+    for l in [failed, sent] {
+        assert_eq!(stamp.find_iter(l).count(), 1, "one timestamp: {l}");
+    }
+    let file = std::fs::read_to_string(
+        db.dir
+            .path()
+            .join("logs")
+            .join(digis_relay::synclog::FILE_NAME),
+    )
+    .unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), 2, "{file}");
+    for l in &lines {
+        assert!(stamp.find(l).is_some_and(|m| m.start() == 0), "{l}");
+        assert!(!l.contains("WARN") && !l.contains("INFO"), "{l}");
+        assert!(digis_relay::synclog::parse_line(l).is_some(), "{l}");
+    }
+    assert!(
+        file.contains("outcome=failed") && file.contains("outcome=sent"),
+        "{file}"
+    );
+}

@@ -1938,92 +1938,185 @@ async fn wide_detail_reads_the_selected_row(db: TestDb) {
 }
 
 // --- the Log view ---------------------------------------------------------------------------
+//
+// The live log is tui-logger's, and tui-logger keeps one buffer per process: the tests that fill
+// it take turns ([`live_log`]) and feed it as the dashboard does, through its tracing layer.
 
-use digis_relay::tui::app::{LogLevel, LogLine};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-fn log_lines(n: usize) -> Vec<LogLine> {
-    (0..n)
-        .map(|i| {
-            let at = t0() + Duration::seconds(i as i64);
-            match i % 7 {
-                3 => LogLine::new(
-                    at,
-                    LogLevel::Warn,
-                    "digis_relay::relay",
-                    &format!("row {i}: Digis answered 503, retrying"),
-                ),
-                5 => LogLine::new(
-                    at,
-                    LogLevel::Error,
-                    "digis_relay::relay",
-                    &format!("row {i}: gave up after 8 attempts"),
-                ),
-                _ => LogLine::new(
-                    at,
-                    LogLevel::Info,
-                    "digis_relay::relay",
-                    &format!("row {i} sent to relay-b"),
-                ),
-            }
-        })
-        .collect()
+use digis_relay::domain::AttemptOutcome;
+use digis_relay::synclog::SyncLine;
+use digis_relay::tui::logsink::{self, SinkLayer};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+static LIVE_LOG: Mutex<()> = Mutex::new(());
+
+/// The live log to this test alone, empty.
+fn live_log() -> MutexGuard<'static, ()> {
+    let guard = LIVE_LOG.lock().unwrap_or_else(PoisonError::into_inner);
+    logsink::drain();
+    logsink::bound_buffers();
+    guard
 }
 
-fn log_fixture() -> App {
+/// Runs `f` with the dashboard's layer (and its filter) taking this thread's events, then hands
+/// them to the app as the dashboard's loop does.
+fn logged<T>(app: &mut App, f: impl FnOnce() -> T) -> T {
+    let layer = SinkLayer.with_filter(digis_relay::cli::logging::filter());
+    let out = tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    update(app, Msg::Log(logsink::drain()));
+    out
+}
+
+/// Times come from tui-logger's clock: the snapshots show where they are, not what they are.
+fn times_hidden(screen: &str) -> String {
+    regex::Regex::new(r"\d\d:\d\d:\d\dZ")
+        .unwrap()
+        .replace_all(screen, "hh:mm:ssZ")
+        .into_owned()
+}
+
+/// A timestamp with a date in it: the second timestamp the live log used to show.
+fn dated(screen: &str) -> bool {
+    regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+        .unwrap()
+        .is_match(screen)
+}
+
+fn failed_line() -> SyncLine<'static> {
+    SyncLine {
+        at: t0(),
+        relay_id: "relay-b",
+        subscription_id: 863,
+        card_number: Some("34231451"),
+        outbox_id: 23_456_789,
+        person_id: 876_543,
+        attempt: 8,
+        outcome: AttemptOutcome::Failed,
+        http_status: Some(400),
+        external_id: None,
+        ms: 107,
+        given_back: None,
+        error: Some("rejected by Digis (HTTP 400)"),
+    }
+}
+
+/// Records as the relay logs them: deliveries, retries, give-ups, one failed sync-log line
+/// and last a record holding terminal escapes.
+fn log_records(n: usize) {
+    for i in 0..n {
+        match i % 7 {
+            3 => {
+                tracing::warn!(target: "digis_relay::relay", "row {i}: Digis answered 503, retrying")
+            }
+            5 => tracing::error!(target: "digis_relay::relay", "row {i}: gave up after 8 attempts"),
+            _ => tracing::info!(target: "digis_relay::relay", "row {i} sent to relay-b"),
+        }
+    }
+    digis_relay::synclog::log_live(&failed_line());
+    tracing::warn!(target: "digis_relay::relay", "gave up\u{1b}[2J\nnext\u{202e}end");
+}
+
+fn log_fixture(n: usize) -> App {
     let mut app = fixture(24);
     update(&mut app, Msg::char('4'));
     assert_eq!(app.view, View::Log);
-    update(&mut app, Msg::Log(log_lines(60)));
+    logged(&mut app, || log_records(n));
     app
 }
 
+/// Issue 25 item 8: each record shows one time and wraps whole (a sync-log line's `outcome=`
+/// comes after 150 characters); terminal escapes are shown escaped; paging; the level and text
+/// filters.
 #[test]
-fn snapshot_log_following_scrolled_and_filtered() {
-    let mut app = log_fixture();
+fn snapshot_log_wrapped_paged_and_filtered() {
+    let _one = live_log();
+    let mut app = log_fixture(60);
     let screen = render(&app, 80, 24);
     assert!(
-        screen.contains("row 58 sent")
-            && screen.contains("row 59: Digis")
-            && screen.contains("following"),
-        "{screen}"
+        screen.contains("outcome=failed") && screen.contains("external_id=- ms=107"),
+        "the whole line is on screen:\n{screen}"
     );
-    insta::assert_snapshot!("log_80x24", screen);
+    assert!(!dated(&screen), "one timestamp per record:\n{screen}");
+    // ratatui alone would drop the ESC silently and pass the bidi override.
+    assert!(
+        screen.contains(r"gave up\u{1b}[2J\nnext\u{202e}end"),
+        "escaped:\n{screen}"
+    );
+    assert!(!screen
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'));
+    insta::assert_snapshot!("log_80x24", times_hidden(&screen));
+    let wide = render(&app, 120, 40);
+    assert!(
+        wide.contains("row 41 sent") && wide.contains("outcome=failed"),
+        "{wide}"
+    );
+    assert!(!dated(&wide), "{wide}");
+    insta::assert_snapshot!("log_120x40", times_hidden(&wide));
 
-    for _ in 0..3 {
-        update(&mut app, Msg::key(KeyCode::PageUp));
-    }
-    update(&mut app, Msg::key(KeyCode::Down));
-    let screen = render(&app, 80, 24);
-    // 17 rows: three pages up stop at the oldest full page (rows 0 to 16), one down.
+    // tui-logger pages by half a window (from what it drew last); End follows the newest again.
+    assert_eq!(render(&app, 80, 24), screen);
+    update(&mut app, Msg::key(KeyCode::PageUp));
+    let paged = render(&app, 80, 24);
     assert!(
-        screen.contains("row 1 sent")
-            && screen.contains("row 17:")
-            && !screen.contains("row 0 sent")
-            && !screen.contains("row 18 "),
-        "{screen}"
+        paged.contains("row 41 sent") && !paged.contains("outcome=failed"),
+        "{paged}"
     );
-    insta::assert_snapshot!("log_scrolled_80x24", screen);
-    // New lines do not move a scrolled-back view.
-    update(&mut app, Msg::Log(log_lines(3)));
-    assert_eq!(render(&app, 80, 24), screen.replace("60 of 60", "63 of 63"));
+    update(&mut app, Msg::key(KeyCode::PageUp));
+    let further = render(&app, 80, 24);
+    assert!(
+        further.contains("row 33: gave up") && !further.contains("row 49 sent"),
+        "{further}"
+    );
+    update(&mut app, Msg::key(KeyCode::PageDown));
+    assert_eq!(render(&app, 80, 24), paged, "back down");
+    update(&mut app, Msg::key(KeyCode::End));
+    assert_eq!(render(&app, 80, 24), screen);
+
+    // Warnings and errors: the failed delivery is one of them, the deliveries are not.
+    update(&mut app, Msg::char('l'));
+    let warnings = render(&app, 80, 24);
+    assert!(
+        warnings.contains("outcome=failed")
+            && warnings.contains("retrying")
+            && !warnings.contains("sent to relay-b"),
+        "{warnings}"
+    );
+    update(&mut app, Msg::char('l'));
+    update(&mut app, Msg::char('l'));
 
     update(&mut app, Msg::char('f'));
     for c in "GAVE UP".chars() {
         update(&mut app, Msg::char(c));
     }
     update(&mut app, Msg::key(KeyCode::Enter));
-    let screen = render(&app, 80, 24);
-    assert!(!screen.contains("sent to relay-b"), "{screen}");
-    insta::assert_snapshot!("log_filtered_80x24", screen);
+    let filtered = render(&app, 80, 24);
+    assert!(
+        !filtered.contains("sent to relay-b")
+            && filtered.contains(r"gave up\u{1b}[2J\nnext\u{202e}end"),
+        "{filtered}"
+    );
+    assert!(!dated(&filtered), "{filtered}");
+    insta::assert_snapshot!("log_filtered_80x24", times_hidden(&filtered));
 }
 
-/// The Log view's keys through `update`: scrolling, End resuming the tail, the filter box
-/// taking every key, the level filter, Esc clearing.
+/// The Log view's keys through `update`: the filtered list scrolls by lines and pages, End
+/// resumes the tail, the filter box takes every key, the level filter, Esc clearing.
 #[test]
 fn log_keys_scroll_filter_and_follow() {
-    let mut app = log_fixture();
+    let _one = live_log();
+    let mut app = log_fixture(60);
     let rows = 24 - 7;
     let last_text = |app: &App| app.log.window(rows).last().unwrap().text.clone();
+    // The list behind the `f` filter scrolls by lines; new lines do not move it.
+    update(&mut app, Msg::char('f'));
+    for c in "row".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    update(&mut app, Msg::key(KeyCode::Enter));
+    assert_eq!(app.log.matching().len(), 60);
     assert!(app.log.following());
     update(&mut app, Msg::key(KeyCode::Up));
     assert_eq!(last_text(&app), "row 58 sent to relay-b");
@@ -2032,11 +2125,17 @@ fn log_keys_scroll_filter_and_follow() {
     update(&mut app, Msg::key(KeyCode::PageDown));
     let top = "row 17: Digis answered 503, retrying";
     assert_eq!(app.log.window(rows)[0].text, top);
-    update(&mut app, Msg::Log(log_lines(1)));
+    logged(
+        &mut app,
+        || tracing::info!(target: "digis_relay::relay", "row 60 sent"),
+    );
     assert_eq!(app.log.window(rows)[0].text, top);
+    assert!(!app.log.following());
     update(&mut app, Msg::key(KeyCode::End));
     assert!(app.log.following());
-    assert_eq!(last_text(&app), "row 0 sent to relay-b", "the newest line");
+    assert_eq!(last_text(&app), "row 60 sent", "the newest line");
+    update(&mut app, Msg::key(KeyCode::Esc));
+    assert!(app.log.filter.is_empty());
 
     // The filter box takes q and ? as text; Enter keeps the filter, Esc clears it.
     update(&mut app, Msg::char('f'));
@@ -2066,7 +2165,7 @@ fn log_keys_scroll_filter_and_follow() {
     assert!(app.log.filter.is_empty());
     assert_eq!(app.log.matching().len(), 8, "errors only: rows 5, 12, … 54");
     update(&mut app, Msg::char('l'));
-    assert_eq!(app.log.matching().len(), 61);
+    assert_eq!(app.log.matching().len(), 63);
     // Esc in the box clears it too and leaves the box; Tab leaves the view and the box.
     update(&mut app, Msg::char('f'));
     update(&mut app, Msg::char('x'));
@@ -2081,7 +2180,8 @@ fn log_keys_scroll_filter_and_follow() {
 /// even typed.
 #[test]
 fn log_filter_is_shown_clean() {
-    let mut app = log_fixture();
+    let _one = live_log();
+    let mut app = log_fixture(3);
     update(&mut app, Msg::char('f'));
     for c in "a\u{1b}[2J\u{202e}b".chars() {
         update(&mut app, Msg::char(c));
@@ -2121,4 +2221,108 @@ fn snapshot_detail_shows_the_value_today() {
     let screen = render(&app, 80, 24);
     assert!(screen.contains("mobile_number today: 070-12"), "{screen}");
     insta::assert_snapshot!("detail_value_today_80x24", screen);
+}
+
+/// Issue 25 item 8, as it was seen: a real relay cycle (one row sent, one rejected by Digis)
+/// logged through the dashboard's layer. The Log view showed each delivery with a second
+/// timestamp, cut before `outcome=`, and the failed one at INFO, so the warnings filter did not
+/// show it. No name, phone number, e-mail address or birth date reaches the live log.
+#[test]
+fn live_log_of_a_relay_cycle_sqlite() {
+    live_log_of_a_relay_cycle(crate::common::Kind::Sqlite);
+}
+
+#[test]
+fn live_log_of_a_relay_cycle_postgres() {
+    live_log_of_a_relay_cycle(crate::common::Kind::Postgres);
+}
+
+fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
+    use crate::relay_outcomes::{all_rows, config_for, once, relay};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let _one = live_log();
+    let mut app = fixture(24);
+    update(&mut app, Msg::char('4'));
+    // One thread, so the layer (this thread's subscriber) sees every task's events.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let states = logged(&mut app, || {
+        rt.block_on(async {
+            let db = TestDb::new(kind).await;
+            db.active_with(5, &[1, 2]).await;
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(400)
+                        .set_body_json(serde_json::json!({"Message": "invalid member"})),
+                )
+                .up_to_n_times(1)
+                .with_priority(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})),
+                )
+                .mount(&server)
+                .await;
+            once(&relay(&db, config_for(&server.uri(), &db))).await;
+            let mut states: Vec<OutboxState> =
+                all_rows(&db).await.into_iter().map(|r| r.state).collect();
+            states.sort_by_key(|s| s.as_str());
+            states
+        })
+    });
+    assert_eq!(states, [OutboxState::Failed, OutboxState::Sent]);
+
+    let mut screens = Vec::new();
+    let all = render(&app, 120, 40);
+    assert!(
+        all.contains("outcome=sent") && all.contains("outcome=failed"),
+        "each line whole:\n{all}"
+    );
+    assert!(!dated(&all), "one timestamp per line:\n{all}");
+    screens.push(all);
+    update(&mut app, Msg::char('l'));
+    let warnings = render(&app, 80, 24);
+    assert!(
+        warnings.contains("outcome=failed") && !warnings.contains("outcome=sent"),
+        "the warnings filter shows the failed delivery:\n{warnings}"
+    );
+    screens.push(warnings);
+    update(&mut app, Msg::char('l'));
+    update(&mut app, Msg::char('l'));
+    update(&mut app, Msg::char('f'));
+    for c in "outbox=".chars() {
+        update(&mut app, Msg::char(c));
+    }
+    update(&mut app, Msg::key(KeyCode::Enter));
+    let deliveries = render(&app, 80, 24);
+    assert!(
+        deliveries.contains("outcome=sent") && deliveries.contains("outcome=failed"),
+        "{deliveries}"
+    );
+    assert!(!dated(&deliveries), "{deliveries}");
+    screens.push(deliveries);
+
+    let kept: Vec<String> = app.log.lines.iter().map(|l| l.text.clone()).collect();
+    for personal in [
+        "Förnamn",
+        "Efternamn",
+        "member1@",
+        "member2@",
+        "1990-05-17",
+        "070-",
+    ] {
+        for text in screens.iter().chain(&kept) {
+            assert!(
+                !text.contains(personal),
+                "{personal} on the live log:\n{text}"
+            );
+        }
+    }
 }

@@ -1,22 +1,20 @@
 //! The live log: what this process logged (by the house rules ids and outcomes only, never
-//! personal data), newest at the bottom, filtered by text and level. The lines were escaped as
-//! they were taken (`logsink`); the filter is what the operator typed and is escaped here.
+//! personal data), newest at the bottom, each record whole (wrapped, `logline`). Without a text
+//! filter it is tui-logger's widget, which pages and filters by level; with one (`f`, which
+//! tui-logger lacks) it is the matching records of the product's own copy. The records were
+//! escaped as they were taken (`logsink`); the filter is what the operator typed and is escaped
+//! here.
 use ratatui::layout::Rect;
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
+use super::logline::{record_lines, LiveFormat};
 use super::theme::Theme;
-use crate::domain::OutboxState;
 use crate::sanitize::for_display;
-use crate::tui::app::{LogLevel, LogState};
+use crate::tui::app::LogState;
 
 pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
-    let rows = usize::from(area.height.saturating_sub(2));
-    let shown = log.window(rows);
-    let matching = log.matching().len();
-
     let mut title = vec![
         Span::styled(" Log (this process) ", theme.bold()),
         Span::styled(format!("{} ", log.min_level.filter_label()), theme.dim()),
@@ -30,11 +28,17 @@ pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
         ));
         title.push(Span::raw(" "));
     }
-    let mut bottom = format!(" {matching} of {} lines", log.lines.len());
+    let mut bottom = if log.text_filtered() {
+        format!(" {} of {} lines", log.matching().len(), log.lines.len())
+    } else {
+        format!(" {} lines", log.lines.len())
+    };
     if log.dropped > 0 {
         bottom.push_str(&format!(" (older {} dropped)", log.dropped));
     }
-    bottom.push_str(if log.following() {
+    bottom.push_str(if !log.text_filtered() {
+        " · PgUp/PgDn page · End follows "
+    } else if log.following() {
         " · following "
     } else {
         " · scrolled back: End follows "
@@ -44,7 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
         .title(Line::from(title))
         .title_bottom(Line::from(Span::styled(bottom, theme.dim())).right_aligned());
 
-    if shown.is_empty() {
+    if log.lines.is_empty() || (log.text_filtered() && log.matching().is_empty()) {
         let text = if log.lines.is_empty() {
             "nothing logged yet"
         } else {
@@ -58,24 +62,27 @@ pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
         );
         return;
     }
-    let lines: Vec<Line> = shown
-        .iter()
-        .map(|l| {
-            Line::from(vec![
-                Span::raw(format!("{} ", l.at.format("%H:%M:%SZ"))),
-                Span::styled(l.level.abbrev(), level_style(l.level, theme)),
-                Span::styled(format!(" {} ", l.target), theme.dim()),
-                Span::raw(l.text.as_str()),
-            ])
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines).block(block), area);
-}
-
-fn level_style(level: LogLevel, theme: &Theme) -> Style {
-    match level {
-        LogLevel::Error => theme.state(OutboxState::Failed),
-        LogLevel::Warn => theme.state(OutboxState::Pending),
-        _ => theme.plain(),
+    if !log.text_filtered() {
+        frame.render_widget(
+            tui_logger::TuiLoggerWidget::default()
+                .block(block)
+                .formatter(Box::new(LiveFormat { theme: *theme }))
+                .state(log.live.widget_state()),
+            area,
+        );
+        return;
     }
+    // The filtered list: the window's newest record at the bottom, whole; older ones above it
+    // as far as they fit.
+    let inner = block.inner(area);
+    let rows = usize::from(inner.height);
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = log
+        .window(rows)
+        .iter()
+        .flat_map(|l| record_lines(width, l.at, l.level, &l.target, &l.text, theme))
+        .collect();
+    let cut = lines.len().saturating_sub(rows);
+    lines.drain(..cut);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

@@ -6,6 +6,7 @@ mod fit;
 mod header;
 mod help;
 mod log;
+mod logline;
 mod outbox;
 mod relays;
 mod search;
