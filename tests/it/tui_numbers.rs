@@ -250,6 +250,7 @@ fn a_failure_groups_members_show_ids_and_cards_whole() {
             detail: "not a mobile number for region SE".into(),
             failed_at: t0() - Duration::minutes(40 + i),
             member_problem: None,
+            value_today: None,
         })
         .collect::<Vec<_>>();
     app.failures.groups = Some(vec![g.clone()]);
@@ -305,6 +306,7 @@ fn detail_and_search_show_big_numbers_whole() {
             events: Vec::new(),
             synced: None,
             payload: Err("MobileNumber: not a mobile number for region SE".into()),
+            value_today: None,
         })),
         scroll: 0,
     });
@@ -407,6 +409,7 @@ fn payload_preview_aligns_wide_characters() {
             events: Vec::new(),
             synced: None,
             payload: Ok(pairs),
+            value_today: None,
         })),
         scroll: 0,
     });
