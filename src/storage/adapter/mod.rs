@@ -448,6 +448,30 @@ mod tests {
         ));
     }
 
+    /// The columns `migrate` checks are the ones the relay's statements read.
+    #[test]
+    fn the_checked_columns_are_the_ones_read() {
+        let select_list = |sql: &str| -> Vec<String> {
+            let body: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let list = &body[body.find("SELECT").unwrap() + 6..body.find("FROM").unwrap()];
+            list.split(',')
+                .map(|c| c.split_whitespace().last().unwrap().to_string())
+                .collect()
+        };
+        let sqlite = &super::super::sql::SQLITE;
+        for (view, sql) in [
+            ("digis_member", sqlite.members_by_card),
+            ("digis_person", sqlite.persons_by_phone),
+        ] {
+            let checked = VIEW_COLUMNS.iter().find(|(v, _)| *v == view).unwrap().1;
+            assert_eq!(select_list(sql), checked, "{view}");
+        }
+    }
+
     #[test]
     fn excerpts_are_one_short_line() {
         assert_eq!(excerpt("DROP VIEW x"), "DROP VIEW x");
