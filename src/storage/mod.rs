@@ -49,8 +49,16 @@ pub enum StorageError {
     Corrupt(String),
     #[error("{0}")]
     Refused(String),
+    /// Boxed: the host adapter's errors carry its statement, and every storage `Result` would
+    /// otherwise grow to hold one.
     #[error(transparent)]
-    Adapter(#[from] adapter::AdapterError),
+    Adapter(Box<adapter::AdapterError>),
+}
+
+impl From<adapter::AdapterError> for StorageError {
+    fn from(e: adapter::AdapterError) -> Self {
+        StorageError::Adapter(Box::new(e))
+    }
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -558,3 +558,44 @@ async fn the_readme_route_edits_a_copy_of_the_reference_adapter_sqlite() {
 async fn the_readme_route_edits_a_copy_of_the_reference_adapter_postgres() {
     the_readme_route_edits_a_copy_of_the_reference_adapter(Kind::Postgres).await
 }
+
+/// A view that lacks a column the relay reads: SQLite creates it, PostgreSQL too (the column is
+/// only named by the relay's statements). `migrate` reads every column before it records the
+/// adapter, so the error names the view and nothing is applied, instead of every claim failing.
+async fn a_view_missing_a_column_is_refused(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let broken = club_adapter(kind).replacen(
+        "c.club_name          AS unit_name",
+        "c.club_name          AS club",
+        1,
+    );
+    assert_ne!(broken, club_adapter(kind));
+    let path = adapter_file(&db, &broken);
+    let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
+    let out = bin(&config, &["migrate"]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let line = out.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("the view digis_member cannot be read as the relay reads it"),
+        "{line}"
+    );
+    assert!(line.contains("unit_name"), "{line}");
+    assert!(
+        line.contains("nothing of the adapter was applied"),
+        "{line}"
+    );
+    assert!(db.storage().applied_adapter().await.unwrap().is_none());
+    assert!(!db.storage().schema_report().await.unwrap().view_present);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_missing_a_column_is_refused_sqlite() {
+    a_view_missing_a_column_is_refused(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_missing_a_column_is_refused_postgres() {
+    a_view_missing_a_column_is_refused(Kind::Postgres).await
+}

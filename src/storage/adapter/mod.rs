@@ -303,7 +303,7 @@ pub enum AdapterError {
         excerpt: String,
         hint: &'static str,
         #[source]
-        source: sqlx::Error,
+        source: Box<sqlx::Error>,
     },
     #[error("host adapter {name}: the view {view} cannot be read as the relay reads it ({}), nothing of the adapter was applied: {source}{hint}", .columns.join(", "))]
     BrokenView {
@@ -312,7 +312,7 @@ pub enum AdapterError {
         columns: &'static [&'static str],
         hint: &'static str,
         #[source]
-        source: sqlx::Error,
+        source: Box<sqlx::Error>,
     },
     #[error("host adapter {name} does not define {}: an adapter must create the views {} (ARCHITECTURE.md, Host adapter); nothing of it was applied", .missing.join(", "), VIEWS.join(", "))]
     MissingViews { name: String, missing: Vec<String> },
@@ -340,7 +340,7 @@ impl AdapterError {
             } else {
                 ""
             },
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -362,7 +362,7 @@ impl AdapterError {
             } else {
                 ""
             },
-            source,
+            source: Box::new(source),
         }
     }
 }
