@@ -599,3 +599,96 @@ async fn a_view_missing_a_column_is_refused_sqlite() {
 async fn a_view_missing_a_column_is_refused_postgres() {
     a_view_missing_a_column_is_refused(Kind::Postgres).await
 }
+
+/// An installation migrated before the host adapter holds the view and triggers its migrations
+/// 0001 and 0006 made (tests/it/fixtures/pre_adapter.*.sql). `migrate` applies the reference
+/// adapter over them: same names, no error, the triggers now the adapter's (calling the
+/// enqueue entry point), queueing as before.
+async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.storage().migrate(true).await.unwrap();
+    let (drop, old) = match kind {
+        Kind::Sqlite => (
+            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
+             DROP TRIGGER digis_subscription_inserted; DROP TRIGGER digis_subscription_updated;
+             DROP TRIGGER digis_subscription_user_added; DELETE FROM digis_host_adapter;",
+            include_str!("fixtures/pre_adapter.sqlite.sql"),
+        ),
+        Kind::Postgres => (
+            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
+             DROP FUNCTION digis_subscription_saved() CASCADE;
+             DROP FUNCTION digis_subscription_user_added() CASCADE;
+             DROP FUNCTION digis_queue_subscription(BIGINT); DELETE FROM digis_host_adapter;",
+            include_str!("fixtures/pre_adapter.postgres.sql"),
+        ),
+    };
+    db.exec(drop).await;
+    db.exec(old).await;
+    // The old triggers queue; the pair is then delivered.
+    db.active_with(863, &[7]).await;
+    assert_eq!(pairs(&db).await, vec![(863, 7, "pending".into())]);
+    db.exec("UPDATE digis_outbox SET state = 'sent'").await;
+
+    let config = write_config(&db, "http://127.0.0.1:9", None);
+    let migrate = bin(&config, &["migrate"]);
+    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert!(
+        migrate
+            .stdout
+            .contains("host adapter applied: reference (assets/host-adapter."),
+        "{}",
+        migrate.all()
+    );
+    let (source, checksum) = record(&db).await;
+    assert!(source.starts_with("reference"), "{source}");
+    assert_eq!(checksum, adapter::checksum(reference_adapter(kind)));
+
+    // The same triggers by name, now the adapter's bodies.
+    let (triggers, adapted) = match kind {
+        Kind::Sqlite => (
+            db.scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('subscription', 'subscription_user')",
+            )
+            .await,
+            db.scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%digis_enqueue_request%' AND tbl_name IN ('subscription', 'subscription_user')",
+            )
+            .await,
+        ),
+        Kind::Postgres => (
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relname IN ('subscription', 'subscription_user')",
+            )
+            .await,
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_proc WHERE proname IN ('digis_subscription_user_added', 'digis_queue_subscription') AND prosrc LIKE '%digis_enqueue(%' AND prosrc NOT LIKE '%INSERT INTO digis_outbox%'",
+            )
+            .await,
+        ),
+    };
+    let expected = match kind {
+        Kind::Sqlite => 3,
+        Kind::Postgres => 2,
+    };
+    assert_eq!(triggers, expected, "no trigger twice, none lost");
+    assert_eq!(adapted, expected, "the adapter's bodies");
+
+    // Queueing as before: a delivered pair is not queued again, a new user is.
+    db.save(863).await;
+    db.person(8).await;
+    db.add_user(863, 8).await;
+    assert_eq!(
+        pairs(&db).await,
+        vec![(863, 7, "sent".into()), (863, 8, "pending".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_from_before_the_adapter_is_carried_over_sqlite() {
+    an_installation_from_before_the_adapter_is_carried_over(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_from_before_the_adapter_is_carried_over_postgres() {
+    an_installation_from_before_the_adapter_is_carried_over(Kind::Postgres).await
+}
