@@ -139,3 +139,89 @@ async fn relative_paths_in_the_file_mean_its_folder_from_any_working_directory(d
         entries(run_dir.path())
     );
 }
+
+/// A tmux server of this test's own (its own socket), killed when dropped: the dashboard needs a
+/// terminal.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.0, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("this test needs tmux (apt-get install tmux)")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// `tui` opened in another folder (a home folder) with `--config`: its relay writes the sync
+/// log and opens the database in the config's folder, creates nothing where it was started,
+/// and the dashboard says where the sync log is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_writes_in_the_configs_folder_and_says_so() {
+    let db = TestDb::sqlite().await;
+    db.active_with(5, &[1]).await;
+    let fake = fake(&[]).await;
+    let home = db.dir.path();
+    let cfg = home.join("digis-relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database_url = \"sqlite://test.db\"\nlog_dir = \"logs\"\nstate_dir = \"state\"\n\
+             useDigis = true\ndigisUrl = \"{}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n\
+             digis_timeout_ms = 10000\n[relay]\nrelay_id = \"dash\"\npoll_interval_ms = 50\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let tmux = Tmux(format!(
+        "digis-paths-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let command = format!(
+        "cd {} && exec env -u DATABASE_URL -u DIGIS_RELAY_CONFIG NO_COLOR=1 {BIN} --config {} tui",
+        elsewhere.path().display(),
+        cfg.display()
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "200",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", text(&started));
+    let sync_log = home.join("logs").join("scheduler_digis_sync.txt");
+    crate::common::eventually(
+        "the dashboard's relay sent the row",
+        std::time::Duration::from_secs(60),
+        || async {
+            let logged = std::fs::read_to_string(&sync_log).unwrap_or_default();
+            logged.contains("outcome=sent").then_some(())
+        },
+    )
+    .await;
+    let pane = String::from_utf8_lossy(&tmux.run(&["capture-pane", "-p", "-t", "dash"]).stdout)
+        .into_owned();
+    assert!(
+        pane.contains(&format!("sync log in {}", home.join("logs").display())),
+        "{pane}"
+    );
+    assert_eq!(
+        entries(elsewhere.path()),
+        Vec::<String>::new(),
+        "no second sync log (or database) where the dashboard was opened"
+    );
+}
