@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digis::endpoint::{DigisEndpoint, EndpointError};
 
+pub mod paths;
+pub mod secrets;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
 /// Looked for in the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "digis-relay.toml";
@@ -20,11 +23,13 @@ pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// A relative `sqlite:` file given in the configuration file is under the file's folder
+    /// (`paths`), like every relative path the file gives.
     pub database_url: String,
     pub log_dir: PathBuf,
     /// Where the relay keeps what must outlive its process: the journal of answers Digis gave
     /// that a database outage kept from being committed when the relay stopped
-    /// (`relay::journal`). Relative to the working directory, like `log_dir`.
+    /// (`relay::journal`).
     pub state_dir: PathBuf,
     /// Rotated sync-log days older than this many days are gzip-compressed (`search` reads
     /// them); 0 = never.
@@ -49,6 +54,20 @@ pub struct Config {
     pub export: ExportConfig,
     pub sync: SyncConfig,
     pub host: HostConfig,
+    /// Where the values came from, for `doctor` (never read from a file or the environment).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// What `doctor` needs to know about the configuration file behind a [`Config`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    /// The file read, as an absolute path; `None` when there was none.
+    pub file: Option<PathBuf>,
+    /// The relative paths it gave, now under its folder.
+    pub relative: Vec<paths::RelativePath>,
+    /// The secrets it holds itself (by the names an operator knows), so its permissions matter.
+    pub file_secrets: Vec<&'static str>,
 }
 
 /// The membership system's side (ARCHITECTURE.md, Host adapter).
@@ -182,6 +201,7 @@ impl Default for Config {
             export: ExportConfig::default(),
             sync: SyncConfig::default(),
             host: HostConfig::default(),
+            origin: Origin::default(),
         }
     }
 }
@@ -267,37 +287,44 @@ impl Config {
     /// `digis-relay.toml` from the working directory if there is one.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match file {
-            Some(path) => {
-                if !path.is_file() {
-                    return Err(ConfigError::new(
-                        "--config",
-                        format!("no such file: {}", path.display()),
-                    ));
-                }
-                fig = fig.merge(Serialized::defaults(read_file(path)?));
+        let path = match file {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("no such file: {}", path.display()),
+                ));
             }
-            None => {
-                let default = Path::new(DEFAULT_CONFIG_FILE);
-                if default.is_file() {
-                    fig = fig.merge(Serialized::defaults(read_file(default)?));
-                }
-            }
+            Some(path) => Some(path),
+            None => Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let mut origin = Origin::default();
+        if let Some(path) = path {
+            let (table, relative) = read_file(path)?;
+            origin = Origin {
+                file: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
+                file_secrets: secrets_in(&table),
+                relative,
+            };
+            fig = fig.merge(Serialized::defaults(table));
         }
         // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
-        fig = fig
-            .merge(
-                Env::prefixed("DIGIS_RELAY_")
-                    .split("__")
-                    .ignore(&["config", "log", "test_pg"]),
-            )
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database_url".into()),
-            )
-            .merge(Serialized::defaults(overrides));
-        let config: Config = fig.extract().map_err(from_figment)?;
+        // Secrets are taken as the text they are (`secrets::from_env`).
+        let env = Env::prefixed("DIGIS_RELAY_")
+            .split("__")
+            .ignore(&["config", "log", "test_pg"]);
+        fig = fig.merge(env.clone().filter(|k| !secrets::is_secret(k.as_str())));
+        for (key, value) in secrets::from_env(&env) {
+            fig = fig.merge(Serialized::default(&key, value));
+        }
+        if let Some(url) = std::env::var_os("DATABASE_URL") {
+            fig = fig.merge(Serialized::default(
+                "database_url",
+                url.to_string_lossy().into_owned(),
+            ));
+        }
+        fig = fig.merge(Serialized::defaults(overrides));
+        let mut config: Config = fig.extract().map_err(from_figment)?;
+        config.origin = origin;
         config.validate()?;
         Ok(config)
     }
@@ -529,17 +556,15 @@ const SEED_NAMES: [(&str, &str); 6] = [
     ("digisAuthorizationHeader", "digis_authorization_header"),
 ];
 
-/// Reads the TOML file and renames the seed's camelCase keys to snake_case, so that a value
-/// given either way overrides the default (serde aliases would see a duplicate field).
-fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+/// Reads the TOML file, renames the seed's camelCase keys to snake_case, so that a value
+/// given either way overrides the default (serde aliases would see a duplicate field), and
+/// resolves its relative paths against its folder (`paths`).
+fn read_file(path: &Path) -> Result<(toml::Table, Vec<paths::RelativePath>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
     })?;
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|sp| text[..sp.start].lines().count().max(1))
-            .unwrap_or(0);
+        let line = e.span().map(|sp| line_of(&text, sp.start)).unwrap_or(0);
         ConfigError::new(
             &format!("{}:{line}", path.display()),
             e.message().replace('\n', " "),
@@ -556,7 +581,51 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
             table.insert(snake.to_string(), v);
         }
     }
-    Ok(table)
+    let relative = paths::resolve(&mut table, &paths::folder_of(path));
+    Ok((table, relative))
+}
+
+/// The 1-based line of byte `offset`. Counting the newlines before it, not the `lines()`: a
+/// span starting a line (a duplicate key) is on the line after the last newline.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The secrets a configuration file's table holds a value for, by their names in the file.
+fn secrets_in(table: &toml::Table) -> Vec<&'static str> {
+    let text = |t: &toml::Table, k: &str| {
+        t.get(k)
+            .and_then(toml::Value::as_str)
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let export = table.get("export").and_then(toml::Value::as_table);
+    let mut out = Vec::new();
+    if !text(table, "digis_url_postfix").is_empty() {
+        out.push("digisUrlPostfix");
+    }
+    for key in ["token", "metrics_token"] {
+        if export.is_some_and(|e| !text(e, key).is_empty()) {
+            out.push(if key == "token" {
+                "export.token"
+            } else {
+                "export.metrics_token"
+            });
+        }
+    }
+    let has_password = url::Url::parse(&text(table, "database_url"))
+        .ok()
+        .is_some_and(|u| u.password().is_some_and(|p| !p.is_empty()));
+    if has_password {
+        out.push("database_url's password");
+    }
+    out
 }
 
 fn from_figment(err: figment::Error) -> ConfigError {
@@ -581,6 +650,7 @@ fn from_figment(err: figment::Error) -> ConfigError {
     };
     let message = match &err.kind {
         figment::error::Kind::UnknownField(f, _) => format!("unknown key `{f}`"),
+        kind if secrets::is_secret(&key) => secrets::message(kind),
         kind => kind.to_string(),
     };
     // figment's own origin (`from src/config.rs:190:33`: where the defaults were merged) is
@@ -726,11 +796,22 @@ mod tests {
     fn the_example_file_documents_every_default() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/digis-relay.example.toml");
         let loaded = Config::load(Some(&path), &Overrides::default()).unwrap();
+        // Absolute paths (the systemd unit's folders) instead of the defaults, which are
+        // relative to the working directory; the placeholder token `doctor` refuses.
         let expected = Config {
+            database_url: "sqlite:///var/lib/digis-relay/digis-relay.db".into(),
+            log_dir: "/var/log/digis-relay".into(),
+            state_dir: "/var/lib/digis-relay/state".into(),
             digis_url_postfix: "brp?token=APIKEY_FROM_WAYS".into(),
+            origin: loaded.origin.clone(),
             ..Config::default()
         };
         assert_eq!(loaded, expected);
+        assert_eq!(
+            loaded.origin.relative,
+            [],
+            "the example has no relative path"
+        );
         // Every key of the defaults appears in the file (commented-out optional ones included).
         let text = std::fs::read_to_string(&path).unwrap();
         let defaults = toml::Table::try_from(Config::default()).unwrap();

@@ -10,6 +10,10 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::storage;
 
+mod digis;
+mod paths;
+mod secrets;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -37,10 +41,13 @@ fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check 
 pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     let mut out = Vec::new();
     out.extend(config_checks(config));
+    out.extend(secrets::config_file(config));
+    out.extend(paths::checks(config));
+    out.extend(digis::ca_file(config));
     out.push(log_folder(&config.log_dir));
     out.extend(database_checks(config).await);
     if probe_digis && config.use_digis {
-        out.push(reachability(config).await);
+        out.push(digis::reachability(config).await);
     }
     out
 }
@@ -60,7 +67,7 @@ fn config_checks(config: &Config) -> Vec<Check> {
         Ok(e) => {
             out.push(check("digis url", Level::Ok, e.redacted()));
             out.push(if e.has_token() {
-                check("digis token", Level::Ok, "present (shown as ***)")
+                secrets::token(&e)
             } else {
                 check(
                     "digis token",
@@ -462,48 +469,6 @@ fn delivery_checks(h: &crate::health::Health) -> Vec<Check> {
         )];
     }
     lines
-}
-
-/// Can we reach Digis and complete a TLS handshake with the bundled roots? Any HTTP answer
-/// counts: the token is not sent.
-async fn reachability(config: &Config) -> Check {
-    let Ok(base) = url::Url::parse(config.digis_url.trim()) else {
-        return check("digis reachable", Level::Error, "digisUrl is not a URL");
-    };
-    let client = match reqwest::Client::builder()
-        .use_rustls_tls()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return check("digis reachable", Level::Error, e.without_url().to_string()),
-    };
-    match client.head(base.clone()).send().await {
-        Ok(r) => check(
-            "digis reachable",
-            Level::Ok,
-            format!(
-                "{} answered HTTP {}{}",
-                base.host_str().unwrap_or_default(),
-                r.status().as_u16(),
-                if base.scheme() == "https" {
-                    " over TLS (certificate verified with bundled roots)"
-                } else {
-                    " (plain http)"
-                }
-            ),
-        ),
-        Err(e) => check(
-            "digis reachable",
-            Level::Error,
-            format!(
-                "cannot reach {}: {}",
-                base.host_str().unwrap_or_default(),
-                e.without_url()
-            ),
-        ),
-    }
 }
 
 pub fn render(checks: &[Check]) -> String {

@@ -25,6 +25,51 @@ static TOKEN_PARAM: LazyLock<Regex> = LazyLock::new(|| {
     .expect("the pattern is valid")
 });
 
+/// `key=value` with a key that may be percent-encoded, judged by [`is_secret_key`] once decoded:
+/// a server decodes `?%74oken=` to `token` (axum's `Query` authorises the export with it), so
+/// redaction must see what the server sees. Same separators and value as [`TOKEN_PARAM`].
+static ANY_PARAM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"([A-Za-z0-9_.~%+-]+)(\s*(?:=|%3D|%253D)\s*)([^&\s"'<>#;,)\]}\\]*)"#)
+        .expect("the pattern is valid")
+});
+
+/// Whether a query or form key names a secret once percent-decoded (`%74oken`, `%2574oken`
+/// and `to%6Ben` are all `token`): the names [`TOKEN_PARAM`] knows, anywhere in the key.
+pub fn is_secret_key(raw: &str) -> bool {
+    let mut key = raw.replace('+', " ");
+    // Decoded until it stops changing: a doubly encoded key is still the key (bounded).
+    for _ in 0..4 {
+        let decoded = percent_encoding::percent_decode_str(&key)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded == key {
+            break;
+        }
+        key = decoded;
+    }
+    let key = key.to_ascii_lowercase();
+    key.contains("token")
+        || key.contains("apikey")
+        || key.contains("api_key")
+        || key.contains("api-key")
+        || key.contains("secret")
+        || key.contains("password")
+}
+
+/// Redacts the value of every `key=value` whose key is a secret's once decoded; a value that
+/// is not redacted is searched in turn (`a=b%26%74oken%3DX` hides a key inside a value).
+fn redact_encoded_keys(text: &str) -> String {
+    ANY_PARAM
+        .replace_all(text, |c: &regex::Captures| {
+            if is_secret_key(&c[1]) {
+                format!("{}{}{REDACTED}", &c[1], &c[2])
+            } else {
+                format!("{}{}{}", &c[1], &c[2], redact_encoded_keys(&c[3]))
+            }
+        })
+        .into_owned()
+}
+
 /// Cleans a text from outside for storing, logging or showing: control characters (ESC,
 /// newlines, C1, bidi overrides) become visible escapes, `token=…` values become `***`, and each
 /// of `secrets` (the configured tokens) is replaced wherever it occurs, also percent-encoded.
@@ -42,6 +87,7 @@ pub fn clean_untrusted<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
                 format!("{}{}{REDACTED}", &c[1], &c[2])
             })
             .into_owned();
+        out = redact_encoded_keys(&out);
         if out == before {
             break;
         }
@@ -119,6 +165,12 @@ mod tests {
             ("x?token%253Dabc rest", "x?token%253D*** rest"),
             ("apikey=zz; more", "apikey=***; more"),
             ("\"token=q\"", "\"token=***\""),
+            // The key percent-encoded, as a server decodes it (issue 25, item 14).
+            ("GET /x?%74oken=abc&page=2", "GET /x?%74oken=***&page=2"),
+            ("x?to%6Ben=abc", "x?to%6Ben=***"),
+            ("x?%2574oken=abc", "x?%2574oken=***"),
+            ("x?a=b%26%74oken%3Dabc", "x?a=b%26%74oken%3D***"),
+            ("x?page=2&format=csv", "x?page=2&format=csv"),
         ] {
             assert_eq!(clean_untrusted::<&str>(input, &[]), want, "{input}");
         }

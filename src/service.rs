@@ -92,6 +92,26 @@ pub enum ServiceError {
     Schema(SchemaMismatch),
 }
 
+/// Where a relay writes, as absolute paths: the sync log, the journal of held answers and the
+/// database (its password hidden). Said at start by `run` (stderr) and the dashboard.
+pub fn where_it_writes(config: &Config) -> String {
+    let shown = |p: &std::path::Path| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let database = match crate::storage::sqlite::file_of(&config.database_url) {
+        Some(file) => shown(&file),
+        None => crate::util::redact_db_url(&config.database_url),
+    };
+    format!(
+        "the sync log {}, held answers in {}, the database {database}",
+        shown(&config.sync_log_path()),
+        shown(&config.state_dir)
+    )
+}
+
 /// A started service. Dropping it does not stop it: call [`Service::shutdown`] (or let the stop
 /// source fire and call [`Service::wait`]).
 pub struct Service {
@@ -127,6 +147,9 @@ impl Service {
             if opts.announce && !config.use_digis {
                 eprintln!("useDigis is false: the relay runs but sends nothing");
             }
+            // Relative paths resolve against the config file's folder or the working
+            // directory (DESIGN §9): where this relay writes is said once, in full.
+            tracing::info!("the relay writes {}", where_it_writes(&config));
             Some(Arc::new(relay))
         } else {
             None

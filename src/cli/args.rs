@@ -9,7 +9,8 @@ use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 #[derive(Debug, Parser)]
 #[command(name = "digis-relay", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// TOML configuration file (default: ./digis-relay.toml if present).
+    /// TOML configuration file (default: ./digis-relay.toml if present). Relative paths written
+    /// in it mean its folder; relative paths given as flags mean the working directory.
     #[arg(long, global = true, value_name = "FILE", env = "DIGIS_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://digis-relay.db].

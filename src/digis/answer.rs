@@ -37,8 +37,9 @@ pub enum Answer {
         reason: String,
         retry_after: Option<Duration>,
     },
-    /// The configuration is wrong, not the row (3xx, 401, 403, 404): pause, don't charge.
-    ConfigError { status: u16, reason: String },
+    /// The configuration is wrong, not the row (3xx, 401, 403, 404; with no status, a TLS
+    /// failure retrying cannot mend: `transport::Cause::is_configuration`): pause, don't charge.
+    ConfigError { status: Option<u16>, reason: String },
     /// A 2xx that does not say what happened: a body that is not JSON (a proxy's or a
     /// maintenance page), or one cut at [`BODY_LIMIT`]. Digis may have sent the SMS, or never
     /// seen the request: the row fails (never retried by itself) and no request starts after
@@ -58,9 +59,8 @@ impl Answer {
         match self {
             Answer::Accepted { status, .. }
             | Answer::Rejected { status, .. }
-            | Answer::ConfigError { status, .. }
             | Answer::Unconfirmed { status, .. } => Some(*status),
-            Answer::RetryLater { status, .. } => *status,
+            Answer::RetryLater { status, .. } | Answer::ConfigError { status, .. } => *status,
         }
     }
 }
@@ -156,7 +156,7 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
         // A redirect is never followed (it would carry the token wherever it points): the
         // endpoint moved, which is the configuration's fault, not the row's.
         300..=399 => Answer::ConfigError {
-            status,
+            status: Some(status),
             reason: format!(
                 "Digis answered HTTP {status} {}, a redirect{}, which is not followed: check digisUrl and digisUrlPostfix",
                 reason_phrase(status),
@@ -164,7 +164,7 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
             ),
         },
         401 | 403 | 404 => Answer::ConfigError {
-            status,
+            status: Some(status),
             reason: format!(
                 "Digis answered HTTP {status} {}: check digisUrl, the token in digisUrlPostfix and digisAuthorizationHeader{}",
                 reason_phrase(status),
@@ -584,7 +584,7 @@ mod tests {
             };
             match classify(&a, &rules(&[]), Utc::now()) {
                 Answer::ConfigError { status, reason } => {
-                    assert_eq!(status, s);
+                    assert_eq!(status, Some(s));
                     assert!(reason.contains("redirect") && reason.contains("elsewhere.example"));
                     assert!(!reason.contains(TOKEN), "{reason}");
                 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::answer::{classify, Answer, Response, Rules, BODY_LIMIT};
+use super::ca::CaError;
 use super::endpoint::{DigisEndpoint, EndpointError};
+use super::transport::Cause;
 use crate::config::Config;
 use crate::payload::Payload;
 
@@ -17,8 +19,8 @@ pub enum ClientError {
         #[source]
         source: EndpointError,
     },
-    #[error("invalid configuration: `digis_ca_file`: {0}")]
-    CaFile(String),
+    #[error("invalid configuration: {0}")]
+    CaFile(#[from] CaError),
     #[error("invalid configuration: `digisAuthorizationHeader`: not a valid header value")]
     AuthHeader,
     #[error("cannot build the HTTP client: {0}")]
@@ -48,23 +50,7 @@ impl DigisClient {
             key: e.key(),
             source: e,
         })?;
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_millis(cfg.digis_connect_timeout_ms))
-            .timeout(Duration::from_millis(cfg.digis_timeout_ms))
-            .user_agent(concat!("digis-relay/", env!("CARGO_PKG_VERSION")))
-            // A redirect would carry the token in the query to wherever it points.
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &cfg.digis_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
+        let http = http_client(cfg)?;
         let authorization = reqwest::header::HeaderValue::from_str(&cfg.digis_authorization_header)
             .map_err(|_| ClientError::AuthHeader)?;
         let secrets = cfg.secrets();
@@ -150,18 +136,70 @@ impl DigisClient {
         )
     }
 
-    /// Connection errors and timeouts: retry later. The URL (with its token) is stripped.
+    /// No HTTP answer. A TLS failure the configuration causes (a certificate that fails
+    /// verification, a plain-HTTP server on an https URL) pauses like a 3xx; DNS, refused,
+    /// reset and timeouts are retried later. The URL (with its token) is stripped.
     fn transport_failure(&self, e: reqwest::Error) -> Answer {
-        Answer::RetryLater {
-            status: None,
-            reason: self.describe(&e),
-            retry_after: None,
+        let cause = Cause::of(&e);
+        let reason = format!(
+            "{} ({})",
+            cause.words(self.endpoint.expose().host_str().unwrap_or("Digis")),
+            self.describe(&e)
+        );
+        if cause.is_configuration() {
+            Answer::ConfigError {
+                status: None,
+                reason: format!("Digis could not be reached: {reason}"),
+            }
+        } else {
+            Answer::RetryLater {
+                status: None,
+                reason,
+                retry_after: None,
+            }
         }
     }
 
     fn describe(&self, e: &reqwest::Error) -> String {
         crate::sanitize::clean_untrusted(&describe(e), &self.secrets)
     }
+}
+
+/// The HTTP client for Digis as the configuration says: rustls with the bundled roots and
+/// `digis_ca_file`'s certificates, the timeouts, and no redirects (a redirect would carry the
+/// token in the query to wherever it points). `doctor` probes with the same client.
+pub fn http_client(cfg: &Config) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_millis(cfg.digis_connect_timeout_ms))
+        .timeout(Duration::from_millis(cfg.digis_timeout_ms))
+        .user_agent(concat!("digis-relay/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = cfg
+        .digis_ca_file
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        // Checked here, naming the key: reqwest accepts a file without any certificate and
+        // reports a broken one only as `builder error`.
+        for cert in super::ca::load(path)? {
+            let cert = reqwest::Certificate::from_der(&cert).map_err(|e| CaError {
+                path: path.display().to_string(),
+                problem: e.without_url().to_string(),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| {
+        let e = e.without_url();
+        let mut text = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            text = format!("{text}: {s}");
+            src = s.source();
+        }
+        ClientError::Build(text)
+    })
 }
 
 /// Reads at most `limit` bytes of the body and drops the rest unread: an answer of any size

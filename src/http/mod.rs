@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
 }
 
@@ -165,7 +165,9 @@ async fn export_all_active(
         })
 }
 
-/// True when the bearer token or the `token` query parameter equals `expected`. Each candidate
+/// True when the bearer token or the `token` query parameter equals `expected`. The query is
+/// read decoded (`?%74oken=` is `token`, as any server reads it); the request log decodes keys
+/// the same way before it redacts ([`redacted_target`]), so whatever authorises is never logged. Each candidate
 /// is compared in constant time (only the length can be learnt from timing).
 fn authorized(expected: &str, headers: &HeaderMap, query_token: Option<&str>) -> bool {
     let bearer = headers
@@ -298,11 +300,13 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
     }
 }
 
-/// One line per request, the query's `token` shown as `***`. The export is logged at info,
-/// the frequent health and metrics scrapes at debug.
-async fn log_request(req: Request, next: Next) -> Response {
+/// One line per request, the query's `token` shown as `***` (and the configured tokens
+/// wherever else they appear). The export is logged at info, the frequent health and metrics
+/// scrapes at debug.
+async fn log_request(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let target = redacted_target(req.uri());
+    let target =
+        crate::sanitize::clean_untrusted(&redacted_target(req.uri()), &st.config.secrets());
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
@@ -315,7 +319,8 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Path and query with the value of every `token` parameter replaced by `***`.
+/// Path and query with the value of every secret-named parameter (`token`, `access_token`, ...)
+/// replaced by `***`, its name judged once percent-decoded, as the export's `Query` reads it.
 pub fn redacted_target(uri: &Uri) -> String {
     let path = uri.path();
     let Some(query) = uri.query() else {
@@ -325,7 +330,7 @@ pub fn redacted_target(uri: &Uri) -> String {
         .split('&')
         .map(|pair| {
             let key = pair.split_once('=').map(|(k, _)| k).unwrap_or(pair);
-            if key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("access_token") {
+            if crate::sanitize::is_secret_key(key) {
                 format!("{key}=***")
             } else {
                 pair.to_string()
@@ -351,6 +356,15 @@ mod tests {
         assert_eq!(redacted_target(&uri), "/x?TOKEN=***");
         let uri: Uri = "/healthz".parse().unwrap();
         assert_eq!(redacted_target(&uri), "/healthz");
+        // The key as the export's `Query` decodes it (issue 25, item 14).
+        for (raw, want) in [
+            ("/x?%74oken=abc&format=csv", "/x?%74oken=***&format=csv"),
+            ("/x?%2574oken=abc", "/x?%2574oken=***"),
+            ("/x?access%5Ftoken=abc", "/x?access%5Ftoken=***"),
+        ] {
+            let uri: Uri = raw.parse().unwrap();
+            assert_eq!(redacted_target(&uri), want, "{raw}");
+        }
     }
 
     #[test]

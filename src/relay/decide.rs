@@ -161,9 +161,13 @@ pub fn after_send(
             completion: Completion::Released {
                 next_attempt_at: now,
             },
-            http_status: Some(*status),
+            http_status: *status,
             db_error: Some(reason.clone()),
-            log_error: Some(format!("HTTP {status}: configuration error, relay paused")),
+            log_error: Some(match status {
+                Some(status) => format!("HTTP {status}: configuration error, relay paused"),
+                // Our own words (`transport::Cause::words`): no personal data, no token.
+                None => format!("{reason}: configuration error, relay paused"),
+            }),
         },
         // Failed, not pending: Digis may have sent the SMS, so only a person who checked may
         // send it again (`retry` asks). The answer goes to the row, not to the log.
@@ -360,7 +364,7 @@ mod tests {
             "Digis's words stay out of the log"
         );
         let cfg = Answer::ConfigError {
-            status: 401,
+            status: Some(401),
             reason: "bad token".into(),
         };
         assert!(matches!(

@@ -61,6 +61,10 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     init_logging();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let env = Environment::from_config(&config, opts.relay_running_here, no_color);
+    let writes = (
+        crate::service::where_it_writes(&config),
+        std::path::absolute(&config.log_dir).unwrap_or_else(|_| config.log_dir.clone()),
+    );
     let exec = Executor::new(storage, config);
     let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
@@ -72,14 +76,22 @@ pub async fn run(storage: DynStorage, config: Arc<Config>, opts: TuiOptions) -> 
     let size = terminal.size().context("reading the terminal size")?;
     let mut app = App::new(env, Utc::now(), size.height);
     app.width = size.width;
-    app.set_status(
-        StatusKind::Info,
-        if opts.relay_running_here {
-            "a relay runs in this dashboard while it is open"
-        } else {
-            "no relay runs in this dashboard (--no-relay): relays on this database deliver"
-        },
-    );
+    if opts.relay_running_here {
+        // The Log view keeps it after the status line moves on.
+        tracing::info!("the relay in this dashboard writes {}", writes.0);
+        app.set_status(
+            StatusKind::Info,
+            format!(
+                "a relay runs in this dashboard while it is open; sync log in {}",
+                writes.1.display()
+            ),
+        );
+    } else {
+        app.set_status(
+            StatusKind::Info,
+            "no relay runs in this dashboard (--no-relay): relays on this database deliver",
+        );
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let stop = Arc::new(AtomicBool::new(false));

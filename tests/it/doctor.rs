@@ -13,6 +13,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 fn doctor(dir: &std::path::Path, database_url: &str, toml: &str) -> (bool, String) {
     let cfg = dir.join("doctor.toml");
     std::fs::write(&cfg, format!("database_url = \"{database_url}\"\n{toml}")).unwrap();
+    // It holds tokens: readable by others, doctor says so (tests/it/doctor_checks.rs).
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&cfg, private).unwrap();
     let out = Command::new(BIN)
         .args(["--config", cfg.to_str().unwrap(), "doctor"])
         .output()
