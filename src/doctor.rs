@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::storage;
 
+mod migrations;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -257,6 +259,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             return out;
         }
     };
+    out.extend(migrations::checks(&versions, db.backend()));
     match versions.judge() {
         Ok(storage::handshake::Agreement::Same) => out.push(check(
             "schema version",

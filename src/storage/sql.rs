@@ -123,6 +123,12 @@ sql_files! {
     sent_count,
     sent_delays,
     schema_compat,
+    migrations_tables,
+    migrations_lock,
+    recorded_migrations,
+    legacy_migrations,
+    carry_migration,
+    translate_checksum,
 }
 
 #[cfg(test)]
@@ -298,6 +304,12 @@ mod tests {
                 self.sent_count,
                 self.sent_delays,
                 self.schema_compat,
+                self.migrations_tables,
+                self.migrations_lock,
+                self.recorded_migrations,
+                self.legacy_migrations,
+                self.carry_migration,
+                self.translate_checksum,
             ]
         }
     }

@@ -22,6 +22,7 @@ mod hot_path;
 mod http_export;
 mod leases;
 mod log_http_edges;
+mod migrations_table;
 mod one_client;
 mod polite_client;
 mod prune_running;
