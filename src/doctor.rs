@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::storage;
 
+pub mod adapter;
 mod migrations;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -283,6 +284,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             return out;
         }
     }
+    out.extend(adapter::checks(db.as_ref(), &versions, config).await);
     // Heartbeats are in the database's time: ages are measured on its clock, not this host's.
     let here = crate::clock::DbClock::system();
     let now = match here.measure(db.as_ref()).await {

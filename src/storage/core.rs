@@ -690,6 +690,79 @@ macro_rules! storage_impl {
                 })
             }
 
+            async fn host_objects(
+                &self,
+                views: &[&str],
+            ) -> Result<$crate::storage::host_objects::HostObjects> {
+                use sqlx::Row as _;
+                use $crate::storage::host_objects::{AdapterRecord, HostObjects, HostTrigger};
+                let c = "reading the host adapter's objects";
+                let mut out = HostObjects::default();
+                for view in views {
+                    let columns = sqlx::query(Self::SQL.adapter_view_columns)
+                        .bind(*view)
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx(c)?
+                        .iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get::<String, _>("column_name")?,
+                                r.try_get::<Option<String>, _>("data_type")?
+                                    .unwrap_or_default(),
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .ctx(c)?;
+                    out.views.push((view.to_string(), columns));
+                }
+                out.triggers = sqlx::query(Self::SQL.adapter_triggers)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| {
+                        Ok(HostTrigger {
+                            table: r.try_get("table_name")?,
+                            name: r.try_get("name")?,
+                            function: r.try_get("function_name")?,
+                            body: r.try_get("body")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .ctx(c)?;
+                out.functions = sqlx::query(Self::SQL.adapter_functions)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| Ok((r.try_get("name")?, r.try_get("body")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .ctx(c)?;
+                out.record_table = sqlx::query_scalar(Self::SQL.adapter_record_table)
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx(c)?;
+                if out.record_table {
+                    out.record = sqlx::query(Self::SQL.adapter_recorded)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .ctx(c)?
+                        .map(|r| {
+                            Ok(AdapterRecord {
+                                source: r.try_get("source")?,
+                                checksum: r.try_get("checksum")?,
+                                applied_at: r
+                                    .try_get::<Option<String>, _>("applied_at")?
+                                    .unwrap_or_default(),
+                            })
+                        })
+                        .transpose()
+                        .ctx(c)?;
+                }
+                Ok(out)
+            }
+
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

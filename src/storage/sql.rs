@@ -129,6 +129,11 @@ sql_files! {
     legacy_migrations,
     carry_migration,
     translate_checksum,
+    adapter_view_columns,
+    adapter_triggers,
+    adapter_functions,
+    adapter_record_table,
+    adapter_recorded,
 }
 
 #[cfg(test)]
@@ -310,6 +315,11 @@ mod tests {
                 self.legacy_migrations,
                 self.carry_migration,
                 self.translate_checksum,
+                self.adapter_view_columns,
+                self.adapter_triggers,
+                self.adapter_functions,
+                self.adapter_record_table,
+                self.adapter_recorded,
             ]
         }
     }

@@ -1,4 +1,5 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod adapter_checks;
 mod alerting;
 mod bad_input_corpus;
 mod circuit;
