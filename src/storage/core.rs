@@ -128,20 +128,25 @@ macro_rules! storage_impl {
             /// relay's table has superseded checksums recorded again as the current ones; in one
             /// transaction, one process at a time (`storage::bookkeeping`).
             async fn carry_over_migrations(&self) -> $crate::storage::Result<()> {
-                self.carry_over_with(Self::SUPERSEDED_CHECKSUMS).await
+                self.carry_over_with(&[]).await
             }
 
-            /// [`Self::carry_over_migrations`] with other superseded checksums: the tests'
-            /// way to try the mechanism before a release supersedes one.
+            /// [`Self::carry_over_migrations`] with more superseded checksums than this
+            /// binary's: the tests' way to try the mechanism with checksums of their own.
             #[doc(hidden)]
             pub async fn carry_over_with(
                 &self,
-                superseded: &[(i64, &str)],
+                more_superseded: &[(i64, &str)],
             ) -> $crate::storage::Result<()> {
                 use sqlx::migrate::Migrate as _;
                 use $crate::storage::bookkeeping::{self as b, statement, Source};
                 let c = "carrying over the migrations table";
-                let known = Self::embedded_with(superseded);
+                let superseded: Vec<(i64, &str)> = Self::SUPERSEDED_CHECKSUMS
+                    .iter()
+                    .chain(more_superseded)
+                    .copied()
+                    .collect();
+                let known = Self::embedded_with(&superseded);
                 let mut tx = self.write_tx().await?;
                 sqlx::query(Self::SQL.migrations_lock)
                     .bind(b::CARRY_OVER_LOCK_KEY)

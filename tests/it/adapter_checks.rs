@@ -8,12 +8,13 @@ use digis_relay::doctor::adapter::{self, AdapterState, Expected};
 use crate::common::{Kind, TestDb, BIN};
 use crate::health::write_config;
 
-/// What the adapter's migration and the reference adapter create, made by hand where this
-/// binary predates them (no `digis_host_adapter` yet): the views search reads, SQLite's enqueue
-/// entry point with a host trigger that names it, and the record, with checksum `aa`. A
-/// database that has the record table already is left as it is.
+/// An adapter applied, as far as this binary can: `migrate` (a binary with the host adapter
+/// applies the configured one when none is recorded), then, where nothing is recorded still (a
+/// binary before the adapter), what the adapter's migration and the reference adapter create,
+/// made by hand: the record table with checksum `aa`, the views search reads, SQLite's enqueue
+/// entry point and a host trigger that names it. Objects already there are kept.
 pub async fn adapter_by_hand(db: &TestDb) {
-    if record_table(db).await {
+    if record_rows(db).await > 0 {
         return;
     }
     let person = "SELECT p.id AS id, p.first_name AS first_name, p.last_name AS last_name, \
@@ -21,32 +22,78 @@ pub async fn adapter_by_hand(db: &TestDb) {
                   p.mobile_number AS mobile_number, p.card_number AS card_number, \
                   a.country_alpha2 AS country_alpha2 \
                   FROM person p LEFT JOIN address a ON a.person_id = p.id";
+    let subscription = "SELECT id AS id, status AS status FROM subscription";
     db.exec(&match db.kind {
         Kind::Sqlite => format!(
-            "CREATE TABLE digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
+            "CREATE TABLE IF NOT EXISTS digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
                source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL);
-             INSERT INTO digis_host_adapter VALUES (1, 'by hand', 'aa', '2026-12-06T07:00:00Z');
-             CREATE VIEW digis_person AS {person};
-             CREATE VIEW digis_subscription AS SELECT id AS id, status AS status FROM subscription;
-             CREATE VIEW digis_enqueue_request AS
+             INSERT OR IGNORE INTO digis_host_adapter VALUES (1, 'by hand', 'aa', '2026-12-06T07:00:00Z');
+             CREATE VIEW IF NOT EXISTS digis_person AS {person};
+             CREATE VIEW IF NOT EXISTS digis_subscription AS {subscription};
+             CREATE VIEW IF NOT EXISTS digis_enqueue_request AS
                SELECT subscription_id, person_id FROM digis_outbox WHERE 0;
-             CREATE TRIGGER digis_enqueue_request_insert INSTEAD OF INSERT ON digis_enqueue_request
-             BEGIN SELECT 1; END;
-             CREATE TRIGGER by_hand_user_added AFTER INSERT ON subscription_user WHEN 0
+             CREATE TRIGGER IF NOT EXISTS digis_enqueue_request_insert
+               INSTEAD OF INSERT ON digis_enqueue_request BEGIN SELECT 1; END;
+             CREATE TRIGGER IF NOT EXISTS by_hand_user_added AFTER INSERT ON subscription_user WHEN 0
              BEGIN
                INSERT INTO digis_enqueue_request (subscription_id, person_id)
                VALUES (NEW.subscription_id, NEW.person_id);
              END;"
         ),
         Kind::Postgres => format!(
-            "CREATE TABLE digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
+            "CREATE TABLE IF NOT EXISTS digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
                source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL);
-             INSERT INTO digis_host_adapter VALUES (1, 'by hand', 'aa', now());
-             CREATE VIEW digis_person AS {person};
-             CREATE VIEW digis_subscription AS SELECT id AS id, status AS status FROM subscription;"
+             INSERT INTO digis_host_adapter VALUES (1, 'by hand', 'aa', now()) ON CONFLICT DO NOTHING;
+             DO $$ BEGIN
+               IF to_regclass('digis_person') IS NULL THEN CREATE VIEW digis_person AS {person}; END IF;
+               IF to_regclass('digis_subscription') IS NULL THEN
+                 CREATE VIEW digis_subscription AS {subscription};
+               END IF;
+             END $$;"
         ),
     })
     .await;
+}
+
+async fn record_rows(db: &TestDb) -> i64 {
+    if record_table(db).await {
+        db.scalar("SELECT COUNT(*) FROM digis_host_adapter").await
+    } else {
+        0
+    }
+}
+
+/// Drops every trigger on the membership tables a save queues from.
+async fn drop_host_triggers(db: &TestDb) {
+    match db.kind {
+        Kind::Postgres => {
+            db.exec(
+                "DO $$ DECLARE t record; BEGIN
+                   FOR t IN SELECT tg.tgname, c.relname FROM pg_trigger tg
+                            JOIN pg_class c ON c.oid = tg.tgrelid
+                            WHERE NOT tg.tgisinternal
+                              AND c.relname IN ('subscription', 'subscription_user') LOOP
+                     EXECUTE format('DROP TRIGGER %I ON %I', t.tgname, t.relname);
+                   END LOOP;
+                 END $$;",
+            )
+            .await
+        }
+        Kind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' \
+                 AND tbl_name IN ('subscription', 'subscription_user')",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            for n in names {
+                db.exec(&format!("DROP TRIGGER \"{n}\"")).await;
+            }
+        }
+    }
 }
 
 /// `digis_host_adapter` as migration 0010 creates it, empty: an adapter never applied.
@@ -117,7 +164,13 @@ async fn doctor_checks_the_adapter(db: TestDb) {
     );
 
     // Applied: every part is there.
-    db.exec("DROP TABLE digis_host_adapter").await;
+    let config = write_config(&db, "http://127.0.0.1:9", "");
+    let migrate = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "migrate"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
     adapter_by_hand(&db).await;
     let (_, text) = doctor(&db);
     for name in ["host adapter", "adapter views", "adapter triggers"] {
@@ -145,14 +198,7 @@ async fn doctor_checks_the_adapter(db: TestDb) {
     }
 
     // No trigger hands saves to the entry point.
-    db.exec(match db.kind {
-        Kind::Sqlite => "DROP TRIGGER by_hand_user_added",
-        Kind::Postgres => {
-            "DROP TRIGGER digis_subscription_saved ON subscription; \
-             DROP TRIGGER digis_subscription_user_added ON subscription_user"
-        }
-    })
-    .await;
+    drop_host_triggers(&db).await;
     let (_, text) = doctor(&db);
     let triggers = line(&text, "adapter triggers");
     assert!(

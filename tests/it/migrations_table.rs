@@ -208,9 +208,16 @@ async fn an_older_installation_is_carried_over(kind: Kind) {
         !own.iter().any(|r| r.0 == HOST_VERSION),
         "the host application's row was taken"
     );
-    // The released rows were copied as they were (their time of installation too).
+    // The released rows were copied as they were (their time of installation too), with this
+    // binary's checksum (the same, or the current one for a superseded checksum).
     for old in legacy_before.iter().filter(|r| r.0 != HOST_VERSION) {
-        assert!(own.contains(old), "{old:?} not carried over as it was");
+        let copied = own.iter().find(|r| r.0 == old.0).expect("carried over");
+        assert_eq!(
+            (&copied.1, &copied.3, copied.4, copied.5),
+            (&old.1, &old.3, old.4, old.5),
+            "migration {} not carried over as it was",
+            old.0
+        );
     }
     assert_eq!(
         rows(&db, LEGACY).await,
@@ -301,8 +308,8 @@ async fn checksum_of(db: &TestDb, table: &str, version: i64) -> Vec<u8> {
         .2
 }
 
-/// The carry-over's two halves, in storage with a superseded checksum of its own (the
-/// binary's list is empty until a release supersedes one): a row of the old table recorded
+/// The carry-over's two halves, in storage with a superseded checksum of its own besides the
+/// binary's `SUPERSEDED_CHECKSUMS`: a row of the old table recorded
 /// with it is carried with the current checksum, one of the relay's table is recorded again;
 /// without the list the same row is a modified migration, and `migrate` refuses naming it.
 /// Two processes starting at once carry over once.
@@ -314,7 +321,13 @@ async fn superseded_checksums_are_translated(kind: Kind) {
     let db = TestDb::bare(kind).await;
     db.exec(host_schema(kind)).await;
     run_default(&db, &Migrator::new(pre_0010(kind)).await.unwrap()).await;
-    let current_1 = checksum_of(&db, LEGACY, 1).await;
+    let current_1 = current(kind)
+        .await
+        .iter()
+        .find(|m| m.version == 1)
+        .unwrap()
+        .checksum
+        .to_vec();
     db.exec(&format!(
         "UPDATE {LEGACY} SET checksum = {} WHERE version = 1",
         bytes_literal(kind, OLD_HEX)
