@@ -48,6 +48,17 @@ pub struct Config {
     pub relay: RelayConfig,
     pub export: ExportConfig,
     pub sync: SyncConfig,
+    pub host: HostConfig,
+}
+
+/// The membership system's side (ARCHITECTURE.md, Host adapter).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// The SQL file mapping the host's tables onto the views the relay reads, with the
+    /// triggers (`storage::adapter`); empty = the reference adapter for
+    /// `assets/host-schema.*.sql`, compiled in. `migrate` applies it.
+    pub adapter: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -170,6 +181,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             export: ExportConfig::default(),
             sync: SyncConfig::default(),
+            host: HostConfig::default(),
         }
     }
 }

@@ -1,4 +1,6 @@
--- Relay-owned objects (DESIGN §3). The membership system's tables must exist first.
+-- Relay-owned objects (ARCHITECTURE.md, Relay-owned schema). Nothing here names a membership
+-- table: the digis_member view and the triggers on the host's tables are the host adapter's
+-- (assets/host-adapter.postgres.sql, `[host] adapter`), which `migrate` applies after the migrations.
 
 -- The seed's table: a pair is here once Digis accepted it. A membership system that already
 -- has it keeps its rows.
@@ -76,78 +78,6 @@ CREATE TABLE digis_control (
 );
 INSERT INTO digis_control (id) VALUES (1);
 
--- The payload builder reads only this view: adapting to another host schema means editing
--- this view and the triggers below, nothing else.
-CREATE VIEW digis_member AS
-SELECT su.subscription_id    AS subscription_id,
-       su.person_id          AS person_id,
-       s.status              AS subscription_status,
-       s.start_date          AS start_date,
-       s.max_end             AS max_end,
-       p.first_name          AS first_name,
-       p.last_name           AS last_name,
-       p.birth_date          AS birth_date,
-       p.sex                 AS sex,
-       p.email               AS email,
-       p.allow_email         AS allow_email,
-       p.allow_sms           AS allow_sms,
-       p.mobile_country_code AS mobile_country_code,
-       p.mobile_number       AS mobile_number,
-       p.card_number         AS card_number,
-       p.unit_id             AS unit_id,
-       u.name                AS unit_name,
-       a.street_address      AS street_address,
-       a.postal_code         AS postal_code,
-       a.postal_city         AS postal_city,
-       a.country_alpha2      AS country_alpha2
-FROM subscription s
-JOIN subscription_user su ON su.subscription_id = s.id
-JOIN person p ON p.id = su.person_id
-LEFT JOIN business_unit u ON u.id = p.unit_id
-LEFT JOIN address a ON a.person_id = p.id;
-
--- Queues every user of an ACTIVE subscription that Digis does not have yet and that has no open
--- row. ON CONFLICT: two concurrent saves must never fail the membership system's transaction.
-CREATE FUNCTION digis_queue_subscription(sub_id BIGINT) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO digis_outbox (subscription_id, person_id)
-    SELECT su.subscription_id, su.person_id
-    FROM subscription_user su
-    WHERE su.subscription_id = sub_id
-      AND NOT EXISTS (SELECT 1 FROM digis d
-                      WHERE d.subscription_id = su.subscription_id AND d.person_id = su.person_id)
-      AND NOT EXISTS (SELECT 1 FROM digis_outbox o
-                      WHERE o.subscription_id = su.subscription_id AND o.person_id = su.person_id
-                        AND o.state IN ('pending', 'sending'))
-    ON CONFLICT (subscription_id, person_id) WHERE state IN ('pending', 'sending') DO NOTHING;
-END;
-$$;
-
-CREATE FUNCTION digis_subscription_saved() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.status = 'ACTIVE' THEN
-        PERFORM digis_queue_subscription(NEW.id);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION digis_subscription_user_added() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM subscription s WHERE s.id = NEW.subscription_id AND s.status = 'ACTIVE')
-       AND NOT EXISTS (SELECT 1 FROM digis d
-                       WHERE d.subscription_id = NEW.subscription_id AND d.person_id = NEW.person_id) THEN
-        INSERT INTO digis_outbox (subscription_id, person_id)
-        VALUES (NEW.subscription_id, NEW.person_id)
-        ON CONFLICT (subscription_id, person_id) WHERE state IN ('pending', 'sending') DO NOTHING;
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
 CREATE FUNCTION digis_outbox_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -155,14 +85,6 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-
-CREATE TRIGGER digis_subscription_saved
-    AFTER INSERT OR UPDATE ON subscription
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_saved();
-
-CREATE TRIGGER digis_subscription_user_added
-    AFTER INSERT ON subscription_user
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_user_added();
 
 -- Once per statement, not per row: a bulk save wakes the relays once.
 CREATE TRIGGER digis_outbox_notify

@@ -1,11 +1,12 @@
 -- Delivered means delivered (DESIGN §6): a pair with a `sent` outbox row is delivered even when
 -- the host lost its `digis` row (a TRUNCATE, a restore from an older backup), so a save must not
--- queue it again. 0001's trigger functions checked `digis` only; they are replaced here (0001
--- itself is never edited: sqlx checksums it).
+-- queue it again.
 --
--- The rule lives in one relay-owned function, digis_enqueue(subscription, person): the host's
--- side (which pairs a save concerns, what ACTIVE means) stays in the trigger functions, which
--- only call it. SQLite has no stored functions: its triggers spell the same rule inline.
+-- The rule lives in one relay-owned function, digis_enqueue(subscription, person). The host's
+-- side (which pairs a save concerns, what ACTIVE means) is the host adapter's trigger functions
+-- (assets/host-adapter.postgres.sql), which only call it, so the relay can change how it queues
+-- without operators rewriting their adapter. SQLite has no stored functions: its entry point is
+-- the view digis_enqueue_request (migration 0010).
 -- No new index: digis_outbox_pair (subscription_id, person_id) finds a pair's few rows and the
 -- state is read from them; a partial index of sent rows would cost every completion a write.
 
@@ -24,24 +25,5 @@ BEGIN
                         AND o.state IN ('pending', 'sending', 'sent'))
     ON CONFLICT (subscription_id, person_id) WHERE state IN ('pending', 'sending') DO NOTHING;
     RETURN FOUND;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_id BIGINT) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM digis_enqueue(su.subscription_id, su.person_id)
-    FROM subscription_user su
-    WHERE su.subscription_id = sub_id;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION digis_subscription_user_added() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM subscription s WHERE s.id = NEW.subscription_id AND s.status = 'ACTIVE') THEN
-        PERFORM digis_enqueue(NEW.subscription_id, NEW.person_id);
-    END IF;
-    RETURN NULL;
 END;
 $$;

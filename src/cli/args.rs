@@ -24,7 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or update the relay's tables, view and triggers.
+    /// Create or update the relay's tables, then apply the host adapter ([host] adapter: the
+    /// views and triggers over the membership tables) if it changed.
     Migrate {
         /// Also create the reference membership tables (demo, tests, staging only).
         #[arg(long)]

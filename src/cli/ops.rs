@@ -288,26 +288,25 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if !host_schema {
-        // The triggers are created on the membership tables: without them the migration
-        // would stop at an SQL error naming one table (`no such table: main.subscription`).
+    // Read before anything is applied: a wrong path is one line and an untouched database.
+    let adapter = crate::storage::adapter::HostAdapter::configured(&ctx.config)?;
+    if !host_schema && adapter.is_reference() {
+        // The reference adapter names the reference tables: without them it would stop at an
+        // SQL error naming one table. An adapter of the operator's names tables we cannot know,
+        // so its own statements say what is missing (`AdapterError::Statement`).
         let report = s.schema_report().await?;
         if !report.host_tables_missing.is_empty() {
             anyhow::bail!(
-                "the membership tables {} are missing from {}, so the triggers cannot be created; point database_url at the membership database, or run `digis-relay migrate --host-schema` to create the reference tables (a demo or test database)",
+                "the membership tables {} are missing from {}, so the reference host adapter cannot be applied; point database_url at the membership database, write a host adapter for a schema with other names and set `[host] adapter`, or run `digis-relay migrate --host-schema` to create the reference tables (a demo or test database)",
                 report.host_tables_missing.join(", "),
                 crate::util::redact_db_url(&ctx.config.database_url)
             );
         }
     }
-    s.migrate(host_schema).await.context("migrate")?;
-    let report = s.schema_report().await?;
-    if !report.host_tables_missing.is_empty() {
-        anyhow::bail!(
-            "migrated, but the membership tables {} are missing: the triggers cannot fire (use --host-schema for a demo database)",
-            report.host_tables_missing.join(", ")
-        );
-    }
+    let outcome = s
+        .migrate_with(host_schema, &adapter)
+        .await
+        .context("migrate")?;
     println!(
         "migrated {}{}",
         crate::util::redact_db_url(&ctx.config.database_url),
@@ -317,6 +316,7 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    println!("{outcome}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,27 +35,29 @@ impl Context {
         }
         let s = self.connect().await?;
         let report = s.schema_report().await?;
-        if !report.relay_tables_missing.is_empty() || !report.view_present {
+        if !report.relay_tables_missing.is_empty() {
             anyhow::bail!(
                 "the database {} is not migrated (missing: {}); run `digis-relay migrate` first",
                 crate::util::redact_db_url(&self.config.database_url),
-                report
-                    .relay_tables_missing
-                    .iter()
-                    .cloned()
-                    .chain((!report.view_present).then(|| "digis_member view".to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                report.relay_tables_missing.join(", ")
             );
         }
         // A database migrated by another version: one line saying what to do, before any
-        // query meets a column it lacks (or a claim rule it does not follow).
+        // query meets a column it lacks (or a claim rule it does not follow). Before the
+        // view: a database behind this binary has no host adapter yet either, and `migrate`
+        // is the answer to both.
         match s.schema_versions().await?.judge()? {
             storage::handshake::Agreement::Same => {}
             storage::handshake::Agreement::AheadAdditive { unknown } => tracing::debug!(
                 ?unknown,
                 "the database has newer additive migrations; running beside them"
             ),
+        }
+        if !report.view_present {
+            anyhow::bail!(
+                "the database {} has no host adapter applied (missing: digis_member view); run `digis-relay migrate` first",
+                crate::util::redact_db_url(&self.config.database_url)
+            );
         }
         Ok(s)
     }

@@ -124,11 +124,16 @@ pub struct Expected {
 /// be read.
 pub type Configured = Result<Option<Expected>, String>;
 
-/// The adapter the configuration names. The `[host] adapter` key and the file's loading belong
-/// to the adapter itself (`storage::adapter`, merged from the host adapter's branch): until
-/// then there is nothing to compare the record with.
-pub fn configured(_config: &crate::config::Config) -> Configured {
-    Ok(None)
+/// The adapter the configuration names (`[host] adapter`, loaded as `migrate` loads it).
+pub fn configured(config: &crate::config::Config) -> Configured {
+    crate::storage::adapter::HostAdapter::configured(config)
+        .map(|a| {
+            Some(Expected {
+                name: a.name(),
+                checksum: a.checksum(),
+            })
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// The state and `doctor`'s lines.

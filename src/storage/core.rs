@@ -202,6 +202,88 @@ macro_rules! storage_impl {
                     .ctx("starting a write transaction")
             }
 
+            /// Which of `names` (tables or views) the database lacks, read through `conn`.
+            async fn objects_present<'c, E>(
+                &self,
+                conn: E,
+                names: &[&str],
+            ) -> $crate::storage::Result<Vec<String>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                use sqlx::Row as _;
+                let c = "reading the schema";
+                let present: Vec<String> = sqlx::query(Self::SQL.schema_objects)
+                    .fetch_all(conn)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| r.try_get("name"))
+                    .collect::<Result<_, _>>()
+                    .ctx(c)?;
+                Ok(names
+                    .iter()
+                    .filter(|n| !present.iter().any(|p| p == *n))
+                    .map(|n| n.to_string())
+                    .collect())
+            }
+
+            /// Applies the host adapter in one transaction and records it, unless the recorded
+            /// checksum is this text's and its views are all there (a view dropped by hand is
+            /// put back by the next `migrate`).
+            async fn apply_adapter(
+                &self,
+                adapter: &$crate::storage::adapter::HostAdapter,
+                statements: &[$crate::storage::adapter::split::Statement<'_>],
+            ) -> $crate::storage::Result<$crate::storage::adapter::AdapterOutcome> {
+                use $crate::storage::adapter::{AdapterError, AdapterOutcome, VIEWS};
+                let checksum = adapter.checksum();
+                let previous = self.applied_adapter().await?.map(|a| a.checksum);
+                if previous.as_deref() == Some(checksum.as_str())
+                    && self.objects_present(&self.pool, &VIEWS).await?.is_empty()
+                {
+                    return Ok(AdapterOutcome::Unchanged {
+                        name: adapter.name(),
+                        checksum,
+                    });
+                }
+                let mut tx = self.write_tx().await?;
+                for (i, statement) in statements.iter().enumerate() {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.text.to_string()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| AdapterError::statement(adapter, i + 1, statement, e))?;
+                }
+                let missing = self.objects_present(&mut *tx, &VIEWS).await?;
+                if !missing.is_empty() {
+                    return Err(AdapterError::MissingViews {
+                        name: adapter.name(),
+                        missing,
+                    }
+                    .into());
+                }
+                for (view, columns) in $crate::storage::adapter::VIEW_COLUMNS {
+                    let probe = $crate::storage::adapter::view_probe(view, columns);
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(probe))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| AdapterError::broken_view(adapter, view, columns, e))?;
+                }
+                sqlx::query(Self::SQL.adapter_record_save)
+                    .bind(adapter.name())
+                    .bind(&checksum)
+                    .bind(StoredTime(Utc::now()))
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("recording the host adapter")?;
+                tx.commit().await.ctx("committing the host adapter")?;
+                Ok(AdapterOutcome::Applied {
+                    name: adapter.name(),
+                    checksum,
+                    previous,
+                })
+            }
+
             /// Why the host's `digis` table cannot take Digis's ids, if it cannot
             /// ([`digis_external_id_problem`]($crate::storage::digis_external_id_problem)).
             async fn digis_problem(&self) -> $crate::storage::Result<Option<String>> {
@@ -579,7 +661,14 @@ macro_rules! storage_impl {
                 Self::BACKEND
             }
 
-            async fn migrate(&self, host_schema: bool) -> Result<()> {
+            async fn migrate_with(
+                &self,
+                host_schema: bool,
+                adapter: &$crate::storage::adapter::HostAdapter,
+            ) -> Result<$crate::storage::adapter::AdapterOutcome> {
+                // Read and checked before anything is applied: a file that cannot be run
+                // (transaction control, nothing in it) leaves the database as it was.
+                let statements = adapter.statements()?;
                 if host_schema {
                     sqlx::raw_sql(Self::HOST_SCHEMA)
                         .execute(&self.pool)
@@ -604,7 +693,34 @@ macro_rules! storage_impl {
                     return Err(StorageError::Refused(refusal));
                 }
                 Self::MIGRATOR.run(&self.pool).await?;
-                Ok(())
+                self.apply_adapter(adapter, &statements).await
+            }
+
+            async fn applied_adapter(
+                &self,
+            ) -> Result<Option<$crate::storage::adapter::AppliedAdapter>> {
+                use sqlx::Row as _;
+                if !self
+                    .objects_present(&self.pool, &["digis_host_adapter"])
+                    .await?
+                    .is_empty()
+                {
+                    return Ok(None);
+                }
+                let c = "reading digis_host_adapter";
+                sqlx::query(Self::SQL.adapter_record)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .map(|r| {
+                        Ok($crate::storage::adapter::AppliedAdapter {
+                            source: r.try_get("source")?,
+                            checksum: r.try_get("checksum")?,
+                            applied_at: r.try_get::<StoredTime, _>("applied_at")?.0,
+                        })
+                    })
+                    .transpose()
+                    .ctx(c)
             }
 
             async fn schema_report(&self) -> Result<SchemaReport> {

@@ -3,6 +3,7 @@
 //! the Rust that runs them is written once in `core`, with only connect, the claim statement's
 //! transaction and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
 pub mod bookkeeping;
+pub mod adapter;
 mod core;
 mod decode;
 mod group;
@@ -14,6 +15,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+pub mod superseded;
 pub mod texts;
 pub(crate) mod time;
 
@@ -49,6 +51,16 @@ pub enum StorageError {
     Corrupt(String),
     #[error("{0}")]
     Refused(String),
+    /// Boxed: the host adapter's errors carry its statement, and every storage `Result` would
+    /// otherwise grow to hold one.
+    #[error(transparent)]
+    Adapter(Box<adapter::AdapterError>),
+}
+
+impl From<adapter::AdapterError> for StorageError {
+    fn from(e: adapter::AdapterError) -> Self {
+        StorageError::Adapter(Box::new(e))
+    }
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -158,9 +170,31 @@ impl Backend {
 pub trait Storage: Send + Sync {
     fn backend(&self) -> Backend;
 
-    /// Applies the relay-owned migrations; with `host_schema`, first the reference host schema
-    /// from assets/ (for the demo and tests; a real installation already has its tables).
-    async fn migrate(&self, host_schema: bool) -> Result<()>;
+    /// Applies the relay-owned migrations and then the reference host adapter; with
+    /// `host_schema`, first the reference host schema from assets/ (for the demo and tests; a
+    /// real installation already has its tables, and may need an adapter of its own:
+    /// [`Storage::migrate_with`]).
+    async fn migrate(&self, host_schema: bool) -> Result<()> {
+        self.migrate_with(
+            host_schema,
+            &adapter::HostAdapter::reference(self.backend()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// [`Storage::migrate`] with the host adapter `adapter`, applied after the migrations in
+    /// one transaction and recorded in `digis_host_adapter`, unless the recorded checksum is
+    /// its own and its views are there ([`adapter::AdapterOutcome`]).
+    async fn migrate_with(
+        &self,
+        host_schema: bool,
+        adapter: &adapter::HostAdapter,
+    ) -> Result<adapter::AdapterOutcome>;
+
+    /// The adapter `migrate` last applied (`digis_host_adapter`), `None` before the first, or
+    /// when migration 0010 is not applied yet.
+    async fn applied_adapter(&self) -> Result<Option<adapter::AppliedAdapter>>;
 
     /// What is installed, for `doctor`.
     async fn schema_report(&self) -> Result<SchemaReport>;
@@ -526,7 +560,8 @@ fn sqlite_keeps_text(declared: &str) -> bool {
     t.contains("BLOB") || t.trim().is_empty()
 }
 
-/// The membership system's tables the relay reads.
+/// The reference schema's membership tables, which the reference adapter reads (a host with its
+/// own adapter may name its tables otherwise).
 pub const HOST_TABLES: [&str; 5] = [
     "business_unit",
     "person",

@@ -134,6 +134,8 @@ sql_files! {
     adapter_functions,
     adapter_record_table,
     adapter_recorded,
+    adapter_record,
+    adapter_record_save,
 }
 
 #[cfg(test)]
@@ -320,7 +322,56 @@ mod tests {
                 self.adapter_functions,
                 self.adapter_record_table,
                 self.adapter_recorded,
+                self.adapter_record,
+                self.adapter_record_save,
             ]
+        }
+    }
+
+    /// Whole words of `text` outside `--` comments and quotes, upper-cased.
+    fn words(text: &str) -> Vec<String> {
+        let code: String = text
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let unquoted: String = code.split('\'').step_by(2).collect::<Vec<_>>().join(" ");
+        unquoted
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.to_ascii_uppercase())
+            .collect()
+    }
+
+    /// Issue 25, item 1: only the host adapter names a membership table. A relay statement or
+    /// migration that did would break on a host whose tables have other names, and could only
+    /// be adapted by editing a checksummed file.
+    #[test]
+    fn no_relay_sql_names_a_host_table() {
+        let host: Vec<String> = crate::storage::HOST_TABLES
+            .iter()
+            .map(|t| t.to_ascii_uppercase())
+            .collect();
+        let mut texts: Vec<(String, String)> = Vec::new();
+        for (db, sql) in [("sqlite", &SQLITE), ("postgres", &POSTGRES)] {
+            for (name, text) in NAMES.iter().zip(sql.texts()) {
+                texts.push((format!("{db}/sql/{name}.sql"), text.to_string()));
+            }
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(db);
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                texts.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+        for (name, text) in texts {
+            for w in words(&text) {
+                assert!(!host.contains(&w), "{name} names the host table {w}");
+            }
         }
     }
 

@@ -22,7 +22,7 @@ async fn spoil(db: &TestDb, p: i64) -> &'static str {
             "column first_name is not valid UTF-8"
         }
         Kind::Postgres => {
-            let view = include_str!("../../migrations/postgres/0001_outbox.sql");
+            let view = include_str!("../../assets/host-adapter.postgres.sql");
             let start = view.find("CREATE VIEW digis_member").unwrap();
             let end = start + view[start..].find(';').unwrap();
             let adapted = view[start..end].replace(
@@ -148,7 +148,7 @@ async fn a_page_of_ids_that_are_not_numbers_ends_the_export() {
     for s in 1..=5 {
         db.active_with(s, &[s]).await;
     }
-    let view = include_str!("../../migrations/sqlite/0001_outbox.sql");
+    let view = include_str!("../../assets/host-adapter.sqlite.sql");
     let start = view.find("CREATE VIEW digis_member").unwrap();
     let end = start + view[start..].find(';').unwrap();
     let adapted = view[start..end].replace(

@@ -18,6 +18,7 @@ mod failures;
 mod fake_digis;
 mod group_rows;
 mod health;
+mod host_adapter;
 mod host_rows;
 mod hot_path;
 mod http_export;

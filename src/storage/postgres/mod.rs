@@ -45,7 +45,8 @@ impl PgStorage {
     /// without changing what an applied database holds: a database recording one counts as
     /// having the current migration, and `migrate` records the current checksum
     /// (`storage::bookkeeping`).
-    pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] = &[];
+    pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] =
+        super::superseded::SUPERSEDED_CHECKSUMS_POSTGRES;
     const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.postgres.sql");
     const TRIGGERS: [&'static str; 3] = [
         "digis_subscription_saved",

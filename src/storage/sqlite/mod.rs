@@ -52,7 +52,8 @@ impl SqliteStorage {
     /// without changing what an applied database holds: a database recording one counts as
     /// having the current migration, and `migrate` records the current checksum
     /// (`storage::bookkeeping`).
-    pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] = &[];
+    pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] =
+        super::superseded::SUPERSEDED_CHECKSUMS_SQLITE;
     const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.sqlite.sql");
     const TRIGGERS: [&'static str; 3] = [
         "digis_subscription_inserted",

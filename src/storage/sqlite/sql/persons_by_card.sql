@@ -1,2 +1,2 @@
 -- same as postgres/sql/persons_by_card.sql, placeholders aside
-SELECT id FROM person WHERE card_number = ?1 ORDER BY id
+SELECT id FROM digis_person WHERE card_number = ?1 ORDER BY id

@@ -1,2 +1,2 @@
 -- same as postgres/sql/subscription_status.sql, placeholders aside
-SELECT status FROM subscription WHERE id = ?1
+SELECT status FROM digis_subscription WHERE id = ?1

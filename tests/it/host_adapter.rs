@@ -1,0 +1,694 @@
+//! Issue 25, item 1: a membership schema with other names is supported through a host adapter
+//! (`[host] adapter`, ARCHITECTURE.md, Host adapter), not by editing a checksummed migration.
+//! On both databases, through the real binary: the example schema of assets/examples/ (every
+//! table and column renamed) with its adapter, then delivery, search, export, preview and the
+//! dashboard's reads; an edited adapter is applied again and an unchanged one is not; a failing
+//! adapter names its file, statement and the database's error, and applies nothing.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::Utc;
+use digis_relay::config::Config;
+use digis_relay::domain::OutboxState;
+use digis_relay::storage::adapter;
+use digis_relay::tui::app::{App, Environment, SearchResult};
+use digis_relay::tui::effects::{settle, Executor};
+use digis_relay::tui::update::Msg;
+use ratatui::crossterm::event::KeyCode;
+use serde_json::Value;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::{Kind, TestDb, BIN};
+
+const TOKEN: &str = "HOSTADAPTERTOKEN";
+
+fn club_schema(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => include_str!("../../assets/examples/club-schema.sqlite.sql"),
+        Kind::Postgres => include_str!("../../assets/examples/club-schema.postgres.sql"),
+    }
+}
+
+fn club_adapter(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => include_str!("../../assets/examples/club-adapter.sqlite.sql"),
+        Kind::Postgres => include_str!("../../assets/examples/club-adapter.postgres.sql"),
+    }
+}
+
+fn reference_adapter(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => include_str!("../../assets/host-adapter.sqlite.sql"),
+        Kind::Postgres => include_str!("../../assets/host-adapter.postgres.sql"),
+    }
+}
+
+/// The operator's copy of an adapter, in the test's folder.
+fn adapter_file(db: &TestDb, text: &str) -> PathBuf {
+    let path = db.dir.path().join("my-adapter.sql");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn write_config(db: &TestDb, digis_url: &str, adapter: Option<&Path>) -> PathBuf {
+    let path = db.dir.path().join("digis-relay.toml");
+    let host = adapter
+        .map(|a| format!("[host]\nadapter = \"{}\"\n", a.display()))
+        .unwrap_or_default();
+    std::fs::write(
+        &path,
+        format!(
+            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
+             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n\
+             digis_timeout_ms = 10000\n[relay]\nrelay_id = \"adapter-relay\"\n{host}",
+            db.url,
+            db.dir.path().join("logs").display(),
+            db.dir.path().join("state").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+fn bin(config: &Path, args: &[&str]) -> Out {
+    let out = Command::new(BIN)
+        .current_dir(config.parent().unwrap())
+        .env_remove("DATABASE_URL")
+        .env_remove("DIGIS_RELAY_CONFIG")
+        .args(["--config", config.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The example schema's members: Åsa (7) and Bo (8) hold membership 863 (active), Cia (9)
+/// holds 864 (paused).
+async fn club_members(db: &TestDb) {
+    db.exec(
+        "INSERT INTO club (club_no, club_name) VALUES (1, 'Klubben Centrum');
+         INSERT INTO member (member_no, home_club, given_name, family_name, born, gender, mail, mail_ok, sms_ok, phone_cc, phone, card)
+         VALUES (7, 1, 'Åsa', 'Lindström', '1990-05-17', 'F', 'Asa.Lindstrom@Example.se', true, true, '46', '070-123 45 67', '0034231452'),
+                (8, 1, 'Bo', 'Berg', '1985-01-02', 'M', 'bo@example.se', false, true, '46', '070-222 33 44', '0034231453'),
+                (9, 1, 'Cia', 'Ek', '1970-03-04', NULL, 'cia@example.se', true, true, '46', '070-555 66 77', '0034231454');
+         INSERT INTO member_address (member_no, street, zip, town, country)
+         VALUES (7, 'Storgatan 1', '111 22', 'Stockholm', 'SE'), (8, 'Lillgatan 2', '222 33', 'Lund', 'SE');
+         INSERT INTO membership (membership_no, state, valid_from, valid_to) VALUES (863, 'active', '2026-01-01', '2027-12-31');
+         INSERT INTO membership (membership_no, state, valid_from) VALUES (864, 'paused', '2026-01-01');
+         INSERT INTO membership_holder (membership_no, member_no) VALUES (863, 7), (863, 8), (864, 9);",
+    )
+    .await;
+}
+
+async fn pairs(db: &TestDb) -> Vec<(i64, i64, String)> {
+    db.outbox().await
+}
+
+/// No table of the reference schema exists: whatever works below works through the adapter.
+async fn no_reference_table(db: &TestDb) {
+    for table in digis_relay::storage::HOST_TABLES {
+        let n = match db.kind {
+            Kind::Sqlite => {
+                db.scalar(&format!(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = '{table}'"
+                ))
+                .await
+            }
+            Kind::Postgres => {
+                db.scalar(&format!(
+                    "SELECT COUNT(*) FROM pg_class WHERE relname = '{table}'"
+                ))
+                .await
+            }
+        };
+        assert_eq!(n, 0, "{table} exists");
+    }
+}
+
+async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E-1"})))
+        .mount(&server)
+        .await;
+    let path = adapter_file(&db, club_adapter(kind));
+    let config = write_config(&db, &server.uri(), Some(&path));
+
+    let migrate = bin(&config, &["migrate"]);
+    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert!(
+        migrate.stdout.contains(&format!(
+            "host adapter applied: {} (sha384 {})",
+            path.display(),
+            &adapter::checksum(club_adapter(kind))[..12]
+        )),
+        "{}",
+        migrate.all()
+    );
+    no_reference_table(&db).await;
+
+    // The triggers queue what the reference triggers would: the active membership's holders.
+    club_members(&db).await;
+    assert_eq!(
+        pairs(&db).await,
+        vec![(863, 7, "pending".into()), (863, 8, "pending".into())]
+    );
+
+    // preview: the payload, mapped from the renamed columns and translated values.
+    let preview = bin(&config, &["preview", "--subscription", "863"]);
+    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    let payloads: Vec<Value> = preview
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(payloads.len(), 2, "{}", preview.stdout);
+    let asa = &payloads[0];
+    assert_eq!(asa["FirstName"], "Åsa");
+    assert_eq!(asa["LastName"], "Lindström");
+    assert_eq!(asa["Gender"], "Female");
+    assert_eq!(asa["DOB"], "1990-05-17");
+    assert_eq!(asa["MobileCountryCode"], "46");
+    assert_eq!(asa["MobileNumber"], "701234567");
+    assert_eq!(asa["ExtInfo1"], 863);
+    assert_eq!(asa["ExtInfo2"], "Klubben Centrum");
+    assert_eq!(asa["ExtInfo4"], 7);
+    assert_eq!(asa["ExtInfo5"], "2027-12-31");
+    assert_eq!(asa["ExtInfo20"], "0034231452");
+    assert_eq!(asa["ISOCountryCode"], "SE");
+    assert_eq!(asa["City"], "Stockholm");
+    assert_eq!(payloads[1]["Gender"], "Male");
+    assert_eq!(payloads[1]["IsEmailOptIn"], false);
+
+    // Delivery through the real binary.
+    let run = bin(&config, &["run", "--once"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        pairs(&db).await,
+        vec![(863, 7, "sent".into()), (863, 8, "sent".into())]
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent["ExtInfo20"], "0034231452");
+
+    // Saving again queues nothing (delivered); activating 864 queues its holder; a new holder
+    // of an active membership is queued; a paused one's is not.
+    db.exec("UPDATE membership SET note = 'saved' WHERE membership_no = 863")
+        .await;
+    assert_eq!(pairs(&db).await.len(), 2);
+    db.exec("UPDATE membership SET state = 'active' WHERE membership_no = 864")
+        .await;
+    db.exec("INSERT INTO membership_holder (membership_no, member_no) VALUES (863, 9)")
+        .await;
+    db.exec("UPDATE membership SET state = 'paused' WHERE membership_no = 864")
+        .await;
+    assert_eq!(
+        pairs(&db).await[2..],
+        [(864, 9, "pending".into()), (863, 9, "pending".into())]
+    );
+
+    // search, by every key, reads the renamed tables through digis_person / digis_member.
+    for (args, person) in [
+        (vec!["--ext-info20", "0034231452"], 7),
+        (vec!["--phone", "070-123 45 67"], 7),
+        (vec!["--email", "asa.lindstrom@example.se"], 7),
+        (vec!["--name", "Lindström"], 7),
+        (vec!["--name", "bo berg"], 8),
+    ] {
+        let mut all = vec!["search"];
+        all.extend(&args);
+        all.push("--json");
+        let out = bin(&config, &all);
+        assert_eq!(out.code, Some(0), "{args:?}: {}", out.all());
+        let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let verdicts = v["verdicts"].as_array().unwrap();
+        assert!(
+            verdicts
+                .iter()
+                .any(|x| x["person_id"] == person && x["verdict"] == "sent"),
+            "{args:?}: {v}"
+        );
+    }
+    let by_sub = bin(&config, &["search", "--ext-info1", "863", "--json"]);
+    assert_eq!(by_sub.code, Some(0), "{}", by_sub.all());
+    let v: Value = serde_json::from_str(by_sub.stdout.trim()).unwrap();
+    let mut people: Vec<i64> = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["person_id"].as_i64().unwrap())
+        .collect();
+    people.sort();
+    assert_eq!(people, vec![7, 8, 9], "{v}");
+
+    // export DigisAllActive: every holder of an active membership.
+    let export = bin(&config, &["export", "DigisAllActive", "--format", "json"]);
+    assert_eq!(export.code, Some(0), "{}", export.all());
+    let all: Value = serde_json::from_str(export.stdout.trim()).unwrap();
+    let mut exported: Vec<(i64, i64)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["ExtInfo1"].as_i64().unwrap(),
+                m["ExtInfo4"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    exported.sort();
+    assert_eq!(exported, vec![(863, 7), (863, 8), (863, 9)]);
+
+    // The dashboard's reads: the outbox page, a row's detail with its payload, the search view.
+    let cfg = Arc::new(Config {
+        database_url: db.url.clone(),
+        log_dir: db.dir.path().join("logs"),
+        ..Config::default()
+    });
+    let mut app = App::new(Environment::from_config(&cfg, false, true), Utc::now(), 30);
+    let exec = Executor::new(db.storage(), cfg);
+    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
+    assert!(app.page.loaded);
+    assert_eq!(app.page.rows.len(), 4);
+    let counts = app.counts.unwrap();
+    assert_eq!((counts.sent, counts.pending), (2, 2));
+    let asa = app
+        .page
+        .rows
+        .iter()
+        .position(|r| r.person_id.0 == 7)
+        .unwrap();
+    assert_eq!(
+        app.page.rows[asa].card_number.as_deref(),
+        Some("0034231452")
+    );
+    app.selected = asa;
+    settle(&mut app, &exec, Msg::key(KeyCode::Enter)).await;
+    match &app.detail.as_ref().expect("Enter opens the detail").data {
+        Some(Ok(d)) => {
+            let payload = d.payload.as_ref().expect("the payload builds");
+            assert!(
+                payload.contains(&("FirstName".to_string(), "\"Åsa\"".to_string())),
+                "{payload:?}"
+            );
+            assert_eq!(d.row.state, OutboxState::Sent);
+        }
+        other => panic!("detail not loaded: {other:?}"),
+    }
+    settle(&mut app, &exec, Msg::key(KeyCode::Esc)).await;
+    for input in ["0034231452", "070-123 45 67", "lindström"] {
+        for msg in typed(input) {
+            settle(&mut app, &exec, msg).await;
+        }
+        match &app.search.result {
+            SearchResult::Done { lines, .. } => {
+                let text = lines.join("\n");
+                assert!(text.contains("person 7"), "{input}: {text}");
+                assert!(text.contains("SENT"), "{input}: {text}");
+            }
+            other => panic!("{input}: no result: {other:?}"),
+        }
+    }
+}
+
+fn typed(text: &str) -> Vec<Msg> {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    let mut msgs = vec![
+        Msg::char('/'),
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    ];
+    msgs.extend(text.chars().map(Msg::char));
+    msgs.push(Msg::key(KeyCode::Enter));
+    msgs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_with_other_names_runs_every_surface_sqlite() {
+    a_schema_with_other_names_runs_every_surface(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_with_other_names_runs_every_surface_postgres() {
+    a_schema_with_other_names_runs_every_surface(Kind::Postgres).await
+}
+
+/// What `digis_host_adapter` holds: (source, checksum, applied_at as text).
+async fn record(db: &TestDb) -> (String, String) {
+    let a = db
+        .storage()
+        .applied_adapter()
+        .await
+        .unwrap()
+        .expect("an adapter is recorded");
+    (a.source, a.checksum)
+}
+
+/// An unchanged adapter is not applied again; an edited one is, and its edit takes effect.
+async fn an_edited_adapter_is_applied_again(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let path = adapter_file(&db, club_adapter(kind));
+    let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
+    let first = bin(&config, &["migrate"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert!(
+        first.stdout.contains("host adapter applied"),
+        "{}",
+        first.all()
+    );
+    let recorded = record(&db).await;
+    assert_eq!(
+        recorded,
+        (
+            path.display().to_string(),
+            adapter::checksum(club_adapter(kind))
+        )
+    );
+    let applied_at = db
+        .storage()
+        .applied_adapter()
+        .await
+        .unwrap()
+        .unwrap()
+        .applied_at;
+
+    let again = bin(&config, &["migrate"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(
+        again
+            .stdout
+            .contains(&format!("host adapter unchanged: {}", path.display())),
+        "{}",
+        again.all()
+    );
+    let same = db.storage().applied_adapter().await.unwrap().unwrap();
+    assert_eq!(
+        (same.checksum.as_str(), same.applied_at),
+        (recorded.1.as_str(), applied_at),
+        "nothing was applied"
+    );
+
+    // The operator edits the adapter: the unit's name is shown upper-case.
+    let edited = club_adapter(kind).replacen(
+        "c.club_name          AS unit_name",
+        "upper(c.club_name)   AS unit_name",
+        1,
+    );
+    assert_ne!(edited, club_adapter(kind), "the line to edit was found");
+    std::fs::write(&path, &edited).unwrap();
+    let third = bin(&config, &["migrate"]);
+    assert_eq!(third.code, Some(0), "{}", third.all());
+    assert!(
+        third.stdout.contains(&format!(
+            "host adapter applied: {} (sha384 {}), replacing sha384 {}",
+            path.display(),
+            &adapter::checksum(&edited)[..12],
+            &recorded.1[..12]
+        )),
+        "{}",
+        third.all()
+    );
+    assert_eq!(record(&db).await.1, adapter::checksum(&edited));
+    club_members(&db).await;
+    let preview = bin(
+        &config,
+        &["preview", "--subscription", "863", "--person", "7"],
+    );
+    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    let v: Value = serde_json::from_str(preview.stdout.trim()).unwrap();
+    assert_eq!(v["ExtInfo2"], "KLUBBEN CENTRUM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_adapter_is_applied_again_sqlite() {
+    an_edited_adapter_is_applied_again(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_adapter_is_applied_again_postgres() {
+    an_edited_adapter_is_applied_again(Kind::Postgres).await
+}
+
+/// An adapter whose tables are not there: one line naming the file, the statement, its line and
+/// the database's error, with what to do; nothing of the adapter is applied.
+async fn a_failing_adapter_names_its_statement(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    let path = adapter_file(&db, club_adapter(kind));
+    let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
+    let out = bin(&config, &["migrate"]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let lines: Vec<&str> = out.stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.all());
+    let line = lines[0];
+    // PostgreSQL refuses the view over a missing table; SQLite creates it (a view is checked
+    // when read) and refuses the first trigger on a missing table.
+    let failing = match kind {
+        Kind::Postgres => "statement 2 (line 8: `CREATE VIEW digis_member AS …`)".to_string(),
+        Kind::Sqlite => {
+            let text = club_adapter(kind);
+            let at = text
+                .find("CREATE TRIGGER digis_subscription_inserted")
+                .unwrap();
+            format!(
+                "statement 8 (line {}: `CREATE TRIGGER digis_subscription_inserted AFTER INSERT ON membership …`)",
+                text[..at].lines().count() + 1
+            )
+        }
+    };
+    for part in [
+        &format!("host adapter {}", path.display()),
+        failing.as_str(),
+        "membership",
+        "[host] adapter",
+        "migrate --host-schema",
+    ] {
+        assert!(line.contains(part), "{part:?} not in: {line}");
+    }
+    assert!(db.storage().applied_adapter().await.unwrap().is_none());
+    let report = db.storage().schema_report().await.unwrap();
+    assert!(!report.view_present, "half an adapter was applied");
+    // The relay's own tables are there: they name no host table.
+    assert!(report.relay_tables_missing.is_empty(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_adapter_names_its_statement_sqlite() {
+    a_failing_adapter_names_its_statement(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_adapter_names_its_statement_postgres() {
+    a_failing_adapter_names_its_statement(Kind::Postgres).await
+}
+
+/// The README's route (issue 25, item 1): on a database migrated with the reference adapter, the
+/// operator copies it, edits it (a comment and the view) and points `[host] adapter` at the
+/// copy. It used to be an edit of migration 0001, which `migrate` then refused ("migration 1
+/// was previously applied but has been modified").
+async fn the_readme_route_edits_a_copy_of_the_reference_adapter(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    db.active_with(863, &[7]).await;
+    let edited = reference_adapter(kind)
+        .replacen(
+            "-- The reference host adapter",
+            "-- Our gym's adapter, from the reference host adapter",
+            1,
+        )
+        .replacen(
+            "u.name                AS unit_name",
+            "'Gym ' || u.name      AS unit_name",
+            1,
+        );
+    assert_ne!(edited, reference_adapter(kind));
+    let path = adapter_file(&db, &edited);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E-1"})))
+        .mount(&server)
+        .await;
+    let config = write_config(&db, &server.uri(), Some(&path));
+    let migrate = bin(&config, &["migrate"]);
+    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert!(
+        migrate.stdout.contains("host adapter applied"),
+        "{}",
+        migrate.all()
+    );
+    let run = bin(&config, &["run", "--once"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent["ExtInfo2"], "Gym Stamina Centrum");
+    // The triggers of the copy queue a save as before.
+    db.active_with(864, &[8]).await;
+    assert_eq!(
+        pairs(&db).await,
+        vec![(863, 7, "sent".into()), (864, 8, "pending".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_route_edits_a_copy_of_the_reference_adapter_sqlite() {
+    the_readme_route_edits_a_copy_of_the_reference_adapter(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_route_edits_a_copy_of_the_reference_adapter_postgres() {
+    the_readme_route_edits_a_copy_of_the_reference_adapter(Kind::Postgres).await
+}
+
+/// A view that lacks a column the relay reads: SQLite creates it, PostgreSQL too (the column is
+/// only named by the relay's statements). `migrate` reads every column before it records the
+/// adapter, so the error names the view and nothing is applied, instead of every claim failing.
+async fn a_view_missing_a_column_is_refused(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let broken = club_adapter(kind).replacen(
+        "c.club_name          AS unit_name",
+        "c.club_name          AS club",
+        1,
+    );
+    assert_ne!(broken, club_adapter(kind));
+    let path = adapter_file(&db, &broken);
+    let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
+    let out = bin(&config, &["migrate"]);
+    assert_eq!(out.code, Some(1), "{}", out.all());
+    let line = out.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains("the view digis_member cannot be read as the relay reads it"),
+        "{line}"
+    );
+    assert!(line.contains("unit_name"), "{line}");
+    assert!(
+        line.contains("nothing of the adapter was applied"),
+        "{line}"
+    );
+    assert!(db.storage().applied_adapter().await.unwrap().is_none());
+    assert!(!db.storage().schema_report().await.unwrap().view_present);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_missing_a_column_is_refused_sqlite() {
+    a_view_missing_a_column_is_refused(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_missing_a_column_is_refused_postgres() {
+    a_view_missing_a_column_is_refused(Kind::Postgres).await
+}
+
+/// An installation migrated before the host adapter holds the view and triggers its migrations
+/// 0001 and 0006 made (tests/it/fixtures/pre_adapter.*.sql). `migrate` applies the reference
+/// adapter over them: same names, no error, the triggers now the adapter's (calling the
+/// enqueue entry point), queueing as before.
+async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.storage().migrate(true).await.unwrap();
+    let (drop, old) = match kind {
+        Kind::Sqlite => (
+            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
+             DROP TRIGGER digis_subscription_inserted; DROP TRIGGER digis_subscription_updated;
+             DROP TRIGGER digis_subscription_user_added; DELETE FROM digis_host_adapter;",
+            include_str!("fixtures/pre_adapter.sqlite.sql"),
+        ),
+        Kind::Postgres => (
+            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
+             DROP FUNCTION digis_subscription_saved() CASCADE;
+             DROP FUNCTION digis_subscription_user_added() CASCADE;
+             DROP FUNCTION digis_queue_subscription(BIGINT); DELETE FROM digis_host_adapter;",
+            include_str!("fixtures/pre_adapter.postgres.sql"),
+        ),
+    };
+    db.exec(drop).await;
+    db.exec(old).await;
+    // The old triggers queue; the pair is then delivered.
+    db.active_with(863, &[7]).await;
+    assert_eq!(pairs(&db).await, vec![(863, 7, "pending".into())]);
+    db.exec("UPDATE digis_outbox SET state = 'sent'").await;
+
+    let config = write_config(&db, "http://127.0.0.1:9", None);
+    let migrate = bin(&config, &["migrate"]);
+    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert!(
+        migrate
+            .stdout
+            .contains("host adapter applied: reference (assets/host-adapter."),
+        "{}",
+        migrate.all()
+    );
+    let (source, checksum) = record(&db).await;
+    assert!(source.starts_with("reference"), "{source}");
+    assert_eq!(checksum, adapter::checksum(reference_adapter(kind)));
+
+    // The same triggers by name, now the adapter's bodies.
+    let (triggers, adapted) = match kind {
+        Kind::Sqlite => (
+            db.scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('subscription', 'subscription_user')",
+            )
+            .await,
+            db.scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%digis_enqueue_request%' AND tbl_name IN ('subscription', 'subscription_user')",
+            )
+            .await,
+        ),
+        Kind::Postgres => (
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relname IN ('subscription', 'subscription_user')",
+            )
+            .await,
+            db.scalar(
+                "SELECT COUNT(*) FROM pg_proc WHERE proname IN ('digis_subscription_user_added', 'digis_queue_subscription') AND prosrc LIKE '%digis_enqueue(%' AND prosrc NOT LIKE '%INSERT INTO digis_outbox%'",
+            )
+            .await,
+        ),
+    };
+    let expected = match kind {
+        Kind::Sqlite => 3,
+        Kind::Postgres => 2,
+    };
+    assert_eq!(triggers, expected, "no trigger twice, none lost");
+    assert_eq!(adapted, expected, "the adapter's bodies");
+
+    // Queueing as before: a delivered pair is not queued again, a new user is.
+    db.save(863).await;
+    db.person(8).await;
+    db.add_user(863, 8).await;
+    assert_eq!(
+        pairs(&db).await,
+        vec![(863, 7, "sent".into()), (863, 8, "pending".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_from_before_the_adapter_is_carried_over_sqlite() {
+    an_installation_from_before_the_adapter_is_carried_over(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_from_before_the_adapter_is_carried_over_postgres() {
+    an_installation_from_before_the_adapter_is_carried_over(Kind::Postgres).await
+}
