@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::storage;
 
+pub mod adapter;
+mod migrations;
 mod digis;
 mod paths;
 mod secrets;
@@ -264,6 +266,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             return out;
         }
     };
+    out.extend(migrations::checks(&versions, db.backend()));
     match versions.judge() {
         Ok(storage::handshake::Agreement::Same) => out.push(check(
             "schema version",
@@ -287,6 +290,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
             return out;
         }
     }
+    out.extend(adapter::checks(db.as_ref(), &versions, config).await);
     // Heartbeats are in the database's time: ages are measured on its clock, not this host's.
     let here = crate::clock::DbClock::system();
     let now = match here.measure(db.as_ref()).await {

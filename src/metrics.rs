@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::doctor::adapter::AdapterState;
 use crate::domain::{OutboxState, RelayState};
 use crate::storage::Storage;
 
@@ -72,6 +73,8 @@ struct Inner {
     relay_heartbeat_age: Family<RelayLabel, Gauge<f64, AtomicU64>>,
     relay_clock_offset: Family<RelayLabel, Gauge<f64, AtomicU64>>,
     export_pages: Counter,
+    /// The host adapter's state, as this process's relay last judged it; absent until then.
+    host_adapter: Family<Label, Gauge>,
     /// One scrape at a time: a scrape sets the depth gauges and then encodes them.
     render: tokio::sync::Mutex<()>,
 }
@@ -191,6 +194,12 @@ impl Metrics {
             "Pages of members (export.page_size each) the HTTP export has read from the database; a client that stops reading holds it back once the connection's buffers are full",
             export_pages.clone(),
         );
+        let host_adapter = Family::<Label, Gauge>::default();
+        registry.register(
+            "digis_host_adapter_state",
+            "1 for the host adapter's state, 0 for the others: ok; changed (the configured [host] adapter file differs from what `migrate` applied); missing (`migrate` never applied one); invalid (a view, a column or the triggers are not what the relay needs, or the file cannot be read). Judged by this process's relay at start and every minute, as `doctor` judges it; absent until then",
+            host_adapter.clone(),
+        );
         let start_time = Gauge::<f64, AtomicU64>::default();
         start_time.set(Utc::now().timestamp_millis() as f64 / 1000.0);
         registry.register(
@@ -208,6 +217,7 @@ impl Metrics {
                 relay_heartbeat_age,
                 relay_clock_offset,
                 export_pages,
+                host_adapter,
                 registry,
                 depth,
                 deliveries,
@@ -257,6 +267,22 @@ impl Metrics {
 
     pub fn set_circuit_open(&self, open: bool) {
         self.inner.circuit_open.set(open as i64);
+    }
+
+    /// The host adapter's state as last judged; `None`: not judged (the database could not be
+    /// read, or this database has no adapter), the series are left out.
+    pub fn set_host_adapter_state(&self, state: Option<AdapterState>) {
+        let family = &self.inner.host_adapter;
+        match state {
+            Some(state) => {
+                for s in AdapterState::ALL {
+                    family
+                        .get_or_create(&[("state", s.as_str())])
+                        .set((s == state) as i64);
+                }
+            }
+            None => family.clear(),
+        }
     }
 
     /// The relay's request rate (requests per second); `None`: no limit, the gauge is left out.

@@ -207,6 +207,12 @@ impl Service {
         });
         let refused = Arc::new(std::sync::OnceLock::new());
         if relay.is_some() {
+            tokio::spawn(watch_adapter(
+                storage.clone(),
+                config.clone(),
+                metrics.clone(),
+                stop.clone(),
+            ));
             tokio::spawn(watch_schema(
                 storage,
                 Duration::from_millis(config.relay.heartbeat_ms.max(100)),
@@ -309,6 +315,43 @@ async fn watch_schema(
             let _ = refused.set(e);
             stop.cancel();
             return;
+        }
+    }
+}
+
+/// How often a relay judges the host adapter again for `digis_host_adapter_state`: a few reads
+/// of the catalog and a hash of the adapter file, so an edited file or a dropped view shows
+/// within a minute without costing the database anything that matters.
+const ADAPTER_EVERY: Duration = Duration::from_secs(60);
+
+/// The host adapter's state (`doctor::adapter`) into the metrics, at start and then every
+/// [`ADAPTER_EVERY`]. An unreadable database leaves the series out rather than stale.
+async fn watch_adapter(
+    storage: DynStorage,
+    config: Arc<Config>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    use crate::doctor::adapter;
+    loop {
+        let state = match storage.schema_versions().await {
+            Ok(versions) => {
+                adapter::inspect(storage.as_ref(), &versions, &adapter::configured(&config))
+                    .await
+                    .map(|v| v.map(|v| v.state))
+            }
+            Err(e) => Err(e),
+        };
+        match state {
+            Ok(state) => metrics.set_host_adapter_state(state),
+            Err(e) => {
+                tracing::debug!("metrics: cannot judge the host adapter: {e}");
+                metrics.set_host_adapter_state(None);
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(ADAPTER_EVERY) => {}
         }
     }
 }

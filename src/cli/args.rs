@@ -146,7 +146,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Check configuration, database, relays and Digis reachability.
+    /// Check configuration, database, migrations, host adapter, relays and Digis reachability.
+    ///
+    /// One line per check, ok / warning / error with what to do; exits non-zero when a check is
+    /// an error. `migrations`: each applied relay migration has this binary's checksum (one
+    /// applied from an edited file is an error naming it, as `migrate` refuses it), and an
+    /// older release's `_sqlx_migrations` still to carry over. `host adapter`, `adapter views`,
+    /// `adapter triggers`: the adapter `migrate` recorded matches the configured file (else
+    /// "changed" or "missing": run `migrate`), the views digis_member, digis_person and
+    /// digis_subscription have the columns the relay reads, and triggers on the membership
+    /// tables hand saves to digis_enqueue.
     Doctor {
         /// Skip the request to Digis (offline machines).
         #[arg(long)]

@@ -13,7 +13,8 @@
 //! What a backend type `$T` must have:
 //! - fields `pool` (its sqlx pool) and `wake` (`Arc<Notify>`);
 //! - associated consts `BACKEND`, `SQL: &'static Sql`, `BEGIN_WRITE` (the statement that opens a
-//!   write transaction), `MIGRATOR`, `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
+//!   write transaction), `MIGRATOR`, `SUPERSEDED_CHECKSUMS` (`storage::bookkeeping`),
+//!   `HOST_SCHEMA` and `TRIGGERS` (the names `doctor` expects);
 //! - inherent async method `poke` (wake the relays after an operator action), and
 //!   `watch_commits` (start whatever turns other processes' commits into wake-ups, called by
 //!   `wakeup`).
@@ -65,6 +66,135 @@ macro_rules! storage_impl {
         }
 
         impl $T {
+            /// This binary's migrations, with the checksums they had in earlier releases.
+            fn embedded() -> Vec<$crate::storage::bookkeeping::Embedded> {
+                Self::embedded_with(Self::SUPERSEDED_CHECKSUMS)
+            }
+
+            fn embedded_with(
+                superseded: &[(i64, &str)],
+            ) -> Vec<$crate::storage::bookkeeping::Embedded> {
+                $crate::storage::bookkeeping::Embedded::list(
+                    Self::MIGRATOR
+                        .iter()
+                        .filter(|m| !m.migration_type.is_down_migration())
+                        .map(|m| (m.version, &*m.description, &*m.checksum)),
+                    superseded,
+                )
+            }
+
+            /// Which bookkeeping table holds the relay's migrations, and its rows.
+            async fn bookkeeping_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> $crate::storage::Result<(
+                $crate::storage::bookkeeping::Source,
+                Vec<$crate::storage::bookkeeping::Recorded>,
+            )> {
+                use sqlx::Row as _;
+                use $crate::storage::bookkeeping::{statement, Recorded, Source};
+                let c = "reading the migrations table";
+                let tables = sqlx::query(sqlx::AssertSqlSafe(statement(
+                    Self::SQL.migrations_tables,
+                )))
+                .fetch_one(&mut *conn)
+                .await
+                .ctx(c)?;
+                let own: bool = tables.try_get("own").ctx(c)?;
+                let legacy: bool = tables.try_get("legacy").ctx(c)?;
+                let (source, sql) = match (own, legacy) {
+                    (true, _) => (Source::Own, Self::SQL.recorded_migrations),
+                    (false, true) => (Source::Legacy, Self::SQL.legacy_migrations),
+                    (false, false) => return Ok((Source::None, Vec::new())),
+                };
+                let rows = sqlx::query(sqlx::AssertSqlSafe(statement(sql)))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| {
+                        Ok(Recorded {
+                            version: r.try_get("version")?,
+                            description: r.try_get("description")?,
+                            checksum: r.try_get("checksum")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .ctx(c)?;
+                Ok((source, rows))
+            }
+
+            /// Before sqlx's migrator runs: an installation of an older release has its
+            /// migrations carried over from `_sqlx_migrations` (the relay's rows only), and the
+            /// relay's table has superseded checksums recorded again as the current ones; in one
+            /// transaction, one process at a time (`storage::bookkeeping`).
+            async fn carry_over_migrations(&self) -> $crate::storage::Result<()> {
+                self.carry_over_with(&[]).await
+            }
+
+            /// [`Self::carry_over_migrations`] with more superseded checksums than this
+            /// binary's: the tests' way to try the mechanism with checksums of their own.
+            #[doc(hidden)]
+            pub async fn carry_over_with(
+                &self,
+                more_superseded: &[(i64, &str)],
+            ) -> $crate::storage::Result<()> {
+                use sqlx::migrate::Migrate as _;
+                use $crate::storage::bookkeeping::{self as b, statement, Source};
+                let c = "carrying over the migrations table";
+                let superseded: Vec<(i64, &str)> = Self::SUPERSEDED_CHECKSUMS
+                    .iter()
+                    .chain(more_superseded)
+                    .copied()
+                    .collect();
+                let known = Self::embedded_with(&superseded);
+                let mut tx = self.write_tx().await?;
+                sqlx::query(Self::SQL.migrations_lock)
+                    .bind(b::CARRY_OVER_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx(c)?;
+                let (source, rows) = Self::bookkeeping_rows(&mut *tx).await?;
+                let plan = match source {
+                    Source::Own => b::translate(&rows, &known),
+                    // A modified migration is refused by `migrate` before anything is written.
+                    Source::Legacy if !b::applied(&rows, source, &known).modified.is_empty() => {
+                        return Ok(())
+                    }
+                    Source::Legacy => {
+                        tx.ensure_migrations_table(b::MIGRATIONS_TABLE).await?;
+                        b::carry_over(&rows, &known)
+                    }
+                    Source::None => return Ok(()),
+                };
+                for (version, checksum) in &plan.carry {
+                    sqlx::query(sqlx::AssertSqlSafe(statement(Self::SQL.carry_migration)))
+                        .bind(*version)
+                        .bind(checksum.as_slice())
+                        .execute(&mut *tx)
+                        .await
+                        .ctx(c)?;
+                }
+                for (version, recorded, current) in &plan.translate {
+                    sqlx::query(sqlx::AssertSqlSafe(statement(Self::SQL.translate_checksum)))
+                        .bind(*version)
+                        .bind(recorded.as_slice())
+                        .bind(current.as_slice())
+                        .execute(&mut *tx)
+                        .await
+                        .ctx(c)?;
+                }
+                tx.commit().await.ctx(c)?;
+                if !plan.carry.is_empty() {
+                    tracing::info!(
+                        "carried {} relay migration(s) over from {} to {}",
+                        plan.carry.len(),
+                        b::LEGACY_MIGRATIONS_TABLE,
+                        b::MIGRATIONS_TABLE
+                    );
+                }
+                Ok(())
+            }
+
             async fn write_tx(&self) -> $crate::storage::Result<Tx> {
                 self.pool
                     .begin_with(Self::BEGIN_WRITE)
@@ -628,6 +758,17 @@ macro_rules! storage_impl {
                 if let Some(problem) = self.digis_problem().await? {
                     return Err(StorageError::Refused(problem));
                 }
+                self.carry_over_migrations().await?;
+                let versions = self.schema_versions().await?;
+                if let Some(refusal) =
+                    $crate::storage::bookkeeping::refusal(
+                        &versions.modified,
+                        versions.source,
+                        Self::BACKEND,
+                    )
+                {
+                    return Err(StorageError::Refused(refusal));
+                }
                 Self::MIGRATOR.run(&self.pool).await?;
                 self.apply_adapter(adapter, &statements).await
             }
@@ -706,31 +847,21 @@ macro_rules! storage_impl {
             }
 
             async fn schema_versions(&self) -> Result<$crate::storage::handshake::SchemaVersions> {
-                use sqlx::migrate::Migrate as _;
                 use sqlx::Row as _;
-                use $crate::storage::handshake::{
-                    SchemaCompat, SchemaVersions, COMPAT_MIGRATION, MIGRATIONS_TABLE,
-                };
+                use $crate::storage::handshake::{SchemaCompat, SchemaVersions, COMPAT_MIGRATION};
                 let c = "reading the applied migrations";
-                let known = Self::MIGRATOR
+                let embedded = Self::embedded();
+                let known = embedded
                     .iter()
-                    .filter(|m| !m.migration_type.is_down_migration())
-                    .map(|m| (m.version, m.description.to_string()))
+                    .map(|m| (m.version, m.description.clone()))
                     .collect();
                 let mut conn = self.pool.acquire().await.ctx(c)?;
-                let applied: Vec<i64> = conn
-                    .list_applied_migrations(MIGRATIONS_TABLE)
-                    .await
-                    .map_err(|e| match e {
-                        sqlx::migrate::MigrateError::Execute(source) => {
-                            StorageError::Query { context: c, source }
-                        }
-                        e => StorageError::Migrate(e),
-                    })?
-                    .into_iter()
-                    .map(|m| m.version)
-                    .collect();
+                // An installation not carried over yet is read as `migrate` would carry it, so
+                // its commands say what is really missing (not "everything").
+                let (source, rows) = Self::bookkeeping_rows(&mut *conn).await?;
                 drop(conn);
+                let seen = $crate::storage::bookkeeping::applied(&rows, source, &embedded);
+                let applied = seen.versions;
                 let c = "reading digis_schema";
                 let compat = if applied.contains(&COMPAT_MIGRATION) {
                     sqlx::query(Self::SQL.schema_compat)
@@ -752,7 +883,82 @@ macro_rules! storage_impl {
                     known,
                     applied,
                     compat,
+                    modified: seen.modified,
+                    source,
                 })
+            }
+
+            async fn host_objects(
+                &self,
+                views: &[&str],
+            ) -> Result<$crate::storage::host_objects::HostObjects> {
+                use sqlx::Row as _;
+                use $crate::storage::host_objects::{AdapterRecord, HostObjects, HostTrigger};
+                let c = "reading the host adapter's objects";
+                let mut out = HostObjects::default();
+                for view in views {
+                    let columns = sqlx::query(Self::SQL.adapter_view_columns)
+                        .bind(*view)
+                        .fetch_all(&self.pool)
+                        .await
+                        .ctx(c)?
+                        .iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get::<String, _>("column_name")?,
+                                r.try_get::<Option<String>, _>("data_type")?
+                                    .unwrap_or_default(),
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .ctx(c)?;
+                    out.views.push((view.to_string(), columns));
+                }
+                out.triggers = sqlx::query(Self::SQL.adapter_triggers)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| {
+                        Ok(HostTrigger {
+                            table: r.try_get("table_name")?,
+                            name: r.try_get("name")?,
+                            function: r.try_get("function_name")?,
+                            body: r.try_get("body")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .ctx(c)?;
+                out.functions = sqlx::query(Self::SQL.adapter_functions)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| Ok((r.try_get("name")?, r.try_get("body")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .ctx(c)?;
+                out.record_table = sqlx::query_scalar(Self::SQL.adapter_record_table)
+                    .fetch_one(&self.pool)
+                    .await
+                    .ctx(c)?;
+                if out.record_table {
+                    out.record = sqlx::query(Self::SQL.adapter_recorded)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .ctx(c)?
+                        .map(|r| {
+                            Ok(AdapterRecord {
+                                source: r.try_get("source")?,
+                                checksum: r.try_get("checksum")?,
+                                applied_at: r
+                                    .try_get::<Option<String>, _>("applied_at")?
+                                    .unwrap_or_default(),
+                            })
+                        })
+                        .transpose()
+                        .ctx(c)?;
+                }
+                Ok(out)
             }
 
             async fn ping(&self) -> Result<()> {

@@ -8,9 +8,13 @@
 //! The binary's side lives here and nowhere else: [`MIGRATIONS_TABLE`], [`CLAIM_PROTOCOL`] and
 //! [`COMPAT_MIGRATION`]. The migrations themselves are the backends' `MIGRATOR`s.
 
-/// The table sqlx records applied migrations in. Spelled here only: the handshake lists it
-/// through sqlx's own query, and a test checks that both backends' migrators use this name.
-pub const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+pub use super::bookkeeping::{Modified, Source};
+
+/// The table the relay records its applied migrations in (sqlx's bookkeeping, under a name of
+/// the relay's own so that it cannot collide with a host application that also uses sqlx;
+/// releases before issue 25 used sqlx's default, carried over by `storage::bookkeeping`).
+/// Spelled here only: both backends' migrators are given it, and a test checks they use it.
+pub const MIGRATIONS_TABLE: &str = "digis_relay_migrations";
 
 /// The claim protocol this binary speaks: the rules by which relays claim, renew and complete
 /// rows. A relay must never claim beside one whose rules differ, so a database whose protocol
@@ -41,6 +45,12 @@ pub struct SchemaVersions {
     pub applied: Vec<i64>,
     /// `digis_schema`'s row, read when migration [`COMPAT_MIGRATION`] is applied.
     pub compat: Option<SchemaCompat>,
+    /// Applied migrations recorded with a checksum that is neither this binary's nor one it
+    /// superseded: applied from another text. `doctor` reports them; `migrate` refuses.
+    pub modified: Vec<Modified>,
+    /// Where `applied` was read: the relay's table, or an older release's `_sqlx_migrations`
+    /// that `migrate` has not carried over yet (read as the carry-over would copy it).
+    pub source: Source,
 }
 
 /// The binary and the database agree.
@@ -150,6 +160,8 @@ mod tests {
                 claim_protocol,
                 compatible_from,
             }),
+            modified: Vec::new(),
+            source: Source::Own,
         }
     }
 

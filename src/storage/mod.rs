@@ -2,11 +2,13 @@
 //! database's statements live in `<database>/sql/` (and its schema in `migrations/<database>/`);
 //! the Rust that runs them is written once in `core`, with only connect, the claim statement's
 //! transaction and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
+pub mod bookkeeping;
 pub mod adapter;
 mod core;
 mod decode;
 mod group;
 pub mod handshake;
+pub mod host_objects;
 mod lists;
 pub mod model;
 pub mod postgres;
@@ -200,6 +202,10 @@ pub trait Storage: Send + Sync {
     /// Both sides of the schema handshake: the migrations compiled into this binary, the ones
     /// the database has applied, and its compatibility record ([`handshake`]).
     async fn schema_versions(&self) -> Result<handshake::SchemaVersions>;
+
+    /// What the database holds of the host adapter: the columns of `views`, the triggers and
+    /// what they call, and `digis_host_adapter`'s record, for `doctor` and the metrics.
+    async fn host_objects(&self, views: &[&str]) -> Result<host_objects::HostObjects>;
 
     async fn ping(&self) -> Result<()>;
 

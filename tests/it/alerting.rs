@@ -33,7 +33,7 @@ const T0_MIN: u32 = 180;
 /// Simulated minutes of data from the first capture on.
 const SPAN_MIN: u32 = 90;
 /// The rules as each rule test names them.
-const ALERTS: [&str; 11] = [
+const ALERTS: [&str; 12] = [
     "DigisRelayDown",
     "DigisRelayHeartbeatLost",
     "DigisRelayClockOffset",
@@ -45,6 +45,7 @@ const ALERTS: [&str; 11] = [
     "DigisBacklogTooOld",
     "DigisHighFailureRate",
     "DigisNoRecentSuccess",
+    "DigisHostAdapter",
 ];
 
 fn rules_path() -> PathBuf {
@@ -456,7 +457,32 @@ both_databases!(
     an_unconfirmed_answer_is_reported_at_once,
     a_rate_held_at_its_floor_is_reported,
     a_relay_whose_clock_is_off_is_reported,
+    a_missing_host_adapter_is_reported,
 );
+
+/// `migrate` never applied a host adapter (its record table is empty): saves queue nobody, so
+/// no backlog or failure rule can see it. `DigisHostAdapter` fires after its `for:`, labelled
+/// with the state, and no other rule does.
+async fn a_missing_host_adapter_is_reported(db: TestDb) {
+    crate::adapter_checks::empty_record_table(&db).await;
+    let fake = fake().await;
+    let config = write_config(&db, &fake.base_url(), QUICK);
+    let a = RelayProcess::spawn(&config, "relay-a");
+    let c = a
+        .capture_when("judged the adapter missing", |s| {
+            is(s, "digis_host_adapter_state", &[("state", "missing")], 1.0)
+                && is(s, "digis_host_adapter_state", &[("state", "ok")], 0.0)
+                && is(s, "digis_relays_live", &[], 1.0)
+        })
+        .await;
+    let missing = [target(&a, vec![c])];
+    let mut expect = vec![
+        quiet("DigisHostAdapter", 5),
+        fires_for("DigisHostAdapter", 15, "state=\"missing\""),
+    ];
+    expect.extend(others_quiet(&["DigisHostAdapter"], 15));
+    promtool_test(db.dir.path(), "adapter_missing", &missing, &expect);
+}
 
 /// A relay on the database whose host clock is 90 s ahead (its heartbeat says so; such a
 /// relay claims nothing): `DigisRelayClockOffset` fires for it alone, after its `for:`, from the
@@ -530,6 +556,7 @@ async fn a_relay_whose_clock_is_off_is_reported(db: TestDb) {
 /// and `DigisRelayHeartbeatLost` (the other relay's scrape shows its heartbeat gone) fire for
 /// it alone. The dashboard's queries name only metrics these captures hold.
 async fn healthy_relays_raise_nothing_and_a_dead_one_is_reported(db: TestDb) {
+    crate::adapter_checks::adapter_by_hand(&db).await;
     db.active_with(1, &[1, 2, 3]).await;
     let fake = fake().await;
     let config = write_config(&db, &fake.base_url(), QUICK);

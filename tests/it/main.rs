@@ -1,4 +1,5 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
+mod adapter_checks;
 mod alerting;
 mod bad_input_corpus;
 mod circuit;
@@ -26,6 +27,7 @@ mod hot_path;
 mod http_export;
 mod leases;
 mod log_http_edges;
+mod migrations_table;
 mod one_client;
 mod polite_client;
 mod prune_running;

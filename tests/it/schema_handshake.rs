@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use digis_relay::storage::handshake::MIGRATIONS_TABLE;
 use sqlx::migrate::Migrator;
 
 use crate::common::{Kind, TestDb, BIN};
@@ -43,8 +44,9 @@ fn migrations_dir(kind: Kind) -> PathBuf {
 }
 
 /// A database with the host schema and every relay migration but the last, applied by sqlx's
-/// own migrator (so `_sqlx_migrations` is what an older release's `migrate` left). The last
-/// migration's version and description.
+/// own migrator with its default table (so `_sqlx_migrations` is what an older release's
+/// `migrate` left, read as `migrate` would carry it over). The last migration's version and
+/// description.
 async fn one_behind(kind: Kind) -> (TestDb, i64, String) {
     let db = TestDb::bare(kind).await;
     db.exec(match kind {
@@ -139,11 +141,11 @@ async fn database_behind(kind: Kind) {
 async fn apply_fake_newer_migration(db: &TestDb, version: i64) {
     db.exec(&match db.kind {
         Kind::Sqlite => format!(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+            "INSERT INTO {MIGRATIONS_TABLE} (version, description, success, checksum, execution_time) \
              VALUES ({version}, 'from a newer release', 1, X'00', 0)"
         ),
         Kind::Postgres => format!(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+            "INSERT INTO {MIGRATIONS_TABLE} (version, description, success, checksum, execution_time) \
              VALUES ({version}, 'from a newer release', true, '\\x00'::bytea, 0)"
         ),
     })

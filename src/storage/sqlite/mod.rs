@@ -43,7 +43,17 @@ impl SqliteStorage {
     const BACKEND: Backend = Backend::Sqlite;
     const SQL: &'static Sql = &super::sql::SQLITE;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    /// The relay's migrations, recorded in its own table (`handshake::MIGRATIONS_TABLE`).
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+        table_name: std::borrow::Cow::Borrowed(super::handshake::MIGRATIONS_TABLE),
+        ..sqlx::migrate!("./migrations/sqlite")
+    };
+    /// (version, checksum in hex) a migration had in an earlier release whose text changed
+    /// without changing what an applied database holds: a database recording one counts as
+    /// having the current migration, and `migrate` records the current checksum
+    /// (`storage::bookkeeping`).
+    pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] =
+        super::superseded::SUPERSEDED_CHECKSUMS_SQLITE;
     const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.sqlite.sql");
     const TRIGGERS: [&'static str; 3] = [
         "digis_subscription_inserted",
