@@ -2,8 +2,8 @@
 //! database's statements live in `<database>/sql/` (and its schema in `migrations/<database>/`);
 //! the Rust that runs them is written once in `core`, with only connect, the claim statement's
 //! transaction and the wake-up in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
-pub mod bookkeeping;
 pub mod adapter;
+pub mod bookkeeping;
 mod core;
 mod decode;
 mod group;

@@ -1,7 +1,7 @@
 //! Checksums of migrations as earlier releases shipped them, for migrations that were rewritten
 //! since. A migration is checksummed (SHA-384 of its text, as sqlx records it) and a database
 //! that applied the old text must not be told it "was modified": the bookkeeping carry-over
-//! (`storage::handshake`) accepts a recorded checksum listed here for that version as the
+//! (`storage::bookkeeping`) accepts a recorded checksum listed here for that version as the
 //! current one. Nothing else may be listed: a migration is rewritten only when what it did is
 //! done elsewhere for databases that applied the old text.
 //!
