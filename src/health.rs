@@ -21,6 +21,18 @@ pub const LIVENESS_FACTOR: i64 = 3;
 /// default `relay.heartbeat_ms` of those versions).
 pub const LEGACY_HEARTBEAT_MS: i64 = 5_000;
 
+/// A relay row whose heartbeat is older than this is deleted by the other relays: its relay
+/// died without stopping (killed, the host lost) long ago. Stopped rows go sooner (each clean
+/// stop deletes the others': `Storage::forget_relays`). At least [`LIVENESS_FACTOR`] times ten
+/// of the relay's own heartbeat interval, so no live relay's row is ever taken.
+pub fn forget_relays_before(now: DateTime<Utc>, heartbeat_ms: u64) -> DateTime<Utc> {
+    let interval = i64::try_from(heartbeat_ms).unwrap_or(i64::MAX);
+    let age = chrono::Duration::days(1).max(chrono::Duration::milliseconds(
+        interval.saturating_mul(LIVENESS_FACTOR * 10),
+    ));
+    now - age
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {

@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod operator;
+pub mod output;
 pub mod payload;
 pub mod relay;
 pub mod report;

@@ -177,15 +177,17 @@ impl Service {
                     })?;
                 let bound = listener.local_addr().map_err(ServiceError::LocalAddr)?;
                 local_addr = Some(bound);
+                // Said once: on stderr for a headless `run` (a caller reads the port back from
+                // it), else in the log (the dashboard's Log view).
+                let what = if config.export.token.is_empty() {
+                    "; export off: no export.token"
+                } else {
+                    ", /export/DigisAllActive"
+                };
                 if opts.announce {
-                    eprintln!(
-                        "listening on http://{bound} (/healthz, /metrics{})",
-                        if config.export.token.is_empty() {
-                            "; export off: no export.token"
-                        } else {
-                            ", /export/DigisAllActive"
-                        }
-                    );
+                    eprintln!("listening on http://{bound} (/healthz, /metrics{what})");
+                } else {
+                    tracing::info!("listening on http://{bound} (/healthz, /metrics{what})");
                 }
                 let state = crate::http::AppState {
                     storage: storage.clone(),

@@ -23,6 +23,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The commands that read no configuration and no database: the global options mean nothing
+/// to them, so their help does not list them and a value given for one is refused
+/// ([`ignored_globals`]).
+pub const NO_CONFIG: [&str; 4] = ["demo", "fake-digis", "completions", "man"];
+
+/// The global options: clap id, long name.
+const GLOBALS: [(&str, &str); 3] = [
+    ("config", "config"),
+    ("database_url", "database-url"),
+    ("log_dir", "log-dir"),
+];
+
+/// The command line as clap builds it, with the global options hidden from the help (and the
+/// man page and completions) of the [`NO_CONFIG`] commands: `demo --help` once listed
+/// `--database-url` and `--log-dir`, which the demo ignores (it makes its own in `--dir`).
+/// Each of those commands gets hidden options of the same names, which clap then does not
+/// propagate the global ones over; [`ignored_globals`] refuses a value given for them.
+pub fn command() -> clap::Command {
+    use clap::{Arg, CommandFactory as _};
+    let mut cmd = Cli::command();
+    // In place: `mut_subcommand` would move the commands to the end of the help's list.
+    for sc in cmd.get_subcommands_mut() {
+        if NO_CONFIG.contains(&sc.get_name()) {
+            *sc = GLOBALS.iter().fold(std::mem::take(sc), |sc, (id, long)| {
+                sc.arg(Arg::new(*id).long(*long).value_name("VALUE").hide(true))
+            });
+        }
+    }
+    cmd
+}
+
+/// The global options given on the command line to a [`NO_CONFIG`] command, as typed
+/// (`--database-url`), before or after the command's name; the environment
+/// (`DIGIS_RELAY_CONFIG`) is ambient and not counted.
+pub fn ignored_globals(matches: &clap::ArgMatches) -> Vec<String> {
+    let Some((name, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    if !NO_CONFIG.contains(&name) {
+        return Vec::new();
+    }
+    let typed = |m: &clap::ArgMatches, id: &str| {
+        m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    GLOBALS
+        .iter()
+        .filter(|(id, _)| typed(matches, id) || typed(sub, id))
+        .map(|(_, long)| format!("--{long}"))
+        .collect()
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or update the relay's tables, then apply the host adapter ([host] adapter: the
@@ -63,7 +114,7 @@ pub enum Command {
         members: usize,
     },
     /// Relay state, counts by outbox state and health. Exit status: 0 healthy, 1 not (what
-    /// /healthz answers 503 for).
+    /// /healthz answers 503 for), 2 bad arguments, 3 could not read (configuration, database).
     Status {
         #[arg(long)]
         json: bool,

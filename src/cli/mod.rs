@@ -9,13 +9,28 @@ mod setup;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use args::{Cli, Command};
 
 /// Runs the program; returns the exit code. Errors are one line on stderr.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches as _;
+    let matches = args::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let ignored = args::ignored_globals(&matches);
+    if !ignored.is_empty() {
+        eprintln!(
+            "error: {} {} not used by `{}`, which reads no configuration or database{}",
+            ignored.join(", "),
+            if ignored.len() == 1 { "is" } else { "are" },
+            matches.subcommand_name().unwrap_or_default(),
+            if matches.subcommand_name() == Some("demo") {
+                " (the demo makes its own in --dir)"
+            } else {
+                ""
+            }
+        );
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,9 +41,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // `search` answers 1 for "nothing matched" (like grep), so a search that could not run at
-    // all (database unreachable, bad configuration) needs its own code.
-    let failed = if matches!(cli.command, Command::Search(_)) {
+    // `search` answers 1 for "nothing matched" (like grep) and `status` 1 for "not healthy", so
+    // a search or status that could not run at all (database unreachable, bad configuration,
+    // standard output unwritable) needs its own code.
+    let failed = if matches!(cli.command, Command::Search(_) | Command::Status { .. }) {
         ExitCode::from(3)
     } else {
         ExitCode::FAILURE
@@ -64,6 +80,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Generated from the clap definitions: always the commands this binary has.
         Command::Completions { shell } => return docs::completions(shell),
         Command::Man { dir } => return docs::man(dir),
+        // The demo makes its own database, logs and fake Digis in --dir: a broken
+        // digis-relay.toml where it is started must not stop it either.
+        Command::Demo {
+            headless,
+            duration,
+            dir,
+            members,
+        } => return crate::demo::cli::demo(headless, duration, dir, members).await,
         _ => {}
     }
     let ctx = setup::Context::new(&cli)?;

@@ -31,7 +31,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         },
         Command::Doctor { no_network } => {
             let checks = crate::doctor::run(&ctx.config, !no_network).await;
-            print!("{}", crate::doctor::render(&checks));
+            crate::out!("{}", crate::doctor::render(&checks))?;
             let failed = checks
                 .iter()
                 .any(|c| c.level == crate::doctor::Level::Error);
@@ -64,7 +64,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 crate::clock::db_now_or_local(&*s).await,
             )
             .await?;
-            println!("{report} (relays keep running and send nothing until `digis-relay resume`)");
+            crate::outln!(
+                "{report} (relays keep running and send nothing until `digis-relay resume`)"
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume => {
@@ -75,7 +77,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 crate::clock::db_now_or_local(&*s).await,
             )
             .await?;
-            println!("{report}");
+            crate::outln!("{report}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {
@@ -89,7 +91,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 crate::clock::db_now_or_local(&*s).await,
             )
             .await?;
-            println!("{report}");
+            crate::outln!("{report}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {
@@ -100,13 +102,9 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
         Command::Tui { no_relay } => {
             crate::tui::cli::run(ctx.storage().await?, &ctx.config, no_relay).await
         }
-        Command::Demo {
-            headless,
-            duration,
-            dir,
-            members,
-        } => crate::demo::cli::demo(headless, duration, dir, members).await,
-        Command::FakeDigis(_) => unreachable!("fake-digis runs before the configuration is loaded"),
+        Command::FakeDigis(_) | Command::Demo { .. } => {
+            unreachable!("fake-digis and demo run before the configuration is loaded")
+        }
         Command::Export { format, output, .. } => {
             let format = match format {
                 super::args::ExportFormat::Json => crate::export::ExportFormat::Json,
@@ -159,37 +157,36 @@ async fn reconcile(ctx: &Context, restore_digis: bool, yes: bool) -> anyhow::Res
         );
     }
     if !logged.pairs.is_empty() {
-        println!(
+        crate::outln!(
             "skipping {} member(s) the sync log says were sent but the database does not know (subscription/person {}): see `digis-relay doctor`",
             logged.pairs.len(),
             logged.examples(5)
-        );
+        )?;
     }
     let preview = operator::reconcile_preview(&*s, &logged.pairs).await?;
     if preview.lost_digis > 0 {
         if restore_digis {
-            println!(
+            crate::outln!(
                 "writing back {} digis row(s) from sent outbox rows",
                 preview.lost_digis
-            );
+            )?;
         } else {
-            println!(
+            crate::outln!(
                 "{} member(s) have a sent outbox row but no digis row: counted as delivered, not queued; --restore-digis writes their digis rows back",
                 preview.lost_digis
-            );
+            )?;
         }
     }
     let n = preview.would_queue;
     let above = ctx.config.sync.reconcile_confirm_above;
-    println!("reconcile would queue {n} member(s) (one SMS each)");
+    crate::outln!("reconcile would queue {n} member(s) (one SMS each)")?;
     if n > 0 && n > above && !yes {
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            print!("Queue {n} member(s) for an SMS each? [y/N] ");
-            std::io::stdout().flush()?;
+            crate::out!("Queue {n} member(s) for an SMS each? [y/N] ")?;
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-                println!("nothing queued");
+                crate::outln!("nothing queued")?;
                 return Ok(ExitCode::FAILURE);
             }
         } else {
@@ -210,7 +207,7 @@ async fn reconcile(ctx: &Context, restore_digis: bool, yes: bool) -> anyhow::Res
         crate::clock::db_now_or_local(&*s).await,
     )
     .await?;
-    println!("{report}");
+    crate::outln!("{report}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -231,7 +228,7 @@ async fn resend(
     )
     .await?;
     if report.succeeded() {
-        println!("{report}");
+        crate::outln!("{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("error: {report}");
@@ -249,7 +246,7 @@ async fn discard(ctx: &Context, ids: Vec<OutboxId>, reason: &str) -> anyhow::Res
         crate::clock::db_now_or_local(&*s).await,
     )
     .await?;
-    println!("{report}");
+    crate::outln!("{report}")?;
     Ok(exit_code(&report))
 }
 
@@ -270,7 +267,7 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
         use crate::storage::handshake::{Agreement, SchemaMismatch};
         match s.schema_versions().await?.judge() {
             Ok(Agreement::AheadAdditive { unknown }) => {
-                println!(
+                crate::outln!(
                     "nothing to migrate: {} is ahead of this digis-relay (migration(s) {} from a newer release, additive: this version runs beside them)",
                     crate::util::redact_db_url(&ctx.config.database_url),
                     unknown
@@ -278,7 +275,7 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
                         .map(|v| format!("{v:04}"))
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
             Err(e @ (SchemaMismatch::TooOld { .. } | SchemaMismatch::NewerProtocol { .. })) => {
@@ -303,21 +300,49 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let applied_before = applied_migrations(&*s).await?;
     let outcome = s
         .migrate_with(host_schema, &adapter)
         .await
         .context("migrate")?;
-    println!(
-        "migrated {}{}",
-        crate::util::redact_db_url(&ctx.config.database_url),
-        if host_schema {
-            " (with the reference host schema)"
-        } else {
-            ""
-        }
-    );
-    println!("{outcome}");
+    let applied_now = applied_migrations(&*s).await?;
+    let new: Vec<String> = applied_now
+        .iter()
+        .filter(|v| !applied_before.contains(v))
+        .map(|v| format!("{v:04}"))
+        .collect();
+    let db = crate::util::redact_db_url(&ctx.config.database_url);
+    // A second run says that nothing changed, not "migrated" again.
+    if new.is_empty() {
+        crate::outln!(
+            "{db} is up to date: no migration to apply (latest {})",
+            applied_now
+                .iter()
+                .max()
+                .map(|v| format!("{v:04}"))
+                .unwrap_or_else(|| "none".into())
+        )?;
+    } else {
+        crate::outln!(
+            "migrated {db}: applied migration(s) {}{}",
+            new.join(", "),
+            if host_schema {
+                " (with the reference host schema)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    crate::outln!("{outcome}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The migration versions the database has applied; none before its first `migrate`.
+async fn applied_migrations(s: &dyn crate::storage::Storage) -> anyhow::Result<Vec<i64>> {
+    if !s.schema_report().await?.relay_tables_missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(s.schema_versions().await?.applied)
 }
 
 async fn preview(
@@ -340,7 +365,6 @@ async fn preview(
         };
         anyhow::bail!("nothing to preview: {why}");
     }
-    let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for read in &members {
         let m = match read {
@@ -352,7 +376,7 @@ async fn preview(
             }
         };
         match payload::build(m, &ctx.config.payload) {
-            Ok(p) => writeln!(out, "{}", p.to_json())?,
+            Ok(p) => crate::outln!("{}", p.to_json())?,
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e}");
@@ -416,14 +440,14 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             "health": health,
             "stats": stats,
         });
-        println!("{v}");
+        crate::outln!("{v}")?;
         return Ok(code);
     }
-    println!(
+    crate::outln!(
         "database   {}",
         crate::util::redact_db_url(&ctx.config.database_url)
-    );
-    println!(
+    )?;
+    crate::outln!(
         "digis      {}{}",
         endpoint,
         if ctx.config.use_digis {
@@ -431,17 +455,9 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             " (useDigis is false: nothing is sent)"
         }
-    );
-    if control.paused {
-        println!(
-            "delivery   PAUSED: {} (by {})",
-            for_display(control.pause_reason.as_deref().unwrap_or("no reason given")),
-            for_display(control.paused_by.as_deref().unwrap_or("unknown"))
-        );
-    } else {
-        println!("delivery   running");
-    }
-    println!(
+    )?;
+    crate::outln!("delivery   {}", delivery_text(&control, &health))?;
+    crate::outln!(
         "health     {}{}",
         health.status,
         if health.healthy {
@@ -449,32 +465,38 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             " (/healthz answers 503)"
         }
-    );
+    )?;
     for b in &health.blockers {
-        println!(
+        crate::outln!(
             "  {}{}",
             if b.fails_healthz { "! " } else { "- " },
             b.message
-        );
+        )?;
     }
-    println!(
+    crate::outln!(
         "outbox     pending {}  sending {}  sent {}  failed {}  discarded {}",
-        counts.pending, counts.sending, counts.sent, counts.failed, counts.discarded
-    );
-    println!("last 24 h  {}", stats_line(&stats));
+        counts.pending,
+        counts.sending,
+        counts.sent,
+        counts.failed,
+        counts.discarded
+    )?;
+    crate::outln!("last 24 h  {}", stats_line(&stats))?;
     if let Some(rate) = crate::health::request_rate(&relays, now) {
         // As the heartbeats last said: up to one heartbeat interval old.
-        println!(
+        crate::outln!(
             "rate       {} (the live relays together; halved on 429/503 from Digis)",
             crate::health::rate_text(rate)
-        );
+        )?;
     }
     if relays.is_empty() {
-        println!("relays     none has ever run against this database (start `digis-relay run`)");
+        crate::outln!(
+            "relays     none has ever run against this database (start `digis-relay run`)"
+        )?;
     }
     for r in &relays {
         let age = (now - r.heartbeat_at).num_seconds();
-        println!(
+        crate::outln!(
             "relay      {} on {} pid {}: {}{} (heartbeat {}s ago, {}{})",
             for_display(&r.relay_id),
             for_display(&r.hostname),
@@ -501,7 +523,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             r.clock_offset_ms
                 .map(|ms| format!(", clock offset {}", crate::clock::offset_text(ms)))
                 .unwrap_or_default()
-        );
+        )?;
     }
     Ok(code)
 }
@@ -534,7 +556,7 @@ async fn retry(
             unconfirmed,
         )
         .await?;
-        println!("{report}");
+        crate::outln!("{report}")?;
         return Ok(exit_code(&report));
     }
     let report = operator::retry(
@@ -545,7 +567,7 @@ async fn retry(
         unconfirmed,
     )
     .await?;
-    println!("{report}");
+    crate::outln!("{report}")?;
     Ok(exit_code(&report))
 }
 
@@ -588,6 +610,25 @@ fn confirm_unconfirmed(found: &[OutboxId]) -> anyhow::Result<Unconfirmed> {
     )
 }
 
+/// The `delivery` line, from the same reading as the health line below it: `running` only
+/// while a relay is alive to deliver (it once said `running` beside `NO RELAY SEEN`, reading
+/// only the pause flag).
+fn delivery_text(control: &crate::storage::Control, health: &crate::health::Health) -> String {
+    use crate::sanitize::for_display;
+    if control.paused {
+        return format!(
+            "PAUSED: {} (by {})",
+            for_display(control.pause_reason.as_deref().unwrap_or("no reason given")),
+            for_display(control.paused_by.as_deref().unwrap_or("unknown"))
+        );
+    }
+    match health.live_relays.len() {
+        0 => "NOT RUNNING: no relay is alive to deliver (start `digis-relay run`)".into(),
+        1 => "running (1 relay alive)".into(),
+        n => format!("running ({n} relays alive)"),
+    }
+}
+
 /// `sent 120, failed 2, retried 5; save to sent today p50 4s, p90 40s, p99 3m`.
 fn stats_line(stats: &crate::stats::Stats) -> String {
     let sum = |f: fn(&crate::stats::Bucket) -> u64| stats.hourly.iter().map(f).sum::<u64>();
@@ -598,7 +639,7 @@ fn stats_line(stats: &crate::stats::Stats) -> String {
         sum(|b| b.retried)
     );
     if let Some(d) = stats.daily.last().and_then(|d| d.delay) {
-        let s = |ms: i64| crate::tui::view::span_text(ms / 1000);
+        let s = crate::stats::delay_text;
         line.push_str(&format!(
             "; save to sent today p50 {}, p90 {}, p99 {}",
             s(d.p50_ms),

@@ -30,7 +30,7 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
     let tally = service.wait().await?.unwrap_or_default();
     if once {
         let control = storage.control().await?;
-        println!(
+        crate::outln!(
             "sent {}, retry later {}, failed {}, discarded {}, paused {}{}",
             tally.sent,
             tally.retried,
@@ -42,12 +42,12 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
             } else {
                 String::new()
             }
-        );
+        )?;
         if control.paused {
-            println!(
+            crate::outln!(
                 "delivery is paused: {}",
                 crate::sanitize::for_display(&control.pause_reason.unwrap_or_default())
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

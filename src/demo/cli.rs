@@ -24,24 +24,25 @@ pub async fn demo(
         members,
     };
     let s = run(opts).await?;
-    println!("summary:");
-    println!("  queued:    {}", s.queued);
-    println!("  sent:      {}", s.sent);
-    println!("  failed:    {}", s.failed);
-    println!("  retried:   {}", s.retried);
-    println!("  discarded: {}", s.discarded);
-    println!("  waiting:   {}", s.pending);
-    println!(
+    crate::outln!("summary:")?;
+    crate::outln!("  queued:    {}", s.queued)?;
+    crate::outln!("  sent:      {}", s.sent)?;
+    crate::outln!("  failed:    {}", s.failed)?;
+    crate::outln!("  retried:   {}", s.retried)?;
+    crate::outln!("  discarded: {}", s.discarded)?;
+    crate::outln!("  waiting:   {}", s.pending)?;
+    crate::outln!(
         "  fake Digis received {} request(s), {} duplicate(s)",
-        s.digis_requests, s.duplicates
-    );
+        s.digis_requests,
+        s.duplicates
+    )?;
     if let Some(card) = s.failed_cards.first() {
         // Without the log folder, search would find the database half only and say so.
-        println!(
+        crate::outln!(
             "why did one fail? digis-relay --database-url {} search --log-dir {} --ext-info20 {card}",
             shell_word(&s.database_url),
             shell_word(&s.log_dir.display().to_string())
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

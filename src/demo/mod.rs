@@ -147,11 +147,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     if opts.headless {
         let total = opts.duration.unwrap_or(Duration::from_secs(30));
         let started = tokio::time::Instant::now();
-        println!(
+        crate::outln!(
             "demo: {} (fake Digis at {})",
             opts.dir.display(),
             fake.base_url()
-        );
+        )?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let interrupted = service.stopping();
         loop {
@@ -161,7 +161,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             }
             let c = storage.counts().await?;
             let t = service.relay().map(|r| r.tally()).unwrap_or_default();
-            println!(
+            crate::outln!(
                 "[{:>3}s] queued {:>4}  sent {:>4}  failed {:>3}  waiting {:>3}  retried {:>3}",
                 started.elapsed().as_secs(),
                 c.total(),
@@ -169,7 +169,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
                 c.failed,
                 c.pending + c.sending,
                 t.retried
-            );
+            )?;
             if started.elapsed() >= total {
                 break;
             }

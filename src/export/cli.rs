@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::io::BufWriter;
+use tokio::io::{AsyncWriteExt as _, BufWriter};
 
-use super::{write_export, ExportFormat, ExportSummary, NAME};
+use super::{write_export, ExportError, ExportFormat, ExportSummary, NAME};
 use crate::config::Config;
+use crate::output::private_file::PrivateFile;
 use crate::storage::DynStorage;
 
 pub async fn run(
@@ -29,9 +30,17 @@ pub async fn run(
         Some(path) => to_file(storage.as_ref(), config, format, path, tick).await?,
         None => {
             let out = BufWriter::with_capacity(256 * 1024, tokio::io::stdout());
-            write_export(storage.as_ref(), config, format, out, tick)
-                .await
-                .context("export")?
+            match write_export(storage.as_ref(), config, format, out, tick).await {
+                Ok(s) => s,
+                // The reader went away (`| head`): a quiet end, as `grep`'s (output::stdout).
+                Err(ExportError::Io(e)) if crate::output::stdout::note_closed(&e) => {
+                    if let Some(b) = &bar {
+                        b.finish_and_clear();
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("export")),
+            }
         }
     };
     if let Some(b) = &bar {
@@ -53,8 +62,9 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes next to the target and renames at the end, so an interrupted export never leaves a
-/// file that looks complete.
+/// Written through `output::private_file`: a new file of mode 0600 beside the target, renamed
+/// over it when complete; a target that is not a regular file is refused, and a failure leaves
+/// nothing behind.
 async fn to_file(
     storage: &dyn crate::storage::Storage,
     config: &Config,
@@ -62,35 +72,27 @@ async fn to_file(
     path: &Path,
     tick: impl FnMut(u64),
 ) -> anyhow::Result<ExportSummary> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let file = tokio::fs::File::create(&partial)
-        .await
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let result = write_export(storage, config, format, &mut out, tick).await;
-    let result = match result {
-        Ok(s) => out
-            .into_inner()
-            .sync_all()
-            .await
-            .map(|_| s)
-            .map_err(Into::into),
-        Err(e) => Err(e),
+    let file = PrivateFile::create(path)?;
+    let handle = file
+        .handle()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut out = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(handle));
+    // Ctrl-C or SIGTERM midway: stop here, so dropping `file` removes what was written.
+    let stop = crate::service::signals();
+    let summary = tokio::select! {
+        s = write_export(storage, config, format, &mut out, tick) => {
+            s.with_context(|| format!("export to {}", path.display()))?
+        }
+        _ = stop.cancelled() => {
+            anyhow::bail!("interrupted: {} was not written", path.display())
+        }
     };
-    match result {
-        Ok(summary) => {
-            tokio::fs::rename(&partial, path)
-                .await
-                .with_context(|| format!("cannot move the export to {}", path.display()))?;
-            Ok(summary)
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            Err(anyhow::Error::new(e).context(format!("export to {}", path.display())))
-        }
-    }
+    out.flush()
+        .await
+        .with_context(|| format!("export to {}", path.display()))?;
+    drop(out);
+    file.commit()?;
+    Ok(summary)
 }
 
 fn summary_line(s: &ExportSummary, output: Option<&Path>) -> String {

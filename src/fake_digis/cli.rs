@@ -1,5 +1,4 @@
 //! `digis-relay fake-digis`: serves the fake until SIGINT/SIGTERM.
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,16 +39,12 @@ pub async fn run(
         },
     )
     .await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "fake Digis listening on {}", fake.base_url())?;
-        if let Some(path) = &record {
-            writeln!(out, "recording requests to {}", path.display())?;
-        }
-        for r in &rules {
-            writeln!(out, "fault rule: {r}")?;
-        }
-        out.flush()?;
+    crate::outln!("fake Digis listening on {}", fake.base_url())?;
+    if let Some(path) = &record {
+        crate::outln!("recording requests to {}", path.display())?;
+    }
+    for r in &rules {
+        crate::outln!("fault rule: {r}")?;
     }
     stop.await?;
     let (received, accepted, duplicates) = (
@@ -58,9 +53,9 @@ pub async fn run(
         fake.duplicates(),
     );
     fake.shutdown().await;
-    println!(
+    crate::outln!(
         "fake Digis stopped: {received} request(s) received, {accepted} accepted, {duplicates} duplicate(s)"
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -56,17 +56,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(
-            "HTTP listener on http://{addr} (/export/{}{}, /healthz, /metrics)",
-            export::NAME,
-            if state.config.export.token.is_empty() {
-                " is off: no export.token"
-            } else {
-                ""
-            }
-        );
-    }
+    // Where it listens is said by whoever started it (`service`), once.
     // A short or blank token is refused by `Config::validate` (export.token).
     let limits = listener::Limits::from(&state.config.export);
     listener::serve(listener, router(state), limits, shutdown).await

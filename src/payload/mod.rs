@@ -295,10 +295,12 @@ impl Payload {
     }
 
     /// Each field as CSV cell text, in [`CSV_HEADER`] order: `null` is an empty cell, booleans
-    /// are `true`/`false`, numbers are digits. Quoting is the CSV writer's job.
+    /// are `true`/`false`, numbers are digits. Quoting is the CSV writer's job. Texts from the
+    /// membership system get the formula guard (`output::csv_cell`); the others are ours and
+    /// cannot start a formula (`MobileCountryCode` and `MobileNumber` are digits only).
     pub fn csv_record(&self) -> Vec<String> {
         fn text(v: &Option<String>) -> String {
-            v.clone().unwrap_or_default()
+            crate::output::csv_cell::guard(v.as_deref().unwrap_or_default()).into_owned()
         }
         vec![
             self.is_send_sms.to_string(),
@@ -327,7 +329,7 @@ impl Payload {
             self.ext_info3.map(|v| v.to_string()).unwrap_or_default(),
             self.ext_info4.to_string(),
             text(&self.ext_info5),
-            self.ext_info20.clone(),
+            crate::output::csv_cell::guard(&self.ext_info20).into_owned(),
             text(&self.iso_country_code),
             text(&self.zip),
         ]

@@ -572,12 +572,17 @@ impl Relay {
         let _ = hb.await;
         let _ = leases.await;
         self.set_status(RelayState::Stopped, None);
-        if let Err(e) = self.heartbeat().await {
-            if !self.journaled() {
-                return Err(e);
+        match self.heartbeat().await {
+            // This stopped row is now the word on when a relay last ran: the rows of earlier
+            // stopped relays (every `run --once` from cron is a new relay) say nothing more.
+            Ok(()) => self.forget_relays(true).await,
+            Err(e) => {
+                if !self.journaled() {
+                    return Err(e);
+                }
+                // The database is away, as the journal says already: stopping is what was asked.
+                tracing::warn!("relay {}: last heartbeat failed: {e}", self.relay_id);
             }
-            // The database is away, as the journal says already: stopping is what was asked.
-            tracing::warn!("relay {}: last heartbeat failed: {e}", self.relay_id);
         }
         result.map(|_| self.tally())
     }
@@ -642,7 +647,24 @@ impl Relay {
         }
     }
 
+    /// Deletes the rows of relays that died long ago, and with `stopped` those of other stopped
+    /// relays (`Storage::forget_relays`). A failure only leaves rows for next time.
+    async fn forget_relays(&self, stopped: bool) {
+        let before =
+            crate::health::forget_relays_before(self.clock.now(), self.config.relay.heartbeat_ms);
+        match self
+            .storage
+            .forget_relays(&self.relay_id, before, stopped)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("relay {}: forgot {n} old relay row(s)", self.relay_id),
+            Err(e) => tracing::warn!("forgetting old relay rows failed: {e}"),
+        }
+    }
+
     async fn prune(&self) {
+        self.forget_relays(false).await;
         let days = self.config.relay.retention_days;
         if days == 0 {
             return;

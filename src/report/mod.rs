@@ -110,15 +110,11 @@ pub fn unit_text(id: Option<i64>, name: Option<&str>) -> String {
 }
 
 /// A text cell as a spreadsheet should show it: control characters escaped (the values come
-/// from the membership system and from Digis), and a leading `=`, `+`, `-` or `@` guarded with
-/// `'` so a spreadsheet does not run it as a formula (CSV injection).
+/// from the membership system and from Digis), and guarded so a spreadsheet does not run it as
+/// a formula (CSV injection; the rule is `output::csv_cell`'s).
 pub fn cell(text: &str) -> String {
     let shown = crate::sanitize::for_display(text);
-    if shown.starts_with(['=', '+', '-', '@']) {
-        format!("'{shown}")
-    } else {
-        shown
-    }
+    crate::output::csv_cell::guard(&shown).into_owned()
 }
 
 pub fn time_text(t: DateTime<Utc>) -> String {
@@ -205,6 +201,7 @@ mod tests {
         assert_eq!(cell("+46 70"), "'+46 70");
         assert_eq!(cell("@SUM(1)"), "'@SUM(1)");
         assert_eq!(cell("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
+        assert_eq!(cell("Anna;=2+5"), "Anna;'=2+5");
     }
 
     #[test]

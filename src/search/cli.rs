@@ -90,9 +90,9 @@ pub async fn run(
     opts.since = since;
     let report = search(storage.as_ref(), &config.log_dir, term, &opts).await?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", super::render_text(&report));
+        crate::out!("{}", super::render_text(&report))?;
     }
     Ok(if report.not_found.is_some() {
         ExitCode::from(1)

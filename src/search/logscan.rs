@@ -21,6 +21,7 @@ use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
 use serde::Serialize;
 
+use super::linecap::{self, LineCap};
 use super::SearchTerm;
 use crate::domain::CardNumber;
 use crate::synclog::names;
@@ -50,6 +51,13 @@ pub struct ScannedFile {
     /// The file's size on disk (compressed, for a `.gz` file).
     pub bytes: u64,
     pub matching_lines: u64,
+    /// Lines longer than [`linecap::MAX_LINE`] bytes: skipped, not searched (memory stays
+    /// bounded whatever a file holds).
+    pub overlong_lines: u64,
+    /// Why the file could not be read to its end (a `.gz` cut short, a read error), when so:
+    /// the lines before that point were searched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
 }
 
 /// What one line of the sync log says, when it is a whole line in the contract's form.
@@ -268,6 +276,8 @@ pub fn scan_path(
             name,
             bytes,
             matching_lines: 0,
+            overlong_lines: 0,
+            cut_short: None,
         });
     };
     let mut sink = HitSink {
@@ -277,19 +287,54 @@ pub fn scan_path(
         hits,
         matching: 0,
     };
-    if names::parse(&name).is_some_and(|n| n.compressed) {
-        // `MultiGzDecoder`: a file made of several gzip members (`cat a.gz b.gz`) reads whole.
-        let reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-        searcher().search_reader(matcher, reader, &mut sink)?;
-    } else {
-        searcher().search_file(matcher, &file, &mut sink)?;
-    }
+    let compressed = names::parse(&name).is_some_and(|n| n.compressed);
+    let (read, overlong_lines) = search_capped(&matcher, file, compressed, &mut sink);
     let matching_lines = sink.matching;
     Ok(ScannedFile {
         name,
         bytes,
         matching_lines,
+        overlong_lines,
+        cut_short: read.err().map(|e| e.to_string()),
     })
+}
+
+/// Searches `file` (decompressed as a stream when `compressed`) through [`LineCap`], so no line
+/// longer than [`linecap::MAX_LINE`] is held in memory. Returns how the read ended and how many
+/// overlong lines were skipped (also when it ended early).
+fn search_capped<S: Sink<Error = io::Error>>(
+    matcher: &RegexMatcher,
+    file: File,
+    compressed: bool,
+    sink: &mut S,
+) -> (io::Result<()>, u64) {
+    if compressed {
+        // `MultiGzDecoder`: a file made of several gzip members (`cat a.gz b.gz`) reads whole.
+        let mut reader = LineCap::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)));
+        let read = searcher().search_reader(matcher, &mut reader, sink);
+        (read, reader.overlong())
+    } else {
+        let mut reader = LineCap::new(file);
+        let read = searcher().search_reader(matcher, &mut reader, sink);
+        (read, reader.overlong())
+    }
+}
+
+/// The warnings a file's scan gives: overlong lines skipped, a read cut short.
+fn file_warnings(name: &str, overlong: u64, cut_short: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    if overlong > 0 {
+        out.push(format!(
+            "log file {name}: {overlong} overlong line(s) skipped (longer than {} KiB, not written by the relay)",
+            linecap::MAX_LINE / 1024
+        ));
+    }
+    if let Some(why) = cut_short {
+        out.push(format!(
+            "log file {name} could not be read to its end ({why}): only the lines before that were searched"
+        ));
+    }
+    out
 }
 
 /// Searches every sync-log file in `dir`, oldest first. Rotated files from before `since`
@@ -318,7 +363,14 @@ pub fn scan(dir: &Path, keys: &LogKeys, since: Option<NaiveDate>) -> LogScan {
             }
         }
         match scan_path(&f.path, keys, since, &mut out.hits) {
-            Ok(s) => out.files.push(s),
+            Ok(s) => {
+                out.warnings.extend(file_warnings(
+                    &s.name,
+                    s.overlong_lines,
+                    s.cut_short.as_deref(),
+                ));
+                out.files.push(s);
+            }
             Err(e) => out
                 .warnings
                 .push(format!("cannot read log file {}: {e}", f.path.display())),
@@ -496,16 +548,17 @@ pub fn sent_pairs(dir: &Path) -> SentPairs {
         let mut sink = SentSink {
             pairs: &mut out.pairs,
         };
-        let read = File::open(&f.path).and_then(|file| {
-            if f.compressed {
-                let reader = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-                searcher().search_reader(&matcher, reader, &mut sink)
-            } else {
-                searcher().search_file(&matcher, &file, &mut sink)
+        match File::open(&f.path) {
+            Ok(file) => {
+                let (read, overlong) = search_capped(&matcher, file, f.compressed, &mut sink);
+                // A file cut short was read up to the cut: it counts, with a warning.
+                out.files += 1;
+                out.warnings.extend(file_warnings(
+                    &f.name,
+                    overlong,
+                    read.err().map(|e| e.to_string()).as_deref(),
+                ));
             }
-        });
-        match read {
-            Ok(()) => out.files += 1,
             Err(e) => out
                 .warnings
                 .push(format!("cannot read log file {}: {e}", f.path.display())),

@@ -24,6 +24,7 @@ mod db;
 mod delivery;
 #[cfg(test)]
 mod fixtures;
+mod linecap;
 pub mod logscan;
 pub mod member;
 mod phrases;

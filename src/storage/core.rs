@@ -1152,6 +1152,25 @@ macro_rules! storage_impl {
                     .collect()
             }
 
+            async fn forget_relays(
+                &self,
+                keep: &str,
+                before: DateTime<Utc>,
+                stopped: bool,
+            ) -> Result<u64> {
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query(Self::SQL.forget_relays)
+                    .bind(keep)
+                    .bind(StoredTime(before))
+                    .bind(stopped)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("forgetting old relays")?
+                    .rows_affected();
+                tx.commit().await.ctx("committing forgotten relays")?;
+                Ok(n)
+            }
+
             async fn oldest_due_pending(
                 &self,
                 now: DateTime<Utc>,

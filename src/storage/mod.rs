@@ -303,6 +303,10 @@ pub trait Storage: Send + Sync {
 
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()>;
     async fn relays(&self) -> Result<Vec<RelayInfo>>;
+    /// Deletes the rows of other relays whose last heartbeat is before `before` (they died
+    /// without stopping), and with `stopped` also every other stopped relay's row, so that
+    /// `run --once` from cron does not add a row a run. Returns how many were deleted.
+    async fn forget_relays(&self, keep: &str, before: DateTime<Utc>, stopped: bool) -> Result<u64>;
     /// When the longest-waiting due `pending` row became due (`None`: nothing is due), for the
     /// backlog-age metric and health input.
     async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;

@@ -175,8 +175,9 @@ fn a_config_error_is_one_line_naming_the_key() {
         "[relay]\nbatch_size = \"many\"\n",
     )
     .unwrap();
+    // `status` could not read: 3 (1 means "not healthy"; ARCHITECTURE.md, CLI).
     let out = bin(dir.path(), &["status"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     let line = one_line(&out.stderr);
     assert!(line.contains("relay.batch_size"), "{line}");
     assert!(!line.contains("src/") && !line.contains("(from"), "{line}");

@@ -885,8 +885,15 @@ pub fn assert_json_shape(v: &Value) {
         assert!(r["alive"].is_boolean());
     }
     for f in v["log_files_scanned"].as_array().unwrap() {
-        assert_eq!(keys(f), sorted(&["name", "bytes", "matching_lines"]));
+        // `cut_short` only for a file that could not be read to its end.
+        let mut want = vec!["name", "bytes", "matching_lines", "overlong_lines"];
+        if f.get("cut_short").is_some() {
+            want.push("cut_short");
+            assert!(f["cut_short"].is_string());
+        }
+        assert_eq!(keys(f), sorted(&want));
         assert!(f["bytes"].is_u64() && f["matching_lines"].is_u64());
+        assert!(f["overlong_lines"].is_u64());
     }
     assert!(v["log_files_skipped"].is_array() && v["warnings"].is_array());
     for e in v["other_log_lines"].as_array().unwrap() {

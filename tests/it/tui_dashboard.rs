@@ -355,6 +355,8 @@ fn search_report() -> digis_relay::search::SearchReport {
             name: "scheduler_digis_sync.txt".into(),
             bytes: 20_480,
             matching_lines: 2,
+            overlong_lines: 0,
+            cut_short: None,
         }],
         log_files_skipped: Vec::new(),
         bytes_scanned: 20_480,

@@ -221,13 +221,7 @@ fn delay_lines<'a>(stats: &Stats, height: u16, theme: &Theme) -> Vec<Line<'a>> {
             theme.dim(),
         )));
     }
-    let t = |ms: i64| {
-        if ms < 1000 {
-            format!("{ms}ms")
-        } else {
-            span_text(ms / 1000)
-        }
-    };
+    let t = crate::stats::delay_text;
     for (day, d) in days {
         out.push(Line::from(format!(
             " {:<10} {:>8} {:>8} {:>8} {:>8}",
