@@ -611,30 +611,17 @@ async fn a_view_missing_a_column_is_refused_postgres() {
     a_view_missing_a_column_is_refused(Kind::Postgres).await
 }
 
-/// An installation migrated before the host adapter holds the view and triggers its migrations
-/// 0001 and 0006 made (tests/it/fixtures/pre_adapter.*.sql). `migrate` applies the reference
-/// adapter over them: same names, no error, the triggers now the adapter's (calling the
-/// enqueue entry point), queueing as before.
+/// An installation migrated before the host adapter: the migrations of the last release before
+/// it (tests/fixtures/pre-0010, recorded in `_sqlx_migrations` as that release did), whose 0001
+/// and 0006 made the view and the triggers. `migrate` carries the bookkeeping over and applies
+/// the reference adapter over those objects: same names, no error, the triggers now the
+/// adapter's (calling the enqueue entry point), queueing as before.
 async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
+    use crate::migrations_table::{host_schema, pre_0010, run_default};
     let db = TestDb::bare(kind).await;
-    db.storage().migrate(true).await.unwrap();
-    let (drop, old) = match kind {
-        Kind::Sqlite => (
-            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
-             DROP TRIGGER digis_subscription_inserted; DROP TRIGGER digis_subscription_updated;
-             DROP TRIGGER digis_subscription_user_added; DELETE FROM digis_host_adapter;",
-            include_str!("fixtures/pre_adapter.sqlite.sql"),
-        ),
-        Kind::Postgres => (
-            "DROP VIEW digis_member; DROP VIEW digis_person; DROP VIEW digis_subscription;
-             DROP FUNCTION digis_subscription_saved() CASCADE;
-             DROP FUNCTION digis_subscription_user_added() CASCADE;
-             DROP FUNCTION digis_queue_subscription(BIGINT); DELETE FROM digis_host_adapter;",
-            include_str!("fixtures/pre_adapter.postgres.sql"),
-        ),
-    };
-    db.exec(drop).await;
-    db.exec(old).await;
+    db.exec(host_schema(kind)).await;
+    let released = sqlx::migrate::Migrator::new(pre_0010(kind)).await.unwrap();
+    run_default(&db, &released).await;
     // The old triggers queue; the pair is then delivered.
     db.active_with(863, &[7]).await;
     assert_eq!(pairs(&db).await, vec![(863, 7, "pending".into())]);

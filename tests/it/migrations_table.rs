@@ -46,7 +46,7 @@ fn folder(kind: Kind) -> &'static str {
 
 /// The migrations of the last release that recorded them in `_sqlx_migrations` (ab1da59),
 /// kept as they were released.
-fn pre_0010(kind: Kind) -> PathBuf {
+pub(crate) fn pre_0010(kind: Kind) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/pre-0010")
         .join(folder(kind))
@@ -65,7 +65,7 @@ async fn current(kind: Kind) -> Migrator {
 
 /// Runs `migrator` with sqlx's defaults (`_sqlx_migrations`), as an older release or a host
 /// application does.
-async fn run_default(db: &TestDb, migrator: &Migrator) {
+pub(crate) async fn run_default(db: &TestDb, migrator: &Migrator) {
     match db.kind {
         Kind::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
@@ -80,7 +80,7 @@ async fn run_default(db: &TestDb, migrator: &Migrator) {
     }
 }
 
-fn host_schema(kind: Kind) -> &'static str {
+pub(crate) fn host_schema(kind: Kind) -> &'static str {
     match kind {
         Kind::Sqlite => include_str!("../../assets/host-schema.sqlite.sql"),
         Kind::Postgres => include_str!("../../assets/host-schema.postgres.sql"),
