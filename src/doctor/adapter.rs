@@ -76,6 +76,9 @@ pub struct Expected {
     pub name: String,
     /// SHA-384 of its text, lower-case hex.
     pub checksum: String,
+    /// The triggers its text creates (`adapter::trigger_names`): each must exist, or some
+    /// saves queue nobody.
+    pub triggers: Vec<String>,
 }
 
 /// What the configuration says the adapter is: `Ok(None)` when this build has no `[host]
@@ -90,6 +93,7 @@ pub fn configured(config: &crate::config::Config) -> Configured {
             Some(Expected {
                 name: a.name(),
                 checksum: a.checksum(),
+                triggers: crate::storage::adapter::trigger_names(&a.sql),
             })
         })
         .map_err(|e| e.to_string())
@@ -136,7 +140,7 @@ pub async fn checks(
 pub fn judge(objects: &HostObjects, configured: &Configured, backend: Backend) -> Verdict {
     let (record_state, record) = record_check(objects, configured);
     let views = views_check(objects, backend);
-    let triggers = triggers_check(objects);
+    let triggers = triggers_check(objects, configured);
     let broken = views.level == Level::Error || triggers.level == Level::Error;
     let state = match record_state {
         AdapterState::Ok if broken => AdapterState::Invalid,
@@ -312,8 +316,28 @@ fn queueing_triggers(objects: &HostObjects) -> Vec<&HostTrigger> {
         .collect()
 }
 
-fn triggers_check(objects: &HostObjects) -> Check {
+fn triggers_check(objects: &HostObjects, configured: &Configured) -> Check {
     const NAME: &str = "adapter triggers";
+    if let Ok(Some(expected)) = configured {
+        let present: Vec<String> = objects
+            .triggers
+            .iter()
+            .map(|t| t.name.to_ascii_lowercase())
+            .collect();
+        let missing: Vec<&str> = expected
+            .triggers
+            .iter()
+            .filter(|t| !present.contains(t))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return check(
+                NAME,
+                Level::Error,
+                format!("missing {} (the adapter creates them to hand saves to {ENQUEUE}; a table rebuilt by the host loses its triggers): some saves queue nobody; run `digis-relay migrate`, which puts them back", missing.join(", ")),
+            );
+        }
+    }
     let queueing = queueing_triggers(objects);
     if queueing.is_empty() {
         return check(
@@ -401,6 +425,7 @@ mod tests {
         Ok(Some(Expected {
             name: "/etc/digis-relay/adapter.sql".into(),
             checksum: checksum.into(),
+            triggers: Vec::new(),
         }))
     }
 

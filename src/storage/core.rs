@@ -228,9 +228,31 @@ macro_rules! storage_impl {
                     .collect())
             }
 
+            /// Whether every trigger the adapter's text creates exists
+            /// (`adapter::trigger_names`).
+            async fn triggers_present(
+                &self,
+                adapter: &$crate::storage::adapter::HostAdapter,
+            ) -> $crate::storage::Result<bool> {
+                use sqlx::Row as _;
+                let c = "reading triggers";
+                let present: Vec<String> = sqlx::query(Self::SQL.schema_triggers)
+                    .fetch_all(&self.pool)
+                    .await
+                    .ctx(c)?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>("name").map(|n| n.to_ascii_lowercase()))
+                    .collect::<Result<_, _>>()
+                    .ctx(c)?;
+                Ok($crate::storage::adapter::trigger_names(&adapter.sql)
+                    .iter()
+                    .all(|t| present.contains(t)))
+            }
+
             /// Applies the host adapter in one transaction and records it, unless the recorded
-            /// checksum is this text's and its views are all there (a view dropped by hand is
-            /// put back by the next `migrate`).
+            /// checksum is this text's and its views and triggers are all there (a view or
+            /// trigger dropped by hand, or by a host rebuilding a table, is put back by the
+            /// next `migrate`).
             async fn apply_adapter(
                 &self,
                 adapter: &$crate::storage::adapter::HostAdapter,
@@ -241,6 +263,7 @@ macro_rules! storage_impl {
                 let previous = self.applied_adapter().await?.map(|a| a.checksum);
                 if previous.as_deref() == Some(checksum.as_str())
                     && self.objects_present(&self.pool, &VIEWS).await?.is_empty()
+                    && self.triggers_present(adapter).await?
                 {
                     return Ok(AdapterOutcome::Unchanged {
                         name: adapter.name(),

@@ -218,6 +218,7 @@ async fn changed_and_missing_adapters_are_told_apart(db: TestDb) {
         Ok(Some(Expected {
             name: "/etc/digis-relay/adapter.sql".into(),
             checksum: checksum.into(),
+            triggers: Vec::new(),
         }))
     };
     let versions = db.storage.schema_versions().await.unwrap();

@@ -451,6 +451,64 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
     assert_eq!(v["ExtInfo2"], "KLUBBEN CENTRUM");
 }
 
+/// A trigger the adapter creates and the host dropped (an SQLite table rebuilt with the ALTER
+/// recipe loses its triggers) is put back by the next `migrate`: before, an unchanged checksum
+/// and present views said "unchanged" while saves queued nobody.
+async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let path = adapter_file(&db, club_adapter(kind));
+    let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
+    let first = bin(&config, &["migrate"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let (drop, count) = match kind {
+        Kind::Sqlite => (
+            "DROP TRIGGER digis_subscription_user_added",
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'digis_subscription_user_added'",
+        ),
+        Kind::Postgres => (
+            "DROP TRIGGER digis_subscription_user_added ON membership_holder",
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'digis_subscription_user_added'",
+        ),
+    };
+    db.exec(drop).await;
+    assert_eq!(db.scalar(count).await, 0);
+    // doctor names it (the metric's state follows the same verdict).
+    let doctor = bin(&config, &["doctor", "--no-network"]);
+    assert!(
+        doctor.stdout.lines().any(|l| l.starts_with("error")
+            && l.contains("adapter triggers")
+            && l.contains("digis_subscription_user_added")),
+        "doctor must name the missing trigger:\n{}",
+        doctor.all()
+    );
+    let again = bin(&config, &["migrate"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(
+        again.stdout.contains("host adapter applied"),
+        "a missing trigger must make migrate apply the adapter again:\n{}",
+        again.all()
+    );
+    assert_eq!(db.scalar(count).await, 1, "the trigger is back");
+    // And once it is there, nothing is applied.
+    let third = bin(&config, &["migrate"]);
+    assert!(
+        third.stdout.contains("host adapter unchanged"),
+        "{}",
+        third.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_trigger_is_put_back_by_migrate_sqlite() {
+    a_dropped_trigger_is_put_back_by_migrate(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_trigger_is_put_back_by_migrate_postgres() {
+    a_dropped_trigger_is_put_back_by_migrate(Kind::Postgres).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_adapter_is_applied_again_sqlite() {
     an_edited_adapter_is_applied_again(Kind::Sqlite).await

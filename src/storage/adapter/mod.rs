@@ -70,6 +70,26 @@ pub fn view_probe(view: &str, columns: &[&str]) -> String {
     format!("SELECT {} FROM {view} WHERE 1 = 0", columns.join(", "))
 }
 
+/// The triggers an adapter's text creates, lower-cased (PostgreSQL folds unquoted names; SQLite
+/// compares them without case). `migrate` applies an unchanged adapter again when one of them is
+/// gone: a table rebuilt by the host (SQLite's ALTER recipe) loses its triggers, and a save
+/// would then queue nobody while everything else looked fine.
+pub fn trigger_names(sql: &str) -> Vec<String> {
+    static CREATE_TRIGGER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?i)\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?(?:CONSTRAINT\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?"?([A-Za-z_][A-Za-z0-9_$]*)"?"#,
+        )
+        .expect("a valid pattern")
+    });
+    let mut names: Vec<String> = CREATE_TRIGGER
+        .captures_iter(sql)
+        .map(|c| c[1].to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The adapters for the reference host schema (`assets/host-schema.*.sql`), compiled in: an
 /// empty `[host] adapter` means these.
 pub const REFERENCE_POSTGRES: &str = include_str!("../../../assets/host-adapter.postgres.sql");
@@ -390,6 +410,20 @@ fn names_a_missing_table(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_adapters_name_their_triggers() {
+        let want = [
+            "digis_subscription_inserted",
+            "digis_subscription_updated",
+            "digis_subscription_user_added",
+        ];
+        assert_eq!(trigger_names(REFERENCE_SQLITE), want);
+        assert_eq!(
+            trigger_names("create or replace trigger \"Ab_1\" after insert on t\nCREATE TRIGGER IF NOT EXISTS b AFTER"),
+            ["ab_1", "b"]
+        );
+    }
 
     #[test]
     fn checksum_is_sqlx_s_sha384_in_hex() {
