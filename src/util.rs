@@ -1,14 +1,35 @@
 //! Small helpers shared by several modules.
 
-/// A database URL safe to show: the password, if any, becomes `***`.
+/// A database URL safe to show: the password, if any, becomes `***`, in the user part and in
+/// the query (`?password=`, `?sslpassword=`, which sqlx and libpq accept too).
 pub fn redact_db_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let secret = |k: &str| k.to_ascii_lowercase().contains("password");
+    let in_query = u.query_pairs().any(|(k, _)| secret(&k));
+    if u.password().is_none() && !in_query {
+        // Shown as written: nothing to hide, and no normalisation surprises.
+        return url.to_string();
     }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// Who is acting, for `paused_by` and the like: `$USER@host`.
@@ -75,5 +96,13 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(redact_db_url("sqlite://x.db"), "sqlite://x.db");
+        // sqlx and libpq also take the password as a query parameter.
+        let shown =
+            redact_db_url("postgres://u@h/db?sslmode=require&password=s3cret&sslpassword=k3y");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(shown.contains("sslmode=require"), "{shown}");
     }
 }
