@@ -148,7 +148,7 @@ impl Service {
                 eprintln!("useDigis is false: the relay runs but sends nothing");
             }
             // Relative paths resolve against the config file's folder or the working
-            // directory (DESIGN §9): where this relay writes is said once, in full.
+            // directory (ARCHITECTURE.md, Configuration): where this relay writes is said once, in full.
             tracing::info!("the relay writes {}", where_it_writes(&config));
             Some(Arc::new(relay))
         } else {

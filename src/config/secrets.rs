@@ -1,4 +1,4 @@
-//! The configuration's secrets (DESIGN §9): which keys hold one, reading them from the
+//! The configuration's secrets (ARCHITECTURE.md, Configuration): which keys hold one, reading them from the
 //! environment as the text they are, and error messages that never repeat them.
 use figment::error::{Actual, Kind};
 

@@ -1,4 +1,4 @@
-//! The host adapter (ARCHITECTURE.md, Host adapter; DESIGN §9 `[host] adapter`): the one SQL file
+//! The host adapter (ARCHITECTURE.md, Host adapter; `[host] adapter`): the one SQL file
 //! that names the membership system's tables. It defines the views the relay reads
 //! ([`VIEWS`]) and the triggers that hand saved pairs to the relay-owned enqueue entry point
 //! (PostgreSQL: `digis_enqueue(subscription, person)`; SQLite: an insert into the view
