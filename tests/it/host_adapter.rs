@@ -354,16 +354,6 @@ fn typed(text: &str) -> Vec<Msg> {
     msgs
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_with_other_names_runs_every_surface_sqlite() {
-    a_schema_with_other_names_runs_every_surface(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schema_with_other_names_runs_every_surface_postgres() {
-    a_schema_with_other_names_runs_every_surface(Kind::Postgres).await
-}
-
 /// What `digis_host_adapter` holds: (source, checksum, applied_at as text).
 async fn record(db: &TestDb) -> (String, String) {
     let a = db
@@ -499,26 +489,6 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_trigger_is_put_back_by_migrate_sqlite() {
-    a_dropped_trigger_is_put_back_by_migrate(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_trigger_is_put_back_by_migrate_postgres() {
-    a_dropped_trigger_is_put_back_by_migrate(Kind::Postgres).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edited_adapter_is_applied_again_sqlite() {
-    an_edited_adapter_is_applied_again(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edited_adapter_is_applied_again_postgres() {
-    an_edited_adapter_is_applied_again(Kind::Postgres).await
-}
-
 /// An adapter whose tables are not there: one line naming the file, the statement, its line and
 /// the database's error, with what to do; nothing of the adapter is applied.
 async fn a_failing_adapter_names_its_statement(kind: Kind) {
@@ -559,16 +529,6 @@ async fn a_failing_adapter_names_its_statement(kind: Kind) {
     assert!(!report.view_present, "half an adapter was applied");
     // The relay's own tables are there: they name no host table.
     assert!(report.relay_tables_missing.is_empty(), "{report:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_adapter_names_its_statement_sqlite() {
-    a_failing_adapter_names_its_statement(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_adapter_names_its_statement_postgres() {
-    a_failing_adapter_names_its_statement(Kind::Postgres).await
 }
 
 /// The README's route (issue 25, item 1): on a database migrated with the reference adapter, the
@@ -618,16 +578,6 @@ async fn the_readme_route_edits_a_copy_of_the_reference_adapter(kind: Kind) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_route_edits_a_copy_of_the_reference_adapter_sqlite() {
-    the_readme_route_edits_a_copy_of_the_reference_adapter(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_route_edits_a_copy_of_the_reference_adapter_postgres() {
-    the_readme_route_edits_a_copy_of_the_reference_adapter(Kind::Postgres).await
-}
-
 /// A view that lacks a column the relay reads: SQLite creates it, PostgreSQL too (the column is
 /// only named by the relay's statements). `migrate` reads every column before it records the
 /// adapter, so the error names the view and nothing is applied, instead of every claim failing.
@@ -657,16 +607,6 @@ async fn a_view_missing_a_column_is_refused(kind: Kind) {
     );
     assert!(db.storage().applied_adapter().await.unwrap().is_none());
     assert!(!db.storage().schema_report().await.unwrap().view_present);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_view_missing_a_column_is_refused_sqlite() {
-    a_view_missing_a_column_is_refused(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_view_missing_a_column_is_refused_postgres() {
-    a_view_missing_a_column_is_refused(Kind::Postgres).await
 }
 
 /// An installation migrated before the host adapter: the migrations of the last release before
@@ -739,12 +679,12 @@ async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_installation_from_before_the_adapter_is_carried_over_sqlite() {
-    an_installation_from_before_the_adapter_is_carried_over(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_installation_from_before_the_adapter_is_carried_over_postgres() {
-    an_installation_from_before_the_adapter_is_carried_over(Kind::Postgres).await
-}
+crate::both_kinds!(
+    a_schema_with_other_names_runs_every_surface,
+    a_dropped_trigger_is_put_back_by_migrate,
+    an_edited_adapter_is_applied_again,
+    a_failing_adapter_names_its_statement,
+    the_readme_route_edits_a_copy_of_the_reference_adapter,
+    a_view_missing_a_column_is_refused,
+    an_installation_from_before_the_adapter_is_carried_over,
+);

@@ -374,6 +374,26 @@ macro_rules! both_databases {
     };
 }
 
+/// Runs an async test body once per database, for bodies that make their own database (bare,
+/// or with a host schema of their own): the body takes the [`Kind`].
+#[macro_export]
+macro_rules! both_kinds {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Kind::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Kind::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
 // --- waiting on conditions, and the real binary as a service ---
 
 /// How often [`eventually`] looks again: short enough for quick tests, long enough to leave
