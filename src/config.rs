@@ -172,6 +172,8 @@ pub struct ExportConfig {
     pub idle_timeout_ms: u64,
     /// Open connections at most; one more is answered 503 and closed at once.
     pub max_connections: u32,
+    /// Non-empty = `/metrics` needs `Authorization: Bearer` this token. A secret: never displayed.
+    pub metrics_token: String,
 }
 
 /// The export hands out every member's personal data: a token shorter than this can be
@@ -252,6 +254,7 @@ impl Default for ExportConfig {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 64,
+            metrics_token: String::new(),
         }
     }
 }
