@@ -55,5 +55,7 @@ fn main() {
                 .filter(|c| !c.is_empty())
         })
         .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=DIGIS_RELAY_COMMIT={commit}");
+    // Not DIGIS_RELAY_*: cargo also sets this variable for `cargo run` and `cargo test`, and
+    // that prefix is the configuration's.
+    println!("cargo:rustc-env=RELAY_GIT_COMMIT={commit}");
 }

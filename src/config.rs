@@ -312,9 +312,10 @@ impl Config {
         }
         // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
         // Secrets are taken as the text they are (`secrets::from_env`).
+        // DIGIS_RELAY_COMMIT is build.rs's input (the commit `--version` names), not a setting.
         let env = Env::prefixed("DIGIS_RELAY_")
             .split("__")
-            .ignore(&["config", "log", "test_pg"]);
+            .ignore(&["config", "log", "test_pg", "commit"]);
         fig = fig.merge(env.clone().filter(|k| !secrets::is_secret(k.as_str())));
         for (key, value) in secrets::from_env(&env) {
             fig = fig.merge(Serialized::default(&key, value));

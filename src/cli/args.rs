@@ -28,7 +28,7 @@ pub struct Cli {
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
-    env!("DIGIS_RELAY_COMMIT"),
+    env!("RELAY_GIT_COMMIT"),
     ")"
 );
 

@@ -110,5 +110,10 @@ fn version_names_the_commit_of_the_checkout() {
     );
     // The subcommands say the same (propagate_version).
     let (_, sub, _) = run(&["search", "--version"]);
-    assert_eq!(sub.trim(), stdout.trim().replacen("digis-relay", "digis-relay-search", 1));
+    assert_eq!(
+        sub.trim(),
+        stdout
+            .trim()
+            .replacen("digis-relay", "digis-relay-search", 1)
+    );
 }
