@@ -12,6 +12,7 @@ use crate::storage;
 
 pub mod adapter;
 mod digis;
+mod install;
 mod migrations;
 mod paths;
 mod secrets;
@@ -47,6 +48,7 @@ pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     out.extend(paths::checks(config));
     out.extend(digis::ca_file(config));
     out.push(log_folder(&config.log_dir));
+    out.extend(install::checks());
     out.extend(database_checks(config).await);
     if probe_digis && config.use_digis {
         out.push(digis::reachability(config).await);
