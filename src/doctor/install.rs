@@ -96,7 +96,7 @@ fn local_unit(local: &Path, packaged: &[PathBuf]) -> Option<Check> {
         let resolved = local
             .parent()
             .map_or(target.clone(), |dir| dir.join(&target));
-        if packaged.iter().any(|p| *p == resolved) {
+        if packaged.contains(&resolved) {
             return None;
         }
     }
