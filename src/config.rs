@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::digis::endpoint::{DigisEndpoint, EndpointError};
 
 pub mod paths;
+pub mod secret_files;
 pub mod secrets;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
@@ -68,6 +69,9 @@ pub struct Origin {
     pub relative: Vec<paths::RelativePath>,
     /// The secrets it holds itself (by the names an operator knows), so its permissions matter.
     pub file_secrets: Vec<&'static str>,
+    /// Where each secret that was given came from (a value, a file, a credential), never the
+    /// value (`secret_files`).
+    pub secrets: Vec<secret_files::SecretOrigin>,
 }
 
 /// The membership system's side (ARCHITECTURE.md, Host adapter).
@@ -301,35 +305,70 @@ impl Config {
             None => Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         let mut origin = Origin::default();
+        // Secrets are resolved apart from figment (`secret_files`): they may come from files
+        // and systemd credentials, and are taken as the text they are.
+        let credentials = std::env::var_os(secret_files::CREDENTIALS_DIRECTORY).map(PathBuf::from);
+        let mut secret_layers = vec![secret_files::from_credentials(credentials.as_deref())];
         if let Some(path) = path {
-            let (table, relative) = read_file(path)?;
+            let (mut table, relative) = read_file(path)?;
             origin = Origin {
                 file: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
                 file_secrets: secrets_in(&table),
                 relative,
+                secrets: Vec::new(),
             };
+            secret_layers.push(secret_files::take_from_table(
+                &mut table,
+                &paths::folder_of(path),
+            )?);
             fig = fig.merge(Serialized::defaults(table));
         }
         // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
-        // Secrets are taken as the text they are (`secrets::from_env`).
         let env = Env::prefixed("DIGIS_RELAY_")
             .split("__")
             .ignore(&["config", "log", "test_pg"]);
-        fig = fig.merge(env.clone().filter(|k| !secrets::is_secret(k.as_str())));
-        for (key, value) in secrets::from_env(&env) {
-            fig = fig.merge(Serialized::default(&key, value));
-        }
-        if let Some(url) = std::env::var_os("DATABASE_URL") {
-            fig = fig.merge(Serialized::default(
+        fig = fig.merge(env.filter(|k| !secret_files::is_secret_or_file(k.as_str())));
+        secret_layers.push(secret_files::from_env(std::env::vars_os())?);
+        if let Some(url) = std::env::var_os("DATABASE_URL").filter(|u| !u.is_empty()) {
+            secret_layers.push(vec![secret_files::value(
                 "database_url",
+                secret_files::Source::Env {
+                    var: "DATABASE_URL".into(),
+                },
                 url.to_string_lossy().into_owned(),
-            ));
+            )]);
+        }
+        if let Some(url) = &overrides.database_url {
+            secret_layers.push(vec![secret_files::value(
+                "database_url",
+                secret_files::Source::Flag {
+                    flag: "--database-url",
+                },
+                url.clone(),
+            )]);
         }
         fig = fig.merge(Serialized::defaults(overrides));
         let mut config: Config = fig.extract().map_err(from_figment)?;
+        for (value, o) in secret_files::resolve(secret_layers)? {
+            *config.secret_mut(o.key) = value;
+            origin.secrets.push(o);
+        }
         config.origin = origin;
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| secret_files::annotate(e, &config.origin.secrets))?;
         Ok(config)
+    }
+
+    /// The field holding secret `key` (one of [`secrets::SECRET_KEYS`]).
+    fn secret_mut(&mut self, key: &str) -> &mut String {
+        match key {
+            "digis_url_postfix" => &mut self.digis_url_postfix,
+            "export.token" => &mut self.export.token,
+            "export.metrics_token" => &mut self.export.metrics_token,
+            "database_url" => &mut self.database_url,
+            _ => unreachable!("not a secret key: {key}"),
+        }
     }
 
     /// Checks that cannot be expressed by types alone. Each error names its key.
@@ -860,6 +899,53 @@ mod tests {
         let ok = load_str("[export]\ntoken = \"0123456789abcdef\"\n").unwrap();
         assert_eq!(ok.export.token.len(), 16);
         assert!(load_str("[export]\ntoken = \"\"\n").is_ok());
+    }
+
+    /// Each secret's `_file` in the configuration file gives exactly the file's first line,
+    /// relative paths under the file's folder; a flag above it means the file is not read.
+    #[test]
+    fn each_secret_from_a_file_named_in_the_config_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("s")).unwrap();
+        for (name, content) in [
+            ("postfix", "brp?token=K1\n"),
+            ("token", "0123456789abcdef\r\n"),
+            ("metrics", "m-token"),
+            ("db", "sqlite://rel.db\n"),
+        ] {
+            std::fs::write(d.path().join("s").join(name), content).unwrap();
+        }
+        let cfg = d.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "digisUrlPostfix_file = \"s/postfix\"\ndatabase_url_file = \"s/db\"\n\
+             [export]\ntoken_file = \"s/token\"\nmetrics_token_file = \"s/metrics\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), &Overrides::default()).unwrap();
+        assert_eq!(c.digis_url_postfix, "brp?token=K1");
+        assert_eq!(c.export.token, "0123456789abcdef");
+        assert_eq!(c.export.metrics_token, "m-token");
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}/rel.db", d.path().display())
+        );
+        let sources: Vec<_> = c.origin.secrets.iter().map(|o| o.key).collect();
+        assert_eq!(sources.len(), 4, "{sources:?}");
+        assert!(
+            c.origin.file_secrets.is_empty(),
+            "the file holds none itself"
+        );
+
+        std::fs::remove_file(d.path().join("s/db")).unwrap();
+        let err = Config::load(Some(&cfg), &Overrides::default()).unwrap_err();
+        assert_eq!(err.key, "database_url_file");
+        let flag = Overrides {
+            database_url: Some("sqlite://flag.db".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(&cfg), &flag).unwrap();
+        assert_eq!(c.database_url, "sqlite://flag.db");
     }
 
     #[test]

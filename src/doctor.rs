@@ -44,6 +44,8 @@ pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     let mut out = Vec::new();
     out.extend(config_checks(config));
     out.extend(secrets::config_file(config));
+    out.extend(secrets::sources(config));
+    out.extend(secrets::secret_files(config));
     out.extend(paths::checks(config));
     out.extend(digis::ca_file(config));
     out.push(log_folder(&config.log_dir));

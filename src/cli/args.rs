@@ -14,6 +14,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "DIGIS_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://digis-relay.db].
+    /// A URL with a password belongs in a file instead (others can read a command line):
+    /// database_url_file, DIGIS_RELAY_DATABASE_URL_FILE or the database_url credential.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
     /// Folder of the sync log (scheduler_digis_sync.txt) [default: logs].

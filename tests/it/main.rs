@@ -39,6 +39,7 @@ mod relay_service;
 mod schema_handshake;
 mod search;
 mod search_bounds;
+mod secret_files;
 mod secret_leaks;
 mod self_pause;
 mod stats;
