@@ -69,6 +69,9 @@ pub enum ServiceError {
     Client(#[source] ClientError),
     #[error("first heartbeat")]
     FirstHeartbeat(#[source] StorageError),
+    /// `[export] tls_cert_file`/`tls_key_file` cannot be served (the message names the key).
+    #[error(transparent)]
+    Tls(crate::http::tls::TlsError),
     #[error("cannot listen on {addr} (export.listen / --listen)")]
     Bind {
         addr: String,
@@ -169,6 +172,17 @@ impl Service {
                         .await
                         .map_err(ServiceError::FirstHeartbeat)?;
                 }
+                // Read before binding: a certificate that cannot be served stops the start with
+                // one line naming the key, before anything says where it listens.
+                let tls = if config.export.tls() {
+                    let tls = Arc::new(
+                        crate::http::Tls::load(&config.export).map_err(ServiceError::Tls)?,
+                    );
+                    tls.reload_on_sighup(stop.clone());
+                    Some(tls)
+                } else {
+                    None
+                };
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
                     .map_err(|source| ServiceError::Bind {
@@ -179,15 +193,27 @@ impl Service {
                 local_addr = Some(bound);
                 // Said once: on stderr for a headless `run` (a caller reads the port back from
                 // it), else in the log (the dashboard's Log view).
+                let gate = crate::http::Gate::new(&config, bound, tls.is_some());
                 let what = if config.export.token.is_empty() {
                     "; export off: no export.token"
+                } else if gate.plain_http_refused {
+                    "; export off, see below"
                 } else {
                     ", /export/DigisAllActive"
                 };
-                if opts.announce {
-                    eprintln!("listening on http://{bound} (/healthz, /metrics{what})");
-                } else {
-                    tracing::info!("listening on http://{bound} (/healthz, /metrics{what})");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let mut lines = vec![format!(
+                    "listening on {scheme}://{bound} (/healthz, /metrics{what})"
+                )];
+                if gate.plain_http_refused {
+                    lines.push(crate::http::PLAIN_HTTP_OFF.to_string());
+                }
+                for line in lines {
+                    if opts.announce {
+                        eprintln!("{line}");
+                    } else {
+                        tracing::info!("{line}");
+                    }
                 }
                 let state = crate::http::AppState {
                     storage: storage.clone(),
@@ -195,9 +221,10 @@ impl Service {
                     metrics: metrics.clone(),
                 };
                 let stopped = stop.clone();
-                Some(tokio::spawn(crate::http::serve(
+                Some(tokio::spawn(crate::http::serve_with(
                     listener,
                     state,
+                    tls,
                     async move { stopped.cancelled().await },
                 )))
             }
