@@ -134,6 +134,14 @@ impl Service {
         config: Arc<Config>,
         opts: ServiceOptions,
     ) -> Result<Service, ServiceError> {
+        // Read first: a certificate that cannot be served stops the start with one line naming
+        // the key, before anything else is said or opened.
+        let tls = match &opts.listen {
+            Some(_) if config.export.tls() => Some(Arc::new(
+                crate::http::Tls::load(&config.export).map_err(ServiceError::Tls)?,
+            )),
+            _ => None,
+        };
         let metrics = Metrics::new();
         let relay = if opts.relay {
             let synclog = Arc::new(
@@ -172,17 +180,9 @@ impl Service {
                         .await
                         .map_err(ServiceError::FirstHeartbeat)?;
                 }
-                // Read before binding: a certificate that cannot be served stops the start with
-                // one line naming the key, before anything says where it listens.
-                let tls = if config.export.tls() {
-                    let tls = Arc::new(
-                        crate::http::Tls::load(&config.export).map_err(ServiceError::Tls)?,
-                    );
+                if let Some(tls) = &tls {
                     tls.reload_on_sighup(stop.clone());
-                    Some(tls)
-                } else {
-                    None
-                };
+                }
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
                     .map_err(|source| ServiceError::Bind {

@@ -184,7 +184,10 @@ impl Tls {
                 );
             }
             Err(e) => tracing::warn!(
-                "TLS certificate not reloaded ({why}): {e}; still serving the previous one"
+                "TLS certificate not reloaded ({why}): `{}` = {}: {}; still serving the previous one",
+                e.key,
+                e.path,
+                e.problem
             ),
         }
     }
