@@ -591,3 +591,45 @@ async fn bad_settings_and_certificates_are_one_line_naming_the_key() {
     assert!(line.contains("does not match"), "{line}");
     assert_no_secrets(&text, &[&other.1]);
 }
+
+/// The listener's limits hold for TLS: a connection that never starts its handshake takes a
+/// slot (one more is refused while the cap is reached) and is closed after the header-read
+/// timeout, which frees the slot again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_obey_the_listener_limits() {
+    let db = TestDb::sqlite().await;
+    let ca = Ca::new("gym CA");
+    install(&db, &ca.server());
+    let ca_file = ca.write(db.dir.path(), "ca.pem");
+    let config = write_config(
+        &db,
+        &format!("{TLS_KEYS}max_connections = 2\nheader_read_timeout_ms = 1500\n"),
+    );
+    let svc = RunningService::start(&config);
+    let started = std::time::Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(tokio::net::TcpStream::connect(svc.addr).await.unwrap());
+    }
+    // Both slots held by connections that say nothing: a third is refused at once.
+    let refused = https_get(&svc, &ca_file, "/healthz").await;
+    assert_ne!(refused.exit, 0, "{refused:?}");
+    // The header-read timeout closes the silent ones (they read EOF)...
+    for mut s in silent {
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut buf))
+            .await
+            .expect("closed within the header-read timeout")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    // ... and their slots serve again.
+    let got = eventually("a slot free again", Duration::from_secs(30), || async {
+        let got = https_get(&svc, &ca_file, "/healthz").await;
+        (got.exit == 0).then_some(got)
+    })
+    .await;
+    assert_eq!(got.status, 200, "{got:?}");
+    svc.stop_gracefully();
+}
