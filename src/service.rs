@@ -165,10 +165,15 @@ impl Service {
         } else {
             None
         };
+        // The headless service (`run`; not the demo, which a closed terminal should end).
+        let headless = matches!(opts.stop_on, StopOn::Signals) && opts.announce;
         let stop = match opts.stop_on {
             StopOn::Signals => signals(),
             StopOn::Token(t) => t,
         };
+        if headless || tls.is_some() {
+            on_sighup(tls.clone(), stop.clone());
+        }
         let mut local_addr = None;
         let server = match opts.listen {
             Some(addr) => {
@@ -179,9 +184,6 @@ impl Service {
                         .heartbeat()
                         .await
                         .map_err(ServiceError::FirstHeartbeat)?;
-                }
-                if let Some(tls) = &tls {
-                    tls.reload_on_sighup(stop.clone());
                 }
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
@@ -383,6 +385,40 @@ async fn watch_adapter(
             _ = tokio::time::sleep(ADAPTER_EVERY) => {}
         }
     }
+}
+
+/// SIGHUP until `stop`: reloads the listener's TLS certificate, and is otherwise only logged.
+/// For the headless service a SIGHUP (`systemctl reload`, a closed terminal) must not end the
+/// process, which is its default action; the handler is installed before this returns, so
+/// one right after start-up is caught too.
+fn on_sighup(tls: Option<Arc<crate::http::Tls>>, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP ({e}): a TLS certificate reloads only when its files change");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = hup.recv() => match (got, &tls) {
+                        (None, _) => return,
+                        (Some(()), Some(tls)) => tls.reload(),
+                        (Some(()), None) => {
+                            tracing::info!("SIGHUP: nothing to reload (no [export] tls_cert_file)");
+                        }
+                    },
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (tls, stop);
 }
 
 /// Cancelled on Ctrl-C or SIGTERM. The handlers are in place when this returns, before the

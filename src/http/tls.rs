@@ -25,7 +25,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ExportConfig;
 use crate::digis::ca::pem_problem;
@@ -191,35 +190,6 @@ impl Tls {
             ),
         }
     }
-
-    /// Reloads on every SIGHUP until `stop`. The handler is installed before this returns,
-    /// so a SIGHUP right after start-up does not end the process (its default action).
-    #[cfg(unix)]
-    pub fn reload_on_sighup(self: &Arc<Self>, stop: CancellationToken) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGHUP ({e}): the TLS certificate reloads only when its files change");
-                return;
-            }
-        };
-        let tls = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    got = hup.recv() => match got {
-                        Some(()) => tls.reload(),
-                        None => return,
-                    },
-                }
-            }
-        });
-    }
-
-    #[cfg(not(unix))]
-    pub fn reload_on_sighup(self: &Arc<Self>, _stop: CancellationToken) {}
 }
 
 /// The chain of `cert_file` and the key of `key_file`, checked to belong together.

@@ -453,6 +453,19 @@ async fn allow_from_and_the_metrics_token() {
         200,
         "no metrics_token: open"
     );
+    // Without TLS a SIGHUP has nothing to reload, and does not end the service either.
+    let hup = Command::new("kill")
+        .args(["-HUP", &svc.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually("SIGHUP logged", Duration::from_secs(30), || async {
+        svc.stderr()
+            .contains("SIGHUP: nothing to reload")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(curl(port, &svc.url("/healthz"), &[]).await.status, 200);
     svc.stop_gracefully();
 }
 
