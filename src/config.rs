@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::digis::endpoint::{DigisEndpoint, EndpointError};
 
+pub mod allow_from;
 pub mod paths;
 pub mod secret_files;
 pub mod secrets;
+
+pub use allow_from::AllowFrom;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
 /// Looked for in the working directory when no `--config` is given.
@@ -177,7 +180,31 @@ pub struct ExportConfig {
     /// Open connections at most; one more is answered 503 and closed at once.
     pub max_connections: u32,
     /// Non-empty = `/metrics` needs `Authorization: Bearer` this token. A secret: never displayed.
+    /// When set, the same rules as `token` (length, no spaces).
     pub metrics_token: String,
+    /// PEM certificate chain (the server's certificate first). With `tls_key_file` the listener
+    /// speaks HTTPS only, and reloads both files when they change or on SIGHUP (`http::tls`).
+    /// Empty = plain HTTP.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key of `tls_cert_file`'s first certificate.
+    pub tls_key_file: PathBuf,
+    /// Peers allowed to fetch `/export/...` (CIDR ranges); empty = any.
+    pub allow_from: AllowFrom,
+    /// Serve the export over plain HTTP on an address other than loopback. Without it (and
+    /// without TLS) the export is off there: the members' data would cross the network in clear.
+    pub allow_plain_http: bool,
+}
+
+impl ExportConfig {
+    /// Both TLS files are given (`validate` refuses one alone).
+    pub fn tls(&self) -> bool {
+        !self.tls_cert_file.as_os_str().is_empty() && !self.tls_key_file.as_os_str().is_empty()
+    }
+}
+
+/// True for an address only this host can reach: 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z).
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// The export hands out every member's personal data: a token shorter than this can be
@@ -259,6 +286,10 @@ impl Default for ExportConfig {
             idle_timeout_ms: 60_000,
             max_connections: 64,
             metrics_token: String::new(),
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            allow_from: AllowFrom::default(),
+            allow_plain_http: false,
         }
     }
 }
@@ -521,7 +552,24 @@ impl Config {
                 format!("must be at most {MAX_RECONCILE_CONFIRM_ABOVE} (0 = always ask)"),
             ));
         }
-        export_token(&self.export.token)?;
+        export_token("export.token", &self.export.token)?;
+        export_token("export.metrics_token", &self.export.metrics_token)?;
+        let e = &self.export;
+        let (cert, key) = (
+            e.tls_cert_file.as_os_str().is_empty(),
+            e.tls_key_file.as_os_str().is_empty(),
+        );
+        if cert != key {
+            let (missing, given) = if cert {
+                ("export.tls_cert_file", "export.tls_key_file")
+            } else {
+                ("export.tls_key_file", "export.tls_cert_file")
+            };
+            return Err(ConfigError::new(
+                missing,
+                format!("is empty while `{given}` is set: give both PEM files (certificate and key) for HTTPS, or neither"),
+            ));
+        }
         if !self.export.listen.is_empty() && self.export.listen.parse::<SocketAddr>().is_err() {
             return Err(ConfigError::new(
                 "export.listen",
@@ -538,8 +586,10 @@ impl Config {
     /// for redacting them from any text that comes from outside before it is stored or shown.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = self.endpoint().map(|e| e.secrets()).unwrap_or_default();
-        if !self.export.token.trim().is_empty() {
-            secrets.push(self.export.token.trim().to_string());
+        for token in [&self.export.token, &self.export.metrics_token] {
+            if !token.trim().is_empty() {
+                secrets.push(token.trim().to_string());
+            }
         }
         secrets
     }
@@ -560,18 +610,22 @@ impl Config {
     }
 }
 
-/// Empty turns the export off; anything else must be a real secret. The messages never repeat
-/// the token.
-fn export_token(token: &str) -> Result<(), ConfigError> {
+/// Empty turns the export off (the `/metrics` check, for `export.metrics_token`); anything
+/// else must be a real secret. The messages never repeat the token.
+fn export_token(key: &str, token: &str) -> Result<(), ConfigError> {
     if token.is_empty() {
         return Ok(());
     }
-    let err = |m: String| Err(ConfigError::new("export.token", m));
+    let err = |m: String| Err(ConfigError::new(key, m));
+    let off = if key == "export.token" {
+        "to turn the export off"
+    } else {
+        "to leave /metrics open"
+    };
     if token.trim().is_empty() {
-        return err(
-            "is blank (only spaces): leave it empty (\"\") to turn the export off, or set a random token"
-                .into(),
-        );
+        return err(format!(
+            "is blank (only spaces): leave it empty (\"\") {off}, or set a random token"
+        ));
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return err(
@@ -582,7 +636,12 @@ fn export_token(token: &str) -> Result<(), ConfigError> {
     let n = token.chars().count();
     if n < MIN_EXPORT_TOKEN_CHARS {
         return err(format!(
-            "has only {n} characters: use at least {MIN_EXPORT_TOKEN_CHARS} random ones (anyone who guesses it can download every member)"
+            "has only {n} characters: use at least {MIN_EXPORT_TOKEN_CHARS} random ones{}",
+            if key == "export.token" {
+                " (anyone who guesses it can download every member)"
+            } else {
+                ""
+            }
         ));
     }
     Ok(())
@@ -946,6 +1005,47 @@ mod tests {
         };
         let c = Config::load(Some(&cfg), &flag).unwrap();
         assert_eq!(c.database_url, "sqlite://flag.db");
+    }
+
+    #[test]
+    fn listener_keys_are_checked_and_named() {
+        for (text, key) in [
+            ("tls_cert_file = \"cert.pem\"", "export.tls_key_file"),
+            ("tls_key_file = \"key.pem\"", "export.tls_cert_file"),
+            (
+                "allow_from = [\"10.0.0.0/8\", \"10.0.0.0/33\"]",
+                "export.allow_from",
+            ),
+            ("allow_from = \"office\"", "export.allow_from"),
+            ("metrics_token = \"short\"", "export.metrics_token"),
+            (
+                "metrics_token = \"with spaces in the metrics token\"",
+                "export.metrics_token",
+            ),
+        ] {
+            let err = load_str(&format!("[export]\n{text}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+            assert!(!err.to_string().contains('\n'), "{err}");
+            assert!(!err.to_string().contains("short\""), "{err}");
+        }
+        let err = load_str("[export]\nallow_from = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(err.message.contains("`10.0.0.0/33`"), "{err}");
+        let ok = load_str(
+            "[export]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"/k.pem\"\n\
+             allow_from = [\"10.0.0.0/8\", \"2001:db8::/32\"]\nallow_plain_http = true\n\
+             metrics_token = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert!(ok.export.tls() && ok.export.allow_plain_http);
+        assert!(
+            ok.export.tls_cert_file.is_absolute(),
+            "relative: the file's folder"
+        );
+        assert_eq!(
+            ok.export.allow_from.to_string(),
+            "10.0.0.0/8, 2001:db8::/32"
+        );
+        assert!(ok.secrets().contains(&"0123456789abcdef".to_string()));
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub enum Command {
         /// Process everything due now, then exit.
         #[arg(long)]
         once: bool,
-        /// Serve the export, /healthz and /metrics on this address.
+        /// Serve the export, /healthz and /metrics on this address (HTTPS with [export]
+        /// tls_cert_file/tls_key_file, reloaded when they change or on SIGHUP; without TLS the
+        /// export is served on a loopback address only, unless [export] allow_plain_http).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },

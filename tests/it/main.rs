@@ -19,6 +19,7 @@ mod digis_tls;
 mod doctor;
 mod doctor_checks;
 mod export_stream;
+mod export_tls;
 mod failures;
 mod fake_digis;
 mod group_rows;
