@@ -969,7 +969,7 @@ mod tests {
         for (name, content) in [
             ("postfix", "brp?token=K1\n"),
             ("token", "0123456789abcdef\r\n"),
-            ("metrics", "m-token"),
+            ("metrics", "m-token-0123456789"),
             ("db", "sqlite://rel.db\n"),
         ] {
             std::fs::write(d.path().join("s").join(name), content).unwrap();
@@ -984,7 +984,7 @@ mod tests {
         let c = Config::load(Some(&cfg), &Overrides::default()).unwrap();
         assert_eq!(c.digis_url_postfix, "brp?token=K1");
         assert_eq!(c.export.token, "0123456789abcdef");
-        assert_eq!(c.export.metrics_token, "m-token");
+        assert_eq!(c.export.metrics_token, "m-token-0123456789");
         assert_eq!(
             c.database_url,
             format!("sqlite://{}/rel.db", d.path().display())
