@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::digis::endpoint::{DigisEndpoint, EndpointError};
 
+pub mod allow_from;
 pub mod paths;
+pub mod secret_files;
 pub mod secrets;
+
+pub use allow_from::AllowFrom;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
 /// Looked for in the working directory when no `--config` is given.
@@ -68,6 +72,9 @@ pub struct Origin {
     pub relative: Vec<paths::RelativePath>,
     /// The secrets it holds itself (by the names an operator knows), so its permissions matter.
     pub file_secrets: Vec<&'static str>,
+    /// Where each secret that was given came from (a value, a file, a credential), never the
+    /// value (`secret_files`).
+    pub secrets: Vec<secret_files::SecretOrigin>,
 }
 
 /// The membership system's side (ARCHITECTURE.md, Host adapter).
@@ -173,7 +180,31 @@ pub struct ExportConfig {
     /// Open connections at most; one more is answered 503 and closed at once.
     pub max_connections: u32,
     /// Non-empty = `/metrics` needs `Authorization: Bearer` this token. A secret: never displayed.
+    /// When set, the same rules as `token` (length, no spaces).
     pub metrics_token: String,
+    /// PEM certificate chain (the server's certificate first). With `tls_key_file` the listener
+    /// speaks HTTPS only, and reloads both files when they change or on SIGHUP (`http::tls`).
+    /// Empty = plain HTTP.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key of `tls_cert_file`'s first certificate.
+    pub tls_key_file: PathBuf,
+    /// Peers allowed to fetch `/export/...` (CIDR ranges); empty = any.
+    pub allow_from: AllowFrom,
+    /// Serve the export over plain HTTP on an address other than loopback. Without it (and
+    /// without TLS) the export is off there: the members' data would cross the network in clear.
+    pub allow_plain_http: bool,
+}
+
+impl ExportConfig {
+    /// Both TLS files are given (`validate` refuses one alone).
+    pub fn tls(&self) -> bool {
+        !self.tls_cert_file.as_os_str().is_empty() && !self.tls_key_file.as_os_str().is_empty()
+    }
+}
+
+/// True for an address only this host can reach: 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z).
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// The export hands out every member's personal data: a token shorter than this can be
@@ -255,6 +286,10 @@ impl Default for ExportConfig {
             idle_timeout_ms: 60_000,
             max_connections: 64,
             metrics_token: String::new(),
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            allow_from: AllowFrom::default(),
+            allow_plain_http: false,
         }
     }
 }
@@ -301,36 +336,71 @@ impl Config {
             None => Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         let mut origin = Origin::default();
+        // Secrets are resolved apart from figment (`secret_files`): they may come from files
+        // and systemd credentials, and are taken as the text they are.
+        let credentials = std::env::var_os(secret_files::CREDENTIALS_DIRECTORY).map(PathBuf::from);
+        let mut secret_layers = vec![secret_files::from_credentials(credentials.as_deref())];
         if let Some(path) = path {
-            let (table, relative) = read_file(path)?;
+            let (mut table, relative) = read_file(path)?;
             origin = Origin {
                 file: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
                 file_secrets: secrets_in(&table),
                 relative,
+                secrets: Vec::new(),
             };
+            secret_layers.push(secret_files::take_from_table(
+                &mut table,
+                &paths::folder_of(path),
+            )?);
             fig = fig.merge(Serialized::defaults(table));
         }
         // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
-        // Secrets are taken as the text they are (`secrets::from_env`).
         // DIGIS_RELAY_COMMIT is build.rs's input (the commit `--version` names), not a setting.
         let env = Env::prefixed("DIGIS_RELAY_")
             .split("__")
             .ignore(&["config", "log", "test_pg", "commit"]);
-        fig = fig.merge(env.clone().filter(|k| !secrets::is_secret(k.as_str())));
-        for (key, value) in secrets::from_env(&env) {
-            fig = fig.merge(Serialized::default(&key, value));
-        }
-        if let Some(url) = std::env::var_os("DATABASE_URL") {
-            fig = fig.merge(Serialized::default(
+        fig = fig.merge(env.filter(|k| !secret_files::is_secret_or_file(k.as_str())));
+        secret_layers.push(secret_files::from_env(std::env::vars_os())?);
+        if let Some(url) = std::env::var_os("DATABASE_URL").filter(|u| !u.is_empty()) {
+            secret_layers.push(vec![secret_files::value(
                 "database_url",
+                secret_files::Source::Env {
+                    var: "DATABASE_URL".into(),
+                },
                 url.to_string_lossy().into_owned(),
-            ));
+            )]);
+        }
+        if let Some(url) = &overrides.database_url {
+            secret_layers.push(vec![secret_files::value(
+                "database_url",
+                secret_files::Source::Flag {
+                    flag: "--database-url",
+                },
+                url.clone(),
+            )]);
         }
         fig = fig.merge(Serialized::defaults(overrides));
         let mut config: Config = fig.extract().map_err(from_figment)?;
+        for (value, o) in secret_files::resolve(secret_layers)? {
+            *config.secret_mut(o.key) = value;
+            origin.secrets.push(o);
+        }
         config.origin = origin;
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| secret_files::annotate(e, &config.origin.secrets))?;
         Ok(config)
+    }
+
+    /// The field holding secret `key` (one of [`secrets::SECRET_KEYS`]).
+    fn secret_mut(&mut self, key: &str) -> &mut String {
+        match key {
+            "digis_url_postfix" => &mut self.digis_url_postfix,
+            "export.token" => &mut self.export.token,
+            "export.metrics_token" => &mut self.export.metrics_token,
+            "database_url" => &mut self.database_url,
+            _ => unreachable!("not a secret key: {key}"),
+        }
     }
 
     /// Checks that cannot be expressed by types alone. Each error names its key.
@@ -483,7 +553,24 @@ impl Config {
                 format!("must be at most {MAX_RECONCILE_CONFIRM_ABOVE} (0 = always ask)"),
             ));
         }
-        export_token(&self.export.token)?;
+        export_token("export.token", &self.export.token)?;
+        export_token("export.metrics_token", &self.export.metrics_token)?;
+        let e = &self.export;
+        let (cert, key) = (
+            e.tls_cert_file.as_os_str().is_empty(),
+            e.tls_key_file.as_os_str().is_empty(),
+        );
+        if cert != key {
+            let (missing, given) = if cert {
+                ("export.tls_cert_file", "export.tls_key_file")
+            } else {
+                ("export.tls_key_file", "export.tls_cert_file")
+            };
+            return Err(ConfigError::new(
+                missing,
+                format!("is empty while `{given}` is set: give both PEM files (certificate and key) for HTTPS, or neither"),
+            ));
+        }
         if !self.export.listen.is_empty() && self.export.listen.parse::<SocketAddr>().is_err() {
             return Err(ConfigError::new(
                 "export.listen",
@@ -500,8 +587,10 @@ impl Config {
     /// for redacting them from any text that comes from outside before it is stored or shown.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = self.endpoint().map(|e| e.secrets()).unwrap_or_default();
-        if !self.export.token.trim().is_empty() {
-            secrets.push(self.export.token.trim().to_string());
+        for token in [&self.export.token, &self.export.metrics_token] {
+            if !token.trim().is_empty() {
+                secrets.push(token.trim().to_string());
+            }
         }
         secrets
     }
@@ -522,18 +611,22 @@ impl Config {
     }
 }
 
-/// Empty turns the export off; anything else must be a real secret. The messages never repeat
-/// the token.
-fn export_token(token: &str) -> Result<(), ConfigError> {
+/// Empty turns the export off (the `/metrics` check, for `export.metrics_token`); anything
+/// else must be a real secret. The messages never repeat the token.
+fn export_token(key: &str, token: &str) -> Result<(), ConfigError> {
     if token.is_empty() {
         return Ok(());
     }
-    let err = |m: String| Err(ConfigError::new("export.token", m));
+    let err = |m: String| Err(ConfigError::new(key, m));
+    let off = if key == "export.token" {
+        "to turn the export off"
+    } else {
+        "to leave /metrics open"
+    };
     if token.trim().is_empty() {
-        return err(
-            "is blank (only spaces): leave it empty (\"\") to turn the export off, or set a random token"
-                .into(),
-        );
+        return err(format!(
+            "is blank (only spaces): leave it empty (\"\") {off}, or set a random token"
+        ));
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return err(
@@ -544,7 +637,12 @@ fn export_token(token: &str) -> Result<(), ConfigError> {
     let n = token.chars().count();
     if n < MIN_EXPORT_TOKEN_CHARS {
         return err(format!(
-            "has only {n} characters: use at least {MIN_EXPORT_TOKEN_CHARS} random ones (anyone who guesses it can download every member)"
+            "has only {n} characters: use at least {MIN_EXPORT_TOKEN_CHARS} random ones{}",
+            if key == "export.token" {
+                " (anyone who guesses it can download every member)"
+            } else {
+                ""
+            }
         ));
     }
     Ok(())
@@ -861,6 +959,94 @@ mod tests {
         let ok = load_str("[export]\ntoken = \"0123456789abcdef\"\n").unwrap();
         assert_eq!(ok.export.token.len(), 16);
         assert!(load_str("[export]\ntoken = \"\"\n").is_ok());
+    }
+
+    /// Each secret's `_file` in the configuration file gives exactly the file's first line,
+    /// relative paths under the file's folder; a flag above it means the file is not read.
+    #[test]
+    fn each_secret_from_a_file_named_in_the_config_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("s")).unwrap();
+        for (name, content) in [
+            ("postfix", "brp?token=K1\n"),
+            ("token", "0123456789abcdef\r\n"),
+            ("metrics", "m-token-0123456789"),
+            ("db", "sqlite://rel.db\n"),
+        ] {
+            std::fs::write(d.path().join("s").join(name), content).unwrap();
+        }
+        let cfg = d.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "digisUrlPostfix_file = \"s/postfix\"\ndatabase_url_file = \"s/db\"\n\
+             [export]\ntoken_file = \"s/token\"\nmetrics_token_file = \"s/metrics\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), &Overrides::default()).unwrap();
+        assert_eq!(c.digis_url_postfix, "brp?token=K1");
+        assert_eq!(c.export.token, "0123456789abcdef");
+        assert_eq!(c.export.metrics_token, "m-token-0123456789");
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}/rel.db", d.path().display())
+        );
+        let sources: Vec<_> = c.origin.secrets.iter().map(|o| o.key).collect();
+        assert_eq!(sources.len(), 4, "{sources:?}");
+        assert!(
+            c.origin.file_secrets.is_empty(),
+            "the file holds none itself"
+        );
+
+        std::fs::remove_file(d.path().join("s/db")).unwrap();
+        let err = Config::load(Some(&cfg), &Overrides::default()).unwrap_err();
+        assert_eq!(err.key, "database_url_file");
+        let flag = Overrides {
+            database_url: Some("sqlite://flag.db".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(&cfg), &flag).unwrap();
+        assert_eq!(c.database_url, "sqlite://flag.db");
+    }
+
+    #[test]
+    fn listener_keys_are_checked_and_named() {
+        for (text, key) in [
+            ("tls_cert_file = \"cert.pem\"", "export.tls_key_file"),
+            ("tls_key_file = \"key.pem\"", "export.tls_cert_file"),
+            (
+                "allow_from = [\"10.0.0.0/8\", \"10.0.0.0/33\"]",
+                "export.allow_from",
+            ),
+            ("allow_from = \"office\"", "export.allow_from"),
+            ("metrics_token = \"short\"", "export.metrics_token"),
+            (
+                "metrics_token = \"with spaces in the metrics token\"",
+                "export.metrics_token",
+            ),
+        ] {
+            let err = load_str(&format!("[export]\n{text}\n")).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+            assert!(!err.to_string().contains('\n'), "{err}");
+            assert!(!err.to_string().contains("short\""), "{err}");
+        }
+        let err = load_str("[export]\nallow_from = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(err.message.contains("`10.0.0.0/33`"), "{err}");
+        let ok = load_str(
+            "[export]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"/k.pem\"\n\
+             allow_from = [\"10.0.0.0/8\", \"2001:db8::/32\"]\nallow_plain_http = true\n\
+             metrics_token = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert!(ok.export.tls() && ok.export.allow_plain_http);
+        assert!(
+            ok.export.tls_cert_file.is_absolute(),
+            "relative: the file's folder"
+        );
+        assert_eq!(
+            ok.export.allow_from.to_string(),
+            "10.0.0.0/8, 2001:db8::/32"
+        );
+        assert!(ok.secrets().contains(&"0123456789abcdef".to_string()));
     }
 
     #[test]

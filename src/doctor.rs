@@ -12,6 +12,7 @@ use crate::storage;
 
 pub mod adapter;
 mod digis;
+mod export;
 mod install;
 mod migrations;
 mod paths;
@@ -44,7 +45,10 @@ fn check(name: &'static str, level: Level, message: impl Into<String>) -> Check 
 pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     let mut out = Vec::new();
     out.extend(config_checks(config));
+    out.extend(export::listener(config));
     out.extend(secrets::config_file(config));
+    out.extend(secrets::sources(config));
+    out.extend(secrets::secret_files(config));
     out.extend(paths::checks(config));
     out.extend(digis::ca_file(config));
     out.push(log_folder(&config.log_dir));

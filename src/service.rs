@@ -69,6 +69,9 @@ pub enum ServiceError {
     Client(#[source] ClientError),
     #[error("first heartbeat")]
     FirstHeartbeat(#[source] StorageError),
+    /// `[export] tls_cert_file`/`tls_key_file` cannot be served (the message names the key).
+    #[error(transparent)]
+    Tls(crate::http::tls::TlsError),
     #[error("cannot listen on {addr} (export.listen / --listen)")]
     Bind {
         addr: String,
@@ -131,6 +134,14 @@ impl Service {
         config: Arc<Config>,
         opts: ServiceOptions,
     ) -> Result<Service, ServiceError> {
+        // Read first: a certificate that cannot be served stops the start with one line naming
+        // the key, before anything else is said or opened.
+        let tls = match &opts.listen {
+            Some(_) if config.export.tls() => Some(Arc::new(
+                crate::http::Tls::load(&config.export).map_err(ServiceError::Tls)?,
+            )),
+            _ => None,
+        };
         let metrics = Metrics::new();
         let relay = if opts.relay {
             let synclog = Arc::new(
@@ -154,10 +165,15 @@ impl Service {
         } else {
             None
         };
+        // The headless service (`run`; not the demo, which a closed terminal should end).
+        let headless = matches!(opts.stop_on, StopOn::Signals) && opts.announce;
         let stop = match opts.stop_on {
             StopOn::Signals => signals(),
             StopOn::Token(t) => t,
         };
+        if headless || tls.is_some() {
+            on_sighup(tls.clone(), stop.clone());
+        }
         let mut local_addr = None;
         let server = match opts.listen {
             Some(addr) => {
@@ -179,15 +195,27 @@ impl Service {
                 local_addr = Some(bound);
                 // Said once: on stderr for a headless `run` (a caller reads the port back from
                 // it), else in the log (the dashboard's Log view).
+                let gate = crate::http::Gate::new(&config, bound, tls.is_some());
                 let what = if config.export.token.is_empty() {
                     "; export off: no export.token"
+                } else if gate.plain_http_refused {
+                    "; export off, see below"
                 } else {
                     ", /export/DigisAllActive"
                 };
-                if opts.announce {
-                    eprintln!("listening on http://{bound} (/healthz, /metrics{what})");
-                } else {
-                    tracing::info!("listening on http://{bound} (/healthz, /metrics{what})");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let mut lines = vec![format!(
+                    "listening on {scheme}://{bound} (/healthz, /metrics{what})"
+                )];
+                if gate.plain_http_refused {
+                    lines.push(crate::http::PLAIN_HTTP_OFF.to_string());
+                }
+                for line in lines {
+                    if opts.announce {
+                        eprintln!("{line}");
+                    } else {
+                        tracing::info!("{line}");
+                    }
                 }
                 let state = crate::http::AppState {
                     storage: storage.clone(),
@@ -195,9 +223,10 @@ impl Service {
                     metrics: metrics.clone(),
                 };
                 let stopped = stop.clone();
-                Some(tokio::spawn(crate::http::serve(
+                Some(tokio::spawn(crate::http::serve_with(
                     listener,
                     state,
+                    tls,
                     async move { stopped.cancelled().await },
                 )))
             }
@@ -356,6 +385,40 @@ async fn watch_adapter(
             _ = tokio::time::sleep(ADAPTER_EVERY) => {}
         }
     }
+}
+
+/// SIGHUP until `stop`: reloads the listener's TLS certificate, and is otherwise only logged.
+/// For the headless service a SIGHUP (`systemctl reload`, a closed terminal) must not end the
+/// process, which is its default action; the handler is installed before this returns, so
+/// one right after start-up is caught too.
+fn on_sighup(tls: Option<Arc<crate::http::Tls>>, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP ({e}): a TLS certificate reloads only when its files change");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = hup.recv() => match (got, &tls) {
+                        (None, _) => return,
+                        (Some(()), Some(tls)) => tls.reload(),
+                        (Some(()), None) => {
+                            tracing::info!("SIGHUP: nothing to reload (no [export] tls_cert_file)");
+                        }
+                    },
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (tls, stop);
 }
 
 /// Cancelled on Ctrl-C or SIGTERM. The handlers are in place when this returns, before the

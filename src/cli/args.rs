@@ -14,6 +14,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "DIGIS_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://digis-relay.db].
+    /// A URL with a password belongs in a file instead (others can read a command line):
+    /// database_url_file, DIGIS_RELAY_DATABASE_URL_FILE or the database_url credential.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
     /// Folder of the sync log (scheduler_digis_sync.txt) [default: logs].
@@ -97,7 +99,9 @@ pub enum Command {
         /// Process everything due now, then exit.
         #[arg(long)]
         once: bool,
-        /// Serve the export, /healthz and /metrics on this address.
+        /// Serve the export, /healthz and /metrics on this address (HTTPS with [export]
+        /// tls_cert_file/tls_key_file, reloaded when they change or on SIGHUP; without TLS the
+        /// export is served on a loopback address only, unless [export] allow_plain_http).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },

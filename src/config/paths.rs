@@ -74,7 +74,7 @@ fn path_under(path: &str, folder: &Path) -> Option<String> {
 
 /// A `sqlite:` URL whose file is relative, rewritten to the file under `folder`; `None` for
 /// any other URL (PostgreSQL, in-memory, already absolute).
-fn sqlite_url_under(url: &str, folder: &Path) -> Option<String> {
+pub(crate) fn sqlite_url_under(url: &str, folder: &Path) -> Option<String> {
     let (scheme, rest) = ["sqlite://", "sqlite:"]
         .into_iter()
         .find_map(|p| url.strip_prefix(p).map(|rest| (p, rest)))?;

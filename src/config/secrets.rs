@@ -1,5 +1,5 @@
-//! The configuration's secrets (ARCHITECTURE.md, Configuration): which keys hold one, reading them from the
-//! environment as the text they are, and error messages that never repeat them.
+//! The configuration's secrets (ARCHITECTURE.md, Configuration): which keys hold one, and error
+//! messages that never repeat them. Where each comes from is `secret_files`.
 use figment::error::{Actual, Kind};
 
 /// Keys whose value is (or holds) a secret, dotted and in snake case.
@@ -12,16 +12,6 @@ pub const SECRET_KEYS: [&str; 4] = [
 
 pub fn is_secret(dotted: &str) -> bool {
     SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(dotted))
-}
-
-/// The secrets set in the environment (`DIGIS_RELAY_EXPORT__TOKEN`, ...), as written. figment
-/// would read `12345678901234567890` as a number and `true` as a boolean: a token made of
-/// digits would then be refused with its value in the message, or lose leading zeros.
-pub fn from_env(env: &figment::providers::Env) -> Vec<(String, String)> {
-    env.iter()
-        .filter(|(k, _)| is_secret(k.as_str()))
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v))
-        .collect()
 }
 
 /// What went wrong with a secret's value, in words that do not repeat it: figment's own
@@ -39,7 +29,7 @@ pub fn message(kind: &Kind) -> String {
     }
 }
 
-fn actual_word(a: &Actual) -> &'static str {
+pub(crate) fn actual_word(a: &Actual) -> &'static str {
     match a {
         Actual::Bool(_) => "a boolean",
         Actual::Unsigned(_) | Actual::Signed(_) => "an integer",

@@ -82,7 +82,7 @@ fn parse(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-fn pem_problem(e: &pem::Error) -> &'static str {
+pub(crate) fn pem_problem(e: &pem::Error) -> &'static str {
     match e {
         pem::Error::MissingSectionEnd { .. } => "no END line",
         pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line",

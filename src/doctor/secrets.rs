@@ -1,5 +1,6 @@
-//! `doctor`'s checks of the secrets: a token still at the example's placeholder, and a
-//! configuration file holding secrets that others on the host can read or change.
+//! `doctor`'s checks of the secrets: a token still at the example's placeholder, a
+//! configuration file or secret file (`<key>_file`, a systemd credential) that others on the
+//! host can read or change, and where each secret came from (never its value).
 use super::{check, Check, Level};
 use crate::config::Config;
 use crate::digis::endpoint::DigisEndpoint;
@@ -97,6 +98,105 @@ pub fn config_file(config: &Config) -> Option<Check> {
 #[cfg(not(unix))]
 pub fn config_file(_config: &Config) -> Option<Check> {
     None
+}
+
+/// `secret files`: each file a secret was read from (`<key>_file`, `DIGIS_RELAY_<KEY>_FILE`,
+/// a credential) that others on the host can read or change, with the chmod that fixes it.
+/// Group bits are left alone: the documented install shares files with the relay's group.
+#[cfg(unix)]
+pub fn secret_files(config: &Config) -> Vec<Check> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid only reads this process's credentials.
+    let our_uid = unsafe { libc::geteuid() };
+    let mut out = Vec::new();
+    let mut fine = Vec::new();
+    for o in &config.origin.secrets {
+        let Some(path) = o.source.path() else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let mode = meta.mode() & 0o777;
+        let what = if mode & 0o002 != 0 {
+            "writable by everyone"
+        } else if mode & 0o004 != 0 {
+            "readable by everyone"
+        } else if mode & 0o001 != 0 {
+            "open to everyone (others' execute bit)"
+        } else {
+            fine.push(format!("{} (mode {mode:04o})", o.source.describe()));
+            continue;
+        };
+        let fix = if meta.uid() == our_uid {
+            format!("chmod 600 {}", path.display())
+        } else {
+            format!("chmod o-rwx {}", path.display())
+        };
+        out.push(check(
+            "secret files",
+            Level::Warning,
+            format!(
+                "{} holds {} and is {what} (mode {mode:04o}): {fix}",
+                path.display(),
+                o.key
+            ),
+        ));
+    }
+    if out.is_empty() && !fine.is_empty() {
+        out.push(check(
+            "secret files",
+            Level::Ok,
+            format!("{}: others cannot read them", fine.join(", ")),
+        ));
+    }
+    out
+}
+
+#[cfg(not(unix))]
+pub fn secret_files(_config: &Config) -> Vec<Check> {
+    Vec::new()
+}
+
+/// `secret sources`: where each secret given came from (never its value), and a warning for a
+/// systemd credential that a higher layer hides: the operator who loaded it expects it used.
+pub fn sources(config: &Config) -> Vec<Check> {
+    use crate::config::secret_files::Source;
+    let secrets = &config.origin.secrets;
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<Check> = secrets
+        .iter()
+        .flat_map(|o| {
+            o.shadowed.iter().filter_map(move |s| match s {
+                Source::Credential { path } => Some(check(
+                    "secret sources",
+                    Level::Warning,
+                    format!(
+                        "the credential {} is not used: {} sets {} (remove it there to use the credential)",
+                        path.display(),
+                        o.source.describe(),
+                        o.key
+                    ),
+                )),
+                _ => None,
+            })
+        })
+        .collect();
+    let listed: Vec<String> = secrets
+        .iter()
+        .map(|o| format!("{} from {}", o.key, o.source.describe()))
+        .collect();
+    out.insert(
+        0,
+        check(
+            "secret sources",
+            Level::Ok,
+            format!("{} (values hidden)", listed.join("; ")),
+        ),
+    );
+    out
 }
 
 #[cfg(test)]

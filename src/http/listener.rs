@@ -11,6 +11,11 @@
 //!   not queued: it gets a `503` with `Connection: close` (best effort, without waiting on the
 //!   client) and is closed at once, so an attacker cannot hold the queue either, while the two
 //!   timeouts above bound how long anyone keeps a slot.
+//!
+//! With TLS (`tls`) the same limits hold: the slot is taken before the handshake, the handshake
+//! must end within the header-read timeout, and the idle timeout counts the encrypted bytes on
+//! the socket. A client speaking plain HTTP to it gets a plain `400` saying to use https://.
+//! Each request carries the peer's address (`ConnectInfo`), for `export.allow_from`.
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -19,15 +24,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::tls::Tls;
 use crate::config::ExportConfig;
 
 /// The listener's limits, from `[export]`.
@@ -50,12 +57,19 @@ impl From<&ExportConfig> for Limits {
 
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 48\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{\"error\": \"too many connections: try it again\"}\n";
 
+/// What a plain-HTTP request to the TLS listener gets (as nginx answers on its https port).
+const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 59\r\nConnection: close\r\n\r\n{\"error\": \"this listener speaks HTTPS only: use https://\"}\n";
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// Serves `app` until `shutdown` completes, then lets requests in flight finish (idle
 /// connections close at once; a stuck one at its idle timeout).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,8 +103,30 @@ pub async fn serve(
         };
         let app = app.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(stream, app, limits, stop).await;
+            let _ = stream.set_nodelay(true);
+            let activity = Activity::new();
+            let tracked = Tracked {
+                inner: stream,
+                activity: activity.clone(),
+            };
+            match tls {
+                None => serve_connection(tracked, activity, peer, app, limits, stop).await,
+                Some(tls) => {
+                    let accepted =
+                        tokio::time::timeout(limits.header_read_timeout, handshake(&tls, tracked))
+                            .await;
+                    match accepted {
+                        Ok(Ok(io)) => serve_connection(io, activity, peer, app, limits, stop).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::debug!(
+                            "TLS handshake with {peer} not done within {} ms: closed",
+                            limits.header_read_timeout.as_millis()
+                        ),
+                    }
+                }
+            }
             drop(slot);
         });
     }
@@ -101,17 +137,59 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection(stream: TcpStream, app: Router, limits: Limits, stop: CancellationToken) {
-    let _ = stream.set_nodelay(true);
-    let activity = Activity::new();
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        activity: activity.clone(),
-    });
+/// The TLS handshake, after the files were looked at (a renewed certificate is served from
+/// this connection on). A client that starts with anything but a TLS record is answered a plain
+/// `400` and closed.
+async fn handshake(
+    tls: &Tls,
+    mut io: Tracked,
+) -> io::Result<tokio_rustls::server::TlsStream<Tracked>> {
+    tls.reload_if_changed();
+    let mut first = [0u8; 1];
+    if io.inner.peek(&mut first).await? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "closed before a handshake",
+        ));
+    }
+    if first[0] != TLS_HANDSHAKE {
+        // The request is read (bounded) before answering, so closing does not reset the
+        // connection under the answer.
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match io.read(&mut buf).await? {
+                0 => break,
+                n => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        io.write_all(PLAIN_TO_TLS).await?;
+        io.shutdown().await?;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "plain HTTP sent to the HTTPS listener (answered 400)",
+        ));
+    }
+    tls.acceptor().accept(io).await
+}
+
+async fn serve_connection<I>(
+    io: I,
+    activity: Activity,
+    peer: std::net::SocketAddr,
+    app: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let mut app = app.clone();
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
         // Router is always ready: `poll_ready` need not be awaited.
-        async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
+        async move { tower::Service::call(&mut app, req).await }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -1,15 +1,19 @@
 //! The HTTP listener (ARCHITECTURE.md, Export, health and metrics): `GET /export/DigisAllActive`,
 //! `GET /healthz`, `GET /metrics`.
 //!
-//! Started by `run --listen ADDR` (or `export.listen`) through [`serve`]. The export token is
+//! Started by `run --listen ADDR` (or `export.listen`) through [`serve_with`]. The export token is
 //! a secret: it is compared in constant time and never logged (request logs show `token=***`).
+//!
+//! Who may fetch the export, before its token is judged: a peer in `export.allow_from` (when
+//! set), over TLS or on a loopback address unless `export.allow_plain_http` says plain HTTP
+//! elsewhere is meant ([`Gate`]). `/metrics` needs `export.metrics_token` when it is set.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Extension, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +30,9 @@ use crate::metrics::{self, Metrics};
 use crate::storage::{Backend, DynStorage};
 
 mod listener;
+pub mod tls;
+
+pub use tls::Tls;
 
 /// What every handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -38,14 +45,42 @@ pub struct AppState {
 /// A `/healthz` database check that takes longer than this counts as unreachable.
 const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the listener itself decides about the export, from how it listens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gate {
+    /// Plain HTTP on an address other than loopback, without `export.allow_plain_http`: the
+    /// export is refused (the members' data would cross the network in clear).
+    pub plain_http_refused: bool,
+}
+
+impl Gate {
+    /// The gate for a listener bound to `bound`, with TLS or not.
+    pub fn new(config: &Config, bound: std::net::SocketAddr, https: bool) -> Gate {
+        Gate {
+            plain_http_refused: !https
+                && !config.export.allow_plain_http
+                && !crate::config::is_loopback(bound.ip()),
+        }
+    }
+}
+
+/// Said when the export is refused for plain HTTP: at start, in the 403 and by `doctor`.
+pub const PLAIN_HTTP_OFF: &str = "export off: plain HTTP on a non-loopback address (set [export] tls_cert_file/tls_key_file, or allow_plain_http = true)";
+
 /// The routes, for [`serve`] and for tests that drive the router directly.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Gate::default())
+}
+
+fn router_with(state: AppState, gate: Gate) -> Router {
     Router::new()
         .route(&format!("/export/{}", export::NAME), get(export_all_active))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard_export))
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
+        .layer(Extension(gate))
         .with_state(state)
 }
 
@@ -56,10 +91,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given (`Tls::load` of `[export]`).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<Arc<Tls>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Where it listens is said by whoever started it (`service`), once.
     // A short or blank token is refused by `Config::validate` (export.token).
     let limits = listener::Limits::from(&state.config.export);
-    listener::serve(listener, router(state), limits, shutdown).await
+    let gate = Gate::new(&state.config, listener.local_addr()?, tls.is_some());
+    listener::serve(listener, router_with(state, gate), limits, tls, shutdown).await
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -71,6 +117,43 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "no such endpoint: try /export/DigisAllActive, /healthz or /metrics",
     )
+}
+
+/// `/export/...` for a peer outside `export.allow_from` (403, logged with its address), or
+/// over plain HTTP on a non-loopback address ([`Gate`]). A peer outside the list learns
+/// nothing else: this comes before the export's own answers.
+async fn guard_export(
+    State(st): State<AppState>,
+    Extension(gate): Extension<Gate>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !req.uri().path().starts_with("/export") {
+        return next.run(req).await;
+    }
+    let allow = &st.config.export.allow_from;
+    if !allow.is_empty() {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        // No address known (a router driven without the listener): refused, not guessed.
+        if !peer.is_some_and(|p| allow.allows(p.ip())) {
+            let shown = peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string());
+            tracing::warn!("export refused to {shown}: not in export.allow_from ({allow})");
+            return error(
+                StatusCode::FORBIDDEN,
+                "your address is not allowed to fetch the export (export.allow_from)",
+            );
+        }
+    }
+    if gate.plain_http_refused {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the export is off: plain HTTP on a non-loopback address would send the members' data in clear; set [export] tls_cert_file and tls_key_file (HTTPS), or allow_plain_http = true",
+        );
+    }
+    next.run(req).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,7 +261,7 @@ fn authorized(expected: &str, headers: &HeaderMap, query_token: Option<&str>) ->
 
 /// 200 while [`crate::health`] finds nothing a person must act on; otherwise 503 with the
 /// reason. The body is the same either way, with the whole assessment under `health`.
-async fn healthz(State(st): State<AppState>) -> Response {
+async fn healthz(State(st): State<AppState>, Extension(gate): Extension<Gate>) -> Response {
     let s = st.storage.as_ref();
     let ping = tokio::time::timeout(HEALTH_DB_TIMEOUT, s.ping()).await;
     let reachable = match ping {
@@ -272,7 +355,7 @@ async fn healthz(State(st): State<AppState>) -> Response {
         "relays_alive": health.live_relays.len(),
         "relays": relays_json,
         "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
-        "export_enabled": !st.config.export.token.is_empty(),
+        "export_enabled": !st.config.export.token.is_empty() && !gate.plain_http_refused,
         "health": health,
     });
     let status = if health.healthy {
@@ -283,7 +366,19 @@ async fn healthz(State(st): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics_text(State(st): State<AppState>) -> Response {
+/// Open, or behind `export.metrics_token` (`Authorization: Bearer`, compared in constant time;
+/// no `?token=`: Prometheus sends the header, and a query would land in proxies' logs).
+async fn metrics_text(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let expected = st.config.export.metrics_token.as_str();
+    if !expected.is_empty() && !authorized(expected, &headers, None) {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: /metrics needs `Authorization: Bearer TOKEN` (export.metrics_token)",
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
     match st.metrics.render(st.storage.as_ref()).await {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),

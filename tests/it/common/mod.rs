@@ -426,10 +426,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
 /// `digis-relay run` as a service on a port it picked itself (`--listen 127.0.0.1:0`, or an
 /// address ending in `:0` from the configuration), found from the `listening on http://ADDR`
-/// line it prints on stderr. Everything it writes to stderr is kept; it is killed when dropped.
+/// (or `https://ADDR`) line it prints on stderr. Everything it writes to stderr is kept; it is
+/// killed when dropped.
 pub struct RunningService {
     child: Option<std::process::Child>,
     pub addr: std::net::SocketAddr,
+    /// `http` or `https`, as it said.
+    pub scheme: &'static str,
     stderr: Arc<std::sync::Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -462,18 +465,26 @@ impl RunningService {
         let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                for (prefix, scheme) in [
+                    ("listening on http://", "http"),
+                    ("listening on https://", "https"),
+                ] {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                        let _ = tx.send((addr, scheme));
+                    }
                 }
                 let mut all = kept.lock().unwrap();
                 all.push_str(&line);
                 all.push('\n');
             }
         });
-        let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(a) => a
-                .parse()
-                .expect("a socket address after `listening on http://`"),
+        let (addr, scheme) = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok((a, scheme)) => (
+                a.parse()
+                    .expect("a socket address after `listening on http://`"),
+                scheme,
+            ),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait();
@@ -486,13 +497,14 @@ impl RunningService {
         RunningService {
             child: Some(child),
             addr,
+            scheme,
             stderr,
             reader: Some(reader),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     pub fn pid(&self) -> u32 {
