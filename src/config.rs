@@ -355,9 +355,10 @@ impl Config {
             fig = fig.merge(Serialized::defaults(table));
         }
         // DIGIS_RELAY_RELAY__BATCH_SIZE=10 sets relay.batch_size; DATABASE_URL is the usual name.
+        // DIGIS_RELAY_COMMIT is build.rs's input (the commit `--version` names), not a setting.
         let env = Env::prefixed("DIGIS_RELAY_")
             .split("__")
-            .ignore(&["config", "log", "test_pg"]);
+            .ignore(&["config", "log", "test_pg", "commit"]);
         fig = fig.merge(env.filter(|k| !secret_files::is_secret_or_file(k.as_str())));
         secret_layers.push(secret_files::from_env(std::env::vars_os())?);
         if let Some(url) = std::env::var_os("DATABASE_URL").filter(|u| !u.is_empty()) {

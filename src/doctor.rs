@@ -13,6 +13,7 @@ use crate::storage;
 pub mod adapter;
 mod digis;
 mod export;
+mod install;
 mod migrations;
 mod paths;
 mod secrets;
@@ -51,6 +52,7 @@ pub async fn run(config: &Config, probe_digis: bool) -> Vec<Check> {
     out.extend(paths::checks(config));
     out.extend(digis::ca_file(config));
     out.push(log_folder(&config.log_dir));
+    out.extend(install::checks());
     out.extend(database_checks(config).await);
     if probe_digis && config.use_digis {
         out.push(digis::reachability(config).await);

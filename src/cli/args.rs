@@ -7,7 +7,7 @@ use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 /// Delivers Digis loyalty-app invitations from the membership database's outbox, and shows
 /// support staff what happened to each member.
 #[derive(Debug, Parser)]
-#[command(name = "digis-relay", version, about, long_about = None, propagate_version = true)]
+#[command(name = "digis-relay", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// TOML configuration file (default: ./digis-relay.toml if present). Relative paths written
     /// in it mean its folder; relative paths given as flags mean the working directory.
@@ -24,6 +24,15 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `--version`: the release and the commit it was built from (build.rs; "unknown" for a
+/// build outside a git checkout without `DIGIS_RELAY_COMMIT`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RELAY_GIT_COMMIT"),
+    ")"
+);
 
 /// The commands that read no configuration and no database: the global options mean nothing
 /// to them, so their help does not list them and a value given for one is refused

@@ -84,3 +84,36 @@ fn the_man_page_names_every_command() {
         );
     }
 }
+
+/// `--version` names the commit this checkout is at, so an installed relay can be traced to
+/// its source (build.rs reads it; a build without git says `unknown` or DIGIS_RELAY_COMMIT).
+#[test]
+fn version_names_the_commit_of_the_checkout() {
+    let git = Command::new("git")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let expected = git
+        .or_else(|| std::env::var("DIGIS_RELAY_COMMIT").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let (code, stdout, stderr) = run(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "digis-relay {} (commit {expected})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The subcommands say the same (propagate_version).
+    let (_, sub, _) = run(&["search", "--version"]);
+    assert_eq!(
+        sub.trim(),
+        stdout
+            .trim()
+            .replacen("digis-relay", "digis-relay-search", 1)
+    );
+}

@@ -317,6 +317,7 @@ fn headless_demo_prints_a_search_that_finds_the_log_too() {
         .args(["demo", "--headless", "--duration", "8", "--dir"])
         .arg(&demo_dir)
         .current_dir(dir.path())
+        .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -329,10 +330,12 @@ fn headless_demo_prints_a_search_that_finds_the_log_too() {
         .lines()
         .find_map(|l| l.strip_prefix("why did one fail? "))
         .unwrap_or_else(|| panic!("no search hint in:\n{stdout}"));
-    // Run it as a user would: pasted into a shell, from another folder.
-    let pasted = line.replacen("digis-relay", BIN, 1);
+    // Run it as a user would: pasted into a shell, from another folder, as printed (it once
+    // said `digis-relay`, which is not on PATH after `cargo run`: `command not found`).
+    let pasted = line.to_string();
     let out = Command::new("sh")
         .args(["-c", &pasted])
+        .env("PATH", "/usr/bin:/bin")
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();

@@ -32,6 +32,7 @@ mod leases;
 mod log_http_edges;
 mod migrations_table;
 mod one_client;
+mod package;
 mod polite_client;
 mod private_files;
 mod prune_running;
