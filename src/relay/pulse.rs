@@ -112,7 +112,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn without_a_beat_interval_a_wait_does_not_wake() {
         let pulse = Pulse::default();
-        pulse.through(tokio::time::sleep(Duration::from_secs(3))).await;
+        pulse
+            .through(tokio::time::sleep(Duration::from_secs(3)))
+            .await;
         assert!(pulse.age() < Duration::from_millis(10));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(pulse.age() >= Duration::from_secs(2));
