@@ -23,6 +23,8 @@ pub mod service;
 pub mod stats;
 pub mod storage;
 pub mod synclog;
+#[cfg(unix)]
+pub mod systemd;
 pub mod tui;
 pub mod util;
 

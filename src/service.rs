@@ -42,6 +42,11 @@ pub struct ServiceOptions {
     /// Say on stderr what was started (useDigis off, the listening address): the headless
     /// service's start-up lines.
     pub announce: bool,
+    /// Tell systemd (`NOTIFY_SOCKET`, `Type=notify`) when the service is ready, its delivery
+    /// state, that its relay's loop lives (the watchdog) and when it stops: the headless
+    /// `run` does. The dashboard and the demo are not started by a service manager, and a
+    /// dashboard's relay must not answer for a unit it does not belong to.
+    pub notify: bool,
     pub stop_on: StopOn,
 }
 
@@ -53,6 +58,7 @@ impl Default for ServiceOptions {
             once: false,
             require_writable_log: false,
             announce: false,
+            notify: false,
             stop_on: StopOn::Token(CancellationToken::new()),
         }
     }
@@ -174,6 +180,25 @@ impl Service {
         if headless || tls.is_some() {
             on_sighup(tls.clone(), stop.clone());
         }
+        #[cfg(unix)]
+        let notifier = opts
+            .notify
+            .then(crate::systemd::Notifier::from_env)
+            .flatten();
+        #[cfg(unix)]
+        if let (Some(relay), Some(Some(w))) = (&relay, notifier.as_ref().map(|n| n.watchdog())) {
+            // Before the relay's loop starts: its first idle wait already wakes to beat.
+            relay.pulse().set_every(w / 4);
+        }
+        #[cfg(unix)]
+        if let (Some(relay), Some(_), None) = (&relay, &notifier, &opts.listen) {
+            // READY=1 says the database answered: without a listener the first heartbeat is
+            // written here too, not only by the relay's run.
+            relay
+                .heartbeat()
+                .await
+                .map_err(ServiceError::FirstHeartbeat)?;
+        }
         let mut local_addr = None;
         let server = match opts.listen {
             Some(addr) => {
@@ -236,6 +261,23 @@ impl Service {
             let (stop, once) = (stop.clone(), opts.once);
             tokio::spawn(async move { relay.run(stop, once).await })
         });
+        // The database answered (the first heartbeat) and the listener is bound: ready. The
+        // feed and the status follow the relay's own loop from now on.
+        #[cfg(unix)]
+        if let Some(n) = notifier {
+            match &relay {
+                Some(relay) => {
+                    n.ready(&crate::systemd::delivery_status(relay));
+                    let r = relay.clone();
+                    n.spawn(
+                        relay.pulse().clone(),
+                        move || crate::systemd::delivery_status(&r),
+                        stop.clone(),
+                    );
+                }
+                None => n.ready("listening; no relay in this process"),
+            }
+        }
         let refused = Arc::new(std::sync::OnceLock::new());
         if relay.is_some() {
             tokio::spawn(watch_adapter(

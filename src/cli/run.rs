@@ -23,6 +23,7 @@ pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Re
             once,
             require_writable_log: true,
             announce: true,
+            notify: true,
             stop_on: StopOn::Signals,
         },
     )

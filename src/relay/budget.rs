@@ -114,10 +114,14 @@ impl Relay {
             self.relay_id,
             wait.as_millis()
         );
-        tokio::select! {
-            _ = shutdown.cancelled() => false,
-            _ = tokio::time::sleep(wait) => true,
-        }
+        self.pulse
+            .through(async {
+                tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    _ = tokio::time::sleep(wait) => true,
+                }
+            })
+            .await
     }
 }
 

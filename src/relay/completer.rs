@@ -6,6 +6,7 @@
 //! written (one write call), counted and observed. Modelled on River's batch completer
 //! (`internal/jobcompleter`): it bounds how much may wait (here the permits, see [`Pipe`]) and
 //! holds a group through a database outage instead of dropping answers Digis already gave.
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,12 +251,14 @@ impl Relay {
                 (0, r) => format!("{r} release(s)"),
                 (n, r) => format!("{n} completion(s) and {r} release(s)"),
             };
+            self.committing.store(items.len(), Ordering::SeqCst);
             let result = self
                 .hold(&what, || {
                     self.storage
                         .complete_group(&items, &releases, self.clock.now())
                 })
                 .await;
+            self.committing.store(0, Ordering::SeqCst);
             match result {
                 Ok(results) => {
                     let mut lines = Vec::with_capacity(items.len());

@@ -284,6 +284,7 @@ impl Relay {
         let mut hint = Box::pin(wake.notified());
         let mut poll_at: Option<tokio::time::Instant> = None;
         loop {
+            self.pulse.beat();
             if !buffer.is_empty() {
                 if let Some(why) = self.give_back_now(shutdown) {
                     for c in buffer.drain(..) {
@@ -340,6 +341,9 @@ impl Relay {
                     more = true;
                 }
                 _ = shutdown.cancelled(), if !stopped => stopped = true,
+                // Rows in work wait for Digis (up to digis_timeout_ms) or the rate limit: the
+                // loop comes round to beat meanwhile.
+                _ = self.pulse.tick() => {}
             }
         }
         claimed

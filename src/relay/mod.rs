@@ -21,9 +21,10 @@ mod held;
 pub mod journal;
 mod limiter;
 pub mod observer;
+pub mod pulse;
 mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ use completer::Pipe;
 use limiter::RateLimiter;
 pub use limiter::MIN_RATE;
 pub use observer::{NoObserver, Observer};
+pub use pulse::Pulse;
 
 use crate::clock::DbClock;
 use crate::config::Config;
@@ -125,6 +127,13 @@ pub struct Relay {
     stopping: Mutex<CancellationToken>,
     /// What this process wrote to its journal (`journal`), all of it rewritten with each group.
     journal: Mutex<journal::Journal>,
+    /// The loop's proof of life for the systemd watchdog (`pulse`).
+    pulse: Arc<Pulse>,
+    /// The rows the current run holds (claimed, in work or waiting for their commit).
+    in_work: Mutex<Option<Arc<held::Held>>>,
+    /// Answers Digis gave in the group whose commit is being tried (held while the database
+    /// is away), for the service's status line.
+    committing: AtomicUsize,
 }
 
 /// Consecutive bad claims (every row of the claim failed, or the claim could not run) that make
@@ -255,7 +264,31 @@ impl Relay {
             }),
             relay_id,
             config,
+            pulse: Arc::new(Pulse::default()),
+            in_work: Mutex::new(None),
+            committing: AtomicUsize::new(0),
         })
+    }
+
+    /// The loop's proof of life (`pulse`): the service feeds the systemd watchdog from it.
+    pub fn pulse(&self) -> &Arc<Pulse> {
+        &self.pulse
+    }
+
+    /// Rows the running relay holds now: claimed and not yet committed or given back.
+    pub fn in_work(&self) -> usize {
+        self.in_work
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |h| h.len())
+    }
+
+    /// While the database is away and answers wait for it: how many (0 for a held pause).
+    pub fn holding(&self) -> Option<usize> {
+        self.db_down
+            .load(Ordering::SeqCst)
+            .then(|| self.committing.load(Ordering::SeqCst))
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Relay {
@@ -452,6 +485,7 @@ impl Relay {
         let mut wait = HOLD_FIRST_WAIT;
         let mut held = false;
         loop {
+            self.pulse.beat();
             match op().await {
                 Ok(v) => {
                     if held {
@@ -480,10 +514,16 @@ impl Relay {
                         held = true;
                     }
                     self.db_down.store(true, Ordering::SeqCst);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = stopping.cancelled(), if stop_seen.is_none() => {}
-                    }
+                    // Through the pulse: a backoff of up to HOLD_MAX_WAIT is a wait of a live
+                    // loop, and the watchdog must not take it for a wedge.
+                    self.pulse
+                        .through(async {
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = stopping.cancelled(), if stop_seen.is_none() => {}
+                            }
+                        })
+                        .await;
                     if stop_seen.is_none() && stopping.is_cancelled() {
                         stop_seen = Some(std::time::Instant::now());
                         wait = HOLD_FIRST_WAIT;
@@ -549,6 +589,7 @@ impl Relay {
         };
         let (pipe, done) = Pipe::new(self);
         let held = pipe.held.clone();
+        *self.in_work.lock().unwrap_or_else(|p| p.into_inner()) = Some(held.clone());
         let leases = tokio::spawn(held::keep_leases(
             self.storage.clone(),
             self.clock.clone(),
@@ -600,6 +641,7 @@ impl Relay {
         let prune_every = Duration::from_millis(self.config.relay.prune_interval_ms);
         let mut last_prune = tokio::time::Instant::now();
         loop {
+            self.pulse.beat();
             if shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -629,7 +671,7 @@ impl Relay {
                 // round blocked only because a group's commit is held (a transient database
                 // error) must not end the run with the backlog still due.
                 if pipe.held.len() > 0 {
-                    pipe.held.wait_empty().await;
+                    self.pulse.through(pipe.held.wait_empty()).await;
                     continue;
                 }
                 return Ok(());
@@ -639,10 +681,20 @@ impl Relay {
                 self.relay_id,
                 poll.as_millis()
             );
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = notified => {}
-                _ = tokio::time::sleep(poll) => {}
+            // Idle is a wait of a live loop: it wakes to beat (poll_interval_ms may well be
+            // longer than the watchdog allows).
+            let stopped = self
+                .pulse
+                .through(async {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => true,
+                        _ = notified => false,
+                        _ = tokio::time::sleep(poll) => false,
+                    }
+                })
+                .await;
+            if stopped {
+                return Ok(());
             }
         }
     }

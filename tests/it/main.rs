@@ -49,6 +49,7 @@ mod storage_ops;
 mod superseded;
 mod support_day;
 mod synclog_processes;
+mod systemd_notify;
 mod triggers;
 mod tui_dashboard;
 mod tui_e2e;
