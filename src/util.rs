@@ -4,7 +4,7 @@
 /// the query (`?password=`, `?sslpassword=`, which sqlx and libpq accept too).
 pub fn redact_db_url(url: &str) -> String {
     let Ok(mut u) = url::Url::parse(url) else {
-        return url.to_string();
+        return redact_unparsed(url);
     };
     let secret = |k: &str| k.to_ascii_lowercase().contains("password");
     let in_query = u.query_pairs().any(|(k, _)| secret(&k));
@@ -85,9 +85,47 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// A URL `url` cannot parse (a typo in the port, say) may still hold a password: everything
+/// between `://` and the last `@` is hidden (a password may hold `/`, so hiding too much is
+/// the safe side), and a query naming a password.
+fn redact_unparsed(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(start) = out.find("://").map(|i| i + 3) {
+        if let Some(at) = out[start..].rfind('@') {
+            out.replace_range(start..start + at, "***");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let lower = out[q..].to_ascii_lowercase();
+        if lower.contains("password") {
+            out.replace_range(q.., "?***");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A URL that does not parse was shown as written, password and all (into doctor's
+    /// `database` line and the package's upgrade output).
+    #[test]
+    fn hides_the_password_of_a_url_that_does_not_parse() {
+        for url in [
+            "postgres://relay:S3cret@db:5432x/relay",
+            "postgres://relay:S3/cr@t@db:99999/relay",
+            "postgres://db:5432x/relay?password=S3cret",
+        ] {
+            assert!(url::Url::parse(url).is_err(), "{url} parses");
+            let shown = redact_db_url(url);
+            assert!(!shown.contains("S3"), "{url} shown as {shown}");
+        }
+        assert_eq!(
+            redact_db_url("postgres://relay:S3cret@db:5432x/relay"),
+            "postgres://***@db:5432x/relay"
+        );
+    }
 
     #[test]
     fn hides_database_passwords() {

@@ -110,10 +110,21 @@ pub fn secret_files(config: &Config) -> Vec<Check> {
     let our_uid = unsafe { libc::geteuid() };
     let mut out = Vec::new();
     let mut fine = Vec::new();
-    for o in &config.origin.secrets {
-        let Some(path) = o.source.path() else {
-            continue;
-        };
+    // The listener's private key is a secret file too: with it anyone can pose as the export.
+    let tls_key = &config.export.tls_key_file;
+    let files = config
+        .origin
+        .secrets
+        .iter()
+        .filter_map(|o| o.source.path().map(|p| (p, o.key, o.source.describe())))
+        .chain((!tls_key.as_os_str().is_empty()).then(|| {
+            (
+                tls_key.as_path(),
+                "the TLS private key",
+                format!("{} (export.tls_key_file)", tls_key.display()),
+            )
+        }));
+    for (path, holds, described) in files {
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
         };
@@ -125,7 +136,7 @@ pub fn secret_files(config: &Config) -> Vec<Check> {
         } else if mode & 0o001 != 0 {
             "open to everyone (others' execute bit)"
         } else {
-            fine.push(format!("{} (mode {mode:04o})", o.source.describe()));
+            fine.push(format!("{described} (mode {mode:04o})"));
             continue;
         };
         let fix = if meta.uid() == our_uid {
@@ -139,7 +150,7 @@ pub fn secret_files(config: &Config) -> Vec<Check> {
             format!(
                 "{} holds {} and is {what} (mode {mode:04o}): {fix}",
                 path.display(),
-                o.key
+                holds
             ),
         ));
     }
@@ -202,6 +213,35 @@ pub fn sources(config: &Config) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The listener's private key was not looked at: a key copied world-readable (0644, as
+    /// `cp` from certbot's folder may leave it) got no warning.
+    #[cfg(unix)]
+    #[test]
+    fn a_tls_key_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not read by this check").unwrap();
+        let mut config = Config::default();
+        config.export.tls_key_file = key.clone();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let lines = secret_files(&config);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].level, Level::Warning);
+        assert!(
+            lines[0].message.contains("the TLS private key")
+                && lines[0].message.contains("readable by everyone")
+                && lines[0]
+                    .message
+                    .contains(&format!("chmod 600 {}", key.display())),
+            "{}",
+            lines[0].message
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let lines = secret_files(&config);
+        assert!(lines.len() == 1 && lines[0].level == Level::Ok, "{lines:?}");
+    }
 
     #[test]
     fn the_examples_placeholders_are_recognised_and_real_keys_are_not() {

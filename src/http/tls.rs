@@ -224,6 +224,13 @@ fn read_bounded(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.display().to_string(),
         problem,
     };
+    // A FIFO or a device would block the open or the read: at start before READY, on a reload
+    // the accept path with its lock held. Links are followed (certbot's `live/` files are).
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(err("not a regular file".into())),
+        Err(e) => return Err(err(format!("cannot read it ({e})"))),
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
@@ -417,6 +424,32 @@ mod tests {
         );
         assert_eq!(not_after(b"\x30\x03\x02\x01\x01"), None);
         assert_eq!(not_after(b""), None);
+    }
+
+    /// A FIFO as the key file blocked `load` for good (and a reload, the accept path).
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let (p, _, _) = pair();
+        let fifo = p.key().with_file_name("fifo.pem");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo only reads the NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = ExportConfig {
+            tls_key_file: fifo,
+            ..export(&p)
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Tls::load(&e).err().map(|e| e.to_string()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("loading a FIFO as the key blocked");
+        let msg = got.expect("a FIFO cannot be a key");
+        assert!(
+            msg.contains("export.tls_key_file") && msg.contains("not a regular file"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -197,13 +197,15 @@ impl Relay {
             // (the held rows' leases may have run out, and they must not be sent again).
             return Ok(RoundEnd::Blocked);
         }
-        let (gate, control) = self.gate(true).await?;
+        // Database calls through the pulse (the watchdog): a lock held by a migration or a DBA
+        // is the database's delay, not a wedged loop.
+        let (gate, control) = self.pulse.through(self.gate(true)).await?;
         let limit = match gate {
             Gate::Blocked { .. } => return Ok(RoundEnd::Blocked),
             Gate::Probe => 1,
             Gate::Open => self.config.relay.batch_size as usize,
         };
-        let first = self.claim_rows(pipe, limit).await?;
+        let first = self.pulse.through(self.claim_rows(pipe, limit)).await?;
         self.batch_ran(None);
         if first.is_empty() {
             if !control.paused {

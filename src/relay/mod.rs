@@ -485,8 +485,34 @@ impl Relay {
         let mut wait = HOLD_FIRST_WAIT;
         let mut held = false;
         loop {
-            self.pulse.beat();
-            match op().await {
+            // Through the pulse: a database call that waits (a lock, a slow server) is the
+            // database's delay, not a wedged loop, and must not have the watchdog stop a relay
+            // holding answers.
+            let call = self.pulse.through(op());
+            tokio::pin!(call);
+            let result = tokio::select! {
+                r = &mut call => r,
+                _ = stopping.cancelled() => {
+                    // Stopping: a call the database does not answer within STOP_GRACE is given
+                    // up as an outage would be, so the caller journals what it held before
+                    // systemd's SIGKILL (TimeoutStopSec) ends the process with nothing written.
+                    // Had the call committed after all, the journal's replay is a no-op (its
+                    // rows' claim tokens are gone).
+                    let seen = *stop_seen.get_or_insert_with(std::time::Instant::now);
+                    let left = STOP_GRACE.saturating_sub(seen.elapsed());
+                    match tokio::time::timeout(left, &mut call).await {
+                        Ok(r) => r,
+                        Err(_) => Err(StorageError::Query {
+                            context: "stopping: the database did not answer in time",
+                            source: sqlx::Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "no answer within the stop's grace period",
+                            )),
+                        }),
+                    }
+                }
+            };
+            match result {
                 Ok(v) => {
                     if held {
                         self.db_down.store(false, Ordering::SeqCst);
@@ -567,7 +593,8 @@ impl Relay {
         let wake = self.storage.wakeup();
         let heartbeat_every = Duration::from_millis(self.config.relay.heartbeat_ms);
         self.observer.request_rate(self.limiter.rate());
-        self.prune().await;
+        // Through the pulse like the loop's own prunes (a long first prune is no wedge).
+        self.pulse.through(self.prune()).await;
         // Other live relays share the budget: wait until their next beat has cut their share.
         let join_wait = self.heartbeat_ctx().beat().await?.map(budget::join_wait);
         let hb_stop = CancellationToken::new();
@@ -660,7 +687,9 @@ impl Relay {
             };
             // Checked after busy rounds too, so a relay that is rarely idle still prunes.
             if last_prune.elapsed() >= prune_every {
-                self.prune().await;
+                // A first prune after a long gap can take minutes on a big outbox: the
+                // watchdog must not restart the relay into the same prune again.
+                self.pulse.through(self.prune()).await;
                 last_prune = tokio::time::Instant::now();
             }
             if matches!(end, RoundEnd::Worked(_)) {
@@ -851,6 +880,51 @@ mod tests {
         assert!(got.is_err());
         assert_eq!(calls, 2, "the transient error was held once");
         assert!(!relay.db_down.load(Ordering::SeqCst));
+    }
+
+    /// A database call that never answers (a lock a migration holds) once the relay is told to
+    /// stop is given up after STOP_GRACE with a transient error, so the completer journals the
+    /// answers it held instead of waiting for systemd's SIGKILL with nothing written (a second
+    /// SMS for each of them at the next start).
+    #[tokio::test(start_paused = true)]
+    async fn a_call_the_database_never_answers_is_given_up_after_a_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let storage: DynStorage = Arc::new(
+            crate::storage::sqlite::SqliteStorage::connect(&url)
+                .await
+                .unwrap(),
+        );
+        let config = Arc::new(Config {
+            database_url: url,
+            use_digis: false,
+            ..Config::default()
+        });
+        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
+        let relay = Relay::new(storage, config, synclog).unwrap();
+        let stop = CancellationToken::new();
+        *relay.stopping.lock().unwrap() = stop.clone();
+        let started = tokio::time::Instant::now();
+        let hold = tokio::time::timeout(
+            Duration::from_secs(600),
+            relay.hold("a test", || {
+                std::future::pending::<Result<(), StorageError>>()
+            }),
+        );
+        let stopper = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            stop.cancel();
+        };
+        let (got, ()) = tokio::join!(hold, stopper);
+        let got = got.expect("hold never returned: the stop waited on the database for good");
+        let err = got.expect_err("a call that never answers cannot succeed");
+        assert!(is_transient(&err), "journaled only if transient: {err}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(30) + STOP_GRACE
+                && took < Duration::from_secs(30) + STOP_GRACE * 2,
+            "given up {took:?} after the start, the stop came at 30 s"
+        );
     }
 
     /// A row given back says why, and stopping comes first: the shutdown line is what support
