@@ -276,10 +276,13 @@ async fn a_stalled_client_holds_the_export_back(db: TestDb) {
     );
     // Buffering the export would take its whole size (50 MB, and more as payloads). What the
     // service holds instead is a page or two, hyper's buffer and the database's own caches
-    // (SQLite: 2 MB of page cache for each of up to 8 pooled connections).
+    // (SQLite: 2 MB of page cache for each of up to 8 pooled connections), plus what malloc's
+    // per-thread arenas keep: 21-31 MB measured on SQLite on a loaded 2-core machine, so the
+    // bound is three quarters of the export, still far below the whole of it that buffering
+    // costs (the page count above is the exact check).
     let export_kib = body.len() as u64 / 1024;
     assert!(
-        grown_kib < export_kib * 3 / 5,
+        grown_kib < export_kib * 3 / 4,
         "the service's heap grew by {grown_kib} KiB while a client stalled an export of {export_kib} KiB"
     );
     let members: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
