@@ -122,7 +122,7 @@ async fn curl(port: u16, url: &str, args: &[&str]) -> Curl {
         .arg(url)
         .output()
         .await
-        .expect("curl runs");
+        .expect("curl is missing: `apt-get install curl` (.ci/run installs it)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     Curl {
