@@ -55,6 +55,9 @@ fn demo_config(dir: &std::path::Path, digis_url: &str) -> Config {
     let mut c = Config {
         database_url: format!("sqlite://{}", dir.join("demo.db").display()),
         log_dir: dir.join("logs"),
+        // Held answers belong with the demo's own database: the default, `state` in the
+        // working folder, would leave the demo's journal for a real relay started there.
+        state_dir: dir.join("state"),
         digis_url: digis_url.to_string(),
         digis_url_postfix: format!("brp?token={DEMO_TOKEN}"),
         digis_timeout_ms: 5_000,
@@ -308,4 +311,21 @@ async fn generate(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The demo said "held answers in /work/ci/state": its state_dir was the working folder's.
+    #[test]
+    fn everything_the_demo_writes_is_under_its_folder() {
+        let dir = std::path::Path::new("/tmp/some-demo");
+        let c = super::demo_config(dir, "http://127.0.0.1:1");
+        assert!(c.state_dir.starts_with(dir), "{}", c.state_dir.display());
+        assert!(c.log_dir.starts_with(dir), "{}", c.log_dir.display());
+        assert!(
+            c.database_url.contains("/tmp/some-demo/"),
+            "{}",
+            c.database_url
+        );
+    }
 }
