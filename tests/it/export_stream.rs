@@ -310,26 +310,14 @@ enum Loss {
 
 impl Loss {
     async fn take(db: &TestDb) -> Loss {
-        use sqlx::{AssertSqlSafe, Connection, Executor};
+        use sqlx::{Connection, Executor};
         match db.kind {
             Kind::Postgres => {
                 let name = db.url.rsplit('/').next().unwrap().to_string();
-                let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-                    .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-                admin
-                    .execute(AssertSqlSafe(format!(
-                        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-                    )))
+                let mut admin = sqlx::PgConnection::connect(&crate::common::pg_admin_url())
                     .await
                     .unwrap();
-                admin
-                    .execute(AssertSqlSafe(format!(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-                    )))
-                    .await
-                    .unwrap();
+                crate::common::pg_take_away(&mut admin, &name).await;
                 Loss::Postgres { admin, name }
             }
             Kind::Sqlite => {
@@ -351,15 +339,9 @@ impl Loss {
     }
 
     async fn give_back(self, db: &TestDb) {
-        use sqlx::{AssertSqlSafe, Executor};
         match self {
             Loss::Postgres { mut admin, name } => {
-                admin
-                    .execute(AssertSqlSafe(format!(
-                        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-                    )))
-                    .await
-                    .unwrap();
+                crate::common::pg_give_back(&mut admin, &name).await;
             }
             Loss::Sqlite { view_sql } => db.exec(&view_sql).await,
         }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
-use sqlx::{AssertSqlSafe, Connection, Executor};
+use sqlx::Connection;
 
 use crate::both_databases;
 use crate::common::{eventually, KillOnDrop, TestDb, BIN};
@@ -302,38 +302,21 @@ async fn postgres_the_watchdog_is_fed_while_an_answer_is_held_through_an_outage(
         &format!("digis_timeout_ms = 8000\n{RELAY}lease_ms = 20000\n"),
     );
     let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&crate::common::pg_admin_url())
+        .await
+        .unwrap();
     let port = free_port();
     let notify = Notify::bind(port);
     let child = spawn_run(&config, port, &notify);
     notify.wait_line("READY=1", |l| l == "READY=1").await;
     assert!(fake.wait_for_requests(1, WITHIN).await);
     // Digis is answering; the database goes away before the answer can be committed.
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
+    crate::common::pg_take_away(&mut admin, &name).await;
     let held = notify
         .wait_status("database unreachable, holding 1 answer")
         .await;
     notify.fed_through("holding an answer", held.at, 5).await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    crate::common::pg_give_back(&mut admin, &name).await;
     notify.wait_status("1 sent, 0 failed").await;
     assert_eq!(
         fake.received().len(),
@@ -353,22 +336,10 @@ async fn postgres_no_ready_while_the_database_refuses() {
     let fake = fake(&[]).await;
     let config = write_config(&db, &fake.base_url(), RELAY);
     let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
+    let mut admin = sqlx::PgConnection::connect(&crate::common::pg_admin_url())
         .await
         .unwrap();
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
+    crate::common::pg_take_away(&mut admin, &name).await;
     let port = free_port();
     let notify = Notify::bind(port);
     let mut child = spawn_run(&config, port, &notify);
@@ -386,10 +357,5 @@ async fn postgres_no_ready_while_the_database_refuses() {
     assert!(!status.success());
     let msgs = notify.all();
     assert!(msgs.iter().all(|m| !m.text.contains("READY=1")), "{msgs:?}");
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    crate::common::pg_give_back(&mut admin, &name).await;
 }

@@ -30,7 +30,8 @@ enum Raw {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn pg_admin_url() -> String {
+/// The PostgreSQL server's admin URL (`DIGIS_RELAY_TEST_PG`, else the local default).
+pub fn pg_admin_url() -> String {
     std::env::var("DIGIS_RELAY_TEST_PG").unwrap_or_else(|_| PG_ADMIN_DEFAULT.to_string())
 }
 
@@ -607,6 +608,14 @@ impl Drop for KillOnDrop {
 /// are cut; the shared server keeps running (`admin` is connected to another database). How the
 /// suite takes a database away without restarting the server every test shares.
 pub async fn pg_outage(admin: &mut sqlx::PgConnection, name: &str, length: std::time::Duration) {
+    pg_take_away(admin, name).await;
+    tokio::time::sleep(length).await;
+    pg_give_back(admin, name).await;
+}
+
+/// The first half of [`pg_outage`], for a test that ends the outage on a condition: database
+/// `name` refuses new connections and the open ones are cut.
+pub async fn pg_take_away(admin: &mut sqlx::PgConnection, name: &str) {
     admin
         .execute(AssertSqlSafe(format!(
             "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
@@ -620,7 +629,10 @@ pub async fn pg_outage(admin: &mut sqlx::PgConnection, name: &str, length: std::
         )))
         .await
         .unwrap();
-    tokio::time::sleep(length).await;
+}
+
+/// The second half of [`pg_outage`]: database `name` takes connections again.
+pub async fn pg_give_back(admin: &mut sqlx::PgConnection, name: &str) {
     admin
         .execute(AssertSqlSafe(format!(
             "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
