@@ -161,16 +161,7 @@ async fn stalled_client(svc: &RunningService) -> (TcpStream, Vec<u8>) {
     )
     .await
     .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut buf))
-            .await
-            .expect("the response head within 60 s")
-            .unwrap();
-        assert!(n > 0, "closed before the head: {got:?}");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = crate::common::read_response_head(&mut s).await;
     let head = String::from_utf8_lossy(&got).to_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("transfer-encoding: chunked"), "{head}");

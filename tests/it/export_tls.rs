@@ -249,16 +249,7 @@ async fn stalled_download(
     )
     .await
     .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(60), tls.read(&mut buf))
-            .await
-            .expect("the response head within 60 s")
-            .unwrap();
-        assert!(n > 0, "closed before the head");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let got = crate::common::read_response_head(&mut tls).await;
     assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
     (tls, got)
 }

@@ -640,3 +640,20 @@ pub async fn pg_give_back(admin: &mut sqlx::PgConnection, name: &str) {
         .await
         .unwrap();
 }
+
+/// Reads a response until its head is complete (`\r\n\r\n`), 60 s at most for each read;
+/// returns all that was read (the head and any body bytes that came with it).
+pub async fn read_response_head(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(60), s.read(&mut buf))
+            .await
+            .expect("the response head within 60 s")
+            .unwrap();
+        assert!(n > 0, "closed before the head: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
