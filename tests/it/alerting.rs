@@ -12,6 +12,7 @@
 //! means in the simulation what it meant when captured — a 0 ("never") stays far in the past,
 //! as it is.
 //! Promtool's simulated time then covers the rules' `for:` durations without waiting.
+use crate::common::cli_ok as cli;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -434,20 +435,6 @@ async fn due_since(db: &TestDb, secs: i64) {
         digis_relay::storage_time_text(Utc::now() - chrono::Duration::seconds(secs))
     ))
     .await;
-}
-
-fn cli(config: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 both_databases!(

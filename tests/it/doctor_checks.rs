@@ -2,6 +2,7 @@
 //! through the real binary: the example's placeholder token, a configuration file others can
 //! read, a `digis_ca_file` that holds no certificate (also refused by `run`, naming the key),
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
+use crate::common::{doctor_line as line, doctor_must as must};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,18 +43,6 @@ fn bin(config: &Path, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-/// The line of check `name` (the name column is 16 wide after the 9-character level).
-fn line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines().find(|l| {
-        l.get(9..)
-            .is_some_and(|rest| rest.starts_with(&format!("{name:<16} ")))
-    })
-}
-
-fn must<'a>(text: &'a str, name: &str) -> &'a str {
-    line(text, name).unwrap_or_else(|| panic!("no `{name}` line in:\n{text}"))
 }
 
 const REAL_TOKEN: &str = "digisUrlPostfix = \"brp?token=8f3c2a1e9b7d4c60\"\n";

@@ -5,6 +5,7 @@
 //! a missing, empty, too big or multi-line file refused in one line naming the key and path
 //! without the content; a PostgreSQL password from a file that connects and never shows; and
 //! `doctor`'s warning for a secret file others can read.
+use crate::common::doctor_must as must;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -76,18 +77,6 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
-}
-
-/// The line of `doctor` check `name` (the name column is 16 wide after the 9-character level).
-fn line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines().find(|l| {
-        l.get(9..)
-            .is_some_and(|rest| rest.starts_with(&format!("{name:<16} ")))
-    })
-}
-
-fn must<'a>(text: &'a str, name: &str) -> &'a str {
-    line(text, name).unwrap_or_else(|| panic!("no `{name}` line in:\n{text}"))
 }
 
 fn status_database(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> String {

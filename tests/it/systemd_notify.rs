@@ -4,6 +4,7 @@
 //! bound and the database answered; STATUS= follows the delivery state; WATCHDOG=1 never
 //! misses the 1 s deadline, idle, paused, sending, with the circuit open and holding an answer
 //! through a real PostgreSQL outage; STOPPING=1 on SIGTERM.
+use crate::common::cli_ok as cli;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -167,20 +168,6 @@ fn spawn_run(config: &std::path::Path, port: u16, notify: &Notify) -> KillOnDrop
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
-}
-
-fn cli(config: &std::path::Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// SIGTERM: STOPPING=1 arrives and the process exits 0.

@@ -657,3 +657,32 @@ pub async fn read_response_head(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> 
     }
     got
 }
+
+/// The line of `doctor` check `name` (the name column is 16 wide after the 9-character level).
+pub fn doctor_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find(|l| {
+        l.get(9..)
+            .is_some_and(|rest| rest.starts_with(&format!("{name:<16} ")))
+    })
+}
+
+/// [`doctor_line`], which must be there.
+pub fn doctor_must<'a>(text: &'a str, name: &str) -> &'a str {
+    doctor_line(text, name).unwrap_or_else(|| panic!("no `{name}` line in:\n{text}"))
+}
+
+/// Runs the binary with `--config config ARGS` (no `DATABASE_URL` from the test's
+/// environment), which must succeed.
+pub fn cli_ok(config: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
