@@ -156,9 +156,16 @@ async fn export(url: &str, mode: &str) {
                 ExportFormat::Json
             };
             let mut sink = CountingSink(0);
-            let s = write_export(storage.as_ref(), &cfg, format, &mut sink, |_| {})
-                .await
-                .unwrap();
+            let s = write_export(
+                storage.as_ref(),
+                &cfg.payload,
+                &cfg.export,
+                format,
+                &mut sink,
+                |_| {},
+            )
+            .await
+            .unwrap();
             (s.written, sink.0)
         }
         "http-json" => {

@@ -1,6 +1,14 @@
 //! Configuration: TOML file, overridden by environment variables, overridden by flags
 //! (ARCHITECTURE.md, Configuration). The seed's own camelCase setting names are accepted beside
 //! snake_case ones so a gym can copy its settings across.
+//!
+//! Components get the settings they use, not the whole [`Config`]: the settings types live in
+//! the leaf module `settings`, and this module only assembles them ([`Config::digis`],
+//! [`Config::relay_setup`], the `[payload]`, `[relay]`, `[export]`, `[sync]` and `[host]`
+//! tables). The arrows point one way, from here down: checking a file needs the components' own
+//! rules (the Digis endpoint's, the database backends', the phone regions'), so a component that
+//! imported `config` for its settings would close a circle through them. Only what assembles the
+//! whole program (the service, the CLI, `doctor`, the demo, the dashboard) imports `config`.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -9,13 +17,14 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::digis::endpoint::{DigisEndpoint, EndpointError};
+use crate::settings::{
+    DigisSettings, ExportSettings, HostSettings, PayloadSettings, RelaySettings, RelaySetup,
+    SyncSettings,
+};
 
-pub mod allow_from;
 pub mod paths;
 pub mod secret_files;
 pub mod secrets;
-
-pub use allow_from::AllowFrom;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://digis-relay.db";
 /// Looked for in the working directory when no `--config` is given.
@@ -53,11 +62,11 @@ pub struct Config {
     pub digis_external_id_pointer: Option<String>,
     pub digis_connect_timeout_ms: u64,
     pub digis_timeout_ms: u64,
-    pub payload: PayloadConfig,
-    pub relay: RelayConfig,
-    pub export: ExportConfig,
-    pub sync: SyncConfig,
-    pub host: HostConfig,
+    pub payload: PayloadSettings,
+    pub relay: RelaySettings,
+    pub export: ExportSettings,
+    pub sync: SyncSettings,
+    pub host: HostSettings,
     /// Where the values came from, for `doctor` (never read from a file or the environment).
     #[serde(skip)]
     pub origin: Origin,
@@ -77,82 +86,6 @@ pub struct Origin {
     pub secrets: Vec<secret_files::SecretOrigin>,
 }
 
-/// The membership system's side (ARCHITECTURE.md, Host adapter).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct HostConfig {
-    /// The SQL file mapping the host's tables onto the views the relay reads, with the
-    /// triggers (`storage::adapter`); empty = the reference adapter for
-    /// `assets/host-schema.*.sql`, compiled in. `migrate` applies it.
-    pub adapter: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct PayloadConfig {
-    pub template_id: i64,
-    pub creation_type_id: i64,
-    pub unique_url_type: i64,
-    /// ISO 3166-1 alpha-2 region for phone numbers with neither a calling code nor an address
-    /// country.
-    pub default_region: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RelayConfig {
-    pub batch_size: u32,
-    pub concurrency: u32,
-    /// For all live relays together (each takes its share, `relay::budget`); 0 = no limit.
-    pub max_requests_per_second: u32,
-    pub max_attempts: u32,
-    pub backoff_base_ms: u64,
-    pub backoff_max_ms: u64,
-    pub lease_ms: u64,
-    pub poll_interval_ms: u64,
-    pub retention_days: u32,
-    /// A running relay prunes at start and then this often (when `retention_days` is not 0).
-    pub prune_interval_ms: u64,
-    /// Consecutive retryable failures that open the circuit.
-    pub circuit_failure_threshold: u32,
-    /// How long the circuit stays open before one probe request.
-    pub circuit_open_ms: u64,
-    /// How often a relay paused by a configuration error (401/403/404) probes again.
-    pub config_error_probe_ms: u64,
-    pub heartbeat_ms: u64,
-    /// Health says "backlog too old" (and `/healthz` fails) once a due `pending` row has waited
-    /// longer than this; 0 = never.
-    pub backlog_max_age_ms: u64,
-    /// The most this relay's clock may be off the database's (either way) for it to claim:
-    /// beyond it the relay claims nothing and health has a blocker (ARCHITECTURE.md, One
-    /// clock). Times it writes are corrected by the offset whatever it is; a large one says
-    /// the host's clock is broken or jumping, and the correction may be stale by the next beat.
-    pub max_clock_offset_ms: u64,
-    /// A stable name for this relay in the relays table; empty = hostname and process id.
-    pub relay_id: String,
-    /// Completions committed in one transaction at most (ARCHITECTURE.md, Delivery path).
-    pub completion_group_rows: u32,
-    /// How long the first completion of a group waits for others before the group is
-    /// committed: the answer→commit window grows by this much.
-    pub completion_flush_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SyncConfig {
-    /// `sync --reconcile` queues more members than this only after a confirmation (a y/N on a
-    /// terminal, or `--yes`): each one is an SMS. 0 = always ask when it would queue any.
-    pub reconcile_confirm_above: u64,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        Self {
-            reconcile_confirm_above: 100,
-        }
-    }
-}
-
 /// A confirmation threshold above this many members guards nothing a gym chain has.
 pub const MAX_RECONCILE_CONFIRM_ABOVE: u64 = 1_000_000;
 
@@ -162,45 +95,6 @@ pub const MAX_COMPLETION_GROUP_ROWS: u32 = 5_000;
 /// The longest a completion may wait for its group: beyond a second it is no longer a few
 /// milliseconds' batching but a wider answer→commit window.
 pub const MAX_COMPLETION_FLUSH_MS: u64 = 1_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExportConfig {
-    pub listen: String,
-    /// Empty = `/export/DigisAllActive` is off. A secret: never displayed. When set, at least
-    /// [`MIN_EXPORT_TOKEN_CHARS`] characters without spaces or control characters.
-    pub token: String,
-    pub page_size: u32,
-    /// A client must send its whole request head within this time, or it is disconnected
-    /// (a slow sender cannot hold a connection).
-    pub header_read_timeout_ms: u64,
-    /// A connection with no bytes read or written for this long is closed (between keep-alive
-    /// requests, or a download nobody reads). A slow but moving export is not cut.
-    pub idle_timeout_ms: u64,
-    /// Open connections at most; one more is answered 503 and closed at once.
-    pub max_connections: u32,
-    /// Non-empty = `/metrics` needs `Authorization: Bearer` this token. A secret: never displayed.
-    /// When set, the same rules as `token` (length, no spaces).
-    pub metrics_token: String,
-    /// PEM certificate chain (the server's certificate first). With `tls_key_file` the listener
-    /// speaks HTTPS only, and reloads both files when they change or on SIGHUP (`http::tls`).
-    /// Empty = plain HTTP.
-    pub tls_cert_file: PathBuf,
-    /// PEM private key of `tls_cert_file`'s first certificate.
-    pub tls_key_file: PathBuf,
-    /// Peers allowed to fetch `/export/...` (CIDR ranges); empty = any.
-    pub allow_from: AllowFrom,
-    /// Serve the export over plain HTTP on an address other than loopback. Without it (and
-    /// without TLS) the export is off there: the members' data would cross the network in clear.
-    pub allow_plain_http: bool,
-}
-
-impl ExportConfig {
-    /// Both TLS files are given (`validate` refuses one alone).
-    pub fn tls(&self) -> bool {
-        !self.tls_cert_file.as_os_str().is_empty() && !self.tls_key_file.as_os_str().is_empty()
-    }
-}
 
 /// True for an address only this host can reach: 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z).
 pub fn is_loopback(ip: std::net::IpAddr) -> bool {
@@ -229,67 +123,12 @@ impl Default for Config {
             digis_external_id_pointer: None,
             digis_connect_timeout_ms: 5_000,
             digis_timeout_ms: 30_000,
-            payload: PayloadConfig::default(),
-            relay: RelayConfig::default(),
-            export: ExportConfig::default(),
-            sync: SyncConfig::default(),
-            host: HostConfig::default(),
+            payload: PayloadSettings::default(),
+            relay: RelaySettings::default(),
+            export: ExportSettings::default(),
+            sync: SyncSettings::default(),
+            host: HostSettings::default(),
             origin: Origin::default(),
-        }
-    }
-}
-
-impl Default for PayloadConfig {
-    fn default() -> Self {
-        Self {
-            template_id: 311,
-            creation_type_id: 6,
-            unique_url_type: 1,
-            default_region: "SE".into(),
-        }
-    }
-}
-
-impl Default for RelayConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 100,
-            concurrency: 4,
-            max_requests_per_second: 10,
-            max_attempts: 12,
-            backoff_base_ms: 30_000,
-            backoff_max_ms: 3_600_000,
-            lease_ms: 60_000,
-            poll_interval_ms: 5_000,
-            retention_days: 90,
-            prune_interval_ms: 3_600_000,
-            circuit_failure_threshold: 5,
-            circuit_open_ms: 60_000,
-            config_error_probe_ms: 300_000,
-            heartbeat_ms: 5_000,
-            backlog_max_age_ms: 900_000,
-            max_clock_offset_ms: 5_000,
-            relay_id: String::new(),
-            completion_group_rows: 100,
-            completion_flush_ms: 5,
-        }
-    }
-}
-
-impl Default for ExportConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:9187".into(),
-            token: String::new(),
-            page_size: 500,
-            header_read_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
-            max_connections: 64,
-            metrics_token: String::new(),
-            tls_cert_file: PathBuf::new(),
-            tls_key_file: PathBuf::new(),
-            allow_from: AllowFrom::default(),
-            allow_plain_http: false,
         }
     }
 }
@@ -587,23 +426,52 @@ impl Config {
     /// for redacting them from any text that comes from outside before it is stored or shown.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = self.endpoint().map(|e| e.secrets()).unwrap_or_default();
-        for token in [&self.export.token, &self.export.metrics_token] {
-            if !token.trim().is_empty() {
-                secrets.push(token.trim().to_string());
-            }
-        }
+        secrets.extend(self.export_secrets());
         secrets
+    }
+
+    /// The export's tokens that are set, trimmed as they are compared.
+    fn export_secrets(&self) -> Vec<String> {
+        [&self.export.token, &self.export.metrics_token]
+            .into_iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// The composed Digis import URL (ARCHITECTURE.md, Digis HTTP).
     pub fn endpoint(&self) -> Result<DigisEndpoint, EndpointError> {
-        DigisEndpoint::compose(
-            &self.digis_url,
-            &self.digis_service_auth_token,
-            &self.digis_user_auth_token,
-            &self.digis_url_postfix,
-            self.digis_allow_http,
-        )
+        DigisEndpoint::of(&self.digis())
+    }
+
+    /// What the Digis client is given: the top-level `digis*` keys, the relay's backoff cap
+    /// for `Retry-After`, and the other secrets to redact from Digis's answers.
+    pub fn digis(&self) -> DigisSettings {
+        DigisSettings {
+            url: self.digis_url.clone(),
+            service_auth_token: self.digis_service_auth_token.clone(),
+            user_auth_token: self.digis_user_auth_token.clone(),
+            url_postfix: self.digis_url_postfix.clone(),
+            authorization_header: self.digis_authorization_header.clone(),
+            ca_file: self.digis_ca_file.clone(),
+            allow_http: self.digis_allow_http,
+            external_id_pointer: self.digis_external_id_pointer.clone(),
+            connect_timeout_ms: self.digis_connect_timeout_ms,
+            timeout_ms: self.digis_timeout_ms,
+            retry_cap_ms: self.relay.backoff_max_ms,
+            other_secrets: self.export_secrets(),
+        }
+    }
+
+    /// What a relay is given (`Relay::new`); Digis only when `useDigis` is on.
+    pub fn relay_setup(&self) -> RelaySetup {
+        RelaySetup {
+            relay: self.relay.clone(),
+            payload: self.payload.clone(),
+            state_dir: self.state_dir.clone(),
+            digis: self.use_digis.then(|| self.digis()),
+        }
     }
 
     pub fn sync_log_path(&self) -> PathBuf {

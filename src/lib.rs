@@ -20,6 +20,8 @@ pub mod report;
 pub mod sanitize;
 pub mod search;
 pub mod service;
+pub mod settings;
+pub mod signals;
 pub mod stats;
 pub mod storage;
 pub mod synclog;

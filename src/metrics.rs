@@ -16,8 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::doctor::adapter::AdapterState;
 use crate::domain::{OutboxState, RelayState};
+use crate::storage::adapter::AdapterState;
 use crate::storage::Storage;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.

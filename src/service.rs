@@ -158,7 +158,7 @@ impl Service {
             if opts.require_writable_log {
                 synclog.check_writable().map_err(ServiceError::SyncLog)?;
             }
-            let relay = Relay::new(storage.clone(), config.clone(), synclog)
+            let relay = Relay::new(storage.clone(), config.relay_setup(), synclog)
                 .map_err(ServiceError::Client)?
                 .with_observer(Arc::new(metrics.clone()));
             if opts.announce && !config.use_digis {
@@ -174,7 +174,7 @@ impl Service {
         // The headless service (`run`; not the demo, which a closed terminal should end).
         let headless = matches!(opts.stop_on, StopOn::Signals) && opts.announce;
         let stop = match opts.stop_on {
-            StopOn::Signals => signals(),
+            StopOn::Signals => crate::signals::stop_token(),
             StopOn::Token(t) => t,
         };
         if headless || tls.is_some() {
@@ -461,64 +461,4 @@ fn on_sighup(tls: Option<Arc<crate::http::Tls>>, stop: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = (tls, stop);
-}
-
-/// Cancelled on Ctrl-C or SIGTERM. The handlers are in place when this returns, before the
-/// service announces where it listens: installed inside the spawned task, they were not always
-/// there yet, and a SIGTERM right after start-up killed the process with the signal's default
-/// action instead of stopping it (seen under load in CI).
-pub fn signals() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut interrupt)) => {
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = interrupt.recv() => {}
-                    }
-                    tracing::info!("stopping: finishing requests in flight");
-                    t.cancel();
-                });
-            }
-            _ => {
-                // No signal handling (no runtime driver for it): Ctrl-C as a last resort.
-                tokio::spawn(async move {
-                    let _ = tokio::signal::ctrl_c().await;
-                    t.cancel();
-                });
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping: finishing requests in flight");
-        t.cancel();
-    });
-    token
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    use super::signals;
-
-    /// The handlers are installed by `signals()` itself: on a single-threaded runtime no
-    /// spawned task runs before the signal is raised, so a handler installed by the task would
-    /// not be there and SIGTERM's default action would end this test process.
-    #[tokio::test]
-    async fn sigterm_raised_right_after_signals_cancels_the_token() {
-        let token = signals();
-        // SAFETY: raise(3) only sends a signal to this thread; a handler is installed.
-        assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
-        tokio::time::timeout(std::time::Duration::from_secs(30), token.cancelled())
-            .await
-            .expect("SIGTERM cancels the token");
-    }
 }

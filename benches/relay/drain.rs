@@ -105,7 +105,7 @@ pub fn http_ceiling(delay_ms: u64, sizes: &Sizes) {
     let config = Config::load(Some(&config_file), &Overrides::default()).expect("configuration");
     let payloads = rt.block_on(payloads(&db.storage, &config));
     assert_eq!(payloads.len() as u64, n, "a payload per member");
-    let client = DigisClient::new(&config).expect("the relay's client");
+    let client = DigisClient::new(&config.digis()).expect("the relay's client");
 
     let accepted = AtomicU64::new(0);
     let cpu_before = self_cpu();

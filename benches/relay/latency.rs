@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::config::RelayConfig;
+use digis_relay::settings::RelaySettings;
 use serde_json::{json, Value};
 
 use crate::common::{
@@ -81,7 +81,7 @@ pub fn latency(kind: Kind, sizes: &Sizes) {
             "save_rate_target": sizes.save_rate,
             "save_rate_achieved": round(n as f64 / saving.as_secs_f64(), 1),
             "save_ms_p99": round(quantile(&save_ms, 0.99), 2),
-            "poll_interval_ms": RelayConfig::default().poll_interval_ms,
+            "poll_interval_ms": RelaySettings::default().poll_interval_ms,
             "min_ms": round(latencies[0], 2),
             "p50_ms": round(quantile(&latencies, 0.50), 2),
             "p90_ms": round(quantile(&latencies, 0.90), 2),

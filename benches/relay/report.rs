@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use digis_relay::config::RelayConfig;
+use digis_relay::settings::RelaySettings;
 use serde_json::{json, Value};
 
 use crate::common::out_dir;
@@ -703,7 +703,7 @@ fn header(
         sizes.save_rate,
         sizes.concurrency,
         sizes.batch,
-        fmt_num(RelayConfig::default().poll_interval_ms as f64, 0),
+        fmt_num(RelaySettings::default().poll_interval_ms as f64, 0),
         machine["cpu"].as_str().unwrap_or("?"),
         machine["cores"],
         machine["memory_gib"],

@@ -110,7 +110,14 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 super::args::ExportFormat::Json => crate::export::ExportFormat::Json,
                 super::args::ExportFormat::Csv => crate::export::ExportFormat::Csv,
             };
-            crate::export::cli::run(ctx.storage().await?, &ctx.config, format, output).await
+            crate::export::cli::run(
+                ctx.storage().await?,
+                &ctx.config.payload,
+                &ctx.config.export,
+                format,
+                output,
+            )
+            .await
         }
         Command::Search(a) => {
             let term = crate::search::cli::TermArgs {
@@ -286,7 +293,10 @@ async fn migrate(ctx: &Context, host_schema: bool) -> anyhow::Result<ExitCode> {
         }
     }
     // Read before anything is applied: a wrong path is one line and an untouched database.
-    let adapter = crate::storage::adapter::HostAdapter::configured(&ctx.config)?;
+    let adapter = crate::storage::adapter::HostAdapter::configured(
+        &ctx.config.host,
+        &ctx.config.database_url,
+    )?;
     if !host_schema && adapter.is_reference() {
         // The reference adapter names the reference tables: without them it would stop at an
         // SQL error naming one table. An adapter of the operator's names tables we cannot know,

@@ -8,8 +8,8 @@ use super::answer::{classify, Answer, Response, Rules, BODY_LIMIT};
 use super::ca::CaError;
 use super::endpoint::{DigisEndpoint, EndpointError};
 use super::transport::Cause;
-use crate::config::Config;
 use crate::payload::Payload;
+use crate::settings::DigisSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -45,23 +45,24 @@ impl std::fmt::Debug for DigisClient {
 }
 
 impl DigisClient {
-    pub fn new(cfg: &Config) -> Result<Self, ClientError> {
-        let endpoint = cfg.endpoint().map_err(|e| ClientError::Endpoint {
+    pub fn new(settings: &DigisSettings) -> Result<Self, ClientError> {
+        let endpoint = DigisEndpoint::of(settings).map_err(|e| ClientError::Endpoint {
             key: e.key(),
             source: e,
         })?;
-        let http = http_client(cfg)?;
-        let authorization = reqwest::header::HeaderValue::from_str(&cfg.digis_authorization_header)
+        let http = http_client(settings)?;
+        let authorization = reqwest::header::HeaderValue::from_str(&settings.authorization_header)
             .map_err(|_| ClientError::AuthHeader)?;
-        let secrets = cfg.secrets();
+        let mut secrets = endpoint.secrets();
+        secrets.extend(settings.other_secrets.iter().cloned());
         Ok(Self {
             http,
-            retry_cap: Duration::from_millis(cfg.relay.backoff_max_ms),
+            retry_cap: Duration::from_millis(settings.retry_cap_ms),
             secrets,
             endpoint,
             authorization,
-            id_pointer: cfg
-                .digis_external_id_pointer
+            id_pointer: settings
+                .external_id_pointer
                 .clone()
                 .filter(|p| !p.is_empty()),
         })
@@ -168,15 +169,15 @@ impl DigisClient {
 /// The HTTP client for Digis as the configuration says: rustls with the bundled roots and
 /// `digis_ca_file`'s certificates, the timeouts, and no redirects (a redirect would carry the
 /// token in the query to wherever it points). `doctor` probes with the same client.
-pub fn http_client(cfg: &Config) -> Result<reqwest::Client, ClientError> {
+pub fn http_client(settings: &DigisSettings) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
-        .connect_timeout(Duration::from_millis(cfg.digis_connect_timeout_ms))
-        .timeout(Duration::from_millis(cfg.digis_timeout_ms))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .timeout(Duration::from_millis(settings.timeout_ms))
         .user_agent(concat!("digis-relay/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = cfg
-        .digis_ca_file
+    if let Some(path) = settings
+        .ca_file
         .as_deref()
         .filter(|p| !p.as_os_str().is_empty())
     {

@@ -4,6 +4,8 @@ use std::fmt;
 
 use url::Url;
 
+use crate::settings::DigisSettings;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EndpointError {
     #[error("`{0}` is not a URL (expected e.g. https://api.iqey.org)")]
@@ -35,6 +37,17 @@ impl EndpointError {
 pub struct DigisEndpoint(Url);
 
 impl DigisEndpoint {
+    /// The URL the settings name.
+    pub fn of(s: &DigisSettings) -> Result<Self, EndpointError> {
+        Self::compose(
+            &s.url,
+            &s.service_auth_token,
+            &s.user_auth_token,
+            &s.url_postfix,
+            s.allow_http,
+        )
+    }
+
     /// `{digisUrl}/{service}/{user}/{postfix}` with exactly one slash between the parts.
     pub fn compose(
         base: &str,

@@ -38,7 +38,7 @@ pub async fn reachability(config: &Config) -> Check {
         return check(NAME, Level::Error, "digisUrl is not a URL");
     };
     let host = base.host_str().unwrap_or_default().to_string();
-    let client = match crate::digis::client::http_client(config) {
+    let client = match crate::digis::client::http_client(&config.digis()) {
         Ok(c) => c,
         Err(e) => return check(NAME, Level::Error, e.to_string()),
     };

@@ -10,13 +10,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::{AsyncWriteExt as _, BufWriter};
 
 use super::{write_export, ExportError, ExportFormat, ExportSummary, NAME};
-use crate::config::Config;
 use crate::output::private_file::PrivateFile;
+use crate::settings::{ExportSettings, PayloadSettings};
 use crate::storage::DynStorage;
 
 pub async fn run(
     storage: DynStorage,
-    config: &Config,
+    payload: &PayloadSettings,
+    export: &ExportSettings,
     format: ExportFormat,
     output: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
@@ -27,10 +28,10 @@ pub async fn run(
         }
     };
     let summary = match &output {
-        Some(path) => to_file(storage.as_ref(), config, format, path, tick).await?,
+        Some(path) => to_file(storage.as_ref(), payload, export, format, path, tick).await?,
         None => {
             let out = BufWriter::with_capacity(256 * 1024, tokio::io::stdout());
-            match write_export(storage.as_ref(), config, format, out, tick).await {
+            match write_export(storage.as_ref(), payload, export, format, out, tick).await {
                 Ok(s) => s,
                 // The reader went away (`| head`): a quiet end, as `grep`'s (output::stdout).
                 Err(ExportError::Io(e)) if crate::output::stdout::note_closed(&e) => {
@@ -67,7 +68,8 @@ pub async fn run(
 /// nothing behind.
 async fn to_file(
     storage: &dyn crate::storage::Storage,
-    config: &Config,
+    payload: &PayloadSettings,
+    export: &ExportSettings,
     format: ExportFormat,
     path: &Path,
     tick: impl FnMut(u64),
@@ -78,9 +80,9 @@ async fn to_file(
         .with_context(|| format!("cannot write {}", path.display()))?;
     let mut out = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(handle));
     // Ctrl-C or SIGTERM midway: stop here, so dropping `file` removes what was written.
-    let stop = crate::service::signals();
+    let stop = crate::signals::stop_token();
     let summary = tokio::select! {
-        s = write_export(storage, config, format, &mut out, tick) => {
+        s = write_export(storage, payload, export, format, &mut out, tick) => {
             s.with_context(|| format!("export to {}", path.display()))?
         }
         _ = stop.cancelled() => {

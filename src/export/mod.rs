@@ -15,10 +15,9 @@ use axum::body::Bytes;
 use futures::Stream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::config::Config;
-use crate::config::PayloadConfig;
 use crate::domain::{PersonId, SubscriptionId};
 use crate::payload;
+use crate::settings::{ExportSettings, PayloadSettings};
 use crate::storage::{DynStorage, Storage, StorageError};
 
 /// The export's name in the URL and on the command line.
@@ -103,7 +102,7 @@ enum Phase {
 /// the opening (`[` or the CSV header), the last one the closing (`]`).
 pub struct Exporter {
     format: ExportFormat,
-    payload: PayloadConfig,
+    payload: PayloadSettings,
     page_size: u32,
     after: Option<(SubscriptionId, PersonId)>,
     phase: Phase,
@@ -111,11 +110,15 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new(cfg: &Config, format: ExportFormat) -> Exporter {
+    pub fn new(
+        payload: &PayloadSettings,
+        export: &ExportSettings,
+        format: ExportFormat,
+    ) -> Exporter {
         Exporter {
             format,
-            payload: cfg.payload.clone(),
-            page_size: cfg.export.page_size.max(1),
+            payload: payload.clone(),
+            page_size: export.page_size.max(1),
             after: None,
             phase: Phase::Start,
             summary: ExportSummary::default(),
@@ -273,12 +276,13 @@ fn csv_io(e: csv::Error) -> std::io::Error {
 /// after each page. `out` is flushed but not shut down.
 pub async fn write_export<W: AsyncWrite + Unpin>(
     storage: &dyn Storage,
-    cfg: &Config,
+    payload: &PayloadSettings,
+    export: &ExportSettings,
     format: ExportFormat,
     mut out: W,
     mut progress: impl FnMut(u64),
 ) -> Result<ExportSummary, ExportError> {
-    let mut exporter = Exporter::new(cfg, format);
+    let mut exporter = Exporter::new(payload, export, format);
     while let Some(chunk) = exporter.next_chunk(storage).await? {
         out.write_all(&chunk).await?;
         progress(exporter.processed());
@@ -292,10 +296,11 @@ pub async fn write_export<W: AsyncWrite + Unpin>(
 /// a partial export for a complete one).
 pub fn export_stream(
     storage: DynStorage,
-    cfg: &Config,
+    payload: &PayloadSettings,
+    export: &ExportSettings,
     format: ExportFormat,
 ) -> impl Stream<Item = Result<Bytes, ExportError>> + Send + 'static {
-    let exporter = Exporter::new(cfg, format);
+    let exporter = Exporter::new(payload, export, format);
     futures::stream::try_unfold((storage, exporter), |(storage, mut exporter)| async move {
         match exporter.next_chunk(storage.as_ref()).await {
             Ok(Some(chunk)) => Ok(Some((chunk, (storage, exporter)))),

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::tls::Tls;
-use crate::config::ExportConfig;
+use crate::settings::ExportSettings;
 
 /// The listener's limits, from `[export]`.
 #[derive(Debug, Clone, Copy)]
@@ -45,8 +45,8 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-impl From<&ExportConfig> for Limits {
-    fn from(c: &ExportConfig) -> Self {
+impl From<&ExportSettings> for Limits {
+    fn from(c: &ExportSettings) -> Self {
         Self {
             header_read_timeout: Duration::from_millis(c.header_read_timeout_ms.max(1)),
             idle_timeout: Duration::from_millis(c.idle_timeout_ms.max(1)),

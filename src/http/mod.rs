@@ -201,8 +201,13 @@ async fn export_all_active(
     // the next chunk only when it has room), which `digis_export_pages_total` shows.
     let pages = st.metrics.clone();
     let mut stream = Box::pin(
-        export::export_stream(st.storage.clone(), &st.config, format)
-            .inspect_ok(move |_| pages.record_export_page()),
+        export::export_stream(
+            st.storage.clone(),
+            &st.config.payload,
+            &st.config.export,
+            format,
+        )
+        .inspect_ok(move |_| pages.record_export_page()),
     );
     let first = match stream.next().await {
         Some(Ok(first)) => first,

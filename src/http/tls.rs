@@ -26,8 +26,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::ExportConfig;
 use crate::digis::ca::pem_problem;
+use crate::settings::ExportSettings;
 
 pub const CERT_KEY: &str = "export.tls_cert_file";
 pub const KEY_KEY: &str = "export.tls_key_file";
@@ -118,7 +118,7 @@ impl ResolvesServerCert for Certs {
 
 impl Tls {
     /// Reads both files of `[export]`; any problem is one error naming the key and the file.
-    pub fn load(export: &ExportConfig) -> Result<Tls, TlsError> {
+    pub fn load(export: &ExportSettings) -> Result<Tls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (cert_file, key_file) = (&export.tls_cert_file, &export.tls_key_file);
         let stamp = [stamp_of(cert_file), stamp_of(key_file)];
@@ -398,11 +398,11 @@ mod tests {
         (p, cert, key)
     }
 
-    fn export(p: &Pair) -> ExportConfig {
-        ExportConfig {
+    fn export(p: &Pair) -> ExportSettings {
+        ExportSettings {
             tls_cert_file: p.cert(),
             tls_key_file: p.key(),
-            ..ExportConfig::default()
+            ..ExportSettings::default()
         }
     }
 
@@ -434,7 +434,7 @@ mod tests {
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: mkfifo only reads the NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = ExportConfig {
+        let e = ExportSettings {
             tls_key_file: fifo,
             ..export(&p)
         };
@@ -458,7 +458,7 @@ mod tests {
         let (b, _, _) = pair();
         assert!(Tls::load(&export(&a)).is_ok());
         // A key of another certificate.
-        let mismatched = ExportConfig {
+        let mismatched = ExportSettings {
             tls_key_file: b.key(),
             ..export(&a)
         };
@@ -466,7 +466,7 @@ mod tests {
         assert_eq!(e.key, KEY_KEY, "{e}");
         assert!(e.problem.contains("does not match"), "{e}");
         // The files swapped.
-        let swapped = ExportConfig {
+        let swapped = ExportSettings {
             tls_cert_file: a.key(),
             tls_key_file: a.cert(),
             ..export(&a)
@@ -479,7 +479,7 @@ mod tests {
         let middle = key_text.lines().nth(1).unwrap();
         assert!(!e.to_string().contains(middle));
         // Missing, half written, empty.
-        let gone = ExportConfig {
+        let gone = ExportSettings {
             tls_cert_file: a.dir.path().join("nope.pem"),
             ..export(&a)
         };

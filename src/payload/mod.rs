@@ -18,8 +18,8 @@ use std::fmt;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::PayloadConfig;
 use crate::domain::{CardNumber, CardNumberError, PersonId, SubscriptionId, UnitId};
+use crate::settings::PayloadSettings;
 use crate::storage::model::MemberRow;
 
 use self::phone::PhoneError;
@@ -187,7 +187,7 @@ pub const OLDEST_DOB: &str = "1900-01-01";
 /// (`max_end` not a calendar date), `ExtInfo20` (no card number, a character other than
 /// letters, digits and '-', or longer than 64: the one [`CardNumber`] rule search uses too).
 /// A missing unit, address, name, e-mail, sex or birth date is not an error: the key is `null`.
-pub fn build(member: &MemberRow, cfg: &PayloadConfig) -> Result<Payload, PayloadError> {
+pub fn build(member: &MemberRow, cfg: &PayloadSettings) -> Result<Payload, PayloadError> {
     let fail = |field: &'static str, message: String| PayloadError {
         subscription_id: member.subscription_id,
         person_id: member.person_id,
@@ -392,8 +392,8 @@ fn date(value: Option<&str>) -> Result<Option<String>, String> {
 mod tests {
     use super::*;
 
-    fn cfg() -> PayloadConfig {
-        PayloadConfig::default()
+    fn cfg() -> PayloadSettings {
+        PayloadSettings::default()
     }
 
     fn s(v: &str) -> Option<String> {
@@ -457,7 +457,7 @@ mod tests {
             card_number: s(" 0034231451 "),
             ..MemberRow::default()
         };
-        let cfg = PayloadConfig {
+        let cfg = PayloadSettings {
             template_id: 400,
             creation_type_id: 9,
             unique_url_type: 2,

@@ -126,7 +126,7 @@ fn plausible_member() -> impl Strategy<Value = MemberRow> {
 }
 
 fn check(m: &MemberRow) -> Result<(), TestCaseError> {
-    let cfg = PayloadConfig::default();
+    let cfg = PayloadSettings::default();
     match build(m, &cfg) {
         Err(e) => {
             prop_assert_eq!(e.person_id, m.person_id);
@@ -206,7 +206,7 @@ fn plausible_rows_mostly_build() {
     let built = (0..400)
         .filter(|_| {
             let m = plausible_member().new_tree(&mut runner).unwrap().current();
-            build(&m, &PayloadConfig::default()).is_ok()
+            build(&m, &PayloadSettings::default()).is_ok()
         })
         .count();
     assert!(built >= 100, "only {built} of 400 built");

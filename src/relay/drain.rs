@@ -407,11 +407,11 @@ mod tests_support {
             )
             .await
             .unwrap();
-        let config = Arc::new(Config {
-            database_url: url,
+        let config = Config {
             use_digis: false,
             ..Config::default()
-        });
+        }
+        .relay_setup();
         let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
         let relay = Relay::new(storage.clone(), config, synclog)
             .unwrap()

@@ -40,9 +40,9 @@ pub use observer::{NoObserver, Observer};
 pub use pulse::Pulse;
 
 use crate::clock::DbClock;
-use crate::config::Config;
 use crate::digis::{ClientError, DigisClient};
 use crate::domain::{OutboxId, RelayState};
+use crate::settings::RelaySetup;
 use crate::storage::{DynStorage, RelayInfo, StorageError};
 use crate::synclog::SyncLog;
 
@@ -84,7 +84,8 @@ impl Counters {
 
 pub struct Relay {
     storage: DynStorage,
-    config: Arc<Config>,
+    /// What this relay was set up with (`Config::relay_setup`).
+    config: RelaySetup,
     /// `None` when useDigis is false: nothing is sent.
     client: Option<DigisClient>,
     relay_id: String,
@@ -218,14 +219,10 @@ pub enum RoundEnd {
 impl Relay {
     pub fn new(
         storage: DynStorage,
-        config: Arc<Config>,
+        config: RelaySetup,
         synclog: Arc<SyncLog>,
     ) -> Result<Relay, ClientError> {
-        let client = if config.use_digis {
-            Some(DigisClient::new(&config)?)
-        } else {
-            None
-        };
+        let client = config.digis.as_ref().map(DigisClient::new).transpose()?;
         let relay_id = if config.relay.relay_id.is_empty() {
             format!("{}-{}", crate::util::host_name(), std::process::id())
         } else {
@@ -808,6 +805,7 @@ impl HeartbeatCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::domain::GiveBack;
 
     fn query(source: sqlx::Error) -> StorageError {
@@ -857,11 +855,11 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let config = Arc::new(Config {
-            database_url: url,
+        let config = Config {
             use_digis: false,
             ..Config::default()
-        });
+        }
+        .relay_setup();
         let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
         (dir, Relay::new(storage, config, synclog).unwrap())
     }

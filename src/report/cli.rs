@@ -44,7 +44,7 @@ async fn to_file(
 ) -> anyhow::Result<u64> {
     let mut file = PrivateFile::create(path)?;
     // Ctrl-C or SIGTERM midway: stop here, so dropping `file` removes what was written.
-    let stop = crate::service::signals();
+    let stop = crate::signals::stop_token();
     let written = {
         let mut out = std::io::BufWriter::new(file.file());
         let n = tokio::select! {

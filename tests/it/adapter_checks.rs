@@ -3,7 +3,8 @@
 //! the real binary, and in storage for what needs a configured adapter file.
 use std::process::{Command, Output};
 
-use digis_relay::doctor::adapter::{self, AdapterState, Expected};
+use digis_relay::doctor::adapter::{self, Expected};
+use digis_relay::storage::adapter::AdapterState;
 
 use crate::common::{Kind, TestDb, BIN};
 use crate::health::write_config;

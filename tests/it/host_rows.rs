@@ -56,7 +56,8 @@ async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
     let mut out = Vec::new();
     let summary = write_export(
         db.storage.as_ref(),
-        &cfg,
+        &cfg.payload,
+        &cfg.export,
         ExportFormat::Json,
         &mut out,
         |_| {},
@@ -171,7 +172,8 @@ async fn a_page_of_ids_that_are_not_numbers_ends_the_export() {
         Duration::from_secs(30),
         write_export(
             db.storage.as_ref(),
-            &cfg,
+            &cfg.payload,
+            &cfg.export,
             ExportFormat::Json,
             &mut out,
             |_| {},

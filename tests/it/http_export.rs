@@ -369,7 +369,8 @@ async fn member_with_a_bad_phone_is_skipped_and_counted(db: TestDb) {
     let mut seen = Vec::new();
     let summary = export::write_export(
         db.storage().as_ref(),
-        &cfg,
+        &cfg.payload,
+        &cfg.export,
         ExportFormat::Json,
         &mut buf,
         |n| seen.push(n),
@@ -411,9 +412,11 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
         // 5 members: full pages, then the short (or empty) page that ends the export.
         for (page, pages) in [(1, 6), (2, 3), (3, 2), (5, 2), (6, 1), (500, 1)] {
             let mut buf: Vec<u8> = Vec::new();
+            let cfg = config(&db, TOKEN, page);
             let summary = export::write_export(
                 db.storage().as_ref(),
-                &config(&db, TOKEN, page),
+                &cfg.payload,
+                &cfg.export,
                 format,
                 &mut buf,
                 |_| {},
@@ -432,10 +435,12 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
     }
     // An empty export is still a valid document.
     db.exec("UPDATE subscription SET status = 'ENDED'").await;
+    let cfg = config(&db, TOKEN, 2);
     let mut buf: Vec<u8> = Vec::new();
     let s = export::write_export(
         db.storage().as_ref(),
-        &config(&db, TOKEN, 2),
+        &cfg.payload,
+        &cfg.export,
         ExportFormat::Json,
         &mut buf,
         |_| {},
@@ -448,7 +453,8 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
     let mut buf: Vec<u8> = Vec::new();
     export::write_export(
         db.storage().as_ref(),
-        &config(&db, TOKEN, 2),
+        &cfg.payload,
+        &cfg.export,
         ExportFormat::Csv,
         &mut buf,
         |_| {},

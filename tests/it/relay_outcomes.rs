@@ -43,7 +43,7 @@ pub fn config_for(base_url: &str, db: &TestDb) -> Config {
 
 pub fn relay(db: &TestDb, config: Config) -> Relay {
     let log = Arc::new(SyncLog::open(&config.log_dir).unwrap());
-    Relay::new(db.storage(), Arc::new(config), log).unwrap()
+    Relay::new(db.storage(), config.relay_setup(), log).unwrap()
 }
 
 /// The relay started in process as `run` and the dashboard start it (no listener): stopped by

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha384};
 
 use super::Backend;
+use crate::settings::HostSettings;
 
 /// The views every adapter must define; the relay's statements read these and no host table.
 pub const VIEWS: [&str; 3] = ["digis_member", "digis_person", "digis_subscription"];
@@ -178,13 +179,16 @@ impl HostAdapter {
         })
     }
 
-    /// The adapter the configuration names, for the database it names.
-    pub fn configured(config: &crate::config::Config) -> Result<HostAdapter, AdapterError> {
-        let backend = Backend::from_url(&config.database_url).map_err(|e| AdapterError::Read {
-            path: config.host.adapter.display().to_string(),
+    /// The adapter `[host]` names, for the database at `database_url`.
+    pub fn configured(
+        host: &HostSettings,
+        database_url: &str,
+    ) -> Result<HostAdapter, AdapterError> {
+        let backend = Backend::from_url(database_url).map_err(|e| AdapterError::Read {
+            path: host.adapter.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        HostAdapter::load(backend, &config.host.adapter)
+        HostAdapter::load(backend, &host.adapter)
     }
 
     pub fn name(&self) -> String {
@@ -405,6 +409,38 @@ fn names_a_missing_table(e: &sqlx::Error) -> bool {
         return false;
     };
     db.code().as_deref() == Some("42P01") || db.message().starts_with("no such table")
+}
+
+/// The adapter's state, as the metric labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterState {
+    /// Applied as configured; views and triggers as the relay needs them.
+    Ok,
+    /// The configured file differs from what `migrate` applied.
+    Changed,
+    /// `migrate` never applied an adapter.
+    Missing,
+    /// A view, a column or the triggers are not what the relay needs, or the configured file
+    /// cannot be read.
+    Invalid,
+}
+
+impl AdapterState {
+    pub const ALL: [AdapterState; 4] = [
+        AdapterState::Ok,
+        AdapterState::Changed,
+        AdapterState::Missing,
+        AdapterState::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterState::Ok => "ok",
+            AdapterState::Changed => "changed",
+            AdapterState::Missing => "missing",
+            AdapterState::Invalid => "invalid",
+        }
+    }
 }
 
 #[cfg(test)]
