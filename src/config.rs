@@ -7,8 +7,9 @@
 //! [`Config::relay_setup`], the `[payload]`, `[relay]`, `[export]`, `[sync]` and `[host]`
 //! tables). The arrows point one way, from here down: checking a file needs the components' own
 //! rules (the Digis endpoint's, the database backends', the phone regions'), so a component that
-//! imported `config` for its settings would close a circle through them. Only what assembles the
-//! whole program (the service, the CLI, `doctor`, the demo, the dashboard) imports `config`.
+//! imported `config` for its settings would close a circle through them. What imports `config`
+//! sits above those rules: the service, the CLI and its commands, `doctor`, the HTTP listener,
+//! the demo and the dashboard.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
