@@ -17,8 +17,6 @@ mod circuit;
 mod completer;
 pub mod decide;
 mod drain;
-#[cfg(test)]
-mod fixtures;
 mod held;
 pub mod journal;
 mod limiter;
@@ -806,6 +804,9 @@ impl HeartbeatCtx {
         Ok(self.share_budget().await)
     }
 }
+
+#[cfg(test)]
+mod fixtures;
 
 #[cfg(test)]
 mod tests {
