@@ -398,6 +398,11 @@ mod tests {
         }))
     }
 
+    /// Asserts that check `i`'s message starts with `start`.
+    fn starts(v: &Verdict, i: usize, start: &str) {
+        assert!(v.checks[i].message.starts_with(start), "{:?}", v.checks[i]);
+    }
+
     fn levels(v: &Verdict) -> Vec<Level> {
         v.checks.iter().map(|c| c.level).collect()
     }
@@ -407,36 +412,20 @@ mod tests {
         let v = judge(&good(), &expected("AA"), Backend::Postgres);
         assert_eq!(v.state, AdapterState::Ok);
         assert_eq!(levels(&v), vec![Level::Ok; 3], "{:?}", v.checks);
-        assert!(
-            v.checks[2]
-                .message
-                .starts_with("1 trigger(s) on subscription"),
-            "{:?}",
-            v.checks[2]
-        );
+        starts(&v, 2, "1 trigger(s) on subscription");
     }
 
     #[test]
     fn a_changed_file_and_a_missing_record_are_named() {
         let v = judge(&good(), &expected("bb"), Backend::Postgres);
         assert_eq!(v.state, AdapterState::Changed);
-        assert!(
-            v.checks[0]
-                .message
-                .starts_with("changed: /etc/digis-relay/adapter.sql"),
-            "{:?}",
-            v.checks[0]
-        );
+        starts(&v, 0, "changed: /etc/digis-relay/adapter.sql");
         assert!(v.checks[0].message.contains("run `digis-relay migrate`"));
         let mut none = good();
         none.record = None;
         let v = judge(&none, &expected("aa"), Backend::Postgres);
         assert_eq!(v.state, AdapterState::Missing);
-        assert!(
-            v.checks[0].message.starts_with("missing"),
-            "{:?}",
-            v.checks[0]
-        );
+        starts(&v, 0, "missing");
         let unreadable: Configured = Err("No such file or directory".into());
         assert_eq!(
             judge(&good(), &unreadable, Backend::Postgres).state,
@@ -479,13 +468,7 @@ mod tests {
         ];
         let v = judge(&o, &expected("aa"), Backend::Sqlite);
         assert_eq!(v.checks[2].level, Level::Ok, "{:?}", v.checks[2]);
-        assert!(
-            v.checks[2]
-                .message
-                .starts_with("1 trigger(s) on subscription"),
-            "{:?}",
-            v.checks[2]
-        );
+        starts(&v, 2, "1 trigger(s) on subscription");
     }
 
     #[test]

@@ -309,6 +309,17 @@ mod tests {
     use crate::payload::PayloadError;
     use crate::storage::{RowDefect, StoredId};
 
+    /// What `relay::decide` makes of `answer` at attempt `attempts` of 12.
+    fn decided(answer: &crate::digis::Answer, attempts: u32) -> crate::relay::decide::Decision {
+        use std::time::Duration;
+        let backoff = crate::relay::Backoff {
+            base: Duration::from_secs(30),
+            cap: Duration::from_secs(3600),
+        };
+        let (now, rng) = (chrono::Utc::now(), &mut rand::rng());
+        crate::relay::decide::after_send(answer, attempts, 12, &backoff, now, rng)
+    }
+
     fn cause(field: Option<&str>, rule: &str) -> FailureCause {
         FailureCause {
             field: field.map(str::to_string),
@@ -405,24 +416,12 @@ mod tests {
     #[test]
     fn digis_rejections_group_by_status_and_message_prefix() {
         use crate::digis::Answer;
-        use crate::relay::Backoff;
         let decide = |status: u16, message: &str| {
             let answer = Answer::Rejected {
                 status,
                 message: message.into(),
             };
-            let b = Backoff {
-                base: std::time::Duration::from_secs(30),
-                cap: std::time::Duration::from_secs(3600),
-            };
-            let d = crate::relay::decide::after_send(
-                &answer,
-                1,
-                12,
-                &b,
-                chrono::Utc::now(),
-                &mut rand::rng(),
-            );
+            let d = decided(&answer, 1);
             Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
         };
         let a = decide(400, "Invalid mobile 0701234567");
@@ -446,18 +445,7 @@ mod tests {
             reason: "HTTP 503 Service Unavailable".into(),
             retry_after: None,
         };
-        let b = crate::relay::Backoff {
-            base: std::time::Duration::from_secs(30),
-            cap: std::time::Duration::from_secs(3600),
-        };
-        let d = crate::relay::decide::after_send(
-            &answer,
-            12,
-            12,
-            &b,
-            chrono::Utc::now(),
-            &mut rand::rng(),
-        );
+        let d = decided(&answer, 12);
         let f = FailureCause::from_stored(d.db_error.as_deref(), d.http_status.map(i32::from));
         assert_eq!(f, cause(None, "gave up after retries (last: HTTP 503)"));
         let f = FailureCause::from_stored(
@@ -481,18 +469,7 @@ mod tests {
                 why: "not JSON",
                 answer: answer.into(),
             };
-            let b = crate::relay::Backoff {
-                base: std::time::Duration::from_secs(30),
-                cap: std::time::Duration::from_secs(3600),
-            };
-            let d = crate::relay::decide::after_send(
-                &answer,
-                1,
-                12,
-                &b,
-                chrono::Utc::now(),
-                &mut rand::rng(),
-            );
+            let d = decided(&answer, 1);
             assert_eq!(d.completion, crate::storage::Completion::Failed);
             Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
         };

@@ -243,45 +243,24 @@ pub fn probe_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
-    use crate::storage::{DigisRow, MemberRow, OutboxRow, SentRow};
+    use crate::domain::{OutboxId, PersonId, SubscriptionId};
+    use crate::storage::{DigisRow, MemberRow, SentRow};
 
     fn claimed(status: &str, synced: bool, resend: bool, attempts: i32) -> ClaimedRow {
-        let now = Utc::now();
-        ClaimedRow {
-            row: OutboxRow {
-                id: OutboxId(1),
-                subscription_id: SubscriptionId(5),
-                person_id: PersonId(9),
-                state: OutboxState::Sending,
-                attempts,
-                next_attempt_at: now,
-                locked_by: None,
-                locked_until: None,
-                last_error: None,
-                last_http_status: None,
-                external_id: None,
-                created_at: now,
-                sent_at: None,
-                reason: None,
-                resend,
-                card_number: None,
-                defect: None,
-            },
-            attempt_no: 1,
-            claim_token: "t".into(),
-            member: Some(MemberRow {
-                subscription_status: status.into(),
-                ..Default::default()
-            }),
-            synced: synced.then(|| DigisRow {
-                subscription_id: SubscriptionId(5),
-                person_id: PersonId(9),
-                external_id: Some("E".into()),
-                synced_at: now,
-            }),
-            sent: None,
-        }
+        let mut c = crate::relay::fixtures::claimed(1, 5, 9, "t");
+        c.row.attempts = attempts;
+        c.row.resend = resend;
+        c.member = Some(MemberRow {
+            subscription_status: status.into(),
+            ..Default::default()
+        });
+        c.synced = synced.then(|| DigisRow {
+            subscription_id: SubscriptionId(5),
+            person_id: PersonId(9),
+            external_id: Some("E".into()),
+            synced_at: Utc::now(),
+        });
+        c
     }
 
     #[test]

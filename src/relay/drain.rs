@@ -380,9 +380,7 @@ mod tests_support {
 
     use super::*;
     use crate::clock::DbClock;
-    use crate::config::Config;
     use crate::storage::DynStorage;
-    use crate::synclog::SyncLog;
 
     /// A host whose clock is `ms` ahead of the database's (the database here is SQLite, whose
     /// clock is the real one).
@@ -392,14 +390,10 @@ mod tests_support {
         })))
     }
 
+    /// [`quiet_relay`](crate::relay::tests::quiet_relay) `ms` ahead of its migrated database,
+    /// which holds two due rows.
     pub(super) async fn relay_ahead(ms: i64) -> (tempfile::TempDir, DynStorage, Relay) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let storage: DynStorage = Arc::new(
-            crate::storage::sqlite::SqliteStorage::connect(&url)
-                .await
-                .unwrap(),
-        );
+        let (dir, storage, relay) = crate::relay::tests::quiet_relay().await;
         storage.migrate(true).await.unwrap();
         storage
             .host_exec(
@@ -407,16 +401,7 @@ mod tests_support {
             )
             .await
             .unwrap();
-        let config = Config {
-            use_digis: false,
-            ..Config::default()
-        }
-        .relay_setup();
-        let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
-        let relay = Relay::new(storage.clone(), config, synclog)
-            .unwrap()
-            .with_clock(ahead(ms));
-        (dir, storage, relay)
+        (dir, storage, relay.with_clock(ahead(ms)))
     }
 }
 

@@ -149,36 +149,10 @@ pub(super) async fn keep_leases(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::OutboxRow;
 
+    /// Person `id`'s row `id` in subscription 1.
     fn claimed(id: i64, token: &str) -> ClaimedRow {
-        let now = chrono::Utc::now();
-        ClaimedRow {
-            row: OutboxRow {
-                id: OutboxId(id),
-                subscription_id: crate::domain::SubscriptionId(1),
-                person_id: crate::domain::PersonId(id),
-                state: crate::domain::OutboxState::Sending,
-                attempts: 1,
-                next_attempt_at: now,
-                locked_by: None,
-                locked_until: None,
-                last_error: None,
-                last_http_status: None,
-                external_id: None,
-                created_at: now,
-                sent_at: None,
-                reason: None,
-                resend: false,
-                card_number: None,
-                defect: None,
-            },
-            attempt_no: 1,
-            claim_token: token.into(),
-            member: None,
-            synced: None,
-            sent: None,
-        }
+        crate::relay::fixtures::claimed(id, 1, id, token)
     }
 
     #[test]

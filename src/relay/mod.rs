@@ -803,6 +803,9 @@ impl HeartbeatCtx {
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
@@ -845,9 +848,9 @@ mod tests {
         assert!(!is_transient(&StorageError::Refused("r".into())));
     }
 
-    /// A relay on a fresh SQLite file that sends nothing (useDigis off); the folder holds the
-    /// database and the sync log.
-    async fn quiet_relay() -> (tempfile::TempDir, Relay) {
+    /// A relay on a fresh SQLite file that sends nothing (useDigis off), and its storage; the
+    /// folder holds the database and the sync log.
+    pub(super) async fn quiet_relay() -> (tempfile::TempDir, DynStorage, Relay) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let storage: DynStorage = Arc::new(
@@ -861,14 +864,15 @@ mod tests {
         }
         .relay_setup();
         let synclog = Arc::new(SyncLog::open(dir.path()).unwrap());
-        (dir, Relay::new(storage, config, synclog).unwrap())
+        let relay = Relay::new(storage.clone(), config, synclog).unwrap();
+        (dir, storage, relay)
     }
 
     /// A hold that gives up must not leave the relay believing the database is down: it would
     /// release every row it claims, unsent, for ever.
     #[tokio::test]
     async fn a_hold_that_gives_up_sends_again() {
-        let (_dir, relay) = quiet_relay().await;
+        let (_dir, _, relay) = quiet_relay().await;
         let mut calls = 0;
         let got: Result<(), StorageError> = relay
             .hold("a test", || {
@@ -892,7 +896,7 @@ mod tests {
     /// SMS for each of them at the next start).
     #[tokio::test]
     async fn a_call_the_database_never_answers_is_given_up_after_a_stop() {
-        let (_dir, relay) = quiet_relay().await;
+        let (_dir, _, relay) = quiet_relay().await;
         let stop = CancellationToken::new();
         *relay.stopping.lock().unwrap() = stop.clone();
         // Paused only now: SQLite's pool, connecting with the clock paused, would time out.
@@ -924,7 +928,7 @@ mod tests {
     /// sees when a service was stopped mid-batch.
     #[tokio::test]
     async fn a_row_is_given_back_for_the_reason_that_holds() {
-        let (_dir, relay) = quiet_relay().await;
+        let (_dir, _, relay) = quiet_relay().await;
         let stop = CancellationToken::new();
         assert_eq!(relay.give_back_now(&stop), None);
         relay.db_down.store(true, Ordering::SeqCst);

@@ -337,51 +337,72 @@ fn file_warnings(name: &str, overlong: u64, cut_short: Option<&str>) -> Vec<Stri
     out
 }
 
+/// The files of a pass over the folder, noting in `dir_exists` whether there is one; `None` when
+/// the pass ends before it starts: no folder, or one that cannot be listed (said in `warnings`).
+fn files_to_read(
+    dir: &Path,
+    dir_exists: &mut bool,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<LogFile>> {
+    let listed = log_files(dir);
+    *dir_exists = !matches!(listed, Ok(None));
+    listed.unwrap_or_else(|e| {
+        warnings.push(e.to_string());
+        None
+    })
+}
+
+/// Reads `files` oldest first with `read`, which gives a file's warnings and says whether the
+/// pass now holds all it may (that ends it, with the warning `full`). A file that cannot be
+/// opened is a warning, and the pass goes on past it.
+fn read_each(
+    files: Vec<LogFile>,
+    warnings: &mut Vec<String>,
+    full: String,
+    mut read: impl FnMut(LogFile, &mut Vec<String>) -> io::Result<bool>,
+) {
+    for f in files {
+        let path = f.path.clone();
+        match read(f, warnings) {
+            Ok(false) => {}
+            Ok(true) => {
+                warnings.push(full);
+                return;
+            }
+            Err(e) => warnings.push(format!("cannot read log file {}: {e}", path.display())),
+        }
+    }
+}
+
 /// Searches every sync-log file in `dir`, oldest first. Rotated files from before `since`
 /// (with a day's slack for a line written just after midnight before rotation) are skipped.
 /// Without any key (a person with no subscription and no card) no file is read.
 pub fn scan(dir: &Path, keys: &LogKeys, since: Option<NaiveDate>) -> LogScan {
     let mut out = LogScan::default();
-    let files = match log_files(dir) {
-        Ok(Some(f)) => f,
-        Ok(None) => return out,
-        Err(e) => {
-            out.dir_exists = true;
-            out.warnings.push(e.to_string());
-            return out;
-        }
+    let Some(files) = files_to_read(dir, &mut out.dir_exists, &mut out.warnings) else {
+        return out;
     };
-    out.dir_exists = true;
     if keys.is_empty() {
         return out;
     }
-    for f in files {
+    let full =
+        format!("stopped after {MAX_HITS} matching log lines; narrow the search with --since");
+    read_each(files, &mut out.warnings, full, |f, warnings| {
         if let (Some(since), Some(day)) = (since, f.date) {
             if day.succ_opt().is_some_and(|next| next < since) {
                 out.skipped.push(f.name);
-                continue;
+                return Ok(false);
             }
         }
-        match scan_path(&f.path, keys, since, &mut out.hits) {
-            Ok(s) => {
-                out.warnings.extend(file_warnings(
-                    &s.name,
-                    s.overlong_lines,
-                    s.cut_short.as_deref(),
-                ));
-                out.files.push(s);
-            }
-            Err(e) => out
-                .warnings
-                .push(format!("cannot read log file {}: {e}", f.path.display())),
-        }
-        if out.hits.len() >= MAX_HITS {
-            out.warnings.push(format!(
-                "stopped after {MAX_HITS} matching log lines; narrow the search with --since"
-            ));
-            break;
-        }
-    }
+        let s = scan_path(&f.path, keys, since, &mut out.hits)?;
+        warnings.extend(file_warnings(
+            &s.name,
+            s.overlong_lines,
+            s.cut_short.as_deref(),
+        ));
+        out.files.push(s);
+        Ok(out.hits.len() >= MAX_HITS)
+    });
     out
 }
 
@@ -531,45 +552,28 @@ pub struct SentPairs {
 /// the pairs of its sent lines. A missing folder is an empty answer.
 pub fn sent_pairs(dir: &Path) -> SentPairs {
     let mut out = SentPairs::default();
-    let files = match log_files(dir) {
-        Ok(Some(f)) => f,
-        Ok(None) => return out,
-        Err(e) => {
-            out.dir_exists = true;
-            out.warnings.push(e.to_string());
-            return out;
-        }
+    let Some(files) = files_to_read(dir, &mut out.dir_exists, &mut out.warnings) else {
+        return out;
     };
-    out.dir_exists = true;
     let matcher = RegexMatcherBuilder::new()
         .build(r" outcome=sent ")
         .expect("a literal pattern compiles");
-    for f in files {
+    let full = format!("stopped after {MAX_SENT_PAIRS} sent pairs in the sync log");
+    read_each(files, &mut out.warnings, full, |f, warnings| {
+        let file = File::open(&f.path)?;
         let mut sink = SentSink {
             pairs: &mut out.pairs,
         };
-        match File::open(&f.path) {
-            Ok(file) => {
-                let (read, overlong) = search_capped(&matcher, file, f.compressed, &mut sink);
-                // A file cut short was read up to the cut: it counts, with a warning.
-                out.files += 1;
-                out.warnings.extend(file_warnings(
-                    &f.name,
-                    overlong,
-                    read.err().map(|e| e.to_string()).as_deref(),
-                ));
-            }
-            Err(e) => out
-                .warnings
-                .push(format!("cannot read log file {}: {e}", f.path.display())),
-        }
-        if out.pairs.len() >= MAX_SENT_PAIRS {
-            out.warnings.push(format!(
-                "stopped after {MAX_SENT_PAIRS} sent pairs in the sync log"
-            ));
-            break;
-        }
-    }
+        let (read, overlong) = search_capped(&matcher, file, f.compressed, &mut sink);
+        // A file cut short was read up to the cut: it counts, with a warning.
+        out.files += 1;
+        warnings.extend(file_warnings(
+            &f.name,
+            overlong,
+            read.err().map(|e| e.to_string()).as_deref(),
+        ));
+        Ok(out.pairs.len() >= MAX_SENT_PAIRS)
+    });
     out
 }
 

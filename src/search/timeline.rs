@@ -228,23 +228,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn database_events_lead_at_equal_times_and_log_lines_follow_in_order() {
-        let f = facts(SubscriptionFacts {
+    /// An ACTIVE subscription whose one row was queued at 9:00 and sent by the attempt at
+    /// `attempted_at`.
+    fn queued_at_9_and_sent(attempted_at: DateTime<Utc>) -> SubscriptionFacts {
+        SubscriptionFacts {
             status: Some("ACTIVE".into()),
             rows: vec![row(1, OutboxState::Sent, at(9, 0, 0))],
-            attempts: [(OutboxId(1), vec![attempt(1, 1, at(9, 0, 5))])].into(),
-            digis: vec![digis(at(9, 0, 5), "X1")],
+            attempts: [(OutboxId(1), vec![attempt(1, 1, attempted_at)])].into(),
             ..Default::default()
-        });
-        let log = [log_hit(at(9, 0, 5), None), log_hit(at(8, 0, 0), None)];
-        let hits: Vec<DatedHit<'_>> = log
-            .iter()
+        }
+    }
+
+    /// Each line at its own time.
+    fn dated(log: &[LogHit]) -> Vec<DatedHit<'_>> {
+        log.iter()
             .map(|h| DatedHit {
                 hit: h,
                 at: h.at.unwrap(),
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn database_events_lead_at_equal_times_and_log_lines_follow_in_order() {
+        let f = facts(SubscriptionFacts {
+            digis: vec![digis(at(9, 0, 5), "X1")],
+            ..queued_at_9_and_sent(at(9, 0, 5))
+        });
+        let log = [log_hit(at(9, 0, 5), None), log_hit(at(8, 0, 0), None)];
+        let hits = dated(&log);
         let t = build((SUB, PERSON), &f, &hits, None);
         assert_eq!(t.events.len(), 5);
         assert_eq!(kinds(&t), ["log", "queued", "attempt", "synced", "log"]);
@@ -254,12 +266,7 @@ mod tests {
 
     #[test]
     fn since_leaves_out_older_database_events_only() {
-        let f = facts(SubscriptionFacts {
-            status: Some("ACTIVE".into()),
-            rows: vec![row(1, OutboxState::Sent, at(9, 0, 0))],
-            attempts: [(OutboxId(1), vec![attempt(1, 1, at(10, 0, 0))])].into(),
-            ..Default::default()
-        });
+        let f = facts(queued_at_9_and_sent(at(10, 0, 0)));
         let log = log_hit(at(8, 0, 0), None);
         let hits = [DatedHit {
             hit: &log,
@@ -310,13 +317,7 @@ mod tests {
             log_hit(at(8, 0, 0), Some("0001")),
             log_hit(at(8, 1, 0), None),
         ];
-        let hits: Vec<DatedHit<'_>> = log
-            .iter()
-            .map(|h| DatedHit {
-                hit: h,
-                at: h.at.unwrap(),
-            })
-            .collect();
+        let hits = dated(&log);
         let pair = (SUB, PERSON);
 
         let only_log = facts(SubscriptionFacts::default());

@@ -260,49 +260,37 @@ fn bad_configuration_is_one_line_naming_the_key() {
         "[relay]\nbatch_size = \"lots\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["status"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    // `digis-relay ARGS` in the folder: what it said, once it failed.
+    let fails = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?}: {err}");
+        err
+    };
+    let status_of = |database_url: &str| {
+        fails(&[
+            "--config",
+            "empty.toml",
+            "--database-url",
+            database_url,
+            "status",
+        ])
+    };
+    let err = fails(&["status"]);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("`relay.batch_size`"), "{err}");
     // An unreachable database is one line too.
     std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args([
-            "--config",
-            "empty.toml",
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/none",
-            "status",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = status_of("postgres://postgres@127.0.0.1:1/none");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("database unreachable"), "{err}");
     // A missing SQLite file is named, and not created as an empty database.
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args([
-            "--config",
-            "empty.toml",
-            "--database-url",
-            "sqlite://missing.db",
-            "status",
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("no database at missing.db"),
-        "{err}"
-    );
+    let err = status_of("sqlite://missing.db");
+    assert!(err.contains("no database at missing.db"), "{err}");
     assert!(!dir.path().join("missing.db").exists());
 }
 

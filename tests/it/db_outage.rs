@@ -15,6 +15,11 @@ use crate::relay_outcomes::all_rows;
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
+/// A 4.5 s lease and a 4 s Digis timeout, with quick polls and heartbeats.
+const SHORT_LEASE: &str =
+    "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\n\
+                           heartbeat_ms = 500\n[export]\nlisten = \"\"\n";
+
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
 async fn slow_fake(delay_ms: u64) -> FakeHandle {
     fake_digis::start(
@@ -27,6 +32,18 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
     )
     .await
     .unwrap()
+}
+
+/// Member 1 due, a fake Digis answering after `delay_ms`, and a relay's configuration with
+/// [`SHORT_LEASE`].
+async fn one_member_and_a_slow_fake(
+    db: &TestDb,
+    delay_ms: u64,
+) -> (FakeHandle, std::path::PathBuf) {
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(delay_ms).await;
+    let config = write_config(db, &fake.base_url(), SHORT_LEASE);
+    (fake, config)
 }
 
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
@@ -67,6 +84,89 @@ async fn wait_until_sent(db: &TestDb, n: usize, within: Duration) {
     }
 }
 
+/// The test database's name, and a connection to the server that can take it away.
+async fn admin_of(db: &TestDb) -> (String, sqlx::PgConnection) {
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let admin = sqlx::PgConnection::connect(&crate::common::pg_admin_url())
+        .await
+        .unwrap();
+    (name, admin)
+}
+
+/// `digis-relay ARGS` with its standard error written to `stderr`.
+fn spawn_logged(
+    config: &std::path::Path,
+    args: &[&str],
+    stderr: &std::path::Path,
+) -> crate::common::KillOnDrop {
+    crate::common::KillOnDrop::spawn(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap()),
+    )
+}
+
+/// Waits until the standard error written to `path` holds `text`.
+async fn until_it_says(path: &std::path::Path, text: &str, what: &str, within: Duration) {
+    crate::common::eventually(what, within, || async {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains(text)
+            .then_some(())
+    })
+    .await;
+}
+
+/// `run --once`, its standard error in `run-once.stderr`, once that says `text`.
+async fn run_once_until_it_says(
+    db: &TestDb,
+    config: &std::path::Path,
+    text: &str,
+    what: &str,
+) -> (crate::common::KillOnDrop, std::path::PathBuf) {
+    let stderr_path = db.dir.path().join("run-once.stderr");
+    let child = spawn_logged(config, &["run", "--once"], &stderr_path);
+    until_it_says(&stderr_path, text, what, Duration::from_secs(60)).await;
+    (child, stderr_path)
+}
+
+/// `run --once` to its end: its standard error, once it succeeded.
+fn run_once(config: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "run --once: {stderr}");
+    stderr
+}
+
+/// A trigger on `digis_attempt` that fails every insert with a deadlock's SQLSTATE (40P01, a
+/// transient error) while `test_gate` has a row, counting its tries in `test_gate_tries` (a
+/// sequence: not rolled back). `DELETE FROM test_gate` opens it.
+async fn close_the_gate(db: &TestDb) {
+    db.exec(
+        "CREATE TABLE test_gate (closed INTEGER);
+         INSERT INTO test_gate VALUES (1);
+         CREATE SEQUENCE test_gate_tries;
+         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT 1 FROM test_gate) THEN
+                 PERFORM nextval('test_gate_tries');
+                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
+         FOR EACH ROW EXECUTE FUNCTION test_gate();",
+    )
+    .await;
+}
+
 fn stop(mut child: crate::common::KillOnDrop) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -85,19 +185,10 @@ async fn assert_delivers_again(db: &TestDb, fake: &FakeHandle, sent_before: usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
     let db = TestDb::postgres().await;
-    db.active_with(1, &[1]).await;
-    let fake = slow_fake(1_500).await;
     // The outage (5 s) outlasts the lease (4.5 s): dropped, the answer would be sent again.
     // The 4 s timeout is far above the fake's 1.5 s delay.
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
-    );
-    let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let (fake, config) = one_member_and_a_slow_fake(&db, 1_500).await;
+    let (name, mut admin) = admin_of(&db).await;
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
     // Digis is answering; the database goes away before the answer can be committed. Only
@@ -132,15 +223,8 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     )
     .await
     .unwrap();
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
-    );
-    let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let config = write_config(&db, &fake.base_url(), SHORT_LEASE);
+    let (name, mut admin) = admin_of(&db).await;
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
     outage(&mut admin, &name, Duration::from_secs(5)).await;
@@ -171,13 +255,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second_sms() {
     let db = TestDb::sqlite().await;
-    db.active_with(1, &[1]).await;
-    let fake = slow_fake(1_000).await;
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
-    );
+    let (fake, config) = one_member_and_a_slow_fake(&db, 1_000).await;
     let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
     let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -230,10 +308,7 @@ async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     cfg.relay.poll_interval_ms = 120_000;
     cfg.relay.heartbeat_ms = 100;
     let service = crate::relay_outcomes::service(&db, cfg, false).await;
-    let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let (name, mut admin) = admin_of(&db).await;
     let first = wait_listening(&mut admin, &name, None).await;
     db.active_with(1, &[1]).await;
     wait_until_sent(&db, 1, Duration::from_secs(20)).await;
@@ -277,24 +352,10 @@ async fn postgres_run_once_waits_for_a_held_group_then_drains_the_rest() {
 /// (40P01), raised by a trigger on `digis_attempt` for every insert while a gate row exists;
 /// the test opens the gate once the relay says it holds the group.
 async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
-    use crate::common::eventually;
     const MEMBERS: i64 = 8;
     let persons: Vec<i64> = (1..=MEMBERS).collect();
     db.active_with(1, &persons).await;
-    db.exec(
-        "CREATE TABLE test_gate (closed INTEGER);
-         INSERT INTO test_gate VALUES (1);
-         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF EXISTS (SELECT 1 FROM test_gate) THEN
-                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
-             END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
-         FOR EACH ROW EXECUTE FUNCTION test_gate();",
-    )
-    .await;
+    close_the_gate(&db).await;
     let fake = slow_fake(0).await;
     // Groups of 2 and 2 requests at a time: the first group is held while 6 rows wait.
     let config = write_config(
@@ -303,23 +364,11 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
         "[relay]\nconcurrency = 2\nbatch_size = 2\ncompletion_group_rows = 2\n\
          max_requests_per_second = 0\n[export]\nlisten = \"\"\n",
     );
-    let stderr_path = db.dir.path().join("run-once.stderr");
-    let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap()),
-    );
-    eventually(
+    let (mut child, stderr_path) = run_once_until_it_says(
+        &db,
+        &config,
+        "held until the database answers again",
         "the relay holding a group",
-        Duration::from_secs(60),
-        || async {
-            std::fs::read_to_string(&stderr_path)
-                .unwrap_or_default()
-                .contains("held until the database answers again")
-                .then_some(())
-        },
     )
     .await;
     db.exec("DELETE FROM test_gate").await;
@@ -348,20 +397,10 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
 }
 
 async fn allow_connections(admin: &mut sqlx::PgConnection, name: &str, allow: bool) {
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"
-        )))
-        .await
-        .unwrap();
-    if !allow {
-        admin
-            .execute(AssertSqlSafe(format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-            )))
-            .await
-            .unwrap();
+    if allow {
+        crate::common::pg_give_back(admin, name).await;
+    } else {
+        crate::common::pg_take_away(admin, name).await;
     }
 }
 
@@ -385,37 +424,19 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     let db = TestDb::postgres().await;
     db.active_with(1, &[1, 2, 3]).await;
     let fake = slow_fake(1_500).await;
-    let config = write_config(
-        &db,
-        &fake.base_url(),
-        "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\n\
-         heartbeat_ms = 500\n[export]\nlisten = \"\"\n",
-    );
+    let config = write_config(&db, &fake.base_url(), SHORT_LEASE);
     let state = db.dir.path().join("state");
-    let name = db.url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
-        .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let (name, mut admin) = admin_of(&db).await;
     let stderr_path = db.dir.path().join("run.stderr");
-    let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap()),
-    );
+    let mut child = spawn_logged(&config, &["run"], &stderr_path);
     wait_for_requests(&fake, 3).await;
     // Digis is answering all three; the database goes away before the answers are committed.
     allow_connections(&mut admin, &name, false).await;
-    eventually(
+    until_it_says(
+        &stderr_path,
+        "held until the database answers again",
         "the relay holding the answers",
         Duration::from_secs(30),
-        || async {
-            std::fs::read_to_string(&stderr_path)
-                .unwrap_or_default()
-                .contains("held until the database answers again")
-                .then_some(())
-        },
     )
     .await;
     let _ = Command::new("kill")
@@ -448,13 +469,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     // A start while the database is still away keeps the journal and claims nothing: it
     // either cannot start at all or waits for the database to commit the journal first.
     let early_path = db.dir.path().join("early.stderr");
-    let mut early = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&early_path).unwrap()),
-    );
+    let mut early = spawn_logged(&config, &["run", "--once"], &early_path);
     let waiting = eventually(
         "the early start to end or wait",
         Duration::from_secs(30),
@@ -499,13 +514,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
             .then_some(())
     })
     .await;
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "run --once: {stderr}");
+    let stderr = run_once(&config);
     let rows = all_rows(&db).await;
     let ids: std::collections::BTreeSet<String> = rows
         .iter()
@@ -570,6 +579,19 @@ async fn leave_a_journal(db: &TestDb, external_id: &str) -> std::path::PathBuf {
     state
 }
 
+/// Member 1 due and answered `external_id` in the journal `old-relay` left, a fake Digis and a
+/// relay's configuration: the fake, the configuration and the relay's state folder.
+async fn a_journal_left_behind(
+    db: &TestDb,
+    external_id: &str,
+) -> (FakeHandle, std::path::PathBuf, std::path::PathBuf) {
+    db.active_with(1, &[1]).await;
+    let fake = slow_fake(0).await;
+    let config = write_config(db, &fake.base_url(), "[export]\nlisten = \"\"\n");
+    let state = leave_a_journal(db, external_id).await;
+    (fake, config, state)
+}
+
 /// A journal left by a relay stopped during an outage (SQLite: written here through the
 /// journal module) is committed by the next `run --once` before it claims: the row is `sent`
 /// with the journal's external id and Digis is not asked again. Before, the journal was not
@@ -577,17 +599,8 @@ async fn leave_a_journal(db: &TestDb, external_id: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_journal_left_behind_is_committed_at_start() {
     let db = TestDb::sqlite().await;
-    db.active_with(1, &[1]).await;
-    let fake = slow_fake(0).await;
-    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
-    let state = leave_a_journal(&db, "TE-424242").await;
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "run --once: {stderr}");
+    let (fake, config, state) = a_journal_left_behind(&db, "TE-424242").await;
+    let stderr = run_once(&config);
     let row = all_rows(&db).await.remove(0);
     assert_eq!(row.state, OutboxState::Sent, "{row:?}\n{stderr}");
     assert_eq!(row.external_id.as_deref(), Some("TE-424242"));
@@ -609,44 +622,14 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
 async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
     use crate::common::eventually;
     let db = TestDb::postgres().await;
-    db.active_with(1, &[1]).await;
-    let fake = slow_fake(0).await;
-    let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
-    let state = leave_a_journal(&db, "TE-434343").await;
+    let (fake, config, state) = a_journal_left_behind(&db, "TE-434343").await;
     db.active_with(2, &[2]).await;
-    db.exec(
-        "CREATE TABLE test_gate (closed INTEGER);
-         INSERT INTO test_gate VALUES (1);
-         CREATE SEQUENCE test_gate_tries;
-         CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF EXISTS (SELECT 1 FROM test_gate) THEN
-                 PERFORM nextval('test_gate_tries');
-                 RAISE EXCEPTION 'test gate closed' USING ERRCODE = '40P01';
-             END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER test_gate_attempts BEFORE INSERT ON digis_attempt
-         FOR EACH ROW EXECUTE FUNCTION test_gate();",
-    )
-    .await;
-    let stderr_path = db.dir.path().join("run-once.stderr");
-    let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap()),
-    );
-    eventually(
+    close_the_gate(&db).await;
+    let (mut child, stderr_path) = run_once_until_it_says(
+        &db,
+        &config,
+        "nothing is claimed before them",
         "the relay waiting for its journal",
-        Duration::from_secs(60),
-        || async {
-            std::fs::read_to_string(&stderr_path)
-                .unwrap_or_default()
-                .contains("nothing is claimed before them")
-                .then_some(())
-        },
     )
     .await;
     // Several of its backoff waits (a sequence counts the tries: it is not rolled back): a

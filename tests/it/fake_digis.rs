@@ -55,6 +55,27 @@ async fn post_json(fake: &FakeHandle, body: &Value) -> (u16, Value) {
     (status, r.json().await.unwrap())
 }
 
+/// A member posted to `url` as it stands (token and all), without the fake's usual header.
+async fn post_member(c: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
+    c.post(url).json(body).send().await.unwrap()
+}
+
+/// The status of a raw body posted with its own content type.
+async fn post_raw(c: &reqwest::Client, url: &str, content_type: &str, body: String) -> u16 {
+    c.post(url)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn accepts_members_with_unique_external_ids() {
     let fake = fake_with(&[]).await;
@@ -120,22 +141,12 @@ async fn a_configured_token_is_checked() {
     let c = client();
     let url = format!("{}{IMPORT_PATH}", fake.base_url());
     for query in ["?token=wrong", ""] {
-        let r = c
-            .post(format!("{url}{query}"))
-            .json(&member(1, 1, "1"))
-            .send()
-            .await
-            .unwrap();
+        let r = post_member(&c, &format!("{url}{query}"), &member(1, 1, "1")).await;
         assert_eq!(r.status().as_u16(), 401, "{query}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body, json!({"Success": false, "Message": "Invalid token"}));
     }
-    let r = c
-        .post(format!("{url}?token=right"))
-        .json(&member(1, 1, "1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_member(&c, &format!("{url}?token=right"), &member(1, 1, "1")).await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(fake.received().len(), 3);
     assert_eq!(fake.accepted().len(), 1);
@@ -158,30 +169,19 @@ async fn malformed_requests_are_refused_with_the_reason() {
 
     let c = client();
     let url = format!("{}{IMPORT_PATH}", fake.base_url());
-    let r = c
-        .post(&url)
-        .header("Content-Type", "text/plain")
-        .body(member(1, 1, "1").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
-    let r = c
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let r = c
-        .post(&url)
-        .header("Content-Type", "application/json")
-        .body("[1]")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+    let raw = [
+        ("text/plain", member(1, 1, "1").to_string(), 415),
+        ("application/json", "{not json".to_string(), 400),
+        ("application/json", "[1]".to_string(), 400),
+    ];
+    for (content_type, body, status) in raw {
+        let shown = format!("{content_type} {body}");
+        assert_eq!(
+            post_raw(&c, &url, content_type, body).await,
+            status,
+            "{shown}"
+        );
+    }
     assert_eq!(c.get(&url).send().await.unwrap().status().as_u16(), 405);
     let got = fake.received();
     assert_eq!(
@@ -416,14 +416,7 @@ async fn control_endpoints_read_and_set_state() {
     assert_eq!(s, 502);
     let (s, b) = post_json(&fake, &member(1, 1, "9")).await;
     assert_eq!((s, b), (200, json!({"Success": true})));
-    let rules_now: Value = c
-        .get(format!("{base}/_fake/rules"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rules_now = get_json(&c, format!("{base}/_fake/rules")).await;
     assert_eq!(rules_now[0]["spent"], json!(true));
 
     // A bad rule is refused, naming it, and the rules in force stay.
@@ -433,26 +426,12 @@ async fn control_endpoints_read_and_set_state() {
     let e = e["error"].as_str().unwrap();
     assert!(e.contains("rule 1") && e.contains("abc"), "{e}");
 
-    let received: Value = c
-        .get(format!("{base}/_fake/received"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let received = get_json(&c, format!("{base}/_fake/received")).await;
     let received = received.as_array().unwrap();
     assert_eq!(received.len(), 2, "control calls are not recorded");
     assert_eq!(received[0]["status"], json!(502));
     assert_eq!(received[1]["body"]["ExtInfo20"], json!("9"));
-    let health: Value = c
-        .get(format!("{base}/_fake/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&c, format!("{base}/_fake/health")).await;
     assert_eq!(health["ok"], json!(true));
     assert_eq!(health["received"], json!(2));
     assert_eq!(health["accepted"], json!(0));
@@ -590,28 +569,14 @@ mod binary {
 
         let c = client();
         let url = format!("{base}{IMPORT_PATH}?token=T0K");
-        let r = c
-            .post(&url)
-            .json(&member(3, 4, "0005"))
-            .send()
-            .await
-            .unwrap();
+        let r = post_member(&c, &url, &member(3, 4, "0005")).await;
         assert_eq!(r.status().as_u16(), 500);
-        let r = c
-            .post(&url)
-            .json(&member(3, 4, "0005"))
-            .send()
-            .await
-            .unwrap();
+        let r = post_member(&c, &url, &member(3, 4, "0005")).await;
         assert_eq!(r.status().as_u16(), 200);
         let body: Value = r.json().await.unwrap();
         assert!(body["ExternalId"].as_str().unwrap().starts_with("TE-"));
-        let r = c
-            .post(format!("{base}{IMPORT_PATH}?token=nope"))
-            .json(&member(3, 4, "0005"))
-            .send()
-            .await
-            .unwrap();
+        let nope = format!("{base}{IMPORT_PATH}?token=nope");
+        let r = post_member(&c, &nope, &member(3, 4, "0005")).await;
         assert_eq!(r.status().as_u16(), 401);
 
         let pid = child.id().unwrap().to_string();

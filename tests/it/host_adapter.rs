@@ -103,6 +103,36 @@ fn bin(config: &Path, args: &[&str]) -> Out {
     }
 }
 
+/// `migrate`, which must succeed and print `says`.
+fn migrate_saying(config: &Path, says: &str) -> Out {
+    let out = bin(config, &["migrate"]);
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert!(
+        out.stdout.contains(says),
+        "migrate must say {says:?}:\n{}",
+        out.all()
+    );
+    out
+}
+
+/// A bare database with the example schema, and the operator's copy of its adapter.
+async fn club_database(kind: Kind) -> (TestDb, PathBuf) {
+    let db = TestDb::bare(kind).await;
+    db.exec(club_schema(kind)).await;
+    let path = adapter_file(&db, club_adapter(kind));
+    (db, path)
+}
+
+/// A Digis that accepts every member.
+async fn digis_accepting() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E-1"})))
+        .mount(&server)
+        .await;
+    server
+}
+
 /// The example schema's members: Åsa (7) and Bo (8) hold membership 863 (active), Cia (9)
 /// holds 864 (paused).
 async fn club_members(db: &TestDb) {
@@ -147,26 +177,17 @@ async fn no_reference_table(db: &TestDb) {
 }
 
 async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
-    let db = TestDb::bare(kind).await;
-    db.exec(club_schema(kind)).await;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E-1"})))
-        .mount(&server)
-        .await;
-    let path = adapter_file(&db, club_adapter(kind));
+    let (db, path) = club_database(kind).await;
+    let server = digis_accepting().await;
     let config = write_config(&db, &server.uri(), Some(&path));
 
-    let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
-    assert!(
-        migrate.stdout.contains(&format!(
+    migrate_saying(
+        &config,
+        &format!(
             "host adapter applied: {} (sha384 {})",
             path.display(),
             &adapter::checksum(club_adapter(kind))[..12]
-        )),
-        "{}",
-        migrate.all()
+        ),
     );
     no_reference_table(&db).await;
     // doctor judges the adapter by its views and triggers, not by the reference names: no
@@ -367,17 +388,9 @@ async fn record(db: &TestDb) -> (String, String) {
 
 /// An unchanged adapter is not applied again; an edited one is, and its edit takes effect.
 async fn an_edited_adapter_is_applied_again(kind: Kind) {
-    let db = TestDb::bare(kind).await;
-    db.exec(club_schema(kind)).await;
-    let path = adapter_file(&db, club_adapter(kind));
+    let (db, path) = club_database(kind).await;
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
-    let first = bin(&config, &["migrate"]);
-    assert_eq!(first.code, Some(0), "{}", first.all());
-    assert!(
-        first.stdout.contains("host adapter applied"),
-        "{}",
-        first.all()
-    );
+    migrate_saying(&config, "host adapter applied");
     let recorded = record(&db).await;
     assert_eq!(
         recorded,
@@ -394,14 +407,9 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
         .unwrap()
         .applied_at;
 
-    let again = bin(&config, &["migrate"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
-    assert!(
-        again
-            .stdout
-            .contains(&format!("host adapter unchanged: {}", path.display())),
-        "{}",
-        again.all()
+    migrate_saying(
+        &config,
+        &format!("host adapter unchanged: {}", path.display()),
     );
     let same = db.storage().applied_adapter().await.unwrap().unwrap();
     assert_eq!(
@@ -418,17 +426,14 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
     );
     assert_ne!(edited, club_adapter(kind), "the line to edit was found");
     std::fs::write(&path, &edited).unwrap();
-    let third = bin(&config, &["migrate"]);
-    assert_eq!(third.code, Some(0), "{}", third.all());
-    assert!(
-        third.stdout.contains(&format!(
+    migrate_saying(
+        &config,
+        &format!(
             "host adapter applied: {} (sha384 {}), replacing sha384 {}",
             path.display(),
             &adapter::checksum(&edited)[..12],
             &recorded.1[..12]
-        )),
-        "{}",
-        third.all()
+        ),
     );
     assert_eq!(record(&db).await.1, adapter::checksum(&edited));
     club_members(&db).await;
@@ -445,9 +450,7 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
 /// recipe loses its triggers) is put back by the next `migrate`: before, an unchanged checksum
 /// and present views said "unchanged" while saves queued nobody.
 async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
-    let db = TestDb::bare(kind).await;
-    db.exec(club_schema(kind)).await;
-    let path = adapter_file(&db, club_adapter(kind));
+    let (db, path) = club_database(kind).await;
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let first = bin(&config, &["migrate"]);
     assert_eq!(first.code, Some(0), "{}", first.all());
@@ -472,21 +475,11 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
         "doctor must name the missing trigger:\n{}",
         doctor.all()
     );
-    let again = bin(&config, &["migrate"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
-    assert!(
-        again.stdout.contains("host adapter applied"),
-        "a missing trigger must make migrate apply the adapter again:\n{}",
-        again.all()
-    );
+    // A missing trigger makes migrate apply the adapter again.
+    migrate_saying(&config, "host adapter applied");
     assert_eq!(db.scalar(count).await, 1, "the trigger is back");
     // And once it is there, nothing is applied.
-    let third = bin(&config, &["migrate"]);
-    assert!(
-        third.stdout.contains("host adapter unchanged"),
-        "{}",
-        third.all()
-    );
+    migrate_saying(&config, "host adapter unchanged");
 }
 
 /// An adapter whose tables are not there: one line naming the file, the statement, its line and
@@ -551,19 +544,9 @@ async fn the_readme_route_edits_a_copy_of_the_reference_adapter(kind: Kind) {
         );
     assert_ne!(edited, reference_adapter(kind));
     let path = adapter_file(&db, &edited);
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E-1"})))
-        .mount(&server)
-        .await;
+    let server = digis_accepting().await;
     let config = write_config(&db, &server.uri(), Some(&path));
-    let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
-    assert!(
-        migrate.stdout.contains("host adapter applied"),
-        "{}",
-        migrate.all()
-    );
+    migrate_saying(&config, "host adapter applied");
     let run = bin(&config, &["run", "--once"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let requests = server.received_requests().await.unwrap();
@@ -626,14 +609,9 @@ async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
     db.exec("UPDATE digis_outbox SET state = 'sent'").await;
 
     let config = write_config(&db, "http://127.0.0.1:9", None);
-    let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
-    assert!(
-        migrate
-            .stdout
-            .contains("host adapter applied: reference (assets/host-adapter."),
-        "{}",
-        migrate.all()
+    migrate_saying(
+        &config,
+        "host adapter applied: reference (assets/host-adapter.",
     );
     let (source, checksum) = record(&db).await;
     assert!(source.starts_with("reference"), "{source}");

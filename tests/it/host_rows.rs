@@ -37,22 +37,31 @@ async fn spoil(db: &TestDb, p: i64) -> &'static str {
     }
 }
 
-both_databases!(
-    unreadable_row_on_a_later_export_page_is_skipped,
-    unreadable_row_on_a_later_page_of_the_http_export_is_skipped,
-    unreadable_row_fails_alone_in_a_claim
-);
-
-async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
+/// Subscriptions 1..=7 of one member each, person 6's row unreadable.
+async fn seven_members_the_sixth_unreadable(db: &TestDb) {
     for s in 1..=7 {
         db.active_with(s, &[s]).await;
     }
-    spoil(&db, 6).await;
+    spoil(db, 6).await;
+}
+
+fn export_in_pages_of_2(db: &TestDb) -> Config {
     let mut cfg = Config {
         database_url: db.url.clone(),
         ..Config::default()
     };
     cfg.export.page_size = 2;
+    cfg
+}
+
+/// The JSON export's outcome and the bytes it wrote.
+async fn json_export(
+    db: &TestDb,
+    cfg: &Config,
+) -> (
+    Result<digis_relay::export::ExportSummary, digis_relay::export::ExportError>,
+    Vec<u8>,
+) {
     let mut out = Vec::new();
     let summary = write_export(
         db.storage.as_ref(),
@@ -62,15 +71,30 @@ async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
         &mut out,
         |_| {},
     )
-    .await
-    .expect("one unreadable row does not fail the export");
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
-    let people: Vec<i64> = rows
-        .iter()
+    .await;
+    (summary, out)
+}
+
+/// The persons of a JSON export, in its order.
+fn people_in(json: &[u8]) -> Vec<i64> {
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(json).unwrap();
+    rows.iter()
         .map(|r| r["ExtInfo4"].as_i64().unwrap())
-        .collect();
+        .collect()
+}
+
+both_databases!(
+    unreadable_row_on_a_later_export_page_is_skipped,
+    unreadable_row_on_a_later_page_of_the_http_export_is_skipped,
+    unreadable_row_fails_alone_in_a_claim
+);
+
+async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
+    seven_members_the_sixth_unreadable(&db).await;
+    let (summary, out) = json_export(&db, &export_in_pages_of_2(&db)).await;
+    let summary = summary.expect("one unreadable row does not fail the export");
     assert_eq!(
-        people,
+        people_in(&out),
         vec![1, 2, 3, 4, 5, 7],
         "the page after it is there too"
     );
@@ -82,15 +106,8 @@ async fn unreadable_row_on_a_later_export_page_is_skipped(db: TestDb) {
 /// page (the status line had already gone out).
 async fn unreadable_row_on_a_later_page_of_the_http_export_is_skipped(db: TestDb) {
     const TOKEN: &str = "host-rows-export-token";
-    for s in 1..=7 {
-        db.active_with(s, &[s]).await;
-    }
-    spoil(&db, 6).await;
-    let mut cfg = Config {
-        database_url: db.url.clone(),
-        ..Config::default()
-    };
-    cfg.export.page_size = 2;
+    seven_members_the_sixth_unreadable(&db).await;
+    let mut cfg = export_in_pages_of_2(&db);
     cfg.export.token = TOKEN.into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -115,10 +132,7 @@ async fn unreadable_row_on_a_later_page_of_the_http_export_is_skipped(db: TestDb
         assert_eq!(r.status().as_u16(), 200, "{format}");
         let body = r.text().await.expect("the whole body arrives");
         let got: Vec<i64> = if format == "json" {
-            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-            rows.iter()
-                .map(|r| r["ExtInfo4"].as_i64().unwrap())
-                .collect()
+            people_in(body.as_bytes())
         } else {
             let mut rd = csv::Reader::from_reader(body.as_bytes());
             let col = rd
@@ -162,32 +176,12 @@ async fn a_page_of_ids_that_are_not_numbers_ends_the_export() {
         "the view's person_id line was found"
     );
     db.exec(&format!("DROP VIEW digis_member; {adapted}")).await;
-    let mut cfg = Config {
-        database_url: db.url.clone(),
-        ..Config::default()
-    };
-    cfg.export.page_size = 2;
-    let mut out = Vec::new();
-    let summary = tokio::time::timeout(
-        Duration::from_secs(30),
-        write_export(
-            db.storage.as_ref(),
-            &cfg.payload,
-            &cfg.export,
-            ExportFormat::Json,
-            &mut out,
-            |_| {},
-        ),
-    )
-    .await
-    .expect("the export ends")
-    .unwrap();
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
-    let people: Vec<i64> = rows
-        .iter()
-        .map(|r| r["ExtInfo4"].as_i64().unwrap())
-        .collect();
-    assert_eq!(people, vec![1, 2]);
+    let cfg = export_in_pages_of_2(&db);
+    let (summary, out) = tokio::time::timeout(Duration::from_secs(30), json_export(&db, &cfg))
+        .await
+        .expect("the export ends");
+    let summary = summary.unwrap();
+    assert_eq!(people_in(&out), vec![1, 2]);
     assert_eq!(summary.written, 2);
     assert!(summary.skipped >= 2, "{}", summary.skipped);
 }

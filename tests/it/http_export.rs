@@ -113,6 +113,47 @@ async fn get(url: &str) -> reqwest::Response {
     client().get(url).send().await.unwrap()
 }
 
+/// `url` asked with the bearer token `bearer`, if any.
+async fn get_as(c: &reqwest::Client, url: &str, bearer: Option<&str>) -> reqwest::Response {
+    let request = c.get(url);
+    match bearer {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+/// The export as `write_export` writes it with pages of `page_size`.
+async fn export_to_vec(
+    db: &TestDb,
+    page_size: u32,
+    format: ExportFormat,
+) -> (export::ExportSummary, Vec<u8>) {
+    let mut buf: Vec<u8> = Vec::new();
+    let cfg = config(db, TOKEN, page_size);
+    let summary = export::write_export(
+        db.storage().as_ref(),
+        &cfg.payload,
+        &cfg.export,
+        format,
+        &mut buf,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    (summary, buf)
+}
+
+/// Person 8, with the mobile number `number`, a member of ACTIVE 100.
+async fn add_member_8_with_phone(db: &TestDb, number: &str) {
+    let mut p = Person::ordinary(8);
+    p.mobile_number = Some(number.into());
+    db.person_with(&p).await;
+    db.add_user(100, 8).await;
+}
+
 both_databases!(
     token_by_header_and_by_query,
     export_is_off_without_a_token,
@@ -132,7 +173,7 @@ async fn token_by_header_and_by_query(db: TestDb) {
     let url = format!("{}/export/DigisAllActive", srv.base);
     let c = client();
 
-    let r = c.get(&url).send().await.unwrap();
+    let r = get_as(&c, &url, None).await;
     assert_eq!(r.status(), 401, "missing token");
     assert_eq!(
         r.headers().get("www-authenticate").unwrap(),
@@ -142,58 +183,52 @@ async fn token_by_header_and_by_query(db: TestDb) {
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
 
-    let r = c.get(&url).bearer_auth("wrong").send().await.unwrap();
-    assert_eq!(r.status(), 401, "wrong bearer token");
-    let r = c
-        .get(&url)
-        .bearer_auth(&TOKEN[..TOKEN.len() - 1])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "a prefix of the token");
-    let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    let r = get_as(&c, &url, Some(TOKEN)).await;
     assert_eq!(r.status(), 200, "right bearer token");
     assert_eq!(r.headers()["content-type"], "application/json");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let arr: Vec<serde_json::Value> = r.json().await.unwrap();
     assert_eq!(arr.len(), 5);
-
-    let r = c.get(format!("{url}?token=wrong")).send().await.unwrap();
-    assert_eq!(r.status(), 401, "wrong query token");
-    let r = c.get(format!("{url}?token=")).send().await.unwrap();
-    assert_eq!(r.status(), 401, "empty query token");
-    let r = c.get(format!("{url}?token={TOKEN}")).send().await.unwrap();
-    assert_eq!(r.status(), 200, "right query token");
-    let r = c
-        .get(format!("{url}?format=csv&token={TOKEN}"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_as(&c, &format!("{url}?format=csv&token={TOKEN}"), None).await;
     assert_eq!(r.status(), 200, "right query token with csv");
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
 
-    let r = c
-        .get(format!("{url}?format=xml&token={TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400, "unknown format");
-    // A wrong token never learns whether the format was right.
-    let r = c.get(format!("{url}?format=xml")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
-    let r = c
-        .get(format!("{url}?format=csv&format=json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "a malformed query without a token");
-    let r = c
-        .get(format!("{url}?format=csv&format=json"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400, "a malformed query with the token");
+    let prefix = &TOKEN[..TOKEN.len() - 1];
+    for (query, bearer, status, what) in [
+        (String::new(), Some("wrong"), 401, "wrong bearer token"),
+        (String::new(), Some(prefix), 401, "a prefix of the token"),
+        ("?token=wrong".into(), None, 401, "wrong query token"),
+        ("?token=".into(), None, 401, "empty query token"),
+        (format!("?token={TOKEN}"), None, 200, "right query token"),
+        (
+            format!("?format=xml&token={TOKEN}"),
+            None,
+            400,
+            "unknown format",
+        ),
+        // A wrong token never learns whether the format was right.
+        (
+            "?format=xml".into(),
+            None,
+            401,
+            "an unknown format without a token",
+        ),
+        (
+            "?format=csv&format=json".into(),
+            None,
+            401,
+            "a malformed query without a token",
+        ),
+        (
+            "?format=csv&format=json".into(),
+            Some(TOKEN),
+            400,
+            "a malformed query with the token",
+        ),
+    ] {
+        let r = get_as(&c, &format!("{url}{query}"), bearer).await;
+        assert_eq!(r.status(), status, "{what}");
+    }
 }
 
 async fn export_is_off_without_a_token(db: TestDb) {
@@ -411,18 +446,7 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
         let mut outputs = Vec::new();
         // 5 members: full pages, then the short (or empty) page that ends the export.
         for (page, pages) in [(1, 6), (2, 3), (3, 2), (5, 2), (6, 1), (500, 1)] {
-            let mut buf: Vec<u8> = Vec::new();
-            let cfg = config(&db, TOKEN, page);
-            let summary = export::write_export(
-                db.storage().as_ref(),
-                &cfg.payload,
-                &cfg.export,
-                format,
-                &mut buf,
-                |_| {},
-            )
-            .await
-            .unwrap();
+            let (summary, buf) = export_to_vec(&db, page, format).await;
             assert_eq!(summary.pages, pages, "page size {page}");
             outputs.push((page, buf));
         }
@@ -435,32 +459,11 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
     }
     // An empty export is still a valid document.
     db.exec("UPDATE subscription SET status = 'ENDED'").await;
-    let cfg = config(&db, TOKEN, 2);
-    let mut buf: Vec<u8> = Vec::new();
-    let s = export::write_export(
-        db.storage().as_ref(),
-        &cfg.payload,
-        &cfg.export,
-        ExportFormat::Json,
-        &mut buf,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (s, buf) = export_to_vec(&db, 2, ExportFormat::Json).await;
     assert_eq!(s.written, 0);
     let v: Vec<serde_json::Value> = serde_json::from_slice(&buf).unwrap();
     assert!(v.is_empty());
-    let mut buf: Vec<u8> = Vec::new();
-    export::write_export(
-        db.storage().as_ref(),
-        &cfg.payload,
-        &cfg.export,
-        ExportFormat::Csv,
-        &mut buf,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (_, buf) = export_to_vec(&db, 2, ExportFormat::Csv).await;
     assert_eq!(
         String::from_utf8(buf).unwrap(),
         format!("{}\r\n", payload::CSV_HEADER.join(","))
@@ -670,12 +673,7 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
         .await
         .unwrap();
     let counts = s.counts().await.unwrap();
-    let text = get(&format!("{}/metrics", srv.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let samples = parse_prometheus(&text);
+    let samples = metrics_of(&srv).await;
     assert_eq!(
         sample(&samples, "digis_outbox_depth", Some(("state", "pending"))).value,
         counts.pending as f64
@@ -705,20 +703,12 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
     let s = db.storage();
     let now = Utc::now();
     s.pause("Digis answered 401", "relay-h", now).await.unwrap();
-    s.heartbeat(&digis_relay::storage::RelayInfo {
-        relay_id: "relay-h".into(),
-        hostname: "host-a".into(),
-        pid: 42,
-        version: "test".into(),
-        started_at: now,
-        heartbeat_at: now,
-        state: "circuit_open".into(),
-        detail: Some("5 failures in a row".into()),
-        request_share: None,
-        heartbeat_ms: Some(5_000),
-        request_rate: None,
-        clock_offset_ms: None,
-    })
+    s.heartbeat(&relay_h(
+        now,
+        "circuit_open",
+        Some("5 failures in a row"),
+        5_000,
+    ))
     .await
     .unwrap();
     let r = get(&format!("{}/healthz", srv.base)).await;
@@ -735,6 +725,39 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
     assert!(relay["heartbeat_age_seconds"].as_i64().unwrap() <= 5);
     // The token is nowhere in the answer.
     assert!(!v.to_string().contains(TOKEN));
+}
+
+async fn metrics_of(srv: &Server) -> Vec<Sample> {
+    parse_prometheus(
+        &get(&format!("{}/metrics", srv.base))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+}
+
+/// Relay `relay-h`'s heartbeat at `now`.
+fn relay_h(
+    now: chrono::DateTime<Utc>,
+    state: &str,
+    detail: Option<&str>,
+    heartbeat_ms: i64,
+) -> digis_relay::storage::RelayInfo {
+    digis_relay::storage::RelayInfo {
+        relay_id: "relay-h".into(),
+        hostname: "host-a".into(),
+        pid: 42,
+        version: "test".into(),
+        started_at: now,
+        heartbeat_at: now,
+        state: state.into(),
+        detail: detail.map(Into::into),
+        request_share: None,
+        heartbeat_ms: Some(heartbeat_ms),
+        request_rate: None,
+        clock_offset_ms: None,
+    }
 }
 
 /// Runs the real binary against the test database.
@@ -754,10 +777,7 @@ async fn cli(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> std::process::
 
 async fn export_command_writes_the_endpoints_bytes(db: TestDb) {
     seed(&db).await;
-    let mut bad = Person::ordinary(8);
-    bad.mobile_number = Some("12".into());
-    db.person_with(&bad).await;
-    db.add_user(100, 8).await;
+    add_member_8_with_phone(&db, "12").await;
     let srv = start(&db, config(&db, TOKEN, 2)).await;
     for (format, query) in [("json", ""), ("csv", "&format=csv")] {
         let from_http = get(&format!(
@@ -858,20 +878,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
     let srv = start(&db, config(&db, TOKEN, 500)).await;
     let now = Utc::now();
     db.storage
-        .heartbeat(&digis_relay::storage::RelayInfo {
-            relay_id: "relay-h".into(),
-            hostname: "host-a".into(),
-            pid: 42,
-            version: "test".into(),
-            started_at: now,
-            heartbeat_at: now,
-            state: "running".into(),
-            detail: None,
-            request_share: None,
-            heartbeat_ms: Some(60_000),
-            request_rate: None,
-            clock_offset_ms: None,
-        })
+        .heartbeat(&relay_h(now, "running", None, 60_000))
         .await
         .unwrap();
     assert_eq!(get(&format!("{}/healthz", srv.base)).await.status(), 200);
@@ -893,12 +900,7 @@ async fn healthz_is_503_when_the_database_is_gone() {
     let r = get(&format!("{}/export/DigisAllActive?token={TOKEN}", srv.base)).await;
     assert_eq!(r.status(), 503);
     // Metrics still answer, saying the database is down.
-    let text = get(&format!("{}/metrics", srv.base))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let samples = parse_prometheus(&text);
+    let samples = metrics_of(&srv).await;
     assert_eq!(sample(&samples, "digis_database_up", None).value, 0.0);
     assert!(!samples.iter().any(|s| s.name == "digis_outbox_depth"));
 }
@@ -921,10 +923,7 @@ both_databases!(logs_hold_neither_the_token_nor_personal_data);
 
 async fn logs_hold_neither_the_token_nor_personal_data(db: TestDb) {
     seed(&db).await;
-    let mut bad = Person::ordinary(8);
-    bad.mobile_number = Some("555-31337".into());
-    db.person_with(&bad).await;
-    db.add_user(100, 8).await;
+    add_member_8_with_phone(&db, "555-31337").await;
     let url = db.url.clone();
     let cfg = config(&db, TOKEN, 2);
     let captured = Captured::default();
@@ -957,20 +956,12 @@ async fn logs_hold_neither_the_token_nor_personal_data(db: TestDb) {
             }));
             let c = client();
             let base = format!("http://{addr}/export/DigisAllActive");
-            let r = c
-                .get(format!("{base}?token={TOKEN}&format=csv"))
-                .send()
-                .await
-                .unwrap();
+            let r = get_as(&c, &format!("{base}?token={TOKEN}&format=csv"), None).await;
             assert_eq!(r.status(), 200);
             r.bytes().await.unwrap();
-            let r = c
-                .get(format!("{base}?token=not-{TOKEN}"))
-                .send()
-                .await
-                .unwrap();
+            let r = get_as(&c, &format!("{base}?token=not-{TOKEN}"), None).await;
             assert_eq!(r.status(), 401);
-            let r = c.get(&base).bearer_auth(TOKEN).send().await.unwrap();
+            let r = get_as(&c, &base, Some(TOKEN)).await;
             assert_eq!(r.status(), 200);
             r.bytes().await.unwrap();
             tx.send(()).unwrap();
@@ -1032,15 +1023,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
         s.heartbeat(&r).await.unwrap();
     }
     let srv = start(&db, config(&db, "", 500)).await;
-    let scrape = || async {
-        parse_prometheus(
-            &get(&format!("{}/metrics", srv.base))
-                .await
-                .text()
-                .await
-                .unwrap(),
-        )
-    };
+    let scrape = || metrics_of(&srv);
     let samples = scrape().await;
     assert_eq!(sample(&samples, "digis_relays_live", None).value, 2.0);
     let alive: std::collections::BTreeMap<String, f64> = samples

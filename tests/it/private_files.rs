@@ -31,6 +31,26 @@ fn bin(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn export_args(target: &Path) -> [&str; 4] {
+    [
+        "export",
+        "DigisAllActive",
+        "--output",
+        target.to_str().unwrap(),
+    ]
+}
+
+fn export_to(config: &Path, target: &Path) -> Output {
+    bin(config, &export_args(target))
+}
+
+fn report_to(config: &Path, target: &Path) -> Output {
+    bin(
+        config,
+        &["report", "failures", "--csv", target.to_str().unwrap()],
+    )
+}
+
 fn says(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -92,15 +112,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     std::fs::write(&victim, "keep me").unwrap();
     std::os::unix::fs::symlink(&victim, d.join("members.json.partial")).unwrap();
     let target = d.join("members.json");
-    let out = bin(
-        &config,
-        &[
-            "export",
-            "DigisAllActive",
-            "--output",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = export_to(&config, &target);
     assert!(out.status.success(), "{}", says(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert_eq!(mode(&target), 0o600, "the export is readable by others");
@@ -108,22 +120,11 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     assert_eq!(v.as_array().unwrap().len(), 4, "{v}");
     // An existing file is replaced by a private one, whatever its mode was.
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = bin(
-        &config,
-        &[
-            "export",
-            "DigisAllActive",
-            "--output",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = export_to(&config, &target);
     assert!(out.status.success(), "{}", says(&out));
     assert_eq!(mode(&target), 0o600);
     let report = d.join("failures.csv");
-    let out = bin(
-        &config,
-        &["report", "failures", "--csv", report.to_str().unwrap()],
-    );
+    let out = report_to(&config, &report);
     assert!(out.status.success(), "{}", says(&out));
     assert_eq!(mode(&report), 0o600);
     assert_eq!(
@@ -195,19 +196,13 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
 
     // A long name that fits the file system is written (its `.partial` did not fit).
     let long = d.join(format!("{}.csv", "r".repeat(247)));
-    let out = bin(
-        &config,
-        &["report", "failures", "--csv", long.to_str().unwrap()],
-    );
+    let out = report_to(&config, &long);
     assert!(out.status.success(), "{}", says(&out));
     assert_eq!(mode(&long), 0o600);
     std::fs::remove_file(&long).unwrap();
     // One too long is one line naming it, and leaves nothing.
     let too_long = d.join(format!("{}.csv", "r".repeat(300)));
-    let out = bin(
-        &config,
-        &["report", "failures", "--csv", too_long.to_str().unwrap()],
-    );
+    let out = report_to(&config, &too_long);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("too long"),
@@ -221,13 +216,8 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     let cut = d.join("cut.json");
     let out = Command::new("sh")
         .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "sh", BIN])
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "export",
-            "DigisAllActive",
-        ])
-        .args(["--output", cut.to_str().unwrap()])
+        .args(["--config", config.to_str().unwrap()])
+        .args(export_args(&cut))
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
@@ -309,10 +299,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
 
     // The report: the name after a separator is guarded too (it was at the start only).
     let report = d.path().join("failures.csv");
-    let out = bin(
-        &config,
-        &["report", "failures", "--csv", report.to_str().unwrap()],
-    );
+    let out = report_to(&config, &report);
     assert!(out.status.success(), "{}", says(&out));
     let mut r = csv::Reader::from_path(&report).unwrap();
     let header = r.headers().unwrap().clone();

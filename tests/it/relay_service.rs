@@ -37,6 +37,17 @@ async fn ok_server() -> MockServer {
     server
 }
 
+/// The JSON bodies `server` received, in order.
+async fn bodies(server: &MockServer) -> Vec<serde_json::Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
 both_databases!(
     binary_run_once_writes_nothing_personal,
     killed_relay_loses_nothing
@@ -181,20 +192,8 @@ async fn killed_relay_loses_nothing(db: TestDb) {
     assert!(rows.iter().all(|r| r.state == OutboxState::Sent));
     assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 12);
     // Measured, not assumed: requests Digis saw for a member already seen by the killed relay.
-    let first: Vec<serde_json::Value> = slow
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
-    let second: Vec<serde_json::Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let first = bodies(slow).await;
+    let second = bodies(&server).await;
     let dups = second
         .iter()
         .filter(|b| first.iter().any(|f| f["ExtInfo4"] == b["ExtInfo4"]))

@@ -127,6 +127,30 @@ async fn relay_pass(
     claimed
 }
 
+/// The sync log of a relay pass at `now` that answered every due row with `decide`.
+async fn one_pass(
+    db: &TestDb,
+    now: DateTime<Utc>,
+    decide: impl Fn(&ClaimedRow) -> (Completion, Option<u16>, Option<String>),
+) -> SyncLog {
+    let log = SyncLog::open(&log_dir(db)).unwrap();
+    relay_pass(db, &log, now, decide).await;
+    log
+}
+
+/// Person 1 accepted, anyone else answered `other`.
+fn only_person_1_sent(
+    other: (Completion, Option<u16>, Option<String>),
+) -> impl Fn(&ClaimedRow) -> (Completion, Option<u16>, Option<String>) {
+    move |c| {
+        if c.row.person_id == PersonId(1) {
+            sent(c)
+        } else {
+            other.clone()
+        }
+    }
+}
+
 fn sent(c: &ClaimedRow) -> (Completion, Option<u16>, Option<String>) {
     (
         Completion::Sent {
@@ -184,9 +208,8 @@ async fn exact_subscription_token_boundaries(db: TestDb) {
     db.active_with(863, &[1]).await;
     db.active_with(8630, &[2]).await;
     db.active_with(1863, &[3]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
-    relay_pass(&db, &log, now, sent).await;
+    let _log = one_pass(&db, now, sent).await;
 
     let r = find(&db, &sub(863), &opts(now)).await;
     assert_eq!(r.verdicts.len(), 1, "{r:#?}");
@@ -330,9 +353,8 @@ async fn card_number_with_leading_zeros_matches_whole(db: TestDb) {
     db.active_with(863, &[1]).await;
     db.active_with(864, &[2]).await;
     db.active_with(865, &[3]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
-    relay_pass(&db, &log, now, sent).await;
+    let _log = one_pass(&db, now, sent).await;
 
     let r = find(&db, &card("0034231451"), &opts(now)).await;
     assert_eq!(r.verdicts.len(), 1, "{r:#?}");
@@ -363,23 +385,16 @@ async fn card_number_with_leading_zeros_matches_whole(db: TestDb) {
 
 async fn subscription_with_two_users_has_two_timelines(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
     // Person 1 is accepted; person 2's number is refused for now.
-    relay_pass(&db, &log, now, |c| {
-        if c.row.person_id == PersonId(1) {
-            sent(c)
-        } else {
-            (
-                Completion::Retry {
-                    next_attempt_at: now + chrono::Duration::minutes(5),
-                },
-                Some(503),
-                Some("Digis answered 503".into()),
-            )
-        }
-    })
-    .await;
+    let refused_for_now = (
+        Completion::Retry {
+            next_attempt_at: now + chrono::Duration::minutes(5),
+        },
+        Some(503),
+        Some("Digis answered 503".into()),
+    );
+    let _log = one_pass(&db, now, only_person_1_sent(refused_for_now)).await;
 
     let r = find(&db, &sub(863), &opts(now)).await;
     assert_eq!(r.verdicts.len(), 2);
@@ -669,9 +684,8 @@ async fn search_and_health_agree_on_what_holds_delivery(db: TestDb) {
 
 async fn pruned_row_still_shows_from_the_log(db: TestDb) {
     db.active_with(863, &[1]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
-    relay_pass(&db, &log, now, sent).await;
+    let _log = one_pass(&db, now, sent).await;
     // Months later: the row is pruned, and the digis table was cleared by hand.
     let pruned = db
         .storage()
@@ -971,16 +985,9 @@ fn assert_event_shape(e: &Value) {
 
 async fn json_shape_is_stable(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
-    relay_pass(&db, &log, now, |c| {
-        if c.row.person_id == PersonId(1) {
-            sent(c)
-        } else {
-            (Completion::Failed, Some(400), Some("rejected".into()))
-        }
-    })
-    .await;
+    let rejected = (Completion::Failed, Some(400), Some("rejected".into()));
+    let _log = one_pass(&db, now, only_person_1_sent(rejected)).await;
     // A line that names no person, so `other_log_lines` is not empty.
     write_lines(
         &log_dir(&db),
@@ -1018,21 +1025,27 @@ async fn json_shape_is_stable(db: TestDb) {
     assert!(v["not_found"].is_string());
 }
 
+/// `--database-url URL --log-dir DIR search`: the test's database and sync log searched.
+fn search_in(db: &TestDb) -> [std::ffi::OsString; 5] {
+    [
+        "--database-url".into(),
+        db.url.clone().into(),
+        "--log-dir".into(),
+        log_dir(db).into(),
+        "search".into(),
+    ]
+}
+
 async fn cli_search_json_and_exit_codes(db: TestDb) {
     db.active_with(863, &[1]).await;
-    let log = SyncLog::open(&log_dir(&db)).unwrap();
     let now = Utc::now();
-    relay_pass(&db, &log, now, sent).await;
+    let _log = one_pass(&db, now, sent).await;
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
             .current_dir(db.dir.path())
             .env_remove("DATABASE_URL")
             .env_remove("DIGIS_RELAY_CONFIG")
-            .arg("--database-url")
-            .arg(&db.url)
-            .arg("--log-dir")
-            .arg(log_dir(&db))
-            .arg("search")
+            .args(search_in(&db))
             .args(args)
             .output()
             .unwrap()
@@ -1347,26 +1360,19 @@ async fn member_search_by_phone_email_and_name(db: TestDb) {
     }
     // A Norwegian number is found by its own country code, and the Swedish reading of the same
     // digits is someone else's number.
-    assert_eq!(
-        persons(&find(&db, &phone("+47 412 34 567"), &opts(now)).await),
-        [4]
-    );
-    assert_eq!(
-        persons(&find(&db, &phone("0047 41234567"), &opts(now)).await),
-        [4]
-    );
-    assert_eq!(
-        persons(&find(&db, &phone("070-765 43 21"), &opts(now)).await),
-        [3]
-    );
-    assert_eq!(
-        persons(&find(&db, &phone("+46 70 111 22 33"), &opts(now)).await),
-        [5]
-    );
-    assert_eq!(
-        persons(&find(&db, &phone("0702223344"), &opts(now)).await),
-        [6]
-    );
+    for (typed, want) in [
+        ("+47 412 34 567", 4),
+        ("0047 41234567", 4),
+        ("070-765 43 21", 3),
+        ("+46 70 111 22 33", 5),
+        ("0702223344", 6),
+    ] {
+        assert_eq!(
+            persons(&find(&db, &phone(typed), &opts(now)).await),
+            [want],
+            "{typed}"
+        );
+    }
 
     // Addresses: any case, stored whitespace aside, non-ASCII letters folded too.
     for (typed, want) in [
@@ -1501,11 +1507,7 @@ async fn cli_member_search_never_logs_what_was_typed(db: TestDb) {
             .env_remove("DIGIS_RELAY_CONFIG")
             .env_remove("DIGIS_RELAY_LOG")
             .env("RUST_LOG", "trace")
-            .arg("--database-url")
-            .arg(&db.url)
-            .arg("--log-dir")
-            .arg(log_dir(&db))
-            .arg("search")
+            .args(search_in(&db))
             .args(args)
             .output()
             .unwrap();

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use digis_relay::domain::{
     CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
 };
 use digis_relay::storage::{
-    AttemptRecord, CompleteResult, Completion, CompletionItem, ListQuery, PersonFilter, RelayInfo,
+    AttemptRecord, ClaimedRow, CompleteResult, Completion, CompletionItem, ListQuery, PersonFilter,
+    RelayInfo,
 };
 
 use crate::both_databases;
@@ -21,6 +22,40 @@ fn attempt(relay: &str) -> AttemptRecord {
         relay_id: relay.into(),
         http_status: Some(200),
         error: None,
+    }
+}
+
+/// Up to `limit` rows claimed by `relay` for a minute as of `now`.
+async fn claim_for_a_minute(
+    db: &TestDb,
+    relay: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Vec<ClaimedRow> {
+    db.storage
+        .claim(relay, limit, Duration::from_secs(60), now)
+        .await
+        .unwrap()
+}
+
+/// `row` completed as `completion` by `relay` with an ordinary attempt.
+async fn complete_by(
+    db: &TestDb,
+    row: &ClaimedRow,
+    completion: Completion,
+    relay: &str,
+    now: DateTime<Utc>,
+) -> CompleteResult {
+    db.storage
+        .complete(row, &completion, &attempt(relay), now)
+        .await
+        .unwrap()
+}
+
+/// `row` sent, with Digis's id `external_id` when there is one.
+fn sent(external_id: Option<&str>) -> Completion {
+    Completion::Sent {
+        external_id: external_id.map(Into::into),
     }
 }
 
@@ -43,11 +78,7 @@ both_databases!(
 
 async fn claim_hands_out_rows_with_their_member(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
-    let s = db.storage();
-    let claimed = s
-        .claim("relay-a", 10, Duration::from_secs(60), Utc::now())
-        .await
-        .unwrap();
+    let claimed = claim_for_a_minute(&db, "relay-a", 10, Utc::now()).await;
     assert_eq!(claimed.len(), 2);
     for c in &claimed {
         assert_eq!(c.row.state, OutboxState::Sending);
@@ -63,10 +94,8 @@ async fn claim_hands_out_rows_with_their_member(db: TestDb) {
         assert!(c.synced.is_none());
     }
     // Nothing left to claim.
-    assert!(s
-        .claim("relay-b", 10, Duration::from_secs(60), Utc::now())
+    assert!(claim_for_a_minute(&db, "relay-b", 10, Utc::now())
         .await
-        .unwrap()
         .is_empty());
 }
 
@@ -228,31 +257,11 @@ async fn expired_lease_is_claimed_again_and_stale_completion_refused(db: TestDb)
     assert_eq!(b[0].row.id, a[0].row.id);
     assert_eq!(b[0].row.attempts, 2);
     // relay-a comes back late: refused, and recorded as stale.
-    let r = s
-        .complete(
-            &a[0],
-            &Completion::Sent {
-                external_id: Some("A".into()),
-            },
-            &attempt("relay-a"),
-            later,
-        )
-        .await
-        .unwrap();
+    let r = complete_by(&db, &a[0], sent(Some("A")), "relay-a", later).await;
     assert_eq!(r, CompleteResult::LeaseLost);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 0);
     // relay-b's completion applies.
-    let r = s
-        .complete(
-            &b[0],
-            &Completion::Sent {
-                external_id: Some("B".into()),
-            },
-            &attempt("relay-b"),
-            later,
-        )
-        .await
-        .unwrap();
+    let r = complete_by(&db, &b[0], sent(Some("B")), "relay-b", later).await;
     assert_eq!(r, CompleteResult::Applied);
     let row = s.outbox_row(a[0].row.id).await.unwrap().unwrap();
     assert_eq!(row.state, OutboxState::Sent);
@@ -279,11 +288,7 @@ async fn retry_and_released_and_attempt_history(db: TestDb) {
     db.active_with(5, &[1]).await;
     let s = db.storage();
     let now = Utc::now();
-    let c = s
-        .claim("r", 1, Duration::from_secs(60), now)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_for_a_minute(&db, "r", 1, now).await.remove(0);
     let next = now + chrono::Duration::seconds(120);
     let mut a = attempt("r");
     a.http_status = Some(503);
@@ -308,16 +313,8 @@ async fn retry_and_released_and_attempt_history(db: TestDb) {
     assert_eq!(row.last_error.as_deref(), Some("HTTP 503"));
     assert!((row.next_attempt_at - next).num_milliseconds().abs() <= 1);
     // Not due yet.
-    assert!(s
-        .claim("r", 1, Duration::from_secs(60), now)
-        .await
-        .unwrap()
-        .is_empty());
-    let c = s
-        .claim("r", 1, Duration::from_secs(60), next)
-        .await
-        .unwrap()
-        .remove(0);
+    assert!(claim_for_a_minute(&db, "r", 1, now).await.is_empty());
+    let c = claim_for_a_minute(&db, "r", 1, next).await.remove(0);
     assert_eq!(c.row.attempts, 2);
     // Released (relay paused): the attempt is not charged.
     let mut a = attempt("r");
@@ -343,11 +340,7 @@ async fn retry_and_released_and_attempt_history(db: TestDb) {
         .collect();
     assert_eq!(outcomes, ["retry", "paused"]);
     // Graceful-stop release gives back the attempt too.
-    let c = s
-        .claim("r", 1, Duration::from_secs(60), next)
-        .await
-        .unwrap()
-        .remove(0);
+    let c = claim_for_a_minute(&db, "r", 1, next).await.remove(0);
     assert_eq!(
         s.release(&[(c.row.id, c.claim_token.clone())], next)
             .await
@@ -361,21 +354,11 @@ async fn operator_retry_discard_resend(db: TestDb) {
     db.active_with(5, &[1, 2]).await;
     let s = db.storage();
     let now = Utc::now();
-    let claimed = s
-        .claim("r", 10, Duration::from_secs(60), now)
-        .await
-        .unwrap();
+    let claimed = claim_for_a_minute(&db, "r", 10, now).await;
     s.complete(&claimed[0], &Completion::Failed, &attempt("r"), now)
         .await
         .unwrap();
-    s.complete(
-        &claimed[1],
-        &Completion::Sent { external_id: None },
-        &attempt("r"),
-        now,
-    )
-    .await
-    .unwrap();
+    complete_by(&db, &claimed[1], sent(None), "r", now).await;
     let failed = claimed[0].row.id;
     let sent = claimed[1].row.id;
     // Retry: the failed row comes back, the sent one does not.
@@ -440,10 +423,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
         .unwrap()
         .is_empty());
     // Retry all failed.
-    let c = s
-        .claim("r", 10, Duration::from_secs(60), now)
-        .await
-        .unwrap();
+    let c = claim_for_a_minute(&db, "r", 10, now).await;
     for x in &c {
         s.complete(x, &Completion::Failed, &attempt("r"), now)
             .await
@@ -514,7 +494,7 @@ async fn counts_listing_and_lookups(db: TestDb) {
     }
     let s = db.storage();
     let now = Utc::now();
-    let claimed = s.claim("r", 5, Duration::from_secs(60), now).await.unwrap();
+    let claimed = claim_for_a_minute(&db, "r", 5, now).await;
     for c in &claimed[..3] {
         s.complete(c, &Completion::Failed, &attempt("r"), now)
             .await
@@ -532,18 +512,23 @@ async fn counts_listing_and_lookups(db: TestDb) {
     );
 
     // Keyset pages of 7, newest first, cover every row once.
+    let page_of_7 = |before, after| {
+        let s = s.clone();
+        async move {
+            s.list(&ListQuery {
+                before,
+                after,
+                limit: 7,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = s
-            .list(&ListQuery {
-                state: None,
-                before,
-                after: None,
-                limit: 7,
-            })
-            .await
-            .unwrap();
+        let page = page_of_7(before, None).await;
         if page.is_empty() {
             break;
         }
@@ -553,29 +538,9 @@ async fn counts_listing_and_lookups(db: TestDb) {
     }
     assert_eq!(seen.len(), 30);
     // Paging back up returns the page above, still newest first.
-    let first = s
-        .list(&ListQuery {
-            limit: 7,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let second = s
-        .list(&ListQuery {
-            before: first.last().map(|r| r.id),
-            limit: 7,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let up = s
-        .list(&ListQuery {
-            after: second.first().map(|r| r.id),
-            limit: 7,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let first = page_of_7(None, None).await;
+    let second = page_of_7(first.last().map(|r| r.id), None).await;
+    let up = page_of_7(None, second.first().map(|r| r.id)).await;
     assert_eq!(
         up.iter().map(|r| r.id).collect::<Vec<_>>(),
         first.iter().map(|r| r.id).collect::<Vec<_>>()
@@ -634,11 +599,7 @@ async fn removed_user_claims_with_no_member(db: TestDb) {
     db.active_with(5, &[1]).await;
     db.exec("DELETE FROM subscription_user WHERE person_id = 1")
         .await;
-    let c = db
-        .storage
-        .claim("r", 1, Duration::from_secs(60), Utc::now())
-        .await
-        .unwrap();
+    let c = claim_for_a_minute(&db, "r", 1, Utc::now()).await;
     assert_eq!(c.len(), 1);
     assert!(c[0].member.is_none());
 }
@@ -647,15 +608,8 @@ async fn prune_removes_only_old_finished_rows(db: TestDb) {
     db.active_with(5, &[1, 2, 3]).await;
     let s = db.storage();
     let now = Utc::now();
-    let c = s.claim("r", 2, Duration::from_secs(60), now).await.unwrap();
-    s.complete(
-        &c[0],
-        &Completion::Sent { external_id: None },
-        &attempt("r"),
-        now,
-    )
-    .await
-    .unwrap();
+    let c = claim_for_a_minute(&db, "r", 2, now).await;
+    complete_by(&db, &c[0], sent(None), "r", now).await;
     s.complete(&c[1], &Completion::Failed, &attempt("r"), now)
         .await
         .unwrap();
@@ -781,11 +735,11 @@ async fn persons_matching_narrows_and_pages_by_id(db: TestDb) {
         ..Person::ordinary(6)
     })
     .await;
-    let name = |w: &str| PersonFilter::NameWord(w.into());
-    let by_name = |w: &'static str| {
+    let matching = |filter: PersonFilter| {
         let s = s.clone();
-        async move { ids(&s.persons_matching(&name(w), None, 100).await.unwrap()) }
+        async move { ids(&s.persons_matching(&filter, None, 100).await.unwrap()) }
     };
+    let by_name = |w: &str| matching(PersonFilter::NameWord(w.into()));
     assert_eq!(by_name("obrien").await, [2, 4, 6]);
     assert_eq!(by_name("lindstrom").await, [1, 6]);
     assert_eq!(by_name("asa").await, [1, 6]);
@@ -793,21 +747,9 @@ async fn persons_matching_narrows_and_pages_by_id(db: TestDb) {
     // LIKE's wildcards in a word are plain text.
     assert_eq!(by_name("b_rg").await, [6]);
     // Addresses: trimmed and lower-cased.
-    let email = |e: &str| PersonFilter::Email(e.into());
-    assert_eq!(
-        ids(&s
-            .persons_matching(&email("bo@example.se"), None, 100)
-            .await
-            .unwrap()),
-        [3]
-    );
-    assert_eq!(
-        ids(&s
-            .persons_matching(&email("asa@example.se"), None, 100)
-            .await
-            .unwrap()),
-        [1]
-    );
+    let by_email = |e: &str| matching(PersonFilter::Email(e.into()));
+    assert_eq!(by_email("bo@example.se").await, [3]);
+    assert_eq!(by_email("asa@example.se").await, [1]);
 }
 
 async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
@@ -839,10 +781,7 @@ async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
     db.active_with(5, &[1, 2, 3]).await;
     let s = db.storage();
     let now = Utc::now();
-    let claimed = s
-        .claim("r", 10, Duration::from_secs(60), now)
-        .await
-        .unwrap();
+    let claimed = claim_for_a_minute(&db, "r", 10, now).await;
     let unconfirmed = AttemptRecord {
         error: Some(unconfirmed_text(200, "not JSON", "<html>down</html>")),
         ..attempt("r")

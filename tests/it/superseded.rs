@@ -17,6 +17,20 @@ use crate::leases::{fake, relay_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 
+/// The time just past every row's due time, in the stored times' precision, and what
+/// `relay-a` claims then.
+async fn claim_everything_due(
+    db: &TestDb,
+) -> (chrono::DateTime<Utc>, Vec<digis_relay::storage::ClaimedRow>) {
+    let t0 = (Utc::now() + chrono::Duration::seconds(1)).trunc_subsecs(3);
+    let claimed = db
+        .storage
+        .claim("relay-a", 10, Duration::from_secs(30), t0)
+        .await
+        .unwrap();
+    (t0, claimed)
+}
+
 /// A Stockholm landline: a valid number, but not a mobile one.
 const LANDLINE: &str = "08-123 456 78";
 
@@ -247,12 +261,7 @@ async fn rows_written_one_by_one_supersede_too(db: TestDb) {
     db.save(1).await;
     refuse_the_pair_of_person_2(&db).await;
     let s = db.storage();
-    // Past every row's due time, in the stored times' precision.
-    let t0 = (Utc::now() + chrono::Duration::seconds(1)).trunc_subsecs(3);
-    let claimed = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let (t0, claimed) = claim_everything_due(&db).await;
     assert_eq!(claimed.len(), 3);
     let of = |person: i64| {
         claimed
@@ -384,27 +393,23 @@ async fn migration_0011_supersedes_rows_failed_before_it(db: TestDb) {
             pool.close().await;
         }
     }
-    // (id, subscription, person, state)
-    let rows: [(i64, i64, i64, &str); 13] = [
-        (1, 1, 1, "failed"),
-        (2, 1, 1, "sent"),
-        (3, 1, 2, "failed"),
-        (4, 1, 2, "failed"),
-        (5, 1, 2, "sent"),
-        (6, 1, 2, "sent"),
-        (7, 1, 3, "sent"),
-        (8, 1, 3, "failed"),
-        (9, 1, 4, "failed"),
-        (10, 2, 1, "failed"),
-        (11, 2, 1, "discarded"),
-        (12, 2, 2, "failed"),
-        (13, 2, 2, "pending"),
+    // (subscription, person, the states of the pair's rows): the ids count from 1 down the list.
+    let pairs: [(i64, i64, &[&str]); 6] = [
+        (1, 1, &["failed", "sent"]),                   // 1, 2
+        (1, 2, &["failed", "failed", "sent", "sent"]), // 3 to 6
+        (1, 3, &["sent", "failed"]),                   // 7, 8
+        (1, 4, &["failed"]),                           // 9
+        (2, 1, &["failed", "discarded"]),              // 10, 11
+        (2, 2, &["failed", "pending"]),                // 12, 13
     ];
+    let rows = pairs
+        .iter()
+        .flat_map(|&(sub, person, states)| states.iter().map(move |&state| (sub, person, state)));
     let overriding = match kind {
         Kind::Sqlite => "",
         Kind::Postgres => "OVERRIDING SYSTEM VALUE",
     };
-    for (id, sub, person, state) in rows {
+    for (id, (sub, person, state)) in (1..).zip(rows) {
         db.exec(&format!(
             "INSERT INTO digis_outbox (id, subscription_id, person_id, state) {overriding} \
              VALUES ({id}, {sub}, {person}, '{state}')"
@@ -469,11 +474,7 @@ async fn postgres_completion_skips_a_failed_row_an_operator_holds() {
     let (old1, old2) = (failed(1).await, failed(2).await);
     db.save(1).await;
     let s = db.storage();
-    let t0 = (Utc::now() + chrono::Duration::seconds(1)).trunc_subsecs(3);
-    let claimed = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let (t0, claimed) = claim_everything_due(&db).await;
     assert_eq!(claimed.len(), 2);
 
     let mut operator = sqlx::PgConnection::connect(&db.url).await.unwrap();

@@ -184,6 +184,15 @@ fn show(app: &mut App, filter: Filter) {
     app.selected = 1.min(app.page.rows.len().saturating_sub(1));
 }
 
+/// The detail pane open on row 59, showing `detail`.
+fn row_59_open(detail: Detail, scroll: u16) -> Option<DetailPane> {
+    Some(DetailPane {
+        id: OutboxId(59),
+        data: Some(Ok(detail)),
+        scroll,
+    })
+}
+
 fn detail_fixture() -> Detail {
     let mut r = row(59, 863, 7, OutboxState::Failed);
     r.attempts = 2;
@@ -269,11 +278,7 @@ fn snapshot_narrow_80x24() {
 #[test]
 fn snapshot_detail() {
     let mut app = fixture(40);
-    app.detail = Some(DetailPane {
-        id: OutboxId(59),
-        data: Some(Ok(detail_fixture())),
-        scroll: 0,
-    });
+    app.detail = row_59_open(detail_fixture(), 0);
     insta::assert_snapshot!("detail_120x40", render(&app, 120, 40));
     insta::assert_snapshot!("detail_80x24", render(&app, 80, 24));
 }
@@ -1075,18 +1080,13 @@ async fn filter_shows_only_that_state(db: TestDb) {
         let states: Vec<OutboxState> = app.page.rows.iter().map(|r| r.state).collect();
         seen.push((app.filter, states));
     }
-    let failed = &seen
-        .iter()
-        .find(|(f, _)| *f == Filter::State(OutboxState::Failed))
-        .unwrap()
-        .1;
-    assert_eq!(failed, &vec![OutboxState::Failed; 2]);
-    let pending = &seen
-        .iter()
-        .find(|(f, _)| *f == Filter::State(OutboxState::Pending))
-        .unwrap()
-        .1;
-    assert_eq!(pending, &vec![OutboxState::Pending; 2]);
+    for state in [OutboxState::Failed, OutboxState::Pending] {
+        let (_, shown) = seen
+            .iter()
+            .find(|(f, _)| *f == Filter::State(state))
+            .unwrap();
+        assert_eq!(shown, &vec![state; 2], "{state:?}");
+    }
     assert_eq!(seen.last().unwrap().0, Filter::All);
     assert_eq!(seen.last().unwrap().1.len(), 4);
     // h goes back.
@@ -1212,16 +1212,21 @@ fn redact_run(screen: &str, db: &TestDb) -> String {
     .into_owned()
 }
 
-async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
-    use crate::common::Person;
-    db.person_with(&Person {
+/// Person 7, whom the member searches look for by phone, e-mail address and name.
+async fn add_asa_lindstrom(db: &TestDb) {
+    db.person_with(&crate::common::Person {
         first_name: Some("Åsa".into()),
         last_name: Some("Lindström".into()),
         email: Some("Asa.Lindstrom@Example.se".into()),
         mobile_number: Some("070-123 45 67".into()),
-        ..Person::ordinary(7)
+        ..crate::common::Person::ordinary(7)
     })
     .await;
+}
+
+async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
+    use crate::common::Person;
+    add_asa_lindstrom(&db).await;
     // A co-user of the subscription, and someone with the same first name.
     db.person_with(&Person {
         first_name: Some("Asa".into()),
@@ -1331,16 +1336,8 @@ fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
         .unwrap();
     // The membership system's side (the test's own inserts) is set up before listening.
     let (db, mut app, exec) = rt.block_on(async {
-        use crate::common::Person;
         let db = TestDb::new(kind).await;
-        db.person_with(&Person {
-            first_name: Some("Åsa".into()),
-            last_name: Some("Lindström".into()),
-            email: Some("Asa.Lindstrom@Example.se".into()),
-            mobile_number: Some("070-123 45 67".into()),
-            ..Person::ordinary(7)
-        })
-        .await;
+        add_asa_lindstrom(&db).await;
         db.active_with(863, &[7]).await;
         let (app, exec) = dashboard(&db, 30).await;
         (db, app, exec)
@@ -1384,23 +1381,29 @@ fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
 }
 
 #[test]
-fn dashboard_member_search_logs_nothing_typed_sqlite() {
-    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Sqlite);
+fn dashboard_member_search_logs_nothing_typed_on_each_database() {
+    on_each_database(dashboard_member_search_logs_nothing_typed);
 }
 
-#[test]
-fn dashboard_member_search_logs_nothing_typed_postgres() {
-    dashboard_member_search_logs_nothing_typed(crate::common::Kind::Postgres);
+/// `body` builds its own single-threaded runtime (its tracing subscriber sees only its own
+/// thread): run on SQLite, then PostgreSQL, each on a thread named after the database, so that
+/// a failure says which.
+fn on_each_database(body: fn(crate::common::Kind)) {
+    for kind in [crate::common::Kind::Sqlite, crate::common::Kind::Postgres] {
+        let run = std::thread::Builder::new()
+            .name(format!("{kind:?}"))
+            .spawn(move || body(kind))
+            .unwrap();
+        if let Err(panic) = run.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
 }
 
 #[test]
 fn tiny_terminals_do_not_panic() {
     let mut app = fixture(24);
-    app.detail = Some(DetailPane {
-        id: OutboxId(59),
-        data: Some(Ok(detail_fixture())),
-        scroll: 3,
-    });
+    app.detail = row_59_open(detail_fixture(), 3);
     for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10)] {
         for view in View::ALL {
             app.view = view;
@@ -1423,11 +1426,7 @@ fn stored_texts_are_shown_escaped_on_every_screen() {
     app.page.rows[1].last_error = Some(EVIL.into());
     app.relays = Some(vec![relay("relay-a", "paused", Some(EVIL), 2)]);
     let mut screens = vec![render(&app, 160, 40)];
-    app.detail = Some(DetailPane {
-        id: OutboxId(59),
-        data: Some(Ok(d)),
-        scroll: 0,
-    });
+    app.detail = row_59_open(d, 0);
     screens.push(render(&app, 160, 40));
     app.detail = None;
     app.view = View::Relays;
@@ -1757,33 +1756,21 @@ fn loaded(id: OutboxId) -> Detail {
 #[test]
 fn snapshot_detail_beside_the_table_from_160_columns() {
     let mut app = fixture(40);
-    app.detail = Some(DetailPane {
-        id: OutboxId(59),
-        data: Some(Ok(detail_fixture())),
-        scroll: 0,
-    });
-    update(&mut app, Msg::Resize(180, 40));
-    let wide = render(&app, 180, 40);
-    assert!(
-        wide.contains("last error / note") && wide.contains("Row 59"),
-        "{wide}"
-    );
-    insta::assert_snapshot!("detail_beside_180x40", wide);
-    update(&mut app, Msg::Resize(160, 40));
-    let edge = render(&app, 160, 40);
-    assert!(
-        edge.contains("last error / note") && edge.contains("Row 59"),
-        "{edge}"
-    );
-    insta::assert_snapshot!("detail_beside_160x40", edge);
-    // One column less: the detail is drawn over the table, as on any narrower terminal.
-    update(&mut app, Msg::Resize(159, 40));
-    let narrow = render(&app, 159, 40);
-    assert!(
-        !narrow.contains("last error / note") && narrow.contains("Row 59"),
-        "{narrow}"
-    );
-    insta::assert_snapshot!("detail_over_159x40", narrow);
+    app.detail = row_59_open(detail_fixture(), 0);
+    // From 159 columns down, the detail is drawn over the table, as on any narrower terminal.
+    for (columns, beside, snapshot) in [
+        (180, true, "detail_beside_180x40"),
+        (160, true, "detail_beside_160x40"),
+        (159, false, "detail_over_159x40"),
+    ] {
+        update(&mut app, Msg::Resize(columns, 40));
+        let screen = render(&app, columns, 40);
+        assert!(
+            screen.contains("last error / note") == beside && screen.contains("Row 59"),
+            "{snapshot}:\n{screen}"
+        );
+        insta::assert_snapshot!(snapshot, screen);
+    }
 }
 
 /// Enter opens the detail beside the table; the arrows keep moving the selection and the detail
@@ -2020,6 +2007,15 @@ fn log_records(n: usize) {
     tracing::warn!(target: "digis_relay::relay", "gave up\u{1b}[2J\nnext\u{202e}end");
 }
 
+/// The Log view's `f` box: `text` typed into it and kept with Enter.
+fn filter_log(app: &mut App, text: &str) {
+    update(app, Msg::char('f'));
+    for c in text.chars() {
+        update(app, Msg::char(c));
+    }
+    update(app, Msg::key(KeyCode::Enter));
+}
+
 fn log_fixture(n: usize) -> App {
     let mut app = fixture(24);
     update(&mut app, Msg::char('4'));
@@ -2089,11 +2085,7 @@ fn snapshot_log_wrapped_paged_and_filtered() {
     update(&mut app, Msg::char('l'));
     update(&mut app, Msg::char('l'));
 
-    update(&mut app, Msg::char('f'));
-    for c in "GAVE UP".chars() {
-        update(&mut app, Msg::char(c));
-    }
-    update(&mut app, Msg::key(KeyCode::Enter));
+    filter_log(&mut app, "GAVE UP");
     let filtered = render(&app, 80, 24);
     assert!(
         !filtered.contains("sent to relay-b")
@@ -2113,11 +2105,7 @@ fn log_keys_scroll_filter_and_follow() {
     let rows = 24 - 7;
     let last_text = |app: &App| app.log.window(rows).last().unwrap().text.clone();
     // The list behind the `f` filter scrolls by lines; new lines do not move it.
-    update(&mut app, Msg::char('f'));
-    for c in "row".chars() {
-        update(&mut app, Msg::char(c));
-    }
-    update(&mut app, Msg::key(KeyCode::Enter));
+    filter_log(&mut app, "row");
     assert_eq!(app.log.matching().len(), 60);
     assert!(app.log.following());
     update(&mut app, Msg::key(KeyCode::Up));
@@ -2215,11 +2203,7 @@ fn snapshot_detail_shows_the_value_today() {
         value: Some("070-12".into()),
     });
     let mut app = fixture(24);
-    app.detail = Some(DetailPane {
-        id: OutboxId(59),
-        data: Some(Ok(d)),
-        scroll: 0,
-    });
+    app.detail = row_59_open(d, 0);
     let screen = render(&app, 80, 24);
     assert!(screen.contains("mobile_number today: 070-12"), "{screen}");
     insta::assert_snapshot!("detail_value_today_80x24", screen);
@@ -2230,13 +2214,8 @@ fn snapshot_detail_shows_the_value_today() {
 /// timestamp, cut before `outcome=`, and the failed one at INFO, so the warnings filter did not
 /// show it. No name, phone number, e-mail address or birth date reaches the live log.
 #[test]
-fn live_log_of_a_relay_cycle_sqlite() {
-    live_log_of_a_relay_cycle(crate::common::Kind::Sqlite);
-}
-
-#[test]
-fn live_log_of_a_relay_cycle_postgres() {
-    live_log_of_a_relay_cycle(crate::common::Kind::Postgres);
+fn live_log_of_a_relay_cycle_on_each_database() {
+    on_each_database(live_log_of_a_relay_cycle);
 }
 
 fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
@@ -2281,13 +2260,17 @@ fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
     });
     assert_eq!(states, [OutboxState::Failed, OutboxState::Sent]);
 
+    // Both deliveries, each line whole and with one timestamp.
+    let both_whole = |screen: &str, what: &str| {
+        assert!(
+            screen.contains("outcome=sent") && screen.contains("outcome=failed"),
+            "{what}: each line whole:\n{screen}"
+        );
+        assert!(!dated(screen), "{what}: one timestamp per line:\n{screen}");
+    };
     let mut screens = Vec::new();
     let all = render(&app, 120, 40);
-    assert!(
-        all.contains("outcome=sent") && all.contains("outcome=failed"),
-        "each line whole:\n{all}"
-    );
-    assert!(!dated(&all), "one timestamp per line:\n{all}");
+    both_whole(&all, "all");
     screens.push(all);
     update(&mut app, Msg::char('l'));
     let warnings = render(&app, 80, 24);
@@ -2298,17 +2281,9 @@ fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
     screens.push(warnings);
     update(&mut app, Msg::char('l'));
     update(&mut app, Msg::char('l'));
-    update(&mut app, Msg::char('f'));
-    for c in "outbox=".chars() {
-        update(&mut app, Msg::char(c));
-    }
-    update(&mut app, Msg::key(KeyCode::Enter));
+    filter_log(&mut app, "outbox=");
     let deliveries = render(&app, 80, 24);
-    assert!(
-        deliveries.contains("outcome=sent") && deliveries.contains("outcome=failed"),
-        "{deliveries}"
-    );
-    assert!(!dated(&deliveries), "{deliveries}");
+    both_whole(&deliveries, "outbox= filter");
     screens.push(deliveries);
 
     let kept: Vec<String> = app.log.lines.iter().map(|l| l.text.clone()).collect();
