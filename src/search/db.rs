@@ -8,8 +8,8 @@ use super::{SearchError, SearchTerm};
 use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId};
 use crate::health::Snapshot;
 use crate::storage::{
-    AttemptRow, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, PersonRow, Result,
-    RowDefect, Storage,
+    AttemptRow, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, PersonRow, Result, RowDefect,
+    Storage,
 };
 
 /// Candidates read per round trip while looking for the persons a member key matches.

@@ -455,7 +455,10 @@ async fn the_snapshot_reads_each_part_and_is_judged_by_the_readers_rules(db: Tes
         "{snap:?}"
     );
     // The test database runs on this host: its clock is this host's, give or take.
-    assert!(snap.db_offset_ms.clone().unwrap().abs() < 60_000, "{snap:?}");
+    assert!(
+        snap.db_offset_ms.clone().unwrap().abs() < 60_000,
+        "{snap:?}"
+    );
 
     let h = snap.judge(&Rules::new(true, 60_000, 5_000));
     assert!(
