@@ -14,6 +14,12 @@ use serde::Serialize;
 use crate::domain::RelayState;
 use crate::storage::{Control, RelayInfo};
 
+mod json;
+mod snapshot;
+
+pub use json::{DeliveryJson, HealthzJson};
+pub use snapshot::{Backlog, Part, Rules, Snapshot, Unread};
+
 /// A relay is live while its last heartbeat is younger than this many of its own intervals.
 pub const LIVENESS_FACTOR: i64 = 3;
 
@@ -351,44 +357,23 @@ pub fn assess(i: &Inputs<'_>) -> Health {
     }
 }
 
-/// Reads what [`assess`] needs from `storage` and assesses it. A database that cannot be read
-/// is a blocker, never an error.
+/// The [`Snapshot`] of `storage` judged by the reader's settings ([`Rules::new`]), its read
+/// errors logged. A database that cannot be read is a blocker, never an error.
 pub async fn read(
     storage: &dyn crate::storage::Storage,
     use_digis: bool,
     backlog_max_age_ms: u64,
     max_clock_offset_ms: u64,
 ) -> Health {
-    let reachable = storage.ping().await.is_ok();
-    let now = crate::clock::db_now_or_local(storage).await;
-    let (control, relays, oldest) = if reachable {
-        let control = storage.control().await;
-        let relays = storage.relays().await;
-        let oldest = storage.oldest_due_pending(now).await;
-        for e in [
-            control.as_ref().err(),
-            relays.as_ref().err(),
-            oldest.as_ref().err(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            tracing::warn!("health: {e}");
-        }
-        (control.ok(), relays.ok(), oldest.ok().flatten())
-    } else {
-        (None, None, None)
-    };
-    assess(&Inputs {
+    let snapshot = Snapshot::read(storage, None).await;
+    for e in snapshot.read_errors() {
+        tracing::warn!("health: {e}");
+    }
+    snapshot.judge(&Rules::new(
         use_digis,
-        database_reachable: reachable,
-        control: control.as_ref(),
-        relays: relays.as_deref(),
-        oldest_due_pending: oldest,
         backlog_max_age_ms,
         max_clock_offset_ms,
-        now,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -410,20 +410,17 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     use crate::sanitize::for_display;
     let s = ctx.storage().await?;
     let counts = s.counts().await?;
-    let control = s.control().await?;
-    let relays = s.relays().await?;
     // Heartbeats are in the database's time: so is every age shown here.
-    let now = crate::clock::db_now_or_local(&*s).await;
-    let health = crate::health::assess(&crate::health::Inputs {
-        use_digis: ctx.config.use_digis,
-        database_reachable: true,
-        control: Some(&control),
-        relays: Some(&relays),
-        oldest_due_pending: s.oldest_due_pending(now).await?,
-        backlog_max_age_ms: ctx.config.relay.backlog_max_age_ms,
-        max_clock_offset_ms: ctx.config.relay.max_clock_offset_ms,
-        now,
-    });
+    let snapshot = crate::health::Snapshot::read(&*s, None).await;
+    let (control, relays) = snapshot.whole()?;
+    let now = snapshot.now;
+    let c = &ctx.config;
+    let rules = crate::health::Rules::new(
+        c.use_digis,
+        c.relay.backlog_max_age_ms,
+        c.relay.max_clock_offset_ms,
+    );
+    let health = snapshot.judge(&rules);
     // ARCHITECTURE.md, CLI: 0 when delivery is healthy, 1 when it is not (what /healthz answers 503 for).
     let code = if health.healthy {
         ExitCode::SUCCESS
@@ -437,20 +434,19 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|e| format!("invalid: {e}"));
     let stats = crate::stats::collect(&*s, now).await?;
     if json {
-        let v = serde_json::json!({
-            "use_digis": ctx.config.use_digis,
-            "paused": control.paused,
-            "pause_reason": control.pause_reason,
-            "paused_by": control.paused_by,
-            "paused_at": control.paused_at,
-            "counts": counts,
-            "relays": relays,
-            "digis_endpoint": endpoint,
-            "database": crate::util::redact_db_url(&ctx.config.database_url),
-            "health": health,
-            "stats": stats,
-        });
-        crate::outln!("{v}")?;
+        let extra = StatusFacts {
+            paused_by: control.paused_by.as_deref(),
+            paused_at: control.paused_at,
+            counts,
+            relays,
+            digis_endpoint: endpoint,
+            database: crate::util::redact_db_url(&ctx.config.database_url),
+        };
+        let v = StatusJson {
+            delivery: crate::health::DeliveryJson::new(&snapshot, &rules, &health, extra),
+            stats: &stats,
+        };
+        crate::outln!("{}", serde_json::to_string(&v)?)?;
         return Ok(code);
     }
     crate::outln!(
@@ -466,7 +462,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             " (useDigis is false: nothing is sent)"
         }
     )?;
-    crate::outln!("delivery   {}", delivery_text(&control, &health))?;
+    crate::outln!("delivery   {}", delivery_text(control, &health))?;
     crate::outln!(
         "health     {}{}",
         health.status,
@@ -492,7 +488,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         counts.discarded
     )?;
     crate::outln!("last 24 h  {}", stats_line(&stats))?;
-    if let Some(rate) = crate::health::request_rate(&relays, now) {
+    if let Some(rate) = crate::health::request_rate(relays, now) {
         // As the heartbeats last said: up to one heartbeat interval old.
         crate::outln!(
             "rate       {} (the live relays together; halved on 429/503 from Digis)",
@@ -504,7 +500,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
             "relays     none has ever run against this database (start `digis-relay run`)"
         )?;
     }
-    for r in &relays {
+    for r in relays {
         let age = (now - r.heartbeat_at).num_seconds();
         crate::outln!(
             "relay      {} on {} pid {}: {}{} (heartbeat {}s ago, {}{})",
@@ -618,6 +614,25 @@ fn confirm_unconfirmed(found: &[OutboxId]) -> anyhow::Result<Unconfirmed> {
             Unconfirmed::Skip
         },
     )
+}
+
+/// `status --json`: the snapshot as `/healthz` writes it too ([`crate::health::DeliveryJson`]),
+/// with `status`'s own facts inside and its figures after (README, Command line).
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    #[serde(flatten)]
+    delivery: crate::health::DeliveryJson<'a, StatusFacts<'a>>,
+    stats: &'a crate::stats::Stats,
+}
+
+#[derive(serde::Serialize)]
+struct StatusFacts<'a> {
+    paused_by: Option<&'a str>,
+    paused_at: Option<chrono::DateTime<chrono::Utc>>,
+    counts: crate::storage::Counts,
+    relays: &'a [crate::storage::RelayInfo],
+    digis_endpoint: String,
+    database: String,
 }
 
 /// The `delivery` line, from the same reading as the health line below it: `running` only

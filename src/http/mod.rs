@@ -19,7 +19,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -27,7 +26,7 @@ use subtle::ConstantTimeEq;
 use crate::config::Config;
 use crate::export::{self, ExportFormat};
 use crate::metrics::{self, Metrics};
-use crate::storage::{Backend, DynStorage};
+use crate::storage::DynStorage;
 
 mod listener;
 pub mod tls;
@@ -265,109 +264,32 @@ fn authorized(expected: &str, headers: &HeaderMap, query_token: Option<&str>) ->
 }
 
 /// 200 while [`crate::health`] finds nothing a person must act on; otherwise 503 with the
-/// reason. The body is the same either way, with the whole assessment under `health`.
+/// reason. The body is the same either way ([`crate::health::HealthzJson`]), with the whole
+/// assessment under `health`.
 async fn healthz(State(st): State<AppState>, Extension(gate): Extension<Gate>) -> Response {
-    let s = st.storage.as_ref();
-    let ping = tokio::time::timeout(HEALTH_DB_TIMEOUT, s.ping()).await;
-    let reachable = match ping {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::warn!("healthz: database unreachable: {e}");
-            false
+    use crate::health::{HealthzJson, Rules, Snapshot, Unread};
+    let snapshot = Snapshot::read(st.storage.as_ref(), Some(HEALTH_DB_TIMEOUT)).await;
+    match &snapshot.database {
+        Ok(()) => {}
+        Err(Unread::TimedOut(d)) => {
+            tracing::warn!("healthz: database did not answer within {}s", d.as_secs())
         }
-        Err(_) => {
-            tracing::warn!(
-                "healthz: database did not answer within {}s",
-                HEALTH_DB_TIMEOUT.as_secs()
-            );
-            false
-        }
-    };
-    let backend = match s.backend() {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    // Heartbeats are in the database's time, so ages are too (this host's clock if the
-    // database is unreachable: nothing is compared then).
-    let now = if reachable {
-        tokio::time::timeout(HEALTH_DB_TIMEOUT, crate::clock::db_now_or_local(s))
-            .await
-            .unwrap_or_else(|_| Utc::now())
-    } else {
-        Utc::now()
-    };
-    let (control, relays, oldest) = if reachable {
-        let read = async {
-            (
-                s.control().await.ok(),
-                s.relays().await.ok(),
-                s.oldest_due_pending(now).await.ok().flatten(),
-            )
-        };
-        tokio::time::timeout(HEALTH_DB_TIMEOUT, read)
-            .await
-            .unwrap_or((None, None, None))
-    } else {
-        (None, None, None)
-    };
-    let health = crate::health::assess(&crate::health::Inputs {
-        use_digis: st.config.use_digis,
-        database_reachable: reachable,
-        control: control.as_ref(),
-        relays: relays.as_deref(),
-        oldest_due_pending: oldest,
-        backlog_max_age_ms: st.config.relay.backlog_max_age_ms,
-        max_clock_offset_ms: st.config.relay.max_clock_offset_ms,
-        now,
-    });
-    let relays_json: Vec<serde_json::Value> = relays
-        .iter()
-        .flatten()
-        .map(|r| {
-            serde_json::json!({
-                "relay_id": r.relay_id,
-                "hostname": r.hostname,
-                "pid": r.pid,
-                "version": r.version,
-                "state": r.state,
-                "detail": r.detail,
-                "heartbeat_age_seconds": (now - r.heartbeat_at).num_seconds().max(0),
-                "heartbeat_ms": r.heartbeat_ms,
-                "request_rate": r.request_rate,
-                "clock_offset_ms": r.clock_offset_ms,
-                "alive": crate::health::is_live(r, now),
-            })
-        })
-        .collect();
-    let reason = health
-        .blockers
-        .iter()
-        .find(|b| b.fails_healthz)
-        .map(|b| b.message.clone());
-    let body = serde_json::json!({
-        "status": match (reachable, health.healthy) {
-            (false, _) => "database unreachable",
-            (true, true) => "ok",
-            (true, false) => "unhealthy",
-        },
-        "reason": reason,
-        "database": { "reachable": reachable, "backend": backend },
-        "use_digis": st.config.use_digis,
-        "paused": control.as_ref().map(|c| c.paused),
-        "pause_reason": control.as_ref().and_then(|c| c.pause_reason.clone()),
-        "circuit_open": health.has(crate::health::Kind::CircuitOpen),
-        "degraded": health.has(crate::health::Kind::Degraded),
-        "relays_alive": health.live_relays.len(),
-        "relays": relays_json,
-        "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
-        "export_enabled": !st.config.export.token.is_empty() && !gate.plain_http_refused,
-        "health": health,
-    });
+        Err(e) => tracing::warn!("healthz: database unreachable: {e}"),
+    }
+    let c = &st.config;
+    let rules = Rules::new(
+        c.use_digis,
+        c.relay.backlog_max_age_ms,
+        c.relay.max_clock_offset_ms,
+    );
+    let health = snapshot.judge(&rules);
+    let export_enabled = !c.export.token.is_empty() && !gate.plain_http_refused;
     let status = if health.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let body = HealthzJson::new(&snapshot, &rules, &health, export_enabled);
     (status, Json(body)).into_response()
 }
 

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::logscan::{LogHit, LogKeys};
 use super::member::{MemberQuery, MAX_PERSONS};
-use super::SearchTerm;
+use super::{SearchError, SearchTerm};
 use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId};
+use crate::health::Snapshot;
 use crate::storage::{
-    AttemptRow, Control, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, PersonRow,
-    RelayInfo, Result, RowDefect, Storage,
+    AttemptRow, DigisRow, EventRow, MemberRead, MemberRow, OutboxRow, PersonRow, Result, RowDefect,
+    Storage,
 };
 
 /// Candidates read per round trip while looking for the persons a member key matches.
@@ -66,8 +67,7 @@ pub(super) struct Seed {
     persons_with_card: Option<Vec<PersonId>>,
     card_suggestions: Vec<String>,
     found: Option<FoundPersons>,
-    relays: Vec<RelayInfo>,
-    control: Control,
+    delivery: Snapshot,
 }
 
 impl Seed {
@@ -159,11 +159,15 @@ pub(super) struct Facts {
     pub card_suggestions: Vec<String>,
     /// For a phone, e-mail or name term: the persons it matched.
     pub found: Option<FoundPersons>,
-    pub relays: Vec<RelayInfo>,
-    pub control: Control,
+    /// Delivery as a whole, every part read (`Snapshot::whole`): what can hold this
+    /// member's rows back whatever they are.
+    pub delivery: Snapshot,
 }
 
-pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<Seed> {
+pub(super) async fn seed(
+    storage: &dyn Storage,
+    term: &SearchTerm,
+) -> std::result::Result<Seed, SearchError> {
     let mut pairs = BTreeSet::new();
     let mut persons_with_card = None;
     let mut card_suggestions = Vec::new();
@@ -193,13 +197,14 @@ pub(super) async fn seed(storage: &dyn Storage, term: &SearchTerm) -> Result<See
         pairs.extend(storage.pairs_of_persons(&f.ids()).await?);
         found = Some(f);
     }
+    let delivery = Snapshot::read(storage, None).await;
+    delivery.whole()?;
     Ok(Seed {
         pairs,
         persons_with_card,
         card_suggestions,
         found,
-        relays: storage.relays().await?,
-        control: storage.control().await?,
+        delivery,
     })
 }
 
@@ -270,7 +275,6 @@ pub(super) async fn load(
         persons_with_card: seed.persons_with_card,
         card_suggestions: seed.card_suggestions,
         found: seed.found,
-        relays: seed.relays,
-        control: seed.control,
+        delivery: seed.delivery,
     })
 }

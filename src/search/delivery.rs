@@ -1,12 +1,13 @@
 //! The state of delivery as a whole, whatever the member: `useDigis`, the pause, the relays.
-//! Decided by [`crate::health::assess`], the rule `/healthz`, `status`, `doctor` and the
-//! dashboard use too, so search can never call a relay alive that the others call dead; this
-//! module only picks out what the wording needs.
+//! Read as the delivery snapshot and judged by [`crate::health::assess`], the rule `/healthz`,
+//! `status`, `doctor` and the dashboard use too (with search's rules,
+//! [`health::Rules::for_one_member`]), so search can never call a relay alive that the others
+//! call dead; this module only picks out what the wording needs.
 use chrono::{DateTime, Utc};
 
 use super::{RelaySummary, SearchOptions};
-use crate::health::{self, Kind};
-use crate::storage::{Control, RelayInfo};
+use crate::health::{self, Kind, Snapshot};
+use crate::storage::RelayInfo;
 
 /// What can hold every delivery back. The wording turns it into blockers.
 #[derive(Debug)]
@@ -26,26 +27,11 @@ pub(super) struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    pub fn new(
-        opts: &SearchOptions,
-        control: &'a Control,
-        raw: &[RelayInfo],
-        relays: &'a [RelaySummary],
-    ) -> Self {
+    pub fn new(opts: &SearchOptions, snapshot: &'a Snapshot, relays: &'a [RelaySummary]) -> Self {
         let now = opts.now;
-        let h = health::assess(&health::Inputs {
-            use_digis: opts.use_digis,
-            // Search read the facts it works from, so the database answered.
-            database_reachable: true,
-            control: Some(control),
-            relays: Some(raw),
-            // Search explains one member's rows; the backlog's age is `status`'s question.
-            oldest_due_pending: None,
-            backlog_max_age_ms: 0,
-            // A relay whose clock is off says so as its degraded reason, which holds its rows.
-            max_clock_offset_ms: 0,
-            now,
-        });
+        let h = snapshot.judge_at(&health::Rules::for_one_member(opts.use_digis), now);
+        let control = snapshot.control.as_ref().ok();
+        let raw = snapshot.relays.as_deref().unwrap_or_default();
         let held_by = |id: &str| {
             h.blockers.iter().any(|b| {
                 b.relay_id.as_deref() == Some(id)
@@ -58,7 +44,7 @@ impl<'a> Delivery<'a> {
         Self {
             use_digis: opts.use_digis,
             paused: h.has(Kind::Paused) || h.has(Kind::SelfPaused),
-            pause_reason: control.pause_reason.as_deref(),
+            pause_reason: control.and_then(|c| c.pause_reason.as_deref()),
             relay_running: !h.has(Kind::NoLiveRelay),
             last_heartbeat_secs: raw
                 .iter()

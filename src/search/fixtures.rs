@@ -68,7 +68,14 @@ pub fn facts(sub: SubscriptionFacts) -> Facts {
         persons_with_card: None,
         card_suggestions: Vec::new(),
         found: None,
-        relays: Vec::new(),
-        control: Default::default(),
+        delivery: crate::health::Snapshot {
+            backend: crate::storage::Backend::Sqlite,
+            database: Ok(()),
+            now: at(10, 0, 0),
+            db_offset_ms: Ok(0),
+            control: Ok(Default::default()),
+            relays: Ok(Vec::new()),
+            oldest_due_pending: Ok(None),
+        },
     }
 }

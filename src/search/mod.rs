@@ -376,6 +376,9 @@ pub struct SearchReport {
 pub enum SearchError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Delivery as a whole could not be read (`health::Snapshot`).
+    #[error(transparent)]
+    Delivery(#[from] crate::health::Unread),
     #[error("the log scan stopped unexpectedly: {0}")]
     Scan(String),
 }

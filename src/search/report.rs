@@ -18,8 +18,8 @@ pub(super) fn report(
     scan: LogScan,
 ) -> SearchReport {
     let now = opts.now;
-    let relays = relay_summaries(&facts.relays, now);
-    let delivery = Delivery::new(opts, &facts.control, &facts.relays, &relays);
+    let relays = relay_summaries(facts.delivery.relays.as_deref().unwrap_or_default(), now);
+    let delivery = Delivery::new(opts, &facts.delivery, &relays);
     let since = opts
         .since
         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
@@ -58,6 +58,8 @@ pub(super) fn report(
             .all(|v| v.verdict == VerdictKind::NeverQueued))
     .then(|| wording::no_match(term, &facts, &verdicts, &delivery, &log_files_note));
     let relay_running = delivery.relay_running;
+    // Read whole before the report is made (`db::seed`).
+    let control = facts.delivery.control.as_ref().ok();
     let mut warnings = scan.warnings;
     let persons_truncated = facts.found.as_ref().is_some_and(|f| f.truncated);
     if persons_truncated {
@@ -76,8 +78,8 @@ pub(super) fn report(
         did_you_mean: facts.card_suggestions.clone(),
         other_log_lines: other_log_lines.into_iter().map(|(_, e)| e).collect(),
         use_digis: opts.use_digis,
-        paused: facts.control.paused,
-        pause_reason: facts.control.pause_reason.clone(),
+        paused: control.is_some_and(|c| c.paused),
+        pause_reason: control.and_then(|c| c.pause_reason.clone()),
         relay_running,
         relays,
         log_dir: log_dir.display().to_string(),

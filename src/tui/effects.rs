@@ -104,7 +104,11 @@ impl Executor {
         let now = Utc::now();
         let (store, actor) = (&*self.storage, &self.operator);
         match effect {
-            Effect::LoadStatus => Msg::Status(self.status(now).await.map_err(err)),
+            Effect::LoadStatus => Msg::Status(
+                self.status(now)
+                    .await
+                    .map_err(|e| e.to_string().replace('\n', " ")),
+            ),
             Effect::LoadPage {
                 seq,
                 state,
@@ -185,22 +189,20 @@ impl Executor {
         }
     }
 
-    async fn status(&self, now: DateTime<Utc>) -> crate::storage::Result<StatusData> {
+    /// The counts and the delivery snapshot (`health::Snapshot`, as `/healthz` and `status`
+    /// read it), or the first thing that could not be read.
+    async fn status(&self, now: DateTime<Utc>) -> Result<StatusData, crate::health::Unread> {
         let counts = self.storage.counts().await?;
-        let control = self.storage.control().await?;
-        let relays = self.storage.relays().await?;
         // Heartbeats and due times are in the database's time: the views age them on it.
-        let before = Utc::now();
-        let db_now = self.storage.db_now().await?;
-        let db_offset_ms = crate::clock::offset_ms(before, db_now, Utc::now());
-        let oldest_due_pending = self.storage.oldest_due_pending(db_now).await?;
+        let snapshot = crate::health::Snapshot::read(&*self.storage, None).await;
+        let (control, relays) = snapshot.whole()?;
         Ok(StatusData {
             counts,
-            control,
-            relays,
-            oldest_due_pending,
+            control: control.clone(),
+            relays: relays.to_vec(),
+            oldest_due_pending: snapshot.oldest_due_pending.clone()?,
             at: now,
-            db_offset_ms,
+            db_offset_ms: snapshot.db_offset_ms.clone()?,
         })
     }
 

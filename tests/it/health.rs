@@ -425,3 +425,71 @@ async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
     wait_for_state(&db, "running").await;
     service.shutdown().await.unwrap();
 }
+
+both_databases!(the_snapshot_reads_each_part_and_is_judged_by_the_readers_rules);
+
+/// The one reader of delivery as a whole (`health::Snapshot::read`, behind `/healthz`,
+/// `status`, `doctor`, search and the dashboard): every part read, judged by the reader's
+/// rules (search's leave the backlog out), and a part that cannot be read leaves the others.
+async fn the_snapshot_reads_each_part_and_is_judged_by_the_readers_rules(db: TestDb) {
+    use digis_relay::health::{Backlog, Kind, Rules, Snapshot};
+    let s = db.storage();
+    s.heartbeat(&relay_row("r1", 0, Some(60_000)))
+        .await
+        .unwrap();
+    db.active_with(1, &[1]).await;
+    due_at(&db, 1, Utc::now() - chrono::Duration::seconds(120)).await;
+    s.pause("maintenance", "alice@h", Utc::now()).await.unwrap();
+
+    let snap = Snapshot::read(s.as_ref(), Some(Duration::from_secs(5))).await;
+    assert_eq!(snap.backend, s.backend());
+    assert!(snap.database.is_ok(), "{snap:?}");
+    let (control, relays) = snap.whole().unwrap();
+    assert!(control.paused, "{control:?}");
+    assert_eq!(control.pause_reason.as_deref(), Some("maintenance"));
+    let ids: Vec<&str> = relays.iter().map(|r| r.relay_id.as_str()).collect();
+    assert_eq!(ids, ["r1"]);
+    let oldest = snap.oldest_due_pending.clone().unwrap().unwrap();
+    assert!(
+        (120..180).contains(&(snap.now - oldest).num_seconds()),
+        "{snap:?}"
+    );
+    // The test database runs on this host: its clock is this host's, give or take.
+    assert!(
+        snap.db_offset_ms.clone().unwrap().abs() < 60_000,
+        "{snap:?}"
+    );
+
+    let h = snap.judge(&Rules::new(true, 60_000, 5_000));
+    assert!(
+        !h.healthy && h.has(Kind::BacklogTooOld) && h.has(Kind::Paused),
+        "{h:?}"
+    );
+    assert_eq!(h.live_relays, ["r1"]);
+    let search = Rules::for_one_member(true);
+    assert_eq!(search.backlog, Backlog::NotJudged);
+    let h = snap.judge(&search);
+    assert!(
+        h.healthy && !h.has(Kind::BacklogTooOld) && h.has(Kind::Paused),
+        "{h:?}"
+    );
+    assert_eq!(h.oldest_pending_age_seconds, 0);
+
+    // The pause flag cannot be read: the relays still are, and the rest is judged.
+    db.exec("ALTER TABLE digis_control RENAME TO digis_control_away")
+        .await;
+    let snap = Snapshot::read(s.as_ref(), None).await;
+    assert!(
+        snap.database.is_ok() && snap.control.is_err() && snap.relays.is_ok(),
+        "{snap:?}"
+    );
+    assert!(snap.whole().is_err());
+    assert_eq!(snap.read_errors().count(), 1, "{snap:?}");
+    assert_eq!(
+        snap.judge(&Rules::new(true, 0, 0)).live_relays,
+        ["r1"],
+        "{snap:?}"
+    );
+    db.exec("ALTER TABLE digis_control_away RENAME TO digis_control")
+        .await;
+}
