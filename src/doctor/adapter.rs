@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::{check, Check, Level};
+pub use crate::domain::AdapterState;
 use crate::storage::handshake::SchemaVersions;
 use crate::storage::host_objects::{HostObjects, HostTrigger};
 use crate::storage::{Backend, Storage, StorageError};
@@ -36,38 +37,6 @@ const PG_ID_TYPES: [&str; 4] = ["smallint", "integer", "bigint", "numeric"];
 /// `digis_enqueue(subscription, person)`, SQLite's view `digis_enqueue_request` (its name
 /// starts the same way).
 pub const ENQUEUE: &str = "digis_enqueue";
-
-/// The adapter's state, as the metric labels it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdapterState {
-    /// Applied as configured; views and triggers as the relay needs them.
-    Ok,
-    /// The configured file differs from what `migrate` applied.
-    Changed,
-    /// `migrate` never applied an adapter.
-    Missing,
-    /// A view, a column or the triggers are not what the relay needs, or the configured file
-    /// cannot be read.
-    Invalid,
-}
-
-impl AdapterState {
-    pub const ALL: [AdapterState; 4] = [
-        AdapterState::Ok,
-        AdapterState::Changed,
-        AdapterState::Missing,
-        AdapterState::Invalid,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdapterState::Ok => "ok",
-            AdapterState::Changed => "changed",
-            AdapterState::Missing => "missing",
-            AdapterState::Invalid => "invalid",
-        }
-    }
-}
 
 /// The adapter the configuration names, as `migrate` would apply it.
 #[derive(Debug, Clone, PartialEq, Eq)]

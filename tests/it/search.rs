@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use digis_relay::domain::AttemptOutcome;
+use digis_relay::domain::FailureCause;
 use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
 use digis_relay::search::{
     render_text, search, EmailQuery, Event, EventSource, MemberQuery, NameQuery, PhoneQuery,
@@ -502,10 +503,13 @@ async fn failed_row_after_retries_tells_what_to_do(db: TestDb) {
         assert_eq!(claimed.len(), 1);
     }
     let claimed = relay_pass(&db, &log, t2, |_| {
+        let error = "Digis rejected the contact: MobileNumber invalid";
         (
-            Completion::Failed,
+            Completion::Failed {
+                cause: FailureCause::from_stored(Some(error), Some(400)),
+            },
             Some(400),
-            Some("Digis rejected the contact: MobileNumber invalid".into()),
+            Some(error.into()),
         )
     })
     .await;
@@ -533,7 +537,7 @@ async fn failed_row_after_retries_tells_what_to_do(db: TestDb) {
                 outcome,
                 http_status,
                 ..
-            } => Some((*attempt, outcome.clone(), *http_status)),
+            } => Some((*attempt, outcome.to_string(), *http_status)),
             _ => None,
         })
         .collect();
@@ -977,7 +981,13 @@ async fn json_shape_is_stable(db: TestDb) {
         if c.row.person_id == PersonId(1) {
             sent(c)
         } else {
-            (Completion::Failed, Some(400), Some("rejected".into()))
+            (
+                Completion::Failed {
+                    cause: FailureCause::other(),
+                },
+                Some(400),
+                Some("rejected".into()),
+            )
         }
     })
     .await;
@@ -1303,7 +1313,13 @@ async fn members(db: &TestDb) -> DateTime<Utc> {
     let now = Utc::now();
     relay_pass(db, &log, now, |c| {
         if c.row.subscription_id == SubscriptionId(864) {
-            (Completion::Failed, Some(400), Some("rejected".into()))
+            (
+                Completion::Failed {
+                    cause: FailureCause::other(),
+                },
+                Some(400),
+                Some("rejected".into()),
+            )
         } else {
             sent(c)
         }

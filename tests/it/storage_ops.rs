@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::domain::{
-    CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+    CardNumber, FailureCause, OutboxId, OutboxState, PausedBy, PersonId, RelayState, SubscriptionId,
 };
 use digis_relay::storage::{
     AttemptRecord, CompleteResult, Completion, CompletionItem, ListQuery, PersonFilter, RelayInfo,
@@ -13,6 +13,13 @@ use digis_relay::storage::{
 
 use crate::both_databases;
 use crate::common::TestDb;
+
+/// A failure of no group in particular.
+fn failed_other() -> Completion {
+    Completion::Failed {
+        cause: FailureCause::other(),
+    }
+}
 
 fn attempt(relay: &str) -> AttemptRecord {
     AttemptRecord {
@@ -261,11 +268,11 @@ async fn expired_lease_is_claimed_again_and_stale_completion_refused(db: TestDb)
     assert_eq!(digis.len(), 1);
     assert_eq!(digis[0].external_id.as_deref(), Some("B"));
     let attempts = s.attempts(row.id).await.unwrap();
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    let outcomes: Vec<String> = attempts.iter().map(|a| a.outcome.to_string()).collect();
     assert_eq!(outcomes, ["stale_sent", "sent"]);
     // A second completion by the winner is refused too (the row is no longer sending).
     let again = s
-        .complete(&b[0], &Completion::Failed, &attempt("relay-b"), later)
+        .complete(&b[0], &failed_other(), &attempt("relay-b"), later)
         .await
         .unwrap();
     assert_eq!(again, CompleteResult::LeaseLost);
@@ -339,7 +346,7 @@ async fn retry_and_released_and_attempt_history(db: TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.outcome)
+        .map(|a| a.outcome.to_string())
         .collect();
     assert_eq!(outcomes, ["retry", "paused"]);
     // Graceful-stop release gives back the attempt too.
@@ -365,7 +372,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
         .claim("r", 10, Duration::from_secs(60), now)
         .await
         .unwrap();
-    s.complete(&claimed[0], &Completion::Failed, &attempt("r"), now)
+    s.complete(&claimed[0], &failed_other(), &attempt("r"), now)
         .await
         .unwrap();
     s.complete(
@@ -416,7 +423,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let events = s.events(&[failed, ids[0]]).await.unwrap();
     let seen: Vec<(String, Option<OutboxId>, Option<String>)> = events
         .iter()
-        .map(|e| (e.action.clone(), e.outbox_id, e.detail.clone()))
+        .map(|e| (e.action.to_string(), e.outbox_id, e.detail.clone()))
         .collect();
     assert_eq!(
         seen,
@@ -445,7 +452,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
         .await
         .unwrap();
     for x in &c {
-        s.complete(x, &Completion::Failed, &attempt("r"), now)
+        s.complete(x, &failed_other(), &attempt("r"), now)
             .await
             .unwrap();
     }
@@ -468,7 +475,7 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
     let c = s.control().await.unwrap();
     assert!(c.paused);
     assert_eq!(c.pause_reason.as_deref(), Some("Digis maintenance"));
-    assert_eq!(c.paused_by.as_deref(), Some("anna@support"));
+    assert_eq!(c.paused_by, Some(PausedBy::Operator("anna@support".into())));
     s.resume("test", Utc::now()).await.unwrap();
     let c = s.control().await.unwrap();
     assert!(!c.paused && c.pause_reason.is_none());
@@ -516,7 +523,7 @@ async fn counts_listing_and_lookups(db: TestDb) {
     let now = Utc::now();
     let claimed = s.claim("r", 5, Duration::from_secs(60), now).await.unwrap();
     for c in &claimed[..3] {
-        s.complete(c, &Completion::Failed, &attempt("r"), now)
+        s.complete(c, &failed_other(), &attempt("r"), now)
             .await
             .unwrap();
     }
@@ -656,7 +663,7 @@ async fn prune_removes_only_old_finished_rows(db: TestDb) {
     )
     .await
     .unwrap();
-    s.complete(&c[1], &Completion::Failed, &attempt("r"), now)
+    s.complete(&c[1], &failed_other(), &attempt("r"), now)
         .await
         .unwrap();
     s.pause("old pause", "test", now - chrono::Duration::days(100))
@@ -834,7 +841,8 @@ async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
 /// `unconfirmed`. The relay's pause for it is neither taken over by a configuration error's
 /// pause nor lifted by a probe: only `resume` lifts it.
 async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
-    use digis_relay::relay::decide::{unconfirmed_pause_reason, unconfirmed_text};
+    use digis_relay::domain::{unconfirmed_pause_reason, PauseKind};
+    use digis_relay::relay::decide::unconfirmed_text;
     use digis_relay::storage::Unconfirmed;
     db.active_with(5, &[1, 2, 3]).await;
     let s = db.storage();
@@ -853,7 +861,10 @@ async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
         ..attempt("r")
     };
     for (c, a) in claimed.iter().zip([&unconfirmed, &unconfirmed, &ordinary]) {
-        s.complete(c, &Completion::Failed, a, now).await.unwrap();
+        let failed = Completion::Failed {
+            cause: FailureCause::from_stored(a.error.as_deref(), a.http_status),
+        };
+        s.complete(c, &failed, a, now).await.unwrap();
     }
     let [u1, u2, plain] = [0, 1, 2].map(|i| claimed[i].row.id);
     assert_eq!(
@@ -910,29 +921,35 @@ async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
 
     // The pause.
     let reason = unconfirmed_pause_reason(200, "not JSON");
-    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
-    assert!(!s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+    assert!(s
+        .pause_self(&reason, &PausedBy::relay("a"), now)
         .await
         .unwrap());
-    assert!(!s.lift_self_pause("relay:b", now).await.unwrap());
+    assert!(!s
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
+        .await
+        .unwrap());
+    assert!(!s.lift_self_pause(&PausedBy::relay("b"), now).await.unwrap());
     let c = s.control().await.unwrap();
     assert!(c.paused);
     assert_eq!(c.pause_reason.as_deref(), Some(reason.as_str()));
-    assert_eq!(c.paused_by.as_deref(), Some("relay:a"));
-    assert!(digis_relay::relay::decide::is_unconfirmed_pause(&c));
+    assert_eq!(c.paused_by, Some(PausedBy::relay("a")));
+    assert_eq!(c.pause(), Some(PauseKind::Unconfirmed));
     s.resume("test", now).await.unwrap();
     assert!(!s.control().await.unwrap().paused);
     // A configuration error's pause is still a relay's to take over and lift.
     assert!(s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
         .await
         .unwrap());
-    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
+    assert!(s
+        .pause_self(&reason, &PausedBy::relay("a"), now)
+        .await
+        .unwrap());
     s.resume("test", now).await.unwrap();
     assert!(s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
         .await
         .unwrap());
-    assert!(s.lift_self_pause("relay:b", now).await.unwrap());
+    assert!(s.lift_self_pause(&PausedBy::relay("b"), now).await.unwrap());
 }
