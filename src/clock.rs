@@ -14,8 +14,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
 
-use crate::storage::{Storage, StorageError};
+/// Where the database's clock is read: the storage implements it (`storage::time`), so the
+/// clock, which storage's callers share, does not depend on storage.
+pub trait DbTime {
+    type Error: std::fmt::Display;
+    fn read_db_now(&self) -> BoxFuture<'_, Result<DateTime<Utc>, Self::Error>>;
+}
 
 /// What a process reads as "now" before the offset: the system clock, or a test's.
 pub type LocalClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -80,9 +86,9 @@ impl DbClock {
     /// Reads the database's clock and keeps the offset to it, taking the database's reading
     /// as made halfway through the round trip (the error is at most half of it). Returns the
     /// offset; on an error the previous offset stays.
-    pub async fn measure(&self, storage: &dyn Storage) -> Result<i64, StorageError> {
+    pub async fn measure<S: DbTime + ?Sized>(&self, storage: &S) -> Result<i64, S::Error> {
         let before = self.local_now();
-        let db = storage.db_now().await?;
+        let db = storage.read_db_now().await?;
         let after = self.local_now();
         let ms = offset_ms(before, db, after);
         self.set_offset_ms(ms);
@@ -125,8 +131,8 @@ pub fn offset_words(ms: i64) -> String {
 
 /// The database's time, for a reader that compares times relays wrote; this host's when the
 /// database cannot be asked (it is then unreachable anyway, and says so elsewhere).
-pub async fn db_now_or_local(storage: &dyn Storage) -> DateTime<Utc> {
-    match storage.db_now().await {
+pub async fn db_now_or_local<S: DbTime + ?Sized>(storage: &S) -> DateTime<Utc> {
+    match storage.read_db_now().await {
         Ok(t) => t,
         Err(e) => {
             tracing::debug!("using this host's clock: {e}");

@@ -390,7 +390,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
                 format!(
                     "delivery is paused: {} (by {}); `digis-relay resume` when fixed",
                     c.pause_reason.unwrap_or_default(),
-                    c.paused_by.unwrap_or_default()
+                    c.paused_by.map(|b| b.to_string()).unwrap_or_default()
                 ),
             ));
         }

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::RelayState;
+use crate::domain::{PauseKind, RelayState};
 use crate::storage::{Control, RelayInfo};
 
 mod json;
@@ -178,15 +178,6 @@ pub fn rate_text(rate: Option<f64>) -> String {
     }
 }
 
-/// Whether delivery is paused by a relay itself (Digis rejected the configuration), not by an
-/// operator.
-pub fn paused_by_relay(c: &Control) -> bool {
-    c.paused
-        && c.paused_by
-            .as_deref()
-            .is_some_and(|b| b.starts_with(crate::relay::decide::SELF_PAUSE_PREFIX))
-}
-
 /// Seconds since `oldest_due` (0 when nothing is due or the clock says it is not due yet).
 pub fn backlog_age_seconds(oldest_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
     oldest_due.map_or(0, |t| (now - t).num_seconds().max(0))
@@ -263,24 +254,21 @@ pub fn assess(i: &Inputs<'_>) -> Health {
     }
     let paused = i.control.filter(|c| c.paused);
     if let Some(c) = paused {
-        let by_relay = paused_by_relay(c);
         let reason = c.pause_reason.as_deref().unwrap_or("no reason given");
-        let mut b = if crate::relay::decide::is_unconfirmed_pause(c) {
-            Blocker::new(
+        let mut b = match c.pause() {
+            Some(PauseKind::Unconfirmed) => Blocker::new(
                 Kind::SelfPaused,
                 format!(
                     "PAUSED by the relay: {reason} (check what answers at digisUrl, then `resume`)"
                 ),
-            )
-        } else if by_relay {
-            Blocker::new(
+            ),
+            Some(PauseKind::ConfigError) => Blocker::new(
                 Kind::SelfPaused,
                 format!("PAUSED by the relay: {reason} (fix the configuration, then `resume`)"),
-            )
-        } else {
-            Blocker::new(Kind::Paused, format!("PAUSED: {reason}"))
+            ),
+            _ => Blocker::new(Kind::Paused, format!("PAUSED: {reason}")),
         };
-        b.by = c.paused_by.clone();
+        b.by = c.paused_by.as_ref().map(ToString::to_string);
         b.since = c.paused_at;
         out.push(b);
     } else if i.control.is_none() {
@@ -379,6 +367,7 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::PausedBy;
     use chrono::Duration;
 
     fn relay(state: &str, age_ms: i64, every_ms: Option<i64>, now: DateTime<Utc>) -> RelayInfo {
@@ -462,7 +451,7 @@ mod tests {
         let control = Control {
             paused: true,
             pause_reason: Some("maintenance".into()),
-            paused_by: Some("alice@host".into()),
+            paused_by: Some(PausedBy::read("alice@host")),
             ..Control::default()
         };
         let mut i = inputs(&ok, now);
@@ -471,7 +460,7 @@ mod tests {
         assert!(h.healthy && h.has(Kind::Paused) && h.status == "blocked");
 
         let by_relay = Control {
-            paused_by: Some(format!("{}r1", crate::relay::decide::SELF_PAUSE_PREFIX)),
+            paused_by: Some(PausedBy::relay("r1")),
             ..control.clone()
         };
         i.control = Some(&by_relay);

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod operator;
 pub mod output;
 pub mod payload;
+pub mod pulse;
 pub mod relay;
 pub mod report;
 pub mod sanitize;

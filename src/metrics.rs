@@ -16,15 +16,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::domain::{OutboxState, RelayState};
-use crate::storage::adapter::AdapterState;
-use crate::storage::Storage;
+use crate::domain::{AdapterState, AttemptOutcome, OutboxState, PauseKind, RelayState};
+use crate::storage::{Control, Storage};
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// The outcomes of an attempt, as in the sync log and `digis_attempt`.
-pub const OUTCOMES: [&str; 5] = ["sent", "retry", "failed", "discarded", "paused"];
 
 type Label = [(&'static str, &'static str); 1];
 type RelayLabel = [(&'static str, String); 1];
@@ -96,8 +92,8 @@ impl Metrics {
         );
         let deliveries = Family::<Label, Counter>::default();
         // Every outcome shows from the start, so rate() works from the first scrape.
-        for o in OUTCOMES {
-            let _ = deliveries.get_or_create_owned(&[("outcome", o)]);
+        for o in AttemptOutcome::ALL {
+            let _ = deliveries.get_or_create_owned(&[("outcome", o.as_str())]);
         }
         registry.register(
             "digis_deliveries",
@@ -234,17 +230,11 @@ impl Metrics {
         }
     }
 
-    /// One attempt ended with `outcome` (one of [`OUTCOMES`]; anything else counts as
-    /// `other`) after `duration`.
-    pub fn record_attempt(&self, outcome: &str, duration: Duration) {
-        let outcome = OUTCOMES
-            .iter()
-            .find(|o| **o == outcome)
-            .copied()
-            .unwrap_or("other");
+    /// One attempt ended with `outcome` after `duration`.
+    pub fn record_attempt(&self, outcome: AttemptOutcome, duration: Duration) {
         self.inner
             .deliveries
-            .get_or_create(&[("outcome", outcome)])
+            .get_or_create(&[("outcome", outcome.as_str())])
             .inc();
         self.inner.attempt_duration.observe(duration.as_secs_f64());
     }
@@ -389,17 +379,13 @@ impl Metrics {
         inner
             .paused
             .set((db_paused || inner.paused_here.get() != 0) as i64);
-        let unconfirmed = control
-            .as_ref()
-            .is_ok_and(crate::relay::decide::is_unconfirmed_pause);
-        inner.self_paused.set(
-            (control
-                .as_ref()
-                .map(crate::health::paused_by_relay)
-                .unwrap_or(false)
-                && !unconfirmed) as i64,
-        );
-        inner.unconfirmed_paused.set(unconfirmed as i64);
+        let pause = control.as_ref().ok().and_then(Control::pause);
+        inner
+            .self_paused
+            .set((pause == Some(PauseKind::ConfigError)) as i64);
+        inner
+            .unconfirmed_paused
+            .set((pause == Some(PauseKind::Unconfirmed)) as i64);
         inner
             .database_up
             .set((counts.is_ok() && control.is_ok() && oldest.is_ok() && relays.is_ok()) as i64);

@@ -267,11 +267,11 @@ impl Service {
         if let Some(n) = notifier {
             match &relay {
                 Some(relay) => {
-                    n.ready(&crate::systemd::delivery_status(relay));
+                    n.ready(&relay.delivery_status());
                     let r = relay.clone();
                     n.spawn(
                         relay.pulse().clone(),
-                        move || crate::systemd::delivery_status(&r),
+                        move || r.delivery_status(),
                         stop.clone(),
                     );
                 }

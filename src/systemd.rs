@@ -1,6 +1,6 @@
 //! `run` under systemd's `Type=notify` (ARCHITECTURE.md, systemd): `READY=1` once the database
 //! answered the first heartbeat and the listener is bound, `STATUS=` with the delivery state when
-//! it changes, `WATCHDOG=1` while the relay's loop beats (`relay::Pulse`), `STOPPING=1` when a
+//! it changes, `WATCHDOG=1` while the relay's loop beats (`crate::pulse`), `STOPPING=1` when a
 //! stop begins. Without `NOTIFY_SOCKET` (a terminal, the dashboard, the demo, the tests of
 //! everything else) nothing here runs.
 use std::os::unix::net::UnixDatagram;
@@ -12,8 +12,7 @@ use sd_notify::NotifyState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::RelayState;
-use crate::relay::{Pulse, Relay};
+use crate::pulse::Pulse;
 
 /// How often the status line is looked at when no watchdog asks for more: a status changes
 /// at most this often (not with every row sent).
@@ -101,7 +100,8 @@ impl Notifier {
 
     /// `READY=1` with the first status line.
     pub fn ready(&self, status: &str) {
-        self.send(&[NotifyState::Ready, NotifyState::Status(status)]);
+        let status = cut(status, STATUS_MAX_CHARS);
+        self.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
     }
 
     /// Feeds the watchdog and updates the status until the process ends: `WATCHDOG=1` every
@@ -146,7 +146,7 @@ impl Notifier {
                     }
                 }
                 if !stopping {
-                    let now = status();
+                    let now = cut(&status(), STATUS_MAX_CHARS);
                     if now != shown {
                         self.send(&[NotifyState::Status(&now)]);
                         shown = now;
@@ -161,39 +161,6 @@ impl Notifier {
 /// of `interval`.
 pub fn feed_due(age: Duration, interval: Duration) -> bool {
     age <= interval / 2
-}
-
-/// The delivery state for `systemctl status`, one line without personal data: the relay's
-/// state and the reason it already writes to its heartbeat row and /healthz (an HTTP status, a
-/// pause reason, when the circuit closes), and counts.
-pub fn delivery_status(relay: &Relay) -> String {
-    let (state, detail) = relay.status();
-    let t = relay.tally();
-    let counts = format!("{} sent, {} failed", t.sent, t.failed);
-    let detail = detail.map(|d| crate::sanitize::for_display(&d));
-    let detail = detail.as_deref().unwrap_or("");
-    let line = if let Some(n) = relay.holding() {
-        match n {
-            0 => format!("database unreachable; {counts}"),
-            1 => format!("database unreachable, holding 1 answer; {counts}"),
-            n => format!("database unreachable, holding {n} answers; {counts}"),
-        }
-    } else {
-        match state {
-            RelayState::Running if !detail.is_empty() => format!("{detail}; {counts}"),
-            RelayState::Running => match relay.in_work() {
-                0 => format!("idle: {counts}"),
-                n => format!("sending: {counts}, {n} in work"),
-            },
-            RelayState::Paused => format!("paused: {detail}; {counts}"),
-            RelayState::CircuitOpen => format!("circuit open: {detail}; {counts}"),
-            RelayState::Degraded => format!("degraded: {detail}; {counts}"),
-            RelayState::Disabled => "useDigis is false: nothing is sent".to_string(),
-            RelayState::Stopped => format!("stopped: {counts}"),
-            RelayState::Other(word) => format!("{word}: {detail}; {counts}"),
-        }
-    };
-    cut(&line, STATUS_MAX_CHARS)
 }
 
 fn cut(s: &str, max: usize) -> String {

@@ -644,7 +644,12 @@ fn delivery_text(control: &crate::storage::Control, health: &crate::health::Heal
         return format!(
             "PAUSED: {} (by {})",
             for_display(control.pause_reason.as_deref().unwrap_or("no reason given")),
-            for_display(control.paused_by.as_deref().unwrap_or("unknown"))
+            for_display(
+                &control
+                    .paused_by
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_string(), ToString::to_string)
+            )
         );
     }
     match health.live_relays.len() {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::{check, Check, Level};
-use crate::storage::adapter::AdapterState;
+pub use crate::domain::AdapterState;
 use crate::storage::handshake::SchemaVersions;
 use crate::storage::host_objects::{HostObjects, HostTrigger};
 use crate::storage::{Backend, Storage, StorageError};

@@ -3,23 +3,25 @@
 //! (`Digis 400: Invalid mobile #`). Failures are almost always bad data at one gym's front
 //! desk, so the Failures view and `report failures` group failed rows by unit and by this cause.
 //!
-//! The cause is read once from what the relay stores (`last_error`, `last_http_status`), when
-//! the row fails (`Storage::complete` writes it to `fail_field` / `fail_rule`), so grouping is a
-//! SQL `GROUP BY`. The texts read here are the relay's own: [`crate::payload::PayloadError`],
-//! [`crate::storage::RowDefect`] and the sentences of `relay::decide` (among them
-//! `unconfirmed_text`, grouped as [`UNCONFIRMED`]); the tests below build each
-//! and read it back, so a change to one of them fails here rather than silently turning every
-//! failure into "other". A text none of them wrote (a row failed by an older version, or by
-//! hand) is [`FailureCause::other`].
+//! The relay makes the cause where it decides the failure (the constructors below) and carries
+//! it on the completion (`storage::Completion::Failed`), which stores it in `fail_field` /
+//! `fail_rule` beside the error text, so grouping is a SQL `GROUP BY`. [`Failure::read`] reads a
+//! cause back from the relay's stored texts ([`crate::payload::PayloadError`],
+//! [`crate::storage::RowDefect`] and the sentences of `relay::decide`, among them
+//! `unconfirmed_text`, grouped as [`UNCONFIRMED`]): for a row's detail, and for rows and
+//! journals written before completions carried their cause. The tests below build each text,
+//! read it back and compare it with the carried cause, so a change to one of them fails here
+//! rather than silently turning every failure into "other". A text none of them wrote (a row
+//! failed by an older version, or by hand) is [`FailureCause::other`].
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What is wrong with a failed row, as its group names it. Never holds a member's value: our own
 /// rules name the field and the rule only, and Digis's words are cut to a prefix with digits and
 /// e-mail addresses removed. Digis may still quote a name, so a Digis cause is shown on the
 /// dashboard and in `report failures` only, never written to a log.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FailureCause {
     /// The payload key (`MobileNumber`) or host column (`person_id`) at fault, if one is.
     pub field: Option<String>,
@@ -35,6 +37,9 @@ pub const OTHER: &str = "other";
 /// (`relay::decide::unconfirmed_text`).
 pub const UNCONFIRMED: &str = "unconfirmed";
 
+/// How a rule naming Digis's refusal starts (`Digis 400: Invalid mobile #`).
+const DIGIS: &str = "Digis";
+
 /// How much of Digis's message a cause keeps: enough to tell its rejections apart.
 const DIGIS_PREFIX_CHARS: usize = 60;
 
@@ -48,6 +53,79 @@ impl FailureCause {
         }
     }
 
+    /// Digis refused the member with `status` and `message` (its own words): grouped by the
+    /// status and a cleaned prefix of the words, without the member's number.
+    pub fn digis_rejection(status: u16, message: &str) -> FailureCause {
+        let prefix = digis_prefix(message);
+        let rule = if prefix.is_empty() {
+            format!("{DIGIS} {status}")
+        } else {
+            format!("{DIGIS} {status}: {prefix}")
+        };
+        FailureCause { field: None, rule }
+    }
+
+    /// The retries ran out; `last` is the last answer's HTTP status (`None`: no answer), or
+    /// `None` when the row was not tried again (its attempts were used up before).
+    pub fn gave_up(last: Option<Option<i32>>) -> FailureCause {
+        let last = match last {
+            Some(Some(status)) => format!(" (last: HTTP {status})"),
+            Some(None) => " (last: no answer)".to_string(),
+            None => String::new(),
+        };
+        FailureCause {
+            field: None,
+            rule: format!("gave up after retries{last}"),
+        }
+    }
+
+    /// A 2xx answer that confirms nothing.
+    pub fn unconfirmed() -> FailureCause {
+        FailureCause {
+            field: None,
+            rule: UNCONFIRMED.to_string(),
+        }
+    }
+
+    /// A payload key whose value breaks our rule `message` (`payload::PayloadError`); "other"
+    /// when the key or the message cannot be told apart.
+    pub fn payload_field(field: &str, message: &str) -> FailureCause {
+        let rule = own_rule(message);
+        if is_name(field, |c| c.is_ascii_alphanumeric()) && !rule.is_empty() {
+            FailureCause {
+                field: Some(field.to_string()),
+                rule,
+            }
+        } else {
+            FailureCause::other()
+        }
+    }
+
+    /// A host column that cannot be read (`storage::RowDefect`): `problem` as the defect says
+    /// it (`is not an integer`).
+    pub fn host_column(column: &str, problem: &str) -> FailureCause {
+        if !is_name(column, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+        }) {
+            return FailureCause::other();
+        }
+        let problem = problem.strip_prefix("is ").unwrap_or(problem);
+        FailureCause {
+            field: Some(column.to_string()),
+            rule: own_rule(problem),
+        }
+    }
+
+    /// Whether the rule quotes Digis's words, which only the dashboard and the report file
+    /// may hold (never a log, nor the held answers' journal).
+    pub fn quotes_digis(&self) -> bool {
+        self.field.is_none()
+            && self
+                .rule
+                .strip_prefix(DIGIS)
+                .is_some_and(|rest| rest.starts_with(' '))
+    }
+
     pub fn is_other(&self) -> bool {
         self.field.is_none() && self.rule == OTHER
     }
@@ -57,7 +135,8 @@ impl FailureCause {
         self.field.is_none() && self.rule == UNCONFIRMED
     }
 
-    /// The cause of a failure the relay stored as `last_error` and `last_http_status`.
+    /// The cause of a failure the relay stored as `last_error` and `last_http_status`: the
+    /// fallback for rows and journals written before completions carried their cause.
     pub fn from_stored(last_error: Option<&str>, http_status: Option<i32>) -> FailureCause {
         Failure::read(last_error, http_status).cause
     }
@@ -112,39 +191,21 @@ impl Failure {
             .is_some_and(|rest| rest.starts_with(": "))
         {
             return Failure {
-                cause: FailureCause {
-                    field: None,
-                    rule: UNCONFIRMED.to_string(),
-                },
+                cause: FailureCause::unconfirmed(),
                 detail: text.to_string(),
             };
         }
         if let Some((status, message)) = digis_rejection(text) {
-            let prefix = digis_prefix(message);
-            let rule = if prefix.is_empty() {
-                format!("Digis {status}")
-            } else {
-                format!("Digis {status}: {prefix}")
-            };
             return Failure {
-                cause: FailureCause { field: None, rule },
-                detail: format!("Digis {status}: {message}"),
+                cause: FailureCause::digis_rejection(status, message),
+                detail: format!("{DIGIS} {status}: {message}"),
             };
         }
         if let Some(rest) = text.strip_prefix("gave up after ") {
-            let last = if rest.contains("; last: ") {
-                match http_status {
-                    Some(s) => format!(" (last: HTTP {s})"),
-                    None => " (last: no answer)".to_string(),
-                }
-            } else {
-                String::new()
-            };
+            // With its last answer, whose status is stored beside the text.
+            let last = rest.contains("; last: ").then_some(http_status);
             return Failure {
-                cause: FailureCause {
-                    field: None,
-                    rule: format!("gave up after retries{last}"),
-                },
+                cause: FailureCause::gave_up(last),
                 detail: text.to_string(),
             };
         }
@@ -156,33 +217,24 @@ impl Failure {
             let Some((column, problem)) = rest.split_once(' ') else {
                 return other();
             };
-            if !is_name(column, |c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
-            }) {
+            let cause = FailureCause::host_column(column, problem);
+            if cause.is_other() {
                 return other();
             }
             let problem = problem.strip_prefix("is ").unwrap_or(problem);
             return Failure {
-                cause: FailureCause {
-                    field: Some(column.to_string()),
-                    rule: own_rule(problem),
-                },
+                cause,
                 detail: format!("{column}: {problem}"),
             };
         }
         // A payload field that breaks its rule (`payload::PayloadError`).
         if let Some((field, message)) = about.split_once(": ") {
-            if is_name(field, |c| c.is_ascii_alphanumeric()) {
-                let rule = own_rule(message);
-                if !rule.is_empty() {
-                    return Failure {
-                        cause: FailureCause {
-                            field: Some(field.to_string()),
-                            rule,
-                        },
-                        detail: message.to_string(),
-                    };
-                }
+            let cause = FailureCause::payload_field(field, message);
+            if !cause.is_other() {
+                return Failure {
+                    cause,
+                    detail: message.to_string(),
+                };
             }
         }
         other()
@@ -328,19 +380,26 @@ mod tests {
     }
 
     fn payload_error(field: &'static str, message: &str) -> String {
-        PayloadError {
+        let e = PayloadError {
             subscription_id: 863,
             person_id: 7,
             field,
             message: message.to_string(),
-        }
-        .to_string()
+        };
+        assert_eq!(e.cause(), FailureCause::payload_field(field, message));
+        e.to_string()
     }
 
-    /// The builder's own messages, as `payload::build` words them, group by field and rule.
+    /// The builder's own messages, as `payload::build` words them, group by field and rule:
+    /// the cause the relay carries on the completion, and the one read back from the stored
+    /// sentence (rows and journals of older versions), are the same.
     #[test]
     fn payload_errors_group_by_field_and_rule() {
-        let read = |field, message: &str| Failure::read(Some(&payload_error(field, message)), None);
+        let read = |field, message: &str| {
+            let f = Failure::read(Some(&payload_error(field, message)), None);
+            assert_eq!(f.cause, FailureCause::payload_field(field, message));
+            f
+        };
         let f = read("MobileNumber", "not a mobile number for region SE");
         assert_eq!(
             f.cause,
@@ -398,6 +457,7 @@ mod tests {
         };
         let f = Failure::read(Some(&defect.to_string()), None);
         assert_eq!(f.cause, cause(Some("person_id"), "not an integer"));
+        assert_eq!(defect.cause(), f.cause, "carried and read back alike");
         assert_eq!(f.cause.to_string(), "person_id: not an integer");
         let flag = RowDefect {
             column: "allow_sms",
@@ -409,6 +469,7 @@ mod tests {
             FailureCause::from_stored(Some(&flag.to_string()), None),
             cause(Some("allow_sms"), "not a boolean")
         );
+        assert_eq!(flag.cause(), cause(Some("allow_sms"), "not a boolean"));
     }
 
     /// What `relay::decide` stores for a rejection: grouped by status and a cleaned prefix of
@@ -422,7 +483,12 @@ mod tests {
                 message: message.into(),
             };
             let d = decided(&answer, 1);
-            Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
+            let f = Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from));
+            let crate::storage::Completion::Failed { cause } = d.completion else {
+                panic!("{d:?}")
+            };
+            assert_eq!(cause, f.cause, "carried and read back alike");
+            f
         };
         let a = decide(400, "Invalid mobile 0701234567");
         let b = decide(400, "Invalid mobile 0709999999");
@@ -448,6 +514,15 @@ mod tests {
         let d = decided(&answer, 12);
         let f = FailureCause::from_stored(d.db_error.as_deref(), d.http_status.map(i32::from));
         assert_eq!(f, cause(None, "gave up after retries (last: HTTP 503)"));
+        assert_eq!(
+            d.completion,
+            crate::storage::Completion::Failed { cause: f }
+        );
+        assert_eq!(
+            FailureCause::gave_up(Some(None)).rule,
+            "gave up after retries (last: no answer)"
+        );
+        assert_eq!(FailureCause::gave_up(None).rule, "gave up after retries");
         let f = FailureCause::from_stored(
             Some("gave up after 12 attempts; last: timed out after 30000 ms"),
             None,
@@ -470,7 +545,12 @@ mod tests {
                 answer: answer.into(),
             };
             let d = decided(&answer, 1);
-            assert_eq!(d.completion, crate::storage::Completion::Failed);
+            assert_eq!(
+                d.completion,
+                crate::storage::Completion::Failed {
+                    cause: FailureCause::unconfirmed()
+                }
+            );
             Failure::read(d.db_error.as_deref(), d.http_status.map(i32::from))
         };
         let a = decide("<html>Maintenance until 06:00</html>");
@@ -499,6 +579,17 @@ mod tests {
             assert!(c.is_other(), "{text:?} gave {c:?}");
         }
         assert_eq!(FailureCause::other().columns(), (None, None));
+        assert!(FailureCause::digis_rejection(400, "Invalid mobile").quotes_digis());
+        assert!(FailureCause::digis_rejection(400, "").quotes_digis());
+        for own in [
+            FailureCause::gave_up(Some(Some(503))),
+            FailureCause::unconfirmed(),
+            FailureCause::other(),
+            cause(Some("Digis"), "x"),
+            cause(None, "Digisx"),
+        ] {
+            assert!(!own.quotes_digis(), "{own:?}");
+        }
         assert!(FailureCause::from_columns(None, None).is_other());
         let c = cause(Some("MobileNumber"), "contains a letter");
         let (f, r) = c.columns();

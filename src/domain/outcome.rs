@@ -4,6 +4,8 @@
 //! mean in code.
 use std::fmt;
 
+use serde::{Serialize, Serializer};
+
 /// How an attempt ended, as the one word the sync log and `digis_attempt` carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttemptOutcome {
@@ -39,6 +41,53 @@ impl AttemptOutcome {
 impl fmt::Display for AttemptOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How `digis_attempt.outcome` marks the attempt of a row whose claim was lost meanwhile:
+/// nothing was applied.
+const STALE_PREFIX: &str = "stale_";
+
+/// `digis_attempt.outcome` as recorded (and read back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedOutcome {
+    /// The completion applied: the row ended so.
+    Applied(AttemptOutcome),
+    /// The claim was lost (`stale_<outcome>`): the attempt ended so, the row did not change.
+    Stale(AttemptOutcome),
+    /// A word this version does not write, made safe to show.
+    Other(String),
+}
+
+impl RecordedOutcome {
+    /// Reads the stored word; every word reads as something.
+    pub fn read(word: &str) -> RecordedOutcome {
+        let known = |w: &str| AttemptOutcome::ALL.into_iter().find(|o| o.as_str() == w);
+        if let Some(o) = known(word) {
+            return RecordedOutcome::Applied(o);
+        }
+        match word.strip_prefix(STALE_PREFIX).and_then(known) {
+            Some(o) => RecordedOutcome::Stale(o),
+            None => RecordedOutcome::Other(crate::sanitize::for_display(word)),
+        }
+    }
+}
+
+/// The stored word.
+impl fmt::Display for RecordedOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordedOutcome::Applied(o) => f.pad(o.as_str()),
+            RecordedOutcome::Stale(o) => f.pad(&format!("{STALE_PREFIX}{o}")),
+            RecordedOutcome::Other(word) => f.pad(word),
+        }
+    }
+}
+
+/// As stored: search's JSON shows the word.
+impl Serialize for RecordedOutcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -97,20 +146,21 @@ mod tests {
     use super::*;
     use crate::storage::Completion;
 
-    /// The words are the sync log's and `digis_attempt`'s contract; storage writes its own copy
-    /// (`Completion::outcome`), which must agree.
+    /// The words are the sync log's, `digis_attempt`'s and the metrics' contract; each
+    /// completion has its own (`Completion::outcome`).
     #[test]
     fn the_words_are_the_contract_and_agree_with_storage() {
         let words: Vec<&str> = AttemptOutcome::ALL.iter().map(|o| o.as_str()).collect();
         assert_eq!(words, ["sent", "retry", "failed", "discarded", "paused"]);
-        assert_eq!(words, crate::metrics::OUTCOMES);
         let now = chrono::Utc::now();
         let outcomes: Vec<&str> = [
             Completion::Sent { external_id: None },
             Completion::Retry {
                 next_attempt_at: now,
             },
-            Completion::Failed,
+            Completion::Failed {
+                cause: crate::domain::FailureCause::other(),
+            },
             Completion::Discarded { reason: "r".into() },
             Completion::Released {
                 next_attempt_at: now,
@@ -124,5 +174,33 @@ mod tests {
             let w = g.as_str();
             assert!(!w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         }
+    }
+
+    /// What `digis_attempt.outcome` holds reads back to itself, a lost claim's word too, and a
+    /// word another version wrote falls back to itself, made safe for a terminal.
+    #[test]
+    fn recorded_outcomes_round_trip() {
+        for o in AttemptOutcome::ALL {
+            let applied = RecordedOutcome::read(o.as_str());
+            assert_eq!(applied, RecordedOutcome::Applied(o));
+            assert_eq!(applied.to_string(), o.as_str());
+            let stale = format!("stale_{o}");
+            assert_eq!(RecordedOutcome::read(&stale), RecordedOutcome::Stale(o));
+            assert_eq!(RecordedOutcome::Stale(o).to_string(), stale);
+        }
+        for word in ["queued", "stale_", "stale_queued", "Sent", ""] {
+            assert_eq!(
+                RecordedOutcome::read(word),
+                RecordedOutcome::Other(word.into()),
+                "{word}"
+            );
+            assert_eq!(RecordedOutcome::read(word).to_string(), word);
+        }
+        let odd = RecordedOutcome::read("sent\u{1b}[2J");
+        assert!(!odd.to_string().contains('\u{1b}'), "{odd:?}");
+        assert_eq!(
+            serde_json::to_string(&RecordedOutcome::Stale(AttemptOutcome::Sent)).unwrap(),
+            "\"stale_sent\""
+        );
     }
 }

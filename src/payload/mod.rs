@@ -10,7 +10,6 @@
 pub mod phone;
 #[cfg(test)]
 mod props;
-pub mod source;
 pub mod text;
 
 use std::fmt;
@@ -18,9 +17,9 @@ use std::fmt;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::MemberRow;
 use crate::domain::{CardNumber, CardNumberError, PersonId, SubscriptionId, UnitId};
 use crate::settings::PayloadSettings;
-use crate::storage::model::MemberRow;
 
 use self::phone::PhoneError;
 
@@ -172,6 +171,13 @@ pub struct PayloadError {
     /// The payload key, e.g. `MobileNumber`.
     pub field: &'static str,
     pub message: String,
+}
+
+impl PayloadError {
+    /// The failure's group of the row it fails: the field and the rule broken.
+    pub fn cause(&self) -> crate::domain::FailureCause {
+        crate::domain::FailureCause::payload_field(self.field, &self.message)
+    }
 }
 
 /// The earliest birth date accepted: anything older is a placeholder or a typing error.

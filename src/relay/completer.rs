@@ -520,7 +520,7 @@ impl Relay {
                 let (counter, verdict) = match item.completion {
                     Completion::Sent { .. } => (&c.sent, Verdict::Good),
                     Completion::Retry { .. } => (&c.retried, Verdict::Neutral),
-                    Completion::Failed => (&c.failed, Verdict::Bad),
+                    Completion::Failed { .. } => (&c.failed, Verdict::Bad),
                     Completion::Discarded { .. } => (&c.discarded, Verdict::Good),
                     Completion::Released { .. } => (&c.paused, Verdict::Neutral),
                 };

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::backoff::Backoff;
 use crate::digis::Answer;
-use crate::domain::UNCONFIRMED;
+use crate::domain::{FailureCause, UNCONFIRMED};
 use crate::storage::{ClaimedRow, Completion};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,8 @@ pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
     // Host data that cannot be read fails this row alone; its text names ids and the
     // column only, never a value, so it may go to the sync log too.
     if let Some(d) = &c.row.defect {
-        return Some(Decision::plain(Completion::Failed, Some(d.to_string())));
+        let failed = Completion::Failed { cause: d.cause() };
+        return Some(Decision::plain(failed, Some(d.to_string())));
     }
     let Some(member) = &c.member else {
         let why = "the member is no longer a user of the subscription".to_string();
@@ -92,7 +93,10 @@ pub fn precheck(c: &ClaimedRow, max_attempts: u32) -> Option<Decision> {
     }
     if c.row.attempts as i64 > max_attempts as i64 {
         let why = format!("gave up after {} attempts", max_attempts);
-        return Some(Decision::plain(Completion::Failed, Some(why)));
+        let failed = Completion::Failed {
+            cause: FailureCause::gave_up(None),
+        };
+        return Some(Decision::plain(failed, Some(why)));
     }
     None
 }
@@ -123,7 +127,9 @@ pub fn after_send(
                 .map(|_| "accepted without an external id".to_string()),
         },
         Answer::Rejected { status, message } => Decision {
-            completion: Completion::Failed,
+            completion: Completion::Failed {
+                cause: FailureCause::digis_rejection(*status, message),
+            },
             http_status: Some(*status),
             db_error: Some(format!(
                 "Digis rejected the member (HTTP {status}): {message}"
@@ -138,7 +144,9 @@ pub fn after_send(
             if attempts >= max_attempts {
                 let why = format!("gave up after {attempts} attempts; last: {reason}");
                 Decision {
-                    completion: Completion::Failed,
+                    completion: Completion::Failed {
+                        cause: FailureCause::gave_up(Some(status.map(i32::from))),
+                    },
                     http_status: status,
                     db_error: Some(why.clone()),
                     log_error: Some(why),
@@ -176,7 +184,9 @@ pub fn after_send(
             why,
             answer,
         } => Decision {
-            completion: Completion::Failed,
+            completion: Completion::Failed {
+                cause: FailureCause::unconfirmed(),
+            },
             http_status: Some(*status),
             db_error: Some(unconfirmed_text(*status, why, answer)),
             log_error: Some(format!(
@@ -196,34 +206,6 @@ pub fn unconfirmed_text(status: u16, why: &str, answer: &str) -> String {
          again by itself (retry it only after checking in Digis). Answer: {answer}"
     )
 }
-
-/// The pause a relay sets for itself after an unconfirmed answer starts with this: unlike a
-/// configuration error's, it is never probed or lifted by a relay (a probe would be another
-/// member whose SMS nobody can confirm); an operator lifts it with `resume`.
-pub const UNCONFIRMED_PAUSE: &str = "Digis's answer could not be confirmed";
-
-/// The reason of that pause: our words only (it is logged), never the answer itself.
-pub fn unconfirmed_pause_reason(status: u16, why: &str) -> String {
-    format!(
-        "{UNCONFIRMED_PAUSE}: HTTP {status} with a body {why} (a proxy or maintenance page?); \
-         nothing is sent until `resume`; rows failed as unconfirmed may have been sent"
-    )
-}
-
-/// Whether the database's pause is a relay's after an unconfirmed answer.
-pub fn is_unconfirmed_pause(c: &crate::storage::Control) -> bool {
-    c.paused
-        && c.paused_by
-            .as_deref()
-            .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX))
-        && c.pause_reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(UNCONFIRMED_PAUSE))
-}
-
-/// The pause reason a relay writes for itself; `paused_by` starts with this prefix so relays
-/// know they may probe and lift it, while a person's pause is left alone.
-pub const SELF_PAUSE_PREFIX: &str = "relay:";
 
 pub fn probe_due(
     paused_at: Option<DateTime<Utc>>,
@@ -303,7 +285,9 @@ mod tests {
             precheck(&claimed("ACTIVE", false, false, 13), 12)
                 .unwrap()
                 .completion,
-            Completion::Failed
+            Completion::Failed {
+                cause: FailureCause::gave_up(None)
+            }
         );
     }
 
@@ -329,14 +313,21 @@ mod tests {
         }
         assert_eq!(
             after_send(&retry, 12, 12, &b, now, &mut rng).completion,
-            Completion::Failed
+            Completion::Failed {
+                cause: FailureCause::gave_up(Some(Some(503)))
+            }
         );
         let rej = Answer::Rejected {
             status: 400,
             message: "Invalid phone 0701234567".into(),
         };
         let d = after_send(&rej, 1, 12, &b, now, &mut rng);
-        assert_eq!(d.completion, Completion::Failed);
+        assert_eq!(
+            d.completion,
+            Completion::Failed {
+                cause: FailureCause::digis_rejection(400, "Invalid phone #")
+            }
+        );
         assert!(d.db_error.unwrap().contains("Invalid phone"));
         assert!(
             !d.log_error.unwrap().contains("0701234567"),

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::circuit::CircuitState;
 use super::completer::Pipe;
-use super::decide::{is_unconfirmed_pause, probe_due, SELF_PAUSE_PREFIX};
+use super::decide::probe_due;
 use super::{Relay, RoundEnd};
 use crate::digis::DigisClient;
-use crate::domain::{GiveBack, RelayState};
+use crate::domain::{GiveBack, PauseKind, PausedBy, RelayState};
 use crate::storage::{ClaimedRow, Control, StorageError};
 
 /// What the gates allow before a claim.
@@ -57,11 +57,7 @@ impl Relay {
                 .unwrap_or_else(|| "paused".into());
             // A pause for an unconfirmed answer is never probed: the probe would be another
             // member whose SMS nobody can confirm. Only `resume` lifts it.
-            let self_paused = control
-                .paused_by
-                .as_deref()
-                .is_some_and(|b| b.starts_with(SELF_PAUSE_PREFIX))
-                && !is_unconfirmed_pause(&control);
+            let self_paused = control.pause() == Some(PauseKind::ConfigError);
             let probe_every = Duration::from_millis(self.config.relay.config_error_probe_ms);
             if !(self_paused
                 && probe_due(
@@ -231,7 +227,7 @@ impl Relay {
         } else if control.paused {
             // The probe went through: lift the relay's own pause, but not one an operator set
             // while the probe was on its way (the next round shows that one).
-            let actor = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+            let actor = PausedBy::relay(self.relay_id.as_str());
             if self
                 .storage
                 .lift_self_pause(&actor, self.clock.now())

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{GiveBack, OutboxId};
-use crate::storage::CompletionItem;
+use crate::domain::{FailureCause, GiveBack, OutboxId};
+use crate::storage::{Completion, CompletionItem};
 
 /// The format's version: a relay refuses (keeps, names) a journal of a version it does not know.
 pub const VERSION: u32 = 1;
@@ -79,6 +79,11 @@ impl HeldCompletion {
     ) -> HeldCompletion {
         let mut item = item.clone();
         item.attempt.error = log_error.map(str::to_string);
+        if let Completion::Failed { cause } = &mut item.completion {
+            if cause.quotes_digis() {
+                *cause = FailureCause::other();
+            }
+        }
         HeldCompletion {
             item,
             http_status,
@@ -162,6 +167,17 @@ pub fn read(path: &Path) -> Result<Journal, JournalError> {
             path: path.to_path_buf(),
             found: journal.version,
         });
+    }
+    let mut journal = journal;
+    // Written before completions carried their cause: read it from the error words, as the
+    // completion did then.
+    for held in &mut journal.completions {
+        let attempt = &held.item.attempt;
+        if let Completion::Failed { cause } = &mut held.item.completion {
+            if cause.is_other() {
+                *cause = FailureCause::from_stored(attempt.error.as_deref(), attempt.http_status);
+            }
+        }
     }
     Ok(journal)
 }
@@ -281,6 +297,53 @@ mod tests {
         assert_eq!(pending(dir.path()).unwrap(), vec![path.clone()]);
         remove(&path).unwrap();
         assert!(pending(dir.path()).unwrap().is_empty());
+    }
+
+    /// A failed row's cause goes into the journal unless it quotes Digis, and a journal written
+    /// before completions carried their cause reads it from the error words, as then.
+    #[test]
+    fn a_failed_completion_keeps_its_own_cause_and_old_journals_read_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "r1", 1);
+        let mut j = journal();
+        let mut failed = j.completions[0].item.clone();
+        failed.completion = Completion::Failed {
+            cause: FailureCause::digis_rejection(400, "Jan Jansen is taken"),
+        };
+        j.completions = vec![HeldCompletion::new(
+            &failed,
+            Some(400),
+            Some("rejected by Digis (HTTP 400)"),
+            None,
+        )];
+        assert_eq!(
+            j.completions[0].item.completion,
+            Completion::Failed {
+                cause: FailureCause::other()
+            }
+        );
+        let gave_up = FailureCause::gave_up(Some(Some(503)));
+        failed.attempt.http_status = Some(503);
+        failed.completion = Completion::Failed { cause: gave_up };
+        let why = "gave up after 12 attempts; last: HTTP 503";
+        j.completions
+            .push(HeldCompletion::new(&failed, Some(503), Some(why), None));
+        write(&path, &j).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("Jansen"), "{text}");
+        assert_eq!(read(&path).unwrap(), j);
+        // As an older version wrote it: no cause beside the state.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for c in old["completions"].as_array_mut().unwrap() {
+            c["item"]["completion"]
+                .as_object_mut()
+                .unwrap()
+                .remove("cause");
+        }
+        std::fs::write(&path, old.to_string()).unwrap();
+        let back = read(&path).unwrap();
+        assert_eq!(back.completions[1].item.completion, failed.completion);
+        assert_eq!(back, j);
     }
 
     /// A rewrite replaces the whole file through a temporary one, which never counts as a

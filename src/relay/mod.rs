@@ -21,7 +21,7 @@ mod held;
 pub mod journal;
 mod limiter;
 pub mod observer;
-pub mod pulse;
+mod status_line;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,13 +31,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::pulse::Pulse;
 pub use backoff::Backoff;
 pub use circuit::{Circuit, CircuitState};
 use completer::Pipe;
 use limiter::RateLimiter;
 pub use limiter::MIN_RATE;
 pub use observer::{NoObserver, Observer};
-pub use pulse::Pulse;
 
 use crate::clock::DbClock;
 use crate::digis::{ClientError, DigisClient};

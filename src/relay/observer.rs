@@ -25,7 +25,7 @@ impl Observer for NoObserver {}
 /// The Prometheus metrics follow the relay.
 impl Observer for crate::metrics::Metrics {
     fn attempt(&self, outcome: AttemptOutcome, duration: Duration) {
-        self.record_attempt(outcome.as_str(), duration);
+        self.record_attempt(outcome, duration);
     }
     fn success(&self, at: DateTime<Utc>) {
         self.record_success(at);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::completer::Pipe;
-use super::decide::{after_send, precheck, Decision, SELF_PAUSE_PREFIX};
+use super::decide::{after_send, precheck, Decision};
 use super::limiter::Verdict;
 use super::Relay;
 use crate::digis::{Answer, DigisClient};
@@ -69,7 +69,7 @@ impl Relay {
             Err(e) => {
                 let why = e.to_string();
                 return Ok(finish(Decision {
-                    completion: Completion::Failed,
+                    completion: Completion::Failed { cause: e.cause() },
                     http_status: None,
                     db_error: Some(why.clone()),
                     log_error: Some(why),
@@ -198,7 +198,7 @@ impl Relay {
         if let Answer::Unconfirmed { status, why, .. } = answer {
             // Set before any await: the dispatcher starts no row after this answer.
             if !self.unconfirmed.swap(true, Ordering::SeqCst) {
-                let reason = super::decide::unconfirmed_pause_reason(*status, why);
+                let reason = crate::domain::unconfirmed_pause_reason(*status, why);
                 // The row's own completion (failed, never pending) matters more than the
                 // pause: an error here must not abandon the row to be claimed and sent again.
                 if let Err(e) = self.pause_self(&reason, now).await {
@@ -220,7 +220,7 @@ impl Relay {
     /// Pauses every relay with `reason`, as this relay's own pause (ARCHITECTURE.md, Digis
     /// HTTP, "self-pause"), unless a pause that must stay is in force.
     async fn pause_self(&self, reason: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
-        let by = format!("{SELF_PAUSE_PREFIX}{}", self.relay_id);
+        let by = crate::domain::PausedBy::relay(self.relay_id.as_str());
         // Held like a completion: dropped, the row would wait out its lease and be sent again
         // only to get the same answer.
         let set = self

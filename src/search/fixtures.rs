@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::db::{Facts, SubscriptionFacts};
-use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::domain::{
+    AttemptOutcome, OutboxId, OutboxState, PersonId, RecordedOutcome, SubscriptionId,
+};
 use crate::storage::{AttemptRow, DigisRow, OutboxRow};
 
 pub const SUB: SubscriptionId = SubscriptionId(863);
@@ -46,7 +48,7 @@ pub fn attempt(outbox_id: i64, attempt: i32, started_at: DateTime<Utc>) -> Attem
         duration_ms: 120,
         relay_id: "r1".into(),
         http_status: Some(200),
-        outcome: "sent".into(),
+        outcome: RecordedOutcome::Applied(AttemptOutcome::Sent),
         error: None,
     }
 }

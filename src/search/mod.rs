@@ -41,7 +41,9 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId};
+use crate::domain::{
+    CardNumber, EventAction, OutboxId, OutboxState, PersonId, RecordedOutcome, SubscriptionId,
+};
 use crate::storage::{Storage, StorageError};
 
 pub use logscan::ScannedFile;
@@ -255,7 +257,7 @@ pub enum Event {
     Attempt {
         outbox_id: OutboxId,
         attempt: i32,
-        outcome: String,
+        outcome: RecordedOutcome,
         http_status: Option<i32>,
         error: Option<String>,
         relay_id: String,
@@ -267,7 +269,7 @@ pub enum Event {
     /// or resend, with who did it.
     Operator {
         outbox_id: Option<OutboxId>,
-        action: String,
+        action: EventAction,
         actor: String,
         detail: Option<String>,
     },

@@ -217,7 +217,7 @@ fn event_line(e: &TimelineEvent) -> String {
             ..
         } => format!(
             "attempt {attempt:<5} {}{}{} ({duration_ms} ms, relay {})",
-            d(outcome),
+            d(&outcome.to_string()),
             http_status
                 .map(|s| format!(", HTTP {s}"))
                 .unwrap_or_default(),
@@ -238,7 +238,7 @@ fn event_line(e: &TimelineEvent) -> String {
             ..
         } => format!(
             "{:<13} by {}{}",
-            d(action),
+            d(&action.to_string()),
             d(actor),
             detail
                 .as_deref()

@@ -184,6 +184,7 @@ pub(super) fn log_event(h: &LogHit) -> TimelineEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventKind;
     use crate::domain::{OutboxId, OutboxState};
     use crate::search::fixtures::{at, attempt, digis, facts, row, PERSON, SUB};
     use crate::search::logscan::LineFields;
@@ -220,7 +221,7 @@ mod tests {
         EventRow {
             at,
             actor: "support@host".into(),
-            action: "retry".into(),
+            action: EventKind::Retry.into(),
             outbox_id: Some(OutboxId(outbox_id)),
             subscription_id: Some(SUB),
             person_id: Some(PERSON),

@@ -1427,7 +1427,13 @@ macro_rules! storage_impl {
                 self.poke().await
             }
 
-            async fn pause_self(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<bool> {
+            async fn pause_self(
+                &self,
+                reason: &str,
+                by: &$crate::domain::PausedBy,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let by = &by.to_string();
                 let mut tx = self.write_tx().await?;
                 let set = sqlx::query(Self::SQL.pause_self)
                     .bind(true)
@@ -1454,7 +1460,12 @@ macro_rules! storage_impl {
                 Ok(set)
             }
 
-            async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool> {
+            async fn lift_self_pause(
+                &self,
+                by: &$crate::domain::PausedBy,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let actor = &by.to_string();
                 let mut tx = self.write_tx().await?;
                 let lifted = sqlx::query(Self::SQL.lift_self_pause)
                     .bind(false)

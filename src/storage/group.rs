@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::model::{Completion, CompletionItem};
 use super::time::to_text;
-use crate::domain::FailureCause;
+use crate::domain::RecordedOutcome;
 
 /// One row of `complete_rows.sql`.
 #[derive(Debug, Serialize)]
@@ -25,8 +25,7 @@ pub(crate) struct CompleteJson<'a> {
     error: Option<&'a str>,
     /// Discarded: why.
     reason: Option<&'a str>,
-    /// Failed: the cause, read once here from the error and status
-    /// ([`FailureCause::from_stored`]), for the Failures view to group by.
+    /// Failed: the completion's cause, for the Failures view to group by.
     failed: bool,
     fail_field: Option<String>,
     fail_rule: Option<String>,
@@ -40,13 +39,10 @@ impl<'a> CompleteJson<'a> {
             }
             Completion::Sent { external_id } => (None, external_id.as_deref(), None),
             Completion::Discarded { reason } => (None, None, Some(reason.as_str())),
-            Completion::Failed => (None, None, None),
+            Completion::Failed { .. } => (None, None, None),
         };
-        let (fail_field, fail_rule) = match c.completion {
-            Completion::Failed => {
-                FailureCause::from_stored(c.attempt.error.as_deref(), c.attempt.http_status)
-                    .columns()
-            }
+        let (fail_field, fail_rule) = match &c.completion {
+            Completion::Failed { cause } => cause.columns(),
             _ => (None, None),
         };
         CompleteJson {
@@ -60,7 +56,7 @@ impl<'a> CompleteJson<'a> {
             http_status: c.attempt.http_status,
             error: c.attempt.error.as_deref(),
             reason,
-            failed: matches!(c.completion, Completion::Failed),
+            failed: matches!(c.completion, Completion::Failed { .. }),
             fail_field,
             fail_rule,
         }
@@ -123,7 +119,7 @@ pub(crate) struct AttemptJson<'a> {
     duration_ms: i64,
     relay_id: &'a str,
     http_status: Option<i32>,
-    outcome: String,
+    outcome: RecordedOutcome,
     error: Option<&'a str>,
 }
 
@@ -139,9 +135,9 @@ impl<'a> AttemptJson<'a> {
             relay_id: &c.attempt.relay_id,
             http_status: c.attempt.http_status,
             outcome: if applied {
-                outcome.as_str().to_string()
+                RecordedOutcome::Applied(outcome)
             } else {
-                format!("stale_{outcome}")
+                RecordedOutcome::Stale(outcome)
             },
             error: c.attempt.error.as_deref(),
         }

@@ -26,7 +26,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::domain::{CardNumber, OutboxId, OutboxState, PersonId, SubscriptionId, UnitId};
+use crate::domain::{
+    CardNumber, OutboxId, OutboxState, PausedBy, PersonId, SubscriptionId, UnitId,
+};
 pub use model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -368,10 +370,10 @@ pub trait Storage: Send + Sync {
     /// unless an operator's pause is in force, which a relay must never take over (it would then
     /// lift it with its next good probe), or a relay's pause for an unconfirmed answer, which
     /// only `resume` lifts. True when set.
-    async fn pause_self(&self, reason: &str, by: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn pause_self(&self, reason: &str, by: &PausedBy, now: DateTime<Utc>) -> Result<bool>;
     /// Lifts a relay's own pause after a good probe; a pause an operator set meanwhile stays,
     /// and so does one for an unconfirmed answer. True when lifted.
-    async fn lift_self_pause(&self, actor: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn lift_self_pause(&self, by: &PausedBy, now: DateTime<Utc>) -> Result<bool>;
     async fn control(&self) -> Result<Control>;
     /// Opens (or opens again) the circuit every relay obeys, for `open_for` from now by the
     /// database's clock; returns until when.
@@ -760,7 +762,7 @@ fn assemble_failed(failed: Vec<rows::FailedRow>, members: &[MemberRead]) -> Vec<
                         .cause
                         .field
                         .as_deref()
-                        .and_then(|field| crate::payload::source::ValueToday::of(m, field));
+                        .and_then(|field| crate::domain::ValueToday::of(m, field));
                 }
                 Some(Err(d)) => out.member_problem = Some(d.to_string()),
                 None => {

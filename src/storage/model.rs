@@ -3,48 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
+use crate::domain::{
+    EventAction, FailureCause, OutboxId, OutboxState, PauseKind, PausedBy, PersonId,
+    RecordedOutcome, RelayState, SubscriptionId,
+};
 
-/// One row of the `digis_member` view: everything the payload needs for one (subscription,
-/// user) pair. Dates stay text here (`YYYY-MM-DD` as the database gives them) because a host
-/// database may hold a malformed one: the payload builder turns that into a per-row error that
-/// names the field, instead of the whole query failing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemberRow {
-    pub subscription_id: i64,
-    pub person_id: i64,
-    pub subscription_status: String,
-    pub start_date: Option<String>,
-    pub max_end: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub birth_date: Option<String>,
-    pub sex: Option<String>,
-    pub email: Option<String>,
-    pub allow_email: bool,
-    pub allow_sms: bool,
-    pub mobile_country_code: Option<String>,
-    pub mobile_number: Option<String>,
-    pub card_number: Option<String>,
-    pub unit_id: Option<i64>,
-    pub unit_name: Option<String>,
-    pub street_address: Option<String>,
-    pub postal_code: Option<String>,
-    pub postal_city: Option<String>,
-    pub country_alpha2: Option<String>,
-}
-
-impl MemberRow {
-    pub fn subscription(&self) -> SubscriptionId {
-        SubscriptionId(self.subscription_id)
-    }
-    pub fn person(&self) -> PersonId {
-        PersonId(self.person_id)
-    }
-    pub fn is_active(&self) -> bool {
-        self.subscription_status == "ACTIVE"
-    }
-}
+pub use crate::domain::MemberRow;
 
 /// One `digis_outbox` row, with the member's current card number (from `digis_member`, so it
 /// is `None` once the user was removed from the subscription).
@@ -154,6 +118,11 @@ impl std::fmt::Display for RowDefect {
 }
 
 impl RowDefect {
+    /// The failure's group of the row this defect fails: the column and the problem.
+    pub fn cause(&self) -> FailureCause {
+        FailureCause::host_column(self.column, &self.problem)
+    }
+
     /// The (subscription, person) pair the defect's row names, when both ids read as numbers.
     pub fn pair(&self) -> Option<(i64, i64)> {
         self.subscription.int().zip(self.person.int())
@@ -209,7 +178,7 @@ pub struct AttemptRow {
     pub duration_ms: i64,
     pub relay_id: String,
     pub http_status: Option<i32>,
-    pub outcome: String,
+    pub outcome: RecordedOutcome,
     pub error: Option<String>,
 }
 
@@ -232,8 +201,13 @@ pub enum Completion {
     Sent { external_id: Option<String> },
     /// Try again at `next_attempt_at`.
     Retry { next_attempt_at: DateTime<Utc> },
-    /// Needs a person.
-    Failed,
+    /// Needs a person; `cause` is the failure's group (stored beside the error text, which
+    /// stays the relay's sentence). A journal written before completions carried it reads as
+    /// "other" here, and is read from its text (`relay::journal`).
+    Failed {
+        #[serde(default = "FailureCause::other")]
+        cause: FailureCause,
+    },
     /// Must not be sent; `reason` says why.
     Discarded { reason: String },
     /// Given back after Digis answered with a configuration error (`domain::GiveBack`): not this
@@ -248,7 +222,7 @@ impl Completion {
         match self {
             Completion::Sent { .. } => OutboxState::Sent,
             Completion::Retry { .. } | Completion::Released { .. } => OutboxState::Pending,
-            Completion::Failed => OutboxState::Failed,
+            Completion::Failed { .. } => OutboxState::Failed,
             Completion::Discarded { .. } => OutboxState::Discarded,
         }
     }
@@ -259,7 +233,7 @@ impl Completion {
         match self {
             Completion::Sent { .. } => O::Sent,
             Completion::Retry { .. } => O::Retry,
-            Completion::Failed => O::Failed,
+            Completion::Failed { .. } => O::Failed,
             Completion::Discarded { .. } => O::Discarded,
             Completion::Released { .. } => O::GivenBack,
         }
@@ -362,7 +336,7 @@ impl Counts {
 pub struct Control {
     pub paused: bool,
     pub pause_reason: Option<String>,
-    pub paused_by: Option<String>,
+    pub paused_by: Option<PausedBy>,
     pub paused_at: Option<DateTime<Utc>>,
     pub sync_requested_at: Option<DateTime<Utc>>,
     /// The circuit every relay obeys (ARCHITECTURE.md, Delivery path: the circuit).
@@ -370,6 +344,14 @@ pub struct Control {
     /// The database's clock when the row was read, to judge `circuit` by the clock that wrote
     /// it (`None`: not read from a database).
     pub db_now: Option<DateTime<Utc>>,
+}
+
+impl Control {
+    /// The kind of pause in force; `None` while delivery is not paused.
+    pub fn pause(&self) -> Option<PauseKind> {
+        self.paused
+            .then(|| PauseKind::of(self.paused_by.as_ref(), self.pause_reason.as_deref()))
+    }
 }
 
 /// The circuit as the database holds it, one for all relays: closed (`open_until` is `None`),
@@ -481,8 +463,7 @@ pub struct EventRow {
     pub at: DateTime<Utc>,
     /// `user@host`, `tui:user@host` or `relay:<id>`.
     pub actor: String,
-    /// retry, retry_all_failed, discard, resend, pause, resume or sync.
-    pub action: String,
+    pub action: EventAction,
     pub outbox_id: Option<OutboxId>,
     pub subscription_id: Option<SubscriptionId>,
     pub person_id: Option<PersonId>,
@@ -606,7 +587,7 @@ pub struct FailedMember {
     pub member_problem: Option<String>,
     /// What the cause's field holds in `digis_member` now (issue 25 item 6); `None` when the
     /// cause names no member column or the member cannot be shown.
-    pub value_today: Option<crate::payload::source::ValueToday>,
+    pub value_today: Option<crate::domain::ValueToday>,
 }
 
 impl std::fmt::Debug for FailedMember {

@@ -15,7 +15,8 @@ use super::{
     OutboxRow, OutcomeCounts, RelayInfo, Result, RowDefect, SentRow, SharedCircuit, StorageError,
 };
 use crate::domain::{
-    Failure, FailureCause, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+    EventAction, Failure, FailureCause, OutboxId, OutboxState, PausedBy, PersonId, RecordedOutcome,
+    RelayState, SubscriptionId,
 };
 
 /// A row of either database, read by column name. The blanket impl holds the sqlx bounds
@@ -211,7 +212,7 @@ pub(crate) fn attempt_row(r: &impl StoredRow) -> Result<AttemptRow> {
         duration_ms: r.int("duration_ms").ctx(c)?,
         relay_id: r.text("relay_id").ctx(c)?,
         http_status: r.opt_int32("http_status").ctx(c)?,
-        outcome: r.text("outcome").ctx(c)?,
+        outcome: RecordedOutcome::read(&r.text("outcome").ctx(c)?),
         error: r.opt_text("error").ctx(c)?,
     })
 }
@@ -221,7 +222,7 @@ pub(crate) fn event_row(r: &impl StoredRow) -> Result<EventRow> {
     Ok(EventRow {
         at: r.time("at").ctx(c)?,
         actor: r.text("actor").ctx(c)?,
-        action: r.text("action").ctx(c)?,
+        action: EventAction::read(&r.text("action").ctx(c)?),
         outbox_id: r.opt_int("outbox_id").ctx(c)?.map(OutboxId),
         subscription_id: r.opt_int("subscription_id").ctx(c)?.map(SubscriptionId),
         person_id: r.opt_int("person_id").ctx(c)?.map(PersonId),
@@ -266,7 +267,11 @@ pub(crate) fn control(r: &impl StoredRow) -> Result<Control> {
     Ok(Control {
         paused: r.flag("paused").ctx(c)?,
         pause_reason: r.opt_text("pause_reason").ctx(c)?,
-        paused_by: r.opt_text("paused_by").ctx(c)?,
+        paused_by: r
+            .opt_text("paused_by")
+            .ctx(c)?
+            .as_deref()
+            .map(PausedBy::read),
         paused_at: r.opt_time("paused_at").ctx(c)?,
         sync_requested_at: r.opt_time("sync_requested_at").ctx(c)?,
         circuit: SharedCircuit {

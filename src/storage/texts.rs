@@ -1,64 +1,7 @@
-//! Every word and sentence the storage layer writes into rows on its own account, in one
-//! place: operator event kinds (`digis_event.action`) and the reason and detail texts bound
-//! into the SQL.
-use std::fmt;
-
-/// What an operator (or a relay lifting its own pause) did, as `digis_event.action` stores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Retry,
-    RetryAllFailed,
-    /// A group of the Failures view (one unit, one cause) queued again.
-    RetryFailureGroup,
-    Discard,
-    Resend,
-    Pause,
-    Resume,
-    Sync,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 8] = [
-        EventKind::Retry,
-        EventKind::RetryAllFailed,
-        EventKind::RetryFailureGroup,
-        EventKind::Discard,
-        EventKind::Resend,
-        EventKind::Pause,
-        EventKind::Resume,
-        EventKind::Sync,
-    ];
-
-    /// The word stored in `digis_event.action` (a contract: search and the dashboard read it).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Retry => "retry",
-            EventKind::RetryAllFailed => "retry_all_failed",
-            EventKind::RetryFailureGroup => "retry_failure_group",
-            EventKind::Discard => "discard",
-            EventKind::Resend => "resend",
-            EventKind::Pause => "pause",
-            EventKind::Resume => "resume",
-            EventKind::Sync => "sync",
-        }
-    }
-}
-
-impl std::str::FromStr for EventKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown operator event `{s}`"))
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+//! Every sentence the storage layer writes into rows on its own account, in one place: the
+//! reason and detail texts bound into the SQL. The words of `digis_event.action` are the
+//! domain's ([`EventKind`]), and so are the relay's pause texts (`domain::PausedBy`).
+pub use crate::domain::EventKind;
 
 /// `digis_event.detail` of a group retry: which group, as the Failures view names it. The cause
 /// may hold Digis's words (shown where `digis_event` is shown, never logged).
@@ -98,7 +41,7 @@ pub fn sync_detail(made_due: u64, reconciled: Option<(u64, Option<u64>)>) -> Str
 /// The `paused_by` of a relay's own pause, as a LIKE pattern: the statements that set and lift
 /// a relay's pause leave any other (an operator's) alone.
 pub fn self_pause_pattern() -> String {
-    format!("{}%", crate::relay::decide::SELF_PAUSE_PREFIX)
+    crate::domain::PausedBy::any_relay_pattern()
 }
 
 /// `digis_outbox.last_error` of a row whose answer was unconfirmed, as a LIKE pattern
@@ -110,20 +53,12 @@ pub fn unconfirmed_error_pattern() -> String {
 /// The `pause_reason` of a relay's pause for an unconfirmed answer, as a LIKE pattern: no relay
 /// takes that pause over or lifts it; only an operator's `resume` does.
 pub fn unconfirmed_pause_pattern() -> String {
-    format!("{}%", crate::relay::decide::UNCONFIRMED_PAUSE)
+    crate::domain::unconfirmed_pause_pattern()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_words_round_trip() {
-        for k in EventKind::ALL {
-            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
-        }
-        assert!("explode".parse::<EventKind>().is_err());
-    }
 
     #[test]
     fn superseded_reason_names_the_sent_row() {

@@ -31,6 +31,14 @@ pub fn saturating_add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc>
         .min(latest())
 }
 
+/// The database's clock as [`crate::clock`] reads it.
+impl<'s> crate::clock::DbTime for dyn super::Storage + 's {
+    type Error = StorageError;
+    fn read_db_now(&self) -> futures::future::BoxFuture<'_, Result<DateTime<Utc>, StorageError>> {
+        self.db_now()
+    }
+}
+
 pub fn to_text(t: DateTime<Utc>) -> String {
     crate::storage_time_text(t.min(latest()))
 }

@@ -158,7 +158,7 @@ pub struct Detail {
     pub payload: Result<Vec<(String, String)>, String>,
     /// What the field the row's last error names holds in `digis_member` now (issue 25 item
     /// 6): the value that broke the rule, or its correction. Personal data, as `payload`.
-    pub value_today: Option<crate::payload::source::ValueToday>,
+    pub value_today: Option<crate::domain::ValueToday>,
 }
 
 #[derive(Debug, Clone)]

@@ -385,11 +385,11 @@ pub async fn settle(app: &mut App, exec: &Executor, msg: Msg) {
 fn value_today(
     row: &crate::storage::OutboxRow,
     member: Option<&crate::storage::MemberRead>,
-) -> Option<crate::payload::source::ValueToday> {
+) -> Option<crate::domain::ValueToday> {
     let Some(Ok(member)) = member else {
         return None;
     };
     let cause =
         crate::domain::FailureCause::from_stored(row.last_error.as_deref(), row.last_http_status);
-    crate::payload::source::ValueToday::of(member, cause.field.as_deref()?)
+    crate::domain::ValueToday::of(member, cause.field.as_deref()?)
 }

@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 use digis_relay::doctor::adapter::{self, Expected};
-use digis_relay::storage::adapter::AdapterState;
+use digis_relay::domain::AdapterState;
 
 use crate::common::{Kind, TestDb, BIN};
 use crate::health::write_config;

@@ -2,7 +2,7 @@
 use std::process::Command;
 
 use chrono::Utc;
-use digis_relay::domain::OutboxState;
+use digis_relay::domain::{FailureCause, OutboxState};
 use digis_relay::storage::{AttemptRecord, Completion};
 
 use crate::both_databases;
@@ -117,9 +117,10 @@ async fn operator_commands_change_the_database(db: TestDb) {
         http_status: Some(400),
         error: Some("bad".into()),
     };
-    s.complete(&claimed[0], &Completion::Failed, &a, now)
-        .await
-        .unwrap();
+    let failed = Completion::Failed {
+        cause: FailureCause::other(),
+    };
+    s.complete(&claimed[0], &failed, &a, now).await.unwrap();
     s.complete(
         &claimed[1],
         &Completion::Sent {

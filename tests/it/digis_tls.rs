@@ -137,7 +137,7 @@ async fn a_certificate_that_fails_verification_pauses_the_relay(db: TestDb) {
         "{reason}"
     );
     assert!(!reason.contains(TOKEN), "{reason}");
-    assert!(control.paused_by.unwrap_or_default().starts_with("relay:"));
+    assert!(control.paused_by.is_some_and(|b| b.is_relay()));
     let rows = all_rows(&db).await;
     assert!(
         rows.iter()

@@ -282,7 +282,7 @@ async fn group_retry_moves_what_its_dry_run_counted(db: TestDb) {
     // Recorded like every other retry, with the group.
     let events = s.events(&[id]).await.unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].action, "retry_failure_group");
+    assert_eq!(events[0].action.to_string(), "retry_failure_group");
     assert_eq!(events[0].actor, "ann@desk");
     let detail = events[0].detail.as_deref().unwrap();
     assert!(

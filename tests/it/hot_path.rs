@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
+use digis_relay::domain::FailureCause;
 use digis_relay::domain::{OutboxId, OutboxState, SubscriptionId};
 use digis_relay::fake_digis::{self, FakeConfig};
 use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, CompletionItem};
@@ -65,7 +66,9 @@ async fn a_group_completes_each_row_under_its_own_claim(db: TestDb) {
         Completion::Retry {
             next_attempt_at: retry_at,
         },
-        Completion::Failed,
+        Completion::Failed {
+            cause: FailureCause::other(),
+        },
         Completion::Discarded {
             reason: "the member left".into(),
         },
@@ -148,7 +151,7 @@ async fn a_group_completes_each_row_under_its_own_claim(db: TestDb) {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|a| a.outcome)
+                .map(|a| a.outcome.to_string())
                 .collect::<Vec<_>>()
         }
     };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::config::Config;
+use digis_relay::domain::FailureCause;
 use digis_relay::export::{self, ExportFormat};
 use digis_relay::http::{serve, AppState};
 use digis_relay::metrics::Metrics;
@@ -595,7 +596,10 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     )
     .await
     .unwrap();
-    s.complete(&claimed[1], &Completion::Failed, &attempt, now)
+    let failed = Completion::Failed {
+        cause: FailureCause::other(),
+    };
+    s.complete(&claimed[1], &failed, &attempt, now)
         .await
         .unwrap();
     let pending: Vec<_> = db
@@ -645,7 +649,7 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
             "depth of {state:?}"
         );
     }
-    for o in digis_relay::metrics::OUTCOMES {
+    for o in digis_relay::domain::AttemptOutcome::ALL.map(|o| o.as_str()) {
         assert_eq!(
             sample(&samples, "digis_deliveries_total", Some(("outcome", o))).value,
             0.0,
@@ -1067,7 +1071,7 @@ async fn metrics_report_each_relay_within_the_window(db: TestDb) {
     // A relay's own pause (Digis rejected the configuration) against an operator's.
     s.pause(
         "Digis answered 401",
-        &format!("{}fresh", digis_relay::relay::decide::SELF_PAUSE_PREFIX),
+        &digis_relay::domain::PausedBy::relay("fresh").to_string(),
         now,
     )
     .await
@@ -1143,7 +1147,7 @@ async fn metrics_count_what_the_service_did(db: TestDb) {
         let db = &db;
         async move { db.scalar(&sql).await as f64 }
     };
-    for o in digis_relay::metrics::OUTCOMES {
+    for o in digis_relay::domain::AttemptOutcome::ALL.map(|o| o.as_str()) {
         assert_eq!(delivered(&samples, o), recorded(o).await, "outcome {o}");
     }
     assert_eq!(delivered(&samples, "retry"), 1.0);

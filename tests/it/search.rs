@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use digis_relay::domain::AttemptOutcome;
+use digis_relay::domain::FailureCause;
 use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
 use digis_relay::search::{
     render_text, search, EmailQuery, Event, EventSource, MemberQuery, NameQuery, PhoneQuery,
@@ -517,10 +518,13 @@ async fn failed_row_after_retries_tells_what_to_do(db: TestDb) {
         assert_eq!(claimed.len(), 1);
     }
     let claimed = relay_pass(&db, &log, t2, |_| {
+        let error = "Digis rejected the contact: MobileNumber invalid";
         (
-            Completion::Failed,
+            Completion::Failed {
+                cause: FailureCause::from_stored(Some(error), Some(400)),
+            },
             Some(400),
-            Some("Digis rejected the contact: MobileNumber invalid".into()),
+            Some(error.into()),
         )
     })
     .await;
@@ -548,7 +552,7 @@ async fn failed_row_after_retries_tells_what_to_do(db: TestDb) {
                 outcome,
                 http_status,
                 ..
-            } => Some((*attempt, outcome.clone(), *http_status)),
+            } => Some((*attempt, outcome.to_string(), *http_status)),
             _ => None,
         })
         .collect();
@@ -986,7 +990,10 @@ fn assert_event_shape(e: &Value) {
 async fn json_shape_is_stable(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let now = Utc::now();
-    let rejected = (Completion::Failed, Some(400), Some("rejected".into()));
+    let rejected = (
+        Completion::Failed {
+            cause: FailureCause::other(),
+        }, Some(400), Some("rejected".into()));
     let _log = one_pass(&db, now, only_person_1_sent(rejected)).await;
     // A line that names no person, so `other_log_lines` is not empty.
     write_lines(
@@ -1316,7 +1323,13 @@ async fn members(db: &TestDb) -> DateTime<Utc> {
     let now = Utc::now();
     relay_pass(db, &log, now, |c| {
         if c.row.subscription_id == SubscriptionId(864) {
-            (Completion::Failed, Some(400), Some("rejected".into()))
+            (
+                Completion::Failed {
+                    cause: FailureCause::other(),
+                },
+                Some(400),
+                Some("rejected".into()),
+            )
         } else {
             sent(c)
         }

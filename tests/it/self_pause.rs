@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::domain::{OutboxState, RelayState};
+use digis_relay::domain::{OutboxState, PausedBy, RelayState};
 
 use crate::both_databases;
 use crate::circuit::wait_heartbeat;
@@ -58,7 +58,7 @@ async fn a_relay_lifts_its_own_pause_after_a_probe_goes_through(db: TestDb) {
     );
     let control = db.storage.control().await.unwrap();
     assert!(control.paused);
-    assert_eq!(control.paused_by.as_deref(), Some("relay:pausing"));
+    assert_eq!(control.paused_by, Some(PausedBy::relay("pausing")));
 
     eventually("every row was sent", Duration::from_secs(60), || async {
         (db.storage.counts().await.unwrap().sent == 3).then_some(())
@@ -114,7 +114,11 @@ async fn still_paused_by_the_operator(db: &TestDb) {
         control.paused,
         "the operator's pause was lifted: {control:?}"
     );
-    assert_eq!(control.paused_by.as_deref(), Some(OPERATOR), "{control:?}");
+    assert_eq!(
+        control.paused_by,
+        Some(PausedBy::Operator(OPERATOR.into())),
+        "{control:?}"
+    );
     assert_eq!(control.pause_reason.as_deref(), Some(WHY), "{control:?}");
     let (state, detail) = crate::circuit::heartbeat_state(db, "pausing")
         .await

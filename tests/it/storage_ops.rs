@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use digis_relay::domain::{
-    CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+    CardNumber, FailureCause, OutboxId, OutboxState, PausedBy, PersonId, RelayState, SubscriptionId,
 };
 use digis_relay::storage::{
     AttemptRecord, ClaimedRow, CompleteResult, Completion, CompletionItem, ListQuery, PersonFilter,
@@ -14,6 +14,13 @@ use digis_relay::storage::{
 
 use crate::both_databases;
 use crate::common::TestDb;
+
+/// A failure of no group in particular.
+fn failed_other() -> Completion {
+    Completion::Failed {
+        cause: FailureCause::other(),
+    }
+}
 
 fn attempt(relay: &str) -> AttemptRecord {
     AttemptRecord {
@@ -270,11 +277,11 @@ async fn expired_lease_is_claimed_again_and_stale_completion_refused(db: TestDb)
     assert_eq!(digis.len(), 1);
     assert_eq!(digis[0].external_id.as_deref(), Some("B"));
     let attempts = s.attempts(row.id).await.unwrap();
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    let outcomes: Vec<String> = attempts.iter().map(|a| a.outcome.to_string()).collect();
     assert_eq!(outcomes, ["stale_sent", "sent"]);
     // A second completion by the winner is refused too (the row is no longer sending).
     let again = s
-        .complete(&b[0], &Completion::Failed, &attempt("relay-b"), later)
+        .complete(&b[0], &failed_other(), &attempt("relay-b"), later)
         .await
         .unwrap();
     assert_eq!(again, CompleteResult::LeaseLost);
@@ -336,7 +343,7 @@ async fn retry_and_released_and_attempt_history(db: TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.outcome)
+        .map(|a| a.outcome.to_string())
         .collect();
     assert_eq!(outcomes, ["retry", "paused"]);
     // Graceful-stop release gives back the attempt too.
@@ -355,7 +362,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let s = db.storage();
     let now = Utc::now();
     let claimed = claim_for_a_minute(&db, "r", 10, now).await;
-    s.complete(&claimed[0], &Completion::Failed, &attempt("r"), now)
+    s.complete(&claimed[0], &failed_other(), &attempt("r"), now)
         .await
         .unwrap();
     complete_by(&db, &claimed[1], sent(None), "r", now).await;
@@ -399,7 +406,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
     let events = s.events(&[failed, ids[0]]).await.unwrap();
     let seen: Vec<(String, Option<OutboxId>, Option<String>)> = events
         .iter()
-        .map(|e| (e.action.clone(), e.outbox_id, e.detail.clone()))
+        .map(|e| (e.action.to_string(), e.outbox_id, e.detail.clone()))
         .collect();
     assert_eq!(
         seen,
@@ -425,7 +432,7 @@ async fn operator_retry_discard_resend(db: TestDb) {
     // Retry all failed.
     let c = claim_for_a_minute(&db, "r", 10, now).await;
     for x in &c {
-        s.complete(x, &Completion::Failed, &attempt("r"), now)
+        s.complete(x, &failed_other(), &attempt("r"), now)
             .await
             .unwrap();
     }
@@ -448,7 +455,7 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
     let c = s.control().await.unwrap();
     assert!(c.paused);
     assert_eq!(c.pause_reason.as_deref(), Some("Digis maintenance"));
-    assert_eq!(c.paused_by.as_deref(), Some("anna@support"));
+    assert_eq!(c.paused_by, Some(PausedBy::Operator("anna@support".into())));
     s.resume("test", Utc::now()).await.unwrap();
     let c = s.control().await.unwrap();
     assert!(!c.paused && c.pause_reason.is_none());
@@ -496,7 +503,7 @@ async fn counts_listing_and_lookups(db: TestDb) {
     let now = Utc::now();
     let claimed = claim_for_a_minute(&db, "r", 5, now).await;
     for c in &claimed[..3] {
-        s.complete(c, &Completion::Failed, &attempt("r"), now)
+        s.complete(c, &failed_other(), &attempt("r"), now)
             .await
             .unwrap();
     }
@@ -610,7 +617,7 @@ async fn prune_removes_only_old_finished_rows(db: TestDb) {
     let now = Utc::now();
     let c = claim_for_a_minute(&db, "r", 2, now).await;
     complete_by(&db, &c[0], sent(None), "r", now).await;
-    s.complete(&c[1], &Completion::Failed, &attempt("r"), now)
+    s.complete(&c[1], &failed_other(), &attempt("r"), now)
         .await
         .unwrap();
     s.pause("old pause", "test", now - chrono::Duration::days(100))
@@ -776,7 +783,8 @@ async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
 /// `unconfirmed`. The relay's pause for it is neither taken over by a configuration error's
 /// pause nor lifted by a probe: only `resume` lifts it.
 async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
-    use digis_relay::relay::decide::{unconfirmed_pause_reason, unconfirmed_text};
+    use digis_relay::domain::{unconfirmed_pause_reason, PauseKind};
+    use digis_relay::relay::decide::unconfirmed_text;
     use digis_relay::storage::Unconfirmed;
     db.active_with(5, &[1, 2, 3]).await;
     let s = db.storage();
@@ -792,7 +800,10 @@ async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
         ..attempt("r")
     };
     for (c, a) in claimed.iter().zip([&unconfirmed, &unconfirmed, &ordinary]) {
-        s.complete(c, &Completion::Failed, a, now).await.unwrap();
+        let failed = Completion::Failed {
+            cause: FailureCause::from_stored(a.error.as_deref(), a.http_status),
+        };
+        s.complete(c, &failed, a, now).await.unwrap();
     }
     let [u1, u2, plain] = [0, 1, 2].map(|i| claimed[i].row.id);
     assert_eq!(
@@ -849,29 +860,35 @@ async fn unconfirmed_rows_and_their_pause_wait_for_an_operator(db: TestDb) {
 
     // The pause.
     let reason = unconfirmed_pause_reason(200, "not JSON");
-    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
-    assert!(!s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+    assert!(s
+        .pause_self(&reason, &PausedBy::relay("a"), now)
         .await
         .unwrap());
-    assert!(!s.lift_self_pause("relay:b", now).await.unwrap());
+    assert!(!s
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
+        .await
+        .unwrap());
+    assert!(!s.lift_self_pause(&PausedBy::relay("b"), now).await.unwrap());
     let c = s.control().await.unwrap();
     assert!(c.paused);
     assert_eq!(c.pause_reason.as_deref(), Some(reason.as_str()));
-    assert_eq!(c.paused_by.as_deref(), Some("relay:a"));
-    assert!(digis_relay::relay::decide::is_unconfirmed_pause(&c));
+    assert_eq!(c.paused_by, Some(PausedBy::relay("a")));
+    assert_eq!(c.pause(), Some(PauseKind::Unconfirmed));
     s.resume("test", now).await.unwrap();
     assert!(!s.control().await.unwrap().paused);
     // A configuration error's pause is still a relay's to take over and lift.
     assert!(s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
         .await
         .unwrap());
-    assert!(s.pause_self(&reason, "relay:a", now).await.unwrap());
+    assert!(s
+        .pause_self(&reason, &PausedBy::relay("a"), now)
+        .await
+        .unwrap());
     s.resume("test", now).await.unwrap();
     assert!(s
-        .pause_self("Digis answered HTTP 401", "relay:b", now)
+        .pause_self("Digis answered HTTP 401", &PausedBy::relay("b"), now)
         .await
         .unwrap());
-    assert!(s.lift_self_pause("relay:b", now).await.unwrap());
+    assert!(s.lift_self_pause(&PausedBy::relay("b"), now).await.unwrap());
 }

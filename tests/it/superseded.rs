@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
+use digis_relay::domain::FailureCause;
 use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
 use digis_relay::storage::{CompleteResult, Completion, CompletionItem, FailedQuery, UnitFilter};
 use sqlx::migrate::Migrator;
@@ -289,7 +290,12 @@ async fn rows_written_one_by_one_supersede_too(db: TestDb) {
         })
         .chain(std::iter::once(CompletionItem::new(
             of(3),
-            Completion::Failed,
+            Completion::Failed {
+                cause: FailureCause::payload_field(
+                    "MobileNumber",
+                    "not a mobile number for region SE",
+                ),
+            },
             digis_relay::storage::AttemptRecord {
                 error: Some(
                     "person 3 (subscription 1): MobileNumber: not a mobile number for region SE"

@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
+use digis_relay::domain::FailureCause;
 use digis_relay::storage::{AttemptRecord, Completion, FailureGroupKey};
 use serde_json::Value;
 
@@ -49,9 +50,10 @@ async fn fail_due_rows(db: &TestDb, now: DateTime<Utc>, status: Option<i32>, err
             http_status: status,
             error: Some(error.into()),
         };
-        s.complete(c, &Completion::Failed, &record, now)
-            .await
-            .unwrap();
+        let failed = Completion::Failed {
+            cause: FailureCause::from_stored(Some(error), status),
+        };
+        s.complete(c, &failed, &record, now).await.unwrap();
     }
 }
 

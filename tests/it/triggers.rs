@@ -2,6 +2,7 @@
 use crate::both_databases;
 use crate::common::TestDb;
 use chrono::Utc;
+use digis_relay::domain::FailureCause;
 use digis_relay::storage::{AttemptRecord, Completion};
 use std::time::Duration;
 
@@ -111,7 +112,10 @@ async fn saving_again_after_sent_queues_nothing(db: TestDb) {
 
 async fn saving_again_after_failed_queues_a_fresh_row(db: TestDb) {
     db.active_with(5, &[1]).await;
-    finish(&db, Completion::Failed).await;
+    let failed = Completion::Failed {
+        cause: FailureCause::other(),
+    };
+    finish(&db, failed).await;
     db.save(5).await;
     assert_eq!(
         db.outbox().await,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use digis_relay::config::Config;
-use digis_relay::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
+use digis_relay::domain::{
+    OutboxId, OutboxState, PausedBy, PersonId, RecordedOutcome, SubscriptionId,
+};
 use digis_relay::storage::{AttemptRow, Control, Counts, OutboxRow, RelayInfo};
 use digis_relay::tui::app::{
     Anchor, App, Confirm, Detail, DetailPane, Environment, Filter, SearchResult, Throughput, View,
@@ -207,7 +209,7 @@ fn detail_fixture() -> Detail {
                 duration_ms: 30_004,
                 relay_id: "relay-a".into(),
                 http_status: None,
-                outcome: "retry".into(),
+                outcome: RecordedOutcome::Applied(AttemptOutcome::Retry),
                 error: Some("timed out after 30000 ms".into()),
             },
             AttemptRow {
@@ -217,7 +219,7 @@ fn detail_fixture() -> Detail {
                 duration_ms: 212,
                 relay_id: "relay-a".into(),
                 http_status: Some(400),
-                outcome: "failed".into(),
+                outcome: RecordedOutcome::Applied(AttemptOutcome::Failed),
                 error: Some("MobileNumber is not a valid mobile number".into()),
             },
         ],
@@ -330,7 +332,7 @@ fn search_report() -> digis_relay::search::SearchReport {
                     event: Event::Attempt {
                         outbox_id: OutboxId(59),
                         attempt: 2,
-                        outcome: "failed".into(),
+                        outcome: RecordedOutcome::Applied(AttemptOutcome::Failed),
                         http_status: Some(400),
                         error: Some("MobileNumber is not a valid mobile number".into()),
                         relay_id: "relay-a".into(),
@@ -537,7 +539,7 @@ fn header_tells_the_truth_about_delivery() {
     app.control = Some(Control {
         paused: true,
         pause_reason: Some("Digis answered 401: check digisUrlPostfix".into()),
-        paused_by: Some("relay-a".into()),
+        paused_by: Some(PausedBy::read("relay-a")),
         paused_at: Some(t0() - Duration::seconds(300)),
         sync_requested_at: None,
         ..Control::default()
@@ -982,7 +984,7 @@ async fn detail_shows_payload_and_attempts(db: TestDb) {
         Some(Ok(d)) => assert_eq!(
             d.events
                 .iter()
-                .map(|e| e.action.as_str())
+                .map(|e| e.action.to_string())
                 .collect::<Vec<_>>(),
             ["discard"]
         ),
@@ -2188,14 +2190,14 @@ fn log_filter_is_shown_clean() {
 /// labelled as today's, under the last response.
 #[test]
 fn snapshot_detail_shows_the_value_today() {
-    use digis_relay::payload::source::ValueToday;
+    use digis_relay::domain::ValueToday;
     let mut d = detail_fixture();
     let error = "person 7 (subscription 863): MobileNumber: not a valid number for region SE";
     d.row.last_http_status = None;
     d.row.last_error = Some(error.into());
     d.row.attempts = 1;
     d.attempts.truncate(1);
-    d.attempts[0].outcome = "failed".into();
+    d.attempts[0].outcome = RecordedOutcome::Applied(AttemptOutcome::Failed);
     d.attempts[0].error = Some(error.into());
     d.payload = Err(error.into());
     d.value_today = Some(ValueToday {

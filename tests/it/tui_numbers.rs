@@ -483,9 +483,10 @@ async fn fail_due_rows(db: &TestDb, now: DateTime<Utc>) -> Vec<OutboxId> {
             http_status: Some(400),
             error: Some("Digis rejected the member (HTTP 400): MobileNumber invalid".into()),
         };
-        s.complete(c, &Completion::Failed, &record, now)
-            .await
-            .unwrap();
+        let failed = Completion::Failed {
+            cause: FailureCause::digis_rejection(400, "MobileNumber invalid"),
+        };
+        s.complete(c, &failed, &record, now).await.unwrap();
     }
     claimed.iter().map(|c| c.row.id).collect()
 }

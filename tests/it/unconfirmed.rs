@@ -8,8 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::domain::{OutboxState, RelayState};
-use digis_relay::relay::decide::UNCONFIRMED_PAUSE;
+use digis_relay::domain::{FailureCause, OutboxState, PausedBy, RelayState, UNCONFIRMED_PAUSE};
 
 use crate::both_databases;
 use crate::circuit::wait_heartbeat;
@@ -87,7 +86,7 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     );
     let control = db.storage.control().await.unwrap();
     assert!(control.paused, "{control:?}");
-    assert_eq!(control.paused_by.as_deref(), Some("relay:unconfirmed"));
+    assert_eq!(control.paused_by, Some(PausedBy::relay("unconfirmed")));
     assert!(
         control
             .pause_reason
@@ -233,9 +232,10 @@ async fn retry_on_a_terminal_asks_y_n_for_unconfirmed_rows(db: TestDb) {
         http_status: Some(200),
         error: Some(error),
     };
-    s.complete(&c, &Completion::Failed, &attempt, now)
-        .await
-        .unwrap();
+    let failed = Completion::Failed {
+        cause: FailureCause::unconfirmed(),
+    };
+    s.complete(&c, &failed, &attempt, now).await.unwrap();
     let id = c.row.id.0.to_string();
     let on_a_terminal = |answer: &str| {
         let command = format!(

@@ -411,38 +411,6 @@ fn names_a_missing_table(e: &sqlx::Error) -> bool {
     db.code().as_deref() == Some("42P01") || db.message().starts_with("no such table")
 }
 
-/// The adapter's state, as the metric labels it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdapterState {
-    /// Applied as configured; views and triggers as the relay needs them.
-    Ok,
-    /// The configured file differs from what `migrate` applied.
-    Changed,
-    /// `migrate` never applied an adapter.
-    Missing,
-    /// A view, a column or the triggers are not what the relay needs, or the configured file
-    /// cannot be read.
-    Invalid,
-}
-
-impl AdapterState {
-    pub const ALL: [AdapterState; 4] = [
-        AdapterState::Ok,
-        AdapterState::Changed,
-        AdapterState::Missing,
-        AdapterState::Invalid,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdapterState::Ok => "ok",
-            AdapterState::Changed => "changed",
-            AdapterState::Missing => "missing",
-            AdapterState::Invalid => "invalid",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::outbox::note_text;
 use super::theme::{Level, Theme};
 use super::time_text;
+use crate::domain::{AttemptOutcome, RecordedOutcome};
 use crate::sanitize::for_display;
 use crate::tui::app::{Detail, DetailPane};
 
@@ -130,10 +131,12 @@ fn lines<'a>(d: &'a Detail, width: u16, theme: &Theme) -> Vec<Line<'a>> {
                     .map_or_else(|| "no response".to_string(), |s| format!("HTTP {s}"))
             )),
             Span::styled(
-                a.outcome.clone(),
-                match a.outcome.as_str() {
-                    "sent" => theme.level(Level::Ok),
-                    "retry" | "paused" => theme.level(Level::Warn),
+                a.outcome.to_string(),
+                match a.outcome {
+                    RecordedOutcome::Applied(AttemptOutcome::Sent) => theme.level(Level::Ok),
+                    RecordedOutcome::Applied(AttemptOutcome::Retry | AttemptOutcome::GivenBack) => {
+                        theme.level(Level::Warn)
+                    }
                     _ => theme.level(Level::Bad),
                 },
             ),

@@ -1,14 +1,57 @@
-//! Where each payload key comes from in `digis_member`, so support sees the value that broke a
-//! rule (issue 25 item 6): the error says `MobileNumber: not a valid number for region SE`, and
-//! the gym needs to see `mobile_number today: 070-12` to fix it.
+//! A member as the `digis_member` view shows it, and where each payload key comes from in it,
+//! so support sees the value that broke a rule (issue 25 item 6): the error says
+//! `MobileNumber: not a valid number for region SE`, and the gym needs to see
+//! `mobile_number today: 070-12` to fix it.
 //!
 //! The value is read from the member row at display time, never from the outbox row: failure
-//! texts hold no personal data (see [`super::PayloadError`]) and the value is never stored with
-//! the row. It is personal data, shown only in the dashboard's detail pane and written only to
-//! the `report failures` file; its `Debug` leaves the value out so it cannot reach a log.
+//! texts hold no personal data (see [`crate::payload::PayloadError`]) and the value is never
+//! stored with the row. It is personal data, shown only in the dashboard's detail pane and
+//! written only to the `report failures` file; its `Debug` leaves the value out so it cannot
+//! reach a log.
 use std::fmt;
 
-use crate::storage::model::MemberRow;
+use super::{PersonId, SubscriptionId};
+
+/// One row of the `digis_member` view: everything the payload needs for one (subscription,
+/// user) pair. Dates stay text here (`YYYY-MM-DD` as the database gives them) because a host
+/// database may hold a malformed one: the payload builder turns that into a per-row error that
+/// names the field, instead of the whole query failing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberRow {
+    pub subscription_id: i64,
+    pub person_id: i64,
+    pub subscription_status: String,
+    pub start_date: Option<String>,
+    pub max_end: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_date: Option<String>,
+    pub sex: Option<String>,
+    pub email: Option<String>,
+    pub allow_email: bool,
+    pub allow_sms: bool,
+    pub mobile_country_code: Option<String>,
+    pub mobile_number: Option<String>,
+    pub card_number: Option<String>,
+    pub unit_id: Option<i64>,
+    pub unit_name: Option<String>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub postal_city: Option<String>,
+    pub country_alpha2: Option<String>,
+}
+
+impl MemberRow {
+    pub fn subscription(&self) -> SubscriptionId {
+        SubscriptionId(self.subscription_id)
+    }
+    pub fn person(&self) -> PersonId {
+        PersonId(self.person_id)
+    }
+    pub fn is_active(&self) -> bool {
+        self.subscription_status == "ACTIVE"
+    }
+}
 
 /// The most characters of a value shown: host values are untrusted input, and a phone number,
 /// an e-mail address or a date is far shorter.
