@@ -9,10 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::logline::{record_lines, LiveFormat};
-use super::theme::Theme;
+use super::line::{record_lines, LiveFormat};
+use super::LogState;
 use crate::sanitize::for_display;
-use crate::tui::app::LogState;
+use crate::tui::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
     let mut title = vec![
