@@ -5,6 +5,9 @@ pub mod theme;
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, HighlightSpacing, Paragraph, Table, TableState};
+use ratatui::Frame;
 
 pub use crate::stats::span_text;
 
@@ -33,6 +36,38 @@ pub fn count_text(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A screen with nothing to show yet (loading, empty): `text`, dimmed and centred in `block`.
+pub fn placeholder(frame: &mut Frame, area: Rect, block: Block, text: &str, theme: &theme::Theme) {
+    frame.render_widget(
+        Paragraph::new(Span::styled(text, theme.dim()))
+            .centered()
+            .block(block),
+        area,
+    );
+}
+
+/// Columns the selection marker `▶ ` takes in a [`selectable`] table.
+pub const MARKER_COLUMNS: u16 = 2;
+
+/// Draws `table` (its header and block set) with its columns one space apart and the
+/// `selected` row in reverse video behind a `▶ ` marker.
+pub fn selectable(
+    frame: &mut Frame,
+    area: Rect,
+    table: Table,
+    selected: usize,
+    theme: &theme::Theme,
+) {
+    let table = table
+        .column_spacing(1)
+        .row_highlight_style(theme.selected())
+        // A visible marker as well as reverse video: NO_COLOR terminals and snapshots show it.
+        .highlight_symbol("▶ ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 /// A rectangle of at most `w` x `h` centred in `area`.

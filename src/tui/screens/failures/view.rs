@@ -1,7 +1,7 @@
 //! The Failures view: the groups, or the open group's members.
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use crate::sanitize::for_display;
 use crate::tui::keys::{self, Context, Mode};
 use crate::tui::message::{Action, View};
 use crate::tui::ui::theme::{Level, Theme};
-use crate::tui::ui::{count_text, fit, span_text, Clock};
+use crate::tui::ui::{count_text, fit, placeholder, selectable, span_text, Clock, MARKER_COLUMNS};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &FailuresState, clock: Clock, theme: &Theme) {
     match &state.members {
@@ -72,21 +72,11 @@ fn draw_groups(
         );
     let groups = match groups {
         None => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("loading…", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "loading…", theme);
             return;
         }
         Some([]) => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("no failed rows: nothing to fix", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "no failed rows: nothing to fix", theme);
             return;
         }
         Some(g) => g,
@@ -111,7 +101,8 @@ fn draw_groups(
         fit::exact("since", since.iter().map(String::as_str)),
         fit::exact("last", last.iter().map(String::as_str)),
     ];
-    let text = fit::rest(area.width.saturating_sub(2), 2, &numbers, 1).saturating_sub(1);
+    let text =
+        fit::rest(area.width.saturating_sub(2), MARKER_COLUMNS, &numbers, 1).saturating_sub(1);
     // The unit gets what its names need, up to a third; the cause the rest.
     let unit_w = fit::exact("unit", units.iter().map(String::as_str)).min(text / 3);
     let cause_w = text.saturating_sub(unit_w);
@@ -144,15 +135,8 @@ fn draw_groups(
         Constraint::Length(numbers[1]),
         Constraint::Length(numbers[2]),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("▶ ")
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(state.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(frame, area, table, state.selected, theme);
 }
 
 fn draw_members(
@@ -196,12 +180,7 @@ fn draw_members(
         );
     let members = match &pane.data {
         None => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("loading…", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "loading…", theme);
             return;
         }
         Some(Err(e)) => {
@@ -212,15 +191,8 @@ fn draw_members(
             return;
         }
         Some(Ok(m)) if m.is_empty() => {
-            frame.render_widget(
-                Paragraph::new(Span::styled(
-                    "no failed rows left in this group (retried or fixed meanwhile)",
-                    theme.dim(),
-                ))
-                .centered()
-                .block(block),
-                area,
-            );
+            let text = "no failed rows left in this group (retried or fixed meanwhile)";
+            placeholder(frame, area, block, text, theme);
             return;
         }
         Some(Ok(m)) => m,

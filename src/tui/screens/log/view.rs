@@ -12,6 +12,7 @@ use ratatui::Frame;
 use super::line::{record_lines, LiveFormat};
 use super::LogState;
 use crate::sanitize::for_display;
+use crate::tui::ui::placeholder;
 use crate::tui::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
@@ -54,12 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
         } else {
             "no line matches the filter (Esc clears it)"
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+        placeholder(frame, area, block, text, theme);
         return;
     }
     if !log.text_filtered() {

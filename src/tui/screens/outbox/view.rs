@@ -2,14 +2,14 @@
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 
 use super::{Filter, Page};
 use crate::domain::OutboxState;
 use crate::storage::OutboxRow;
 use crate::tui::ui::theme::Theme;
-use crate::tui::ui::{fit, span_text, Clock};
+use crate::tui::ui::{fit, placeholder, selectable, span_text, Clock, MARKER_COLUMNS};
 
 pub fn draw(
     frame: &mut Frame,
@@ -53,12 +53,7 @@ pub fn draw(
         } else {
             format!("no {} rows", filter.label())
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+        placeholder(frame, area, block, &text, theme);
         return;
     }
 
@@ -87,13 +82,13 @@ pub fn draw(
             .collect()
     };
     for drop in ["next", "att", "person"] {
-        if fit::rest(inner, HIGHLIGHT, &fixed(&columns), 1) >= MIN_NOTE {
+        if fit::rest(inner, MARKER_COLUMNS, &fixed(&columns), 1) >= MIN_NOTE {
             break;
         }
         columns.retain(|(h, _)| *h != drop);
     }
     let widths = fixed(&columns);
-    let note_width = usize::from(fit::rest(inner, HIGHLIGHT, &widths, 1));
+    let note_width = usize::from(fit::rest(inner, MARKER_COLUMNS, &widths, 1));
     let header = Row::new(
         columns
             .iter()
@@ -116,20 +111,10 @@ pub fn draw(
         Row::new(cells)
     });
     let widths = fit::constraints(&widths);
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected())
-        // A visible marker as well as reverse video: NO_COLOR terminals and snapshots show it.
-        .highlight_symbol("▶ ")
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(frame, area, table, selected, theme);
 }
 
-/// Columns the highlight symbol `▶ ` takes.
-const HIGHLIGHT: u16 = 2;
 /// The least room the note gets before other columns give way: enough for a cause.
 const MIN_NOTE: u16 = 24;
 

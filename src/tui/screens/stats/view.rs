@@ -10,7 +10,7 @@ use ratatui::Frame;
 use crate::domain::OutboxState;
 use crate::stats::Stats;
 use crate::tui::ui::theme::{Level, Theme};
-use crate::tui::ui::{count_text, span_text, Clock};
+use crate::tui::ui::{count_text, placeholder, span_text, Clock};
 
 /// Room for a series' name before its sparkline.
 const LABEL: u16 = 9;
@@ -21,12 +21,7 @@ pub fn draw(frame: &mut Frame, area: Rect, stats: Option<&Stats>, clock: Clock, 
         .border_style(theme.border())
         .title(Span::styled(" Stats (UTC) ", theme.bold()));
     let Some(stats) = stats else {
-        frame.render_widget(
-            Paragraph::new(Span::styled("loading…", theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+        placeholder(frame, area, block, "loading…", theme);
         return;
     };
     let age = (clock.now - stats.at).num_seconds().max(0);
