@@ -1,5 +1,5 @@
 //! The live log: what this process logged (by the house rules ids and outcomes only, never
-//! personal data), newest at the bottom, each record whole (wrapped, `logline`). Without a text
+//! personal data), newest at the bottom, each record whole (wrapped, `line.rs`). Without a text
 //! filter it is tui-logger's widget, which pages and filters by level; with one (`f`, which
 //! tui-logger lacks) it is the matching records of the product's own copy. The records were
 //! escaped as they were taken (`logsink`); the filter is what the operator typed and is escaped

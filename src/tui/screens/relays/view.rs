@@ -28,7 +28,7 @@ pub fn draw(
             frame.render_widget(Paragraph::new("loading…").centered().block(block), area);
             return;
         }
-        Some(r) if r.is_empty() => {
+        Some([]) => {
             frame.render_widget(
                 Paragraph::new(
                     "no relay has ever run against this database: start `digis-relay run`",
