@@ -19,9 +19,10 @@ use chrono::Utc;
 use digis_relay::config::Config;
 use digis_relay::domain::{OutboxId, OutboxState};
 use digis_relay::storage::{self, DynStorage, ListQuery, RelayInfo};
-use digis_relay::tui::app::{Anchor, App, Environment, Select};
-use digis_relay::tui::effects::{Effect, Executor};
-use digis_relay::tui::update::{update, Msg};
+use digis_relay::tui::app::{App, Environment};
+use digis_relay::tui::effects::Executor;
+use digis_relay::tui::message::{Anchor, Effect, Msg, Select};
+use digis_relay::tui::update::update;
 use digis_relay::tui::view;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -358,7 +359,7 @@ async fn failures_and_stats(storage: &DynStorage) -> Vec<(String, f64)> {
     out.push((
         format!(
             "a group's first {} members",
-            digis_relay::tui::app::MEMBERS_SHOWN
+            digis_relay::tui::message::MEMBERS_SHOWN
         ),
         median(5, || {
             let s = s.clone();
@@ -366,7 +367,7 @@ async fn failures_and_stats(storage: &DynStorage) -> Vec<(String, f64)> {
                 unit: UnitFilter::Is(biggest.unit_id),
                 cause: Some(biggest.cause.clone()),
                 after: None,
-                limit: digis_relay::tui::app::MEMBERS_SHOWN,
+                limit: digis_relay::tui::message::MEMBERS_SHOWN,
             };
             async move { s.failed_members(&q).await.unwrap() }
         })

@@ -11,6 +11,7 @@ pub mod export;
 pub mod fake_digis;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod operator;
 pub mod output;

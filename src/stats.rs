@@ -96,17 +96,31 @@ pub async fn collect(storage: &dyn Storage, now: DateTime<Utc>) -> Result<Stats>
     ))
 }
 
-/// The [`HOURS`] one-hour ranges ending with this hour's.
 /// A delay for people, the same on every surface (`status`, the dashboard's Stats view):
 /// `107ms` below a second (a second-based `0s` hid them), then `42s`, `5m`, `3h`, `2d`.
 pub fn delay_text(ms: i64) -> String {
     if ms.abs() < 1000 {
         format!("{}ms", ms.abs())
     } else {
-        crate::tui::view::span_text(ms / 1000)
+        span_text(ms / 1000)
     }
 }
 
+/// A compact span of time: `42s`, `5m`, `3h`, `2d`; the dashboard ages what it shows with it.
+pub fn span_text(secs: i64) -> String {
+    let s = secs.abs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+/// The [`HOURS`] one-hour ranges ending with this hour's.
 pub fn hour_ranges(now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let (from, _) = hour_window(now);
     (0..HOURS as i64)

@@ -2,7 +2,6 @@
 //! in its own module so this file only routes.
 mod args;
 mod docs;
-pub mod logging;
 mod ops;
 mod run;
 mod setup;

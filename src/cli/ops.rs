@@ -137,7 +137,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
                 }
             };
             // Diagnostics (ids and counts only; never what was typed) on stderr, as `run` has.
-            super::logging::init_stderr();
+            crate::logging::init_stderr();
             crate::search::cli::run(&ctx.config, ctx.storage().await?, &term, a.json, a.since).await
         }
         Command::Completions { .. } | Command::Man { .. } => {

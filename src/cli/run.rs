@@ -7,7 +7,7 @@ use super::setup::Context;
 use crate::service::{Service, ServiceOptions, StopOn};
 
 pub async fn run(ctx: Context, once: bool, listen: Option<String>) -> anyhow::Result<ExitCode> {
-    super::logging::init_stderr();
+    crate::logging::init_stderr();
     let storage = ctx.storage().await?;
     let config = Arc::new(ctx.config);
     // `run --once` is a batch job: no listener unless asked for.

@@ -13,7 +13,7 @@ pub async fn demo(
     if headless {
         // The progress lines are the point here: one line per attempt would drown them (they
         // are in the sync log under --dir; failed ones, which are warnings, in the summary too).
-        crate::cli::logging::init_stderr_with(crate::cli::logging::filter_or(
+        crate::logging::init_stderr_with(crate::logging::filter_or(
             "warn,digis_relay=info,digis_relay::sync=error",
         ));
     }

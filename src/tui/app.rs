@@ -1,236 +1,28 @@
-//! The dashboard's whole state. Drawing reads only this; the database is reached through
-//! effects (see `effects.rs`) whose results come back as messages, so a slow query never
-//! holds up a frame.
+//! The dashboard's whole state: each screen's (`screens/*`) and what they share (the counts,
+//! relays and pause flag the status read brings, the status line, the clocks). Drawing reads
+//! only this; the database is reached through effects whose answers come back as messages, so a
+//! slow query never holds up a frame.
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
+use super::keys::{Context, Mode};
+use super::message::View;
+use super::screens::confirm::Confirm;
+use super::screens::detail::{DetailPane, WIDE_COLUMNS};
+use super::screens::failures::FailuresState;
+use super::screens::log::LogState;
+use super::screens::outbox::{page_size_for, Filter, Page};
+use super::screens::search::SearchState;
+use super::ui::Clock;
 use crate::config::Config;
-use crate::domain::{OutboxId, OutboxState};
 use crate::stats::Stats;
-use crate::storage::{
-    AttemptRow, Control, Counts, DigisRow, FailedMember, FailureGroup, FailureGroupKey, OutboxRow,
-    RelayInfo,
-};
+use crate::storage::{Control, Counts, OutboxRow, RelayInfo};
 
 /// How many minutes of throughput the sparkline shows.
 pub const THROUGHPUT_MINUTES: usize = 30;
-/// Rows of chrome around the outbox table: title bar, three header lines, status line, the
-/// table's two borders and its column header.
-pub const TABLE_CHROME_ROWS: u16 = 8;
-/// How often the Failures view regroups the failed rows while it is shown: a `GROUP BY` over
-/// every failed row, so not every second.
-pub const FAILURES_REFRESH_SECS: i64 = 10;
-/// How often the Stats view reads its figures while it is shown.
-pub const STATS_REFRESH_SECS: i64 = 30;
-/// Members of a group the dashboard shows; `report failures --csv` writes them all.
-pub const MEMBERS_SHOWN: u32 = 200;
-/// Groups the Failures view lists.
-pub const GROUPS_SHOWN: u32 = 500;
-/// From this many columns on, the Outbox row's detail sits beside the table instead of over it:
-/// the table keeps its 80 columns and the detail gets as many.
-pub const WIDE_COLUMNS: u16 = 160;
 /// Terminal columns assumed until the terminal says (the binary sets the real width at once).
 pub const DEFAULT_COLUMNS: u16 = 80;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Outbox,
-    Search,
-    Relays,
-    Log,
-    Failures,
-    Stats,
-}
-
-impl View {
-    pub const ALL: [View; 6] = [
-        View::Outbox,
-        View::Search,
-        View::Relays,
-        View::Log,
-        View::Failures,
-        View::Stats,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Outbox => "Outbox",
-            View::Search => "Search",
-            View::Relays => "Relays",
-            View::Log => "Log",
-            View::Failures => "Failures",
-            View::Stats => "Stats",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
-    }
-}
-
-/// The outbox filter: one state, or every row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
-    All,
-    State(OutboxState),
-}
-
-impl Filter {
-    /// The order `f` / `l` cycle through; "failed" early because that is what support opens
-    /// the dashboard for.
-    pub const CYCLE: [Filter; 6] = [
-        Filter::All,
-        Filter::State(OutboxState::Pending),
-        Filter::State(OutboxState::Sending),
-        Filter::State(OutboxState::Sent),
-        Filter::State(OutboxState::Failed),
-        Filter::State(OutboxState::Discarded),
-    ];
-
-    pub fn state(self) -> Option<OutboxState> {
-        match self {
-            Filter::All => None,
-            Filter::State(s) => Some(s),
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Filter::All => "all",
-            Filter::State(s) => s.as_str(),
-        }
-    }
-
-    pub fn next(self) -> Filter {
-        let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
-        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
-    }
-
-    pub fn prev(self) -> Filter {
-        let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
-        Self::CYCLE[(i + Self::CYCLE.len() - 1) % Self::CYCLE.len()]
-    }
-}
-
-/// Where the shown page sits in the outbox (keyset paging, newest first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Anchor {
-    /// The newest rows.
-    Newest,
-    /// Rows older than this id.
-    Before(OutboxId),
-    /// The nearest rows newer than this id.
-    After(OutboxId),
-    /// The oldest rows.
-    Oldest,
-}
-
-/// Which row to select once a page arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Select {
-    First,
-    Last,
-    /// This row if it is still on the page, else the same position.
-    Keep(Option<OutboxId>, usize),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    pub rows: Vec<OutboxRow>,
-    pub anchor: Option<Anchor>,
-    pub has_newer: bool,
-    pub has_older: bool,
-    pub loaded: bool,
-}
-
-/// What the detail pane shows for one row.
-#[derive(Debug, Clone)]
-pub struct Detail {
-    pub row: OutboxRow,
-    pub attempts: Vec<AttemptRow>,
-    /// What operators did to the row by hand (retry, discard, resend), oldest first.
-    pub events: Vec<crate::storage::EventRow>,
-    /// The pair's `digis` row, when Digis accepted it.
-    pub synced: Option<DigisRow>,
-    /// The payload that would be sent now, as (key, JSON value) in contract order, or why it
-    /// cannot be built. Personal data: shown on screen only, never logged.
-    pub payload: Result<Vec<(String, String)>, String>,
-    /// What the field the row's last error names holds in `digis_member` now (issue 25 item
-    /// 6): the value that broke the rule, or its correction. Personal data, as `payload`.
-    pub value_today: Option<crate::domain::ValueToday>,
-}
-
-#[derive(Debug, Clone)]
-pub struct DetailPane {
-    pub id: OutboxId,
-    pub data: Option<Result<Detail, String>>,
-    pub scroll: u16,
-}
-
-/// An action waiting for y/n.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Confirm {
-    pub question: String,
-    pub action: crate::tui::effects::Effect,
-}
-
-#[derive(Debug, Clone, Default)]
-pub enum SearchResult {
-    #[default]
-    None,
-    Running(String),
-    Done {
-        term: String,
-        lines: Vec<String>,
-    },
-    Failed {
-        term: String,
-        error: String,
-    },
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SearchState {
-    pub input: String,
-    /// Keys go to the input box.
-    pub editing: bool,
-    pub result: SearchResult,
-    pub scroll: u16,
-}
-
-/// The Failures view: failed rows grouped by business unit and cause.
-#[derive(Debug, Clone, Default)]
-pub struct FailuresState {
-    /// The groups, in the order of their keys (unit, then cause; see `update::apply_groups`);
-    /// `None` until read.
-    pub groups: Option<Vec<FailureGroup>>,
-    pub selected: usize,
-    /// When the groups were last read (the view's own clock, `App::now`).
-    pub loaded_at: Option<DateTime<Utc>>,
-    /// The members of the group opened with Enter.
-    pub members: Option<MembersPane>,
-}
-
-impl FailuresState {
-    pub fn selected_group(&self) -> Option<&FailureGroup> {
-        self.groups.as_ref()?.get(self.selected)
-    }
-}
-
-/// One group's members: names and cards, so shown on screen only.
-#[derive(Debug, Clone)]
-pub struct MembersPane {
-    pub group: FailureGroup,
-    pub data: Option<Result<Vec<FailedMember>, String>>,
-    pub scroll: u16,
-}
-
-impl MembersPane {
-    pub fn key(&self) -> &FailureGroupKey {
-        &self.group.key
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
@@ -463,22 +255,40 @@ impl App {
     pub fn overlay_open(&self) -> bool {
         self.help || self.confirm.is_some()
     }
-}
 
-pub use super::logbuf::{LogLevel, LogLine, LogState};
+    /// Where the keys go right now: the question in front of everything, then the help, then
+    /// the view's own modes.
+    pub fn context(&self) -> Context {
+        let mode = if self.confirm.is_some() {
+            Mode::Confirm
+        } else if self.help {
+            Mode::Help
+        } else if (self.view == View::Search && self.search.editing)
+            || (self.view == View::Log && self.log.editing)
+        {
+            Mode::Input
+        } else if self.detail_beside() {
+            Mode::Beside
+        } else if (self.view == View::Outbox && self.detail.is_some())
+            || (self.view == View::Failures && self.failures.members.is_some())
+        {
+            Mode::Detail
+        } else {
+            Mode::Browse
+        };
+        Context {
+            view: self.view,
+            mode,
+        }
+    }
 
-/// Rows of chrome around the Log view's lines: title bar, three header lines, status line and
-/// the two borders.
-pub const LOG_CHROME_ROWS: u16 = 7;
-
-/// Log lines that fit in a terminal of `height` rows.
-pub fn log_rows(height: u16) -> u16 {
-    height.saturating_sub(LOG_CHROME_ROWS).max(1)
-}
-
-/// Rows that fit in the table for a terminal of `height` rows.
-pub fn page_size_for(height: u16) -> u32 {
-    u32::from(height.saturating_sub(TABLE_CHROME_ROWS)).max(3)
+    /// Both clocks, for the views that age what they show.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            now: self.now,
+            db_now: self.db_now(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -500,15 +310,5 @@ mod tests {
             vec![10, 15, 0, 3]
         );
         assert_eq!(t.last_minute(), 0);
-    }
-
-    #[test]
-    fn filters_cycle_both_ways() {
-        let mut f = Filter::All;
-        for _ in 0..Filter::CYCLE.len() {
-            f = f.next();
-        }
-        assert_eq!(f, Filter::All);
-        assert_eq!(Filter::All.prev(), Filter::State(OutboxState::Discarded));
     }
 }

@@ -1,86 +1,19 @@
-//! Effects: what `update` asks of the outside world. Every one is a database read or write
-//! (the dashboard never talks to a relay directly), executed off the render path; its result
+//! Running effects: each [`Effect`] `update` asks for becomes database reads or an operator
+//! action (the dashboard never talks to a relay directly), off the render path; its answer
 //! comes back as a [`Msg`].
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::app::{Anchor, App, Detail, Select};
-use super::update::{update, Msg, PageData, StatusData};
-use crate::config::Config;
-use crate::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
-use crate::operator::{self, Actor, Reason, Report};
-use crate::storage::{
-    DynStorage, FailedQuery, FailureGroupKey, ListQuery, Unconfirmed, UnitFilter,
+use super::app::App;
+use super::message::{
+    Anchor, Detail, Effect, Msg, PageData, StatusData, GROUPS_SHOWN, MEMBERS_SHOWN,
 };
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Counts, the pause flag and the relays.
-    LoadStatus,
-    LoadPage {
-        seq: u64,
-        state: Option<OutboxState>,
-        anchor: Anchor,
-        limit: u32,
-        select: Select,
-    },
-    LoadDetail(OutboxId),
-    /// Retry a row; left alone if its last answer was unconfirmed (it may have been sent).
-    Retry(OutboxId),
-    /// Retry a row whose last answer was unconfirmed: the operator confirmed it may get a
-    /// second SMS.
-    RetryUnconfirmed(OutboxId),
-    /// How many failed rows' last answer was unconfirmed, for the retry-all question.
-    DryRunRetryAllFailed,
-    /// Every failed row but those whose answer was unconfirmed.
-    RetryAllFailed,
-    /// Every failed row, those whose answer was unconfirmed too (confirmed).
-    RetryAllFailedWithUnconfirmed,
-    Discard(OutboxId),
-    Resend {
-        subscription: SubscriptionId,
-        person: PersonId,
-    },
-    SyncNow,
-    Pause,
-    Resume,
-    Search(String),
-    /// The Failures view's groups.
-    LoadFailures,
-    /// The first members of one group.
-    LoadFailureMembers(FailureGroupKey),
-    /// How many rows a group retry would put back now, for the y/n question.
-    DryRunFailureGroup(FailureGroupKey),
-    RetryFailureGroup(FailureGroupKey),
-    /// The Stats view's figures.
-    LoadStats,
-}
-
-impl Effect {
-    /// What the dashboard logs when it runs this effect, if anything: what an operator did, by
-    /// ids only. Never what was typed (a search may be a name) nor a failure cause (Digis's words
-    /// may quote a member).
-    pub fn log_text(&self) -> Option<String> {
-        match self {
-            Effect::LoadStatus
-            | Effect::LoadPage { .. }
-            | Effect::LoadDetail(_)
-            | Effect::LoadFailures
-            | Effect::LoadFailureMembers(_)
-            | Effect::DryRunFailureGroup(_)
-            | Effect::DryRunRetryAllFailed
-            | Effect::LoadStats => None,
-            Effect::Search(_) => Some("dashboard search".to_string()),
-            Effect::RetryFailureGroup(key) => Some(format!(
-                "dashboard action: retry failure group of unit {}",
-                key.unit_id
-                    .map_or_else(|| "none".to_string(), |u| u.to_string())
-            )),
-            other => Some(format!("dashboard action: {other:?}")),
-        }
-    }
-}
+use super::update::update;
+use crate::config::Config;
+use crate::domain::{OutboxId, OutboxState};
+use crate::operator::{self, Actor, Reason, Report};
+use crate::storage::{DynStorage, FailedQuery, ListQuery, Unconfirmed, UnitFilter};
 
 /// Runs effects against the database. Cheap to clone: one per spawned task.
 #[derive(Clone)]
@@ -163,18 +96,15 @@ impl Executor {
             }
             Effect::Resume => acted(operator::resume(store, actor, now).await),
             Effect::Search(term) => Msg::Searched(term.clone(), self.search(&term).await),
-            Effect::LoadFailures => Msg::Failures(
-                store
-                    .failure_groups(None, super::app::GROUPS_SHOWN)
-                    .await
-                    .map_err(err),
-            ),
+            Effect::LoadFailures => {
+                Msg::Failures(store.failure_groups(None, GROUPS_SHOWN).await.map_err(err))
+            }
             Effect::LoadFailureMembers(key) => {
                 let q = FailedQuery {
                     unit: UnitFilter::Is(key.unit_id),
                     cause: Some(key.cause.clone()),
                     after: None,
-                    limit: super::app::MEMBERS_SHOWN,
+                    limit: MEMBERS_SHOWN,
                 };
                 Msg::FailureMembers(key, store.failed_members(&q).await.map_err(err))
             }

@@ -19,7 +19,7 @@ use ratatui::crossterm::event::{self, Event};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::update::Msg;
+use super::message::Msg;
 
 /// How long one wait for a key lasts: how soon the input thread sees `stop`.
 const WAIT: Duration = Duration::from_millis(100);

@@ -15,7 +15,8 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
-use super::logbuf::{LogLine, LOG_LINES_KEPT};
+use super::message::LogLine;
+use super::screens::log::LOG_LINES_KEPT;
 
 /// Events kept between two drains (the loop drains four times a second); beyond it the oldest
 /// go, so a burst cannot grow memory. tui-logger's own queue between two moves has the same
@@ -133,7 +134,7 @@ impl Visit for Text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::logbuf::LogLevel;
+    use crate::tui::message::LogLevel;
     use tracing_subscriber::layer::SubscriberExt;
 
     #[test]

@@ -1,16 +1,24 @@
-//! The support dashboard (ARCHITECTURE.md, Dashboard), in The Elm Architecture's shape:
-//! [`app::App`] is the state, [`update::update`] the only place it changes, [`effects`] the
-//! database work (run on tasks, so a slow query never holds up a frame) and [`view`] a pure
-//! function of the state. A key becomes an [`action::Action`] through the table in [`keymap`]
-//! (which the help overlay is drawn from); `update` hands it to [`action::handle`].
-pub mod action;
+//! The support dashboard (ARCHITECTURE.md, Dashboard), in The Elm Architecture's shape, layered
+//! so that no module imports one above it:
+//! - [`message`]: the vocabulary ([`message::Msg`], [`message::Action`], [`message::Effect`]),
+//!   importing nothing else of the dashboard;
+//! - [`keys`]: keys as data; [`ui`]: the theme and drawing helpers;
+//! - [`screens`]: one folder per screen with its state, its keys and its view;
+//! - [`keymap`]: every screen's keys in the help's order; [`app::App`]: the whole state;
+//! - [`update::update`]: the only place the state changes (a key becomes an action through the
+//!   keymap, handled by [`update::handle`]); [`effects`]: the database work, run on tasks so a
+//!   slow query never holds up a frame; [`view`]: a pure function of the state;
+//! - this module: the loop, the terminal and the signals.
 pub mod app;
 pub mod cli;
 pub mod effects;
 pub mod input;
 pub mod keymap;
-pub mod logbuf;
+pub mod keys;
 pub mod logsink;
+pub mod message;
+pub mod screens;
+pub mod ui;
 pub mod update;
 pub mod view;
 
@@ -27,9 +35,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::storage::DynStorage;
-use app::{App, Environment, StatusKind, View};
-use effects::{Effect, Executor};
-use update::{update, Msg};
+use app::{App, Environment, StatusKind};
+use effects::Executor;
+use message::{Effect, Msg, View};
+use update::update;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TuiOptions {
@@ -218,7 +227,7 @@ pub fn init_logging() -> bool {
     use tracing_subscriber::Layer;
     // The same filter as the stderr log: it keeps the HTTP stack (which logs the token-bearing
     // URL at debug level) at warn.
-    let filter = crate::cli::logging::filter();
+    let filter = crate::logging::filter();
     logsink::bound_buffers();
     tracing_subscriber::registry()
         .with(logsink::SinkLayer.with_filter(filter))

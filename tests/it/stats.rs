@@ -6,7 +6,8 @@ use std::process::Command;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use digis_relay::config::Config;
 use digis_relay::stats::{self, DAYS, HOURS};
-use digis_relay::tui::app::{App, Environment, View};
+use digis_relay::tui::app::{App, Environment};
+use digis_relay::tui::message::View;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

@@ -9,12 +9,15 @@ use digis_relay::domain::{
     OutboxId, OutboxState, PausedBy, PersonId, RecordedOutcome, SubscriptionId,
 };
 use digis_relay::storage::{AttemptRow, Control, Counts, OutboxRow, RelayInfo};
-use digis_relay::tui::app::{
-    Anchor, App, Confirm, Detail, DetailPane, Environment, Filter, SearchResult, Throughput, View,
-};
-use digis_relay::tui::effects::{settle, Effect, Executor};
+use digis_relay::tui::app::{App, Environment, Throughput};
+use digis_relay::tui::effects::{settle, Executor};
 use digis_relay::tui::keymap::SECTIONS;
-use digis_relay::tui::update::{update, Msg};
+use digis_relay::tui::message::{Anchor, Detail, Effect, Msg, View};
+use digis_relay::tui::screens::confirm::Confirm;
+use digis_relay::tui::screens::detail::DetailPane;
+use digis_relay::tui::screens::outbox::Filter;
+use digis_relay::tui::screens::search::SearchResult;
+use digis_relay::tui::update::update;
 use digis_relay::tui::view;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
@@ -530,7 +533,7 @@ fn snapshot_relays_view() {
 
 #[test]
 fn header_tells_the_truth_about_delivery() {
-    use view::theme::Level;
+    use digis_relay::tui::ui::theme::Level;
     let texts =
         |app: &App| -> Vec<String> { view::delivery(app).into_iter().map(|(_, t)| t).collect() };
     let mut app = fixture(24);
@@ -601,7 +604,8 @@ fn stray_keys_do_not_answer_a_question() {
 /// What an action does is testable without keys: `handle` takes the action itself.
 #[test]
 fn actions_change_the_state_without_keys() {
-    use digis_relay::tui::action::{handle, Action};
+    use digis_relay::tui::message::Action;
+    use digis_relay::tui::update::handle;
     let mut app = fixture(24);
     let row = app.page.rows[1].id;
     assert!(handle(&mut app, Action::Discard).is_empty());
@@ -663,8 +667,8 @@ fn stale_page_answers_are_dropped() {
         Msg::Page {
             seq: seq(&first),
             anchor: Anchor::Newest,
-            select: digis_relay::tui::app::Select::First,
-            result: Ok(digis_relay::tui::update::PageData {
+            select: digis_relay::tui::message::Select::First,
+            result: Ok(digis_relay::tui::message::PageData {
                 rows: Vec::new(),
                 has_newer: false,
                 has_older: false,
@@ -1698,7 +1702,7 @@ fn failure_groups_fixture() -> Vec<digis_relay::storage::FailureGroup> {
 fn snapshot_failures_view() {
     use digis_relay::domain::FailureCause;
     use digis_relay::storage::FailedMember;
-    use digis_relay::tui::app::MembersPane;
+    use digis_relay::tui::screens::failures::MembersPane;
     let mut app = fixture(24);
     app.view = View::Failures;
     app.failures.groups = Some(failure_groups_fixture());
@@ -1747,7 +1751,7 @@ fn snapshot_failures_view() {
 
 // --- the detail beside the table on wide terminals --------------------------------------------
 
-use digis_relay::tui::keymap::{Context, Mode};
+use digis_relay::tui::keys::Mode;
 
 fn loaded(id: OutboxId) -> Detail {
     let mut d = detail_fixture();
@@ -1787,7 +1791,7 @@ fn wide_detail_follows_the_selection() {
         update(&mut app, Msg::key(KeyCode::Enter)),
         vec![Effect::LoadDetail(ids[1])]
     );
-    assert_eq!(Context::of(&app).mode, Mode::Beside);
+    assert_eq!(app.context().mode, Mode::Beside);
     update(&mut app, Msg::Detail(ids[1], Ok(loaded(ids[1]))));
     assert!(matches!(app.detail.as_ref().unwrap().data, Some(Ok(_))));
 
@@ -1825,7 +1829,7 @@ fn wide_detail_follows_the_selection() {
     update(&mut app, Msg::char('F'));
     update(&mut app, Msg::key(KeyCode::Esc));
     assert!(app.detail.is_none());
-    assert_eq!(Context::of(&app).mode, Mode::Browse);
+    assert_eq!(app.context().mode, Mode::Browse);
     assert_eq!(app.selected, 3, "closing keeps the selection");
 }
 
@@ -1852,7 +1856,7 @@ fn wide_detail_follows_a_new_page() {
             seq,
             anchor: Anchor::Oldest,
             select,
-            result: Ok(digis_relay::tui::update::PageData {
+            result: Ok(digis_relay::tui::message::PageData {
                 rows: older,
                 has_newer: true,
                 has_older: false,
@@ -1878,7 +1882,7 @@ fn narrow_detail_replaces_the_table_and_resizing_moves_it() {
         update(&mut app, Msg::key(KeyCode::Enter)),
         vec![Effect::LoadDetail(id)]
     );
-    assert_eq!(Context::of(&app).mode, Mode::Detail);
+    assert_eq!(app.context().mode, Mode::Detail);
     update(&mut app, Msg::Detail(id, Ok(loaded(id))));
     update(&mut app, Msg::key(KeyCode::Down));
     assert_eq!((app.selected, app.detail.as_ref().unwrap().scroll), (1, 1));
@@ -1889,13 +1893,13 @@ fn narrow_detail_replaces_the_table_and_resizing_moves_it() {
 
     // Wider: beside the table, on the same row, nothing to read again.
     assert!(update(&mut app, Msg::Resize(200, 40)).is_empty());
-    assert_eq!(Context::of(&app).mode, Mode::Beside);
+    assert_eq!(app.context().mode, Mode::Beside);
     assert!(render(&app, 200, 40).contains("last error / note"));
     update(&mut app, Msg::key(KeyCode::Up));
     assert_eq!(app.selected, 0);
     // Narrower again with the detail open: it covers the table and takes the arrows.
     update(&mut app, Msg::Resize(100, 40));
-    assert_eq!(Context::of(&app).mode, Mode::Detail);
+    assert_eq!(app.context().mode, Mode::Detail);
     update(&mut app, Msg::key(KeyCode::Down));
     assert_eq!(app.selected, 0);
     update(&mut app, Msg::key(KeyCode::Enter));
@@ -1954,7 +1958,7 @@ fn live_log() -> MutexGuard<'static, ()> {
 /// Runs `f` with the dashboard's layer (and its filter) taking this thread's events, then hands
 /// them to the app as the dashboard's loop does.
 fn logged<T>(app: &mut App, f: impl FnOnce() -> T) -> T {
-    let layer = SinkLayer.with_filter(digis_relay::cli::logging::filter());
+    let layer = SinkLayer.with_filter(digis_relay::logging::filter());
     let out = tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
     update(app, Msg::Log(logsink::drain()));
     out
@@ -2131,7 +2135,7 @@ fn log_keys_scroll_filter_and_follow() {
 
     // The filter box takes q and ? as text; Enter keeps the filter, Esc clears it.
     update(&mut app, Msg::char('f'));
-    assert_eq!(Context::of(&app).mode, Mode::Input);
+    assert_eq!(app.context().mode, Mode::Input);
     for c in "q?".chars() {
         update(&mut app, Msg::char(c));
     }
@@ -2145,7 +2149,7 @@ fn log_keys_scroll_filter_and_follow() {
         update(&mut app, Msg::char(c));
     }
     update(&mut app, Msg::key(KeyCode::Enter));
-    assert_eq!(Context::of(&app).mode, Mode::Browse);
+    assert_eq!(app.context().mode, Mode::Browse);
     assert_eq!(app.log.filter, "503");
     assert_eq!(app.log.matching().len(), 9, "rows 3, 10, … 59");
     // Levels: warnings and errors, errors only, all again; the text filter still applies.

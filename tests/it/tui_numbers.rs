@@ -11,11 +11,13 @@ use digis_relay::storage::{
     AttemptRecord, AttemptRow, Completion, Control, Counts, FailedMember, FailureGroup,
     FailureGroupKey, OutboxRow, RelayInfo,
 };
-use digis_relay::tui::app::{
-    Anchor, App, Detail, DetailPane, Environment, MembersPane, SearchResult, View,
-};
+use digis_relay::tui::app::{App, Environment};
 use digis_relay::tui::effects::{settle, Executor};
-use digis_relay::tui::update::{update, Msg};
+use digis_relay::tui::message::{Anchor, Detail, Msg, View};
+use digis_relay::tui::screens::detail::DetailPane;
+use digis_relay::tui::screens::failures::MembersPane;
+use digis_relay::tui::screens::search::SearchResult;
+use digis_relay::tui::update::update;
 use digis_relay::tui::view;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use digis_relay::config::Config;
 use digis_relay::tui::app::{App, Environment};
 use digis_relay::tui::effects::{settle, Executor};
-use digis_relay::tui::update::Msg;
+use digis_relay::tui::message::Msg;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;

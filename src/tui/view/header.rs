@@ -5,10 +5,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 use ratatui::Frame;
 
-use super::theme::{Level, Theme};
-use super::{count_text, span_text};
 use crate::domain::OutboxState;
 use crate::tui::app::App;
+use crate::tui::ui::theme::{Level, Theme};
+use crate::tui::ui::{count_text, span_text};
 
 /// What stops or slows delivery right now, worst first; a single `Ok` line when nothing does.
 /// The same assessment as `/healthz`, `status` and `doctor` ([`crate::health`]).

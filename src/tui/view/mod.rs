@@ -1,28 +1,19 @@
-//! Drawing: a pure function of [`App`]. One module per area of the screen.
-mod confirm;
-mod detail;
-mod failures;
-mod fit;
+//! Drawing: a pure function of [`App`]. The frame (tabs, header, status line) is drawn here;
+//! the body is the shown screen's view (`screens/*/view.rs`), given its own state.
 mod header;
-mod help;
-mod log;
-mod logline;
-mod outbox;
-mod relays;
-mod search;
-mod stats;
-pub mod theme;
 
-use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::app::{App, StatusKind, View};
+use super::app::{App, StatusKind};
+use super::keymap::{self, SECTIONS};
+use super::keys::{Context, Mode};
+use super::message::{Action, View};
+use super::screens::{confirm, detail, failures, help, log, outbox, relays, search, stats};
+use super::ui::theme::{Level, Theme};
 pub use header::delivery;
-pub use help::max_scroll as help_max_scroll;
-use theme::{Level, Theme};
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -36,31 +27,51 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     draw_tabs(frame, tabs, app, &theme);
     header::draw(frame, head, app, &theme);
+    let clock = app.clock();
+    let table = |frame: &mut Frame, area: Rect| {
+        outbox::view::draw(
+            frame,
+            area,
+            app.filter,
+            &app.page,
+            app.selected,
+            clock,
+            &theme,
+        );
+    };
     match app.view {
         View::Outbox => match &app.detail {
             Some(pane) if app.wide() => {
                 // Half each: from 160 columns the table keeps the 80 it was designed for.
-                let [table, side] =
+                let [left, side] =
                     Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                         .areas(body);
-                outbox::draw(frame, table, app, &theme);
-                detail::draw(frame, side, pane, true, &theme);
+                table(frame, left);
+                detail::view::draw(frame, side, pane, true, &theme);
             }
-            Some(pane) => detail::draw(frame, body, pane, false, &theme),
-            None => outbox::draw(frame, body, app, &theme),
+            Some(pane) => detail::view::draw(frame, body, pane, false, &theme),
+            None => table(frame, body),
         },
-        View::Search => search::draw(frame, body, app, &theme),
-        View::Relays => relays::draw(frame, body, app, &theme),
-        View::Log => log::draw(frame, body, &app.log, &theme),
-        View::Failures => failures::draw(frame, body, app, &theme),
-        View::Stats => stats::draw(frame, body, app, &theme),
+        View::Search => search::view::draw(frame, body, &app.search, &theme),
+        View::Relays => relays::view::draw(
+            frame,
+            body,
+            app.relays.as_deref(),
+            app.relay_selected,
+            clock,
+            app.env.max_clock_offset_ms,
+            &theme,
+        ),
+        View::Log => log::view::draw(frame, body, &app.log, &theme),
+        View::Failures => failures::view::draw(frame, body, &app.failures, clock, &theme),
+        View::Stats => stats::view::draw(frame, body, app.stats.as_ref(), clock, &theme),
     }
     draw_status(frame, status, app, &theme);
     if app.help {
-        help::draw(frame, frame.area(), app.help_scroll, &theme);
+        help::view::draw(frame, frame.area(), SECTIONS, app.help_scroll, &theme);
     }
     if let Some(c) = &app.confirm {
-        confirm::draw(frame, frame.area(), c, &theme);
+        confirm::view::draw(frame, frame.area(), c, &theme);
     }
 }
 
@@ -78,8 +89,6 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    use crate::tui::action::Action;
-    use crate::tui::keymap::{self, Context, Mode};
     let anywhere = Context {
         view: View::Outbox,
         mode: Mode::Browse,
@@ -107,7 +116,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         // The Outbox's keys, except in the views where they do something else or nothing.
         let (ctx, words): (Context, &[(Action, &str)]) = match app.view {
             View::Failures => (
-                Context::of(app),
+                app.context(),
                 &[
                     (Action::OpenDetail, "members"),
                     (Action::CloseDetail, "back"),
@@ -115,9 +124,9 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     (Action::Search, "search"),
                 ],
             ),
-            View::Stats => (Context::of(app), &[(Action::Search, "search")]),
+            View::Stats => (app.context(), &[(Action::Search, "search")]),
             View::Outbox if app.detail_beside() => (
-                Context::of(app),
+                app.context(),
                 &[
                     (Action::CloseDetail, "close detail"),
                     (Action::DetailScrollDown, "scroll detail"),
@@ -129,7 +138,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ],
             ),
             View::Log => (
-                Context::of(app),
+                app.context(),
                 &[
                     (Action::EditLogFilter, "filter"),
                     (Action::NextLogLevel, "levels"),
@@ -158,62 +167,4 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     frame.render_widget(Paragraph::new(line), left);
     frame.render_widget(Paragraph::new(Span::styled(hint, theme.dim())), right);
-}
-
-/// A compact span of time: `42s`, `5m`, `3h`, `2d`.
-pub fn span_text(secs: i64) -> String {
-    let s = secs.abs();
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86_400 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86_400)
-    }
-}
-
-/// Times are shown in UTC, like the sync log, so a line on screen can be found in the log.
-pub fn time_text(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
-}
-
-/// Thousands separated by a thin space would confuse copy/paste; a plain comma reads fine.
-pub fn count_text(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rectangle of at most `w` x `h` centred in `area`.
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_and_spans_read_well() {
-        assert_eq!(count_text(1_000_000), "1,000,000");
-        assert_eq!(count_text(999), "999");
-        assert_eq!(span_text(42), "42s");
-        assert_eq!(span_text(-300), "5m");
-        assert_eq!(span_text(7200), "2h");
-    }
 }

@@ -1,30 +1,32 @@
-//! The Failures view: failed rows grouped by business unit and cause, the fix list for each gym;
-//! Enter shows a group's members (names and cards: on screen only), `r` retries a whole group.
+//! The Failures view: the groups, or the open group's members.
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::theme::{Level, Theme};
-use super::{count_text, fit, span_text};
-use crate::sanitize::for_display;
-use crate::tui::action::Action;
-use crate::tui::app::{App, MembersPane, View};
-use crate::tui::keymap::{self, Context, Mode};
+use chrono::{DateTime, Utc};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    match &app.failures.members {
-        Some(pane) => draw_members(frame, area, app, pane, theme),
-        None => draw_groups(frame, area, app, theme),
+use super::{FailuresState, MembersPane};
+use crate::sanitize::for_display;
+use crate::tui::keys::{self, Context, Mode};
+use crate::tui::message::{Action, View};
+use crate::tui::ui::theme::{Level, Theme};
+use crate::tui::ui::{count_text, fit, placeholder, selectable, span_text, Clock, MARKER_COLUMNS};
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &FailuresState, clock: Clock, theme: &Theme) {
+    match &state.members {
+        Some(pane) => draw_members(frame, area, clock.now, pane, theme),
+        None => draw_groups(frame, area, state, clock.now, theme),
     }
 }
 
+/// The keys for `words` in `mode`, by this screen's own keys.
 fn hint(mode: Mode, words: &[(Action, &str)]) -> String {
     let ctx = Context {
         view: View::Failures,
         mode,
     };
-    format!(" {} ", keymap::hint(ctx, words))
+    format!(" {} ", keys::hint(super::keys::ALL, ctx, words))
 }
 
 fn unit_cell(id: Option<i64>, name: Option<&str>) -> String {
@@ -35,8 +37,14 @@ fn unit_cell(id: Option<i64>, name: Option<&str>) -> String {
     }
 }
 
-fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let groups = app.failures.groups.as_deref();
+fn draw_groups(
+    frame: &mut Frame,
+    area: Rect,
+    state: &FailuresState,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) {
+    let groups = state.groups.as_deref();
     let total: u64 = groups.unwrap_or_default().iter().map(|g| g.rows).sum();
     let title = match groups {
         Some(g) if !g.is_empty() => format!(
@@ -64,21 +72,11 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
     let groups = match groups {
         None => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("loading…", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "loading…", theme);
             return;
         }
         Some([]) => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("no failed rows: nothing to fix", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "no failed rows: nothing to fix", theme);
             return;
         }
         Some(g) => g,
@@ -88,11 +86,11 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let counts: Vec<String> = groups.iter().map(|g| count_text(g.rows)).collect();
     let since: Vec<String> = groups
         .iter()
-        .map(|g| span_text((app.now - g.oldest).num_seconds()))
+        .map(|g| span_text((now - g.oldest).num_seconds()))
         .collect();
     let last: Vec<String> = groups
         .iter()
-        .map(|g| span_text((app.now - g.newest).num_seconds()))
+        .map(|g| span_text((now - g.newest).num_seconds()))
         .collect();
     let units: Vec<String> = groups
         .iter()
@@ -103,7 +101,8 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         fit::exact("since", since.iter().map(String::as_str)),
         fit::exact("last", last.iter().map(String::as_str)),
     ];
-    let text = fit::rest(area.width.saturating_sub(2), 2, &numbers, 1).saturating_sub(1);
+    let text =
+        fit::rest(area.width.saturating_sub(2), MARKER_COLUMNS, &numbers, 1).saturating_sub(1);
     // The unit gets what its names need, up to a third; the cause the rest.
     let unit_w = fit::exact("unit", units.iter().map(String::as_str)).min(text / 3);
     let cause_w = text.saturating_sub(unit_w);
@@ -136,18 +135,17 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(numbers[1]),
         Constraint::Length(numbers[2]),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("▶ ")
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(app.failures.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(frame, area, table, state.selected, theme);
 }
 
-fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, theme: &Theme) {
+fn draw_members(
+    frame: &mut Frame,
+    area: Rect,
+    now: DateTime<Utc>,
+    pane: &MembersPane,
+    theme: &Theme,
+) {
     let g = &pane.group;
     let label = crate::operator::group_label(&g.key, g.unit_name.as_deref());
     let shown = match &pane.data {
@@ -182,12 +180,7 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
         );
     let members = match &pane.data {
         None => {
-            frame.render_widget(
-                Paragraph::new(Span::styled("loading…", theme.dim()))
-                    .centered()
-                    .block(block),
-                area,
-            );
+            placeholder(frame, area, block, "loading…", theme);
             return;
         }
         Some(Err(e)) => {
@@ -198,15 +191,8 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
             return;
         }
         Some(Ok(m)) if m.is_empty() => {
-            frame.render_widget(
-                Paragraph::new(Span::styled(
-                    "no failed rows left in this group (retried or fixed meanwhile)",
-                    theme.dim(),
-                ))
-                .centered()
-                .block(block),
-                area,
-            );
+            let text = "no failed rows left in this group (retried or fixed meanwhile)";
+            placeholder(frame, area, block, text, theme);
             return;
         }
         Some(Ok(m)) => m,
@@ -220,7 +206,7 @@ fn draw_members(frame: &mut Frame, area: Rect, app: &App, pane: &MembersPane, th
         .collect();
     let ages: Vec<String> = members
         .iter()
-        .map(|m| span_text((app.now - m.failed_at).num_seconds()))
+        .map(|m| span_text((now - m.failed_at).num_seconds()))
         .collect();
     let names: Vec<String> = members
         .iter()

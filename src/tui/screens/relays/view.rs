@@ -6,20 +6,29 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::theme::{Level, Theme};
-use super::{fit, span_text, time_text};
-use crate::tui::app::App;
+use crate::storage::RelayInfo;
+use crate::tui::ui::theme::{Level, Theme};
+use crate::tui::ui::{fit, span_text, time_text, Clock};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+/// `max_clock_offset_ms`: beyond it a relay's clock shows as bad (it claims nothing).
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    relays: Option<&[RelayInfo]>,
+    selected: usize,
+    clock: Clock,
+    max_clock_offset_ms: u64,
+    theme: &Theme,
+) {
     let block = Block::bordered()
         .border_style(theme.border())
         .title(Span::styled(" Relays ", theme.bold()));
-    let relays = match &app.relays {
+    let relays = match relays {
         None => {
             frame.render_widget(Paragraph::new("loading…").centered().block(block), area);
             return;
         }
-        Some(r) if r.is_empty() => {
+        Some([]) => {
             frame.render_widget(
                 Paragraph::new(
                     "no relay has ever run against this database: start `digis-relay run`",
@@ -46,7 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         names.extend(["version", "started"]);
     }
     // Heartbeats are in the database's time: aged on it, not on this host's clock.
-    let now = app.db_now();
+    let now = clock.db_now;
     // Ids and numbers as wide as their widest value; the host name at most 16 columns and the
     // detail the rest, both cut with `…`.
     let host_w = fit::exact("host", relays.iter().map(|r| r.hostname.as_str())).min(16);
@@ -57,7 +66,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let stale = !crate::health::is_live(r, now);
         let clock_off = !stale
             && r.clock_offset_ms
-                .is_some_and(|ms| crate::clock::beyond(ms, app.env.max_clock_offset_ms));
+                .is_some_and(|ms| crate::clock::beyond(ms, max_clock_offset_ms));
         let state_style = match (stale, &r.state) {
             (true, _) => theme.dim(),
             (false, RelayState::Running) => theme.level(Level::Ok),
@@ -141,6 +150,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .header(header)
         .block(block)
         .row_highlight_style(theme.selected());
-    let mut state = TableState::default().with_selected(Some(app.relay_selected));
+    let mut state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut state);
 }

@@ -5,13 +5,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::theme::{Level, Theme};
-use crate::tui::app::{App, SearchResult};
+use super::{SearchResult, SearchState};
+use crate::tui::ui::theme::{Level, Theme};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, s: &SearchState, theme: &Theme) {
     let [input_area, results_area] =
         Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
-    let s = &app.search;
     let input_block = Block::bordered()
         .border_style(if s.editing {
             theme.key()

@@ -1,19 +1,28 @@
 //! The outbox table: one page of rows (keyset paging), filtered by state.
+use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 
-use super::theme::Theme;
-use super::{fit, span_text};
+use super::{Filter, Page};
 use crate::domain::OutboxState;
 use crate::storage::OutboxRow;
-use crate::tui::app::{App, Filter};
+use crate::tui::ui::theme::Theme;
+use crate::tui::ui::{fit, placeholder, selectable, span_text, Clock, MARKER_COLUMNS};
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    filter: Filter,
+    page: &Page,
+    selected: usize,
+    clock: Clock,
+    theme: &Theme,
+) {
     let mut title = vec![Span::styled(" Outbox ", theme.bold()), Span::raw("filter ")];
     for f in Filter::CYCLE {
-        if f == app.filter {
+        if f == filter {
             title.push(Span::styled(format!("[{}]", f.label()), theme.active_tab()));
         } else if area.width >= 100 {
             title.push(Span::styled(format!(" {} ", f.label()), theme.dim()));
@@ -21,10 +30,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     title.push(Span::styled(" (f) ", theme.dim()));
     let mut more = Vec::new();
-    if app.page.has_newer {
+    if page.has_newer {
         more.push("▲ PgUp newer");
     }
-    if app.page.has_older {
+    if page.has_older {
         more.push("▼ PgDn older");
     }
     let mut block = Block::bordered()
@@ -36,27 +45,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         );
     }
 
-    if !app.page.loaded || app.page.rows.is_empty() {
-        let text = if !app.page.loaded {
+    if !page.loaded || page.rows.is_empty() {
+        let text = if !page.loaded {
             "loading…".to_string()
-        } else if app.filter == Filter::All {
+        } else if filter == Filter::All {
             "the outbox is empty: nothing has been queued yet".to_string()
         } else {
-            format!("no {} rows", app.filter.label())
+            format!("no {} rows", filter.label())
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+        placeholder(frame, area, block, &text, theme);
         return;
     }
 
     // Every number whole: each column as wide as its widest value on this page. The note
     // (free text) takes the rest; when that leaves it too little to say anything, the columns
     // the detail pane also shows give way, least needed first: next, att, person.
-    let r = &app.page.rows;
+    let r = &page.rows;
     let texts = |f: fn(&OutboxRow) -> String| r.iter().map(f).collect::<Vec<_>>();
     let mut columns: Vec<(&str, Vec<String>)> = vec![
         ("id", texts(|r| r.id.to_string())),
@@ -65,7 +69,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ("person", texts(|r| r.person_id.to_string())),
         ("state", texts(|r| r.state.as_str().to_string())),
         ("att", texts(|r| r.attempts.to_string())),
-        ("next", r.iter().map(|r| next_text(app, r)).collect()),
+        (
+            "next",
+            r.iter().map(|r| next_text(clock.db_now, r)).collect(),
+        ),
     ];
     let inner = area.width.saturating_sub(2);
     let fixed = |columns: &[(&str, Vec<String>)]| -> Vec<u16> {
@@ -75,13 +82,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .collect()
     };
     for drop in ["next", "att", "person"] {
-        if fit::rest(inner, HIGHLIGHT, &fixed(&columns), 1) >= MIN_NOTE {
+        if fit::rest(inner, MARKER_COLUMNS, &fixed(&columns), 1) >= MIN_NOTE {
             break;
         }
         columns.retain(|(h, _)| *h != drop);
     }
     let widths = fixed(&columns);
-    let note_width = usize::from(fit::rest(inner, HIGHLIGHT, &widths, 1));
+    let note_width = usize::from(fit::rest(inner, MARKER_COLUMNS, &widths, 1));
     let header = Row::new(
         columns
             .iter()
@@ -104,20 +111,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Row::new(cells)
     });
     let widths = fit::constraints(&widths);
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected())
-        // A visible marker as well as reverse video: NO_COLOR terminals and snapshots show it.
-        .highlight_symbol("▶ ")
-        .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(app.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(frame, area, table, selected, theme);
 }
 
-/// Columns the highlight symbol `▶ ` takes.
-const HIGHLIGHT: u16 = 2;
 /// The least room the note gets before other columns give way: enough for a cause.
 const MIN_NOTE: u16 = 24;
 
@@ -133,10 +130,10 @@ fn cell_note(r: &OutboxRow, max: usize) -> String {
 }
 
 /// When the row is tried next.
-fn next_text(app: &App, r: &OutboxRow) -> String {
+fn next_text(db_now: DateTime<Utc>, r: &OutboxRow) -> String {
     match r.state {
         OutboxState::Pending => {
-            let secs = (r.next_attempt_at - app.db_now()).num_seconds();
+            let secs = (r.next_attempt_at - db_now).num_seconds();
             if secs <= 0 {
                 "due".into()
             } else {

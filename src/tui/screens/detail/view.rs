@@ -6,12 +6,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::outbox::note_text;
-use super::theme::{Level, Theme};
-use super::time_text;
+use super::DetailPane;
 use crate::domain::{AttemptOutcome, RecordedOutcome};
 use crate::sanitize::for_display;
-use crate::tui::app::{Detail, DetailPane};
+use crate::tui::message::Detail;
+use crate::tui::screens::outbox::view::note_text;
+use crate::tui::ui::theme::{Level, Theme};
+use crate::tui::ui::{fit, time_text};
 
 /// `beside`: drawn next to the table (a wide terminal), where j/k move the table's selection.
 pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, beside: bool, theme: &Theme) {
@@ -40,7 +41,7 @@ pub fn draw(frame: &mut Frame, area: Rect, pane: &DetailPane, beside: bool, them
 
 /// `s` and spaces up to `columns` screen columns.
 fn pad(s: &str, columns: usize) -> String {
-    let w = super::fit::width(s);
+    let w = fit::width(s);
     format!("{s}{}", " ".repeat(columns.saturating_sub(w)))
 }
 

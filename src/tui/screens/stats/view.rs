@@ -7,29 +7,24 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline};
 use ratatui::Frame;
 
-use super::theme::{Level, Theme};
-use super::{count_text, span_text};
 use crate::domain::OutboxState;
 use crate::stats::Stats;
-use crate::tui::app::App;
+use crate::tui::ui::theme::{Level, Theme};
+use crate::tui::ui::{count_text, placeholder, span_text, Clock};
 
 /// Room for a series' name before its sparkline.
 const LABEL: u16 = 9;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+/// `stats`: the figures last read, `None` until the first read.
+pub fn draw(frame: &mut Frame, area: Rect, stats: Option<&Stats>, clock: Clock, theme: &Theme) {
     let block = Block::bordered()
         .border_style(theme.border())
         .title(Span::styled(" Stats (UTC) ", theme.bold()));
-    let Some(stats) = &app.stats else {
-        frame.render_widget(
-            Paragraph::new(Span::styled("loading…", theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+    let Some(stats) = stats else {
+        placeholder(frame, area, block, "loading…", theme);
         return;
     };
-    let age = (app.now - stats.at).num_seconds().max(0);
+    let age = (clock.now - stats.at).num_seconds().max(0);
     let block = block.title_bottom(
         Line::from(Span::styled(
             format!(" read {} ago ", span_text(age)),

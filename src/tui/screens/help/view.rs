@@ -1,13 +1,13 @@
-//! The `?` overlay: the keymap, one heading per section, drawn from `keymap::SECTIONS` so it
-//! lists exactly the keys that work.
+//! The `?` overlay: the keymap, one heading per section, drawn from the sections it is given
+//! (`keymap::SECTIONS`) so it lists exactly the keys that work.
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::centered;
-use super::theme::Theme;
-use crate::tui::keymap::SECTIONS;
+use crate::tui::keys::Section;
+use crate::tui::ui::centered;
+use crate::tui::ui::theme::Theme;
 
 /// The popup's width; the longest line (the Outbox filter) just fits in an 80-column terminal.
 const WIDTH: u16 = 76;
@@ -21,10 +21,10 @@ pub enum HelpLine {
     Keys { keys: String, what: &'static str },
 }
 
-/// The help's lines, in the keymap's order.
-pub fn lines() -> Vec<HelpLine> {
+/// The help's lines, in the order of `sections`.
+pub fn lines(sections: &[&Section]) -> Vec<HelpLine> {
     let mut lines = Vec::new();
-    for section in SECTIONS {
+    for section in sections {
         lines.push(HelpLine::Heading(section.title));
         for binding in section.bindings {
             lines.push(HelpLine::Keys {
@@ -66,15 +66,16 @@ fn visible(popup: u16, total: usize) -> usize {
     usize::from(popup.saturating_sub(2)).min(total)
 }
 
-/// How far the help can scroll in a terminal of `height` rows: until its last line shows.
-pub fn max_scroll(height: u16) -> u16 {
-    let total = lines().len();
+/// How far the help of `sections` can scroll in a terminal of `height` rows: until its last
+/// line shows.
+pub fn max_scroll(sections: &[&Section], height: u16) -> u16 {
+    let total = lines(sections).len();
     let shown = visible(popup_height(height, total), total);
     u16::try_from(total - shown).unwrap_or(u16::MAX)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
-    let help = lines();
+pub fn draw(frame: &mut Frame, area: Rect, sections: &[&Section], scroll: u16, theme: &Theme) {
+    let help = lines(sections);
     let key_w = key_width(&help);
     let text: Vec<Line> = help
         .iter()
@@ -112,11 +113,13 @@ pub fn draw(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The help of the whole keymap.
+    use crate::tui::keymap::SECTIONS;
 
     #[test]
     fn every_line_fits_an_80_column_terminal() {
         let inner = usize::from(WIDTH) - 2;
-        let help = lines();
+        let help = lines(SECTIONS);
         let key_w = key_width(&help);
         for line in help {
             let width = match line {
@@ -129,9 +132,9 @@ mod tests {
 
     #[test]
     fn scrolls_until_the_last_line_shows() {
-        let total = lines().len();
-        assert_eq!(usize::from(max_scroll(24)), total - 20);
-        assert_eq!(max_scroll(200), 0);
-        assert_eq!(usize::from(max_scroll(1)), total);
+        let total = lines(SECTIONS).len();
+        assert_eq!(usize::from(max_scroll(SECTIONS, 24)), total - 20);
+        assert_eq!(max_scroll(SECTIONS, 200), 0);
+        assert_eq!(usize::from(max_scroll(SECTIONS, 1)), total);
     }
 }

@@ -1,80 +1,23 @@
-//! Actions: what the operator asked for, whatever key asked (see `keymap.rs`), and what each
-//! does to the dashboard's state. Database work is returned as effects, as in `update`.
-use super::app::{
-    log_rows, Anchor, App, Confirm, DetailPane, MembersPane, SearchResult, Select, StatusKind, View,
-};
-use super::effects::Effect;
-use super::keymap::{Context, Mode};
-use super::logbuf::LogScroll;
-use super::update::{
+//! Actions: what each does to the dashboard's state where it is now ([`App::context`]), whatever
+//! key asked for it. Database work is returned as effects, as in `update`.
+use super::load::{
     detail_effect, failures_effects, follow_selection, load_page, members_effect, reload,
     stats_effect,
 };
-use super::view::help_max_scroll;
 use crate::domain::{FailureCause, OutboxState};
 use crate::operator::Refusal;
 use crate::storage::OutboxRow;
+use crate::tui::app::{App, StatusKind};
+use crate::tui::keymap::SECTIONS;
+use crate::tui::keys::Mode;
+use crate::tui::message::{Action, Anchor, Effect, Select, View};
+use crate::tui::screens::confirm::Confirm;
+use crate::tui::screens::detail::DetailPane;
+use crate::tui::screens::failures::MembersPane;
+use crate::tui::screens::log::{log_rows, LogScroll};
+use crate::tui::screens::{help, relays};
 
-/// The longest search input: an e-mail address (`search::member::MAX_EMAIL_CHARS`), the
-/// longest key the box takes.
-const MAX_INPUT: usize = crate::search::member::MAX_EMAIL_CHARS;
-/// Lines one PgUp / PgDn scrolls the detail pane, the search result and the help.
-const SCROLL_PAGE: u16 = 10;
-
-/// What the operator asks for. Movement means what the place makes of it: `MoveDown` moves
-/// the Outbox selection, scrolls the detail pane, the search result or this help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Quit,
-    Help,
-    CloseHelp,
-    NextView,
-    PrevView,
-    ShowView(View),
-    /// Open the search box, from any view.
-    Search,
-    MoveUp,
-    MoveDown,
-    PageUp,
-    PageDown,
-    First,
-    Last,
-    NextFilter,
-    PrevFilter,
-    OpenDetail,
-    CloseDetail,
-    /// Scroll the detail beside the Outbox table (the arrows move the table's selection).
-    DetailScrollUp,
-    DetailScrollDown,
-    /// Type into the Log view's filter box.
-    EditLogFilter,
-    /// Clear the Log view's text filter.
-    ClearLogFilter,
-    /// The next level filter of the Log view.
-    NextLogLevel,
-    ClearStatus,
-    Retry,
-    RetryAllFailed,
-    Discard,
-    Resend,
-    SyncNow,
-    TogglePause,
-    /// Retry the selected (or open) failure group: counts first, then asks.
-    RetryGroup,
-    /// Back into the search box from its result.
-    EditSearch,
-    SubmitSearch,
-    StopTyping,
-    DeleteChar,
-    ClearInput,
-    /// A character typed into the search box or the log filter.
-    Type(char),
-    /// Answers the open question.
-    Yes,
-    No,
-}
-
-/// Carries out `action` where the dashboard is now ([`Context::of`]); returns the database
+/// Carries out `action` where the dashboard is now ([`App::context`]); returns the database
 /// work it needs.
 pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
@@ -84,8 +27,8 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
             app.help_scroll = 0;
         }
         Action::CloseHelp => app.help = false,
-        Action::NextView => return switch_view(app, next_view(app.view, 1)),
-        Action::PrevView => return switch_view(app, next_view(app.view, View::ALL.len() - 1)),
+        Action::NextView => return switch_view(app, app.view.next(1)),
+        Action::PrevView => return switch_view(app, app.view.next(View::ALL.len() - 1)),
         Action::ShowView(view) => return switch_view(app, view),
         Action::Search => {
             app.search.editing = true;
@@ -147,11 +90,7 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::ClearInput => app.search.input.clear(),
         Action::Type(c) if app.view == View::Log => app.log.type_char(c),
-        Action::Type(c) => {
-            if app.search.input.chars().count() < MAX_INPUT {
-                app.search.input.push(c);
-            }
-        }
+        Action::Type(c) => app.search.type_char(c),
         Action::Yes => {
             if let Some(confirm) = app.confirm.take() {
                 app.set_status(StatusKind::Info, "working…");
@@ -165,10 +104,6 @@ pub fn handle(app: &mut App, action: Action) -> Vec<Effect> {
         }
     }
     Vec::new()
-}
-
-fn next_view(v: View, step: usize) -> View {
-    View::ALL[(v.index() + step) % View::ALL.len()]
 }
 
 fn switch_view(app: &mut App, view: View) -> Vec<Effect> {
@@ -195,28 +130,20 @@ fn switch_view(app: &mut App, view: View) -> Vec<Effect> {
 
 /// Up, down, a page, the top or the end, for whatever takes the keys now.
 fn movement(app: &mut App, action: Action) -> Vec<Effect> {
-    let ctx = Context::of(app);
+    let ctx = app.context();
     match (ctx.mode, ctx.view) {
         (Mode::Help, _) => {
-            let max = help_max_scroll(app.height);
-            app.help_scroll = scrolled(app.help_scroll, action).min(max);
+            let max = help::view::max_scroll(SECTIONS, app.height);
+            app.help_scroll = action.scrolled(app.help_scroll).min(max);
         }
         (Mode::Detail, View::Failures) => {
             if let Some(pane) = app.failures.members.as_mut() {
-                let rows = match &pane.data {
-                    Some(Ok(m)) => m.len(),
-                    _ => 0,
-                };
-                let last = u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX);
-                pane.scroll = match action {
-                    Action::Last => last,
-                    _ => scrolled(pane.scroll, action).min(last),
-                };
+                pane.scroll(action);
             }
         }
         (Mode::Detail, _) => {
             if let Some(pane) = app.detail.as_mut() {
-                pane.scroll = scrolled(pane.scroll, action);
+                pane.scroll = action.scrolled(pane.scroll);
             }
         }
         (Mode::Browse, View::Outbox) => return move_in_outbox(app, action),
@@ -227,60 +154,17 @@ fn movement(app: &mut App, action: Action) -> Vec<Effect> {
         }
         (Mode::Browse, View::Log) => {
             let rows = usize::from(log_rows(app.height));
-            let how = match action {
-                Action::MoveUp => LogScroll::Up(1),
-                Action::MoveDown => LogScroll::Down(1),
-                Action::PageUp => LogScroll::Up(rows),
-                Action::PageDown => LogScroll::Down(rows),
-                Action::First => LogScroll::Top,
-                _ => LogScroll::Follow,
-            };
-            app.log.scroll(how, rows);
+            app.log.scroll(LogScroll::of(action, rows), rows);
         }
-        (Mode::Browse, View::Failures) => {
-            let last = app
-                .failures
-                .groups
-                .as_ref()
-                .map_or(0, Vec::len)
-                .saturating_sub(1);
-            let f = &mut app.failures;
-            f.selected = match action {
-                Action::MoveDown => (f.selected + 1).min(last),
-                Action::MoveUp => f.selected.saturating_sub(1),
-                Action::PageDown => (f.selected + usize::from(SCROLL_PAGE)).min(last),
-                Action::PageUp => f.selected.saturating_sub(usize::from(SCROLL_PAGE)),
-                Action::First => 0,
-                Action::Last => last,
-                _ => f.selected,
-            };
-        }
-        (Mode::Browse, View::Search) => app.search.scroll = scrolled(app.search.scroll, action),
+        (Mode::Browse, View::Failures) => app.failures.move_selection(action),
+        (Mode::Browse, View::Search) => app.search.scroll(action),
         (Mode::Browse, View::Relays) => {
-            let last = app.relays.as_ref().map_or(0, |r| r.len()).saturating_sub(1);
-            app.relay_selected = match action {
-                Action::MoveDown => (app.relay_selected + 1).min(last),
-                Action::MoveUp => app.relay_selected.saturating_sub(1),
-                Action::First => 0,
-                Action::Last => last,
-                _ => app.relay_selected,
-            };
+            let len = app.relays.as_ref().map_or(0, Vec::len);
+            app.relay_selected = relays::moved(app.relay_selected, len, action);
         }
         _ => {}
     }
     Vec::new()
-}
-
-/// A text's scroll offset after `action`; its end is not known here, so `Last` keeps it.
-fn scrolled(scroll: u16, action: Action) -> u16 {
-    match action {
-        Action::MoveDown => scroll.saturating_add(1),
-        Action::MoveUp => scroll.saturating_sub(1),
-        Action::PageDown => scroll.saturating_add(SCROLL_PAGE),
-        Action::PageUp => scroll.saturating_sub(SCROLL_PAGE),
-        Action::First => 0,
-        _ => scroll,
-    }
 }
 
 /// Moves the selection; past the page's edge the next page is loaded.
@@ -334,11 +218,7 @@ fn open_detail(app: &mut App) -> Vec<Effect> {
     let Some(id) = app.selected_row().map(|row| row.id) else {
         return Vec::new();
     };
-    app.detail = Some(DetailPane {
-        id,
-        data: None,
-        scroll: 0,
-    });
+    app.detail = Some(DetailPane::new(id));
     detail_effect(app).into_iter().collect()
 }
 
@@ -359,7 +239,7 @@ fn open_members(app: &mut App) -> Vec<Effect> {
 }
 
 /// `r` in the Failures view: count what a retry of the group would put back, then ask (the
-/// question comes with the count, see `update::ask_group_retry`).
+/// question comes with the count, see `ask::group_retry`).
 fn retry_group(app: &mut App) -> Vec<Effect> {
     let key = match &app.failures.members {
         Some(pane) => Some(pane.key().clone()),
@@ -377,16 +257,13 @@ fn retry_group(app: &mut App) -> Vec<Effect> {
 }
 
 fn submit_search(app: &mut App) -> Vec<Effect> {
-    let term = app.search.input.trim().to_string();
-    if term.is_empty() {
+    let Some(term) = app.search.submit() else {
         app.set_status(
             StatusKind::Error,
             "type a subscription id, a card number, a phone number, an e-mail address or a name first",
         );
         return Vec::new();
-    }
-    app.search.editing = false;
-    app.search.result = SearchResult::Running(term.clone());
+    };
     vec![Effect::Search(term)]
 }
 
@@ -449,7 +326,7 @@ fn retry(app: &mut App) -> Vec<Effect> {
 }
 
 /// `R`: count the failed rows whose answer was unconfirmed, then ask (the question comes with
-/// that count, see `update::ask_retry_all`).
+/// that count, see `ask::retry_all`).
 fn retry_all_failed(app: &mut App) -> Vec<Effect> {
     app.set_status(StatusKind::Info, "counting the failed rows…");
     vec![Effect::DryRunRetryAllFailed]

@@ -1,5 +1,5 @@
 //! The live log: what this process logged (by the house rules ids and outcomes only, never
-//! personal data), newest at the bottom, each record whole (wrapped, `logline`). Without a text
+//! personal data), newest at the bottom, each record whole (wrapped, `line.rs`). Without a text
 //! filter it is tui-logger's widget, which pages and filters by level; with one (`f`, which
 //! tui-logger lacks) it is the matching records of the product's own copy. The records were
 //! escaped as they were taken (`logsink`); the filter is what the operator typed and is escaped
@@ -9,10 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::logline::{record_lines, LiveFormat};
-use super::theme::Theme;
+use super::line::{record_lines, LiveFormat};
+use super::LogState;
 use crate::sanitize::for_display;
-use crate::tui::app::LogState;
+use crate::tui::ui::placeholder;
+use crate::tui::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
     let mut title = vec![
@@ -54,12 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, log: &LogState, theme: &Theme) {
         } else {
             "no line matches the filter (Esc clears it)"
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim()))
-                .centered()
-                .block(block),
-            area,
-        );
+        placeholder(frame, area, block, text, theme);
         return;
     }
     if !log.text_filtered() {

@@ -4,9 +4,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::centered;
-use super::theme::{Level, Theme};
-use crate::tui::app::Confirm;
+use super::Confirm;
+use crate::tui::ui::centered;
+use crate::tui::ui::theme::{Level, Theme};
 
 /// The dialog's width; a question longer than two lines makes it taller.
 const WIDTH: u16 = 60;

@@ -5,111 +5,13 @@
 //! drawing the filtered list stays a function of the state.
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Utc};
+use crate::tui::message::{Action, LogLevel, LogLine};
 
 /// Lines the view keeps; older ones are dropped (and counted) so memory stays bounded however
 /// long the dashboard runs.
 pub const LOG_LINES_KEPT: usize = 2_000;
 /// The longest filter the box takes; longer text could not match a line better.
 pub const MAX_FILTER_CHARS: usize = 100;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    /// What the line shows, as wide as the others.
-    pub fn abbrev(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "TRC",
-            LogLevel::Debug => "DBG",
-            LogLevel::Info => "INF",
-            LogLevel::Warn => "WRN",
-            LogLevel::Error => "ERR",
-        }
-    }
-
-    /// The least severe level shown, in the order `l` cycles through.
-    pub const CYCLE: [LogLevel; 3] = [LogLevel::Trace, LogLevel::Warn, LogLevel::Error];
-
-    /// The level filter as the view names it.
-    pub fn filter_label(self) -> &'static str {
-        match self {
-            LogLevel::Trace | LogLevel::Debug | LogLevel::Info => "all levels",
-            LogLevel::Warn => "warnings and errors",
-            LogLevel::Error => "errors only",
-        }
-    }
-
-    /// What tui-logger's widget shows at this filter.
-    fn shown(self) -> tui_logger::LevelFilter {
-        match self {
-            LogLevel::Trace => tui_logger::LevelFilter::Trace,
-            LogLevel::Debug => tui_logger::LevelFilter::Debug,
-            LogLevel::Info => tui_logger::LevelFilter::Info,
-            LogLevel::Warn => tui_logger::LevelFilter::Warn,
-            LogLevel::Error => tui_logger::LevelFilter::Error,
-        }
-    }
-
-    fn next_filter(self) -> LogLevel {
-        let i = Self::CYCLE.iter().position(|l| *l == self).unwrap_or(0);
-        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
-    }
-}
-
-impl From<log::Level> for LogLevel {
-    fn from(level: log::Level) -> LogLevel {
-        match level {
-            log::Level::Trace => LogLevel::Trace,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Error => LogLevel::Error,
-        }
-    }
-}
-
-impl From<tracing::Level> for LogLevel {
-    fn from(level: tracing::Level) -> LogLevel {
-        match level {
-            tracing::Level::TRACE => LogLevel::Trace,
-            tracing::Level::DEBUG => LogLevel::Debug,
-            tracing::Level::INFO => LogLevel::Info,
-            tracing::Level::WARN => LogLevel::Warn,
-            tracing::Level::ERROR => LogLevel::Error,
-        }
-    }
-}
-
-/// One logged event, its texts already cleaned (`logsink` escapes control characters).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    /// Numbered on arrival; a scrolled-back view is anchored to a number, so new lines and
-    /// dropped old ones do not move it.
-    pub seq: u64,
-    pub at: DateTime<Utc>,
-    pub level: LogLevel,
-    pub target: String,
-    pub text: String,
-}
-
-impl LogLine {
-    pub fn new(at: DateTime<Utc>, level: LogLevel, target: &str, text: &str) -> LogLine {
-        LogLine {
-            seq: 0,
-            at,
-            level,
-            target: target.to_string(),
-            text: text.to_string(),
-        }
-    }
-}
 
 /// How the view moves. tui-logger's widget takes `Up` and `Down` as half a page whatever the
 /// count, and has no `Top`.
@@ -126,6 +28,31 @@ pub enum LogScroll {
     Follow,
 }
 
+impl LogScroll {
+    /// What a movement means in a view of `rows` lines.
+    pub fn of(action: Action, rows: usize) -> LogScroll {
+        match action {
+            Action::MoveUp => LogScroll::Up(1),
+            Action::MoveDown => LogScroll::Down(1),
+            Action::PageUp => LogScroll::Up(rows),
+            Action::PageDown => LogScroll::Down(rows),
+            Action::First => LogScroll::Top,
+            _ => LogScroll::Follow,
+        }
+    }
+}
+
+/// What tui-logger's widget shows at a level filter.
+fn shown(level: LogLevel) -> tui_logger::LevelFilter {
+    match level {
+        LogLevel::Trace => tui_logger::LevelFilter::Trace,
+        LogLevel::Debug => tui_logger::LevelFilter::Debug,
+        LogLevel::Info => tui_logger::LevelFilter::Info,
+        LogLevel::Warn => tui_logger::LevelFilter::Warn,
+        LogLevel::Error => tui_logger::LevelFilter::Error,
+    }
+}
+
 /// tui-logger's widget state: where the live log is paged to and the least severe level it
 /// shows. tui-logger pages by half a window (PgUp/PgDn); it has no line steps and no "oldest".
 pub struct LiveState {
@@ -137,7 +64,7 @@ pub struct LiveState {
 impl LiveState {
     fn new(level: LogLevel) -> LiveState {
         LiveState {
-            state: tui_logger::TuiWidgetState::new().set_default_display_level(level.shown()),
+            state: tui_logger::TuiWidgetState::new().set_default_display_level(shown(level)),
             level,
         }
     }
@@ -149,7 +76,7 @@ impl LiveState {
 
     fn show_from(&mut self, level: LogLevel) {
         let state = std::mem::take(&mut self.state);
-        self.state = state.set_default_display_level(level.shown());
+        self.state = state.set_default_display_level(shown(level));
         self.level = level;
     }
 
@@ -329,6 +256,7 @@ impl LogState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn lines(n: usize) -> Vec<LogLine> {
         (0..n)

@@ -8,9 +8,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use super::theme::Theme;
 use crate::domain::OutboxState;
-use crate::tui::app::LogLevel;
+use crate::tui::message::LogLevel;
+use crate::tui::ui::theme::Theme;
 
 /// `HH:MM:SSZ ` and `WRN `.
 const INDENT: usize = 14;
