@@ -435,7 +435,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let stats = crate::stats::collect(&*s, now).await?;
     if json {
         let extra = StatusFacts {
-            paused_by: control.paused_by.as_deref(),
+            paused_by: control.paused_by.as_ref(),
             paused_at: control.paused_at,
             counts,
             relays,
@@ -627,7 +627,7 @@ struct StatusJson<'a> {
 
 #[derive(serde::Serialize)]
 struct StatusFacts<'a> {
-    paused_by: Option<&'a str>,
+    paused_by: Option<&'a crate::domain::PausedBy>,
     paused_at: Option<chrono::DateTime<chrono::Utc>>,
     counts: crate::storage::Counts,
     relays: &'a [crate::storage::RelayInfo],

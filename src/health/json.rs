@@ -195,7 +195,7 @@ mod tests {
         let control = Control {
             paused: true,
             pause_reason: Some("maintenance".into()),
-            paused_by: Some("alice@h".into()),
+            paused_by: Some(crate::domain::PausedBy::read("alice@h")),
             ..Control::default()
         };
         Snapshot {
