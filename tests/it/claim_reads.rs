@@ -6,8 +6,7 @@ use digis_relay::fake_digis::{self, FakeConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::relay_outcomes::{all_rows, config_for, once, relay};
+use crate::common::{all_rows, config_for, once, relay, Kind, TestDb};
 
 both_databases!(
     a_claim_that_cannot_read_its_rows_takes_none,

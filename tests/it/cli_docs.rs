@@ -21,7 +21,7 @@ fn commands() -> Vec<String> {
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("digis-relay.toml"), "this is = = not toml").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = Command::new(crate::common::BIN)
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG")

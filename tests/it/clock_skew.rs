@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config, repeated_pairs};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, eventually, fake, relay_config, repeated_pairs, RunningService, TestDb, BIN,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const MEMBERS: i64 = 20;
 const AHEAD: &str = "+90s";
 

@@ -5,9 +5,7 @@
 //! (exit 101, `failed printing to stdout`).
 use std::process::{Command, Output, Stdio};
 
-use crate::common::TestDb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{TestDb, BIN};
 
 /// A pipe whose reader is already gone: every write to it fails with EPIPE, deterministically
 /// (a `| head -1` would race the writer).

@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb, BIN};
-use crate::leases::fake;
-use crate::relay_outcomes::TOKEN;
+use crate::common::{fake, Kind, TestDb, BIN, TOKEN};
 
 both_databases!(relative_paths_in_the_file_mean_its_folder_from_any_working_directory);
 

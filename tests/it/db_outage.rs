@@ -3,24 +3,23 @@
 //! dropped (which left the row `sending` until its lease expired and sent it again). The real
 //! binary, a real outage of this test's own database only, the project's fake Digis.
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-use crate::common::{pg_outage as outage, TestDb};
-use crate::health::write_config;
-use crate::relay_outcomes::all_rows;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, eventually, eventually_every, exit_of, pg_outage as outage, poll_until, write_config,
+    TestDb, BIN,
+};
 
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
 async fn slow_fake(delay_ms: u64) -> FakeHandle {
     fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
             record: None,
         },
@@ -40,31 +39,32 @@ fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
 }
 
 async fn wait_for_requests(fake: &FakeHandle, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.received().len() < n {
-        assert!(Instant::now() < deadline, "Digis never got request {n}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        &format!("request {n} at Digis"),
+        Duration::from_secs(30),
+        || async { (fake.received().len() >= n).then_some(()) },
+    )
+    .await
 }
 
 async fn wait_until_sent(db: &TestDb, n: usize, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let sent = all_rows(db)
-            .await
-            .iter()
-            .filter(|r| r.state == OutboxState::Sent)
-            .count();
-        if sent >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {sent} of {n} sent: {:?}",
-            db.storage.counts().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every(
+        &format!("{n} sent"),
+        within,
+        Duration::from_millis(100),
+        || async {
+            let sent = all_rows(db)
+                .await
+                .iter()
+                .filter(|r| r.state == OutboxState::Sent)
+                .count();
+            if sent >= n {
+                return Ok(());
+            }
+            Err(format!("only {sent}: {:?}", db.storage.counts().await))
+        },
+    )
+    .await
 }
 
 fn stop(mut child: crate::common::KillOnDrop) {
@@ -125,7 +125,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let fake = fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: vec!["status=401,delay_ms=1500".parse().unwrap()],
             record: None,
         },
@@ -144,22 +144,26 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
     outage(&mut admin, &name, Duration::from_secs(5)).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let paused = db
-            .storage
-            .control()
-            .await
-            .map(|c| c.paused)
-            .unwrap_or(false);
-        let row = all_rows(&db).await.remove(0);
-        if paused && row.state == OutboxState::Pending {
-            assert_eq!(row.attempts, 0, "given back uncharged: {row:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "never paused: {row:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let row = eventually_every(
+        "paused",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let paused = db
+                .storage
+                .control()
+                .await
+                .map(|c| c.paused)
+                .unwrap_or(false);
+            let row = all_rows(&db).await.remove(0);
+            if paused && row.state == OutboxState::Pending {
+                return Ok(row);
+            }
+            Err(format!("{row:?}"))
+        },
+    )
+    .await;
+    assert_eq!(row.attempts, 0, "given back uncharged: {row:?}");
     assert_eq!(
         fake.received().len(),
         1,
@@ -202,21 +206,23 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
 
 /// The pid of the relay's LISTEN connection, once there is one other than `not`.
 async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<i32>) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pids: Vec<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
-        )
-        .bind(name)
-        .fetch_all(&mut *admin)
-        .await
-        .unwrap();
-        if let Some(pid) = pids.into_iter().find(|p| Some(*p) != not) {
-            return pid;
-        }
-        assert!(Instant::now() < deadline, "the relay never LISTENs again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let admin = std::cell::RefCell::new(admin);
+    eventually(
+        "the relay LISTENing again",
+        Duration::from_secs(30),
+        || async {
+            let mut admin = admin.borrow_mut();
+            let pids: Vec<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+            )
+            .bind(name)
+            .fetch_all(&mut **admin)
+            .await
+            .unwrap();
+            pids.into_iter().find(|p| Some(*p) != not)
+        },
+    )
+    .await
 }
 
 /// Every connection to the database cut at once (what a server restart does to a relay): the
@@ -226,10 +232,10 @@ async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<
 async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     let db = TestDb::postgres().await;
     let fake = slow_fake(0).await;
-    let mut cfg = crate::relay_outcomes::config_for(&fake.base_url(), &db);
+    let mut cfg = crate::common::config_for(&fake.base_url(), &db);
     cfg.relay.poll_interval_ms = 120_000;
     cfg.relay.heartbeat_ms = 100;
-    let service = crate::relay_outcomes::service(&db, cfg, false).await;
+    let service = crate::common::service(&db, cfg, false).await;
     let name = db.url.rsplit('/').next().unwrap().to_string();
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
         .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
@@ -250,14 +256,12 @@ async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     db.active_with(2, &[2]).await;
     // Far sooner than the two-minute poll: the wake-up came through the new LISTEN connection.
     wait_until_sent(&db, 2, Duration::from_secs(20)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while db.storage.relays().await.unwrap()[0].heartbeat_at <= before {
-        assert!(
-            Instant::now() < deadline,
-            "heartbeats stopped after the cut"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "a heartbeat after the cut",
+        Duration::from_secs(20),
+        || async { (db.storage.relays().await.unwrap()[0].heartbeat_at > before).then_some(()) },
+    )
+    .await;
     assert_eq!(fake.duplicates(), 0);
     service.shutdown().await.unwrap();
 }
@@ -277,7 +281,6 @@ async fn postgres_run_once_waits_for_a_held_group_then_drains_the_rest() {
 /// (40P01), raised by a trigger on `digis_attempt` for every insert while a gate row exists;
 /// the test opens the gate once the relay says it holds the group.
 async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
-    use crate::common::eventually;
     const MEMBERS: i64 = 8;
     let persons: Vec<i64> = (1..=MEMBERS).collect();
     db.active_with(1, &persons).await;
@@ -323,14 +326,12 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
     )
     .await;
     db.exec("DELETE FROM test_gate").await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run --once never ended");
-        tokio::time::sleep(crate::common::POLL).await;
-    };
+    let status = exit_of(
+        &mut child,
+        "the end of run --once",
+        Duration::from_secs(120),
+    )
+    .await;
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "run --once failed: {stderr}");
     let rows = all_rows(&db).await;
@@ -381,7 +382,6 @@ fn journals(dir: &std::path::Path) -> Vec<String> {
 /// unit's stop timeout had to be longer than that).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_commits_them() {
-    use crate::common::eventually;
     let db = TestDb::postgres().await;
     db.active_with(1, &[1, 2, 3]).await;
     let fake = slow_fake(1_500).await;
@@ -421,19 +421,17 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let asked = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if asked.elapsed() > Duration::from_secs(30) {
-            allow_connections(&mut admin, &name, true).await;
-            panic!(
-                "run did not end within 30 s of SIGTERM while the database was away:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(crate::common::POLL).await;
+    let ended = poll_until(Duration::from_secs(30), crate::common::POLL, || {
+        let status = child.try_wait().unwrap();
+        async move { status.ok_or(()) }
+    })
+    .await;
+    let Ok(status) = ended else {
+        allow_connections(&mut admin, &name, true).await;
+        panic!(
+            "run did not end within 30 s of SIGTERM while the database was away:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
     };
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "{status}: {stderr}");
@@ -607,7 +605,6 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
 /// commits it and then sends the other member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
-    use crate::common::eventually;
     let db = TestDb::postgres().await;
     db.active_with(1, &[1]).await;
     let fake = slow_fake(0).await;
@@ -662,14 +659,7 @@ async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
     );
     assert_eq!(journals(&state).len(), 1);
     db.exec("DELETE FROM test_gate").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run --once never ended");
-        tokio::time::sleep(crate::common::POLL).await;
-    };
+    let status = exit_of(&mut child, "the end of run --once", Duration::from_secs(60)).await;
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "run --once failed: {stderr}");
     let rows = all_rows(&db).await;

@@ -8,10 +8,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::relay_outcomes::{all_rows, config_for, once, relay};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{all_rows, config_for, once, relay, Kind, TestDb, BIN};
 
 both_databases!(
     reconcile_after_digis_was_lost_queues_nobody,

@@ -12,10 +12,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::TestDb;
-use crate::relay_outcomes::{all_rows, config_for, once, relay, TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{all_rows, config_for, once, relay, TestConfig, TestDb, BIN, TOKEN};
 
 both_databases!(
     binary_survives_a_huge_retry_after,
@@ -29,20 +26,12 @@ both_databases!(
     the_sync_log_names_the_card_as_it_was_sent,
 );
 
+/// A relay of the real binary named `edge-relay`, `relay_extra` added to its `[relay]`.
 fn write_config(db: &TestDb, digis_url: &str, relay_extra: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 5000\n\
-             [relay]\nrelay_id = \"edge-relay\"\n{relay_extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::relay_to(db, digis_url)
+        .with("digis_timeout_ms = 5000\n[relay]\nrelay_id = \"edge-relay\"\n")
+        .with(&format!("[relay]\n{relay_extra}"))
+        .write_in(db)
 }
 
 /// Runs the binary with this configuration; (exit code, stdout, stderr).

@@ -6,9 +6,7 @@ use digis_relay::storage::RelayInfo;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{Kind, TestDb, BIN};
 
 fn doctor(dir: &std::path::Path, database_url: &str, toml: &str) -> (bool, String) {
     let cfg = dir.join("doctor.toml");

@@ -2,26 +2,17 @@
 //! through the real binary: the example's placeholder token, a configuration file others can
 //! read, a `digis_ca_file` that holds no certificate (also refused by `run`, naming the key),
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
-use crate::common::{doctor_line as line, doctor_must as must};
+use crate::common::{
+    doctor_line as line, doctor_must as must, plain_http, refused_port, tls_digis, tls_file,
+    TestConfig, TestDb, BIN,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{TestDb, BIN};
-use crate::digis_tls::{plain_http, refused_port, tls_digis, tls_file};
-
 /// Writes `digis-relay.toml` in the test's folder with this mode.
 fn config(db: &TestDb, toml: &str, mode: u32) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\n{toml}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
+    let path = TestConfig::base(db).with(toml).write_in(db);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
 }

@@ -20,9 +20,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::export_stream::{dechunk, seed_members};
-use crate::http_export::parse_prometheus;
+use crate::common::{
+    dechunk, eventually, parse_prometheus, seed_members, RunningService, TestConfig, TestDb, BIN,
+};
 
 const TOKEN: &str = "export-tls-token-0123456789";
 const METRICS_TOKEN: &str = "metrics-token-0123456789";
@@ -86,20 +86,9 @@ const TLS_KEYS: &str = "tls_cert_file = \"tls/cert.pem\"\ntls_key_file = \"tls/k
 /// A configuration that serves the export only (useDigis off), with `export` added to
 /// `[export]`; an idle timeout far beyond a test's stall.
 fn write_config(db: &TestDb, export: &str) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = false\n\
-             [relay]\nheartbeat_ms = 500\n\
-             [export]\ntoken = \"{TOKEN}\"\npage_size = 100\nidle_timeout_ms = 600000\n{export}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            db.dir.path().join("state").display(),
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::export_only(db, TOKEN, 100)
+        .with(&format!("[export]\n{export}"))
+        .write_in(db)
 }
 
 /// What curl did: its exit code (0 = a response), the HTTP status and the body.

@@ -551,7 +551,7 @@ mod binary {
     use super::*;
 
     fn command(dir: &std::path::Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_digis-relay"));
+        let mut c = Command::new(crate::common::BIN);
         // A directory without digis-relay.toml and no inherited settings.
         c.current_dir(dir)
             .env_remove("DATABASE_URL")

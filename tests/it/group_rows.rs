@@ -14,9 +14,7 @@ use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, Completion
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::both_databases;
-use crate::common::{eventually, Kind, RunningService, TestDb, BIN};
-use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, TOKEN};
+use crate::common::{all_rows, eventually, write_config, Kind, RunningService, TestDb, BIN, TOKEN};
 
 both_databases!(
     a_row_deleted_in_flight_leaves_the_rest_of_its_group_sent_once,

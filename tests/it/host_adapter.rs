@@ -20,7 +20,7 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{Kind, TestDb, BIN};
+use crate::common::{Kind, TestConfig, TestDb, BIN};
 
 const TOKEN: &str = "HOSTADAPTERTOKEN";
 
@@ -53,22 +53,17 @@ fn adapter_file(db: &TestDb, text: &str) -> PathBuf {
 }
 
 fn write_config(db: &TestDb, digis_url: &str, adapter: Option<&Path>) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    let host = adapter
-        .map(|a| format!("[host]\nadapter = \"{}\"\n", a.display()))
-        .unwrap_or_default();
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
-             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n\
-             digis_timeout_ms = 10000\n[relay]\nrelay_id = \"adapter-relay\"\n{host}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            db.dir.path().join("state").display(),
-        ),
-    )
-    .unwrap();
+    let mut config = TestConfig {
+        digis_url_postfix: Some(format!("brp?token={TOKEN}")),
+        ..TestConfig::relay_to(db, digis_url)
+    }
+    .with("[relay]\nrelay_id = \"adapter-relay\"\n");
+    if let Some(a) = adapter {
+        config
+            .host
+            .insert("adapter".into(), a.display().to_string().into());
+    }
+    let path = config.write_in(db);
     // It holds the Digis token: doctor refuses a file others can read.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -615,7 +610,7 @@ async fn a_view_missing_a_column_is_refused(kind: Kind) {
 /// the reference adapter over those objects: same names, no error, the triggers now the
 /// adapter's (calling the enqueue entry point), queueing as before.
 async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
-    use crate::migrations_table::{host_schema, pre_0010, run_default};
+    use crate::common::{host_schema, pre_0010, run_default};
     let db = TestDb::bare(kind).await;
     db.exec(host_schema(kind)).await;
     let released = sqlx::migrate::Migrator::new(pre_0010(kind)).await.unwrap();

@@ -13,9 +13,8 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Person, RunningService, TestDb};
+use crate::common::{Person, RunningService, TestConfig, TestDb, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const EXPORT_TOKEN: &str = "edge-export-token-0123456789";
 
 struct Out {
@@ -40,17 +39,7 @@ fn bin(dir: &Path, args: &[&str]) -> Out {
 }
 
 fn write_config(db: &TestDb, extra: &str) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\n{extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::base(db).with(extra).write_in(db)
 }
 
 fn with_config(config: &Path, args: &[&str]) -> Out {

@@ -10,11 +10,10 @@ use digis_relay::domain::{OutboxState, RelayState};
 use digis_relay::fake_digis::Received;
 
 use crate::both_databases;
-use crate::circuit::wait_heartbeat;
-use crate::common::{eventually, Kind, RunningService, TestDb, BIN};
-use crate::hot_path::members;
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, eventually, fake, members, relay_config, wait_heartbeat, Kind, RunningService,
+    TestDb, BIN,
+};
 
 both_databases!(
     three_relays_share_one_request_budget,

@@ -74,7 +74,7 @@ fn the_maintainer_scripts_parse_as_sh_and_keep_the_debhelper_token() {
 #[test]
 fn the_build_commit_variable_is_not_read_as_a_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = std::process::Command::new(crate::common::BIN)
         .current_dir(dir.path())
         .env("DIGIS_RELAY_COMMIT", "1a2b3c4d5e6f")
         .env_remove("DATABASE_URL")

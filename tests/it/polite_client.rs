@@ -10,9 +10,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{eventually, TestDb, BIN};
-use crate::hot_path::members;
-use crate::relay_outcomes::{all_rows, config_for, service};
+use crate::common::{all_rows, config_for, eventually, members, service, TestDb, BIN};
 
 both_databases!(the_relay_settles_under_digis_rate_limit);
 

@@ -5,40 +5,19 @@
 //! the export (CLI and HTTP). The real binary, both databases.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::health::write_config;
+use crate::common::{cli, described, write_config, Person, TestDb, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const EXPORT_TOKEN: &str = "export-token-0123456789";
 
 both_databases!(
     personal_data_files_are_private_and_never_followed,
     csv_cells_cannot_become_formulas
 );
-
-fn bin(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn says(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -69,8 +48,8 @@ async fn members_and_a_failure(db: &TestDb, config: &Path) {
         db.person_with(&p).await;
     }
     db.active_with(1, &[1, 2, 3, 4, 5]).await;
-    let out = bin(config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", says(&out));
+    let out = cli(config, &["run", "--once"]);
+    assert!(out.status.success(), "{}", described(&out));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'failed'")
             .await,
@@ -92,7 +71,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     std::fs::write(&victim, "keep me").unwrap();
     std::os::unix::fs::symlink(&victim, d.join("members.json.partial")).unwrap();
     let target = d.join("members.json");
-    let out = bin(
+    let out = cli(
         &config,
         &[
             "export",
@@ -101,14 +80,14 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
             target.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert_eq!(mode(&target), 0o600, "the export is readable by others");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4, "{v}");
     // An existing file is replaced by a private one, whatever its mode was.
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = bin(
+    let out = cli(
         &config,
         &[
             "export",
@@ -117,14 +96,14 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
             target.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     assert_eq!(mode(&target), 0o600);
     let report = d.join("failures.csv");
-    let out = bin(
+    let out = cli(
         &config,
         &["report", "failures", "--csv", report.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     assert_eq!(mode(&report), 0o600);
     assert_eq!(
         names(d),
@@ -157,9 +136,9 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
                 target.to_str().unwrap(),
             ],
         ] {
-            let out = bin(&config, &args);
+            let out = cli(&config, &args);
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(!out.status.success(), "{args:?} {}", says(&out));
+            assert!(!out.status.success(), "{args:?} {}", described(&out));
             assert!(err.contains(what), "{args:?}: {err}");
             assert_eq!(err.trim().lines().count(), 1, "{err}");
         }
@@ -195,16 +174,16 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
 
     // A long name that fits the file system is written (its `.partial` did not fit).
     let long = d.join(format!("{}.csv", "r".repeat(247)));
-    let out = bin(
+    let out = cli(
         &config,
         &["report", "failures", "--csv", long.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     assert_eq!(mode(&long), 0o600);
     std::fs::remove_file(&long).unwrap();
     // One too long is one line naming it, and leaves nothing.
     let too_long = d.join(format!("{}.csv", "r".repeat(300)));
-    let out = bin(
+    let out = cli(
         &config,
         &["report", "failures", "--csv", too_long.to_str().unwrap()],
     );
@@ -212,7 +191,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     assert!(
         !out.status.success() && err.contains("too long"),
         "{}",
-        says(&out)
+        described(&out)
     );
     assert!(!err.contains(".partial"), "{err}");
 
@@ -231,8 +210,8 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", says(&out));
-    assert_eq!(names(d), before, "{}", says(&out));
+    assert!(!out.status.success(), "{}", described(&out));
+    assert_eq!(names(d), before, "{}", described(&out));
 }
 
 async fn csv_cells_cannot_become_formulas(db: TestDb) {
@@ -259,13 +238,13 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
         &fake.base_url(),
         &format!("[export]\ntoken = \"{EXPORT_TOKEN}\"\n"),
     );
-    let out = bin(&config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", says(&out));
+    let out = cli(&config, &["run", "--once"]);
+    assert!(out.status.success(), "{}", described(&out));
     let d = tempfile::tempdir().unwrap();
 
     // The export's CSV, from the command line and over HTTP: the same guarded cells.
     let file = d.path().join("members.csv");
-    let out = bin(
+    let out = cli(
         &config,
         &[
             "export",
@@ -276,7 +255,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
             file.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     let cli_csv = std::fs::read(&file).unwrap();
     let svc = crate::common::RunningService::start(&config);
     let http_csv = reqwest::Client::new()
@@ -309,11 +288,11 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
 
     // The report: the name after a separator is guarded too (it was at the start only).
     let report = d.path().join("failures.csv");
-    let out = bin(
+    let out = cli(
         &config,
         &["report", "failures", "--csv", report.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", described(&out));
     let mut r = csv::Reader::from_path(&report).unwrap();
     let header = r.headers().unwrap().clone();
     let name = header.iter().position(|h| h == "name").unwrap();

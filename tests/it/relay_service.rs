@@ -10,11 +10,10 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, config_for, relay, service, TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, config_for, eventually, eventually_ok, relay, service, write_config, RunningService,
+    TestDb, BIN, TOKEN,
+};
 
 /// `digis-relay run` as a service, quiet, with this configuration.
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
@@ -139,7 +138,6 @@ async fn killed_relay_loses_nothing(db: TestDb) {
         move || async move { (slow.received_requests().await.unwrap().len() >= 3).then_some(()) },
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     child.kill().unwrap();
     child.wait().unwrap();
     let before = db.storage.counts().await.unwrap();
@@ -153,16 +151,12 @@ async fn killed_relay_loses_nothing(db: TestDb) {
     cfg.relay.lease_ms = 4000;
     cfg.digis_timeout_ms = 3000;
     let r = relay(&db, cfg);
-    loop {
+    eventually_ok("drained", Duration::from_secs(60), || async {
         r.run(CancellationToken::new(), true).await.unwrap();
         let c = db.storage.counts().await.unwrap();
         if c.sent == 12 {
-            break;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline + Duration::from_secs(30),
-            "not drained: {c:?}"
-        );
         let until = all_rows(&db)
             .await
             .iter()
@@ -176,7 +170,9 @@ async fn killed_relay_loses_nothing(db: TestDb) {
             )
             .await;
         }
-    }
+        Err(format!("{c:?}"))
+    })
+    .await;
     let rows = all_rows(&db).await;
     assert!(rows.iter().all(|r| r.state == OutboxState::Sent));
     assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 12);
@@ -383,20 +379,19 @@ async fn service_serves_health_and_metrics_and_stops_on_sigterm(db: TestDb) {
     );
     let svc = RunningService::start(&config);
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let metrics = loop {
-        if let Ok(r) = http.get(svc.url("/metrics")).send().await {
-            let text = r.text().await.unwrap();
-            if text.contains("digis_deliveries_total{outcome=\"sent\"} 3") {
-                break text;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "metrics never showed 3 sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = eventually("3 sent in the metrics", Duration::from_secs(30), || async {
+        let text = http
+            .get(svc.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .unwrap();
+        text.contains("digis_deliveries_total{outcome=\"sent\"} 3")
+            .then_some(text)
+    })
+    .await;
     assert!(
         metrics.contains("digis_outbox_depth{state=\"sent\"} 3"),
         "{metrics}"

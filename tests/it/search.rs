@@ -1024,7 +1024,7 @@ async fn cli_search_json_and_exit_codes(db: TestDb) {
     let now = Utc::now();
     relay_pass(&db, &log, now, sent).await;
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        std::process::Command::new(crate::common::BIN)
             .current_dir(db.dir.path())
             .env_remove("DATABASE_URL")
             .env_remove("DIGIS_RELAY_CONFIG")
@@ -1073,7 +1073,7 @@ async fn cli_search_json_and_exit_codes(db: TestDb) {
     assert_eq!(out.status.code(), Some(2), "both terms are bad arguments");
 
     // Could not search at all (the database is gone): 3, never the "nothing matched" 1.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = std::process::Command::new(crate::common::BIN)
         .current_dir(db.dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG")
@@ -1129,13 +1129,13 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
     )
     .await
     .unwrap();
-    let config = crate::health::write_config(
+    let config = crate::common::write_config(
         &db,
         &fake.base_url(),
         "log_compress_after_days = 7\n[relay]\npoll_interval_ms = 100\n[export]\nlisten = \"\"\n",
     );
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        Command::new(crate::common::BIN)
             .args(["--config", config.to_str().unwrap(), "run"])
             .env_remove("DATABASE_URL")
             .stdout(Stdio::null())
@@ -1143,27 +1143,28 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
     );
     let gz = |days: i64| dir.join(format!("{FILE_NAME}.{}.gz", day(days)));
     let plain = |days: i64| dir.join(format!("{FILE_NAME}.{}", day(days)));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let compressed = || gz(10).exists() && gz(9).exists();
     let originals_gone = || !plain(10).exists() && !plain(9).exists();
-    while !(compressed() && originals_gone()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never compressed: {:?}",
+    crate::common::eventually_ok("compressed", Duration::from_secs(60), || async {
+        if compressed() && originals_gone() {
+            return Ok(());
+        }
+        Err(format!(
+            "{:?}",
             std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
                 .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ))
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert!(plain(1).exists(), "yesterday is not compressed");
     assert!(!gz(1).exists());
 
     let search = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        let out = Command::new(crate::common::BIN)
             .args(["--config", config.to_str().unwrap(), "search"])
             .args(["--ext-info1", "863", "--json"])
             .args(extra)
@@ -1495,7 +1496,7 @@ async fn member_search_says_why_nothing_matched(db: TestDb) {
 async fn cli_member_search_never_logs_what_was_typed(db: TestDb) {
     members(&db).await;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+        let out = std::process::Command::new(crate::common::BIN)
             .current_dir(db.dir.path())
             .env_remove("DATABASE_URL")
             .env_remove("DIGIS_RELAY_CONFIG")

@@ -6,9 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::TestDb;
+use crate::common::{TestDb, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const FILE: &str = "scheduler_digis_sync.txt";
 
 fn line(day: &str, sub: i64, what: &str) -> String {

@@ -9,10 +9,9 @@ use chrono::Utc;
 use digis_relay::domain::{OutboxState, RelayState};
 
 use crate::both_databases;
-use crate::circuit::wait_heartbeat;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, eventually, fake, relay_config, wait_heartbeat, RunningService, TestDb,
+};
 
 const PROBE_MS: i64 = 1_500;
 const OPERATOR: &str = "ops@gym-desk";
@@ -116,9 +115,7 @@ async fn still_paused_by_the_operator(db: &TestDb) {
     );
     assert_eq!(control.paused_by.as_deref(), Some(OPERATOR), "{control:?}");
     assert_eq!(control.pause_reason.as_deref(), Some(WHY), "{control:?}");
-    let (state, detail) = crate::circuit::heartbeat_state(db, "pausing")
-        .await
-        .unwrap();
+    let (state, detail) = crate::common::heartbeat_state(db, "pausing").await.unwrap();
     assert_eq!((state, detail.as_deref()), (RelayState::Paused, Some(WHY)));
 }
 

@@ -172,7 +172,7 @@ async fn status_json_has_the_stats(db: TestDb) {
     .await;
     attempts(&db, &at(real_now - Duration::seconds(60)), "sent", 1).await;
     pending_row(&db, 2001, real_now - Duration::seconds(30)).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = Command::new(crate::common::BIN)
         .current_dir(db.dir.path())
         .args(["--database-url", &db.url, "status", "--json"])
         .env_remove("DATABASE_URL")
@@ -215,7 +215,7 @@ async fn status_json_has_the_stats(db: TestDb) {
     assert_eq!(s["backlog"]["pending"], 1);
     assert!(s["backlog"]["oldest_due_age_seconds"].as_i64().unwrap() >= 30);
     // The human status has one line of it.
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = Command::new(crate::common::BIN)
         .current_dir(db.dir.path())
         .args(["--database-url", &db.url, "status"])
         .env_remove("DATABASE_URL")

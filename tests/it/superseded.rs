@@ -12,10 +12,7 @@ use digis_relay::storage::{CompleteResult, Completion, CompletionItem, FailedQue
 use sqlx::migrate::Migrator;
 
 use crate::both_databases;
-use crate::common::{Kind, Person, TestDb};
-use crate::leases::{fake, relay_config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{fake, relay_config, Kind, Person, TestDb, BIN};
 
 /// A Stockholm landline: a valid number, but not a mobile one.
 const LANDLINE: &str = "08-123 456 78";
@@ -42,7 +39,7 @@ fn bin(config: &std::path::Path, args: &[&str]) -> Out {
 
 /// (state, reason) of every outbox row, by id.
 async fn states(db: &TestDb) -> Vec<(i64, OutboxState, Option<String>)> {
-    crate::relay_outcomes::all_rows(db)
+    crate::common::all_rows(db)
         .await
         .into_iter()
         .map(|r| (r.id.0, r.state, r.reason))
@@ -162,7 +159,7 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
 /// pair that failed again, and nothing of a failure after an earlier acceptance (a failed
 /// resend still needs a person).
 async fn only_earlier_failed_rows_of_the_accepted_pair_are_superseded(db: TestDb) {
-    use crate::relay_outcomes::{config_for, once, relay};
+    use crate::common::{config_for, once, relay};
     for id in 1..=3 {
         let mut p = Person::ordinary(id);
         if id != 3 {
@@ -195,7 +192,7 @@ async fn only_earlier_failed_rows_of_the_accepted_pair_are_superseded(db: TestDb
     db.save(863).await;
     once(&relay(&db, cfg())).await;
 
-    let rows = crate::relay_outcomes::all_rows(&db).await;
+    let rows = crate::common::all_rows(&db).await;
     let of = |person: i64| -> Vec<(OutboxState, Option<String>)> {
         rows.iter()
             .filter(|r| r.person_id.0 == person)

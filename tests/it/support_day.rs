@@ -17,7 +17,7 @@ both_databases!(
 );
 
 fn digis_relay(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    Command::new(crate::common::BIN)
         .current_dir(db.dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG")
@@ -175,7 +175,7 @@ async fn the_actor_is_the_user_ids_name_without_user() {
     let me = Command::new("id").arg("-un").output().unwrap();
     let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
     assert!(!me.is_empty());
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = Command::new(crate::common::BIN)
         .current_dir(db.dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG")

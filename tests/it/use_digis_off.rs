@@ -9,25 +9,17 @@ use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::relay_outcomes::{all_rows, TOKEN};
+use crate::common::{all_rows, eventually, RunningService, TestConfig, TestDb, BIN, TOKEN};
 
 both_databases!(use_digis_false_sends_nothing);
 
 fn config(db: &TestDb, digis_url: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = false\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\n\
+    TestConfig::relay_to(db, digis_url)
+        .with(
+            "useDigis = false\n\
              [relay]\npoll_interval_ms = 100\nheartbeat_ms = 200\nmax_requests_per_second = 0\n",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+        )
+        .write_in(db)
 }
 
 /// Every row still `pending`, never charged an attempt.

@@ -16,10 +16,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::leases::{fake, relay_config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{fake, relay_config, Person, TestDb, BIN};
 
 /// What the gym typed: too short to be any Swedish number.
 const TYPED: &str = "070-12";
@@ -49,7 +46,7 @@ both_databases!(
 );
 
 async fn the_detail_pane_shows_the_failing_value_as_it_is_today(db: TestDb) {
-    use crate::relay_outcomes::{config_for, once, relay};
+    use crate::common::{config_for, once, relay};
     broken_number(&db).await;
     let fake = fake(&[]).await;
     once(&relay(&db, config_for(&fake.base_url(), &db))).await;

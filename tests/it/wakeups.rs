@@ -4,8 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::leases::{fake, relay_config};
+use crate::common::{eventually, fake, relay_config, RunningService, TestDb, BIN};
 
 /// How many times the relay went idle, from its debug log.
 fn idle_waits(svc: &RunningService) -> usize {

@@ -16,7 +16,7 @@ use digis_relay::fake_digis::{self, FakeConfig, FaultRule};
 use rand::Rng as _;
 use sqlx::Connection as _;
 
-use crate::common::{KillOnDrop, TestDb};
+use crate::common::{command_for, eventually_every, KillOnDrop, TestDb};
 use crate::harness;
 
 /// The lease: short, so the outage below outlasts it and a killed relay's rows come back soon.
@@ -62,9 +62,8 @@ fn faketime_lib() -> PathBuf {
 fn spawn_relay(db: &TestDb, config: &Path, n: usize, skew: Option<&str>) -> KillOnDrop {
     let out = harness::out_dir(db);
     let k = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
-    let mut cmd = Command::new(harness::bin());
+    let mut cmd = command_for(&harness::bin());
     cmd.args(["--config", config.to_str().unwrap(), "run"])
-        .env_remove("DATABASE_URL")
         .env("DIGIS_RELAY_LOG", "debug")
         .stdout(Stdio::from(
             std::fs::File::create(out.join(format!("relay{n}-{k}.stdout"))).unwrap(),
@@ -168,20 +167,22 @@ fn host_at_work(
 /// Waits until nothing is open and Digis has seen no request for a second: every request the
 /// relays made has been answered and committed (or its row is gone).
 async fn quiet(db: &TestDb, fake: &fake_digis::FakeHandle, within: Duration) {
-    let t0 = Instant::now();
     let mut last = (usize::MAX, Instant::now());
-    loop {
-        let c = harness::counts(db).await;
+    eventually_every("quiet", within, Duration::from_millis(200), || {
         let seen = fake.received().len();
         if seen != last.0 {
             last = (seen, Instant::now());
         }
-        if c.pending == 0 && c.sending == 0 && last.1.elapsed() >= Duration::from_secs(1) {
-            return;
+        let since = last.1;
+        async move {
+            let c = harness::counts(db).await;
+            if c.pending == 0 && c.sending == 0 && since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
+            Err(format!("{c:?}"))
         }
-        assert!(t0.elapsed() < within, "never quiet in {within:?}: {c:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
@@ -263,24 +264,26 @@ async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     quiet(&db, &fake, drained).await;
     db.exec("UPDATE subscription SET message = 'final save'")
         .await;
-    let t0 = Instant::now();
-    loop {
-        let c = harness::counts(&db).await;
-        let in_digis = db.scalar("SELECT COUNT(*) FROM digis").await;
-        if in_digis == rows as i64 && c.pending == 0 && c.sending == 0 {
-            break;
-        }
-        for (n, r) in relays.iter_mut().enumerate() {
-            if let Some(status) = r.try_wait().unwrap() {
+    eventually_every("drained", drained, Duration::from_millis(200), || {
+        let exited: Vec<_> = relays
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(n, r)| Some((n, r.try_wait().unwrap()?)))
+            .collect();
+        let db = &db;
+        async move {
+            let c = harness::counts(db).await;
+            let in_digis = db.scalar("SELECT COUNT(*) FROM digis").await;
+            if in_digis == rows as i64 && c.pending == 0 && c.sending == 0 {
+                return Ok(());
+            }
+            if let Some((n, status)) = exited.first() {
                 panic!("relay {n} exited by itself ({status}) with {c:?}");
             }
+            Err(format!("{c:?}, {in_digis} in digis"))
         }
-        assert!(
-            t0.elapsed() < drained,
-            "not drained in {drained:?}: {c:?}, {in_digis} in digis"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     for r in relays {
         harness::stop(r);
     }
