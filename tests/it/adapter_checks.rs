@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use digis_relay::doctor::adapter::{self, AdapterState, Expected};
 
-use crate::common::{adapter_by_hand, empty_record_table, write_config, Kind, TestDb, BIN};
+use crate::common::{adapter_by_hand, both, empty_record_table, write_config, Kind, TestDb, BIN};
 
 /// Drops every trigger on the membership tables a save queues from.
 async fn drop_host_triggers(db: &TestDb) {
@@ -52,11 +52,7 @@ fn doctor(db: &TestDb) -> (Output, String) {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = both(&out);
     (out, text)
 }
 

@@ -23,7 +23,7 @@ use digis_relay::fake_digis::{self, FakeConfig, FakeHandle, FaultRule};
 
 use crate::both_databases;
 use crate::common::{
-    eventually_ok, parse_prometheus, write_config, RunningService, Sample, TestDb, BIN,
+    both, eventually_ok, parse_prometheus, write_config, RunningService, Sample, TestDb, BIN,
 };
 
 const JOB: &str = "digis-relay";
@@ -75,11 +75,7 @@ fn promtool_checks_the_rules() {
         .arg(rules_path())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = both(&out);
     assert!(out.status.success(), "{text}");
     let text_of_rules = std::fs::read_to_string(rules_path()).unwrap();
     let named: Vec<&str> = text_of_rules

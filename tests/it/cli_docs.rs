@@ -2,6 +2,7 @@
 //! binary has is in them; neither reads the configuration.
 use std::process::Command;
 
+use crate::common::{command, Out};
 use clap::CommandFactory;
 use digis_relay::cli::Cli;
 
@@ -21,18 +22,7 @@ fn commands() -> Vec<String> {
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("digis-relay.toml"), "this is = = not toml").unwrap();
-    let out = Command::new(crate::common::BIN)
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Out::of(command().current_dir(dir.path()).args(args)).parts()
 }
 
 #[test]

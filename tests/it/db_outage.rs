@@ -10,8 +10,8 @@ use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::common::{
-    all_rows, eventually, eventually_every, exit_of, pg_outage as outage, poll_until, write_config,
-    TestDb, BIN,
+    all_rows, eventually, eventually_every, exit_of, pg_cut, pg_outage as outage, poll_until,
+    write_config, TestDb, BIN,
 };
 
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
@@ -244,13 +244,7 @@ async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     db.active_with(1, &[1]).await;
     wait_until_sent(&db, 1, Duration::from_secs(20)).await;
 
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
+    pg_cut(&mut admin, &name).await;
     wait_listening(&mut admin, &name, Some(first)).await;
     let before = db.storage.relays().await.unwrap()[0].heartbeat_at;
     db.active_with(2, &[2]).await;

@@ -8,7 +8,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 
 use crate::both_databases;
-use crate::common::{all_rows, config_for, once, relay, Kind, TestDb, BIN};
+use crate::common::{all_rows, command, config_for, once, relay, Kind, Out, TestDb, BIN};
 
 both_databases!(
     reconcile_after_digis_was_lost_queues_nobody,
@@ -19,28 +19,16 @@ both_databases!(
     doctor_and_reconcile_know_what_only_the_sync_log_remembers,
 );
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// The binary as support runs it from a script: no terminal on stdin, so it cannot ask.
 fn cli(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    Out::of(
+        command()
+            .current_dir(db.dir.path())
+            .args(["--database-url", &db.url])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null()),
+    )
 }
 
 /// Subscription 1 with `persons`, each sent once by a relay against a fake Digis.

@@ -1,7 +1,6 @@
 //! Digis's answers are untrusted (ARCHITECTURE.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
 //! huge `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
 //! through the relay and the real binary, on both databases.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,7 +11,9 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{all_rows, config_for, once, relay, TestConfig, TestDb, BIN, TOKEN};
+use crate::common::{
+    all_rows, config_for, once, relay, with_config, Out, TestConfig, TestDb, TOKEN,
+};
 
 both_databases!(
     binary_survives_a_huge_retry_after,
@@ -36,16 +37,7 @@ fn write_config(db: &TestDb, digis_url: &str, relay_extra: &str) -> std::path::P
 
 /// Runs the binary with this configuration; (exit code, stdout, stderr).
 fn bin(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Out::of(with_config(config).args(args)).parts()
 }
 
 async fn answer(status: u16, body: serde_json::Value) -> MockServer {

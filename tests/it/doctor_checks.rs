@@ -4,7 +4,7 @@
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
 use crate::common::{
     doctor_line as line, doctor_must as must, plain_http, refused_port, tls_digis, tls_file,
-    TestConfig, TestDb, BIN,
+    with_config, Out, TestConfig, TestDb, BIN,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,21 +19,8 @@ fn config(db: &TestDb, toml: &str, mode: u32) -> PathBuf {
 
 /// `digis-relay --config FILE ARGS`: (success, stdout and stderr).
 fn bin(config: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = Out::of(with_config(config).args(args));
+    (out.ok, out.both())
 }
 
 const REAL_TOKEN: &str = "digisUrlPostfix = \"brp?token=8f3c2a1e9b7d4c60\"\n";

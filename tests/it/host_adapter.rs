@@ -5,7 +5,6 @@
 //! dashboard's reads; an edited adapter is applied again and an unchanged one is not; a failing
 //! adapter names its file, statement and the database's error, and applies nothing.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -20,7 +19,7 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{Kind, TestConfig, TestDb, BIN};
+use crate::common::{with_config, Kind, Out, TestConfig, TestDb};
 
 const TOKEN: &str = "HOSTADAPTERTOKEN";
 
@@ -70,32 +69,12 @@ fn write_config(db: &TestDb, digis_url: &str, adapter: Option<&Path>) -> PathBuf
     path
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
 fn bin(config: &Path, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(config.parent().unwrap())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::of(
+        with_config(config)
+            .current_dir(config.parent().unwrap())
+            .args(args),
+    )
 }
 
 /// The example schema's members: Åsa (7) and Bo (8) hold membership 863 (active), Cia (9)
@@ -153,7 +132,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
     let config = write_config(&db, &server.uri(), Some(&path));
 
     let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert_eq!(migrate.status.code(), Some(0), "{}", migrate.both());
     assert!(
         migrate.stdout.contains(&format!(
             "host adapter applied: {} (sha384 {})",
@@ -161,7 +140,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
             &adapter::checksum(club_adapter(kind))[..12]
         )),
         "{}",
-        migrate.all()
+        migrate.both()
     );
     no_reference_table(&db).await;
     // doctor judges the adapter by its views and triggers, not by the reference names: no
@@ -170,7 +149,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
     assert!(
         doctor.stdout.lines().any(|l| l.starts_with("0 error(s)")),
         "doctor on an adapted schema:\n{}",
-        doctor.all()
+        doctor.both()
     );
 
     // The triggers queue what the reference triggers would: the active membership's holders.
@@ -182,7 +161,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // preview: the payload, mapped from the renamed columns and translated values.
     let preview = bin(&config, &["preview", "--subscription", "863"]);
-    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    assert_eq!(preview.status.code(), Some(0), "{}", preview.both());
     let payloads: Vec<Value> = preview
         .stdout
         .lines()
@@ -208,7 +187,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // Delivery through the real binary.
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.status.code(), Some(0), "{}", run.both());
     assert_eq!(
         pairs(&db).await,
         vec![(863, 7, "sent".into()), (863, 8, "sent".into())]
@@ -246,7 +225,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
         all.extend(&args);
         all.push("--json");
         let out = bin(&config, &all);
-        assert_eq!(out.code, Some(0), "{args:?}: {}", out.all());
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", out.both());
         let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
         let verdicts = v["verdicts"].as_array().unwrap();
         assert!(
@@ -257,7 +236,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
         );
     }
     let by_sub = bin(&config, &["search", "--ext-info1", "863", "--json"]);
-    assert_eq!(by_sub.code, Some(0), "{}", by_sub.all());
+    assert_eq!(by_sub.status.code(), Some(0), "{}", by_sub.both());
     let v: Value = serde_json::from_str(by_sub.stdout.trim()).unwrap();
     let mut people: Vec<i64> = v["verdicts"]
         .as_array()
@@ -270,7 +249,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // export DigisAllActive: every holder of an active membership.
     let export = bin(&config, &["export", "DigisAllActive", "--format", "json"]);
-    assert_eq!(export.code, Some(0), "{}", export.all());
+    assert_eq!(export.status.code(), Some(0), "{}", export.both());
     let all: Value = serde_json::from_str(export.stdout.trim()).unwrap();
     let mut exported: Vec<(i64, i64)> = all
         .as_array()
@@ -367,11 +346,11 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
     let path = adapter_file(&db, club_adapter(kind));
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let first = bin(&config, &["migrate"]);
-    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.status.code(), Some(0), "{}", first.both());
     assert!(
         first.stdout.contains("host adapter applied"),
         "{}",
-        first.all()
+        first.both()
     );
     let recorded = record(&db).await;
     assert_eq!(
@@ -390,13 +369,13 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
         .applied_at;
 
     let again = bin(&config, &["migrate"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(again.status.code(), Some(0), "{}", again.both());
     assert!(
         again
             .stdout
             .contains(&format!("host adapter unchanged: {}", path.display())),
         "{}",
-        again.all()
+        again.both()
     );
     let same = db.storage().applied_adapter().await.unwrap().unwrap();
     assert_eq!(
@@ -414,7 +393,7 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
     assert_ne!(edited, club_adapter(kind), "the line to edit was found");
     std::fs::write(&path, &edited).unwrap();
     let third = bin(&config, &["migrate"]);
-    assert_eq!(third.code, Some(0), "{}", third.all());
+    assert_eq!(third.status.code(), Some(0), "{}", third.both());
     assert!(
         third.stdout.contains(&format!(
             "host adapter applied: {} (sha384 {}), replacing sha384 {}",
@@ -423,7 +402,7 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
             &recorded.1[..12]
         )),
         "{}",
-        third.all()
+        third.both()
     );
     assert_eq!(record(&db).await.1, adapter::checksum(&edited));
     club_members(&db).await;
@@ -431,7 +410,7 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
         &config,
         &["preview", "--subscription", "863", "--person", "7"],
     );
-    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    assert_eq!(preview.status.code(), Some(0), "{}", preview.both());
     let v: Value = serde_json::from_str(preview.stdout.trim()).unwrap();
     assert_eq!(v["ExtInfo2"], "KLUBBEN CENTRUM");
 }
@@ -445,7 +424,7 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
     let path = adapter_file(&db, club_adapter(kind));
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let first = bin(&config, &["migrate"]);
-    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.status.code(), Some(0), "{}", first.both());
     let (drop, count) = match kind {
         Kind::Sqlite => (
             "DROP TRIGGER digis_subscription_user_added",
@@ -465,14 +444,14 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
             && l.contains("adapter triggers")
             && l.contains("digis_subscription_user_added")),
         "doctor must name the missing trigger:\n{}",
-        doctor.all()
+        doctor.both()
     );
     let again = bin(&config, &["migrate"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(again.status.code(), Some(0), "{}", again.both());
     assert!(
         again.stdout.contains("host adapter applied"),
         "a missing trigger must make migrate apply the adapter again:\n{}",
-        again.all()
+        again.both()
     );
     assert_eq!(db.scalar(count).await, 1, "the trigger is back");
     // And once it is there, nothing is applied.
@@ -480,7 +459,7 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
     assert!(
         third.stdout.contains("host adapter unchanged"),
         "{}",
-        third.all()
+        third.both()
     );
 }
 
@@ -491,9 +470,9 @@ async fn a_failing_adapter_names_its_statement(kind: Kind) {
     let path = adapter_file(&db, club_adapter(kind));
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let out = bin(&config, &["migrate"]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
     let lines: Vec<&str> = out.stderr.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "{}", out.all());
+    assert_eq!(lines.len(), 1, "{}", out.both());
     let line = lines[0];
     // PostgreSQL refuses the view over a missing table; SQLite creates it (a view is checked
     // when read) and refuses the first trigger on a missing table.
@@ -553,14 +532,14 @@ async fn the_readme_route_edits_a_copy_of_the_reference_adapter(kind: Kind) {
         .await;
     let config = write_config(&db, &server.uri(), Some(&path));
     let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert_eq!(migrate.status.code(), Some(0), "{}", migrate.both());
     assert!(
         migrate.stdout.contains("host adapter applied"),
         "{}",
-        migrate.all()
+        migrate.both()
     );
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.status.code(), Some(0), "{}", run.both());
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
@@ -588,7 +567,7 @@ async fn a_view_missing_a_column_is_refused(kind: Kind) {
     let path = adapter_file(&db, &broken);
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let out = bin(&config, &["migrate"]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
     let line = out.stderr.trim();
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
@@ -622,13 +601,13 @@ async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
 
     let config = write_config(&db, "http://127.0.0.1:9", None);
     let migrate = bin(&config, &["migrate"]);
-    assert_eq!(migrate.code, Some(0), "{}", migrate.all());
+    assert_eq!(migrate.status.code(), Some(0), "{}", migrate.both());
     assert!(
         migrate
             .stdout
             .contains("host adapter applied: reference (assets/host-adapter."),
         "{}",
-        migrate.all()
+        migrate.both()
     );
     let (source, checksum) = record(&db).await;
     assert!(source.starts_with("reference"), "{source}");

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use chrono::{SubsecRound, Utc};
 use digis_relay::domain::{OutboxId, OutboxState, SubscriptionId};
 use digis_relay::fake_digis::{self, FakeConfig};
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, CompletionItem};
+use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{Connection, Executor};
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, config_for, eventually, eventually_ok, members, once, relay, service, write_config,
-    Kind, TestDb, BIN, TOKEN,
+    all_rows, attempt, config_for, eventually, eventually_ok, members, once, relay, service,
+    write_config, Kind, TestDb, BIN, TOKEN,
 };
 
 both_databases!(
@@ -24,16 +24,6 @@ both_databases!(
     a_slow_answer_holds_only_its_own_slot,
     sync_log_lines_follow_the_commit_of_their_group,
 );
-
-fn attempt(relay: &str, at: chrono::DateTime<Utc>) -> AttemptRecord {
-    AttemptRecord {
-        started_at: at,
-        duration_ms: 7,
-        relay_id: relay.into(),
-        http_status: Some(200),
-        error: None,
-    }
-}
 
 /// One group of every kind of completion, one of whose rows another relay took over after its
 /// lease ran out, plus a give-back: each row is decided by its own claim token.

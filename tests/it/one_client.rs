@@ -11,8 +11,8 @@ use digis_relay::fake_digis::Received;
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, eventually, fake, members, relay_config, wait_heartbeat, Kind, RunningService,
-    TestDb, BIN,
+    all_rows, cli_db, eventually, fake, members, relay_config, wait_heartbeat, Kind,
+    RunningService, TestDb, BIN,
 };
 
 both_databases!(
@@ -112,13 +112,9 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
     assert_eq!(fake.duplicates(), 0);
 
     // Each relay shows its share: `status --json` per relay, and the text.
-    let status = Command::new(BIN)
-        .args(["--database-url", &db.url, "status", "--json"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = cli_db(&db, &["status", "--json"]);
+    assert!(status.ok, "{status:?}");
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let shares: Vec<f64> = json["relays"]
         .as_array()
         .unwrap()

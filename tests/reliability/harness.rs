@@ -121,6 +121,20 @@ pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> PathBuf {
     .write_in(db)
 }
 
+/// The fake Digis requiring this run's token, with these fault rules.
+pub async fn fake(
+    rules: Vec<digis_relay::fake_digis::FaultRule>,
+) -> digis_relay::fake_digis::FakeHandle {
+    let config = digis_relay::fake_digis::FakeConfig {
+        token: Some(TOKEN.into()),
+        rules,
+        ..Default::default()
+    };
+    digis_relay::fake_digis::start("127.0.0.1:0", config)
+        .await
+        .unwrap()
+}
+
 /// Where the runs' stdout and stderr go (one file each per process), for the leak scan.
 pub fn out_dir(db: &TestDb) -> PathBuf {
     let d = db.dir.path().join("out");

@@ -6,13 +6,13 @@
 //! stale, and every duplicate Digis saw is an answer a killed relay had not committed.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::fake_digis::{self, FakeConfig, FaultRule};
+use digis_relay::fake_digis::{self, FaultRule};
 use rand::Rng as _;
 use sqlx::Connection as _;
 
@@ -189,21 +189,13 @@ async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     let started = Instant::now();
     faketime_lib();
     harness::seed(&db, rows).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(harness::TOKEN.into()),
-            // Answers that take a while, so every relay has requests in flight at a kill, at
-            // the outage and at a delete.
-            rules: vec![FaultRule {
-                delay_ms: Some(30),
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    // Answers that take a while, so every relay has requests in flight at a kill, at the
+    // outage and at a delete.
+    let fake = harness::fake(vec![FaultRule {
+        delay_ms: Some(30),
+        ..Default::default()
+    }])
+    .await;
     // The skewed relays must work, corrected by their measured offset, not refuse: the
     // refusal above `max_clock_offset_ms` is tested on its own.
     let config = harness::write_config(

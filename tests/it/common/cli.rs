@@ -1,6 +1,6 @@
 //! The real binary as a command: run to completion, its output captured.
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output};
 
 use super::TestDb;
 
@@ -32,6 +32,7 @@ pub fn with_config(config: &Path) -> Command {
 /// What a finished command left, as text.
 #[derive(Debug)]
 pub struct Out {
+    pub status: ExitStatus,
     pub ok: bool,
     /// The exit code, -1 for a signal.
     pub code: i32,
@@ -49,11 +50,17 @@ impl Out {
     pub fn both(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// (exit code, stdout, stderr).
+    pub fn parts(self) -> (Option<i32>, String, String) {
+        (self.status.code(), self.stdout, self.stderr)
+    }
 }
 
 impl From<Output> for Out {
     fn from(out: Output) -> Out {
         Out {
+            status: out.status,
             ok: out.status.success(),
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
@@ -114,6 +121,15 @@ pub fn described(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Both streams of a finished command, stdout first.
+pub fn both(o: &Output) -> String {
+    format!(
+        "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )

@@ -373,6 +373,11 @@ pub async fn pg_take_away(admin: &mut sqlx::PgConnection, name: &str) {
         )))
         .await
         .unwrap();
+    pg_cut(admin, name).await;
+}
+
+/// Every connection to database `name` cut at once, as a server restart cuts them.
+pub async fn pg_cut(admin: &mut sqlx::PgConnection, name: &str) {
     admin
         .execute(AssertSqlSafe(format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \

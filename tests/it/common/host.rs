@@ -277,3 +277,26 @@ pub fn host_schema(kind: Kind) -> &'static str {
         Kind::Postgres => include_str!("../../../assets/host-schema.postgres.sql"),
     }
 }
+
+/// A host trigger that refuses the `digis` row of person 2 (one row that cannot be written).
+pub async fn refuse_the_pair_of_person_2(db: &TestDb) {
+    match db.kind {
+        Kind::Sqlite => {
+            db.exec(
+                "CREATE TRIGGER host_refuses BEFORE INSERT ON digis WHEN NEW.person_id = 2 \
+                 BEGIN SELECT RAISE(ABORT, 'the host refuses person 2'); END",
+            )
+            .await
+        }
+        Kind::Postgres => {
+            db.exec(
+                "CREATE FUNCTION host_refuses() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.person_id = 2 THEN RAISE EXCEPTION 'the host refuses person 2'; \
+                 END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER host_refuses BEFORE INSERT ON digis \
+                 FOR EACH ROW EXECUTE FUNCTION host_refuses()",
+            )
+            .await
+        }
+    }
+}

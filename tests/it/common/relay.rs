@@ -67,3 +67,17 @@ pub async fn wait_heartbeat(db: &TestDb, relay_id: &str, state: RelayState) -> O
     )
     .await
 }
+
+/// An attempt as a relay records it: 7 ms, HTTP 200, at `at`.
+pub fn attempt(
+    relay: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> digis_relay::storage::AttemptRecord {
+    digis_relay::storage::AttemptRecord {
+        started_at: at,
+        duration_ms: 7,
+        relay_id: relay.into(),
+        http_status: Some(200),
+        error: None,
+    }
+}
