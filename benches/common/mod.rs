@@ -94,8 +94,8 @@ pub fn round(v: f64, decimals: i32) -> f64 {
 /// also finds a killed bench's leftovers, and dropped with the value), migrated with the
 /// reference host schema. The folder also holds configuration, logs and processes' output.
 #[path = "../../tests/it/common/mod.rs"]
-mod test_db;
-pub use test_db::{poll_until, Kind, TestDb};
+pub mod test_db;
+pub use test_db::{Kind, TestDb};
 
 /// How often a bench looks again while it waits: ten times a second costs the measured
 /// processes nothing.

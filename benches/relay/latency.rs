@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use digis_relay::config::RelayConfig;
 use serde_json::{json, Value};
 
+use crate::common::test_db::poll_until;
 use crate::common::{
-    kind_name, load_average, mib, poll_until, quantile, relay_output, round, runtime, spawn_relay,
+    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay,
     write_figures, BenchDb, FakeProcess, Kind, TestDb, POLL,
 };
 use crate::Sizes;

@@ -1,11 +1,13 @@
 //! `doctor`'s checks of the host adapter (issue 25: "doctor checks the adapter's views (columns,
 //! types) and triggers and reports a changed or missing adapter"), on both databases: through
 //! the real binary, and in storage for what needs a configured adapter file.
-use std::process::{Command, Output};
+use std::process::Output;
 
 use digis_relay::doctor::adapter::{self, AdapterState, Expected};
 
-use crate::common::{adapter_by_hand, both, empty_record_table, write_config, Kind, TestDb, BIN};
+use crate::common::{
+    adapter_by_hand, both, empty_record_table, with_config, write_config, Kind, TestDb,
+};
 
 /// Drops every trigger on the membership tables a save queues from.
 async fn drop_host_triggers(db: &TestDb) {
@@ -42,14 +44,8 @@ async fn drop_host_triggers(db: &TestDb) {
 
 fn doctor(db: &TestDb) -> (Output, String) {
     let config = write_config(db, "http://127.0.0.1:9", "");
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "doctor",
-            "--no-network",
-        ])
-        .env_remove("DATABASE_URL")
+    let out = with_config(&config)
+        .args(["doctor", "--no-network"])
         .output()
         .unwrap();
     let text = both(&out);
@@ -75,11 +71,7 @@ async fn doctor_checks_the_adapter(db: TestDb) {
 
     // Applied: every part is there.
     let config = write_config(&db, "http://127.0.0.1:9", "");
-    let migrate = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "migrate"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let migrate = with_config(&config).args(["migrate"]).output().unwrap();
     assert!(migrate.status.success(), "{migrate:?}");
     adapter_by_hand(&db).await;
     let (_, text) = doctor(&db);

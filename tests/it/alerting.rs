@@ -19,11 +19,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle, FaultRule};
+use digis_relay::fake_digis::{FakeHandle, FaultRule};
 
 use crate::both_databases;
 use crate::common::{
-    both, eventually_ok, parse_prometheus, write_config, RunningService, Sample, TestDb, BIN,
+    both, command, eventually_ok, open_fake, parse_prometheus, write_config, RunningService,
+    Sample, TestDb,
 };
 
 const JOB: &str = "digis-relay";
@@ -101,10 +102,9 @@ struct RelayProcess {
 
 impl RelayProcess {
     fn spawn(config: &Path, id: &'static str) -> RelayProcess {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = command();
         cmd.args(["--config", config.to_str().unwrap(), "run"])
             .args(["--listen", "127.0.0.1:0"])
-            .env_remove("DATABASE_URL")
             .env("DIGIS_RELAY_RELAY__RELAY_ID", id);
         let service = RunningService::spawn(cmd);
         RelayProcess {
@@ -410,9 +410,7 @@ fn promtool_test(dir: &Path, name: &str, targets: &[Target], expects: &[Expect])
 const QUICK: &str = "[relay]\npoll_interval_ms = 100\nheartbeat_ms = 200\n";
 
 async fn fake() -> FakeHandle {
-    fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap()
+    open_fake().await
 }
 
 fn answer(status: u16) -> Vec<FaultRule> {

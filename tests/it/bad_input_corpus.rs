@@ -3,13 +3,12 @@
 //! against the project's fake Digis), `preview`, `export DigisAllActive` and `search`. Each gives a
 //! valid payload or that row's clear error, and the good rows beside them are sent.
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{all_rows, Kind, Person, TestConfig, TestDb, BIN, TOKEN};
+use crate::common::{all_rows, with_config, Kind, Person, TestConfig, TestDb, TOKEN};
 
 /// Every corpus member uses this subscription, so one preview and one search cover them.
 const SUB: i64 = 5000;
@@ -258,11 +257,7 @@ fn write_config(db: &TestDb, digis_url: &str) -> std::path::PathBuf {
 }
 
 fn bin(config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap()
+    with_config(config).args(args).output().unwrap()
 }
 
 both_databases!(bad_input_corpus);

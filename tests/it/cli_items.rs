@@ -3,12 +3,10 @@
 //! `run --once` from cron leaves one relay row, not one a run; delays under a second read in
 //! ms; `run` says where it listens once; a second `migrate` says nothing changed; `demo --help`
 //! lists only what the demo uses.
-use std::process::{Command, Output};
-
-use digis_relay::fake_digis::{self, FakeConfig};
+use std::process::Output;
 
 use crate::both_databases;
-use crate::common::{cli, write_config, Kind, TestDb, BIN};
+use crate::common::{cli, command, open_fake, write_config, Kind, TestDb};
 
 both_databases!(
     run_once_leaves_one_relay_row_and_status_agrees_with_itself,
@@ -27,9 +25,7 @@ fn text(o: &Output) -> (String, String) {
 /// `unhealthy`, and shows a 107 ms delay as `107ms` (it said `0s`).
 async fn run_once_leaves_one_relay_row_and_status_agrees_with_itself(db: TestDb) {
     db.active_with(1, &[1]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     for run in 0..3 {
         let out = cli(&config, &["run", "--once"]);
@@ -130,7 +126,7 @@ async fn run_announces_its_listener_once() {
 /// refused (exit 2) rather than silently ignored.
 #[test]
 fn demo_help_lists_only_what_the_demo_uses() {
-    let help = Command::new(BIN).args(["demo", "--help"]).output().unwrap();
+    let help = command().args(["demo", "--help"]).output().unwrap();
     let (stdout, _) = text(&help);
     assert!(help.status.success());
     assert!(
@@ -141,13 +137,10 @@ fn demo_help_lists_only_what_the_demo_uses() {
         assert!(!stdout.contains(ignored), "{ignored} in {stdout}");
     }
     // Commands that read the configuration still list them.
-    let status = Command::new(BIN)
-        .args(["status", "--help"])
-        .output()
-        .unwrap();
+    let status = command().args(["status", "--help"]).output().unwrap();
     assert!(text(&status).0.contains("--database-url"));
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(dir.path())
         .args(["demo", "--headless", "--database-url", "sqlite://x.db"])
         .output()

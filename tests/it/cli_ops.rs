@@ -6,7 +6,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::storage::{AttemptRecord, Completion};
 
 use crate::both_databases;
-use crate::common::{cli_db, Person, TestDb, BIN};
+use crate::common::{cli_db, command, Person, TestDb};
 
 both_databases!(
     status_json_has_the_contract_shape,
@@ -235,7 +235,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
         "[relay]\nbatch_size = \"lots\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(dir.path())
         .args(["status"])
         .output()
@@ -246,7 +246,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
     assert!(err.contains("`relay.batch_size`"), "{err}");
     // An unreachable database is one line too.
     std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(dir.path())
         .args([
             "--config",
@@ -262,7 +262,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("database unreachable"), "{err}");
     // A missing SQLite file is named, and not created as an empty database.
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(dir.path())
         .args([
             "--config",
@@ -288,7 +288,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
 fn headless_demo_prints_a_search_that_finds_the_log_too() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("my demo");
-    let out = Command::new(BIN)
+    let out = command()
         .args(["demo", "--headless", "--duration", "8", "--dir"])
         .arg(&demo_dir)
         .current_dir(dir.path())

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
-use sqlx::{AssertSqlSafe, Connection, Executor};
+use sqlx::{Connection, Executor};
 
 use crate::common::{
-    all_rows, eventually, eventually_every, exit_of, pg_cut, pg_outage as outage, poll_until,
-    write_config, TestDb, BIN,
+    all_rows, eventually, eventually_every, exit_of, pg_cut, pg_give_back, pg_outage as outage,
+    pg_take_away, poll_until, stale_attempts, with_config, write_config, TestDb,
 };
 
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
@@ -30,9 +30,8 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
 
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
     crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("DATABASE_URL")
+        with_config(config)
+            .args(["run"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
@@ -206,12 +205,12 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
 
 /// The pid of the relay's LISTEN connection, once there is one other than `not`.
 async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<i32>) -> i32 {
-    let admin = std::cell::RefCell::new(admin);
+    let admin = tokio::sync::Mutex::new(admin);
     eventually(
         "the relay LISTENing again",
         Duration::from_secs(30),
         || async {
-            let mut admin = admin.borrow_mut();
+            let mut admin = admin.lock().await;
             let pids: Vec<i32> = sqlx::query_scalar(
                 "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
             )
@@ -302,9 +301,8 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
     );
     let stderr_path = db.dir.path().join("run-once.stderr");
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
+        with_config(&config)
+            .args(["run", "--once"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap()),
     );
@@ -342,24 +340,6 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
     assert_eq!(fake.duplicates(), 0);
 }
 
-async fn allow_connections(admin: &mut sqlx::PgConnection, name: &str, allow: bool) {
-    admin
-        .execute(AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"
-        )))
-        .await
-        .unwrap();
-    if !allow {
-        admin
-            .execute(AssertSqlSafe(format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-            )))
-            .await
-            .unwrap();
-    }
-}
-
 fn journals(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -392,15 +372,14 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     let stderr_path = db.dir.path().join("run.stderr");
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("DATABASE_URL")
+        with_config(&config)
+            .args(["run"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap()),
     );
     wait_for_requests(&fake, 3).await;
     // Digis is answering all three; the database goes away before the answers are committed.
-    allow_connections(&mut admin, &name, false).await;
+    pg_take_away(&mut admin, &name).await;
     eventually(
         "the relay holding the answers",
         Duration::from_secs(30),
@@ -421,7 +400,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     })
     .await;
     let Ok(status) = ended else {
-        allow_connections(&mut admin, &name, true).await;
+        pg_give_back(&mut admin, &name).await;
         panic!(
             "run did not end within 30 s of SIGTERM while the database was away:\n{}",
             std::fs::read_to_string(&stderr_path).unwrap_or_default()
@@ -441,9 +420,8 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     // either cannot start at all or waits for the database to commit the journal first.
     let early_path = db.dir.path().join("early.stderr");
     let mut early = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
+        with_config(&config)
+            .args(["run", "--once"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&early_path).unwrap()),
     );
@@ -470,7 +448,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
         "the journal is kept while the database is away"
     );
     assert_eq!(fake.received().len(), 3);
-    allow_connections(&mut admin, &name, true).await;
+    pg_give_back(&mut admin, &name).await;
     if waiting {
         let status = early.wait().unwrap();
         let text = std::fs::read_to_string(&early_path).unwrap_or_default();
@@ -491,9 +469,8 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
             .then_some(())
     })
     .await;
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
+    let out = with_config(&config)
+        .args(["run", "--once"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -510,11 +487,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     );
     assert_eq!(fake.received().len(), 3, "one request a member: {stderr}");
     assert_eq!(fake.duplicates(), 0);
-    assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-            .await,
-        0
-    );
+    assert_eq!(stale_attempts(&db).await, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 3);
     assert!(
         journals(&state).is_empty(),
@@ -573,9 +546,8 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
     let fake = slow_fake(0).await;
     let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     let state = leave_a_journal(&db, "TE-424242").await;
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
+    let out = with_config(&config)
+        .args(["run", "--once"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -623,9 +595,8 @@ async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
     .await;
     let stderr_path = db.dir.path().join("run-once.stderr");
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run", "--once"])
-            .env_remove("DATABASE_URL")
+        with_config(&config)
+            .args(["run", "--once"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap()),
     );

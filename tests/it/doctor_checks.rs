@@ -4,11 +4,10 @@
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
 use crate::common::{
     doctor_line as line, doctor_must as must, plain_http, refused_port, tls_digis, tls_file,
-    with_config, Out, TestConfig, TestDb, BIN,
+    with_config, Out, TestConfig, TestDb,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Writes `digis-relay.toml` in the test's folder with this mode.
 fn config(db: &TestDb, toml: &str, mode: u32) -> PathBuf {
@@ -70,8 +69,8 @@ async fn a_config_file_others_can_read_is_refused_while_it_holds_secrets() {
     assert!(must(&text, "config secrets").starts_with("ok"), "{text}");
     // The token from the environment: the file holds no secret, its mode does not matter.
     let cfg = config(&db, "", 0o644);
-    let out = Command::new(BIN)
-        .args(["--config", cfg.to_str().unwrap(), "doctor", "--no-network"])
+    let out = with_config(&cfg)
+        .args(["doctor", "--no-network"])
         .env(
             "DIGIS_RELAY_DIGIS_URL_POSTFIX",
             "brp?token=8f3c2a1e9b7d4c60",

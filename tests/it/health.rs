@@ -2,24 +2,22 @@
 //! dashboard; liveness by each relay's own heartbeat interval; `degraded` for a relay that keeps
 //! failing; the backlog age as a metric and a health input. Both databases, the real binary.
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::storage::RelayInfo;
 
 use crate::both_databases;
-use crate::common::{eventually, eventually_ok, write_config, Person, TestDb, BIN};
+use crate::common::{
+    eventually, eventually_ok, open_fake, with_config, write_config, Person, TestDb,
+};
 
 fn cli(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--config", config.to_str().unwrap()])
+    with_config(config)
         .args(args)
-        .env_remove("DATABASE_URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 /// `run --listen 127.0.0.1:0` (the port it picks itself) with one row a batch and quick
@@ -294,7 +292,6 @@ async fn get_health(http: &reqwest::Client, addr: SocketAddr) -> Option<(u16, se
 /// Every row failing, batch after batch: `degraded` with the reason in `/healthz` (503),
 /// `status`, `doctor` (error); a row that goes through again clears it.
 async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
-    use digis_relay::fake_digis::{self, FakeConfig};
     db.subscription(1, "ACTIVE").await;
     for p in 1..=4 {
         let mut bad = Person::ordinary(p);
@@ -302,9 +299,7 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
         db.person_with(&bad).await;
         db.add_user(1, p).await;
     }
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let (svc, config) = spawn_listening_run(&db, &fake.base_url());
     let http = reqwest::Client::new();
     let health = wait_degraded(&http, svc.addr).await;

@@ -13,8 +13,8 @@ use sqlx::{Connection, Executor};
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, attempt, config_for, eventually, eventually_ok, members, once, relay, service,
-    write_config, Kind, TestDb, BIN, TOKEN,
+    all_rows, attempt, config_for, eventually, eventually_ok, members, once, open_fake, relay,
+    service, with_config, write_config, Kind, TestDb, TOKEN,
 };
 
 both_databases!(
@@ -198,9 +198,7 @@ async fn a_claim_never_takes_back_a_row_its_relay_still_holds(db: TestDb) {
 /// group is larger than `completion_group_rows`.
 async fn completions_are_committed_in_groups(db: TestDb) {
     members(&db, 120).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 8;
     cfg.relay.completion_group_rows = 50;
@@ -481,10 +479,9 @@ async fn sqlite_a_save_by_another_process_wakes_an_idle_relay() {
     );
     let stderr = db.dir.path().join("relay.stderr");
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
+        with_config(&config)
+            .args(["run"])
             .env("DIGIS_RELAY_LOG", "debug")
-            .env_remove("DATABASE_URL")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap()),
     );

@@ -646,13 +646,11 @@ async fn healthz_reports_database_pause_and_relays(db: TestDb) {
 
 /// Runs the real binary against the test database.
 async fn cli(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(crate::common::BIN);
+    let mut cmd = tokio::process::Command::from(crate::common::command());
     cmd.arg("--database-url")
         .arg(&db.url)
         .args(args)
-        .current_dir(db.dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG");
+        .current_dir(db.dir.path());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -10,7 +10,8 @@ use digis_relay::storage::RelayInfo;
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, fake, poll_until, relay_config, repeated_pairs, RunningService, TestDb,
+    all_rows, fake, poll_until, relay_config, repeated_pairs, stale_attempts, RunningService,
+    TestDb,
 };
 
 both_databases!(
@@ -92,9 +93,7 @@ async fn leases_are_renewed_while_a_second_relay_competes(db: TestDb) {
     let seen = seen.into_inner();
 
     let repeated = repeated_pairs(&fake);
-    let stale = db
-        .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-        .await;
+    let stale = stale_attempts(&db).await;
     assert!(
         repeated.is_empty(),
         "a member reached Digis more than once: {repeated:?}"

@@ -7,10 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use digis_relay::fake_digis::{self, FakeConfig};
-
 use crate::both_databases;
-use crate::common::{cli, described, write_config, Person, TestDb, BIN};
+use crate::common::{cli, described, open_fake, with_config, write_config, Person, TestDb, BIN};
 
 const EXPORT_TOKEN: &str = "export-token-0123456789";
 
@@ -58,9 +56,7 @@ async fn members_and_a_failure(db: &TestDb, config: &Path) {
 }
 
 async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     members_and_a_failure(&db, &config).await;
     let out_dir = tempfile::tempdir().unwrap();
@@ -230,9 +226,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
     bo.mobile_number = Some("08-123 456 78".into());
     db.person_with(&bo).await;
     db.active_with(1, &[1, 2]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(
         &db,
         &fake.base_url(),
@@ -320,15 +314,9 @@ async fn an_interrupted_export_leaves_nothing() {
     let target = out_dir.path().join("members.json");
     for signal in ["-INT", "-TERM"] {
         let mut child = crate::common::KillOnDrop::spawn(
-            Command::new(BIN)
-                .args([
-                    "--config",
-                    config.to_str().unwrap(),
-                    "export",
-                    "DigisAllActive",
-                ])
+            with_config(&config)
+                .args(["export", "DigisAllActive"])
                 .args(["--output", target.to_str().unwrap()])
-                .env_remove("DATABASE_URL")
                 .stderr(std::process::Stdio::piped()),
         );
         // The temporary file exists: the export is under way, held by the lock.

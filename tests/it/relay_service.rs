@@ -11,15 +11,15 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, config_for, eventually, eventually_ok, relay, service, write_config, RunningService,
-    TestDb, BIN, TOKEN,
+    all_rows, cli_ok, config_for, eventually, eventually_ok, open_fake, relay, service,
+    with_config, write_config, RunningService, TestDb, TOKEN,
 };
 
 /// `digis-relay run` as a service, quiet, with this configuration.
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
     crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
+        with_config(config)
+            .args(["run"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
@@ -58,8 +58,8 @@ async fn binary_run_once_writes_nothing_personal(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let server = ok_server().await;
     let config = write_config(&db, &server.uri(), "");
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+    let out = with_config(&config)
+        .args(["run", "--once"])
         .env("DIGIS_RELAY_LOG", "trace")
         .output()
         .unwrap();
@@ -301,15 +301,7 @@ async fn binary_run_once_against_fake_digis(db: TestDb) {
     .await
     .unwrap();
     let config = write_config(&db, &fake.base_url(), "");
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(&config, &["run", "--once"]);
     let received = fake.received();
     assert_eq!(
         received.len(),
@@ -367,11 +359,8 @@ both_databases!(service_serves_health_and_metrics_and_stops_on_sigterm);
 /// `run` as systemd runs it: it delivers, serves /healthz and /metrics, and on SIGTERM stops
 /// cleanly and says so in the relays table.
 async fn service_serves_health_and_metrics_and_stops_on_sigterm(db: TestDb) {
-    use digis_relay::fake_digis::{self, FakeConfig};
     db.active_with(1, &[1, 2, 3]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(
         &db,
         &fake.base_url(),

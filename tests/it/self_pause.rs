@@ -10,7 +10,8 @@ use digis_relay::domain::{OutboxState, RelayState};
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, eventually, fake, relay_config, wait_heartbeat, RunningService, TestDb,
+    all_rows, eventually, fake, heartbeat_after, relay_config, wait_heartbeat, RunningService,
+    TestDb,
 };
 
 const PROBE_MS: i64 = 1_500;
@@ -93,17 +94,7 @@ async fn a_relay_lifts_its_own_pause_after_a_probe_goes_through(db: TestDb) {
 /// so a probe that was going to come has had every chance to.
 async fn several_probe_intervals_pass(db: &TestDb, since: chrono::DateTime<Utc>) {
     let after = since + chrono::Duration::milliseconds(4 * PROBE_MS);
-    eventually(
-        "the relay heartbeat for several probe intervals",
-        Duration::from_secs(60),
-        || async {
-            let r = db.storage.relays().await.unwrap();
-            r.iter()
-                .any(|r| r.relay_id == "pausing" && r.heartbeat_at > after)
-                .then_some(())
-        },
-    )
-    .await;
+    heartbeat_after(db, "pausing", after).await;
 }
 
 /// The operator's pause holds and is still the operator's.

@@ -14,7 +14,7 @@ use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 use sqlx::Connection;
 
 use crate::both_databases;
-use crate::common::{eventually, exit_of, write_config, KillOnDrop, TestDb, BIN};
+use crate::common::{eventually, exit_of, with_config, write_config, KillOnDrop, TestDb};
 
 /// systemd's deadline in the tests: far below the 5 s poll interval.
 const WATCHDOG: Duration = Duration::from_secs(1);
@@ -157,11 +157,9 @@ fn free_port() -> u16 {
 /// `run` on `port` with the notification socket and a 1 s watchdog.
 fn spawn_run(config: &std::path::Path, port: u16, notify: &Notify) -> KillOnDrop {
     KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
+        with_config(config)
+            .args(["run"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("DATABASE_URL")
-            .env_remove("DIGIS_RELAY_CONFIG")
             .env("NOTIFY_SOCKET", &notify.path)
             .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
             .stdout(Stdio::null())

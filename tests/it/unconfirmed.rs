@@ -4,7 +4,6 @@
 //! never probes or lifts that pause), the rows that got one fail with cause `unconfirmed` and the
 //! page shown, and are never sent again by themselves; `retry` sends them again only when the
 //! operator confirms (`--yes`), since Digis may already have sent the SMS.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,7 +12,8 @@ use digis_relay::relay::decide::UNCONFIRMED_PAUSE;
 
 use crate::both_databases;
 use crate::common::{
-    all_rows, cli_db, eventually, fake, relay_config, wait_heartbeat, RunningService, TestDb, BIN,
+    all_rows, cli_db, eventually, fake, heartbeat_after, relay_config, wait_heartbeat,
+    RunningService, TestDb, BIN,
 };
 
 const MEMBERS: i64 = 12;
@@ -85,17 +85,7 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     // The pause is never probed: the heartbeat goes on for many probe intervals, and no
     // request leaves.
     let after = Utc::now() + chrono::Duration::milliseconds(6 * PROBE_MS);
-    eventually(
-        "the relay heartbeat for several probe intervals",
-        Duration::from_secs(60),
-        || async {
-            let r = db.storage.relays().await.unwrap();
-            r.iter()
-                .any(|r| r.relay_id == "unconfirmed" && r.heartbeat_at > after)
-                .then_some(())
-        },
-    )
-    .await;
+    heartbeat_after(&db, "unconfirmed", after).await;
     let (status, stderr) = svc.terminate();
     assert!(status.success(), "{stderr}");
 
@@ -219,23 +209,7 @@ async fn retry_on_a_terminal_asks_y_n_for_unconfirmed_rows(db: TestDb) {
             "{BIN} --database-url '{}' retry {id}; echo \"exit=$?\"",
             db.url
         );
-        let mut child = Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("script(1) from util-linux");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::common::on_terminal(db.dir.path(), &command, &[], answer)
     };
     let said = on_a_terminal("n\n");
     assert!(

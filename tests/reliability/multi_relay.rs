@@ -16,7 +16,7 @@ use digis_relay::fake_digis::{self, FaultRule};
 use rand::Rng as _;
 use sqlx::Connection as _;
 
-use crate::common::{command_for, eventually_every, KillOnDrop, TestDb};
+use crate::common::{command_for, eventually_every, stale_attempts, KillOnDrop, TestDb};
 use crate::harness;
 
 /// The lease: short, so the outage below outlasts it and a killed relay's rows come back soon.
@@ -281,9 +281,7 @@ async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     }
 
     let c = harness::counts(&db).await;
-    let stale = db
-        .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-        .await;
+    let stale = stale_attempts(&db).await;
     let accepted = fake.accepted();
     let duplicates = fake.duplicates();
     // Every uncommitted answer must lie at a kill (the answer→commit window).

@@ -87,6 +87,18 @@ pub fn cli_db(db: &TestDb, args: &[&str]) -> Out {
     )
 }
 
+/// [`command`] as support runs it on the database's machine, in the test's folder:
+/// `--database-url URL --log-dir LOGS` (the folder's `logs/`), no configuration file.
+pub fn operator(db: &TestDb) -> Command {
+    let mut cmd = command();
+    cmd.current_dir(db.dir.path())
+        .arg("--database-url")
+        .arg(&db.url)
+        .arg("--log-dir")
+        .arg(db.dir.path().join("logs"));
+    cmd
+}
+
 /// `digis-relay ARGS` in folder `dir`, with no configuration but what is found there.
 pub fn cli_in(dir: &Path, args: &[&str]) -> Out {
     Out::of(command().current_dir(dir).args(args))
@@ -133,4 +145,29 @@ pub fn both(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Shell command `line` run on a pseudo-terminal (util-linux `script`) in `dir` with `env`
+/// added, `answer` typed on it: all the terminal showed.
+pub fn on_terminal(dir: &Path, line: &str, env: &[(&str, &str)], answer: &str) -> String {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the binary on a pseudo-terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -12,6 +12,13 @@ use tokio::net::TcpListener;
 
 use super::TOKEN;
 
+/// The project's fake Digis taking any token, without faults.
+pub async fn open_fake() -> fake_digis::FakeHandle {
+    fake_digis::start("127.0.0.1:0", FakeConfig::default())
+        .await
+        .unwrap()
+}
+
 /// A fake Digis requiring the test token, with these fault rules.
 pub async fn fake(rules: &[&str]) -> fake_digis::FakeHandle {
     fake_digis::start(

@@ -81,3 +81,25 @@ pub fn attempt(
         error: None,
     }
 }
+
+/// Attempts whose completion came after their lease was lost (`stale_*`).
+pub async fn stale_attempts(db: &TestDb) -> i64 {
+    db.scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
+        .await
+}
+
+/// Waits until relay `relay_id` has written a heartbeat later than `after`: it has been alive
+/// (and had every chance to act) until then.
+pub async fn heartbeat_after(db: &TestDb, relay_id: &str, after: chrono::DateTime<chrono::Utc>) {
+    eventually(
+        &format!("a heartbeat of {relay_id} after {after}"),
+        Duration::from_secs(60),
+        || async {
+            let r = db.storage.relays().await.unwrap();
+            r.iter()
+                .any(|r| r.relay_id == relay_id && r.heartbeat_at > after)
+                .then_some(())
+        },
+    )
+    .await;
+}
