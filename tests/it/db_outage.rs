@@ -11,7 +11,7 @@ use sqlx::{Connection, Executor};
 
 use crate::common::{
     all_rows, eventually, eventually_every, exit_of, pg_cut, pg_give_back, pg_outage as outage,
-    pg_take_away, poll_until, stale_attempts, with_config, write_config, TestDb,
+    pg_take_away, poll_until, spawn_quiet, stale_attempts, with_config, write_config, TestDb,
 };
 
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
@@ -26,15 +26,6 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
     )
     .await
     .unwrap()
-}
-
-fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
-    crate::common::KillOnDrop::spawn(
-        with_config(config)
-            .args(["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
 }
 
 async fn wait_for_requests(fake: &FakeHandle, n: usize) {
@@ -97,7 +88,7 @@ async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
         .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    let child = spawn_run(&config);
+    let child = spawn_quiet(&config, &["run"]);
     wait_for_requests(&fake, 1).await;
     // Digis is answering; the database goes away before the answer can be committed. Only
     // this test's database: the shared server keeps running.
@@ -140,7 +131,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let admin_url = std::env::var("DIGIS_RELAY_TEST_PG")
         .unwrap_or_else(|_| crate::common::PG_ADMIN_DEFAULT.to_string());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    let child = spawn_run(&config);
+    let child = spawn_quiet(&config, &["run"]);
     wait_for_requests(&fake, 1).await;
     outage(&mut admin, &name, Duration::from_secs(5)).await;
     let row = eventually_every(
@@ -181,11 +172,8 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
         &fake.base_url(),
         "digis_timeout_ms = 4000\n[relay]\nlease_ms = 4500\npoll_interval_ms = 200\nheartbeat_ms = 500\n[export]\nlisten = \"\"\n",
     );
-    let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
-    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let child = spawn_run(&config);
+    let mut locker = db.sqlite_connection().await;
+    let child = spawn_quiet(&config, &["run"]);
     wait_for_requests(&fake, 1).await;
     // Another writer holds the database longer than the relay's 30 s busy timeout (and its
     // 4.5 s lease): the completion fails with "database is locked" instead of waiting.

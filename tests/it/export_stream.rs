@@ -202,11 +202,7 @@ impl Loss {
                 Loss::Postgres { admin, name }
             }
             Kind::Sqlite => {
-                let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
-                let mut c =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
+                let mut c = db.sqlite_connection().await;
                 let view_sql: String = sqlx::query_scalar(
                     "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'digis_member'",
                 )

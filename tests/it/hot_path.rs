@@ -392,11 +392,7 @@ impl Lock {
     async fn take(db: &TestDb) -> Lock {
         match db.kind {
             Kind::Sqlite => {
-                let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
-                let mut c =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
+                let mut c = db.sqlite_connection().await;
                 c.execute("BEGIN IMMEDIATE").await.unwrap();
                 Lock::Sqlite(c)
             }

@@ -1,6 +1,6 @@
 //! The relay as a service: the real binary, several relays on one database, a crash mid-batch,
 //! and what it writes (no personal data, no token).
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,18 +12,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::both_databases;
 use crate::common::{
     all_rows, cli_ok, config_for, eventually, eventually_ok, open_fake, relay, service,
-    with_config, write_config, RunningService, TestDb, TOKEN,
+    spawn_quiet, with_config, write_config, RunningService, TestDb, TOKEN,
 };
-
-/// `digis-relay run` as a service, quiet, with this configuration.
-fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
-    crate::common::KillOnDrop::spawn(
-        with_config(config)
-            .args(["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-}
 
 async fn ok_server() -> MockServer {
     let server = MockServer::start().await;
@@ -129,7 +119,7 @@ async fn killed_relay_loses_nothing(db: TestDb) {
         "digis_timeout_ms = 3000\n[relay]\nconcurrency = 1\nbatch_size = 12\nlease_ms = 4000\n\
          max_requests_per_second = 0\ncompletion_group_rows = 1\n[export]\nlisten = \"\"\n",
     );
-    let mut child = spawn_run(&config);
+    let mut child = spawn_quiet(&config, &["run"]);
     // Kill it in the middle of the batch.
     let slow = &slow;
     eventually(
@@ -434,7 +424,7 @@ async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
         &fake.base_url(),
         "[relay]\nconcurrency = 1\n[export]\nlisten = \"\"\n",
     );
-    let mut child = spawn_run(&config);
+    let mut child = spawn_quiet(&config, &["run"]);
     assert!(
         fake.wait_for_requests(1, Duration::from_secs(30)).await,
         "the relay never sent"

@@ -129,6 +129,17 @@ impl TestDb {
         }
     }
 
+    /// A connection of its own to the SQLite file, as another process writing it has.
+    pub async fn sqlite_connection(&self) -> sqlx::SqliteConnection {
+        let path = storage::sqlite::file_of(&self.url).expect("an SQLite test database");
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite://{}",
+            path.display()
+        ))
+        .await
+        .expect("a connection of its own")
+    }
+
     pub fn storage(&self) -> Arc<dyn storage::Storage> {
         self.storage.clone()
     }

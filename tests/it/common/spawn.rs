@@ -191,3 +191,15 @@ pub async fn exit_of(
     })
     .await
 }
+
+/// `digis-relay --config CONFIG ARGS` in the background, its output discarded; killed when
+/// dropped.
+pub fn spawn_quiet(config: &std::path::Path, args: &[&str]) -> KillOnDrop {
+    use std::process::Stdio;
+    KillOnDrop::spawn(
+        with_config(config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+}
