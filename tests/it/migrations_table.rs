@@ -10,7 +10,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 use crate::common::{
-    cli, described, folder, host_schema, pre_0010, run_default, write_config, Kind, TestDb,
+    cli, folder, host_schema, pre_0010, run_default, said, write_config, Kind, TestDb,
 };
 
 const NO_DIGIS: &str = "http://127.0.0.1:9";
@@ -129,24 +129,20 @@ async fn an_older_installation_is_carried_over(kind: Kind) {
     // the ones newer than the released ones are missing, never all of them.
     let status = cli(&config, &["status"]);
     assert!(
-        !described(&status).contains("0001 ("),
+        !said(&status).contains("0001 ("),
         "status reads the old table as nothing applied: {}",
-        described(&status)
+        said(&status)
     );
     if status.status.code() == Some(3) {
-        assert!(
-            described(&status).contains("not applied"),
-            "{}",
-            described(&status)
-        );
+        assert!(said(&status).contains("not applied"), "{}", said(&status));
     }
 
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", described(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
         table_exists(&db, MIGRATIONS_TABLE).await,
         "no {MIGRATIONS_TABLE}: {}",
-        described(&migrate)
+        said(&migrate)
     );
     let own = rows(&db, MIGRATIONS_TABLE).await;
     assert_eq!(versions_and_checksums(&own), expected(kind).await);
@@ -172,18 +168,9 @@ async fn an_older_installation_is_carried_over(kind: Kind) {
     );
 
     let status = cli(&config, &["status"]);
-    assert_ne!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     let again = cli(&config, &["migrate"]);
-    assert!(
-        again.status.success(),
-        "second migrate: {}",
-        described(&again)
-    );
+    assert!(again.status.success(), "second migrate: {}", said(&again));
     assert_eq!(
         rows(&db, MIGRATIONS_TABLE).await,
         own,
@@ -203,7 +190,7 @@ async fn a_host_applications_sqlx_table_is_left_alone(kind: Kind) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", described(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert_eq!(
         rows(&db, LEGACY).await,
         host_before,
@@ -216,12 +203,7 @@ async fn a_host_applications_sqlx_table_is_left_alone(kind: Kind) {
     // The relay's migrations ran (its first one is not the host's migration 1).
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox").await, 0);
     let status = cli(&config, &["status"]);
-    assert_ne!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     // And the host application still migrates beside the relay.
     run_default(&db, &host_app_migrations()).await;
 }
@@ -407,7 +389,7 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
     .await;
     let config = write_config(&db, NO_DIGIS, "");
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    let out = described(&doctor);
+    let out = said(&doctor);
     assert!(!doctor.status.success(), "doctor: {out}");
     let line = out
         .lines()
@@ -425,15 +407,11 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
 
     // `migrate` says the same, not sqlx's words.
     let migrate = cli(&config, &["migrate"]);
+    assert!(!migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
-        !migrate.status.success(),
-        "migrate: {}",
-        described(&migrate)
-    );
-    assert!(
-        described(&migrate).contains("0001 (outbox)"),
+        said(&migrate).contains("0001 (outbox)"),
         "{}",
-        described(&migrate)
+        said(&migrate)
     );
 
     // The fix it names works: record this binary's checksum, and both are content again.
@@ -456,12 +434,12 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
     ))
     .await;
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", described(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     let doctor = cli(&config, &["doctor", "--no-network"]);
     assert!(
-        !described(&doctor).contains("0001 (outbox)"),
+        !said(&doctor).contains("0001 (outbox)"),
         "{}",
-        described(&doctor)
+        said(&doctor)
     );
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::both_databases;
-use crate::common::{cli, described, open_fake, with_config, write_config, Person, TestDb, BIN};
+use crate::common::{cli, open_fake, said, with_config, write_config, Person, TestDb, BIN};
 
 const EXPORT_TOKEN: &str = "export-token-0123456789";
 
@@ -47,7 +47,7 @@ async fn members_and_a_failure(db: &TestDb, config: &Path) {
     }
     db.active_with(1, &[1, 2, 3, 4, 5]).await;
     let out = cli(config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'failed'")
             .await,
@@ -76,7 +76,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
             target.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert_eq!(mode(&target), 0o600, "the export is readable by others");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
@@ -92,14 +92,14 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
             target.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&target), 0o600);
     let report = d.join("failures.csv");
     let out = cli(
         &config,
         &["report", "failures", "--csv", report.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&report), 0o600);
     assert_eq!(
         names(d),
@@ -134,7 +134,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
         ] {
             let out = cli(&config, &args);
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(!out.status.success(), "{args:?} {}", described(&out));
+            assert!(!out.status.success(), "{args:?} {}", said(&out));
             assert!(err.contains(what), "{args:?}: {err}");
             assert_eq!(err.trim().lines().count(), 1, "{err}");
         }
@@ -174,7 +174,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
         &config,
         &["report", "failures", "--csv", long.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&long), 0o600);
     std::fs::remove_file(&long).unwrap();
     // One too long is one line naming it, and leaves nothing.
@@ -187,7 +187,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     assert!(
         !out.status.success() && err.contains("too long"),
         "{}",
-        described(&out)
+        said(&out)
     );
     assert!(!err.contains(".partial"), "{err}");
 
@@ -206,8 +206,8 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", described(&out));
-    assert_eq!(names(d), before, "{}", described(&out));
+    assert!(!out.status.success(), "{}", said(&out));
+    assert_eq!(names(d), before, "{}", said(&out));
 }
 
 async fn csv_cells_cannot_become_formulas(db: TestDb) {
@@ -233,7 +233,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
         &format!("[export]\ntoken = \"{EXPORT_TOKEN}\"\n"),
     );
     let out = cli(&config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let d = tempfile::tempdir().unwrap();
 
     // The export's CSV, from the command line and over HTTP: the same guarded cells.
@@ -249,7 +249,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
             file.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let cli_csv = std::fs::read(&file).unwrap();
     let svc = crate::common::RunningService::start(&config);
     let http_csv = reqwest::Client::new()
@@ -286,7 +286,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
         &config,
         &["report", "failures", "--csv", report.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", described(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let mut r = csv::Reader::from_path(&report).unwrap();
     let header = r.headers().unwrap().clone();
     let name = header.iter().position(|h| h == "name").unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use digis_relay::storage::handshake::MIGRATIONS_TABLE;
 use sqlx::migrate::Migrator;
 
-use crate::common::{cli, described, write_config, Kind, TestDb};
+use crate::common::{cli, said, write_config, Kind, TestDb};
 
 /// Every command here must fail with one line rather than a raw SQL error, so none needs Digis.
 const NO_DIGIS: &str = "http://127.0.0.1:9";
@@ -62,7 +62,7 @@ async fn one_behind(kind: Kind) -> (TestDb, i64, String) {
 
 /// The line a command must give for a database behind it: what is missing, and `migrate`.
 fn says_behind(o: &Output, last: i64, description: &str) {
-    let all = described(o);
+    let all = said(o);
     let line = all
         .lines()
         .find(|l| l.contains("not applied"))
@@ -84,50 +84,36 @@ async fn database_behind(kind: Kind) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let run = cli(&config, &["run", "--once"]);
-    assert!(!run.status.success(), "run --once: {}", described(&run));
+    assert!(!run.status.success(), "run --once: {}", said(&run));
     says_behind(&run, last, &description);
     assert_eq!(
         String::from_utf8_lossy(&run.stderr).trim().lines().count(),
         1,
         "one line: {}",
-        described(&run)
+        said(&run)
     );
 
     // `status`: 3, its "could not read".
     let status = cli(&config, &["status"]);
-    assert_eq!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
+    assert_eq!(status.status.code(), Some(3), "status: {}", said(&status));
     says_behind(&status, last, &description);
 
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    assert!(!doctor.status.success(), "doctor: {}", described(&doctor));
+    assert!(!doctor.status.success(), "doctor: {}", said(&doctor));
     says_behind(&doctor, last, &description);
 
     let retry = cli(&config, &["retry", "--all-failed"]);
-    assert!(!retry.status.success(), "retry: {}", described(&retry));
+    assert!(!retry.status.success(), "retry: {}", said(&retry));
     says_behind(&retry, last, &description);
 
     // `migrate` is what it said, and then the same commands work.
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", described(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     let status = cli(&config, &["status"]);
-    assert_ne!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
-    assert!(
-        !described(&status).contains("not applied"),
-        "{}",
-        described(&status)
-    );
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
+    assert!(!said(&status).contains("not applied"), "{}", said(&status));
     let run = cli(&config, &["run", "--once"]);
-    assert!(run.status.success(), "run --once: {}", described(&run));
+    assert!(run.status.success(), "run --once: {}", said(&run));
 }
 
 /// Records a migration this binary does not know as applied, as a newer release's `migrate`
@@ -151,25 +137,20 @@ async fn database_ahead_additive(db: TestDb) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let run = cli(&config, &["run", "--once"]);
-    assert!(run.status.success(), "run --once: {}", described(&run));
+    assert!(run.status.success(), "run --once: {}", said(&run));
     let status = cli(&config, &["status"]);
-    assert_ne!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     // An older binary's `migrate` has nothing to do (sqlx alone fails on a migration it does
     // not know).
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", described(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
-        described(&migrate).contains("nothing to migrate"),
+        said(&migrate).contains("nothing to migrate"),
         "{}",
-        described(&migrate)
+        said(&migrate)
     );
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    let out = described(&doctor);
+    let out = said(&doctor);
     let line = out
         .lines()
         .find(|l| l.contains("schema version"))
@@ -187,15 +168,11 @@ async fn refused(db: &TestDb, expect: &str) {
     assert_eq!(db.outbox().await.len(), 1, "the trigger queued the member");
     let config = write_config(db, NO_DIGIS, "");
     let run = cli(&config, &["run", "--once"]);
-    assert!(!run.status.success(), "run --once: {}", described(&run));
+    assert!(!run.status.success(), "run --once: {}", said(&run));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{}", described(&run));
-    assert!(stderr.contains(expect), "{}", described(&run));
-    assert!(
-        stderr.contains("upgrade digis-relay"),
-        "{}",
-        described(&run)
-    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{}", said(&run));
+    assert!(stderr.contains(expect), "{}", said(&run));
+    assert!(stderr.contains("upgrade digis-relay"), "{}", said(&run));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state <> 'pending' OR attempts > 0")
             .await,
@@ -203,35 +180,14 @@ async fn refused(db: &TestDb, expect: &str) {
         "a refused relay claimed a row"
     );
     let status = cli(&config, &["status"]);
-    assert_eq!(
-        status.status.code(),
-        Some(3),
-        "status: {}",
-        described(&status)
-    );
-    assert!(
-        described(&status).contains(expect),
-        "{}",
-        described(&status)
-    );
+    assert_eq!(status.status.code(), Some(3), "status: {}", said(&status));
+    assert!(said(&status).contains(expect), "{}", said(&status));
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    assert!(!doctor.status.success(), "doctor: {}", described(&doctor));
-    assert!(
-        described(&doctor).contains(expect),
-        "{}",
-        described(&doctor)
-    );
+    assert!(!doctor.status.success(), "doctor: {}", said(&doctor));
+    assert!(said(&doctor).contains(expect), "{}", said(&doctor));
     let migrate = cli(&config, &["migrate"]);
-    assert!(
-        !migrate.status.success(),
-        "migrate: {}",
-        described(&migrate)
-    );
-    assert!(
-        described(&migrate).contains(expect),
-        "{}",
-        described(&migrate)
-    );
+    assert!(!migrate.status.success(), "migrate: {}", said(&migrate));
+    assert!(said(&migrate).contains(expect), "{}", said(&migrate));
 }
 
 async fn database_ahead_with_a_raised_floor(db: TestDb) {

@@ -129,7 +129,7 @@ pub fn doctor_must<'a>(text: &'a str, name: &str) -> &'a str {
 
 /// A finished command as text: its exit code, stdout and stderr, for a failure message or a
 /// search over all it said.
-pub fn described(o: &Output) -> String {
+pub fn said(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
