@@ -2,9 +2,10 @@
 //! binary has is in them; neither reads the configuration.
 use std::process::Command;
 
-use crate::common::{command, Out};
 use clap::CommandFactory;
 use digis_relay::cli::Cli;
+
+use crate::common::{command, Out};
 
 /// Every subcommand name, from the same definitions the binary parses with.
 fn commands() -> Vec<String> {

@@ -2,12 +2,13 @@
 //! through the real binary: the example's placeholder token, a configuration file others can
 //! read, a `digis_ca_file` that holds no certificate (also refused by `run`, naming the key),
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use crate::common::{
     doctor_line as line, doctor_must as must, plain_http, refused_port, tls_digis, tls_file,
     with_config, Out, TestConfig, TestDb,
 };
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
 /// Writes `digis-relay.toml` in the test's folder with this mode.
 fn config(db: &TestDb, toml: &str, mode: u32) -> PathBuf {
