@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub fn bin() -> PathBuf {
     std::env::var_os("BENCH_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_digis-relay")))
+        .unwrap_or_else(|| PathBuf::from(test_db::BIN))
 }
 
 /// A whole number from the environment, else `default`.
@@ -94,8 +94,12 @@ pub fn round(v: f64, decimals: i32) -> f64 {
 /// also finds a killed bench's leftovers, and dropped with the value), migrated with the
 /// reference host schema. The folder also holds configuration, logs and processes' output.
 #[path = "../../tests/it/common/mod.rs"]
-mod test_db;
+pub mod test_db;
 pub use test_db::{Kind, TestDb};
+
+/// How often a bench looks again while it waits: ten times a second costs the measured
+/// processes nothing.
+pub const POLL: Duration = Duration::from_millis(100);
 
 pub fn kind(s: &str) -> Kind {
     match s {
@@ -173,18 +177,16 @@ impl BenchDb for TestDb {
     }
 
     fn write_config(&self, digis_url: &str, relay: &str) -> PathBuf {
-        let path = self.dir.path().join("digis-relay.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-                 digisUrlPostfix = \"brp?token=bench-token\"\n\n[relay]\n{relay}\n\n[export]\nlisten = \"127.0.0.1:0\"\n",
-                self.url,
-                self.dir.path().join("logs").display()
-            ),
-        )
-        .expect("write the configuration");
-        path
+        test_db::TestConfig {
+            use_digis: Some(true),
+            digis_url: Some(digis_url.to_string()),
+            digis_url_postfix: Some("brp?token=bench-token".into()),
+            ..test_db::TestConfig::base(self)
+        }
+        .with(&format!(
+            "[relay]\n{relay}\n[export]\nlisten = \"127.0.0.1:0\"\n"
+        ))
+        .write_in(self)
     }
 
     fn output(&self, name: &str) -> std::fs::File {
@@ -371,7 +373,7 @@ fn timeval(t: libc::timeval) -> Duration {
 /// (`TAG.stdout`, `TAG.stderr`).
 pub fn spawn_relay(db: &TestDb, config: &Path, args: &[&str], tag: &str) -> Proc {
     Proc::spawn(
-        Command::new(bin())
+        test_db::command_for(&bin())
             .arg("--config")
             .arg(config)
             .args(args)
@@ -400,7 +402,7 @@ pub struct FakeProcess {
 
 impl FakeProcess {
     pub fn spawn(faults: &[String], record: Option<&Path>) -> FakeProcess {
-        let mut cmd = Command::new(bin());
+        let mut cmd = test_db::command_for(&bin());
         cmd.args(["fake-digis", "--listen", "127.0.0.1:0"]);
         for f in faults {
             cmd.args(["--fault", f]);
@@ -459,22 +461,4 @@ pub fn vm_hwm_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/self/status")
-}
-
-/// Waits for `done` (polled every 100 ms) until `timeout`; false if it never held.
-pub async fn wait_for<F, Fut>(timeout: Duration, mut done: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use digis_relay::settings::RelaySettings;
 use serde_json::{json, Value};
 
+use crate::common::test_db::poll_until;
 use crate::common::{
-    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay, wait_for,
-    write_figures, BenchDb, FakeProcess, Kind, TestDb,
+    kind_name, load_average, mib, quantile, relay_output, round, runtime, spawn_relay,
+    write_figures, BenchDb, FakeProcess, Kind, TestDb, POLL,
 };
 use crate::Sizes;
 
@@ -26,9 +27,12 @@ pub fn latency(kind: Kind, sizes: &Sizes) {
     let fake = FakeProcess::spawn(&[], Some(&record));
     let config = db.write_config(&fake.url, &sizes.relay_settings());
     let mut relay = spawn_relay(&db, &config, &["run"], "service");
-    let up = rt.block_on(wait_for(Duration::from_secs(30), || async {
-        db.storage.relays().await.is_ok_and(|r| !r.is_empty())
-    }));
+    let up = rt
+        .block_on(poll_until(Duration::from_secs(30), POLL, || async {
+            let relays = db.storage.relays().await;
+            relays.is_ok_and(|r| !r.is_empty()).then_some(()).ok_or(())
+        }))
+        .is_ok();
     assert!(
         up,
         "the relay wrote no heartbeat in 30 s: {}",
@@ -38,9 +42,12 @@ pub fn latency(kind: Kind, sizes: &Sizes) {
     std::thread::sleep(Duration::from_secs(1));
 
     let (committed, save_ms, saving) = rt.block_on(save_steadily(&db, n, sizes.save_rate));
-    let drained = rt.block_on(wait_for(Duration::from_secs(120), || async {
-        db.storage.counts().await.is_ok_and(|c| c.sent >= n)
-    }));
+    let drained = rt
+        .block_on(poll_until(Duration::from_secs(120), POLL, || async {
+            let counts = db.storage.counts().await;
+            counts.is_ok_and(|c| c.sent >= n).then_some(()).ok_or(())
+        }))
+        .is_ok();
     relay.terminate();
     let usage = relay.wait();
     let fake_usage = fake.stop();

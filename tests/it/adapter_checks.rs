@@ -1,68 +1,14 @@
 //! `doctor`'s checks of the host adapter (issue 25: "doctor checks the adapter's views (columns,
 //! types) and triggers and reports a changed or missing adapter"), on both databases: through
 //! the real binary, and in storage for what needs a configured adapter file.
-use std::process::{Command, Output};
+use std::process::Output;
 
 use digis_relay::doctor::adapter::{self, Expected};
 use digis_relay::domain::AdapterState;
 
-use crate::common::{Kind, TestDb, BIN};
-use crate::health::write_config;
-
-/// An adapter applied, as far as this binary can: `migrate` (a binary with the host adapter
-/// applies the configured one when none is recorded), then, where nothing is recorded still (a
-/// binary before the adapter), what the adapter's migration and the reference adapter create,
-/// made by hand: the record table with checksum `aa`, the views search reads, SQLite's enqueue
-/// entry point and a host trigger that names it. Objects already there are kept.
-pub async fn adapter_by_hand(db: &TestDb) {
-    if record_rows(db).await > 0 {
-        return;
-    }
-    let person = "SELECT p.id AS id, p.first_name AS first_name, p.last_name AS last_name, \
-                  p.email AS email, p.mobile_country_code AS mobile_country_code, \
-                  p.mobile_number AS mobile_number, p.card_number AS card_number, \
-                  a.country_alpha2 AS country_alpha2 \
-                  FROM person p LEFT JOIN address a ON a.person_id = p.id";
-    let subscription = "SELECT id AS id, status AS status FROM subscription";
-    db.exec(&match db.kind {
-        Kind::Sqlite => format!(
-            "CREATE TABLE IF NOT EXISTS digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
-               source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL);
-             INSERT OR IGNORE INTO digis_host_adapter VALUES (1, 'by hand', 'aa', '2026-12-06T07:00:00Z');
-             CREATE VIEW IF NOT EXISTS digis_person AS {person};
-             CREATE VIEW IF NOT EXISTS digis_subscription AS {subscription};
-             CREATE VIEW IF NOT EXISTS digis_enqueue_request AS
-               SELECT subscription_id, person_id FROM digis_outbox WHERE 0;
-             CREATE TRIGGER IF NOT EXISTS digis_enqueue_request_insert
-               INSTEAD OF INSERT ON digis_enqueue_request BEGIN SELECT 1; END;
-             CREATE TRIGGER IF NOT EXISTS by_hand_user_added AFTER INSERT ON subscription_user WHEN 0
-             BEGIN
-               INSERT INTO digis_enqueue_request (subscription_id, person_id)
-               VALUES (NEW.subscription_id, NEW.person_id);
-             END;"
-        ),
-        Kind::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
-               source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL);
-             INSERT INTO digis_host_adapter VALUES (1, 'by hand', 'aa', now()) ON CONFLICT DO NOTHING;
-             DO $$ BEGIN
-               IF to_regclass('digis_person') IS NULL THEN CREATE VIEW digis_person AS {person}; END IF;
-               IF to_regclass('digis_subscription') IS NULL THEN
-                 CREATE VIEW digis_subscription AS {subscription};
-               END IF;
-             END $$;"
-        ),
-    })
-    .await;
-}
-
-async fn record_rows(db: &TestDb) -> i64 {
-    if record_table(db).await {
-        db.scalar("SELECT COUNT(*) FROM digis_host_adapter").await
-    } else {
-        0
-    }
-}
+use crate::common::{
+    adapter_by_hand, both, empty_record_table, with_config, write_config, Kind, TestDb,
+};
 
 /// Drops every trigger on the membership tables a save queues from.
 async fn drop_host_triggers(db: &TestDb) {
@@ -97,53 +43,13 @@ async fn drop_host_triggers(db: &TestDb) {
     }
 }
 
-/// `digis_host_adapter` as migration 0010 creates it, empty: an adapter never applied.
-pub async fn empty_record_table(db: &TestDb) {
-    if record_table(db).await {
-        db.exec("DELETE FROM digis_host_adapter").await;
-        return;
-    }
-    db.exec(match db.kind {
-        Kind::Sqlite => {
-            "CREATE TABLE digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
-             source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        }
-        Kind::Postgres => {
-            "CREATE TABLE digis_host_adapter (id INTEGER PRIMARY KEY CHECK (id = 1), \
-             source TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-        }
-    })
-    .await;
-}
-
-async fn record_table(db: &TestDb) -> bool {
-    db.scalar(match db.kind {
-        Kind::Sqlite => {
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'digis_host_adapter'"
-        }
-        Kind::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'digis_host_adapter'",
-    })
-    .await
-        == 1
-}
-
 fn doctor(db: &TestDb) -> (Output, String) {
     let config = write_config(db, "http://127.0.0.1:9", "");
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "doctor",
-            "--no-network",
-        ])
-        .env_remove("DATABASE_URL")
+    let out = with_config(&config)
+        .args(["doctor", "--no-network"])
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = both(&out);
     (out, text)
 }
 
@@ -166,11 +72,7 @@ async fn doctor_checks_the_adapter(db: TestDb) {
 
     // Applied: every part is there.
     let config = write_config(&db, "http://127.0.0.1:9", "");
-    let migrate = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "migrate"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let migrate = with_config(&config).args(["migrate"]).output().unwrap();
     assert!(migrate.status.success(), "{migrate:?}");
     adapter_by_hand(&db).await;
     let (_, text) = doctor(&db);

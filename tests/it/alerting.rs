@@ -16,17 +16,17 @@ use crate::common::cli_ok as cli;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle, FaultRule};
+use digis_relay::fake_digis::{FakeHandle, FaultRule};
 
 use crate::both_databases;
-use crate::common::{RunningService, TestDb};
-use crate::health::write_config;
-use crate::http_export::{parse_prometheus, Sample};
+use crate::common::{
+    both, command, eventually_ok, open_fake, parse_prometheus, write_config, RunningService,
+    Sample, TestDb,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const JOB: &str = "digis-relay";
 /// Simulated minutes of no data before the first capture: enough for every timestamp the
 /// capture holds (the process start, the last success) to stay positive once moved.
@@ -76,11 +76,7 @@ fn promtool_checks_the_rules() {
         .arg(rules_path())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = both(&out);
     assert!(out.status.success(), "{text}");
     let text_of_rules = std::fs::read_to_string(rules_path()).unwrap();
     let named: Vec<&str> = text_of_rules
@@ -106,10 +102,9 @@ struct RelayProcess {
 
 impl RelayProcess {
     fn spawn(config: &Path, id: &'static str) -> RelayProcess {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = command();
         cmd.args(["--config", config.to_str().unwrap(), "run"])
             .args(["--listen", "127.0.0.1:0"])
-            .env_remove("DATABASE_URL")
             .env("DIGIS_RELAY_RELAY__RELAY_ID", id);
         let service = RunningService::spawn(cmd);
         RelayProcess {
@@ -144,20 +139,19 @@ impl RelayProcess {
 
     /// The first scrape whose samples satisfy `ready` (the situation has set in).
     async fn capture_when(&self, what: &str, ready: impl Fn(&[Sample]) -> bool) -> Capture {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let c = self.scrape().await;
-            if c.samples.as_deref().is_some_and(&ready) {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "relay {}: never {what}; last scrape: {:?}",
-                self.id,
-                c.samples
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let ready = &ready;
+        eventually_ok(
+            &format!("{what} at relay {}", self.id),
+            Duration::from_secs(60),
+            || async move {
+                let c = self.scrape().await;
+                if c.samples.as_deref().is_some_and(ready) {
+                    return Ok(c);
+                }
+                Err(format!("last scrape: {:?}", c.samples))
+            },
+        )
+        .await
     }
 }
 
@@ -416,9 +410,7 @@ fn promtool_test(dir: &Path, name: &str, targets: &[Target], expects: &[Expect])
 const QUICK: &str = "[relay]\npoll_interval_ms = 100\nheartbeat_ms = 200\n";
 
 async fn fake() -> FakeHandle {
-    fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap()
+    open_fake().await
 }
 
 fn answer(status: u16) -> Vec<FaultRule> {
@@ -451,7 +443,7 @@ both_databases!(
 /// no backlog or failure rule can see it. `DigisHostAdapter` fires after its `for:`, labelled
 /// with the state, and no other rule does.
 async fn a_missing_host_adapter_is_reported(db: TestDb) {
-    crate::adapter_checks::empty_record_table(&db).await;
+    crate::common::empty_record_table(&db).await;
     let fake = fake().await;
     let config = write_config(&db, &fake.base_url(), QUICK);
     let a = RelayProcess::spawn(&config, "relay-a");
@@ -543,7 +535,7 @@ async fn a_relay_whose_clock_is_off_is_reported(db: TestDb) {
 /// and `DigisRelayHeartbeatLost` (the other relay's scrape shows its heartbeat gone) fire for
 /// it alone. The dashboard's queries name only metrics these captures hold.
 async fn healthy_relays_raise_nothing_and_a_dead_one_is_reported(db: TestDb) {
-    crate::adapter_checks::adapter_by_hand(&db).await;
+    crate::common::adapter_by_hand(&db).await;
     db.active_with(1, &[1, 2, 3]).await;
     let fake = fake().await;
     let config = write_config(&db, &fake.base_url(), QUICK);

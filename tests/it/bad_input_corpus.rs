@@ -3,16 +3,13 @@
 //! against the project's fake Digis), `preview`, `export DigisAllActive` and `search`. Each gives a
 //! valid payload or that row's clear error, and the good rows beside them are sent.
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{Kind, Person, TestDb};
-use crate::relay_outcomes::{all_rows, TOKEN};
+use crate::common::{all_rows, with_config, Kind, Person, TestConfig, TestDb, TOKEN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 /// Every corpus member uses this subscription, so one preview and one search cover them.
 const SUB: i64 = 5000;
 
@@ -256,26 +253,11 @@ async fn host(db: &TestDb, sql: &str) {
 }
 
 fn write_config(db: &TestDb, digis_url: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 10000\n",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::relay_to(db, digis_url).write_in(db)
 }
 
 fn bin(config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap()
+    with_config(config).args(args).output().unwrap()
 }
 
 both_databases!(bad_input_corpus);

@@ -7,35 +7,9 @@ use std::time::Duration;
 use digis_relay::domain::{OutboxState, RelayState};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
-
-/// The state this relay's last heartbeat wrote, with its detail.
-pub async fn heartbeat_state(db: &TestDb, relay_id: &str) -> Option<(RelayState, Option<String>)> {
-    db.storage
-        .relays()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.relay_id == relay_id)
-        .map(|r| (r.state, r.detail))
-}
-
-/// Waits until the relay's heartbeat says `state`.
-pub async fn wait_heartbeat(db: &TestDb, relay_id: &str, state: RelayState) -> Option<String> {
-    eventually(
-        &format!("the heartbeat said {state}"),
-        Duration::from_secs(60),
-        || async {
-            match heartbeat_state(db, relay_id).await {
-                Some((s, detail)) if s == state => Some(detail),
-                _ => None,
-            }
-        },
-    )
-    .await
-}
+use crate::common::{
+    all_rows, eventually, fake, relay_config, wait_heartbeat, RunningService, TestDb,
+};
 
 both_databases!(half_open_probes_once_reopens_on_failure_and_closes_on_success);
 

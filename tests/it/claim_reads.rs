@@ -2,12 +2,10 @@
 //! path). What it cannot read must neither strand rows `sending` under a lease no relay holds
 //! (charged an attempt each time, never sent), nor stop the relay at a row it cannot read.
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::relay_outcomes::{all_rows, config_for, once, relay};
+use crate::common::{all_rows, config_for, once, open_fake, relay, Kind, TestDb};
 
 both_databases!(
     a_claim_that_cannot_read_its_rows_takes_none,
@@ -19,9 +17,7 @@ both_databases!(
 /// for a lease (here ten minutes) with an attempt charged.
 async fn a_claim_that_cannot_read_its_rows_takes_none(db: TestDb) {
     db.active_with(1, &[1, 2, 3]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.lease_ms = 600_000;
     let r = relay(&db, cfg);
@@ -84,9 +80,7 @@ async fn a_digis_row_the_relay_cannot_read_fails_only_its_own_row(db: TestDb) {
         "INSERT INTO digis (subscription_id, person_id, external_id, synced_at) VALUES (1, 3, {ext3}, '2023-04-01T10:00:00Z')"
     ))
     .await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let r = relay(&db, config_for(&fake.base_url(), &db));
     once(&r).await;
     let rows = all_rows(&db).await;

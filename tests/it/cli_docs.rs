@@ -5,6 +5,8 @@ use std::process::Command;
 use clap::CommandFactory;
 use digis_relay::cli::Cli;
 
+use crate::common::{command, Out};
+
 /// Every subcommand name, from the same definitions the binary parses with.
 fn commands() -> Vec<String> {
     let names: Vec<String> = Cli::command()
@@ -21,18 +23,7 @@ fn commands() -> Vec<String> {
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("digis-relay.toml"), "this is = = not toml").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Out::of(command().current_dir(dir.path()).args(args)).parts()
 }
 
 #[test]

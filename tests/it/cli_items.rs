@@ -3,30 +3,15 @@
 //! `run --once` from cron leaves one relay row, not one a run; delays under a second read in
 //! ms; `run` says where it listens once; a second `migrate` says nothing changed; `demo --help`
 //! lists only what the demo uses.
-use std::process::{Command, Output};
-
-use digis_relay::fake_digis::{self, FakeConfig};
+use std::process::Output;
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::health::write_config;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{cli, command, open_fake, write_config, Kind, TestDb};
 
 both_databases!(
     run_once_leaves_one_relay_row_and_status_agrees_with_itself,
     a_second_migrate_says_nothing_changed
 );
-
-fn bin(config: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> (String, String) {
     (
@@ -40,12 +25,10 @@ fn text(o: &Output) -> (String, String) {
 /// `unhealthy`, and shows a 107 ms delay as `107ms` (it said `0s`).
 async fn run_once_leaves_one_relay_row_and_status_agrees_with_itself(db: TestDb) {
     db.active_with(1, &[1]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     for run in 0..3 {
-        let out = bin(&config, &["run", "--once"]);
+        let out = cli(&config, &["run", "--once"]);
         assert!(out.status.success(), "run {run}: {:?}", text(&out));
     }
     let relays = db.storage().relays().await.unwrap();
@@ -62,7 +45,7 @@ async fn run_once_leaves_one_relay_row_and_status_agrees_with_itself(db: TestDb)
         }
     })
     .await;
-    let out = bin(&config, &["status"]);
+    let out = cli(&config, &["status"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("health     unhealthy"), "{stdout}");
@@ -71,7 +54,7 @@ async fn run_once_leaves_one_relay_row_and_status_agrees_with_itself(db: TestDb)
     assert!(stdout.contains("delivery   NOT RUNNING"), "{stdout}");
     assert!(stdout.contains("p50 107ms"), "{stdout}");
     assert!(!stdout.contains("p50 0s"), "{stdout}");
-    let out = bin(&config, &["status", "--json"]);
+    let out = cli(&config, &["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (out.status.code(), &v["health"]["healthy"]),
@@ -84,11 +67,11 @@ async fn run_once_leaves_one_relay_row_and_status_agrees_with_itself(db: TestDb)
 async fn a_second_migrate_says_nothing_changed(db: TestDb) {
     let db = TestDb::bare(db.kind).await;
     let config = write_config(&db, "http://127.0.0.1:9", "");
-    let first = bin(&config, &["migrate", "--host-schema"]);
+    let first = cli(&config, &["migrate", "--host-schema"]);
     let (out1, err1) = text(&first);
     assert!(first.status.success(), "{out1}{err1}");
     assert!(out1.contains("migrated"), "{out1}");
-    let second = bin(&config, &["migrate", "--host-schema"]);
+    let second = cli(&config, &["migrate", "--host-schema"]);
     let (out2, err2) = text(&second);
     assert!(second.status.success(), "{out2}{err2}");
     assert_ne!(out1, out2);
@@ -105,7 +88,7 @@ fn status_exits_2_for_bad_arguments_and_3_when_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[relay]\nbatch_size = \"lots\"\n").unwrap();
-    let out = bin(&bad, &["status"]);
+    let out = cli(&bad, &["status"]);
     assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
     assert!(
         text(&out).1.contains("relay.batch_size"),
@@ -114,7 +97,7 @@ fn status_exits_2_for_bad_arguments_and_3_when_it_cannot_read() {
     );
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "").unwrap();
-    let out = bin(
+    let out = cli(
         &empty,
         &[
             "--database-url",
@@ -123,7 +106,7 @@ fn status_exits_2_for_bad_arguments_and_3_when_it_cannot_read() {
         ],
     );
     assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
-    let out = bin(&empty, &["status", "--no-such-flag"]);
+    let out = cli(&empty, &["status", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
 }
 
@@ -143,7 +126,7 @@ async fn run_announces_its_listener_once() {
 /// refused (exit 2) rather than silently ignored.
 #[test]
 fn demo_help_lists_only_what_the_demo_uses() {
-    let help = Command::new(BIN).args(["demo", "--help"]).output().unwrap();
+    let help = command().args(["demo", "--help"]).output().unwrap();
     let (stdout, _) = text(&help);
     assert!(help.status.success());
     assert!(
@@ -154,13 +137,10 @@ fn demo_help_lists_only_what_the_demo_uses() {
         assert!(!stdout.contains(ignored), "{ignored} in {stdout}");
     }
     // Commands that read the configuration still list them.
-    let status = Command::new(BIN)
-        .args(["status", "--help"])
-        .output()
-        .unwrap();
+    let status = command().args(["status", "--help"]).output().unwrap();
     assert!(text(&status).0.contains("--database-url"));
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(dir.path())
         .args(["demo", "--headless", "--database-url", "sqlite://x.db"])
         .output()

@@ -6,32 +6,7 @@ use digis_relay::domain::{FailureCause, OutboxState};
 use digis_relay::storage::{AttemptRecord, Completion};
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
-
-struct Out {
-    ok: bool,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn cli(db: &TestDb, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    Out {
-        ok: out.status.success(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
+use crate::common::{cli_db, command, Person, TestDb};
 
 both_databases!(
     status_json_has_the_contract_shape,
@@ -54,7 +29,7 @@ async fn operator_reasons_are_cleaned_before_they_are_stored(db: TestDb) {
         "moved\u{1b}[2J see https://x.example/brp?token=hunter2secret\n{}",
         "y".repeat(5000)
     );
-    let out = cli(&db, &["pause", "--reason", &evil]);
+    let out = cli_db(&db, &["pause", "--reason", &evil]);
     assert!(out.ok, "{}", out.stderr);
     assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
     let control = s.control().await.unwrap();
@@ -66,7 +41,7 @@ async fn operator_reasons_are_cleaned_before_they_are_stored(db: TestDb) {
     assert!(!reason.contains("hunter2secret"), "{reason}");
     assert!(reason.starts_with("moved\\u{1b}[2J see"), "{reason}");
     assert!(reason.chars().count() <= 500, "{}", reason.len());
-    let out = cli(&db, &["discard", &id.0.to_string(), "--reason", &evil]);
+    let out = cli_db(&db, &["discard", &id.0.to_string(), "--reason", &evil]);
     assert!(out.ok, "{} {}", out.stdout, out.stderr);
     let row = s.outbox_row(id).await.unwrap().unwrap();
     let reason = row.reason.unwrap();
@@ -78,7 +53,7 @@ async fn operator_reasons_are_cleaned_before_they_are_stored(db: TestDb) {
 
 async fn status_json_has_the_contract_shape(db: TestDb) {
     db.active_with(5, &[1, 2]).await;
-    let out = cli(&db, &["status", "--json"]);
+    let out = cli_db(&db, &["status", "--json"]);
     let v: serde_json::Value =
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
     // No relay has run: unhealthy, so 1 (DESIGN §8), with the object printed all the same.
@@ -92,7 +67,7 @@ async fn status_json_has_the_contract_shape(db: TestDb) {
     }
     assert_eq!(v["counts"]["pending"], 2);
     assert!(v["relays"].is_array());
-    let human = cli(&db, &["status"]);
+    let human = cli_db(&db, &["status"]);
     assert!(human.stdout.contains("pending 2"), "{}", human.stdout);
     assert!(
         human.stdout.contains("no relay has ever run")
@@ -134,19 +109,19 @@ async fn operator_commands_change_the_database(db: TestDb) {
     let failed = claimed[0].row.id.to_string();
     let sent = claimed[1].row.id.to_string();
 
-    let out = cli(&db, &["pause", "--reason", "Digis maintenance tonight"]);
+    let out = cli_db(&db, &["pause", "--reason", "Digis maintenance tonight"]);
     assert!(out.ok, "{}", out.stderr);
     let v: serde_json::Value =
-        serde_json::from_str(cli(&db, &["status", "--json"]).stdout.trim()).unwrap();
+        serde_json::from_str(cli_db(&db, &["status", "--json"]).stdout.trim()).unwrap();
     assert_eq!(
         (v["paused"].as_bool(), v["pause_reason"].as_str()),
         (Some(true), Some("Digis maintenance tonight"))
     );
-    assert!(cli(&db, &["resume"]).ok);
+    assert!(cli_db(&db, &["resume"]).ok);
     assert!(!s.control().await.unwrap().paused);
 
     // Retrying a sent row is refused by name; the failed one goes back.
-    let out = cli(&db, &["retry", &failed, &sent]);
+    let out = cli_db(&db, &["retry", &failed, &sent]);
     assert_eq!(
         out.code, 2,
         "partial success is not success: {}",
@@ -165,7 +140,7 @@ async fn operator_commands_change_the_database(db: TestDb) {
             .state,
         OutboxState::Pending
     );
-    let out = cli(&db, &["discard", &failed, "--reason", "member left"]);
+    let out = cli_db(&db, &["discard", &failed, "--reason", "member left"]);
     assert!(out.ok, "{}{}", out.stdout, out.stderr);
     let row = s.outbox_row(claimed[0].row.id).await.unwrap().unwrap();
     assert_eq!(
@@ -173,7 +148,7 @@ async fn operator_commands_change_the_database(db: TestDb) {
         (OutboxState::Discarded, Some("member left"))
     );
     // Search shows who discarded it, and why.
-    let out = cli(&db, &["search", "--ext-info1", "5", "--json"]);
+    let out = cli_db(&db, &["search", "--ext-info1", "5", "--json"]);
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let timeline = report["verdicts"]
         .as_array()
@@ -193,18 +168,18 @@ async fn operator_commands_change_the_database(db: TestDb) {
     assert!(timeline
         .iter()
         .any(|e| e["kind"] == "operator" && e["action"] == "retry"));
-    let text = cli(&db, &["search", "--ext-info1", "5"]).stdout;
+    let text = cli_db(&db, &["search", "--ext-info1", "5"]).stdout;
     assert!(
         text.contains("discard") && text.contains("member left"),
         "{text}"
     );
-    let out = cli(&db, &["resend", "--subscription", "5", "--person", "2"]);
+    let out = cli_db(&db, &["resend", "--subscription", "5", "--person", "2"]);
     assert!(
         out.ok && out.stdout.contains("queued 1 row"),
         "{}",
         out.stdout
     );
-    let out = cli(&db, &["sync", "--reconcile"]);
+    let out = cli_db(&db, &["sync", "--reconcile"]);
     assert!(
         out.ok && out.stdout.contains("1 missing member(s) queued"),
         "{}",
@@ -212,7 +187,7 @@ async fn operator_commands_change_the_database(db: TestDb) {
     );
     assert_eq!(s.counts().await.unwrap().pending, 2);
     // Bad input is one clear line.
-    let out = cli(&db, &["retry", "abc"]);
+    let out = cli_db(&db, &["retry", "abc"]);
     assert!(
         !out.ok && out.stderr.contains("not a valid outbox id"),
         "{}",
@@ -225,13 +200,13 @@ async fn preview_prints_the_payloads(db: TestDb) {
     bad.mobile_number = Some("12".into());
     db.person_with(&bad).await;
     db.active_with(863, &[1, 2]).await;
-    let out = cli(&db, &["preview", "--subscription", "863", "--person", "1"]);
+    let out = cli_db(&db, &["preview", "--subscription", "863", "--person", "1"]);
     assert!(out.ok, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["ExtInfo1"], 863);
     assert_eq!(v["ExtInfo20"], "34000001");
     assert_eq!(v["MobileCountryCode"], "46");
-    let out = cli(&db, &["preview", "--subscription", "863"]);
+    let out = cli_db(&db, &["preview", "--subscription", "863"]);
     assert_eq!(out.code, 2);
     assert_eq!(
         out.stdout.lines().count(),
@@ -243,7 +218,7 @@ async fn preview_prints_the_payloads(db: TestDb) {
         "{}",
         out.stderr
     );
-    let out = cli(&db, &["preview", "--subscription", "999"]);
+    let out = cli_db(&db, &["preview", "--subscription", "999"]);
     assert!(
         !out.ok && out.stderr.contains("no subscription 999"),
         "{}",
@@ -263,7 +238,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
     .unwrap();
     // `digis-relay ARGS` in the folder: what it said, once it failed.
     let fails = |args: &[&str]| {
-        let out = Command::new(BIN)
+        let out = command()
             .current_dir(dir.path())
             .args(args)
             .output()
@@ -302,7 +277,7 @@ fn bad_configuration_is_one_line_naming_the_key() {
 fn headless_demo_prints_a_search_that_finds_the_log_too() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("my demo");
-    let out = Command::new(BIN)
+    let out = command()
         .args(["demo", "--headless", "--duration", "8", "--dir"])
         .arg(&demo_dir)
         .current_dir(dir.path())

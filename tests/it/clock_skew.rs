@@ -7,16 +7,15 @@
 //!
 //! PostgreSQL only: SQLite is embedded, so its clock is the relay's own host's, and two
 //! relays on one SQLite file share a host (and so a clock) unless a test fakes one.
-use std::process::Command;
 use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config, repeated_pairs};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, command, eventually, fake, relay_config, repeated_pairs, stale_attempts, with_config,
+    RunningService, TestDb,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const MEMBERS: i64 = 20;
 const AHEAD: &str = "+90s";
 
@@ -35,10 +34,8 @@ fn libfaketime() -> &'static str {
 
 /// `status --json` against the test's database: its exit code and its object.
 fn status(config: &std::path::Path) -> (Option<i32>, serde_json::Value) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "status", "--json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
+    let out = with_config(config)
+        .args(["status", "--json"])
         .output()
         .unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -96,11 +93,9 @@ async fn a_relay_90_s_ahead_takes_no_lease_and_is_not_alive_after_it_died() {
     .await;
 
     let b_config = relay_config(&db, "clock-b", &fake.base_url(), &extra("clock-b"));
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args(["--config", b_config.to_str().unwrap(), "run"])
         .args(["--listen", "127.0.0.1:0"])
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .env("LD_PRELOAD", preload)
         .env("FAKETIME", AHEAD);
     let b = RunningService::spawn(cmd);
@@ -134,9 +129,7 @@ async fn a_relay_90_s_ahead_takes_no_lease_and_is_not_alive_after_it_died() {
     })
     .await;
     let repeated = repeated_pairs(&fake);
-    let stale = db
-        .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-        .await;
+    let stale = stale_attempts(&db).await;
     assert!(
         repeated.is_empty(),
         "{} member(s) got a second request ({} requests, {stale} stale attempts): {repeated:?}\nB: {}",

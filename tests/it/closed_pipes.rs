@@ -3,11 +3,9 @@
 //! does: no panic, nothing on stderr, the exit status the command had anyway. Any other write
 //! error (`status --json > /dev/full`) is one line on stderr and a non-zero exit, never a panic
 //! (exit 101, `failed printing to stdout`).
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::common::TestDb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{command, TestDb};
 
 /// A pipe whose reader is already gone: every write to it fails with EPIPE, deterministically
 /// (a `| head -1` would race the writer).
@@ -26,15 +24,13 @@ fn full_disk() -> Stdio {
 }
 
 fn run(db: Option<&TestDb>, args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     if let Some(db) = db {
         cmd.current_dir(db.dir.path())
             .args(["--database-url", &db.url]);
     }
     let out: Output = cmd
         .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .env("DIGIS_RELAY_LOG", "warn")
         .stdout(stdout)
         .stderr(Stdio::piped())

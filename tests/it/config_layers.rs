@@ -5,21 +5,20 @@
 //! database is paused with its layer's name as the reason), the Digis endpoint and `useDigis` it
 //! prints, the log folder and export address `doctor` checks, and the address `run` listens on.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::Utc;
 
 use crate::both_databases;
-use crate::common::{RunningService, TestDb, BIN};
+use crate::common::{command, RunningService, TestDb};
 
 both_databases!(each_layer_overrides_the_one_below);
 
 /// `digis-relay ARGS` in `dir`, with `env` and none of the test's own configuration variables.
 fn bin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.current_dir(dir)
         .args(args)
-        .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);
@@ -184,10 +183,9 @@ async fn each_layer_overrides_the_one_below(db: TestDb) {
 
     // The address `run` listens on: the file < the environment < `--listen`.
     let run = |extra_env: &[(&str, &str)], listen: Option<&str>| {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = command();
         cmd.current_dir(dir)
             .args(["--config", f, "--database-url", &db.url, "run"])
-            .env_remove("DATABASE_URL")
             .env_remove("DIGIS_RELAY_CONFIG");
         if let Some(l) = listen {
             cmd.args(["--listen", l]);

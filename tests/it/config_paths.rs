@@ -7,20 +7,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb, BIN};
-use crate::leases::fake;
-use crate::relay_outcomes::TOKEN;
+use crate::common::{command, fake, Kind, TestDb, BIN, TOKEN};
 
 both_databases!(relative_paths_in_the_file_mean_its_folder_from_any_working_directory);
 
 fn bin(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
+    command().current_dir(cwd).args(args).output().unwrap()
 }
 
 fn text(out: &Output) -> String {

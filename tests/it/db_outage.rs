@@ -3,17 +3,16 @@
 //! dropped (which left the row `sending` until its lease expired and sent it again). The real
 //! binary, a real outage of this test's own database only, the project's fake Digis.
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
-use sqlx::{AssertSqlSafe, Connection, Executor};
+use sqlx::{Connection, Executor};
 
-use crate::common::{pg_outage as outage, TestDb};
-use crate::health::write_config;
-use crate::relay_outcomes::all_rows;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, eventually, eventually_every, exit_of, pg_cut, pg_give_back, pg_outage as outage,
+    poll_until, spawn_quiet, stale_attempts, with_config, write_config, TestDb,
+};
 
 /// A 4.5 s lease and a 4 s Digis timeout, with quick polls and heartbeats.
 const SHORT_LEASE: &str =
@@ -25,7 +24,7 @@ async fn slow_fake(delay_ms: u64) -> FakeHandle {
     fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
             record: None,
         },
@@ -47,41 +46,36 @@ async fn one_member_and_a_slow_fake(
 }
 
 fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
-    crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
+    spawn_quiet(config, &["run"])
 }
 
 async fn wait_for_requests(fake: &FakeHandle, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.received().len() < n {
-        assert!(Instant::now() < deadline, "Digis never got request {n}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        &format!("request {n} at Digis"),
+        Duration::from_secs(30),
+        || async { (fake.received().len() >= n).then_some(()) },
+    )
+    .await
 }
 
 async fn wait_until_sent(db: &TestDb, n: usize, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let sent = all_rows(db)
-            .await
-            .iter()
-            .filter(|r| r.state == OutboxState::Sent)
-            .count();
-        if sent >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {sent} of {n} sent: {:?}",
-            db.storage.counts().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every(
+        &format!("{n} sent"),
+        within,
+        Duration::from_millis(100),
+        || async {
+            let sent = all_rows(db)
+                .await
+                .iter()
+                .filter(|r| r.state == OutboxState::Sent)
+                .count();
+            if sent >= n {
+                return Ok(());
+            }
+            Err(format!("only {sent}: {:?}", db.storage.counts().await))
+        },
+    )
+    .await
 }
 
 /// The test database's name, and a connection to the server that can take it away.
@@ -100,10 +94,8 @@ fn spawn_logged(
     stderr: &std::path::Path,
 ) -> crate::common::KillOnDrop {
     crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap()])
+        with_config(config)
             .args(args)
-            .env_remove("DATABASE_URL")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(stderr).unwrap()),
     )
@@ -135,9 +127,8 @@ async fn run_once_until_it_says(
 
 /// `run --once` to its end: its standard error, once it succeeded.
 fn run_once(config: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
+    let out = with_config(config)
+        .args(["run", "--once"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -216,7 +207,7 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let fake = fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: vec!["status=401,delay_ms=1500".parse().unwrap()],
             record: None,
         },
@@ -228,22 +219,26 @@ async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let child = spawn_run(&config);
     wait_for_requests(&fake, 1).await;
     outage(&mut admin, &name, Duration::from_secs(5)).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let paused = db
-            .storage
-            .control()
-            .await
-            .map(|c| c.paused)
-            .unwrap_or(false);
-        let row = all_rows(&db).await.remove(0);
-        if paused && row.state == OutboxState::Pending {
-            assert_eq!(row.attempts, 0, "given back uncharged: {row:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "never paused: {row:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let row = eventually_every(
+        "paused",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let paused = db
+                .storage
+                .control()
+                .await
+                .map(|c| c.paused)
+                .unwrap_or(false);
+            let row = all_rows(&db).await.remove(0);
+            if paused && row.state == OutboxState::Pending {
+                return Ok(row);
+            }
+            Err(format!("{row:?}"))
+        },
+    )
+    .await;
+    assert_eq!(row.attempts, 0, "given back uncharged: {row:?}");
     assert_eq!(
         fake.received().len(),
         1,
@@ -280,21 +275,23 @@ async fn sqlite_locked_past_its_busy_timeout_while_digis_answers_sends_no_second
 
 /// The pid of the relay's LISTEN connection, once there is one other than `not`.
 async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<i32>) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pids: Vec<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
-        )
-        .bind(name)
-        .fetch_all(&mut *admin)
-        .await
-        .unwrap();
-        if let Some(pid) = pids.into_iter().find(|p| Some(*p) != not) {
-            return pid;
-        }
-        assert!(Instant::now() < deadline, "the relay never LISTENs again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let admin = tokio::sync::Mutex::new(admin);
+    eventually(
+        "the relay LISTENing again",
+        Duration::from_secs(30),
+        || async {
+            let mut admin = admin.lock().await;
+            let pids: Vec<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+            )
+            .bind(name)
+            .fetch_all(&mut **admin)
+            .await
+            .unwrap();
+            pids.into_iter().find(|p| Some(*p) != not)
+        },
+    )
+    .await
 }
 
 /// Every connection to the database cut at once (what a server restart does to a relay): the
@@ -304,35 +301,27 @@ async fn wait_listening(admin: &mut sqlx::PgConnection, name: &str, not: Option<
 async fn postgres_connections_cut_the_relay_and_its_wakeups_come_back() {
     let db = TestDb::postgres().await;
     let fake = slow_fake(0).await;
-    let mut cfg = crate::relay_outcomes::config_for(&fake.base_url(), &db);
+    let mut cfg = crate::common::config_for(&fake.base_url(), &db);
     cfg.relay.poll_interval_ms = 120_000;
     cfg.relay.heartbeat_ms = 100;
-    let service = crate::relay_outcomes::service(&db, cfg, false).await;
+    let service = crate::common::service(&db, cfg, false).await;
     let (name, mut admin) = admin_of(&db).await;
     let first = wait_listening(&mut admin, &name, None).await;
     db.active_with(1, &[1]).await;
     wait_until_sent(&db, 1, Duration::from_secs(20)).await;
 
-    admin
-        .execute(AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )))
-        .await
-        .unwrap();
+    pg_cut(&mut admin, &name).await;
     wait_listening(&mut admin, &name, Some(first)).await;
     let before = db.storage.relays().await.unwrap()[0].heartbeat_at;
     db.active_with(2, &[2]).await;
     // Far sooner than the two-minute poll: the wake-up came through the new LISTEN connection.
     wait_until_sent(&db, 2, Duration::from_secs(20)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while db.storage.relays().await.unwrap()[0].heartbeat_at <= before {
-        assert!(
-            Instant::now() < deadline,
-            "heartbeats stopped after the cut"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "a heartbeat after the cut",
+        Duration::from_secs(20),
+        || async { (db.storage.relays().await.unwrap()[0].heartbeat_at > before).then_some(()) },
+    )
+    .await;
     assert_eq!(fake.duplicates(), 0);
     service.shutdown().await.unwrap();
 }
@@ -372,14 +361,12 @@ async fn run_once_waits_for_a_held_group_then_drains_the_rest(db: TestDb) {
     )
     .await;
     db.exec("DELETE FROM test_gate").await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run --once never ended");
-        tokio::time::sleep(crate::common::POLL).await;
-    };
+    let status = exit_of(
+        &mut child,
+        "the end of run --once",
+        Duration::from_secs(120),
+    )
+    .await;
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "run --once failed: {stderr}");
     let rows = all_rows(&db).await;
@@ -420,7 +407,6 @@ fn journals(dir: &std::path::Path) -> Vec<String> {
 /// unit's stop timeout had to be longer than that).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_commits_them() {
-    use crate::common::eventually;
     let db = TestDb::postgres().await;
     db.active_with(1, &[1, 2, 3]).await;
     let fake = slow_fake(1_500).await;
@@ -442,19 +428,17 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let asked = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if asked.elapsed() > Duration::from_secs(30) {
-            allow_connections(&mut admin, &name, true).await;
-            panic!(
-                "run did not end within 30 s of SIGTERM while the database was away:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(crate::common::POLL).await;
+    let ended = poll_until(Duration::from_secs(30), crate::common::POLL, || {
+        let status = child.try_wait().unwrap();
+        async move { status.ok_or(()) }
+    })
+    .await;
+    let Ok(status) = ended else {
+        pg_give_back(&mut admin, &name).await;
+        panic!(
+            "run did not end within 30 s of SIGTERM while the database was away:\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
     };
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "{status}: {stderr}");
@@ -493,7 +477,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
         "the journal is kept while the database is away"
     );
     assert_eq!(fake.received().len(), 3);
-    allow_connections(&mut admin, &name, true).await;
+    pg_give_back(&mut admin, &name).await;
     if waiting {
         let status = early.wait().unwrap();
         let text = std::fs::read_to_string(&early_path).unwrap_or_default();
@@ -527,11 +511,7 @@ async fn postgres_sigterm_during_a_hold_journals_the_answers_and_the_next_run_co
     );
     assert_eq!(fake.received().len(), 3, "one request a member: {stderr}");
     assert_eq!(fake.duplicates(), 0);
-    assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-            .await,
-        0
-    );
+    assert_eq!(stale_attempts(&db).await, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis").await, 3);
     assert!(
         journals(&state).is_empty(),
@@ -620,7 +600,6 @@ async fn sqlite_a_journal_left_behind_is_committed_at_start() {
 /// commits it and then sends the other member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
-    use crate::common::eventually;
     let db = TestDb::postgres().await;
     let (fake, config, state) = a_journal_left_behind(&db, "TE-434343").await;
     db.active_with(2, &[2]).await;
@@ -645,14 +624,7 @@ async fn postgres_a_relay_claims_nothing_until_its_journal_is_committed() {
     );
     assert_eq!(journals(&state).len(), 1);
     db.exec("DELETE FROM test_gate").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run --once never ended");
-        tokio::time::sleep(crate::common::POLL).await;
-    };
+    let status = exit_of(&mut child, "the end of run --once", Duration::from_secs(60)).await;
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(status.success(), "run --once failed: {stderr}");
     let rows = all_rows(&db).await;

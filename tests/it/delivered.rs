@@ -2,16 +2,15 @@
 //! outbox row was accepted by Digis even when the host lost its `digis` row (a TRUNCATE, a
 //! restore from an older backup). Seen: `sync --reconcile` then queued every member again,
 //! 200 members, 200 new SMS, without a count or a question.
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use digis_relay::fake_digis::FakeHandle;
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::relay_outcomes::{all_rows, config_for, once, relay};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, command, config_for, once, open_fake, relay, Kind, Out, TestDb, BIN,
+};
 
 both_databases!(
     reconcile_after_digis_was_lost_queues_nobody,
@@ -22,36 +21,22 @@ both_databases!(
     doctor_and_reconcile_know_what_only_the_sync_log_remembers,
 );
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// The binary as support runs it from a script: no terminal on stdin, so it cannot ask.
 fn cli(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    Out::of(
+        command()
+            .current_dir(db.dir.path())
+            .args(["--database-url", &db.url])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null()),
+    )
 }
 
 /// Subscription 1 with `persons`, each sent once by a relay against a fake Digis.
 async fn sent_to_digis(db: &TestDb, persons: &[i64]) -> FakeHandle {
     db.active_with(1, persons).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     once(&relay(db, config_for(&fake.base_url(), db))).await;
     let rows = all_rows(db).await;
     assert_eq!(rows.len(), persons.len());
@@ -215,29 +200,12 @@ async fn reconcile_above_the_threshold_needs_a_yes(db: TestDb) {
 
 /// On a terminal (a pseudo-terminal from util-linux `script`) it asks; only a yes queues.
 async fn reconcile_on_a_terminal_asks_first(db: TestDb) {
-    use std::io::Write as _;
     db.active_with(1, &[1, 2, 3]).await;
     db.exec("DELETE FROM digis_outbox").await;
     let on_terminal = |answer: &str| {
         let line = format!("{BIN} --database-url '{}' sync --reconcile", db.url);
-        let mut child = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .env("DIGIS_RELAY_SYNC__RECONCILE_CONFIRM_ABOVE", "2")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("util-linux `script` runs the binary on a pseudo-terminal");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let env = [("DIGIS_RELAY_SYNC__RECONCILE_CONFIRM_ABOVE", "2")];
+        crate::common::on_terminal(db.dir.path(), &line, &env, answer)
     };
     let said = on_terminal("n\n");
     assert!(

@@ -1,7 +1,6 @@
 //! Digis's answers are untrusted (ARCHITECTURE.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
 //! huge `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
 //! through the relay and the real binary, on both databases.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,10 +11,9 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::TestDb;
-use crate::relay_outcomes::{all_rows, config_for, once, relay, TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, config_for, once, relay, with_config, Out, TestConfig, TestDb, TOKEN,
+};
 
 both_databases!(
     binary_survives_a_huge_retry_after,
@@ -29,34 +27,17 @@ both_databases!(
     the_sync_log_names_the_card_as_it_was_sent,
 );
 
+/// A relay of the real binary named `edge-relay`, `relay_extra` added to its `[relay]`.
 fn write_config(db: &TestDb, digis_url: &str, relay_extra: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\ndigis_timeout_ms = 5000\n\
-             [relay]\nrelay_id = \"edge-relay\"\n{relay_extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::relay_to(db, digis_url)
+        .with("digis_timeout_ms = 5000\n[relay]\nrelay_id = \"edge-relay\"\n")
+        .with(&format!("[relay]\n{relay_extra}"))
+        .write_in(db)
 }
 
 /// Runs the binary with this configuration; (exit code, stdout, stderr).
 fn bin(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Out::of(with_config(config).args(args)).parts()
 }
 
 async fn answer(status: u16, body: serde_json::Value) -> MockServer {

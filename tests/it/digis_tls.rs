@@ -4,117 +4,16 @@
 //! a reset during the handshake is retried like any connection error. On both databases,
 //! against real local servers (a TLS server with a test CA's certificate, a plain one, one that
 //! resets).
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use digis_relay::domain::OutboxState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::both_databases;
-use crate::common::TestDb;
-use crate::relay_outcomes::{all_rows, config_for, once, relay, TOKEN};
-
-/// The test CA and a certificate it signed for `localhost` and 127.0.0.1 (tests/it/tls/README).
-pub fn tls_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/tls")
-        .join(name)
-}
-
-/// A server answering like Digis would (`200 {"Id":"7"}`) over TLS with the test CA's
-/// certificate: trusted only when `digis_ca_file` names the test CA. Counts the requests that
-/// got through the handshake.
-pub async fn tls_digis() -> (SocketAddr, Arc<AtomicUsize>) {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(tls_file("server.pem"))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(tls_file("server.key")).unwrap();
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = Arc::new(AtomicUsize::new(0));
-    let count = served.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let count = count.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                let mut buf = [0u8; 4096];
-                let _ = tls.read(&mut buf).await;
-                count.fetch_add(1, Ordering::SeqCst);
-                let body = r#"{"Id":"7"}"#;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (addr, served)
-}
-
-/// A plain-HTTP server (as nginx on its http port): whatever comes, `400 Bad Request`.
-pub async fn plain_http() -> SocketAddr {
-    serve_raw(|mut sock| async move {
-        let mut buf = [0u8; 4096];
-        let _ = sock.read(&mut buf).await;
-        let _ = sock
-            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n")
-            .await;
-        let _ = sock.shutdown().await;
-    })
-    .await
-}
-
-/// Reads the ClientHello and resets the connection (RST): a handshake cut by the network.
-pub async fn resets_the_handshake() -> SocketAddr {
-    serve_raw(|mut sock| async move {
-        let mut buf = [0u8; 4096];
-        let _ = sock.read(&mut buf).await;
-        let _ = sock.set_zero_linger();
-        drop(sock);
-    })
-    .await
-}
-
-/// A port nothing listens on (bound, then closed).
-pub async fn refused_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    addr
-}
-
-async fn serve_raw<F, Fut>(each: F) -> SocketAddr
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(each(sock));
-        }
-    });
-    addr
-}
+use crate::common::{
+    all_rows, config_for, once, plain_http, relay, resets_the_handshake, tls_digis, tls_file,
+    TestDb, TOKEN,
+};
 
 both_databases!(
     a_certificate_that_fails_verification_pauses_the_relay,

@@ -1,14 +1,11 @@
 //! `doctor` against a good setup and each broken one, through the real binary.
-use std::process::Command;
 
 use chrono::Utc;
 use digis_relay::storage::RelayInfo;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{both, cli, Kind, TestDb};
 
 fn doctor(dir: &std::path::Path, database_url: &str, toml: &str) -> (bool, String) {
     let cfg = dir.join("doctor.toml");
@@ -16,16 +13,8 @@ fn doctor(dir: &std::path::Path, database_url: &str, toml: &str) -> (bool, Strin
     // It holds tokens: readable by others, doctor says so (tests/it/doctor_checks.rs).
     let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
     std::fs::set_permissions(&cfg, private).unwrap();
-    let out = Command::new(BIN)
-        .args(["--config", cfg.to_str().unwrap(), "doctor"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let out = cli(&cfg, &["doctor"]);
+    (out.status.success(), both(&out))
 }
 
 async fn good_toml() -> (MockServer, String) {

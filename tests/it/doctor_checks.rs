@@ -2,47 +2,25 @@
 //! through the real binary: the example's placeholder token, a configuration file others can
 //! read, a `digis_ca_file` that holds no certificate (also refused by `run`, naming the key),
 //! and the cause of an unreachable Digis: DNS, refused, certificate, plain HTTP, timeout.
-use crate::common::{doctor_line as line, doctor_must as must};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::{TestDb, BIN};
-use crate::digis_tls::{plain_http, refused_port, tls_digis, tls_file};
+use crate::common::{
+    doctor_line as line, doctor_must as must, plain_http, refused_port, tls_digis, tls_file,
+    with_config, Out, TestConfig, TestDb,
+};
 
 /// Writes `digis-relay.toml` in the test's folder with this mode.
 fn config(db: &TestDb, toml: &str, mode: u32) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\n{toml}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
+    let path = TestConfig::base(db).with(toml).write_in(db);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
 }
 
 /// `digis-relay --config FILE ARGS`: (success, stdout and stderr).
 fn bin(config: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = Out::of(with_config(config).args(args));
+    (out.ok, out.both())
 }
 
 const REAL_TOKEN: &str = "digisUrlPostfix = \"brp?token=8f3c2a1e9b7d4c60\"\n";
@@ -92,8 +70,8 @@ async fn a_config_file_others_can_read_is_refused_while_it_holds_secrets() {
     assert!(must(&text, "config secrets").starts_with("ok"), "{text}");
     // The token from the environment: the file holds no secret, its mode does not matter.
     let cfg = config(&db, "", 0o644);
-    let out = Command::new(BIN)
-        .args(["--config", cfg.to_str().unwrap(), "doctor", "--no-network"])
+    let out = with_config(&cfg)
+        .args(["doctor", "--no-network"])
         .env(
             "DIGIS_RELAY_DIGIS_URL_POSTFIX",
             "brp?token=8f3c2a1e9b7d4c60",

@@ -14,96 +14,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_databases;
-use crate::common::{eventually, Kind, RunningService, TestDb};
-use crate::http_export::parse_prometheus;
+use crate::common::{
+    dechunk, eventually, parse_prometheus, seed_members, Kind, RunningService, TestConfig, TestDb,
+};
 
 const TOKEN: &str = "export-stream-token-0123";
-
-/// `n` members (valid Swedish mobiles, cards `34000000 + id`, an address), ten to an ACTIVE
-/// subscription, written in one statement per table so that tens of thousands take seconds.
-/// Names, street and city are long (180 letters of padding, within the 200 allowed), so each
-/// member is about 1.3 KB of JSON and the export outweighs the service's fixed memory. The triggers queue them; the service runs with `useDigis = false`, so nothing is
-/// sent and the export has the database to itself.
-pub async fn seed_members(db: &TestDb, n: u32) {
-    let pg = db.kind == Kind::Postgres;
-    let series = |n: u32| {
-        if pg {
-            format!("WITH s(i) AS (SELECT generate_series(1, {n}))")
-        } else {
-            format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})")
-        }
-    };
-    let (phone, card, yes, date, pad) = if pg {
-        (
-            "'070' || lpad(i::text, 7, '0')",
-            "(34000000 + i)::text",
-            "true",
-            "::date",
-            "repeat('a', 180)",
-        )
-    } else {
-        (
-            "'070' || printf('%07d', i)",
-            "CAST(34000000 + i AS TEXT)",
-            "1",
-            "",
-            "replace(hex(zeroblob(90)), '0', 'a')",
-        )
-    };
-    db.exec("INSERT INTO business_unit (id, name) VALUES (1, 'Stamina Centrum')")
-        .await;
-    db.exec(&format!(
-        "{} INSERT INTO person (id, unit_id, first_name, last_name, birth_date, sex, email, \
-         allow_email, allow_sms, mobile_country_code, mobile_number, card_number) \
-         SELECT i, 1, 'Förnamn' || i || {pad}, 'Efternamn' || i || {pad}, '1990-05-17'{date}, 'FEMALE', \
-         'member' || i || '@example.se', {yes}, {yes}, '46', {phone}, {card} FROM s",
-        series(n)
-    ))
-    .await;
-    db.exec(&format!(
-        "{} INSERT INTO address (person_id, street_address, postal_code, postal_city, country_alpha2) \
-         SELECT i, 'Storgatan ' || i || {pad}, '111 22', 'Stockholm ' || {pad}, 'SE' FROM s",
-        series(n)
-    ))
-    .await;
-    db.exec(&format!(
-        "{} INSERT INTO subscription (id, status, start_date, max_end) \
-         SELECT i, 'ACTIVE', '2026-01-01'{date}, '2027-12-31'{date} FROM s",
-        series(n.div_ceil(10))
-    ))
-    .await;
-    db.exec(&format!(
-        "{} INSERT INTO subscription_user (subscription_id, person_id) SELECT (i + 9) / 10, i FROM s",
-        series(n)
-    ))
-    .await;
-    if pg {
-        // Statistics, as autovacuum keeps them: without any, the planner has each page of the
-        // export scan every member (seconds a page at this size) instead of seeking.
-        db.exec("ANALYZE").await;
-    }
-    assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM digis_member").await,
-        n as i64
-    );
-}
 
 /// A configuration for `run` that only serves the export: useDigis off (nothing is claimed or
 /// sent), `page_size` members a page, and an idle timeout far longer than the test's stall.
 fn export_config(db: &TestDb, page_size: u32) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = false\n\
-             [relay]\nheartbeat_ms = 500\n\
-             [export]\ntoken = \"{TOKEN}\"\npage_size = {page_size}\nidle_timeout_ms = 600000\n",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::export_only(db, TOKEN, page_size).write_in(db)
 }
 
 /// `digis_export_pages_total` on the service's `/metrics`.
@@ -179,36 +99,6 @@ async fn read_to_end(s: &mut TcpStream, mut got: Vec<u8>) -> Vec<u8> {
             Ok(0) | Err(_) => return got,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
-    }
-}
-
-/// The body of a chunked HTTP/1.1 response, and whether it ended as HTTP says a complete one
-/// does (the zero-size last chunk). A body that breaks off is returned as far as it came.
-pub fn dechunk(raw: &[u8]) -> (Vec<u8>, bool) {
-    let start = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head")
-        + 4;
-    let mut rest = &raw[start..];
-    let mut body = Vec::new();
-    loop {
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            return (body, false);
-        };
-        let size_text = std::str::from_utf8(&rest[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-            .unwrap_or_else(|_| panic!("bad chunk size line {size_text:?}"));
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return (body, rest.starts_with(b"\r\n"));
-        }
-        if rest.len() < size + 2 {
-            body.extend_from_slice(&rest[..rest.len().min(size)]);
-            return (body, false);
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
     }
 }
 
@@ -312,11 +202,7 @@ impl Loss {
                 Loss::Postgres { admin, name }
             }
             Kind::Sqlite => {
-                let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
-                let mut c =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
+                let mut c = db.sqlite_connection().await;
                 let view_sql: String = sqlx::query_scalar(
                     "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'digis_member'",
                 )

@@ -20,9 +20,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::export_stream::{dechunk, seed_members};
-use crate::http_export::parse_prometheus;
+use crate::common::{
+    command, dechunk, eventually, parse_prometheus, seed_members, with_config, RunningService,
+    TestConfig, TestDb,
+};
 
 const TOKEN: &str = "export-tls-token-0123456789";
 const METRICS_TOKEN: &str = "metrics-token-0123456789";
@@ -86,20 +87,9 @@ const TLS_KEYS: &str = "tls_cert_file = \"tls/cert.pem\"\ntls_key_file = \"tls/k
 /// A configuration that serves the export only (useDigis off), with `export` added to
 /// `[export]`; an idle timeout far beyond a test's stall.
 fn write_config(db: &TestDb, export: &str) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = false\n\
-             [relay]\nheartbeat_ms = 500\n\
-             [export]\ntoken = \"{TOKEN}\"\npage_size = 100\nidle_timeout_ms = 600000\n{export}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            db.dir.path().join("state").display(),
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::export_only(db, TOKEN, 100)
+        .with(&format!("[export]\n{export}"))
+        .write_in(db)
 }
 
 /// What curl did: its exit code (0 = a response), the HTTP status and the body.
@@ -462,10 +452,9 @@ async fn allow_from_and_the_metrics_token() {
 
 /// `run --listen 0.0.0.0:0` (reached through 127.0.0.1) without TLS.
 fn start_on_all_addresses(config: &Path) -> RunningService {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args(["--config", config.to_str().unwrap(), "run"])
         .args(["--listen", "0.0.0.0:0"])
-        .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG");
     RunningService::spawn(cmd)
 }
@@ -519,11 +508,9 @@ async fn plain_http_on_a_non_loopback_address_turns_the_export_off() {
 /// `run` with `export` in `[export]`: it must not start, and say why in one line naming `key`.
 fn refused_at_start(db: &TestDb, export: &str, key: &str, keys: &[&str]) -> String {
     let config = write_config(db, export);
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run"])
+    let out = with_config(&config)
+        .args(["run"])
         .args(["--listen", "127.0.0.1:0"])
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -581,11 +568,7 @@ async fn bad_settings_and_certificates_are_one_line_naming_the_key() {
     assert!(e.contains("does not match"), "{e}");
     // And `doctor` says the same before anyone starts it.
     let config = write_config(&db, TLS_KEYS);
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "doctor"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let out = with_config(&config).args(["doctor"]).output().unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let line = text

@@ -2,83 +2,17 @@
 //! members, the group retry with its dry run, and `report failures`, on both databases. The
 //! failures are made by the real relay against a fake Digis, so the causes are read from the
 //! texts the relay really stores.
-use std::process::Command;
 
 use digis_relay::domain::{FailureCause, OutboxId, OutboxState, UnitId};
 use digis_relay::operator::{self, Actor, Report};
 use digis_relay::storage::{FailedQuery, FailureGroup, FailureGroupKey, UnitFilter};
-use wiremock::matchers::{body_partial_json, method};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::relay_outcomes::{config_for, once, relay};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
-
-/// A Stockholm landline: a valid number, but not a mobile one.
-const LANDLINE: &str = "08-123 456 78";
-pub const NOT_MOBILE: &str = "not a mobile number for region SE";
-
-pub fn mobile_group(unit: i64) -> FailureGroupKey {
-    FailureGroupKey {
-        unit_id: Some(unit),
-        cause: FailureCause {
-            field: Some("MobileNumber".into()),
-            rule: NOT_MOBILE.into(),
-        },
-    }
-}
-
-/// Two gyms with bad data, failed by the relay:
-/// - unit 1 (Stamina Centrum), subscription 863: person 1 fine, persons 2 and 3 landlines;
-/// - unit 2 (Stamina Väst), subscription 864: person 4 a landline, person 5 a card with a space,
-///   person 6 rejected by Digis (HTTP 400, quoting the number), person 7 fine;
-/// - and person 8 (unit 1, subscription 865) failed by hand with a text the relay does not
-///   write: the "other" group.
-pub async fn failing_gyms(db: &TestDb) {
-    db.unit(2, "Stamina Väst").await;
-    for id in 1..=8 {
-        let mut p = Person::ordinary(id);
-        p.unit_id = if (4..=7).contains(&id) { 2 } else { 1 };
-        match id {
-            2..=4 => p.mobile_number = Some(LANDLINE.into()),
-            5 => p.card_number = Some("3400 0005".into()),
-            _ => {}
-        }
-        db.person_with(&p).await;
-    }
-    db.active_with(863, &[1, 2, 3]).await;
-    db.active_with(864, &[4, 5, 6, 7]).await;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(
-            serde_json::json!({"ExtInfo20": "34000006"}),
-        ))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(serde_json::json!({"Message": "Invalid mobile 0701234567"})),
-        )
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"Success": true, "ExternalId": "TE-1"})),
-        )
-        .mount(&server)
-        .await;
-    once(&relay(db, config_for(&server.uri(), db))).await;
-    db.active_with(865, &[8]).await;
-    db.exec(
-        "UPDATE digis_outbox SET state = 'failed', attempts = 1, last_http_status = 400, \
-         last_error = 'MobileNumber: not a valid mobile number' WHERE person_id = 8",
-    )
-    .await;
-    let counts = db.storage.counts().await.unwrap();
-    assert_eq!((counts.sent, counts.failed), (2, 6), "{counts:?}");
-}
+use crate::common::{
+    cli_db, config_for, failing_gyms, mobile_group, once, relay, TestDb, NOT_MOBILE,
+};
 
 fn summary(groups: &[FailureGroup]) -> Vec<(Option<i64>, String, u64)> {
     let mut v: Vec<_> = groups
@@ -342,27 +276,6 @@ async fn group_retry_moves_what_its_dry_run_counted(db: TestDb) {
     assert_eq!(r.queued.len(), 1);
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-fn cli(db: &TestDb, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
-
 fn read_csv(path: &std::path::Path) -> Vec<Vec<String>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -383,7 +296,7 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     std::fs::write(&partial, "old").unwrap();
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let out = cli(
+    let out = cli_db(
         &db,
         &["report", "failures", "--csv", file.to_str().unwrap()],
     );
@@ -447,7 +360,7 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
 
     // One gym's list.
     let west = db.dir.path().join("west.csv");
-    let out = cli(
+    let out = cli_db(
         &db,
         &[
             "report",
@@ -466,7 +379,7 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
     assert_eq!(ids, ["4", "5", "6"]);
 
     // Without a file: the groups and their counts, and no member's data.
-    let out = cli(&db, &["report", "failures"]);
+    let out = cli_db(&db, &["report", "failures"]);
     assert!(out.ok, "{}", out.stderr);
     assert!(out.stdout.contains("Stamina Centrum (1)"), "{}", out.stdout);
     assert!(
@@ -488,14 +401,14 @@ async fn report_failures_writes_the_members_to_a_private_file_only(db: TestDb) {
             out.stderr
         );
     }
-    let out = cli(&db, &["report", "failures", "--unit", "2"]);
+    let out = cli_db(&db, &["report", "failures", "--unit", "2"]);
     assert!(
         out.stdout.contains("3 failed row(s) in 3 group(s)") && !out.stdout.contains("Centrum"),
         "{}",
         out.stdout
     );
     // Not to standard output, whatever is asked.
-    let out = cli(&db, &["report", "failures", "--csv", "-"]);
+    let out = cli_db(&db, &["report", "failures", "--csv", "-"]);
     assert!(!out.ok);
     assert!(
         out.stderr.contains("written to a file only"),

@@ -530,10 +530,9 @@ mod binary {
     use super::*;
 
     fn command(dir: &std::path::Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_digis-relay"));
+        let mut c = Command::from(crate::common::command());
         // A directory without digis-relay.toml and no inherited settings.
         c.current_dir(dir)
-            .env_remove("DATABASE_URL")
             .env("RUST_LOG", "fake_digis=info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -4,19 +4,19 @@
 //! a host `digis` whose `external_id` cannot hold Digis's ids is refused at `migrate` and named
 //! by `doctor`.
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, CompletionItem};
+use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::both_databases;
-use crate::common::{eventually, Kind, RunningService, TestDb, BIN};
-use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, TOKEN};
+use crate::common::{
+    all_rows, attempt, eventually, refuse_the_pair_of_person_2, with_config, write_config, Kind,
+    Out, RunningService, TestDb, TOKEN,
+};
 
 both_databases!(
     a_row_deleted_in_flight_leaves_the_rest_of_its_group_sent_once,
@@ -159,39 +159,6 @@ async fn a_row_deleted_in_flight_leaves_the_rest_of_its_group_sent_once(db: Test
         0,
         "a save after the delete queues nobody"
     );
-}
-
-fn attempt(relay: &str, at: chrono::DateTime<Utc>) -> AttemptRecord {
-    AttemptRecord {
-        started_at: at,
-        duration_ms: 7,
-        relay_id: relay.into(),
-        http_status: Some(200),
-        error: None,
-    }
-}
-
-/// A host trigger that refuses the `digis` row of person 2 (one row that cannot be written).
-async fn refuse_the_pair_of_person_2(db: &TestDb) {
-    match db.kind {
-        Kind::Sqlite => {
-            db.exec(
-                "CREATE TRIGGER host_refuses BEFORE INSERT ON digis WHEN NEW.person_id = 2 \
-                 BEGIN SELECT RAISE(ABORT, 'the host refuses person 2'); END",
-            )
-            .await
-        }
-        Kind::Postgres => {
-            db.exec(
-                "CREATE FUNCTION host_refuses() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN IF NEW.person_id = 2 THEN RAISE EXCEPTION 'the host refuses person 2'; \
-                 END IF; RETURN NEW; END $$; \
-                 CREATE TRIGGER host_refuses BEFORE INSERT ON digis \
-                 FOR EACH ROW EXECUTE FUNCTION host_refuses()",
-            )
-            .await
-        }
-    }
 }
 
 /// One group, in which: person 2's pair is refused by the host's `digis` (the row stays
@@ -388,18 +355,8 @@ async fn database_errors_are_held_only_when_they_can_pass(db: TestDb) {
 
 /// `digis-relay --config CONFIG ARGS...`: exit success and stdout + stderr.
 fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Out::of(with_config(config).args(args));
+    (out.ok, out.stdout, out.stderr)
 }
 
 /// A membership database whose own `digis` predates the relay, with an `external_id` that

@@ -2,51 +2,22 @@
 //! dashboard; liveness by each relay's own heartbeat interval; `degraded` for a relay that keeps
 //! failing; the backlog age as a metric and a health input. Both databases, the real binary.
 use std::net::SocketAddr;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::storage::RelayInfo;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::relay_outcomes::TOKEN;
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
-
-/// A configuration file for the real binary. `digis_timeout_ms` is 10 s unless `extra` sets it:
-/// far above anything the fakes take to answer, so a loaded machine does not turn an answer
-/// into a timeout (tests that want a timeout set it, and keep the fake's delay far from it).
-pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    let timeout = if extra.contains("digis_timeout_ms") {
-        ""
-    } else {
-        "digis_timeout_ms = 10000\n"
-    };
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
-             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            db.dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
-    path
-}
+use crate::common::{
+    eventually, eventually_ok, open_fake, with_config, write_config, Person, TestDb,
+};
 
 fn cli(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--config", config.to_str().unwrap()])
+    with_config(config)
         .args(args)
-        .env_remove("DATABASE_URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 /// `run --listen 127.0.0.1:0` (the port it picks itself) with one row a batch and quick
@@ -65,16 +36,13 @@ fn spawn_listening_run(
 
 /// The first /healthz answer that says degraded (a 503).
 async fn wait_degraded(http: &reqwest::Client, addr: SocketAddr) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some((503, v)) = get_health(http, addr).await {
-            if v["degraded"] == true {
-                return v;
-            }
+    eventually("degraded", Duration::from_secs(60), || async {
+        match get_health(http, addr).await {
+            Some((503, v)) if v["degraded"] == true => Some(v),
+            _ => None,
         }
-        assert!(Instant::now() < deadline, "never degraded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 fn status_json(config: &std::path::Path, env: &[(&str, &str)]) -> serde_json::Value {
@@ -324,7 +292,6 @@ async fn get_health(http: &reqwest::Client, addr: SocketAddr) -> Option<(u16, se
 /// Every row failing, batch after batch: `degraded` with the reason in `/healthz` (503),
 /// `status`, `doctor` (error); a row that goes through again clears it.
 async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
-    use digis_relay::fake_digis::{self, FakeConfig};
     db.subscription(1, "ACTIVE").await;
     for p in 1..=4 {
         let mut bad = Person::ordinary(p);
@@ -332,9 +299,7 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
         db.person_with(&bad).await;
         db.add_user(1, p).await;
     }
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let (svc, config) = spawn_listening_run(&db, &fake.base_url());
     let http = reqwest::Client::new();
     let health = wait_degraded(&http, svc.addr).await;
@@ -362,15 +327,14 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
 
     // A member who goes through clears it.
     db.active_with(2, &[5]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((200, v)) = get_health(&http, svc.addr).await {
-            assert_eq!(v["degraded"], false);
-            break;
+    let v = eventually("recovered", Duration::from_secs(30), || async {
+        match get_health(&http, svc.addr).await {
+            Some((200, v)) => Some(v),
+            _ => None,
         }
-        assert!(Instant::now() < deadline, "never recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(v["degraded"], false);
     assert_eq!(fake.received().len(), 1);
     svc.stop_gracefully();
 }
@@ -378,34 +342,23 @@ async fn a_relay_that_keeps_failing_is_degraded_everywhere(db: TestDb) {
 both_databases!(a_relay_whose_batches_cannot_run_is_degraded_and_recovers);
 
 async fn wait_for_state(db: &TestDb, state: &str) -> RelayInfo {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(r) = db
-            .storage
-            .relays()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.state == state)
-        {
-            return r;
+    eventually_ok(state, Duration::from_secs(30), || async {
+        let relays = db.storage.relays().await.unwrap();
+        match relays.iter().find(|r| r.state == state) {
+            Some(r) => Ok(r.clone()),
+            None => Err(format!("{relays:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "never {state}: {:?}",
-            db.storage.relays().await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// Database errors batch after batch (here: a relay table gone) make the relay `degraded`
 /// with the error as the reason; once batches run again it says `running`.
 async fn a_relay_whose_batches_cannot_run_is_degraded_and_recovers(db: TestDb) {
-    let mut cfg = crate::relay_outcomes::config_for("http://127.0.0.1:9", &db);
+    let mut cfg = crate::common::config_for("http://127.0.0.1:9", &db);
     cfg.relay.poll_interval_ms = 20;
     cfg.relay.heartbeat_ms = 50;
-    let service = crate::relay_outcomes::service(&db, cfg, false).await;
+    let service = crate::common::service(&db, cfg, false).await;
     wait_for_state(&db, "running").await;
     db.exec("ALTER TABLE digis_control RENAME TO digis_control_away")
         .await;

@@ -5,7 +5,6 @@
 //! dashboard's reads; an edited adapter is applied again and an unchanged one is not; a failing
 //! adapter names its file, statement and the database's error, and applies nothing.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -21,7 +20,7 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{Kind, TestDb, BIN};
+use crate::common::{with_config, Kind, Out, TestConfig, TestDb};
 
 const TOKEN: &str = "HOSTADAPTERTOKEN";
 
@@ -54,64 +53,39 @@ fn adapter_file(db: &TestDb, text: &str) -> PathBuf {
 }
 
 fn write_config(db: &TestDb, digis_url: &str, adapter: Option<&Path>) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    let host = adapter
-        .map(|a| format!("[host]\nadapter = \"{}\"\n", a.display()))
-        .unwrap_or_default();
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
-             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n\
-             digis_timeout_ms = 10000\n[relay]\nrelay_id = \"adapter-relay\"\n{host}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            db.dir.path().join("state").display(),
-        ),
-    )
-    .unwrap();
+    let mut config = TestConfig {
+        digis_url_postfix: Some(format!("brp?token={TOKEN}")),
+        ..TestConfig::relay_to(db, digis_url)
+    }
+    .with("[relay]\nrelay_id = \"adapter-relay\"\n");
+    if let Some(a) = adapter {
+        config
+            .host
+            .insert("adapter".into(), a.display().to_string().into());
+    }
+    let path = config.write_in(db);
     // It holds the Digis token: doctor refuses a file others can read.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
 fn bin(config: &Path, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(config.parent().unwrap())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::of(
+        with_config(config)
+            .current_dir(config.parent().unwrap())
+            .args(args),
+    )
 }
 
 /// `migrate`, which must succeed and print `says`.
 fn migrate_saying(config: &Path, says: &str) -> Out {
     let out = bin(config, &["migrate"]);
-    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(out.status.code(), Some(0), "{}", out.both());
     assert!(
         out.stdout.contains(says),
         "migrate must say {says:?}:\n{}",
-        out.all()
+        out.both()
     );
     out
 }
@@ -197,7 +171,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
     assert!(
         doctor.stdout.lines().any(|l| l.starts_with("0 error(s)")),
         "doctor on an adapted schema:\n{}",
-        doctor.all()
+        doctor.both()
     );
 
     // The triggers queue what the reference triggers would: the active membership's holders.
@@ -209,7 +183,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // preview: the payload, mapped from the renamed columns and translated values.
     let preview = bin(&config, &["preview", "--subscription", "863"]);
-    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    assert_eq!(preview.status.code(), Some(0), "{}", preview.both());
     let payloads: Vec<Value> = preview
         .stdout
         .lines()
@@ -235,7 +209,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // Delivery through the real binary.
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.status.code(), Some(0), "{}", run.both());
     assert_eq!(
         pairs(&db).await,
         vec![(863, 7, "sent".into()), (863, 8, "sent".into())]
@@ -273,7 +247,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
         all.extend(&args);
         all.push("--json");
         let out = bin(&config, &all);
-        assert_eq!(out.code, Some(0), "{args:?}: {}", out.all());
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", out.both());
         let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
         let verdicts = v["verdicts"].as_array().unwrap();
         assert!(
@@ -284,7 +258,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
         );
     }
     let by_sub = bin(&config, &["search", "--ext-info1", "863", "--json"]);
-    assert_eq!(by_sub.code, Some(0), "{}", by_sub.all());
+    assert_eq!(by_sub.status.code(), Some(0), "{}", by_sub.both());
     let v: Value = serde_json::from_str(by_sub.stdout.trim()).unwrap();
     let mut people: Vec<i64> = v["verdicts"]
         .as_array()
@@ -297,7 +271,7 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
 
     // export DigisAllActive: every holder of an active membership.
     let export = bin(&config, &["export", "DigisAllActive", "--format", "json"]);
-    assert_eq!(export.code, Some(0), "{}", export.all());
+    assert_eq!(export.status.code(), Some(0), "{}", export.both());
     let all: Value = serde_json::from_str(export.stdout.trim()).unwrap();
     let mut exported: Vec<(i64, i64)> = all
         .as_array()
@@ -442,7 +416,7 @@ async fn an_edited_adapter_is_applied_again(kind: Kind) {
         &config,
         &["preview", "--subscription", "863", "--person", "7"],
     );
-    assert_eq!(preview.code, Some(0), "{}", preview.all());
+    assert_eq!(preview.status.code(), Some(0), "{}", preview.both());
     let v: Value = serde_json::from_str(preview.stdout.trim()).unwrap();
     assert_eq!(v["ExtInfo2"], "KLUBBEN CENTRUM");
 }
@@ -454,7 +428,7 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
     let (db, path) = club_database(kind).await;
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let first = bin(&config, &["migrate"]);
-    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.status.code(), Some(0), "{}", first.both());
     let (drop, count) = match kind {
         Kind::Sqlite => (
             "DROP TRIGGER digis_subscription_user_added",
@@ -474,7 +448,7 @@ async fn a_dropped_trigger_is_put_back_by_migrate(kind: Kind) {
             && l.contains("adapter triggers")
             && l.contains("digis_subscription_user_added")),
         "doctor must name the missing trigger:\n{}",
-        doctor.all()
+        doctor.both()
     );
     // A missing trigger makes migrate apply the adapter again.
     migrate_saying(&config, "host adapter applied");
@@ -490,9 +464,9 @@ async fn a_failing_adapter_names_its_statement(kind: Kind) {
     let path = adapter_file(&db, club_adapter(kind));
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let out = bin(&config, &["migrate"]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
     let lines: Vec<&str> = out.stderr.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "{}", out.all());
+    assert_eq!(lines.len(), 1, "{}", out.both());
     let line = lines[0];
     // PostgreSQL refuses the view over a missing table; SQLite creates it (a view is checked
     // when read) and refuses the first trigger on a missing table.
@@ -549,7 +523,7 @@ async fn the_readme_route_edits_a_copy_of_the_reference_adapter(kind: Kind) {
     let config = write_config(&db, &server.uri(), Some(&path));
     migrate_saying(&config, "host adapter applied");
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.status.code(), Some(0), "{}", run.both());
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
@@ -577,7 +551,7 @@ async fn a_view_missing_a_column_is_refused(kind: Kind) {
     let path = adapter_file(&db, &broken);
     let config = write_config(&db, "http://127.0.0.1:9", Some(&path));
     let out = bin(&config, &["migrate"]);
-    assert_eq!(out.code, Some(1), "{}", out.all());
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
     let line = out.stderr.trim();
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
@@ -599,7 +573,7 @@ async fn a_view_missing_a_column_is_refused(kind: Kind) {
 /// the reference adapter over those objects: same names, no error, the triggers now the
 /// adapter's (calling the enqueue entry point), queueing as before.
 async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
-    use crate::migrations_table::{host_schema, pre_0010, run_default};
+    use crate::common::{host_schema, pre_0010, run_default};
     let db = TestDb::bare(kind).await;
     db.exec(host_schema(kind)).await;
     let released = sqlx::migrate::Migrator::new(pre_0010(kind)).await.unwrap();

@@ -9,15 +9,14 @@ use chrono::{SubsecRound, Utc};
 use digis_relay::domain::FailureCause;
 use digis_relay::domain::{OutboxId, OutboxState, SubscriptionId};
 use digis_relay::fake_digis::{self, FakeConfig};
-use digis_relay::storage::{AttemptRecord, CompleteResult, Completion, CompletionItem};
+use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{Connection, Executor};
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
-use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, config_for, once, relay, service, TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    all_rows, attempt, config_for, eventually, eventually_ok, members, once, open_fake, relay,
+    service, with_config, write_config, Kind, TestDb, TOKEN,
+};
 
 both_databases!(
     a_group_completes_each_row_under_its_own_claim,
@@ -26,16 +25,6 @@ both_databases!(
     a_slow_answer_holds_only_its_own_slot,
     sync_log_lines_follow_the_commit_of_their_group,
 );
-
-fn attempt(relay: &str, at: chrono::DateTime<Utc>) -> AttemptRecord {
-    AttemptRecord {
-        started_at: at,
-        duration_ms: 7,
-        relay_id: relay.into(),
-        http_status: Some(200),
-        error: None,
-    }
-}
 
 /// One group of every kind of completion, one of whose rows another relay took over after its
 /// lease ran out, plus a give-back: each row is decided by its own claim token.
@@ -208,22 +197,11 @@ async fn a_claim_never_takes_back_a_row_its_relay_still_holds(db: TestDb) {
     assert_eq!(b[0].row.id, a[0].row.id);
 }
 
-/// Many subscriptions of `per` members each, `n` rows in all, in person order.
-pub async fn members(db: &TestDb, n: i64) {
-    let per = 10;
-    for s in 0..(n + per - 1) / per {
-        let persons: Vec<i64> = (s * per + 1..=((s + 1) * per).min(n)).collect();
-        db.active_with(s + 1, &persons).await;
-    }
-}
-
 /// A drain commits many rows per transaction (one `now`, so one `sent_at`, per group), and no
 /// group is larger than `completion_group_rows`.
 async fn completions_are_committed_in_groups(db: TestDb) {
     members(&db, 120).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 8;
     cfg.relay.completion_group_rows = 50;
@@ -268,15 +246,14 @@ async fn a_slow_answer_holds_only_its_own_slot(db: TestDb) {
     cfg.digis_timeout_ms = 30_000;
     cfg.relay.lease_ms = 60_000;
     let svc = service(&db, cfg, false).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually_ok("the others sent", Duration::from_secs(60), || async {
         let c = db.storage.counts().await.unwrap();
         if c.sent >= 29 {
-            break;
+            return Ok(());
         }
-        assert!(Instant::now() < deadline, "the others were not sent: {c:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(format!("{c:?}"))
+    })
+    .await;
     let received = fake.received();
     let slow_at = received
         .iter()
@@ -364,11 +341,13 @@ async fn sync_log_lines_follow_the_commit_of_their_group(db: TestDb) {
         0,
         "too late to lock"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !fake.received().iter().all(|r| r.answered_at() < Utc::now()) {
-        assert!(Instant::now() < deadline, "Digis never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("Digis answered", Duration::from_secs(30), || async {
+        fake.received()
+            .iter()
+            .all(|r| r.answered_at() < Utc::now())
+            .then_some(())
+    })
+    .await;
     lock.wait_for_the_relay(&db).await;
     // Watched for a while (not a wait for something to happen): no line may appear.
     let watch_until = Instant::now() + Duration::from_millis(700);
@@ -381,22 +360,22 @@ async fn sync_log_lines_follow_the_commit_of_their_group(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     lock.release().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db.storage.counts().await.unwrap().sent < 4 {
-        assert!(Instant::now() < deadline, "not committed after the lock");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "committed after the lock",
+        Duration::from_secs(60),
+        || async { (db.storage.counts().await.unwrap().sent >= 4).then_some(()) },
+    )
+    .await;
     let rows = all_rows(&db).await;
     // Lines and committed rows agree now: every line's row is sent, as the line says.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lines = loop {
+    let lines = eventually_ok("4 lines", Duration::from_secs(10), || async {
         let lines = log_lines(&db);
         if lines.len() >= 4 {
-            break lines;
+            return Ok(lines);
         }
-        assert!(Instant::now() < deadline, "lines missing: {lines:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        Err(format!("{lines:?}"))
+    })
+    .await;
     assert_eq!(lines.len(), 4);
     for l in &lines {
         let row = rows.iter().find(|r| r.id.0 == l.outbox_id).unwrap();
@@ -416,11 +395,7 @@ impl Lock {
     async fn take(db: &TestDb) -> Lock {
         match db.kind {
             Kind::Sqlite => {
-                let path = digis_relay::storage::sqlite::file_of(&db.url).unwrap();
-                let mut c =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
+                let mut c = db.sqlite_connection().await;
                 c.execute("BEGIN IMMEDIATE").await.unwrap();
                 Lock::Sqlite(c)
             }
@@ -442,21 +417,20 @@ impl Lock {
         if db.kind != Kind::Postgres {
             return;
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while db
-            .scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock'",
-            )
-            .await
-            == 0
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the completion never reached the lock"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            "the completion at the lock",
+            Duration::from_secs(30),
+            || async {
+                let waiting = db
+                    .scalar(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                         AND wait_event_type = 'Lock'",
+                    )
+                    .await;
+                (waiting > 0).then_some(())
+            },
+        )
+        .await;
     }
 
     async fn release(self) {
@@ -476,11 +450,10 @@ fn idle_waits(stderr: &std::path::Path) -> usize {
 }
 
 async fn wait_idle(stderr: &std::path::Path, at_least: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while idle_waits(stderr) < at_least {
-        assert!(Instant::now() < deadline, "the relay never went idle");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the relay idle", Duration::from_secs(30), || async {
+        (idle_waits(stderr) >= at_least).then_some(())
+    })
+    .await;
 }
 
 /// The real binary on SQLite, polling only every 10 minutes (and writing its heartbeat only
@@ -505,10 +478,9 @@ async fn sqlite_a_save_by_another_process_wakes_an_idle_relay() {
     );
     let stderr = db.dir.path().join("relay.stderr");
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
+        with_config(&config)
+            .args(["run"])
             .env("DIGIS_RELAY_LOG", "debug")
-            .env_remove("DATABASE_URL")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap()),
     );
@@ -525,11 +497,10 @@ async fn sqlite_a_save_by_another_process_wakes_an_idle_relay() {
         );
         eprintln!("save {n} → request in {} ms", saved.elapsed().as_millis());
         // Done with it: the next idle wait comes after this delivery's rounds.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while db.storage.counts().await.unwrap().sent < n as u64 {
-            assert!(Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(&format!("{n} sent"), Duration::from_secs(30), || async {
+            (db.storage.counts().await.unwrap().sent >= n as u64).then_some(())
+        })
+        .await;
         wait_idle(&stderr, idle_waits(&stderr).max(n + 1)).await;
     }
     let _ = Command::new("kill")

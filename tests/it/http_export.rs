@@ -1,6 +1,5 @@
 //! The HTTP listener (export, healthz, metrics) and the `export` command, against both
 //! databases, over real TCP and the real binary.
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use digis_relay::payload;
 use digis_relay::storage::{AttemptRecord, Completion, MemberRow};
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
+use crate::common::{parse_prometheus, Person, Sample, TestDb};
 
 const TOKEN: &str = "export-s3cret-token";
 
@@ -471,92 +470,6 @@ async fn page_size_does_not_change_the_bytes(db: TestDb) {
     );
 }
 
-/// One parsed sample of the Prometheus/OpenMetrics text format.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub name: String,
-    /// Values as written in the text (escapes kept).
-    pub labels: HashMap<String, String>,
-    pub value: f64,
-}
-
-/// A strict enough reader of the text exposition format: every line is a `# HELP`/`# TYPE`/
-/// `# UNIT` comment, `# EOF` (last), or `name{label="value",...} value`; every sample belongs
-/// to a family declared by `# TYPE`.
-pub fn parse_prometheus(text: &str) -> Vec<Sample> {
-    let name_re = regex::Regex::new(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$").unwrap();
-    let label_re = regex::Regex::new(r#"^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"$"#).unwrap();
-    let mut types: HashMap<String, String> = HashMap::new();
-    let mut samples = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF");
-    for line in &lines[..lines.len() - 1] {
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            let kind = parts.next().unwrap();
-            let name = parts.next().expect("comment names a metric");
-            assert!(name_re.is_match(name), "{line}");
-            match kind {
-                "TYPE" => {
-                    let t = parts.next().expect("a type");
-                    assert!(
-                        [
-                            "counter",
-                            "gauge",
-                            "histogram",
-                            "summary",
-                            "info",
-                            "unknown"
-                        ]
-                        .contains(&t),
-                        "{line}"
-                    );
-                    types.insert(name.to_string(), t.to_string());
-                }
-                "HELP" | "UNIT" => {}
-                _ => panic!("unexpected comment: {line}"),
-            }
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => {
-                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
-                let labels = if inner.is_empty() {
-                    HashMap::new()
-                } else {
-                    inner
-                        .split(',')
-                        .map(|kv| {
-                            let c = label_re.captures(kv).unwrap_or_else(|| panic!("{line}"));
-                            (c[1].to_string(), c[2].to_string())
-                        })
-                        .collect()
-                };
-                (n, labels)
-            }
-            None => (series, HashMap::new()),
-        };
-        assert!(name_re.is_match(name), "{line}");
-        let family = ["_total", "_bucket", "_sum", "_count", "_created"]
-            .iter()
-            .find_map(|suf| name.strip_suffix(suf).filter(|f| types.contains_key(*f)))
-            .unwrap_or(name);
-        assert!(types.contains_key(family), "no # TYPE for {name}");
-        samples.push(Sample {
-            name: name.to_string(),
-            labels,
-            value,
-        });
-    }
-    samples
-}
-
 fn sample<'a>(samples: &'a [Sample], name: &str, label: Option<(&str, &str)>) -> &'a Sample {
     samples
         .iter()
@@ -766,13 +679,11 @@ fn relay_h(
 
 /// Runs the real binary against the test database.
 async fn cli(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"));
+    let mut cmd = tokio::process::Command::from(crate::common::command());
     cmd.arg("--database-url")
         .arg(&db.url)
         .args(args)
-        .current_dir(db.dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG");
+        .current_dir(db.dir.path());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1105,7 +1016,7 @@ async fn metrics_count_what_the_service_did(db: TestDb) {
     let fake = fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: [
                 "card=34000002,status=400,delay_ms=150",
                 "card=34000003,status=503,times=1,delay_ms=150",
@@ -1119,7 +1030,7 @@ async fn metrics_count_what_the_service_did(db: TestDb) {
     )
     .await
     .unwrap();
-    let config = crate::health::write_config(
+    let config = crate::common::write_config(
         &db,
         &fake.base_url(),
         "digis_timeout_ms = 20000\n[relay]\npoll_interval_ms = 100\nbackoff_base_ms = 1\n\

@@ -6,63 +6,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig};
 use digis_relay::storage::RelayInfo;
 
 use crate::both_databases;
-use crate::common::{RunningService, TestDb};
-use crate::relay_outcomes::{all_rows, TOKEN};
-
-/// A configuration file `NAME.toml` in the test's folder for a relay of the real binary:
-/// the test's database and log folder, Digis at `digis_url`, then `extra` (TOML; a
-/// `digis_timeout_ms` there replaces the default 10 s).
-pub fn relay_config(db: &TestDb, name: &str, digis_url: &str, extra: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join(format!("{name}.toml"));
-    let timeout = if extra.contains("digis_timeout_ms") {
-        ""
-    } else {
-        "digis_timeout_ms = 10000\n"
-    };
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = true\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\n{timeout}{extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// A fake Digis requiring the test token, with these fault rules.
-pub async fn fake(rules: &[&str]) -> fake_digis::FakeHandle {
-    fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(TOKEN.into()),
-            rules: rules.iter().map(|r| r.parse().unwrap()).collect(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// Requests per (ExtInfo1, ExtInfo20) pair that the fake saw more than once.
-pub fn repeated_pairs(fake: &fake_digis::FakeHandle) -> Vec<((String, String), usize)> {
-    let mut per_pair: HashMap<(String, String), usize> = HashMap::new();
-    for r in fake.received() {
-        *per_pair
-            .entry((
-                r.ext_info1().unwrap_or_default(),
-                r.ext_info20().unwrap_or_default(),
-            ))
-            .or_default() += 1;
-    }
-    per_pair.into_iter().filter(|(_, n)| *n > 1).collect()
-}
+use crate::common::{
+    all_rows, fake, poll_until, relay_config, repeated_pairs, stale_attempts, RunningService,
+    TestDb,
+};
 
 both_databases!(
     leases_are_renewed_while_a_second_relay_competes,
@@ -107,11 +57,11 @@ async fn leases_are_renewed_while_a_second_relay_competes(db: TestDb) {
         last: Instant,
         until: Vec<chrono::DateTime<chrono::Utc>>,
     }
-    let mut seen: HashMap<i64, Seen> = HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let seen: std::cell::RefCell<HashMap<i64, Seen>> = Default::default();
+    let open = poll_until(Duration::from_secs(180), crate::common::POLL, || async {
         let rows = all_rows(&db).await;
         let now = Instant::now();
+        let mut seen = seen.borrow_mut();
         for r in rows.iter().filter(|r| r.state == OutboxState::Sending) {
             let s = seen.entry(r.id.0).or_insert(Seen {
                 first: now,
@@ -131,19 +81,19 @@ async fn leases_are_renewed_while_a_second_relay_competes(db: TestDb) {
             .iter()
             .all(|r| r.state != OutboxState::Pending && r.state != OutboxState::Sending)
         {
-            break;
+            return Ok(());
         }
-        if now > deadline {
-            let stderr: Vec<String> = relays.iter().map(|r| r.stderr()).collect();
-            panic!("rows still open after 180 s: {rows:?}\n{stderr:?}");
-        }
-        tokio::time::sleep(crate::common::POLL).await;
+        Err(rows)
+    })
+    .await;
+    if let Err(rows) = open {
+        let stderr: Vec<String> = relays.iter().map(|r| r.stderr()).collect();
+        panic!("rows still open after 180 s: {rows:?}\n{stderr:?}");
     }
+    let seen = seen.into_inner();
 
     let repeated = repeated_pairs(&fake);
-    let stale = db
-        .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-        .await;
+    let stale = stale_attempts(&db).await;
     assert!(
         repeated.is_empty(),
         "a member reached Digis more than once: {repeated:?}"

@@ -3,7 +3,6 @@
 //! and the CLI's small edges (config error lines, migrate without membership tables, resend of
 //! nothing, an unwritable sync log, doctor's log-folder check).
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Executor};
@@ -13,50 +12,18 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{Person, RunningService, TestDb};
+use crate::common::{cli_in, Out, Person, RunningService, TestConfig, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const EXPORT_TOKEN: &str = "edge-export-token-0123456789";
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn bin(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
-
 fn write_config(db: &TestDb, extra: &str) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\n{extra}",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig::base(db).with(extra).write_in(db)
 }
 
 fn with_config(config: &Path, args: &[&str]) -> Out {
     let mut all = vec!["--config", config.to_str().unwrap()];
     all.extend_from_slice(args);
-    bin(config.parent().unwrap(), &all)
+    cli_in(config.parent().unwrap(), &all)
 }
 
 fn one_line(s: &str) -> &str {
@@ -156,7 +123,7 @@ fn a_blank_or_short_export_token_stops_with_one_line() {
         )
         .unwrap();
         for cmd in [&["run", "--once"][..], &["doctor"], &["status"]] {
-            let out = bin(dir.path(), cmd);
+            let out = cli_in(dir.path(), cmd);
             assert_ne!(out.code, 0, "{cmd:?} with token {token:?}: {}", out.stdout);
             let line = one_line(&out.stderr);
             assert!(line.contains("`export.token`"), "{line}");
@@ -176,7 +143,7 @@ fn a_config_error_is_one_line_naming_the_key() {
     )
     .unwrap();
     // `status` could not read: 3 (1 means "not healthy"; ARCHITECTURE.md, CLI).
-    let out = bin(dir.path(), &["status"]);
+    let out = cli_in(dir.path(), &["status"]);
     assert_eq!(out.code, 3);
     let line = one_line(&out.stderr);
     assert!(line.contains("relay.batch_size"), "{line}");
@@ -226,7 +193,7 @@ both_databases!(
 
 async fn migrate_without_membership_tables_names_them(db: TestDb) {
     let (url, name) = empty_database(db.kind, db.dir.path()).await;
-    let out = bin(db.dir.path(), &["--database-url", &url, "migrate"]);
+    let out = cli_in(db.dir.path(), &["--database-url", &url, "migrate"]);
     let line = one_line(&out.stderr).to_string();
     let report = digis_relay::storage::connect(&url)
         .await
@@ -248,7 +215,7 @@ async fn resend_of_nothing_exits_2_like_retry(db: TestDb) {
     db.active_with(5, &[1]).await;
     let url = db.url.clone();
     let dir = db.dir.path();
-    let out = bin(
+    let out = cli_in(
         dir,
         &["--database-url", &url, "resend", "--subscription", "999"],
     );
@@ -258,9 +225,9 @@ async fn resend_of_nothing_exits_2_like_retry(db: TestDb) {
         "{}",
         out.stderr
     );
-    let retry = bin(dir, &["--database-url", &url, "retry", "999"]);
+    let retry = cli_in(dir, &["--database-url", &url, "retry", "999"]);
     assert_eq!(retry.code, out.code, "retry and resend agree");
-    let out = bin(
+    let out = cli_in(
         dir,
         &[
             "--database-url",
@@ -279,7 +246,7 @@ async fn resend_of_nothing_exits_2_like_retry(db: TestDb) {
         out.stderr
     );
     // The member's first row is still waiting: nothing new to queue.
-    let out = bin(
+    let out = cli_in(
         dir,
         &["--database-url", &url, "resend", "--subscription", "5"],
     );

@@ -3,54 +3,20 @@
 //! table a host application that also uses sqlx records its own in, so `migrate` failed beside
 //! it (`migration 20240101000000 was previously applied but is missing in the resolved
 //! migrations`) and the two would have shared one table.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use digis_relay::storage::handshake::MIGRATIONS_TABLE;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
-use crate::common::{Kind, TestDb, BIN};
-use crate::health::write_config;
+use crate::common::{
+    cli, folder, host_schema, pre_0010, run_default, said, write_config, Kind, TestDb,
+};
 
 const NO_DIGIS: &str = "http://127.0.0.1:9";
 const LEGACY: &str = "_sqlx_migrations";
 /// A host application's own sqlx migration, as its timestamped version.
 const HOST_VERSION: i64 = 20240101000000;
-
-fn cli(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn folder(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Sqlite => "sqlite",
-        Kind::Postgres => "postgres",
-    }
-}
-
-/// The migrations of the last release that recorded them in `_sqlx_migrations` (ab1da59),
-/// kept as they were released.
-pub(crate) fn pre_0010(kind: Kind) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pre-0010")
-        .join(folder(kind))
-}
 
 /// This binary's migrations.
 async fn current(kind: Kind) -> Migrator {
@@ -61,30 +27,6 @@ async fn current(kind: Kind) -> Migrator {
     )
     .await
     .unwrap()
-}
-
-/// Runs `migrator` with sqlx's defaults (`_sqlx_migrations`), as an older release or a host
-/// application does.
-pub(crate) async fn run_default(db: &TestDb, migrator: &Migrator) {
-    match db.kind {
-        Kind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            migrator.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Kind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            migrator.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
-}
-
-pub(crate) fn host_schema(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Sqlite => include_str!("../../assets/host-schema.sqlite.sql"),
-        Kind::Postgres => include_str!("../../assets/host-schema.postgres.sql"),
-    }
 }
 
 /// A host application's migrations: one with a timestamp, one numbered 1 like the relay's first.
@@ -187,20 +129,20 @@ async fn an_older_installation_is_carried_over(kind: Kind) {
     // the ones newer than the released ones are missing, never all of them.
     let status = cli(&config, &["status"]);
     assert!(
-        !text(&status).contains("0001 ("),
+        !said(&status).contains("0001 ("),
         "status reads the old table as nothing applied: {}",
-        text(&status)
+        said(&status)
     );
     if status.status.code() == Some(3) {
-        assert!(text(&status).contains("not applied"), "{}", text(&status));
+        assert!(said(&status).contains("not applied"), "{}", said(&status));
     }
 
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
         table_exists(&db, MIGRATIONS_TABLE).await,
         "no {MIGRATIONS_TABLE}: {}",
-        text(&migrate)
+        said(&migrate)
     );
     let own = rows(&db, MIGRATIONS_TABLE).await;
     assert_eq!(versions_and_checksums(&own), expected(kind).await);
@@ -226,9 +168,9 @@ async fn an_older_installation_is_carried_over(kind: Kind) {
     );
 
     let status = cli(&config, &["status"]);
-    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     let again = cli(&config, &["migrate"]);
-    assert!(again.status.success(), "second migrate: {}", text(&again));
+    assert!(again.status.success(), "second migrate: {}", said(&again));
     assert_eq!(
         rows(&db, MIGRATIONS_TABLE).await,
         own,
@@ -248,7 +190,7 @@ async fn a_host_applications_sqlx_table_is_left_alone(kind: Kind) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert_eq!(
         rows(&db, LEGACY).await,
         host_before,
@@ -261,7 +203,7 @@ async fn a_host_applications_sqlx_table_is_left_alone(kind: Kind) {
     // The relay's migrations ran (its first one is not the host's migration 1).
     assert_eq!(db.scalar("SELECT COUNT(*) FROM digis_outbox").await, 0);
     let status = cli(&config, &["status"]);
-    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     // And the host application still migrates beside the relay.
     run_default(&db, &host_app_migrations()).await;
 }
@@ -447,7 +389,7 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
     .await;
     let config = write_config(&db, NO_DIGIS, "");
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    let out = text(&doctor);
+    let out = said(&doctor);
     assert!(!doctor.status.success(), "doctor: {out}");
     let line = out
         .lines()
@@ -465,11 +407,11 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
 
     // `migrate` says the same, not sqlx's words.
     let migrate = cli(&config, &["migrate"]);
-    assert!(!migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(!migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
-        text(&migrate).contains("0001 (outbox)"),
+        said(&migrate).contains("0001 (outbox)"),
         "{}",
-        text(&migrate)
+        said(&migrate)
     );
 
     // The fix it names works: record this binary's checksum, and both are content again.
@@ -492,12 +434,12 @@ async fn doctor_reports_a_modified_migration(db: TestDb) {
     ))
     .await;
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     let doctor = cli(&config, &["doctor", "--no-network"]);
     assert!(
-        !text(&doctor).contains("0001 (outbox)"),
+        !said(&doctor).contains("0001 (outbox)"),
         "{}",
-        text(&doctor)
+        said(&doctor)
     );
 }
 

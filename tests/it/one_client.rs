@@ -2,7 +2,6 @@
 //! request rate, the circuit; issue 24, seen defect 8), through the real binary on both
 //! databases: three relays share one `max_requests_per_second`, an open circuit stops all of
 //! them and is probed once for all, and one relay prunes at a time.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,11 +9,10 @@ use digis_relay::domain::{OutboxState, RelayState};
 use digis_relay::fake_digis::Received;
 
 use crate::both_databases;
-use crate::circuit::wait_heartbeat;
-use crate::common::{eventually, Kind, RunningService, TestDb, BIN};
-use crate::hot_path::members;
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, cli_db, command, eventually, fake, members, relay_config, wait_heartbeat, Kind,
+    RunningService, TestDb,
+};
 
 both_databases!(
     three_relays_share_one_request_budget,
@@ -113,13 +111,9 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
     assert_eq!(fake.duplicates(), 0);
 
     // Each relay shows its share: `status --json` per relay, and the text.
-    let status = Command::new(BIN)
-        .args(["--database-url", &db.url, "status", "--json"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = cli_db(&db, &["status", "--json"]);
+    assert!(status.ok, "{status:?}");
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let shares: Vec<f64> = json["relays"]
         .as_array()
         .unwrap()
@@ -132,9 +126,8 @@ async fn three_relays_share_one_request_budget(db: TestDb) {
         total <= BUDGET as f64 && total > BUDGET as f64 * 0.9,
         "shares {shares:?} of a budget of {BUDGET}"
     );
-    let text = Command::new(BIN)
+    let text = command()
         .args(["--database-url", &db.url, "status"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
@@ -232,9 +225,8 @@ async fn an_open_circuit_stops_every_relay_and_is_probed_once(db: TestDb) {
     // for every relay, far sooner than its time.
     fake.set_rules(Vec::new());
     let synced_at = Utc::now();
-    let out = Command::new(BIN)
+    let out = command()
         .args(["--database-url", &db.url, "sync"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

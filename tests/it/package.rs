@@ -74,11 +74,9 @@ fn the_maintainer_scripts_parse_as_sh_and_keep_the_debhelper_token() {
 #[test]
 fn the_build_commit_variable_is_not_read_as_a_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = crate::common::command()
         .current_dir(dir.path())
         .env("DIGIS_RELAY_COMMIT", "1a2b3c4d5e6f")
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .arg("--config")
         .arg(asset("assets/deb/digis-relay.toml"))
         .args(["--database-url", "sqlite://missing.db", "status"])

@@ -3,16 +3,13 @@
 //! climbs back slowly, so every row ends sent, it settles under Digis's limit, and few of its
 //! requests are refused. The rate reaches the heartbeat (`status`) and `/metrics`. Both
 //! databases, since the rate is stored in the heartbeat row.
-use std::process::Command;
 use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{eventually, TestDb, BIN};
-use crate::hot_path::members;
-use crate::relay_outcomes::{all_rows, config_for, service};
+use crate::common::{all_rows, cli_db, config_for, eventually, members, service, TestDb};
 
 both_databases!(the_relay_settles_under_digis_rate_limit);
 
@@ -66,23 +63,12 @@ async fn the_relay_settles_under_digis_rate_limit(db: TestDb) {
     )
     .await;
     assert!(rate >= digis_relay::relay::MIN_RATE, "{rate}");
-    let status = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url, "status", "--json"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = cli_db(&db, &["status", "--json"]);
+    assert!(status.ok, "{status:?}");
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let shown = json["relays"][0]["request_rate"].as_f64().expect("a rate");
     assert!(shown < f64::from(MAX_RATE), "{json}");
-    let text = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url, "status"])
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = cli_db(&db, &["status"]).stdout;
     assert!(
         text.lines()
             .any(|l| l.starts_with("rate ") && l.contains("requests/s")),

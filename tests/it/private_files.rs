@@ -5,31 +5,18 @@
 //! the export (CLI and HTTP). The real binary, both databases.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
-
-use digis_relay::fake_digis::{self, FakeConfig};
+use std::process::Output;
+use std::process::Command;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::health::write_config;
+use crate::common::{cli, open_fake, said, with_config, write_config, Person, TestDb, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const EXPORT_TOKEN: &str = "export-token-0123456789";
 
 both_databases!(
     personal_data_files_are_private_and_never_followed,
     csv_cells_cannot_become_formulas
 );
-
-fn bin(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
-}
 
 fn export_args(target: &Path) -> [&str; 4] {
     [
@@ -41,22 +28,13 @@ fn export_args(target: &Path) -> [&str; 4] {
 }
 
 fn export_to(config: &Path, target: &Path) -> Output {
-    bin(config, &export_args(target))
+    cli(config, &export_args(target))
 }
 
 fn report_to(config: &Path, target: &Path) -> Output {
-    bin(
+    cli(
         config,
         &["report", "failures", "--csv", target.to_str().unwrap()],
-    )
-}
-
-fn says(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
     )
 }
 
@@ -89,8 +67,8 @@ async fn members_and_a_failure(db: &TestDb, config: &Path) {
         db.person_with(&p).await;
     }
     db.active_with(1, &[1, 2, 3, 4, 5]).await;
-    let out = bin(config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", says(&out));
+    let out = cli(config, &["run", "--once"]);
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'failed'")
             .await,
@@ -99,9 +77,7 @@ async fn members_and_a_failure(db: &TestDb, config: &Path) {
 }
 
 async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(&db, &fake.base_url(), "[export]\nlisten = \"\"\n");
     members_and_a_failure(&db, &config).await;
     let out_dir = tempfile::tempdir().unwrap();
@@ -113,7 +89,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     std::os::unix::fs::symlink(&victim, d.join("members.json.partial")).unwrap();
     let target = d.join("members.json");
     let out = export_to(&config, &target);
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert_eq!(mode(&target), 0o600, "the export is readable by others");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
@@ -121,11 +97,11 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     // An existing file is replaced by a private one, whatever its mode was.
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = export_to(&config, &target);
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&target), 0o600);
     let report = d.join("failures.csv");
     let out = report_to(&config, &report);
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&report), 0o600);
     assert_eq!(
         names(d),
@@ -158,9 +134,9 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
                 target.to_str().unwrap(),
             ],
         ] {
-            let out = bin(&config, &args);
+            let out = cli(&config, &args);
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(!out.status.success(), "{args:?} {}", says(&out));
+            assert!(!out.status.success(), "{args:?} {}", said(&out));
             assert!(err.contains(what), "{args:?}: {err}");
             assert_eq!(err.trim().lines().count(), 1, "{err}");
         }
@@ -197,7 +173,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     // A long name that fits the file system is written (its `.partial` did not fit).
     let long = d.join(format!("{}.csv", "r".repeat(247)));
     let out = report_to(&config, &long);
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     assert_eq!(mode(&long), 0o600);
     std::fs::remove_file(&long).unwrap();
     // One too long is one line naming it, and leaves nothing.
@@ -207,7 +183,7 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
     assert!(
         !out.status.success() && err.contains("too long"),
         "{}",
-        says(&out)
+        said(&out)
     );
     assert!(!err.contains(".partial"), "{err}");
 
@@ -221,8 +197,8 @@ async fn personal_data_files_are_private_and_never_followed(db: TestDb) {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", says(&out));
-    assert_eq!(names(d), before, "{}", says(&out));
+    assert!(!out.status.success(), "{}", said(&out));
+    assert_eq!(names(d), before, "{}", said(&out));
 }
 
 async fn csv_cells_cannot_become_formulas(db: TestDb) {
@@ -241,21 +217,19 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
     bo.mobile_number = Some("08-123 456 78".into());
     db.person_with(&bo).await;
     db.active_with(1, &[1, 2]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(
         &db,
         &fake.base_url(),
         &format!("[export]\ntoken = \"{EXPORT_TOKEN}\"\n"),
     );
-    let out = bin(&config, &["run", "--once"]);
-    assert!(out.status.success(), "{}", says(&out));
+    let out = cli(&config, &["run", "--once"]);
+    assert!(out.status.success(), "{}", said(&out));
     let d = tempfile::tempdir().unwrap();
 
     // The export's CSV, from the command line and over HTTP: the same guarded cells.
     let file = d.path().join("members.csv");
-    let out = bin(
+    let out = cli(
         &config,
         &[
             "export",
@@ -266,7 +240,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
             file.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let cli_csv = std::fs::read(&file).unwrap();
     let svc = crate::common::RunningService::start(&config);
     let http_csv = reqwest::Client::new()
@@ -300,7 +274,7 @@ async fn csv_cells_cannot_become_formulas(db: TestDb) {
     // The report: the name after a separator is guarded too (it was at the start only).
     let report = d.path().join("failures.csv");
     let out = report_to(&config, &report);
-    assert!(out.status.success(), "{}", says(&out));
+    assert!(out.status.success(), "{}", said(&out));
     let mut r = csv::Reader::from_path(&report).unwrap();
     let header = r.headers().unwrap().clone();
     let name = header.iter().position(|h| h == "name").unwrap();
@@ -328,15 +302,9 @@ async fn an_interrupted_export_leaves_nothing() {
     let target = out_dir.path().join("members.json");
     for signal in ["-INT", "-TERM"] {
         let mut child = crate::common::KillOnDrop::spawn(
-            Command::new(BIN)
-                .args([
-                    "--config",
-                    config.to_str().unwrap(),
-                    "export",
-                    "DigisAllActive",
-                ])
+            with_config(&config)
+                .args(["export", "DigisAllActive"])
                 .args(["--output", target.to_str().unwrap()])
-                .env_remove("DATABASE_URL")
                 .stderr(std::process::Stdio::piped()),
         );
         // The temporary file exists: the export is under way, held by the lock.

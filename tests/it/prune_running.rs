@@ -9,9 +9,7 @@ use digis_relay::domain::OutboxState;
 use digis_relay::storage_time_text;
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{all_rows, eventually, fake, relay_config, RunningService, TestDb};
 
 both_databases!(
     a_running_relay_prunes_old_finished_rows_only,

@@ -4,73 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use digis_relay::config::Config;
 use digis_relay::domain::{OutboxState, PersonId, RelayState, SubscriptionId};
 use digis_relay::relay::Relay;
-use digis_relay::service::{Service, ServiceOptions};
-use digis_relay::synclog::SyncLog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::TestDb;
-
-pub const TOKEN: &str = "SECRET-TOKEN-4711";
-
-pub fn config_for(base_url: &str, db: &TestDb) -> Config {
-    let mut c = Config {
-        database_url: db.url.clone(),
-        log_dir: db.dir.path().join("logs"),
-        state_dir: db.dir.path().join("state"),
-        digis_url: base_url.to_string(),
-        digis_url_postfix: format!("brp?token={TOKEN}"),
-        // Far above what a local fake takes, even on a loaded machine: an answer must not
-        // turn into a timeout. The test that wants a timeout sets its own, far from its delay.
-        digis_timeout_ms: 10_000,
-        digis_connect_timeout_ms: 5_000,
-        ..Config::default()
-    };
-    c.relay.backoff_base_ms = 1;
-    c.relay.backoff_max_ms = 2;
-    c.relay.lease_ms = 30_000;
-    c.relay.max_requests_per_second = 0;
-    c.relay.poll_interval_ms = 50;
-    c.relay.relay_id = "test-relay".into();
-    c
-}
-
-pub fn relay(db: &TestDb, config: Config) -> Relay {
-    let log = Arc::new(SyncLog::open(&config.log_dir).unwrap());
-    Relay::new(db.storage(), config.relay_setup(), log).unwrap()
-}
-
-/// The relay started in process as `run` and the dashboard start it (no listener): stopped by
-/// [`Service::shutdown`], or by itself with `once`.
-pub async fn service(db: &TestDb, config: Config, once: bool) -> Service {
-    let opts = ServiceOptions {
-        once,
-        ..ServiceOptions::default()
-    };
-    Service::start(db.storage(), Arc::new(config), opts)
-        .await
-        .unwrap()
-}
-
-pub async fn once(r: &Relay) {
-    r.run(CancellationToken::new(), true).await.unwrap();
-}
-
-pub async fn all_rows(db: &TestDb) -> Vec<digis_relay::storage::OutboxRow> {
-    let q = digis_relay::storage::ListQuery {
-        limit: 100_000,
-        ..Default::default()
-    };
-    let mut rows = db.storage.list(&q).await.unwrap();
-    rows.reverse();
-    rows
-}
+use crate::common::{all_rows, config_for, once, relay, TestDb, TOKEN};
 
 fn log_lines(db: &TestDb) -> Vec<String> {
     std::fs::read_to_string(db.dir.path().join("logs").join("scheduler_digis_sync.txt"))

@@ -1,6 +1,6 @@
 //! The relay as a service: the real binary, several relays on one database, a crash mid-batch,
 //! and what it writes (no personal data, no token).
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,21 +10,10 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::health::write_config;
-use crate::relay_outcomes::{all_rows, config_for, relay, service, TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
-
-/// `digis-relay run` as a service, quiet, with this configuration.
-fn spawn_run(config: &std::path::Path) -> crate::common::KillOnDrop {
-    crate::common::KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-}
+use crate::common::{
+    all_rows, cli_ok, config_for, eventually, eventually_ok, open_fake, relay, service,
+    spawn_quiet, with_config, write_config, RunningService, TestDb, TOKEN,
+};
 
 async fn ok_server() -> MockServer {
     let server = MockServer::start().await;
@@ -70,8 +59,8 @@ async fn binary_run_once_writes_nothing_personal(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let server = ok_server().await;
     let config = write_config(&db, &server.uri(), "");
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
+    let out = with_config(&config)
+        .args(["run", "--once"])
         .env("DIGIS_RELAY_LOG", "trace")
         .output()
         .unwrap();
@@ -141,7 +130,7 @@ async fn killed_relay_loses_nothing(db: TestDb) {
         "digis_timeout_ms = 3000\n[relay]\nconcurrency = 1\nbatch_size = 12\nlease_ms = 4000\n\
          max_requests_per_second = 0\ncompletion_group_rows = 1\n[export]\nlisten = \"\"\n",
     );
-    let mut child = spawn_run(&config);
+    let mut child = spawn_quiet(&config, &["run"]);
     // Kill it in the middle of the batch.
     let slow = &slow;
     eventually(
@@ -150,7 +139,6 @@ async fn killed_relay_loses_nothing(db: TestDb) {
         move || async move { (slow.received_requests().await.unwrap().len() >= 3).then_some(()) },
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     child.kill().unwrap();
     child.wait().unwrap();
     let before = db.storage.counts().await.unwrap();
@@ -164,16 +152,12 @@ async fn killed_relay_loses_nothing(db: TestDb) {
     cfg.relay.lease_ms = 4000;
     cfg.digis_timeout_ms = 3000;
     let r = relay(&db, cfg);
-    loop {
+    eventually_ok("drained", Duration::from_secs(60), || async {
         r.run(CancellationToken::new(), true).await.unwrap();
         let c = db.storage.counts().await.unwrap();
         if c.sent == 12 {
-            break;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline + Duration::from_secs(30),
-            "not drained: {c:?}"
-        );
         let until = all_rows(&db)
             .await
             .iter()
@@ -187,7 +171,9 @@ async fn killed_relay_loses_nothing(db: TestDb) {
             )
             .await;
         }
-    }
+        Err(format!("{c:?}"))
+    })
+    .await;
     let rows = all_rows(&db).await;
     assert!(rows.iter().all(|r| r.state == OutboxState::Sent));
     assert_eq!(db.storage.digis_rows(None, None).await.unwrap().len(), 12);
@@ -304,15 +290,7 @@ async fn binary_run_once_against_fake_digis(db: TestDb) {
     .await
     .unwrap();
     let config = write_config(&db, &fake.base_url(), "");
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(&config, &["run", "--once"]);
     let received = fake.received();
     assert_eq!(
         received.len(),
@@ -370,11 +348,8 @@ both_databases!(service_serves_health_and_metrics_and_stops_on_sigterm);
 /// `run` as systemd runs it: it delivers, serves /healthz and /metrics, and on SIGTERM stops
 /// cleanly and says so in the relays table.
 async fn service_serves_health_and_metrics_and_stops_on_sigterm(db: TestDb) {
-    use digis_relay::fake_digis::{self, FakeConfig};
     db.active_with(1, &[1, 2, 3]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let config = write_config(
         &db,
         &fake.base_url(),
@@ -382,20 +357,19 @@ async fn service_serves_health_and_metrics_and_stops_on_sigterm(db: TestDb) {
     );
     let svc = RunningService::start(&config);
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let metrics = loop {
-        if let Ok(r) = http.get(svc.url("/metrics")).send().await {
-            let text = r.text().await.unwrap();
-            if text.contains("digis_deliveries_total{outcome=\"sent\"} 3") {
-                break text;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "metrics never showed 3 sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = eventually("3 sent in the metrics", Duration::from_secs(30), || async {
+        let text = http
+            .get(svc.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .unwrap();
+        text.contains("digis_deliveries_total{outcome=\"sent\"} 3")
+            .then_some(text)
+    })
+    .await;
     assert!(
         metrics.contains("digis_outbox_depth{state=\"sent\"} 3"),
         "{metrics}"
@@ -449,7 +423,7 @@ async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
         &fake.base_url(),
         "[relay]\nconcurrency = 1\n[export]\nlisten = \"\"\n",
     );
-    let mut child = spawn_run(&config);
+    let mut child = spawn_quiet(&config, &["run"]);
     assert!(
         fake.wait_for_requests(1, Duration::from_secs(30)).await,
         "the relay never sent"

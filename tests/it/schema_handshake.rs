@@ -3,36 +3,16 @@
 //! request_rate_milli` in `run`, `status` and `doctor` and never said to run `migrate`; and
 //! nothing stopped an older relay from claiming beside a newer one.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use digis_relay::storage::handshake::MIGRATIONS_TABLE;
 use sqlx::migrate::Migrator;
 
-use crate::common::{Kind, TestDb, BIN};
-use crate::health::write_config;
+use crate::common::{cli, said, write_config, Kind, TestDb};
 
 /// Every command here must fail with one line rather than a raw SQL error, so none needs Digis.
 const NO_DIGIS: &str = "http://127.0.0.1:9";
-
-fn cli(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn migrations_dir(kind: Kind) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -82,7 +62,7 @@ async fn one_behind(kind: Kind) -> (TestDb, i64, String) {
 
 /// The line a command must give for a database behind it: what is missing, and `migrate`.
 fn says_behind(o: &Output, last: i64, description: &str) {
-    let all = text(o);
+    let all = said(o);
     let line = all
         .lines()
         .find(|l| l.contains("not applied"))
@@ -104,36 +84,36 @@ async fn database_behind(kind: Kind) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let run = cli(&config, &["run", "--once"]);
-    assert!(!run.status.success(), "run --once: {}", text(&run));
+    assert!(!run.status.success(), "run --once: {}", said(&run));
     says_behind(&run, last, &description);
     assert_eq!(
         String::from_utf8_lossy(&run.stderr).trim().lines().count(),
         1,
         "one line: {}",
-        text(&run)
+        said(&run)
     );
 
     // `status`: 3, its "could not read".
     let status = cli(&config, &["status"]);
-    assert_eq!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert_eq!(status.status.code(), Some(3), "status: {}", said(&status));
     says_behind(&status, last, &description);
 
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    assert!(!doctor.status.success(), "doctor: {}", text(&doctor));
+    assert!(!doctor.status.success(), "doctor: {}", said(&doctor));
     says_behind(&doctor, last, &description);
 
     let retry = cli(&config, &["retry", "--all-failed"]);
-    assert!(!retry.status.success(), "retry: {}", text(&retry));
+    assert!(!retry.status.success(), "retry: {}", said(&retry));
     says_behind(&retry, last, &description);
 
     // `migrate` is what it said, and then the same commands work.
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     let status = cli(&config, &["status"]);
-    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
-    assert!(!text(&status).contains("not applied"), "{}", text(&status));
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
+    assert!(!said(&status).contains("not applied"), "{}", said(&status));
     let run = cli(&config, &["run", "--once"]);
-    assert!(run.status.success(), "run --once: {}", text(&run));
+    assert!(run.status.success(), "run --once: {}", said(&run));
 }
 
 /// Records a migration this binary does not know as applied, as a newer release's `migrate`
@@ -157,20 +137,20 @@ async fn database_ahead_additive(db: TestDb) {
     let config = write_config(&db, NO_DIGIS, "");
 
     let run = cli(&config, &["run", "--once"]);
-    assert!(run.status.success(), "run --once: {}", text(&run));
+    assert!(run.status.success(), "run --once: {}", said(&run));
     let status = cli(&config, &["status"]);
-    assert_ne!(status.status.code(), Some(3), "status: {}", text(&status));
+    assert_ne!(status.status.code(), Some(3), "status: {}", said(&status));
     // An older binary's `migrate` has nothing to do (sqlx alone fails on a migration it does
     // not know).
     let migrate = cli(&config, &["migrate"]);
-    assert!(migrate.status.success(), "migrate: {}", text(&migrate));
+    assert!(migrate.status.success(), "migrate: {}", said(&migrate));
     assert!(
-        text(&migrate).contains("nothing to migrate"),
+        said(&migrate).contains("nothing to migrate"),
         "{}",
-        text(&migrate)
+        said(&migrate)
     );
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    let out = text(&doctor);
+    let out = said(&doctor);
     let line = out
         .lines()
         .find(|l| l.contains("schema version"))
@@ -188,11 +168,11 @@ async fn refused(db: &TestDb, expect: &str) {
     assert_eq!(db.outbox().await.len(), 1, "the trigger queued the member");
     let config = write_config(db, NO_DIGIS, "");
     let run = cli(&config, &["run", "--once"]);
-    assert!(!run.status.success(), "run --once: {}", text(&run));
+    assert!(!run.status.success(), "run --once: {}", said(&run));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{}", text(&run));
-    assert!(stderr.contains(expect), "{}", text(&run));
-    assert!(stderr.contains("upgrade digis-relay"), "{}", text(&run));
+    assert_eq!(stderr.trim().lines().count(), 1, "{}", said(&run));
+    assert!(stderr.contains(expect), "{}", said(&run));
+    assert!(stderr.contains("upgrade digis-relay"), "{}", said(&run));
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state <> 'pending' OR attempts > 0")
             .await,
@@ -200,14 +180,14 @@ async fn refused(db: &TestDb, expect: &str) {
         "a refused relay claimed a row"
     );
     let status = cli(&config, &["status"]);
-    assert_eq!(status.status.code(), Some(3), "status: {}", text(&status));
-    assert!(text(&status).contains(expect), "{}", text(&status));
+    assert_eq!(status.status.code(), Some(3), "status: {}", said(&status));
+    assert!(said(&status).contains(expect), "{}", said(&status));
     let doctor = cli(&config, &["doctor", "--no-network"]);
-    assert!(!doctor.status.success(), "doctor: {}", text(&doctor));
-    assert!(text(&doctor).contains(expect), "{}", text(&doctor));
+    assert!(!doctor.status.success(), "doctor: {}", said(&doctor));
+    assert!(said(&doctor).contains(expect), "{}", said(&doctor));
     let migrate = cli(&config, &["migrate"]);
-    assert!(!migrate.status.success(), "migrate: {}", text(&migrate));
-    assert!(text(&migrate).contains(expect), "{}", text(&migrate));
+    assert!(!migrate.status.success(), "migrate: {}", said(&migrate));
+    assert!(said(&migrate).contains(expect), "{}", said(&migrate));
 }
 
 async fn database_ahead_with_a_raised_floor(db: TestDb) {

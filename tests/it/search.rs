@@ -15,7 +15,7 @@ use digis_relay::synclog::{SyncLine, SyncLog, FILE_NAME};
 use serde_json::Value;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
+use crate::common::{open_fake, with_config, Person, TestDb};
 
 both_databases!(
     exact_subscription_token_boundaries,
@@ -1032,27 +1032,13 @@ async fn json_shape_is_stable(db: TestDb) {
     assert!(v["not_found"].is_string());
 }
 
-/// `--database-url URL --log-dir DIR search`: the test's database and sync log searched.
-fn search_in(db: &TestDb) -> [std::ffi::OsString; 5] {
-    [
-        "--database-url".into(),
-        db.url.clone().into(),
-        "--log-dir".into(),
-        log_dir(db).into(),
-        "search".into(),
-    ]
-}
-
 async fn cli_search_json_and_exit_codes(db: TestDb) {
     db.active_with(863, &[1]).await;
     let now = Utc::now();
     let _log = one_pass(&db, now, sent).await;
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("DIGIS_RELAY_CONFIG")
-            .args(search_in(&db))
+        crate::common::operator(&db)
+            .arg("search")
             .args(args)
             .output()
             .unwrap()
@@ -1093,10 +1079,8 @@ async fn cli_search_json_and_exit_codes(db: TestDb) {
     assert_eq!(out.status.code(), Some(2), "both terms are bad arguments");
 
     // Could not search at all (the database is gone): 3, never the "nothing matched" 1.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = crate::common::command()
         .current_dir(db.dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .args([
             "--database-url",
             "postgres://postgres@127.0.0.1:1/gone",
@@ -1117,7 +1101,7 @@ both_databases!(the_service_compresses_old_days_and_search_reads_them);
 /// `search` then finds the lines inside the `.gz` files, lists them in `log_files_scanned`, and
 /// `--since` skips an old compressed day by its name.
 async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     db.active_with(863, &[1]).await;
     let dir = log_dir(&db);
     let now = Utc::now();
@@ -1143,51 +1127,45 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
     }
     drop(log);
     let day = |days: i64| ago(days).date_naive();
-    let fake = digis_relay::fake_digis::start(
-        "127.0.0.1:0",
-        digis_relay::fake_digis::FakeConfig::default(),
-    )
-    .await
-    .unwrap();
-    let config = crate::health::write_config(
+    let fake = open_fake().await;
+    let config = crate::common::write_config(
         &db,
         &fake.base_url(),
         "log_compress_after_days = 7\n[relay]\npoll_interval_ms = 100\n[export]\nlisten = \"\"\n",
     );
     let mut child = crate::common::KillOnDrop::spawn(
-        Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("DATABASE_URL")
+        with_config(&config)
+            .args(["run"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
     let gz = |days: i64| dir.join(format!("{FILE_NAME}.{}.gz", day(days)));
     let plain = |days: i64| dir.join(format!("{FILE_NAME}.{}", day(days)));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let compressed = || gz(10).exists() && gz(9).exists();
     let originals_gone = || !plain(10).exists() && !plain(9).exists();
-    while !(compressed() && originals_gone()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never compressed: {:?}",
+    crate::common::eventually_ok("compressed", Duration::from_secs(60), || async {
+        if compressed() && originals_gone() {
+            return Ok(());
+        }
+        Err(format!(
+            "{:?}",
             std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
                 .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ))
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert!(plain(1).exists(), "yesterday is not compressed");
     assert!(!gz(1).exists());
 
     let search = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-            .args(["--config", config.to_str().unwrap(), "search"])
+        let out = with_config(&config)
+            .args(["search"])
             .args(["--ext-info1", "863", "--json"])
             .args(extra)
-            .env_remove("DATABASE_URL")
             .output()
             .unwrap();
         assert_eq!(
@@ -1514,21 +1492,14 @@ async fn member_search_says_why_nothing_matched(db: TestDb) {
 async fn cli_member_search_never_logs_what_was_typed(db: TestDb) {
     members(&db).await;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("DIGIS_RELAY_CONFIG")
-            .env_remove("DIGIS_RELAY_LOG")
-            .env("RUST_LOG", "trace")
-            .args(search_in(&db))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        crate::common::Out::of(
+            crate::common::operator(&db)
+                .env_remove("DIGIS_RELAY_LOG")
+                .env("RUST_LOG", "trace")
+                .arg("search")
+                .args(args),
         )
+        .parts()
     };
     // Åsa's data as stored, and every piece of what is typed below.
     let personal = [

@@ -6,9 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::TestDb;
+use crate::common::{command, TestDb};
 
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
 const FILE: &str = "scheduler_digis_sync.txt";
 
 fn line(day: &str, sub: i64, what: &str) -> String {
@@ -84,13 +83,11 @@ async fn a_huge_line_costs_no_memory_and_a_cut_gz_is_counted() {
     std::fs::write(logs.join(format!("{FILE}.2026-11-02.gz")), &whole).unwrap();
     std::fs::write(logs.join(FILE), line("2026-11-03", 7, "today")).unwrap();
 
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.current_dir(db.dir.path())
         .args(["--database-url", &db.url, "--log-dir"])
         .arg(&logs)
         .args(["search", "--ext-info1", "7", "--json"])
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // Before, the whole line was kept: the search aborted at this limit (it needs over 400 MiB).
@@ -121,12 +118,11 @@ async fn a_huge_line_costs_no_memory_and_a_cut_gz_is_counted() {
     }
 
     // The text output counts the cut file too.
-    let out = Command::new(BIN)
+    let out = command()
         .current_dir(db.dir.path())
         .args(["--database-url", &db.url, "--log-dir"])
         .arg(&logs)
         .args(["search", "--ext-info1", "7"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -10,9 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use digis_relay::fake_digis::{self, FakeConfig};
-
-use crate::common::{RunningService, TestDb, BIN};
+use crate::common::{command, open_fake, RunningService, TestDb};
 
 const EXPORT_TOKEN: &str = "file-export-token-0001";
 /// Digis answers 401 to this one and `doctor` says so: proof that the file's content became
@@ -22,7 +20,7 @@ const PLACEHOLDER_POSTFIX: &str = "brp?token=APIKEY_FROM_WAYS";
 /// `digis-relay ARGS` in `dir` with `env` and none of the variables of the test's own
 /// environment that would choose a configuration or a secret.
 fn bin(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.current_dir(dir).args(args);
     clean(&mut cmd);
     for (k, v) in env {
@@ -114,7 +112,7 @@ fn doctor_sees_the_secrets(dir: &Path, cfg: &Path, env: &[(&str, &str)], sources
 
 /// `run` with `env`: the export answers the token read from a file, and only it.
 async fn export_authorises(dir: &Path, cfg: &Path, env: &[(&str, &str)]) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.current_dir(dir).args([
         "--config",
         cfg.to_str().unwrap(),
@@ -432,9 +430,7 @@ async fn a_database_password_from_a_file_connects_and_never_shows() {
     const DIGIS_TOKEN: &str = "8f3c2a1e9b7d4c60";
     let db = TestDb::postgres().await;
     db.active_with(5, &[1]).await;
-    let fake = fake_digis::start("127.0.0.1:0", FakeConfig::default())
-        .await
-        .unwrap();
+    let fake = open_fake().await;
     let dir = db.dir.path();
     let mut url = url::Url::parse(&db.url).unwrap();
     url.set_password(Some(PASSWORD)).unwrap();

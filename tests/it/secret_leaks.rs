@@ -3,10 +3,9 @@
 //! a token given in the environment is taken as the text it is and never echoed in an error,
 //! nor is one written with the wrong type in the file; and a duplicate key's error names the
 //! duplicate's own line.
-use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{eventually, RunningService, TestDb, BIN};
+use crate::common::{command, eventually, RunningService, TestDb};
 
 const EXPORT_TOKEN: &str = "12345678901234567890";
 
@@ -53,10 +52,9 @@ async fn an_encoded_token_key_is_redacted_wherever_it_authorises() {
 }
 
 fn bin(cfg: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args(["--config", cfg.to_str().unwrap()])
         .args(args)
-        .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);

@@ -9,10 +9,10 @@ use chrono::Utc;
 use digis_relay::domain::{OutboxState, PausedBy, RelayState};
 
 use crate::both_databases;
-use crate::circuit::wait_heartbeat;
-use crate::common::{eventually, RunningService, TestDb};
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, eventually, fake, heartbeat_after, relay_config, wait_heartbeat, RunningService,
+    TestDb,
+};
 
 const PROBE_MS: i64 = 1_500;
 const OPERATOR: &str = "ops@gym-desk";
@@ -94,17 +94,7 @@ async fn a_relay_lifts_its_own_pause_after_a_probe_goes_through(db: TestDb) {
 /// so a probe that was going to come has had every chance to.
 async fn several_probe_intervals_pass(db: &TestDb, since: chrono::DateTime<Utc>) {
     let after = since + chrono::Duration::milliseconds(4 * PROBE_MS);
-    eventually(
-        "the relay heartbeat for several probe intervals",
-        Duration::from_secs(60),
-        || async {
-            let r = db.storage.relays().await.unwrap();
-            r.iter()
-                .any(|r| r.relay_id == "pausing" && r.heartbeat_at > after)
-                .then_some(())
-        },
-    )
-    .await;
+    heartbeat_after(db, "pausing", after).await;
 }
 
 /// The operator's pause holds and is still the operator's.
@@ -120,9 +110,7 @@ async fn still_paused_by_the_operator(db: &TestDb) {
         "{control:?}"
     );
     assert_eq!(control.pause_reason.as_deref(), Some(WHY), "{control:?}");
-    let (state, detail) = crate::circuit::heartbeat_state(db, "pausing")
-        .await
-        .unwrap();
+    let (state, detail) = crate::common::heartbeat_state(db, "pausing").await.unwrap();
     assert_eq!((state, detail.as_deref()), (RelayState::Paused, Some(WHY)));
 }
 

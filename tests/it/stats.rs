@@ -1,7 +1,6 @@
 //! The Stats figures (issue 13): attempts per hour and per day, save-to-sent delays and the
 //! backlog, read from rows with known times on both databases; the Stats view snapshot from
 //! those figures (the same screen from either database), and `status --json`'s `stats`.
-use std::process::Command;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use digis_relay::config::Config;
@@ -173,10 +172,9 @@ async fn status_json_has_the_stats(db: TestDb) {
     .await;
     attempts(&db, &at(real_now - Duration::seconds(60)), "sent", 1).await;
     pending_row(&db, 2001, real_now - Duration::seconds(30)).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = crate::common::command()
         .current_dir(db.dir.path())
         .args(["--database-url", &db.url, "status", "--json"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -216,10 +214,9 @@ async fn status_json_has_the_stats(db: TestDb) {
     assert_eq!(s["backlog"]["pending"], 1);
     assert!(s["backlog"]["oldest_due_age_seconds"].as_i64().unwrap() >= 30);
     // The human status has one line of it.
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = crate::common::command()
         .current_dir(db.dir.path())
         .args(["--database-url", &db.url, "status"])
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -3,7 +3,6 @@
 //! transaction, so `report failures`, the Failures view, `status` and the metrics count only
 //! what still needs a person. Migration 0011 does the same for rows failed before it. Both
 //! databases; the support day itself through the real binary.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
@@ -13,10 +12,10 @@ use digis_relay::storage::{CompleteResult, Completion, CompletionItem, FailedQue
 use sqlx::migrate::Migrator;
 
 use crate::both_databases;
-use crate::common::{Kind, Person, TestDb};
-use crate::leases::{fake, relay_config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{
+    fake, host_schema, refuse_the_pair_of_person_2, relay_config, with_config, Kind, Out, Person,
+    TestDb,
+};
 
 /// The time just past every row's due time, in the stored times' precision, and what
 /// `relay-a` claims then.
@@ -35,29 +34,13 @@ async fn claim_everything_due(
 /// A Stockholm landline: a valid number, but not a mobile one.
 const LANDLINE: &str = "08-123 456 78";
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn bin(config: &std::path::Path, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::of(with_config(config).args(args))
 }
 
 /// (state, reason) of every outbox row, by id.
 async fn states(db: &TestDb) -> Vec<(i64, OutboxState, Option<String>)> {
-    crate::relay_outcomes::all_rows(db)
+    crate::common::all_rows(db)
         .await
         .into_iter()
         .map(|r| (r.id.0, r.state, r.reason))
@@ -84,7 +67,7 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
     let config = relay_config(&db, "relay", &fake.base_url(), "");
 
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{}\n{}", run.stdout, run.stderr);
     let failed_id = db
         .scalar("SELECT id FROM digis_outbox WHERE person_id = 1 AND state = 'failed'")
         .await;
@@ -100,7 +83,7 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
         .await;
     db.save(863).await;
     let run = bin(&config, &["run", "--once"]);
-    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{}\n{}", run.stdout, run.stderr);
     let sent_id = db
         .scalar("SELECT id FROM digis_outbox WHERE person_id = 1 AND state = 'sent'")
         .await;
@@ -118,14 +101,14 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
 
     // `report failures`, as text and as CSV.
     let report = bin(&config, &["report", "failures"]);
-    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    assert_eq!(report.status.code(), Some(0), "{}", report.stderr);
     assert_eq!(report.stdout.trim(), "no failed rows", "{}", report.stdout);
     let csv = db.dir.path().join("failures.csv");
     let report = bin(
         &config,
         &["report", "failures", "--csv", csv.to_str().unwrap()],
     );
-    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    assert_eq!(report.status.code(), Some(0), "{}", report.stderr);
     assert!(
         report.stderr.starts_with("0 rows written"),
         "{}",
@@ -177,7 +160,7 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
 /// pair that failed again, and nothing of a failure after an earlier acceptance (a failed
 /// resend still needs a person).
 async fn only_earlier_failed_rows_of_the_accepted_pair_are_superseded(db: TestDb) {
-    use crate::relay_outcomes::{config_for, once, relay};
+    use crate::common::{config_for, once, relay};
     for id in 1..=3 {
         let mut p = Person::ordinary(id);
         if id != 3 {
@@ -210,7 +193,7 @@ async fn only_earlier_failed_rows_of_the_accepted_pair_are_superseded(db: TestDb
     db.save(863).await;
     once(&relay(&db, cfg())).await;
 
-    let rows = crate::relay_outcomes::all_rows(&db).await;
+    let rows = crate::common::all_rows(&db).await;
     let of = |person: i64| -> Vec<(OutboxState, Option<String>)> {
         rows.iter()
             .filter(|r| r.person_id.0 == person)
@@ -339,29 +322,6 @@ async fn rows_written_one_by_one_supersede_too(db: TestDb) {
     );
 }
 
-/// A host trigger that refuses the `digis` row of person 2 (as in group_rows.rs).
-async fn refuse_the_pair_of_person_2(db: &TestDb) {
-    match db.kind {
-        Kind::Sqlite => {
-            db.exec(
-                "CREATE TRIGGER host_refuses BEFORE INSERT ON digis WHEN NEW.person_id = 2 \
-                 BEGIN SELECT RAISE(ABORT, 'the host refuses person 2'); END",
-            )
-            .await
-        }
-        Kind::Postgres => {
-            db.exec(
-                "CREATE FUNCTION host_refuses() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN IF NEW.person_id = 2 THEN RAISE EXCEPTION 'the host refuses person 2'; \
-                 END IF; RETURN NEW; END $$; \
-                 CREATE TRIGGER host_refuses BEFORE INSERT ON digis \
-                 FOR EACH ROW EXECUTE FUNCTION host_refuses()",
-            )
-            .await
-        }
-    }
-}
-
 /// Rows failed before migration 0011 (by a relay without this fix): a failed row whose pair
 /// has a later `sent` row is superseded by the first such row; every other failed row stays,
 /// among them one whose pair is only in `digis` (the host writes that table, and it cannot say
@@ -369,11 +329,7 @@ async fn refuse_the_pair_of_person_2(db: &TestDb) {
 async fn migration_0011_supersedes_rows_failed_before_it(db: TestDb) {
     let kind = db.kind;
     let db = TestDb::bare(kind).await;
-    db.exec(match kind {
-        Kind::Sqlite => include_str!("../../assets/host-schema.sqlite.sql"),
-        Kind::Postgres => include_str!("../../assets/host-schema.postgres.sql"),
-    })
-    .await;
+    db.exec(host_schema(kind)).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(match kind {

@@ -8,7 +8,7 @@ use digis_relay::storage::{AttemptRecord, Completion, FailureGroupKey};
 use serde_json::Value;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
+use crate::common::{operator, Person, TestDb};
 
 both_databases!(
     search_names_the_http_status_once,
@@ -18,17 +18,7 @@ both_databases!(
 );
 
 fn digis_relay(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_digis-relay"))
-        .current_dir(db.dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
-        .arg("--database-url")
-        .arg(&db.url)
-        .arg("--log-dir")
-        .arg(db.dir.path().join("logs"))
-        .args(args)
-        .output()
-        .unwrap()
+    operator(db).args(args).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -177,10 +167,8 @@ async fn the_actor_is_the_user_ids_name_without_user() {
     let me = Command::new("id").arg("-un").output().unwrap();
     let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
     assert!(!me.is_empty());
-    let out = Command::new(env!("CARGO_BIN_EXE_digis-relay"))
+    let out = crate::common::command()
         .current_dir(db.dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
         .env_remove("USER")
         .env_remove("USERNAME")
         .env_remove("LOGNAME")

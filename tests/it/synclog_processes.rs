@@ -6,7 +6,7 @@
 //! step through marker files, so each new day is started by both at once, where the race was.
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use digis_relay::domain::AttemptOutcome;
@@ -23,15 +23,12 @@ fn start() -> chrono::DateTime<Utc> {
 
 /// Waits until `path` exists (the other process reached the same point).
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "never appeared: {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    crate::common::eventually_blocking(
+        &format!("appeared: {}", path.display()),
+        Duration::from_secs(60),
+        Duration::from_millis(1),
+        || path.exists().then_some(()),
+    );
 }
 
 /// The child: writer `w` of `WRITERS` in the folder given by [`CHILD_ENV`] (`DIR|w`).

@@ -14,8 +14,7 @@ use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 use sqlx::Connection;
 
 use crate::both_databases;
-use crate::common::{eventually, KillOnDrop, TestDb, BIN};
-use crate::health::write_config;
+use crate::common::{eventually, exit_of, with_config, write_config, KillOnDrop, TestDb};
 
 /// systemd's deadline in the tests: far below the 5 s poll interval.
 const WATCHDOG: Duration = Duration::from_secs(1);
@@ -158,11 +157,9 @@ fn free_port() -> u16 {
 /// `run` on `port` with the notification socket and a 1 s watchdog.
 fn spawn_run(config: &std::path::Path, port: u16, notify: &Notify) -> KillOnDrop {
     KillOnDrop::spawn(
-        Command::new(BIN)
-            .args(["--config", config.to_str().unwrap(), "run"])
+        with_config(config)
+            .args(["run"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("DATABASE_URL")
-            .env_remove("DIGIS_RELAY_CONFIG")
             .env("NOTIFY_SOCKET", &notify.path)
             .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
             .stdout(Stdio::null())
@@ -189,7 +186,7 @@ async fn fake(rules: &[&str]) -> FakeHandle {
     fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: rules.iter().map(|r| r.parse().unwrap()).collect(),
             record: None,
         },
@@ -330,17 +327,7 @@ async fn postgres_no_ready_while_the_database_refuses() {
     let port = free_port();
     let notify = Notify::bind(port);
     let mut child = spawn_run(&config, port, &notify);
-    let deadline = Instant::now() + WITHIN;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run kept going without its database"
-        );
-        tokio::time::sleep(crate::common::POLL).await;
-    };
+    let status = exit_of(&mut child, "the end of run without its database", WITHIN).await;
     assert!(!status.success());
     let msgs = notify.all();
     assert!(msgs.iter().all(|m| !m.text.contains("READY=1")), "{msgs:?}");

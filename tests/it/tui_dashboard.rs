@@ -1459,7 +1459,7 @@ both_databases!(
 /// `5`, move to the gym's group, Enter shows its members, `r` counts and asks, `n` changes
 /// nothing, `r` `y` puts the group back to pending: through the keys the binary uses.
 async fn failures_view_retries_a_whole_group(db: TestDb) {
-    use crate::failures::{failing_gyms, mobile_group, NOT_MOBILE};
+    use crate::common::{failing_gyms, mobile_group, NOT_MOBILE};
     failing_gyms(&db).await;
     let (mut app, exec) = dashboard(&db, 24).await;
     settle(&mut app, &exec, Msg::char('5')).await;
@@ -2225,7 +2225,7 @@ fn live_log_of_a_relay_cycle_on_each_database() {
 }
 
 fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
-    use crate::relay_outcomes::{all_rows, config_for, once, relay};
+    use crate::common::{all_rows, config_for, once, relay};
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -23,7 +23,7 @@ fn tui_e2e() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tui-e2e.sh");
     let out = Command::new("bash")
         .arg(script)
-        .env("BIN", env!("CARGO_BIN_EXE_digis-relay"))
+        .env("BIN", crate::common::BIN)
         .env_remove("NO_COLOR")
         .output()
         .expect("run scripts/tui-e2e.sh");

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
 
-use crate::common::{eventually, TestDb, BIN};
-use crate::health::write_config;
+use crate::common::{eventually, write_config, TestDb, BIN};
 
 /// How long the dashboard may take to exit: the relay finishes the requests in flight (the fake
 /// answers within 2 s) and writes its `stopped` heartbeat.
@@ -126,7 +125,7 @@ async fn dashboard_with_claims(db: &TestDb, tmux: &Tmux) -> (Dashboard, FakeHand
     let fake = fake_digis::start(
         "127.0.0.1:0",
         FakeConfig {
-            token: Some(crate::relay_outcomes::TOKEN.into()),
+            token: Some(crate::common::TOKEN.into()),
             rules: vec!["delay_ms=2000".parse().unwrap()],
             record: None,
         },

@@ -4,17 +4,16 @@
 //! never probes or lifts that pause), the rows that got one fail with cause `unconfirmed` and the
 //! page shown, and are never sent again by themselves; `retry` sends them again only when the
 //! operator confirms (`--yes`), since Digis may already have sent the SMS.
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
 use digis_relay::domain::{FailureCause, OutboxState, PausedBy, RelayState, UNCONFIRMED_PAUSE};
 
 use crate::both_databases;
-use crate::circuit::wait_heartbeat;
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::leases::{fake, relay_config};
-use crate::relay_outcomes::all_rows;
+use crate::common::{
+    all_rows, cli_db, eventually, fake, heartbeat_after, relay_config, wait_heartbeat,
+    RunningService, TestDb, BIN,
+};
 
 const MEMBERS: i64 = 12;
 const CONCURRENCY: usize = 4;
@@ -27,28 +26,6 @@ both_databases!(
     an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight,
     retry_on_a_terminal_asks_y_n_for_unconfirmed_rows,
 );
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The CLI with no terminal (stdin is not one under `output()`): nothing can be asked.
-fn cli(db: &TestDb, args: &[&str]) -> Out {
-    let out = Command::new(BIN)
-        .current_dir(db.dir.path())
-        .args(["--database-url", &db.url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
 
 async fn state_of(db: &TestDb, id: i64) -> OutboxState {
     all_rows(db)
@@ -107,17 +84,7 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     // The pause is never probed: the heartbeat goes on for many probe intervals, and no
     // request leaves.
     let after = Utc::now() + chrono::Duration::milliseconds(6 * PROBE_MS);
-    eventually(
-        "the relay heartbeat for several probe intervals",
-        Duration::from_secs(60),
-        || async {
-            let r = db.storage.relays().await.unwrap();
-            r.iter()
-                .any(|r| r.relay_id == "unconfirmed" && r.heartbeat_at > after)
-                .then_some(())
-        },
-    )
-    .await;
+    heartbeat_after(&db, "unconfirmed", after).await;
     let (status, stderr) = svc.terminate();
     assert!(status.success(), "{stderr}");
 
@@ -170,7 +137,7 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     // `retry ID` without a terminal and without --yes: nothing retried, and it says why.
     let ids: Vec<i64> = failed.iter().map(|r| r.id.0).collect();
     let one = ids[0].to_string();
-    let out = cli(&db, &["retry", &one]);
+    let out = cli_db(&db, &["retry", &one]);
     assert_eq!(out.code, 2, "{} {}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains(&format!("row {one} left alone"))
@@ -182,7 +149,7 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     );
     assert_eq!(state_of(&db, ids[0]).await, OutboxState::Failed);
     // Nor with --all-failed.
-    let out = cli(&db, &["retry", "--all-failed"]);
+    let out = cli_db(&db, &["retry", "--all-failed"]);
     assert_eq!(out.code, 2, "{} {}", out.stdout, out.stderr);
     assert!(
         out.stdout
@@ -196,14 +163,14 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     );
 
     // With the flag it retries: one by id, then the rest with --all-failed.
-    let out = cli(&db, &["retry", "--yes", &one]);
+    let out = cli_db(&db, &["retry", "--yes", &one]);
     assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
     assert_eq!(
         out.stdout.trim(),
         format!("row {one} queued again, due now")
     );
     assert_eq!(state_of(&db, ids[0]).await, OutboxState::Pending);
-    let out = cli(&db, &["retry", "--all-failed", "--include-unconfirmed"]);
+    let out = cli_db(&db, &["retry", "--all-failed", "--include-unconfirmed"]);
     assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
     assert_eq!(
         out.stdout.trim(),
@@ -242,23 +209,7 @@ async fn retry_on_a_terminal_asks_y_n_for_unconfirmed_rows(db: TestDb) {
             "{BIN} --database-url '{}' retry {id}; echo \"exit=$?\"",
             db.url
         );
-        let mut child = Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("script(1) from util-linux");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::common::on_terminal(db.dir.path(), &command, &[], answer)
     };
     let said = on_a_terminal("n\n");
     assert!(

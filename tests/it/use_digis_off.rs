@@ -2,32 +2,23 @@
 //! --once` and `run` as a service with rows queued and saved while it runs send Digis nothing,
 //! charge no attempt, write no sync-log line, and say that delivery is off (stderr, the
 //! heartbeat, `/healthz`, `status --json`).
-use std::process::Command;
 use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
 use digis_relay::fake_digis::{self, FakeConfig};
 
 use crate::both_databases;
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::relay_outcomes::{all_rows, TOKEN};
+use crate::common::{all_rows, eventually, with_config, RunningService, TestConfig, TestDb, TOKEN};
 
 both_databases!(use_digis_false_sends_nothing);
 
 fn config(db: &TestDb, digis_url: &str) -> std::path::PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nuseDigis = false\ndigisUrl = \"{digis_url}\"\n\
-             digisUrlPostfix = \"brp?token={TOKEN}\"\n\
+    TestConfig::relay_to(db, digis_url)
+        .with(
+            "useDigis = false\n\
              [relay]\npoll_interval_ms = 100\nheartbeat_ms = 200\nmax_requests_per_second = 0\n",
-            db.url,
-            db.dir.path().join("logs").display()
-        ),
-    )
-    .unwrap();
-    path
+        )
+        .write_in(db)
 }
 
 /// Every row still `pending`, never charged an attempt.
@@ -64,10 +55,8 @@ async fn use_digis_false_sends_nothing(db: TestDb) {
     let config = config(&db, &fake.base_url());
 
     // One pass, as cron runs it.
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "run", "--once"])
-        .env_remove("DATABASE_URL")
-        .env_remove("DIGIS_RELAY_CONFIG")
+    let out = with_config(&config)
+        .args(["run", "--once"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -139,9 +128,8 @@ async fn use_digis_false_sends_nothing(db: TestDb) {
         .collect();
     assert!(kinds.contains(&"use_digis_off"), "{v}");
 
-    let out = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "status", "--json"])
-        .env_remove("DATABASE_URL")
+    let out = with_config(&config)
+        .args(["status", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success());

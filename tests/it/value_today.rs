@@ -3,7 +3,6 @@
 //! as today's value (`mobile_number today: 070-12`). Personal data: read live at display time,
 //! never stored with the outbox row, never in a log. Both databases; the report through the
 //! real binary.
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -16,10 +15,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-use crate::leases::{fake, relay_config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_digis-relay");
+use crate::common::{fake, relay_config, with_config, Person, TestDb};
 
 /// What the gym typed: too short to be any Swedish number.
 const TYPED: &str = "070-12";
@@ -34,10 +30,8 @@ async fn broken_number(db: &TestDb) {
 }
 
 fn bin(config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
+    with_config(config)
         .args(args)
-        .env_remove("DATABASE_URL")
         .env("DIGIS_RELAY_LOG", "trace")
         .output()
         .unwrap()
@@ -49,7 +43,7 @@ both_databases!(
 );
 
 async fn the_detail_pane_shows_the_failing_value_as_it_is_today(db: TestDb) {
-    use crate::relay_outcomes::{config_for, once, relay};
+    use crate::common::{config_for, once, relay};
     broken_number(&db).await;
     let fake = fake(&[]).await;
     once(&relay(&db, config_for(&fake.base_url(), &db))).await;

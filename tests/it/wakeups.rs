@@ -1,11 +1,9 @@
 //! Wake-ups of an idle relay, through the real binary: a save reaches Digis long before the
 //! relay's poll would have found it. (SQLite's WAL watch: hot_path.rs,
 //! `sqlite_a_save_by_another_process_wakes_an_idle_relay`.)
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{eventually, RunningService, TestDb, BIN};
-use crate::leases::{fake, relay_config};
+use crate::common::{command, eventually, fake, relay_config, RunningService, TestDb};
 
 /// How many times the relay went idle, from its debug log.
 fn idle_waits(svc: &RunningService) -> usize {
@@ -43,11 +41,10 @@ async fn postgres_a_save_wakes_an_idle_relay_through_notify() {
         &fake.base_url(),
         "[relay]\npoll_interval_ms = 600000\nheartbeat_ms = 60000\n",
     );
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command();
     cmd.args(["--config", config.to_str().unwrap(), "run"])
         .args(["--listen", "127.0.0.1:0"])
         .env("DIGIS_RELAY_LOG", "debug")
-        .env_remove("DATABASE_URL")
         .env_remove("DIGIS_RELAY_CONFIG");
     let svc = RunningService::spawn(cmd);
     eventually(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use digis_relay::storage::Counts;
 use sqlx::AssertSqlSafe;
 
-use crate::common::{KillOnDrop, Kind, TestDb};
+use crate::common::{command_for, eventually_every, KillOnDrop, Kind, TestConfig, TestDb};
 
 /// The Digis token of every run: the leak scan looks for it everywhere.
 pub const TOKEN: &str = "RELIABILITY-SECRET-9d41c7e2";
@@ -19,7 +19,7 @@ pub const TOKEN: &str = "RELIABILITY-SECRET-9d41c7e2";
 pub fn bin() -> PathBuf {
     std::env::var_os("RELIABILITY_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_digis-relay")))
+        .unwrap_or_else(|| PathBuf::from(crate::common::BIN))
 }
 
 /// A size from the environment (`RELIABILITY_ROWS`, ...), else `default`.
@@ -111,20 +111,28 @@ pub async fn seed(db: &TestDb, rows: usize) {
 
 /// A relay configuration file in the test's folder; `extra` is appended (sections last).
 pub fn write_config(db: &TestDb, digis_url: &str, extra: &str) -> PathBuf {
-    let path = db.dir.path().join("digis-relay.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "database_url = \"{}\"\nlog_dir = \"{}\"\nstate_dir = \"{}\"\nuseDigis = true\n\
-             digisUrl = \"{digis_url}\"\ndigisUrlPostfix = \"brp?token={TOKEN}\"\n{extra}",
-            db.url,
-            db.dir.path().join("logs").display(),
-            // The held answers' journal stays with this test's database, never in the checkout.
-            db.dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
-    path
+    TestConfig {
+        digis_url_postfix: Some(format!("brp?token={TOKEN}")),
+        // The binary's own Digis timeout: the runs measure the relay as it ships.
+        digis_timeout_ms: None,
+        ..TestConfig::relay_to(db, digis_url)
+    }
+    .with(extra)
+    .write_in(db)
+}
+
+/// The fake Digis requiring this run's token, with these fault rules.
+pub async fn fake(
+    rules: Vec<digis_relay::fake_digis::FaultRule>,
+) -> digis_relay::fake_digis::FakeHandle {
+    let config = digis_relay::fake_digis::FakeConfig {
+        token: Some(TOKEN.into()),
+        rules,
+        ..Default::default()
+    };
+    digis_relay::fake_digis::start("127.0.0.1:0", config)
+        .await
+        .unwrap()
 }
 
 /// Where the runs' stdout and stderr go (one file each per process), for the leak scan.
@@ -141,7 +149,7 @@ pub fn spawn_run(db: &TestDb, config: &Path, tag: &str) -> KillOnDrop {
     let stdout = std::fs::File::create(out.join(format!("{tag}-{n}.stdout"))).unwrap();
     let stderr = std::fs::File::create(out.join(format!("{tag}-{n}.stderr"))).unwrap();
     KillOnDrop::spawn(
-        Command::new(bin())
+        command_for(&bin())
             .args(["--config", config.to_str().unwrap(), "run"])
             .env("DIGIS_RELAY_LOG", "debug")
             .stdout(Stdio::from(stdout))
@@ -151,7 +159,7 @@ pub fn spawn_run(db: &TestDb, config: &Path, tag: &str) -> KillOnDrop {
 
 /// `digis-relay ARGS…` to completion, output kept in `out/`.
 pub fn run_cli(db: &TestDb, config: &Path, args: &[&str], tag: &str) -> std::process::Output {
-    let out = Command::new(bin())
+    let out = command_for(&bin())
         .arg("--config")
         .arg(config)
         .args(args)
@@ -185,16 +193,13 @@ pub fn stop(mut child: KillOnDrop) {
 
 /// The outbox counts, riding out a database that is restarting (the test's own pool breaks too).
 pub async fn counts(db: &TestDb) -> Counts {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match db.storage.counts().await {
-            Ok(c) => return c,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "counts unreadable for 60 s: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    eventually_every(
+        "the outbox counts readable",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || db.storage.counts(),
+    )
+    .await
 }
 
 /// Waits until every row is `sent`, checking that the relay is still alive; fails early when a
@@ -206,26 +211,27 @@ pub async fn wait_all_sent(
     timeout: Duration,
 ) -> Duration {
     let start = Instant::now();
-    loop {
-        let c = counts(db).await;
-        if c.sent == rows as u64 {
-            return start.elapsed();
+    // The relay commits in batches; looking 5 times a second costs the database nothing.
+    eventually_every("drained", timeout, Duration::from_millis(200), || {
+        let exited = child.try_wait().unwrap();
+        async move {
+            let c = counts(db).await;
+            if c.sent == rows as u64 {
+                return Ok(());
+            }
+            assert!(
+                c.failed == 0 && c.discarded == 0,
+                "rows ended other than sent: {c:?}\n{}",
+                failed_reasons(db).await.join("\n")
+            );
+            if let Some(status) = exited {
+                panic!("the relay exited by itself ({status}) with {c:?}");
+            }
+            Err(format!("{c:?}"))
         }
-        assert!(
-            c.failed == 0 && c.discarded == 0,
-            "rows ended other than sent: {c:?}\n{}",
-            failed_reasons(db).await.join("\n")
-        );
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the relay exited by itself ({status}) with {c:?}");
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "not drained in {timeout:?}: {c:?}"
-        );
-        // The relay commits in batches; looking 5 times a second costs the database nothing.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
+    start.elapsed()
 }
 
 async fn failed_reasons(db: &TestDb) -> Vec<String> {

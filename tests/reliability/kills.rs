@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::fake_digis::{self, FakeConfig};
 use rand::Rng as _;
 
 use crate::common::TestDb;
@@ -54,15 +53,7 @@ fn long_sizes() -> (usize, usize) {
 async fn kill_drain(db: TestDb, rows: usize, kills: usize, name: &str) {
     let started = Instant::now();
     harness::seed(&db, rows).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(harness::TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = harness::fake(Vec::new()).await;
     // A short lease so rows held by a killed relay come back within the run.
     let config = harness::write_config(
         &db,

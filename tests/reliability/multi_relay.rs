@@ -6,17 +6,17 @@
 //! stale, and every duplicate Digis saw is an answer a killed relay had not committed.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use digis_relay::fake_digis::{self, FakeConfig, FaultRule};
+use digis_relay::fake_digis::{self, FaultRule};
 use rand::Rng as _;
 use sqlx::Connection as _;
 
-use crate::common::{KillOnDrop, TestDb};
+use crate::common::{command_for, eventually_every, stale_attempts, KillOnDrop, TestDb};
 use crate::harness;
 
 /// The lease: short, so the outage below outlasts it and a killed relay's rows come back soon.
@@ -62,9 +62,8 @@ fn faketime_lib() -> PathBuf {
 fn spawn_relay(db: &TestDb, config: &Path, n: usize, skew: Option<&str>) -> KillOnDrop {
     let out = harness::out_dir(db);
     let k = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
-    let mut cmd = Command::new(harness::bin());
+    let mut cmd = command_for(&harness::bin());
     cmd.args(["--config", config.to_str().unwrap(), "run"])
-        .env_remove("DATABASE_URL")
         .env("DIGIS_RELAY_LOG", "debug")
         .stdout(Stdio::from(
             std::fs::File::create(out.join(format!("relay{n}-{k}.stdout"))).unwrap(),
@@ -168,41 +167,35 @@ fn host_at_work(
 /// Waits until nothing is open and Digis has seen no request for a second: every request the
 /// relays made has been answered and committed (or its row is gone).
 async fn quiet(db: &TestDb, fake: &fake_digis::FakeHandle, within: Duration) {
-    let t0 = Instant::now();
     let mut last = (usize::MAX, Instant::now());
-    loop {
-        let c = harness::counts(db).await;
+    eventually_every("quiet", within, Duration::from_millis(200), || {
         let seen = fake.received().len();
         if seen != last.0 {
             last = (seen, Instant::now());
         }
-        if c.pending == 0 && c.sending == 0 && last.1.elapsed() >= Duration::from_secs(1) {
-            return;
+        let since = last.1;
+        async move {
+            let c = harness::counts(db).await;
+            if c.pending == 0 && c.sending == 0 && since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
+            Err(format!("{c:?}"))
         }
-        assert!(t0.elapsed() < within, "never quiet in {within:?}: {c:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     let started = Instant::now();
     faketime_lib();
     harness::seed(&db, rows).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(harness::TOKEN.into()),
-            // Answers that take a while, so every relay has requests in flight at a kill, at
-            // the outage and at a delete.
-            rules: vec![FaultRule {
-                delay_ms: Some(30),
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    // Answers that take a while, so every relay has requests in flight at a kill, at the
+    // outage and at a delete.
+    let fake = harness::fake(vec![FaultRule {
+        delay_ms: Some(30),
+        ..Default::default()
+    }])
+    .await;
     // The skewed relays must work, corrected by their measured offset, not refuse: the
     // refusal above `max_clock_offset_ms` is tested on its own.
     let config = harness::write_config(
@@ -263,32 +256,32 @@ async fn scenario(db: TestDb, rows: usize, kills: usize, name: &str) {
     quiet(&db, &fake, drained).await;
     db.exec("UPDATE subscription SET message = 'final save'")
         .await;
-    let t0 = Instant::now();
-    loop {
-        let c = harness::counts(&db).await;
-        let in_digis = db.scalar("SELECT COUNT(*) FROM digis").await;
-        if in_digis == rows as i64 && c.pending == 0 && c.sending == 0 {
-            break;
-        }
-        for (n, r) in relays.iter_mut().enumerate() {
-            if let Some(status) = r.try_wait().unwrap() {
+    eventually_every("drained", drained, Duration::from_millis(200), || {
+        let exited: Vec<_> = relays
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(n, r)| Some((n, r.try_wait().unwrap()?)))
+            .collect();
+        let db = &db;
+        async move {
+            let c = harness::counts(db).await;
+            let in_digis = db.scalar("SELECT COUNT(*) FROM digis").await;
+            if in_digis == rows as i64 && c.pending == 0 && c.sending == 0 {
+                return Ok(());
+            }
+            if let Some((n, status)) = exited.first() {
                 panic!("relay {n} exited by itself ({status}) with {c:?}");
             }
+            Err(format!("{c:?}, {in_digis} in digis"))
         }
-        assert!(
-            t0.elapsed() < drained,
-            "not drained in {drained:?}: {c:?}, {in_digis} in digis"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     for r in relays {
         harness::stop(r);
     }
 
     let c = harness::counts(&db).await;
-    let stale = db
-        .scalar("SELECT COUNT(*) FROM digis_attempt WHERE outcome LIKE 'stale%'")
-        .await;
+    let stale = stale_attempts(&db).await;
     let accepted = fake.accepted();
     let duplicates = fake.duplicates();
     // Every uncommitted answer must lie at a kill (the answer→commit window).

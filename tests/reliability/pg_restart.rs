@@ -7,8 +7,6 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use digis_relay::fake_digis::{self, FakeConfig};
-
 use crate::common::TestDb;
 use crate::harness;
 
@@ -40,16 +38,7 @@ async fn postgres_restarted_twice_mid_drain() {
     harness::seed(&db, rows).await;
     // A little latency per answer so the drain outlasts two restarts and requests are in
     // flight when the server goes away.
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(harness::TOKEN.into()),
-            rules: vec!["delay_ms=20".parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap();
+    let fake = harness::fake(vec!["delay_ms=20".parse().unwrap()]).await;
     let config = harness::write_config(
         &db,
         &fake.base_url(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use digis_relay::fake_digis::{self, FakeConfig, FaultRule, Received};
+use digis_relay::fake_digis::{FaultRule, Received};
 
 use crate::common::TestDb;
 use crate::harness::{self, db_name};
@@ -61,16 +61,7 @@ async fn long_soak_postgres() {
 async fn soak(db: TestDb, rows: usize, name: &str) {
     let started = Instant::now();
     harness::seed(&db, rows).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(harness::TOKEN.into()),
-            rules: rules(),
-            record: None,
-        },
-    )
-    .await
-    .unwrap();
+    let fake = harness::fake(rules()).await;
     // Small backoff so the soak takes minutes; backoff_max_ms above the largest Retry-After so
     // the cap (ARCHITECTURE.md, Digis HTTP) does not shorten the wait Digis asked for.
     let config = harness::write_config(
