@@ -218,8 +218,8 @@ async fn complete_ends_one_row(db: TestDb) {
     let row = s.outbox_row(rows[0].row.id).await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 1));
     // The claim is over: a second completion under it has lost its lease.
-    let again = s.complete(&rows[0], &retry, &attempt(None), Utc::now());
-    assert_eq!(again.await.unwrap(), CompleteResult::LeaseLost);
+    let again = s.complete(&rows[0], &retry, &attempt(None), Utc::now()).await;
+    assert_eq!(again.unwrap(), CompleteResult::LeaseLost);
 }
 
 async fn release_gives_rows_back_uncharged(db: TestDb) {
@@ -348,7 +348,8 @@ async fn record_share_is_read_back(db: TestDb) {
 async fn retry_puts_failed_rows_back(db: TestDb) {
     let (sent, failed) = sent_and_failed(&db).await;
     let s = db.storage();
-    let changed = s.retry(&[sent, failed], "alice", Utc::now(), Unconfirmed::Skip);
+    let both = [sent, failed];
+    let changed = s.retry(&both, "alice", Utc::now(), Unconfirmed::Skip);
     assert_eq!(changed.await.unwrap(), [failed], "a sent row is not retried");
     let row = s.outbox_row(failed).await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 0));
@@ -536,7 +537,7 @@ async fn rows_for_subscription_and_card(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let s = db.storage();
     assert_eq!(s.rows_for_subscription(SubscriptionId(863)).await.unwrap().len(), 2);
-    let card = CardNumber::parse("34000002").unwrap();
+    let card = "34000002".parse::<CardNumber>().unwrap();
     let rows = s.rows_for_card(&card).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].person_id, PersonId(2));
@@ -566,7 +567,7 @@ async fn members_of_subscription_and_by_card(db: TestDb) {
     assert_eq!(members.len(), 2);
     let one = s.members_of_subscription(SubscriptionId(863), Some(PersonId(2))).await.unwrap();
     assert_eq!(one[0].as_ref().unwrap().person_id, 2);
-    let card = CardNumber::parse("34000001").unwrap();
+    let card = "34000001".parse::<CardNumber>().unwrap();
     let by_card = s.members_by_card(&card).await.unwrap();
     assert_eq!(by_card[0].as_ref().unwrap().person_id, 1);
 }
@@ -582,9 +583,9 @@ async fn subscription_status_reads_the_host(db: TestDb) {
 async fn persons_by_card_and_cards_without_zeros(db: TestDb) {
     db.active_with(863, &[1]).await;
     let s = db.storage();
-    let card = CardNumber::parse("34000001").unwrap();
+    let card = "34000001".parse::<CardNumber>().unwrap();
     assert_eq!(s.persons_by_card(&card).await.unwrap(), [PersonId(1)]);
-    let padded = CardNumber::parse("0034000001").unwrap();
+    let padded = "0034000001".parse::<CardNumber>().unwrap();
     assert_eq!(s.cards_without_zeros(&padded).await.unwrap(), ["34000001"]);
     assert!(s.cards_without_zeros(&card).await.unwrap().is_empty());
 }
