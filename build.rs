@@ -73,7 +73,12 @@ const SQL_DATABASES: [(&str, &str); 2] = [("SQLITE", "sqlite"), ("POSTGRES", "po
 /// fragment, no field of its own. Both folders must say the same `After`s.
 fn sql_statements() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let folder = |db: &str| Path::new(&manifest_dir).join("src/storage").join(db).join("sql");
+    let folder = |db: &str| {
+        Path::new(&manifest_dir)
+            .join("src/storage")
+            .join(db)
+            .join("sql")
+    };
     for (_, db) in SQL_DATABASES {
         println!("cargo:rerun-if-changed=src/storage/{db}/sql");
     }
@@ -120,7 +125,10 @@ fn sql_statements() {
     out.push_str("}\n\n");
     for (konst, db) in SQL_DATABASES {
         let file = |name: &str| {
-            format!("include_str!({:?})", folder(db).join(format!("{name}.sql")).display().to_string())
+            format!(
+                "include_str!({:?})",
+                folder(db).join(format!("{name}.sql")).display().to_string()
+            )
         };
         out.push_str(&format!("pub(crate) const {konst}: Sql = Sql {{\n"));
         for (name, after) in &operations {
@@ -133,7 +141,10 @@ fn sql_statements() {
         out.push_str("};\n\n");
     }
     let list = |names: &mut dyn Iterator<Item = &String>| {
-        names.map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        names
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     out.push_str(&format!(
         "/// The operation names, in the order of `Sql::texts`.\n#[cfg(test)]\npub(crate) const NAMES: &[&str] = &[{}];\n",

@@ -16,7 +16,23 @@ pub(crate) struct Event<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl Event<'_> {
+impl<'a> Event<'a> {
+    pub fn new(kind: EventKind, actor: &'a str, now: DateTime<Utc>) -> Event<'a> {
+        Event {
+            kind,
+            actor,
+            detail: None,
+            now,
+        }
+    }
+
+    pub fn with_detail(self, detail: impl Into<String>) -> Event<'a> {
+        Event {
+            detail: Some(detail.into()),
+            ..self
+        }
+    }
+
     /// One event per outbox row, carrying the row's pair so search finds it by member.
     pub async fn record_rows(&self, db: &Db, tx: &mut Tx<'_>, ids: &[OutboxId]) -> Result<()> {
         if ids.is_empty() {

@@ -13,8 +13,8 @@ use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{
-    Acquire as _, ColumnIndex, Decode, Encode, PgPool, Postgres, Row as _, Sqlite, SqlitePool,
-    SqlSafeStr, Type,
+    Acquire as _, ColumnIndex, Decode, Encode, PgPool, Postgres, Row as _, SqlSafeStr, Sqlite,
+    SqlitePool, Type,
 };
 
 use super::decode::{Cell, Cells};
@@ -118,6 +118,19 @@ impl Db {
             Pool::Postgres(p) => p.begin_with(begin).await.map(Tx::Postgres),
         }
         .ctx("starting a write transaction")
+    }
+
+    /// Runs `statement` in a write transaction of its own: how many rows it changed.
+    pub async fn write(
+        &self,
+        statement: Statement,
+        doing: &'static str,
+        committing: &'static str,
+    ) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let n = statement.execute(&mut tx).await.ctx(doing)?;
+        tx.commit().await.ctx(committing)?;
+        Ok(n)
     }
 
     /// Runs the relay's migrations that are not applied yet.
@@ -283,7 +296,9 @@ impl Statement {
 
     /// The first row, or `RowNotFound`.
     pub async fn fetch_one<'e>(self, on: impl Into<On<'e>>) -> sqlx::Result<DbRow> {
-        self.fetch_optional(on).await?.ok_or(sqlx::Error::RowNotFound)
+        self.fetch_optional(on)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
     /// The first column of every row.

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::engine::Engine;
 use super::event_log::Event;
-use super::exec::DbRow;
-use super::lists::{json_err, json_whole, JsonRows, PairKey};
+use super::exec::{Db, DbRow, Statement};
+use super::lists::{json_err, json_whole, IdList, JsonRows, PairKey, WordList};
 use super::texts::{self, EventKind};
 use super::time::StoredTime;
 use super::{
@@ -118,32 +118,21 @@ impl<E: Engine> OperatorStore for E {
     ) -> Result<Vec<OutboxId>> {
         let db = self.db();
         let sql = db.sql();
-        use super::lists::{IdList, WordList};
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = db.write_tx().await?;
-        let rows = db.query(sql.retry)
+        let statement = db
+            .query(sql.retry)
             .bind(StoredTime(now))
             .bind(IdList::of(ids))
             .bind(WordList::states(&OutboxState::RETRYABLE))
             .bind(WordList::states(&OutboxState::OPEN))
             .bind(unconfirmed.included())
             .bind(WordList::states(&OutboxState::SETTLED_UNSENT))
-            .bind(super::texts::unconfirmed_error_pattern())
-            .fetch_all(&mut tx)
-            .await
-            .ctx("retrying rows")?;
-        let mut changed = ids_of(&rows)?;
-        changed.sort();
-        let e = Event {
-            kind: EventKind::Retry,
-            actor,
-            detail: None,
-            now,
-        };
-        e.record_rows(db, &mut tx, &changed).await?;
-        tx.commit().await.ctx("committing a retry")?;
+            .bind(super::texts::unconfirmed_error_pattern());
+        let event = Event::new(EventKind::Retry, actor, now);
+        let changed =
+            act_on_rows(db, statement, "retrying rows", event, "committing a retry").await?;
         self.poke().await?;
         Ok(changed)
     }
@@ -156,24 +145,21 @@ impl<E: Engine> OperatorStore for E {
     ) -> Result<u64> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        let rows = db.query(sql.retry_all_failed)
+        let statement = db
+            .query(sql.retry_all_failed)
             .bind(StoredTime(now))
-            .bind(super::lists::WordList::states(&OutboxState::OPEN))
+            .bind(WordList::states(&OutboxState::OPEN))
             .bind(unconfirmed.included())
-            .bind(super::texts::unconfirmed_error_pattern())
-            .fetch_all(&mut tx)
-            .await
-            .ctx("retrying failed rows")?;
-        let ids = ids_of(&rows)?;
-        let e = Event {
-            kind: EventKind::RetryAllFailed,
-            actor,
-            detail: None,
-            now,
-        };
-        e.record_rows(db, &mut tx, &ids).await?;
-        tx.commit().await.ctx("committing a retry")?;
+            .bind(super::texts::unconfirmed_error_pattern());
+        let event = Event::new(EventKind::RetryAllFailed, actor, now);
+        let ids = act_on_rows(
+            db,
+            statement,
+            "retrying failed rows",
+            event,
+            "committing a retry",
+        )
+        .await?;
         self.poke().await?;
         Ok(ids.len() as u64)
     }
@@ -181,12 +167,12 @@ impl<E: Engine> OperatorStore for E {
     async fn unconfirmed_rows(&self, ids: Option<&[OutboxId]>) -> Result<Vec<OutboxId>> {
         let db = self.db();
         let sql = db.sql();
-        use super::lists::{IdList, WordList};
         let states = match ids {
             Some(_) => &OutboxState::SETTLED_UNSENT[..],
             None => &[OutboxState::Failed][..],
         };
-        let rows = db.query(sql.unconfirmed_rows)
+        let rows = db
+            .query(sql.unconfirmed_rows)
             .bind(WordList::states(states))
             .bind(super::texts::unconfirmed_error_pattern())
             .bind(ids.is_none())
@@ -206,29 +192,24 @@ impl<E: Engine> OperatorStore for E {
     ) -> Result<Vec<OutboxId>> {
         let db = self.db();
         let sql = db.sql();
-        use super::lists::{IdList, WordList};
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = db.write_tx().await?;
-        let rows = db.query(sql.discard)
+        let statement = db
+            .query(sql.discard)
             .bind(reason)
             .bind(StoredTime(now))
             .bind(IdList::of(ids))
-            .bind(WordList::states(&OutboxState::DISCARDABLE))
-            .fetch_all(&mut tx)
-            .await
-            .ctx("discarding rows")?;
-        let mut changed = ids_of(&rows)?;
-        changed.sort();
-        let e = Event {
-            kind: EventKind::Discard,
-            actor,
-            detail: Some(reason.to_string()),
-            now,
-        };
-        e.record_rows(db, &mut tx, &changed).await?;
-        tx.commit().await.ctx("committing a discard")?;
+            .bind(WordList::states(&OutboxState::DISCARDABLE));
+        let event = Event::new(EventKind::Discard, actor, now).with_detail(reason);
+        let changed = act_on_rows(
+            db,
+            statement,
+            "discarding rows",
+            event,
+            "committing a discard",
+        )
+        .await?;
         Ok(changed)
     }
 
@@ -241,26 +222,23 @@ impl<E: Engine> OperatorStore for E {
     ) -> Result<Vec<OutboxId>> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        let rows = db.query(sql.resend)
+        let statement = db
+            .query(sql.resend)
             .bind(StoredTime(now))
             .bind(subscription.0)
             .bind(person.map(|p| p.0))
             .bind(true)
             .bind(texts::RESEND_REASON)
-            .bind(super::lists::WordList::states(&OutboxState::OPEN))
-            .fetch_all(&mut tx)
-            .await
-            .ctx("queueing a resend")?;
-        let ids = ids_of(&rows)?;
-        let e = Event {
-            kind: EventKind::Resend,
-            actor,
-            detail: None,
-            now,
-        };
-        e.record_rows(db, &mut tx, &ids).await?;
-        tx.commit().await.ctx("committing a resend")?;
+            .bind(WordList::states(&OutboxState::OPEN));
+        let event = Event::new(EventKind::Resend, actor, now);
+        let ids = act_on_rows(
+            db,
+            statement,
+            "queueing a resend",
+            event,
+            "committing a resend",
+        )
+        .await?;
         // The new rows' insert trigger already notifies other processes.
         self.wake().notify_waiters();
         Ok(ids)
@@ -278,13 +256,10 @@ impl<E: Engine> OperatorStore for E {
             .execute(&mut tx)
             .await
             .ctx("pausing")?;
-        let e = Event {
-            kind: EventKind::Pause,
-            actor: by,
-            detail: Some(reason.to_string()),
-            now,
-        };
-        e.record(db, &mut tx).await?;
+        Event::new(EventKind::Pause, by, now)
+            .with_detail(reason)
+            .record(db, &mut tx)
+            .await?;
         tx.commit().await.ctx("committing a pause")?;
         Ok(())
     }
@@ -298,13 +273,9 @@ impl<E: Engine> OperatorStore for E {
             .execute(&mut tx)
             .await
             .ctx("resuming")?;
-        let e = Event {
-            kind: EventKind::Resume,
-            actor,
-            detail: None,
-            now,
-        };
-        e.record(db, &mut tx).await?;
+        Event::new(EventKind::Resume, actor, now)
+            .record(db, &mut tx)
+            .await?;
         tx.commit().await.ctx("committing a resume")?;
         self.poke().await
     }
@@ -319,7 +290,8 @@ impl<E: Engine> OperatorStore for E {
         let sql = db.sql();
         let at = StoredTime(now);
         let mut tx = db.write_tx().await?;
-        let made_due = db.query(sql.sync_make_due)
+        let made_due = db
+            .query(sql.sync_make_due)
             .bind(at)
             .execute(&mut tx)
             .await
@@ -327,18 +299,18 @@ impl<E: Engine> OperatorStore for E {
         let (mut queued, mut restored) = (0, 0);
         if let Some(r) = reconcile {
             if r.restore_digis {
-                restored = db.query(sql.restore_digis)
+                restored = db
+                    .query(sql.restore_digis)
                     .bind(OutboxState::Sent.as_str())
                     .execute(&mut tx)
                     .await
                     .ctx("writing digis rows back from sent outbox rows")?;
             }
-            queued = db.query(sql.sync_reconcile)
+            queued = db
+                .query(sql.sync_reconcile)
                 .bind(at)
                 .bind(texts::RECONCILE_REASON)
-                .bind(super::lists::WordList::states(
-                    &OutboxState::OPEN_OR_SENT,
-                ))
+                .bind(WordList::states(&OutboxState::OPEN_OR_SENT))
                 .bind(skip_json(&r.skip)?)
                 .execute(&mut tx)
                 .await
@@ -353,13 +325,10 @@ impl<E: Engine> OperatorStore for E {
             made_due,
             reconcile.map(|r| (queued, r.restore_digis.then_some(restored))),
         );
-        let e = Event {
-            kind: EventKind::Sync,
-            actor,
-            detail: Some(detail),
-            now,
-        };
-        e.record(db, &mut tx).await?;
+        Event::new(EventKind::Sync, actor, now)
+            .with_detail(detail)
+            .record(db, &mut tx)
+            .await?;
         tx.commit().await.ctx("committing a sync")?;
         self.poke().await?;
         Ok(SyncResult {
@@ -375,15 +344,15 @@ impl<E: Engine> OperatorStore for E {
     ) -> Result<super::ReconcilePreview> {
         let db = self.db();
         let sql = db.sql();
-        let would_queue: i64 = db.query(sql.reconcile_count)
-            .bind(super::lists::WordList::states(
-                &OutboxState::OPEN_OR_SENT,
-            ))
+        let would_queue: i64 = db
+            .query(sql.reconcile_count)
+            .bind(WordList::states(&OutboxState::OPEN_OR_SENT))
             .bind(skip_json(skip)?)
             .scalar(db)
             .await
             .ctx("counting what a reconcile would queue")?;
-        let lost_digis: i64 = db.query(sql.lost_digis_count)
+        let lost_digis: i64 = db
+            .query(sql.lost_digis_count)
             .bind(OutboxState::Sent.as_str())
             .scalar(db)
             .await
@@ -407,7 +376,8 @@ impl<E: Engine> OperatorStore for E {
             person_id: p.0,
         });
         for chunk in json_chunks(keys).map_err(json_err)? {
-            for r in db.query(sql.known_pairs)
+            for r in db
+                .query(sql.known_pairs)
                 .persistent(false)
                 .bind(chunk)
                 .bind(OutboxState::Sent.as_str())
@@ -415,8 +385,7 @@ impl<E: Engine> OperatorStore for E {
                 .await
                 .ctx("reading which logged pairs the database knows")?
             {
-                let (s, p) =
-                    rows::pair(&r, "reading which logged pairs the database knows")?;
+                let (s, p) = rows::pair(&r, "reading which logged pairs the database knows")?;
                 known.insert((s, p));
             }
         }
@@ -427,11 +396,12 @@ impl<E: Engine> OperatorStore for E {
         let db = self.db();
         let sql = db.sql();
         let (field, rule) = group.cause.columns();
-        let n: i64 = db.query(sql.count_failure_group)
+        let n: i64 = db
+            .query(sql.count_failure_group)
             .bind(group.unit_id)
             .bind(field)
             .bind(rule)
-            .bind(super::lists::WordList::states(&OutboxState::OPEN))
+            .bind(WordList::states(&OutboxState::OPEN))
             .scalar(db)
             .await
             .ctx("counting a failure group")?;
@@ -447,26 +417,23 @@ impl<E: Engine> OperatorStore for E {
         let db = self.db();
         let sql = db.sql();
         let (field, rule) = group.cause.columns();
-        let mut tx = db.write_tx().await?;
-        let rows = db.query(sql.retry_failure_group)
+        let statement = db
+            .query(sql.retry_failure_group)
             .bind(group.unit_id)
             .bind(field)
             .bind(rule)
-            .bind(super::lists::WordList::states(&OutboxState::OPEN))
-            .bind(StoredTime(now))
-            .fetch_all(&mut tx)
-            .await
-            .ctx("retrying a failure group")?;
-        let mut changed = ids_of(&rows)?;
-        changed.sort();
-        let e = Event {
-            kind: EventKind::RetryFailureGroup,
-            actor,
-            detail: Some(texts::failure_group_detail(group)),
-            now,
-        };
-        e.record_rows(db, &mut tx, &changed).await?;
-        tx.commit().await.ctx("committing a group retry")?;
+            .bind(WordList::states(&OutboxState::OPEN))
+            .bind(StoredTime(now));
+        let event = Event::new(EventKind::RetryFailureGroup, actor, now)
+            .with_detail(texts::failure_group_detail(group));
+        let changed = act_on_rows(
+            db,
+            statement,
+            "retrying a failure group",
+            event,
+            "committing a group retry",
+        )
+        .await?;
         self.poke().await?;
         Ok(changed)
     }
@@ -479,6 +446,24 @@ fn skip_json(skip: &[(SubscriptionId, PersonId)]) -> Result<JsonRows> {
         person_id: p.0,
     }))
     .map_err(json_err)
+}
+
+/// Runs an operator's statement, which returns the ids of the rows it changed, and records
+/// `event` for each of them, in one transaction: those ids, in id order.
+async fn act_on_rows(
+    db: &Db,
+    statement: Statement,
+    doing: &'static str,
+    event: Event<'_>,
+    committing: &'static str,
+) -> Result<Vec<OutboxId>> {
+    let mut tx = db.write_tx().await?;
+    let rows = statement.fetch_all(&mut tx).await.ctx(doing)?;
+    let mut ids = ids_of(&rows)?;
+    ids.sort();
+    event.record_rows(db, &mut tx, &ids).await?;
+    tx.commit().await.ctx(committing)?;
+    Ok(ids)
 }
 
 fn ids_of(rows: &[DbRow]) -> Result<Vec<OutboxId>> {

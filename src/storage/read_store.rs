@@ -11,9 +11,9 @@ use super::lists::json_err;
 use super::relay_store::rows_by_ids_on;
 use super::time::StoredTime;
 use super::{
-    decode, rows, AttemptRow, Context as _, Counts, DelaySample, DigisRow, EventRow,
-    FailedMember, FailedQuery, FailureGroup, ListQuery, MemberRead, OutboxRow, OutcomeCounts,
-    PersonFilter, PersonRow, Result, UnitFilter,
+    decode, rows, AttemptRow, Context as _, Counts, DelaySample, DigisRow, EventRow, FailedMember,
+    FailedQuery, FailureGroup, ListQuery, MemberRead, OutboxRow, OutcomeCounts, PersonFilter,
+    PersonRow, Result, UnitFilter,
 };
 use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 
@@ -141,14 +141,11 @@ impl<E: Engine> ReadStore for E {
             .collect()
     }
 
-    async fn failure_groups(
-        &self,
-        unit: Option<UnitId>,
-        limit: u32,
-    ) -> Result<Vec<FailureGroup>> {
+    async fn failure_groups(&self, unit: Option<UnitId>, limit: u32) -> Result<Vec<FailureGroup>> {
         let db = self.db();
         let sql = db.sql();
-        let rows = db.query(sql.failure_groups)
+        let rows = db
+            .query(sql.failure_groups)
             .bind(unit.map(UnitId::get))
             .bind(i64::from(limit))
             .fetch_all(db)
@@ -219,8 +216,8 @@ impl<E: Engine> ReadStore for E {
     ) -> Result<Vec<OutcomeCounts>> {
         let db = self.db();
         let sql = db.sql();
-        use crate::domain::AttemptOutcome;
         use super::lists::TimeList;
+        use crate::domain::AttemptOutcome;
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
@@ -246,7 +243,8 @@ impl<E: Engine> ReadStore for E {
     ) -> Result<DelaySample> {
         let db = self.db();
         let sql = db.sql();
-        let sent: i64 = db.query(sql.sent_count)
+        let sent: i64 = db
+            .query(sql.sent_count)
             .bind(StoredTime(from))
             .bind(StoredTime(to))
             .scalar(db)
@@ -254,7 +252,8 @@ impl<E: Engine> ReadStore for E {
             .ctx("counting sent rows")?;
         let sent = sent.max(0) as u64;
         let stride = sent.div_ceil(u64::from(max_rows.max(1))).max(1);
-        let delays = db.query(sql.sent_delays)
+        let delays = db
+            .query(sql.sent_delays)
             .bind(StoredTime(from))
             .bind(StoredTime(to))
             .bind(stride as i64)
@@ -274,7 +273,8 @@ impl<E: Engine> ReadStore for E {
     async fn counts(&self) -> Result<Counts> {
         let db = self.db();
         let sql = db.sql();
-        let rows = db.query(sql.counts)
+        let rows = db
+            .query(sql.counts)
             .fetch_all(db)
             .await
             .ctx("counting outbox rows")?;
@@ -371,7 +371,8 @@ impl<E: Engine> ReadStore for E {
     ) -> Result<Vec<MemberRead>> {
         let db = self.db();
         let sql = db.sql();
-        let q = db.query(sql.members_of_subscription)
+        let q = db
+            .query(sql.members_of_subscription)
             .bind(id.0)
             .bind(person.map(|p| p.0));
         members(db, q, "reading a subscription's members").await
@@ -397,7 +398,8 @@ impl<E: Engine> ReadStore for E {
     async fn persons_by_card(&self, card: &CardNumber) -> Result<Vec<PersonId>> {
         let db = self.db();
         let sql = db.sql();
-        let ids: Vec<i64> = db.query(sql.persons_by_card)
+        let ids: Vec<i64> = db
+            .query(sql.persons_by_card)
             .bind(card.as_str())
             .scalars(db)
             .await
@@ -412,7 +414,8 @@ impl<E: Engine> ReadStore for E {
         if card.as_str().trim_start_matches('0').is_empty() {
             return Ok(Vec::new());
         }
-        let mut cards: Vec<String> = db.query(sql.cards_without_zeros)
+        let mut cards: Vec<String> = db
+            .query(sql.cards_without_zeros)
             .bind(card.as_str())
             .fetch_all(db)
             .await
@@ -437,11 +440,10 @@ impl<E: Engine> ReadStore for E {
         let (sql, arg) = match filter {
             PersonFilter::PhoneDigits(d) => (sql.persons_by_phone, d.clone()),
             PersonFilter::Email(e) => (sql.persons_by_email, e.clone()),
-            PersonFilter::NameWord(w) => {
-                (sql.persons_by_name, decode::like_containing(w))
-            }
+            PersonFilter::NameWord(w) => (sql.persons_by_name, decode::like_containing(w)),
         };
-        Ok(db.query(sql)
+        Ok(db
+            .query(sql)
             .bind(arg)
             .bind(after.map_or(i64::MIN, |p| p.0))
             .bind(i64::from(limit))
@@ -463,7 +465,8 @@ impl<E: Engine> ReadStore for E {
             return Ok(Vec::new());
         }
         let ids = persons.iter().map(|p| p.0).collect();
-        Ok(db.query(sql.pairs_of_persons)
+        Ok(db
+            .query(sql.pairs_of_persons)
             .bind(super::lists::IdList(ids))
             .fetch_all(db)
             .await
@@ -483,7 +486,8 @@ impl<E: Engine> ReadStore for E {
         let (s, p) = after
             .map(|(s, p)| (s.0, p.0))
             .unwrap_or((i64::MIN, i64::MIN));
-        let q = db.query(sql.active_members_page)
+        let q = db
+            .query(sql.active_members_page)
             .bind(s)
             .bind(p)
             .bind(limit as i64);

@@ -18,12 +18,13 @@ use tokio::sync::Notify;
 use super::engine::Engine;
 use super::event_log::Event;
 use super::exec::{Conn, Db, DbRow, Statement, Tx};
-use super::lists::json_err;
+use super::lists::{json_chunks, json_err, HeldRow};
 use super::texts::EventKind;
 use super::time::StoredTime;
 use super::{
-    decode, rows, AttemptRecord, ClaimedRow, CompleteResult, Completion, CompletionItem, Context as _, Control,
-    DigisRead, MemberRead, OutboxRow, RelayInfo, Result, RowDefect, SentRow, StorageError,
+    decode, rows, AttemptRecord, ClaimedRow, CompleteResult, Completion, CompletionItem,
+    Context as _, Control, DigisRead, MemberRead, OutboxRow, RelayInfo, Result, RowDefect, SentRow,
+    StorageError,
 };
 use crate::domain::{OutboxId, OutboxState};
 
@@ -133,7 +134,7 @@ pub trait RelayStore: Send + Sync {
 
     /// Deletes `sent` and `discarded` rows (and their attempts) last changed before `before`,
     /// and operator events older than that. One relay at a time: on PostgreSQL a prune that
-    /// finds another under way ([`PRUNE_LOCK_KEY`]) leaves the work to it and returns 0; SQLite
+    /// finds another under way ([`PRUNE_LOCK_KEY`](super::PRUNE_LOCK_KEY)) leaves the work to it and returns 0; SQLite
     /// has one writer, so its prunes are one after the other anyway.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
@@ -179,7 +180,8 @@ impl<E: Engine> RelayStore for E {
     async fn db_now(&self) -> Result<DateTime<Utc>> {
         let db = self.db();
         let sql = db.sql();
-        let now: StoredTime = db.query(sql.db_now)
+        let now: StoredTime = db
+            .query(sql.db_now)
             .scalar(db)
             .await
             .ctx("reading the database's clock")?;
@@ -210,7 +212,8 @@ impl<E: Engine> RelayStore for E {
         // Marks due rows `sending` under `token`, charges each an attempt and returns
         // their ids (SQLite: `BEGIN IMMEDIATE` keeps a second claimer out; PostgreSQL:
         // `FOR UPDATE SKIP LOCKED` gives concurrent relays disjoint rows).
-        let ids: Vec<i64> = db.query(sql.claim)
+        let ids: Vec<i64> = db
+            .query(sql.claim)
             .bind(relay_id)
             .bind(StoredTime(until))
             .bind(&token)
@@ -245,26 +248,15 @@ impl<E: Engine> RelayStore for E {
         }
     }
 
-    async fn renew_lease(
-        &self,
-        rows: &[(OutboxId, String)],
-        until: DateTime<Utc>,
-    ) -> Result<u64> {
+    async fn renew_lease(&self, rows: &[(OutboxId, String)], until: DateTime<Utc>) -> Result<u64> {
         let db = self.db();
         let sql = db.sql();
         if rows.is_empty() {
             return Ok(0);
         }
         let mut tx = db.write_tx().await?;
-        let mut n = 0;
-        for chunk in crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
-            n += db.query(sql.renew_lease)
-                .bind(StoredTime(until))
-                .bind(chunk)
-                .execute(&mut tx)
-                .await
-                .ctx("renewing leases")?;
-        }
+        let (at, doing) = (StoredTime(until), "renewing leases");
+        let n = held_rows_in(db, &mut tx, sql.renew_lease, at, rows, doing).await?;
         tx.commit().await.ctx("committing a lease renewal")?;
         Ok(n)
     }
@@ -310,11 +302,7 @@ impl<E: Engine> RelayStore for E {
         Ok(results)
     }
 
-    async fn release(
-        &self,
-        rows: &[(OutboxId, String)],
-        now: DateTime<Utc>,
-    ) -> Result<u64> {
+    async fn release(&self, rows: &[(OutboxId, String)], now: DateTime<Utc>) -> Result<u64> {
         let db = self.db();
         if rows.is_empty() {
             return Ok(0);
@@ -328,8 +316,8 @@ impl<E: Engine> RelayStore for E {
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        db.query(sql.heartbeat)
+        let beat = db
+            .query(sql.heartbeat)
             .bind(&info.relay_id)
             .bind(&info.hostname)
             .bind(info.pid)
@@ -340,11 +328,9 @@ impl<E: Engine> RelayStore for E {
             .bind(&info.detail)
             .bind(info.heartbeat_ms)
             .bind(info.request_rate.map(crate::storage::rows::rate_milli))
-            .bind(info.clock_offset_ms)
-            .execute(&mut tx)
-            .await
-            .ctx("writing a heartbeat")?;
-        tx.commit().await.ctx("committing a heartbeat")?;
+            .bind(info.clock_offset_ms);
+        db.write(beat, "writing a heartbeat", "committing a heartbeat")
+            .await?;
         Ok(())
     }
 
@@ -360,33 +346,27 @@ impl<E: Engine> RelayStore for E {
             .collect()
     }
 
-    async fn forget_relays(
-        &self,
-        keep: &str,
-        before: DateTime<Utc>,
-        stopped: bool,
-    ) -> Result<u64> {
+    async fn forget_relays(&self, keep: &str, before: DateTime<Utc>, stopped: bool) -> Result<u64> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        let n = db.query(sql.forget_relays)
+        let forget = db
+            .query(sql.forget_relays)
             .bind(keep)
             .bind(StoredTime(before))
-            .bind(stopped)
-            .execute(&mut tx)
-            .await
-            .ctx("forgetting old relays")?;
-        tx.commit().await.ctx("committing forgotten relays")?;
-        Ok(n)
+            .bind(stopped);
+        db.write(
+            forget,
+            "forgetting old relays",
+            "committing forgotten relays",
+        )
+        .await
     }
 
-    async fn oldest_due_pending(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>> {
+    async fn oldest_due_pending(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let db = self.db();
         let sql = db.sql();
-        let oldest: Option<StoredTime> = db.query(sql.oldest_due_pending)
+        let oldest: Option<StoredTime> = db
+            .query(sql.oldest_due_pending)
             .bind(StoredTime(now))
             .scalar(db)
             .await
@@ -398,7 +378,8 @@ impl<E: Engine> RelayStore for E {
         let db = self.db();
         let sql = db.sql();
         let mut tx = db.write_tx().await?;
-        let mine: bool = db.query(sql.prune_lock)
+        let mine: bool = db
+            .query(sql.prune_lock)
             .bind(crate::storage::PRUNE_LOCK_KEY)
             .scalar(&mut tx)
             .await
@@ -411,7 +392,8 @@ impl<E: Engine> RelayStore for E {
             return Ok(0);
         }
         // The states are spelled in the SQL to use the partial index (see its header).
-        let n = db.query(sql.prune_outbox)
+        let n = db
+            .query(sql.prune_outbox)
             .bind(StoredTime(before))
             .execute(&mut tx)
             .await
@@ -434,7 +416,8 @@ impl<E: Engine> RelayStore for E {
         let db = self.db();
         let sql = db.sql();
         let mut tx = db.write_tx().await?;
-        let set = db.query(sql.pause_self)
+        let set = db
+            .query(sql.pause_self)
             .bind(true)
             .bind(reason)
             .bind(by)
@@ -446,13 +429,10 @@ impl<E: Engine> RelayStore for E {
             .ctx("pausing the relays")?
             > 0;
         if set {
-            let e = Event {
-                kind: EventKind::Pause,
-                actor: by,
-                detail: Some(reason.to_string()),
-                now,
-            };
-            e.record(db, &mut tx).await?;
+            Event::new(EventKind::Pause, by, now)
+                .with_detail(reason)
+                .record(db, &mut tx)
+                .await?;
         }
         tx.commit().await.ctx("committing a relay's pause")?;
         Ok(set)
@@ -462,7 +442,8 @@ impl<E: Engine> RelayStore for E {
         let db = self.db();
         let sql = db.sql();
         let mut tx = db.write_tx().await?;
-        let lifted = db.query(sql.lift_self_pause)
+        let lifted = db
+            .query(sql.lift_self_pause)
             .bind(false)
             .bind(crate::storage::texts::self_pause_pattern())
             .bind(crate::storage::texts::unconfirmed_pause_pattern())
@@ -471,13 +452,9 @@ impl<E: Engine> RelayStore for E {
             .ctx("lifting a relay's pause")?
             > 0;
         if lifted {
-            let e = Event {
-                kind: EventKind::Resume,
-                actor,
-                detail: None,
-                now,
-            };
-            e.record(db, &mut tx).await?;
+            Event::new(EventKind::Resume, actor, now)
+                .record(db, &mut tx)
+                .await?;
         }
         tx.commit().await.ctx("committing a relay's resume")?;
         if lifted {
@@ -489,7 +466,8 @@ impl<E: Engine> RelayStore for E {
     async fn control(&self) -> Result<Control> {
         let db = self.db();
         let sql = db.sql();
-        let row = db.query(sql.control)
+        let row = db
+            .query(sql.control)
             .fetch_optional(db)
             .await
             .ctx("reading the pause flag")?;
@@ -509,7 +487,8 @@ impl<E: Engine> RelayStore for E {
         let sql = db.sql();
         let ms = i64::try_from(open_for.as_millis()).unwrap_or(i64::MAX);
         let mut tx = db.write_tx().await?;
-        let until: Option<Option<StoredTime>> = db.query(sql.circuit_open)
+        let until: Option<Option<StoredTime>> = db
+            .query(sql.circuit_open)
             .bind(ms)
             .bind(reason)
             .bind(by)
@@ -520,36 +499,25 @@ impl<E: Engine> RelayStore for E {
         Ok(until.flatten().map(|t| t.0))
     }
 
-    async fn take_circuit_probe(
-        &self,
-        by: &str,
-        open_for: std::time::Duration,
-    ) -> Result<bool> {
+    async fn take_circuit_probe(&self, by: &str, open_for: std::time::Duration) -> Result<bool> {
         let db = self.db();
         let sql = db.sql();
         let ms = i64::try_from(open_for.as_millis()).unwrap_or(i64::MAX);
-        let mut tx = db.write_tx().await?;
-        let won = db.query(sql.circuit_take_probe)
-            .bind(ms)
-            .bind(by)
-            .execute(&mut tx)
-            .await
-            .ctx("taking the circuit's probe")?
-            > 0;
-        tx.commit().await.ctx("committing the circuit's probe")?;
-        Ok(won)
+        let probe = db.query(sql.circuit_take_probe).bind(ms).bind(by);
+        let won = db.write(
+            probe,
+            "taking the circuit's probe",
+            "committing the circuit's probe",
+        );
+        Ok(won.await? > 0)
     }
 
     async fn close_circuit(&self) -> Result<bool> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        let closed = db.query(sql.circuit_close)
-            .execute(&mut tx)
-            .await
-            .ctx("closing the circuit")?
-            > 0;
-        tx.commit().await.ctx("committing a closed circuit")?;
+        let close = db.query(sql.circuit_close);
+        let closed = db.write(close, "closing the circuit", "committing a closed circuit");
+        let closed = closed.await? > 0;
         if closed {
             // Relays waiting out the circuit take up the work at once.
             self.poke().await?;
@@ -560,14 +528,16 @@ impl<E: Engine> RelayStore for E {
     async fn record_share(&self, relay_id: &str, share: Option<f64>) -> Result<()> {
         let db = self.db();
         let sql = db.sql();
-        let mut tx = db.write_tx().await?;
-        db.query(sql.record_share)
+        let share = db
+            .query(sql.record_share)
             .bind(relay_id)
-            .bind(share.map(crate::storage::rows::rate_milli))
-            .execute(&mut tx)
-            .await
-            .ctx("recording the relay's share")?;
-        tx.commit().await.ctx("committing the relay's share")?;
+            .bind(share.map(rows::rate_milli));
+        db.write(
+            share,
+            "recording the relay's share",
+            "committing the relay's share",
+        )
+        .await?;
         Ok(())
     }
 }
@@ -581,7 +551,8 @@ pub(super) async fn rows_by_ids_on(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = db.query(sql.outbox_by_ids)
+    let rows = db
+        .query(sql.outbox_by_ids)
         .bind(crate::storage::lists::IdList(ids.to_vec()))
         .fetch_all(conn)
         .await
@@ -590,11 +561,7 @@ pub(super) async fn rows_by_ids_on(
 }
 
 /// The member and `digis` rows of claimed rows, which the relay needs to send them.
-async fn claimed(
-    db: &Db,
-    ids: &[i64],
-    token: &str,
-) -> Result<Vec<ClaimedRow>> {
+async fn claimed(db: &Db, ids: &[i64], token: &str) -> Result<Vec<ClaimedRow>> {
     let sql = db.sql();
     use crate::storage::lists::{json_chunks, PairKey};
     let mut conn = db.acquire().await.ctx("reading claimed rows")?;
@@ -635,7 +602,8 @@ async fn claimed(
         );
         // Delivered means delivered: a sent row of the pair stops a second SMS
         // even when the host lost its `digis` row.
-        for r in db.query(sql.sent_of_pairs)
+        for r in db
+            .query(sql.sent_of_pairs)
             .persistent(false)
             .bind(pairs_again)
             .bind(OutboxState::Sent.as_str())
@@ -673,17 +641,16 @@ async fn complete_in(
 ) -> Result<Vec<CompleteResult>> {
     let sql = db.sql();
     use crate::storage::group::{AttemptJson, CompleteJson, PairJson, SupersedeJson};
-    use crate::storage::lists::json_chunks;
     use std::collections::HashSet;
     if completions.is_empty() {
         return Ok(Vec::new());
     }
     let at = StoredTime(now);
     let mut applied = HashSet::with_capacity(completions.len());
-    let rows =
-        json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
+    let rows = json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
     for chunk in rows {
-        let ids: Vec<i64> = db.query(sql.complete_rows)
+        let ids: Vec<i64> = db
+            .query(sql.complete_rows)
             .bind(at)
             .bind(chunk)
             .scalars(&mut *tx)
@@ -695,14 +662,7 @@ async fn complete_in(
         .iter()
         .filter(|c| applied.contains(&c.id.0))
         .filter_map(PairJson::of);
-    for chunk in json_chunks(pairs).map_err(json_err)? {
-        db.query(sql.record_pairs)
-            .bind(at)
-            .bind(chunk)
-            .execute(&mut *tx)
-            .await
-            .ctx("recording pairs in digis")?;
-    }
+    record_pairs_in(db, tx, at, pairs, "recording pairs in digis").await?;
     // The attempt is history even when the claim was lost: a stale 2xx may be a
     // second SMS.
     let attempts = completions
@@ -710,7 +670,8 @@ async fn complete_in(
         .map(|c| AttemptJson::of(c, applied.contains(&c.id.0)));
     let mut recorded = HashSet::with_capacity(completions.len());
     for chunk in json_chunks(attempts).map_err(json_err)? {
-        let ids: Vec<i64> = db.query(sql.record_attempts)
+        let ids: Vec<i64> = db
+            .query(sql.record_attempts)
             .bind(chunk)
             .scalars(&mut *tx)
             .await
@@ -720,18 +681,10 @@ async fn complete_in(
     // A row the host deleted while Digis accepted it: the pair goes into digis all
     // the same (Digis has the member), or the next save would queue it again and
     // Digis would send a second SMS. Rare, so one more statement only then.
-    let vanished = |c: &&CompletionItem| {
-        !applied.contains(&c.id.0) && !recorded.contains(&c.id.0)
-    };
+    let vanished = |c: &&CompletionItem| !applied.contains(&c.id.0) && !recorded.contains(&c.id.0);
     let accepted_gone = completions.iter().filter(vanished).filter_map(PairJson::of);
-    for chunk in json_chunks(accepted_gone).map_err(json_err)? {
-        db.query(sql.record_pairs)
-            .bind(at)
-            .bind(chunk)
-            .execute(&mut *tx)
-            .await
-            .ctx("recording the pairs of deleted rows in digis")?;
-    }
+    let doing = "recording the pairs of deleted rows in digis";
+    record_pairs_in(db, tx, at, accepted_gone, doing).await?;
     // The accepted pairs' older failed rows leave the fix lists, in this same
     // transaction (issue 25 item 5). A deleted row's pair was accepted too.
     let accepted = completions
@@ -755,6 +708,25 @@ async fn complete_in(
         .collect())
 }
 
+/// Records accepted pairs in `digis` inside `tx`, one statement a chunk of them.
+async fn record_pairs_in<T: serde::Serialize>(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    at: StoredTime,
+    pairs: impl IntoIterator<Item = T>,
+    doing: &'static str,
+) -> Result<()> {
+    for chunk in json_chunks(pairs).map_err(json_err)? {
+        db.query(db.sql().record_pairs)
+            .bind(at)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await
+            .ctx(doing)?;
+    }
+    Ok(())
+}
+
 /// A group whose set-based statements failed (`complete_in`), written again one row
 /// at a time, each statement in a savepoint of its own: a row whose own update,
 /// pair or attempt cannot be written is left out alone, and the rest commit. A
@@ -776,9 +748,7 @@ async fn complete_alone_in(
     for c in completions {
         let one = json_one(&CompleteJson::of(c)).map_err(json_err)?;
         let q = db.query(sql.complete_rows).bind(at).bind(one);
-        let mut result = match in_savepoint(tx, q, "completing an outbox row")
-            .await?
-        {
+        let mut result = match in_savepoint(tx, q, "completing an outbox row").await? {
             Ok(ids) if ids.is_empty() => CompleteResult::LeaseLost,
             Ok(_) => CompleteResult::Applied,
             Err(why) => CompleteResult::Unwritten(why),
@@ -787,17 +757,14 @@ async fn complete_alone_in(
             if let Some(pair) = PairJson::of(c) {
                 let pair = json_one(&pair).map_err(json_err)?;
                 let q = db.query(sql.record_pairs).bind(at).bind(pair);
-                if let Err(why) =
-                    in_savepoint(tx, q, "recording a pair in digis").await?
-                {
+                if let Err(why) = in_savepoint(tx, q, "recording a pair in digis").await? {
                     result = CompleteResult::SentWithoutDigis(why);
                 }
                 // Sent, with or without its digis row: Digis accepted the pair.
                 supersede_alone_in(db, tx, c, at).await?;
             }
         }
-        let attempt =
-            json_one(&AttemptJson::of(c, result.applied())).map_err(json_err)?;
+        let attempt = json_one(&AttemptJson::of(c, result.applied())).map_err(json_err)?;
         let q = db.query(sql.record_attempts).bind(attempt);
         match in_savepoint(tx, q, "recording an attempt").await? {
             Ok(ids) if ids.is_empty() && result == CompleteResult::LeaseLost => {
@@ -806,9 +773,7 @@ async fn complete_alone_in(
                 if let Some(pair) = PairJson::of(c) {
                     let pair = json_one(&pair).map_err(json_err)?;
                     let q = db.query(sql.record_pairs).bind(at).bind(pair);
-                    if let Err(why) =
-                        in_savepoint(tx, q, "recording a pair in digis").await?
-                    {
+                    if let Err(why) = in_savepoint(tx, q, "recording a pair in digis").await? {
                         tracing::error!(
                             "outbox {} (deleted while in flight): subscription {} person {} accepted by Digis but not recorded in digis: {why}",
                             c.id,
@@ -835,9 +800,7 @@ async fn complete_alone_in(
             token: &row.1,
         })
         .map_err(json_err)?;
-        let q = db.query(sql.release)
-            .bind(StoredTime(now))
-            .bind(held);
+        let q = db.query(sql.release).bind(StoredTime(now)).bind(held);
         if let Err(why) = in_savepoint(tx, q, "releasing a claim").await? {
             tracing::error!(
                 "outbox {}: not given back ({why}): it waits for its lease",
@@ -859,7 +822,8 @@ async fn supersede_in(
     at: StoredTime,
 ) -> Result<u64> {
     let sql = db.sql();
-    let rows = db.query(sql.supersede_failed)
+    let rows = db
+        .query(sql.supersede_failed)
         .bind(at)
         .bind(chunk)
         .bind(OutboxState::Failed.as_str())
@@ -886,14 +850,13 @@ async fn supersede_alone_in(
         return Ok(());
     };
     let one = json_one(&one).map_err(json_err)?;
-    let q = db.query(sql.supersede_failed)
+    let q = db
+        .query(sql.supersede_failed)
         .bind(at)
         .bind(one)
         .bind(OutboxState::Failed.as_str())
         .bind(OutboxState::Discarded.as_str());
-    if let Err(why) =
-        in_savepoint(tx, q, "discarding failed rows of an accepted pair").await?
-    {
+    if let Err(why) = in_savepoint(tx, q, "discarding failed rows of an accepted pair").await? {
         tracing::error!(
             "outbox {}: the older failed rows of subscription {} person {} stay listed: {why}",
             c.id,
@@ -911,8 +874,7 @@ async fn in_savepoint(
     tx: &mut Tx<'_>,
     q: Statement,
     context: &'static str,
-) -> Result<std::result::Result<Vec<DbRow>, String>>
-{
+) -> Result<std::result::Result<Vec<DbRow>, String>> {
     let mut sp = tx.savepoint().await.ctx("starting a savepoint")?;
     match q.fetch_all(&mut sp).await.ctx(context) {
         Ok(rows) => {
@@ -921,9 +883,7 @@ async fn in_savepoint(
         }
         Err(e) if e.is_transient() => Err(e),
         Err(e) => {
-            sp.rollback()
-                .await
-                .ctx("rolling back to a savepoint")?;
+            sp.rollback().await.ctx("rolling back to a savepoint")?;
             Ok(Err(e.to_string()))
         }
     }
@@ -937,14 +897,36 @@ async fn release_in(
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let sql = db.sql();
+    held_rows_in(
+        db,
+        tx,
+        sql.release,
+        StoredTime(now),
+        rows,
+        "releasing claims",
+    )
+    .await
+}
+
+/// Runs `statement` (bound `at` and a JSON array of held rows) inside `tx`, once for each
+/// chunk of `rows`: how many rows it changed.
+async fn held_rows_in(
+    db: &Db,
+    tx: &mut Tx<'_>,
+    statement: &'static str,
+    at: StoredTime,
+    rows: &[(OutboxId, String)],
+    doing: &'static str,
+) -> Result<u64> {
     let mut n = 0;
-    for chunk in crate::storage::lists::HeldRow::chunks(rows).map_err(json_err)? {
-        n += db.query(sql.release)
-            .bind(StoredTime(now))
+    for chunk in HeldRow::chunks(rows).map_err(json_err)? {
+        n += db
+            .query(statement)
+            .bind(at)
             .bind(chunk)
             .execute(&mut *tx)
             .await
-            .ctx("releasing claims")?;
+            .ctx(doing)?;
     }
     Ok(n)
 }

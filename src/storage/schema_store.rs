@@ -88,11 +88,7 @@ impl<E: Engine> SchemaStore for E {
         carry_over(db, &[]).await?;
         let versions = self.schema_versions().await?;
         if let Some(refusal) =
-            super::bookkeeping::refusal(
-                &versions.modified,
-                versions.source,
-                db.backend(),
-            )
+            super::bookkeeping::refusal(&versions.modified, versions.source, db.backend())
         {
             return Err(StorageError::Refused(refusal));
         }
@@ -108,7 +104,8 @@ impl<E: Engine> SchemaStore for E {
         let db = self.db();
         let sql = db.sql();
         let c = "reading the schema";
-        let objects: Vec<(String, String)> = db.query(sql.schema_objects)
+        let objects: Vec<(String, String)> = db
+            .query(sql.schema_objects)
             .fetch_all(db)
             .await
             .ctx(c)?
@@ -116,7 +113,8 @@ impl<E: Engine> SchemaStore for E {
             .map(|r| Ok((r.get("name")?, r.get("kind")?)))
             .collect::<Result<_, sqlx::Error>>()
             .ctx(c)?;
-        let triggers: Vec<String> = db.query(sql.schema_triggers)
+        let triggers: Vec<String> = db
+            .query(sql.schema_triggers)
             .fetch_all(db)
             .await
             .ctx("reading triggers")?
@@ -124,8 +122,7 @@ impl<E: Engine> SchemaStore for E {
             .map(|r| r.get("name"))
             .collect::<Result<_, _>>()
             .ctx("reading triggers")?;
-        let has =
-            |kind: &str, name: &str| objects.iter().any(|(n, k)| k == kind && n == name);
+        let has = |kind: &str, name: &str| objects.iter().any(|(n, k)| k == kind && n == name);
         let missing = |tables: &[&str]| -> Vec<String> {
             tables
                 .iter()
@@ -143,7 +140,9 @@ impl<E: Engine> SchemaStore for E {
             host_tables_missing: missing(&HOST_TABLES),
             relay_tables_missing: missing(&RELAY_TABLES),
             view_present: has("view", "digis_member"),
-            triggers_missing: db.profile().triggers
+            triggers_missing: db
+                .profile()
+                .triggers
                 .iter()
                 .filter(|t| !triggers.iter().any(|x| x == *t))
                 .map(|t| t.to_string())
@@ -194,17 +193,15 @@ impl<E: Engine> SchemaStore for E {
         })
     }
 
-    async fn host_objects(
-        &self,
-        views: &[&str],
-    ) -> Result<super::host_objects::HostObjects> {
+    async fn host_objects(&self, views: &[&str]) -> Result<super::host_objects::HostObjects> {
         let db = self.db();
         let sql = db.sql();
         use super::host_objects::{AdapterRecord, HostObjects, HostTrigger};
         let c = "reading the host adapter's objects";
         let mut out = HostObjects::default();
         for view in views {
-            let columns = db.query(sql.adapter_view_columns)
+            let columns = db
+                .query(sql.adapter_view_columns)
                 .bind(*view)
                 .fetch_all(db)
                 .await
@@ -213,15 +210,15 @@ impl<E: Engine> SchemaStore for E {
                 .map(|r| {
                     Ok((
                         r.get::<String>("column_name")?,
-                        r.get::<Option<String>>("data_type")?
-                            .unwrap_or_default(),
+                        r.get::<Option<String>>("data_type")?.unwrap_or_default(),
                     ))
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .ctx(c)?;
             out.views.push((view.to_string(), columns));
         }
-        out.triggers = db.query(sql.adapter_triggers)
+        out.triggers = db
+            .query(sql.adapter_triggers)
             .fetch_all(db)
             .await
             .ctx(c)?
@@ -236,7 +233,8 @@ impl<E: Engine> SchemaStore for E {
             })
             .collect::<Result<_, sqlx::Error>>()
             .ctx(c)?;
-        out.functions = db.query(sql.adapter_functions)
+        out.functions = db
+            .query(sql.adapter_functions)
             .fetch_all(db)
             .await
             .ctx(c)?
@@ -244,12 +242,10 @@ impl<E: Engine> SchemaStore for E {
             .map(|r| Ok((r.get("name")?, r.get("body")?)))
             .collect::<Result<_, sqlx::Error>>()
             .ctx(c)?;
-        out.record_table = db.query(sql.adapter_record_table)
-            .scalar(db)
-            .await
-            .ctx(c)?;
+        out.record_table = db.query(sql.adapter_record_table).scalar(db).await.ctx(c)?;
         if out.record_table {
-            out.record = db.query(sql.adapter_recorded)
+            out.record = db
+                .query(sql.adapter_recorded)
                 .fetch_optional(db)
                 .await
                 .ctx(c)?
@@ -257,9 +253,7 @@ impl<E: Engine> SchemaStore for E {
                     Ok(AdapterRecord {
                         source: r.get("source")?,
                         checksum: r.get("checksum")?,
-                        applied_at: r
-                            .get::<Option<String>>("applied_at")?
-                            .unwrap_or_default(),
+                        applied_at: r.get::<Option<String>>("applied_at")?.unwrap_or_default(),
                     })
                 })
                 .transpose()
@@ -281,7 +275,7 @@ impl<E: Engine> SchemaStore for E {
 
 /// The adapter `migrate` last applied (`SchemaStore::applied_adapter`).
 async fn applied_adapter(db: &Db) -> Result<Option<super::adapter::AppliedAdapter>> {
-let sql = db.sql();
+    let sql = db.sql();
     if !objects_present(db, db, &["digis_host_adapter"])
         .await?
         .is_empty()
@@ -329,12 +323,11 @@ async fn bookkeeping_rows(
     let sql = db.sql();
     use super::bookkeeping::{statement, Recorded, Source};
     let c = "reading the migrations table";
-    let tables = db.query(sqlx::AssertSqlSafe(statement(
-        sql.migrations_tables,
-    )))
-    .fetch_one(&mut on)
-    .await
-    .ctx(c)?;
+    let tables = db
+        .query(sqlx::AssertSqlSafe(statement(sql.migrations_tables)))
+        .fetch_one(&mut on)
+        .await
+        .ctx(c)?;
     let own: bool = tables.get("own").ctx(c)?;
     let legacy: bool = tables.get("legacy").ctx(c)?;
     let (source, recorded) = match (own, legacy) {
@@ -342,7 +335,8 @@ async fn bookkeeping_rows(
         (false, true) => (Source::Legacy, sql.legacy_migrations),
         (false, false) => return Ok((Source::None, Vec::new())),
     };
-    let rows = db.query(sqlx::AssertSqlSafe(statement(recorded)))
+    let rows = db
+        .query(sqlx::AssertSqlSafe(statement(recorded)))
         .fetch_all(&mut on)
         .await
         .ctx(c)?
@@ -379,9 +373,7 @@ pub(super) async fn carry_over(db: &Db, more_superseded: &[(i64, &str)]) -> Resu
     let plan = match source {
         Source::Own => b::translate(&rows, &known),
         // A modified migration is refused by `migrate` before anything is written.
-        Source::Legacy if !b::applied(&rows, source, &known).modified.is_empty() => {
-            return Ok(())
-        }
+        Source::Legacy if !b::applied(&rows, source, &known).modified.is_empty() => return Ok(()),
         Source::Legacy => {
             tx.ensure_migrations_table(b::MIGRATIONS_TABLE).await?;
             b::carry_over(&rows, &known)
@@ -425,7 +417,8 @@ async fn objects_present<'e>(
 ) -> Result<Vec<String>> {
     let sql = db.sql();
     let c = "reading the schema";
-    let present: Vec<String> = db.query(sql.schema_objects)
+    let present: Vec<String> = db
+        .query(sql.schema_objects)
         .fetch_all(on)
         .await
         .ctx(c)?
@@ -442,13 +435,11 @@ async fn objects_present<'e>(
 
 /// Whether every trigger the adapter's text creates exists
 /// (`adapter::trigger_names`).
-async fn triggers_present(
-    db: &Db,
-    adapter: &super::adapter::HostAdapter,
-) -> Result<bool> {
+async fn triggers_present(db: &Db, adapter: &super::adapter::HostAdapter) -> Result<bool> {
     let sql = db.sql();
     let c = "reading triggers";
-    let present: Vec<String> = db.query(sql.schema_triggers)
+    let present: Vec<String> = db
+        .query(sql.schema_triggers)
         .fetch_all(db)
         .await
         .ctx(c)?
@@ -523,7 +514,8 @@ async fn apply_adapter(
 async fn digis_problem(db: &Db) -> Result<Option<String>> {
     let sql = db.sql();
     let c = "reading the digis table's columns";
-    let found = db.query(sql.digis_external_id)
+    let found = db
+        .query(sql.digis_external_id)
         .fetch_optional(db)
         .await
         .ctx(c)?
@@ -535,8 +527,5 @@ async fn digis_problem(db: &Db) -> Result<Option<String>> {
         })
         .transpose()
         .ctx(c)?;
-    Ok(super::digis_external_id_problem(
-        db.backend(),
-        found,
-    ))
+    Ok(super::digis_external_id_problem(db.backend(), found))
 }

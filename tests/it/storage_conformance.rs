@@ -7,11 +7,13 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use digis_relay::domain::{CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId};
+use digis_relay::domain::{
+    CardNumber, OutboxId, OutboxState, PersonId, RelayState, SubscriptionId,
+};
 use digis_relay::storage::adapter::{AdapterOutcome, HostAdapter};
 use digis_relay::storage::{
     AttemptRecord, Backend, ClaimedRow, CompleteResult, Completion, CompletionItem, FailedQuery,
-    ListQuery, PersonFilter, Reconcile, RelayInfo, Storage, UnitFilter, Unconfirmed,
+    ListQuery, PersonFilter, Reconcile, RelayInfo, Storage, Unconfirmed, UnitFilter,
 };
 
 use crate::both_databases;
@@ -142,7 +144,10 @@ both_databases!(
 async fn db_now_is_the_databases_clock(db: TestDb) {
     let before = Utc::now() - TimeDelta::seconds(5);
     let now = db.storage.db_now().await.unwrap();
-    assert!(now > before && now < Utc::now() + TimeDelta::seconds(5), "{now}");
+    assert!(
+        now > before && now < Utc::now() + TimeDelta::seconds(5),
+        "{now}"
+    );
 }
 
 async fn claim_marks_due_rows_sending(db: TestDb) {
@@ -154,7 +159,10 @@ async fn claim_marks_due_rows_sending(db: TestDb) {
         assert!(c.member.is_some());
     }
     let again = db.storage.claim("relay-b", 100, LEASE, Utc::now());
-    assert!(again.await.unwrap().is_empty(), "a claimed row is not claimed twice");
+    assert!(
+        again.await.unwrap().is_empty(),
+        "a claimed row is not claimed twice"
+    );
 }
 
 async fn claim_skipping_leaves_held_tokens(db: TestDb) {
@@ -163,8 +171,14 @@ async fn claim_skipping_leaves_held_tokens(db: TestDb) {
     let s = db.storage();
     let held = [rows[0].claim_token.clone()];
     let skipped = s.claim_skipping("relay-a", 10, LEASE, later, &held);
-    assert!(skipped.await.unwrap().is_empty(), "a held token is not claimed again");
-    let taken = s.claim_skipping("relay-a", 10, LEASE, later, &[]).await.unwrap();
+    assert!(
+        skipped.await.unwrap().is_empty(),
+        "a held token is not claimed again"
+    );
+    let taken = s
+        .claim_skipping("relay-a", 10, LEASE, later, &[])
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1, "an expired lease is taken without it");
 }
 
@@ -174,7 +188,10 @@ async fn claim_after_waits_a_lease_after_reconnecting(db: TestDb) {
     let s = db.storage();
     let just_back = Some(later - TimeDelta::seconds(1));
     let early = s.claim_after("relay-b", 10, LEASE, later, &[], just_back);
-    assert!(early.await.unwrap().is_empty(), "its holder gets a lease to beat again");
+    assert!(
+        early.await.unwrap().is_empty(),
+        "its holder gets a lease to beat again"
+    );
     let long_back = Some(later - TimeDelta::seconds(600));
     let taken = s.claim_after("relay-b", 10, LEASE, later, &[], long_back);
     assert_eq!(taken.await.unwrap().len(), 1);
@@ -182,10 +199,18 @@ async fn claim_after_waits_a_lease_after_reconnecting(db: TestDb) {
 
 async fn renew_lease_extends_held_rows(db: TestDb) {
     let rows = claimed(&db, &[1, 2]).await;
-    let held: Vec<_> = rows.iter().map(|c| (c.row.id, c.claim_token.clone())).collect();
+    let held: Vec<_> = rows
+        .iter()
+        .map(|c| (c.row.id, c.claim_token.clone()))
+        .collect();
     let until = Utc::now() + TimeDelta::seconds(3_600);
     assert_eq!(db.storage.renew_lease(&held, until).await.unwrap(), 2);
-    let row = db.storage.outbox_row(rows[0].row.id).await.unwrap().unwrap();
+    let row = db
+        .storage
+        .outbox_row(rows[0].row.id)
+        .await
+        .unwrap()
+        .unwrap();
     let locked_until = row.locked_until.expect("still leased");
     assert!((locked_until - until).num_milliseconds().abs() < 1_000);
     let foreign = [(rows[0].row.id, "not-the-token".to_string())];
@@ -195,30 +220,50 @@ async fn renew_lease_extends_held_rows(db: TestDb) {
 async fn complete_group_ends_rows_and_releases_others(db: TestDb) {
     let rows = claimed(&db, &[1, 2, 3]).await;
     let items = [
-        CompletionItem::new(&rows[0], Completion::Sent { external_id: None }, attempt(None)),
+        CompletionItem::new(
+            &rows[0],
+            Completion::Sent { external_id: None },
+            attempt(None),
+        ),
         CompletionItem::new(&rows[1], Completion::Failed, attempt(Some("refused"))),
     ];
     let releases = [(rows[2].row.id, rows[2].claim_token.clone())];
     let s = db.storage();
-    let results = s.complete_group(&items, &releases, Utc::now()).await.unwrap();
+    let results = s
+        .complete_group(&items, &releases, Utc::now())
+        .await
+        .unwrap();
     assert_eq!(results, [CompleteResult::Applied, CompleteResult::Applied]);
     assert_eq!(state_of(&*s, rows[0].row.id).await, OutboxState::Sent);
     assert_eq!(state_of(&*s, rows[1].row.id).await, OutboxState::Failed);
     let released = s.outbox_row(rows[2].row.id).await.unwrap().unwrap();
-    assert_eq!((released.state, released.attempts), (OutboxState::Pending, 0));
-    assert_eq!(s.digis_rows(Some(SubscriptionId(863)), None).await.unwrap().len(), 1);
+    assert_eq!(
+        (released.state, released.attempts),
+        (OutboxState::Pending, 0)
+    );
+    assert_eq!(
+        s.digis_rows(Some(SubscriptionId(863)), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn complete_ends_one_row(db: TestDb) {
     let rows = claimed(&db, &[1]).await;
     let s = db.storage();
     let next = Utc::now() + TimeDelta::seconds(30);
-    let retry = Completion::Retry { next_attempt_at: next };
+    let retry = Completion::Retry {
+        next_attempt_at: next,
+    };
     finish(&*s, &rows[0], retry.clone(), Some("busy")).await;
     let row = s.outbox_row(rows[0].row.id).await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 1));
     // The claim is over: a second completion under it has lost its lease.
-    let again = s.complete(&rows[0], &retry, &attempt(None), Utc::now()).await;
+    let again = s
+        .complete(&rows[0], &retry, &attempt(None), Utc::now())
+        .await;
     assert_eq!(again.unwrap(), CompleteResult::LeaseLost);
 }
 
@@ -226,15 +271,24 @@ async fn release_gives_rows_back_uncharged(db: TestDb) {
     let rows = claimed(&db, &[1]).await;
     let held = [(rows[0].row.id, rows[0].claim_token.clone())];
     assert_eq!(db.storage.release(&held, Utc::now()).await.unwrap(), 1);
-    let row = db.storage.outbox_row(rows[0].row.id).await.unwrap().unwrap();
+    let row = db
+        .storage
+        .outbox_row(rows[0].row.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 0));
     assert_eq!(row.locked_by, None);
 }
 
 async fn heartbeat_and_relays(db: TestDb) {
     let s = db.storage();
-    s.heartbeat(&relay("relay-a", RelayState::Running)).await.unwrap();
-    s.heartbeat(&relay("relay-a", RelayState::Paused)).await.unwrap();
+    s.heartbeat(&relay("relay-a", RelayState::Running))
+        .await
+        .unwrap();
+    s.heartbeat(&relay("relay-a", RelayState::Paused))
+        .await
+        .unwrap();
     let relays = s.relays().await.unwrap();
     assert_eq!(relays.len(), 1, "one row a relay");
     assert_eq!(relays[0].state, RelayState::Paused);
@@ -246,10 +300,18 @@ async fn forget_relays_deletes_silent_relays(db: TestDb) {
     let mut old = relay("relay-old", RelayState::Running);
     old.heartbeat_at = Utc::now() - TimeDelta::hours(2);
     s.heartbeat(&old).await.unwrap();
-    s.heartbeat(&relay("relay-a", RelayState::Running)).await.unwrap();
+    s.heartbeat(&relay("relay-a", RelayState::Running))
+        .await
+        .unwrap();
     let before = Utc::now() - TimeDelta::hours(1);
     assert_eq!(s.forget_relays("relay-a", before, false).await.unwrap(), 1);
-    let ids: Vec<String> = s.relays().await.unwrap().into_iter().map(|r| r.relay_id).collect();
+    let ids: Vec<String> = s
+        .relays()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.relay_id)
+        .collect();
     assert_eq!(ids, ["relay-a"]);
 }
 
@@ -257,7 +319,10 @@ async fn oldest_due_pending_is_the_longest_waiting(db: TestDb) {
     let s = db.storage();
     assert_eq!(s.oldest_due_pending(Utc::now()).await.unwrap(), None);
     db.active_with(863, &[1]).await;
-    let oldest = s.oldest_due_pending(Utc::now() + TimeDelta::seconds(1)).await.unwrap();
+    let oldest = s
+        .oldest_due_pending(Utc::now() + TimeDelta::seconds(1))
+        .await
+        .unwrap();
     let oldest = oldest.expect("a due row");
     assert!(oldest <= Utc::now() + TimeDelta::seconds(1));
 }
@@ -266,9 +331,15 @@ async fn prune_deletes_old_finished_rows(db: TestDb) {
     let (sent, failed) = sent_and_failed(&db).await;
     let s = db.storage();
     assert_eq!(s.prune(Utc::now() - TimeDelta::hours(1)).await.unwrap(), 0);
-    assert_eq!(s.prune(Utc::now() + TimeDelta::seconds(5)).await.unwrap(), 1);
+    assert_eq!(
+        s.prune(Utc::now() + TimeDelta::seconds(5)).await.unwrap(),
+        1
+    );
     assert!(s.outbox_row(sent).await.unwrap().is_none(), "sent rows go");
-    assert!(s.outbox_row(failed).await.unwrap().is_some(), "failed rows need a person");
+    assert!(
+        s.outbox_row(failed).await.unwrap().is_some(),
+        "failed rows need a person"
+    );
 }
 
 async fn wakeup_is_woken_by_an_operator_action(db: TestDb) {
@@ -285,16 +356,34 @@ async fn wakeup_is_woken_by_an_operator_action(db: TestDb) {
 
 async fn pause_self_and_lift_self_pause(db: TestDb) {
     let s = db.storage();
-    let set = s.pause_self("HTTP 401", "relay:relay-a", Utc::now()).await.unwrap();
+    let set = s
+        .pause_self("HTTP 401", "relay:relay-a", Utc::now())
+        .await
+        .unwrap();
     assert!(set);
-    assert_eq!(s.control().await.unwrap().paused_by.as_deref(), Some("relay:relay-a"));
-    assert!(s.lift_self_pause("relay:relay-a", Utc::now()).await.unwrap());
+    assert_eq!(
+        s.control().await.unwrap().paused_by.as_deref(),
+        Some("relay:relay-a")
+    );
+    assert!(s
+        .lift_self_pause("relay:relay-a", Utc::now())
+        .await
+        .unwrap());
     assert!(!s.control().await.unwrap().paused);
     // An operator's pause is never the relay's to take over or lift.
     s.pause("maintenance", "alice", Utc::now()).await.unwrap();
-    assert!(!s.pause_self("HTTP 401", "relay:relay-a", Utc::now()).await.unwrap());
-    assert!(!s.lift_self_pause("relay:relay-a", Utc::now()).await.unwrap());
-    assert_eq!(s.control().await.unwrap().paused_by.as_deref(), Some("alice"));
+    assert!(!s
+        .pause_self("HTTP 401", "relay:relay-a", Utc::now())
+        .await
+        .unwrap());
+    assert!(!s
+        .lift_self_pause("relay:relay-a", Utc::now())
+        .await
+        .unwrap());
+    assert_eq!(
+        s.control().await.unwrap().paused_by.as_deref(),
+        Some("alice")
+    );
 }
 
 async fn control_reads_the_pause(db: TestDb) {
@@ -318,10 +407,14 @@ async fn open_circuit_and_take_its_probe(db: TestDb) {
     assert_eq!(circuit.reason.as_deref(), Some("HTTP 503"));
     assert_eq!(circuit.opened_by.as_deref(), Some("relay-a"));
     assert!(
-        !s.take_circuit_probe("relay-b", Duration::from_secs(60)).await.unwrap(),
+        !s.take_circuit_probe("relay-b", Duration::from_secs(60))
+            .await
+            .unwrap(),
         "no probe before its time is up"
     );
-    s.open_circuit("HTTP 503", "relay-a", Duration::ZERO).await.unwrap();
+    s.open_circuit("HTTP 503", "relay-a", Duration::ZERO)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let probe = |by: &'static str| s.take_circuit_probe(by, Duration::from_secs(60));
     assert!(probe("relay-b").await.unwrap(), "one relay wins the probe");
@@ -331,14 +424,18 @@ async fn open_circuit_and_take_its_probe(db: TestDb) {
 async fn close_circuit_closes_it(db: TestDb) {
     let s = db.storage();
     assert!(!s.close_circuit().await.unwrap(), "nothing to close");
-    s.open_circuit("HTTP 503", "relay-a", Duration::from_secs(60)).await.unwrap();
+    s.open_circuit("HTTP 503", "relay-a", Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(s.close_circuit().await.unwrap());
     assert_eq!(s.control().await.unwrap().circuit.open_until, None);
 }
 
 async fn record_share_is_read_back(db: TestDb) {
     let s = db.storage();
-    s.heartbeat(&relay("relay-a", RelayState::Running)).await.unwrap();
+    s.heartbeat(&relay("relay-a", RelayState::Running))
+        .await
+        .unwrap();
     s.record_share("relay-a", Some(0.5)).await.unwrap();
     assert_eq!(s.relays().await.unwrap()[0].request_share, Some(0.5));
     s.record_share("relay-a", None).await.unwrap();
@@ -350,7 +447,11 @@ async fn retry_puts_failed_rows_back(db: TestDb) {
     let s = db.storage();
     let both = [sent, failed];
     let changed = s.retry(&both, "alice", Utc::now(), Unconfirmed::Skip);
-    assert_eq!(changed.await.unwrap(), [failed], "a sent row is not retried");
+    assert_eq!(
+        changed.await.unwrap(),
+        [failed],
+        "a sent row is not retried"
+    );
     let row = s.outbox_row(failed).await.unwrap().unwrap();
     assert_eq!((row.state, row.attempts), (OutboxState::Pending, 0));
 }
@@ -358,7 +459,10 @@ async fn retry_puts_failed_rows_back(db: TestDb) {
 async fn retry_all_failed_puts_every_member_back(db: TestDb) {
     let (_, failed) = sent_and_failed(&db).await;
     let s = db.storage();
-    let n = s.retry_all_failed("alice", Utc::now(), Unconfirmed::Skip).await.unwrap();
+    let n = s
+        .retry_all_failed("alice", Utc::now(), Unconfirmed::Skip)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     assert_eq!(state_of(&*s, failed).await, OutboxState::Pending);
 }
@@ -366,20 +470,41 @@ async fn retry_all_failed_puts_every_member_back(db: TestDb) {
 async fn unconfirmed_rows_lists_unconfirmed_answers(db: TestDb) {
     let (_, failed) = sent_and_failed(&db).await;
     let s = db.storage();
-    assert!(s.unconfirmed_rows(None).await.unwrap().is_empty(), "a plain failure");
-    assert!(s.unconfirmed_rows(Some(&[failed])).await.unwrap().is_empty());
+    assert!(
+        s.unconfirmed_rows(None).await.unwrap().is_empty(),
+        "a plain failure"
+    );
+    assert!(s
+        .unconfirmed_rows(Some(&[failed]))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn discard_ends_pending_rows(db: TestDb) {
     db.active_with(863, &[1]).await;
     let s = db.storage();
-    let id = s.list(&ListQuery { limit: 10, ..ListQuery::default() }).await.unwrap()[0].id;
-    let changed = s.discard(&[id], "left the gym", "alice", Utc::now()).await.unwrap();
+    let id = s
+        .list(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()[0]
+        .id;
+    let changed = s
+        .discard(&[id], "left the gym", "alice", Utc::now())
+        .await
+        .unwrap();
     assert_eq!(changed, [id]);
     let row = s.outbox_row(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutboxState::Discarded);
     assert_eq!(row.reason.as_deref(), Some("left the gym"));
-    assert!(s.discard(&[id], "again", "alice", Utc::now()).await.unwrap().is_empty());
+    assert!(s
+        .discard(&[id], "again", "alice", Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn resend_queues_a_subscription_again(db: TestDb) {
@@ -390,13 +515,19 @@ async fn resend_queues_a_subscription_again(db: TestDb) {
     assert_eq!(queued.len(), 1);
     let row = s.outbox_row(queued[0]).await.unwrap().unwrap();
     assert!(row.resend);
-    assert_eq!((row.state, row.person_id), (OutboxState::Pending, PersonId(1)));
+    assert_eq!(
+        (row.state, row.person_id),
+        (OutboxState::Pending, PersonId(1))
+    );
 }
 
 async fn pause_and_resume(db: TestDb) {
     let s = db.storage();
     s.pause("maintenance", "alice", Utc::now()).await.unwrap();
-    assert_eq!(s.control().await.unwrap().paused_by.as_deref(), Some("alice"));
+    assert_eq!(
+        s.control().await.unwrap().paused_by.as_deref(),
+        Some("alice")
+    );
     s.resume("bob", Utc::now()).await.unwrap();
     assert!(!s.control().await.unwrap().paused);
 }
@@ -404,22 +535,42 @@ async fn pause_and_resume(db: TestDb) {
 async fn sync_makes_rows_due_and_reconciles(db: TestDb) {
     db.active_with(863, &[1]).await;
     let s = db.storage();
-    let id = s.list(&ListQuery { limit: 10, ..ListQuery::default() }).await.unwrap()[0].id;
-    s.discard(&[id], "by hand", "alice", Utc::now()).await.unwrap();
+    let id = s
+        .list(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()[0]
+        .id;
+    s.discard(&[id], "by hand", "alice", Utc::now())
+        .await
+        .unwrap();
     let plain = s.sync(None, "alice", Utc::now()).await.unwrap();
     assert_eq!(plain.queued, 0);
     let reconcile = Reconcile::default();
     let r = s.sync(Some(&reconcile), "alice", Utc::now()).await.unwrap();
-    assert_eq!(r.queued, 1, "the member Digis does not have is queued again");
+    assert_eq!(
+        r.queued, 1,
+        "the member Digis does not have is queued again"
+    );
     assert!(s.control().await.unwrap().sync_requested_at.is_some());
 }
 
 async fn reconcile_preview_counts_what_sync_would_queue(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let s = db.storage();
-    let rows = s.list(&ListQuery { limit: 10, ..ListQuery::default() }).await.unwrap();
+    let rows = s
+        .list(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
     let ids: Vec<OutboxId> = rows.iter().map(|r| r.id).collect();
-    s.discard(&ids, "by hand", "alice", Utc::now()).await.unwrap();
+    s.discard(&ids, "by hand", "alice", Utc::now())
+        .await
+        .unwrap();
     assert_eq!(s.reconcile_preview(&[]).await.unwrap().would_queue, 2);
     let skip = [(SubscriptionId(863), PersonId(1))];
     let preview = s.reconcile_preview(&skip).await.unwrap();
@@ -441,7 +592,10 @@ async fn count_and_retry_a_failure_group(db: TestDb) {
     let s = db.storage();
     let group = s.failure_groups(None, 10).await.unwrap().remove(0).key;
     assert_eq!(s.count_failure_group(&group).await.unwrap(), 1);
-    let changed = s.retry_failure_group(&group, "alice", Utc::now()).await.unwrap();
+    let changed = s
+        .retry_failure_group(&group, "alice", Utc::now())
+        .await
+        .unwrap();
     assert_eq!(changed, [failed]);
     assert_eq!(s.count_failure_group(&group).await.unwrap(), 0);
     assert_eq!(state_of(&*s, failed).await, OutboxState::Pending);
@@ -454,10 +608,15 @@ async fn ping_answers(db: TestDb) {
 async fn events_record_who_did_what(db: TestDb) {
     let (_, failed) = sent_and_failed(&db).await;
     let s = db.storage();
-    s.retry(&[failed], "alice", Utc::now(), Unconfirmed::Skip).await.unwrap();
+    s.retry(&[failed], "alice", Utc::now(), Unconfirmed::Skip)
+        .await
+        .unwrap();
     let events = s.events(&[failed]).await.unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0].actor.as_str(), events[0].outbox_id), ("alice", Some(failed)));
+    assert_eq!(
+        (events[0].actor.as_str(), events[0].outbox_id),
+        ("alice", Some(failed))
+    );
     assert_eq!(events[0].person_id, Some(PersonId(2)));
     assert!(s.events(&[]).await.unwrap().is_empty());
 }
@@ -489,7 +648,10 @@ async fn attempt_counts_by_outcome(db: TestDb) {
         (now - TimeDelta::hours(2), now - TimeDelta::hours(1)),
     ];
     let counts = s.attempt_counts(&ranges).await.unwrap();
-    assert_eq!((counts[0].sent, counts[0].failed, counts[0].retried), (1, 1, 0));
+    assert_eq!(
+        (counts[0].sent, counts[0].failed, counts[0].retried),
+        (1, 1, 0)
+    );
     assert_eq!((counts[1].sent, counts[1].failed), (0, 0));
     assert!(s.attempt_counts(&[]).await.unwrap().is_empty());
 }
@@ -497,7 +659,9 @@ async fn attempt_counts_by_outcome(db: TestDb) {
 async fn sent_delays_sample_sent_rows(db: TestDb) {
     sent_and_failed(&db).await;
     let now = Utc::now();
-    let sample = db.storage.sent_delays(now - TimeDelta::hours(1), now + TimeDelta::seconds(5), 10);
+    let sample = db
+        .storage
+        .sent_delays(now - TimeDelta::hours(1), now + TimeDelta::seconds(5), 10);
     let sample = sample.await.unwrap();
     assert_eq!((sample.sent, sample.stride, sample.delays.len()), (1, 1, 1));
     assert!(sample.delays[0].1 >= 0);
@@ -514,29 +678,66 @@ async fn counts_by_state(db: TestDb) {
 async fn list_pages_by_id(db: TestDb) {
     db.active_with(863, &[1, 2, 3]).await;
     let s = db.storage();
-    let all = s.list(&ListQuery { limit: 10, ..ListQuery::default() }).await.unwrap();
+    let all = s
+        .list(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
     let ids: Vec<i64> = all.iter().map(|r| r.id.0).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
-    let page = ListQuery { before: Some(all[0].id), limit: 1, ..ListQuery::default() };
+    let page = ListQuery {
+        before: Some(all[0].id),
+        limit: 1,
+        ..ListQuery::default()
+    };
     assert_eq!(s.list(&page).await.unwrap()[0].id, all[1].id);
-    let up = ListQuery { after: Some(all[2].id), limit: 1, ..ListQuery::default() };
+    let up = ListQuery {
+        after: Some(all[2].id),
+        limit: 1,
+        ..ListQuery::default()
+    };
     assert_eq!(s.list(&up).await.unwrap()[0].id, all[1].id);
-    let sending = ListQuery { state: Some(OutboxState::Sending), limit: 10, ..ListQuery::default() };
+    let sending = ListQuery {
+        state: Some(OutboxState::Sending),
+        limit: 10,
+        ..ListQuery::default()
+    };
     assert!(s.list(&sending).await.unwrap().is_empty());
 }
 
 async fn outbox_row_by_id(db: TestDb) {
     let rows = claimed(&db, &[1]).await;
-    let row = db.storage.outbox_row(rows[0].row.id).await.unwrap().unwrap();
-    assert_eq!((row.subscription_id, row.person_id), (SubscriptionId(863), PersonId(1)));
+    let row = db
+        .storage
+        .outbox_row(rows[0].row.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.subscription_id, row.person_id),
+        (SubscriptionId(863), PersonId(1))
+    );
     assert_eq!(row.card_number.as_deref(), Some("34000001"));
-    assert!(db.storage.outbox_row(OutboxId(999_999)).await.unwrap().is_none());
+    assert!(db
+        .storage
+        .outbox_row(OutboxId(999_999))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn rows_for_subscription_and_card(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let s = db.storage();
-    assert_eq!(s.rows_for_subscription(SubscriptionId(863)).await.unwrap().len(), 2);
+    assert_eq!(
+        s.rows_for_subscription(SubscriptionId(863))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let card = "34000002".parse::<CardNumber>().unwrap();
     let rows = s.rows_for_card(&card).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -547,7 +748,10 @@ async fn attempts_are_history(db: TestDb) {
     let (sent, _) = sent_and_failed(&db).await;
     let attempts = db.storage.attempts(sent).await.unwrap();
     assert_eq!(attempts.len(), 1);
-    assert_eq!((attempts[0].attempt, attempts[0].outcome.as_str()), (1, "sent"));
+    assert_eq!(
+        (attempts[0].attempt, attempts[0].outcome.as_str()),
+        (1, "sent")
+    );
     assert_eq!(attempts[0].relay_id, "relay-a");
 }
 
@@ -556,16 +760,29 @@ async fn digis_rows_are_the_accepted_pairs(db: TestDb) {
     let s = db.storage();
     let rows = s.digis_rows(None, None).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].person_id, rows[0].external_id.as_deref()), (PersonId(1), Some("TE-1")));
-    assert!(s.digis_rows(None, Some(PersonId(2))).await.unwrap().is_empty());
+    assert_eq!(
+        (rows[0].person_id, rows[0].external_id.as_deref()),
+        (PersonId(1), Some("TE-1"))
+    );
+    assert!(s
+        .digis_rows(None, Some(PersonId(2)))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn members_of_subscription_and_by_card(db: TestDb) {
     db.active_with(863, &[1, 2]).await;
     let s = db.storage();
-    let members = s.members_of_subscription(SubscriptionId(863), None).await.unwrap();
+    let members = s
+        .members_of_subscription(SubscriptionId(863), None)
+        .await
+        .unwrap();
     assert_eq!(members.len(), 2);
-    let one = s.members_of_subscription(SubscriptionId(863), Some(PersonId(2))).await.unwrap();
+    let one = s
+        .members_of_subscription(SubscriptionId(863), Some(PersonId(2)))
+        .await
+        .unwrap();
     assert_eq!(one[0].as_ref().unwrap().person_id, 2);
     let card = "34000001".parse::<CardNumber>().unwrap();
     let by_card = s.members_by_card(&card).await.unwrap();
@@ -577,7 +794,10 @@ async fn subscription_status_reads_the_host(db: TestDb) {
     let s = db.storage();
     let status = s.subscription_status(SubscriptionId(863)).await.unwrap();
     assert_eq!(status.as_deref(), Some("ACTIVE"));
-    assert_eq!(s.subscription_status(SubscriptionId(1)).await.unwrap(), None);
+    assert_eq!(
+        s.subscription_status(SubscriptionId(1)).await.unwrap(),
+        None
+    );
 }
 
 async fn persons_by_card_and_cards_without_zeros(db: TestDb) {
@@ -605,7 +825,10 @@ async fn active_members_page_pages_by_pair(db: TestDb) {
     db.active_with(863, &[1, 2, 3]).await;
     let s = db.storage();
     let first = s.active_members_page(None, 2).await.unwrap();
-    let pairs: Vec<i64> = first.iter().map(|m| m.as_ref().unwrap().person_id).collect();
+    let pairs: Vec<i64> = first
+        .iter()
+        .map(|m| m.as_ref().unwrap().person_id)
+        .collect();
     assert_eq!(pairs, [1, 2]);
     let after = Some((SubscriptionId(863), PersonId(2)));
     let rest = s.active_members_page(after, 2).await.unwrap();
@@ -632,7 +855,10 @@ async fn migrate_again_changes_nothing(db: TestDb) {
     s.migrate(false).await.unwrap();
     let adapter = HostAdapter::reference(s.backend());
     let outcome = s.migrate_with(false, &adapter).await.unwrap();
-    assert!(matches!(outcome, AdapterOutcome::Unchanged { .. }), "{outcome}");
+    assert!(
+        matches!(outcome, AdapterOutcome::Unchanged { .. }),
+        "{outcome}"
+    );
 }
 
 async fn schema_versions_and_applied_adapter(db: TestDb) {
@@ -641,8 +867,15 @@ async fn schema_versions_and_applied_adapter(db: TestDb) {
     let known: Vec<i64> = versions.known.iter().map(|(v, _)| *v).collect();
     assert_eq!(versions.applied, known, "every migration applied");
     assert!(versions.compat.is_some() && versions.modified.is_empty());
-    let applied = s.applied_adapter().await.unwrap().expect("recorded by migrate");
-    assert_eq!(applied.checksum, HostAdapter::reference(s.backend()).checksum());
+    let applied = s
+        .applied_adapter()
+        .await
+        .unwrap()
+        .expect("recorded by migrate");
+    assert_eq!(
+        applied.checksum,
+        HostAdapter::reference(s.backend()).checksum()
+    );
 }
 
 async fn host_objects_show_the_adapter(db: TestDb) {
@@ -659,5 +892,9 @@ async fn host_exec_writes_host_tables(db: TestDb) {
         .host_exec("INSERT INTO business_unit (id, name) VALUES (9, 'Nine')")
         .await
         .unwrap();
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM business_unit WHERE id = 9").await, 1);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM business_unit WHERE id = 9")
+            .await,
+        1
+    );
 }
