@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::storage::{Storage, StorageError};
+use crate::storage::{RelayStore, StorageError};
 
 /// What a process reads as "now" before the offset: the system clock, or a test's.
 pub type LocalClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -80,7 +80,7 @@ impl DbClock {
     /// Reads the database's clock and keeps the offset to it, taking the database's reading
     /// as made halfway through the round trip (the error is at most half of it). Returns the
     /// offset; on an error the previous offset stays.
-    pub async fn measure(&self, storage: &dyn Storage) -> Result<i64, StorageError> {
+    pub async fn measure(&self, storage: &dyn RelayStore) -> Result<i64, StorageError> {
         let before = self.local_now();
         let db = storage.db_now().await?;
         let after = self.local_now();
@@ -125,7 +125,7 @@ pub fn offset_words(ms: i64) -> String {
 
 /// The database's time, for a reader that compares times relays wrote; this host's when the
 /// database cannot be asked (it is then unreachable anyway, and says so elsewhere).
-pub async fn db_now_or_local(storage: &dyn Storage) -> DateTime<Utc> {
+pub async fn db_now_or_local(storage: &dyn RelayStore) -> DateTime<Utc> {
     match storage.db_now().await {
         Ok(t) => t,
         Err(e) => {
