@@ -9,7 +9,7 @@ use super::{check, Check, Level};
 pub use crate::domain::AdapterState;
 use crate::storage::handshake::SchemaVersions;
 use crate::storage::host_objects::{HostObjects, HostTrigger};
-use crate::storage::{Backend, Storage, StorageError};
+use crate::storage::{Backend, SchemaStore, StorageError};
 
 /// The migration that creates `digis_host_adapter`: a binary that knows it reads only the
 /// adapter's views, so it checks them on every database.
@@ -84,7 +84,7 @@ pub fn applies(versions: &SchemaVersions, objects: &HostObjects) -> bool {
 /// Reads what the database holds and judges it; `None` when the adapter does not apply
 /// ([`applies`]).
 pub async fn inspect(
-    db: &dyn Storage,
+    db: &dyn SchemaStore,
     versions: &SchemaVersions,
     configured: &Configured,
 ) -> Result<Option<Verdict>, StorageError> {
@@ -95,7 +95,7 @@ pub async fn inspect(
 
 /// `doctor`'s lines.
 pub async fn checks(
-    db: &dyn Storage,
+    db: &dyn SchemaStore,
     versions: &SchemaVersions,
     config: &crate::config::Config,
 ) -> Vec<Check> {

@@ -10,7 +10,7 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 
 use crate::domain::UnitId;
-use crate::storage::{FailedMember, FailedQuery, FailureGroup, Storage, UnitFilter};
+use crate::storage::{FailedMember, FailedQuery, FailureGroup, ReadStore, UnitFilter};
 
 /// The CSV header, in column order. `value today` is what the failing field holds in
 /// `digis_member` when the report is written (`mobile_number today: 070-12`), read then and
@@ -38,7 +38,7 @@ pub const GROUP_LIMIT: u32 = 1_000;
 /// Writes every failed row (of `unit`, or of every unit) as CSV with [`CSV_HEADER`], page by page
 /// in id order, and returns how many rows were written.
 pub async fn write_failures_csv<W: Write>(
-    storage: &dyn Storage,
+    storage: &dyn ReadStore,
     unit: Option<UnitId>,
     out: W,
 ) -> anyhow::Result<u64> {

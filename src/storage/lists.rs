@@ -230,3 +230,8 @@ impl<'a> HeldRow<'a> {
         json_chunks(rows.iter().map(|(id, token)| HeldRow { id: id.0, token }))
     }
 }
+
+/// Our own rows failed to become JSON (they cannot: plain numbers and text).
+pub(crate) fn json_err(e: serde_json::Error) -> super::StorageError {
+    super::StorageError::Corrupt(format!("a list as JSON: {e}"))
+}

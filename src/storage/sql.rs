@@ -1,146 +1,21 @@
 //! Each database's SQL, one statement a file: `sqlite/sql/<operation>.sql` and
 //! `postgres/sql/<operation>.sql`, the same names on both sides, each starting with a `-- `
-//! line that says how it differs from the other database. Both are compiled in with
-//! `include_str!`; the shared code in `core` picks the backend's [`Sql`]. The select lists
-//! that several reads share (`outbox_select.sql`, `member_select.sql`) are files of their own,
-//! put in front of those reads' `WHERE` files at compile time; so is the `WITH` that a failure
-//! group's dry run and its retry share (`failure_group.sql`), so both select the same rows.
+//! line that says how it differs from the other database. The files are the one list of
+//! statements: build.rs writes [`Sql`] (a field a file) and its `SQLITE` and `POSTGRES` consts
+//! (each field the file's text, compiled in with `include_str!`), so adding a query is adding
+//! the two files and using the field. The select lists that several reads share
+//! (`outbox_select.sql`, `member_select.sql`, `person_select.sql`) are files of their own: a
+//! file whose first line starts `-- After outbox_select.sql` is that fragment's text followed
+//! by its own, and a file named so is a fragment, not a field. So is the `WITH` that a
+//! failure group's dry run and its retry share (`failure_group.sql`), so both select the same
+//! rows.
 //!
 //! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
 //! ...) as one array parameter, and reason texts from `texts`. The exceptions are statements
 //! that must repeat a partial index's predicate (prune, PostgreSQL's ON CONFLICT); the tests
 //! below check those words are the rule's.
 
-/// Declares [`Sql`] with one field an operation and fills it from both folders.
-macro_rules! sql_files {
-    (fragments: $($fragment:ident),*; $($name:ident $(after $prefix:ident)?),* $(,)?) => {
-        /// One database's statements, one field an operation.
-        pub(crate) struct Sql {
-            $(pub $name: &'static str,)*
-        }
-
-        /// The operation names, for the test that both folders hold exactly these files.
-        #[cfg(test)]
-        pub(crate) const NAMES: &[&str] = &[$(stringify!($name)),*];
-        /// Shared starts of statements (`after` in the list), files of their own.
-        #[cfg(test)]
-        pub(crate) const FRAGMENTS: &[&str] = &[$(stringify!($fragment)),*];
-
-        pub(crate) const SQLITE: Sql = Sql {
-            $($name: concat!(
-                $(include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($prefix), ".sql"
-                )),)?
-                include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"), "/src/storage/sqlite/sql/", stringify!($name), ".sql"
-                ))
-            ),)*
-        };
-
-        pub(crate) const POSTGRES: Sql = Sql {
-            $($name: concat!(
-                $(include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($prefix), ".sql"
-                )),)?
-                include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"), "/src/storage/postgres/sql/", stringify!($name), ".sql"
-                ))
-            ),)*
-        };
-    };
-}
-
-sql_files! {
-    fragments: outbox_select, member_select, person_select, failure_group;
-    outbox_by_ids after outbox_select,
-    outbox_page_older after outbox_select,
-    outbox_page_newer after outbox_select,
-    outbox_page_older_in_state after outbox_select,
-    outbox_page_newer_in_state after outbox_select,
-    outbox_of_subscription after outbox_select,
-    outbox_of_card after outbox_select,
-    members_of_pairs after member_select,
-    members_of_subscription after member_select,
-    members_by_card after member_select,
-    active_members_page after member_select,
-    digis_of_pairs,
-    sent_of_pairs,
-    claim,
-    renew_lease,
-    release,
-    complete_rows,
-    record_pairs,
-    record_attempts,
-    supersede_failed,
-    attempt_numbers,
-    heartbeat,
-    relays,
-    forget_relays,
-    db_now,
-    oldest_due_pending,
-    prune_outbox,
-    prune_events,
-    prune_lock,
-    retry,
-    retry_all_failed,
-    unconfirmed_rows,
-    discard,
-    resend,
-    sync_make_due,
-    sync_reconcile,
-    reconcile_count,
-    lost_digis_count,
-    restore_digis,
-    known_pairs,
-    sync_requested,
-    pause,
-    resume,
-    pause_self,
-    lift_self_pause,
-    control,
-    circuit_open,
-    circuit_take_probe,
-    circuit_close,
-    record_share,
-    record_row_events,
-    record_event,
-    events,
-    counts,
-    attempts,
-    digis_rows,
-    subscription_status,
-    persons_by_card,
-    schema_objects,
-    schema_triggers,
-    digis_external_id,
-    persons_by_phone after person_select,
-    persons_by_email after person_select,
-    persons_by_name after person_select,
-    cards_without_zeros after person_select,
-    pairs_of_persons,
-    failure_groups,
-    failed_rows,
-    failed_rows_of_cause,
-    count_failure_group after failure_group,
-    retry_failure_group after failure_group,
-    attempt_counts,
-    sent_count,
-    sent_delays,
-    schema_compat,
-    migrations_tables,
-    migrations_lock,
-    recorded_migrations,
-    legacy_migrations,
-    carry_migration,
-    translate_checksum,
-    adapter_view_columns,
-    adapter_triggers,
-    adapter_functions,
-    adapter_record_table,
-    adapter_recorded,
-    adapter_record,
-    adapter_record_save,
-}
+include!(concat!(env!("OUT_DIR"), "/sql.rs"));
 
 #[cfg(test)]
 mod tests {
@@ -239,100 +114,6 @@ mod tests {
                     "{db}/sql/{name}.sql spells a state list: bind it from OutboxState"
                 );
             }
-        }
-    }
-
-    impl Sql {
-        fn texts(&self) -> Vec<&'static str> {
-            vec![
-                self.outbox_by_ids,
-                self.outbox_page_older,
-                self.outbox_page_newer,
-                self.outbox_page_older_in_state,
-                self.outbox_page_newer_in_state,
-                self.outbox_of_subscription,
-                self.outbox_of_card,
-                self.members_of_pairs,
-                self.members_of_subscription,
-                self.members_by_card,
-                self.active_members_page,
-                self.digis_of_pairs,
-                self.sent_of_pairs,
-                self.claim,
-                self.renew_lease,
-                self.release,
-                self.complete_rows,
-                self.record_pairs,
-                self.record_attempts,
-                self.supersede_failed,
-                self.attempt_numbers,
-                self.heartbeat,
-                self.relays,
-                self.forget_relays,
-                self.db_now,
-                self.oldest_due_pending,
-                self.prune_outbox,
-                self.prune_events,
-                self.prune_lock,
-                self.retry,
-                self.retry_all_failed,
-                self.unconfirmed_rows,
-                self.discard,
-                self.resend,
-                self.sync_make_due,
-                self.sync_reconcile,
-                self.reconcile_count,
-                self.lost_digis_count,
-                self.restore_digis,
-                self.known_pairs,
-                self.sync_requested,
-                self.pause,
-                self.resume,
-                self.pause_self,
-                self.lift_self_pause,
-                self.control,
-                self.circuit_open,
-                self.circuit_take_probe,
-                self.circuit_close,
-                self.record_share,
-                self.record_row_events,
-                self.record_event,
-                self.events,
-                self.counts,
-                self.attempts,
-                self.digis_rows,
-                self.subscription_status,
-                self.persons_by_card,
-                self.schema_objects,
-                self.schema_triggers,
-                self.persons_by_phone,
-                self.persons_by_email,
-                self.persons_by_name,
-                self.cards_without_zeros,
-                self.pairs_of_persons,
-                self.failure_groups,
-                self.failed_rows,
-                self.failed_rows_of_cause,
-                self.count_failure_group,
-                self.retry_failure_group,
-                self.attempt_counts,
-                self.sent_count,
-                self.sent_delays,
-                self.schema_compat,
-                self.migrations_tables,
-                self.migrations_lock,
-                self.recorded_migrations,
-                self.legacy_migrations,
-                self.carry_migration,
-                self.translate_checksum,
-                self.adapter_view_columns,
-                self.adapter_triggers,
-                self.adapter_functions,
-                self.adapter_record_table,
-                self.adapter_recorded,
-                self.adapter_record,
-                self.adapter_record_save,
-            ]
         }
     }
 

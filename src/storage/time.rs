@@ -32,7 +32,7 @@ pub fn saturating_add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc>
 }
 
 /// The database's clock as [`crate::clock`] reads it.
-impl<'s> crate::clock::DbTime for dyn super::Storage + 's {
+impl<S: super::RelayStore + ?Sized> crate::clock::DbTime for S {
     type Error = StorageError;
     fn read_db_now(&self) -> futures::future::BoxFuture<'_, Result<DateTime<Utc>, StorageError>> {
         self.db_now()

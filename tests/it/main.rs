@@ -45,6 +45,7 @@ mod secret_files;
 mod secret_leaks;
 mod self_pause;
 mod stats;
+mod storage_conformance;
 mod storage_ops;
 mod superseded;
 mod support_day;

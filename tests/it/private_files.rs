@@ -5,8 +5,8 @@
 //! the export (CLI and HTTP). The real binary, both databases.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Output;
 use std::process::Command;
+use std::process::Output;
 
 use crate::both_databases;
 use crate::common::{cli, open_fake, said, with_config, write_config, Person, TestDb, BIN};

@@ -993,7 +993,10 @@ async fn json_shape_is_stable(db: TestDb) {
     let rejected = (
         Completion::Failed {
             cause: FailureCause::other(),
-        }, Some(400), Some("rejected".into()));
+        },
+        Some(400),
+        Some("rejected".into()),
+    );
     let _log = one_pass(&db, now, only_person_1_sent(rejected)).await;
     // A line that names no person, so `other_log_lines` is not empty.
     write_lines(

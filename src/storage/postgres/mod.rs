@@ -1,24 +1,24 @@
 //! PostgreSQL: production and scale-out. Claims use `FOR UPDATE SKIP LOCKED` so any number of
 //! relays share the outbox without handing one row to two of them; inserts into the outbox
 //! `pg_notify('digis_outbox')`, which a listener turns into a wake-up hint. Its statements are
-//! in `sql/`; the methods it shares with SQLite are in `storage::core`.
+//! in `sql/`; the operations it shares with SQLite are in the role modules
+//! (`storage::relay_store`, ...).
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
-use super::sql::Sql;
-use super::texts::{self, EventKind};
-use super::time::StoredTime;
-use super::*;
+use super::engine::Engine;
+use super::exec::{Db, Pool, Profile};
+use super::{Backend, Context as _, Result, StorageError};
 
 pub const NOTIFY_CHANNEL: &str = "digis_outbox";
 
 pub struct PgStorage {
+    db: Db,
     pool: PgPool,
     wake: Arc<Notify>,
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -32,10 +32,21 @@ impl Drop for PgStorage {
     }
 }
 
+static PROFILE: Profile = Profile {
+    backend: Backend::Postgres,
+    sql: &super::sql::POSTGRES,
+    begin_write: "BEGIN",
+    migrator: &PgStorage::MIGRATOR,
+    superseded: PgStorage::SUPERSEDED_CHECKSUMS,
+    host_schema: include_str!("../../../assets/host-schema.postgres.sql"),
+    triggers: &[
+        "digis_subscription_saved",
+        "digis_subscription_user_added",
+        "digis_outbox_notify",
+    ],
+};
+
 impl PgStorage {
-    const BACKEND: Backend = Backend::Postgres;
-    const SQL: &'static Sql = &super::sql::POSTGRES;
-    const BEGIN_WRITE: &'static str = "BEGIN";
     /// The relay's migrations, recorded in its own table (`handshake::MIGRATIONS_TABLE`).
     pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
         table_name: std::borrow::Cow::Borrowed(super::handshake::MIGRATIONS_TABLE),
@@ -47,12 +58,6 @@ impl PgStorage {
     /// (`storage::bookkeeping`).
     pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] =
         super::superseded::SUPERSEDED_CHECKSUMS_POSTGRES;
-    const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.postgres.sql");
-    const TRIGGERS: [&'static str; 3] = [
-        "digis_subscription_saved",
-        "digis_subscription_user_added",
-        "digis_outbox_notify",
-    ];
 
     pub async fn connect(url: &str) -> Result<Self> {
         let connect_err = |source| StorageError::Connect {
@@ -75,6 +80,7 @@ impl PgStorage {
             .await
             .map_err(connect_err)?;
         let storage = Self {
+            db: Db::new(Pool::Postgres(pool.clone()), &PROFILE),
             pool,
             wake: Arc::new(Notify::new()),
             listener: std::sync::Mutex::new(None),
@@ -113,6 +119,23 @@ impl PgStorage {
         }
     }
 
+    /// [`schema_store`](super::schema_store)'s carry-over of the migrations table, with more
+    /// superseded checksums than this binary's: the tests' way to try the mechanism.
+    #[doc(hidden)]
+    pub async fn carry_over_with(&self, more_superseded: &[(i64, &str)]) -> Result<()> {
+        super::schema_store::carry_over(&self.db, more_superseded).await
+    }
+}
+
+impl Engine for PgStorage {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn wake(&self) -> &Arc<Notify> {
+        &self.wake
+    }
+
     /// LISTEN runs from the start (`start_listener`): nothing more to start for a relay.
     fn watch_commits(&self) {}
 
@@ -127,5 +150,3 @@ impl PgStorage {
         Ok(())
     }
 }
-
-super::core::storage_impl!(PgStorage, sqlx::Postgres);

@@ -1,25 +1,25 @@
 //! SQLite: the embedded default. One writer at a time, so write transactions start with
 //! `BEGIN IMMEDIATE` (a deferred transaction that later upgrades to a writer can fail with
 //! SQLITE_BUSY instead of waiting), WAL so readers (the dashboard) never block the relay.
-//! Its statements are in `sql/`; the methods it shares with PostgreSQL are in `storage::core`.
+//! Its statements are in `sql/`; the operations it shares with PostgreSQL are in the role
+//! modules (`storage::relay_store`, ...).
 //! Commits of other processes wake a relay through a watch on the WAL file (`watch.rs`).
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
-use super::sql::Sql;
-use super::texts::{self, EventKind};
-use super::time::StoredTime;
-use super::*;
+use super::engine::Engine;
+use super::exec::{Db, Pool, Profile};
+use super::{Backend, Result, StorageError};
 
 mod watch;
 
 pub struct SqliteStorage {
+    db: Db,
     pool: SqlitePool,
     wake: Arc<Notify>,
     /// How to open a connection of our own (the commit watch's).
@@ -39,10 +39,22 @@ pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
+/// One writer at a time: a write transaction takes the lock when it starts.
+static PROFILE: Profile = Profile {
+    backend: Backend::Sqlite,
+    sql: &super::sql::SQLITE,
+    begin_write: "BEGIN IMMEDIATE",
+    migrator: &SqliteStorage::MIGRATOR,
+    superseded: SqliteStorage::SUPERSEDED_CHECKSUMS,
+    host_schema: include_str!("../../../assets/host-schema.sqlite.sql"),
+    triggers: &[
+        "digis_subscription_inserted",
+        "digis_subscription_updated",
+        "digis_subscription_user_added",
+    ],
+};
+
 impl SqliteStorage {
-    const BACKEND: Backend = Backend::Sqlite;
-    const SQL: &'static Sql = &super::sql::SQLITE;
-    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     /// The relay's migrations, recorded in its own table (`handshake::MIGRATIONS_TABLE`).
     pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
         table_name: std::borrow::Cow::Borrowed(super::handshake::MIGRATIONS_TABLE),
@@ -54,12 +66,6 @@ impl SqliteStorage {
     /// (`storage::bookkeeping`).
     pub const SUPERSEDED_CHECKSUMS: &'static [(i64, &'static str)] =
         super::superseded::SUPERSEDED_CHECKSUMS_SQLITE;
-    const HOST_SCHEMA: &'static str = include_str!("../../../assets/host-schema.sqlite.sql");
-    const TRIGGERS: [&'static str; 3] = [
-        "digis_subscription_inserted",
-        "digis_subscription_updated",
-        "digis_subscription_user_added",
-    ];
 
     pub async fn connect(url: &str) -> Result<Self> {
         let connect_err = |source| StorageError::Connect {
@@ -79,12 +85,34 @@ impl SqliteStorage {
             .await
             .map_err(connect_err)?;
         Ok(Self {
+            db: Db::new(Pool::Sqlite(pool.clone()), &PROFILE),
             pool,
             wake: Arc::new(Notify::new()),
             opts,
             file: file_of(url),
             watch: std::sync::Mutex::new(None),
         })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// [`schema_store`](super::schema_store)'s carry-over of the migrations table, with more
+    /// superseded checksums than this binary's: the tests' way to try the mechanism.
+    #[doc(hidden)]
+    pub async fn carry_over_with(&self, more_superseded: &[(i64, &str)]) -> Result<()> {
+        super::schema_store::carry_over(&self.db, more_superseded).await
+    }
+}
+
+impl Engine for SqliteStorage {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn wake(&self) -> &Arc<Notify> {
+        &self.wake
     }
 
     /// Starts watching for commits of other processes (once), so an idle relay wakes within
@@ -103,15 +131,9 @@ impl SqliteStorage {
         }
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Relays in this process wake at once; others find the work when they next poll.
     async fn poke(&self) -> Result<()> {
         self.wake.notify_waiters();
         Ok(())
     }
 }
-
-super::core::storage_impl!(SqliteStorage, sqlx::Sqlite);
