@@ -12,7 +12,11 @@
 //!
 //! Everything here is pure: the storage backends read the rows and apply the [`Plan`].
 
-pub use super::handshake::MIGRATIONS_TABLE;
+/// The table the relay records its applied migrations in (sqlx's bookkeeping, under a name of
+/// the relay's own so that it cannot collide with a host application that also uses sqlx;
+/// releases before issue 25 used sqlx's default, carried over below).
+/// Spelled here only: both backends' migrators are given it, and a test checks they use it.
+pub const MIGRATIONS_TABLE: &str = "digis_relay_migrations";
 use super::Backend;
 
 /// sqlx's default bookkeeping table, where releases before the rename recorded the relay's

@@ -5,16 +5,10 @@
 //! that says to run `migrate` (instead of `no such column` from the first query that needs the
 //! newer schema); one ahead is run beside only when its newer migrations are additive.
 //!
-//! The binary's side lives here and nowhere else: [`MIGRATIONS_TABLE`], [`CLAIM_PROTOCOL`] and
-//! [`COMPAT_MIGRATION`]. The migrations themselves are the backends' `MIGRATOR`s.
+//! The binary's side lives here and nowhere else: [`CLAIM_PROTOCOL`] and [`COMPAT_MIGRATION`],
+//! with [`MIGRATIONS_TABLE`] from the bookkeeping that owns it. The migrations themselves are the backends' `MIGRATOR`s.
 
-pub use super::bookkeeping::{Modified, Source};
-
-/// The table the relay records its applied migrations in (sqlx's bookkeeping, under a name of
-/// the relay's own so that it cannot collide with a host application that also uses sqlx;
-/// releases before issue 25 used sqlx's default, carried over by `storage::bookkeeping`).
-/// Spelled here only: both backends' migrators are given it, and a test checks they use it.
-pub const MIGRATIONS_TABLE: &str = "digis_relay_migrations";
+pub use super::bookkeeping::{Modified, Source, MIGRATIONS_TABLE};
 
 /// The claim protocol this binary speaks: the rules by which relays claim, renew and complete
 /// rows. A relay must never claim beside one whose rules differ, so a database whose protocol

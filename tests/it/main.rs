@@ -1,6 +1,7 @@
 //! Integration tests: one binary (links once), real SQLite files and a real PostgreSQL.
 mod adapter_checks;
 mod alerting;
+mod architecture;
 mod bad_input_corpus;
 mod circuit;
 mod claim_reads;
