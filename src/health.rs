@@ -104,9 +104,18 @@ impl Blocker {
         }
     }
 
-    fn relay(mut self, id: &str) -> Blocker {
-        self.relay_id = Some(id.to_string());
-        self
+    /// A blocker about relay `r`, naming it.
+    fn of_relay(kind: Kind, r: &RelayInfo, message: impl Into<String>) -> Blocker {
+        Blocker {
+            relay_id: Some(r.relay_id.clone()),
+            ..Blocker::new(kind, message)
+        }
+    }
+
+    /// `what: ` and what relay `r` wrote about itself (`otherwise` when it wrote nothing).
+    fn said_by(kind: Kind, r: &RelayInfo, what: String, otherwise: &str) -> Blocker {
+        let detail = r.detail.as_deref().unwrap_or(otherwise);
+        Blocker::of_relay(kind, r, format!("{what}: {detail}"))
     }
 }
 
@@ -207,13 +216,11 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         .iter()
         .filter(|r| r.state == RelayState::Disabled && i.use_digis)
     {
-        out.push(
-            Blocker::new(
-                Kind::UseDigisOff,
-                format!("relay {} has useDigis off: nothing is sent", r.relay_id),
-            )
-            .relay(&r.relay_id),
-        );
+        out.push(Blocker::of_relay(
+            Kind::UseDigisOff,
+            r,
+            format!("relay {} has useDigis off: nothing is sent", r.relay_id),
+        ));
     }
     let clock_off = |r: &RelayInfo| {
         r.clock_offset_ms
@@ -221,18 +228,16 @@ pub fn assess(i: &Inputs<'_>) -> Health {
     };
     for r in &live {
         if let Some(ms) = clock_off(r) {
-            out.push(
-                Blocker::new(
-                    Kind::ClockOffset,
-                    format!(
-                        "CLOCK OFF at relay {}: {} (more than relay.max_clock_offset_ms = {} ms), it claims nothing until its time is synced",
-                        r.relay_id,
-                        crate::clock::offset_words(ms).replace("this host's", "its"),
-                        i.max_clock_offset_ms
-                    ),
-                )
-                .relay(&r.relay_id),
-            );
+            out.push(Blocker::of_relay(
+                Kind::ClockOffset,
+                r,
+                format!(
+                    "CLOCK OFF at relay {}: {} (more than relay.max_clock_offset_ms = {} ms), it claims nothing until its time is synced",
+                    r.relay_id,
+                    crate::clock::offset_words(ms).replace("this host's", "its"),
+                    i.max_clock_offset_ms
+                ),
+            ));
         }
     }
     // A relay whose clock is off says so as its degraded reason too: one blocker is enough.
@@ -240,17 +245,12 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         .iter()
         .filter(|r| r.state == RelayState::Degraded && clock_off(r).is_none())
     {
-        out.push(
-            Blocker::new(
-                Kind::Degraded,
-                format!(
-                    "relay {} is DEGRADED: {}",
-                    r.relay_id,
-                    r.detail.as_deref().unwrap_or("it keeps failing")
-                ),
-            )
-            .relay(&r.relay_id),
-        );
+        out.push(Blocker::said_by(
+            Kind::Degraded,
+            r,
+            format!("relay {} is DEGRADED", r.relay_id),
+            "it keeps failing",
+        ));
     }
     let paused = i.control.filter(|c| c.paused);
     if let Some(c) = paused {
@@ -276,17 +276,12 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         // it is the truth: a relay still saying `paused` just after a `resume` has simply not
         // run its next batch yet, and must not turn /healthz red.
         for r in live.iter().filter(|r| r.state == RelayState::Paused) {
-            out.push(
-                Blocker::new(
-                    Kind::SelfPaused,
-                    format!(
-                        "relay {} PAUSED: {}",
-                        r.relay_id,
-                        r.detail.as_deref().unwrap_or("")
-                    ),
-                )
-                .relay(&r.relay_id),
-            );
+            out.push(Blocker::said_by(
+                Kind::SelfPaused,
+                r,
+                format!("relay {} PAUSED", r.relay_id),
+                "",
+            ));
         }
     }
     match i.relays {
@@ -307,17 +302,12 @@ pub fn assess(i: &Inputs<'_>) -> Health {
         Some(_) => {}
     }
     for r in live.iter().filter(|r| r.state == RelayState::CircuitOpen) {
-        out.push(
-            Blocker::new(
-                Kind::CircuitOpen,
-                format!(
-                    "CIRCUIT OPEN at {}: {}",
-                    r.relay_id,
-                    r.detail.as_deref().unwrap_or("")
-                ),
-            )
-            .relay(&r.relay_id),
-        );
+        out.push(Blocker::said_by(
+            Kind::CircuitOpen,
+            r,
+            format!("CIRCUIT OPEN at {}", r.relay_id),
+            "",
+        ));
     }
     let age = backlog_age_seconds(i.oldest_due_pending, i.now);
     let max_s = (i.backlog_max_age_ms / 1000) as i64;

@@ -76,15 +76,17 @@ pub fn member_column(field: &str) -> Option<&'static str> {
         "ExtInfo4" => "person_id",
         "ExtInfo5" => "max_end",
         "ExtInfo20" => "card_number",
-        other => return COLUMNS.iter().copied().find(|c| *c == other),
+        other => return failure_column(other),
     };
     Some(column)
 }
 
-/// The member columns a failure can name, as `digis_member` spells them.
-const COLUMNS: [&str; 19] = [
+/// The columns of the `digis_member` view, which every host adapter must define
+/// (`storage::adapter::VIEW_COLUMNS` checks them before `migrate` records an adapter).
+pub const MEMBER_VIEW_COLUMNS: [&str; 21] = [
     "subscription_id",
     "person_id",
+    "subscription_status",
     "start_date",
     "max_end",
     "first_name",
@@ -92,6 +94,8 @@ const COLUMNS: [&str; 19] = [
     "birth_date",
     "sex",
     "email",
+    "allow_email",
+    "allow_sms",
     "mobile_country_code",
     "mobile_number",
     "card_number",
@@ -101,8 +105,16 @@ const COLUMNS: [&str; 19] = [
     "postal_code",
     "postal_city",
     "country_alpha2",
-    "subscription_status",
 ];
+
+/// The member columns a failure can name: every one but the consents, which no rule checks.
+fn failure_column(name: &str) -> Option<&'static str> {
+    MEMBER_VIEW_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !matches!(*c, "allow_email" | "allow_sms"))
+        .find(|c| *c == name)
+}
 
 /// What a member's column holds today, as the membership system stores it.
 #[derive(Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ pub use card::{CardNumber, CardNumberError, MAX_CARD_LEN};
 pub use event::{EventAction, EventKind};
 pub use failure::{Failure, FailureCause, UNCONFIRMED};
 pub use ids::{IdError, OutboxId, PersonId, SubscriptionId, UnitId};
-pub use member::{member_column, MemberRow, ValueToday};
+pub use member::{member_column, MemberRow, ValueToday, MEMBER_VIEW_COLUMNS};
 pub use outcome::{AttemptOutcome, GiveBack, RecordedOutcome};
 pub use pause::{
     unconfirmed_pause_pattern, unconfirmed_pause_reason, PauseKind, PausedBy, UNCONFIRMED_PAUSE,

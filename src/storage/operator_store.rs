@@ -308,10 +308,10 @@ impl<E: Engine> OperatorStore for E {
             }
             queued = db
                 .query(sql.sync_reconcile)
-                .bind(at)
-                .bind(texts::RECONCILE_REASON)
                 .bind(WordList::states(&OutboxState::OPEN_OR_SENT))
                 .bind(skip_json(&r.skip)?)
+                .bind(texts::RECONCILE_REASON)
+                .bind(at)
                 .execute(&mut tx)
                 .await
                 .ctx("reconciling")?;

@@ -6,9 +6,9 @@
 //! the two files and using the field. The select lists that several reads share
 //! (`outbox_select.sql`, `member_select.sql`, `person_select.sql`) are files of their own: a
 //! file whose first line starts `-- After outbox_select.sql` is that fragment's text followed
-//! by its own, and a file named so is a fragment, not a field. So is the `WITH` that a
-//! failure group's dry run and its retry share (`failure_group.sql`), so both select the same
-//! rows.
+//! by its own, and a file named so is a fragment, not a field. So are the `WITH`s that a
+//! failure group's dry run and its retry share (`failure_group.sql`) and that a reconcile and
+//! its preview share (`reconcile_pairs.sql`), so each pair selects the same rows.
 //!
 //! Policy is bound, not spelled: state lists come from `OutboxState` (`OPEN`, `RETRYABLE`,
 //! ...) as one array parameter, and reason texts from `texts`. The exceptions are statements

@@ -24,32 +24,7 @@ pub const VIEWS: [&str; 3] = ["digis_member", "digis_person", "digis_subscriptio
 /// selects them before it records an adapter: SQLite creates a view over a table or column that
 /// does not exist and fails only when it is read.
 pub const VIEW_COLUMNS: [(&str, &[&str]); 3] = [
-    (
-        "digis_member",
-        &[
-            "subscription_id",
-            "person_id",
-            "subscription_status",
-            "start_date",
-            "max_end",
-            "first_name",
-            "last_name",
-            "birth_date",
-            "sex",
-            "email",
-            "allow_email",
-            "allow_sms",
-            "mobile_country_code",
-            "mobile_number",
-            "card_number",
-            "unit_id",
-            "unit_name",
-            "street_address",
-            "postal_code",
-            "postal_city",
-            "country_alpha2",
-        ],
-    ),
+    ("digis_member", &crate::domain::MEMBER_VIEW_COLUMNS),
     (
         "digis_person",
         &[
