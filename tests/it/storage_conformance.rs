@@ -21,6 +21,11 @@ use crate::common::{Kind, TestDb};
 
 const LEASE: Duration = Duration::from_secs(60);
 
+/// Who holds the pause, as the stored text reads.
+async fn paused_by(s: &dyn Storage) -> Option<String> {
+    s.control().await.unwrap().paused_by.map(|p| p.to_string())
+}
+
 fn attempt(error: Option<&str>) -> AttemptRecord {
     AttemptRecord {
         started_at: Utc::now(),
@@ -380,12 +385,7 @@ async fn pause_self_and_lift_self_pause(db: TestDb) {
         .unwrap();
     assert!(set);
     assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
+        paused_by(s.as_ref()).await.as_deref(),
         Some("relay:relay-a")
     );
     assert!(s
@@ -404,12 +404,7 @@ async fn pause_self_and_lift_self_pause(db: TestDb) {
         .await
         .unwrap());
     assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
+        paused_by(s.as_ref()).await.as_deref(),
         Some("alice")
     );
 }
@@ -546,12 +541,7 @@ async fn pause_and_resume(db: TestDb) {
     let s = db.storage();
     s.pause("maintenance", "alice", Utc::now()).await.unwrap();
     assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
+        paused_by(s.as_ref()).await.as_deref(),
         Some("alice")
     );
     s.resume("bob", Utc::now()).await.unwrap();
