@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use digis_relay::fake_digis::FakeHandle;
 use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::both_databases;
 use crate::common::{
     all_rows, attempt, eventually, refuse_the_pair_of_person_2, with_config, write_config, Kind,
-    Out, RunningService, TestDb, TOKEN,
+    Out, RunningService, TestDb,
 };
 
 both_databases!(
@@ -28,16 +28,7 @@ both_databases!(
 
 /// Every answer takes `delay_ms`.
 async fn fake(delay_ms: u64) -> FakeHandle {
-    fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(TOKEN.into()),
-            rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap()
+    crate::common::fake(&[&format!("delay_ms={delay_ms}")]).await
 }
 
 /// Requests Digis got, by the person they were for.

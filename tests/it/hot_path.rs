@@ -231,15 +231,7 @@ async fn completions_are_committed_in_groups(db: TestDb) {
 /// would wait for it; here they are all sent while it is still in flight.
 async fn a_slow_answer_holds_only_its_own_slot(db: TestDb) {
     members(&db, 30).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            rules: vec!["card=34000001,delay_ms=20000".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["card=34000001,delay_ms=20000"]).await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 4;
     cfg.relay.batch_size = 5;
@@ -292,15 +284,7 @@ fn log_lines(db: &TestDb) -> Vec<digis_relay::synclog::SyncRecord> {
 /// sync-log lines. A line must never name a row whose state is not committed yet.
 async fn sync_log_lines_follow_the_commit_of_their_group(db: TestDb) {
     db.active_with(1, &[1, 2, 3, 4]).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            rules: vec!["delay_ms=3000".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["delay_ms=3000"]).await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 4;
     cfg.digis_timeout_ms = 10_000;
