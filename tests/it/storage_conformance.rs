@@ -17,7 +17,7 @@ use digis_relay::storage::{
 };
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
+use crate::common::{running_relay, Kind, TestDb};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -37,20 +37,12 @@ fn attempt(error: Option<&str>) -> AttemptRecord {
 }
 
 fn relay(id: &str, state: RelayState) -> RelayInfo {
-    let now = Utc::now();
     RelayInfo {
-        relay_id: id.into(),
         hostname: "host".into(),
         pid: 7,
         version: "0.1.0".into(),
-        started_at: now,
-        heartbeat_at: now,
         state,
-        detail: None,
-        request_share: None,
-        heartbeat_ms: Some(5_000),
-        request_rate: None,
-        clock_offset_ms: None,
+        ..running_relay(id, Utc::now())
     }
 }
 
@@ -403,10 +395,7 @@ async fn pause_self_and_lift_self_pause(db: TestDb) {
         .lift_self_pause(&PausedBy::relay("relay-a"), Utc::now())
         .await
         .unwrap());
-    assert_eq!(
-        paused_by(s.as_ref()).await.as_deref(),
-        Some("alice")
-    );
+    assert_eq!(paused_by(s.as_ref()).await.as_deref(), Some("alice"));
 }
 
 async fn control_reads_the_pause(db: TestDb) {
@@ -540,10 +529,7 @@ async fn resend_queues_a_subscription_again(db: TestDb) {
 async fn pause_and_resume(db: TestDb) {
     let s = db.storage();
     s.pause("maintenance", "alice", Utc::now()).await.unwrap();
-    assert_eq!(
-        paused_by(s.as_ref()).await.as_deref(),
-        Some("alice")
-    );
+    assert_eq!(paused_by(s.as_ref()).await.as_deref(), Some("alice"));
     s.resume("bob", Utc::now()).await.unwrap();
     assert!(!s.control().await.unwrap().paused);
 }

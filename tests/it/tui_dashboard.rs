@@ -1,7 +1,6 @@
 //! The dashboard: screens snapshot-tested from a constructed state (fixed data, fixed time), and
 //! actions driven through the same `update` + effect executor the binary uses, against real
 //! databases.
-use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use digis_relay::config::Config;
@@ -24,7 +23,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::{app_at_t0, dashboard_with, fresh_row, render, t0, TestDb};
+use crate::common::{app_at_t0, dashboard_with, fresh_row, render, t0, typed, TestDb};
 
 // --- fixtures -------------------------------------------------------------------------------
 
@@ -1099,18 +1098,6 @@ fn no_color_means_no_color() {
     );
 }
 
-/// `/`, clear the box (Ctrl-U), type `text`, Enter.
-fn typed(text: &str) -> Vec<Msg> {
-    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
-    let mut msgs = vec![
-        Msg::char('/'),
-        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
-    ];
-    msgs.extend(text.chars().map(Msg::char));
-    msgs.push(Msg::key(KeyCode::Enter));
-    msgs
-}
-
 async fn search_view_runs_the_search_module(db: TestDb) {
     db.active_with(863, &[7]).await;
     fail_all(&db).await;
@@ -1268,18 +1255,7 @@ async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
 /// name (on this thread's runtime: the search, and PostgreSQL's driver) holds neither what was
 /// typed nor the member's data: the Log view shows that same stream.
 fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
-    use std::sync::Mutex;
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::common::Captured;
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -2177,8 +2153,6 @@ fn live_log_of_a_relay_cycle_on_each_database() {
 
 fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
     use crate::common::{all_rows, config_for, once, relay};
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let _one = live_log();
     let mut app = fixture(24);
@@ -2192,22 +2166,7 @@ fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
         rt.block_on(async {
             let db = TestDb::new(kind).await;
             db.active_with(5, &[1, 2]).await;
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .respond_with(
-                    ResponseTemplate::new(400)
-                        .set_body_json(serde_json::json!({"Message": "invalid member"})),
-                )
-                .up_to_n_times(1)
-                .with_priority(1)
-                .mount(&server)
-                .await;
-            Mock::given(method("POST"))
-                .respond_with(
-                    ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})),
-                )
-                .mount(&server)
-                .await;
+            let server = crate::common::rejects_the_first_request().await;
             once(&relay(&db, config_for(&server.uri(), &db))).await;
             let mut states: Vec<OutboxState> =
                 all_rows(&db).await.into_iter().map(|r| r.state).collect();

@@ -7,8 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use digis_relay::config::Config;
 use digis_relay::domain::{FailureCause, OutboxId, OutboxState, PersonId, SubscriptionId};
 use digis_relay::storage::{
-    AttemptRecord, AttemptRow, Completion, Counts, FailedMember, FailureGroup, FailureGroupKey,
-    OutboxRow, RelayInfo,
+    AttemptRow, Counts, FailedMember, FailureGroup, FailureGroupKey, OutboxRow, RelayInfo,
 };
 use digis_relay::tui::app::App;
 use digis_relay::tui::effects::{settle, Executor};
@@ -23,7 +22,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::{app_at_t0, dashboard_with, fresh_row, render, t0, Person, TestDb};
+use crate::common::{app_at_t0, dashboard_with, fresh_row, member_with_card, render, t0, TestDb};
 
 fn relay() -> RelayInfo {
     RelayInfo {
@@ -429,25 +428,9 @@ async fn dashboard(db: &TestDb) -> (App, Executor) {
 
 /// One relay pass over the due rows: every claimed row fails as Digis rejecting it.
 async fn fail_due_rows(db: &TestDb, now: DateTime<Utc>) -> Vec<OutboxId> {
-    let s = db.storage();
-    let claimed = s
-        .claim(RELAY, 100, std::time::Duration::from_secs(60), now)
-        .await
-        .unwrap();
-    for c in &claimed {
-        let record = AttemptRecord {
-            started_at: now,
-            duration_ms: 35,
-            relay_id: RELAY.into(),
-            http_status: Some(400),
-            error: Some("Digis rejected the member (HTTP 400): MobileNumber invalid".into()),
-        };
-        let failed = Completion::Failed {
-            cause: FailureCause::digis_rejection(400, "MobileNumber invalid"),
-        };
-        s.complete(c, &failed, &record, now).await.unwrap();
-    }
-    claimed.iter().map(|c| c.row.id).collect()
+    let error = "Digis rejected the member (HTTP 400): MobileNumber invalid";
+    let cause = FailureCause::digis_rejection(400, "MobileNumber invalid");
+    crate::common::fail_due_rows_as(db, RELAY, now, Some(400), error, cause).await
 }
 
 /// Item 9: after a retry the row's second attempt is `#2`, and the header counts the
@@ -513,12 +496,7 @@ async fn dashboard_search_advice_names_keys(db: TestDb) {
 /// Item 7: a card typed without its leading zeros is not a match, but the dashboard's search
 /// says which card was probably meant.
 async fn dashboard_search_suggests_the_card_with_its_zeros(db: TestDb) {
-    db.person_with(&Person {
-        card_number: Some("0034231452".into()),
-        ..Person::ordinary(7)
-    })
-    .await;
-    db.active_with(863, &[7]).await;
+    member_with_card(&db, 863, 7, "0034231452").await;
     let (mut app, exec) = dashboard(&db).await;
     let text = search_lines(&mut app, &exec, "ExtInfo20:34231452").await;
     assert!(text.contains("did you mean 0034231452?"), "{text}");

@@ -87,3 +87,29 @@ pub fn app_at_t0(height: u16, counts: Counts) -> App {
     app.control = Some(Control::default());
     app
 }
+
+/// `/`, clear the box (Ctrl-U), type `text`, Enter.
+pub fn typed(text: &str) -> Vec<Msg> {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut msgs = vec![
+        Msg::char('/'),
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    ];
+    msgs.extend(text.chars().map(Msg::char));
+    msgs.push(Msg::key(KeyCode::Enter));
+    msgs
+}
+
+/// Collects what a tracing subscriber writes, for a test that reads the log back.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
