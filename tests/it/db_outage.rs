@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use digis_relay::fake_digis::FakeHandle;
 use sqlx::{Connection, Executor};
 
 use crate::common::{
@@ -21,16 +21,7 @@ const SHORT_LEASE: &str =
 
 /// Every answer takes `delay_ms`: the window in which the test cuts the database.
 async fn slow_fake(delay_ms: u64) -> FakeHandle {
-    fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(crate::common::TOKEN.into()),
-            rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap()
+    crate::common::fake(&[&format!("delay_ms={delay_ms}")]).await
 }
 
 /// Member 1 due, a fake Digis answering after `delay_ms`, and a relay's configuration with
@@ -204,16 +195,7 @@ async fn postgres_outage_while_digis_answers_sends_no_second_sms() {
 async fn postgres_outage_while_digis_says_401_still_pauses_once() {
     let db = TestDb::postgres().await;
     db.active_with(1, &[1]).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(crate::common::TOKEN.into()),
-            rules: vec!["status=401,delay_ms=1500".parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["status=401,delay_ms=1500"]).await;
     let config = write_config(&db, &fake.base_url(), SHORT_LEASE);
     let (name, mut admin) = admin_of(&db).await;
     let child = spawn_run(&config);

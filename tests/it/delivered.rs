@@ -85,12 +85,10 @@ async fn reconcile_after_digis_was_lost_queues_nobody(db: TestDb) {
 
     // Written back when asked: Digis's id, synced when it was sent.
     let out = cli(&db, &[], &["sync", "--reconcile", "--restore-digis"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let said = out.stdout_of_code(0);
     assert!(
-        out.stdout
-            .contains("3 digis row(s) written back from sent outbox rows"),
-        "{}",
-        out.stdout
+        said.contains("3 digis row(s) written back from sent outbox rows"),
+        "{said}"
     );
     assert_eq!(open_rows(&db).await, 0);
     let same = db

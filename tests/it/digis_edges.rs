@@ -511,20 +511,7 @@ both_databases!(a_failed_delivery_is_a_warning_with_one_timestamp);
 /// own time first).
 async fn a_failed_delivery_is_a_warning_with_one_timestamp(db: TestDb) {
     db.active_with(5, &[1, 2]).await;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(serde_json::json!({"Message": "invalid member"})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})))
-        .mount(&server)
-        .await;
+    let server = crate::common::rejects_the_first_request().await;
     let config = write_config(&db, &server.uri(), "");
     let (code, out, err) = bin(&config, &["run", "--once"]);
     assert_eq!(code, Some(0), "{out}\n{err}");

@@ -5,7 +5,7 @@ use digis_relay::storage::RelayInfo;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
-use crate::common::{both, cli, Kind, TestDb};
+use crate::common::{both, cli, running_relay, Kind, TestDb};
 
 fn doctor(dir: &std::path::Path, database_url: &str, toml: &str) -> (bool, String) {
     let cfg = dir.join("doctor.toml");
@@ -47,18 +47,9 @@ both_databases!(
 async fn good_setup_is_all_ok(db: TestDb) {
     db.storage
         .heartbeat(&RelayInfo {
-            relay_id: "r1".into(),
             hostname: "h".into(),
-            pid: 1,
             version: "x".into(),
-            started_at: Utc::now(),
-            heartbeat_at: Utc::now(),
-            state: "running".into(),
-            detail: None,
-            request_share: None,
-            heartbeat_ms: Some(5_000),
-            request_rate: None,
-            clock_offset_ms: None,
+            ..running_relay("r1", Utc::now())
         })
         .await
         .unwrap();

@@ -11,7 +11,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::both_databases;
 use crate::common::{
-    cli_db, config_for, failing_gyms, mobile_group, once, relay, TestDb, NOT_MOBILE,
+    all_failed_members, cli_db, config_for, failing_gyms, mobile_group, once, relay, TestDb,
+    NOT_MOBILE,
 };
 
 fn summary(groups: &[FailureGroup]) -> Vec<(Option<i64>, String, u64)> {
@@ -140,15 +141,7 @@ async fn failures_group_by_unit_and_cause(db: TestDb) {
         seen.extend(person_ids(&page));
     }
     assert_eq!(seen, [4, 5, 6]);
-    let all = s
-        .failed_members(&FailedQuery {
-            unit: UnitFilter::Any,
-            cause: None,
-            after: None,
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let all = all_failed_members(s.as_ref()).await;
     assert_eq!(all.len(), 6);
 
     // A member removed from the subscription: still listed, without a unit, and said so.

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use digis_relay::domain::OutboxState;
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use digis_relay::fake_digis::FakeHandle;
 use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 use crate::both_databases;
 use crate::common::{
     all_rows, attempt, eventually, refuse_the_pair_of_person_2, with_config, write_config, Kind,
-    Out, RunningService, TestDb, TOKEN,
+    Out, RunningService, TestDb,
 };
 
 both_databases!(
@@ -28,16 +28,7 @@ both_databases!(
 
 /// Every answer takes `delay_ms`.
 async fn fake(delay_ms: u64) -> FakeHandle {
-    fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(TOKEN.into()),
-            rules: vec![format!("delay_ms={delay_ms}").parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap()
+    crate::common::fake(&[&format!("delay_ms={delay_ms}")]).await
 }
 
 /// Requests Digis got, by the person they were for.
@@ -170,10 +161,7 @@ async fn a_group_commits_around_rows_that_are_gone_taken_or_refused(db: TestDb) 
     refuse_the_pair_of_person_2(&db).await;
     let s = db.storage();
     let t0 = (Utc::now() + chrono::Duration::milliseconds(1)).trunc_subsecs(3);
-    let a = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let a = crate::common::claim_rows(s.as_ref(), "relay-a", 10, Duration::from_secs(30), t0).await;
     assert_eq!(a.len(), 5);
     let of = |person: i64| a.iter().find(|c| c.row.person_id.0 == person).unwrap();
     let later = t0 + chrono::Duration::seconds(31);
@@ -197,11 +185,7 @@ async fn a_group_commits_around_rows_that_are_gone_taken_or_refused(db: TestDb) 
         .collect();
     let give_back = of(5);
     let results = s
-        .complete_group(
-            &items,
-            &[(give_back.row.id, give_back.claim_token.clone())],
-            later,
-        )
+        .complete_group(&items, &[crate::common::given_back(give_back)], later)
         .await
         .expect("one row's trouble does not fail its group");
     assert_eq!(results[0], CompleteResult::Applied);

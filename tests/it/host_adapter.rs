@@ -20,7 +20,7 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{with_config, Kind, Out, TestConfig, TestDb};
+use crate::common::{typed, with_config, Kind, Out, TestConfig, TestDb};
 
 const TOKEN: &str = "HOSTADAPTERTOKEN";
 
@@ -337,17 +337,6 @@ async fn a_schema_with_other_names_runs_every_surface(kind: Kind) {
             other => panic!("{input}: no result: {other:?}"),
         }
     }
-}
-
-fn typed(text: &str) -> Vec<Msg> {
-    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
-    let mut msgs = vec![
-        Msg::char('/'),
-        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
-    ];
-    msgs.extend(text.chars().map(Msg::char));
-    msgs.push(Msg::key(KeyCode::Enter));
-    msgs
 }
 
 /// What `digis_host_adapter` holds: (source, checksum, applied_at as text).

@@ -34,16 +34,11 @@ async fn a_group_completes_each_row_under_its_own_claim(db: TestDb) {
     // Whole milliseconds: SQLite stores no finer.
     // Rounded up: the trigger stamps rows with the database clock, finer than milliseconds.
     let t0 = (Utc::now() + chrono::Duration::milliseconds(1)).trunc_subsecs(3);
-    let a = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let a = crate::common::claim_rows(s.as_ref(), "relay-a", 10, Duration::from_secs(30), t0).await;
     assert_eq!(a.len(), 7);
     let later = t0 + chrono::Duration::seconds(31);
-    let b = s
-        .claim("relay-b", 1, Duration::from_secs(30), later)
-        .await
-        .unwrap();
+    let b =
+        crate::common::claim_rows(s.as_ref(), "relay-b", 1, Duration::from_secs(30), later).await;
     assert_eq!(b.len(), 1, "relay-b takes over one expired row");
     let stolen = b[0].row.id;
     let mine: Vec<_> = a.iter().filter(|c| c.row.id != stolen).collect();
@@ -83,11 +78,7 @@ async fn a_group_completes_each_row_under_its_own_claim(db: TestDb) {
     );
     let give_back = mine[5];
     let results = s
-        .complete_group(
-            &items,
-            &[(give_back.row.id, give_back.claim_token.clone())],
-            later,
-        )
+        .complete_group(&items, &[crate::common::given_back(give_back)], later)
         .await
         .unwrap();
     use CompleteResult::{Applied, LeaseLost};
@@ -166,10 +157,7 @@ async fn a_claim_never_takes_back_a_row_its_relay_still_holds(db: TestDb) {
     db.active_with(5, &[1]).await;
     let s = db.storage();
     let t0 = Utc::now();
-    let a = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let a = crate::common::claim_rows(s.as_ref(), "relay-a", 10, Duration::from_secs(30), t0).await;
     let later = t0 + chrono::Duration::seconds(31);
     let again = s
         .claim_skipping(
@@ -231,15 +219,7 @@ async fn completions_are_committed_in_groups(db: TestDb) {
 /// would wait for it; here they are all sent while it is still in flight.
 async fn a_slow_answer_holds_only_its_own_slot(db: TestDb) {
     members(&db, 30).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            rules: vec!["card=34000001,delay_ms=20000".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["card=34000001,delay_ms=20000"]).await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 4;
     cfg.relay.batch_size = 5;
@@ -292,15 +272,7 @@ fn log_lines(db: &TestDb) -> Vec<digis_relay::synclog::SyncRecord> {
 /// sync-log lines. A line must never name a row whose state is not committed yet.
 async fn sync_log_lines_follow_the_commit_of_their_group(db: TestDb) {
     db.active_with(1, &[1, 2, 3, 4]).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            rules: vec!["delay_ms=3000".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["delay_ms=3000"]).await;
     let mut cfg = config_for(&fake.base_url(), &db);
     cfg.relay.concurrency = 4;
     cfg.digis_timeout_ms = 10_000;

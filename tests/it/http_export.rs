@@ -10,10 +10,10 @@ use digis_relay::export::{self, ExportFormat};
 use digis_relay::http::{serve, AppState};
 use digis_relay::metrics::Metrics;
 use digis_relay::payload;
-use digis_relay::storage::{AttemptRecord, Completion, MemberRow};
+use digis_relay::storage::{AttemptRecord, Completion, Counts, MemberRow};
 
 use crate::both_databases;
-use crate::common::{parse_prometheus, Person, Sample, TestDb};
+use crate::common::{parse_prometheus, Captured, Person, Sample, TestDb};
 
 const TOKEN: &str = "export-s3cret-token";
 
@@ -487,10 +487,8 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     db.active_with(100, &[1, 2, 3, 4, 5, 6]).await;
     let s = db.storage();
     let now = Utc::now();
-    let claimed = s
-        .claim("relay-t", 3, Duration::from_secs(60), now)
-        .await
-        .unwrap();
+    let claimed =
+        crate::common::claim_rows(s.as_ref(), "relay-t", 3, Duration::from_secs(60), now).await;
     assert_eq!(claimed.len(), 3);
     let attempt = AttemptRecord {
         started_at: now,
@@ -527,17 +525,15 @@ async fn metrics_parse_and_depth_matches_the_database(db: TestDb) {
     s.discard(&[pending[0].id], "test", "test", now)
         .await
         .unwrap();
+    let every_state = Counts {
+        pending: 2,
+        sending: 1,
+        sent: 1,
+        failed: 1,
+        discarded: 1,
+    };
     let counts = s.counts().await.unwrap();
-    assert_eq!(
-        (
-            counts.pending,
-            counts.sending,
-            counts.sent,
-            counts.failed,
-            counts.discarded
-        ),
-        (2, 1, 1, 1, 1)
-    );
+    assert_eq!(counts, every_state);
 
     // What this process counts starts at zero; `metrics_count_what_the_service_did` has the
     // real service count real deliveries.
@@ -818,20 +814,6 @@ async fn healthz_is_503_when_the_database_is_gone() {
     let samples = metrics_of(&srv).await;
     assert_eq!(sample(&samples, "digis_database_up", None).value, 0.0);
     assert!(!samples.iter().any(|s| s.name == "digis_outbox_depth"));
-}
-
-/// Collects what a tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 both_databases!(logs_hold_neither_the_token_nor_personal_data);

@@ -407,17 +407,8 @@ both_databases!(sigterm_finishes_in_flight_and_gives_back_the_rest);
 /// SIGTERM mid-batch: the request in flight completes and is recorded, the rows not yet sent go
 /// back to `pending` without an attempt charged, and nothing is left `sending`.
 async fn sigterm_finishes_in_flight_and_gives_back_the_rest(db: TestDb) {
-    use digis_relay::fake_digis::{self, FakeConfig};
     db.active_with(1, &[1, 2, 3, 4, 5, 6]).await;
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            rules: vec!["delay_ms=700".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["delay_ms=700"]).await;
     let config = write_config(
         &db,
         &fake.base_url(),

@@ -15,7 +15,7 @@ use digis_relay::synclog::{SyncLine, SyncLog, FILE_NAME};
 use serde_json::Value;
 
 use crate::both_databases;
-use crate::common::{open_fake, with_config, Person, TestDb};
+use crate::common::{open_fake, running_relay, with_config, Person, TestDb};
 
 both_databases!(
     exact_subscription_token_boundaries,
@@ -62,22 +62,7 @@ async fn find(db: &TestDb, term: &SearchTerm, opts: &SearchOptions) -> SearchRep
 }
 
 async fn beat(s: &dyn Storage, at: DateTime<Utc>) {
-    s.heartbeat(&RelayInfo {
-        relay_id: RELAY.into(),
-        hostname: "test-host".into(),
-        pid: 1,
-        version: "0".into(),
-        started_at: at,
-        heartbeat_at: at,
-        state: "running".into(),
-        detail: None,
-        request_share: None,
-        heartbeat_ms: Some(5_000),
-        request_rate: None,
-        clock_offset_ms: None,
-    })
-    .await
-    .unwrap();
+    s.heartbeat(&running_relay(RELAY, at)).await.unwrap();
 }
 
 /// What a relay does for every due row at `now`: claim, complete as `decide` says, and write

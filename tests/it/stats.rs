@@ -7,11 +7,9 @@ use digis_relay::config::Config;
 use digis_relay::stats::{self, DAYS, HOURS};
 use digis_relay::tui::app::{App, Environment};
 use digis_relay::tui::message::View;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::TestDb;
+use crate::common::{render, TestDb};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 12, 34, 56).unwrap()
@@ -91,12 +89,6 @@ async fn history(db: &TestDb) {
 }
 
 both_databases!(figures_from_known_times, status_json_has_the_stats);
-
-fn render(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| digis_relay::tui::view::draw(f, app)).unwrap();
-    term.backend().to_string()
-}
 
 async fn figures_from_known_times(db: TestDb) {
     history(&db).await;

@@ -17,9 +17,14 @@ use digis_relay::storage::{
 };
 
 use crate::both_databases;
-use crate::common::{Kind, TestDb};
+use crate::common::{running_relay, Kind, TestDb};
 
 const LEASE: Duration = Duration::from_secs(60);
+
+/// Who holds the pause, as the stored text reads.
+async fn paused_by(s: &dyn Storage) -> Option<String> {
+    s.control().await.unwrap().paused_by.map(|p| p.to_string())
+}
 
 fn attempt(error: Option<&str>) -> AttemptRecord {
     AttemptRecord {
@@ -32,20 +37,12 @@ fn attempt(error: Option<&str>) -> AttemptRecord {
 }
 
 fn relay(id: &str, state: RelayState) -> RelayInfo {
-    let now = Utc::now();
     RelayInfo {
-        relay_id: id.into(),
         hostname: "host".into(),
         pid: 7,
         version: "0.1.0".into(),
-        started_at: now,
-        heartbeat_at: now,
         state,
-        detail: None,
-        request_share: None,
-        heartbeat_ms: Some(5_000),
-        request_rate: None,
-        clock_offset_ms: None,
+        ..running_relay(id, Utc::now())
     }
 }
 
@@ -380,12 +377,7 @@ async fn pause_self_and_lift_self_pause(db: TestDb) {
         .unwrap();
     assert!(set);
     assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
+        paused_by(s.as_ref()).await.as_deref(),
         Some("relay:relay-a")
     );
     assert!(s
@@ -403,15 +395,7 @@ async fn pause_self_and_lift_self_pause(db: TestDb) {
         .lift_self_pause(&PausedBy::relay("relay-a"), Utc::now())
         .await
         .unwrap());
-    assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
-        Some("alice")
-    );
+    assert_eq!(paused_by(s.as_ref()).await.as_deref(), Some("alice"));
 }
 
 async fn control_reads_the_pause(db: TestDb) {
@@ -545,15 +529,7 @@ async fn resend_queues_a_subscription_again(db: TestDb) {
 async fn pause_and_resume(db: TestDb) {
     let s = db.storage();
     s.pause("maintenance", "alice", Utc::now()).await.unwrap();
-    assert_eq!(
-        s.control()
-            .await
-            .unwrap()
-            .paused_by
-            .map(|p| p.to_string())
-            .as_deref(),
-        Some("alice")
-    );
+    assert_eq!(paused_by(s.as_ref()).await.as_deref(), Some("alice"));
     s.resume("bob", Utc::now()).await.unwrap();
     assert!(!s.control().await.unwrap().paused);
 }

@@ -39,10 +39,14 @@ async fn claim_for_a_minute(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Vec<ClaimedRow> {
-    db.storage
-        .claim(relay, limit, Duration::from_secs(60), now)
-        .await
-        .unwrap()
+    crate::common::claim_rows(
+        db.storage.as_ref(),
+        relay,
+        limit,
+        Duration::from_secs(60),
+        now,
+    )
+    .await
 }
 
 /// `row` completed as `completion` by `relay` with an ordinary attempt.
@@ -142,15 +146,14 @@ async fn concurrent_claimers_never_share_a_row(db: TestDb) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = s
-                    .claim(
-                        &format!("claimer-{i}"),
-                        25,
-                        Duration::from_secs(60),
-                        Utc::now(),
-                    )
-                    .await
-                    .unwrap();
+                let batch = crate::common::claim_rows(
+                    s.as_ref(),
+                    &format!("claimer-{i}"),
+                    25,
+                    Duration::from_secs(60),
+                    Utc::now(),
+                )
+                .await;
                 if batch.is_empty() {
                     break;
                 }
@@ -238,28 +241,22 @@ async fn expired_lease_is_claimed_again_and_stale_completion_refused(db: TestDb)
     db.active_with(5, &[1]).await;
     let s = db.storage();
     let t0 = Utc::now();
-    let a = s
-        .claim("relay-a", 10, Duration::from_secs(30), t0)
-        .await
-        .unwrap();
+    let a = crate::common::claim_rows(s.as_ref(), "relay-a", 10, Duration::from_secs(30), t0).await;
     assert_eq!(a.len(), 1);
     // Within the lease nobody else gets it.
-    assert!(s
-        .claim(
-            "relay-b",
-            10,
-            Duration::from_secs(30),
-            t0 + chrono::Duration::seconds(10)
-        )
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(crate::common::claim_rows(
+        s.as_ref(),
+        "relay-b",
+        10,
+        Duration::from_secs(30),
+        t0 + chrono::Duration::seconds(10)
+    )
+    .await
+    .is_empty());
     // After it expired, relay-b does.
     let later = t0 + chrono::Duration::seconds(31);
-    let b = s
-        .claim("relay-b", 10, Duration::from_secs(30), later)
-        .await
-        .unwrap();
+    let b =
+        crate::common::claim_rows(s.as_ref(), "relay-b", 10, Duration::from_secs(30), later).await;
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].row.id, a[0].row.id);
     assert_eq!(b[0].row.attempts, 2);
@@ -478,15 +475,14 @@ async fn pause_resume_and_sync_reconcile(db: TestDb) {
         "only person 2 of subscription 5 is missing from digis"
     );
     assert!(s.control().await.unwrap().sync_requested_at.is_some());
-    let claimed = s
-        .claim(
-            "r",
-            10,
-            Duration::from_secs(60),
-            now + chrono::Duration::seconds(1),
-        )
-        .await
-        .unwrap();
+    let claimed = crate::common::claim_rows(
+        s.as_ref(),
+        "r",
+        10,
+        Duration::from_secs(60),
+        now + chrono::Duration::seconds(1),
+    )
+    .await;
     let mut pairs: Vec<(i64, i64)> = claimed
         .iter()
         .map(|c| (c.row.subscription_id.0, c.row.person_id.0))

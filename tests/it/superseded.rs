@@ -8,13 +8,13 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use digis_relay::domain::FailureCause;
 use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
-use digis_relay::storage::{CompleteResult, Completion, CompletionItem, FailedQuery, UnitFilter};
+use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::migrate::Migrator;
 
 use crate::both_databases;
 use crate::common::{
-    fake, host_schema, refuse_the_pair_of_person_2, relay_config, with_config, Kind, Out, Person,
-    TestDb,
+    all_failed_members, fake, host_schema, refuse_the_pair_of_person_2, relay_config, with_config,
+    Kind, Out, Person, TestDb,
 };
 
 /// The time just past every row's due time, in the stored times' precision, and what
@@ -138,15 +138,7 @@ async fn a_member_fixed_and_sent_leaves_every_fix_list(db: TestDb) {
     );
     let s = db.storage();
     assert!(s.failure_groups(None, 100).await.unwrap().is_empty());
-    let members = s
-        .failed_members(&FailedQuery {
-            unit: UnitFilter::Any,
-            cause: None,
-            after: None,
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let members = all_failed_members(s.as_ref()).await;
     assert!(members.is_empty(), "{members:?}");
 
     // Search still tells the whole story: sent.

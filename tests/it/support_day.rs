@@ -4,11 +4,11 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
 use digis_relay::domain::FailureCause;
-use digis_relay::storage::{AttemptRecord, Completion, FailureGroupKey};
+use digis_relay::storage::FailureGroupKey;
 use serde_json::Value;
 
 use crate::both_databases;
-use crate::common::{operator, Person, TestDb};
+use crate::common::{member_with_card, operator, Person, TestDb};
 
 both_databases!(
     search_names_the_http_status_once,
@@ -27,24 +27,8 @@ fn stdout(o: &Output) -> String {
 
 /// Every due row fails with `error` and `status`, as the relay records it.
 async fn fail_due_rows(db: &TestDb, now: DateTime<Utc>, status: Option<i32>, error: &str) {
-    let s = db.storage();
-    let claimed = s
-        .claim("relay-t", 100, std::time::Duration::from_secs(60), now)
-        .await
-        .unwrap();
-    for c in &claimed {
-        let record = AttemptRecord {
-            started_at: now,
-            duration_ms: 35,
-            relay_id: "relay-t".into(),
-            http_status: status,
-            error: Some(error.into()),
-        };
-        let failed = Completion::Failed {
-            cause: FailureCause::from_stored(Some(error), status),
-        };
-        s.complete(c, &failed, &record, now).await.unwrap();
-    }
+    let cause = FailureCause::from_stored(Some(error), status);
+    crate::common::fail_due_rows_as(db, "relay-t", now, status, error, cause).await;
 }
 
 /// Item 9: `Digis rejected the member (HTTP 400): ... (HTTP 400)` said the status twice.
@@ -70,12 +54,7 @@ async fn search_names_the_http_status_once(db: TestDb) {
 /// Item 7: `search --ext-info20 34231452` for card `0034231452` matches nothing (cards match
 /// whole) but suggests the card, in text and in JSON.
 async fn a_card_without_its_leading_zeros_gets_a_suggestion(db: TestDb) {
-    db.person_with(&Person {
-        card_number: Some("0034231452".into()),
-        ..Person::ordinary(7)
-    })
-    .await;
-    db.active_with(863, &[7]).await;
+    member_with_card(&db, 863, 7, "0034231452").await;
     let out = digis_relay(&db, &["search", "--ext-info20", "34231452"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "no match: {text}");

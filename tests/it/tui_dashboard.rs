@@ -1,15 +1,14 @@
 //! The dashboard: screens snapshot-tested from a constructed state (fixed data, fixed time), and
 //! actions driven through the same `update` + effect executor the binary uses, against real
 //! databases.
-use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use digis_relay::config::Config;
 use digis_relay::domain::{
     OutboxId, OutboxState, PausedBy, PersonId, RecordedOutcome, SubscriptionId,
 };
 use digis_relay::storage::{AttemptRow, Control, Counts, OutboxRow, RelayInfo};
-use digis_relay::tui::app::{App, Environment, Throughput};
+use digis_relay::tui::app::{App, Throughput};
 use digis_relay::tui::effects::{settle, Executor};
 use digis_relay::tui::keymap::SECTIONS;
 use digis_relay::tui::message::{Anchor, Detail, Effect, Msg, View};
@@ -24,46 +23,15 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::TestDb;
+use crate::common::{app_at_t0, dashboard_with, fresh_row, render, t0, typed, TestDb};
 
 // --- fixtures -------------------------------------------------------------------------------
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
-
-fn env() -> Environment {
-    Environment {
-        use_digis: true,
-        endpoint: "https://api.iqey.org/v1/import/single/brp?token=***".into(),
-        database: "sqlite://digis-relay.db".into(),
-        heartbeat_ms: 5_000,
-        backlog_max_age_ms: 900_000,
-        max_clock_offset_ms: 5_000,
-        relay_running_here: false,
-        no_color: true,
-    }
-}
-
 fn row(id: i64, sub: i64, person: i64, state: OutboxState) -> OutboxRow {
     let mut r = OutboxRow {
-        id: OutboxId(id),
-        subscription_id: SubscriptionId(sub),
-        person_id: PersonId(person),
-        state,
-        attempts: 0,
-        next_attempt_at: t0(),
-        locked_by: None,
-        locked_until: None,
-        last_error: None,
-        last_http_status: None,
-        external_id: None,
         created_at: t0() - Duration::minutes(90 - id),
-        sent_at: None,
-        reason: None,
-        resend: false,
         card_number: Some(format!("{}", 34_231_400 + person)),
-        defect: None,
+        ..fresh_row(id, sub, person, state)
     };
     match state {
         OutboxState::Pending if id % 2 == 0 => {
@@ -158,15 +126,16 @@ fn the_header_shows_the_live_relays_request_rate() {
 
 /// A dashboard as it looks with a running relay and a mixed outbox.
 fn fixture(height: u16) -> App {
-    let mut app = App::new(env(), t0(), height);
-    app.counts = Some(Counts {
-        pending: 3,
-        sending: 1,
-        sent: 48_211,
-        failed: 2,
-        discarded: 1,
-    });
-    app.control = Some(Control::default());
+    let mut app = app_at_t0(
+        height,
+        Counts {
+            pending: 3,
+            sending: 1,
+            sent: 48_211,
+            failed: 2,
+            discarded: 1,
+        },
+    );
     app.relays = Some(vec![relay("relay-a", "running", None, 2)]);
     app.throughput = Throughput::from_buckets(&[
         0, 2, 5, 9, 14, 12, 7, 3, 0, 0, 4, 8, 15, 21, 18, 11, 6, 2, 1, 0, 5, 9,
@@ -247,12 +216,6 @@ fn detail_fixture() -> Detail {
         .collect()),
         value_today: None,
     }
-}
-
-fn render(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| view::draw(f, app)).unwrap();
-    t.backend().to_string()
 }
 
 // --- snapshots ------------------------------------------------------------------------------
@@ -701,19 +664,6 @@ async fn dashboard(db: &TestDb, height: u16) -> (App, Executor) {
     dashboard_with(db, height, Config::default()).await
 }
 
-async fn dashboard_with(db: &TestDb, height: u16, config: Config) -> (App, Executor) {
-    let config = Arc::new(config);
-    let mut app = App::new(
-        Environment::from_config(&config, false, true),
-        Utc::now(),
-        height,
-    );
-    let exec = Executor::new(db.storage(), config);
-    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
-    assert!(app.page.loaded && app.counts.is_some() && app.control.is_some());
-    (app, exec)
-}
-
 async fn state_of(db: &TestDb, id: OutboxId) -> OutboxState {
     db.storage().outbox_row(id).await.unwrap().unwrap().state
 }
@@ -1148,18 +1098,6 @@ fn no_color_means_no_color() {
     );
 }
 
-/// `/`, clear the box (Ctrl-U), type `text`, Enter.
-fn typed(text: &str) -> Vec<Msg> {
-    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
-    let mut msgs = vec![
-        Msg::char('/'),
-        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
-    ];
-    msgs.extend(text.chars().map(Msg::char));
-    msgs.push(Msg::key(KeyCode::Enter));
-    msgs
-}
-
 async fn search_view_runs_the_search_module(db: TestDb) {
     db.active_with(863, &[7]).await;
     fail_all(&db).await;
@@ -1317,18 +1255,7 @@ async fn search_view_finds_a_member_by_phone_email_and_name(db: TestDb) {
 /// name (on this thread's runtime: the search, and PostgreSQL's driver) holds neither what was
 /// typed nor the member's data: the Log view shows that same stream.
 fn dashboard_member_search_logs_nothing_typed(kind: crate::common::Kind) {
-    use std::sync::Mutex;
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::common::Captured;
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -2226,8 +2153,6 @@ fn live_log_of_a_relay_cycle_on_each_database() {
 
 fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
     use crate::common::{all_rows, config_for, once, relay};
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let _one = live_log();
     let mut app = fixture(24);
@@ -2241,22 +2166,7 @@ fn live_log_of_a_relay_cycle(kind: crate::common::Kind) {
         rt.block_on(async {
             let db = TestDb::new(kind).await;
             db.active_with(5, &[1, 2]).await;
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .respond_with(
-                    ResponseTemplate::new(400)
-                        .set_body_json(serde_json::json!({"Message": "invalid member"})),
-                )
-                .up_to_n_times(1)
-                .with_priority(1)
-                .mount(&server)
-                .await;
-            Mock::given(method("POST"))
-                .respond_with(
-                    ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})),
-                )
-                .mount(&server)
-                .await;
+            let server = crate::common::rejects_the_first_request().await;
             once(&relay(&db, config_for(&server.uri(), &db))).await;
             let mut states: Vec<OutboxState> =
                 all_rows(&db).await.into_iter().map(|r| r.state).collect();

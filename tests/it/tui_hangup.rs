@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use digis_relay::fake_digis::{self, FakeConfig, FakeHandle};
+use digis_relay::fake_digis::FakeHandle;
 
 use crate::common::{eventually, write_config, TestDb, BIN};
 
@@ -122,16 +122,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 /// in tmux session `dash` (the binary is the pane's process). Returns once rows are `sending`
 /// and Digis has requests in flight: its pid.
 async fn dashboard_with_claims(db: &TestDb, tmux: &Tmux) -> (Dashboard, FakeHandle) {
-    let fake = fake_digis::start(
-        "127.0.0.1:0",
-        FakeConfig {
-            token: Some(crate::common::TOKEN.into()),
-            rules: vec!["delay_ms=2000".parse().unwrap()],
-            record: None,
-        },
-    )
-    .await
-    .unwrap();
+    let fake = crate::common::fake(&["delay_ms=2000"]).await;
     let config = write_config(
         db,
         &fake.base_url(),

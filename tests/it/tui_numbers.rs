@@ -2,16 +2,14 @@
 //! whole at 80 columns, free text cut with `…`), and the support-day defects of the views
 //! (attempt numbers after a retry, the status line's age, the search advice's words, the
 //! Failures groups' order, wide characters in the payload preview).
-use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use digis_relay::config::Config;
 use digis_relay::domain::{FailureCause, OutboxId, OutboxState, PersonId, SubscriptionId};
 use digis_relay::storage::{
-    AttemptRecord, AttemptRow, Completion, Control, Counts, FailedMember, FailureGroup,
-    FailureGroupKey, OutboxRow, RelayInfo,
+    AttemptRow, Counts, FailedMember, FailureGroup, FailureGroupKey, OutboxRow, RelayInfo,
 };
-use digis_relay::tui::app::{App, Environment};
+use digis_relay::tui::app::App;
 use digis_relay::tui::effects::{settle, Executor};
 use digis_relay::tui::message::{Anchor, Detail, Msg, View};
 use digis_relay::tui::screens::detail::DetailPane;
@@ -24,24 +22,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::Terminal;
 
 use crate::both_databases;
-use crate::common::{Person, TestDb};
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
-
-fn env() -> Environment {
-    Environment {
-        use_digis: true,
-        endpoint: "https://api.iqey.org/v1/import/single/brp?token=***".into(),
-        database: "sqlite://digis-relay.db".into(),
-        heartbeat_ms: 5_000,
-        backlog_max_age_ms: 900_000,
-        max_clock_offset_ms: 5_000,
-        relay_running_here: false,
-        no_color: true,
-    }
-}
+use crate::common::{app_at_t0, dashboard_with, fresh_row, member_with_card, render, t0, TestDb};
 
 fn relay() -> RelayInfo {
     RelayInfo {
@@ -71,27 +52,14 @@ fn big_row(i: i64, state: OutboxState) -> OutboxRow {
     let person = 87_654_321 - i;
     let sub = 863_001 + i;
     let mut r = OutboxRow {
-        id: OutboxId(id),
-        subscription_id: SubscriptionId(sub),
-        person_id: PersonId(person),
-        state,
         attempts: 1,
-        next_attempt_at: t0(),
-        locked_by: None,
-        locked_until: None,
-        last_error: None,
-        last_http_status: None,
-        external_id: None,
         created_at: t0() - Duration::minutes(30),
-        sent_at: None,
-        reason: None,
-        resend: false,
         card_number: Some(if i % 2 == 0 {
             CARD20.to_string()
         } else {
             format!("{}", 34_231_400 + i)
         }),
-        defect: None,
+        ..fresh_row(id, sub, person, state)
     };
     if state == OutboxState::Failed {
         r.last_error = Some(format!(
@@ -111,15 +79,16 @@ fn big_row(i: i64, state: OutboxState) -> OutboxRow {
 }
 
 fn big_app(height: u16) -> App {
-    let mut app = App::new(env(), t0(), height);
-    app.counts = Some(Counts {
-        pending: 123_456,
-        sending: 12,
-        sent: 12_345_678,
-        failed: 100_000,
-        discarded: 654_321,
-    });
-    app.control = Some(Control::default());
+    let mut app = app_at_t0(
+        height,
+        Counts {
+            pending: 123_456,
+            sending: 12,
+            sent: 12_345_678,
+            failed: 100_000,
+            discarded: 654_321,
+        },
+    );
     app.relays = Some(vec![relay()]);
     use OutboxState::*;
     app.page.rows = [Failed, Failed, Sent, Failed, Pending, Discarded]
@@ -132,12 +101,6 @@ fn big_app(height: u16) -> App {
     app.page.loaded = true;
     app.selected = 1;
     app
-}
-
-fn render(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| view::draw(f, app)).unwrap();
-    t.backend().to_string()
 }
 
 /// `number` appears whole, or not at all: never a cut piece of it.
@@ -456,41 +419,18 @@ both_databases!(
 const RELAY: &str = "relay-t";
 
 async fn dashboard(db: &TestDb) -> (App, Executor) {
-    let config = Arc::new(Config {
+    let config = Config {
         log_dir: db.dir.path().join("logs"),
         ..Config::default()
-    });
-    let mut app = App::new(
-        Environment::from_config(&config, false, true),
-        Utc::now(),
-        24,
-    );
-    let exec = Executor::new(db.storage(), config);
-    settle(&mut app, &exec, Msg::Tick(Utc::now())).await;
-    (app, exec)
+    };
+    dashboard_with(db, 24, config).await
 }
 
 /// One relay pass over the due rows: every claimed row fails as Digis rejecting it.
 async fn fail_due_rows(db: &TestDb, now: DateTime<Utc>) -> Vec<OutboxId> {
-    let s = db.storage();
-    let claimed = s
-        .claim(RELAY, 100, std::time::Duration::from_secs(60), now)
-        .await
-        .unwrap();
-    for c in &claimed {
-        let record = AttemptRecord {
-            started_at: now,
-            duration_ms: 35,
-            relay_id: RELAY.into(),
-            http_status: Some(400),
-            error: Some("Digis rejected the member (HTTP 400): MobileNumber invalid".into()),
-        };
-        let failed = Completion::Failed {
-            cause: FailureCause::digis_rejection(400, "MobileNumber invalid"),
-        };
-        s.complete(c, &failed, &record, now).await.unwrap();
-    }
-    claimed.iter().map(|c| c.row.id).collect()
+    let error = "Digis rejected the member (HTTP 400): MobileNumber invalid";
+    let cause = FailureCause::digis_rejection(400, "MobileNumber invalid");
+    crate::common::fail_due_rows_as(db, RELAY, now, Some(400), error, cause).await
 }
 
 /// Item 9: after a retry the row's second attempt is `#2`, and the header counts the
@@ -556,12 +496,7 @@ async fn dashboard_search_advice_names_keys(db: TestDb) {
 /// Item 7: a card typed without its leading zeros is not a match, but the dashboard's search
 /// says which card was probably meant.
 async fn dashboard_search_suggests_the_card_with_its_zeros(db: TestDb) {
-    db.person_with(&Person {
-        card_number: Some("0034231452".into()),
-        ..Person::ordinary(7)
-    })
-    .await;
-    db.active_with(863, &[7]).await;
+    member_with_card(&db, 863, 7, "0034231452").await;
     let (mut app, exec) = dashboard(&db).await;
     let text = search_lines(&mut app, &exec, "ExtInfo20:34231452").await;
     assert!(text.contains("did you mean 0034231452?"), "{text}");

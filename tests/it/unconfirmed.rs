@@ -150,12 +150,10 @@ async fn an_html_200_pauses_the_relay_and_fails_only_the_rows_in_flight(db: Test
     assert_eq!(state_of(&db, ids[0]).await, OutboxState::Failed);
     // Nor with --all-failed.
     let out = cli_db(&db, &["retry", "--all-failed"]);
-    assert_eq!(out.code, 2, "{} {}", out.stdout, out.stderr);
+    let said = out.stdout_of_code(2);
     assert!(
-        out.stdout
-            .starts_with("0 failed row(s) queued again, due now; 4 left alone"),
-        "{}",
-        out.stdout
+        said.starts_with("0 failed row(s) queued again, due now; 4 left alone"),
+        "{said}"
     );
     assert_eq!(
         db.storage.counts().await.unwrap().failed,

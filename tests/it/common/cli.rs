@@ -46,6 +46,12 @@ impl Out {
         Out::from(cmd.output().expect("run digis-relay"))
     }
 
+    /// Asserts the exit code (both streams in the message) and hands back stdout.
+    pub fn stdout_of_code(&self, code: i32) -> &str {
+        assert_eq!(self.code, code, "{}{}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
     /// Both streams, stdout first.
     pub fn both(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)

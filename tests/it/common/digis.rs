@@ -144,3 +144,25 @@ where
     });
     addr
 }
+
+/// A Digis that rejects the first request (HTTP 400, "invalid member") and accepts every other
+/// one (as `E1`): one failed delivery beside sent ones.
+pub async fn rejects_the_first_request() -> wiremock::MockServer {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"Message": "invalid member"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"Id": "E1"})))
+        .mount(&server)
+        .await;
+    server
+}

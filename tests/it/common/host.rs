@@ -300,3 +300,14 @@ pub async fn refuse_the_pair_of_person_2(db: &TestDb) {
         }
     }
 }
+
+/// Member `person` of active subscription `sub`, whose card is `card` (with its leading zeros,
+/// as the cases about cards typed without them need).
+pub async fn member_with_card(db: &TestDb, sub: i64, person: i64, card: &str) {
+    db.person_with(&Person {
+        card_number: Some(card.into()),
+        ..Person::ordinary(person)
+    })
+    .await;
+    db.active_with(sub, &[person]).await;
+}

@@ -2,7 +2,8 @@
 //! include this folder by `#[path]`): databases ([`db`]), the configuration a relay reads
 //! ([`config`]), the binary as a service ([`spawn`]) or a command ([`cli`]), waiting on a
 //! condition ([`wait`]), the relay in process ([`relay`]), servers in Digis's place
-//! ([`digis`]), the membership system's data ([`host`]) and HTTP by hand ([`http`]).
+//! ([`digis`]), the membership system's data ([`host`]) and HTTP by hand ([`http`]) and the
+//! dashboard over a fixed clock or a real database ([`tui`]).
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod relay;
 pub mod spawn;
+pub mod tui;
 pub mod wait;
 
 pub use cli::*;
@@ -23,6 +25,7 @@ pub use host::*;
 pub use http::*;
 pub use relay::*;
 pub use spawn::*;
+pub use tui::*;
 pub use wait::*;
 
 /// Runs an async test body once per database.

@@ -6,6 +6,7 @@ use digis_relay::config::Config;
 use digis_relay::domain::RelayState;
 use digis_relay::relay::Relay;
 use digis_relay::service::{Service, ServiceOptions};
+use digis_relay::storage::RelayInfo;
 use digis_relay::synclog::SyncLog;
 use tokio_util::sync::CancellationToken;
 
@@ -102,4 +103,79 @@ pub async fn heartbeat_after(db: &TestDb, relay_id: &str, after: chrono::DateTim
         },
     )
     .await;
+}
+
+/// A running relay's heartbeat at `at`, five seconds apart, with no rate or clock offset
+/// measured yet.
+pub fn running_relay(relay_id: &str, at: chrono::DateTime<chrono::Utc>) -> RelayInfo {
+    RelayInfo {
+        relay_id: relay_id.into(),
+        hostname: "test-host".into(),
+        pid: 1,
+        version: "0".into(),
+        started_at: at,
+        heartbeat_at: at,
+        state: RelayState::Running,
+        detail: None,
+        request_share: None,
+        heartbeat_ms: Some(5_000),
+        request_rate: None,
+        clock_offset_ms: None,
+    }
+}
+
+/// Every failed member of every unit and cause, up to 100.
+pub async fn all_failed_members(
+    s: &dyn digis_relay::storage::Storage,
+) -> Vec<digis_relay::storage::FailedMember> {
+    let q = digis_relay::storage::FailedQuery {
+        unit: digis_relay::storage::UnitFilter::Any,
+        cause: None,
+        after: None,
+        limit: 100,
+    };
+    s.failed_members(&q).await.unwrap()
+}
+
+/// Claims up to `limit` due rows for `relay_id` at `at`, held for `lease`.
+pub async fn claim_rows(
+    s: &dyn digis_relay::storage::Storage,
+    relay_id: &str,
+    limit: u32,
+    lease: Duration,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<digis_relay::storage::ClaimedRow> {
+    s.claim(relay_id, limit, lease, at).await.unwrap()
+}
+
+/// One relay pass as `relay_id` at `now` in which every due row fails: an attempt of 35 ms with
+/// `status` and `error`, completed with `cause`. The ids of the rows it failed.
+pub async fn fail_due_rows_as(
+    db: &TestDb,
+    relay_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    status: Option<i32>,
+    error: &str,
+    cause: digis_relay::domain::FailureCause,
+) -> Vec<digis_relay::domain::OutboxId> {
+    use digis_relay::storage::{AttemptRecord, Completion};
+    let s = db.storage();
+    let claimed = claim_rows(s.as_ref(), relay_id, 100, Duration::from_secs(60), now).await;
+    let failed = Completion::Failed { cause };
+    for c in &claimed {
+        let record = AttemptRecord {
+            started_at: now,
+            duration_ms: 35,
+            relay_id: relay_id.into(),
+            http_status: status,
+            error: Some(error.into()),
+        };
+        s.complete(c, &failed, &record, now).await.unwrap();
+    }
+    claimed.iter().map(|c| c.row.id).collect()
+}
+
+/// What a relay gives back of a claimed row: its id and the claim token it holds it by.
+pub fn given_back(c: &digis_relay::storage::ClaimedRow) -> (digis_relay::domain::OutboxId, String) {
+    (c.row.id, c.claim_token.clone())
 }
