@@ -1,4 +1,4 @@
--- Reference copy of the membership system's (BRP's) tables that digis-relay reads (ARCHITECTURE.md, Host schema).
+-- Reference copy of the membership system's (BRP's) tables that digis-relay reads (docs/contracts.md, Host schema).
 -- A real installation already has these: apply this only for the demo, tests and staging
 -- (`digis-relay migrate --host-schema`). Safe to run twice.
 CREATE TABLE IF NOT EXISTS business_unit (

@@ -1,4 +1,4 @@
-//! One clock for the times relays compare (ARCHITECTURE.md, One clock). Leases, due times and
+//! One clock for the times relays compare (docs/decisions/0025-one-clock.md). Leases, due times and
 //! heartbeats are written by relays on different hosts and compared by others: judged by each
 //! host's own clock, a relay 90 s ahead took over every lease another relay still held (and
 //! sent its rows a second time), and wrote heartbeats in the future that kept it "alive" after

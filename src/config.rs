@@ -1,5 +1,5 @@
 //! Configuration: TOML file, overridden by environment variables, overridden by flags
-//! (ARCHITECTURE.md, Configuration). The seed's own camelCase setting names are accepted beside
+//! (docs/contracts.md, Configuration). The seed's own camelCase setting names are accepted beside
 //! snake_case ones so a gym can copy its settings across.
 //!
 //! Components get the settings they use, not the whole [`Config`]: the settings types live in
@@ -441,7 +441,7 @@ impl Config {
             .collect()
     }
 
-    /// The composed Digis import URL (ARCHITECTURE.md, Digis HTTP).
+    /// The composed Digis import URL (docs/contracts.md, Digis HTTP).
     pub fn endpoint(&self) -> Result<DigisEndpoint, EndpointError> {
         DigisEndpoint::of(&self.digis())
     }

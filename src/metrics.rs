@@ -1,4 +1,4 @@
-//! Prometheus metrics for `GET /metrics` (ARCHITECTURE.md, Export, health and metrics), in the
+//! Prometheus metrics for `GET /metrics` (docs/contracts.md, Export, health and metrics), in the
 //! OpenMetrics text format.
 //!
 //! The outbox depth is read from the database at scrape time (it is shared by every relay and
@@ -30,7 +30,7 @@ type NoLabel = Vec<(&'static str, &'static str)>;
 /// while its last heartbeat is younger than this and it has not stopped cleanly. The relays
 /// table keeps every relay ever seen (with the default `relay_id` each restart is a new one):
 /// without a window the series would grow forever, and a relay that crashed and was replaced
-/// would keep its alert firing for good. See ARCHITECTURE.md, Export, health and metrics.
+/// would keep its alert firing for good. See docs/contracts.md, Export, health and metrics.
 pub const RELAY_METRICS_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The relay loop's proof of life (ARCHITECTURE.md, systemd): the loop beats at every turn and
+//! The relay loop's proof of life (docs/systemd.md): the loop beats at every turn and
 //! from inside each of its waits, and the systemd watchdog is fed only while the last beat is
 //! fresh (`crate::systemd`). A wait in the loop that can last longer than the watchdog allows
 //! (idle until the next poll, a request to Digis, a held commit's backoff, paused, circuit

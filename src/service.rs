@@ -1,4 +1,4 @@
-//! One service start (ARCHITECTURE.md, Delivery path): the relay with its heartbeat, the HTTP
+//! One service start (docs/delivery-path.md): the relay with its heartbeat, the HTTP
 //! listener (export, `/healthz`, `/metrics`) and the stop signal, wired up once for `run`, `tui`,
 //! `demo` and the tests, so the way a relay starts and stops cannot drift between them.
 use std::net::SocketAddr;
@@ -96,7 +96,7 @@ pub enum ServiceError {
     #[error("relay task")]
     RelayCrashed(#[source] JoinError),
     /// A newer release migrated the database while the relay ran, and this binary must not
-    /// claim beside it (ARCHITECTURE.md, Schema and protocol handshake).
+    /// claim beside it (docs/contracts.md, Schema and protocol handshake).
     #[error("stopped the relay: {0}")]
     Schema(SchemaMismatch),
 }
@@ -165,7 +165,7 @@ impl Service {
                 eprintln!("useDigis is false: the relay runs but sends nothing");
             }
             // Relative paths resolve against the config file's folder or the working
-            // directory (ARCHITECTURE.md, Configuration): where this relay writes is said once, in full.
+            // directory (docs/contracts.md, Configuration): where this relay writes is said once, in full.
             tracing::info!("the relay writes {}", where_it_writes(&config));
             Some(Arc::new(relay))
         } else {

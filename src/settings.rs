@@ -53,7 +53,7 @@ pub struct RelaySetup {
     pub digis: Option<DigisSettings>,
 }
 
-/// `[host]`: the membership system's side (ARCHITECTURE.md, Host adapter).
+/// `[host]`: the membership system's side (docs/contracts.md, Host adapter).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostSettings {
@@ -102,13 +102,13 @@ pub struct RelaySettings {
     /// longer than this; 0 = never.
     pub backlog_max_age_ms: u64,
     /// The most this relay's clock may be off the database's (either way) for it to claim:
-    /// beyond it the relay claims nothing and health has a blocker (ARCHITECTURE.md, One
+    /// beyond it the relay claims nothing and health has a blocker (docs/decisions/0025-one-clock.md, One
     /// clock). Times it writes are corrected by the offset whatever it is; a large one says
     /// the host's clock is broken or jumping, and the correction may be stale by the next beat.
     pub max_clock_offset_ms: u64,
     /// A stable name for this relay in the relays table; empty = hostname and process id.
     pub relay_id: String,
-    /// Completions committed in one transaction at most (ARCHITECTURE.md, Delivery path).
+    /// Completions committed in one transaction at most (docs/delivery-path.md).
     pub completion_group_rows: u32,
     /// How long the first completion of a group waits for others before the group is
     /// committed: the answer→commit window grows by this much.

@@ -1,4 +1,4 @@
-//! The sync log (ARCHITECTURE.md, Sync log): `{log_dir}/scheduler_digis_sync.txt`, one line per
+//! The sync log (docs/contracts.md, Sync log): `{log_dir}/scheduler_digis_sync.txt`, one line per
 //! attempt, so support can keep grepping for `ExtInfo1:863, ExtInfo20:34231451` as the seed tells
 //! them to.
 //!
@@ -135,7 +135,7 @@ pub fn log_live(line: &SyncLine<'_>) {
     }
 }
 
-// The escaping (ARCHITECTURE.md, Sync log): every value is one token, so no host data can forge a
+// The escaping (docs/contracts.md, Sync log): every value is one token, so no host data can forge a
 // line or a field. A value is percent-encoded (RFC 3986 style, `%XX` per UTF-8 byte), but only for
 // the bytes that could end a token or a line, start a field, or be mistaken for an escape: control
 // characters (newlines included), space, `"`, `%`, `,`, `:`, `=`, `\` and every non-ASCII byte
@@ -681,7 +681,7 @@ mod tests {
                 prop_assert_eq!(r.at, at);
                 prop_assert_eq!(&r.relay_id, &relay);
                 prop_assert_eq!(r.subscription_id, sub);
-                // An empty card is written as none (ARCHITECTURE.md, Payload: empty values are
+                // An empty card is written as none (docs/contracts.md, Payload: empty values are
                 // missing).
                 prop_assert_eq!(r.card_number, card.filter(|c| !c.is_empty()));
                 prop_assert_eq!(r.outbox_id, outbox);

@@ -1,4 +1,4 @@
-//! `run` under systemd's `Type=notify` (ARCHITECTURE.md, systemd): `READY=1` once the database
+//! `run` under systemd's `Type=notify` (docs/systemd.md): `READY=1` once the database
 //! answered the first heartbeat and the listener is bound, `STATUS=` with the delivery state when
 //! it changes, `WATCHDOG=1` while the relay's loop beats (`crate::pulse`), `STOPPING=1` when a
 //! stop begins. Without `NOTIFY_SOCKET` (a terminal, the dashboard, the demo, the tests of

@@ -1,4 +1,4 @@
-//! The command line (ARCHITECTURE.md, CLI). Argument parsing lives here; each command's work lives
+//! The command line (docs/contracts.md, CLI). Argument parsing lives here; each command's work lives
 //! in its own module so this file only routes.
 mod args;
 mod docs;

@@ -20,7 +20,7 @@ pub async fn dispatch(ctx: Context, command: Command) -> anyhow::Result<ExitCode
             subscription,
             person,
         } => preview(&ctx, subscription, person).await,
-        // 1 means "not healthy" (ARCHITECTURE.md, CLI): a status that could not read the database (not
+        // 1 means "not healthy" (docs/contracts.md, CLI): a status that could not read the database (not
         // migrated, behind this binary, unreachable) exits 3.
         Command::Status { json } => match status(&ctx, json).await {
             Ok(code) => Ok(code),
@@ -421,7 +421,7 @@ async fn status(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
         c.relay.max_clock_offset_ms,
     );
     let health = snapshot.judge(&rules);
-    // ARCHITECTURE.md, CLI: 0 when delivery is healthy, 1 when it is not (what /healthz answers 503 for).
+    // docs/contracts.md, CLI: 0 when delivery is healthy, 1 when it is not (what /healthz answers 503 for).
     let code = if health.healthy {
         ExitCode::SUCCESS
     } else {

@@ -1,5 +1,5 @@
 //! Relative paths written in a configuration file resolve against that file's folder
-//! (ARCHITECTURE.md, Configuration): a relay started by systemd in `/var/lib/digis-relay` and a `search` typed in `/tmp`
+//! (docs/contracts.md, Configuration): a relay started by systemd in `/var/lib/digis-relay` and a `search` typed in `/tmp`
 //! with the same `--config` must read and write the same sync log and database. Paths given as
 //! flags, in the environment or left at their defaults keep meaning what the shell means: the
 //! working directory.

@@ -1,4 +1,4 @@
-//! Where each secret comes from (ARCHITECTURE.md, Configuration): a value, a file
+//! Where each secret comes from (docs/contracts.md, Configuration): a value, a file
 //! named by `<key>_file` / `DIGIS_RELAY_<KEY>_FILE`, or a systemd credential
 //! (`$CREDENTIALS_DIRECTORY/<key>`, `LoadCredential=`), so the configuration text need not
 //! hold the secret itself.

@@ -1,4 +1,4 @@
-//! The configuration's secrets (ARCHITECTURE.md, Configuration): which keys hold one, and error
+//! The configuration's secrets (docs/contracts.md, Configuration): which keys hold one, and error
 //! messages that never repeat them. Where each comes from is `secret_files`.
 use figment::error::{Actual, Kind};
 

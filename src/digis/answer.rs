@@ -1,4 +1,4 @@
-//! What Digis's answer means for the row (ARCHITECTURE.md, Digis HTTP). Pure functions of status,
+//! What Digis's answer means for the row (docs/contracts.md, Digis HTTP). Pure functions of status,
 //! headers and body, so every rule is unit-tested without a network.
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ pub enum Answer {
     /// A 2xx that does not say what happened: a body that is not JSON (a proxy's or a
     /// maintenance page), or one cut at [`BODY_LIMIT`]. Digis may have sent the SMS, or never
     /// seen the request: the row fails (never retried by itself) and no request starts after
-    /// it (ARCHITECTURE.md, Digis HTTP).
+    /// it (docs/contracts.md, Digis HTTP).
     Unconfirmed {
         status: u16,
         /// What was wrong with the body, in our words: `not JSON`, `cut at 64 KiB`.
@@ -81,7 +81,7 @@ pub struct Response<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {
     pub id_pointer: Option<&'a str>,
-    /// `Retry-After` is obeyed up to this long (ARCHITECTURE.md, Digis HTTP: never later than
+    /// `Retry-After` is obeyed up to this long (docs/contracts.md, Digis HTTP: never later than
     /// `backoff_max_ms`).
     pub retry_cap: Duration,
     /// Replaced by `***` wherever Digis echoes them back.

@@ -1,4 +1,4 @@
-//! Why a request to Digis got no HTTP answer, told apart (ARCHITECTURE.md, Digis HTTP): the cause decides what
+//! Why a request to Digis got no HTTP answer, told apart (docs/contracts.md, Digis HTTP): the cause decides what
 //! the relay does and what `doctor` says. A certificate that fails verification, or a server
 //! that speaks plain HTTP where the URL says https, is the configuration's fault and would be
 //! the same on every retry: the relay pauses with the reason, as for a 3xx or a 401. A name

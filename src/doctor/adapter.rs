@@ -1,5 +1,5 @@
 //! The host adapter as `doctor` and the `digis_host_adapter_state` metric judge it (issue 25;
-//! ARCHITECTURE.md, Host adapter): the views the relay reads exist with the columns it reads
+//! docs/contracts.md, Host adapter): the views the relay reads exist with the columns it reads
 //! (and, on PostgreSQL, ids it can compare with its own), triggers on the host's tables hand
 //! saves to the relay-owned enqueue entry point, and the adapter `migrate` recorded is the one
 //! the configuration names now.

@@ -1,5 +1,5 @@
 //! `doctor`'s line about relative paths in the configuration file: they resolve against the
-//! file's folder (ARCHITECTURE.md, Configuration). One written for the old rule (the working directory) now points
+//! file's folder (docs/contracts.md, Configuration). One written for the old rule (the working directory) now points
 //! elsewhere when the two folders differ: a relay started in another folder would write a
 //! second sync log or open another database. Said once per such path, with both meanings.
 use super::{check, Check, Level};

@@ -32,7 +32,7 @@ pub struct FailureCause {
 /// The rule of a failure whose text none of the relay's rules wrote.
 pub const OTHER: &str = "other";
 
-/// The rule of a row whose 2xx answer did not confirm anything (ARCHITECTURE.md, Digis HTTP):
+/// The rule of a row whose 2xx answer did not confirm anything (docs/contracts.md, Digis HTTP):
 /// Digis may have sent the SMS, so retrying it asks first. Also how its `last_error` starts
 /// (`relay::decide::unconfirmed_text`).
 pub const UNCONFIRMED: &str = "unconfirmed";

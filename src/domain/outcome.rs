@@ -1,4 +1,4 @@
-//! The words an attempt is logged under (ARCHITECTURE.md, Sync log): the `outcome=` of the sync
+//! The words an attempt is logged under (docs/contracts.md, Sync log): the `outcome=` of the sync
 //! log, `digis_attempt.outcome` and the metrics label, and the `given_back=` reason of a row
 //! handed back without charging its attempt. The words are a contract; the names say what they
 //! mean in code.
@@ -107,7 +107,7 @@ pub enum GiveBack {
     DatabaseDown,
     /// An operator paused the relays while the row waited in the relay's buffer.
     Paused,
-    /// Digis answered a 2xx that confirms nothing (ARCHITECTURE.md, Digis HTTP): the relay
+    /// Digis answered a 2xx that confirms nothing (docs/contracts.md, Digis HTTP): the relay
     /// paused itself, and no request starts after that answer.
     Unconfirmed,
 }

@@ -1,4 +1,4 @@
-//! Who paused delivery, and what lifts the pause (ARCHITECTURE.md, Digis HTTP, "self-pause").
+//! Who paused delivery, and what lifts the pause (docs/contracts.md, Digis HTTP, "self-pause").
 //! `digis_control.paused_by` and `pause_reason` are stored texts, read by every relay version
 //! sharing the database: a relay's own pause is `relay:<id>`, anything else a person's. The
 //! words are made and read here only; storage, health and metrics hold the typed value.

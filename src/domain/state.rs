@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The life of one outbox row. See ARCHITECTURE.md, Relay-owned schema.
+/// The life of one outbox row. See docs/contracts.md, Relay-owned schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum OutboxState {

@@ -1,4 +1,4 @@
-//! The `DigisAllActive` export (ARCHITECTURE.md, Export, health and metrics): every user of every
+//! The `DigisAllActive` export (docs/contracts.md, Export, health and metrics): every user of every
 //! ACTIVE subscription, one payload object each, as a JSON array or as CSV.
 //!
 //! The export is produced page by page (`export.page_size` members per page, keyset-paged in

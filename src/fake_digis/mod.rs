@@ -1,4 +1,4 @@
-//! A local stand-in for the Digis import API (ARCHITECTURE.md, Digis HTTP), for tests, the demo and
+//! A local stand-in for the Digis import API (docs/contracts.md, Digis HTTP), for tests, the demo and
 //! staging.
 //!
 //! It answers `POST` on any path like Digis does (an external id per accepted member), records

@@ -1,4 +1,4 @@
-//! The HTTP listener (ARCHITECTURE.md, Export, health and metrics): `GET /export/DigisAllActive`,
+//! The HTTP listener (docs/contracts.md, Export, health and metrics): `GET /export/DigisAllActive`,
 //! `GET /healthz`, `GET /metrics`.
 //!
 //! Started by `run --listen ADDR` (or `export.listen`) through [`serve_with`]. The export token is

@@ -1,4 +1,4 @@
-//! HTTPS for the listener (ARCHITECTURE.md, Export, health and metrics): `[export]
+//! HTTPS for the listener (docs/contracts.md, Export, health and metrics): `[export]
 //! tls_cert_file` and `tls_key_file`, PEM, served with rustls.
 //!
 //! The certificate is swapped, never the listener: the server's [`ResolvesServerCert`] hands

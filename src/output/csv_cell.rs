@@ -1,6 +1,6 @@
 //! CSV cells that a spreadsheet shows as text, never runs as a formula (CSV injection). Used
 //! by every CSV the relay writes: `report failures --csv` and the `DigisAllActive` export (CLI
-//! and HTTP). The rule (ARCHITECTURE.md, Untrusted edges):
+//! and HTTP). The rule (docs/untrusted-edges.md):
 //!
 //! A cell *may start* at the start of the text and after any character a spreadsheet could
 //! take for a separator or a line end: `,`, `;`, tab, CR, LF. The file's own separator is

@@ -1,5 +1,5 @@
 //! Files holding members' personal data (`export --output`, `report failures --csv`;
-//! ARCHITECTURE.md, CLI and Untrusted edges).
+//! docs/contracts.md, CLI, and docs/untrusted-edges.md, Untrusted edges).
 //!
 //! - Written to a new temporary file in the target's folder (`tempfile`: a random name, opened
 //!   with `O_EXCL`, so nothing planted there is followed or reused), mode 0600 from the start.

@@ -1,4 +1,4 @@
-//! Standard output for the commands (ARCHITECTURE.md, CLI). `println!` panics when stdout
+//! Standard output for the commands (docs/contracts.md, CLI). `println!` panics when stdout
 //! cannot be written (`search ... | head -1`, `status > /dev/full`): every command writes
 //! through [`outln!`](crate::outln)/[`out!`](crate::out) or [`writer`] instead.
 //!

@@ -1,4 +1,4 @@
-//! The JSON object sent to Digis for one (subscription, user) pair (ARCHITECTURE.md, Payload; a
+//! The JSON object sent to Digis for one (subscription, user) pair (docs/contracts.md, Payload; a
 //! contract), built from a `digis_member` row, and the same fields as CSV cells for the
 //! `DigisAllActive` export.
 //!

@@ -2,7 +2,7 @@
 //! crate), never with a regex.
 //!
 //! The region a national number is read in comes from the person's calling code
-//! (`mobile_country_code`), else the address country, else the configured default (ARCHITECTURE.md,
+//! (`mobile_country_code`), else the address country, else the configured default (docs/contracts.md,
 //! Payload). An explicit `+` or `00` prefix in the number itself always wins over all three, so a
 //! Norwegian number typed as `+47 412 34 567` is Norwegian even when the calling-code column says
 //! 46.

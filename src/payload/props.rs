@@ -1,5 +1,5 @@
 //! Property tests: any member row gives either a per-field error or a payload that keeps the
-//! contract (ARCHITECTURE.md, Payload), and phone normalisation never panics and gives digits only.
+//! contract (docs/contracts.md, Payload), and phone normalisation never panics and gives digits only.
 use proptest::prelude::*;
 
 use super::phone::parse_mobile;

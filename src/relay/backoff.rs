@@ -20,7 +20,7 @@ impl Backoff {
     }
 
     /// A random delay in [0, ceiling], never shorter than `at_least` (Digis's Retry-After),
-    /// and never longer than the cap whatever Digis asked for (ARCHITECTURE.md, Digis HTTP).
+    /// and never longer than the cap whatever Digis asked for (docs/contracts.md, Digis HTTP).
     pub fn delay(&self, attempts: u32, at_least: Option<Duration>, rng: &mut impl Rng) -> Duration {
         let ceiling = self.ceiling(attempts).as_millis() as u64;
         let jittered = Duration::from_millis(rng.random_range(0..=ceiling));

@@ -1,4 +1,4 @@
-//! One request budget for all live relays (ARCHITECTURE.md, Delivery path: the request rate).
+//! One request budget for all live relays (docs/delivery-path.md: the request rate).
 //! `max_requests_per_second` is what the Digis key allows, whatever the number of relays: after
 //! every heartbeat each relay counts the live relays (`health::is_live`, each judged by its own
 //! heartbeat interval) and takes its share ([`limiter::share`]) as its limiter's ceiling; AIMD
@@ -63,7 +63,7 @@ impl HeartbeatCtx {
                 return None;
             }
         };
-        // Heartbeats are in the database's time (ARCHITECTURE.md, One clock).
+        // Heartbeats are in the database's time (docs/decisions/0025-one-clock.md).
         let now = self.clock.now();
         // This relay is live: it has just written its heartbeat (whatever its clock says).
         let mut live: Vec<&str> = relays

@@ -1,4 +1,4 @@
-//! A round of delivery (ARCHITECTURE.md, Delivery path): the gates, a first claim, then a
+//! A round of delivery (docs/delivery-path.md): the gates, a first claim, then a
 //! dispatcher that keeps `concurrency` rows in work continuously and a buffer of claimed rows
 //! topped up as it empties (claiming ahead, at most `batch_size` rows waiting), re-running the
 //! gates before every top-up claim. No row waits for another: one slow answer holds only its

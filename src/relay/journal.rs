@@ -1,4 +1,4 @@
-//! The held answers' journal (ARCHITECTURE.md, Delivery path): when the relay is told to stop
+//! The held answers' journal (docs/delivery-path.md): when the relay is told to stop
 //! while a database outage holds completions (answers Digis already gave, and the group's
 //! give-backs), they are written here instead of keeping the process alive until the database
 //! answers, and committed under their claim tokens at the next start, before anything is

@@ -1,4 +1,4 @@
-//! The request rate (ARCHITECTURE.md, Delivery path): request starts are spaced at least
+//! The request rate (docs/delivery-path.md): request starts are spaced at least
 //! 1/rate apart across all concurrent sends of this relay, and the rate adapts to Digis (AIMD):
 //! a 429 or 503 halves it, each success raises it a little, never above
 //! `max_requests_per_second` and never below [`MIN_RATE`].

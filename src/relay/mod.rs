@@ -1,4 +1,4 @@
-//! The relay (ARCHITECTURE.md, Delivery path): claims due rows under a lease, re-checks them, sends
+//! The relay (docs/delivery-path.md): claims due rows under a lease, re-checks them, sends
 //! them to Digis with bounded concurrency and a rate limit, and completes them in groups, one
 //! transaction a group, each row only while its lease is held. Delivery is at-least-once: the
 //! only window for a second SMS is a crash between Digis's 2xx and the commit of its group; a
@@ -95,7 +95,7 @@ pub struct Relay {
     limiter: Arc<RateLimiter>,
     backoff: Backoff,
     circuit: Mutex<Circuit>,
-    /// The database's time (ARCHITECTURE.md, One clock): every lease, due time and heartbeat
+    /// The database's time (docs/decisions/0025-one-clock.md): every lease, due time and heartbeat
     /// this relay writes or compares is read from it, never from the host's clock alone.
     clock: Arc<DbClock>,
     /// When this relay started, on this host's monotonic clock (its start in database time
@@ -114,7 +114,7 @@ pub struct Relay {
     db_down: AtomicBool,
     /// Set when a call to the database failed (claim, completion, heartbeat, lease renewal):
     /// before the next claim the relay renews the rows it holds and starts counting
-    /// `connected_since` again (ARCHITECTURE.md, Takeover after an outage).
+    /// `connected_since` again (docs/delivery-path.md, Takeover after an outage).
     lost_db: Arc<AtomicBool>,
     /// Since when (database time) this relay has had the database again after an outage:
     /// expired leases of others are taken over only a lease after it

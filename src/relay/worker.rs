@@ -217,7 +217,7 @@ impl Relay {
         Ok(())
     }
 
-    /// Pauses every relay with `reason`, as this relay's own pause (ARCHITECTURE.md, Digis
+    /// Pauses every relay with `reason`, as this relay's own pause (docs/contracts.md, Digis
     /// HTTP, "self-pause"), unless a pause that must stay is in force.
     async fn pause_self(&self, reason: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
         let by = crate::domain::PausedBy::relay(self.relay_id.as_str());

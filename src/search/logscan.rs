@@ -1,4 +1,4 @@
-//! Finds the lines of the sync log (ARCHITECTURE.md, Sync log) that mention the ExtInfo1 or
+//! Finds the lines of the sync log (docs/contracts.md, Sync log) that mention the ExtInfo1 or
 //! ExtInfo20 values searched for ([`LogKeys`]: one value for an ExtInfo search, a person's
 //! subscriptions and cards for a member search), in `scheduler_digis_sync.txt` and its rotated
 //! siblings `scheduler_digis_sync.txt.YYYY-MM-DD[.N]`, gzip-compressed ones (`.gz`) included.

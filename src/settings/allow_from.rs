@@ -1,5 +1,5 @@
 //! `[export] allow_from`: the CIDR ranges a peer must be in to fetch `/export/...`
-//! (ARCHITECTURE.md, Export, health and metrics). Parsed when the configuration is loaded, so a
+//! (docs/contracts.md, Export, health and metrics). Parsed when the configuration is loaded, so a
 //! typo is a configuration error naming the entry, not a refusal of Digis at night.
 use std::fmt;
 use std::net::IpAddr;

@@ -3,7 +3,7 @@
 //! are not UTF-8 in a TEXT one), and a host may adapt the PostgreSQL view with other types.
 //! So every column is read as a [`Cell`] first and typed here, and a value that does not fit
 //! becomes a [`RowDefect`] for that row alone, naming the column, instead of an error that
-//! fails the whole result set (ARCHITECTURE.md, Untrusted edges).
+//! fails the whole result set (docs/untrusted-edges.md).
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, TypeInfo, ValueRef};

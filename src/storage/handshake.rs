@@ -1,4 +1,4 @@
-//! The schema and protocol handshake (ARCHITECTURE.md, Schema and protocol handshake): before
+//! The schema and protocol handshake (docs/contracts.md, Schema and protocol handshake): before
 //! a command works on the database, the migrations it has applied are compared with the ones
 //! compiled into this binary, and the database's compatibility record (`digis_schema`, made by
 //! migration 0007) with this binary's constants below. A database behind the binary is one line

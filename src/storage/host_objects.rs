@@ -1,4 +1,4 @@
-//! What the database holds of the host adapter (issue 25; ARCHITECTURE.md, Host adapter), as
+//! What the database holds of the host adapter (issue 25; docs/contracts.md, Host adapter), as
 //! `doctor` and the `digis_host_adapter_state` metric judge it (`doctor::adapter`): the columns
 //! of the views the relay reads, the triggers on the host's tables with what they call, and the
 //! record `migrate` left of the adapter it applied. Read only; names and types as the database

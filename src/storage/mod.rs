@@ -3,7 +3,7 @@
 //! `migrations/<database>/`); the Rust that runs them is written once, one role a module
 //! (`relay_store`, `operator_store`, `read_store`, `schema_store`), on a thin executor over
 //! both databases (`exec`). Only connect, the wake-ups and the profile (BEGIN statement,
-//! migrator) are in `sqlite/` and `postgres/` (ARCHITECTURE.md, Module map).
+//! migrator) are in `sqlite/` and `postgres/` (ARCHITECTURE.md, Code map).
 pub mod adapter;
 pub mod bookkeeping;
 mod decode;

@@ -86,7 +86,7 @@ impl std::fmt::Display for StoredId {
 }
 
 /// One host row the relay cannot read or type. It fails that row alone: it never fails a
-/// claim, an export page, a preview or a search for anyone else (ARCHITECTURE.md, Untrusted edges).
+/// claim, an export page, a preview or a search for anyone else (docs/untrusted-edges.md).
 /// The text names the outbox row, the person and the column, never the value of a personal column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct RowDefect {
@@ -339,7 +339,7 @@ pub struct Control {
     pub paused_by: Option<PausedBy>,
     pub paused_at: Option<DateTime<Utc>>,
     pub sync_requested_at: Option<DateTime<Utc>>,
-    /// The circuit every relay obeys (ARCHITECTURE.md, Delivery path: the circuit).
+    /// The circuit every relay obeys (docs/delivery-path.md: the circuit).
     pub circuit: SharedCircuit,
     /// The database's clock when the row was read, to judge `circuit` by the clock that wrote
     /// it (`None`: not read from a database).
@@ -524,7 +524,7 @@ impl std::fmt::Debug for PersonRow {
     }
 }
 
-/// One group of failed rows: one business unit and one cause (ARCHITECTURE.md, Dashboard,
+/// One group of failed rows: one business unit and one cause (docs/contracts.md, Dashboard,
 /// Failures). The unit is the member's as `digis_member` shows it now: `None` when the member is
 /// no longer a user, the person has no unit, or its id cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -645,7 +645,7 @@ mod stored_id_tests {
 }
 
 /// Whether an operator's retry includes rows whose last answer from Digis was unconfirmed
-/// (ARCHITECTURE.md, Digis HTTP): Digis may have sent their SMS, so they go back only when the
+/// (docs/contracts.md, Digis HTTP): Digis may have sent their SMS, so they go back only when the
 /// operator confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unconfirmed {

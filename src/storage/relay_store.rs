@@ -2,7 +2,7 @@
 //! and the shared circuit. Used by `relay` (and the service that runs it, `clock` for
 //! `db_now`); the rest of the program reads `relays` and `control` too.
 //!
-//! The hot path is set-based (ARCHITECTURE.md, Delivery path): a claim marks the rows in one
+//! The hot path is set-based (docs/delivery-path.md): a claim marks the rows in one
 //! statement, then reads them with their member and `digis` rows in three statements whatever
 //! their number (giving the rows back if that fails), and `complete_group` ends a whole group
 //! of rows in one transaction of three statements (outbox rows, accepted pairs, attempts), each

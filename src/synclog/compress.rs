@@ -1,5 +1,5 @@
 //! Gzip-compresses rotated days of the sync log once they are older than
-//! `log_compress_after_days` (ARCHITECTURE.md, Sync log). `search` reads the `.gz` files as it
+//! `log_compress_after_days` (docs/contracts.md, Sync log). `search` reads the `.gz` files as it
 //! reads the others.
 //!
 //! Crash-safe by order: the compressed copy is written to `NAME.gz.partial`, synced, renamed to

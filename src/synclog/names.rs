@@ -6,7 +6,7 @@
 //! - `scheduler_digis_sync.txt.YYYY-MM-DD[.N].gz`: the same, gzip-compressed once older than
 //!   `log_compress_after_days`;
 //! - `scheduler_digis_sync.txt.lock` and `scheduler_digis_sync.txt.compress.lock`: the advisory
-//!   locks (ARCHITECTURE.md, Decisions), and `*.gz.partial`: a compression in progress (or cut
+//!   locks (docs/decisions/0036-log-folder-lock.md), and `*.gz.partial`: a compression in progress (or cut
 //!   short by a crash). None of these is part of the log.
 use chrono::NaiveDate;
 

@@ -1,7 +1,7 @@
 //! Appending to today's file and rotating yesterday's away, safely with several writers in one
 //! folder (a relay and a dashboard on one machine, or two relays): every writer takes an
 //! exclusive advisory lock on `scheduler_digis_sync.txt.lock` around "is my file still today's
-//! file, rotate if a new day began, append" (ARCHITECTURE.md, Decisions).
+//! file, rotate if a new day began, append" (docs/decisions/0036-log-folder-lock.md).
 //!
 //! Without the lock two writers starting a new day together could each rename "yesterday's"
 //! file, the second renaming the first one's fresh file of today under yesterday's name, or fail

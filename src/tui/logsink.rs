@@ -1,5 +1,5 @@
 //! Where the Log view's records come from: a tracing layer that escapes and bounds each event's
-//! text, then hands it to tui-logger (the live widget's buffer, ARCHITECTURE.md, Dashboard) and to a small
+//! text, then hands it to tui-logger (the live widget's buffer, docs/contracts.md, Dashboard) and to a small
 //! bounded queue the dashboard's loop drains into its own copy (`Msg::Log`), which the `f` text
 //! filter searches: tui-logger has no text filter and gives no read access to its buffer. By the
 //! house rules the events carry ids and outcomes only; their texts are escaped here all the

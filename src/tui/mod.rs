@@ -1,4 +1,4 @@
-//! The support dashboard (ARCHITECTURE.md, Dashboard), in The Elm Architecture's shape, layered
+//! The support dashboard (docs/contracts.md, Dashboard), in The Elm Architecture's shape, layered
 //! so that no module imports one above it:
 //! - [`message`]: the vocabulary ([`message::Msg`], [`message::Action`], [`message::Effect`]),
 //!   importing nothing else of the dashboard;

@@ -1,4 +1,4 @@
-//! The bad-input corpus (issue 10, ARCHITECTURE.md, Untrusted edges): host records of our own
+//! The bad-input corpus (issue 10, docs/untrusted-edges.md): host records of our own
 //! making, each an ordinary member with one odd value, through `run --once` (the real binary
 //! against the project's fake Digis), `preview`, `export DigisAllActive` and `search`. Each gives a
 //! valid payload or that row's clear error, and the good rows beside them are sent.

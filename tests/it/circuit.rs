@@ -1,4 +1,4 @@
-//! The circuit breaker over time, through the real binary on both databases (ARCHITECTURE.md,
+//! The circuit breaker over time, through the real binary on both databases (docs/delivery-path.md,
 //! Circuit): it opens after a run of failures, lets exactly one probe through once
 //! `circuit_open_ms` has passed, opens again on a failing probe without charging the rows it
 //! did not send, and closes on a good one, after which the backlog drains.

@@ -1,4 +1,4 @@
-//! A claim marks its rows, then reads their member and `digis` rows (ARCHITECTURE.md, Delivery
+//! A claim marks its rows, then reads their member and `digis` rows (docs/delivery-path.md, Delivery
 //! path). What it cannot read must neither strand rows `sending` under a lease no relay holds
 //! (charged an attempt each time, never sent), nor stop the relay at a row it cannot read.
 use digis_relay::domain::OutboxState;

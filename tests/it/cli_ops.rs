@@ -1,4 +1,4 @@
-//! The operator commands through the real binary (ARCHITECTURE.md, CLI): what support staff type.
+//! The operator commands through the real binary (docs/contracts.md, CLI): what support staff type.
 use std::process::Command;
 
 use chrono::Utc;

@@ -2,7 +2,7 @@
 //! PostgreSQL: relay A on the real clock, relay B 90 s ahead under libfaketime. Judged by its
 //! own clock, B took over every lease A still held (each member got two SMS) and wrote
 //! heartbeats 90 s in the future, so `status` called it alive long after it died. Relays follow
-//! the database's clock (ARCHITECTURE.md, One clock): B measures its offset and, being further
+//! the database's clock (docs/decisions/0025-one-clock.md): B measures its offset and, being further
 //! off than `relay.max_clock_offset_ms`, claims nothing and says so.
 //!
 //! PostgreSQL only: SQLite is embedded, so its clock is the relay's own host's, and two

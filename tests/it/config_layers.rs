@@ -1,4 +1,4 @@
-//! Configuration precedence through the real binary (ARCHITECTURE.md, Configuration): defaults <
+//! Configuration precedence through the real binary (docs/contracts.md, Configuration): defaults <
 //! the file (`./digis-relay.toml` < `DIGIS_RELAY_CONFIG` < `--config`) < `DIGIS_RELAY_<KEY>` <
 //! `DATABASE_URL` < flags. Each layer is shown to win over the one below it by what the
 //! commands reveal of the effective value: which database `status --json` read (each candidate

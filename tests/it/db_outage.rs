@@ -1,4 +1,4 @@
-//! A database outage causes no second SMS (ARCHITECTURE.md, Delivery path): an answer Digis gave
+//! A database outage causes no second SMS (docs/delivery-path.md): an answer Digis gave
 //! while the database was unreachable is held and committed once it is back, instead of being
 //! dropped (which left the row `sending` until its lease expired and sent it again). The real
 //! binary, a real outage of this test's own database only, the project's fake Digis.

@@ -1,4 +1,4 @@
-//! Delivered means delivered (ARCHITECTURE.md, Delivered means delivered): a pair with a `sent`
+//! Delivered means delivered (docs/contracts.md, Delivered means delivered): a pair with a `sent`
 //! outbox row was accepted by Digis even when the host lost its `digis` row (a TRUNCATE, a
 //! restore from an older backup). Seen: `sync --reconcile` then queued every member again,
 //! 200 members, 200 new SMS, without a count or a question.

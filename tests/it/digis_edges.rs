@@ -1,4 +1,4 @@
-//! Digis's answers are untrusted (ARCHITECTURE.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
+//! Digis's answers are untrusted (docs/contracts.md, Digis HTTP; issue 10 items 2, 3, 4, 6, 7, 11): a
 //! huge `Retry-After`, the token echoed back, a body of any size, a redirect and terminal escapes,
 //! through the relay and the real binary, on both databases.
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! No row's problem is its group's (ARCHITECTURE.md, Delivery path, 7 Complete): a completion
+//! No row's problem is its group's (docs/delivery-path.md, 7 Complete): a completion
 //! group whose row was deleted by the host, taken by another relay, or refused by the host's own
 //! `digis` table commits its other rows; database errors are held only when they can pass; and
 //! a host `digis` whose `external_id` cannot hold Digis's ids is refused at `migrate` and named

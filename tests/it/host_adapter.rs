@@ -1,5 +1,5 @@
 //! Issue 25, item 1: a membership schema with other names is supported through a host adapter
-//! (`[host] adapter`, ARCHITECTURE.md, Host adapter), not by editing a checksummed migration.
+//! (`[host] adapter`, docs/contracts.md, Host adapter), not by editing a checksummed migration.
 //! On both databases, through the real binary: the example schema of assets/examples/ (every
 //! table and column renamed) with its adapter, then delivery, search, export, preview and the
 //! dashboard's reads; an edited adapter is applied again and an unchanged one is not; a failing

@@ -1,4 +1,4 @@
-//! One host row that cannot be read fails only itself (issue 10 item 1, ARCHITECTURE.md, Untrusted
+//! One host row that cannot be read fails only itself (issue 10 item 1, docs/untrusted-edges.md, Untrusted
 //! edges): in a claim, on any export page, in the dashboard's listing, on both databases.
 use chrono::Utc;
 use digis_relay::config::Config;

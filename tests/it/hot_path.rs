@@ -1,4 +1,4 @@
-//! The hot path (ARCHITECTURE.md, Delivery path), on both databases: completions committed in
+//! The hot path (docs/delivery-path.md), on both databases: completions committed in
 //! groups with each row still guarded by its own claim, rows kept in work continuously (no
 //! batch barrier), sync-log lines only after their group committed, claims that never take back
 //! a row the relay still holds, and SQLite wake-ups without polling.

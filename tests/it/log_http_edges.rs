@@ -142,7 +142,7 @@ fn a_config_error_is_one_line_naming_the_key() {
         "[relay]\nbatch_size = \"many\"\n",
     )
     .unwrap();
-    // `status` could not read: 3 (1 means "not healthy"; ARCHITECTURE.md, CLI).
+    // `status` could not read: 3 (1 means "not healthy"; docs/contracts.md, CLI).
     let out = cli_in(dir.path(), &["status"]);
     assert_eq!(out.code, 3);
     let line = one_line(&out.stderr);

@@ -1,4 +1,4 @@
-//! Several relays behave as one client towards Digis (ARCHITECTURE.md, Delivery path: the
+//! Several relays behave as one client towards Digis (docs/delivery-path.md: the
 //! request rate, the circuit; issue 24, seen defect 8), through the real binary on both
 //! databases: three relays share one `max_requests_per_second`, an open circuit stops all of
 //! them and is probed once for all, and one relay prunes at a time.

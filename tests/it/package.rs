@@ -1,4 +1,4 @@
-//! The Debian package's own files (ARCHITECTURE.md, Packaging); scripts/package-check builds,
+//! The Debian package's own files (docs/packaging.md); scripts/package-check builds,
 //! installs and runs the package itself.
 use std::path::Path;
 

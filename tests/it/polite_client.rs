@@ -1,4 +1,4 @@
-//! A polite client (ARCHITECTURE.md, Delivery path: the request rate): against a Digis that
+//! A polite client (docs/delivery-path.md: the request rate): against a Digis that
 //! answers 429 above 20 requests a second, a relay allowed 60 halves its rate on each 429 and
 //! climbs back slowly, so every row ends sent, it settles under Digis's limit, and few of its
 //! requests are refused. The rate reaches the heartbeat (`status`) and `/metrics`. Both

@@ -1,4 +1,4 @@
-//! Pruning by a running relay, through the real binary on both databases (ARCHITECTURE.md: the
+//! Pruning by a running relay, through the real binary on both databases (docs/delivery-path.md: the
 //! loop prunes at start and then every `prune_interval_ms`, `retention_days`): sent and
 //! discarded rows older than the retention go; open, failed and recent rows stay, and so does
 //! the record that Digis has a member.

@@ -1,5 +1,5 @@
 //! The relay against an HTTP-level fake of Digis (wiremock, or a raw socket for a dropped
-//! connection), on both databases: every outcome class in ARCHITECTURE.md, Digis HTTP.
+//! connection), on both databases: every outcome class in docs/contracts.md, Digis HTTP.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -236,7 +236,7 @@ async fn too_many_requests_obeys_retry_after(db: TestDb) {
         .await;
     let before = Utc::now();
     let mut cfg = config_for(&server.uri(), &db);
-    // Retry-After is obeyed up to backoff_max (ARCHITECTURE.md, Digis HTTP).
+    // Retry-After is obeyed up to backoff_max (docs/contracts.md, Digis HTTP).
     cfg.relay.backoff_max_ms = 3_600_000;
     let r = relay(&db, cfg);
     once(&r).await;

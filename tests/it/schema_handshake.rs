@@ -1,4 +1,4 @@
-//! The schema and protocol handshake (ARCHITECTURE.md), through the real binary on both
+//! The schema and protocol handshake (docs/contracts.md), through the real binary on both
 //! databases. Seen: a binary one migration ahead of its database failed with `no such column:
 //! request_rate_milli` in `run`, `status` and `doctor` and never said to run `migrate`; and
 //! nothing stopped an older relay from claiming beside a newer one.

@@ -1,4 +1,4 @@
-//! A relay's own pause over time, through the real binary on both databases (ARCHITECTURE.md,
+//! A relay's own pause over time, through the real binary on both databases (docs/contracts.md,
 //! Digis HTTP, "self-pause"): Digis answers 401, the relay pauses every relay, probes with one
 //! row every `config_error_probe_ms`, and lifts its own pause once a probe goes through. "A
 //! pause set by an operator is never lifted by a relay": not by a probe, not even one that was

@@ -774,7 +774,7 @@ async fn pairs_of_persons_come_from_users_rows_and_digis(db: TestDb) {
     assert!(s.pairs_of_persons(&[]).await.unwrap().is_empty());
 }
 
-/// A row whose last answer was unconfirmed (ARCHITECTURE.md, Digis HTTP) goes back only when the
+/// A row whose last answer was unconfirmed (docs/contracts.md, Digis HTTP) goes back only when the
 /// operator confirmed, whether it is failed or was discarded since; its cause is stored as
 /// `unconfirmed`. The relay's pause for it is neither taken over by a configuration error's
 /// pause nor lifted by a probe: only `resume` lifts it.

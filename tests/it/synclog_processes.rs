@@ -1,4 +1,4 @@
-//! Two real processes share one sync-log folder across forced day changes (ARCHITECTURE.md,
+//! Two real processes share one sync-log folder across forced day changes (docs/decisions/0036-log-folder-lock.md,
 //! Decisions: the folder lock): every line lands exactly once, in the file named for its day.
 //!
 //! The processes are this test binary run again with only [`child_writer`] selected (an

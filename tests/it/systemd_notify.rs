@@ -1,4 +1,4 @@
-//! `run` under systemd's `Type=notify` (ARCHITECTURE.md, systemd): the real binary with
+//! `run` under systemd's `Type=notify` (docs/systemd.md): the real binary with
 //! `NOTIFY_SOCKET` pointing at a datagram socket the test binds and `WATCHDOG_USEC` = 1 s, a
 //! poll interval of 5 s (an idle relay must wake to feed). READY=1 only once the listener is
 //! bound and the database answered; STATUS= follows the delivery state; WATCHDOG=1 never

@@ -1,4 +1,4 @@
-//! ARCHITECTURE.md, Relay-owned schema (triggers): what a save in the membership system queues.
+//! docs/contracts.md, Relay-owned schema (triggers): what a save in the membership system queues.
 use crate::both_databases;
 use crate::common::TestDb;
 use chrono::Utc;

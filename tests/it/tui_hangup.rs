@@ -1,4 +1,4 @@
-//! The dashboard ends with its terminal (ARCHITECTURE.md, Dashboard). Seen: `tui` in tmux, then
+//! The dashboard ends with its terminal (docs/contracts.md, Dashboard). Seen: `tui` in tmux, then
 //! `tmux kill-session`: the process spun at 45-70 % CPU, ignored SIGTERM (the main thread
 //! joining the input thread, which looped in crossterm's reader on the terminal that was gone)
 //! and its relay kept heartbeating and holding claims; only SIGKILL ended it.

@@ -1,4 +1,4 @@
-//! "Only a real acceptance counts as sent" (ARCHITECTURE.md, Digis HTTP), through the real binary
+//! "Only a real acceptance counts as sent" (docs/contracts.md, Digis HTTP), through the real binary
 //! on both databases: a proxy or maintenance page answers 200 with HTML in Digis's place. No
 //! request starts after the first such answer, the relay pauses itself with the reason (and
 //! never probes or lifts that pause), the rows that got one fail with cause `unconfirmed` and the

@@ -1,6 +1,6 @@
 //! SIGKILL at random moments while the real binary drains the outbox: nothing lost, nothing left
 //! `sending`, and every duplicate Digis saw is an answer the killed relay received but had not
-//! committed yet (the answer→commit window, ARCHITECTURE.md, Delivery path).
+//! committed yet (the answer→commit window, docs/delivery-path.md).
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};

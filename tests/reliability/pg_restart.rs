@@ -1,6 +1,6 @@
 //! PostgreSQL restarted twice mid-drain: the relay reconnects by itself and finishes, nothing is
 //! lost, and no member is accepted twice (an answer received during the outage is held and
-//! committed afterwards, ARCHITECTURE.md, Delivery path).
+//! committed afterwards, docs/delivery-path.md).
 //!
 //! This restarts the shared server, so it is `#[ignore]` and run only by `scripts/reliability`,
 //! alone, after everything else.

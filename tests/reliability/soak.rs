@@ -14,7 +14,7 @@ const MAX_ATTEMPTS: i64 = 12;
 /// Longer than the relay's request timeout, so the relay gives up first.
 const TIMEOUT_DELAY_MS: u64 = 1_500;
 /// A huge answer: an error much larger than any sane answer (the relay reads at most a bounded
-/// prefix, ARCHITECTURE.md, Digis HTTP). No huge success: a 2xx cut at the cap is unconfirmed,
+/// prefix, docs/contracts.md, Digis HTTP). No huge success: a 2xx cut at the cap is unconfirmed,
 /// which fails its row and pauses the relay (tested in `it::unconfirmed`), not what a soak that
 /// expects every row sent can mix in.
 const HUGE_ERR: u64 = 4_000_000;
@@ -63,7 +63,7 @@ async fn soak(db: TestDb, rows: usize, name: &str) {
     harness::seed(&db, rows).await;
     let fake = harness::fake(rules()).await;
     // Small backoff so the soak takes minutes; backoff_max_ms above the largest Retry-After so
-    // the cap (ARCHITECTURE.md, Digis HTTP) does not shorten the wait Digis asked for.
+    // the cap (docs/contracts.md, Digis HTTP) does not shorten the wait Digis asked for.
     let config = harness::write_config(
         &db,
         &fake.base_url(),

@@ -1,4 +1,4 @@
-//! The host adapter (ARCHITECTURE.md, Host adapter; `[host] adapter`): the one SQL file
+//! The host adapter (docs/contracts.md, Host adapter; `[host] adapter`): the one SQL file
 //! that names the membership system's tables. It defines the views the relay reads
 //! ([`VIEWS`]) and the triggers that hand saved pairs to the relay-owned enqueue entry point
 //! (PostgreSQL: `digis_enqueue(subscription, person)`; SQLite: an insert into the view
@@ -313,7 +313,7 @@ pub enum AdapterError {
         #[source]
         source: Box<sqlx::Error>,
     },
-    #[error("host adapter {name} does not define {}: an adapter must create the views {} (ARCHITECTURE.md, Host adapter); nothing of it was applied", .missing.join(", "), VIEWS.join(", "))]
+    #[error("host adapter {name} does not define {}: an adapter must create the views {} (docs/contracts.md, Host adapter); nothing of it was applied", .missing.join(", "), VIEWS.join(", "))]
     MissingViews { name: String, missing: Vec<String> },
 }
 
