@@ -122,13 +122,23 @@ impl Snapshot {
     }
 
     /// The pause flag and the relays, when every part was read (the clock may fall back to
-    /// this host's); else the first part that was not. For the readers that say nothing from part of the facts (`status`, search, the
-    /// dashboard: each fails as a whole, as before there was a snapshot).
+    /// this host's); else the first part that was not. For the readers that say nothing from
+    /// part of the facts (`status` and the dashboard fail as a whole, as before there was a
+    /// snapshot).
     pub fn whole(&self) -> Result<(&Control, &[RelayInfo]), Unread> {
         self.database.clone()?;
         let control = self.control.as_ref().map_err(Clone::clone)?;
         let relays = self.relays.as_deref().map_err(Clone::clone)?;
         self.oldest_due_pending.clone()?;
+        Ok((control, relays))
+    }
+
+    /// The pause flag and the relays: all a member's search judges by
+    /// ([`Rules::for_one_member`] leaves the backlog and the clock out), so a part of those
+    /// that could not be read does not fail the search, as it did not before the snapshot.
+    pub fn pause_and_relays(&self) -> Result<(&Control, &[RelayInfo]), Unread> {
+        let control = self.control.as_ref().map_err(Clone::clone)?;
+        let relays = self.relays.as_deref().map_err(Clone::clone)?;
         Ok((control, relays))
     }
 

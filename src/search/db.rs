@@ -198,7 +198,7 @@ pub(super) async fn seed(
         found = Some(f);
     }
     let delivery = Snapshot::read(storage, None).await;
-    delivery.whole()?;
+    delivery.pause_and_relays()?;
     Ok(Seed {
         pairs,
         persons_with_card,

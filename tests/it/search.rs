@@ -1569,3 +1569,25 @@ async fn cli_member_search_never_logs_what_was_typed(db: TestDb) {
         );
     }
 }
+
+/// Search judges a member by the pause flag and the relays only, so a part of the delivery
+/// snapshot it does not use must not fail it: here the backlog's oldest due time, unreadable
+/// because an unrelated row holds a time no version writes (SQLite keeps times as text;
+/// PostgreSQL's `timestamptz` cannot hold one). Before issue 27's snapshot search never read
+/// the backlog; the first version of the snapshot made it fail on it.
+#[tokio::test]
+async fn sqlite_search_answers_when_an_unrelated_backlog_row_is_unreadable() {
+    let db = TestDb::sqlite().await;
+    db.active_with(863, &[1]).await;
+    db.active_with(999, &[9]).await;
+    let now = Utc::now();
+    db.exec("UPDATE digis_outbox SET next_attempt_at = '0000-bad' WHERE subscription_id = 999")
+        .await;
+    assert!(
+        db.storage().oldest_due_pending(now).await.is_err(),
+        "the backlog's oldest due time is unreadable"
+    );
+    let r = find(&db, &sub(863), &opts(now)).await;
+    assert_eq!(r.verdicts.len(), 1, "{r:#?}");
+    assert_eq!(r.verdicts[0].person_id, PersonId(1));
+}
