@@ -1,5 +1,5 @@
 //! digis-relay: delivers Digis loyalty-app invitations from a membership database's outbox and
-//! lets support staff see, fix and prove what happened. See ARCHITECTURE.md and README.md.
+//! lets support staff see, fix and prove what happened. See ARCHITECTURE.md, README.md and docs/.
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -260,7 +260,7 @@ pub struct SearchArgs {
     /// The person's name or part of it, case and accents aside (asa finds Åsa).
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
-    /// One JSON object on one line (shape in the README), with the key that matched.
+    /// One JSON object on one line (shape in docs/contracts.md), with the key that matched.
     #[arg(long)]
     pub json: bool,
     /// Only log lines and attempts from this day on (YYYY-MM-DD).

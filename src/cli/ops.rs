@@ -617,7 +617,7 @@ fn confirm_unconfirmed(found: &[OutboxId]) -> anyhow::Result<Unconfirmed> {
 }
 
 /// `status --json`: the snapshot as `/healthz` writes it too ([`crate::health::DeliveryJson`]),
-/// with `status`'s own facts inside and its figures after (README, Command line).
+/// with `status`'s own facts inside and its figures after (docs/contracts.md, JSON output).
 #[derive(serde::Serialize)]
 struct StatusJson<'a> {
     #[serde(flatten)]

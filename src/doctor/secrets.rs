@@ -5,8 +5,8 @@ use super::{check, Check, Level};
 use crate::config::Config;
 use crate::digis::endpoint::DigisEndpoint;
 
-/// Placeholders the example configuration and README show for the API key, compared without case,
-/// `_` or `-`. Digis answers 401 to each: better said before the first row pauses the relay.
+/// Placeholders the example configuration and docs/install.md show for the API key, compared
+/// without case, `_` or `-`. Digis answers 401 to each: better said before the first row pauses the relay.
 const PLACEHOLDERS: [&str; 8] = [
     "apikeyfromways",
     "apikey",

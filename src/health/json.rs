@@ -1,7 +1,8 @@
 //! The snapshot as JSON, one serialiser for what `/healthz` and `status --json` say about
-//! delivery. Both shapes are kept byte for byte (README: `/healthz` and Command line; DESIGN
-//! §8 for `status --json`): the facts and the judgement are written here, once, and each
-//! surface adds only what is its own (`status` its counts and figures).
+//! delivery. Both shapes are kept byte for byte (docs/export-and-monitoring.md: `/healthz`;
+//! docs/contracts.md: JSON output; DESIGN §8 for `status --json`): the facts and the judgement
+//! are written here, once, and each surface adds only what is its own (`status` its counts and
+//! figures).
 use serde::Serialize;
 
 use super::{Health, Kind, Rules, Snapshot};
@@ -40,7 +41,7 @@ impl Health {
     /// unreachable database, and says `ok` whenever `/healthz` answers 200, where `status`
     /// says `blocked` for something deliberate or self-healing in the way (an operator's
     /// pause, `useDigis` off, an open circuit). Both are kept: probes and the dashboard read
-    /// them (README, `/healthz`).
+    /// them (docs/export-and-monitoring.md, `/healthz`).
     pub fn probe_status(&self) -> &'static str {
         if self.has(Kind::DatabaseUnreachable) {
             "database unreachable"
@@ -209,8 +210,8 @@ mod tests {
         }
     }
 
-    /// `/healthz`'s body, byte for byte (README, `/healthz`): the two `status` words come
-    /// from one judgement, `ok` for the probe where the assessment says `blocked`.
+    /// `/healthz`'s body, byte for byte (docs/export-and-monitoring.md, `/healthz`): the two
+    /// `status` words come from one judgement, `ok` for the probe where the assessment says `blocked`.
     #[test]
     fn healthz_is_written_from_the_snapshot_and_its_judgement() {
         let rules = Rules::new(true, 60_000, 5_000);

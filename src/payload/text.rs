@@ -1,5 +1,5 @@
-//! The rules for host text sent to Digis (README "What is sent"). Host rows are untrusted:
-//! a name may hold a pasted terminal escape, a NUL from a broken import, or ten thousand
+//! The rules for host text sent to Digis (docs/how-it-works.md, "What is sent"). Host rows are
+//! untrusted: a name may hold a pasted terminal escape, a NUL from a broken import, or ten thousand
 //! characters. The rules, one per field, so Digis and support see the same text:
 //! - surrounding whitespace is trimmed and an empty value is `null`;
 //! - tab, CR and LF inside a value become a space (a pasted address keeps its words);

@@ -16,7 +16,7 @@
 //!   [`readings`] recognises what a free-text box holds, phone numbers, e-mail addresses and
 //!   names included);
 //! - [`search`] with [`SearchOptions`] → [`SearchReport`] (`Serialize`: the `search --json`
-//!   shape documented in the README);
+//!   shape documented in docs/contracts.md, JSON output);
 //! - [`render_text`] for the human output.
 mod attribute;
 pub mod cli;
