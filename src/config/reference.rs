@@ -286,7 +286,7 @@ pub fn markdown() -> Result<String, String> {
          | variable | meaning |\n|---|---|\n\
          | `DIGIS_RELAY_CONFIG` | The configuration file, as `--config` names it. |\n\
          | `DATABASE_URL` | `database_url`, above the file and `DIGIS_RELAY_DATABASE_URL`, below `--database-url`. |\n\
-         | `DIGIS_RELAY_LOG` (or `RUST_LOG`) | Which log events are written to standard error (a `tracing` filter such as `info`). |\n\
+         | `DIGIS_RELAY_LOG` (or `RUST_LOG`) | Which diagnostic log events are kept, a `tracing` filter (default `warn,digis_relay=info`); the sync log is not filtered. |\n\
          | `CREDENTIALS_DIRECTORY` | Set by systemd for `LoadCredential=`: the folder the secrets are read from. |\n\
          | `DIGIS_RELAY_TEST_PG` | The tests' PostgreSQL server (tests only). |\n\
          | `DIGIS_RELAY_COMMIT` | The commit `--version` names, for a build outside a git checkout (build time only). |"
