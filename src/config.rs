@@ -24,6 +24,7 @@ use crate::settings::{
 };
 
 pub mod paths;
+pub mod reference;
 pub mod secret_files;
 pub mod secrets;
 

@@ -3,12 +3,13 @@
 mod args;
 mod docs;
 mod ops;
+pub mod reference;
 mod run;
 mod setup;
 
 use std::process::ExitCode;
 
-pub use args::{Cli, Command};
+pub use args::{command, Cli, Command};
 
 /// Runs the program; returns the exit code. Errors are one line on stderr.
 pub fn main() -> ExitCode {

@@ -20,7 +20,7 @@ pub struct RelativePath {
 }
 
 /// Whether a key of the file holds a path (or, for `database_url`, may hold one).
-fn is_path_key(dotted: &str) -> bool {
+pub(super) fn is_path_key(dotted: &str) -> bool {
     let last = dotted.rsplit('.').next().unwrap_or(dotted);
     last.ends_with("_dir") || last.ends_with("_file") || dotted == "host.adapter"
 }

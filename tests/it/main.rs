@@ -17,6 +17,7 @@ mod db_outage;
 mod delivered;
 mod digis_edges;
 mod digis_tls;
+mod docs;
 mod doctor;
 mod doctor_checks;
 mod export_stream;
