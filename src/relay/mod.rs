@@ -798,6 +798,10 @@ impl HeartbeatCtx {
                 clock_offset_ms: Some(offset),
             })
             .await?;
+        // Keeps the counts read short (PostgreSQL); a failure costs only its speed.
+        if let Err(e) = self.storage.fold_counts().await {
+            tracing::warn!("folding the outbox counts failed: {e}");
+        }
         Ok(self.share_budget().await)
     }
 }

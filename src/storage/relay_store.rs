@@ -121,6 +121,12 @@ pub trait RelayStore: Send + Sync {
 
     async fn heartbeat(&self, info: &RelayInfo) -> Result<()>;
 
+    /// Folds what the outbox's triggers appended to the counts by state into the counts
+    /// (PostgreSQL; SQLite keeps them in place and does nothing), so `counts` adds up a few
+    /// rows, not a day of changes (docs/decisions/0046-outbox-counts.md). Any process may fold
+    /// at any time: the counts read is exact before and after. Returns the rows folded into.
+    async fn fold_counts(&self) -> Result<u64>;
+
     async fn relays(&self) -> Result<Vec<RelayInfo>>;
 
     /// Deletes the rows of other relays whose last heartbeat is before `before` (they died
@@ -332,6 +338,15 @@ impl<E: Engine> RelayStore for E {
         db.write(beat, "writing a heartbeat", "committing a heartbeat")
             .await?;
         Ok(())
+    }
+
+    async fn fold_counts(&self) -> Result<u64> {
+        let db = self.db();
+        // One statement, so no transaction of its own: on SQLite it reads a constant.
+        db.query(db.sql().fold_counts)
+            .execute(db)
+            .await
+            .ctx("folding the outbox counts")
     }
 
     async fn relays(&self) -> Result<Vec<RelayInfo>> {

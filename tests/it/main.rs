@@ -34,6 +34,7 @@ mod leases;
 mod log_http_edges;
 mod migrations_table;
 mod one_client;
+mod outbox_counts;
 mod package;
 mod polite_client;
 mod private_files;
