@@ -22,6 +22,11 @@
 //! outbox INSERT alone of 2N rows, with all of digis_outbox's indexes and with only its primary
 //! key and one-open index (the rest dropped inside a rolled-back transaction), which says what
 //! share of the trigger cost is the outbox's index maintenance.
+//!
+//! `BENCH_HOST_BEFORE=1` measures the triggers as released before issue 28 instead (the
+//! row-level reference adapter of tests/fixtures/pre-0012, SQLite's entry point as migration
+//! 0010 made it), into `host-writes-{db}-before.json`, which the report does not read: the
+//! decision record's "before" column (docs/decisions/0042).
 #[path = "common/mod.rs"]
 mod common;
 
@@ -29,6 +34,7 @@ use std::time::Instant;
 
 use common::{env_u64, kind, kind_name, load_average, round, runtime, write_figures, BenchDb};
 use common::{Kind, TestDb};
+use digis_relay::storage::adapter::{AdapterSource, HostAdapter};
 use serde_json::json;
 
 /// One timed statement.
@@ -69,7 +75,8 @@ fn main() {
         .expect("--db sqlite|postgres");
     let rows = env_u64("BENCH_HOST_ROWS", 100_000).max(1);
     let repeats = env_u64("BENCH_HOST_REPEATS", 3).max(1);
-    runtime().block_on(host_writes(db, rows, repeats));
+    let before = env_u64("BENCH_HOST_BEFORE", 0) != 0;
+    runtime().block_on(host_writes(db, rows, repeats, before));
 }
 
 /// The host schema alone: what the membership system has before the relay is installed.
@@ -83,7 +90,41 @@ async fn without_relay(kind: Kind) -> TestDb {
     db
 }
 
-async fn host_writes(kind: Kind, n: u64, repeats: u64) {
+/// The relay as released before issue 28: its row-level reference adapter recorded, and on
+/// SQLite the entry point's trigger as migration 0010 made it.
+async fn before_issue_28(db: &TestDb) {
+    let storage = db.storage();
+    let old = HostAdapter {
+        source: AdapterSource::Reference(storage.backend()),
+        sql: match db.kind {
+            Kind::Sqlite => include_str!("../tests/fixtures/pre-0012/host-adapter.sqlite.sql"),
+            Kind::Postgres => include_str!("../tests/fixtures/pre-0012/host-adapter.postgres.sql"),
+        }
+        .to_string(),
+    };
+    storage
+        .migrate_with(false, &old)
+        .await
+        .expect("the old adapter");
+    if db.kind == Kind::Sqlite {
+        db.exec(
+            "DROP TRIGGER digis_enqueue_request_insert;
+             CREATE TRIGGER digis_enqueue_request_insert INSTEAD OF INSERT ON digis_enqueue_request
+             BEGIN
+                 INSERT OR IGNORE INTO digis_outbox (subscription_id, person_id)
+                 SELECT NEW.subscription_id, NEW.person_id
+                 WHERE NOT EXISTS (SELECT 1 FROM digis d
+                                   WHERE d.subscription_id = NEW.subscription_id AND d.person_id = NEW.person_id)
+                   AND NOT EXISTS (SELECT 1 FROM digis_outbox o
+                                   WHERE o.subscription_id = NEW.subscription_id AND o.person_id = NEW.person_id
+                                     AND o.state IN ('pending', 'sending', 'sent'));
+             END;",
+        )
+        .await;
+    }
+}
+
+async fn host_writes(kind: Kind, n: u64, repeats: u64, before: bool) {
     let load_before = load_average();
     let name = kind_name(kind);
     eprintln!("host writes on {name}: {n} subscriptions, best of {repeats}");
@@ -96,7 +137,11 @@ async fn host_writes(kind: Kind, n: u64, repeats: u64) {
         // Alternated, so the shared machine's load falls on both alike.
         for (variant, with) in [(0, false), (1, true)] {
             let db = if with {
-                TestDb::new(kind).await
+                let db = TestDb::new(kind).await;
+                if before {
+                    before_issue_28(&db).await;
+                }
+                db
             } else {
                 without_relay(kind).await
             };
@@ -147,10 +192,11 @@ async fn host_writes(kind: Kind, n: u64, repeats: u64) {
         );
     }
     write_figures(
-        &format!("host-writes-{name}"),
+        &format!("host-writes-{name}{}", if before { "-before" } else { "" }),
         &json!({
             "database": name,
             "database_version": version,
+            "triggers": if before { "before issue 28 (row-level)" } else { "this build's" },
             "rows": n,
             "repeats": repeats,
             "load_before": load_before,

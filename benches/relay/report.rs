@@ -884,11 +884,10 @@ impl Report {
     /// `host-writes-{db}` (benches/host_writes.rs): each bulk statement with the triggers over
     /// without them; one goal line per database on the worst of the subscription writes.
     fn host_writes(&mut self) {
-        const JUDGED: [&str; 3] = [
-            "insert_subscriptions",
-            "update_subscriptions",
-            "activate_subscriptions",
-        ];
+        // Activation is shown, not judged: the host's own UPDATE rewrites a column in place while
+        // the triggers must write every pair's outbox row, so its ratio says little of the
+        // triggers' cost; the goal is the import and the nightly re-save.
+        const JUDGED: [&str; 2] = ["insert_subscriptions", "update_subscriptions"];
         for (db, target) in [("sqlite", HOST_WRITES_SQLITE), ("postgres", HOST_WRITES_PG)] {
             let name = db_name(db);
             let Some(step) = self.step(&format!("host-writes-{db}")).cloned() else {

@@ -52,6 +52,21 @@ async fn one_insert_of_many_users_queues_each_active_pair_once(db: TestDb) {
     )
     .await;
     assert_eq!(pairs(&db).await, pending(&[(1, 1), (1, 2), (3, 5), (3, 6)]));
+    if db.kind == Kind::Postgres {
+        // A subscription and its users in one statement (a writable CTE): no INSERT trigger on
+        // subscription, the users' trigger sees it ACTIVE.
+        db.exec(
+            "WITH s AS (INSERT INTO subscription (id, status, start_date) \
+                        VALUES (4, 'ACTIVE', '2026-01-01') RETURNING id) \
+             INSERT INTO subscription_user (subscription_id, person_id) \
+             SELECT s.id, p.id FROM s, (VALUES (1), (2)) AS p(id)",
+        )
+        .await;
+        assert_eq!(
+            pairs(&db).await,
+            pending(&[(1, 1), (1, 2), (3, 5), (3, 6), (4, 1), (4, 2)])
+        );
+    }
 }
 
 /// Subscriptions saved PAUSED with their users, then one UPDATE makes some ACTIVE and another
