@@ -11,8 +11,10 @@
 --                       mobile_country_code, mobile_number, card_number, country_alpha2 (search)
 --   digis_subscription  one row per subscription: id, status (search, the dashboard)
 --   triggers            after a save that makes a subscription ACTIVE, or adds a user to an ACTIVE
---                       one, call the relay-owned digis_enqueue(subscription_id, person_id) for
---                       each pair the save concerns; it decides whether a row is queued
+--                       one, hand the pairs the save concerns to the relay-owned digis_enqueue:
+--                       digis_enqueue(subscription_ids[], person_ids[]) for a statement's pairs
+--                       at once, or digis_enqueue(subscription_id, person_id) for one; it
+--                       decides whether a row is queued
 --
 -- Rules: it may be applied again at any time, so every statement must be repeatable (DROP ... IF
 -- EXISTS before CREATE, CREATE OR REPLACE FUNCTION); no BEGIN/COMMIT: `migrate` runs the whole
@@ -70,22 +72,34 @@ SELECT s.id     AS id,
 FROM subscription s;
 
 -- The triggers decide which pairs a save concerns and what ACTIVE means; digis_enqueue decides
--- whether each is queued (not in digis, no sent and no open row).
-CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_id BIGINT) RETURNS void
+-- whether each is queued (not in digis, no sent and no open row). Statement-level, with the
+-- statement's rows as a transition table, handing all its pairs to digis_enqueue(subscription
+-- ids[], person ids[]) at once: a bulk save of 100,000 subscriptions costs one join and one
+-- INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger calling
+-- digis_enqueue(subscription_id, person_id) for each pair queues the same rows, more slowly.
+--
+-- No trigger on INSERT into subscription: the foreign key from subscription_user means a new
+-- subscription has no users yet (in one statement with a writable CTE, the users' trigger sees
+-- the subscription). A schema without that key needs an AFTER INSERT trigger like the UPDATE one
+-- (a transition table serves one event only).
+
+-- Queues every user of the ACTIVE subscriptions among sub_ids.
+DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
+CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_ids BIGINT[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM digis_enqueue(su.subscription_id, su.person_id)
-    FROM subscription_user su
-    WHERE su.subscription_id = sub_id;
+    PERFORM digis_enqueue(array_agg(su.subscription_id), array_agg(su.person_id))
+    FROM unnest(sub_ids) AS s(id)
+    JOIN subscription_user su ON su.subscription_id = s.id;
 END;
 $$;
 
 CREATE OR REPLACE FUNCTION digis_subscription_saved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.status = 'ACTIVE' THEN
-        PERFORM digis_queue_subscription(NEW.id);
-    END IF;
+    PERFORM digis_queue_subscription(array_agg(saved.id))
+    FROM saved
+    WHERE saved.status = 'ACTIVE';
     RETURN NULL;
 END;
 $$;
@@ -93,19 +107,22 @@ $$;
 CREATE OR REPLACE FUNCTION digis_subscription_user_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM subscription s WHERE s.id = NEW.subscription_id AND s.status = 'ACTIVE') THEN
-        PERFORM digis_enqueue(NEW.subscription_id, NEW.person_id);
-    END IF;
+    PERFORM digis_enqueue(array_agg(added.subscription_id), array_agg(added.person_id))
+    FROM added
+    WHERE EXISTS (SELECT 1 FROM subscription s
+                  WHERE s.id = added.subscription_id AND s.status = 'ACTIVE');
     RETURN NULL;
 END;
 $$;
 
 DROP TRIGGER IF EXISTS digis_subscription_saved ON subscription;
 CREATE TRIGGER digis_subscription_saved
-    AFTER INSERT OR UPDATE ON subscription
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_saved();
+    AFTER UPDATE ON subscription
+    REFERENCING NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
 
 DROP TRIGGER IF EXISTS digis_subscription_user_added ON subscription_user;
 CREATE TRIGGER digis_subscription_user_added
     AFTER INSERT ON subscription_user
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_user_added();
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_user_added();

@@ -54,21 +54,22 @@ FROM membership ms;
 
 -- Which pairs a save concerns and what "active" means are this schema's; whether a pair is
 -- queued is the relay's digis_enqueue.
-CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_id BIGINT) RETURNS void
+DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
+CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_ids BIGINT[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM digis_enqueue(h.membership_no, h.member_no)
-    FROM membership_holder h
-    WHERE h.membership_no = sub_id;
+    PERFORM digis_enqueue(array_agg(h.membership_no), array_agg(h.member_no))
+    FROM unnest(sub_ids) AS s(id)
+    JOIN membership_holder h ON h.membership_no = s.id;
 END;
 $$;
 
 CREATE OR REPLACE FUNCTION digis_subscription_saved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.state = 'active' THEN
-        PERFORM digis_queue_subscription(NEW.membership_no);
-    END IF;
+    PERFORM digis_queue_subscription(array_agg(saved.membership_no))
+    FROM saved
+    WHERE saved.state = 'active';
     RETURN NULL;
 END;
 $$;
@@ -76,20 +77,24 @@ $$;
 CREATE OR REPLACE FUNCTION digis_subscription_user_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM membership ms
-               WHERE ms.membership_no = NEW.membership_no AND ms.state = 'active') THEN
-        PERFORM digis_enqueue(NEW.membership_no, NEW.member_no);
-    END IF;
+    PERFORM digis_enqueue(array_agg(added.membership_no), array_agg(added.member_no))
+    FROM added
+    WHERE EXISTS (SELECT 1 FROM membership ms
+                  WHERE ms.membership_no = added.membership_no AND ms.state = 'active');
     RETURN NULL;
 END;
 $$;
 
+-- Statement-level, as the reference's; no INSERT trigger on membership: membership_holder's
+-- foreign key means a new membership has no holders yet.
 DROP TRIGGER IF EXISTS digis_subscription_saved ON membership;
 CREATE TRIGGER digis_subscription_saved
-    AFTER INSERT OR UPDATE ON membership
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_saved();
+    AFTER UPDATE ON membership
+    REFERENCING NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
 
 DROP TRIGGER IF EXISTS digis_subscription_user_added ON membership_holder;
 CREATE TRIGGER digis_subscription_user_added
     AFTER INSERT ON membership_holder
-    FOR EACH ROW EXECUTE FUNCTION digis_subscription_user_added();
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_user_added();

@@ -89,7 +89,7 @@ impl Target {
 
     fn text(&self) -> String {
         let sign = if self.at_least { "≥" } else { "≤" };
-        let n = |v: f64| fmt_num(v, 0);
+        let n = |v: f64| fmt_num(v, if v.fract() == 0.0 { 0 } else { 1 });
         match self.floor {
             Some(f) => format!("{sign} {} {} (floor {})", n(self.goal), self.unit, n(f)),
             None => format!("{sign} {} {}", n(self.goal), self.unit),
@@ -164,6 +164,7 @@ pub fn report(sizes: &Sizes) {
     r.search();
     r.tui();
     r.tui_counts();
+    r.host_writes();
 
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let quick = env("BENCH_QUICK").is_some_and(|v| v != "0");
@@ -938,5 +939,111 @@ impl Report {
             value,
             COUNTS_REFRESH.verdict(worst),
         );
+    }
+}
+
+// --- host writes with and without the relay's triggers (issue 28) ---
+
+const HOST_WRITES_PG: Target = Target::at_most(1.5, Some(2.0), "x");
+const HOST_WRITES_SQLITE: Target = Target::at_most(3.0, Some(5.0), "x");
+
+impl Report {
+    /// `host-writes-{db}` (benches/host_writes.rs): each bulk statement with the triggers over
+    /// without them; one goal line per database on the worst of the subscription writes.
+    fn host_writes(&mut self) {
+        // Activation is shown, not judged: the host's own UPDATE rewrites a column in place while
+        // the triggers must write every pair's outbox row, so its ratio says little of the
+        // triggers' cost; the issue's goal is the import and the nightly re-save.
+        const JUDGED: [&str; 2] = ["insert_subscriptions", "update_subscriptions"];
+        for (db, target) in [("sqlite", HOST_WRITES_SQLITE), ("postgres", HOST_WRITES_PG)] {
+            let name = db_name(db);
+            let Some(step) = self.step(&format!("host-writes-{db}")).cloned() else {
+                self.row(
+                    "host writes with / without the triggers".into(),
+                    name,
+                    "not measured".into(),
+                );
+                self.goal(
+                    format!("host writes on {name}"),
+                    format!(
+                        "host bulk writes on {name}, with / without the triggers: {}",
+                        target.text()
+                    ),
+                    "not measured".into(),
+                    Verdict::NotMeasured,
+                );
+                continue;
+            };
+            let rows = fmt_num(step["rows"].as_f64().unwrap_or(f64::NAN), 0);
+            let mut worst: Option<(f64, String)> = None;
+            let mut all = true;
+            for (key, f) in step["figures"].as_object().cloned().unwrap_or_default() {
+                let what = f["what"].as_str().unwrap_or("?").replace("{n}", &rows);
+                let ratio = f["ratio"].as_f64();
+                let value = format!(
+                    "{} ({} s with, {} s without)",
+                    shown(ratio, 2, "x"),
+                    fmt_num(f["with_s"].as_f64().unwrap_or(f64::NAN), 2),
+                    fmt_num(f["without_s"].as_f64().unwrap_or(f64::NAN), 2)
+                );
+                let verdict = target.verdict(ratio);
+                let judged = JUDGED.contains(&key.as_str());
+                self.rows.push(Row {
+                    measurement: format!("host writes, with / without the triggers: {what}"),
+                    database: name.into(),
+                    value,
+                    goal: if judged { target.text() } else { String::new() },
+                    verdict: if judged {
+                        verdict.text().into()
+                    } else {
+                        String::new()
+                    },
+                });
+                if judged {
+                    match ratio {
+                        Some(v) if worst.as_ref().is_none_or(|(w, _)| v > *w) => {
+                            worst = Some((v, key.replace('_', " ")))
+                        }
+                        Some(_) => {}
+                        None => all = false,
+                    }
+                }
+            }
+            let alone = &step["outbox_insert_alone"];
+            self.row(
+                format!(
+                    "outbox INSERT of {} rows alone: all indexes / primary key and one-open only",
+                    fmt_num(alone["rows"].as_f64().unwrap_or(f64::NAN), 0)
+                ),
+                name,
+                format!(
+                    "{} s / {} s",
+                    fmt_num(alone["all_indexes_s"].as_f64().unwrap_or(f64::NAN), 2),
+                    fmt_num(
+                        alone["primary_and_one_open_only_s"]
+                            .as_f64()
+                            .unwrap_or(f64::NAN),
+                        2
+                    )
+                ),
+            );
+            let verdict = match &worst {
+                Some((v, _)) if all => target.verdict(Some(*v)),
+                _ => Verdict::NotMeasured,
+            };
+            let value = match worst {
+                Some((v, at)) => format!("{} (worst: {at})", shown(Some(v), 2, "x")),
+                None => "not measured".into(),
+            };
+            self.goal(
+                format!("host writes on {name}"),
+                format!(
+                    "host bulk INSERT and UPDATE of subscriptions on {name}, with / without the triggers: {}",
+                    target.text()
+                ),
+                value,
+                verdict,
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@ mod adapter_checks;
 mod alerting;
 mod architecture;
 mod bad_input_corpus;
+mod bulk_triggers;
 mod circuit;
 mod claim_reads;
 mod cli_docs;
