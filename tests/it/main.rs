@@ -33,6 +33,7 @@ mod leases;
 mod log_http_edges;
 mod migrations_table;
 mod one_client;
+mod outbox_indexes;
 mod package;
 mod polite_client;
 mod private_files;
