@@ -172,6 +172,11 @@ impl BenchDb for TestDb {
 
     async fn seed_members(&self, n: u64, subscriptions: bool) {
         self.exec_tx(&seed_sql(self.kind, n, subscriptions)).await;
+        // A schema variant to compare with, run after the seed (BENCH_AFTER_SEED_SQL: say,
+        // an index a migration dropped, created again), so both run the same binaries.
+        if let Ok(sql) = std::env::var("BENCH_AFTER_SEED_SQL") {
+            self.exec_tx(&sql).await;
+        }
         // Statistics as a database in service has them: the planner needs them for the claim.
         self.exec_tx("ANALYZE").await;
     }

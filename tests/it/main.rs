@@ -36,6 +36,7 @@ mod log_http_edges;
 mod migrations_table;
 mod one_client;
 mod outbox_counts;
+mod outbox_indexes;
 mod package;
 mod polite_client;
 mod private_files;
