@@ -543,10 +543,10 @@ mod year {
             let file =
                 BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(name)).unwrap());
             if compressed {
-                Out::Gz(flate2::write::GzEncoder::new(
+                Out::Gz(Box::new(flate2::write::GzEncoder::new(
                     file,
                     flate2::Compression::default(),
-                ))
+                )))
             } else {
                 Out::Plain(file)
             }
@@ -601,7 +601,7 @@ mod year {
     /// never flushed midway, so the stream is what the relay would write).
     enum Out {
         Plain(BufWriter<std::fs::File>),
-        Gz(flate2::write::GzEncoder<BufWriter<std::fs::File>>),
+        Gz(Box<flate2::write::GzEncoder<BufWriter<std::fs::File>>>),
     }
 
     impl Out {
