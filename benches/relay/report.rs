@@ -107,6 +107,8 @@ const PG_P99: Target = Target::at_most(50.0, None, "ms");
 const SQLITE_P50: Target = Target::at_most(50.0, None, "ms");
 const SQLITE_P99: Target = Target::at_most(250.0, None, "ms");
 const FRAME: Target = Target::at_most(16.0, None, "ms");
+/// Issue 28: the whole search command over a year of logs at most zgrep's time (a ratio).
+const LOG_YEAR: Target = Target::at_most(1.0, None, "x");
 
 /// One line of the table.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -162,6 +164,7 @@ pub fn report(sizes: &Sizes) {
     r.latency();
     r.export();
     r.search();
+    r.search_year();
     r.tui();
     r.tui_counts();
     r.host_writes();
@@ -530,6 +533,81 @@ impl Report {
                 timed("scanner"),
                 s["scanner"]["hits"].as_u64().unwrap_or(0)
             ),
+        );
+    }
+
+    /// Issue 28: a year of rotated logs, the whole command against `zgrep -F` on the same files.
+    fn search_year(&mut self) {
+        let Some(s) = self.step("search-year").cloned() else {
+            self.row(
+                "search over a year of logs".into(),
+                "SQLite",
+                "not measured".into(),
+            );
+            let verdict = LOG_YEAR.verdict(None);
+            self.goal(
+                "log search over a year vs zgrep".into(),
+                format!(
+                    "log search over a year: `digis-relay search` {} `zgrep -F`'s time",
+                    LOG_YEAR.text()
+                ),
+                "not measured".into(),
+                verdict,
+            );
+            return;
+        };
+        let mb = s["size_mb"].as_f64().unwrap_or(f64::NAN);
+        let card = s["card"].as_str().unwrap_or("?").to_string();
+        let what = format!(
+            "search, a year ({} MB in {} files, {} gzip, {} MB on disk)",
+            fmt_num(mb, 0),
+            s["files"].as_u64().unwrap_or(0),
+            s["gz_files"].as_u64().unwrap_or(0),
+            fmt_num(s["disk_mb"].as_f64().unwrap_or(f64::NAN), 0)
+        );
+        let timed = |k: &str| {
+            let secs = s[k]["best_s"].as_f64().unwrap_or(f64::NAN);
+            format!("{} s ({} MB/s)", fmt_num(secs, 2), fmt_num(mb / secs, 0))
+        };
+        self.row(
+            format!("{what}: `digis-relay search --ext-info20 {card} > out`"),
+            "SQLite",
+            format!(
+                "{}, {} lines",
+                timed("command"),
+                s["command"]["lines"].as_u64().unwrap_or(0)
+            ),
+        );
+        self.row(
+            format!("{what}: `zgrep -F ExtInfo20:{card} FILES > out`"),
+            "–",
+            format!(
+                "{}, {} lines (near misses too)",
+                timed("zgrep"),
+                s["zgrep"]["lines"].as_u64().unwrap_or(0)
+            ),
+        );
+        self.row(
+            format!("{what}: in-process scan only (no process, no database)"),
+            "–",
+            timed("scanner"),
+        );
+        let ratio = s["ratio"].as_f64();
+        let verdict = self.judged(
+            format!("{what}: `digis-relay search` time / `zgrep -F` time"),
+            "SQLite",
+            ratio,
+            2,
+            LOG_YEAR,
+        );
+        self.goal(
+            "log search over a year vs zgrep".into(),
+            format!(
+                "log search over a year: `digis-relay search` {} `zgrep -F`'s time",
+                LOG_YEAR.text()
+            ),
+            shown(ratio, 2, LOG_YEAR.unit),
+            verdict,
         );
     }
 

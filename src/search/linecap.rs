@@ -39,7 +39,8 @@ impl<R: Read> LineCap<R> {
             line: Vec::new(),
             dropping: false,
             chunk: vec![0; CHUNK],
-            out: Vec::new(),
+            // Never more than a carried line and one chunk: reserved once, never grown.
+            out: Vec::with_capacity(max + CHUNK + 1),
             out_at: 0,
             eof: false,
             overlong: 0,
@@ -66,33 +67,34 @@ impl<R: Read> LineCap<R> {
             }
             return Ok(());
         }
-        let mut rest = &self.chunk[..n];
-        while !rest.is_empty() {
-            match memchr::memchr(b'\n', rest) {
-                Some(i) => {
-                    let (part, tail) = rest.split_at(i + 1);
-                    if self.dropping || self.line.len() + i > self.max {
-                        self.overlong += 1;
-                        self.dropping = false;
-                        self.line.clear();
-                        self.out.push(b'\n');
-                    } else {
-                        self.out.append(&mut self.line);
-                        self.out.extend_from_slice(part);
-                    }
-                    rest = tail;
-                }
-                None => {
-                    if !self.dropping {
-                        if self.line.len() + rest.len() > self.max {
-                            self.dropping = true;
-                            self.line = Vec::new();
-                        } else {
-                            self.line.extend_from_slice(rest);
-                        }
-                    }
-                    rest = &[];
-                }
+        // Lines that fit are moved to `out` in runs, one copy per run rather than per line
+        // (a year of logs is tens of millions of lines); only an overlong one breaks a run.
+        let data = &self.chunk[..n];
+        let mut run = 0;
+        let mut line_start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let carried = if line_start == 0 { self.line.len() } else { 0 };
+            let dropping = line_start == 0 && self.dropping;
+            if dropping || carried + (nl - line_start) > self.max {
+                self.out.extend_from_slice(&data[run..line_start]);
+                self.overlong += 1;
+                self.dropping = false;
+                self.line.clear();
+                self.out.push(b'\n');
+                run = nl + 1;
+            } else if carried > 0 {
+                self.out.append(&mut self.line);
+            }
+            line_start = nl + 1;
+        }
+        self.out.extend_from_slice(&data[run..line_start]);
+        let rest = &data[line_start..];
+        if !rest.is_empty() && !self.dropping {
+            if self.line.len() + rest.len() > self.max {
+                self.dropping = true;
+                self.line = Vec::new();
+            } else {
+                self.line.extend_from_slice(rest);
             }
         }
         Ok(())
@@ -153,6 +155,29 @@ mod tests {
         assert_eq!(through(b"123456\n", 5), (b"\n".to_vec(), 1));
         // Without a line end at the end of the input.
         assert_eq!(through(b"a\n123456789", 5), (b"a\n".to_vec(), 1));
+    }
+
+    /// Many lines in one read, overlong ones among them: the lines that fit around them pass
+    /// unchanged, whatever the reads' sizes (lines carried from one read to the next included).
+    #[test]
+    fn lines_in_one_read_pass_around_long_ones() {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(self.1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = b"ab\ncd\n0123456789\nef\r\ngh\n12345\n123456\n\nxyz\n1234567";
+        let want = &b"ab\ncd\n\nef\r\ngh\n12345\n\n\nxyz\n"[..];
+        for size in 1..=text.len() {
+            let mut r = LineCap::with_max(Chunks(text, size), 5);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!((out.as_slice(), r.overlong()), (want, 3), "reads of {size}");
+        }
     }
 
     /// The bound holds however long the line: the kept bytes never grow past the limit.

@@ -11,10 +11,12 @@
 //! Matching is by whole token: `ExtInfo1:863` matches `ExtInfo1:863,` but neither
 //! `ExtInfo1:8630,` nor `ExtInfo1:1863,`; `ExtInfo20:0034` matches only that card, leading
 //! zeros included, never `ExtInfo20:00345` or `ExtInfo20:034`.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use grep_regex::{RegexMatcher, RegexMatcherBuilder};
@@ -29,6 +31,13 @@ use crate::synclog::names;
 /// More matching lines than this for one term is not a support question any more; the scan
 /// stops and says so rather than filling memory.
 pub const MAX_HITS: usize = 20_000;
+
+/// What is read from a compressed file at a time (the decoder's input): fewer, larger reads.
+const READ_BUFFER: usize = 128 * 1024;
+
+/// Files read at once by [`scan`], one per core: a year of logs is mostly `.gz` days, and
+/// inflating one is one core's work (docs/decisions/0045-log-search-reads-files-in-parallel.md).
+const MAX_THREADS: usize = 8;
 
 /// One sync-log file of the folder, as its name describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,20 +274,36 @@ pub fn scan_path(
     since: Option<NaiveDate>,
     hits: &mut Vec<LogHit>,
 ) -> io::Result<ScannedFile> {
+    let matcher = matcher(keys);
+    scan_file(path, matcher.as_ref(), keys, since, hits, None).map(|(s, _)| s)
+}
+
+/// [`scan_path`] with the matcher made once for every file. With a `budget` (the hits held by
+/// a parallel scan in all) it stops when the budget is spent rather than when `hits` holds
+/// [`MAX_HITS`], and says so (`true`): the file must then be read again in order.
+fn scan_file(
+    path: &Path,
+    matcher: Option<&RegexMatcher>,
+    keys: &LogKeys,
+    since: Option<NaiveDate>,
+    hits: &mut Vec<LogHit>,
+    budget: Option<&AtomicUsize>,
+) -> io::Result<(ScannedFile, bool)> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let file = File::open(path)?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let Some(matcher) = matcher(keys) else {
-        return Ok(ScannedFile {
+    let Some(matcher) = matcher else {
+        let scanned = ScannedFile {
             name,
             bytes,
             matching_lines: 0,
             overlong_lines: 0,
             cut_short: None,
-        });
+        };
+        return Ok((scanned, false));
     };
     let mut sink = HitSink {
         file: &name,
@@ -286,17 +311,20 @@ pub fn scan_path(
         since: since.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
         hits,
         matching: 0,
+        budget,
+        spent: false,
     };
     let compressed = names::parse(&name).is_some_and(|n| n.compressed);
-    let (read, overlong_lines) = search_capped(&matcher, file, compressed, &mut sink);
-    let matching_lines = sink.matching;
-    Ok(ScannedFile {
+    let (read, overlong_lines) = search_capped(matcher, file, compressed, &mut sink);
+    let (matching_lines, spent) = (sink.matching, sink.spent);
+    let scanned = ScannedFile {
         name,
         bytes,
         matching_lines,
         overlong_lines,
         cut_short: read.err().map(|e| e.to_string()),
-    })
+    };
+    Ok((scanned, spent))
 }
 
 /// Searches `file` (decompressed as a stream when `compressed`) through [`LineCap`], so no line
@@ -310,7 +338,9 @@ fn search_capped<S: Sink<Error = io::Error>>(
 ) -> (io::Result<()>, u64) {
     if compressed {
         // `MultiGzDecoder`: a file made of several gzip members (`cat a.gz b.gz`) reads whole.
-        let mut reader = LineCap::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)));
+        let mut reader = LineCap::new(flate2::bufread::MultiGzDecoder::new(
+            BufReader::with_capacity(READ_BUFFER, file),
+        ));
         let read = searcher().search_reader(matcher, &mut reader, sink);
         (read, reader.overlong())
     } else {
@@ -369,7 +399,7 @@ fn read_each(
                 warnings.push(full);
                 return;
             }
-            Err(e) => warnings.push(format!("cannot read log file {}: {e}", path.display())),
+            Err(e) => warnings.push(cannot_read(&path, &e)),
         }
     }
 }
@@ -377,6 +407,12 @@ fn read_each(
 /// Searches every sync-log file in `dir`, oldest first. Rotated files from before `since`
 /// (with a day's slack for a line written just after midnight before rotation) are skipped.
 /// Without any key (a person with no subscription and no card) no file is read.
+///
+/// Files are read on one thread per core, and what each found is taken in the files' order, so
+/// the result is the one reading them one after the other gives: the same hits in the same
+/// order, files, warnings and cap. The hits held by files read ahead count against
+/// [`MAX_HITS`] too; a file that stopped for that, or whose hits reach the cap, is read again
+/// in order, exactly as alone.
 pub fn scan(dir: &Path, keys: &LogKeys, since: Option<NaiveDate>) -> LogScan {
     let mut out = LogScan::default();
     let Some(files) = files_to_read(dir, &mut out.dir_exists, &mut out.warnings) else {
@@ -385,25 +421,169 @@ pub fn scan(dir: &Path, keys: &LogKeys, since: Option<NaiveDate>) -> LogScan {
     if keys.is_empty() {
         return out;
     }
+    let matcher = matcher(keys);
     let full =
         format!("stopped after {MAX_HITS} matching log lines; narrow the search with --since");
-    read_each(files, &mut out.warnings, full, |f, warnings| {
-        if let (Some(since), Some(day)) = (since, f.date) {
-            if day.succ_opt().is_some_and(|next| next < since) {
-                out.skipped.push(f.name);
-                return Ok(false);
+    let skipped = |f: &LogFile| match (since, f.date) {
+        (Some(since), Some(day)) => day.succ_opt().is_some_and(|next| next < since),
+        _ => false,
+    };
+    let budget = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    let read = |f: &LogFile| {
+        (!skipped(f)).then(|| {
+            let mut hits = Vec::new();
+            scan_file(
+                &f.path,
+                matcher.as_ref(),
+                keys,
+                since,
+                &mut hits,
+                Some(&budget),
+            )
+            .map(|(s, spent)| (s, hits, spent))
+        })
+    };
+    in_order(&files, threads, read, |f, found| {
+        let (s, hits, spent) = match found {
+            None => {
+                out.skipped.push(f.name.clone());
+                return true;
             }
-        }
-        let s = scan_path(&f.path, keys, since, &mut out.hits)?;
-        warnings.extend(file_warnings(
+            Some(Err(e)) => {
+                out.warnings.push(cannot_read(&f.path, &e));
+                return true;
+            }
+            Some(Ok(found)) => found,
+        };
+        let s = if spent || out.hits.len() + hits.len() >= MAX_HITS {
+            budget.fetch_sub(hits.len(), Ordering::Relaxed);
+            drop(hits);
+            let before = out.hits.len();
+            match scan_file(&f.path, matcher.as_ref(), keys, since, &mut out.hits, None) {
+                Ok((s, _)) => {
+                    budget.fetch_add(out.hits.len() - before, Ordering::Relaxed);
+                    s
+                }
+                Err(e) => {
+                    out.warnings.push(cannot_read(&f.path, &e));
+                    return true;
+                }
+            }
+        } else {
+            out.hits.extend(hits);
+            s
+        };
+        out.warnings.extend(file_warnings(
             &s.name,
             s.overlong_lines,
             s.cut_short.as_deref(),
         ));
         out.files.push(s);
-        Ok(out.hits.len() >= MAX_HITS)
+        if out.hits.len() >= MAX_HITS {
+            out.warnings.push(full.clone());
+            return false;
+        }
+        true
     });
     out
+}
+
+fn cannot_read(path: &Path, e: &io::Error) -> String {
+    format!("cannot read log file {}: {e}", path.display())
+}
+
+/// Runs `work` on every item on up to `threads` threads and hands each result to `take` in the
+/// items' order, as a loop over them would; `take` answers whether to go on. At most twice
+/// `threads` items are started ahead of the last one taken, so a stop wastes little.
+fn in_order<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> R + Sync,
+    mut take: impl FnMut(&T, R) -> bool,
+) {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        for item in items {
+            if !take(item, work(item)) {
+                return;
+            }
+        }
+        return;
+    }
+    struct Turns {
+        next: usize,
+        taken: usize,
+        stop: bool,
+    }
+    /// A worker that panics stops the others, so none waits for a turn that never comes (the
+    /// scope then passes the panic on).
+    struct StopOnPanic<'a>(&'a Mutex<Turns>, &'a Condvar);
+    impl Drop for StopOnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.lock().unwrap_or_else(PoisonError::into_inner).stop = true;
+                self.1.notify_all();
+            }
+        }
+    }
+    let window = threads * 2;
+    let turns = Mutex::new(Turns {
+        next: 0,
+        taken: 0,
+        stop: false,
+    });
+    let room = Condvar::new();
+    let (tx, rx) = mpsc::channel::<(usize, R)>();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (turns, room, work) = (&turns, &room, &work);
+            s.spawn(move || {
+                let _guard = StopOnPanic(turns, room);
+                loop {
+                    let i = {
+                        let mut t = turns.lock().unwrap_or_else(PoisonError::into_inner);
+                        loop {
+                            if t.stop || t.next >= items.len() {
+                                return;
+                            }
+                            if t.next < t.taken + window {
+                                t.next += 1;
+                                break t.next - 1;
+                            }
+                            t = room.wait(t).unwrap_or_else(PoisonError::into_inner);
+                        }
+                    };
+                    if tx.send((i, work(&items[i]))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut ready = BTreeMap::new();
+        let mut want = 0;
+        'results: for (i, r) in rx.iter() {
+            ready.insert(i, r);
+            while let Some(r) = ready.remove(&want) {
+                let go = take(&items[want], r);
+                want += 1;
+                let mut t = turns.lock().unwrap_or_else(PoisonError::into_inner);
+                t.taken = want;
+                t.stop = !go;
+                drop(t);
+                room.notify_all();
+                if !go {
+                    break 'results;
+                }
+            }
+        }
+        // Workers still reading see the channel closed when they are done, and stop.
+        drop(rx);
+    });
 }
 
 struct HitSink<'a> {
@@ -412,6 +592,10 @@ struct HitSink<'a> {
     since: Option<DateTime<Utc>>,
     hits: &'a mut Vec<LogHit>,
     matching: u64,
+    /// The hits a parallel scan holds in all, this file's included; `None`: `hits` is all.
+    budget: Option<&'a AtomicUsize>,
+    /// The budget ran out: the file was left before its end.
+    spent: bool,
 }
 
 impl Sink for HitSink<'_> {
@@ -441,8 +625,17 @@ impl Sink for HitSink<'_> {
                 text,
                 at,
             });
+            if let Some(budget) = self.budget {
+                budget.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        Ok(self.hits.len() < MAX_HITS)
+        match self.budget {
+            None => Ok(self.hits.len() < MAX_HITS),
+            Some(budget) => {
+                self.spent = budget.load(Ordering::Relaxed) >= MAX_HITS;
+                Ok(!self.spent)
+            }
+        }
     }
 }
 
@@ -673,6 +866,50 @@ mod tests {
         // --since skips compressed days by name as it does plain ones.
         let since = scan_since(d, &t, "2026-11-03");
         assert_eq!(since.skipped, ["scheduler_digis_sync.txt.2026-11-01.gz"]);
+    }
+
+    /// Files are read in parallel, yet the hit cap falls where reading them one after the
+    /// other puts it: in the third file, at its 4,000th line, the fourth never listed.
+    #[test]
+    fn the_hit_cap_falls_in_file_order_when_files_are_read_in_parallel() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let t = SearchTerm::Subscription(SubscriptionId(863));
+        let mut names = Vec::new();
+        for n in 1..=4 {
+            let text: String = (1..=8_000)
+                .map(|i| format!("2026-11-0{n}T00:00:00.000Z ExtInfo1:863, n{i}\n"))
+                .collect();
+            let name = format!(
+                "{FILE_NAME}.2026-11-0{n}{}",
+                if n % 2 == 0 { ".gz" } else { "" }
+            );
+            if n % 2 == 0 {
+                gzip(&d.join(&name), &text);
+            } else {
+                std::fs::write(d.join(&name), text).unwrap();
+            }
+            names.push(name);
+        }
+        let scan = scan(d, &LogKeys::of(&t), None);
+        let scanned: Vec<&str> = scan.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(scanned, names[..3]);
+        assert_eq!(scan.hits.len(), MAX_HITS);
+        let per_file: Vec<u64> = scan.files.iter().map(|f| f.matching_lines).collect();
+        assert_eq!(per_file, [8_000, 8_000, 4_000]);
+        let order: Vec<(usize, u64)> = scan
+            .hits
+            .iter()
+            .map(|h| (names.iter().position(|n| *n == h.file).unwrap(), h.line))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "hits in file order");
+        assert_eq!(order.last(), Some(&(2, 4_000)));
+        assert_eq!(
+            scan.warnings,
+            [format!(
+                "stopped after {MAX_HITS} matching log lines; narrow the search with --since"
+            )]
+        );
     }
 
     fn scan_since(d: &Path, t: &SearchTerm, since: &str) -> LogScan {
