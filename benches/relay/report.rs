@@ -1,6 +1,7 @@
 //! Collects the figures every step wrote (`target/bench/out/*.json`) into one table, prints it,
 //! writes its JSON copy (`target/bench/results.json`) and, with `BENCH_WRITE_DOCS=1`, the
-//! figures block of BENCHMARKS.md and the summary line of README.md.
+//! figures block of BENCHMARKS.md. Figures live there and in RELIABILITY.md only (issue 29): the
+//! README links them instead of quoting a summary that goes stale.
 //!
 //! Environment (set by `scripts/bench`): `BENCH_LABEL` (what this run is, e.g. "baseline
 //! before the hot-path change"), `BENCH_COMMIT`, `BENCH_QUICK`, `BENCH_FAILED` (steps that
@@ -16,8 +17,6 @@ use crate::Sizes;
 
 const FIGURES_BEGIN: &str = "<!-- figures:begin (written by scripts/bench) -->";
 const FIGURES_END: &str = "<!-- figures:end -->";
-const SUMMARY_BEGIN: &str = "<!-- bench-summary:begin (written by scripts/bench) -->";
-const SUMMARY_END: &str = "<!-- bench-summary:end -->";
 
 /// Where a value stands against its goal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +96,12 @@ impl Target {
     }
 }
 
-const DRAIN_PG: Target = Target::at_least(10_000.0, Some(5_000.0), "rows/s");
+// Issue 28 raised these two floors (issue 12: 5,000 rows/s and 50 MiB).
+const DRAIN_PG: Target = Target::at_least(10_000.0, Some(7_000.0), "rows/s");
 const DRAIN_SQLITE: Target = Target::at_least(5_000.0, Some(3_000.0), "rows/s");
 const SHARE_OF_HTTP: Target = Target::at_least(50.0, None, "%");
 const CPU_PER_ROW: Target = Target::at_most(100.0, Some(150.0), "µs");
-const PEAK_RSS: Target = Target::at_most(30.0, Some(50.0), "MiB");
+const PEAK_RSS: Target = Target::at_most(30.0, Some(40.0), "MiB");
 const PG_P50: Target = Target::at_most(10.0, None, "ms");
 const PG_P99: Target = Target::at_most(50.0, None, "ms");
 const SQLITE_P50: Target = Target::at_most(50.0, None, "ms");
@@ -123,7 +123,7 @@ struct Row {
 /// One goal of the issue with the value it is judged on.
 #[derive(Debug, Clone, serde::Serialize)]
 struct GoalLine {
-    /// A few words for the README's summary.
+    /// A few words naming the goal (results.json).
     short: String,
     goal: String,
     value: String,
@@ -223,13 +223,7 @@ pub fn report(sizes: &Sizes) {
             FIGURES_END,
             &block,
         );
-        rewrite(
-            &root.join("README.md"),
-            SUMMARY_BEGIN,
-            SUMMARY_END,
-            &summary(&label, &measured, &r),
-        );
-        println!("figures written into BENCHMARKS.md and the summary into README.md");
+        println!("figures written into BENCHMARKS.md");
     }
 }
 
@@ -863,59 +857,6 @@ fn goals_text(goals: &[GoalLine]) -> String {
     s
 }
 
-/// The README's paragraph: the headline figures and which goals are met.
-fn summary(label: &str, measured: &str, r: &Report) -> String {
-    let rate = |db: &str| shown(r.num(&format!("drain-{db}-0ms"), "rows_per_s"), 0, "rows/s");
-    let lat =
-        |db: &str, q: &str| shown(r.num(&format!("latency-{db}"), &format!("{q}_ms")), 0, "ms");
-    let drains = |key: &str| -> Vec<f64> {
-        ["sqlite", "postgres"]
-            .iter()
-            .flat_map(|db| [0, 20].map(|d| r.num(&format!("drain-{db}-{d}ms"), key)))
-            .flatten()
-            .collect()
-    };
-    let range = |v: Vec<f64>, decimals: usize| {
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!("{}–{}", fmt_num(lo, decimals), fmt_num(hi, decimals))
-    };
-    let with = |verdict: &str| -> Vec<&str> {
-        r.goals
-            .iter()
-            .filter(|g| g.verdict == verdict)
-            .map(|g| g.short.as_str())
-            .collect()
-    };
-    let mut s = format!(
-        "{label} ({measured}): a backlog drain with instant answers runs at {} on PostgreSQL and \
-         {} on SQLite; the relay uses {} µs of CPU per row and {} MiB at its peak (the four \
-         drains); save → send p50 / p99 is {} / {} on PostgreSQL and {} / {} on SQLite. \
-         Goals met: {} of {}{}",
-        rate("postgres"),
-        rate("sqlite"),
-        range(drains("cpu_us_per_row"), 0),
-        range(drains("peak_rss_mib"), 1),
-        lat("postgres", "p50"),
-        lat("postgres", "p99"),
-        lat("sqlite", "p50"),
-        lat("sqlite", "p99"),
-        with(Verdict::GoalMet.text()).len(),
-        r.goals.len(),
-        match with(Verdict::GoalMet.text()) {
-            met if met.is_empty() => String::new(),
-            met => format!(" ({})", met.join(", ")),
-        },
-    );
-    for verdict in [Verdict::FloorMet, Verdict::Missed, Verdict::NotMeasured] {
-        let names = with(verdict.text());
-        if !names.is_empty() {
-            s.push_str(&format!("; {}: {}", verdict.text(), names.join(", ")));
-        }
-    }
-    s.push('.');
-    wrap(&s, 99)
-}
 
 /// `text` broken into lines of at most `width` characters at spaces (paragraphs kept).
 fn wrap(text: &str, width: usize) -> String {
