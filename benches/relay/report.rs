@@ -857,7 +857,6 @@ fn goals_text(goals: &[GoalLine]) -> String {
     s
 }
 
-
 /// `text` broken into lines of at most `width` characters at spaces (paragraphs kept).
 fn wrap(text: &str, width: usize) -> String {
     text.split("\n\n")
