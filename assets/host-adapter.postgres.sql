@@ -1,4 +1,4 @@
--- The reference host adapter, PostgreSQL (`[host] adapter`; ARCHITECTURE.md, Host adapter): maps
+-- The reference host adapter, PostgreSQL (`[host] adapter`; docs/contracts.md, Host adapter): maps
 -- the reference membership schema (assets/host-schema.postgres.sql) onto what digis-relay reads.
 -- `migrate` applies it when `[host] adapter` is empty. For a membership schema with other table or
 -- column names, copy this file, edit it, and point `[host] adapter` at the copy (an example:
@@ -78,10 +78,10 @@ FROM subscription s;
 -- INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger calling
 -- digis_enqueue(subscription_id, person_id) for each pair queues the same rows, more slowly.
 --
--- No trigger on INSERT into subscription: the foreign key from subscription_user means a new
--- subscription has no users yet (in one statement with a writable CTE, the users' trigger sees
--- the subscription). A schema without that key needs an AFTER INSERT trigger like the UPDATE one
--- (a transition table serves one event only).
+-- A transition table serves one event only, so a subscription has two triggers on the same
+-- function: one AFTER INSERT, one AFTER UPDATE. With the reference schema's foreign key a new
+-- subscription has no users yet and the INSERT one finds nobody; it is there for a schema whose
+-- users can come first (no key, or a DEFERRABLE one), as the contract asks (DESIGN §3).
 
 -- Queues every user of the ACTIVE subscriptions among sub_ids.
 DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
@@ -118,6 +118,12 @@ $$;
 DROP TRIGGER IF EXISTS digis_subscription_saved ON subscription;
 CREATE TRIGGER digis_subscription_saved
     AFTER UPDATE ON subscription
+    REFERENCING NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
+
+DROP TRIGGER IF EXISTS digis_subscription_inserted ON subscription;
+CREATE TRIGGER digis_subscription_inserted
+    AFTER INSERT ON subscription
     REFERENCING NEW TABLE AS saved
     FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
 

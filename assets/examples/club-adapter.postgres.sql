@@ -85,11 +85,18 @@ BEGIN
 END;
 $$;
 
--- Statement-level, as the reference's; no INSERT trigger on membership: membership_holder's
--- foreign key means a new membership has no holders yet.
+-- Statement-level, as the reference's: a transition table serves one event only, so INSERT and
+-- UPDATE of membership each have a trigger on the same function (with membership_holder's
+-- foreign key the INSERT one finds no holders; it keeps the contract for holders saved first).
 DROP TRIGGER IF EXISTS digis_subscription_saved ON membership;
 CREATE TRIGGER digis_subscription_saved
     AFTER UPDATE ON membership
+    REFERENCING NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
+
+DROP TRIGGER IF EXISTS digis_subscription_inserted ON membership;
+CREATE TRIGGER digis_subscription_inserted
+    AFTER INSERT ON membership
     REFERENCING NEW TABLE AS saved
     FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_saved();
 

@@ -1,4 +1,4 @@
-//! Alerting that works on day one (README.md, Alerting): `assets/prometheus-rules.yml` passes
+//! Alerting that works on day one (docs/export-and-monitoring.md, Alerting): `assets/prometheus-rules.yml` passes
 //! `promtool check rules`, and every rule is exercised against `/metrics` captured from the
 //! real service (`digis-relay run --listen`) in the situation it is about, on both databases.
 //!

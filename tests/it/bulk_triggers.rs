@@ -12,6 +12,7 @@ both_databases!(
     a_bulk_resave_queues_only_pairs_neither_open_nor_delivered,
     a_pair_named_twice_in_one_request_is_queued_once,
     a_statement_concerning_nobody_queues_nothing,
+    users_saved_before_their_active_subscription_are_queued,
 );
 
 both_kinds!(an_installation_with_the_row_level_triggers_is_upgraded);
@@ -272,4 +273,30 @@ async fn an_installation_with_the_row_level_triggers_is_upgraded(kind: Kind) {
             (2, 4, "pending".into()),
         ]
     );
+}
+
+/// Users saved before their subscription in one transaction (a foreign key checked at commit):
+/// the subscription's INSERT queues them. Found by review: the statement-level PostgreSQL
+/// adapter first had no INSERT trigger on `subscription`, and these members were never queued.
+async fn users_saved_before_their_active_subscription_are_queued(db: TestDb) {
+    persons(&db, 1..=2).await;
+    let users_first = "INSERT INTO subscription_user (subscription_id, person_id) VALUES (7, 1), (7, 2); \
+         INSERT INTO subscription (id, status, start_date) VALUES (7, 'ACTIVE', '2026-01-01'); COMMIT";
+    match db.kind {
+        Kind::Postgres => {
+            db.exec(
+                "ALTER TABLE subscription_user ALTER CONSTRAINT \
+                 subscription_user_subscription_id_fkey DEFERRABLE INITIALLY DEFERRED",
+            )
+            .await;
+            db.exec(&format!("BEGIN; {users_first}")).await;
+        }
+        Kind::Sqlite => {
+            db.exec(&format!(
+                "BEGIN; PRAGMA defer_foreign_keys = ON; {users_first}"
+            ))
+            .await
+        }
+    }
+    assert_eq!(pairs(&db).await, pending(&[(7, 1), (7, 2)]));
 }

@@ -604,12 +604,14 @@ async fn an_installation_from_before_the_adapter_is_carried_over(kind: Kind) {
             .await,
         ),
     };
-    let expected = match kind {
-        Kind::Sqlite => 3,
-        Kind::Postgres => 2,
+    // PostgreSQL since 0012: INSERT and UPDATE of subscription are two statement-level triggers
+    // on one function (a transition table serves one event), beside the users' one.
+    let (expected_triggers, expected_adapted) = match kind {
+        Kind::Sqlite => (3, 3),
+        Kind::Postgres => (3, 2),
     };
-    assert_eq!(triggers, expected, "no trigger twice, none lost");
-    assert_eq!(adapted, expected, "the adapter's bodies");
+    assert_eq!(triggers, expected_triggers, "no trigger twice, none lost");
+    assert_eq!(adapted, expected_adapted, "the adapter's bodies");
 
     // Queueing as before: a delivered pair is not queued again, a new user is.
     db.save(863).await;

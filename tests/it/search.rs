@@ -818,7 +818,7 @@ fn sorted(k: &[&str]) -> Vec<String> {
     k
 }
 
-/// The documented `search --json` shape (README): exact key sets and value types.
+/// The documented `search --json` shape (docs/contracts.md, JSON output): exact key sets and value types.
 pub fn assert_json_shape(v: &Value) {
     assert_eq!(
         keys(v),
