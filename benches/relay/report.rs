@@ -850,7 +850,10 @@ fn table(rows: &[Row]) -> String {
 
 fn goals_text(goals: &[GoalLine]) -> String {
     let met = goals.iter().filter(|g| g.verdict == "goal met").count();
-    let mut s = format!("Goals (issues 12 and 28): {met} of {} met.\n\n", goals.len());
+    let mut s = format!(
+        "Goals (issues 12 and 28): {met} of {} met.\n\n",
+        goals.len()
+    );
     for g in goals {
         s.push_str(&format!("- {}: {} — **{}**\n", g.goal, g.value, g.verdict));
     }

@@ -9,7 +9,6 @@ use digis_relay::domain::{OutboxId, OutboxState, PersonId, SubscriptionId};
 use digis_relay::storage::{
     AttemptRecord, ClaimedRow, Completion, CompletionItem, Counts, Unconfirmed,
 };
-use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 
 use crate::both_databases;
@@ -305,33 +304,7 @@ async fn counts_stay_exact_while_two_relays_drain_and_the_host_saves(db: TestDb)
 /// the triggers go on from there.
 async fn migration_0015_counts_the_rows_already_there(db: TestDb) {
     let kind = db.kind;
-    let db = TestDb::bare(kind).await;
-    db.exec(common::host_schema(kind)).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(match kind {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-        });
-    let all = Migrator::new(dir).await.unwrap();
-    assert!(
-        all.iter().any(|m| m.version == 15),
-        "migration 0015 is missing"
-    );
-    let before =
-        Migrator::with_migrations(all.iter().filter(|m| m.version < 15).cloned().collect());
-    match kind {
-        Kind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Kind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+    let db = TestDb::migrated_before(kind, 15).await;
     let states = ["pending", "sending", "sent", "failed", "discarded"];
     for (i, state) in states.iter().cycle().take(23).enumerate() {
         db.exec(&format!(

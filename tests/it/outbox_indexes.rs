@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use sqlx::migrate::Migrator;
 
 use crate::both_databases;
-use crate::common::{host_schema, Kind, TestDb};
+use crate::common::{Kind, TestDb};
 
 both_databases!(migration_0014_keeps_the_answers_of_a_populated_database);
 
@@ -57,33 +56,7 @@ async fn index_names(db: &TestDb) -> Vec<String> {
 /// what they gave on the rows, through the new indexes.
 async fn migration_0014_keeps_the_answers_of_a_populated_database(db: TestDb) {
     let kind = db.kind;
-    let db = TestDb::bare(kind).await;
-    db.exec(host_schema(kind)).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(match kind {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-        });
-    let all = Migrator::new(dir).await.unwrap();
-    assert!(
-        all.iter().any(|m| m.version == 14),
-        "migration 0014 is missing"
-    );
-    let before =
-        Migrator::with_migrations(all.iter().filter(|m| m.version < 14).cloned().collect());
-    match kind {
-        Kind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Kind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+    let db = TestDb::migrated_before(kind, 14).await;
     let old = index_names(&db).await;
     assert!(old.contains(&"digis_outbox_lease".to_string()), "{old:?}");
 

@@ -9,12 +9,11 @@ use chrono::{SubsecRound, Utc};
 use digis_relay::domain::FailureCause;
 use digis_relay::domain::{OutboxState, PersonId, SubscriptionId};
 use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
-use sqlx::migrate::Migrator;
 
 use crate::both_databases;
 use crate::common::{
-    all_failed_members, fake, host_schema, refuse_the_pair_of_person_2, relay_config, with_config,
-    Kind, Out, Person, TestDb,
+    all_failed_members, fake, refuse_the_pair_of_person_2, relay_config, with_config, Kind, Out,
+    Person, TestDb,
 };
 
 /// The time just past every row's due time, in the stored times' precision, and what
@@ -320,33 +319,7 @@ async fn rows_written_one_by_one_supersede_too(db: TestDb) {
 /// whether the acceptance came before or after the failure).
 async fn migration_0011_supersedes_rows_failed_before_it(db: TestDb) {
     let kind = db.kind;
-    let db = TestDb::bare(kind).await;
-    db.exec(host_schema(kind)).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(match kind {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-        });
-    let all = Migrator::new(dir).await.unwrap();
-    assert!(
-        all.iter().any(|m| m.version == 11),
-        "migration 0011 is missing"
-    );
-    let before =
-        Migrator::with_migrations(all.iter().filter(|m| m.version < 11).cloned().collect());
-    match kind {
-        Kind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Kind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            before.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+    let db = TestDb::migrated_before(kind, 11).await;
     // (subscription, person, the states of the pair's rows): the ids count from 1 down the list.
     let pairs: [(i64, i64, &[&str]); 6] = [
         (1, 1, &["failed", "sent"]),                   // 1, 2

@@ -51,6 +51,44 @@ impl TestDb {
         }
     }
 
+    /// The reference host schema with the relay's migrations older than `version` applied (by
+    /// sqlx's own migrator, as that release's `migrate` did), to test what migration `version`
+    /// does to the rows already there.
+    pub async fn migrated_before(kind: Kind, version: i64) -> TestDb {
+        let db = Self::bare(kind).await;
+        db.exec(super::host_schema(kind)).await;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(match kind {
+                Kind::Sqlite => "sqlite",
+                Kind::Postgres => "postgres",
+            });
+        let all = sqlx::migrate::Migrator::new(dir).await.unwrap();
+        assert!(
+            all.iter().any(|m| m.version == version),
+            "migration {version:04} is missing"
+        );
+        let before = sqlx::migrate::Migrator::with_migrations(
+            all.iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect(),
+        );
+        match kind {
+            Kind::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+                before.run(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Kind::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                before.run(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+        db
+    }
+
     /// A migrated SQLite database with the reference host schema, in its own folder.
     pub async fn sqlite() -> TestDb {
         Self::sqlite_with(true).await
