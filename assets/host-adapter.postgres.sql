@@ -81,7 +81,8 @@ FROM subscription s;
 -- A transition table serves one event only, so a subscription has two triggers on the same
 -- function: one AFTER INSERT, one AFTER UPDATE. With the reference schema's foreign key a new
 -- subscription has no users yet and the INSERT one finds nobody; it is there for a schema whose
--- users can come first (no key, or a DEFERRABLE one), as the contract asks (DESIGN §3).
+-- users can come first (no key, or a DEFERRABLE one): the contract queues after an insert too
+-- (docs/delivery-path.md, step 1).
 
 -- Queues every user of the ACTIVE subscriptions among sub_ids.
 DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);

@@ -1,6 +1,6 @@
 //! The snapshot as JSON, one serialiser for what `/healthz` and `status --json` say about
 //! delivery. Both shapes are kept byte for byte (docs/export-and-monitoring.md: `/healthz`;
-//! docs/contracts.md: JSON output; DESIGN §8 for `status --json`): the facts and the judgement
+//! docs/contracts.md: JSON output, for `status --json` too): the facts and the judgement
 //! are written here, once, and each surface adds only what is its own (`status` its counts and
 //! figures).
 use serde::Serialize;
