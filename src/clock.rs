@@ -83,14 +83,34 @@ impl DbClock {
         self.offset_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Reads the database's clock and keeps the offset to it, taking the database's reading
-    /// as made halfway through the round trip (the error is at most half of it). Returns the
-    /// offset; on an error the previous offset stays.
+    /// Reads the database's clock and keeps the offset to it. A reading only tells that the
+    /// offset lies within its round trip, and where in it the database read its clock is
+    /// unknown: a pool that connects or waits for a connection first makes the round trip long
+    /// and the reading late in it. Taken as made halfway, such a reading moved a relay's clock
+    /// by half the wait (a relay on the database's own host was put a second ahead, and
+    /// wrote a due time a second later than Digis asked for). So a measurement takes up to
+    /// [`READINGS`] readings and keeps the one with the shortest round trip, and the offset
+    /// only moves when that reading proves the previous one wrong ([`offset_within`]).
+    /// Returns the offset; on an error the previous offset stays.
     pub async fn measure<S: DbTime + ?Sized>(&self, storage: &S) -> Result<i64, S::Error> {
-        let before = self.local_now();
-        let db = storage.read_db_now().await?;
-        let after = self.local_now();
-        let ms = offset_ms(before, db, after);
+        let mut best: Option<Reading> = None;
+        for _ in 0..READINGS {
+            let before = self.local_now();
+            let db = storage.read_db_now().await?;
+            let after = self.local_now();
+            let reading = Reading { before, db, after };
+            let round_trip = reading.round_trip();
+            if best.is_none_or(|b| round_trip < b.round_trip()) {
+                best = Some(reading);
+            }
+            if round_trip <= SHORT_ROUND_TRIP {
+                break;
+            }
+        }
+        let Some(r) = best else {
+            return Ok(self.offset_ms());
+        };
+        let ms = offset_within(r.before, r.db, r.after, self.offset_ms());
         self.set_offset_ms(ms);
         Ok(ms)
     }
@@ -101,11 +121,52 @@ impl DbClock {
     }
 }
 
+/// The most readings one measurement takes.
+pub const READINGS: usize = 3;
+
+/// A round trip short enough that no further reading is worth taking.
+const SHORT_ROUND_TRIP: TimeDelta = TimeDelta::milliseconds(20);
+
+/// One reading of the database's clock `db`, taken between `before` and `after` locally.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    before: DateTime<Utc>,
+    db: DateTime<Utc>,
+    after: DateTime<Utc>,
+}
+
+impl Reading {
+    fn round_trip(&self) -> TimeDelta {
+        self.after - self.before
+    }
+}
+
 /// The offset from a reading of the database's clock `db` taken between `before` and `after`
-/// on the local clock.
+/// on the local clock, taken as made halfway through the round trip.
 pub fn offset_ms(before: DateTime<Utc>, db: DateTime<Utc>, after: DateTime<Utc>) -> i64 {
     let half = (after - before) / 2;
     (db - (before + half)).num_milliseconds()
+}
+
+/// The offset after a reading, given the offset known before it (`previous`, 0 when none was
+/// measured): `previous` while the reading allows it, else the reading's midpoint. The offset
+/// lies in [db − after, db − before], widened by a millisecond because databases read their
+/// clock to the millisecond (SQLite's text) or microsecond. Keeping a value the reading does not
+/// contradict keeps a host on the database's own clock at exactly 0, however slow the
+/// reading, and keeps relays' offsets from wandering with each reading's noise.
+pub fn offset_within(
+    before: DateTime<Utc>,
+    db: DateTime<Utc>,
+    after: DateTime<Utc>,
+    previous: i64,
+) -> i64 {
+    let earliest = (db - after).num_milliseconds().saturating_sub(1);
+    let latest = (db - before).num_milliseconds().saturating_add(1);
+    if (earliest..=latest).contains(&previous) {
+        previous
+    } else {
+        offset_ms(before, db, after)
+    }
 }
 
 /// Whether an offset of `ms` is larger than `max_ms` either way (`max_ms` 0: no limit).
@@ -154,6 +215,100 @@ mod tests {
         assert_eq!(offset_ms(at(0), at(90_050), at(100)), 90_000);
         assert_eq!(offset_ms(at(0), at(-89_950), at(100)), -90_000);
         assert_eq!(offset_ms(at(0), at(0), at(0)), 0);
+    }
+
+    /// A database `skew_ms` ahead of a host whose clock is a counter: each reading waits
+    /// `pre` ms before the database reads its clock and `post` ms after, per reading in turn.
+    struct Scripted {
+        local: Arc<std::sync::Mutex<i64>>,
+        skew_ms: i64,
+        waits: std::sync::Mutex<std::collections::VecDeque<(i64, i64)>>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(skew_ms: i64, waits: &[(i64, i64)]) -> (Scripted, DbClock) {
+            let local = Arc::new(std::sync::Mutex::new(0));
+            let l = local.clone();
+            let clock = DbClock::with_local(Arc::new(move || at(*l.lock().unwrap())));
+            let db = Scripted {
+                local,
+                skew_ms,
+                waits: std::sync::Mutex::new(waits.iter().copied().collect()),
+                reads: Default::default(),
+            };
+            (db, clock)
+        }
+    }
+
+    impl DbTime for Scripted {
+        type Error = String;
+        fn read_db_now(&self) -> BoxFuture<'_, Result<DateTime<Utc>, String>> {
+            Box::pin(async move {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+                let (pre, post) = self.waits.lock().unwrap().pop_front().unwrap_or((1, 1));
+                let mut t = self.local.lock().unwrap();
+                *t += pre;
+                let db = at(*t + self.skew_ms);
+                *t += post;
+                Ok(db)
+            })
+        }
+    }
+
+    /// Regression: the pool connected (2 s) before the database read its clock. Taken as made
+    /// halfway, that reading put a relay on the database's own host 1 s ahead, and the binary
+    /// test `binary_survives_a_huge_retry_after` found its due time a second late.
+    #[tokio::test]
+    async fn a_slow_reading_does_not_move_a_clock_that_agrees() {
+        let (db, clock) = Scripted::new(0, &[(2_000, 1), (2_000, 1), (2_000, 1)]);
+        assert_eq!(clock.measure(&db).await.unwrap(), 0);
+        let (db, clock) = Scripted::new(0, &[(1, 2_000)]);
+        assert_eq!(clock.measure(&db).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_shortest_of_a_few_readings_is_kept() {
+        // 90 s of skew; the first reading waits 2 s to connect, the second is quick.
+        let (db, clock) = Scripted::new(90_000, &[(2_000, 1), (2, 2)]);
+        assert_eq!(clock.measure(&db).await.unwrap(), 90_000);
+        assert_eq!(
+            db.reads.load(Ordering::Relaxed),
+            2,
+            "a quick reading is enough"
+        );
+        // Three slow readings: the shortest one is kept, never a fourth reading.
+        let (db, clock) = Scripted::new(-90_000, &[(400, 400), (100, 100), (300, 300), (1, 1)]);
+        assert_eq!(clock.measure(&db).await.unwrap(), -90_000);
+        assert_eq!(db.reads.load(Ordering::Relaxed), READINGS);
+    }
+
+    #[tokio::test]
+    async fn the_offset_moves_only_when_a_reading_contradicts_it() {
+        let (db, clock) = Scripted::new(3_000, &[(5, 5), (5, 5), (5, 5)]);
+        assert_eq!(clock.measure(&db).await.unwrap(), 3_000);
+        // The offset was 4 ms off: a reading that allows it (±5 ms) keeps it...
+        clock.set_offset_ms(3_004);
+        assert_eq!(clock.measure(&db).await.unwrap(), 3_004);
+        // ...one that does not moves it to the reading's midpoint.
+        clock.set_offset_ms(3_100);
+        assert_eq!(clock.measure(&db).await.unwrap(), 3_000);
+        assert_eq!(
+            db.reads.load(Ordering::Relaxed),
+            3,
+            "one quick reading each"
+        );
+    }
+
+    #[test]
+    fn within_a_reading_the_previous_offset_stands() {
+        assert_eq!(offset_within(at(0), at(500), at(1_000), 0), 0);
+        assert_eq!(offset_within(at(0), at(500), at(1_000), 499), 499);
+        assert_eq!(offset_within(at(0), at(500), at(1_000), -501), -501);
+        assert_eq!(offset_within(at(0), at(500), at(1_000), 600), 0);
+        assert_eq!(offset_within(at(0), at(90_050), at(100), 0), 90_000);
+        // A database that reads its clock to the millisecond is not a contradiction.
+        assert_eq!(offset_within(at(10), at(9), at(10), 0), 0);
     }
 
     #[test]

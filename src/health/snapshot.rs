@@ -71,7 +71,7 @@ impl Snapshot {
         };
         let after = Utc::now();
         let now = *db_now.as_ref().unwrap_or(&after);
-        let db_offset_ms = db_now.map(|db| crate::clock::offset_ms(before, db, after));
+        let db_offset_ms = db_now.map(|db| crate::clock::offset_within(before, db, after, 0));
         let (control, relays, oldest_due_pending) = if database.is_ok() {
             let parts = async {
                 (

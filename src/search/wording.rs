@@ -87,7 +87,7 @@ pub(super) fn blockers(d: &Delivery<'_>) -> Vec<Blocker> {
         };
         b.push(Blocker {
             what: format!("no relay is running ({seen})"),
-            fix: "start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")".into(),
+            fix: "start `digis-relay run` or the dashboard (it does the work of the membership system's scheduled activity \"Digis sync\")".into(),
         });
     } else if d.use_digis && !d.paused {
         b.extend(d.idle_relays.iter().map(|r| Blocker {
@@ -674,6 +674,6 @@ mod tests {
             "2 sync-log file(s) searched",
         );
         assert!(s.contains("has no users"), "{s}");
-        assert!(s.ends_with(" Also: no relay is running (the last heartbeat was 30 s ago); start `digis-relay run` or the dashboard (the seed's \"Digis sync must be activated\")."), "{s}");
+        assert!(s.ends_with(" Also: no relay is running (the last heartbeat was 30 s ago); start `digis-relay run` or the dashboard (it does the work of the membership system's scheduled activity \"Digis sync\")."), "{s}");
     }
 }
