@@ -32,6 +32,7 @@ mod host_rows;
 mod hot_path;
 mod http_export;
 mod leases;
+mod lighter_host_saves;
 mod log_http_edges;
 mod migrations_table;
 mod one_client;
