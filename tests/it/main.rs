@@ -21,6 +21,7 @@ mod digis_tls;
 mod docs;
 mod doctor;
 mod doctor_checks;
+mod enqueue_checks;
 mod export_stream;
 mod export_tls;
 mod failures;
