@@ -33,6 +33,7 @@ mod hot_path;
 mod http_export;
 mod leases;
 mod log_http_edges;
+mod member_keys;
 mod migrations_table;
 mod one_client;
 mod outbox_counts;
