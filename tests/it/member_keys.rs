@@ -53,6 +53,8 @@ fn kim(id: i64) -> Person {
     Person {
         email: Some(" Kim.Ny@Example.se ".into()),
         mobile_number: Some("+46 (0)70 222 33 44".into()),
+        // No address row: its foreign key would hold the person's id.
+        address: None,
         ..Person::ordinary(id)
     }
 }
