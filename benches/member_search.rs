@@ -324,7 +324,7 @@ async fn bench(db: &str, s: &DynStorage, persons: i64) -> Vec<(&'static str, f64
         .next()
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN);
-    let parts_too = std::env::var("MEMBER_BENCH_PARTS").map_or(true, |v| v != "0");
+    let parts_too = std::env::var("MEMBER_BENCH_PARTS").as_deref() != Ok("0");
     let n: i64 = std::env::var("LOOKUPS")
         .ok()
         .and_then(|v| v.parse().ok())

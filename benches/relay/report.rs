@@ -1135,10 +1135,11 @@ impl Report {
                         String::new()
                     },
                 });
-                if let Some(v) = p99.filter(|_| judged) {
-                    if worst.as_ref().is_none_or(|(w, _)| v > *w) {
-                        worst = Some((v, kind));
+                match p99 {
+                    Some(v) if judged && worst.as_ref().is_none_or(|(w, _)| v > *w) => {
+                        worst = Some((v, kind))
                     }
+                    _ => {}
                 }
             }
             let (verdict, value) = match worst {
