@@ -133,3 +133,61 @@ CREATE TRIGGER digis_subscription_user_added
     AFTER INSERT ON subscription_user
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_user_added();
+
+-- Member search finds persons by phone and e-mail through the relay's own keys
+-- (digis_person_key, migration 0018): each statement that saves persons hands their ids to the
+-- relay-owned digis_person_changed(ids), which reads them back from digis_person. `migrate`
+-- sees this adapter names digis_person_changed and builds the keys of the persons already
+-- there; an adapter without these triggers leaves search filtering every person.
+-- Statement-level (one call a statement); an update hands over only the persons whose number,
+-- address or id changed.
+CREATE OR REPLACE FUNCTION digis_person_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM digis_person_changed(array_agg(saved.id)) FROM saved;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION digis_person_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM digis_person_changed(array_agg(c.id))
+    FROM (SELECT o.id FROM before o
+          WHERE NOT EXISTS (SELECT 1 FROM saved n
+                            WHERE n.id = o.id AND n.email IS NOT DISTINCT FROM o.email
+                              AND n.mobile_number IS NOT DISTINCT FROM o.mobile_number)
+          UNION
+          SELECT n.id FROM saved n
+          WHERE NOT EXISTS (SELECT 1 FROM before o
+                            WHERE o.id = n.id AND o.email IS NOT DISTINCT FROM n.email
+                              AND o.mobile_number IS NOT DISTINCT FROM n.mobile_number)) c;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION digis_person_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM digis_person_changed(array_agg(gone.id)) FROM gone;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS digis_person_inserted ON person;
+CREATE TRIGGER digis_person_inserted
+    AFTER INSERT ON person
+    REFERENCING NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_person_inserted();
+
+DROP TRIGGER IF EXISTS digis_person_updated ON person;
+CREATE TRIGGER digis_person_updated
+    AFTER UPDATE ON person
+    REFERENCING OLD TABLE AS before NEW TABLE AS saved
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_person_updated();
+
+DROP TRIGGER IF EXISTS digis_person_deleted ON person;
+CREATE TRIGGER digis_person_deleted
+    AFTER DELETE ON person
+    REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION digis_person_deleted();

@@ -113,3 +113,27 @@ BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     VALUES (NEW.subscription_id, NEW.person_id);
 END;
+
+-- Member search finds persons by phone and e-mail through the relay's own keys
+-- (digis_person_key, migration 0018): each save of a person hands its id to the relay-owned
+-- digis_person_changed, which reads the person back from digis_person. `migrate` sees this
+-- adapter names digis_person_changed and builds the keys of the persons already there; an
+-- adapter without these triggers leaves search filtering every person.
+DROP TRIGGER IF EXISTS digis_person_inserted;
+CREATE TRIGGER digis_person_inserted AFTER INSERT ON person
+BEGIN
+    INSERT INTO digis_person_changed (person_id) VALUES (NEW.id);
+END;
+
+DROP TRIGGER IF EXISTS digis_person_updated;
+CREATE TRIGGER digis_person_updated AFTER UPDATE OF id, email, mobile_number ON person
+BEGIN
+    INSERT INTO digis_person_changed (person_id) SELECT OLD.id WHERE OLD.id IS NOT NEW.id;
+    INSERT INTO digis_person_changed (person_id) VALUES (NEW.id);
+END;
+
+DROP TRIGGER IF EXISTS digis_person_deleted;
+CREATE TRIGGER digis_person_deleted AFTER DELETE ON person
+BEGIN
+    INSERT INTO digis_person_changed (person_id) VALUES (OLD.id);
+END;

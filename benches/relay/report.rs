@@ -168,6 +168,7 @@ pub fn report(sizes: &Sizes) {
     r.tui();
     r.tui_counts();
     r.host_writes();
+    r.member_search();
 
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let quick = env("BENCH_QUICK").is_some_and(|v| v != "0");
@@ -1062,6 +1063,99 @@ impl Report {
                     "host bulk INSERT and UPDATE of subscriptions on {name}, with / without the triggers: {}",
                     target.text()
                 ),
+                value,
+                verdict,
+            );
+        }
+    }
+}
+
+// --- member search at 100,000 and 1,000,000 persons (issue 28) ---
+
+const MEMBER_SEARCH: Target = Target::at_most(50.0, Some(200.0), "ms");
+
+impl Report {
+    /// `member-search` (benches/member_search.rs): p50 and p99 of whole searches of each kind,
+    /// each size measured; one goal line per database on the worst p99 at the largest size.
+    fn member_search(&mut self) {
+        let runs: Vec<Value> = self
+            .step("member-search")
+            .and_then(|s| s["runs"].as_array().cloned())
+            .unwrap_or_default();
+        for db in ["sqlite", "postgres"] {
+            let name = db_name(db);
+            let mine: Vec<&Value> = runs
+                .iter()
+                .filter(|r| r["database"] == db && r["how"] == "keys")
+                .collect();
+            let largest = mine
+                .iter()
+                .filter_map(|r| r["persons"].as_f64())
+                .fold(f64::NAN, f64::max);
+            let goal_text = format!(
+                "member search on {name}, p99 of whole searches, each kind: {}",
+                MEMBER_SEARCH.text()
+            );
+            if mine.is_empty() {
+                self.row("member search p99".into(), name, "not measured".into());
+                self.goal(
+                    format!("member search on {name}"),
+                    goal_text,
+                    "not measured".into(),
+                    Verdict::NotMeasured,
+                );
+                continue;
+            }
+            let mut worst: Option<(f64, String)> = None;
+            for r in &mine {
+                let persons = r["persons"].as_f64().unwrap_or(f64::NAN);
+                let kind = r["kind"].as_str().unwrap_or("?").to_string();
+                let p99 = r["p99_ms"].as_f64();
+                let judged = persons == largest;
+                self.rows.push(Row {
+                    measurement: format!(
+                        "member search by {kind} at {} persons, p50 / p99 of whole searches",
+                        fmt_num(persons, 0)
+                    ),
+                    database: name.into(),
+                    value: format!(
+                        "{} / {} (load {})",
+                        shown(r["p50_ms"].as_f64(), 1, "ms"),
+                        shown(p99, 1, "ms"),
+                        fmt_num(r["load_average"].as_f64().unwrap_or(f64::NAN), 1)
+                    ),
+                    goal: if judged {
+                        MEMBER_SEARCH.text()
+                    } else {
+                        String::new()
+                    },
+                    verdict: if judged {
+                        MEMBER_SEARCH.verdict(p99).text().into()
+                    } else {
+                        String::new()
+                    },
+                });
+                match p99 {
+                    Some(v) if judged && worst.as_ref().is_none_or(|(w, _)| v > *w) => {
+                        worst = Some((v, kind))
+                    }
+                    _ => {}
+                }
+            }
+            let (verdict, value) = match worst {
+                Some((v, kind)) => (
+                    MEMBER_SEARCH.verdict(Some(v)),
+                    format!(
+                        "{} (worst: {kind}, at {} persons)",
+                        shown(Some(v), 1, "ms"),
+                        fmt_num(largest, 0)
+                    ),
+                ),
+                None => (Verdict::NotMeasured, "not measured".into()),
+            };
+            self.goal(
+                format!("member search on {name}"),
+                goal_text,
                 value,
                 verdict,
             );

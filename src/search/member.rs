@@ -11,9 +11,13 @@
 //!   or `00`, else `payload.default_region`; a stored number from the person's calling code,
 //!   address country, then the default, exactly as the payload reads it. So `070-123 45 67`,
 //!   `+46701234567` and `0046 70 123 45 67` are one number. SQL narrows by the last seven digits
-//!   of the national number, which every stored form contains once its separators are removed.
+//!   of the national number, which every stored form ends in once its separators are removed:
+//!   an index seek on the relay's person keys (`digis_person_key`, kept by the adapter's
+//!   triggers), else a scan for them anywhere in the number.
 //! - **e-mail**: validated like the payload validates (`email_address`), compared trimmed and
-//!   case-insensitively (Unicode lower case).
+//!   case-insensitively (Unicode lower case). SQL narrows by the address trimmed and lower-cased
+//!   (through the person keys when the adapter keeps them), handing over every address outside
+//!   printable ASCII too.
 //! - **name**: case- and accent-insensitive, partial, words in any order: both sides are folded
 //!   ([`fold`]: `deunicode` transliterates to ASCII, so `Åsa` → `asa`, `Björn` → `bjorn`,
 //!   `Jørgen` → `jorgen`, `Straße` → `strasse`; then lower case, apostrophes dropped, anything
@@ -40,7 +44,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The longest e-mail address searched for, in characters (RFC 5321).
 pub const MAX_EMAIL_CHARS: usize = 254;
 /// Trailing digits of the national number the database narrows by.
-const NARROWING_DIGITS: usize = 7;
+const NARROWING_DIGITS: usize = crate::storage::PHONE_KEY_DIGITS;
 
 /// Why a typed key cannot be searched for. Never repeats the value.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -470,6 +470,10 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 
+/// The trailing digits of a national number that `digis_person_key.phone` holds (migration
+/// 0018) and a phone search narrows by.
+pub const PHONE_KEY_DIGITS: usize = 7;
+
 /// What [`Storage::persons_matching`](super::Storage::persons_matching) narrows by in SQL. The
 /// narrowing is coarse and never misses a person the exact rule would find; the exact
 /// comparison (the payload's phone normalisation, Unicode folding) is the caller's
@@ -477,7 +481,8 @@ pub struct EventRow {
 #[derive(Clone, PartialEq, Eq)]
 pub enum PersonFilter {
     /// Digits every form of the number contains once separators are removed (the trailing
-    /// digits of the national number).
+    /// [`PHONE_KEY_DIGITS`] of the national number): the number's key in `digis_person_key`
+    /// when it has that many, which every stored form search can match ends in.
     PhoneDigits(String),
     /// The address lower-cased; stored addresses are compared trimmed and lower-cased, and every
     /// address holding a character outside printable ASCII is a candidate (SQL lower-cases ASCII

@@ -13,7 +13,7 @@ use super::time::StoredTime;
 use super::{
     decode, rows, AttemptRow, Context as _, Counts, DelaySample, DigisRow, EventRow, FailedMember,
     FailedQuery, FailureGroup, ListQuery, MemberRead, OutboxRow, OutcomeCounts, PersonFilter,
-    PersonRow, Result, UnitFilter,
+    PersonRow, Result, UnitFilter, PHONE_KEY_DIGITS,
 };
 use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 
@@ -437,8 +437,17 @@ impl<E: Engine> ReadStore for E {
     ) -> Result<Vec<PersonRow>> {
         let db = self.db();
         let sql = db.sql();
+        // The keys hold the last seven digits only: a shorter national number (a few small
+        // countries) is looked for the old way.
+        let keyed = match filter {
+            PersonFilter::PhoneDigits(d) => d.len() == PHONE_KEY_DIGITS,
+            PersonFilter::Email(_) => true,
+            PersonFilter::NameWord(_) => false,
+        } && person_keys_ready(db).await?;
         let (sql, arg) = match filter {
+            PersonFilter::PhoneDigits(d) if keyed => (sql.persons_by_phone_key, d.clone()),
             PersonFilter::PhoneDigits(d) => (sql.persons_by_phone, d.clone()),
+            PersonFilter::Email(e) if keyed => (sql.persons_by_email_key, e.clone()),
             PersonFilter::Email(e) => (sql.persons_by_email, e.clone()),
             PersonFilter::NameWord(w) => (sql.persons_by_name, decode::like_containing(w)),
         };
@@ -493,6 +502,18 @@ impl<E: Engine> ReadStore for E {
             .bind(limit as i64);
         members(db, q, "reading active members").await
     }
+}
+
+/// Whether `digis_person_key` holds every person (migration 0018; `migrate` rebuilt it for an
+/// adapter whose triggers keep it). Read on every search: an adapter can be replaced by one
+/// that does not keep the keys.
+async fn person_keys_ready(db: &Db) -> Result<bool> {
+    Ok(db
+        .query(db.sql().person_keys_ready)
+        .opt_scalar::<bool>(db)
+        .await
+        .ctx("reading whether the person keys are ready")?
+        .unwrap_or(false))
 }
 
 async fn outbox_rows(db: &Db, q: Statement, context: &'static str) -> Result<Vec<OutboxRow>> {

@@ -494,6 +494,7 @@ async fn apply_adapter(
             .await
             .map_err(|e| AdapterError::broken_view(adapter, view, columns, e))?;
     }
+    rebuild_person_keys(db, &mut tx, adapter).await?;
     db.query(sql.adapter_record_save)
         .bind(adapter.name())
         .bind(&checksum)
@@ -507,6 +508,36 @@ async fn apply_adapter(
         checksum,
         previous,
     })
+}
+
+/// Builds every person's search keys (migration 0018) when the adapter's triggers keep them
+/// (its text names the entry point `digis_person_changed`): the persons saved before it was
+/// applied are found through them too. An adapter that does not leaves search filtering every
+/// person, as before the keys.
+async fn rebuild_person_keys(
+    db: &Db,
+    tx: &mut super::exec::Tx<'static>,
+    adapter: &super::adapter::HostAdapter,
+) -> Result<()> {
+    let sql = db.sql();
+    let c = "building the person keys for search";
+    let keeps = adapter.keeps_person_keys();
+    db.query(sql.person_keys_clear)
+        .execute(&mut *tx)
+        .await
+        .ctx(c)?;
+    if keeps {
+        db.query(sql.person_keys_rebuild)
+            .execute(&mut *tx)
+            .await
+            .ctx(c)?;
+    }
+    db.query(sql.person_keys_ready_save)
+        .bind(keeps)
+        .execute(&mut *tx)
+        .await
+        .ctx(c)?;
+    Ok(())
 }
 
 /// Why the host's `digis` table cannot take Digis's ids, if it cannot

@@ -35,6 +35,7 @@ mod http_export;
 mod leases;
 mod lighter_host_saves;
 mod log_http_edges;
+mod member_keys;
 mod migrations_table;
 mod one_client;
 mod outbox_counts;

@@ -174,6 +174,15 @@ impl HostAdapter {
         matches!(self.source, AdapterSource::Reference(_))
     }
 
+    /// Whether its triggers keep the search keys of persons (they hand saved persons to the
+    /// relay-owned `digis_person_changed`, migration 0018): then `migrate` builds the keys of
+    /// the persons already there and search narrows phone and e-mail through them.
+    pub fn keeps_person_keys(&self) -> bool {
+        self.sql
+            .to_ascii_lowercase()
+            .contains("digis_person_changed")
+    }
+
     /// What `digis_host_adapter.checksum` holds once this adapter is applied.
     pub fn checksum(&self) -> String {
         checksum(&self.sql)
@@ -393,11 +402,16 @@ mod tests {
     #[test]
     fn the_reference_adapters_name_their_triggers() {
         let want = [
+            "digis_person_deleted",
+            "digis_person_inserted",
+            "digis_person_updated",
             "digis_subscription_inserted",
             "digis_subscription_updated",
             "digis_subscription_user_added",
         ];
         assert_eq!(trigger_names(REFERENCE_SQLITE), want);
+        assert!(HostAdapter::reference(Backend::Sqlite).keeps_person_keys());
+        assert!(HostAdapter::reference(Backend::Postgres).keeps_person_keys());
         assert_eq!(
             trigger_names("create or replace trigger \"Ab_1\" after insert on t\nCREATE TRIGGER IF NOT EXISTS b AFTER"),
             ["ab_1", "b"]

@@ -1,0 +1,154 @@
+//! Member search by phone and e-mail through the relay's own keys (`digis_person_key`,
+//! migration 0018): kept by the reference adapter's triggers on `person`, built by `migrate`
+//! for the persons already there, and not used when an adapter does not keep them.
+use chrono::Utc;
+use digis_relay::search::{
+    search, EmailQuery, MemberQuery, PhoneQuery, SearchOptions, SearchReport, SearchTerm,
+};
+
+use digis_relay::storage::adapter::{AdapterSource, HostAdapter};
+
+use crate::common::{Kind, Person, TestDb};
+use crate::{both_databases, both_kinds};
+
+both_databases!(
+    a_person_saved_after_migrate_is_found_through_the_keys,
+    an_adapter_that_keeps_no_keys_leaves_search_filtering_every_person,
+);
+both_kinds!(a_person_there_before_migration_0018_is_found);
+
+fn phone(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Phone(PhoneQuery::parse(typed, "SE").unwrap()))
+}
+
+fn email(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Email(EmailQuery::parse(typed).unwrap()))
+}
+
+async fn found(db: &TestDb, term: &SearchTerm) -> Vec<i64> {
+    let dir = db.dir.path().join("logs");
+    let r: SearchReport = search(
+        db.storage().as_ref(),
+        &dir,
+        term,
+        &SearchOptions::new(true, Utc::now()),
+    )
+    .await
+    .unwrap();
+    r.matched_persons
+        .expect("a member search lists its persons")
+        .iter()
+        .map(|p| p.0)
+        .collect()
+}
+
+async fn keys_of(db: &TestDb, person: i64) -> i64 {
+    db.scalar(&format!(
+        "SELECT COUNT(*) FROM digis_person_key WHERE person_id = {person}"
+    ))
+    .await
+}
+
+fn kim(id: i64) -> Person {
+    Person {
+        email: Some(" Kim.Ny@Example.se ".into()),
+        mobile_number: Some("+46 (0)70 222 33 44".into()),
+        // No address row: its foreign key would hold the person's id.
+        address: None,
+        ..Person::ordinary(id)
+    }
+}
+
+async fn a_person_saved_after_migrate_is_found_through_the_keys(db: TestDb) {
+    db.person_with(&kim(7)).await;
+    db.person(8).await;
+    assert_eq!(keys_of(&db, 7).await, 1);
+    assert_eq!(found(&db, &phone("070-222 33 44")).await, [7]);
+    assert_eq!(found(&db, &email("kim.ny@example.SE")).await, [7]);
+
+    // An address outside printable ASCII is handed to Rust, as the scan did.
+    db.exec("UPDATE person SET email = 'ÅSA.EK@example.no' WHERE id = 8")
+        .await;
+    assert_eq!(found(&db, &email("åsa.ek@EXAMPLE.no")).await, [8]);
+
+    // A new number and address replace the old ones.
+    db.exec(
+        "UPDATE person SET mobile_number = '0046 70 999 88 77', email = 'kim@example.se' \
+         WHERE id = 7",
+    )
+    .await;
+    assert!(found(&db, &phone("070-222 33 44")).await.is_empty());
+    assert!(found(&db, &email("kim.ny@example.se")).await.is_empty());
+    assert_eq!(found(&db, &phone("+46709998877")).await, [7]);
+    assert_eq!(found(&db, &email("KIM@example.se")).await, [7]);
+
+    // A new id takes its keys along.
+    db.exec("UPDATE person SET id = 17 WHERE id = 7").await;
+    assert_eq!(found(&db, &phone("+46709998877")).await, [17]);
+    assert_eq!(keys_of(&db, 7).await, 0);
+
+    // The search narrows through the keys: a person whose key is gone is not a candidate.
+    db.exec("DELETE FROM digis_person_key WHERE person_id = 17")
+        .await;
+    assert!(found(&db, &phone("+46709998877")).await.is_empty());
+    db.exec("UPDATE person SET email = 'kim.ny@example.se' WHERE id = 17")
+        .await;
+    assert_eq!(found(&db, &phone("+46709998877")).await, [17]);
+
+    db.exec("DELETE FROM person WHERE id = 17").await;
+    assert!(found(&db, &phone("+46709998877")).await.is_empty());
+    assert!(found(&db, &email("kim.ny@example.se")).await.is_empty());
+    assert_eq!(keys_of(&db, 17).await, 0);
+}
+
+/// Persons saved before the keys existed (an installation upgraded to migration 0018) are found:
+/// `migrate` builds their keys when it applies the adapter that keeps them.
+async fn a_person_there_before_migration_0018_is_found(kind: Kind) {
+    let db = TestDb::migrated_before(kind, 18).await;
+    db.person_with(&kim(7)).await;
+    db.storage.migrate(false).await.expect("migrate to the end");
+    assert_eq!(keys_of(&db, 7).await, 1);
+    assert_eq!(found(&db, &phone("0702223344")).await, [7]);
+    assert_eq!(found(&db, &email("kim.ny@example.se")).await, [7]);
+}
+
+/// An adapter whose triggers do not hand persons to digis_person_changed (the reference one
+/// before the keys): search filters every person, as before them; the new reference adapter
+/// then builds the keys of everyone saved meanwhile.
+async fn an_adapter_that_keeps_no_keys_leaves_search_filtering_every_person(db: TestDb) {
+    let storage = db.storage();
+    let reference = HostAdapter::reference(storage.backend());
+    let cut = reference
+        .sql
+        .find("-- Member search finds persons")
+        .expect("the reference adapter's person triggers");
+    let old = HostAdapter {
+        source: AdapterSource::Reference(storage.backend()),
+        sql: reference.sql[..cut].to_string(),
+    };
+    assert!(!old.keeps_person_keys());
+    if db.kind == Kind::Postgres {
+        db.exec(
+            "DROP TRIGGER digis_person_inserted ON person; \
+             DROP TRIGGER digis_person_updated ON person; \
+             DROP TRIGGER digis_person_deleted ON person;",
+        )
+        .await;
+    } else {
+        db.exec(
+            "DROP TRIGGER digis_person_inserted; DROP TRIGGER digis_person_updated; \
+             DROP TRIGGER digis_person_deleted;",
+        )
+        .await;
+    }
+    storage.migrate_with(false, &old).await.unwrap();
+    db.person_with(&kim(7)).await;
+    assert_eq!(keys_of(&db, 7).await, 0);
+    assert_eq!(found(&db, &phone("070-222 33 44")).await, [7]);
+    assert_eq!(found(&db, &email("kim.ny@example.se")).await, [7]);
+
+    storage.migrate(false).await.unwrap();
+    assert_eq!(keys_of(&db, 7).await, 1);
+    assert_eq!(found(&db, &phone("070-222 33 44")).await, [7]);
+    assert_eq!(found(&db, &email("kim.ny@example.se")).await, [7]);
+}
