@@ -143,3 +143,40 @@ impl<'a> AttemptJson<'a> {
         }
     }
 }
+
+/// One row of `complete_group.sql` (PostgreSQL): a completion with its pair, its attempt and
+/// its superseded reason, all the four statements of a group read of it. Both outcome words
+/// go along, since whether the claim held is found out by the same statement.
+#[derive(Debug, Serialize)]
+pub(crate) struct GroupJson<'a> {
+    #[serde(flatten)]
+    complete: CompleteJson<'a>,
+    subscription_id: i64,
+    person_id: i64,
+    attempt: i32,
+    started_at: String,
+    duration_ms: i64,
+    relay_id: &'a str,
+    outcome: RecordedOutcome,
+    stale_outcome: RecordedOutcome,
+    /// Sent: the reason the pair's older failed rows are discarded with.
+    superseded: Option<String>,
+}
+
+impl<'a> GroupJson<'a> {
+    pub fn of(c: &'a CompletionItem) -> Self {
+        let outcome = c.completion.outcome();
+        GroupJson {
+            complete: CompleteJson::of(c),
+            subscription_id: c.subscription_id.0,
+            person_id: c.person_id.0,
+            attempt: c.attempt_no,
+            started_at: to_text(c.attempt.started_at),
+            duration_ms: c.attempt.duration_ms,
+            relay_id: &c.attempt.relay_id,
+            outcome: RecordedOutcome::Applied(outcome),
+            stale_outcome: RecordedOutcome::Stale(outcome),
+            superseded: SupersedeJson::of(c).map(|s| s.reason),
+        }
+    }
+}
