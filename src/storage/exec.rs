@@ -64,9 +64,6 @@ pub(crate) struct Profile {
     pub host_schema: &'static str,
     /// The triggers `doctor` expects.
     pub triggers: &'static [&'static str],
-    /// Whether a completion group is one statement (`complete_group.sql`, data-modifying
-    /// WITHs) rather than four: a round trip and a scan of the group each, saved per group.
-    pub group_in_one_statement: bool,
 }
 
 #[derive(Clone)]

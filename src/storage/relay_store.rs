@@ -5,9 +5,8 @@
 //! The hot path is set-based (docs/delivery-path.md): a claim marks the rows in one
 //! statement, then reads them with their member and `digis` rows in three statements whatever
 //! their number (giving the rows back if that fails), and `complete_group` ends a whole group
-//! of rows in one transaction (outbox rows, accepted pairs, attempts, superseded failures: one
-//! statement each on SQLite, one statement for all on PostgreSQL), each row guarded by its
-//! claim token. Lease renewal and release are one statement for every held
+//! of rows in one transaction of three statements (outbox rows, accepted pairs, attempts), each
+//! row guarded by its claim token. Lease renewal and release are one statement for every held
 //! row.
 use std::sync::Arc;
 use std::time::Duration;
@@ -664,9 +663,6 @@ async fn complete_in(
         return Ok(Vec::new());
     }
     let at = StoredTime(now);
-    if db.profile().group_in_one_statement {
-        return complete_at_once_in(db, tx, completions, at).await;
-    }
     let mut applied = HashSet::with_capacity(completions.len());
     let rows = json_chunks(completions.iter().map(CompleteJson::of)).map_err(json_err)?;
     for chunk in rows {
@@ -714,53 +710,6 @@ async fn complete_in(
         .filter_map(SupersedeJson::of);
     for chunk in json_chunks(accepted).map_err(json_err)? {
         supersede_in(db, tx, chunk, at).await?;
-    }
-    Ok(completions
-        .iter()
-        .map(|c| {
-            if applied.contains(&c.id.0) {
-                CompleteResult::Applied
-            } else if recorded.contains(&c.id.0) {
-                CompleteResult::LeaseLost
-            } else {
-                CompleteResult::Vanished
-            }
-        })
-        .collect())
-}
-
-/// [`complete_in`] as one statement a chunk of the group (`complete_group.sql`): the same
-/// writes and results, one round trip and one read of the group's JSON instead of four.
-async fn complete_at_once_in(
-    db: &Db,
-    tx: &mut Tx<'_>,
-    completions: &[CompletionItem],
-    at: StoredTime,
-) -> Result<Vec<CompleteResult>> {
-    use crate::storage::group::GroupJson;
-    use std::collections::HashSet;
-    let sql = db.sql();
-    let mut applied = HashSet::with_capacity(completions.len());
-    let mut recorded = HashSet::with_capacity(completions.len());
-    for chunk in json_chunks(completions.iter().map(GroupJson::of)).map_err(json_err)? {
-        let rows = db
-            .query(sql.complete_group)
-            .bind(at)
-            .bind(chunk)
-            .bind(OutboxState::Failed.as_str())
-            .bind(OutboxState::Discarded.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .and_then(|rows| rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect())
-            .ctx("completing a group")?;
-        let rows: Vec<(i64, bool)> = rows;
-        for (id, held) in rows {
-            if held {
-                applied.insert(id);
-            } else {
-                recorded.insert(id);
-            }
-        }
     }
     Ok(completions
         .iter()

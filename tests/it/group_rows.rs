@@ -247,8 +247,8 @@ async fn a_group_commits_around_rows_that_are_gone_taken_or_refused(db: TestDb) 
 }
 
 /// The group of the test above without a refused pair, so nothing makes it write row by
-/// row: on PostgreSQL it is one statement (`complete_group.sql`), whose parts see one snapshot.
-/// Person 1's new row is sent (its older failed row superseded), person 2's row was deleted by
+/// row: the set-based statements alone decide each row (decision 0051 tried them as one
+/// statement on PostgreSQL, whose parts would see one snapshot). Person 1's new row is sent (its older failed row superseded), person 2's row was deleted by
 /// the host (its pair recorded all the same), person 3's row was taken by another relay (a
 /// stale attempt, nothing applied).
 async fn a_group_with_rows_gone_and_taken_commits_without_writing_row_by_row(db: TestDb) {

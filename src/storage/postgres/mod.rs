@@ -44,7 +44,6 @@ static PROFILE: Profile = Profile {
         "digis_subscription_user_added",
         "digis_outbox_notify",
     ],
-    group_in_one_statement: true,
 };
 
 impl PgStorage {

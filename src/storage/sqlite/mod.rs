@@ -52,7 +52,6 @@ static PROFILE: Profile = Profile {
         "digis_subscription_updated",
         "digis_subscription_user_added",
     ],
-    group_in_one_statement: false,
 };
 
 impl SqliteStorage {
