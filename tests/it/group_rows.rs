@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use digis_relay::domain::OutboxState;
+use digis_relay::domain::{FailureCause, OutboxState};
 use digis_relay::fake_digis::FakeHandle;
 use digis_relay::storage::{CompleteResult, Completion, CompletionItem};
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -21,6 +21,7 @@ use crate::common::{
 both_databases!(
     a_row_deleted_in_flight_leaves_the_rest_of_its_group_sent_once,
     a_group_commits_around_rows_that_are_gone_taken_or_refused,
+    a_group_with_rows_gone_and_taken_commits_without_writing_row_by_row,
     database_errors_are_held_only_when_they_can_pass,
     migrate_and_doctor_refuse_a_host_digis_whose_external_id_is_not_text,
     a_host_digis_that_refuses_every_pair_neither_wedges_nor_resends,
@@ -242,6 +243,101 @@ async fn a_group_commits_around_rows_that_are_gone_taken_or_refused(db: TestDb) 
     };
     for person in [1, 2, 4] {
         assert_eq!(attempts(person).await, 1, "person {person}'s attempt");
+    }
+}
+
+/// The group of the test above without a refused pair, so nothing makes it write row by
+/// row: the set-based statements alone decide each row (decision 0051 tried them as one
+/// statement on PostgreSQL, whose parts would see one snapshot). Person 1's new row is sent (its older failed row superseded), person 2's row was deleted by
+/// the host (its pair recorded all the same), person 3's row was taken by another relay (a
+/// stale attempt, nothing applied).
+async fn a_group_with_rows_gone_and_taken_commits_without_writing_row_by_row(db: TestDb) {
+    db.active_with(1, &[1, 2, 3]).await;
+    let s = db.storage();
+    let t0 = (Utc::now() + chrono::Duration::milliseconds(1)).trunc_subsecs(3);
+    let lease = Duration::from_secs(30);
+    let first = crate::common::claim_rows(s.as_ref(), "relay-a", 10, lease, t0).await;
+    assert_eq!(first.len(), 3);
+    let of = |person: i64| first.iter().find(|c| c.row.person_id.0 == person).unwrap();
+    let failed = CompletionItem::new(
+        of(1),
+        Completion::Failed {
+            cause: FailureCause::other(),
+        },
+        attempt("relay-a", t0),
+    );
+    let results = s.complete_group(&[failed], &[], t0).await.unwrap();
+    assert_eq!(results, [CompleteResult::Applied]);
+    db.save(1).await;
+    let t1 = t0 + chrono::Duration::seconds(1);
+    let again = crate::common::claim_rows(s.as_ref(), "relay-a", 10, lease, t1).await;
+    assert_eq!(
+        again.len(),
+        1,
+        "person 1's new row; 2 and 3 are still leased"
+    );
+    assert_eq!(again[0].row.person_id.0, 1);
+    let (old_id, new_id) = (of(1).row.id.0, again[0].row.id.0);
+    db.exec(&format!(
+        "UPDATE digis_outbox SET claim_token = 'relay-b-token', locked_by = 'relay-b' WHERE id = {}",
+        of(3).row.id.0
+    ))
+    .await;
+    db.exec(&format!(
+        "DELETE FROM digis_outbox WHERE id = {}",
+        of(2).row.id.0
+    ))
+    .await;
+    let sent = |ext: &str| Completion::Sent {
+        external_id: Some(ext.into()),
+    };
+    let items = [
+        CompletionItem::new(&again[0], sent("TE-1"), attempt("relay-a", t1)),
+        CompletionItem::new(of(2), sent("TE-2"), attempt("relay-a", t1)),
+        CompletionItem::new(of(3), sent("TE-3"), attempt("relay-a", t1)),
+    ];
+    let results = s.complete_group(&items, &[], t1).await.unwrap();
+    assert_eq!(
+        results,
+        [
+            CompleteResult::Applied,
+            CompleteResult::Vanished,
+            CompleteResult::LeaseLost
+        ]
+    );
+    let rows = all_rows(&db).await;
+    let row = |id: i64| rows.iter().find(|r| r.id.0 == id).unwrap();
+    assert_eq!(
+        (row(new_id).state, row(new_id).external_id.as_deref()),
+        (OutboxState::Sent, Some("TE-1"))
+    );
+    assert_eq!(
+        (row(old_id).state, row(old_id).reason.clone()),
+        (
+            OutboxState::Discarded,
+            Some(format!("superseded by outbox {new_id}"))
+        )
+    );
+    assert_eq!(row(of(3).row.id.0).state, OutboxState::Sending, "relay-b's");
+    assert!(rows.iter().all(|r| r.person_id.0 != 2), "deleted");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM digis WHERE person_id IN (1, 2)").await,
+        2,
+        "the sent pair and the deleted row's accepted pair"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM digis").await, 2);
+    for (id, outcome) in [
+        (old_id, "failed"),
+        (new_id, "sent"),
+        (of(3).row.id.0, "stale_sent"),
+    ] {
+        let of_row = format!("SELECT count(*) FROM digis_attempt WHERE outbox_id = {id}");
+        let with = format!("{of_row} AND outcome = '{outcome}'");
+        assert_eq!(
+            (count(&db, &of_row).await, count(&db, &with).await),
+            (1, 1),
+            "outbox {id}: one attempt, {outcome}"
+        );
     }
 }
 
