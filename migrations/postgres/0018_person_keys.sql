@@ -34,13 +34,17 @@ BEGIN
         RETURN;
     END IF;
     DELETE FROM digis_person_key WHERE person_id = ANY (ids);
+    -- DISTINCT ON: digis_person may list a person more than once (the reference view joins
+    -- address, and a host may keep two); a second row of one id in this INSERT would fail the
+    -- host's own save ("cannot affect row a second time"). The keys come from one row.
     INSERT INTO digis_person_key (person_id, phone, email)
-    SELECT p.id,
+    SELECT DISTINCT ON (p.id) p.id,
            CASE WHEN length(n.d) >= 7 THEN right(n.d, 7) END,
            CASE WHEN p.email::text ~ '[^ -~]' THEN '*' ELSE lower(btrim(p.email::text)) END
     FROM digis_person p
     CROSS JOIN LATERAL (SELECT regexp_replace(p.mobile_number::text, '[^0-9]', '', 'g') AS d) n
     WHERE p.id = ANY (ids)
+    ORDER BY p.id
     ON CONFLICT (person_id) DO UPDATE SET phone = EXCLUDED.phone, email = EXCLUDED.email;
 END;
 $$;

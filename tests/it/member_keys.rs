@@ -14,6 +14,7 @@ use crate::{both_databases, both_kinds};
 both_databases!(
     a_person_saved_after_migrate_is_found_through_the_keys,
     an_adapter_that_keeps_no_keys_leaves_search_filtering_every_person,
+    a_person_digis_person_lists_twice_is_saved_and_found,
 );
 both_kinds!(a_person_there_before_migration_0018_is_found);
 
@@ -151,4 +152,60 @@ async fn an_adapter_that_keeps_no_keys_leaves_search_filtering_every_person(db: 
     assert_eq!(keys_of(&db, 7).await, 1);
     assert_eq!(found(&db, &phone("070-222 33 44")).await, [7]);
     assert_eq!(found(&db, &email("kim.ny@example.se")).await, [7]);
+}
+
+/// Regression: an adapter whose `digis_person` lists a person twice (a host with two addresses a
+/// person, say). On PostgreSQL the keys' INSERT met the person's id twice and failed with
+/// "cannot affect row a second time": the host's own save of that person failed, and so did
+/// `migrate`. The keys come from one of the rows; the search finds the person as the scan did.
+async fn a_person_digis_person_lists_twice_is_saved_and_found(db: TestDb) {
+    let storage = db.storage();
+    let reference = HostAdapter::reference(storage.backend());
+    let twice = HostAdapter {
+        source: AdapterSource::Reference(storage.backend()),
+        sql: reference.sql.replacen(
+            "       a.country_alpha2      AS country_alpha2\n\
+             FROM person p\n\
+             LEFT JOIN address a ON a.person_id = p.id;\n\
+             \n\
+             DROP VIEW IF EXISTS digis_subscription;",
+            "       a.country_alpha2      AS country_alpha2\n\
+             FROM person p\n\
+             LEFT JOIN address a ON a.person_id = p.id\n\
+             UNION ALL\n\
+             SELECT p.id, p.first_name, p.last_name, p.email, p.mobile_country_code,\n\
+                    p.mobile_number, p.card_number, NULL\n\
+             FROM person p;\n\
+             \n\
+             DROP VIEW IF EXISTS digis_subscription;",
+            1,
+        ),
+    };
+    assert_ne!(twice.sql, reference.sql, "the view is the one changed");
+    assert!(twice.keeps_person_keys());
+    db.person_with(&kim(7)).await;
+    storage
+        .migrate_with(false, &twice)
+        .await
+        .expect("migrate rebuilds the keys of a person listed twice");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_person WHERE id = 7")
+            .await,
+        2
+    );
+    assert_eq!(keys_of(&db, 7).await, 1);
+    db.exec(
+        "UPDATE person SET email = 'kim@example.se', mobile_number = '070-555 66 77' WHERE id = 7",
+    )
+    .await;
+    db.person_with(&kim(8)).await;
+    let mut by_email = found(&db, &email("KIM@example.se")).await;
+    by_email.dedup();
+    assert_eq!(by_email, [7]);
+    let mut by_phone = found(&db, &phone("0705556677")).await;
+    by_phone.dedup();
+    assert_eq!(by_phone, [7]);
+    let mut new_one = found(&db, &email("kim.ny@example.se")).await;
+    new_one.dedup();
+    assert_eq!(new_one, [8]);
 }

@@ -176,11 +176,15 @@ impl HostAdapter {
 
     /// Whether its triggers keep the search keys of persons (they hand saved persons to the
     /// relay-owned `digis_person_changed`, migration 0018): then `migrate` builds the keys of
-    /// the persons already there and search narrows phone and e-mail through them.
+    /// the persons already there and search narrows phone and e-mail through them. Only code
+    /// counts: an adapter that names the function in a comment, or has its triggers commented
+    /// out, keeps no keys, and search must then filter every person. Comments are cut without
+    /// regard to quotes, so a `--` in a string can only make this say no: a slower search,
+    /// never a missed person.
     pub fn keeps_person_keys(&self) -> bool {
-        self.sql
-            .to_ascii_lowercase()
-            .contains("digis_person_changed")
+        split::statements(&self.sql)
+            .iter()
+            .any(|s| without_comments(s.text).contains("digis_person_changed"))
     }
 
     /// What `digis_host_adapter.checksum` holds once this adapter is applied.
@@ -395,9 +399,65 @@ fn names_a_missing_table(e: &sqlx::Error) -> bool {
     db.code().as_deref() == Some("42P01") || db.message().starts_with("no such table")
 }
 
+/// `sql` lower-cased without its `--` and `/* */` comments.
+fn without_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    loop {
+        let next = [
+            rest.find("--").map(|i| (i, true)),
+            rest.find("/*").map(|i| (i, false)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            None => {
+                out.push_str(rest);
+                break;
+            }
+            Some((i, true)) => {
+                out.push_str(&rest[..i]);
+                rest = rest[i..].find('\n').map_or("", |n| &rest[i + n..]);
+            }
+            Some((i, false)) => {
+                out.push_str(&rest[..i]);
+                rest = rest[i + 2..]
+                    .find("*/")
+                    .map_or("", |e| &rest[i + 2 + e + 2..]);
+            }
+        }
+    }
+    out.to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_code_that_calls_digis_person_changed_keeps_person_keys() {
+        let adapter = |sql: &str| HostAdapter {
+            source: AdapterSource::Reference(Backend::Sqlite),
+            sql: sql.into(),
+        };
+        let trigger = "CREATE TRIGGER t AFTER INSERT ON person BEGIN\n    INSERT INTO digis_person_changed (person_id) VALUES (NEW.id);\nEND;";
+        assert!(adapter(trigger).keeps_person_keys());
+        assert!(adapter(&format!("-- keys: see below\n{trigger}")).keeps_person_keys());
+        assert!(
+            !adapter("-- digis_person_changed is not used here\nSELECT 1;").keeps_person_keys()
+        );
+        assert!(!adapter(&format!("/* {trigger} */ SELECT 1;")).keeps_person_keys());
+        let commented: String = trigger.lines().map(|l| format!("-- {l}\n")).collect();
+        assert!(!adapter(&commented).keeps_person_keys());
+        assert!(
+            !adapter("CREATE VIEW v AS SELECT 1 /* digis_person_changed */;").keeps_person_keys()
+        );
+        assert!(
+            adapter("SELECT 1; /* a */ SELECT digis_person_changed(ARRAY[1]::bigint[]); -- b")
+                .keeps_person_keys()
+        );
+    }
 
     #[test]
     fn the_reference_adapters_name_their_triggers() {
