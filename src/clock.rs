@@ -229,6 +229,8 @@ mod tests {
         skew_ms: i64,
         waits: std::sync::Mutex<std::collections::VecDeque<(i64, i64)>>,
         reads: std::sync::atomic::AtomicUsize,
+        /// The reading (1-based) that fails, if any.
+        fails: Option<usize>,
     }
 
     impl Scripted {
@@ -241,6 +243,7 @@ mod tests {
                 skew_ms,
                 waits: std::sync::Mutex::new(waits.iter().copied().collect()),
                 reads: Default::default(),
+                fails: None,
             };
             (db, clock)
         }
@@ -250,7 +253,10 @@ mod tests {
         type Error = String;
         fn read_db_now(&self) -> BoxFuture<'_, Result<DateTime<Utc>, String>> {
             Box::pin(async move {
-                self.reads.fetch_add(1, Ordering::Relaxed);
+                let n = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
+                if self.fails == Some(n) {
+                    return Err("connection reset".to_string());
+                }
                 let (pre, post) = self.waits.lock().unwrap().pop_front().unwrap_or((1, 1));
                 let mut t = self.local.lock().unwrap();
                 *t += pre;
@@ -286,6 +292,19 @@ mod tests {
         let (db, clock) = Scripted::new(-90_000, &[(400, 400), (100, 100), (300, 300), (1, 1)]);
         assert_eq!(clock.measure(&db).await.unwrap(), -90_000);
         assert_eq!(db.reads.load(Ordering::Relaxed), READINGS);
+    }
+
+    /// An error after a good but slow reading keeps that reading; an error first is an error.
+    #[tokio::test]
+    async fn an_error_after_a_reading_keeps_it() {
+        let (mut db, clock) = Scripted::new(90_000, &[(100, 100)]);
+        db.fails = Some(2);
+        assert_eq!(clock.measure(&db).await.unwrap(), 90_000);
+        let (mut db, clock) = Scripted::new(90_000, &[]);
+        db.fails = Some(1);
+        clock.set_offset_ms(5);
+        assert!(clock.measure(&db).await.is_err());
+        assert_eq!(clock.offset_ms(), 5, "the previous offset stays");
     }
 
     #[tokio::test]
