@@ -188,6 +188,81 @@ mod tests {
         );
     }
 
+    /// The person keys (migration 0018's triggers and function, and the rebuild `migrate` runs)
+    /// apply the same rule as the search's narrowing: on SQLite every separator and the `+`
+    /// removed and the whitespace Rust trims cut, on PostgreSQL every non-digit removed; both
+    /// keep the last `PHONE_KEY_DIGITS`. Four copies of one rule: one drifting would make search
+    /// miss the persons it keys differently.
+    #[test]
+    fn the_person_keys_follow_the_phone_narrowing() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let code = |text: &str| -> String {
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let migration = |db: &str| {
+            code(
+                &std::fs::read_to_string(
+                    root.join(format!("migrations/{db}/0018_person_keys.sql")),
+                )
+                .unwrap(),
+            )
+        };
+        let n = crate::storage::PHONE_KEY_DIGITS;
+        // Rust's trim() cuts these; SQLite's trim() is told those no replace() removed.
+        let whitespace: Vec<u32> = (0..=0x3000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace() && !crate::payload::phone::SEPARATORS.contains(c))
+            .map(|c| c as u32)
+            .collect();
+        for (name, sql) in [
+            ("sqlite 0018", migration("sqlite")),
+            (
+                "sqlite person_keys_rebuild.sql",
+                code(SQLITE.person_keys_rebuild),
+            ),
+        ] {
+            for c in crate::payload::phone::SEPARATORS.iter().chain(&['+']) {
+                let removed = if c.is_ascii() {
+                    format!("'{c}', '')")
+                } else {
+                    format!("char({}), '')", *c as u32)
+                };
+                assert!(sql.contains(&removed), "{name} keeps {c:?}");
+            }
+            for w in &whitespace {
+                assert!(
+                    sql.contains(&format!(" {w},"))
+                        || sql.contains(&format!(" {w})"))
+                        || sql.contains(&format!("({w},")),
+                    "{name}: trim() does not cut U+{w:04X}"
+                );
+            }
+            assert!(
+                sql.contains(&format!("length(d) >= {n} THEN substr(d, -{n})")),
+                "{name}"
+            );
+        }
+        for (name, sql) in [
+            ("postgres 0018", migration("postgres")),
+            (
+                "postgres person_keys_rebuild.sql",
+                code(POSTGRES.person_keys_rebuild),
+            ),
+        ] {
+            assert!(
+                sql.contains("regexp_replace(p.mobile_number::text, '[^0-9]', '', 'g')"),
+                "{name}"
+            );
+            assert!(
+                sql.contains(&format!("length(n.d) >= {n} THEN right(n.d, {n})")),
+                "{name}"
+            );
+        }
+    }
+
     /// Both name narrowings replace exactly the letters `search::member::SQL_FOLDS` lists, each
     /// as deunicode folds it (a wrong replacement would lose names), and hand over every name
     /// holding any other non-ASCII letter (the character class lists the same letters).
