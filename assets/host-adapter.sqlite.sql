@@ -13,9 +13,7 @@
 --   triggers            after a save that makes a subscription ACTIVE, or adds a user to an ACTIVE
 --                       one, insert each pair the save concerns into the relay-owned view
 --                       digis_enqueue_request (subscription_id, person_id); its trigger decides
---                       whether a row is queued; a trigger may skip that INSERT when every
---                       pair is in the relay-owned view digis_pair_held (pairs it would not
---                       queue), which spares SQLite the INSERT's temporary table
+--                       whether a row is queued
 --
 -- Rules: it may be applied again at any time, so every statement must be repeatable (DROP ... IF
 -- EXISTS before CREATE); no BEGIN/COMMIT outside trigger bodies: `migrate` runs the whole file in
@@ -72,18 +70,10 @@ SELECT s.id     AS id,
 FROM subscription s;
 
 -- The triggers decide which pairs a save concerns and what ACTIVE means; digis_enqueue_request
--- decides whether each is queued (not in digis, no sent and no open row). The subscription's
--- triggers insert only when one of its pairs is not in digis_pair_held: a re-save of a
--- subscription whose members are all queued or delivered (a nightly job's) then costs a lookup
--- per member, and an INSERT of a subscription before its users costs one lookup.
+-- decides whether each is queued (not in digis, no sent and no open row).
 DROP TRIGGER IF EXISTS digis_subscription_inserted;
 CREATE TRIGGER digis_subscription_inserted AFTER INSERT ON subscription
 WHEN NEW.status = 'ACTIVE'
- AND EXISTS (SELECT 1 FROM subscription_user su
-             WHERE su.subscription_id = NEW.id
-               AND NOT EXISTS (SELECT 1 FROM digis_pair_held h
-                               WHERE h.subscription_id = su.subscription_id
-                                 AND h.person_id = su.person_id))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT su.subscription_id, su.person_id
@@ -94,11 +84,6 @@ END;
 DROP TRIGGER IF EXISTS digis_subscription_updated;
 CREATE TRIGGER digis_subscription_updated AFTER UPDATE ON subscription
 WHEN NEW.status = 'ACTIVE'
- AND EXISTS (SELECT 1 FROM subscription_user su
-             WHERE su.subscription_id = NEW.id
-               AND NOT EXISTS (SELECT 1 FROM digis_pair_held h
-                               WHERE h.subscription_id = su.subscription_id
-                                 AND h.person_id = su.person_id))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT su.subscription_id, su.person_id

@@ -53,16 +53,10 @@ SELECT ms.membership_no AS id,
 FROM membership ms;
 
 -- Which pairs a save concerns and what "active" means are this schema's; whether a pair is
--- queued is the relay's (the trigger on digis_enqueue_request, and digis_pair_held, the pairs it
--- would not queue, which lets a membership's save skip its INSERT when none is queued).
+-- queued is the relay's (the trigger on digis_enqueue_request).
 DROP TRIGGER IF EXISTS digis_subscription_inserted;
 CREATE TRIGGER digis_subscription_inserted AFTER INSERT ON membership
 WHEN NEW.state = 'active'
- AND EXISTS (SELECT 1 FROM membership_holder h
-             WHERE h.membership_no = NEW.membership_no
-               AND NOT EXISTS (SELECT 1 FROM digis_pair_held p
-                               WHERE p.subscription_id = h.membership_no
-                                 AND p.person_id = h.member_no))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT h.membership_no, h.member_no
@@ -73,11 +67,6 @@ END;
 DROP TRIGGER IF EXISTS digis_subscription_updated;
 CREATE TRIGGER digis_subscription_updated AFTER UPDATE ON membership
 WHEN NEW.state = 'active'
- AND EXISTS (SELECT 1 FROM membership_holder h
-             WHERE h.membership_no = NEW.membership_no
-               AND NOT EXISTS (SELECT 1 FROM digis_pair_held p
-                               WHERE p.subscription_id = h.membership_no
-                                 AND p.person_id = h.member_no))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT h.membership_no, h.member_no
