@@ -28,36 +28,14 @@ fn migrations_dir(kind: Kind) -> PathBuf {
 /// `migrate` left, read as `migrate` would carry it over). The last migration's version and
 /// description.
 async fn one_behind(kind: Kind) -> (TestDb, i64, String) {
-    let db = TestDb::bare(kind).await;
-    db.exec(match kind {
-        Kind::Sqlite => include_str!("../../assets/host-schema.sqlite.sql"),
-        Kind::Postgres => include_str!("../../assets/host-schema.postgres.sql"),
-    })
-    .await;
     let all = Migrator::new(migrations_dir(kind)).await.unwrap();
-    let mut migrations: Vec<_> = all.iter().cloned().collect();
-    let last = migrations.iter().map(|m| m.version).max().unwrap();
-    let description = migrations
-        .iter()
-        .find(|m| m.version == last)
-        .unwrap()
-        .description
-        .to_string();
-    migrations.retain(|m| m.version != last);
-    let older = Migrator::with_migrations(migrations);
-    match kind {
-        Kind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            older.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Kind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            older.run(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
-    (db, last, description)
+    let last = all.iter().max_by_key(|m| m.version).unwrap();
+    let (version, description) = (last.version, last.description.to_string());
+    (
+        TestDb::migrated_before(kind, version).await,
+        version,
+        description,
+    )
 }
 
 /// The line a command must give for a database behind it: what is missing, and `migrate`.
