@@ -134,13 +134,13 @@ CREATE TRIGGER digis_subscription_user_added
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION digis_subscription_user_added();
 
--- Member search finds persons by phone and e-mail through the relay's own keys
+-- Member search finds persons by phone, e-mail and name through the relay's own keys
 -- (digis_person_key, migration 0018): each statement that saves persons hands their ids to the
 -- relay-owned digis_person_changed(ids), which reads them back from digis_person. `migrate`
 -- sees this adapter names digis_person_changed and builds the keys of the persons already
 -- there; an adapter without these triggers leaves search filtering every person.
--- Statement-level (one call a statement); an update hands over only the persons whose number,
--- address or id changed.
+-- Statement-level (one call a statement); an update hands over only the persons whose name,
+-- number, address or id changed.
 CREATE OR REPLACE FUNCTION digis_person_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -156,12 +156,16 @@ BEGIN
     FROM (SELECT o.id FROM before o
           WHERE NOT EXISTS (SELECT 1 FROM saved n
                             WHERE n.id = o.id AND n.email IS NOT DISTINCT FROM o.email
-                              AND n.mobile_number IS NOT DISTINCT FROM o.mobile_number)
+                              AND n.mobile_number IS NOT DISTINCT FROM o.mobile_number
+                              AND n.first_name IS NOT DISTINCT FROM o.first_name
+                              AND n.last_name IS NOT DISTINCT FROM o.last_name)
           UNION
           SELECT n.id FROM saved n
           WHERE NOT EXISTS (SELECT 1 FROM before o
                             WHERE o.id = n.id AND o.email IS NOT DISTINCT FROM n.email
-                              AND o.mobile_number IS NOT DISTINCT FROM n.mobile_number)) c;
+                              AND o.mobile_number IS NOT DISTINCT FROM n.mobile_number
+                              AND o.first_name IS NOT DISTINCT FROM n.first_name
+                              AND o.last_name IS NOT DISTINCT FROM n.last_name)) c;
     RETURN NULL;
 END;
 $$;

@@ -99,7 +99,7 @@ BEGIN
     VALUES (NEW.subscription_id, NEW.person_id);
 END;
 
--- Member search finds persons by phone and e-mail through the relay's own keys
+-- Member search finds persons by phone, e-mail and name through the relay's own keys
 -- (digis_person_key, migration 0018): each save of a person hands its id to the relay-owned
 -- digis_person_changed, which reads the person back from digis_person. `migrate` sees this
 -- adapter names digis_person_changed and builds the keys of the persons already there; an
@@ -111,7 +111,8 @@ BEGIN
 END;
 
 DROP TRIGGER IF EXISTS digis_person_updated;
-CREATE TRIGGER digis_person_updated AFTER UPDATE OF id, email, mobile_number ON person
+CREATE TRIGGER digis_person_updated AFTER UPDATE OF id, first_name, last_name, email, mobile_number
+    ON person
 BEGIN
     INSERT INTO digis_person_changed (person_id) SELECT OLD.id WHERE OLD.id IS NOT NEW.id;
     INSERT INTO digis_person_changed (person_id) VALUES (NEW.id);

@@ -474,6 +474,38 @@ pub struct EventRow {
 /// 0018) and a phone search narrows by.
 pub const PHONE_KEY_DIGITS: usize = 7;
 
+/// The most grams of a typed word a name search looks up (spread over the word): any of them
+/// narrows soundly, and each costs the database a seek per candidate.
+pub const MAX_NAME_GRAMS: usize = 12;
+
+/// The grams a name search for `word` (a [`PersonFilter::NameWord`]) looks up in the person
+/// keys (migration 0018): its three-letter pieces, which every folded name holding the word
+/// holds too; `["*"]` (the names the database hands to Rust) for a word outside ASCII; `None`
+/// for a word too short to have a piece, which is looked for the old way.
+pub fn name_grams(word: &str) -> Option<Vec<String>> {
+    if !word.is_ascii() {
+        return Some(vec!["*".to_string()]);
+    }
+    let bytes = word.as_bytes();
+    if bytes.len() < 3 || !bytes.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let mut grams: Vec<String> = Vec::new();
+    for w in bytes.windows(3) {
+        let g = String::from_utf8_lossy(w).to_ascii_lowercase();
+        if !grams.contains(&g) {
+            grams.push(g);
+        }
+    }
+    if grams.len() > MAX_NAME_GRAMS {
+        let last = grams.len() - 1;
+        grams = (0..MAX_NAME_GRAMS)
+            .map(|i| grams[i * last / (MAX_NAME_GRAMS - 1)].clone())
+            .collect();
+    }
+    Some(grams)
+}
+
 /// What [`Storage::persons_matching`](super::Storage::persons_matching) narrows by in SQL. The
 /// narrowing is coarse and never misses a person the exact rule would find; the exact
 /// comparison (the payload's phone normalisation, Unicode folding) is the caller's
@@ -488,9 +520,10 @@ pub enum PersonFilter {
     /// address holding a character outside printable ASCII is a candidate (SQL lower-cases ASCII
     /// only).
     Email(String),
-    /// One folded word of the name (ASCII letters and digits); a candidate holds it in
-    /// `first_name || ' ' || last_name` (apostrophes removed, any case), or holds a character
-    /// outside printable ASCII (folding in Rust decides those).
+    /// One folded word of the name (ASCII letters and digits), or a word as written holding a
+    /// letter of another script; a candidate holds it in `first_name || ' ' || last_name`
+    /// (apostrophes removed, any case), or holds a character outside printable ASCII (folding
+    /// in Rust decides those). Through the person keys' grams ([`name_grams`]) when it has one.
     NameWord(String),
 }
 
@@ -663,5 +696,34 @@ pub enum Unconfirmed {
 impl Unconfirmed {
     pub fn included(self) -> bool {
         self == Unconfirmed::Include
+    }
+}
+
+#[cfg(test)]
+mod name_gram_tests {
+    use super::{name_grams, MAX_NAME_GRAMS};
+
+    #[test]
+    fn a_name_word_is_looked_up_by_its_pieces() {
+        let g = |w: &str| name_grams(w);
+        assert_eq!(g("anna"), Some(vec!["ann".into(), "nna".into()]));
+        assert_eq!(g("nnnn"), Some(vec!["nnn".into()]), "each piece once");
+        assert_eq!(g("ab"), None, "no piece: the scan");
+        assert_eq!(
+            g("иван"),
+            Some(vec!["*".into()]),
+            "another script: handed to Rust"
+        );
+        assert_eq!(g("a b c"), None, "only a folded word has pieces");
+        let long = g("abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
+        assert_eq!(long.len(), MAX_NAME_GRAMS);
+        assert_eq!(long.first().map(String::as_str), Some("abc"));
+        assert_eq!(long.last().map(String::as_str), Some("789"));
+        // Every piece kept is one of the word's, so a name holding the word holds them all.
+        let word = "svensson123456";
+        let folded_name = format!("anna {word}");
+        for piece in g(word).unwrap() {
+            assert!(folded_name.contains(&piece), "{piece}");
+        }
     }
 }

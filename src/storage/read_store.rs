@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::engine::Engine;
 use super::exec::{Db, Statement};
-use super::lists::json_err;
+use super::lists::{json_err, WordList};
 use super::relay_store::rows_by_ids_on;
 use super::time::StoredTime;
 use super::{
-    decode, rows, AttemptRow, Context as _, Counts, DelaySample, DigisRow, EventRow, FailedMember,
-    FailedQuery, FailureGroup, ListQuery, MemberRead, OutboxRow, OutcomeCounts, PersonFilter,
-    PersonRow, Result, UnitFilter, PHONE_KEY_DIGITS,
+    decode, name_grams, rows, AttemptRow, Context as _, Counts, DelaySample, DigisRow, EventRow,
+    FailedMember, FailedQuery, FailureGroup, ListQuery, MemberRead, OutboxRow, OutcomeCounts,
+    PersonFilter, PersonRow, Result, UnitFilter, PHONE_KEY_DIGITS,
 };
 use crate::domain::{CardNumber, OutboxId, PersonId, SubscriptionId, UnitId};
 
@@ -438,23 +438,38 @@ impl<E: Engine> ReadStore for E {
         let db = self.db();
         let sql = db.sql();
         // The keys hold the last seven digits only: a shorter national number (a few small
-        // countries) is looked for the old way.
+        // countries) is looked for the old way, and so is a name word without a trigram.
+        let grams = match filter {
+            PersonFilter::NameWord(w) => name_grams(w),
+            _ => None,
+        };
         let keyed = match filter {
             PersonFilter::PhoneDigits(d) => d.len() == PHONE_KEY_DIGITS,
             PersonFilter::Email(_) => true,
-            PersonFilter::NameWord(_) => false,
+            PersonFilter::NameWord(_) => grams.is_some(),
         } && person_keys_ready(db).await?;
-        let (sql, arg) = match filter {
-            PersonFilter::PhoneDigits(d) if keyed => (sql.persons_by_phone_key, d.clone()),
-            PersonFilter::PhoneDigits(d) => (sql.persons_by_phone, d.clone()),
-            PersonFilter::Email(e) if keyed => (sql.persons_by_email_key, e.clone()),
-            PersonFilter::Email(e) => (sql.persons_by_email, e.clone()),
-            PersonFilter::NameWord(w) => (sql.persons_by_name, decode::like_containing(w)),
+        let after = after.map_or(i64::MIN, |p| p.0);
+        let q = match (filter, grams) {
+            // Not prepared once: PostgreSQL plans each search for its grams (a common one is
+            // read in id order until the page fills, a rare one through the GIN index); a
+            // generic plan guesses one selectivity for all.
+            (PersonFilter::NameWord(_), Some(grams)) if keyed => db
+                .query(sql.persons_by_name_key)
+                .persistent(false)
+                .bind(WordList(grams)),
+            (PersonFilter::NameWord(w), _) => db
+                .query(sql.persons_by_name)
+                .bind(decode::like_containing(w)),
+            (PersonFilter::PhoneDigits(d), _) if keyed => {
+                db.query(sql.persons_by_phone_key).bind(d.clone())
+            }
+            (PersonFilter::PhoneDigits(d), _) => db.query(sql.persons_by_phone).bind(d.clone()),
+            (PersonFilter::Email(e), _) if keyed => {
+                db.query(sql.persons_by_email_key).bind(e.clone())
+            }
+            (PersonFilter::Email(e), _) => db.query(sql.persons_by_email).bind(e.clone()),
         };
-        Ok(db
-            .query(sql)
-            .bind(arg)
-            .bind(after.map_or(i64::MIN, |p| p.0))
+        Ok(q.bind(after)
             .bind(i64::from(limit))
             .fetch_all(db)
             .await

@@ -522,12 +522,19 @@ async fn rebuild_person_keys(
     let sql = db.sql();
     let c = "building the person keys for search";
     let keeps = adapter.keeps_person_keys();
-    db.query(sql.person_keys_clear)
-        .execute(&mut *tx)
-        .await
-        .ctx(c)?;
     if keeps {
+        // Prune and upsert rather than clear and fill: a person whose keys are unchanged
+        // keeps them (and on SQLite their name's grams) untouched.
+        db.query(sql.person_keys_prune)
+            .execute(&mut *tx)
+            .await
+            .ctx(c)?;
         db.query(sql.person_keys_rebuild)
+            .execute(&mut *tx)
+            .await
+            .ctx(c)?;
+    } else {
+        db.query(sql.person_keys_clear)
             .execute(&mut *tx)
             .await
             .ctx(c)?;

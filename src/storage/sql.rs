@@ -263,16 +263,27 @@ mod tests {
         }
     }
 
-    /// Both name narrowings replace exactly the letters `search::member::SQL_FOLDS` lists, each
-    /// as deunicode folds it (a wrong replacement would lose names), and hand over every name
+    /// Both name narrowings, and the name keys the grams are cut from (migration 0018's
+    /// SQLite trigger and PostgreSQL function, SQLite's rebuild), replace exactly the letters
+    /// `search::member::SQL_FOLDS` lists, each as deunicode folds it (a wrong replacement would
+    /// lose names), drop apostrophes and backquotes as `fold` does, and hand over every name
     /// holding any other non-ASCII letter (the character class lists the same letters).
     #[test]
     fn name_narrowing_folds_the_listed_letters() {
         let folds = crate::search::member::SQL_FOLDS;
         let class: String = folds.iter().map(|(c, _)| *c).collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let migration = |db: &str| {
+            std::fs::read_to_string(root.join(format!("migrations/{db}/0018_person_keys.sql")))
+                .unwrap()
+        };
+        let (sqlite_keys, postgres_keys) = (migration("sqlite"), migration("postgres"));
         for (db, sql) in [
             ("sqlite", SQLITE.persons_by_name),
             ("postgres", POSTGRES.persons_by_name),
+            ("sqlite 0018", sqlite_keys.as_str()),
+            ("sqlite person_keys_rebuild", SQLITE.person_keys_rebuild),
+            ("postgres 0018", postgres_keys.as_str()),
         ] {
             let body: String = sql
                 .lines()
@@ -283,6 +294,8 @@ mod tests {
                 assert_eq!(body.matches(&replaced).count(), 1, "{db}: {replaced}");
             }
             assert!(body.contains(&format!("[^ -~{class}]")), "{db}: the class");
+            assert!(body.contains("'''', '')"), "{db}: apostrophes");
+            assert!(body.contains("'`', '')"), "{db}: backquotes");
             let non_ascii = body.chars().filter(|c| !c.is_ascii()).count();
             assert_eq!(non_ascii, 2 * folds.len(), "{db}: letters besides the list");
         }

@@ -1,9 +1,10 @@
-//! Member search by phone and e-mail through the relay's own keys (`digis_person_key`,
-//! migration 0018): kept by the reference adapter's triggers on `person`, built by `migrate`
-//! for the persons already there, and not used when an adapter does not keep them.
+//! Member search by phone, e-mail and name through the relay's own keys (`digis_person_key`,
+//! and the name's grams, migration 0018): kept by the reference adapter's triggers on `person`,
+//! built by `migrate` for the persons already there, and not used when an adapter does not keep
+//! them.
 use chrono::Utc;
 use digis_relay::search::{
-    search, EmailQuery, MemberQuery, PhoneQuery, SearchOptions, SearchReport, SearchTerm,
+    search, EmailQuery, MemberQuery, NameQuery, PhoneQuery, SearchOptions, SearchReport, SearchTerm,
 };
 
 use digis_relay::storage::adapter::{AdapterSource, HostAdapter};
@@ -15,6 +16,9 @@ both_databases!(
     a_person_saved_after_migrate_is_found_through_the_keys,
     an_adapter_that_keeps_no_keys_leaves_search_filtering_every_person,
     a_person_digis_person_lists_twice_is_saved_and_found,
+    a_name_is_found_through_its_grams,
+    the_grams_find_whom_the_scan_finds,
+    the_rebuild_keeps_the_grams_the_triggers_keep,
 );
 both_kinds!(a_person_there_before_migration_0018_is_found);
 
@@ -24,6 +28,10 @@ fn phone(typed: &str) -> SearchTerm {
 
 fn email(typed: &str) -> SearchTerm {
     SearchTerm::Member(MemberQuery::Email(EmailQuery::parse(typed).unwrap()))
+}
+
+fn name(typed: &str) -> SearchTerm {
+    SearchTerm::Member(MemberQuery::Name(NameQuery::parse(typed).unwrap()))
 }
 
 async fn found(db: &TestDb, term: &SearchTerm) -> Vec<i64> {
@@ -208,4 +216,196 @@ async fn a_person_digis_person_lists_twice_is_saved_and_found(db: TestDb) {
     let mut new_one = found(&db, &email("kim.ny@example.se")).await;
     new_one.dedup();
     assert_eq!(new_one, [8]);
+}
+
+fn named(id: i64, first: &str, last: &str) -> Person {
+    Person {
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        address: None,
+        ..Person::ordinary(id)
+    }
+}
+
+/// Takes a person's name grams away by hand, so a search that still finds them did not narrow
+/// through the grams.
+async fn forget_grams(db: &TestDb, person: i64) {
+    if db.kind == Kind::Postgres {
+        db.exec(&format!(
+            "UPDATE digis_person_key SET grams = '{{}}' WHERE person_id = {person}"
+        ))
+        .await;
+    } else {
+        db.exec(&format!(
+            "DELETE FROM digis_person_gram WHERE person_id = {person}"
+        ))
+        .await;
+    }
+}
+
+/// Every person's grams, sorted: (person, gram).
+async fn grams(db: &TestDb) -> Vec<(i64, String)> {
+    db.id_texts(if db.kind == Kind::Postgres {
+        "SELECT person_id, unnest(grams) AS gram FROM digis_person_key ORDER BY 1, 2"
+    } else {
+        "SELECT person_id, gram FROM digis_person_gram ORDER BY 1, 2"
+    })
+    .await
+}
+
+/// Name search finds a person through the grams of their name, which follow every save: a new
+/// name replaces the old, a deleted person leaves none, a name in another script is handed to
+/// Rust, a word too short for a gram is still found the old way.
+async fn a_name_is_found_through_its_grams(db: TestDb) {
+    db.person_with(&named(7, "Åsa-Maria", "O'Lindström")).await;
+    db.person_with(&named(8, "Иван", "Petrov")).await;
+    db.person_with(&named(9, "Li", "Wu")).await;
+    for typed in ["lindstrom", "asa maria", "olind", "MARIA"] {
+        assert_eq!(found(&db, &name(typed)).await, [7], "{typed}");
+    }
+    assert_eq!(found(&db, &name("иван")).await, [8]);
+    assert_eq!(found(&db, &name("petrov")).await, [8]);
+    assert_eq!(found(&db, &name("li wu")).await, [9]);
+
+    // Narrowed by the grams: without them the person is not a candidate.
+    forget_grams(&db, 7).await;
+    assert!(found(&db, &name("lindstrom")).await.is_empty());
+    db.exec("UPDATE person SET last_name = 'Berg' WHERE id = 7")
+        .await;
+    assert_eq!(found(&db, &name("berg")).await, [7]);
+    assert!(found(&db, &name("lindstrom")).await.is_empty());
+    assert_eq!(found(&db, &name("asa")).await, [7]);
+
+    // A save of the number alone leaves the name found.
+    db.exec("UPDATE person SET mobile_number = '070-111 11 11' WHERE id = 7")
+        .await;
+    assert_eq!(found(&db, &name("asa berg")).await, [7]);
+
+    db.exec("DELETE FROM person WHERE id = 7").await;
+    assert!(found(&db, &name("berg")).await.is_empty());
+    assert!(grams(&db).await.iter().all(|(p, _)| *p != 7));
+}
+
+/// The grams are a narrowing only: for every name and word here, search finds exactly whom it
+/// finds with the keys switched off (the scan of every person).
+async fn the_grams_find_whom_the_scan_finds(db: TestDb) {
+    let long = "x".repeat(450);
+    let people: Vec<(&str, &str)> = vec![
+        ("Åsa", "Lindström"),
+        ("ÅSA", "Ek"),
+        ("Björn", "Æsberg"),
+        ("Pat", "O'Brien"),
+        ("Anna-Lena", "Svensson"),
+        ("Jørgen", "Müller"),
+        ("Zoë", "Łukasz"),
+        ("Иван", "Иванов"),
+        ("李", "小龙"),
+        ("Kim", "Ny2"),
+        ("", "Solo"),
+        ("Tab\tbed", "Name"),
+        ("Long", &long),
+        ("Émile", "Zola"),
+        ("Ann", "Nnalys"),
+    ];
+    for (i, (first, last)) in people.iter().enumerate() {
+        let mut p = named(100 + i as i64, first, last);
+        if first.is_empty() {
+            p.first_name = None;
+        }
+        db.person_with(&p).await;
+    }
+    let words = [
+        "asa",
+        "lindstrom",
+        "ek",
+        "bjorn",
+        "aesberg",
+        "obrien",
+        "o'brien",
+        "anna lena",
+        "lena",
+        "svensson",
+        "jorgen",
+        "muller",
+        "zoe",
+        "lukasz",
+        "иван",
+        "ива",
+        "李",
+        "小龙",
+        "ny2",
+        "kim ny",
+        "solo",
+        "bed",
+        "tabbed",
+        "xxxxxxxxxxxxxxxxxxxx",
+        "emile",
+        "zola",
+        "nna",
+        "annnal",
+        "ann",
+        "nnalys",
+    ];
+    let mut keyed = Vec::new();
+    for w in words {
+        keyed.push(found(&db, &name(w)).await);
+    }
+    db.exec("UPDATE digis_person_key_state SET ready = (1 = 0)")
+        .await;
+    for (w, with_keys) in words.iter().zip(keyed) {
+        let scanned = found(&db, &name(w)).await;
+        assert_eq!(with_keys, scanned, "{w}");
+    }
+    // Not vacuous: the words find people.
+    db.exec("UPDATE digis_person_key_state SET ready = (1 = 1)")
+        .await;
+    assert_eq!(found(&db, &name("nnalys")).await, [114]);
+    assert_eq!(found(&db, &name("aesberg")).await, [102]);
+    assert_eq!(found(&db, &name("lukasz")).await, [106]);
+    assert_eq!(found(&db, &name("xxxxxxxxxxxxxxxxxxxx")).await, [112]);
+}
+
+/// The grams `migrate` builds for the persons already there equal those the triggers keep as
+/// persons are saved (the name rule is written in both).
+async fn the_rebuild_keeps_the_grams_the_triggers_keep(db: TestDb) {
+    for (i, (first, last)) in [
+        ("Åsa-Maria", "O'Lindström"),
+        ("ÆSA", "Ek Üsten"),
+        ("Jørgen", "Ébert"),
+        ("Zoë", "Łukasz"),
+        ("Pat", "D`Arcy"),
+        ("Kim", "Ny 2nd"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        db.person_with(&named(10 + i as i64, first, last)).await;
+    }
+    let by_triggers = grams(&db).await;
+    assert!(
+        by_triggers.contains(&(10, "lin".to_string())),
+        "{by_triggers:?}"
+    );
+    assert!(
+        by_triggers.contains(&(11, "aes".to_string())),
+        "{by_triggers:?}"
+    );
+    assert!(
+        by_triggers.contains(&(13, "*".to_string())),
+        "{by_triggers:?}"
+    );
+    assert!(!by_triggers
+        .iter()
+        .any(|(_, g)| g.contains(' ') || g.contains('-')));
+    // Everyone's keys gone and a trigger dropped: `migrate` applies the adapter again and
+    // rebuilds them all.
+    db.exec("DELETE FROM digis_person_key").await;
+    assert!(grams(&db).await.is_empty());
+    if db.kind == Kind::Postgres {
+        db.exec("DROP TRIGGER digis_person_deleted ON person").await;
+    } else {
+        db.exec("DROP TRIGGER digis_person_deleted").await;
+    }
+    db.storage.migrate(false).await.unwrap();
+    assert_eq!(grams(&db).await, by_triggers);
 }

@@ -214,6 +214,23 @@ impl TestDb {
         r.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Rows of (a whole number, a text) from a query.
+    pub async fn id_texts(&self, sql: &str) -> Vec<(i64, String)> {
+        let r: Result<Vec<(i64, String)>, sqlx::Error> = match &self.raw {
+            Raw::Sqlite(p) => {
+                sqlx::query_as(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(p)
+                    .await
+            }
+            Raw::Pg(p) => {
+                sqlx::query_as(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(p)
+                    .await
+            }
+        };
+        r.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Outbox rows as (subscription, person, state), ordered by id.
     pub async fn outbox(&self) -> Vec<(i64, i64, String)> {
         let sql = "SELECT subscription_id, person_id, state FROM digis_outbox ORDER BY id";

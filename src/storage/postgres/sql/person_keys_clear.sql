@@ -1,2 +1,2 @@
--- Before person_keys_rebuild.sql: no key of a person the new adapter no longer shows.
+-- When the adapter keeps no keys (search then filters every person): every key goes. SQLite: its triggers on digis_person_key drop the grams too.
 DELETE FROM digis_person_key
