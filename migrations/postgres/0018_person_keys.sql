@@ -36,13 +36,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM (SELECT coalesce(first_name, '') || ' ' || coalesce(last_name, '') AS n) s
 $$;
 
--- The pieces search looks a name up by: each three letters or digits in a row, once.
+-- The pieces search looks a name up by: each three letters or digits in a row, once, in order
+-- (so an unchanged name gives an equal array and its key is not written again).
 CREATE FUNCTION digis_person_name_grams(folded TEXT) RETURNS TEXT[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN folded = '*' THEN ARRAY['*']
                 ELSE ARRAY(SELECT DISTINCT substr(folded, i, 3)
                            FROM generate_series(1, length(folded) - 2) i
-                           WHERE substr(folded, i, 3) ~ '^[a-z0-9]{3}$') END
+                           WHERE substr(folded, i, 3) ~ '^[a-z0-9]{3}$'
+                           ORDER BY 1) END
 $$;
 
 -- One row: whether digis_person_key holds every person (set by `migrate` after a rebuild).

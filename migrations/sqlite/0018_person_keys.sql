@@ -39,14 +39,21 @@ CREATE TABLE digis_gram_position (n INTEGER PRIMARY KEY);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
 INSERT INTO digis_gram_position (n) SELECT i FROM n;
 
+-- No insert here may meet a row already there: a host statement's conflict clause (INSERT OR
+-- ABORT, UPDATE OR FAIL: Android Room's default) overrides OR IGNORE inside the triggers it
+-- fires, and the host's save would fail. So each piece once (UNION: "Johan Johansson" holds
+-- "joh" twice) and none already kept.
 CREATE TRIGGER digis_person_key_named AFTER INSERT ON digis_person_key
 BEGIN
     INSERT OR IGNORE INTO digis_person_gram (gram, person_id)
-    SELECT substr(NEW.name, n, 3), NEW.person_id FROM digis_gram_position
-    WHERE n <= length(NEW.name) - 2 AND NEW.name <> '*'
-      AND substr(NEW.name, n, 3) NOT GLOB '*[^a-z0-9]*'
-    UNION ALL
-    SELECT '*', NEW.person_id WHERE NEW.name = '*';
+    SELECT g.gram, NEW.person_id
+    FROM (SELECT substr(NEW.name, n, 3) AS gram FROM digis_gram_position
+          WHERE n <= length(NEW.name) - 2 AND NEW.name <> '*'
+            AND substr(NEW.name, n, 3) NOT GLOB '*[^a-z0-9]*'
+          UNION
+          SELECT '*' WHERE NEW.name = '*') g
+    WHERE NOT EXISTS (SELECT 1 FROM digis_person_gram o
+                      WHERE o.gram = g.gram AND o.person_id = NEW.person_id);
 END;
 
 CREATE TRIGGER digis_person_key_renamed AFTER UPDATE OF name ON digis_person_key
@@ -58,11 +65,14 @@ BEGIN
                    WHERE n <= length(OLD.name) - 2
                    UNION ALL SELECT '*');
     INSERT OR IGNORE INTO digis_person_gram (gram, person_id)
-    SELECT substr(NEW.name, n, 3), NEW.person_id FROM digis_gram_position
-    WHERE n <= length(NEW.name) - 2 AND NEW.name <> '*'
-      AND substr(NEW.name, n, 3) NOT GLOB '*[^a-z0-9]*'
-    UNION ALL
-    SELECT '*', NEW.person_id WHERE NEW.name = '*';
+    SELECT g.gram, NEW.person_id
+    FROM (SELECT substr(NEW.name, n, 3) AS gram FROM digis_gram_position
+          WHERE n <= length(NEW.name) - 2 AND NEW.name <> '*'
+            AND substr(NEW.name, n, 3) NOT GLOB '*[^a-z0-9]*'
+          UNION
+          SELECT '*' WHERE NEW.name = '*') g
+    WHERE NOT EXISTS (SELECT 1 FROM digis_person_gram o
+                      WHERE o.gram = g.gram AND o.person_id = NEW.person_id);
 END;
 
 CREATE TRIGGER digis_person_key_gone AFTER DELETE ON digis_person_key
