@@ -3,13 +3,12 @@
 //! built by `migrate` for the persons already there, and not used when an adapter does not keep
 //! them.
 use chrono::Utc;
-use digis_relay::search::{
-    search, EmailQuery, MemberQuery, NameQuery, PhoneQuery, SearchOptions, SearchReport, SearchTerm,
-};
+use digis_relay::search::{search, SearchOptions, SearchReport, SearchTerm};
 
 use digis_relay::storage::adapter::{AdapterSource, HostAdapter};
 use digis_relay::storage::PersonFilter;
 
+use crate::common::member::{email, name, phone};
 use crate::common::{Kind, Person, TestDb};
 use crate::{both_databases, both_kinds};
 
@@ -23,18 +22,6 @@ both_databases!(
     a_key_left_behind_does_not_cut_a_page_short,
 );
 both_kinds!(a_person_there_before_migration_0018_is_found);
-
-fn phone(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Phone(PhoneQuery::parse(typed, "SE").unwrap()))
-}
-
-fn email(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Email(EmailQuery::parse(typed).unwrap()))
-}
-
-fn name(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Name(NameQuery::parse(typed).unwrap()))
-}
 
 async fn found(db: &TestDb, term: &SearchTerm) -> Vec<i64> {
     let dir = db.dir.path().join("logs");

@@ -7,14 +7,14 @@ use digis_relay::domain::AttemptOutcome;
 use digis_relay::domain::FailureCause;
 use digis_relay::domain::{CardNumber, OutboxState, PersonId, SubscriptionId};
 use digis_relay::search::{
-    render_text, search, EmailQuery, Event, EventSource, MemberQuery, NameQuery, PhoneQuery,
-    SearchOptions, SearchReport, SearchTerm, VerdictKind,
+    render_text, search, Event, EventSource, SearchOptions, SearchReport, SearchTerm, VerdictKind,
 };
 use digis_relay::storage::{AttemptRecord, ClaimedRow, Completion, RelayInfo, Storage};
 use digis_relay::synclog::{SyncLine, SyncLog, FILE_NAME};
 use serde_json::Value;
 
 use crate::both_databases;
+use crate::common::member::{email, name, phone};
 use crate::common::{open_fake, running_relay, with_config, Person, TestDb};
 
 both_databases!(
@@ -1208,18 +1208,6 @@ async fn the_service_compresses_old_days_and_search_reads_them(db: TestDb) {
 }
 
 // --- finding a member by what the caller knows ----------------------------------------------
-
-fn phone(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Phone(PhoneQuery::parse(typed, "SE").unwrap()))
-}
-
-fn email(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Email(EmailQuery::parse(typed).unwrap()))
-}
-
-fn name(typed: &str) -> SearchTerm {
-    SearchTerm::Member(MemberQuery::Name(NameQuery::parse(typed).unwrap()))
-}
 
 fn persons(r: &SearchReport) -> Vec<i64> {
     r.matched_persons

@@ -2,8 +2,8 @@
 //! include this folder by `#[path]`): databases ([`db`]), the configuration a relay reads
 //! ([`config`]), the binary as a service ([`spawn`]) or a command ([`cli`]), waiting on a
 //! condition ([`wait`]), the relay in process ([`relay`]), servers in Digis's place
-//! ([`digis`]), the membership system's data ([`host`]) and HTTP by hand ([`http`]) and the
-//! dashboard over a fixed clock or a real database ([`tui`]).
+//! ([`digis`]), the membership system's data ([`host`]), member search terms ([`member`]), HTTP
+//! by hand ([`http`]) and the dashboard over a fixed clock or a real database ([`tui`]).
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
@@ -12,6 +12,7 @@ pub mod db;
 pub mod digis;
 pub mod host;
 pub mod http;
+pub mod member;
 pub mod relay;
 pub mod spawn;
 pub mod tui;
