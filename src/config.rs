@@ -1,5 +1,5 @@
 //! Configuration: TOML file, overridden by environment variables, overridden by flags
-//! (docs/contracts.md, Configuration). The seed's own camelCase setting names are accepted beside
+//! (docs/contracts.md, Configuration). The integration note's own camelCase setting names are accepted beside
 //! snake_case ones so a gym can copy its settings across.
 //!
 //! Components get the settings they use, not the whole [`Config`]: the settings types live in
@@ -518,8 +518,8 @@ fn export_token(key: &str, token: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The seed's setting names and their snake_case spellings.
-const SEED_NAMES: [(&str, &str); 6] = [
+/// The integration note's setting names and their snake_case spellings.
+const NOTE_NAMES: [(&str, &str); 6] = [
     ("useDigis", "use_digis"),
     ("digisUrl", "digis_url"),
     ("digisServiceAuthToken", "digis_service_auth_token"),
@@ -528,7 +528,7 @@ const SEED_NAMES: [(&str, &str); 6] = [
     ("digisAuthorizationHeader", "digis_authorization_header"),
 ];
 
-/// Reads the TOML file, renames the seed's camelCase keys to snake_case, so that a value
+/// Reads the TOML file, renames the integration note's camelCase keys to snake_case, so that a value
 /// given either way overrides the default (serde aliases would see a duplicate field), and
 /// resolves its relative paths against its folder (`paths`).
 fn read_file(path: &Path) -> Result<(toml::Table, Vec<paths::RelativePath>), ConfigError> {
@@ -542,11 +542,11 @@ fn read_file(path: &Path) -> Result<(toml::Table, Vec<paths::RelativePath>), Con
             e.message().replace('\n', " "),
         )
     })?;
-    for (seed, snake) in SEED_NAMES {
-        if let Some(v) = table.remove(seed) {
+    for (note, snake) in NOTE_NAMES {
+        if let Some(v) = table.remove(note) {
             if table.contains_key(snake) {
                 return Err(ConfigError::new(
-                    seed,
+                    note,
                     format!("given twice, also as `{snake}`"),
                 ));
             }
@@ -645,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_names_and_snake_case_both_work() {
+    fn note_names_and_snake_case_both_work() {
         let c = load_str(
             "useDigis = false\ndigisUrl = \"https://example.org\"\ndigis_url_postfix = \"brp?token=K\"\n",
         )
@@ -754,7 +754,7 @@ mod tests {
     }
 
     #[test]
-    fn a_seed_name_overrides_the_default_and_twice_is_refused() {
+    fn a_note_name_overrides_the_default_and_twice_is_refused() {
         let c = load_str("digisUrl = \"https://x.example\"\ndigisUrlPostfix = \"brp?token=K\"\n")
             .unwrap();
         assert_eq!(c.digis_url, "https://x.example");
@@ -798,7 +798,7 @@ mod tests {
             keys.push(k.into());
         }
         for k in keys {
-            let seed = SEED_NAMES.iter().find(|(_, s)| *s == k).map(|(c, _)| *c);
+            let seed = NOTE_NAMES.iter().find(|(_, s)| *s == k).map(|(c, _)| *c);
             let shown = text.contains(&format!("{k} ="))
                 || seed.is_some_and(|c| text.contains(&format!("{c} =")));
             assert!(shown, "`{k}` is not documented in the example file");

@@ -1,4 +1,4 @@
-//! `digis-relay doctor`: one line per check, ok / warning / error with what to do — the seed's
+//! `digis-relay doctor`: one line per check, ok / warning / error with what to do — the integration note's
 //! operating notes turned into checks ("Digis sync must be activated", "needs a modern root
 //! store", ...).
 use std::path::Path;
@@ -94,7 +94,7 @@ fn config_checks(config: &Config) -> Vec<Check> {
         out.push(check(
             "authorization",
             Level::Warning,
-            "digisAuthorizationHeader is empty (the seed uses \"Legacy\")",
+            "digisAuthorizationHeader is empty (the integration note uses \"Legacy\")",
         ));
     }
     out.push(if config.export.token.is_empty() {
@@ -363,7 +363,7 @@ async fn database_checks(config: &Config) -> Vec<Check> {
                     "relay",
                     Level::Warning,
                     format!(
-                        "no relay running; last seen {} s ago ({}): start `digis-relay run` (the seed's \"activate Digis sync\")",
+                        "no relay running; last seen {} s ago ({}): start `digis-relay run` (the integration note's \"activate Digis sync\")",
                         (now - r.heartbeat_at).num_seconds(),
                         r.relay_id
                     ),

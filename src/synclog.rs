@@ -1,5 +1,5 @@
 //! The sync log (docs/contracts.md, Sync log): `{log_dir}/scheduler_digis_sync.txt`, one line per
-//! attempt, so support can keep grepping for `ExtInfo1:863, ExtInfo20:34231451` as the seed tells
+//! attempt, so support can keep grepping for `ExtInfo1:863, ExtInfo20:34231451` as the integration note tells
 //! them to.
 //!
 //! Written synchronously by the relay rather than through tracing: the lines are the audit

@@ -1,7 +1,7 @@
 //! The configuration reference (docs/reference/configuration.md): every key the loader accepts,
 //! read off the code rather than listed by hand. The keys are the fields serde's derive gives
 //! [`Config`] and each table's settings type (what `deny_unknown_fields` accepts), the secrets'
-//! `_file` keys ([`SECRET_KEYS`]) and the integration note's own spellings ([`SEED_NAMES`]);
+//! `_file` keys ([`SECRET_KEYS`]) and the integration note's own spellings ([`NOTE_NAMES`]);
 //! types and defaults come from [`Config::default`], environment variables from the rule the
 //! loader applies (`DIGIS_RELAY_`, tables joined with `__`). Only the one-line meanings are
 //! written here, in [`MEANINGS`], and [`keys`] refuses a key without one or a meaning without
@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::secret_files::env_var;
 use super::secrets::SECRET_KEYS;
-use super::{Config, SEED_NAMES};
+use super::{Config, NOTE_NAMES};
 use crate::settings::{ExportSettings, HostSettings, PayloadSettings, RelaySettings, SyncSettings};
 
 /// The command that rewrites the generated reference pages (this one and the CLI's) from
@@ -137,7 +137,7 @@ pub fn accepted_keys() -> Vec<String> {
 /// names (with `_file` for the secret one).
 pub fn file_spellings() -> Vec<String> {
     let mut out = accepted_keys();
-    for (note, snake) in SEED_NAMES {
+    for (note, snake) in NOTE_NAMES {
         out.push(note.to_string());
         if SECRET_KEYS.contains(&snake) {
             out.push(format!("{note}_file"));
@@ -189,12 +189,12 @@ pub fn keys() -> Result<Vec<Key>, String> {
             env.push("DATABASE_URL".into());
         }
         let snake_top = file_of.unwrap_or(&key);
-        let note_name = SEED_NAMES
+        let note_name = NOTE_NAMES
             .iter()
             .find(|(_, s)| *s == key)
             .map(|(n, _)| *n)
             .or_else(|| {
-                (file_of.is_some() && SEED_NAMES.iter().any(|(_, s)| *s == snake_top))
+                (file_of.is_some() && NOTE_NAMES.iter().any(|(_, s)| *s == snake_top))
                     .then_some("digisUrlPostfix_file")
             });
         out.push(Key {

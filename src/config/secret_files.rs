@@ -119,7 +119,7 @@ fn table_path(key: &str) -> (Option<&str>, &str) {
 /// (already in snake case, relative paths already under `folder`). What remains is what the
 /// typed configuration reads.
 pub fn take_from_table(table: &mut toml::Table, folder: &Path) -> Result<Layer, ConfigError> {
-    // The seed's spelling of the postfix with `_file` appended.
+    // The integration note's spelling of the postfix with `_file` appended.
     if let Some(v) = table.remove("digisUrlPostfix_file") {
         if table.contains_key("digis_url_postfix_file") {
             return Err(ConfigError::new(

@@ -1,5 +1,5 @@
 //! The Digis HTTP client: rustls with bundled (webpki) roots, so TLS does not depend on the
-//! host's CA store — the seed's "needs Java 8u101 for the certificate" problem, solved once.
+//! host's CA store — the integration note's "needs Java 8u101 for the certificate" problem, solved once.
 use std::time::Duration;
 
 use chrono::Utc;

@@ -1,4 +1,4 @@
-//! The Digis import URL, composed from the seed's settings, and its redaction. The API key sits
+//! The Digis import URL, composed from the integration note's settings, and its redaction. The API key sits
 //! in the query string, so the URL itself is a secret: `Display` and `Debug` hide it.
 use std::fmt;
 
@@ -178,7 +178,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn composes_the_seed_example() {
+    fn composes_the_integration_notes_example() {
         let e = DigisEndpoint::compose(
             "https://api.iqey.org",
             "v1/import",

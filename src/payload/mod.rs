@@ -2,7 +2,7 @@
 //! contract), built from a `digis_member` row, and the same fields as CSV cells for the
 //! `DigisAllActive` export.
 //!
-//! Unlike the seed's Groovy mapping: a missing value is JSON `null` (never the string `"null"`),
+//! Unlike the integration note's Groovy mapping: a missing value is JSON `null` (never the string `"null"`),
 //! every string is trimmed and an empty one is `null`, `Gender` is `null` when the sex is not
 //! known, an open-ended subscription has `ExtInfo5` `null`, and the mobile number is read with
 //! libphonenumber's rules. A row that cannot be sent gives a [`PayloadError`] naming the person,

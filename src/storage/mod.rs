@@ -200,7 +200,7 @@ pub async fn connect(url: &str) -> Result<DynStorage> {
 /// `digis_external_id.sql` (`None`: no `digis` table yet, which `migrate` creates): the
 /// column's declared type (`None`: no such column) and, on PostgreSQL, its type's category.
 /// Digis's ids are text (`TE-000001`): a number column refuses them (PostgreSQL) or turns
-/// digits into a number (SQLite's INTEGER, REAL and NUMERIC affinities). The seed's table may
+/// digits into a number (SQLite's INTEGER, REAL and NUMERIC affinities). The integration note's table may
 /// predate the relay, so this is the host's schema, checked rather than changed.
 pub fn digis_external_id_problem(
     backend: Backend,

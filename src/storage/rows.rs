@@ -144,7 +144,7 @@ pub(crate) fn digis_row(r: &impl StoredRow) -> Result<DigisRow> {
     })
 }
 
-/// The `digis` row of a claimed pair, or why it cannot be read. `digis` is the seed's table: a
+/// The `digis` row of a claimed pair, or why it cannot be read. `digis` is the integration note's table: a
 /// membership system that had it keeps its rows, written by its own code, so on SQLite a
 /// `synced_at` in another spelling or an `external_id` stored as a number is host input too.
 /// A defect fails that claimed row alone (naming the column); an error here would roll back

@@ -100,7 +100,7 @@ impl<'r> Decode<'r, Sqlite> for StoredTime {
 
 /// Written as `timestamptz`. Read also from `timestamp` (taken as UTC) and from text (as
 /// [`from_text`] reads it): the relay's own columns are `timestamptz`, but `digis` is the
-/// seed's table, and a membership system that made it first keeps its own column types.
+/// integration note's table, and a membership system that made it first keeps its own column types.
 impl Type<Postgres> for StoredTime {
     fn type_info() -> PgTypeInfo {
         <DateTime<Utc> as Type<Postgres>>::type_info()

@@ -49,11 +49,40 @@ fn sources() -> Vec<(Vec<String>, String)> {
 /// The file without its tests (they may reach anywhere) and without comments (a doc link is
 /// not a dependency).
 fn code_of(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    // Only the item under each `#[cfg(test)]` is left out (a `mod x;` line, or a block to its
+    // closing brace): a test module declared near the top must not hide the code after it.
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        kept.push_str(&rest[..at]);
+        let item = &rest[at + "#[cfg(test)]".len()..];
+        let end = match (item.find(';'), item.find('{')) {
+            (Some(semi), Some(open)) if semi < open => semi + 1,
+            (Some(semi), None) => semi + 1,
+            (_, Some(open)) => {
+                let mut depth = 0usize;
+                let mut end = item.len();
+                for (i, b) in item.bytes().enumerate().skip(open) {
+                    match b {
+                        b'{' => depth += 1,
+                        b'}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    kept.push_str(rest);
+    kept.lines()
         .map(|line| match line.find("//") {
             Some(at) if !line[..at].contains('"') => &line[..at],
             _ => line,
@@ -318,4 +347,90 @@ fn the_reader_sees_groups_and_nested_paths() {
     let heads: BTreeSet<&str> = found.iter().map(|p| p[0].as_str()).collect();
     assert_eq!(heads, BTreeSet::from(["health", "relay", "storage"]));
     assert!(found.contains(&vec!["relay".to_string(), "Pulse".to_string()]));
+}
+
+/// A test module declared near the top of a file hides only itself from the check.
+#[test]
+fn only_the_test_items_are_left_out_of_the_code_read() {
+    let code = code_of(
+        "use crate::a::X;\n#[cfg(test)]\nmod props;\nuse crate::b::Y;\n#[cfg(test)]\nmod tests {\n    use crate::c::Z;\n    fn f() { if true { } }\n}\nuse crate::d::W;\n",
+    );
+    for kept in ["crate::a", "crate::b", "crate::d"] {
+        assert!(code.contains(kept), "{kept} lost from:\n{code}");
+    }
+    assert!(!code.contains("crate::c"), "a test module's import was read:\n{code}");
+}
+
+/// ARCHITECTURE.md's code map is the rule, not a picture of it: every top-level module of
+/// `src/` has its row, and names only what its row's "may import" column allows (the modules
+/// it lists, or every module of the rows above it where it says so; "anything" is not checked).
+#[test]
+fn the_code_map_says_what_each_module_may_import() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+        .expect("reading ARCHITECTURE.md");
+    let tick = regex::Regex::new(r"`([^`]+)`").unwrap();
+    let module_of = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix("src/")?;
+        let name = rest.split('/').next()?;
+        let name = name.trim_end_matches('*').trim_end_matches(".rs");
+        (!name.is_empty()).then(|| name.to_string())
+    };
+    let mut rows: Vec<(BTreeSet<String>, String)> = Vec::new();
+    let mut in_map = false;
+    for line in text.lines() {
+        if line.starts_with("| folder |") {
+            in_map = true;
+            continue;
+        }
+        if !in_map || line.starts_with("|---") {
+            continue;
+        }
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+        assert_eq!(cells.len(), 3, "a code-map row of three cells: {line}");
+        let modules: BTreeSet<String> = tick
+            .captures_iter(cells[0])
+            .filter_map(|c| module_of(&c[1]))
+            .collect();
+        rows.push((modules, cells[2].to_string()));
+    }
+    assert!(rows.len() >= 10, "code-map rows read: {}", rows.len());
+    let edges = graph(&[], 1);
+    let known: BTreeSet<String> = sources()
+        .into_iter()
+        .filter_map(|(module, _)| module.first().cloned())
+        .collect();
+    let mapped: BTreeSet<String> = rows.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
+    let unmapped: Vec<&String> = known.difference(&mapped).collect();
+    assert!(unmapped.is_empty(), "modules without a code-map row: {unmapped:?}");
+
+    let mut above: BTreeSet<String> = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (modules, may) in &rows {
+        if modules.is_empty() || may.contains("anything") {
+            above.extend(modules.iter().cloned());
+            continue;
+        }
+        let mut allowed: BTreeSet<String> =
+            tick.captures_iter(may).map(|c| c[1].to_string()).collect();
+        if may.contains("above") {
+            allowed.extend(above.iter().cloned());
+        }
+        allowed.extend(modules.iter().cloned());
+        for module in modules {
+            for target in edges.get(module).into_iter().flatten() {
+                if known.contains(target) && !allowed.contains(target) {
+                    problems.push(format!("`{module}` names `{target}`; its row allows {may}"));
+                }
+            }
+        }
+        above.extend(modules.iter().cloned());
+    }
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md's code map and the code disagree:\n{}",
+        problems.join("\n")
+    );
 }

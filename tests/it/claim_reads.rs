@@ -46,7 +46,7 @@ async fn a_claim_that_cannot_read_its_rows_takes_none(db: TestDb) {
     assert_eq!(fake.received().len(), 3);
 }
 
-/// The membership system's own `digis` rows (the table is the seed's, and a system that had it
+/// The membership system's own `digis` rows (the table is the integration note's, and a system that had it
 /// keeps its rows): one whose `synced_at` the relay cannot read fails that member's row, naming
 /// the column, and is not sent again; the rows beside it are sent or discarded as usual. Before,
 /// every claim that took the row failed, so the relay stood still at it.

@@ -144,7 +144,7 @@ async fn each_layer_overrides_the_one_below(db: TestDb) {
         "{v}"
     );
 
-    // Keys without a flag: the environment beats the file (the seed's camelCase name in the
+    // Keys without a flag: the environment beats the file (the integration note's camelCase name in the
     // file, the snake_case one in the environment).
     let env_keys = [
         ("DIGIS_RELAY_USE_DIGIS", "false"),

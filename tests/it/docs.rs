@@ -771,3 +771,216 @@ fn each_decision_is_written_once() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// (g) Lengths, words, alerts and screenshots.
+
+/// The README is read in the first hour and ARCHITECTURE.md in one sitting: ~2,000 and ~3,000
+/// words (counted as `wc -w` counts).
+#[test]
+fn the_readme_and_the_architecture_stay_short() {
+    for (file, limit) in [("README.md", 2_000), ("ARCHITECTURE.md", 3_000)] {
+        let words = read(file).split_whitespace().count();
+        assert!(
+            words <= limit,
+            "{file} has {words} words, more than {limit}: move the detail to docs/"
+        );
+    }
+}
+
+/// "The seed" is what the membership system's integration note was called while the relay was
+/// designed; a reader does not know the word. Nothing a reader sees uses it: the documents
+/// (decisions aside, where "seed" is benchmark data) and the binary's own text, its string
+/// literals.
+#[test]
+fn no_reader_meets_the_word_seed() {
+    let word = regex::Regex::new(r"(?i)\bseed('s)?\b").unwrap();
+    let mut problems = Vec::new();
+    for file in markdown_files() {
+        if file.starts_with("docs/decisions/")
+            || file == "BENCHMARKS.md"
+            || file == "RELIABILITY.md"
+            || file.starts_with("tests/")
+        {
+            continue;
+        }
+        for (n, line) in prose_lines(&read(&file)) {
+            if word.is_match(&line) {
+                problems.push(format!("{file}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    let literal = regex::Regex::new(r#""([^"\\]|\\.)*""#).unwrap();
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for m in literal.find_iter(line) {
+                    if word.is_match(m.as_str()) {
+                        let rel = path.strip_prefix(root()).unwrap().display().to_string();
+                        problems.push(format!("{rel}:{}: {}", i + 1, m.as_str()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "say \"the membership system's integration note\" instead:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Every alert that ships in assets/prometheus-rules.yml has its section in the runbook, with
+/// what it means and what to do, and the runbook names no alert that does not ship.
+#[test]
+fn every_alert_has_its_runbook_section() {
+    let rules = read("assets/prometheus-rules.yml");
+    let runbook = read("docs/runbook.md");
+    let alert = regex::Regex::new(r"(?m)^\s*-\s*alert:\s*(\S+)\s*$").unwrap();
+    let shipped: BTreeSet<String> = alert
+        .captures_iter(&rules)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(shipped.len() >= 10, "alerts read from the rules: {shipped:?}");
+    let heading = regex::Regex::new(r"(?m)^### (Digis\S+)\s*$").unwrap();
+    let sections: BTreeSet<String> = heading
+        .captures_iter(&runbook)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert_eq!(
+        shipped, sections,
+        "each alert in assets/prometheus-rules.yml is a `### Name` section of docs/runbook.md"
+    );
+    for name in &shipped {
+        let start = runbook.find(&format!("### {name}\n")).unwrap();
+        let body = &runbook[start..];
+        let body = &body[4..][..body[4..].find("\n#").unwrap_or(body.len() - 4)];
+        for part in ["It means", "Do"] {
+            assert!(
+                body.contains(&format!("**{part}")),
+                "docs/runbook.md, {name}: no **{part}** part:\n{body}"
+            );
+        }
+    }
+}
+
+/// The screenshots come from `scripts/screenshots`: the views it shoots, the pictures and texts
+/// in docs/screens/ and the pictures docs/screens.md shows are one set, and each key the help
+/// capture lists is still described so by the keymap, so a view added, renamed or re-keyed
+/// without shooting again fails here.
+#[test]
+fn the_screenshots_are_the_scripts_and_current() {
+    let script = read("scripts/screenshots");
+    let shot = regex::Regex::new(r"\bshot ([a-z-]+)").unwrap();
+    let shot_names: BTreeSet<String> = script
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim_start().starts_with("shot()"))
+        .flat_map(|l| shot.captures_iter(l).map(|c| c[1].to_string()).collect::<Vec<_>>())
+        .collect();
+    let view = regex::Regex::new(r#"(?m)^\s*"([a-z-]+)\|"#).unwrap();
+    let listed: BTreeSet<String> = view
+        .captures_iter(&script)
+        .map(|c| c[1].to_string())
+        .collect();
+    let mut pngs = BTreeSet::new();
+    let mut txts = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("docs/screens")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".png") {
+            pngs.insert(stem.to_string());
+        } else if let Some(stem) = name.strip_suffix(".txt") {
+            txts.insert(stem.to_string());
+        } else {
+            panic!("docs/screens/{name}: neither a picture nor its text");
+        }
+    }
+    let image = regex::Regex::new(r"!\[[^\]]*\]\(screens/([a-z-]+)\.png\)").unwrap();
+    let shown: BTreeSet<String> = image
+        .captures_iter(&read("docs/screens.md"))
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(shot_names.len() >= 9, "shots read from the script: {shot_names:?}");
+    assert_eq!(shot_names, listed, "the script shoots and lists the same views");
+    assert_eq!(shot_names, pngs, "docs/screens/*.png are the script's shots");
+    assert_eq!(shot_names, txts, "docs/screens/*.txt are the script's shots");
+    assert_eq!(shot_names, shown, "docs/screens.md shows the script's shots");
+
+    // The help capture: each `│ keys   description │` line inside its box.
+    let mut keymap = String::new();
+    let mut stack = vec![root().join("src/tui")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                keymap.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let help = read("docs/screens/help.txt");
+    let binding = regex::Regex::new(r"│ (\S(?:.*?\S)?)  +(\S(?:.*?\S)?)\s*│").unwrap();
+    let mut described = 0;
+    let mut stale = Vec::new();
+    for line in help.lines() {
+        for c in binding.captures_iter(line) {
+            let description = &c[2];
+            described += 1;
+            if !keymap.contains(&format!("\"{description}\"")) {
+                stale.push(format!("{} → {description}", &c[1]));
+            }
+        }
+    }
+    assert!(described >= 20, "bindings read from help.txt: {described}");
+    assert!(
+        stale.is_empty(),
+        "docs/screens/help.txt lists keys the keymap no longer describes so; run scripts/screenshots:\n{}",
+        stale.join("\n")
+    );
+}
+
+/// The tests ARCHITECTURE.md names as the guards of its invariants exist: each `file::test`
+/// (a module of tests/it, or a path in src/ for a unit test) has that function or module.
+#[test]
+fn the_invariants_name_tests_that_exist() {
+    let text = read("ARCHITECTURE.md");
+    let start = text.find("## Invariants").expect("an Invariants section");
+    let section = &text[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let path = regex::Regex::new(r"`([a-z_]+(?:::[a-z0-9_]+)+)`").unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for c in path.captures_iter(section) {
+        let parts: Vec<&str> = c[1].split("::").collect();
+        let (item, module) = parts.split_last().unwrap();
+        let candidates = [
+            format!("tests/it/{}.rs", module.join("/")),
+            format!("src/{}.rs", module.join("/")),
+            format!("src/{}/mod.rs", module.join("/")),
+        ];
+        let Some(file) = candidates.iter().find(|f| root().join(f).is_file()) else {
+            missing.push(format!("{}: no file for its module", &c[1]));
+            continue;
+        };
+        let code = read(file);
+        checked += 1;
+        if !code.contains(&format!("fn {item}(")) && !code.contains(&format!("mod {item} ")) {
+            missing.push(format!("{}: no `fn {item}` or `mod {item}` in {file}", &c[1]));
+        }
+    }
+    assert!(checked >= 20, "test names read from the Invariants: {checked}");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

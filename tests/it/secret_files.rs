@@ -152,7 +152,7 @@ async fn each_secret_from_a_file_named_in_the_config_file() {
     secret(&dir.join("secrets/export"), &format!("{EXPORT_TOKEN}\r\n"));
     secret(&dir.join("secrets/metrics"), "metrics-token-0001\n");
     secret(&dir.join("secrets/db"), &format!("{}\n", db.url));
-    // Relative, and the seed's spelling: under the file's folder, whatever the working folder.
+    // Relative, and the integration note's spelling: under the file's folder, whatever the working folder.
     let cfg = config(
         dir,
         "token_file = \"secrets/export\"\nmetrics_token_file = \"secrets/metrics\"\n",

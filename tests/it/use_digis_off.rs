@@ -1,4 +1,4 @@
-//! `useDigis = false` (the seed's switch) through the real binary, on both databases: `run
+//! `useDigis = false` (the integration note's switch) through the real binary, on both databases: `run
 //! --once` and `run` as a service with rows queued and saved while it runs send Digis nothing,
 //! charge no attempt, write no sync-log line, and say that delivery is off (stderr, the
 //! heartbeat, `/healthz`, `status --json`).

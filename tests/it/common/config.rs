@@ -96,7 +96,7 @@ impl TestConfig {
         self
     }
 
-    /// The TOML text: the seed's camelCase names where the seed has them, as an operator's
+    /// The TOML text: the integration note's camelCase names where the integration note has them, as an operator's
     /// file does.
     pub fn to_toml(&self) -> String {
         let mut t = toml::Table::new();
