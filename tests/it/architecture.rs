@@ -358,7 +358,10 @@ fn only_the_test_items_are_left_out_of_the_code_read() {
     for kept in ["crate::a", "crate::b", "crate::d"] {
         assert!(code.contains(kept), "{kept} lost from:\n{code}");
     }
-    assert!(!code.contains("crate::c"), "a test module's import was read:\n{code}");
+    assert!(
+        !code.contains("crate::c"),
+        "a test module's import was read:\n{code}"
+    );
 }
 
 /// ARCHITECTURE.md's code map is the rule, not a picture of it: every top-level module of
@@ -366,8 +369,9 @@ fn only_the_test_items_are_left_out_of_the_code_read() {
 /// it lists, or every module of the rows above it where it says so; "anything" is not checked).
 #[test]
 fn the_code_map_says_what_each_module_may_import() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
-        .expect("reading ARCHITECTURE.md");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .expect("reading ARCHITECTURE.md");
     let tick = regex::Regex::new(r"`([^`]+)`").unwrap();
     let module_of = |path: &str| -> Option<String> {
         let rest = path.strip_prefix("src/")?;
@@ -404,7 +408,10 @@ fn the_code_map_says_what_each_module_may_import() {
         .collect();
     let mapped: BTreeSet<String> = rows.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
     let unmapped: Vec<&String> = known.difference(&mapped).collect();
-    assert!(unmapped.is_empty(), "modules without a code-map row: {unmapped:?}");
+    assert!(
+        unmapped.is_empty(),
+        "modules without a code-map row: {unmapped:?}"
+    );
 
     let mut above: BTreeSet<String> = BTreeSet::new();
     let mut problems = Vec::new();
