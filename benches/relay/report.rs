@@ -765,8 +765,9 @@ fn header(
          service. Relay settings everywhere: `concurrency = {}`, `batch_size = {}`, \
          `max_requests_per_second = 0`, default `poll_interval_ms` ({} ms). Dashboard figures are \
          medians, search figures best of 3.\n\n\
-         Machine: {} ({} cores), {} GiB RAM, Linux {}; {}. Shared with other engineers \
-         compiling: one-minute load average {}–{} at the start of the steps, so expect noise.",
+         Machine: {} ({} cores), {} GiB RAM, Linux {}; {}. One-minute load average {}–{} at \
+         the start of the steps (the bench's own earlier steps count in it; anything else \
+         running on the machine makes the figures noisier).",
         fmt_num(sizes.rows as f64, 0),
         fmt_num(sizes.ceiling_requests as f64, 0),
         fmt_num(sizes.saves as f64, 0),

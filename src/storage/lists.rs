@@ -140,7 +140,9 @@ mod tests {
 /// (transact-rs/sqlx#4335, fixed upstream but not released): a client message larger than one
 /// TLS record (16 KiB) then waits for the server's delayed ACK, about 40 ms. Measured on
 /// PostgreSQL over TLS: a group of 100 completions (19 KiB) took 45 ms a statement, 84 rows
-/// (15 KiB) 3 ms. So a longer list is bound as several statements.
+/// (15 KiB) 3 ms. So a longer list is bound as several statements. The pool now sets
+/// TCP_NODELAY where it finds its socket (`postgres/nodelay.rs`, decision 0055); the cut stays
+/// for the connections where it cannot (a proxy between).
 pub(crate) const MAX_JSON_BYTES: usize = 12 * 1024;
 
 /// Rows of several columns as one JSON array of objects (the field names are the SQL's

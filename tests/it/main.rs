@@ -41,6 +41,7 @@ mod one_client;
 mod outbox_counts;
 mod outbox_indexes;
 mod package;
+mod pg_nodelay;
 mod polite_client;
 mod private_files;
 mod prune_running;

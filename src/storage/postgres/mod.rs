@@ -15,6 +15,8 @@ use super::engine::Engine;
 use super::exec::{Db, Pool, Profile};
 use super::{Backend, Context as _, Result, StorageError};
 
+mod nodelay;
+
 pub const NOTIFY_CHANNEL: &str = "digis_outbox";
 
 pub struct PgStorage {
@@ -76,6 +78,13 @@ impl PgStorage {
             // a save→send (measured: 50-100 ms, the p99 of save→send); kept open, it does not.
             .min_connections(4)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    let nodelay = nodelay::set(conn).await;
+                    tracing::debug!(nodelay, "PostgreSQL connection opened");
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(connect_err)?;
