@@ -788,6 +788,24 @@ fn the_readme_and_the_architecture_stay_short() {
     }
 }
 
+/// Every `.rs` file under `dir` (relative to the repository), as (its path, its text).
+fn rust_sources(dir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root().join(dir)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(root()).unwrap().display().to_string();
+                out.push((rel, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
 /// "The seed" is what the membership system's integration note was called while the relay was
 /// designed; a reader does not know the word. Nothing a reader sees uses it: the documents
 /// (decisions aside, where "seed" is benchmark data) and the binary's own text, its string
@@ -811,27 +829,14 @@ fn no_reader_meets_the_word_seed() {
         }
     }
     let literal = regex::Regex::new(r#""([^"\\]|\\.)*""#).unwrap();
-    let mut stack = vec![root().join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
+    for (rel, text) in rust_sources("src") {
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim_start().starts_with("//") {
-                    continue;
-                }
-                for m in literal.find_iter(line) {
-                    if word.is_match(m.as_str()) {
-                        let rel = path.strip_prefix(root()).unwrap().display().to_string();
-                        problems.push(format!("{rel}:{}: {}", i + 1, m.as_str()));
-                    }
+            for m in literal.find_iter(line) {
+                if word.is_match(m.as_str()) {
+                    problems.push(format!("{rel}:{}: {}", i + 1, m.as_str()));
                 }
             }
         }
@@ -944,18 +949,10 @@ fn the_screenshots_are_the_scripts_and_current() {
     );
 
     // The help capture: each `│ keys   description │` line inside its box.
-    let mut keymap = String::new();
-    let mut stack = vec![root().join("src/tui")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                keymap.push_str(&std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
+    let keymap: String = rust_sources("src/tui")
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
     let help = read("docs/screens/help.txt");
     // The box's left edge is where its title starts; each line inside it is
     // `│ keys  description │` from that column on.

@@ -9,6 +9,8 @@ use digis_relay::storage::postgres::PgStorage;
 use crate::common::{Kind, TestDb};
 
 /// TCP_NODELAY of the socket of this process with local port `local` and peer port `peer`.
+/// Its own lookup, not the one under test (`storage/postgres/nodelay.rs`), so a mistake there
+/// cannot hide itself here.
 fn nodelay_of(local: u16, peer: u16) -> Option<bool> {
     let port = |fd: RawFd, peer_side: bool| -> Option<u16> {
         let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
