@@ -49,39 +49,34 @@ fn sources() -> Vec<(Vec<String>, String)> {
 /// The file without its tests (they may reach anywhere) and without comments (a doc link is
 /// not a dependency).
 fn code_of(text: &str) -> String {
-    // Only the item under each `#[cfg(test)]` is left out (a `mod x;` line, or a block to its
-    // closing brace): a test module declared near the top must not hide the code after it.
+    // Only the item under each `#[cfg(test)]` is left out: a `mod x;` (or any item ending on
+    // its first line), or a block up to the line that closes it, `}` at the attribute's own
+    // indentation (rustfmt's layout; braces inside strings are not counted). A test module
+    // declared near the top must not hide the code after it.
     let mut kept = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("#[cfg(test)]") {
-        kept.push_str(&rest[..at]);
-        let item = &rest[at + "#[cfg(test)]".len()..];
-        let end = match (item.find(';'), item.find('{')) {
-            (Some(semi), Some(open)) if semi < open => semi + 1,
-            (Some(semi), None) => semi + 1,
-            (_, Some(open)) => {
-                let mut depth = 0usize;
-                let mut end = item.len();
-                for (i, b) in item.bytes().enumerate().skip(open) {
-                    match b {
-                        b'{' => depth += 1,
-                        b'}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                end = i + 1;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                end
-            }
-            (None, None) => item.len(),
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            kept.push_str(line);
+            kept.push('\n');
+            continue;
+        }
+        let indent = &line[..line.len() - line.trim_start().len()];
+        // The item's first line, past any further attributes.
+        let Some(item) = lines.by_ref().find(|l| !l.trim_start().starts_with("#[")) else {
+            break;
         };
-        rest = &item[end..];
+        let item = item.trim_end();
+        if item.ends_with(';') || (item.contains('{') && item.ends_with('}')) {
+            continue;
+        }
+        let close = format!("{indent}}}");
+        for rest in lines.by_ref() {
+            if rest.trim_end() == close {
+                break;
+            }
+        }
     }
-    kept.push_str(rest);
     kept.lines()
         .map(|line| match line.find("//") {
             Some(at) if !line[..at].contains('"') => &line[..at],
@@ -353,7 +348,7 @@ fn the_reader_sees_groups_and_nested_paths() {
 #[test]
 fn only_the_test_items_are_left_out_of_the_code_read() {
     let code = code_of(
-        "use crate::a::X;\n#[cfg(test)]\nmod props;\nuse crate::b::Y;\n#[cfg(test)]\nmod tests {\n    use crate::c::Z;\n    fn f() { if true { } }\n}\nuse crate::d::W;\n",
+        "use crate::a::X;\n#[cfg(test)]\n#[path = \"p.rs\"]\nmod props;\n#[cfg(test)]\nfn one() {}\nuse crate::b::Y;\n#[cfg(test)]\nmod tests {\n    use crate::c::Z;\n    fn f() { let _ = \"{ unbalanced\"; }\n    #[cfg(test)]\n    fn g() {\n    }\n}\nuse crate::d::W;\n",
     );
     for kept in ["crate::a", "crate::b", "crate::d"] {
         assert!(code.contains(kept), "{kept} lost from:\n{code}");

@@ -19,6 +19,9 @@ mod nodelay;
 
 pub const NOTIFY_CHANNEL: &str = "digis_outbox";
 
+/// The most a new connection waits for the ports that find its socket (decision 0055).
+const NODELAY_LOOKUP: Duration = Duration::from_secs(2);
+
 pub struct PgStorage {
     db: Db,
     pool: PgPool,
@@ -80,7 +83,11 @@ impl PgStorage {
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    let nodelay = nodelay::set(conn).await;
+                    // Bounded: the pool's connect timeout does not cover this hook, and a
+                    // server that stops answering here must not hold the start-up.
+                    let nodelay = tokio::time::timeout(NODELAY_LOOKUP, nodelay::set(conn))
+                        .await
+                        .unwrap_or(false);
                     tracing::debug!(nodelay, "PostgreSQL connection opened");
                     Ok(())
                 })
