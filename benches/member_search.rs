@@ -343,21 +343,16 @@ async fn bench(db: &str, s: &DynStorage, persons: i64) -> Vec<(&'static str, f64
     println!("| search | p50 | p99 | max | of p50: find SQL | exact rule | pairs | snapshot |");
     println!("|---|---|---|---|---|---|---|---|");
     let kinds = std::env::var("MEMBER_BENCH_KINDS").unwrap_or_else(|_| "phone,email,name".into());
-    // One search of each kind first, untimed: the first searches open the pool's remaining
-    // connections (on PostgreSQL over TCP with a TLS handshake each, about 100 ms), which a
-    // running dashboard has long done and a `search` command pays in its start-up, not per
-    // lookup. Without it one lookup in a hundred of the first kind measured that.
-    for kind in ["phone", "email", "name"] {
-        if kinds.split(',').any(|k| k == kind) {
-            // A person just above the lowest tenth (no longer id starts with its digits) and
-            // below the ids the timed lookups spread over.
-            whole(s, &lookup_of(kind, persons * 21 / 200 + 4), &logs).await;
-        }
-    }
     for kind in ["phone", "email", "name"] {
         if !kinds.split(',').any(|k| k == kind) {
             continue;
         }
+        // One search of the kind first, untimed, of a person just above the lowest tenth (no
+        // longer id starts with its digits) and below the ids the timed lookups spread over.
+        // Without it the first lookup after the fill sometimes took about 100 ms on
+        // PostgreSQL over TCP with TLS (never over its Unix socket nor with sslmode=disable;
+        // the cause is not pinned down, decision 0055).
+        whole(s, &lookup_of(kind, persons * 21 / 200 + 4), &logs).await;
         let mut parts = Parts::default();
         for term in lookups(kind, persons, n) {
             parts_of(s, &term, &logs, &mut parts, parts_too).await;

@@ -873,22 +873,18 @@ fn every_alert_has_its_runbook_section() {
         "alerts read from the rules: {shipped:?}"
     );
     let heading = regex::Regex::new(r"(?m)^### (Digis\S+)\s*$").unwrap();
-    let sections: BTreeSet<String> = heading
+    // Each section's name and where its body starts.
+    let sections: BTreeMap<String, usize> = heading
         .captures_iter(&runbook)
-        .map(|c| c[1].to_string())
+        .map(|c| (c[1].to_string(), c.get(0).unwrap().end()))
         .collect();
     assert_eq!(
-        shipped, sections,
+        shipped,
+        sections.keys().cloned().collect::<BTreeSet<_>>(),
         "each alert in assets/prometheus-rules.yml is a `### Name` section of docs/runbook.md"
     );
-    for name in &shipped {
-        let heading = heading
-            .captures_iter(&runbook)
-            .find(|c| &c[1] == name)
-            .unwrap()
-            .get(0)
-            .unwrap();
-        let body = &runbook[heading.end()..];
+    for (name, &start) in &sections {
+        let body = &runbook[start..];
         let body = &body[..body.find("\n#").unwrap_or(body.len())];
         for part in ["**It means**", "**Do:**"] {
             assert!(
