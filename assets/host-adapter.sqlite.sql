@@ -71,9 +71,22 @@ FROM subscription s;
 
 -- The triggers decide which pairs a save concerns and what ACTIVE means; digis_enqueue_request
 -- decides whether each is queued (not in digis, no sent and no open row).
+--
+-- The subscription triggers first ask whether any user's pair is not held (the relay's view
+-- digis_pair_held, the entry point's own rule), and stop there when none is: the nightly re-save
+-- of an unchanged subscription, or an INSERT of a subscription before its users. SQLite copies
+-- the rows of an INSERT ... SELECT into something with triggers into a temporary table first,
+-- one per saved subscription, also when the SELECT finds nothing to queue; the WHEN saves that
+-- (docs/decisions/0056). It only skips: whatever it lets through, the entry point decides pair
+-- by pair as before, so a custom adapter may copy it or leave it out.
 DROP TRIGGER IF EXISTS digis_subscription_inserted;
 CREATE TRIGGER digis_subscription_inserted AFTER INSERT ON subscription
 WHEN NEW.status = 'ACTIVE'
+ AND EXISTS (SELECT 1 FROM subscription_user su
+             WHERE su.subscription_id = NEW.id
+               AND NOT EXISTS (SELECT 1 FROM digis_pair_held h
+                               WHERE h.subscription_id = su.subscription_id
+                                 AND h.person_id = su.person_id))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT su.subscription_id, su.person_id
@@ -84,6 +97,11 @@ END;
 DROP TRIGGER IF EXISTS digis_subscription_updated;
 CREATE TRIGGER digis_subscription_updated AFTER UPDATE ON subscription
 WHEN NEW.status = 'ACTIVE'
+ AND EXISTS (SELECT 1 FROM subscription_user su
+             WHERE su.subscription_id = NEW.id
+               AND NOT EXISTS (SELECT 1 FROM digis_pair_held h
+                               WHERE h.subscription_id = su.subscription_id
+                                 AND h.person_id = su.person_id))
 BEGIN
     INSERT INTO digis_enqueue_request (subscription_id, person_id)
     SELECT su.subscription_id, su.person_id

@@ -13,6 +13,7 @@ both_databases!(
     a_pair_named_twice_in_one_request_is_queued_once,
     a_statement_concerning_nobody_queues_nothing,
     users_saved_before_their_active_subscription_are_queued,
+    a_resave_finds_the_one_unheld_user_behind_held_ones,
 );
 
 both_kinds!(an_installation_with_the_row_level_triggers_is_upgraded);
@@ -119,6 +120,35 @@ async fn a_bulk_resave_queues_only_pairs_neither_open_nor_delivered(db: TestDb) 
     db.exec("UPDATE subscription SET message = 'nightly again'")
         .await;
     assert_eq!(pairs(&db).await, expected);
+}
+
+/// The SQLite reference adapter's subscription triggers stop early when every user's pair is
+/// held (decision 0056): a subscription whose first users are held (open, sent, in `digis`) and
+/// whose last one failed must still queue that one, in a single-row save and in a bulk re-save,
+/// and nothing for the others.
+async fn a_resave_finds_the_one_unheld_user_behind_held_ones(db: TestDb) {
+    persons(&db, 1..=8).await;
+    db.active_with(1, &[1, 2, 3, 4]).await;
+    db.active_with(2, &[5, 6, 7, 8]).await;
+    // Users 1 and 5 pending, 2 and 6 sent, 3 and 7 in `digis` only; 4 and 8 failed.
+    db.exec(
+        "UPDATE digis_outbox SET state = 'sent' WHERE person_id IN (2, 6);
+         INSERT INTO digis (subscription_id, person_id) VALUES (1, 2), (2, 6), (1, 3), (2, 7);
+         DELETE FROM digis_outbox WHERE person_id IN (3, 7);
+         UPDATE digis_outbox SET state = 'failed' WHERE person_id IN (4, 8);",
+    )
+    .await;
+    let before = pairs(&db).await;
+    db.exec("UPDATE subscription SET message = 'one' WHERE id = 1")
+        .await;
+    let mut expected = before.clone();
+    expected.push((1, 4, "pending".into()));
+    expected.sort();
+    assert_eq!(pairs(&db).await, expected, "a save of subscription 1");
+    db.exec("UPDATE subscription SET message = 'nightly'").await;
+    expected.push((2, 8, "pending".into()));
+    expected.sort();
+    assert_eq!(pairs(&db).await, expected, "the nightly re-save of both");
 }
 
 /// The relay-owned entry point as a custom adapter may use it: the same pair twice in one call
