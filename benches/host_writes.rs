@@ -8,7 +8,8 @@
 //!
 //! Each repetition uses fresh databases (the test suite's: a SQLite file, a PostgreSQL database
 //! `drt_*` dropped after), persons 1..2N seeded untimed, then, timed from this process, each
-//! figure one bulk statement in one transaction as an import or a nightly job would run it:
+//! figure one bulk statement in one transaction on a connection of its own, as an import or a
+//! nightly job would run it:
 //! - `insert_persons`: N persons (whatever triggers the adapter puts on person);
 //! - `insert_subscriptions`: N ACTIVE subscriptions, then their 2N users (the order the
 //!   reference schema's foreign keys allow; the users' trigger queues the pairs);
@@ -218,7 +219,8 @@ async fn host_writes(kind: Kind, n: u64, repeats: u64, before: bool) {
 /// read the same statement's pages several times slower (measured: the nightly re-save with the
 /// reference adapter's guard 0.9-1.0 s on the pooled connection, 0.21-0.23 s on a fresh one or
 /// after `PRAGMA shrink_memory` on the pooled one), which would measure the pool's history, not
-/// the triggers. BENCHMARKS.md (Host writes) gives both.
+/// the triggers. BENCHMARKS.md ("the SQLite adapter's `WHEN` on the host's own connection") and
+/// docs/decisions/0056 give both.
 enum HostConnection {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
@@ -241,13 +243,13 @@ impl HostConnection {
         }
     }
 
-    async fn exec(&mut self, sql: &str) {
-        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
+    async fn exec(&mut self, text: &str) {
+        let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(text.to_string()));
         let r = match self {
             Self::Sqlite(c) => sql.execute(c).await.map(drop),
             Self::Postgres(c) => sql.execute(c).await.map(drop),
         };
-        r.unwrap_or_else(|e| panic!("{e}"));
+        r.unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 
     async fn close(self) {
