@@ -125,17 +125,22 @@ async fn a_bulk_resave_queues_only_pairs_neither_open_nor_delivered(db: TestDb) 
 /// The SQLite reference adapter's subscription triggers stop early when every user's pair is
 /// held (decision 0056): a subscription whose first users are held (open, sent, in `digis`) and
 /// whose last one failed must still queue that one, in a single-row save and in a bulk re-save,
-/// and nothing for the others.
+/// and nothing for the others. PostgreSQL's statement-level trigger must queue the same.
 async fn a_resave_finds_the_one_unheld_user_behind_held_ones(db: TestDb) {
-    persons(&db, 1..=8).await;
-    db.active_with(1, &[1, 2, 3, 4]).await;
+    persons(&db, 1..=9).await;
+    db.active_with(1, &[1, 2, 3, 4, 9]).await;
     db.active_with(2, &[5, 6, 7, 8]).await;
-    // Users 1 and 5 pending, 2 and 6 sent, 3 and 7 in `digis` only; 4 and 8 failed.
+    db.active_with(3, &[9]).await;
+    // Users 1 and 5 pending, 2 and 6 sent, 3 and 7 in `digis` only; 4 and 8 failed. Person 9:
+    // delivered through subscription 1, failed through 3 (a guard that matched the person
+    // without the subscription would skip 3).
     db.exec(
-        "UPDATE digis_outbox SET state = 'sent' WHERE person_id IN (2, 6);
-         INSERT INTO digis (subscription_id, person_id) VALUES (1, 2), (2, 6), (1, 3), (2, 7);
+        "UPDATE digis_outbox SET state = 'sent' WHERE person_id IN (2, 6)
+             OR (subscription_id, person_id) = (1, 9);
+         INSERT INTO digis (subscription_id, person_id) VALUES (1, 2), (2, 6), (1, 3), (2, 7), (1, 9);
          DELETE FROM digis_outbox WHERE person_id IN (3, 7);
-         UPDATE digis_outbox SET state = 'failed' WHERE person_id IN (4, 8);",
+         UPDATE digis_outbox SET state = 'failed'
+             WHERE person_id IN (4, 8) OR (subscription_id, person_id) = (3, 9);",
     )
     .await;
     let before = pairs(&db).await;
@@ -147,6 +152,7 @@ async fn a_resave_finds_the_one_unheld_user_behind_held_ones(db: TestDb) {
     assert_eq!(pairs(&db).await, expected, "a save of subscription 1");
     db.exec("UPDATE subscription SET message = 'nightly'").await;
     expected.push((2, 8, "pending".into()));
+    expected.push((3, 9, "pending".into()));
     expected.sort();
     assert_eq!(pairs(&db).await, expected, "the nightly re-save of both");
 }
