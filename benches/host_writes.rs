@@ -230,11 +230,7 @@ impl HostConnection {
     async fn open(db: &TestDb) -> Self {
         use sqlx::Connection;
         match db.kind {
-            Kind::Sqlite => Self::Sqlite(
-                sqlx::SqliteConnection::connect(&db.url)
-                    .await
-                    .expect("a host connection"),
-            ),
+            Kind::Sqlite => Self::Sqlite(db.sqlite_connection().await),
             Kind::Postgres => Self::Postgres(
                 sqlx::PgConnection::connect(&db.url)
                     .await
