@@ -20,8 +20,8 @@
 
 use regex::RegexBuilder;
 
-/// The lazy DFA's cache capacity `Options::default()` gives, so every regex built through
-/// `CachedRegexBuilder` or `LazyRegexBuilder` (see `Options::default`).
+/// The lazy DFA's cache capacity `Options::default()` gives every regex built through
+/// `CachedRegexBuilder` or `LazyRegexBuilder` (why: the comment in `Options::default`).
 pub const DFA_SIZE_LIMIT: usize = 1 << 10;
 
 #[derive(Copy, Clone, Eq, PartialEq, Debug)]
