@@ -27,6 +27,9 @@ fn watch(path: &str) {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // sqlx::migrate! reads the migrations when the crate compiles; a migration added or edited
+    // must rebuild it, or the binary would carry the old list.
+    println!("cargo:rerun-if-changed=migrations");
     sql_statements();
     println!("cargo:rerun-if-env-changed=DIGIS_RELAY_COMMIT");
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();

@@ -84,14 +84,18 @@ FROM subscription s;
 -- users can come first (no key, or a DEFERRABLE one): the contract queues after an insert too
 -- (docs/delivery-path.md, step 1).
 
--- Queues every user of the ACTIVE subscriptions among sub_ids.
+-- Queues every user of the ACTIVE subscriptions among sub_ids. `= ANY (sub_ids)`, not a join
+-- with unnest(sub_ids): the planner sizes the array it is given, where it guesses a join with
+-- a set-returning function, and on tables without statistics yet (just after a bulk load) that
+-- guess was 100 million rows, enough for PostgreSQL to JIT-compile the statement on every save
+-- (docs/decisions/0058).
 DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
 CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_ids BIGINT[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM digis_enqueue(array_agg(su.subscription_id), array_agg(su.person_id))
-    FROM unnest(sub_ids) AS s(id)
-    JOIN subscription_user su ON su.subscription_id = s.id;
+    FROM subscription_user su
+    WHERE su.subscription_id = ANY (sub_ids);
 END;
 $$;
 

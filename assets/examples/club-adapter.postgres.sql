@@ -53,14 +53,15 @@ SELECT ms.membership_no AS id,
 FROM membership ms;
 
 -- Which pairs a save concerns and what "active" means are this schema's; whether a pair is
--- queued is the relay's digis_enqueue.
+-- queued is the relay's digis_enqueue. `= ANY (sub_ids)` rather than a join with unnest: see the
+-- reference adapter (assets/host-adapter.postgres.sql).
 DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
 CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_ids BIGINT[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM digis_enqueue(array_agg(h.membership_no), array_agg(h.member_no))
-    FROM unnest(sub_ids) AS s(id)
-    JOIN membership_holder h ON h.membership_no = s.id;
+    FROM membership_holder h
+    WHERE h.membership_no = ANY (sub_ids);
 END;
 $$;
 

@@ -2,9 +2,14 @@
 //! without changing what they queue or what the outbox accepts. The queueing itself is tested
 //! unchanged by triggers.rs and bulk_triggers.rs; here: the outbox's state check after the
 //! upgrade, the rows and attempts an upgrade keeps, the one instant a queued row's three times
-//! hold, and the pairs SQLite's digis_pair_held names.
+//! hold, and the pairs SQLite's digis_pair_held names. Migration 0019 (docs/decisions/0058)
+//! formats that instant by hand where the host's SQLite can: the same text as strftime's, and
+//! strftime's on an older SQLite.
+use std::process::Command;
+
 use crate::common::{Kind, TestDb};
 use crate::{both_databases, both_kinds};
+use digis_relay::storage;
 
 both_kinds!(an_upgrade_keeps_the_outbox_its_attempts_and_its_state_check);
 
@@ -145,4 +150,93 @@ async fn sqlite_pair_held_names_open_sent_and_delivered_pairs() {
     ] {
         assert_eq!(db.scalar(&held(pair)).await, expected, "pair {pair}");
     }
+}
+
+/// Migration 0019's time, `coalesce(replace(datetime(t, 'subsec'), ' ', 'T') || 'Z', strftime(…))`,
+/// is strftime's text for every millisecond of the last second of a year (and of a leap day's
+/// last second) and for instants 997 ms apart across a whole day. The bundled SQLite (3.51) knows
+/// 'subsec', so the hand-formatted branch is the one compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_time_formatted_by_hand_is_strftimes_text() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    let instants =
+        "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 86657),
+         t(at) AS (
+             SELECT printf('2026-12-31 23:59:59.%03d', n) FROM i WHERE n < 1000
+             UNION ALL SELECT printf('2028-02-29 23:59:59.%03d', n) FROM i WHERE n < 1000
+             UNION ALL SELECT printf('2026-06-15 %02d:%02d:%02d.%03d', n * 997 / 3600000,
+                                     n * 997 / 60000 % 60, n * 997 / 1000 % 60, n * 997 % 1000)
+                       FROM i)";
+    assert_eq!(
+        db.scalar(&format!(
+            "{instants} SELECT COUNT(*) FROM t WHERE datetime(at, 'subsec') IS NOT NULL"
+        ))
+        .await,
+        88_658,
+        "every instant read, and by the hand-formatted branch"
+    );
+    let differ = db
+        .id_texts(&format!(
+            "{instants} SELECT 0, at || ': ' || strftime('%Y-%m-%dT%H:%M:%fZ', at) || ' <> ' ||
+                 coalesce(replace(datetime(at, 'subsec'), ' ', 'T') || 'Z',
+                          strftime('%Y-%m-%dT%H:%M:%fZ', at))
+             FROM t
+             WHERE coalesce(replace(datetime(at, 'subsec'), ' ', 'T') || 'Z',
+                            strftime('%Y-%m-%dT%H:%M:%fZ', at))
+                   IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', at)
+             LIMIT 5"
+        ))
+        .await;
+    assert!(differ.is_empty(), "{differ:?}");
+}
+
+/// A membership system on SQLite older than 3.42 (the sqlite3 command-line tool, 3.40 on Debian
+/// 12, standing in for the host's own library) saves a subscription and its users: 'subsec' is
+/// unknown there, migration 0019's trigger falls back to strftime, and both pairs are queued with
+/// one instant in the outbox's time format, as before. Without the fallback the time would be
+/// NULL and OR IGNORE would drop the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_on_sqlite_older_than_3_42_queues_with_strftimes_time() {
+    let db = TestDb::new(Kind::Sqlite).await;
+    db.person(1).await;
+    db.person(2).await;
+    let path = storage::sqlite::file_of(&db.url).expect("an SQLite test database");
+    let out = Command::new("sqlite3")
+        .arg(&path)
+        .arg(
+            "SELECT sqlite_version() || ' subsec:' || (datetime('now', 'subsec') IS NOT NULL);
+             BEGIN;
+             INSERT INTO subscription (id, status, start_date, max_end)
+                 VALUES (5, 'ACTIVE', '2026-01-01', '2027-12-31');
+             INSERT INTO subscription_user (subscription_id, person_id) VALUES (5, 1), (5, 2);
+             COMMIT;",
+        )
+        .output()
+        .expect(
+            "this test needs the sqlite3 command-line tool: install it (apt-get install sqlite3)",
+        );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sqlite3: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No silent pass: on a sqlite3 that knows 'subsec' this would test the other branch again.
+    assert!(
+        stdout.trim().ends_with("subsec:0"),
+        "this test needs a sqlite3 older than 3.42 (Debian 12's 3.40) to exercise the fallback; \
+         this one is {}",
+        stdout.trim()
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM digis_outbox WHERE subscription_id = 5 AND state = 'pending' \
+             AND next_attempt_at = created_at AND updated_at = created_at \
+             AND created_at GLOB \
+             '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' \
+             AND julianday(created_at) BETWEEN julianday('now', '-1 minute') AND julianday('now')"
+        )
+        .await,
+        2
+    );
 }
