@@ -74,8 +74,8 @@ FROM subscription s;
 -- The triggers decide which pairs a save concerns and what ACTIVE means; digis_enqueue decides
 -- whether each is queued (not in digis, no sent and no open row). Statement-level, with the
 -- statement's rows as a transition table, handing all its pairs to digis_enqueue(subscription
--- ids[], person ids[]) at once: a bulk save of 100,000 subscriptions costs one join and one
--- INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger calling
+-- ids[], person ids[]) at once: a bulk save of 100,000 subscriptions costs one lookup of its
+-- users and one INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger calling
 -- digis_enqueue(subscription_id, person_id) for each pair queues the same rows, more slowly.
 --
 -- A transition table serves one event only, so a subscription has two triggers on the same
@@ -85,10 +85,10 @@ FROM subscription s;
 -- (docs/delivery-path.md, step 1).
 
 -- Queues every user of the ACTIVE subscriptions among sub_ids. `= ANY (sub_ids)`, not a join
--- with unnest(sub_ids): the planner sizes the array it is given, where it guesses a join with
--- a set-returning function, and on tables without statistics yet (just after a bulk load) that
--- guess was 100 million rows, enough for PostgreSQL to JIT-compile the statement on every save
--- (docs/decisions/0058).
+-- with unnest(sub_ids): without column statistics (tables just bulk-loaded, before autovacuum
+-- analyses them) the planner guessed that join at 100 million rows, enough to JIT-compile the
+-- statement on every save; a scan of subscription_user filtered by the array (hashed from
+-- PostgreSQL 14 on) is estimated at most at the table's rows (docs/decisions/0058).
 DROP FUNCTION IF EXISTS digis_queue_subscription(BIGINT);
 CREATE OR REPLACE FUNCTION digis_queue_subscription(sub_ids BIGINT[]) RETURNS void
 LANGUAGE plpgsql AS $$

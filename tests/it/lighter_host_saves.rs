@@ -5,11 +5,12 @@
 //! hold, and the pairs SQLite's digis_pair_held names. Migration 0019 (docs/decisions/0058)
 //! formats that instant by hand where the host's SQLite can: the same text as strftime's, and
 //! strftime's on an older SQLite.
-use std::process::Command;
+use std::ffi::c_int;
+
+use libsqlite3_sys as ffi;
 
 use crate::common::{Kind, TestDb};
 use crate::{both_databases, both_kinds};
-use digis_relay::storage;
 
 both_kinds!(an_upgrade_keeps_the_outbox_its_attempts_and_its_state_check);
 
@@ -153,81 +154,111 @@ async fn sqlite_pair_held_names_open_sent_and_delivered_pairs() {
 }
 
 /// Migration 0019's time, `coalesce(replace(datetime(t, 'subsec'), ' ', 'T') || 'Z', strftime(…))`,
-/// is strftime's text for every millisecond of the last second of a year (and of a leap day's
-/// last second) and for instants 997 ms apart across a whole day. The bundled SQLite (3.51) knows
-/// 'subsec', so the hand-formatted branch is the one compared.
+/// is strftime's text for every millisecond of the last second of a year and of a leap day, and
+/// for instants 997 ms apart across a whole day (997 and 60,000 share no factor: every
+/// millisecond of a minute comes up). The instants are milliseconds since 1970 read with
+/// 'unixepoch', so SQLite computes the fields from a whole number of milliseconds as it does
+/// for 'now'. The bundled SQLite (3.51) knows 'subsec': the hand-formatted branch is compared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_time_formatted_by_hand_is_strftimes_text() {
     let db = TestDb::new(Kind::Sqlite).await;
+    // 1798761599000: 2026-12-31 23:59:59 UTC; 1835481599000: 2028-02-29 23:59:59 UTC;
+    // 1781481600000: 2026-06-15 00:00:00 UTC.
     let instants =
         "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 86657),
-         t(at) AS (
-             SELECT printf('2026-12-31 23:59:59.%03d', n) FROM i WHERE n < 1000
-             UNION ALL SELECT printf('2028-02-29 23:59:59.%03d', n) FROM i WHERE n < 1000
-             UNION ALL SELECT printf('2026-06-15 %02d:%02d:%02d.%03d', n * 997 / 3600000,
-                                     n * 997 / 60000 % 60, n * 997 / 1000 % 60, n * 997 % 1000)
-                       FROM i)";
+         ms(t) AS (
+             SELECT 1798761599000 + n FROM i WHERE n < 1000
+             UNION ALL SELECT 1835481599000 + n FROM i WHERE n < 1000
+             UNION ALL SELECT 1781481600000 + n * 997 FROM i),
+         t(at) AS (SELECT t / 1000.0 FROM ms)";
+    let by_hand = "coalesce(replace(datetime(at, 'unixepoch', 'subsec'), ' ', 'T') || 'Z', \
+                   strftime('%Y-%m-%dT%H:%M:%fZ', at, 'unixepoch'))";
+    let strftime = "strftime('%Y-%m-%dT%H:%M:%fZ', at, 'unixepoch')";
     assert_eq!(
         db.scalar(&format!(
-            "{instants} SELECT COUNT(*) FROM t WHERE datetime(at, 'subsec') IS NOT NULL"
+            "{instants} SELECT COUNT(*) FROM t WHERE datetime(at, 'unixepoch', 'subsec') IS NOT NULL"
         ))
         .await,
         88_658,
         "every instant read, and by the hand-formatted branch"
     );
+    assert_eq!(
+        db.id_texts(&format!(
+            "{instants} SELECT 0, {by_hand} FROM t WHERE at = 1798761599.999"
+        ))
+        .await,
+        vec![(0, "2026-12-31T23:59:59.999Z".to_string())]
+    );
     let differ = db
         .id_texts(&format!(
-            "{instants} SELECT 0, at || ': ' || strftime('%Y-%m-%dT%H:%M:%fZ', at) || ' <> ' ||
-                 coalesce(replace(datetime(at, 'subsec'), ' ', 'T') || 'Z',
-                          strftime('%Y-%m-%dT%H:%M:%fZ', at))
-             FROM t
-             WHERE coalesce(replace(datetime(at, 'subsec'), ' ', 'T') || 'Z',
-                            strftime('%Y-%m-%dT%H:%M:%fZ', at))
-                   IS NOT strftime('%Y-%m-%dT%H:%M:%fZ', at)
-             LIMIT 5"
+            "{instants} SELECT 0, {strftime} || ' <> ' || {by_hand} FROM t
+             WHERE {by_hand} IS NOT {strftime} LIMIT 5"
         ))
         .await;
     assert!(differ.is_empty(), "{differ:?}");
 }
 
-/// A membership system on SQLite older than 3.42 (the sqlite3 command-line tool, 3.40 on Debian
-/// 12, standing in for the host's own library) saves a subscription and its users: 'subsec' is
-/// unknown there, migration 0019's trigger falls back to strftime, and both pairs are queued with
-/// one instant in the outbox's time format, as before. Without the fallback the time would be
-/// NULL and OR IGNORE would drop the rows.
+/// NULL, whatever it is given: `datetime` as an SQLite older than 3.42 answers
+/// `datetime('now', 'subsec')` (an unknown modifier).
+unsafe extern "C" fn null_datetime(
+    ctx: *mut ffi::sqlite3_context,
+    _n: c_int,
+    _args: *mut *mut ffi::sqlite3_value,
+) {
+    unsafe { ffi::sqlite3_result_null(ctx) }
+}
+
+/// A membership system on an SQLite older than 3.42 saves a subscription and its users: there
+/// `datetime('now', 'subsec')` is NULL, migration 0019's trigger falls back to strftime, and both
+/// pairs are queued with one instant in the outbox's time format, as before. The host's
+/// connection is given a two-argument `datetime` that answers NULL, as such an SQLite does (a
+/// function registered on a connection replaces the built-in one there). Without the fallback
+/// the time would be NULL and the entry point's OR IGNORE would drop both rows: nothing queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_on_sqlite_older_than_3_42_queues_with_strftimes_time() {
     let db = TestDb::new(Kind::Sqlite).await;
     db.person(1).await;
     db.person(2).await;
-    let path = storage::sqlite::file_of(&db.url).expect("an SQLite test database");
-    let out = Command::new("sqlite3")
-        .arg(&path)
-        .arg(
-            "SELECT sqlite_version() || ' subsec:' || (datetime('now', 'subsec') IS NOT NULL);
-             BEGIN;
-             INSERT INTO subscription (id, status, start_date, max_end)
-                 VALUES (5, 'ACTIVE', '2026-01-01', '2027-12-31');
-             INSERT INTO subscription_user (subscription_id, person_id) VALUES (5, 1), (5, 2);
-             COMMIT;",
-        )
-        .output()
-        .expect(
-            "this test needs the sqlite3 command-line tool: install it (apt-get install sqlite3)",
-        );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sqlite3: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut host = db.sqlite_connection().await;
+    {
+        let mut handle = host.lock_handle().await.expect("the connection's handle");
+        let name = c"datetime";
+        // SAFETY: the handle is this connection's, locked for the call; the function keeps no
+        // state (no user data, no destructor) and only sets its result.
+        let rc = unsafe {
+            ffi::sqlite3_create_function_v2(
+                handle.as_raw_handle().as_ptr(),
+                name.as_ptr(),
+                2,
+                ffi::SQLITE_UTF8,
+                std::ptr::null_mut(),
+                Some(null_datetime),
+                None,
+                None,
+                None,
+            )
+        };
+        assert_eq!(rc, ffi::SQLITE_OK, "registering datetime");
+    }
+    let old: (Option<String>, String) =
+        sqlx::query_as("SELECT datetime('now', 'subsec'), datetime('now')")
+            .fetch_one(&mut host)
+            .await
+            .unwrap();
+    assert_eq!(
+        old.0, None,
+        "this connection answers as an SQLite older than 3.42"
     );
-    // No silent pass: on a sqlite3 that knows 'subsec' this would test the other branch again.
-    assert!(
-        stdout.trim().ends_with("subsec:0"),
-        "this test needs a sqlite3 older than 3.42 (Debian 12's 3.40) to exercise the fallback; \
-         this one is {}",
-        stdout.trim()
-    );
+    sqlx::raw_sql(
+        "BEGIN;
+         INSERT INTO subscription (id, status, start_date, max_end)
+             VALUES (5, 'ACTIVE', '2026-01-01', '2027-12-31');
+         INSERT INTO subscription_user (subscription_id, person_id) VALUES (5, 1), (5, 2);
+         COMMIT;",
+    )
+    .execute(&mut host)
+    .await
+    .expect("the host's save");
     assert_eq!(
         db.scalar(
             "SELECT COUNT(*) FROM digis_outbox WHERE subscription_id = 5 AND state = 'pending' \
