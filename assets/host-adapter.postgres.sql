@@ -75,8 +75,9 @@ FROM subscription s;
 -- whether each is queued (not in digis, no sent and no open row). Statement-level, with the
 -- statement's rows as a transition table, handing all its pairs to digis_enqueue(subscription
 -- ids[], person ids[]) at once: a bulk save of 100,000 subscriptions costs one lookup of its
--- users and one INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger calling
--- digis_enqueue(subscription_id, person_id) for each pair queues the same rows, more slowly.
+-- users and one INSERT, not 100,000 function calls (docs/decisions/0042). A row-level trigger
+-- calling digis_enqueue(subscription_id, person_id) for each pair queues the same rows, more
+-- slowly.
 --
 -- A transition table serves one event only, so a subscription has two triggers on the same
 -- function: one AFTER INSERT, one AFTER UPDATE. With the reference schema's foreign key a new
