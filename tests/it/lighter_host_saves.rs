@@ -16,6 +16,11 @@ both_kinds!(an_upgrade_keeps_the_outbox_its_attempts_and_its_state_check);
 
 both_databases!(a_queued_row_holds_one_instant_in_its_three_times);
 
+/// A queued row's `created_at` in the outbox's time format (SQLite), within the last minute.
+const CREATED_NOW_IN_TIME_FORMAT: &str = "created_at GLOB \
+     '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' \
+     AND julianday(created_at) BETWEEN julianday('now', '-1 minute') AND julianday('now')";
+
 /// Runs `sql` on a connection of its own: the error, if the database refused it.
 async fn refusal(db: &TestDb, sql: &str) -> Option<String> {
     let r = match db.kind {
@@ -110,11 +115,9 @@ async fn a_queued_row_holds_one_instant_in_its_three_times(db: TestDb) {
     );
     if db.kind == Kind::Sqlite {
         assert_eq!(
-            db.scalar(
-                "SELECT COUNT(*) FROM digis_outbox WHERE created_at GLOB \
-                 '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' \
-                 AND julianday(created_at) BETWEEN julianday('now', '-1 minute') AND julianday('now')"
-            )
+            db.scalar(&format!(
+                "SELECT COUNT(*) FROM digis_outbox WHERE {CREATED_NOW_IN_TIME_FORMAT}"
+            ))
             .await,
             2
         );
@@ -153,8 +156,9 @@ async fn sqlite_pair_held_names_open_sent_and_delivered_pairs() {
     }
 }
 
-/// Migration 0019's time, `coalesce(replace(datetime(t, 'subsec'), ' ', 'T') || 'Z', strftime(…))`,
-/// is strftime's text for every millisecond of the last second of a year and of a leap day, and
+/// Migration 0019's time, the entry point trigger's own expression as the database holds it
+/// (`coalesce(replace(datetime('now', 'subsec'), …), strftime(…, 'now'))`, read with each
+/// `'now'` replaced by an instant), is strftime's text for every millisecond of the last second of a year and of a leap day, and
 /// for instants 997 ms apart across a whole day (997 and 60,000 share no factor: every
 /// millisecond of a minute comes up). The instants are milliseconds since 1970 read with
 /// 'unixepoch', so SQLite computes the fields from a whole number of milliseconds as it does
@@ -171,8 +175,19 @@ async fn sqlite_time_formatted_by_hand_is_strftimes_text() {
              UNION ALL SELECT 1835481599000 + n FROM i WHERE n < 1000
              UNION ALL SELECT 1781481600000 + n * 997 FROM i),
          t(at) AS (SELECT t / 1000.0 FROM ms)";
-    let by_hand = "coalesce(replace(datetime(at, 'unixepoch', 'subsec'), ' ', 'T') || 'Z', \
-                   strftime('%Y-%m-%dT%H:%M:%fZ', at, 'unixepoch'))";
+    let trigger = db
+        .id_texts(
+            "SELECT 0, sql FROM sqlite_schema \
+             WHERE type = 'trigger' AND name = 'digis_enqueue_request_insert'",
+        )
+        .await;
+    let sql = &trigger.first().expect("the entry point's trigger").1;
+    let expression = sql
+        .find("coalesce(")
+        .and_then(|start| Some(&sql[start..start + sql[start..].find(");\nEND")?]))
+        .unwrap_or_else(|| panic!("no coalesce(…) time in the trigger:\n{sql}"));
+    assert_eq!(expression.matches("'now'").count(), 2, "{expression}");
+    let by_hand = expression.replace("'now'", "at, 'unixepoch'");
     let strftime = "strftime('%Y-%m-%dT%H:%M:%fZ', at, 'unixepoch')";
     assert_eq!(
         db.scalar(&format!(
@@ -260,13 +275,11 @@ async fn a_host_on_sqlite_older_than_3_42_queues_with_strftimes_time() {
     .await
     .expect("the host's save");
     assert_eq!(
-        db.scalar(
+        db.scalar(&format!(
             "SELECT COUNT(*) FROM digis_outbox WHERE subscription_id = 5 AND state = 'pending' \
              AND next_attempt_at = created_at AND updated_at = created_at \
-             AND created_at GLOB \
-             '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' \
-             AND julianday(created_at) BETWEEN julianday('now', '-1 minute') AND julianday('now')"
-        )
+             AND {CREATED_NOW_IN_TIME_FORMAT}"
+        ))
         .await,
         2
     );
