@@ -2,6 +2,7 @@
 mod adapter_checks;
 mod alerting;
 mod architecture;
+mod attempts_with_their_rows;
 mod bad_input_corpus;
 mod bulk_triggers;
 mod circuit;
