@@ -17,6 +17,7 @@ mod config_layers;
 mod config_paths;
 mod db_outage;
 mod delivered;
+mod dependencies;
 mod digis_edges;
 mod digis_tls;
 mod docs;
