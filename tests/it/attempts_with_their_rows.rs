@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::Connection;
 
-use crate::common::{Kind, TestDb};
+use crate::common::{eventually, Kind, TestDb};
 use crate::{both_databases, both_kinds};
 
 both_databases!(deleted_rows_take_their_attempts_and_no_others);
@@ -190,14 +190,12 @@ async fn an_attempt_recorded_while_its_row_is_deleted_goes_with_it() {
     let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
                    WHERE datname = current_database() AND query LIKE 'DELETE FROM digis_outbox%' \
                    AND wait_event_type = 'Lock'";
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while db.scalar(waiting).await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the DELETE never waited for the relay's lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the host's DELETE waiting for the relay's lock",
+        Duration::from_secs(30),
+        || async { (db.scalar(waiting).await > 0).then_some(()) },
+    )
+    .await;
     tx.commit().await.unwrap();
     assert_eq!(host.await.unwrap().expect("the host's DELETE"), 1);
     assert_eq!(
