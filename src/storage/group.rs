@@ -143,3 +143,59 @@ impl<'a> AttemptJson<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_COMPLETION_GROUP_ROWS;
+    use crate::domain::{OutboxId, PersonId, SubscriptionId};
+    use crate::storage::lists::json_chunks;
+    use crate::storage::AttemptRecord;
+    use chrono::{TimeZone, Utc};
+
+    /// The largest group the configuration allows, each row sent with a long external id,
+    /// binds as one statement of each kind (decision 0060): with the 12 KiB cut a default group
+    /// of 100 was two statements of each.
+    #[test]
+    fn the_largest_completion_group_binds_as_one_statement_of_each_kind() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 21, 0, 0).unwrap();
+        let items: Vec<CompletionItem> = (0..i64::from(MAX_COMPLETION_GROUP_ROWS))
+            .map(|i| CompletionItem {
+                id: OutboxId(10_000_000 + i),
+                claim_token: uuid::Uuid::new_v4().to_string(),
+                subscription_id: SubscriptionId(20_000_000 + i),
+                person_id: PersonId(30_000_000 + i),
+                attempt_no: 1,
+                completion: Completion::Sent {
+                    external_id: Some(format!("TE-{i:020}")),
+                },
+                attempt: AttemptRecord {
+                    started_at: at,
+                    duration_ms: 12_345,
+                    relay_id: "relay-on-a-host-with-a-long-name.example.org".into(),
+                    http_status: Some(200),
+                    error: None,
+                },
+            })
+            .collect();
+        let one = |n: usize, what: &str| assert_eq!(n, 1, "{what}: statements for the group");
+        one(
+            json_chunks(items.iter().map(CompleteJson::of))
+                .unwrap()
+                .len(),
+            "completion",
+        );
+        one(
+            json_chunks(items.iter().map(|c| AttemptJson::of(c, true)))
+                .unwrap()
+                .len(),
+            "attempts",
+        );
+        one(
+            json_chunks(items.iter().filter_map(PairJson::of))
+                .unwrap()
+                .len(),
+            "pairs",
+        );
+    }
+}

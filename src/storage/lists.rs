@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn json_is_cut_into_statements_under_the_limit_in_order() {
-        let rows: Vec<HeldRow> = (0..2000)
+        let rows: Vec<HeldRow> = (0..100_000)
             .map(|id| HeldRow {
                 id,
                 token: "0b6c2f3e-4f0a-4a53-9b8e-2f1c7d9e8a10",
@@ -122,7 +122,7 @@ mod tests {
             let v: Vec<serde_json::Value> = serde_json::from_str(&c.0).unwrap();
             ids.extend(v.iter().map(|r| r["id"].as_i64().unwrap()));
         }
-        assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+        assert_eq!(ids, (0..100_000).collect::<Vec<_>>());
         // A row larger than the limit is a statement of its own; nothing is empty.
         let big = "x".repeat(MAX_JSON_BYTES);
         let chunks = json_chunks([
@@ -136,14 +136,13 @@ mod tests {
     }
 }
 
-/// The most JSON text one statement binds. sqlx 0.9.0 leaves Nagle's algorithm on
-/// (transact-rs/sqlx#4335, fixed upstream but not released): a client message larger than one
-/// TLS record (16 KiB) then waits for the server's delayed ACK, about 40 ms. Measured on
-/// PostgreSQL over TLS: a group of 100 completions (19 KiB) took 45 ms a statement, 84 rows
-/// (15 KiB) 3 ms. So a longer list is bound as several statements. The pool now sets
-/// TCP_NODELAY where it finds its socket (`postgres/nodelay.rs`, decision 0055); the cut stays
-/// for the connections where it cannot (a proxy between).
-pub(crate) const MAX_JSON_BYTES: usize = 12 * 1024;
+/// The most JSON text one statement binds: a completion group of the most rows the configuration
+/// allows (5,000 of about 500 bytes) is one statement; an operator's list of tens of thousands
+/// is cut, which bounds the text the server parses at once.
+/// It was 12 KiB while sqlx left Nagle's algorithm on (a message over one TLS record waited
+/// ~40 ms for the server's delayed ACK, decision 0010); sqlx 0.9.1 sets TCP_NODELAY on every
+/// socket before TLS starts (decision 0060).
+pub(crate) const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// Rows of several columns as one JSON array of objects (the field names are the SQL's
 /// column names), already written, bound as text on both databases.

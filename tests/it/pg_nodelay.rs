@@ -1,7 +1,9 @@
-//! Every pooled PostgreSQL connection sends without Nagle's delay (decision 0055): sqlx 0.9.0
-//! leaves it on, and a statement written in two pieces then waited for the server's delayed
-//! ACK (stalls of about 100 ms in member search at a million persons; the drain slower). Read
-//! back from the sockets themselves, with the ports the server reports for each connection.
+//! Every pooled PostgreSQL connection sends without Nagle's delay: sqlx 0.9.0 left it on, and a
+//! statement written in two pieces then waited for the server's delayed ACK (stalls of about
+//! 100 ms in member search at a million persons; the drain slower; decision 0055). sqlx 0.9.1
+//! sets it on each socket it opens, and the JSON lists are no longer cut small for it (decision
+//! 0060), so this guards what the relay now takes from sqlx. Read back from the sockets
+//! themselves, with the ports the server reports for each connection.
 use std::os::fd::RawFd;
 
 use digis_relay::storage::postgres::PgStorage;
@@ -9,8 +11,6 @@ use digis_relay::storage::postgres::PgStorage;
 use crate::common::{Kind, TestDb};
 
 /// TCP_NODELAY of the socket of this process with local port `local` and peer port `peer`.
-/// Its own lookup, not the one under test (`storage/postgres/nodelay.rs`), so a mistake there
-/// cannot hide itself here.
 fn nodelay_of(local: u16, peer: u16) -> Option<bool> {
     let port = |fd: RawFd, peer_side: bool| -> Option<u16> {
         let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };

@@ -15,12 +15,7 @@ use super::engine::Engine;
 use super::exec::{Db, Pool, Profile};
 use super::{Backend, Context as _, Result, StorageError};
 
-mod nodelay;
-
 pub const NOTIFY_CHANNEL: &str = "digis_outbox";
-
-/// The most a new connection waits for the ports that find its socket (decision 0055).
-const NODELAY_LOOKUP: Duration = Duration::from_secs(2);
 
 pub struct PgStorage {
     db: Db,
@@ -81,17 +76,6 @@ impl PgStorage {
             // a save→send (measured: 50-100 ms, the p99 of save→send); kept open, it does not.
             .min_connections(4)
             .acquire_timeout(Duration::from_secs(5))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // Bounded: the pool's connect timeout does not cover this hook, and a
-                    // server that stops answering here must not hold the start-up.
-                    let nodelay = tokio::time::timeout(NODELAY_LOOKUP, nodelay::set(conn))
-                        .await
-                        .unwrap_or(false);
-                    tracing::debug!(nodelay, "PostgreSQL connection opened");
-                    Ok(())
-                })
-            })
             .connect_with(opts)
             .await
             .map_err(connect_err)?;
