@@ -410,7 +410,8 @@ mod tests {
     use super::*;
 
     /// The two checks `parse_mobile` made before decision 0061: `is_valid`, then the mobile
-    /// descriptors one by one. Kept here as the reference `mobile_kind` must agree with.
+    /// descriptors one by one. Kept here as the reference `mobile_kind` must agree with; its list
+    /// of special services is written out again, not shared, so one left out of either shows.
     fn kind_as_before(parsed: &PhoneNumber) -> Kind {
         if !parsed.is_valid() {
             return Kind::Invalid;
