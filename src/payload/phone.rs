@@ -283,10 +283,6 @@ fn reparse_in_own_region(parsed: PhoneNumber, region: Option<Id>, number: &str) 
     }
 }
 
-/// Mobile, or fixed-line-or-mobile where the plan cannot tell. The crate's `number_type` drops
-/// the leading zeros of the significant number (mobile numbers in Côte d'Ivoire start with 0),
-/// so this follows libphonenumber's order on the whole significant number: a special-rate or
-/// other non-personal type first, then the mobile pattern.
 /// What [`parse_mobile`] needs to know of a number, in one pass over its region's patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -333,6 +329,10 @@ fn region_of(code: u16, nsn: &str) -> Option<&'static Metadata> {
         })
 }
 
+/// libphonenumber's order, on the whole significant number (the crate's `number_type` drops its
+/// leading zeros, and mobile numbers in Côte d'Ivoire start with 0): a special-rate or other
+/// non-personal type first, then mobile (or fixed-line-or-mobile where the plan cannot tell),
+/// then fixed line; none of them is a number the plan does not have.
 fn kind_in(meta: &Metadata, nsn: &str) -> Kind {
     let d = meta.descriptors();
     let matches =
@@ -446,8 +446,8 @@ mod tests {
     }
 
     /// Every region's example number of every type, and each of them one digit shorter, one
-    /// longer and with its first digit changed: one pass of `number_type` classifies each as
-    /// the two checks did.
+    /// longer and with its first digit changed: `mobile_kind`'s one pass classifies each as the
+    /// two checks did.
     #[test]
     fn one_pass_classifies_every_example_number_as_the_two_checks_did() {
         let mut compared = 0;
