@@ -303,30 +303,32 @@ enum Kind {
 /// used here.
 fn mobile_kind(parsed: &PhoneNumber) -> Kind {
     let nsn = parsed.national().to_string();
-    match region_of(parsed.code().value(), &nsn) {
-        Some(meta) => kind_in(meta, &nsn),
-        None => Kind::Invalid,
-    }
-}
-
-/// The region whose plan a number of calling code `code` is read by, as `is_valid` finds it: the
-/// only one, or the first whose leading digits start `nsn`, or else whose plan has it.
-fn region_of(code: u16, nsn: &str) -> Option<&'static Metadata> {
-    let regions = DATABASE.region(&code)?;
+    let code = parsed.code().value();
+    let Some(regions) = DATABASE.region(&code) else {
+        return Kind::Invalid;
+    };
+    // The region is found as `is_valid` finds it: the only one of the calling code, or the first
+    // whose leading digits start the number, or else the first whose plan has it. That last
+    // search classifies the number already, so its answer is the one returned.
     if let [only] = regions[..] {
-        return if only == "001" {
-            DATABASE.by_code(&code)?.into_iter().next()
+        let meta = if only == "001" {
+            DATABASE.by_code(&code).and_then(|m| m.into_iter().next())
         } else {
             DATABASE.by_id(only)
         };
+        return meta.map_or(Kind::Invalid, |meta| kind_in(meta, &nsn));
     }
     regions
         .into_iter()
         .filter_map(|r| DATABASE.by_id(r))
-        .find(|meta| match meta.leading_digits() {
-            Some(digits) => digits.find(nsn).is_some_and(|m| m.start() == 0),
-            None => kind_in(meta, nsn) != Kind::Invalid,
+        .find_map(|meta| match meta.leading_digits() {
+            Some(digits) => digits
+                .find(&nsn)
+                .is_some_and(|m| m.start() == 0)
+                .then(|| kind_in(meta, &nsn)),
+            None => Some(kind_in(meta, &nsn)).filter(|k| *k != Kind::Invalid),
         })
+        .unwrap_or(Kind::Invalid)
 }
 
 /// libphonenumber's order, on the whole significant number (the crate's `number_type` drops its
