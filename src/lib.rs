@@ -29,10 +29,11 @@ pub mod storage;
 pub mod synclog;
 #[cfg(unix)]
 pub mod systemd;
+pub mod time_text;
 pub mod tui;
 pub mod util;
 
 /// UTC time as the sync log and the SQLite tables write it (`2026-11-28T12:00:00.000Z`).
 pub fn storage_time_text(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    time_text::storage(t)
 }

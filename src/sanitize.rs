@@ -82,12 +82,16 @@ pub fn clean_untrusted<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
         for s in secrets {
             out = redact_verbatim(&out, s.as_ref());
         }
-        out = TOKEN_PARAM
-            .replace_all(&out, |c: &regex::Captures| {
-                format!("{}{}{REDACTED}", &c[1], &c[2])
-            })
-            .into_owned();
-        out = redact_encoded_keys(&out);
+        // Both patterns need `=` or a percent-encoded one: most texts (an external id, a
+        // plain message) have neither and skip the two regexes (decision 0062).
+        if out.contains(['=', '%']) {
+            out = TOKEN_PARAM
+                .replace_all(&out, |c: &regex::Captures| {
+                    format!("{}{}{REDACTED}", &c[1], &c[2])
+                })
+                .into_owned();
+            out = redact_encoded_keys(&out);
+        }
         if out == before {
             break;
         }

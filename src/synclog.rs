@@ -62,7 +62,7 @@ impl SyncLine<'_> {
 
     /// [`SyncLine::render`] appended to `s`.
     pub fn render_into(&self, s: &mut String) {
-        s.push_str(&crate::storage_time_text(self.at));
+        crate::time_text::push_storage(s, self.at);
         s.push(' ');
         self.render_fields_into(s);
     }

@@ -106,12 +106,15 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
     };
     let status = a.status;
     let json: Option<Value> = serde_json::from_slice(a.body).ok();
-    let message = clean(
-        &json
-            .as_ref()
-            .and_then(message_of)
-            .unwrap_or_else(|| String::from_utf8_lossy(a.body).trim().to_string()),
-    );
+    // Only a refusal shows Digis's message: an acceptance, the common answer, does not clean it.
+    let message = || {
+        clean(
+            &json
+                .as_ref()
+                .and_then(message_of)
+                .unwrap_or_else(|| String::from_utf8_lossy(a.body).trim().to_string()),
+        )
+    };
     match status {
         200..=299 => {
             if let Some(why) = unconfirmed(a, json.as_ref()) {
@@ -128,6 +131,7 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
                     .iter()
                     .any(|k| obj.get(*k).is_some_and(is_false));
                 if said_no {
+                    let message = message();
                     let msg = if message.is_empty() {
                         "Digis answered Success: false".into()
                     } else {
@@ -168,7 +172,7 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
             reason: format!(
                 "Digis answered HTTP {status} {}: check digisUrl, the token in digisUrlPostfix and digisAuthorizationHeader{}",
                 reason_phrase(status),
-                if message.is_empty() { String::new() } else { format!(" ({message})") }
+                Some(message()).filter(|m| !m.is_empty()).map(|m| format!(" ({m})")).unwrap_or_default()
             ),
         },
         408 | 425 | 429 | 500 | 502 | 503 | 504 => Answer::RetryLater {
@@ -178,7 +182,7 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
         },
         _ => Answer::Rejected {
             status,
-            message: if message.is_empty() { format!("HTTP {status} {}", reason_phrase(status)) } else { message },
+            message: Some(message()).filter(|m| !m.is_empty()).unwrap_or_else(|| format!("HTTP {status} {}", reason_phrase(status))),
         },
     }
 }

@@ -282,7 +282,7 @@ fn birth_date(value: Option<&str>) -> Result<Option<String>, String> {
     let Some(day) = date(value)? else {
         return Ok(None);
     };
-    let today = Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let today = crate::time_text::day(Utc::now().date_naive());
     // Both are `YYYY-MM-DD` with four-digit years (`date` checks the shape): text order is
     // date order.
     if day > today {
@@ -389,9 +389,12 @@ fn date(value: Option<&str>) -> Result<Option<String>, String> {
     if !shape_ok {
         return Err(malformed());
     }
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .map(|d| Some(d.format("%Y-%m-%d").to_string()))
-        .map_err(|_| "not a calendar date".to_string())
+    // The shape is checked: four, two and two digits, so the day is written back as it came.
+    let number = |r: std::ops::Range<usize>| day[r].parse::<u32>().unwrap_or(0);
+    let year = i32::try_from(number(0..4)).unwrap_or(0);
+    NaiveDate::from_ymd_opt(year, number(5..7), number(8..10))
+        .map(|_| Some(day.to_string()))
+        .ok_or_else(|| "not a calendar date".to_string())
 }
 
 #[cfg(test)]
@@ -975,5 +978,18 @@ mod tests {
         let p = build(&anna(), &cfg()).unwrap();
         let back: Payload = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(back, p);
+    }
+    proptest::proptest! {
+        /// `date` writes a day back as it came instead of through chrono's parse and format
+        /// (decision 0062): the same answer for every string of the checked shape, calendar
+        /// day or not (month 13, 29 February of a common year, day 00).
+        #[test]
+        fn a_day_is_read_as_chrono_reads_it(y in 0u32..10_000, m in 0u32..14, d in 0u32..33) {
+            let text = format!("{y:04}-{m:02}-{d:02}");
+            let chrono = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .ok();
+            proptest::prop_assert_eq!(date(Some(&text)).ok().flatten(), chrono);
+        }
     }
 }
