@@ -106,7 +106,8 @@ pub fn classify(a: &Response, rules: &Rules, now: DateTime<Utc>) -> Answer {
     };
     let status = a.status;
     let json: Option<Value> = serde_json::from_slice(a.body).ok();
-    // Only a refusal shows Digis's message: an acceptance, the common answer, does not clean it.
+    // Only a refusal or a configuration error shows Digis's message: an acceptance, the common
+    // answer, does not pay for cleaning it.
     let message = || {
         clean(
             &json
