@@ -3,6 +3,8 @@
 //! twice is left to the one-open index's `ON CONFLICT DO NOTHING` instead of a DISTINCT. It must
 //! queue what 0012's queued: each pair once whatever its rows, in (subscription, person) order,
 //! also when two saves of the same pairs run at once, and on a database upgraded with rows.
+//! Migration 0021 (docs/decisions/0063) keeps that and runs no INSERT, so no NOTIFY, when a save
+//! queues nobody.
 use std::time::Duration;
 
 use crate::both_databases;
@@ -157,5 +159,63 @@ async fn postgres_migration_0017_queues_what_0012_queued() {
         after[before.len()..],
         [(3, 3, "pending".to_string())],
         "only the failed pair is queued again"
+    );
+}
+
+/// The next notification on the outbox's channel, as a test waits for it.
+async fn next_wakeup(listener: &mut sqlx::postgres::PgListener) -> String {
+    tokio::time::timeout(Duration::from_secs(30), listener.recv())
+        .await
+        .expect("a notification within 30 s")
+        .expect("the listening connection")
+        .payload()
+        .to_string()
+}
+
+/// Migration 0021 (docs/decisions/0063): a save that queues nobody sends no NOTIFY. Saves of
+/// pairs that are delivered or open, through the adapter's triggers and through both entry
+/// points, are followed by a marker sent on the channel by hand: notifications arrive in
+/// commit order, so the marker comes first only if none of those saves notified. A save that
+/// queues a row still wakes the relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_save_that_queues_nobody_wakes_no_relay() {
+    let db = TestDb::postgres().await;
+    // (1, 1) delivered, (2, 2) pending: both held.
+    db.active_with(1, &[1]).await;
+    db.active_with(2, &[2]).await;
+    db.exec(
+        "UPDATE digis_outbox SET state = 'sent' WHERE person_id = 1;
+         INSERT INTO digis (subscription_id, person_id) VALUES (1, 1);",
+    )
+    .await;
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url)
+        .await
+        .expect("a listening connection");
+    listener.listen("digis_outbox").await.expect("LISTEN");
+    let outbox = db.outbox().await;
+    db.exec("UPDATE subscription SET status = 'ACTIVE' WHERE id IN (1, 2)")
+        .await;
+    db.exec("SELECT digis_enqueue(ARRAY[1, 2, 1]::bigint[], ARRAY[1, 2, 1]::bigint[])")
+        .await;
+    db.exec("SELECT digis_enqueue(1::bigint, 1::bigint)").await;
+    db.exec("SELECT digis_enqueue(2::bigint, 2::bigint)").await;
+    db.exec("SELECT pg_notify('digis_outbox', 'marker')").await;
+    assert_eq!(
+        next_wakeup(&mut listener).await,
+        "marker",
+        "a save that queued nobody sent a NOTIFY before the marker"
+    );
+    assert_eq!(db.outbox().await, outbox, "nothing was queued");
+    // Something to queue: the wake-up comes, with the row.
+    db.active_with(3, &[3]).await;
+    assert_eq!(next_wakeup(&mut listener).await, "");
+    // A subscription without users queues nobody either; then its first pair by hand.
+    db.active_with(4, &[]).await;
+    db.exec("SELECT digis_enqueue(4::bigint, 3::bigint)").await;
+    assert_eq!(next_wakeup(&mut listener).await, "");
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM digis_outbox WHERE state = 'pending' AND person_id = 3")
+            .await,
+        2
     );
 }
